@@ -1,0 +1,100 @@
+// Package testenv helps tests find the external programs they need
+// (memcached, memccapable, nutcracker, ...) and free loopback ports.
+//
+// When the environment variable CI is "true", a missing program fails the
+// test instead of skipping it, so nothing is silently skipped in CI.
+// Only tests import this package.
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// LookPath returns the path of the program name, or ends the test: a skip
+// normally, a failure when CI=true.
+func LookPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	// Debian puts some programs in sbin, which is not always on PATH.
+	for _, dir := range []string{"/usr/sbin", "/usr/bin", "/sbin"} {
+		cand := dir + "/" + name
+		if st, err := os.Stat(cand); err == nil && st.Mode()&0o111 != 0 {
+			return cand
+		}
+	}
+	msg := fmt.Sprintf("%s not found; install the Debian packages listed in the Makefile (make deps)", name)
+	if os.Getenv("CI") == "true" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+	return ""
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// WaitListening waits until addr accepts TCP connections or the timeout ends.
+func WaitListening(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not listening after %v: %w", addr, timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// StartMemcached starts Debian's memcached on a free loopback port with the
+// given extra arguments and returns its address; it is killed when the test
+// ends.
+func StartMemcached(t testing.TB, args ...string) string {
+	t.Helper()
+	bin := LookPath(t, "memcached")
+	port := FreePort(t)
+	all := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, args...)
+	if os.Geteuid() == 0 {
+		all = append(all, "-u", "root")
+	}
+	cmd := exec.Command(bin, all...)
+	stderr, _ := cmd.StderrPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s := bufio.NewScanner(stderr)
+		for s.Scan() {
+		}
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if err := WaitListening(addr, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
