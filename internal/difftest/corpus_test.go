@@ -1,0 +1,51 @@
+package difftest
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "record the golden files from memcached instead of comparing with them")
+
+// TestCorpusMatchesMemcached plays every conversation of the corpus against
+// a fresh memcached 1.6.18 and checks that the reply matches the golden file
+// recorded from it, after normalisation. This proves the corpus, the golden
+// files and the harness on the reference before any other server uses them.
+// With -update it records the golden files instead.
+func TestCorpusMatchesMemcached(t *testing.T) {
+	for _, corpus := range []string{"text"} {
+		for _, f := range Files(t, corpus) {
+			t.Run(corpus+"/"+strings.TrimSuffix(filepath.Base(f), ".conv"), func(t *testing.T) {
+				conv, err := ParseFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, err := conv.Play(Memcached(t, conv.Flags), PlayOptions{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if *update {
+					comment := fmt.Sprintf("Replies of memcached 1.6.18 to %s (flags: %s).\n"+
+						"Recorded by: go test ./internal/difftest -run TestCorpusMatchesMemcached -update\n"+
+						"Format: see Transcript.Render; compared after normalisation (see Normalizer).",
+						conv.Name, strings.Join(conv.Flags, " "))
+					if err := os.WriteFile(GoldenPath(f), got.Render(comment), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := ReadGolden(f)
+				if err != nil {
+					t.Fatalf("%v (record it with -update)", err)
+				}
+				if ms := Compare(want, got, nil); len(ms) > 0 {
+					t.Errorf("memcached no longer matches its golden file:\n%s", Diff(conv.Name, "golden", "memcached", ms))
+				}
+			})
+		}
+	}
+}
