@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/slabcache/slabcache/bench"
@@ -63,8 +64,20 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	plots := fs.String("plot", "", "write PNG plots to `prefix`-latency.png and prefix-throughput.png")
 	label := fs.String("label", "", "name of the server in plot legends (default the target address)")
 	quiet := fs.Bool("quiet", false, "no progress line each second")
+	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to `file`")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -116,8 +129,4 @@ func writeJSON(path string, res *bench.Result, stdout io.Writer) error {
 		return err
 	}
 	return f.Close()
-}
-
-func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	return errors.New("compare: not built yet")
 }

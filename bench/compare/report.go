@@ -1,0 +1,384 @@
+package compare
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/slabcache/slabcache/bench"
+)
+
+// The targets of issue 7: B against A.
+const (
+	TargetThroughput = 1.2 // at least, with pipelining and multi-get
+	TargetCPUPerOp   = 0.8 // at most
+	TargetP99        = 1.0 // at most
+	TargetMemory     = 0.8 // at most, RSS per item
+)
+
+// Report is the outcome of a comparison.
+type Report struct {
+	Config    Config           `json:"config"`
+	Host      string           `json:"host"`
+	StartedAt time.Time        `json:"started_at"`
+	Seconds   float64          `json:"seconds"`
+	Memory    *MemoryReport    `json:"memory,omitempty"`
+	Workloads []WorkloadReport `json:"workloads"`
+	Memcaslap *WorkloadReport  `json:"memcaslap,omitempty"`
+	Notes     []string         `json:"notes,omitempty"`
+}
+
+// RunStats is one measured run on one server.
+type RunStats struct {
+	Server    string  `json:"server"`
+	Round     int     `json:"round"`
+	Seconds   float64 `json:"seconds"`
+	Ops       int64   `json:"ops"`
+	Errors    int64   `json:"errors"`
+	OpsPerSec float64 `json:"ops_per_sec"`
+	// P99Us is 0 where the load tool does not report it (memcaslap).
+	P99Us float64 `json:"p99_us"`
+	// ServerCPUSeconds is utime+stime of the server over the run.
+	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
+	CPUPerOpUs       float64 `json:"cpu_per_op_us"`
+	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
+}
+
+// Summary holds the medians over rounds of one server's runs.
+type Summary struct {
+	OpsPerSec  float64 `json:"ops_per_sec"`
+	P99Us      float64 `json:"p99_us"`
+	CPUPerOpUs float64 `json:"cpu_per_op_us"`
+	// ClientBusy is the load generator's CPU time over wall time (median);
+	// near 1 means the client, not the server, may have been the limit.
+	ClientBusy float64 `json:"client_busy"`
+}
+
+// Ratios are B/A of the medians.
+type Ratios struct {
+	Throughput float64 `json:"throughput"`
+	P99        float64 `json:"p99"`
+	CPUPerOp   float64 `json:"cpu_per_op"`
+	// ThroughputMin and ThroughputMax are the extremes of the per-round
+	// ratios, to show the noise.
+	ThroughputMin float64 `json:"throughput_min"`
+	ThroughputMax float64 `json:"throughput_max"`
+}
+
+// WorkloadReport is one workload on both servers.
+type WorkloadReport struct {
+	Name             string       `json:"name"`
+	Description      string       `json:"description"`
+	Command          string       `json:"command,omitempty"`
+	Load             bench.Config `json:"load"`
+	ThroughputTarget bool         `json:"throughput_target"`
+	Runs             []RunStats   `json:"runs"`
+	A                Summary      `json:"a"`
+	B                Summary      `json:"b"`
+	Ratio            Ratios       `json:"ratio"`
+	Plots            []string     `json:"plots,omitempty"`
+
+	results []*bench.Result // parallel to Runs, for plots
+}
+
+// MemoryReport is the memory test.
+type MemoryReport struct {
+	Items     int      `json:"items"`
+	KeySize   int      `json:"key_size"`
+	ValueSize int      `json:"value_size"`
+	A         MemStats `json:"a"`
+	B         MemStats `json:"b"`
+	// Ratio is B/A of (loaded - empty RSS) per item, the figure the 0.8×
+	// target is about; TotalRatio is B/A of loaded RSS per item.
+	Ratio      float64 `json:"ratio"`
+	TotalRatio float64 `json:"total_ratio"`
+}
+
+// MemStats is one server's memory test.
+type MemStats struct {
+	EmptyRSS  int64 `json:"empty_rss"`
+	LoadedRSS int64 `json:"loaded_rss"`
+	Items     int64 `json:"items"`
+	Evictions int64 `json:"evictions"`
+	// BytesPerItem is (LoadedRSS - EmptyRSS) / Items.
+	BytesPerItem float64 `json:"bytes_per_item"`
+	// TotalBytesPerItem is LoadedRSS / Items.
+	TotalBytesPerItem float64 `json:"total_bytes_per_item"`
+}
+
+func (w *WorkloadReport) summarize(a, b string) {
+	pick := func(name string) Summary {
+		var thr, p99, cpu, busy []float64
+		for _, r := range w.Runs {
+			if r.Server != name {
+				continue
+			}
+			thr = append(thr, r.OpsPerSec)
+			p99 = append(p99, r.P99Us)
+			cpu = append(cpu, r.CPUPerOpUs)
+			if r.Seconds > 0 {
+				busy = append(busy, r.ClientCPUSeconds/r.Seconds)
+			}
+		}
+		return Summary{OpsPerSec: median(thr), P99Us: median(p99), CPUPerOpUs: median(cpu), ClientBusy: median(busy)}
+	}
+	w.A, w.B = pick(a), pick(b)
+	w.Ratio = Ratios{
+		Throughput: ratio(w.B.OpsPerSec, w.A.OpsPerSec),
+		P99:        ratio(w.B.P99Us, w.A.P99Us),
+		CPUPerOp:   ratio(w.B.CPUPerOpUs, w.A.CPUPerOpUs),
+	}
+	// Per-round throughput ratios: runs alternate A, B within a round.
+	byRound := map[int][2]float64{}
+	for _, r := range w.Runs {
+		v := byRound[r.Round]
+		if r.Server == a {
+			v[0] = r.OpsPerSec
+		} else {
+			v[1] = r.OpsPerSec
+		}
+		byRound[r.Round] = v
+	}
+	first := true
+	for _, v := range byRound {
+		q := ratio(v[1], v[0])
+		if first || q < w.Ratio.ThroughputMin {
+			w.Ratio.ThroughputMin = q
+		}
+		if first || q > w.Ratio.ThroughputMax {
+			w.Ratio.ThroughputMax = q
+		}
+		first = false
+	}
+}
+
+// plot draws, for the run of each server whose throughput is the median,
+// the latency percentile curves and the throughput timelines.
+func (w *WorkloadReport) plot(dir, a, b string) error {
+	var curves []bench.CurveSeries
+	var lines []bench.TimelineSeries
+	for _, name := range []string{a, b} {
+		target := w.A.OpsPerSec
+		if name == b {
+			target = w.B.OpsPerSec
+		}
+		var best *bench.Result
+		bestDiff := -1.0
+		for i, r := range w.Runs {
+			if r.Server != name || w.results[i] == nil {
+				continue
+			}
+			d := r.OpsPerSec - target
+			if d < 0 {
+				d = -d
+			}
+			if bestDiff < 0 || d < bestDiff {
+				best, bestDiff = w.results[i], d
+			}
+		}
+		if best != nil {
+			curves = append(curves, bench.CurveSeries{Name: name, Curve: best.Curve})
+			lines = append(lines, bench.TimelineSeries{Name: name, Timeline: best.Timeline})
+		}
+	}
+	lat := filepath.Join(dir, w.Name+"-latency.png")
+	thr := filepath.Join(dir, w.Name+"-throughput.png")
+	if err := bench.PlotLatency(lat, w.Name+": latency percentiles", curves); err != nil {
+		return err
+	}
+	if err := bench.PlotThroughput(thr, w.Name+": throughput", lines); err != nil {
+		return err
+	}
+	w.Plots = []string{filepath.Base(lat), filepath.Base(thr)}
+	return nil
+}
+
+func (r *Report) writeFiles(dir string) error {
+	f, err := os.Create(filepath.Join(dir, "report.json"))
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(f)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	f, err = os.Create(filepath.Join(dir, "report.md"))
+	if err != nil {
+		return err
+	}
+	if err := r.WriteMarkdown(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// WriteMarkdown writes the report as Markdown tables.
+func (r *Report) WriteMarkdown(w io.Writer) error {
+	c := &r.Config
+	a, b := c.A.Name, c.B.Name
+	var sb strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
+	p("## %s (B) against %s (A)\n\n", b, a)
+	p("- A: `%s %s`\n", c.A.Binary, strings.Join(c.A.Args, " "))
+	p("- B: `%s %s`\n", c.B.Binary, strings.Join(c.B.Args, " "))
+	pin := "not pinned"
+	if c.ServerCPUs != "" {
+		pin = fmt.Sprintf("servers on CPU %s, load generator on CPU %s", c.ServerCPUs, c.LoadCPUs)
+	}
+	p("- both with `-m %d -t %d`, %s; %d rounds of A then B, %v per run, %d connections, %d keys\n",
+		c.MemoryMB, c.Threads, pin, c.Rounds, c.Duration, c.Conns, c.Keys)
+	p("- host: %s; started %s, took %.0f s\n\n", r.Host, r.StartedAt.Format(time.RFC3339), r.Seconds)
+
+	if len(r.Workloads) > 0 || r.Memcaslap != nil {
+		p("Medians over rounds; ratios are B/A (throughput: higher is better; p99 and CPU: lower is better). ")
+		p("Server CPU is utime+stime from /proc/<pid>/stat over the run divided by the requests; client busy is the load generator's CPU time over wall time.\n\n")
+		p("| workload | %s req/s | %s req/s | B/A req/s (per-round range) | %s p99 µs | %s p99 µs | B/A p99 | %s CPU µs/req | %s CPU µs/req | B/A CPU | client busy A/B |\n", a, b, a, b, a, b)
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		all := append([]WorkloadReport(nil), r.Workloads...)
+		if r.Memcaslap != nil {
+			all = append(all, *r.Memcaslap)
+		}
+		for _, w := range all {
+			p99a, p99b, p99r := "n/a", "n/a", "n/a"
+			if w.A.P99Us > 0 {
+				p99a, p99b, p99r = fmt.Sprintf("%.0f", w.A.P99Us), fmt.Sprintf("%.0f", w.B.P99Us), fmt.Sprintf("%.2f", w.Ratio.P99)
+			}
+			busy := "n/a"
+			if w.A.ClientBusy > 0 {
+				busy = fmt.Sprintf("%.2f / %.2f", w.A.ClientBusy, w.B.ClientBusy)
+			}
+			p("| %s | %.0f | %.0f | %.2f (%.2f–%.2f) | %s | %s | %s | %.2f | %.2f | %.2f | %s |\n",
+				w.Name, w.A.OpsPerSec, w.B.OpsPerSec, w.Ratio.Throughput, w.Ratio.ThroughputMin, w.Ratio.ThroughputMax,
+				p99a, p99b, p99r, w.A.CPUPerOpUs, w.B.CPUPerOpUs, w.Ratio.CPUPerOp, busy)
+		}
+		p("\nWorkloads:\n\n")
+		for _, w := range all {
+			p("- **%s**: %s", w.Name, w.Description)
+			if w.Command != "" {
+				p(" (`%s`)", w.Command)
+			} else {
+				p(" (`slabbench run %s`)", joinArgs(nonDefaultArgs(w.Load)))
+			}
+			p("\n")
+		}
+		p("\n")
+	}
+	if m := r.Memory; m != nil {
+		p("Memory: %d items of %d-byte keys and %d-byte values loaded into a fresh server; per item = (VmRSS loaded − VmRSS empty) / curr_items, the same for both.\n\n", m.Items, m.KeySize, m.ValueSize)
+		p("| server | VmRSS empty MiB | VmRSS loaded MiB | curr_items | evictions | bytes/item (loaded−empty) | bytes/item (total) |\n|---|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range []struct {
+			name string
+			m    MemStats
+		}{{a, m.A}, {b, m.B}} {
+			p("| %s | %.1f | %.1f | %d | %d | %.1f | %.1f |\n", s.name, mib(s.m.EmptyRSS), mib(s.m.LoadedRSS), s.m.Items, s.m.Evictions, s.m.BytesPerItem, s.m.TotalBytesPerItem)
+		}
+		p("| B/A | | | | | %.2f | %.2f |\n\n", m.Ratio, m.TotalRatio)
+	}
+	if checks := r.Targets(); len(checks) > 0 {
+		p("Targets (B/A):\n\n| target | figure | met |\n|---|---|---|\n")
+		for _, t := range checks {
+			met := "no"
+			if t.Met {
+				met = "yes"
+			}
+			p("| %s | %s | %s |\n", t.Target, t.Figure, met)
+		}
+		p("\n")
+	}
+	for _, n := range r.Notes {
+		p("Note: %s\n\n", n)
+	}
+	for _, w := range r.Workloads {
+		for _, f := range w.Plots {
+			p("![%s](%s) ", f, f)
+		}
+		if len(w.Plots) > 0 {
+			p("\n")
+		}
+	}
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+// TargetCheck is one target of issue 7 and whether B met it.
+type TargetCheck struct {
+	Target string `json:"target"`
+	Figure string `json:"figure"`
+	Met    bool   `json:"met"`
+}
+
+// Targets checks B against the issue's targets with the figures in r.
+func (r *Report) Targets() []TargetCheck {
+	var out []TargetCheck
+	for _, w := range r.Workloads {
+		if w.ThroughputTarget {
+			out = append(out, TargetCheck{
+				Target: fmt.Sprintf("throughput ≥ %.1f× on %s", TargetThroughput, w.Name),
+				Figure: fmt.Sprintf("%.2f×", w.Ratio.Throughput),
+				Met:    w.Ratio.Throughput >= TargetThroughput,
+			})
+		}
+	}
+	for _, w := range r.Workloads {
+		out = append(out, TargetCheck{
+			Target: fmt.Sprintf("CPU per request ≤ %.1f× on %s", TargetCPUPerOp, w.Name),
+			Figure: fmt.Sprintf("%.2f×", w.Ratio.CPUPerOp),
+			Met:    w.Ratio.CPUPerOp > 0 && w.Ratio.CPUPerOp <= TargetCPUPerOp,
+		})
+	}
+	for _, w := range r.Workloads {
+		out = append(out, TargetCheck{
+			Target: fmt.Sprintf("p99 ≤ %.1f× on %s", TargetP99, w.Name),
+			Figure: fmt.Sprintf("%.2f×", w.Ratio.P99),
+			Met:    w.Ratio.P99 > 0 && w.Ratio.P99 <= TargetP99,
+		})
+	}
+	if m := r.Memory; m != nil {
+		out = append(out, TargetCheck{
+			Target: fmt.Sprintf("memory per item ≤ %.1f×", TargetMemory),
+			Figure: fmt.Sprintf("%.2f× (%.0f vs %.0f bytes/item)", m.Ratio, m.B.BytesPerItem, m.A.BytesPerItem),
+			Met:    m.Ratio > 0 && m.Ratio <= TargetMemory,
+		})
+	}
+	return out
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func joinArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		if a == "" || strings.ContainsAny(a, " \t'\"") {
+			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+		q[i] = a
+	}
+	return strings.Join(q, " ")
+}
+
+// nonDefaultArgs returns the flags of cfg that differ from bench's defaults,
+// leaving out the address (which changes from run to run).
+func nonDefaultArgs(cfg bench.Config) []string {
+	def := bench.DefaultConfig()
+	defArgs := map[string]bool{}
+	for _, a := range def.Args() {
+		defArgs[a] = true
+	}
+	var out []string
+	for _, a := range cfg.Args() {
+		if !defArgs[a] && !strings.HasPrefix(a, "-addr=") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
