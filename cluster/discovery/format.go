@@ -1,0 +1,269 @@
+package discovery
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// The admin commands this package answers; the server routes them here.
+const (
+	// ConfigGetClusterCommand is ElastiCache's discovery command.
+	ConfigGetClusterCommand = "config get cluster"
+	// MembersCommand is slabcache's member listing.
+	MembersCommand = "cluster members"
+)
+
+// View is one version of the cluster membership.
+type View struct {
+	// Version increments on every membership change; it starts at 1.
+	Version uint64
+	// Members, sorted by name. A View parsed from `config get cluster`
+	// holds the alive members only, with empty names, in the server's order.
+	Members []Member
+}
+
+// Errors of the parsers.
+var (
+	// ErrUnsupported: the server answered ERROR, it does not know the
+	// command (plain memcached answers so to both commands).
+	ErrUnsupported = errors.New("discovery: command not supported by the server")
+	// ErrMalformed: the reply does not follow the format.
+	ErrMalformed = errors.New("discovery: malformed reply")
+)
+
+// AppendConfigCluster appends the reply to `config get cluster` for the
+// alive members in ElastiCache's format:
+//
+//	CONFIG cluster 0 <bytes>\r\n
+//	<version>\n
+//	<host>|<ip>|<port> <host>|<ip>|<port> ...\n
+//	\r\n
+//	END\r\n
+//
+// where <bytes> counts the two lines between the header and the final
+// "\r\n". Members that are not alive are left out.
+func AppendConfigCluster(dst []byte, version uint64, members []Member) []byte {
+	var body []byte
+	body = strconv.AppendUint(body, version, 10)
+	body = append(body, '\n')
+	first := true
+	for _, m := range members {
+		if m.Status != StatusAlive {
+			continue
+		}
+		host, port, err := splitAddr(m.Addr)
+		if err != nil {
+			continue // Validate keeps these out of a Table
+		}
+		if !first {
+			body = append(body, ' ')
+		}
+		first = false
+		ip := m.IP
+		if ip == "" {
+			ip = host
+		}
+		body = append(body, host...)
+		body = append(body, '|')
+		body = append(body, ip...)
+		body = append(body, '|')
+		body = strconv.AppendInt(body, int64(port), 10)
+	}
+	body = append(body, '\n')
+	dst = append(dst, "CONFIG cluster 0 "...)
+	dst = strconv.AppendInt(dst, int64(len(body)), 10)
+	dst = append(dst, "\r\n"...)
+	dst = append(dst, body...)
+	return append(dst, "\r\nEND\r\n"...)
+}
+
+// AppendMembers appends the reply to `cluster members`: one line per
+// member, then END.
+//
+//	MEMBER <name> <memcached-addr> <gossip-addr> <status> <weight> <region>\r\n
+//	...
+//	END\r\n
+//
+// An empty gossip address or region is written as "-"; weight 0 as 1.
+func AppendMembers(dst []byte, members []Member) []byte {
+	for _, m := range members {
+		dst = append(dst, "MEMBER "...)
+		dst = append(dst, m.Name...)
+		dst = append(dst, ' ')
+		dst = append(dst, m.Addr...)
+		dst = append(dst, ' ')
+		dst = appendDash(dst, m.GossipAddr)
+		dst = append(dst, ' ')
+		dst = append(dst, m.Status.String()...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, int64(m.weight()), 10)
+		dst = append(dst, ' ')
+		dst = appendDash(dst, m.Region)
+		dst = append(dst, "\r\n"...)
+	}
+	return append(dst, "END\r\n"...)
+}
+
+func appendDash(dst []byte, s string) []byte {
+	if s == "" {
+		return append(dst, '-')
+	}
+	return append(dst, s...)
+}
+
+// readLine reads one protocol line without its "\r\n" (or "\n").
+func readLine(r *bufio.Reader) (string, error) {
+	line, err := r.ReadString('\n')
+	if err != nil {
+		if err == io.EOF && line != "" {
+			err = io.ErrUnexpectedEOF
+		}
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\n")
+	return strings.TrimSuffix(line, "\r"), nil
+}
+
+// errorReply maps memcached's error lines to errors; it returns nil for
+// any other line.
+func errorReply(line string) error {
+	switch {
+	case line == "ERROR":
+		return ErrUnsupported
+	case strings.HasPrefix(line, "ERROR "), strings.HasPrefix(line, "CLIENT_ERROR "), strings.HasPrefix(line, "SERVER_ERROR "):
+		return fmt.Errorf("discovery: server replied %q", line)
+	}
+	return nil
+}
+
+// ReadConfigCluster reads a reply to `config get cluster` from r.
+func ReadConfigCluster(r *bufio.Reader) (View, error) {
+	line, err := readLine(r)
+	if err != nil {
+		return View{}, err
+	}
+	if err := errorReply(line); err != nil {
+		return View{}, err
+	}
+	f := strings.Fields(line)
+	if len(f) != 4 || f[0] != "CONFIG" || f[1] != "cluster" {
+		return View{}, fmt.Errorf("%w: header %q", ErrMalformed, line)
+	}
+	n, err := strconv.Atoi(f[3])
+	if err != nil || n < 0 || n > 1<<24 {
+		return View{}, fmt.Errorf("%w: length in %q", ErrMalformed, line)
+	}
+	data := make([]byte, n+2)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return View{}, err
+	}
+	if !bytes.HasSuffix(data, []byte("\r\n")) {
+		return View{}, fmt.Errorf("%w: data block not followed by \\r\\n", ErrMalformed)
+	}
+	end, err := readLine(r)
+	if err != nil {
+		return View{}, err
+	}
+	if end != "END" {
+		return View{}, fmt.Errorf("%w: %q instead of END", ErrMalformed, end)
+	}
+	return ParseConfigBody(data[:n])
+}
+
+// ParseConfigBody parses the data block of a `config get cluster` reply:
+// the version line and the line of host|ip|port entries.
+func ParseConfigBody(body []byte) (View, error) {
+	lines := strings.Split(strings.TrimRight(string(body), "\r\n"), "\n")
+	v, err := strconv.ParseUint(strings.TrimSpace(lines[0]), 10, 64)
+	if err != nil {
+		return View{}, fmt.Errorf("%w: version %q", ErrMalformed, lines[0])
+	}
+	view := View{Version: v}
+	if len(lines) < 2 {
+		return view, nil
+	}
+	if len(lines) > 2 {
+		return View{}, fmt.Errorf("%w: %d lines in the data block, want 2", ErrMalformed, len(lines))
+	}
+	for _, e := range strings.Fields(lines[1]) {
+		p := strings.Split(e, "|")
+		if len(p) != 3 {
+			return View{}, fmt.Errorf("%w: entry %q is not host|ip|port", ErrMalformed, e)
+		}
+		host := p[0]
+		if host == "" {
+			host = p[1]
+		}
+		port, err := strconv.Atoi(p[2])
+		if err != nil || port <= 0 || port > 65535 || host == "" {
+			return View{}, fmt.Errorf("%w: entry %q", ErrMalformed, e)
+		}
+		view.Members = append(view.Members, Member{
+			Addr:   net.JoinHostPort(host, p[2]),
+			IP:     p[1],
+			Status: StatusAlive,
+			Weight: 1,
+		})
+	}
+	return view, nil
+}
+
+// ReadMembers reads a reply to `cluster members` from r.
+func ReadMembers(r *bufio.Reader) ([]Member, error) {
+	var out []Member
+	for {
+		line, err := readLine(r)
+		if err != nil {
+			return nil, err
+		}
+		if line == "END" {
+			return out, nil
+		}
+		if err := errorReply(line); err != nil {
+			return nil, err
+		}
+		m, err := parseMemberLine(line)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+}
+
+func parseMemberLine(line string) (Member, error) {
+	f := strings.Split(line, " ")
+	if len(f) != 7 || f[0] != "MEMBER" {
+		return Member{}, fmt.Errorf("%w: member line %q", ErrMalformed, line)
+	}
+	st, err := ParseStatus(f[4])
+	if err != nil {
+		return Member{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	w, err := strconv.Atoi(f[5])
+	if err != nil || w < 0 {
+		return Member{}, fmt.Errorf("%w: weight in %q", ErrMalformed, line)
+	}
+	m := Member{Name: f[1], Addr: f[2], GossipAddr: undash(f[3]), Status: st, Weight: w, Region: undash(f[6])}
+	if err := m.Validate(); err != nil {
+		return Member{}, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if m.GossipAddr != "" {
+		if h, _, err := net.SplitHostPort(m.GossipAddr); err == nil {
+			m.IP = h
+		}
+	}
+	return m, nil
+}
+
+func undash(s string) string {
+	if s == "-" {
+		return ""
+	}
+	return s
+}
