@@ -1,0 +1,94 @@
+package slab
+
+import (
+	"errors"
+	"fmt"
+)
+
+// PageSize is the size of a slab page, as memcached's default slab_page_size.
+const PageSize = 1 << 20
+
+// MaxClasses bounds the number of size classes. Class ids run from 1 to
+// NumClasses(); 0 means "no class" (the global page pool).
+const MaxClasses = 63
+
+// ChunkAlign is the alignment of chunk sizes (memcached's CHUNK_ALIGN_BYTES).
+const ChunkAlign = 8
+
+// MinChunkSize is the smallest chunk size a Config may ask for: a page holds
+// at most 1<<idxBits chunks.
+const MinChunkSize = PageSize >> idxBits
+
+// MaxMemLimit is the largest MemLimit: page numbers use 32-idxBits bits of a Ref.
+const MaxMemLimit = (1<<(32-idxBits) - 2) * PageSize
+
+// Config sets the shape of an Allocator. Build it from DefaultConfig.
+type Config struct {
+	// MemLimit is the most memory, in bytes, that pages may take (-m).
+	// It is rounded down to whole pages. Default 64 MiB. At least one page.
+	MemLimit int64
+	// MinChunk is the chunk size of the smallest class in bytes, memcached's
+	// sizeof(item) + -n. Rounded up to ChunkAlign; at least MinChunkSize.
+	// Default 72 (a 24-byte item header plus -n 48).
+	MinChunk int
+	// Factor is the growth factor between classes (-f). Default 1.25;
+	// must be greater than 1.
+	Factor float64
+	// ChunkMax is the chunk size of the largest class (slab_chunk_max), in
+	// bytes. Default PageSize/2. At most PageSize; larger items are stitched
+	// from chunks by the caller.
+	ChunkMax int
+}
+
+// DefaultConfig returns memcached's defaults: -m 64, -f 1.25, a first class
+// of 72 bytes, slab_chunk_max of half a page.
+func DefaultConfig() Config {
+	return Config{MemLimit: 64 << 20, MinChunk: 72, Factor: 1.25, ChunkMax: PageSize / 2}
+}
+
+// Errors returned by the allocator.
+var (
+	// ErrNoMemory: the class has no free chunk and no page can be added.
+	ErrNoMemory = errors.New("slab: out of memory")
+	// ErrBadConfig wraps configuration errors from New.
+	ErrBadConfig = errors.New("slab: bad config")
+)
+
+func (c Config) validate() error {
+	switch {
+	case c.MemLimit < PageSize:
+		return fmt.Errorf("%w: MemLimit %d is less than one page (%d bytes)", ErrBadConfig, c.MemLimit, PageSize)
+	case c.MemLimit > MaxMemLimit:
+		return fmt.Errorf("%w: MemLimit %d is over the maximum %d", ErrBadConfig, c.MemLimit, int64(MaxMemLimit))
+	case c.MinChunk < MinChunkSize:
+		return fmt.Errorf("%w: MinChunk %d is under %d", ErrBadConfig, c.MinChunk, MinChunkSize)
+	case !(c.Factor > 1) || c.Factor > 100:
+		return fmt.Errorf("%w: Factor %v must be in (1, 100]", ErrBadConfig, c.Factor)
+	case c.ChunkMax > PageSize || c.ChunkMax < c.MinChunk:
+		return fmt.Errorf("%w: ChunkMax %d must be between MinChunk %d and the page size %d", ErrBadConfig, c.ChunkMax, c.MinChunk, PageSize)
+	case c.ChunkMax%ChunkAlign != 0:
+		return fmt.Errorf("%w: ChunkMax %d is not a multiple of %d", ErrBadConfig, c.ChunkMax, ChunkAlign)
+	}
+	return nil
+}
+
+// ClassSizes returns the chunk sizes memcached's slabs_init would build for
+// cfg: index 0 is class 1. The first is MinChunk rounded up to 8, each next
+// one the previous times Factor rounded up to 8, until a size reaches
+// ChunkMax/Factor; the last class is ChunkMax.
+func ClassSizes(cfg Config) []int {
+	var sizes []int
+	size := float64(cfg.MinChunk)
+	for len(sizes) < MaxClasses-1 {
+		if size >= float64(cfg.ChunkMax)/cfg.Factor {
+			break
+		}
+		s := int(size)
+		if s%ChunkAlign != 0 {
+			s += ChunkAlign - s%ChunkAlign
+		}
+		sizes = append(sizes, s)
+		size = float64(s) * cfg.Factor
+	}
+	return append(sizes, cfg.ChunkMax)
+}

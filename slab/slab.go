@@ -1,0 +1,332 @@
+package slab
+
+import (
+	"fmt"
+	"math/bits"
+	"sync"
+	"unsafe"
+)
+
+// Ref names one chunk: (page+1)<<idxBits | chunk index. The zero Ref is
+// "no chunk", so zeroed memory reads as empty links.
+type Ref uint32
+
+const (
+	idxBits      = 15
+	idxMask      = 1<<idxBits - 1
+	wordsPerPage = (1 << idxBits) / 64
+	noPage       = ^uint32(0)
+)
+
+// MakeRef builds the Ref of chunk idx of page.
+func MakeRef(page uint32, idx uint32) Ref { return Ref((page+1)<<idxBits | idx) }
+
+// Page returns the page number of r.
+func (r Ref) Page() uint32 { return uint32(r)>>idxBits - 1 }
+
+// Index returns the chunk index of r within its page.
+func (r Ref) Index() uint32 { return uint32(r) & idxMask }
+
+// page states
+const (
+	pageFree     = iota // in the global pool (or never handed out)
+	pageActive          // owned by a class, may serve allocations
+	pageDraining        // owned by a class, emptied for a move: no new allocations
+)
+
+// pageMeta is the bookkeeping of one page. It holds no pointers.
+type pageMeta struct {
+	class   uint8
+	state   uint8
+	inAvail bool   // on its class's list of pages with free chunks
+	used    uint32 // allocated chunks
+	hint    uint32 // first bitmap word that may have a zero bit
+	prev    uint32 // avail list links (page numbers, noPage for none)
+	next    uint32
+}
+
+// class is one size class. Fields after mu are guarded by mu.
+type class struct {
+	mu      sync.Mutex
+	size    uint32 // chunk size in bytes
+	perPage uint32 // chunks per page
+	pages   []uint32
+	avail   uint32 // head of the list of pages with free chunks
+	used    uint64 // allocated chunks
+	allocs  uint64 // successful allocations, ever
+	fails   uint64 // allocations that found no memory
+	_       [64]byte
+}
+
+// Allocator hands out chunks of slab pages. Create it with New.
+type Allocator struct {
+	cfg      Config
+	mem      []byte // the whole region: maxPages pages
+	base     unsafe.Pointer
+	maxPages uint32
+	nclasses int
+
+	pages  []pageMeta // guarded by the owning class's mu (global mu while free)
+	bitmap []uint64   // wordsPerPage words per page; guarded like pages
+
+	// size and perPage of each page's class, readable without a lock by a
+	// holder of a Ref in the page (see Pointer). Index 0 unused.
+	sizes   [MaxClasses + 1]uint32
+	classes [MaxClasses + 1]class
+
+	gmu      sync.Mutex
+	grown    uint32   // pages carved from the region so far
+	pool     []uint32 // free pages returned by page moves
+	moved    uint64   // pages moved between classes (slabs_moved)
+	released []bool   // pool pages whose memory was given back to the OS
+}
+
+// New maps the region and builds the classes. Close releases the region.
+func New(cfg Config) (*Allocator, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	cfg.MinChunk = alignUp(cfg.MinChunk)
+	maxPages := uint32(cfg.MemLimit / PageSize)
+	mem, err := mapRegion(int(maxPages) * PageSize)
+	if err != nil {
+		return nil, err
+	}
+	a := &Allocator{
+		cfg:      cfg,
+		mem:      mem,
+		base:     unsafe.Pointer(unsafe.SliceData(mem)),
+		maxPages: maxPages,
+		pages:    make([]pageMeta, maxPages),
+		bitmap:   make([]uint64, int(maxPages)*wordsPerPage),
+	}
+	sizes := ClassSizes(cfg)
+	a.nclasses = len(sizes)
+	for i, s := range sizes {
+		c := &a.classes[i+1]
+		c.size = uint32(s)
+		c.perPage = uint32(PageSize / s)
+		c.avail = noPage
+		a.sizes[i+1] = uint32(s)
+	}
+	return a, nil
+}
+
+func alignUp(n int) int {
+	if r := n % ChunkAlign; r != 0 {
+		n += ChunkAlign - r
+	}
+	return n
+}
+
+// Close unmaps the region. No Ref may be used afterwards.
+func (a *Allocator) Close() error {
+	m := a.mem
+	a.mem = nil
+	return unmapRegion(m)
+}
+
+// Config returns the configuration (MinChunk rounded up to ChunkAlign).
+func (a *Allocator) Config() Config { return a.cfg }
+
+// NumClasses returns the number of classes; ids run from 1 to NumClasses.
+func (a *Allocator) NumClasses() int { return a.nclasses }
+
+// MaxPages returns MemLimit in pages.
+func (a *Allocator) MaxPages() int { return int(a.maxPages) }
+
+// ChunkSize returns the chunk size of class cls.
+func (a *Allocator) ChunkSize(cls int) int { return int(a.sizes[cls]) }
+
+// ChunksPerPage returns how many chunks of class cls a page holds.
+func (a *Allocator) ChunksPerPage(cls int) int { return int(a.classes[cls].perPage) }
+
+// ClassFor returns the smallest class whose chunks hold n bytes, or 0 if n
+// is over ChunkMax.
+func (a *Allocator) ClassFor(n int) int {
+	if n > int(a.sizes[a.nclasses]) {
+		return 0
+	}
+	// Binary search over the increasing sizes.
+	lo, hi := 1, a.nclasses
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if int(a.sizes[mid]) >= n {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return lo
+}
+
+// PageClass returns the class that owns page p (0 when the page is in the
+// pool). Call it with the class lock not held; the answer may be stale.
+func (a *Allocator) PageClass(p uint32) int {
+	return int(a.classOfPage(p))
+}
+
+func (a *Allocator) classOfPage(p uint32) uint8 {
+	// Written under the class and global locks; a holder of a Ref into the
+	// page has a happens-before edge to the write through those locks.
+	return a.pages[p].class
+}
+
+// Pointer returns the address of chunk r. The caller must own r (it was
+// returned by Alloc and not yet freed) or otherwise know the page cannot
+// change class.
+func (a *Allocator) Pointer(r Ref) unsafe.Pointer {
+	p := r.Page()
+	size := a.sizes[a.classOfPage(p)]
+	return unsafe.Add(a.base, uintptr(p)*PageSize+uintptr(r.Index())*uintptr(size))
+}
+
+// Bytes returns the memory of chunk r as a slice (no allocation).
+func (a *Allocator) Bytes(r Ref) []byte {
+	p := r.Page()
+	size := a.sizes[a.classOfPage(p)]
+	off := uintptr(p)*PageSize + uintptr(r.Index())*uintptr(size)
+	return unsafe.Slice((*byte)(unsafe.Add(a.base, off)), size)
+}
+
+// Alloc returns a chunk of class cls, adding a page from the pool or the
+// unused part of MemLimit when the class is full. It returns ErrNoMemory
+// when neither has a page; the caller then evicts and frees, and tries
+// again. The chunk's contents are whatever its last owner left.
+func (a *Allocator) Alloc(cls int) (Ref, error) {
+	return a.alloc(cls, true)
+}
+
+// AllocNoGrow is Alloc without adding a page: it only reuses free chunks
+// the class already has (used to rescue items off a page being moved).
+func (a *Allocator) AllocNoGrow(cls int) (Ref, error) {
+	return a.alloc(cls, false)
+}
+
+func (a *Allocator) alloc(cls int, grow bool) (Ref, error) {
+	c := &a.classes[cls]
+	c.mu.Lock()
+	if c.avail == noPage && (!grow || !a.addPageLocked(cls, c)) {
+		c.fails++
+		c.mu.Unlock()
+		return 0, ErrNoMemory
+	}
+	p := c.avail
+	pm := &a.pages[p]
+	words := a.bitmap[int(p)*wordsPerPage : int(p)*wordsPerPage+wordsPerPage]
+	for w := pm.hint; ; w++ {
+		if words[w] == ^uint64(0) {
+			continue
+		}
+		b := uint32(bits.TrailingZeros64(^words[w]))
+		idx := w*64 + b
+		if idx >= c.perPage {
+			panic(fmt.Sprintf("slab: page %d of class %d on the free list but full (used %d of %d)", p, cls, pm.used, c.perPage))
+		}
+		words[w] |= 1 << b
+		pm.hint = w
+		pm.used++
+		c.used++
+		c.allocs++
+		if pm.used == c.perPage {
+			a.availRemoveLocked(c, p)
+		}
+		c.mu.Unlock()
+		return MakeRef(p, idx), nil
+	}
+}
+
+// addPageLocked gives class cls a page from the pool or the unused region.
+// c.mu is held; takes the global lock.
+func (a *Allocator) addPageLocked(cls int, c *class) bool {
+	a.gmu.Lock()
+	var p uint32
+	switch {
+	case len(a.pool) > 0:
+		p = a.pool[len(a.pool)-1]
+		a.pool = a.pool[:len(a.pool)-1]
+	case a.grown < a.maxPages:
+		p = a.grown
+		a.grown++
+	default:
+		a.gmu.Unlock()
+		return false
+	}
+	pm := &a.pages[p]
+	pm.class = uint8(cls)
+	pm.state = pageActive
+	pm.used = 0
+	pm.hint = 0
+	a.gmu.Unlock()
+	c.pages = append(c.pages, p)
+	a.availPushLocked(c, p)
+	return true
+}
+
+// Free returns chunk r to its class. Freeing a chunk twice panics.
+func (a *Allocator) Free(r Ref) {
+	p := r.Page()
+	cls := a.classOfPage(p)
+	c := &a.classes[cls]
+	c.mu.Lock()
+	a.freeLocked(c, r)
+	c.mu.Unlock()
+}
+
+func (a *Allocator) freeLocked(c *class, r Ref) {
+	p, idx := r.Page(), r.Index()
+	w := int(p)*wordsPerPage + int(idx/64)
+	bit := uint64(1) << (idx % 64)
+	if a.bitmap[w]&bit == 0 {
+		panic(fmt.Sprintf("slab: double free of chunk %d of page %d", idx, p))
+	}
+	a.bitmap[w] &^= bit
+	pm := &a.pages[p]
+	pm.used--
+	c.used--
+	if idx/64 < pm.hint {
+		pm.hint = idx / 64
+	}
+	if pm.state == pageActive && !pm.inAvail {
+		a.availPushLocked(c, p)
+	}
+}
+
+// Allocated reports whether chunk r is allocated. The answer is current only
+// while the class lock is held; callers use it as a hint.
+func (a *Allocator) Allocated(r Ref) bool {
+	p, idx := r.Page(), r.Index()
+	c := &a.classes[a.classOfPage(p)]
+	c.mu.Lock()
+	ok := a.bitmap[int(p)*wordsPerPage+int(idx/64)]&(1<<(idx%64)) != 0
+	c.mu.Unlock()
+	return ok
+}
+
+func (a *Allocator) availPushLocked(c *class, p uint32) {
+	pm := &a.pages[p]
+	pm.inAvail = true
+	pm.prev = noPage
+	pm.next = c.avail
+	if c.avail != noPage {
+		a.pages[c.avail].prev = p
+	}
+	c.avail = p
+}
+
+func (a *Allocator) availRemoveLocked(c *class, p uint32) {
+	pm := &a.pages[p]
+	if !pm.inAvail {
+		return
+	}
+	if pm.prev != noPage {
+		a.pages[pm.prev].next = pm.next
+	} else {
+		c.avail = pm.next
+	}
+	if pm.next != noPage {
+		a.pages[pm.next].prev = pm.prev
+	}
+	pm.inAvail = false
+	pm.prev, pm.next = noPage, noPage
+}
