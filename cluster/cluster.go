@@ -1,0 +1,197 @@
+// Package cluster is what the server calls to be cluster-aware. It wires
+// membership (serf gossip, cluster/membership) to discovery (the versioned
+// member table and its `config get cluster` and `cluster members` replies,
+// cluster/discovery) and rewrites the mcrouter and twemproxy config files
+// on every membership change.
+//
+// The subpackages: ring (key placement: ketama, Ch3, jump), membership,
+// discovery, and client (a Go client that routes keys by the ring and
+// follows membership by polling `config get cluster`).
+//
+// cluster and its subpackages must not import lru or server; they may
+// import proto and internal. A server uses it like this:
+//
+//	node, err := cluster.Start(cfg)        // at start-up
+//	if reply, ok := node.AppendReply(out, line); ok { ... } // admin commands
+//	node.Leave()                          // on SIGTERM
+package cluster
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"go.uber.org/zap"
+
+	"github.com/slabcache/slabcache/cluster/discovery"
+	"github.com/slabcache/slabcache/cluster/membership"
+)
+
+// Config configures a node's cluster features.
+type Config struct {
+	// Membership configures gossip; Membership.Enabled turns clustering
+	// on. Membership.MemcachedAddr is required even when clustering is
+	// off: discovery answers with it. Membership.OnChange, if set, is
+	// called after the table and files are updated (same rules as in
+	// membership.Config).
+	Membership membership.Config
+	// Files says where to write the mcrouter and twemproxy configs on
+	// every membership change. Default: no files.
+	Files discovery.ProxyFiles
+}
+
+// DefaultConfig returns membership.DefaultConfig and no files.
+func DefaultConfig() Config {
+	return Config{Membership: membership.DefaultConfig()}
+}
+
+// Node is a running node's cluster state. Its methods are safe for
+// concurrent use; the Append methods never block and do not allocate when
+// dst has room.
+type Node struct {
+	mem   *membership.Membership
+	table *discovery.Table // set once Start has the first member list
+	ready atomic.Bool      // table is set
+	files discovery.ProxyFiles
+	log   *zap.Logger
+
+	write chan struct{} // capacity 1: files are stale
+	stop  chan struct{}
+	wg    sync.WaitGroup
+	once  sync.Once
+}
+
+// Start starts membership, fills the discovery table and writes the proxy
+// config files once (an error writing them is returned: a wrong path shows
+// at start-up). Later writes happen in the background on each change;
+// their errors are logged.
+func Start(cfg Config) (*Node, error) {
+	n := &Node{
+		files: cfg.Files,
+		log:   cfg.Membership.Logger,
+		write: make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+	}
+	if n.log == nil {
+		n.log = zap.NewNop()
+	}
+	n.log = n.log.Named("cluster")
+	user := cfg.Membership.OnChange
+	mcfg := cfg.Membership
+	mcfg.OnChange = func(ms []discovery.Member) {
+		if !n.ready.Load() {
+			// Start builds the table from a fresher list, then re-reads.
+			if user != nil {
+				user(ms)
+			}
+			return
+		}
+		if n.table.Update(ms) {
+			n.log.Info("membership changed", zap.Uint64("version", n.table.Version()), zap.Int("alive", len(discovery.Alive(ms))), zap.Int("known", len(ms)))
+			select {
+			case n.write <- struct{}{}:
+			default:
+			}
+		}
+		if user != nil {
+			user(ms)
+		}
+	}
+	mem, err := membership.New(mcfg)
+	if err != nil {
+		return nil, err
+	}
+	n.mem = mem
+	n.table = discovery.NewTable(mem.Members()) // version 1
+	n.ready.Store(true)
+	n.table.Update(mem.Members()) // changes that raced with the above
+	if err := n.files.Write(n.table.View().Members); err != nil {
+		mem.Close()
+		return nil, err
+	}
+	n.wg.Add(1)
+	go n.writer()
+	return n, nil
+}
+
+func (n *Node) writer() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.write:
+			if err := n.files.Write(n.table.View().Members); err != nil {
+				n.log.Error("writing proxy configs", zap.Error(err))
+			}
+		case <-n.stop:
+			return
+		}
+	}
+}
+
+// AppendConfigCluster appends the reply to `config get cluster`.
+func (n *Node) AppendConfigCluster(dst []byte) []byte { return n.table.AppendConfigCluster(dst) }
+
+// AppendMembers appends the reply to `cluster members`.
+func (n *Node) AppendMembers(dst []byte) []byte { return n.table.AppendMembers(dst) }
+
+// AppendReply recognises the admin commands this package answers, given
+// the command line without its line ending: `config get cluster` and
+// `cluster members` (tokens separated by any number of spaces). It
+// appends the reply and returns true, or returns dst and false for any
+// other line.
+func (n *Node) AppendReply(dst, line []byte) ([]byte, bool) {
+	var tok [4][]byte
+	nt := 0
+	for i := 0; i < len(line); {
+		if line[i] == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(line) && line[j] != ' ' {
+			j++
+		}
+		if nt == len(tok) {
+			return dst, false
+		}
+		tok[nt] = line[i:j]
+		nt++
+		i = j
+	}
+	switch {
+	case nt == 3 && string(tok[0]) == "config" && string(tok[1]) == "get" && string(tok[2]) == "cluster":
+		return n.AppendConfigCluster(dst), true
+	case nt == 2 && string(tok[0]) == "cluster" && string(tok[1]) == "members":
+		return n.AppendMembers(dst), true
+	}
+	return dst, false
+}
+
+// View returns the current membership and its version.
+func (n *Node) View() discovery.View { return n.table.View() }
+
+// Version returns the discovery version; it increments on every change.
+func (n *Node) Version() uint64 { return n.table.Version() }
+
+// Membership returns the underlying membership (Join, GossipAddr, ...).
+func (n *Node) Membership() *membership.Membership { return n.mem }
+
+// Leave leaves the cluster gracefully (call it on SIGTERM) and stops.
+func (n *Node) Leave() error {
+	err := n.mem.Leave()
+	n.shutdown()
+	return err
+}
+
+// Close stops without leaving: the other nodes will see a failure.
+func (n *Node) Close() error {
+	err := n.mem.Close()
+	n.shutdown()
+	return err
+}
+
+func (n *Node) shutdown() {
+	n.once.Do(func() {
+		close(n.stop)
+		n.wg.Wait()
+	})
+}

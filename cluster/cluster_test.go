@@ -1,0 +1,171 @@
+package cluster
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/cluster/discovery"
+)
+
+func readConfig(t *testing.T, n *Node) discovery.View {
+	t.Helper()
+	v, err := discovery.ReadConfigCluster(bufio.NewReader(strings.NewReader(string(n.AppendConfigCluster(nil)))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out: " + what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestStandaloneNodeAnswersWithItself(t *testing.T) {
+	dir := t.TempDir()
+	cfg := DefaultConfig()
+	cfg.Membership.NodeName = "solo"
+	cfg.Membership.MemcachedAddr = "127.0.0.1:11211"
+	cfg.Files.McrouterPath = filepath.Join(dir, "mcrouter.json")
+	cfg.Files.TwemproxyPath = filepath.Join(dir, "nutcracker.yml")
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Leave()
+	want := "CONFIG cluster 0 28\r\n1\n127.0.0.1|127.0.0.1|11211\n\r\nEND\r\n"
+	if got := string(n.AppendConfigCluster(nil)); got != want {
+		t.Fatalf("config get cluster: %q, want %q", got, want)
+	}
+	if got := string(n.AppendMembers(nil)); got != "MEMBER solo 127.0.0.1:11211 - alive 1 -\r\nEND\r\n" {
+		t.Fatalf("cluster members: %q", got)
+	}
+	// Files are there from the start.
+	data, err := os.ReadFile(cfg.Files.McrouterPath)
+	if err != nil || !strings.Contains(string(data), `"127.0.0.1:11211"`) {
+		t.Fatalf("mcrouter config: %v\n%s", err, data)
+	}
+	if data, err := os.ReadFile(cfg.Files.TwemproxyPath); err != nil || !strings.Contains(string(data), "   - 127.0.0.1:11211:1\n") {
+		t.Fatalf("twemproxy config: %v\n%s", err, data)
+	}
+}
+
+func TestStartFailsOnUnwritableFiles(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Membership.NodeName = "solo"
+	cfg.Membership.MemcachedAddr = "127.0.0.1:11211"
+	cfg.Files.McrouterPath = filepath.Join(t.TempDir(), "no-such-dir", "mcrouter.json")
+	if _, err := Start(cfg); err == nil {
+		t.Fatal("started with a config path in a missing directory")
+	}
+	cfg.Files = discovery.ProxyFiles{}
+	cfg.Membership.MemcachedAddr = ""
+	if _, err := Start(cfg); err == nil {
+		t.Fatal("started without a memcached address")
+	}
+}
+
+func TestAppendReply(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Membership.NodeName = "solo"
+	cfg.Membership.MemcachedAddr = "127.0.0.1:11300"
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	for _, line := range []string{"config get cluster", "config  get   cluster ", "cluster members", " cluster members"} {
+		got, ok := n.AppendReply([]byte("prefix:"), []byte(line))
+		if !ok {
+			t.Errorf("%q not recognised", line)
+			continue
+		}
+		var want []byte
+		if strings.Contains(line, "config") {
+			want = n.AppendConfigCluster([]byte("prefix:"))
+		} else {
+			want = n.AppendMembers([]byte("prefix:"))
+		}
+		if string(got) != string(want) {
+			t.Errorf("%q: %q", line, got)
+		}
+	}
+	for _, line := range []string{"config get", "config get cluster extra", "config get foo", "cluster", "cluster members x", "get cluster", "", "a b c d e f"} {
+		if got, ok := n.AppendReply([]byte("p"), []byte(line)); ok || string(got) != "p" {
+			t.Errorf("%q answered: %q", line, got)
+		}
+	}
+	buf := make([]byte, 0, 1024)
+	line := []byte("config get cluster")
+	if a := testing.AllocsPerRun(100, func() { buf, _ = n.AppendReply(buf[:0], line) }); a != 0 {
+		t.Errorf("AppendReply allocates %v times", a)
+	}
+}
+
+// TestClusterFollowsMembership runs two clustered nodes: discovery, the
+// version and the proxy files follow a join and a graceful leave.
+func TestClusterFollowsMembership(t *testing.T) {
+	dir := t.TempDir()
+	start := func(ip, name string, join []string) *Node {
+		cfg := DefaultConfig()
+		cfg.Membership.Enabled = true
+		cfg.Membership.NodeName = name
+		cfg.Membership.MemcachedAddr = ip + ":11211"
+		cfg.Membership.BindAddr = ip
+		cfg.Membership.BindPort = 0
+		cfg.Membership.Join = join
+		cfg.Files.McrouterPath = filepath.Join(dir, name+".json")
+		n, err := Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	a := start("127.0.0.71", "a", nil)
+	v0 := a.Version()
+	b := start("127.0.0.72", "b", []string{a.Membership().GossipAddr()})
+	waitFor(t, "a lists two nodes", func() bool { return len(readConfig(t, a).Members) == 2 })
+	waitFor(t, "b lists two nodes", func() bool { return len(readConfig(t, b).Members) == 2 })
+	if v := readConfig(t, a); v.Version <= v0 {
+		t.Fatalf("version %d after a join, was %d", v.Version, v0)
+	}
+	servers := func() []string {
+		var cfg struct {
+			Pools map[string]struct{ Servers []string } `json:"pools"`
+		}
+		data, _ := os.ReadFile(filepath.Join(dir, "a.json"))
+		json.Unmarshal(data, &cfg)
+		return cfg.Pools[discovery.DefaultPool].Servers
+	}
+	waitFor(t, "a's mcrouter file lists both", func() bool { return len(servers()) == 2 })
+	if s := servers(); s[0] != "127.0.0.71:11211" || s[1] != "127.0.0.72:11211" {
+		t.Fatalf("servers %v", s)
+	}
+
+	v1 := a.Version()
+	if err := b.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a drops b from config get cluster", func() bool { return len(readConfig(t, a).Members) == 1 })
+	waitFor(t, "a's mcrouter file drops b", func() bool { return len(servers()) == 1 })
+	if a.Version() <= v1 {
+		t.Fatalf("version %d after a leave, was %d", a.Version(), v1)
+	}
+	// cluster members still lists b, as left.
+	ms, err := discovery.ReadMembers(bufio.NewReader(strings.NewReader(string(a.AppendMembers(nil)))))
+	if err != nil || len(ms) != 2 || ms[1].Name != "b" || ms[1].Status != discovery.StatusLeft {
+		t.Fatalf("members after leave: %+v, %v", ms, err)
+	}
+}
