@@ -1,0 +1,262 @@
+package compare
+
+import (
+	"bytes"
+	"context"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/internal/testenv"
+)
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may contain spaces and parentheses.
+	line := "4242 (mem (cached) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 6 0 12345 1000000 500 18446744073709551615\n"
+	got, err := parseStatCPU([]byte(line))
+	if err != nil || got != 3.25 {
+		t.Fatalf("parseStatCPU = %v, %v; want 3.25 s (325 ticks)", got, err)
+	}
+	for _, bad := range []string{"", "1 (x S 1 2", "1 (x) S 1 2 3", "1 (x) S 1 2 3 4 5 6 7 8 9 10 a b"} {
+		if _, err := parseStatCPU([]byte(bad)); err == nil {
+			t.Errorf("parseStatCPU(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestParseStatusRSS(t *testing.T) {
+	status := "Name:\tmemcached\nVmPeak:\t  100 kB\nVmRSS:\t    2048 kB\nThreads:\t6\n"
+	got, err := parseStatusRSS([]byte(status))
+	if err != nil || got != 2048*1024 {
+		t.Fatalf("parseStatusRSS = %v, %v", got, err)
+	}
+	for _, bad := range []string{"Name:\tx\n", "VmRSS:\t12 MB\n", "VmRSS:\tabc kB\n"} {
+		if _, err := parseStatusRSS([]byte(bad)); err == nil {
+			t.Errorf("parseStatusRSS(%q) succeeded", bad)
+		}
+	}
+}
+
+// TestProcReadersOnThisProcess reads our own /proc entries: CPU time grows
+// as we burn CPU, RSS grows as we touch memory.
+func TestProcReadersOnThisProcess(t *testing.T) {
+	pid := os.Getpid()
+	cpu0, err := ProcCPU(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := 0
+	for end := time.Now().Add(150 * time.Millisecond); time.Now().Before(end); {
+		for i := range 100000 {
+			x += i
+		}
+	}
+	cpu1, _ := ProcCPU(pid)
+	if cpu1-cpu0 < 0.05 {
+		t.Fatalf("CPU time rose by %.2f s after burning 150 ms (x=%d)", cpu1-cpu0, x)
+	}
+	rss0, err := ProcRSS(pid)
+	if err != nil || rss0 <= 0 {
+		t.Fatalf("ProcRSS = %d, %v", rss0, err)
+	}
+	b := make([]byte, 64<<20)
+	for i := 0; i < len(b); i += 4096 {
+		b[i] = 1
+	}
+	rss1, _ := ProcRSS(pid)
+	if rss1-rss0 < 48<<20 {
+		t.Fatalf("RSS rose by %d bytes after touching 64 MiB", rss1-rss0)
+	}
+	_ = b[len(b)-1]
+}
+
+const memcaslapOutput = `servers: 127.0.0.1:22122
+threads count: 1
+concurrency: 16
+run time: 2s
+windows size: 10k
+set proportion: set_prop=0.10
+get proportion: get_prop=0.90
+cmd_get: 114199
+cmd_set: 12697
+get_misses: 0
+written_bytes: 10278160
+read_bytes: 21225608
+object_bytes: 2082308
+
+Run time: 2.0s Ops: 126896 TPS: 63432 Net_rate: 15.0M/s
+`
+
+func TestParseMemcaslap(t *testing.T) {
+	r, err := ParseMemcaslap([]byte(memcaslapOutput))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := MemcaslapResult{Seconds: 2, Ops: 126896, TPS: 63432, CmdGet: 114199, CmdSet: 12697}
+	if r != want {
+		t.Fatalf("got %+v, want %+v", r, want)
+	}
+	for _, bad := range []string{"", "servers: x\n", "Run time: 0.0s Ops: 0 TPS: 0 Net_rate: 0.0M/s\n"} {
+		if _, err := ParseMemcaslap([]byte(bad)); err == nil {
+			t.Errorf("ParseMemcaslap(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestSummarizeTakesMediansAndRatios(t *testing.T) {
+	w := WorkloadReport{Runs: []RunStats{
+		{Server: "a", Round: 1, OpsPerSec: 100, P99Us: 10, CPUPerOpUs: 5, Seconds: 1, ClientCPUSeconds: 0.5},
+		{Server: "b", Round: 1, OpsPerSec: 150, P99Us: 8, CPUPerOpUs: 4, Seconds: 1, ClientCPUSeconds: 0.6},
+		{Server: "a", Round: 2, OpsPerSec: 300, P99Us: 30, CPUPerOpUs: 1, Seconds: 1, ClientCPUSeconds: 0.7},
+		{Server: "b", Round: 2, OpsPerSec: 330, P99Us: 9, CPUPerOpUs: 2, Seconds: 1, ClientCPUSeconds: 0.8},
+		{Server: "a", Round: 3, OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, Seconds: 1, ClientCPUSeconds: 0.9},
+		{Server: "b", Round: 3, OpsPerSec: 240, P99Us: 7, CPUPerOpUs: 3, Seconds: 1, ClientCPUSeconds: 1.0},
+	}}
+	w.summarize("a", "b")
+	if w.A != (Summary{OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, ClientBusy: 0.7}) {
+		t.Errorf("A summary %+v", w.A)
+	}
+	if w.B != (Summary{OpsPerSec: 240, P99Us: 8, CPUPerOpUs: 3, ClientBusy: 0.8}) {
+		t.Errorf("B summary %+v", w.B)
+	}
+	if w.Ratio.Throughput != 1.2 || w.Ratio.P99 != 0.4 || w.Ratio.CPUPerOp != 1 ||
+		w.Ratio.ThroughputMin != 1.1 || w.Ratio.ThroughputMax != 1.5 {
+		t.Errorf("ratios %+v", w.Ratio)
+	}
+}
+
+func TestTargets(t *testing.T) {
+	r := Report{
+		Workloads: []WorkloadReport{
+			{Name: "p16", ThroughputTarget: true, Ratio: Ratios{Throughput: 1.25, P99: 0.9, CPUPerOp: 0.7}},
+			{Name: "p1", Ratio: Ratios{Throughput: 0.5, P99: 1.1, CPUPerOp: 0.81}},
+		},
+		Memory: &MemoryReport{Ratio: 0.79},
+	}
+	got := map[string]bool{}
+	for _, c := range r.Targets() {
+		got[c.Target] = c.Met
+	}
+	want := map[string]bool{
+		"throughput ≥ 1.2× on p16":      true,
+		"CPU per request ≤ 0.8× on p16": true,
+		"CPU per request ≤ 0.8× on p1":  false,
+		"p99 ≤ 1.0× on p16":             true,
+		"p99 ≤ 1.0× on p1":              false,
+		"memory per item ≤ 0.8×":        true,
+	}
+	if len(got) != len(want) {
+		t.Fatalf("targets %v, want %v", got, want)
+	}
+	for k, v := range want {
+		if m, ok := got[k]; !ok || m != v {
+			t.Errorf("%s: met=%v (present %v), want %v", k, m, ok, v)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	c := DefaultConfig()
+	c.B = Server{Name: "x", Binary: "/nonexistent/slabcached"}
+	if _, err := Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "not an executable") {
+		t.Fatalf("Run with a missing binary: %v", err)
+	}
+	c.B = c.A
+	if _, err := Run(context.Background(), c); err == nil || !strings.Contains(err.Error(), "both named") {
+		t.Fatalf("Run with two servers of one name: %v", err)
+	}
+}
+
+// TestCompareMemcachedWithItself runs the whole comparison, shrunk, with
+// memcached on both sides: every part must produce figures, and since both
+// sides are the same program the memory ratio must be close to 1.
+func TestCompareMemcachedWithItself(t *testing.T) {
+	mc := testenv.LookPath(t, "memcached")
+	c := DefaultConfig()
+	c.A = Server{Name: "memcached", Binary: mc, Args: MemcachedArgs()}
+	c.B = Server{Name: "memcached-b", Binary: mc, Args: MemcachedArgs()}
+	c.MemoryMB = 64
+	c.Rounds = 1
+	c.Duration = 300 * time.Millisecond
+	c.Conns = 4
+	c.Keys = 2000
+	c.MemItems = 20000
+	c.Memcaslap = ""
+	// Three of the five workloads keep the test short (plots are slow under
+	// the race detector); cmd/slabbench's test runs getset-p16.
+	var ws []Workload
+	for _, w := range c.Workloads {
+		switch w.Name {
+		case "getset-p1", "multiget-10", "set-1k":
+			ws = append(ws, w)
+		}
+	}
+	c.Workloads = ws
+	if !testing.Short() {
+		c.Memcaslap = testenv.LookPath(t, "memcaslap")
+	}
+	c.OutDir = t.TempDir()
+	var log bytes.Buffer
+	c.Log = &log
+	rep, err := Run(context.Background(), c)
+	if err != nil {
+		t.Fatalf("%v\nlog:\n%s", err, log.String())
+	}
+	if len(rep.Workloads) != len(c.Workloads) {
+		t.Fatalf("%d workload reports for %d workloads", len(rep.Workloads), len(c.Workloads))
+	}
+	for _, w := range rep.Workloads {
+		if len(w.Runs) != 2 || w.Runs[0].Server != "memcached" || w.Runs[1].Server != "memcached-b" {
+			t.Fatalf("%s: runs %+v, want A then B", w.Name, w.Runs)
+		}
+		for _, r := range w.Runs {
+			if r.Ops == 0 || r.OpsPerSec <= 0 || r.P99Us <= 0 || r.ServerCPUSeconds <= 0 || r.CPUPerOpUs <= 0 {
+				t.Fatalf("%s: empty figures %+v", w.Name, r)
+			}
+		}
+		if w.Ratio.Throughput <= 0 || w.Ratio.P99 <= 0 || w.Ratio.CPUPerOp <= 0 {
+			t.Fatalf("%s: ratios %+v", w.Name, w.Ratio)
+		}
+		for _, f := range w.Plots {
+			checkPNG(t, filepath.Join(c.OutDir, f))
+		}
+	}
+	m := rep.Memory
+	if m == nil || m.A.Items != 20000 || m.B.Items != 20000 || m.A.BytesPerItem <= 100 {
+		t.Fatalf("memory report %+v", m)
+	}
+	if m.Ratio < 0.8 || m.Ratio > 1.25 {
+		t.Fatalf("memcached against itself: memory ratio %.2f", m.Ratio)
+	}
+	if c.Memcaslap != "" && (rep.Memcaslap == nil || rep.Memcaslap.A.OpsPerSec <= 0 || rep.Memcaslap.B.OpsPerSec <= 0) {
+		t.Fatalf("memcaslap report %+v", rep.Memcaslap)
+	}
+	md, err := os.ReadFile(filepath.Join(c.OutDir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| getset-p1 |", "B/A", "Targets", "memory per item", "bytes/item"} {
+		if !bytes.Contains(md, []byte(want)) {
+			t.Errorf("report.md lacks %q", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(c.OutDir, "report.json")); err != nil {
+		t.Error(err)
+	}
+}
+
+func checkPNG(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cfg, err := png.DecodeConfig(f)
+	if err != nil || cfg.Width < 200 || cfg.Height < 100 {
+		t.Fatalf("%s: not a sensible PNG: %+v %v", path, cfg, err)
+	}
+}
