@@ -62,11 +62,13 @@ func renderStep(s *Step) string {
 	return b.String()
 }
 
-// Diff renders mismatches for a test failure: per step the request, then the
-// reference's reply and the tested server's reply line by line, the first
-// differing line marked with '!'.
+// Diff renders mismatches for a test failure: per step the request, then a
+// line diff of the normalised replies ("-" only in the reference's reply,
+// "+" only in the tested server's, " " in both), with three lines of
+// context around each change.
 func Diff(name, refName, testName string, ms []Mismatch) string {
 	var b strings.Builder
+	fmt.Fprintf(&b, "(- %s, + %s)\n", refName, testName)
 	for i, m := range ms {
 		if i == 8 {
 			fmt.Fprintf(&b, "... and %d more differing steps\n", len(ms)-i)
@@ -75,29 +77,94 @@ func Diff(name, refName, testName string, ms []Mismatch) string {
 		fmt.Fprintf(&b, "--- %s:%d (conn %d) sent: %s\n", name, m.Line, m.Conn, summarize(m.Request, 200))
 		wl := strings.Split(strings.TrimSuffix(m.Want, "\n"), "\n")
 		gl := strings.Split(strings.TrimSuffix(m.Got, "\n"), "\n")
-		first := -1
-		for j := 0; j < max(len(wl), len(gl)); j++ {
-			if j >= len(wl) || j >= len(gl) || wl[j] != gl[j] {
-				first = j
-				break
-			}
-		}
-		writeSide := func(who string, lines []string) {
-			fmt.Fprintf(&b, "  %s:\n", who)
-			for j, l := range lines {
-				mark := " "
-				if j == first {
-					mark = "!"
-				}
-				if j >= 40 {
-					fmt.Fprintf(&b, "    ... %d more lines\n", len(lines)-j)
-					break
-				}
-				fmt.Fprintf(&b, "   %s %s\n", mark, summarize(l, 300))
-			}
-		}
-		writeSide(refName, wl)
-		writeSide(testName, gl)
+		writeLineDiff(&b, wl, gl, 3)
 	}
 	return b.String()
+}
+
+// diffOp is one line of a line diff.
+type diffOp struct {
+	kind byte // ' ', '-', '+'
+	text string
+}
+
+// lineDiff computes a shortest edit script between a and b with an LCS table
+// (replies are at most a few thousand lines; longer inputs are compared
+// position by position).
+func lineDiff(a, b []string) []diffOp {
+	if len(a)*len(b) > 4<<20 {
+		var ops []diffOp
+		for i := 0; i < max(len(a), len(b)); i++ {
+			switch {
+			case i < len(a) && i < len(b) && a[i] == b[i]:
+				ops = append(ops, diffOp{' ', a[i]})
+			default:
+				if i < len(a) {
+					ops = append(ops, diffOp{'-', a[i]})
+				}
+				if i < len(b) {
+					ops = append(ops, diffOp{'+', b[i]})
+				}
+			}
+		}
+		return ops
+	}
+	n, m := len(a), len(b)
+	lcs := make([][]int32, n+1)
+	for i := range lcs {
+		lcs[i] = make([]int32, m+1)
+	}
+	for i := n - 1; i >= 0; i-- {
+		for j := m - 1; j >= 0; j-- {
+			if a[i] == b[j] {
+				lcs[i][j] = lcs[i+1][j+1] + 1
+			} else {
+				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+			}
+		}
+	}
+	var ops []diffOp
+	i, j := 0, 0
+	for i < n || j < m {
+		switch {
+		case i < n && j < m && a[i] == b[j]:
+			ops = append(ops, diffOp{' ', a[i]})
+			i++
+			j++
+		case j < m && (i == n || lcs[i][j+1] >= lcs[i+1][j]):
+			ops = append(ops, diffOp{'+', b[j]})
+			j++
+		default:
+			ops = append(ops, diffOp{'-', a[i]})
+			i++
+		}
+	}
+	return ops
+}
+
+func writeLineDiff(b *strings.Builder, a, c []string, context int) {
+	ops := lineDiff(a, c)
+	show := make([]bool, len(ops))
+	for i, op := range ops {
+		if op.kind != ' ' {
+			for k := max(0, i-context); k <= min(len(ops)-1, i+context); k++ {
+				show[k] = true
+			}
+		}
+	}
+	skipped := false
+	for i, op := range ops {
+		if !show[i] {
+			skipped = true
+			continue
+		}
+		if skipped {
+			b.WriteString("    ...\n")
+			skipped = false
+		}
+		fmt.Fprintf(b, "  %c %s\n", op.kind, summarize(op.text, 300))
+	}
+	if skipped {
+		b.WriteString("    ...\n")
+	}
 }

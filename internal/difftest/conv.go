@@ -133,7 +133,7 @@ func Parse(name string, src []byte) (*Conversation, error) {
 				}
 			}
 			a.text = rest
-			if _, err := expand(nil, rest, anyVar); err != nil {
+			if _, err := expand(nil, rest, anyVar, -1); err != nil {
 				return nil, errf("%v", err)
 			}
 			pending = true

@@ -20,6 +20,7 @@ func TestCorpusMatchesMemcached(t *testing.T) {
 	for _, corpus := range []string{"text"} {
 		for _, f := range Files(t, corpus) {
 			t.Run(corpus+"/"+strings.TrimSuffix(filepath.Base(f), ".conv"), func(t *testing.T) {
+				t.Parallel()
 				conv, err := ParseFile(f)
 				if err != nil {
 					t.Fatal(err)

@@ -15,20 +15,22 @@ const maxRepeat = 64 << 20
 //	\r \n \t \0 \\      carriage return, newline, tab, NUL, backslash
 //	\xHH                the byte with hexadecimal value HH
 //	\{N PAT}            PAT (itself escaped; \} is a literal brace) repeated N times
+//	\#                  inside PAT: the repetition number, 0 to N-1, in decimal
 //	\}                  a literal }
 //
 // Everything else stands for itself. (Conversations also allow the variables
 // ${cas} and ${cas:KEY}; see Parse.)
 func Unescape(s string) ([]byte, error) {
-	return expand(nil, s, nil)
+	return expand(nil, s, nil, -1)
 }
 
 // lookupFunc resolves a ${NAME} variable.
 type lookupFunc func(name string) (string, error)
 
 // expand appends the bytes s stands for to out. With vars == nil, "${" is
-// literal text.
-func expand(out []byte, s string, vars lookupFunc) ([]byte, error) {
+// literal text. idx is the repetition number \# stands for (-1 outside a
+// repetition).
+func expand(out []byte, s string, vars lookupFunc, idx int) ([]byte, error) {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '$' && vars != nil && i+1 < len(s) && s[i+1] == '{' {
@@ -69,6 +71,11 @@ func expand(out []byte, s string, vars lookupFunc) ([]byte, error) {
 			out = append(out, '\\')
 		case '}':
 			out = append(out, '}')
+		case '#':
+			if idx < 0 {
+				return nil, fmt.Errorf("\\# outside a \\{N PATTERN} repetition")
+			}
+			out = strconv.AppendInt(out, int64(idx), 10)
 		case 'x':
 			if i+2 >= len(s) {
 				return nil, fmt.Errorf("short \\x escape at offset %d", i-1)
@@ -93,17 +100,34 @@ func expand(out []byte, s string, vars lookupFunc) ([]byte, error) {
 			if err != nil || n < 0 {
 				return nil, fmt.Errorf("\\{%s}: bad count %q", body, body[:sp])
 			}
-			pat, err := expand(nil, body[sp+1:], vars)
-			if err != nil {
-				return nil, err
-			}
-			if len(pat) == 0 {
+			pat := body[sp+1:]
+			if pat == "" {
 				return nil, fmt.Errorf("\\{%s}: empty pattern", body)
 			}
-			if n*len(pat) > maxRepeat {
-				return nil, fmt.Errorf("\\{%s}: expands to more than %d bytes", body, maxRepeat)
+			if n > maxRepeat {
+				return nil, fmt.Errorf("\\{%s}: count over %d", body, maxRepeat)
 			}
-			out = append(out, bytes.Repeat(pat, n)...)
+			start := len(out)
+			if !strings.Contains(pat, `\#`) && n > 0 {
+				// Expand once and copy: the common case, and fast for 1 MiB values.
+				one, err := expand(nil, pat, vars, -1)
+				if err != nil {
+					return nil, err
+				}
+				if n*len(one) > maxRepeat {
+					return nil, fmt.Errorf("\\{%s}: expands to more than %d bytes", body, maxRepeat)
+				}
+				out = append(out, bytes.Repeat(one, n)...)
+			}
+			for k := 0; k < n && strings.Contains(pat, `\#`); k++ {
+				var err error
+				if out, err = expand(out, pat, vars, k); err != nil {
+					return nil, err
+				}
+				if len(out)-start > maxRepeat {
+					return nil, fmt.Errorf("\\{%s}: expands to more than %d bytes", body, maxRepeat)
+				}
+			}
 			i = end
 		default:
 			return nil, fmt.Errorf("unknown escape \\%c", s[i])

@@ -49,7 +49,7 @@ type player struct {
 	conns   map[int]*client
 	cur     int
 	pending []byte
-	req     []string // escaped texts of the pending bytes
+	req     map[int][]string // per connection: escaped texts sent since its last step
 	vars    map[string]string
 	tr      *Transcript
 }
@@ -64,6 +64,7 @@ func (c *Conversation) Play(addr string, opt PlayOptions) (*Transcript, error) {
 		opt:   opt.withDefaults(),
 		conns: map[int]*client{},
 		cur:   1,
+		req:   map[int][]string{},
 		vars:  map[string]string{},
 		tr:    &Transcript{Name: c.Name},
 	}
@@ -104,15 +105,15 @@ func (p *player) conn() (*client, error) {
 func (p *player) do(a action) error {
 	switch a.kind {
 	case actSend, actRaw:
-		b, err := expand(p.pending, a.text, p.lookup)
+		b, err := expand(p.pending, a.text, p.lookup, -1)
 		if err != nil {
 			return err
 		}
 		p.pending = b
-		p.req = append(p.req, a.text)
+		p.req[p.cur] = append(p.req[p.cur], a.text)
 		if a.kind == actSend {
 			p.pending = append(p.pending, '\r', '\n')
-			p.req = append(p.req, `\r\n`)
+			p.req[p.cur] = append(p.req[p.cur], `\r\n`)
 		}
 		return nil
 	case actWrite:
@@ -135,6 +136,7 @@ func (p *player) do(a action) error {
 			cl.c.Close()
 			delete(p.conns, p.cur)
 		}
+		delete(p.req, p.cur)
 		return nil
 	}
 	return fmt.Errorf("unknown action %d", a.kind)
@@ -166,8 +168,8 @@ func (p *player) write(cl *client, chunk int) {
 }
 
 func (p *player) step(a action) error {
-	st := Step{Line: a.line, Conn: p.cur, Request: summary(p.req)}
-	p.req = p.req[:0]
+	st := Step{Line: a.line, Conn: p.cur, Request: summary(p.req[p.cur])}
+	delete(p.req, p.cur)
 	cl, err := p.conn()
 	if err != nil {
 		return err

@@ -72,6 +72,10 @@ type Options struct {
 	Normalizer *Normalizer // nil: DefaultNormalizer()
 	RefName    string      // how diffs call the reference; default "memcached"
 	TestName   string      // how diffs call the tested server; default "slabcached"
+	// Parallel runs the conversations as parallel subtests (each still gets
+	// its own servers). The corpus sleeps a few seconds in total, so this
+	// roughly halves the wall time.
+	Parallel bool
 }
 
 func (o *Options) names() (string, string) {
@@ -99,6 +103,9 @@ func Run(t *testing.T, ref, test Starter, opt *Options, files ...string) {
 	refName, testName := opt.names()
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".conv"), func(t *testing.T) {
+			if opt.Parallel {
+				t.Parallel()
+			}
 			conv, err := ParseFile(f)
 			if err != nil {
 				t.Fatal(err)
@@ -139,6 +146,9 @@ func RunGolden(t *testing.T, test Starter, opt *Options, files ...string) {
 	refName += " (golden)"
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".conv"), func(t *testing.T) {
+			if opt.Parallel {
+				t.Parallel()
+			}
 			conv, err := ParseFile(f)
 			if err != nil {
 				t.Fatal(err)
