@@ -1,0 +1,626 @@
+// Package client is a Go memcached client for a slabcache cluster. It
+// routes each key to its node with a cluster/ring placement, keeps the ring
+// current by polling `config get cluster` (ElastiCache's discovery command,
+// which slabcached answers) on any live node, fans multi-gets out to the
+// nodes in parallel, bounds every operation with timeouts, and marks a
+// node that stops answering down, failing its keys fast, until membership
+// drops it or it answers again.
+//
+// It speaks memcached's text protocol over pooled connections through a
+// small unexported codec.
+//
+// This package may import cluster/ring, cluster/discovery and the standard
+// library; it must not import lru or server.
+package client
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slabcache/slabcache/cluster/discovery"
+	"github.com/slabcache/slabcache/cluster/ring"
+)
+
+// Item is a cache entry.
+type Item struct {
+	// Key is at most 250 bytes, without spaces or control characters.
+	Key string
+	// Value is the data.
+	Value []byte
+	// Flags are opaque client flags stored with the value.
+	Flags uint32
+	// Expiration in memcached's convention: 0 never, up to 30 days
+	// relative seconds, else a Unix time.
+	Expiration int32
+	// CAS is the compare-and-swap token returned by Get and GetMulti and
+	// checked by CompareAndSwap.
+	CAS uint64
+}
+
+// Errors.
+var (
+	// ErrCacheMiss: the key is not in the cache.
+	ErrCacheMiss = errors.New("client: cache miss")
+	// ErrNotStored: add found the key, or replace/append/prepend did not.
+	ErrNotStored = errors.New("client: item not stored")
+	// ErrCASConflict: the item changed since its CAS token was read.
+	ErrCASConflict = errors.New("client: compare-and-swap conflict")
+	// ErrMalformedKey: the key is empty, longer than 250 bytes, or holds
+	// spaces or control characters.
+	ErrMalformedKey = errors.New("client: malformed key")
+	// ErrNodeDown: the key's node stopped answering and is marked down;
+	// the operation was not attempted.
+	ErrNodeDown = errors.New("client: node is down")
+	// ErrNoNodes: the cluster has no alive node.
+	ErrNoNodes = errors.New("client: no alive node")
+	// ErrNoDiscovery: no discovery endpoint answered `config get cluster`.
+	ErrNoDiscovery = errors.New("client: no discovery endpoint answered")
+	// ErrClosed: the client was closed.
+	ErrClosed = errors.New("client: closed")
+)
+
+// ServerError is an ERROR, CLIENT_ERROR or SERVER_ERROR reply.
+type ServerError struct {
+	// Msg is the reply line.
+	Msg string
+}
+
+func (e *ServerError) Error() string { return "client: server replied " + e.Msg }
+
+// Config configures a Client.
+type Config struct {
+	// Endpoints are memcached addresses ("host:port") of cluster nodes to
+	// ask for the membership with `config get cluster`. Required. Once the
+	// membership is known, every alive member is also asked.
+	Endpoints []string
+	// Placement is the ring placement. Default ring.KindKetama, which
+	// agrees with the twemproxy pool slabcached writes.
+	Placement ring.Kind
+	// PollInterval is how often the membership is polled and nodes marked
+	// down are probed. Default 1s; 0 means the default; negative turns
+	// polling off (the membership read by New is kept).
+	PollInterval time.Duration
+	// DialTimeout bounds connecting to a node. Default 500ms; 0 means the
+	// default.
+	DialTimeout time.Duration
+	// Timeout bounds each operation's reads and writes on a connection.
+	// Default 1s; 0 means the default.
+	Timeout time.Duration
+	// MaxIdleConnsPerNode is how many idle connections are kept per node.
+	// Default 4; 0 means the default.
+	MaxIdleConnsPerNode int
+}
+
+// Defaults.
+const (
+	DefaultPollInterval        = time.Second
+	DefaultDialTimeout         = 500 * time.Millisecond
+	DefaultTimeout             = time.Second
+	DefaultMaxIdleConnsPerNode = 4
+)
+
+func (c Config) withDefaults() (Config, error) {
+	if len(c.Endpoints) == 0 {
+		return c, errors.New("client: no discovery endpoints")
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.DialTimeout <= 0 {
+		c.DialTimeout = DefaultDialTimeout
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.MaxIdleConnsPerNode <= 0 {
+		c.MaxIdleConnsPerNode = DefaultMaxIdleConnsPerNode
+	}
+	if _, err := ring.New(c.Placement, nil); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Client is safe for concurrent use.
+type Client struct {
+	cfg   Config
+	codec codec
+	state atomic.Pointer[state]
+
+	mu       sync.Mutex // serializes applying views
+	lastFrom string     // endpoint of the last applied view
+
+	stop   chan struct{}
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// state is one membership with its ring and node handles.
+type state struct {
+	view  discovery.View
+	ring  ring.Ring
+	nodes []*node // by ring index
+}
+
+// New reads the membership from the first endpoint that answers and starts
+// polling. It fails when no endpoint answers.
+func New(cfg Config) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{cfg: cfg, codec: textCodec{}, stop: make(chan struct{})}
+	if err := c.Refresh(); err != nil {
+		return nil, err
+	}
+	if cfg.PollInterval > 0 {
+		c.wg.Add(1)
+		go c.poll()
+	}
+	return c, nil
+}
+
+// Close stops polling and closes idle connections.
+func (c *Client) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	close(c.stop)
+	c.wg.Wait()
+	for _, n := range c.state.Load().nodes {
+		n.closeIdle()
+	}
+	return nil
+}
+
+func (c *Client) poll() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			_ = c.Refresh()
+			c.probeDown()
+		case <-c.stop:
+			return
+		}
+	}
+}
+
+// Refresh polls the membership now: it asks the endpoint that answered
+// last, then the other alive members, then the configured endpoints, and
+// applies the first answer.
+func (c *Client) Refresh() error {
+	var errs []error
+	for _, ep := range c.candidates() {
+		v, _, err := discover(ep, c.cfg.DialTimeout, c.cfg.Timeout)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.apply(ep, v)
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrNoDiscovery, errors.Join(errs...))
+}
+
+// candidates lists discovery endpoints in the order to try.
+func (c *Client) candidates() []string {
+	seen := map[string]bool{}
+	var out []string
+	add := func(a string) {
+		if a != "" && !seen[a] {
+			seen[a] = true
+			out = append(out, a)
+		}
+	}
+	c.mu.Lock()
+	add(c.lastFrom)
+	c.mu.Unlock()
+	if st := c.state.Load(); st != nil {
+		for _, n := range st.nodes {
+			if !n.down.Load() {
+				add(n.addr)
+			}
+		}
+	}
+	for _, e := range c.cfg.Endpoints {
+		add(e)
+	}
+	return out
+}
+
+// apply installs v if its members differ from the current ones. Versions
+// of different nodes are not comparable (each node counts its own
+// changes), so the member lists are compared instead.
+func (c *Client) apply(from string, v discovery.View) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.lastFrom = from
+	old := c.state.Load()
+	nodes := discovery.RingNodes(v.Members)
+	if old != nil && sameNodes(old.ring.Nodes(), nodes) {
+		if old.view.Version != v.Version {
+			c.state.Store(&state{view: v, ring: old.ring, nodes: old.nodes})
+		}
+		return
+	}
+	r, err := ring.New(c.cfg.Placement, nodes)
+	if err != nil {
+		return // withDefaults checked the placement
+	}
+	st := &state{view: v, ring: r, nodes: make([]*node, len(nodes))}
+	reuse := map[string]*node{}
+	if old != nil {
+		for _, n := range old.nodes {
+			reuse[n.addr] = n
+		}
+	}
+	for i, rn := range nodes {
+		if n, ok := reuse[rn.Addr]; ok {
+			st.nodes[i] = n
+			delete(reuse, rn.Addr)
+		} else {
+			st.nodes[i] = newNode(rn.Addr, c.cfg.MaxIdleConnsPerNode)
+		}
+	}
+	c.state.Store(st)
+	for _, n := range reuse { // dropped by membership
+		n.closeIdle()
+	}
+}
+
+func sameNodes(a, b []ring.Node) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// probeDown dials nodes marked down and marks up those that answer.
+func (c *Client) probeDown() {
+	st := c.state.Load()
+	for _, n := range st.nodes {
+		if !n.down.Load() {
+			continue
+		}
+		cn, err := n.dial(c.cfg.DialTimeout)
+		if err != nil {
+			continue
+		}
+		cn.setDeadline(c.cfg.Timeout)
+		cn.buf = c.codec.appendVersion(cn.buf[:0])
+		_, err = cn.nc.Write(cn.buf)
+		if err == nil {
+			_, err = c.codec.readVersion(cn.r)
+		}
+		if err != nil {
+			cn.nc.Close()
+			continue
+		}
+		n.down.Store(false)
+		n.put(cn)
+	}
+}
+
+// View returns the membership the client routes by.
+func (c *Client) View() discovery.View { return c.state.Load().view }
+
+// Owner returns the memcached address of the node that owns key, or ""
+// when there is no alive node.
+func (c *Client) Owner(key string) string {
+	st := c.state.Load()
+	i := st.ring.OwnerString(key)
+	if i < 0 {
+		return ""
+	}
+	return st.nodes[i].addr
+}
+
+// Down reports whether the node at addr is marked down.
+func (c *Client) Down(addr string) bool {
+	for _, n := range c.state.Load().nodes {
+		if n.addr == addr {
+			return n.down.Load()
+		}
+	}
+	return false
+}
+
+// validKey reports whether k is a legal memcached key.
+func validKey(k string) bool {
+	if len(k) == 0 || len(k) > 250 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// nodeFor returns the node owning key.
+func (c *Client) nodeFor(key string) (*node, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	if !validKey(key) {
+		return nil, ErrMalformedKey
+	}
+	st := c.state.Load()
+	i := st.ring.OwnerString(key)
+	if i < 0 {
+		return nil, ErrNoNodes
+	}
+	n := st.nodes[i]
+	if n.down.Load() {
+		return nil, fmt.Errorf("%w: %s", ErrNodeDown, n.addr)
+	}
+	return n, nil
+}
+
+// do runs one request/response exchange on a pooled connection of n.
+// A network error marks n down; any error but a plain status closes the
+// connection.
+func (c *Client) do(n *node, req func(dst []byte) []byte, resp func(r *bufio.Reader) error) error {
+	cn, err := n.get(c.cfg.DialTimeout)
+	if err != nil {
+		n.markDown()
+		return fmt.Errorf("client: %s: %w", n.addr, err)
+	}
+	cn.setDeadline(c.cfg.Timeout)
+	cn.buf = req(cn.buf[:0])
+	if _, err := cn.nc.Write(cn.buf); err != nil {
+		cn.nc.Close()
+		n.markDown()
+		return fmt.Errorf("client: %s: %w", n.addr, err)
+	}
+	err = resp(cn.r)
+	switch {
+	case err == nil, errors.Is(err, ErrCacheMiss), errors.Is(err, ErrNotStored), errors.Is(err, ErrCASConflict):
+		n.put(cn)
+	default:
+		cn.nc.Close()
+		var se *ServerError
+		if !errors.As(err, &se) && !errors.Is(err, errProtocol) {
+			n.markDown()
+			err = fmt.Errorf("client: %s: %w", n.addr, err)
+		}
+	}
+	return err
+}
+
+// Get returns the item stored under key, with its CAS token.
+func (c *Client) Get(key string) (*Item, error) {
+	n, err := c.nodeFor(key)
+	if err != nil {
+		return nil, err
+	}
+	var got *Item
+	keys := []string{key}
+	err = c.do(n, func(dst []byte) []byte { return c.codec.appendGet(dst, keys) },
+		func(r *bufio.Reader) error {
+			return c.codec.readValues(r, func(it *Item) {
+				if it.Key == key {
+					got = it
+				}
+			})
+		})
+	if err != nil {
+		return nil, err
+	}
+	if got == nil {
+		return nil, ErrCacheMiss
+	}
+	return got, nil
+}
+
+// GetMulti returns the items found among keys, keyed by key. Keys are
+// grouped by node and each node's group is fetched with one request, all
+// nodes in parallel. When some nodes fail, the items of the others are
+// returned with the first error.
+func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
+	if c.closed.Load() {
+		return nil, ErrClosed
+	}
+	st := c.state.Load()
+	groups := map[int][]string{}
+	for _, k := range keys {
+		if !validKey(k) {
+			return nil, ErrMalformedKey
+		}
+		i := st.ring.OwnerString(k)
+		if i < 0 {
+			return nil, ErrNoNodes
+		}
+		groups[i] = append(groups[i], k)
+	}
+	out := make(map[string]*Item, len(keys))
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
+	for i, ks := range groups {
+		n := st.nodes[i]
+		if n.down.Load() {
+			fail(fmt.Errorf("%w: %s", ErrNodeDown, n.addr))
+			continue
+		}
+		wg.Add(1)
+		go func(n *node, ks []string) {
+			defer wg.Done()
+			var items []*Item
+			err := c.do(n, func(dst []byte) []byte { return c.codec.appendGet(dst, ks) },
+				func(r *bufio.Reader) error {
+					return c.codec.readValues(r, func(it *Item) { items = append(items, it) })
+				})
+			if err != nil {
+				fail(err)
+				return
+			}
+			mu.Lock()
+			for _, it := range items {
+				out[it.Key] = it
+			}
+			mu.Unlock()
+		}(n, ks)
+	}
+	wg.Wait()
+	return out, firstErr
+}
+
+func (c *Client) store(verb string, it *Item) error {
+	n, err := c.nodeFor(it.Key)
+	if err != nil {
+		return err
+	}
+	return c.do(n, func(dst []byte) []byte { return c.codec.appendStore(dst, verb, it) },
+		c.codec.readStatus)
+}
+
+// Set stores it unconditionally.
+func (c *Client) Set(it *Item) error { return c.store("set", it) }
+
+// Add stores it only if its key is absent; ErrNotStored otherwise.
+func (c *Client) Add(it *Item) error { return c.store("add", it) }
+
+// Replace stores it only if its key is present; ErrNotStored otherwise.
+func (c *Client) Replace(it *Item) error { return c.store("replace", it) }
+
+// Append appends it.Value to the existing value; ErrNotStored if absent.
+func (c *Client) Append(it *Item) error { return c.store("append", it) }
+
+// Prepend prepends it.Value to the existing value; ErrNotStored if absent.
+func (c *Client) Prepend(it *Item) error { return c.store("prepend", it) }
+
+// CompareAndSwap stores it only if the item was not changed since it.CAS
+// was read: ErrCASConflict if it was, ErrCacheMiss if it is gone.
+func (c *Client) CompareAndSwap(it *Item) error { return c.store("cas", it) }
+
+// Delete removes key; ErrCacheMiss if it was absent.
+func (c *Client) Delete(key string) error {
+	n, err := c.nodeFor(key)
+	if err != nil {
+		return err
+	}
+	return c.do(n, func(dst []byte) []byte { return c.codec.appendDelete(dst, key) }, c.codec.readStatus)
+}
+
+// Touch sets key's expiration; ErrCacheMiss if absent.
+func (c *Client) Touch(key string, exp int32) error {
+	n, err := c.nodeFor(key)
+	if err != nil {
+		return err
+	}
+	return c.do(n, func(dst []byte) []byte { return c.codec.appendTouch(dst, key, exp) }, c.codec.readStatus)
+}
+
+func (c *Client) arith(verb, key string, delta uint64) (uint64, error) {
+	n, err := c.nodeFor(key)
+	if err != nil {
+		return 0, err
+	}
+	var v uint64
+	err = c.do(n, func(dst []byte) []byte { return c.codec.appendArith(dst, verb, key, delta) },
+		func(r *bufio.Reader) error {
+			var err error
+			v, err = c.codec.readArith(r)
+			return err
+		})
+	return v, err
+}
+
+// Increment adds delta to the decimal value under key (wrapping at 2^64)
+// and returns the new value; ErrCacheMiss if absent.
+func (c *Client) Increment(key string, delta uint64) (uint64, error) {
+	return c.arith("incr", key, delta)
+}
+
+// Decrement subtracts delta (stopping at 0) and returns the new value.
+func (c *Client) Decrement(key string, delta uint64) (uint64, error) {
+	return c.arith("decr", key, delta)
+}
+
+// node is one cache node: its address, idle connections and down mark.
+type node struct {
+	addr string
+	idle chan *conn
+	down atomic.Bool
+}
+
+func newNode(addr string, maxIdle int) *node {
+	return &node{addr: addr, idle: make(chan *conn, maxIdle)}
+}
+
+type conn struct {
+	nc  net.Conn
+	r   *bufio.Reader
+	buf []byte
+}
+
+func (cn *conn) setDeadline(d time.Duration) { _ = cn.nc.SetDeadline(time.Now().Add(d)) }
+
+func (n *node) dial(timeout time.Duration) (*conn, error) {
+	nc, err := net.DialTimeout("tcp", n.addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &conn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}, nil
+}
+
+func (n *node) get(timeout time.Duration) (*conn, error) {
+	select {
+	case cn := <-n.idle:
+		return cn, nil
+	default:
+		return n.dial(timeout)
+	}
+}
+
+func (n *node) put(cn *conn) {
+	if cap(cn.buf) > 1<<20 {
+		cn.buf = nil // do not keep a huge request buffer
+	}
+	select {
+	case n.idle <- cn:
+	default:
+		cn.nc.Close()
+	}
+}
+
+func (n *node) markDown() {
+	if !n.down.Swap(true) {
+		n.closeIdle()
+	}
+}
+
+func (n *node) closeIdle() {
+	for {
+		select {
+		case cn := <-n.idle:
+			cn.nc.Close()
+		default:
+			return
+		}
+	}
+}

@@ -1,0 +1,548 @@
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bradfitz/gomemcache/memcache"
+	"github.com/slabcache/slabcache/cluster/discovery"
+	"github.com/slabcache/slabcache/cluster/ring"
+	"github.com/slabcache/slabcache/internal/testenv"
+)
+
+func newClient(t *testing.T, cfg Config) *Client {
+	t.Helper()
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out: " + what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestClientAgainstMemcached routes keys over three real memcached servers
+// found through a fake discovery endpoint, and checks every operation and
+// that each key physically sits on the node the ring names.
+func TestClientAgainstMemcached(t *testing.T) {
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		addrs = append(addrs, testenv.StartMemcached(t, "-m", "16"))
+	}
+	disco := startFakeDisco(t, members(addrs, 1, 2, 1), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1})
+
+	v := c.View()
+	if len(v.Members) != 3 || v.Members[1].Weight != 2 || v.Members[1].Name != "m1" {
+		t.Fatalf("view %+v", v)
+	}
+	r, _ := ring.New(ring.KindKetama, discovery.RingNodes(v.Members))
+	direct := map[string]*memcache.Client{}
+	for _, a := range addrs {
+		direct[a] = memcache.New(a)
+	}
+	const n = 300
+	perNode := map[string]int{}
+	for i := 0; i < n; i++ {
+		k := "k:" + strconv.Itoa(i) + ":v"
+		if err := c.Set(&Item{Key: k, Value: []byte("v" + strconv.Itoa(i)), Flags: uint32(i)}); err != nil {
+			t.Fatal(err)
+		}
+		owner := r.Nodes()[r.OwnerString(k)].Addr
+		if c.Owner(k) != owner {
+			t.Fatalf("Owner(%s) = %s, ring says %s", k, c.Owner(k), owner)
+		}
+		perNode[owner]++
+		for a, mc := range direct {
+			_, err := mc.Get(k)
+			if (a == owner) != (err == nil) {
+				t.Fatalf("key %s: on %s: %v (owner %s)", k, a, err, owner)
+			}
+		}
+	}
+	// The weights of `cluster members` reach the ring: the weight-2 node
+	// has twice the points. (The keys end in a constant suffix: twemproxy's
+	// fnv1a_64 puts keys that differ only in their last bytes close
+	// together on the circle, "k:1".."k:299" mostly on one node; the ring
+	// reproduces that faithfully.)
+	if st := r.Stats(); st[1].Points != 2*st[0].Points || st[0].Points != st[2].Points {
+		t.Errorf("points %+v: weights 1,2,1 not applied", st)
+	}
+	t.Logf("keys per node: %v", perNode)
+	if len(perNode) != 3 || perNode[addrs[1]] < perNode[addrs[0]] || perNode[addrs[1]] < perNode[addrs[2]] {
+		t.Errorf("keys per node %v: the weight-2 node %s should hold the most", perNode, addrs[1])
+	}
+
+	it, err := c.Get("k:7:v")
+	if err != nil || string(it.Value) != "v7" || it.Flags != 7 || it.CAS == 0 {
+		t.Fatalf("Get k:7 = %+v, %v", it, err)
+	}
+	if _, err := c.Get("absent"); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("Get absent: %v", err)
+	}
+
+	keys := []string{"absent1"}
+	for i := 0; i < n; i++ {
+		keys = append(keys, "k:"+strconv.Itoa(i)+":v")
+	}
+	keys = append(keys, "absent2")
+	got, err := c.GetMulti(keys)
+	if err != nil || len(got) != n {
+		t.Fatalf("GetMulti: %d items, %v", len(got), err)
+	}
+	for i := 0; i < n; i++ {
+		k := "k:" + strconv.Itoa(i) + ":v"
+		if string(got[k].Value) != "v"+strconv.Itoa(i) || got[k].Flags != uint32(i) {
+			t.Fatalf("GetMulti %s = %+v", k, got[k])
+		}
+	}
+
+	if err := c.Add(&Item{Key: "k:1:v", Value: []byte("x")}); !errors.Is(err, ErrNotStored) {
+		t.Errorf("Add existing: %v", err)
+	}
+	if err := c.Add(&Item{Key: "new", Value: []byte("x")}); err != nil {
+		t.Errorf("Add new: %v", err)
+	}
+	if err := c.Replace(&Item{Key: "missing", Value: []byte("x")}); !errors.Is(err, ErrNotStored) {
+		t.Errorf("Replace missing: %v", err)
+	}
+	if err := c.Append(&Item{Key: "new", Value: []byte("yz")}); err != nil {
+		t.Error(err)
+	}
+	if err := c.Prepend(&Item{Key: "new", Value: []byte("w")}); err != nil {
+		t.Error(err)
+	}
+	if it, _ := c.Get("new"); it == nil || string(it.Value) != "wxyz" {
+		t.Errorf("after append/prepend: %+v", it)
+	}
+
+	it, _ = c.Get("k:2:v")
+	stale := *it
+	it.Value = []byte("swapped")
+	if err := c.CompareAndSwap(it); err != nil {
+		t.Fatalf("cas: %v", err)
+	}
+	if err := c.CompareAndSwap(&stale); !errors.Is(err, ErrCASConflict) {
+		t.Fatalf("stale cas: %v", err)
+	}
+	if err := c.CompareAndSwap(&Item{Key: "nope", CAS: 1}); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("cas on missing: %v", err)
+	}
+
+	if err := c.Delete("k:3:v"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete("k:3:v"); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("second delete: %v", err)
+	}
+	if err := c.Touch("k:4:v", 100); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Touch("k:3:v", 100); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("touch missing: %v", err)
+	}
+
+	c.Set(&Item{Key: "ctr", Value: []byte("10")})
+	if v, err := c.Increment("ctr", 5); err != nil || v != 15 {
+		t.Fatalf("incr: %d, %v", v, err)
+	}
+	if v, err := c.Decrement("ctr", 100); err != nil || v != 0 {
+		t.Fatalf("decr below zero: %d, %v", v, err)
+	}
+	if _, err := c.Increment("k:5:v", 1); err == nil || !strings.Contains(err.Error(), "non-numeric") {
+		t.Fatalf("incr non-numeric: %v", err)
+	}
+	if _, err := c.Increment("absent", 1); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("incr missing: %v", err)
+	}
+
+	big := bytes.Repeat([]byte("0123456789"), 50_000)
+	if err := c.Set(&Item{Key: "big", Value: big}); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := c.Get("big"); err != nil || !bytes.Equal(it.Value, big) {
+		t.Fatalf("big value: %v", err)
+	}
+
+	for _, k := range []string{"", "has space", strings.Repeat("x", 251), "ctl\x01"} {
+		if err := c.Set(&Item{Key: k}); !errors.Is(err, ErrMalformedKey) {
+			t.Errorf("Set(%q): %v", k, err)
+		}
+		if _, err := c.GetMulti([]string{"ok", k}); !errors.Is(err, ErrMalformedKey) {
+			t.Errorf("GetMulti(%q): %v", k, err)
+		}
+	}
+	if err := c.Set(&Item{Key: strings.Repeat("x", 250), Value: []byte("max")}); err != nil {
+		t.Errorf("250-byte key: %v", err)
+	}
+}
+
+// TestClientFollowsMembership changes the membership the discovery
+// endpoint reports and checks the client's ring follows within a poll.
+func TestClientFollowsMembership(t *testing.T) {
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		addrs = append(addrs, testenv.StartMemcached(t, "-m", "16"))
+	}
+	disco := startFakeDisco(t, members(addrs[:2]), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: 20 * time.Millisecond})
+	if len(c.View().Members) != 2 {
+		t.Fatalf("view %+v", c.View())
+	}
+	disco.table.Update(members(addrs))
+	waitFor(t, "client sees the third node", func() bool { return len(c.View().Members) == 3 })
+	if c.View().Version != disco.table.Version() {
+		t.Errorf("client at version %d, endpoint at %d", c.View().Version, disco.table.Version())
+	}
+	owned := 0
+	for i := 0; i < 200; i++ {
+		k := "f:" + strconv.Itoa(i) + ":v"
+		if c.Owner(k) == addrs[2] {
+			owned++
+			if err := c.Set(&Item{Key: k, Value: []byte("x")}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := memcache.New(addrs[2]).Get(k); err != nil {
+				t.Fatalf("key %s not on the new node: %v", k, err)
+			}
+		}
+	}
+	if owned == 0 {
+		t.Fatal("the new node owns no key")
+	}
+	// A weight change alone (same addresses) is applied too.
+	ms := members(addrs, 1, 1, 5)
+	disco.table.Update(ms)
+	waitFor(t, "client sees the new weight", func() bool { return c.View().Members[2].Weight == 5 })
+	// A node leaves.
+	disco.table.Update(members(addrs[1:]))
+	waitFor(t, "client drops the first node", func() bool { return len(c.View().Members) == 2 })
+	for i := 0; i < 200; i++ {
+		if c.Owner("f:"+strconv.Itoa(i)+":v") == addrs[0] {
+			t.Fatal("a key still routes to the node that left")
+		}
+	}
+}
+
+// TestClientMarksDeadNodeDown kills one of three memcached servers (kill
+// -9): its keys fail, then fail fast as ErrNodeDown, the other nodes keep
+// working, and once membership drops the node its keys move.
+func TestClientMarksDeadNodeDown(t *testing.T) {
+	procs := []*memcachedProc{startMemcachedProc(t), startMemcachedProc(t), startMemcachedProc(t)}
+	addrs := []string{procs[0].addr(), procs[1].addr(), procs[2].addr()}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: 200 * time.Millisecond})
+
+	var victimKey, otherKey string
+	for i := 0; victimKey == "" || otherKey == ""; i++ {
+		k := "d:" + strconv.Itoa(i)
+		if c.Owner(k) == addrs[2] {
+			victimKey = k
+		} else {
+			otherKey = k
+		}
+	}
+	if err := c.Set(&Item{Key: victimKey, Value: []byte("x")}); err != nil {
+		t.Fatal(err)
+	}
+	procs[2].kill()
+
+	_, err := c.Get(victimKey)
+	if err == nil || errors.Is(err, ErrNodeDown) || errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("first get after the kill: %v, want a network error", err)
+	}
+	if !c.Down(addrs[2]) {
+		t.Fatal("node not marked down after a network error")
+	}
+	start := time.Now()
+	for i := 0; i < 100; i++ {
+		if _, err := c.Get(victimKey); !errors.Is(err, ErrNodeDown) {
+			t.Fatalf("get on a down node: %v, want ErrNodeDown", err)
+		}
+	}
+	t.Logf("100 gets on a down node failed in %v", time.Since(start))
+	if err := c.Set(&Item{Key: otherKey, Value: []byte("y")}); err != nil {
+		t.Fatalf("other node: %v", err)
+	}
+	got, err := c.GetMulti([]string{victimKey, otherKey})
+	if !errors.Is(err, ErrNodeDown) || got[otherKey] == nil || string(got[otherKey].Value) != "y" {
+		t.Fatalf("GetMulti with a down node: %v, %v", got, err)
+	}
+
+	// Membership drops the node: its keys move to the others and work.
+	disco.table.Update(members(addrs[:2]))
+	if err := c.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if o := c.Owner(victimKey); o == addrs[2] || o == "" {
+		t.Fatalf("key still owned by %q", o)
+	}
+	if err := c.Set(&Item{Key: victimKey, Value: []byte("z")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClientReprobesDownNode: a node marked down that answers again (same
+// address, restarted) is marked up by the poller's probe.
+func TestClientReprobesDownNode(t *testing.T) {
+	p := startMemcachedProc(t)
+	disco := startFakeDisco(t, members([]string{p.addr()}), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: 20 * time.Millisecond})
+	p.kill()
+	if err := c.Set(&Item{Key: "a", Value: []byte("1")}); err == nil {
+		t.Fatal("set on a killed node succeeded")
+	}
+	if !c.Down(p.addr()) {
+		t.Fatal("not marked down")
+	}
+	p.start()
+	waitFor(t, "node marked up again", func() bool { return !c.Down(p.addr()) })
+	if err := c.Set(&Item{Key: "a", Value: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestClientTimeout: a node that accepts but never answers makes the
+// operation fail after Timeout and marks the node down.
+func TestClientTimeout(t *testing.T) {
+	silent := startFakeNode(t, func(string, net.Conn) {})
+	disco := startFakeDisco(t, members([]string{silent.addr()}), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, Timeout: 100 * time.Millisecond})
+	start := time.Now()
+	_, err := c.Get("k")
+	if !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("get on a silent node: %v, want a deadline error", err)
+	}
+	t.Logf("timed out after %v", time.Since(start))
+	if !c.Down(silent.addr()) {
+		t.Fatal("silent node not marked down")
+	}
+	if _, err := c.Get("k"); !errors.Is(err, ErrNodeDown) {
+		t.Fatalf("second get: %v", err)
+	}
+}
+
+// TestGetMultiIsParallel: three fake nodes each hold their reply until
+// all three have received their request. A client that asked the nodes one
+// after the other would never complete the first.
+func TestGetMultiIsParallel(t *testing.T) {
+	var arrived sync.WaitGroup
+	arrived.Add(3)
+	all := make(chan struct{})
+	go func() { arrived.Wait(); close(all) }()
+	requests := make(chan string, 10)
+	handler := func(line string, w net.Conn) {
+		if !strings.HasPrefix(line, "gets ") {
+			w.Write([]byte("ERROR\r\n"))
+			return
+		}
+		requests <- line
+		arrived.Done()
+		select {
+		case <-all:
+		case <-time.After(3 * time.Second):
+			w.Write([]byte("SERVER_ERROR not parallel\r\n"))
+			return
+		}
+		var out []byte
+		for _, k := range strings.Fields(line)[1:] {
+			out = fmt.Appendf(out, "VALUE %s 0 1 1\r\nx\r\n", k)
+		}
+		w.Write(append(out, "END\r\n"...))
+	}
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		addrs = append(addrs, startFakeNode(t, handler).addr())
+	}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, Timeout: 5 * time.Second, Placement: ring.KindKetamaMD5})
+	keys := make([]string, 60)
+	owners := map[string]bool{}
+	for i := range keys {
+		keys[i] = "p" + strconv.Itoa(i)
+		owners[c.Owner(keys[i])] = true
+	}
+	if len(owners) != 3 {
+		t.Fatalf("keys cover %d nodes, the test needs 3", len(owners))
+	}
+	got, err := c.GetMulti(keys)
+	if err != nil || len(got) != len(keys) {
+		t.Fatalf("GetMulti: %d items, %v", len(got), err)
+	}
+	close(requests)
+	n := 0
+	for range requests {
+		n++
+	}
+	if n != 3 {
+		t.Fatalf("%d requests for 3 nodes, want one per node", n)
+	}
+}
+
+// TestDiscoveryFailsOver: when the endpoint that answered goes away, the
+// client polls the next one.
+func TestDiscoveryFailsOver(t *testing.T) {
+	a1 := testenv.StartMemcached(t)
+	a2 := testenv.StartMemcached(t)
+	d1 := startFakeDisco(t, members([]string{a1}), false)
+	d2 := startFakeDisco(t, members([]string{a1}), false)
+	c := newClient(t, Config{Endpoints: []string{d1.addr(), d2.addr()}, PollInterval: 20 * time.Millisecond})
+	d1.close()
+	d2.table.Update(members([]string{a1, a2}))
+	waitFor(t, "client reads the second endpoint", func() bool { return len(c.View().Members) == 2 })
+	if d2.queries.Load() == 0 {
+		t.Fatal("second endpoint never asked")
+	}
+}
+
+func TestNewFailsWithoutDiscovery(t *testing.T) {
+	if _, err := New(Config{}); err == nil {
+		t.Error("New without endpoints succeeded")
+	}
+	if _, err := New(Config{Endpoints: []string{"127.0.0.1:1"}, Placement: ring.Kind(42)}); !errors.Is(err, ring.ErrUnknownKind) {
+		t.Errorf("bad placement: %v", err)
+	}
+	dead := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	if _, err := New(Config{Endpoints: []string{dead}}); !errors.Is(err, ErrNoDiscovery) {
+		t.Errorf("dead endpoint: %v", err)
+	}
+	// Plain memcached does not know `config get cluster`.
+	mc := testenv.StartMemcached(t)
+	_, err := New(Config{Endpoints: []string{mc}})
+	if !errors.Is(err, ErrNoDiscovery) || !errors.Is(err, discovery.ErrUnsupported) {
+		t.Errorf("memcached as endpoint: %v", err)
+	}
+}
+
+func TestDiscoverElastiCacheEndpoint(t *testing.T) {
+	mc := testenv.StartMemcached(t)
+	ms := members([]string{mc}, 7)
+	disco := startFakeDisco(t, ms, true) // no `cluster members`
+	view, all, err := Discover(disco.addr(), time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all != nil || len(view.Members) != 1 || view.Members[0].Weight != 1 || view.Members[0].Addr != mc {
+		t.Fatalf("view %+v, all %+v", view, all)
+	}
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1})
+	if err := c.Set(&Item{Key: "e", Value: []byte("1")}); err != nil {
+		t.Fatal(err)
+	}
+	// With `cluster members`, the weight and all members come through.
+	disco2 := startFakeDisco(t, append(ms, discovery.Member{Name: "z", Addr: "10.1.1.1:11211", Status: discovery.StatusFailed}), false)
+	view, all, err = Discover(disco2.addr(), time.Second)
+	if err != nil || len(view.Members) != 1 || view.Members[0].Weight != 7 || len(all) != 2 || all[1].Status != discovery.StatusFailed {
+		t.Fatalf("view %+v, all %+v, %v", view, all, err)
+	}
+}
+
+func TestCodecReplies(t *testing.T) {
+	tc := textCodec{}
+	rd := func(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+	statuses := map[string]error{
+		"STORED\r\n":                     nil,
+		"DELETED\r\n":                    nil,
+		"TOUCHED\r\n":                    nil,
+		"NOT_STORED\r\n":                 ErrNotStored,
+		"EXISTS\r\n":                     ErrCASConflict,
+		"NOT_FOUND\r\n":                  ErrCacheMiss,
+		"SERVER_ERROR out of memory\r\n": &ServerError{},
+		"ERROR\r\n":                      &ServerError{},
+		"WHAT\r\n":                       errProtocol,
+	}
+	for in, want := range statuses {
+		err := tc.readStatus(rd(in))
+		switch w := want.(type) {
+		case nil:
+			if err != nil {
+				t.Errorf("%q: %v", in, err)
+			}
+		case *ServerError:
+			var se *ServerError
+			if !errors.As(err, &se) || se.Msg != strings.TrimSpace(in) {
+				t.Errorf("%q: %v", in, err)
+			}
+		default:
+			if !errors.Is(err, w) {
+				t.Errorf("%q: %v, want %v", in, err, w)
+			}
+		}
+	}
+	for _, bad := range []string{
+		"VALUE k 0 3\r\nabcd\r\nEND\r\n",  // wrong length
+		"VALUE k x 3\r\nabc\r\nEND\r\n",   // bad flags
+		"VALUE k 0\r\nEND\r\n",            // too few fields
+		"VALUE k 0 3 z\r\nabc\r\nEND\r\n", // bad cas
+		"VALUE k 0 3\r\nab",               // truncated
+	} {
+		if err := tc.readValues(rd(bad), func(*Item) {}); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+	var items []*Item
+	if err := tc.readValues(rd("VALUE a 5 1 9\r\nx\r\nVALUE b 0 0\r\n\r\nEND\r\n"), func(it *Item) { items = append(items, it) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(items) != 2 || items[0].Flags != 5 || items[0].CAS != 9 || string(items[0].Value) != "x" || len(items[1].Value) != 0 {
+		t.Fatalf("items %+v %+v", items[0], items[1])
+	}
+	if v, err := tc.readArith(rd("42\r\n")); err != nil || v != 42 {
+		t.Errorf("arith: %d %v", v, err)
+	}
+	if got := string(tc.appendStore(nil, "cas", &Item{Key: "k", Value: []byte("v"), Flags: 3, Expiration: -1, CAS: 77})); got != "cas k 3 -1 1 77\r\nv\r\n" {
+		t.Errorf("cas encoding %q", got)
+	}
+	if got := string(tc.appendGet(nil, []string{"a", "b"})); got != "gets a b\r\n" {
+		t.Errorf("gets encoding %q", got)
+	}
+}
+
+func BenchmarkClientGet(b *testing.B) {
+	mc := testenv.StartMemcached(b)
+	disco := startFakeDiscoB(b, members([]string{mc}))
+	c, err := New(Config{Endpoints: []string{disco}, PollInterval: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	c.Set(&Item{Key: "bench", Value: make([]byte, 100)})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := c.Get("bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// startFakeDiscoB is startFakeDisco for benchmarks.
+func startFakeDiscoB(b *testing.B, ms []discovery.Member) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := &fakeDisco{ln: ln, table: discovery.NewTable(ms)}
+	go f.serve()
+	b.Cleanup(f.close)
+	return f.addr()
+}

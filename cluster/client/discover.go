@@ -1,0 +1,65 @@
+package client
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/slabcache/slabcache/cluster/discovery"
+)
+
+// Discover asks the node at addr for the cluster membership. It sends
+// `config get cluster` and then, on the same connection, `cluster members`.
+//
+// view holds the alive members in the node's order, with the weights
+// `cluster members` gives (weight 1 when the node does not know that
+// command, as an ElastiCache endpoint). all is every member the node knows,
+// whatever its status, or nil when the node does not know `cluster
+// members`. This is the membership a Client routes by, so slabctl and the
+// client agree on the owner of every key.
+func Discover(addr string, timeout time.Duration) (view discovery.View, all []discovery.Member, err error) {
+	return discover(addr, timeout, timeout)
+}
+
+func discover(addr string, dialTimeout, timeout time.Duration) (discovery.View, []discovery.Member, error) {
+	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		return discovery.View{}, nil, err
+	}
+	defer nc.Close()
+	_ = nc.SetDeadline(time.Now().Add(timeout))
+	r := bufio.NewReader(nc)
+	if _, err := nc.Write([]byte(discovery.ConfigGetClusterCommand + "\r\n")); err != nil {
+		return discovery.View{}, nil, err
+	}
+	view, err := discovery.ReadConfigCluster(r)
+	if err != nil {
+		return discovery.View{}, nil, fmt.Errorf("client: %s: %s: %w", addr, discovery.ConfigGetClusterCommand, err)
+	}
+	if _, err := nc.Write([]byte(discovery.MembersCommand + "\r\n")); err != nil {
+		return discovery.View{}, nil, err
+	}
+	all, err := discovery.ReadMembers(r)
+	if errors.Is(err, discovery.ErrUnsupported) {
+		return view, nil, nil
+	}
+	if err != nil {
+		return discovery.View{}, nil, fmt.Errorf("client: %s: %s: %w", addr, discovery.MembersCommand, err)
+	}
+	// Fill in what `config get cluster` does not carry.
+	byAddr := make(map[string]discovery.Member, len(all))
+	for _, m := range all {
+		if m.Status == discovery.StatusAlive {
+			byAddr[m.Addr] = m
+		}
+	}
+	for i, m := range view.Members {
+		if full, ok := byAddr[m.Addr]; ok {
+			full.IP = m.IP
+			view.Members[i] = full
+		}
+	}
+	return view, all, nil
+}
