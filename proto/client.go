@@ -1,0 +1,179 @@
+package proto
+
+import "strconv"
+
+// Client side: request encoders. AppendRequest writes any Request the way
+// Parse reads it back, so a client builds a Request (Command, Key or Keys,
+// the fields its command uses, AddFlag for meta flags, AddArg for admin
+// arguments) and appends it to its output buffer.
+
+// AppendRequest appends the wire form of r to dst. Storage commands write
+// len(r.Value) as the data length and r.Value as the data block; meta keys
+// are written in base64 when the b flag is set; flush_all writes its delay
+// only when Exptime is not 0; "noreply" is written when NoReply is set
+// (for the commands that take it). A Request with CmdNone appends nothing.
+func AppendRequest(dst []byte, r *Request) []byte {
+	c := r.Command
+	switch {
+	case c == CmdNone || c >= numCommands:
+		return dst
+	case c.IsRetrieval():
+		dst = append(dst, c.String()...)
+		if c == CmdGat || c == CmdGats {
+			dst = append(dst, ' ')
+			dst = strconv.AppendInt(dst, int64(r.Exptime), 10)
+		}
+		for _, k := range r.Keys {
+			dst = append(dst, ' ')
+			dst = append(dst, k...)
+		}
+		return append(dst, crlf...)
+	case c >= CmdSet && c <= CmdCas:
+		dst = append(dst, c.String()...)
+		dst = append(dst, ' ')
+		dst = append(dst, r.Key...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendUint(dst, uint64(r.ClientFlags), 10)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, int64(r.Exptime), 10)
+		dst = append(dst, ' ')
+		dst = strconv.AppendUint(dst, uint64(len(r.Value)), 10)
+		if c == CmdCas {
+			dst = append(dst, ' ')
+			dst = strconv.AppendUint(dst, r.CAS, 10)
+		}
+		dst = appendNoreply(dst, r)
+		dst = append(dst, r.Value...)
+		return append(dst, crlf...)
+	}
+	dst = append(dst, c.String()...)
+	switch c {
+	case CmdDelete:
+		dst = append(dst, ' ')
+		dst = append(dst, r.Key...)
+		return appendNoreply(dst, r)
+	case CmdIncr, CmdDecr:
+		dst = append(dst, ' ')
+		dst = append(dst, r.Key...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendUint(dst, r.Delta, 10)
+		return appendNoreply(dst, r)
+	case CmdTouch:
+		dst = append(dst, ' ')
+		dst = append(dst, r.Key...)
+		dst = append(dst, ' ')
+		dst = strconv.AppendInt(dst, int64(r.Exptime), 10)
+		return appendNoreply(dst, r)
+	case CmdFlushAll:
+		if r.Exptime != 0 {
+			dst = append(dst, ' ')
+			dst = strconv.AppendInt(dst, int64(r.Exptime), 10)
+		}
+		return appendNoreply(dst, r)
+	case CmdVerbosity:
+		dst = append(dst, ' ')
+		dst = strconv.AppendUint(dst, uint64(r.Level), 10)
+		return appendNoreply(dst, r)
+	case CmdCacheMemlimit:
+		dst = append(dst, ' ')
+		dst = strconv.AppendUint(dst, uint64(r.MemLimit), 10)
+		return appendNoreply(dst, r)
+	case CmdVersion, CmdQuit, CmdMetaNoop:
+		return append(dst, crlf...)
+	case CmdMetaDebug:
+		dst = append(dst, ' ')
+		if r.KeyBinary {
+			dst = appendBase64(dst, r.Key)
+			dst = append(dst, " b"...)
+		} else {
+			dst = append(dst, r.Key...)
+		}
+		return append(dst, crlf...)
+	case CmdMetaGet, CmdMetaDelete, CmdMetaArithmetic, CmdMetaSet:
+		dst = append(dst, ' ')
+		if r.HasFlag('b') {
+			dst = appendBase64(dst, r.Key)
+		} else {
+			dst = append(dst, r.Key...)
+		}
+		if c == CmdMetaSet {
+			dst = append(dst, ' ')
+			dst = strconv.AppendUint(dst, uint64(len(r.Value)), 10)
+		}
+		dst = appendMetaFlags(dst, r)
+		dst = append(dst, crlf...)
+		if c == CmdMetaSet {
+			dst = append(dst, r.Value...)
+			dst = append(dst, crlf...)
+		}
+		return dst
+	}
+	// Admin commands.
+	for _, a := range r.Args() {
+		dst = append(dst, ' ')
+		dst = append(dst, a...)
+	}
+	return append(dst, crlf...)
+}
+
+func appendNoreply(dst []byte, r *Request) []byte {
+	if r.NoReply {
+		dst = append(dst, " noreply"...)
+	}
+	return append(dst, crlf...)
+}
+
+func appendMetaFlags(dst []byte, r *Request) []byte {
+	for _, f := range r.MetaFlags() {
+		dst = append(dst, ' ', f)
+		switch f {
+		case 'O':
+			dst = append(dst, r.Opaque...)
+		case 'T':
+			dst = strconv.AppendInt(dst, int64(r.Exptime), 10)
+		case 'N':
+			dst = strconv.AppendInt(dst, int64(r.VivifyTTL), 10)
+		case 'R':
+			dst = strconv.AppendInt(dst, int64(r.RecacheTTL), 10)
+		case 'F':
+			dst = strconv.AppendUint(dst, uint64(r.ClientFlags), 10)
+		case 'C':
+			dst = strconv.AppendUint(dst, r.CAS, 10)
+		case 'J':
+			dst = strconv.AppendUint(dst, r.Initial, 10)
+		case 'D':
+			dst = strconv.AppendUint(dst, r.Delta, 10)
+		case 'M':
+			if r.Mode != 0 {
+				dst = append(dst, r.Mode)
+			}
+		}
+	}
+	return dst
+}
+
+// AppendGetRequest appends "get <key>\r\n".
+func AppendGetRequest(dst, key []byte) []byte {
+	dst = append(dst, "get "...)
+	dst = append(dst, key...)
+	return append(dst, crlf...)
+}
+
+// AppendSetRequest appends "set <key> <flags> <exptime> <len>[ noreply]\r\n
+// <value>\r\n".
+func AppendSetRequest(dst, key []byte, flags uint32, exptime int32, value []byte, noreply bool) []byte {
+	dst = append(dst, "set "...)
+	dst = append(dst, key...)
+	dst = append(dst, ' ')
+	dst = strconv.AppendUint(dst, uint64(flags), 10)
+	dst = append(dst, ' ')
+	dst = strconv.AppendInt(dst, int64(exptime), 10)
+	dst = append(dst, ' ')
+	dst = strconv.AppendUint(dst, uint64(len(value)), 10)
+	if noreply {
+		dst = append(dst, " noreply"...)
+	}
+	dst = append(dst, crlf...)
+	dst = append(dst, value...)
+	return append(dst, crlf...)
+}

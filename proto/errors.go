@@ -1,0 +1,103 @@
+package proto
+
+import "errors"
+
+// ErrIncomplete is returned by Parse and ParseReply when buf does not yet
+// hold a whole request or reply. Request.Need (Reply.Need) then holds the
+// minimum number of further bytes worth waiting for before parsing again.
+var ErrIncomplete = errors.New("proto: incomplete")
+
+// Error is a protocol error with memcached's exact reply line. The values
+// below are the only ones; compare with ==. Parse returns them with the
+// number of bytes to consume; Request.Swallow says how many further bytes
+// memcached discards (only ms errors after its data length was read).
+type Error struct {
+	reply string // the reply line including "\r\n"; empty when closing silently
+	text  string // the reply line without "\r\n", or a description when closing
+	close bool
+}
+
+// Error returns the reply text without the line ending.
+func (e *Error) Error() string { return e.text }
+
+// Reply returns the exact line to send, "\r\n" included; it is empty for
+// errors after which memcached closes the connection without a word.
+func (e *Error) Reply() string { return e.reply }
+
+// Close reports whether the connection must be closed (after sending Reply,
+// if any).
+func (e *Error) Close() bool { return e.close }
+
+func replyErr(line string) *Error { return &Error{reply: line + "\r\n", text: line} }
+
+func closeErr(why string) *Error { return &Error{text: why, close: true} }
+
+// The protocol errors of memcached 1.6.18, each with its exact reply. This is
+// the one place where error texts live; checked against the real server by
+// TestErrorsAgainstMemcached.
+var (
+	// ErrUnknownCommand: unknown command, wrong number of tokens.
+	ErrUnknownCommand = replyErr("ERROR")
+	// ErrBadFormat: key too long, bad number in a storage command line,
+	// negative or oversize data length, bad verbosity level, bad base64 key
+	// for me.
+	ErrBadFormat = replyErr("CLIENT_ERROR bad command line format")
+	// ErrBadDataChunk: the data block of a storage command was not followed
+	// by "\r\n". memcached consumes the command line and exactly the
+	// announced length plus two bytes, then parses what follows as a new
+	// command.
+	ErrBadDataChunk = replyErr("CLIENT_ERROR bad data chunk")
+	// ErrInvalidExptime: touch, gat, gats and flush_all with a bad exptime.
+	ErrInvalidExptime = replyErr("CLIENT_ERROR invalid exptime argument")
+	// ErrInvalidDelta: incr/decr with a bad delta.
+	ErrInvalidDelta = replyErr("CLIENT_ERROR invalid numeric delta argument")
+	// ErrDeleteUsage: delete with a hold time other than 0 or extra tokens.
+	ErrDeleteUsage = replyErr("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]")
+	// ErrLineTooLong: more than MaxLineLen bytes without a newline on a
+	// line that is not a get/gets. memcached closes without a reply.
+	ErrLineTooLong = closeErr("proto: line too long")
+	// ErrHTTP: an unknown command whose last token starts with "HTTP/".
+	// memcached closes without a reply.
+	ErrHTTP = closeErr("proto: HTTP request")
+
+	// Meta command errors.
+
+	ErrDuplicateFlag = replyErr("CLIENT_ERROR duplicate flag")
+	ErrInvalidFlag   = replyErr("CLIENT_ERROR invalid flag")
+	// ErrBadToken: bad number in an N, T, R or C token.
+	ErrBadToken = replyErr("CLIENT_ERROR bad token in command line format")
+	// ErrDecodingKey: the b flag with a key that is not base64.
+	ErrDecodingKey       = replyErr("CLIENT_ERROR error decoding key")
+	ErrInvalidInitial    = replyErr("CLIENT_ERROR invalid numeric initial value")
+	ErrInvalidDeltaValue = replyErr("CLIENT_ERROR invalid numeric delta value")
+	ErrMTokenLength      = replyErr("CLIENT_ERROR incorrect length for M token")
+	ErrOpaqueTooLong     = replyErr("CLIENT_ERROR opaque token too long")
+	// ErrMgFlagsTooLong: mg with more than MaxMetaTokens tokens.
+	ErrMgFlagsTooLong = replyErr("CLIENT_ERROR options flags are too long")
+	// ErrFlagsTooLong: ms, md or ma with more than MaxMetaTokens tokens.
+	ErrFlagsTooLong = replyErr("CLIENT_ERROR options flags too long")
+	// ErrInvalidOrDuplicate: any flag error of md and ma (memcached 1.6.18
+	// does not pass on the precise text for these two commands).
+	ErrInvalidOrDuplicate = replyErr("CLIENT_ERROR invalid or duplicate flag")
+	ErrMsInvalidMode      = replyErr("CLIENT_ERROR invalid mode for ms M token")
+	ErrMaInvalidMode      = replyErr("CLIENT_ERROR invalid mode for ma M token")
+
+	// Errors the server raises while executing a well-formed request.
+
+	// ErrTooLarge: a value over the item size limit (-I). memcached swallows
+	// the data block; for set (and ms) it also unlinks the old item.
+	ErrTooLarge = replyErr("SERVER_ERROR object too large for cache")
+	// ErrOutOfMemory: no memory to store the item (with -M); swallowed like
+	// ErrTooLarge.
+	ErrOutOfMemory = replyErr("SERVER_ERROR out of memory storing object")
+	// ErrNonNumeric: incr, decr or ma on a value that is not a number.
+	ErrNonNumeric = replyErr("CLIENT_ERROR cannot increment or decrement non-numeric value")
+	// ErrTooManyConnections: sent before closing a connection over -c.
+	ErrTooManyConnections = &Error{reply: "ERROR Too many open connections\r\n", text: "ERROR Too many open connections", close: true}
+	// ErrFlushDisabled: flush_all under -F (checked before the exptime).
+	ErrFlushDisabled = replyErr("CLIENT_ERROR flush_all not allowed")
+	// ErrShutdownDisabled: shutdown without -A.
+	ErrShutdownDisabled = replyErr("ERROR: shutdown not enabled")
+	// ErrShutdownMode: shutdown with an argument other than "graceful".
+	ErrShutdownMode = replyErr("CLIENT_ERROR invalid shutdown mode")
+)
