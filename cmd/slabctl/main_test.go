@@ -262,4 +262,3 @@ func TestGenConfig(t *testing.T) {
 		t.Fatalf("nutcracker -t: %v %s", err, out)
 	}
 }
-
