@@ -75,8 +75,9 @@ func (a *Allocator) PageUsed(p uint32) int {
 }
 
 // FinishDrain completes a page move: if page p has no allocated chunk, it
-// leaves its class and goes to class dst, or to the global pool when dst is
-// 0, and FinishDrain returns true. Otherwise nothing changes and it returns
+// leaves its class, its memory is zeroed (and given back to the OS until
+// written again), and it goes to class dst, or to the global pool when dst
+// is 0; FinishDrain returns true. Otherwise nothing changes and it returns
 // false.
 func (a *Allocator) FinishDrain(p uint32, dst int) bool {
 	src := int(a.classOfPage(p))
@@ -99,9 +100,11 @@ func (a *Allocator) FinishDrain(p uint32, dst int) bool {
 	pm.state = pageFree
 	pm.hint = 0
 	a.moved++
+	// A moved page starts zeroed, as memcached clears it: stale bytes of
+	// the old class's chunks must not look like live data in the new one.
+	releasePage(a.mem[int(p)*PageSize : int(p+1)*PageSize])
 	if dst == 0 {
 		a.pool = append(a.pool, p)
-		releasePage(a.mem[int(p)*PageSize : int(p+1)*PageSize])
 	}
 	a.gmu.Unlock()
 	c.mu.Unlock()
@@ -144,6 +147,7 @@ type ClassStats struct {
 	TotalChunks   int    // total_chunks
 	UsedChunks    int    // used_chunks
 	FreeChunks    int    // free_chunks
+	MemRequested  uint64 // mem_requested: bytes the owners asked for
 	Draining      int    // pages being emptied for a move
 	Allocs        uint64 // successful allocations, ever
 	Fails         uint64 // allocations that found no memory, ever
@@ -159,6 +163,7 @@ func (a *Allocator) ClassStats(cls int) ClassStats {
 		ChunksPerPage: int(c.perPage),
 		TotalPages:    len(c.pages),
 		UsedChunks:    int(c.used),
+		MemRequested:  c.reqd,
 		Allocs:        c.allocs,
 		Fails:         c.fails,
 	}

@@ -88,7 +88,7 @@ func TestAllocUntilFullThenReuse(t *testing.T) {
 	seen := map[Ref]bool{}
 	var refs []Ref
 	for {
-		r, err := a.Alloc(cls)
+		r, err := a.Alloc(cls, 10)
 		if errors.Is(err, ErrNoMemory) {
 			break
 		}
@@ -121,11 +121,11 @@ func TestAllocUntilFullThenReuse(t *testing.T) {
 		t.Fatalf("total_malloced %d", s.TotalMalloced)
 	}
 	// Another class gets nothing now.
-	if _, err := a.Alloc(1); !errors.Is(err, ErrNoMemory) {
+	if _, err := a.Alloc(1, 10); !errors.Is(err, ErrNoMemory) {
 		t.Fatalf("other class Alloc = %v, want ErrNoMemory", err)
 	}
-	a.Free(refs[5])
-	r, err := a.Alloc(cls)
+	a.Free(refs[5], 10)
+	r, err := a.Alloc(cls, 10)
 	if err != nil || r != refs[5] {
 		t.Fatalf("Alloc after Free = %v, %v; want the freed chunk %v", r, err, refs[5])
 	}
@@ -140,14 +140,14 @@ func TestAllocUntilFullThenReuse(t *testing.T) {
 
 func TestDoubleFreePanics(t *testing.T) {
 	a := newAlloc(t, DefaultConfig())
-	r, _ := a.Alloc(3)
-	a.Free(r)
+	r, _ := a.Alloc(3, 10)
+	a.Free(r, 10)
 	defer func() {
 		if recover() == nil {
 			t.Fatal("double free did not panic")
 		}
 	}()
-	a.Free(r)
+	a.Free(r, 10)
 }
 
 // A page drained of its chunks moves to another class (or the pool), and
@@ -159,26 +159,26 @@ func TestPageMove(t *testing.T) {
 	small, big := a.ClassFor(100), a.ClassFor(2000)
 	var refs []Ref
 	for {
-		r, err := a.Alloc(small)
+		r, err := a.Alloc(small, 10)
 		if err != nil {
 			break
 		}
 		refs = append(refs, r)
 	}
-	if _, err := a.Alloc(big); !errors.Is(err, ErrNoMemory) {
+	if _, err := a.Alloc(big, 10); !errors.Is(err, ErrNoMemory) {
 		t.Fatal("big class should be starved")
 	}
 	// Free a few chunks of the first page so StartDrain prefers it.
 	per := a.ChunksPerPage(small)
 	for _, r := range refs[:10] {
-		a.Free(r)
+		a.Free(r, 10)
 	}
 	p, ok := a.StartDrain(small)
 	if !ok || p != refs[0].Page() {
 		t.Fatalf("StartDrain = %d, %v; want emptiest page %d", p, ok, refs[0].Page())
 	}
 	// The draining page serves no allocations, even with free chunks.
-	if _, err := a.AllocNoGrow(small); !errors.Is(err, ErrNoMemory) {
+	if _, err := a.AllocNoGrow(small, 10); !errors.Is(err, ErrNoMemory) {
 		t.Fatal("allocation from a draining page")
 	}
 	if a.FinishDrain(p, big) {
@@ -192,12 +192,12 @@ func TestPageMove(t *testing.T) {
 		t.Fatalf("ChunkRefs found %d allocated chunks, want %d", len(got), per-10)
 	}
 	for _, r := range got {
-		a.Free(r)
+		a.Free(r, 10)
 	}
 	if !a.FinishDrain(p, big) {
 		t.Fatal("FinishDrain failed on an empty page")
 	}
-	if _, err := a.Alloc(big); err != nil {
+	if _, err := a.Alloc(big, 10); err != nil {
 		t.Fatalf("big class after move: %v", err)
 	}
 	if s := a.Stats(); s.PagesMoved != 1 || s.TotalMalloced != 2*PageSize {
@@ -214,7 +214,7 @@ func TestPageMove(t *testing.T) {
 	got = got[:0]
 	got, _ = a.ChunkRefs(p2, 0, per, got)
 	for _, r := range got {
-		a.Free(r)
+		a.Free(r, 10)
 	}
 	if !a.FinishDrain(p2, 0) {
 		t.Fatal("move to pool failed")
@@ -222,7 +222,7 @@ func TestPageMove(t *testing.T) {
 	if s := a.Stats(); s.PoolPages != 1 {
 		t.Fatalf("pool pages %d", s.PoolPages)
 	}
-	if _, err := a.Alloc(1); err != nil {
+	if _, err := a.Alloc(1, 10); err != nil {
 		t.Fatalf("class 1 should take the pooled page: %v", err)
 	}
 	if err := a.Check(); err != nil {
@@ -232,13 +232,13 @@ func TestPageMove(t *testing.T) {
 
 func TestAbortDrain(t *testing.T) {
 	a := newAlloc(t, DefaultConfig())
-	r, _ := a.Alloc(2)
+	r, _ := a.Alloc(2, 10)
 	p, ok := a.StartDrain(2)
 	if !ok || p != r.Page() {
 		t.Fatal("StartDrain")
 	}
 	a.AbortDrain(p)
-	if r2, err := a.AllocNoGrow(2); err != nil || r2.Page() != p {
+	if r2, err := a.AllocNoGrow(2, 10); err != nil || r2.Page() != p {
 		t.Fatalf("after AbortDrain the page serves again: %v %v", r2, err)
 	}
 	if err := a.Check(); err != nil {
@@ -261,7 +261,7 @@ func TestRandomAllocFree(t *testing.T) {
 	for i := 0; i < n; i++ {
 		if rng.IntN(3) > 0 || len(order) == 0 {
 			cls := 1 + rng.IntN(a.NumClasses())
-			r, err := a.Alloc(cls)
+			r, err := a.Alloc(cls, 10)
 			if err != nil {
 				continue
 			}
@@ -279,7 +279,7 @@ func TestRandomAllocFree(t *testing.T) {
 			order[j] = order[len(order)-1]
 			order = order[:len(order)-1]
 			delete(live, r)
-			a.Free(r)
+			a.Free(r, 10)
 		}
 	}
 	if err := a.Check(); err != nil {
@@ -296,11 +296,11 @@ func TestRandomAllocFree(t *testing.T) {
 
 func TestAllocFreeNoAllocs(t *testing.T) {
 	a := newAlloc(t, DefaultConfig())
-	r, _ := a.Alloc(4)
-	a.Free(r)
+	r, _ := a.Alloc(4, 10)
+	a.Free(r, 10)
 	if n := testing.AllocsPerRun(1000, func() {
-		r, _ := a.Alloc(4)
-		a.Free(r)
+		r, _ := a.Alloc(4, 10)
+		a.Free(r, 10)
 	}); n != 0 {
 		t.Fatalf("Alloc+Free allocates %v times", n)
 	}
@@ -312,11 +312,11 @@ func BenchmarkAllocFree(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r, err := a.Alloc(4)
+			r, err := a.Alloc(4, 10)
 			if err != nil {
 				b.Fatal(err)
 			}
-			a.Free(r)
+			a.Free(r, 10)
 		}
 	})
 }

@@ -1,0 +1,111 @@
+package lru
+
+import (
+	"fmt"
+
+	"github.com/slabcache/slabcache/slab"
+)
+
+// Check verifies the store's structure: every LRU list is a consistent
+// doubly linked list whose items are linked, in the right class and
+// segment, and whose counts and byte totals match; every index entry names
+// a linked item with that key in the right shard, and the index and the
+// lists hold the same number of items; and the slab's page and chunk
+// accounting holds, with every allocated chunk owned by a live item (or a
+// reservation, counted in reserved). Call it only while no other goroutine
+// uses the store. Tests call it after their steps when built with
+// -tags invariants.
+func (s *Store) Check(reserved int) error {
+	var linked uint64
+	chunks := 0
+	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
+		c := &s.classes[cls]
+		for g := Segment(0); g < numSegs; g++ {
+			var n, bytes uint64
+			prev := slab.Ref(0)
+			for ref := c.head[g]; ref != 0; {
+				p := s.ptr(ref)
+				st := loadState(p)
+				if lifecycle(st) != lcLinked {
+					return fmt.Errorf("class %d %s: item %v in the list has lifecycle %d", cls, g, ref, lifecycle(st))
+				}
+				if segOf(st) != g {
+					return fmt.Errorf("class %d %s: item %v says segment %s", cls, g, ref, segOf(st))
+				}
+				if s.classOf(ref) != cls {
+					return fmt.Errorf("class %d %s: item %v lives in class %d", cls, g, ref, s.classOf(ref))
+				}
+				if getPrev(p) != prev {
+					return fmt.Errorf("class %d %s: item %v prev %v, want %v", cls, g, ref, getPrev(p), prev)
+				}
+				n++
+				if n > 1<<32 {
+					return fmt.Errorf("class %d %s: list loops", cls, g)
+				}
+				bytes += uint64(s.itemBytes(p, st))
+				chunks++
+				if st&stChunked != 0 {
+					chunks += int(*u32(p, s.lay.valOff(p, st)+4))
+				}
+				prev = ref
+				ref = getNext(p)
+			}
+			if c.tail[g] != prev {
+				return fmt.Errorf("class %d %s: tail %v, last item %v", cls, g, c.tail[g], prev)
+			}
+			if n != c.count[g] || bytes != c.bytes[g] {
+				return fmt.Errorf("class %d %s: list has %d items %d bytes, counters say %d, %d", cls, g, n, bytes, c.count[g], c.bytes[g])
+			}
+			linked += n
+		}
+	}
+	var indexed uint64
+	for i := range s.shards {
+		sh := &s.shards[i]
+		t := &sh.t
+		var live, tombs uint32
+		for j, cb := range t.ctrl {
+			switch {
+			case cb == ctrlDel:
+				tombs++
+			case cb&0x80 != 0:
+				live++
+				ref := slab.Ref(t.refs[j])
+				p := s.ptr(ref)
+				st := loadState(p)
+				if lifecycle(st) != lcLinked {
+					return fmt.Errorf("shard %d slot %d: item %v not linked", i, j, ref)
+				}
+				key := s.lay.key(p, st)
+				h := hashKey(key)
+				if s.shardFor(h) != sh || ctrlTag(h) != cb || itemTag(h) != tagOf(st) {
+					return fmt.Errorf("shard %d slot %d: key %q hashes elsewhere", i, j, key)
+				}
+				if k, r := s.findLocked(t, h, key); k != j || r != ref {
+					return fmt.Errorf("shard %d: key %q found at slot %d, stored at %d", i, key, k, j)
+				}
+			}
+		}
+		if live != t.live || tombs != t.tombs {
+			return fmt.Errorf("shard %d: %d live %d deleted slots, counters say %d, %d", i, live, tombs, t.live, t.tombs)
+		}
+		indexed += uint64(live)
+		if sh.nbump > bumpQLen {
+			return fmt.Errorf("shard %d: bump queue overflow", i)
+		}
+	}
+	if indexed != linked {
+		return fmt.Errorf("index holds %d items, LRU lists %d", indexed, linked)
+	}
+	if err := s.slab.Check(); err != nil {
+		return err
+	}
+	used := 0
+	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
+		used += s.slab.ClassStats(cls).UsedChunks
+	}
+	if used < chunks || (reserved >= 0 && used != chunks+reserved) {
+		return fmt.Errorf("slab has %d chunks in use; items own %d, reservations %d", used, chunks, reserved)
+	}
+	return nil
+}

@@ -1,0 +1,154 @@
+package lru
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/slabcache/slabcache/slab"
+)
+
+// Config holds the store's settings, named after memcached's flags. Build
+// it from DefaultConfig and change what you need; New validates it.
+type Config struct {
+	// MemoryLimit is the most memory for items, in bytes (-m is in MiB).
+	// Rounded down to whole 1 MiB pages. Default 64 MiB. The hash index is
+	// not counted, as in memcached.
+	MemoryLimit int64
+	// NoEvict returns NoMemory from stores instead of evicting live items
+	// when memory is full (-M). Expired items are still reclaimed. Default false.
+	NoEvict bool
+	// ItemSizeMax is the largest item in bytes (-I), measured as memcached
+	// measures it (48-byte header, key + 1, value + 2, 8 for CAS, 4 for
+	// nonzero flags), so the same values fit. Default 1 MiB; 1 KiB to 1 GiB
+	// and at most MemoryLimit/2.
+	ItemSizeMax int
+	// GrowthFactor is the chunk size factor between classes (-f). Default 1.25.
+	GrowthFactor float64
+	// MinChunkSpace is the space for key+value+flags in the smallest chunk
+	// (-n), in bytes. Default 48. The smallest chunk is the 24-byte header
+	// plus this, at least 32.
+	MinChunkSpace int
+	// NoCAS drops the 8-byte CAS from every item (-C); CAS values read 0 and
+	// cas commands never match. Default false.
+	NoCAS bool
+	// SlabChunkMax is the largest chunk (slab_chunk_max), in bytes; items
+	// larger than this are stitched from chunks. Default 512 KiB (half a
+	// page); 0 means the default.
+	SlabChunkMax int
+	// SlabReassign allows page moves between classes (slab_reassign).
+	// Default true.
+	SlabReassign bool
+	// SlabAutomove picks the page mover's policy (slab_automove): 0 off (only
+	// explicit Reassign), 1 move pages from classes with spare free chunks to
+	// the global pool and from the class with the oldest items to a class
+	// under eviction pressure, checked once a second; 2 the same, every
+	// maintainer pass. Default 1. Needs SlabReassign.
+	SlabAutomove int
+	// LRUCrawler runs the background crawler that reclaims expired items
+	// (lru_crawler). Default true.
+	LRUCrawler bool
+	// LRUMaintainer runs the background maintainer that moves items between
+	// HOT, WARM and COLD (lru_maintainer). Default true. Without it items
+	// move only when a store needs memory.
+	LRUMaintainer bool
+	// HotLRUPct is the most of a class's bytes HOT may hold, in percent
+	// (hot_lru_pct). Default 20; 1..80.
+	HotLRUPct int
+	// WarmLRUPct is the most of a class's bytes WARM may hold, in percent
+	// (warm_lru_pct). Default 40; 1..80, and HotLRUPct+WarmLRUPct <= 80.
+	WarmLRUPct int
+	// HotMaxFactor bounds the age of HOT items as a multiple of the COLD
+	// tail's age (hot_max_factor). Default 0.2; 0 means no age bound.
+	HotMaxFactor float64
+	// WarmMaxFactor bounds the age of WARM items as a multiple of the COLD
+	// tail's age (warm_max_factor). Default 2.0; 0 means no age bound.
+	WarmMaxFactor float64
+	// TempLRU puts items whose TTL is at most TemporaryTTL in the TEMP
+	// segment, which is never bumped and only reclaimed (temp_lru).
+	// Default false, as in memcached.
+	TempLRU bool
+	// TemporaryTTL is the TTL, in seconds, at or under which items go to
+	// TEMP when TempLRU is on (temporary_ttl). Default 61.
+	TemporaryTTL uint32
+	// HashPower sets the initial index size to 2^HashPower slots, spread
+	// over the shards (hashpower). Default 16; 0 means the default; at most 32.
+	HashPower int
+	// CrawlerItemsPerTick bounds the crawler's work: chunks examined per
+	// background pass. Default 4096.
+	CrawlerItemsPerTick int
+}
+
+// DefaultConfig returns memcached 1.6's defaults (segmented LRU, maintainer
+// and crawler on, slab_automove 1).
+func DefaultConfig() Config {
+	return Config{
+		MemoryLimit:         64 << 20,
+		ItemSizeMax:         1 << 20,
+		GrowthFactor:        1.25,
+		MinChunkSpace:       48,
+		SlabChunkMax:        slab.PageSize / 2,
+		SlabReassign:        true,
+		SlabAutomove:        1,
+		LRUCrawler:          true,
+		LRUMaintainer:       true,
+		HotLRUPct:           20,
+		WarmLRUPct:          40,
+		HotMaxFactor:        0.2,
+		WarmMaxFactor:       2.0,
+		TemporaryTTL:        61,
+		HashPower:           16,
+		CrawlerItemsPerTick: 4096,
+	}
+}
+
+// ErrConfig wraps every configuration error from New.
+var ErrConfig = errors.New("lru: bad config")
+
+func (c *Config) validate() error {
+	if c.SlabChunkMax == 0 {
+		c.SlabChunkMax = slab.PageSize / 2
+	}
+	if c.HashPower == 0 {
+		c.HashPower = 16
+	}
+	if c.CrawlerItemsPerTick <= 0 {
+		c.CrawlerItemsPerTick = 4096
+	}
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: "+f, append([]any{ErrConfig}, a...)...) }
+	switch {
+	case c.MemoryLimit < slab.PageSize || c.MemoryLimit > slab.MaxMemLimit:
+		return bad("MemoryLimit %d must be between 1 MiB and %d", c.MemoryLimit, int64(slab.MaxMemLimit))
+	case c.ItemSizeMax < 1024 || c.ItemSizeMax > 1<<30:
+		return bad("ItemSizeMax %d must be between 1 KiB and 1 GiB", c.ItemSizeMax)
+	case int64(c.ItemSizeMax) > c.MemoryLimit/2:
+		return bad("ItemSizeMax %d is over half of MemoryLimit", c.ItemSizeMax)
+	case !(c.GrowthFactor > 1):
+		return bad("GrowthFactor %v must be over 1", c.GrowthFactor)
+	case c.MinChunkSpace < 0:
+		return bad("MinChunkSpace %d is negative", c.MinChunkSpace)
+	case c.SlabChunkMax < 1024 || c.SlabChunkMax > slab.PageSize || c.SlabChunkMax%slab.ChunkAlign != 0:
+		return bad("SlabChunkMax %d must be a multiple of 8 between 1 KiB and one page", c.SlabChunkMax)
+	case c.SlabAutomove < 0 || c.SlabAutomove > 2:
+		return bad("SlabAutomove %d must be 0, 1 or 2", c.SlabAutomove)
+	case c.HotLRUPct < 1 || c.HotLRUPct > 80 || c.WarmLRUPct < 1 || c.WarmLRUPct > 80 || c.HotLRUPct+c.WarmLRUPct > 80:
+		return bad("HotLRUPct %d and WarmLRUPct %d must be 1..80 and add up to at most 80", c.HotLRUPct, c.WarmLRUPct)
+	case c.HotMaxFactor < 0 || c.WarmMaxFactor < 0:
+		return bad("HotMaxFactor and WarmMaxFactor must not be negative")
+	case c.HashPower < 4 || c.HashPower > 32:
+		return bad("HashPower %d must be 4..32", c.HashPower)
+	}
+	return nil
+}
+
+// memcachedItemSize is memcached's ITEM_ntotal for an item, used for the
+// ItemSizeMax check so that exactly the values memcached accepts fit.
+func memcachedItemSize(klen int, flags uint32, vlen int, cas bool) int {
+	n := 48 + klen + 1 + vlen + 2
+	if flags != 0 {
+		n += 4
+	}
+	if cas {
+		n += 8
+	}
+	return n
+}

@@ -1,0 +1,190 @@
+package lru
+
+import "github.com/slabcache/slabcache/slab"
+
+// The crawler and metadump walk slab pages chunk by chunk rather than LRU
+// lists: a page walk needs no marker items in the lists and is not
+// disturbed by concurrent bumps. Each chunk found allocated is checked
+// under its shard lock, found through the tag in its state word, and
+// verified against the index before anything is read from it.
+
+type crawlerState struct {
+	page    uint32
+	idx     int
+	buf     []slab.Ref
+	starts  uint64
+	checked uint64
+	perCls  [slab.MaxClasses + 1]uint64
+}
+
+// linkedItemLocked reports whether ref is a linked item of shard sh, as
+// the index says. The shard lock is held; ref's page is not moving.
+func (s *Store) linkedItemLocked(sh *shard, ref slab.Ref) (itemPtr, uint32, int, bool) {
+	p := s.ptr(ref)
+	st := loadState(p)
+	if lifecycle(st) != lcLinked || s.shardOfState(st) != sh {
+		return nil, 0, 0, false
+	}
+	key := s.lay.key(p, st)
+	i, r := s.findLocked(&sh.t, hashKey(key), key)
+	if r != ref {
+		return nil, 0, 0, false
+	}
+	return p, st, i, true
+}
+
+// CrawlOnce examines up to budget chunks, continuing where the last call
+// stopped and wrapping around the pages, and reclaims the expired and
+// flushed items among them (crawler_reclaimed). It returns the number of
+// items checked and reclaimed.
+func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
+	cs := &s.crawl
+	maxPages := uint32(s.slab.MaxPages())
+	now := s.clk.Now()
+	for budget > 0 {
+		if cs.page >= maxPages {
+			cs.page, cs.idx = 0, 0
+			cs.starts++
+			break
+		}
+		if s.slab.PageClass(cs.page) == 0 {
+			cs.page++
+			cs.idx = 0
+			continue
+		}
+		step := min(budget, 512)
+		var next int
+		cs.buf, next = s.slab.ChunkRefs(cs.page, cs.idx, step, cs.buf[:0])
+		budget -= next - cs.idx
+		if next == cs.idx {
+			budget-- // an empty page range still costs
+		}
+		cs.idx = next
+		if next >= s.slab.ChunksPerPage(s.slab.PageClass(cs.page)) {
+			cs.page++
+			cs.idx = 0
+		}
+		for _, ref := range cs.buf {
+			st := loadState(s.ptr(ref))
+			if lifecycle(st) != lcLinked {
+				continue
+			}
+			sh := s.shardOfState(st)
+			sh.mu.Lock()
+			p, st, i, ok := s.linkedItemLocked(sh, ref)
+			if ok {
+				checked++
+				cls := s.classOf(ref)
+				cs.perCls[cls]++
+				if expired(p, now) || s.flushedLocked(sh, p, now) {
+					c := &s.classes[cls]
+					c.mu.Lock()
+					c.reclaimed++
+					c.crawlerReclaimed++
+					if st&stFetched == 0 {
+						c.expiredUnfetched++
+					}
+					s.removeLocked(sh, i, ref, c)
+					c.mu.Unlock()
+					reclaimed++
+				}
+			}
+			sh.mu.Unlock()
+		}
+	}
+	cs.checked += uint64(checked)
+	for cls, n := range cs.perCls {
+		if n != 0 {
+			c := &s.classes[cls]
+			c.mu.Lock()
+			c.crawlerChecked += n
+			c.mu.Unlock()
+			cs.perCls[cls] = 0
+		}
+	}
+	return checked, reclaimed
+}
+
+// DumpItem describes one item for `lru_crawler metadump` (and `me`).
+type DumpItem struct {
+	Key        []byte // valid only during the callback
+	Exptime    int64  // Unix time, or -1 for never
+	LastAccess int64  // Unix time of the last access
+	CAS        uint64
+	Fetched    bool
+	Class      int
+	Size       int
+}
+
+// DumpCursor is where a metadump walk stands; the zero value starts at the
+// beginning.
+type DumpCursor struct {
+	page uint32
+	idx  int
+	done bool
+}
+
+// Done reports whether the walk has covered every page.
+func (c DumpCursor) Done() bool { return c.done }
+
+// Dump calls fn for the live items among up to budget chunks from cursor,
+// and returns the cursor to continue from; its Done is true at the end.
+// fn runs with one shard lock held (one item at a time): it must be quick
+// and must not call the store. Items stored or removed during a walk may or
+// may not be seen; items present throughout are seen exactly once.
+func (s *Store) Dump(cur DumpCursor, budget int, fn func(*DumpItem)) DumpCursor {
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
+	maxPages := uint32(s.slab.MaxPages())
+	now := s.clk.Now()
+	epoch := s.clk.Epoch()
+	var buf [256]slab.Ref
+	var d DumpItem
+	for budget > 0 && !cur.done {
+		if cur.page >= maxPages {
+			cur.done = true
+			break
+		}
+		cls := s.slab.PageClass(cur.page)
+		if cls == 0 {
+			cur.page++
+			cur.idx = 0
+			continue
+		}
+		refs, next := s.slab.ChunkRefs(cur.page, cur.idx, min(budget, len(buf)), buf[:0])
+		budget -= max(next-cur.idx, 1)
+		cur.idx = next
+		if next >= s.slab.ChunksPerPage(cls) {
+			cur.page++
+			cur.idx = 0
+		}
+		for _, ref := range refs {
+			st := loadState(s.ptr(ref))
+			if lifecycle(st) != lcLinked {
+				continue
+			}
+			sh := s.shardOfState(st)
+			sh.mu.Lock()
+			if p, st, _, ok := s.linkedItemLocked(sh, ref); ok && !expired(p, now) && !s.flushedLocked(sh, p, now) {
+				d = DumpItem{
+					Key:        s.lay.key(p, st),
+					Exptime:    -1,
+					LastAccess: epoch + int64(getAtime(p)),
+					CAS:        s.lay.cas(p),
+					Fetched:    st&stFetched != 0,
+					Class:      cls,
+					Size:       s.itemBytes(p, st),
+				}
+				if e := getExp(p); e != 0 {
+					d.Exptime = epoch + int64(e)
+				}
+				fn(&d)
+				d.Key = nil
+			}
+			sh.mu.Unlock()
+		}
+	}
+	return cur
+}

@@ -1,0 +1,239 @@
+package lru
+
+import (
+	"github.com/slabcache/slabcache/internal/clock"
+	"github.com/slabcache/slabcache/slab"
+)
+
+// Hit receives a found item. The store calls Hit once per found item with
+// the item's shard lock held, so the implementation must be quick and must
+// not block, must not call any Store method (that would deadlock), and must
+// not keep it or anything it points to after returning. It may call
+// it.AppendValue to copy the value into its own buffer; that is the one
+// copy of the value. Typically a connection's state implements Hit with a
+// pointer receiver, so passing it costs no allocation.
+type Hit interface {
+	Hit(it *Item)
+}
+
+// Item is the view of a found item handed to Hit. Its fields describe the
+// item as it was before this request changed anything (fetched bit, last
+// access), except Exptime, which already includes a touch by this request.
+type Item struct {
+	Flags     uint32  // client flags
+	Len       int     // value length in bytes
+	CAS       uint64  // CAS value (0 with NoCAS)
+	Exptime   uint32  // relative expiry (0 = never); see TTL, ExptimeUnix
+	Now       uint32  // the clock's now for this request
+	Atime     uint32  // relative time of last access; see Idle
+	Fetched   bool    // the item had been fetched before this request (mg h)
+	Stale     bool    // marked stale by an invalidation (mg X)
+	Won       bool    // this request won the right to recache (mg W)
+	TokenSent bool    // another request already won (mg Z)
+	Class     int     // slab class of the item's head chunk
+	Segment   Segment // LRU segment the item is in
+	Size      int     // item size in bytes (header, key, value)
+
+	s   *Store
+	p   itemPtr
+	st  uint32
+	key []byte
+}
+
+// TTL returns the seconds left before the item expires, or -1 if it never
+// does (mg t, ma t).
+func (it *Item) TTL() int64 {
+	if it.Exptime == 0 {
+		return -1
+	}
+	return int64(it.Exptime) - int64(it.Now)
+}
+
+// ExptimeUnix returns the expiry as a Unix time, or -1 if never (metadump exp).
+func (it *Item) ExptimeUnix() int64 {
+	if it.Exptime == 0 {
+		return -1
+	}
+	return it.s.clk.Epoch() + int64(it.Exptime)
+}
+
+// Idle returns the seconds since the item was last accessed (mg l, me la).
+func (it *Item) Idle() uint32 { return it.Now - it.Atime }
+
+// Key returns the stored key; valid only during the Hit call.
+func (it *Item) Key() []byte { return it.key }
+
+// AppendValue appends the item's value to dst and returns the extended
+// slice. It reads slab memory directly (one copy); large items are stitched
+// from their chunks.
+func (it *Item) AppendValue(dst []byte) []byte {
+	return it.s.appendValue(dst, it.p, it.st)
+}
+
+func (s *Store) appendValue(dst []byte, p itemPtr, st uint32) []byte {
+	vo := s.lay.valOff(p, st)
+	if st&stChunked == 0 {
+		return append(dst, bytesAt(p, vo, getSmallVlen(p))...)
+	}
+	vlen := int(*u32(p, vo))
+	n := int(*u32(p, vo+4))
+	capFull := s.dataCap()
+	for j := 0; j < n; j++ {
+		d := slab.Ref(*u32(p, vo+chunkTblHdr+uintptr(4*j)))
+		used := capFull
+		if j == n-1 {
+			used = vlen - capFull*(n-1)
+		}
+		dst = append(dst, bytesAt(s.ptr(d), dataHdr, used)...)
+	}
+	return dst
+}
+
+// GetArgs are the options of a read. The zero value is a plain get.
+type GetArgs struct {
+	// NoBump leaves the item as it was: no LRU bump, fetched bit and last
+	// access unchanged (mg without bump, me).
+	NoBump bool
+	// Touch sets the expiry to Exptime (gat, gats, mg T).
+	Touch   bool
+	Exptime int64 // protocol exptime: 0 never, <0 expired, <=30 days relative, else Unix
+	// Vivify creates an empty item (flags 0) on a miss, expiring as
+	// VivifyExptime; the caller that created it wins (mg N).
+	Vivify        bool
+	VivifyExptime int64
+	// Recache wins the recache token for the first caller that finds the
+	// item's remaining TTL under RecacheExptime (mg R).
+	Recache        bool
+	RecacheExptime int64
+}
+
+// Get looks key up and, when found (or created by Vivify), calls h.Hit
+// once with the shard lock held and returns true. A miss returns false
+// without calling h. Expired and flushed items are reclaimed on the way
+// (get_expired, get_flushed). Unless args.NoBump, a hit marks the item
+// fetched; a second hit marks it active, which in COLD queues an async
+// move to WARM. args may be nil.
+func (s *Store) Get(key []byte, args *GetArgs, h Hit) bool {
+	var none GetArgs
+	if args == nil {
+		args = &none
+	}
+	hv := hashKey(key)
+	sh := s.shardFor(hv)
+	now := s.clk.Now()
+	sh.mu.Lock()
+	ref, p := s.lookupLocked(sh, hv, key, now)
+	created := false
+	if ref == 0 {
+		if !args.Vivify {
+			sh.mu.Unlock()
+			return false
+		}
+		ref = s.createLocked(sh, hv, key, 0, clock.Expiry(s.clk, args.VivifyExptime), nil, now)
+		if ref == 0 {
+			sh.mu.Unlock()
+			return false
+		}
+		p = s.ptr(ref)
+		created = true
+	}
+	st := loadState(p)
+	st0 := st
+	won := created
+	if args.Recache && st&stTokenSent == 0 && !created {
+		if e := getExp(p); e != 0 && e < clock.Expiry(s.clk, args.RecacheExptime) {
+			won = true
+		}
+	}
+	if st&stStale != 0 && st&stTokenSent == 0 {
+		won = true
+	}
+	if won {
+		st |= stTokenSent
+	}
+	if args.Touch {
+		setExp(p, clock.Expiry(s.clk, args.Exptime))
+	}
+	v := &sh.view
+	*v = Item{
+		Flags:     s.lay.flags(p, st),
+		Len:       s.valueLen(p, st),
+		CAS:       s.lay.cas(p),
+		Exptime:   getExp(p),
+		Now:       now,
+		Atime:     getAtime(p),
+		Fetched:   st&stFetched != 0,
+		Stale:     st&stStale != 0,
+		Won:       won,
+		TokenSent: st0&stTokenSent != 0,
+		Class:     s.classOf(ref),
+		Segment:   segOf(st),
+		Size:      s.itemBytes(p, st),
+		s:         s,
+		p:         p,
+		st:        st,
+		key:       s.lay.key(p, st),
+	}
+	h.Hit(v)
+	v.p, v.key = nil, nil
+	if !args.NoBump {
+		st = s.bumpLocked(sh, ref, p, st, now)
+	}
+	if st != st0 {
+		storeState(p, st)
+	}
+	sh.mu.Unlock()
+	return true
+}
+
+// lookupLocked finds a live item: an expired or flushed one is removed and
+// counted, and reads as a miss.
+func (s *Store) lookupLocked(sh *shard, hv uint64, key []byte, now uint32) (slab.Ref, itemPtr) {
+	i, ref := s.findLocked(&sh.t, hv, key)
+	if ref == 0 {
+		return 0, nil
+	}
+	p := s.ptr(ref)
+	if s.flushedLocked(sh, p, now) {
+		sh.getFlushed++
+		s.removeLocked(sh, i, ref, nil)
+		return 0, nil
+	}
+	if expired(p, now) {
+		sh.getExpired++
+		s.removeLocked(sh, i, ref, nil)
+		return 0, nil
+	}
+	return ref, p
+}
+
+// bumpLocked is memcached's do_item_bump: the first hit sets fetched, the
+// second sets active; an item turning active bumps its access time, or in
+// COLD is queued for the maintainer to move to WARM. It returns the new
+// state (not yet stored).
+func (s *Store) bumpLocked(sh *shard, ref slab.Ref, p itemPtr, st uint32, now uint32) uint32 {
+	if st&stActive != 0 {
+		return st
+	}
+	if st&stFetched == 0 {
+		return st | stFetched
+	}
+	st |= stActive
+	if segOf(st) != Cold {
+		setAtime(p, now)
+		return st
+	}
+	if st&stBumpQ == 0 && sh.nbump < bumpQLen {
+		sh.bumpq[sh.nbump] = ref
+		sh.nbump++
+		st |= stBumpQ
+	}
+	return st
+}
+
+// Peek is Get with NoBump and no other option: it reports the item as it is
+// without changing it (me, metaget without bump).
+func (s *Store) Peek(key []byte, h Hit) bool {
+	args := GetArgs{NoBump: true}
+	return s.Get(key, &args, h)
+}

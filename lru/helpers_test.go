@@ -1,0 +1,92 @@
+package lru
+
+import (
+	"testing"
+
+	"github.com/slabcache/slabcache/internal/clock"
+	"github.com/slabcache/slabcache/internal/invariants"
+)
+
+func testConfig() Config {
+	cfg := DefaultConfig()
+	cfg.MemoryLimit = 8 << 20
+	cfg.ItemSizeMax = 1 << 20
+	return cfg
+}
+
+func newTestStore(t testing.TB, cfg Config) (*Store, *clock.Fake) {
+	t.Helper()
+	clk := clock.NewFake(0)
+	s, err := New(cfg, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s, clk
+}
+
+// checkInv runs the structural checks when built with -tags invariants.
+func checkInv(t testing.TB, s *Store) {
+	t.Helper()
+	if invariants.Enabled {
+		if err := s.Check(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rec is a Hit that copies what it sees.
+type rec struct {
+	it    Item
+	value []byte
+	n     int
+}
+
+func (r *rec) Hit(it *Item) {
+	r.it = *it
+	r.value = it.AppendValue(r.value[:0])
+	r.n++
+}
+
+func get(t testing.TB, s *Store, key string, args *GetArgs) (*rec, bool) {
+	t.Helper()
+	r := &rec{}
+	ok := s.Get([]byte(key), args, r)
+	if ok != (r.n == 1) {
+		t.Fatalf("Get(%q) = %v but Hit called %d times", key, ok, r.n)
+	}
+	return r, ok
+}
+
+func mustGet(t testing.TB, s *Store, key, want string) *rec {
+	t.Helper()
+	r, ok := get(t, s, key, nil)
+	if !ok {
+		t.Fatalf("Get(%q): miss, want %q", key, want)
+	}
+	if string(r.value) != want {
+		t.Fatalf("Get(%q) = %q, want %q", key, r.value, want)
+	}
+	return r
+}
+
+func mustMiss(t testing.TB, s *Store, key string) {
+	t.Helper()
+	if r, ok := get(t, s, key, nil); ok {
+		t.Fatalf("Get(%q) = %q, want a miss", key, r.value)
+	}
+}
+
+func set(t testing.TB, s *Store, key, value string, flags uint32, exptime int64, args *SetArgs) SetResult {
+	t.Helper()
+	return s.Set([]byte(key), flags, exptime, []byte(value), args)
+}
+
+func mustSet(t testing.TB, s *Store, key, value string) SetResult {
+	t.Helper()
+	r := set(t, s, key, value, 0, 0, nil)
+	if r.Result != Stored {
+		t.Fatalf("Set(%q) = %v", key, r.Result)
+	}
+	return r
+}

@@ -1,0 +1,219 @@
+package lru
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/slabcache/slabcache/slab"
+)
+
+// Background work: the LRU maintainer (juggles HOT/WARM/COLD, applies the
+// queued COLD->WARM bumps), the crawler (reclaims expired and flushed
+// items, a bounded number of chunks per pass) and the page mover
+// (slab_automove and explicit reassign requests). All of it runs under
+// bgMu, one step at a time, so pages change class only while no crawl or
+// dump step is walking them. Start runs it on one goroutine; tests call
+// MaintainOnce, CrawlOnce, AutomoveOnce and Reassign directly with a fake
+// clock and never sleep.
+
+type bgState struct {
+	mu      sync.Mutex // serializes background steps (bgMu)
+	runMu   sync.Mutex // guards stop/done
+	stop    chan struct{}
+	done    chan struct{}
+	lastAM  uint32 // clock second of the last automove check
+	juggles uint64
+}
+
+func f64bits(f float64) uint64 { return math.Float64bits(f) }
+func f64(u uint64) float64     { return math.Float64frombits(u) }
+
+// Start runs the background goroutine (maintainer, crawler and automove, as
+// configured). It returns at once; Stop or Close ends the goroutine.
+// Calling Start twice does nothing.
+func (s *Store) Start() {
+	s.bg.runMu.Lock()
+	defer s.bg.runMu.Unlock()
+	if s.bg.stop != nil {
+		return
+	}
+	s.bg.stop = make(chan struct{})
+	s.bg.done = make(chan struct{})
+	go s.run(s.bg.stop, s.bg.done)
+}
+
+// Stop ends the background goroutine and waits for it.
+func (s *Store) Stop() {
+	s.bg.runMu.Lock()
+	stop, done := s.bg.stop, s.bg.done
+	s.bg.stop, s.bg.done = nil, nil
+	s.bg.runMu.Unlock()
+	if stop != nil {
+		close(stop)
+		<-done
+	}
+}
+
+func (s *Store) run(stop, done chan struct{}) {
+	defer close(done)
+	// Like memcached's maintainer: sleep longer when there is nothing to do.
+	const minSleep, maxSleep = time.Millisecond, time.Second
+	sleep := 100 * time.Millisecond
+	t := time.NewTimer(sleep)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		did := 0
+		if s.cfg.LRUMaintainer {
+			did += s.MaintainOnce()
+		}
+		if s.cfg.LRUCrawler {
+			_, r := s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
+			did += r
+		}
+		if s.automove.Load() != 0 {
+			now := s.clk.Now()
+			if s.automove.Load() == 2 || now != s.bg.lastAM {
+				s.bg.lastAM = now
+				if s.AutomoveOnce() {
+					did++
+				}
+			}
+		}
+		if did > 0 {
+			sleep /= 2
+		} else {
+			sleep += sleep / 2
+		}
+		sleep = min(max(sleep, minSleep), maxSleep)
+		t.Reset(sleep)
+	}
+}
+
+// MaintainOnce is one maintainer pass over every class: apply queued
+// COLD->WARM bumps, then memcached's lru_maintainer_juggle (reclaim TEMP
+// tails, move HOT and WARM tails over their share or age to COLD, active
+// items to WARM, active COLD tails to WARM). It returns the number of items
+// moved or reclaimed.
+func (s *Store) MaintainOnce() int {
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
+	did := s.applyBumps()
+	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
+		did += s.juggle(cls)
+	}
+	s.bg.juggles++
+	return did
+}
+
+func (s *Store) juggle(cls int) int {
+	c := &s.classes[cls]
+	now := s.clk.Now()
+	c.mu.Lock()
+	total := c.bytes[Hot] + c.bytes[Warm] + c.bytes[Cold]
+	var coldAge uint32
+	if t := c.tail[Cold]; t != 0 {
+		coldAge = now - getAtime(s.ptr(t))
+	}
+	empty := c.count[Hot]+c.count[Warm]+c.count[Cold]+c.count[Temp] == 0
+	c.mu.Unlock()
+	if empty {
+		return 0
+	}
+	hotAge, warmAge := uint32(math.MaxUint32), uint32(math.MaxUint32)
+	if f := f64(s.hotMax.Load()); f > 0 {
+		hotAge = uint32(float64(coldAge) * f)
+	}
+	if f := f64(s.warmMax.Load()); f > 0 {
+		warmAge = uint32(float64(coldAge) * f)
+	}
+	did := 0
+	if s.tempTTL.Load() != 0 {
+		did += s.pullTail(cls, Temp, 0, 0, 0)
+	}
+	for i := 0; i < 500; i++ {
+		more := 0
+		if n := s.pullTail(cls, Hot, 0, total, hotAge); n > 0 {
+			more += n
+		} else {
+			more += s.pullTail(cls, Warm, 0, total, warmAge)
+		}
+		more += s.pullTail(cls, Cold, 0, total, 0)
+		if more == 0 {
+			break
+		}
+		did += more
+	}
+	return did
+}
+
+// applyBumps moves the items queued by readers (active in COLD) to WARM.
+func (s *Store) applyBumps() int {
+	did := 0
+	now := s.clk.Now()
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		for j := 0; j < sh.nbump; j++ {
+			ref := sh.bumpq[j]
+			p := s.ptr(ref)
+			st := loadState(p)
+			if lifecycle(st) != lcLinked || st&stBumpQ == 0 {
+				continue
+			}
+			c := &s.classes[s.classOf(ref)]
+			c.mu.Lock()
+			st &^= stBumpQ
+			if segOf(st) == Cold && st&stActive != 0 {
+				st &^= stActive
+				setAtime(p, now)
+				s.moveSegLocked(c, ref, p, st, Warm)
+				c.movesToWarm++
+				did++
+			} else {
+				storeState(p, st)
+			}
+			c.mu.Unlock()
+		}
+		sh.nbump = 0
+		sh.mu.Unlock()
+	}
+	return did
+}
+
+// dropBumpLocked removes ref from its shard's bump queue (the item is being
+// unlinked). The shard lock is held.
+func (s *Store) dropBumpLocked(sh *shard, ref slab.Ref) {
+	for j := 0; j < sh.nbump; j++ {
+		if sh.bumpq[j] == ref {
+			sh.nbump--
+			sh.bumpq[j] = sh.bumpq[sh.nbump]
+			return
+		}
+	}
+}
+
+// SetLRUTune changes hot_lru_pct, warm_lru_pct, hot_max_factor and
+// warm_max_factor at run time (`lru tune`). It returns ErrConfig for values
+// New would refuse.
+func (s *Store) SetLRUTune(hotPct, warmPct int, hotMax, warmMax float64) error {
+	c := s.cfg
+	c.HotLRUPct, c.WarmLRUPct, c.HotMaxFactor, c.WarmMaxFactor = hotPct, warmPct, hotMax, warmMax
+	if err := c.validate(); err != nil {
+		return err
+	}
+	s.hotPct.Store(int32(hotPct))
+	s.warmPct.Store(int32(warmPct))
+	s.hotMax.Store(f64bits(hotMax))
+	s.warmMax.Store(f64bits(warmMax))
+	return nil
+}
+
+// SetTempTTL turns the TEMP segment on with the given TTL bound in seconds,
+// or off with 0 (`lru temp_ttl`).
+func (s *Store) SetTempTTL(ttl uint32) { s.tempTTL.Store(ttl) }

@@ -1,0 +1,321 @@
+package lru
+
+import (
+	"errors"
+	"unsafe"
+
+	"github.com/slabcache/slabcache/slab"
+)
+
+// Page moves (memcached's slab_rebalance): a page of the source class is
+// taken off the allocation path, each item on it is rescued into a free
+// chunk elsewhere in its class (or evicted when there is none), each data
+// chunk of a large item likewise, and the empty page goes to the
+// destination class or the global pool. Items being stored at that moment
+// (reservations) are waited for a few rounds; if they are still there the
+// move is abandoned (slab_reassign_busy_items).
+
+type moverState struct {
+	rescues        uint64
+	chunkRescues   uint64
+	evictionsNomem uint64
+	inlineReclaim  uint64
+	busyItems      uint64
+	busyDeletes    uint64
+	running        bool
+	// automove window
+	window  [slab.MaxClasses + 1]uint64
+	windows [slab.MaxClasses + 1]uint8 // consecutive windows with evictions
+	refs    []slab.Ref
+}
+
+// Reassign errors, as memcached's `slabs reassign` replies.
+var (
+	ErrReassignBadClass = errors.New("lru: bad class")     // BADCLASS
+	ErrReassignNoSpare  = errors.New("lru: no spare page") // NOSPARE
+	ErrReassignSame     = errors.New("lru: same class")    // SAME
+	ErrReassignBusy     = errors.New("lru: busy")          // BUSY
+	ErrReassignDisabled = errors.New("lru: reassign off")  // NOTENABLED? (slab_reassign off)
+)
+
+// Reassign moves one page from class src to class dst (`slabs reassign src
+// dst`). src may be -1 for "any class with a page to spare but dst"; dst 0
+// sends the page to the global pool. It runs the move to completion before
+// returning (a few milliseconds for a full page).
+func (s *Store) Reassign(src, dst int) error {
+	if !s.cfg.SlabReassign {
+		return ErrReassignDisabled
+	}
+	n := s.slab.NumClasses()
+	if dst < 0 || dst > n || src < -1 || src == 0 || src > n {
+		return ErrReassignBadClass
+	}
+	if src == dst {
+		return ErrReassignSame
+	}
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
+	if src == -1 {
+		best, bestPages := 0, 1
+		for c := 1; c <= n; c++ {
+			if c == dst {
+				continue
+			}
+			if p := s.slab.ClassStats(c).TotalPages; p > bestPages {
+				best, bestPages = c, p
+			}
+		}
+		if best == 0 {
+			return ErrReassignNoSpare
+		}
+		src = best
+	}
+	if s.slab.ClassStats(src).TotalPages < 1 {
+		return ErrReassignNoSpare
+	}
+	return s.movePageLocked(src, dst)
+}
+
+// SetAutomove sets slab_automove at run time (`slabs automove 0|1|2`).
+func (s *Store) SetAutomove(mode int) error {
+	if mode < 0 || mode > 2 {
+		return ErrConfig
+	}
+	if !s.cfg.SlabReassign && mode != 0 {
+		return ErrReassignDisabled
+	}
+	s.automove.Store(int32(mode))
+	return nil
+}
+
+// movePageLocked does one page move; bg.mu is held.
+func (s *Store) movePageLocked(src, dst int) error {
+	p, ok := s.slab.StartDrain(src)
+	if !ok {
+		return ErrReassignNoSpare
+	}
+	m := &s.mover
+	m.running = true
+	defer func() { m.running = false }()
+	per := s.slab.ChunksPerPage(src)
+	for round := 0; round < 20; round++ {
+		m.refs, _ = s.slab.ChunkRefs(p, 0, per, m.refs[:0])
+		if len(m.refs) == 0 {
+			if s.slab.FinishDrain(p, dst) {
+				return nil
+			}
+		}
+		busy := 0
+		for _, ref := range m.refs {
+			if !s.evacuate(src, ref) {
+				busy++
+			}
+		}
+		if busy > 0 {
+			m.busyItems += uint64(busy)
+		}
+	}
+	s.slab.AbortDrain(p)
+	return ErrReassignBusy
+}
+
+// evacuate moves or evicts what lives in chunk ref of a draining page of
+// class cls. It returns false if the chunk is busy (a store in progress).
+func (s *Store) evacuate(cls int, ref slab.Ref) bool {
+	p := s.ptr(ref)
+	st := loadState(p)
+	switch lifecycle(st) {
+	case lcLinked:
+		sh := s.shardOfState(st)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		p, st, i, ok := s.linkedItemLocked(sh, ref)
+		if !ok {
+			return false
+		}
+		now := s.clk.Now()
+		if expired(p, now) || s.flushedLocked(sh, p, now) {
+			s.mover.inlineReclaim++
+			s.removeLocked(sh, i, ref, nil)
+			return true
+		}
+		n := s.headBytes(p, st)
+		nref, err := s.slab.AllocNoGrow(cls, n)
+		if err != nil {
+			s.mover.evictionsNomem++
+			c := &s.classes[cls]
+			c.mu.Lock()
+			c.evicted++
+			c.mu.Unlock()
+			s.removeLocked(sh, i, ref, nil)
+			return true
+		}
+		np := s.ptr(nref)
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(np)), n), unsafe.Slice((*byte)(unsafe.Pointer(p)), n))
+		if st&stChunked != 0 {
+			// data chunks point back at their head
+			vo := s.lay.valOff(np, st)
+			nch := int(*u32(np, vo+4))
+			for j := 0; j < nch; j++ {
+				d := slab.Ref(*u32(np, vo+chunkTblHdr+uintptr(4*j)))
+				*u32(s.ptr(d), offDataHead) = uint32(nref)
+			}
+		}
+		c := &s.classes[cls]
+		c.mu.Lock()
+		g := segOf(st)
+		size := s.itemBytes(p, st)
+		s.lruUnlinkLocked(c, ref, p, g, size)
+		if st&stBumpQ != 0 {
+			s.dropBumpLocked(sh, ref)
+			st &^= stBumpQ
+		}
+		s.lruLinkLocked(c, nref, np, g, size)
+		storeState(np, st)
+		storeState(p, lcFree)
+		c.mu.Unlock()
+		sh.t.refs[i] = uint32(nref)
+		s.slab.Free(ref, n)
+		s.mover.rescues++
+		return true
+	case lcData:
+		head := slab.Ref(*u32(p, offDataHead))
+		hp := s.ptr(head)
+		hst := loadState(hp)
+		if lifecycle(hst) != lcLinked {
+			return false
+		}
+		sh := s.shardOfState(hst)
+		sh.mu.Lock()
+		defer sh.mu.Unlock()
+		hp, hst, i, ok := s.linkedItemLocked(sh, head)
+		if !ok || hst&stChunked == 0 {
+			return false
+		}
+		vo := s.lay.valOff(hp, hst)
+		vlen := int(*u32(hp, vo))
+		nch := int(*u32(hp, vo+4))
+		j := 0
+		for ; j < nch && slab.Ref(*u32(hp, vo+chunkTblHdr+uintptr(4*j))) != ref; j++ {
+		}
+		if j == nch {
+			return false
+		}
+		used := s.dataCap()
+		if j == nch-1 {
+			used = vlen - s.dataCap()*(nch-1)
+		}
+		nref, err := s.slab.AllocNoGrow(cls, dataHdr+used)
+		if err != nil {
+			s.mover.evictionsNomem++
+			hc := &s.classes[s.classOf(head)]
+			hc.mu.Lock()
+			hc.evicted++
+			hc.mu.Unlock()
+			s.removeLocked(sh, i, head, nil)
+			return true
+		}
+		np := s.ptr(nref)
+		n := dataHdr + used
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(np)), n), unsafe.Slice((*byte)(unsafe.Pointer(p)), n))
+		*u32(hp, vo+chunkTblHdr+uintptr(4*j)) = uint32(nref)
+		storeState(p, lcFree)
+		s.slab.Free(ref, n)
+		s.mover.chunkRescues++
+		return true
+	default:
+		return false // reserved: a store in progress
+	}
+}
+
+// AutomoveOnce is one look of the page mover (slab_automove 1 runs it once
+// a second, 2 on every maintainer pass). In order:
+//   - a class holding more than 2.5 pages of free chunks gives its emptiest
+//     page to the global pool, where any class that needs a page takes it;
+//   - otherwise, the class with the most evictions or failed allocations
+//     since the last look (and in each of the last 3 looks under mode 1)
+//     takes a page from the class whose COLD tail is oldest, when that age
+//     is over 1.25x its own (a class with no items counts as age 0).
+//
+// It returns true if it moved a page.
+func (s *Store) AutomoveOnce() bool {
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
+	m := &s.mover
+	n := s.slab.NumClasses()
+	now := s.clk.Now()
+	type info struct {
+		pages, free, per int
+		age              uint32
+		items            uint64
+		ev               uint64
+	}
+	var cl [slab.MaxClasses + 1]info
+	for c := 1; c <= n; c++ {
+		cs := s.slab.ClassStats(c)
+		lc := &s.classes[c]
+		lc.mu.Lock()
+		ev := lc.evictionsInWindow
+		lc.evictionsInWindow = 0
+		items := lc.count[Hot] + lc.count[Warm] + lc.count[Cold] + lc.count[Temp]
+		var age uint32
+		if t := lc.tail[Cold]; t != 0 {
+			age = now - getAtime(s.ptr(t))
+		} else if t := lc.tail[Warm]; t != 0 {
+			age = now - getAtime(s.ptr(t))
+		} else if t := lc.tail[Hot]; t != 0 {
+			age = now - getAtime(s.ptr(t))
+		}
+		lc.mu.Unlock()
+		cl[c] = info{pages: cs.TotalPages, free: cs.FreeChunks, per: cs.ChunksPerPage, age: age, items: items, ev: ev}
+		if ev > 0 {
+			if m.windows[c] < 255 {
+				m.windows[c]++
+			}
+		} else {
+			m.windows[c] = 0
+		}
+	}
+	for c := 1; c <= n; c++ {
+		if cl[c].pages > 1 && float64(cl[c].free) > 2.5*float64(cl[c].per) {
+			return s.movePageLocked(c, 0) == nil
+		}
+	}
+	if s.slab.FreePagesLeft() > 0 {
+		return false // allocations take free pages themselves
+	}
+	need := uint8(3)
+	if s.automove.Load() == 2 {
+		need = 1
+	}
+	dst := 0
+	for c := 1; c <= n; c++ {
+		if cl[c].ev > 0 && m.windows[c] >= need && (dst == 0 || cl[c].ev > cl[dst].ev) {
+			dst = c
+		}
+	}
+	if dst == 0 {
+		return false
+	}
+	src := 0
+	for c := 1; c <= n; c++ {
+		if c == dst || cl[c].pages < 2 {
+			continue
+		}
+		if src == 0 || cl[c].age > cl[src].age {
+			src = c
+		}
+	}
+	if src == 0 {
+		return false
+	}
+	dstAge := cl[dst].age
+	if cl[dst].items == 0 {
+		dstAge = 0
+	}
+	if float64(cl[src].age) <= 1.25*float64(dstAge) {
+		return false
+	}
+	m.windows[dst] = 0
+	return s.movePageLocked(src, dst) == nil
+}

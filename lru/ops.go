@@ -1,0 +1,266 @@
+package lru
+
+import (
+	"math"
+	"strconv"
+
+	"github.com/slabcache/slabcache/internal/clock"
+)
+
+// DeleteArgs are the options of a delete (md). The zero value is a plain delete.
+type DeleteArgs struct {
+	// CAS, when nonzero, must equal the item's CAS or the delete fails with Exists.
+	CAS uint64
+	// Invalidate (md I) does not remove the item: it marks it stale, clears
+	// the win token so the next reader wins, and gives it a new CAS
+	// (NewCAS, or a generated one).
+	Invalidate bool
+	NewCAS     uint64
+	// Touch sets the expiry to Exptime (md T, with Invalidate).
+	Touch   bool
+	Exptime int64
+}
+
+// Delete removes key (or marks it stale, see DeleteArgs). It returns
+// Deleted, NotFound, or Exists on a CAS mismatch. args may be nil.
+func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
+	var none DeleteArgs
+	if args == nil {
+		args = &none
+	}
+	hv := hashKey(key)
+	sh := s.shardFor(hv)
+	now := s.clk.Now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ref, p := s.lookupLocked(sh, hv, key, now)
+	if ref == 0 {
+		return NotFound
+	}
+	if args.CAS != 0 && s.lay.cas(p) != args.CAS {
+		return Exists
+	}
+	if args.Invalidate {
+		if args.Touch {
+			setExp(p, clock.Expiry(s.clk, args.Exptime))
+		}
+		st := loadState(p)
+		storeState(p, st&^stTokenSent|stStale)
+		c := args.NewCAS
+		if c == 0 {
+			c = s.nextCASLocked(sh)
+		}
+		s.lay.setCAS(p, c)
+		return Deleted
+	}
+	i, _ := s.findLocked(&sh.t, hv, key)
+	s.removeLocked(sh, i, ref, nil)
+	return Deleted
+}
+
+// Touch sets the expiry of key (touch, and gat without the value). It
+// returns Touched or NotFound. Like memcached, it counts as an access.
+func (s *Store) Touch(key []byte, exptime int64) Result {
+	hv := hashKey(key)
+	sh := s.shardFor(hv)
+	now := s.clk.Now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	ref, p := s.lookupLocked(sh, hv, key, now)
+	if ref == 0 {
+		return NotFound
+	}
+	st := loadState(p)
+	if nst := s.bumpLocked(sh, ref, p, st, now); nst != st {
+		storeState(p, nst)
+	}
+	setExp(p, clock.Expiry(s.clk, exptime))
+	return Touched
+}
+
+// DeltaArgs are the options of incr/decr (and ma).
+type DeltaArgs struct {
+	Incr  bool   // incr (true) or decr
+	Delta uint64 // amount
+	// CAS, when nonzero, must equal the item's CAS or Exists is returned.
+	CAS uint64
+	// Vivify (ma N) creates the item on a miss with value Initial (ma J),
+	// expiring as VivifyExptime, and returns Initial unchanged.
+	Vivify        bool
+	Initial       uint64
+	VivifyExptime int64
+	// Touch sets the expiry to Exptime (ma T).
+	Touch   bool
+	Exptime int64
+}
+
+// DeltaResult is the outcome of Delta.
+type DeltaResult struct {
+	Result  Result // Found, NotFound, Exists, NonNumeric, NoMemory
+	Value   uint64 // the new value (Found)
+	CAS     uint64 // the item's CAS after the change
+	Exptime uint32 // relative expiry after the change (0 = never)
+	Now     uint32
+	Class   int
+	Created bool // made by Vivify
+}
+
+// TTL returns the remaining seconds, or -1 for never (ma t).
+func (d *DeltaResult) TTL() int64 {
+	if d.Exptime == 0 {
+		return -1
+	}
+	return int64(d.Exptime) - int64(d.Now)
+}
+
+// Delta is memcached's do_add_delta: the value must be a decimal number
+// (leading spaces allowed, then digits, then the end or a space); incr wraps
+// at 2^64, decr stops at 0. When the new number fits in the old length it
+// is written in place, padded with spaces as memcached does; otherwise the
+// item is replaced by one holding just the digits. Either way it gets a new
+// CAS and keeps its flags and expiry.
+func (s *Store) Delta(key []byte, args *DeltaArgs) DeltaResult {
+	hv := hashKey(key)
+	sh := s.shardFor(hv)
+	now := s.clk.Now()
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	out := DeltaResult{Now: now}
+	ref, p := s.lookupLocked(sh, hv, key, now)
+	var buf [24]byte
+	if ref == 0 {
+		if !args.Vivify {
+			out.Result = NotFound
+			return out
+		}
+		digits := strconv.AppendUint(buf[:0], args.Initial, 10)
+		ref = s.createLocked(sh, hv, key, 0, clock.Expiry(s.clk, args.VivifyExptime), digits, now)
+		if ref == 0 {
+			out.Result = NoMemory
+			return out
+		}
+		p = s.ptr(ref)
+		out.Value, out.Created = args.Initial, true
+	} else {
+		st := loadState(p)
+		if args.CAS != 0 && s.lay.cas(p) != args.CAS {
+			out.Result = Exists
+			return out
+		}
+		if st&stChunked != 0 || getSmallVlen(p) == 0 {
+			out.Result = NonNumeric
+			return out
+		}
+		vo := s.lay.valOff(p, st)
+		vlen := getSmallVlen(p)
+		v, ok := parseUint(bytesAt(p, vo, vlen))
+		if !ok {
+			out.Result = NonNumeric
+			return out
+		}
+		if args.Incr {
+			v += args.Delta
+		} else if args.Delta > v {
+			v = 0
+		} else {
+			v -= args.Delta
+		}
+		out.Value = v
+		digits := strconv.AppendUint(buf[:0], v, 10)
+		if len(digits) <= vlen {
+			dst := bytesAt(p, vo, vlen)
+			n := copy(dst, digits)
+			for i := n; i < vlen; i++ {
+				dst[i] = ' '
+			}
+			s.lay.setCAS(p, s.nextCASLocked(sh))
+			s.updateLocked(ref, p, st, now)
+		} else {
+			nref, _ := s.allocItem(hv, key, s.lay.flags(p, st), getExp(p), len(digits), now)
+			if nref == 0 {
+				out.Result = NoMemory
+				return out
+			}
+			np := s.ptr(nref)
+			w := valueWriter{s: s, p: np}
+			w.init()
+			w.write(digits)
+			s.lay.setCAS(np, s.nextCASLocked(sh))
+			s.replaceLocked(sh, hv, key, ref, p, nref, np, now)
+			ref, p = nref, np
+		}
+	}
+	if args.Touch {
+		setExp(p, clock.Expiry(s.clk, args.Exptime))
+	}
+	out.Result = Found
+	out.CAS = s.lay.cas(p)
+	out.Exptime = getExp(p)
+	out.Class = s.classOf(ref)
+	return out
+}
+
+// parseUint is memcached's safe_strtoull on an item value: optional leading
+// white space, an optional '+', decimal digits, then the end or white
+// space. A '-' sign or an overflow fails.
+func parseUint(b []byte) (uint64, bool) {
+	i := 0
+	for i < len(b) && isSpace(b[i]) {
+		i++
+	}
+	if i < len(b) && b[i] == '+' {
+		i++
+	}
+	start := i
+	var v uint64
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		d := uint64(b[i] - '0')
+		if v > (math.MaxUint64-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+		i++
+	}
+	if i == start {
+		return 0, false
+	}
+	if i < len(b) && !isSpace(b[i]) {
+		return 0, false
+	}
+	return v, true
+}
+
+func isSpace(c byte) bool {
+	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
+}
+
+// Flush invalidates every item last updated before the flush time, lazily
+// (flush_all): delay 0 means now, otherwise a protocol exptime (relative
+// seconds or a Unix time). Items are reclaimed as they are next touched,
+// by the crawler, or at the LRU tails.
+func (s *Store) Flush(delay int64) {
+	now := s.clk.Now()
+	newOldest := now
+	if delay > 0 {
+		newOldest = clock.Expiry(s.clk, delay)
+	}
+	if s.cfg.NoCAS {
+		s.oldestLive.Store(newOldest)
+		return
+	}
+	ol := newOldest - 1
+	if ol == 0 {
+		ol = 1
+	}
+	if ol <= now {
+		// Immediate: also kill everything stored earlier in this second,
+		// by CAS (memcached's oldest_cas).
+		for i := range s.shards {
+			sh := &s.shards[i]
+			sh.mu.Lock()
+			sh.flushCAS = sh.casNext<<shardBits | uint64(sh.id)
+			sh.mu.Unlock()
+		}
+	}
+	s.oldestLive.Store(ol)
+}

@@ -1,0 +1,130 @@
+package lru
+
+import "github.com/slabcache/slabcache/slab"
+
+const (
+	pullEvict = 1 << iota // COLD: evict the tail item (memcached LRU_PULL_EVICT)
+	pullForce             // reserved: HOT/WARM with totalBytes 0 already moves
+	pullTries = 5         // items looked at per call, as memcached
+)
+
+// pullTail is memcached's lru_pull_tail: it looks at up to five items from
+// the tail of segment seg of class cls. Expired and flushed items are
+// reclaimed on the way. Then, by segment:
+//
+//   - HOT, WARM: an active item goes to WARM (from HOT) or to WARM's head
+//     (within WARM), losing its active bit; an item over the segment's share
+//     of totalBytes (hot_lru_pct / warm_lru_pct) or older than maxAge goes
+//     to COLD; otherwise stop.
+//   - COLD: with pullEvict the tail is evicted (unless NoEvict); otherwise
+//     an active tail moves to WARM.
+//   - TEMP: nothing but reclaiming.
+//
+// It returns how many items it removed or moved. It takes the class lock
+// and only TryLocks shard locks (the opposite of the usual order), skipping
+// items whose shard is busy, so it is safe to call with a shard lock held.
+func (s *Store) pullTail(cls int, seg Segment, flags int, totalBytes uint64, maxAge uint32) int {
+	c := &s.classes[cls]
+	now := s.clk.Now()
+	removed := 0
+	c.mu.Lock()
+	ref := c.tail[seg]
+	for tries := pullTries; tries > 0 && ref != 0; tries-- {
+		p := s.ptr(ref)
+		prev := getPrev(p)
+		st := loadState(p)
+		sh := s.shardOfState(st)
+		if !sh.mu.TryLock() {
+			c.lrutailReflocked++
+			ref = prev
+			continue
+		}
+		if expired(p, now) || s.flushedLocked(sh, p, now) {
+			c.reclaimed++
+			if st&stFetched == 0 {
+				c.expiredUnfetched++
+			}
+			s.removeByRefLocked(sh, ref, p, st, c)
+			sh.mu.Unlock()
+			removed++
+			ref = prev
+			continue
+		}
+		stop := true
+		switch seg {
+		case Hot, Warm:
+			var limit uint64
+			if seg == Hot {
+				limit = totalBytes * uint64(s.hotPct.Load()) / 100
+			} else {
+				limit = totalBytes * uint64(s.warmPct.Load()) / 100
+			}
+			switch {
+			case st&stActive != 0:
+				st &^= stActive
+				storeState(p, st)
+				if seg == Warm {
+					c.movesWithinLRU++
+					s.moveSegLocked(c, ref, p, st, Warm)
+					stop = false
+				} else {
+					c.movesToWarm++
+					s.moveSegLocked(c, ref, p, st, Warm)
+				}
+				removed++
+			case c.bytes[seg] > limit || now-getAtime(p) > maxAge:
+				c.movesToCold++
+				s.moveSegLocked(c, ref, p, st, Cold)
+				removed++
+			}
+		case Cold:
+			switch {
+			case flags&pullEvict != 0:
+				if s.cfg.NoEvict {
+					break
+				}
+				c.evicted++
+				c.evictionsInWindow++
+				c.evictedTime = now - getAtime(p)
+				if getExp(p) != 0 {
+					c.evictedNonzero++
+				}
+				if st&stFetched == 0 {
+					c.evictedUnfetched++
+				}
+				if st&stActive != 0 {
+					c.evictedActive++
+				}
+				s.removeByRefLocked(sh, ref, p, st, c)
+				removed++
+			case st&stActive != 0:
+				c.movesToWarm++
+				st &^= stActive | stBumpQ
+				setAtime(p, now)
+				storeState(p, st)
+				s.moveSegLocked(c, ref, p, st, Warm)
+				removed++
+			}
+		}
+		sh.mu.Unlock()
+		if stop {
+			break
+		}
+		ref = prev
+	}
+	c.mu.Unlock()
+	return removed
+}
+
+// removeByRefLocked removes a linked item found through an LRU or a page
+// walk: it looks the item up in the index by its key to find the slot.
+// The shard lock is held, and classLocked (may be nil) is the caller's
+// class lock.
+func (s *Store) removeByRefLocked(sh *shard, ref slab.Ref, p itemPtr, st uint32, classLocked *lruClass) {
+	key := s.lay.key(p, st)
+	i, r := s.findLocked(&sh.t, hashKey(key), key)
+	if r != ref {
+		panic("lru: linked item missing from the index")
+	}
+	s.removeLocked(sh, i, ref, classLocked)
+}

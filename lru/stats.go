@@ -1,0 +1,187 @@
+package lru
+
+import "github.com/slabcache/slabcache/slab"
+
+// Stats are the store's global counters, named as in memcached's `stats`.
+// Request counters (get_hits, cmd_set, ...) belong to the caller, which
+// sees every request; the store counts what only it can see.
+type Stats struct {
+	CurrItems         uint64 // curr_items
+	TotalItems        uint64 // total_items: items ever linked
+	Bytes             uint64 // bytes: sizes of live items
+	Evictions         uint64 // evictions
+	Reclaimed         uint64 // reclaimed: expired items whose memory was reused
+	ExpiredUnfetched  uint64 // expired_unfetched
+	EvictedUnfetched  uint64 // evicted_unfetched
+	EvictedActive     uint64 // evicted_active
+	CrawlerReclaimed  uint64 // crawler_reclaimed
+	CrawlerChecked    uint64 // crawler_items_checked
+	LRUCrawlerStarts  uint64 // lru_crawler_starts (full passes over memory)
+	MovesToCold       uint64 // moves_to_cold
+	MovesToWarm       uint64 // moves_to_warm
+	MovesWithinLRU    uint64 // moves_within_lru
+	DirectReclaims    uint64 // direct_reclaims
+	LRUTailRepairs    uint64 // tailrepairs summed (always 0: no reference counts to leak)
+	GetExpired        uint64 // get_expired
+	GetFlushed        uint64 // get_flushed
+	OutOfMemory       uint64 // allocations that failed (sum of per-class outofmemory)
+	MaintainerJuggles uint64 // lru_maintainer_juggles
+
+	SlabReassignRescues        uint64 // slab_reassign_rescues
+	SlabReassignChunkRescues   uint64 // slab_reassign_chunk_rescues
+	SlabReassignEvictionsNomem uint64 // slab_reassign_evictions_nomem
+	SlabReassignInlineReclaim  uint64 // slab_reassign_inline_reclaim
+	SlabReassignBusyItems      uint64 // slab_reassign_busy_items
+	SlabReassignBusyDeletes    uint64 // slab_reassign_busy_deletes (always 0: deletes never wait)
+	SlabReassignRunning        bool   // slab_reassign_running
+	SlabsMoved                 uint64 // slabs_moved
+	SlabGlobalPagePool         int    // slab_global_page_pool
+	TotalMalloced              int64  // total_malloced
+	LimitMaxbytes              int64  // limit_maxbytes
+	ActiveSlabs                int    // active_slabs
+
+	HashPowerLevel int    // hash_power_level: log2 of index slots, rounded up
+	HashBytes      int64  // hash_bytes: index memory
+	HashExpansions uint64 // times a shard's table was rebuilt
+	MallocFails    uint64 // malloc_fails (always 0: pages are reserved up front)
+}
+
+// ClassStats are the per-class counters of `stats items` and the item part
+// of `stats slabs`; the page part is in Slab (from package slab).
+type ClassStats struct {
+	Class            int
+	Slab             slab.ClassStats
+	Number           uint64 // number
+	NumberHot        uint64 // number_hot
+	NumberWarm       uint64 // number_warm
+	NumberCold       uint64 // number_cold
+	NumberTemp       uint64 // number_temp
+	AgeHot           uint32 // age_hot: seconds since the HOT tail's last access
+	AgeWarm          uint32 // age_warm
+	Age              uint32 // age: of the COLD tail (the oldest item)
+	MemRequested     uint64 // mem_requested: bytes of live items
+	Evicted          uint64 // evicted
+	EvictedNonzero   uint64 // evicted_nonzero: evicted items that had an expiry
+	EvictedTime      uint32 // evicted_time: idle seconds of the last evicted item
+	OutOfMemory      uint64 // outofmemory
+	TailRepairs      uint64 // tailrepairs (always 0: no reference counts to leak)
+	Reclaimed        uint64 // reclaimed
+	ExpiredUnfetched uint64 // expired_unfetched
+	EvictedUnfetched uint64 // evicted_unfetched
+	EvictedActive    uint64 // evicted_active
+	CrawlerReclaimed uint64 // crawler_reclaimed
+	CrawlerChecked   uint64 // crawler_items_checked
+	LRUTailReflocked uint64 // lrutail_reflocked: tail items skipped because their shard was busy
+	MovesToCold      uint64 // moves_to_cold
+	MovesToWarm      uint64 // moves_to_warm
+	MovesWithinLRU   uint64 // moves_within_lru
+	DirectReclaims   uint64 // direct_reclaims
+	TotalItems       uint64 // items ever linked in this class
+}
+
+// ClassStats returns the counters of every class that has pages or items,
+// in class order, appended to dst.
+func (s *Store) ClassStats(dst []ClassStats) []ClassStats {
+	now := s.clk.Now()
+	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
+		ss := s.slab.ClassStats(cls)
+		c := &s.classes[cls]
+		c.mu.Lock()
+		cs := ClassStats{
+			Class:            cls,
+			Slab:             ss,
+			NumberHot:        c.count[Hot],
+			NumberWarm:       c.count[Warm],
+			NumberCold:       c.count[Cold],
+			NumberTemp:       c.count[Temp],
+			MemRequested:     c.bytes[Hot] + c.bytes[Warm] + c.bytes[Cold] + c.bytes[Temp],
+			Evicted:          c.evicted,
+			EvictedNonzero:   c.evictedNonzero,
+			EvictedTime:      c.evictedTime,
+			OutOfMemory:      c.outOfMemory,
+			Reclaimed:        c.reclaimed,
+			ExpiredUnfetched: c.expiredUnfetched,
+			EvictedUnfetched: c.evictedUnfetched,
+			EvictedActive:    c.evictedActive,
+			CrawlerReclaimed: c.crawlerReclaimed,
+			CrawlerChecked:   c.crawlerChecked,
+			LRUTailReflocked: c.lrutailReflocked,
+			MovesToCold:      c.movesToCold,
+			MovesToWarm:      c.movesToWarm,
+			MovesWithinLRU:   c.movesWithinLRU,
+			DirectReclaims:   c.directReclaims,
+			TotalItems:       c.totalItems,
+		}
+		if t := c.tail[Hot]; t != 0 {
+			cs.AgeHot = now - getAtime(s.ptr(t))
+		}
+		if t := c.tail[Warm]; t != 0 {
+			cs.AgeWarm = now - getAtime(s.ptr(t))
+		}
+		if t := c.tail[Cold]; t != 0 {
+			cs.Age = now - getAtime(s.ptr(t))
+		}
+		c.mu.Unlock()
+		cs.Number = cs.NumberHot + cs.NumberWarm + cs.NumberCold + cs.NumberTemp
+		if ss.TotalPages > 0 || cs.Number > 0 {
+			dst = append(dst, cs)
+		}
+	}
+	return dst
+}
+
+// Stats returns the global counters. It locks each class and shard briefly.
+func (s *Store) Stats() Stats {
+	var st Stats
+	for _, cs := range s.ClassStats(make([]ClassStats, 0, slab.MaxClasses)) {
+		st.CurrItems += cs.Number
+		st.TotalItems += cs.TotalItems
+		st.Bytes += cs.MemRequested
+		st.Evictions += cs.Evicted
+		st.Reclaimed += cs.Reclaimed
+		st.ExpiredUnfetched += cs.ExpiredUnfetched
+		st.EvictedUnfetched += cs.EvictedUnfetched
+		st.EvictedActive += cs.EvictedActive
+		st.CrawlerReclaimed += cs.CrawlerReclaimed
+		st.MovesToCold += cs.MovesToCold
+		st.MovesToWarm += cs.MovesToWarm
+		st.MovesWithinLRU += cs.MovesWithinLRU
+		st.DirectReclaims += cs.DirectReclaims
+		st.LRUTailRepairs += cs.TailRepairs
+		st.OutOfMemory += cs.OutOfMemory
+	}
+	var slots int64
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		st.GetExpired += sh.getExpired
+		st.GetFlushed += sh.getFlushed
+		slots += int64(sh.t.slots())
+		sh.mu.Unlock()
+	}
+	st.HashBytes = slots * 5
+	for 1<<st.HashPowerLevel < slots {
+		st.HashPowerLevel++
+	}
+	st.HashExpansions = s.rehashes.Load()
+	s.bg.mu.Lock()
+	m := &s.mover
+	st.SlabReassignRescues = m.rescues
+	st.SlabReassignChunkRescues = m.chunkRescues
+	st.SlabReassignEvictionsNomem = m.evictionsNomem
+	st.SlabReassignInlineReclaim = m.inlineReclaim
+	st.SlabReassignBusyItems = m.busyItems
+	st.SlabReassignBusyDeletes = m.busyDeletes
+	st.SlabReassignRunning = m.running
+	st.CrawlerChecked = s.crawl.checked
+	st.LRUCrawlerStarts = s.crawl.starts
+	st.MaintainerJuggles = s.bg.juggles
+	s.bg.mu.Unlock()
+	ss := s.slab.Stats()
+	st.SlabsMoved = ss.PagesMoved
+	st.SlabGlobalPagePool = ss.PoolPages
+	st.TotalMalloced = ss.TotalMalloced
+	st.LimitMaxbytes = ss.LimitMaxbytes
+	st.ActiveSlabs = ss.ActiveClasses
+	return st
+}

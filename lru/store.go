@@ -1,0 +1,392 @@
+package lru
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/slabcache/slabcache/internal/clock"
+	"github.com/slabcache/slabcache/slab"
+)
+
+const (
+	shardBits = 8
+	numShards = 1 << shardBits
+	bumpQLen  = 32
+	// KeyMaxLen is the longest key, as memcached's KEY_MAX_LENGTH.
+	KeyMaxLen = 250
+)
+
+// shard is one stripe of the index with its lock. Fields after mu are
+// guarded by mu.
+type shard struct {
+	mu       sync.Mutex
+	t        table
+	id       uint32
+	casNext  uint64 // CAS values of this shard are casNext<<shardBits | id
+	flushCAS uint64 // items with a smaller CAS were flushed (see flushedLocked)
+
+	getExpired uint64
+	getFlushed uint64
+
+	nbump int
+	bumpq [bumpQLen]slab.Ref
+
+	view Item // handed to Hit.Hit under mu
+	_    [64]byte
+}
+
+// lruClass holds the LRU lists and item counters of one slab class. Fields
+// after mu are guarded by mu.
+type lruClass struct {
+	mu    sync.Mutex
+	head  [numSegs]slab.Ref
+	tail  [numSegs]slab.Ref
+	count [numSegs]uint64
+	bytes [numSegs]uint64
+
+	totalItems        uint64
+	evicted           uint64
+	evictedNonzero    uint64
+	evictedTime       uint32
+	evictedUnfetched  uint64
+	evictedActive     uint64
+	outOfMemory       uint64
+	reclaimed         uint64
+	expiredUnfetched  uint64
+	crawlerReclaimed  uint64
+	crawlerChecked    uint64
+	lrutailReflocked  uint64
+	movesToCold       uint64
+	movesToWarm       uint64
+	movesWithinLRU    uint64
+	directReclaims    uint64
+	evictionsInWindow uint64 // for automove: evictions + OOM since the last look
+	_                 [64]byte
+}
+
+// Store is the item store. Create it with New; call Start to run the
+// background maintainer, crawler and page mover, and Close to stop them and
+// free the memory. All methods are safe for concurrent use.
+type Store struct {
+	cfg  Config
+	clk  clock.Clock
+	slab *slab.Allocator
+	lay  layout
+
+	shards  []shard
+	classes [slab.MaxClasses + 1]lruClass
+
+	oldestLive atomic.Uint32 // flush_all: items last accessed at or before this are invalid
+
+	// runtime-tunable settings (lru tune, slabs automove, lru temp_ttl)
+	hotPct, warmPct   atomic.Int32
+	hotMax, warmMax   atomic.Uint64 // float64 bits
+	tempTTL           atomic.Uint32
+	automove          atomic.Int32
+	rehashes          atomic.Uint64
+	crawlerReclaimedG atomic.Uint64
+
+	mover moverState
+	crawl crawlerState
+	bg    bgState
+}
+
+// New builds a store from cfg (see Config) using clk for time.
+func New(cfg Config, clk clock.Clock) (*Store, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	lay := layout{casSize: 8}
+	if cfg.NoCAS {
+		lay.casSize = 0
+	}
+	minChunk := hdrSize + cfg.MinChunkSpace
+	if minChunk < slab.MinChunkSize {
+		minChunk = slab.MinChunkSize
+	}
+	a, err := slab.New(slab.Config{
+		MemLimit: cfg.MemoryLimit,
+		MinChunk: minChunk,
+		Factor:   cfg.GrowthFactor,
+		ChunkMax: cfg.SlabChunkMax,
+	})
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{cfg: cfg, clk: clk, slab: a, lay: lay, shards: make([]shard, numShards)}
+	perShard := uint32((uint64(1) << cfg.HashPower) / numShards / groupSize)
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.id = uint32(i)
+		sh.casNext = 1
+		if sh.t, err = newTable(perShard); err != nil {
+			s.freeTables()
+			a.Close()
+			return nil, err
+		}
+	}
+	s.hotPct.Store(int32(cfg.HotLRUPct))
+	s.warmPct.Store(int32(cfg.WarmLRUPct))
+	s.hotMax.Store(f64bits(cfg.HotMaxFactor))
+	s.warmMax.Store(f64bits(cfg.WarmMaxFactor))
+	if cfg.TempLRU {
+		s.tempTTL.Store(cfg.TemporaryTTL)
+	}
+	if cfg.SlabReassign {
+		s.automove.Store(int32(cfg.SlabAutomove))
+	}
+	return s, nil
+}
+
+func (s *Store) freeTables() {
+	for i := range s.shards {
+		s.shards[i].t.free()
+	}
+}
+
+// Close stops the background goroutines and releases all memory. The store
+// must not be used afterwards.
+func (s *Store) Close() error {
+	s.Stop()
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.t.free()
+		sh.mu.Unlock()
+	}
+	return s.slab.Close()
+}
+
+// Config returns the configuration the store was built with (defaults filled in).
+func (s *Store) Config() Config { return s.cfg }
+
+// Slabs returns the store's allocator, for `stats slabs` fields.
+func (s *Store) Slabs() *slab.Allocator { return s.slab }
+
+// Clock returns the store's clock.
+func (s *Store) Clock() clock.Clock { return s.clk }
+
+func (s *Store) ptr(r slab.Ref) itemPtr { return itemPtr(s.slab.Pointer(r)) }
+
+func (s *Store) shardFor(h uint64) *shard { return &s.shards[h>>(64-shardBits)] }
+
+func (s *Store) shardOfState(st uint32) *shard { return &s.shards[tagOf(st)>>(16-shardBits)] }
+
+func (s *Store) classOf(r slab.Ref) int { return s.slab.PageClass(r.Page()) }
+
+// nextCASLocked returns a new CAS value for shard sh (0 with NoCAS).
+func (s *Store) nextCASLocked(sh *shard) uint64 {
+	if s.lay.casSize == 0 {
+		return 0
+	}
+	c := sh.casNext<<shardBits | uint64(sh.id)
+	sh.casNext++
+	return c
+}
+
+// --- sizes ---
+
+// valueLen returns the value length of an item.
+func (s *Store) valueLen(p itemPtr, st uint32) int {
+	if st&stChunked != 0 {
+		return int(*u32(p, s.lay.valOff(p, st)))
+	}
+	return getSmallVlen(p)
+}
+
+// headBytes is what the head chunk of an item uses (and what was passed to
+// slab.Alloc for it).
+func (s *Store) headBytes(p itemPtr, st uint32) int {
+	n := int(s.lay.valOff(p, st))
+	if st&stChunked != 0 {
+		return n + chunkTblHdr + 4*int(*u32(p, s.lay.valOff(p, st)+4))
+	}
+	return n + getSmallVlen(p)
+}
+
+// itemBytes is an item's size for the bytes and mem_requested statistics:
+// header, key and value.
+func (s *Store) itemBytes(p itemPtr, st uint32) int {
+	return int(s.lay.valOff(p, st)) + s.valueLen(p, st)
+}
+
+// dataCap is the value bytes a full data chunk holds.
+func (s *Store) dataCap() int { return s.cfg.SlabChunkMax - dataHdr }
+
+// --- expiry and flush ---
+
+func (s *Store) flushedLocked(sh *shard, p itemPtr, now uint32) bool {
+	ol := s.oldestLive.Load()
+	if ol == 0 || ol > now {
+		return false
+	}
+	if getAtime(p) <= ol {
+		return true
+	}
+	c := s.lay.cas(p)
+	return sh.flushCAS != 0 && c != 0 && c < sh.flushCAS
+}
+
+func expired(p itemPtr, now uint32) bool {
+	e := getExp(p)
+	return e != 0 && e <= now
+}
+
+// --- LRU lists (class lock held) ---
+
+func (s *Store) lruLinkLocked(c *lruClass, ref slab.Ref, p itemPtr, g Segment, size int) {
+	setPrev(p, 0)
+	h := c.head[g]
+	setNext(p, h)
+	if h != 0 {
+		setPrev(s.ptr(h), ref)
+	} else {
+		c.tail[g] = ref
+	}
+	c.head[g] = ref
+	c.count[g]++
+	c.bytes[g] += uint64(size)
+}
+
+func (s *Store) lruUnlinkLocked(c *lruClass, ref slab.Ref, p itemPtr, g Segment, size int) {
+	prev, next := getPrev(p), getNext(p)
+	if prev != 0 {
+		setNext(s.ptr(prev), next)
+	} else {
+		c.head[g] = next
+	}
+	if next != 0 {
+		setPrev(s.ptr(next), prev)
+	} else {
+		c.tail[g] = prev
+	}
+	setPrev(p, 0)
+	setNext(p, 0)
+	c.count[g]--
+	c.bytes[g] -= uint64(size)
+}
+
+// moveSegLocked moves a linked item to the head of segment to. Both the
+// shard lock and the class lock are held.
+func (s *Store) moveSegLocked(c *lruClass, ref slab.Ref, p itemPtr, st uint32, to Segment) uint32 {
+	size := s.itemBytes(p, st)
+	s.lruUnlinkLocked(c, ref, p, segOf(st), size)
+	s.lruLinkLocked(c, ref, p, to, size)
+	st = withSeg(st, to)
+	storeState(p, st)
+	return st
+}
+
+// segmentFor picks the segment a new item starts in.
+func (s *Store) segmentFor(exp, now uint32) Segment {
+	if t := s.tempTTL.Load(); t != 0 && exp != 0 && exp-now <= t {
+		return Temp
+	}
+	return Hot
+}
+
+// linkLocked puts a reserved item into the LRU of its class and marks it
+// linked. The caller holds the shard lock and has put (or is about to put)
+// ref into the index.
+func (s *Store) linkLocked(ref slab.Ref, p itemPtr, now uint32) {
+	st := loadState(p)
+	g := s.segmentFor(getExp(p), now)
+	c := &s.classes[s.classOf(ref)]
+	c.mu.Lock()
+	s.lruLinkLocked(c, ref, p, g, s.itemBytes(p, st))
+	c.totalItems++
+	storeState(p, withSeg(st&^lcMask|lcLinked, g))
+	c.mu.Unlock()
+}
+
+// unlinkLRU takes a linked item out of its class's LRU and marks it free
+// of the lists (lifecycle lcReserved: owned by the caller, not findable).
+// The caller holds the shard lock; the class lock is taken here unless
+// classLocked is the item's class.
+func (s *Store) unlinkLRU(ref slab.Ref, p itemPtr, classLocked *lruClass) {
+	c := &s.classes[s.classOf(ref)]
+	if c != classLocked {
+		c.mu.Lock()
+	}
+	st := loadState(p)
+	s.lruUnlinkLocked(c, ref, p, segOf(st), s.itemBytes(p, st))
+	if st&stBumpQ != 0 {
+		s.dropBumpLocked(s.shardOfState(st), ref)
+	}
+	storeState(p, st&^(lcMask|stBumpQ)|lcReserved)
+	if c != classLocked {
+		c.mu.Unlock()
+	}
+}
+
+// removeLocked unlinks the item in index slot i of sh from the index and
+// its LRU and frees its memory. classLocked is the class whose lock the
+// caller holds, if any.
+func (s *Store) removeLocked(sh *shard, i int, ref slab.Ref, classLocked *lruClass) {
+	p := s.ptr(ref)
+	sh.t.remove(i)
+	s.unlinkLRU(ref, p, classLocked)
+	s.freeItem(ref, p)
+}
+
+// freeItem returns an unlinked (or reserved) item's chunks to the slab.
+func (s *Store) freeItem(ref slab.Ref, p itemPtr) {
+	st := loadState(p)
+	if st&stChunked != 0 {
+		vo := s.lay.valOff(p, st)
+		vlen := int(*u32(p, vo))
+		n := int(*u32(p, vo+4))
+		capFull := s.dataCap()
+		for j := 0; j < n; j++ {
+			d := slab.Ref(*u32(p, vo+chunkTblHdr+uintptr(4*j)))
+			if d == 0 {
+				continue // a reservation that failed part way
+			}
+			used := capFull
+			if j == n-1 {
+				used = vlen - capFull*(n-1)
+			}
+			dp := s.ptr(d)
+			storeState(dp, lcFree)
+			s.slab.Free(d, dataHdr+used)
+		}
+	}
+	n := s.headBytes(p, st)
+	storeState(p, lcFree)
+	s.slab.Free(ref, n)
+}
+
+// --- allocation ---
+
+// allocChunk returns a chunk of class cls for n bytes, reclaiming or
+// evicting from the tails of cls (and of also, the class that owns the
+// item, when cls is a data chunk class) when memory is full. It returns
+// NoMemory when nothing can be freed (always so with NoEvict and no
+// expired items at the tails).
+func (s *Store) allocChunk(cls, n, also int) (slab.Ref, Result) {
+	for i := 0; i < 10; i++ {
+		ref, err := s.slab.Alloc(cls, n)
+		if err == nil {
+			return ref, 0
+		}
+		if s.pullTail(cls, Cold, pullEvict, 0, 0) > 0 {
+			continue
+		}
+		if also != 0 && also != cls && s.pullTail(also, Cold, pullEvict, 0, 0) > 0 {
+			continue
+		}
+		if s.pullTail(cls, Hot, 0, 0, 0) > 0 {
+			continue
+		}
+		if s.pullTail(cls, Warm, pullForce, 0, 0) > 0 {
+			continue
+		}
+		break
+	}
+	c := &s.classes[cls]
+	c.mu.Lock()
+	c.outOfMemory++
+	c.evictionsInWindow++
+	c.mu.Unlock()
+	return 0, NoMemory
+}
