@@ -1,0 +1,448 @@
+// Package server is slabcached's network server: gnet event loops, per
+// connection state and command execution, wiring proto, lru and cluster
+// together. It must not import cmd.
+//
+// This file holds Settings, the server's configuration with memcached's
+// settings and names. It imports only the standard library (and internal/),
+// so the command line (cmd/slabcached) and the tests can use it without
+// pulling in the network code.
+package server
+
+import (
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// SlabPageSize is memcached's slab_page_size: the size of one slab page, 1 MiB.
+// It is fixed, as in memcached (which has no option for it).
+const SlabPageSize = 1 << 20
+
+// Limits memcached enforces on item_size_max (ITEM_SIZE_MAX_LOWER_LIMIT and
+// ITEM_SIZE_MAX_UPPER_LIMIT).
+const (
+	ItemSizeMaxLowerLimit = 1024
+	ItemSizeMaxUpperLimit = 1024 * 1024 * 1024
+)
+
+// Binding protocols (-B). slabcached speaks the text and meta protocols only;
+// "auto" behaves as "ascii".
+const (
+	ProtocolAuto  = "auto-negotiate"
+	ProtocolASCII = "ascii"
+)
+
+// HashAlgorithm is what "stats settings" reports as hash_algorithm: the key
+// hash of slabcached's index (memcached's -o hash_algorithm has no effect).
+const HashAlgorithm = "xxhash64"
+
+// Settings is the configuration of a slabcached server. Field comments give
+// memcached's name for the setting (as in memcached's "struct settings" and
+// "stats settings"), the flag that sets it, the unit, and the default.
+// Build one with DefaultSettings, change fields, then call Validate.
+type Settings struct {
+	// Network.
+	Port       int    // port (-p): TCP port; default 11211; 0 picks a free port
+	UDPPort    int    // udpport (-U): UDP port; must be 0 (UDP is not implemented)
+	SocketPath string // socketpath (-s), stats "domain_socket": Unix socket path; "" = none; when set, no TCP listener
+	SocketMask uint32 // access (-a), stats "umask": permission bits of the Unix socket; default 0700
+	// Listen is inter (-l): a list of interfaces separated by ',' or ';',
+	// each "host", "host:port", "[ipv6]:port" or "*"; default "127.0.0.1"
+	// (memcached's default is every interface). See ListenAddrs.
+	Listen       string
+	MaxConns     int  // maxconns (-c): simultaneous connections; default 1024
+	MaxConnsFast bool // maxconns_fast (-o maxconns_fast): answer "ERROR Too many open connections" and close at once; default true
+	Backlog      int  // backlog (-b), stats "tcp_backlog": listen queue length; default 1024
+	// Threads is num_threads (-t): event loops; default the number of CPUs
+	// (memcached's default is 4).
+	Threads      int
+	ReqsPerEvent int    // reqs_per_event (-R): requests handled per connection per event before yielding; default 20
+	Protocol     string // binding_protocol (-B): ProtocolAuto (default) or ProtocolASCII
+	IdleTimeout  int    // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
+	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
+	// in megabytes): bytes all connections' read and response buffers may
+	// use together; 0 (default) = unlimited.
+	ReadBufMemLimit int64
+
+	// Memory and items.
+	MaxBytes     int64   // maxbytes (-m, given in megabytes): item memory in bytes; default 64 MiB
+	ItemSizeMax  int     // item_size_max (-I): largest item in bytes, header included; default 1 MiB
+	Factor       float64 // factor (-f), stats "growth_factor": chunk size growth factor between slab classes; default 1.25
+	ChunkSize    int     // chunk_size (-n): minimum space for key, value and flags in the smallest class; default 48
+	SlabChunkMax int     // slab_chunk_size_max (-o slab_chunk_max): largest chunk in bytes; larger items are chained; default SlabPageSize/2
+	CASEnabled   bool    // use_cas (-C disables), stats "cas_enabled"; default true
+	EvictToFree  bool    // evict_to_free (-M disables), stats "evictions" on/off; default true
+	HashPower    int     // hashpower_init (-o hashpower): log2 of the initial index size; 0 (default) = automatic
+	HashExpand   bool    // the index may grow (-o no_hashexpand disables); default true
+	LockMemory   bool    // -k: lock item memory into RAM (mlockall); default false
+	LargePages   bool    // -L: back item memory with large pages where the OS allows; default false
+
+	// Slab rebalancing.
+	SlabReassign       bool    // slab_reassign (-o slab_reassign / no_slab_reassign): pages may move between classes; default true
+	SlabAutomove       int     // slab_automove (-o slab_automove[=0|1|2]): 0 off, 1 background (default), 2 aggressive
+	SlabAutomoveRatio  float64 // slab_automove_ratio (-o slab_automove_ratio): free ratio that triggers a move; default 0.8
+	SlabAutomoveWindow int     // slab_automove_window (-o slab_automove_window): seconds of history; default 30
+
+	// LRU.
+	LRUMaintainer     bool    // lru_maintainer_thread (-o lru_maintainer / no_lru_maintainer): background LRU mover; default true
+	LRUSegmented      bool    // lru_segmented: HOT/WARM/COLD segments; follows LRUMaintainer; default true
+	LRUCrawler        bool    // lru_crawler (-o lru_crawler / no_lru_crawler): background expiry crawler; default true
+	LRUCrawlerSleep   int     // lru_crawler_sleep (-o lru_crawler_sleep): microseconds between items; default 100; at most 1000000
+	LRUCrawlerToCrawl uint32  // lru_crawler_tocrawl (-o lru_crawler_tocrawl): items per class per run; 0 (default) = all
+	HotLRUPct         int     // hot_lru_pct (-o hot_lru_pct): percent of a class for HOT; default 20
+	WarmLRUPct        int     // warm_lru_pct (-o warm_lru_pct): percent of a class for WARM; default 40
+	HotMaxFactor      float64 // hot_max_factor (-o hot_max_factor): HOT items idle longer than COLD's age × this move on; default 0.2
+	WarmMaxFactor     float64 // warm_max_factor (-o warm_max_factor): the same for WARM; default 2.0
+	TempLRU           bool    // temp_lru: set by -o temporary_ttl; default false
+	TemporaryTTL      int     // temporary_ttl (-o temporary_ttl): items with a TTL at most this (seconds) go to TEMP; default 61
+
+	// Commands.
+	ShutdownCommand bool // shutdown_command (-A): the "shutdown" command is allowed; default false
+	FlushEnabled    bool // flush_enabled (-F disables): the "flush_all" command is allowed; default true
+	DumpEnabled     bool // dump_enabled (-X disables): "stats cachedump" and "lru_crawler metadump" are allowed; default true
+	WatchEnabled    bool // watch_enabled (-W disables): the "watch" command is allowed; default true
+	DetailEnabled   bool // detail_enabled (-D, or "stats detail on"): per-prefix stats; default false
+	PrefixDelimiter byte // prefix_delimiter (-D), stats "stat_key_prefix": key prefix separator for detail stats; default ':'
+	TrackSizes      bool // track_sizes (-o track_sizes): keep the item size histogram for "stats sizes"; default false
+
+	// Logging ("watch" buffers and verbosity).
+	Verbosity         int // verbose (-v, -vv, -vvv): 0 to 3; default 0
+	WatcherLogbufSize int // logger_watcher_buf_size (-o watcher_logbuf_size, given in KiB): bytes per watcher; default 256 KiB
+	WorkerLogbufSize  int // logger_buf_size (-o worker_logbuf_size, given in KiB): bytes per worker; default 64 KiB
+
+	// Process.
+	PidFile   string // -P: file to write the process id to; "" = none
+	User      string // -u: user to run as (only when started as root)
+	Daemonize bool   // -d: run in the background
+
+	// Accepted for compatibility, without effect in slabcached (reported as
+	// memcached would, so tools that read "stats settings" see the value
+	// they configured).
+	TailRepairTime      int  // tail_repair_time (-o tail_repair_time): seconds; 0 (default) = off
+	InlineASCIIResponse bool // inline_ascii_response (-o inline_ascii_resp): always false in memcached 1.6
+}
+
+// DefaultSettings returns memcached 1.6's defaults, except that the server
+// listens on 127.0.0.1 only and runs one event loop per CPU.
+func DefaultSettings() Settings {
+	return Settings{
+		Port:               11211,
+		UDPPort:            0,
+		SocketMask:         0o700,
+		Listen:             "127.0.0.1",
+		MaxConns:           1024,
+		MaxConnsFast:       true,
+		Backlog:            1024,
+		Threads:            runtime.NumCPU(),
+		ReqsPerEvent:       20,
+		Protocol:           ProtocolAuto,
+		MaxBytes:           64 << 20,
+		ItemSizeMax:        1 << 20,
+		Factor:             1.25,
+		ChunkSize:          48,
+		SlabChunkMax:       SlabPageSize / 2,
+		CASEnabled:         true,
+		EvictToFree:        true,
+		HashExpand:         true,
+		SlabReassign:       true,
+		SlabAutomove:       1,
+		SlabAutomoveRatio:  0.8,
+		SlabAutomoveWindow: 30,
+		LRUMaintainer:      true,
+		LRUSegmented:       true,
+		LRUCrawler:         true,
+		LRUCrawlerSleep:    100,
+		HotLRUPct:          20,
+		WarmLRUPct:         40,
+		HotMaxFactor:       0.2,
+		WarmMaxFactor:      2.0,
+		TemporaryTTL:       61,
+		FlushEnabled:       true,
+		DumpEnabled:        true,
+		WatchEnabled:       true,
+		PrefixDelimiter:    ':',
+		WatcherLogbufSize:  256 << 10,
+		WorkerLogbufSize:   64 << 10,
+	}
+}
+
+// UsageError is a configuration problem, worded as memcached words it (so
+// its text may start with a capital letter or end with a period).
+type UsageError string
+
+func (e UsageError) Error() string { return string(e) }
+
+func usagef(format string, args ...any) error { return UsageError(fmt.Sprintf(format, args...)) }
+
+// Validate checks the settings as memcached's main() does, with memcached's
+// messages: first the checks memcached makes while reading each option, in
+// the order of its option switch, then the checks it makes afterwards. It
+// returns the first problem found. A few checks are slabcached's own (marked
+// below): values memcached would silently misread.
+func (s *Settings) Validate() error {
+	e := func(msg string) error { return UsageError(msg) }
+	switch {
+	// While parsing (memcached exits 1).
+	case s.MaxConns <= 0:
+		return e("Maximum connections must be greater than 0")
+	case s.ReqsPerEvent <= 0:
+		return e("Number of requests per event must be greater than 0")
+	case s.Factor <= 1.0:
+		return e("Factor must be greater than 1")
+	case s.ChunkSize <= 0: // memcached refuses only 0
+		return e("Chunk size must be greater than 0")
+	case s.Threads <= 0:
+		return e("Number of threads must be greater than 0")
+	case s.Protocol != ProtocolAuto && s.Protocol != ProtocolASCII:
+		return usagef("Invalid value for binding protocol: %s\n -- should be one of auto, binary, or ascii", s.Protocol)
+	case s.DetailEnabled && s.PrefixDelimiter == 0:
+		return e("No delimiter specified")
+	case s.HashPower != 0 && s.HashPower < 12:
+		return usagef("Initial hashtable multiplier of %d is too low", s.HashPower)
+	case s.HashPower > 32:
+		return usagef("Initial hashtable multiplier of %d is too high\n"+
+			"Choose a value based on \"STAT hash_power_level\" from a running instance", s.HashPower)
+	case s.SlabAutomove < 0 || s.SlabAutomove > 2:
+		return e("slab_automove must be between 0 and 2")
+	case s.SlabAutomoveRatio <= 0 || s.SlabAutomoveRatio > 1:
+		return e("slab_automove_ratio must be > 0 and < 1")
+	case s.SlabAutomoveWindow < 3:
+		return e("slab_automove_window must be > 2")
+	case s.TailRepairTime != 0 && s.TailRepairTime < 10:
+		return e("Cannot set tail_repair_time to less than 10 seconds")
+	case s.LRUCrawlerSleep < 0 || s.LRUCrawlerSleep > 1000000:
+		return e("LRU crawler sleep must be between 0 and 1 second")
+	case s.HotLRUPct < 1 || s.HotLRUPct >= 80:
+		return e("hot_lru_pct must be > 1 and < 80")
+	case s.WarmLRUPct < 1 || s.WarmLRUPct >= 80:
+		return e("warm_lru_pct must be > 1 and < 80")
+	case s.HotMaxFactor <= 0:
+		return e("hot_max_factor must be > 0")
+	case s.WarmMaxFactor <= 0:
+		return e("warm_max_factor must be > 0")
+
+	// After parsing (memcached exits 64, EX_USAGE).
+	case s.ItemSizeMax < ItemSizeMaxLowerLimit:
+		return e("Item max size cannot be less than 1024 bytes.")
+	case int64(s.ItemSizeMax) > s.MaxBytes/2:
+		return e("Cannot set item size limit higher than 1/2 of memory max.")
+	case s.ItemSizeMax > ItemSizeMaxUpperLimit:
+		return e("Cannot set item size limit higher than a gigabyte.")
+	case s.SlabChunkMax <= 0: // slabcached's own: memcached would divide by zero
+		return usagef("slab_chunk_max (bytes: %d) must be greater than 0", s.SlabChunkMax)
+	case s.SlabChunkMax > s.ItemSizeMax:
+		return usagef("slab_chunk_max (bytes: %d) cannot be larger than -I (item_size_max %d)", s.SlabChunkMax, s.ItemSizeMax)
+	case s.ItemSizeMax%s.SlabChunkMax != 0:
+		return usagef("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", s.ItemSizeMax, s.SlabChunkMax)
+	case SlabPageSize%s.SlabChunkMax != 0:
+		return usagef("slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", s.SlabChunkMax, SlabPageSize)
+	case s.HotLRUPct+s.WarmLRUPct > 80:
+		return e("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
+	case s.TempLRU && !s.LRUMaintainer:
+		return e("temporary_ttl requires lru_maintainer to be enabled")
+	case s.Port < 0 || s.Port > 65535: // memcached checks only the upper bound
+		return usagef("ERROR: Invalid port number %d.", s.Port)
+
+	// slabcached's own.
+	case s.UDPPort != 0:
+		return usagef("UDP is not supported by slabcached: -U %d refused (use -U 0; memcached 1.6 also has UDP off by default)", s.UDPPort)
+	case s.MaxBytes <= 0:
+		return usagef("-m must be a positive number of megabytes")
+	case s.SocketMask > 0o777:
+		return usagef("-a %o: the unix socket mask must be an octal number no larger than 777", s.SocketMask)
+	case s.Backlog <= 0:
+		return e("the listen backlog (-b) must be greater than 0")
+	case s.IdleTimeout < 0:
+		return e("idle_timeout must not be negative (0 disables it)")
+	case s.TemporaryTTL < 0:
+		return e("temporary_ttl must not be negative")
+	case s.Verbosity < 0:
+		return e("verbosity must not be negative")
+	case s.ReadBufMemLimit < 0:
+		return e("read_buf_mem_limit must not be negative")
+	case s.WatcherLogbufSize <= 0 || s.WorkerLogbufSize <= 0:
+		return e("watcher_logbuf_size and worker_logbuf_size must be greater than 0")
+	}
+	if s.SocketPath == "" {
+		if _, err := s.ListenAddrs(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Warnings returns what memcached prints as a warning but accepts.
+func (s *Settings) Warnings() []string {
+	var w []string
+	if s.Threads > 64 {
+		w = append(w, "WARNING: Setting a high number of workerthreads is not recommended.\n"+
+			" Set this value to the number of cores in your machine or less.")
+	}
+	return w
+}
+
+// ListenAddrs returns the TCP addresses to listen on, as host:port, from
+// Listen and Port with memcached's rules: entries are separated by ',' or
+// ';'; an entry may carry its own port ("10.0.0.1:11311", "[::1]:11311");
+// an IPv6 address without brackets has no port; "*" or an empty Listen means
+// every interface (host ""). Errors carry memcached's messages.
+func (s *Settings) ListenAddrs() ([]string, error) {
+	if strings.TrimSpace(s.Listen) == "" {
+		return []string{net.JoinHostPort("", strconv.Itoa(s.Port))}, nil
+	}
+	var out []string
+	for _, p := range strings.FieldsFunc(s.Listen, func(r rune) bool { return r == ',' || r == ';' }) {
+		if strings.HasPrefix(p, "notls") {
+			return nil, UsageError("'notls' option is valid only when SSL is enabled")
+		}
+		port := s.Port
+		host := p
+		bracketed := false
+		if strings.HasPrefix(p, "[") {
+			end := strings.IndexByte(p, ']')
+			if end < 0 {
+				return nil, usagef("Invalid IPV6 address: \"%s\"", p)
+			}
+			host, p = p[1:end], p[end+1:]
+			bracketed = true
+		}
+		if i := strings.IndexByte(p, ':'); i >= 0 && (bracketed || !strings.Contains(p[i+1:], ":")) {
+			n, err := strconv.Atoi(p[i+1:])
+			if err != nil || n < 0 || n > 65535 {
+				return nil, usagef("Invalid port number: \"%s\"", p[i+1:])
+			}
+			port = n
+			if !bracketed {
+				host = p[:i]
+			}
+		} else if !bracketed {
+			host = p
+		}
+		if host == "*" {
+			host = ""
+		}
+		out = append(out, net.JoinHostPort(host, strconv.Itoa(port)))
+	}
+	return out, nil
+}
+
+// Stat is one "STAT name value" line.
+type Stat struct {
+	Name, Value string
+}
+
+// StatsSettings returns the lines of "stats settings" in memcached 1.6.18's
+// order and format. oldest is memcached's oldest_live: the relative time of
+// the last flush_all (0 if none), which only the running server knows; the
+// server passes a copy of its Settings with the live verbosity.
+//
+// Every name memcached 1.6.18 prints is printed. Settings slabcached does not
+// have (extstore, TLS, SASL, napi ids, memory file) are reported with the
+// values memcached reports when they are off, so tools that read them keep
+// working; hash_algorithm reports slabcached's own hash.
+func (s *Settings) StatsSettings(oldest uint32) []Stat {
+	yes := func(b bool) string {
+		if b {
+			return "yes"
+		}
+		return "no"
+	}
+	d := strconv.Itoa
+	f2 := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+	orNull := func(v string) string {
+		if v == "" {
+			return "NULL"
+		}
+		return v
+	}
+	evictions := "on"
+	if !s.EvictToFree {
+		evictions = "off"
+	}
+	perUDP := s.Threads
+	if strings.ContainsAny(s.Listen, ",;") {
+		perUDP = 1 // memcached: one thread per UDP port with several interfaces
+	}
+	return []Stat{
+		{"maxbytes", strconv.FormatInt(s.MaxBytes, 10)},
+		{"maxconns", d(s.MaxConns)},
+		{"tcpport", d(s.Port)},
+		{"udpport", d(s.UDPPort)},
+		{"inter", orNull(s.Listen)},
+		{"verbosity", d(s.Verbosity)},
+		{"oldest", strconv.FormatUint(uint64(oldest), 10)},
+		{"evictions", evictions},
+		{"domain_socket", orNull(s.SocketPath)},
+		{"umask", strconv.FormatUint(uint64(s.SocketMask), 8)},
+		{"shutdown_command", yes(s.ShutdownCommand)},
+		{"growth_factor", f2(s.Factor)},
+		{"chunk_size", d(s.ChunkSize)},
+		{"num_threads", d(s.Threads)},
+		{"num_threads_per_udp", d(perUDP)},
+		{"stat_key_prefix", string(rune(s.PrefixDelimiter))},
+		{"detail_enabled", yes(s.DetailEnabled)},
+		{"reqs_per_event", d(s.ReqsPerEvent)},
+		{"cas_enabled", yes(s.CASEnabled)},
+		{"tcp_backlog", d(s.Backlog)},
+		{"binding_protocol", s.Protocol},
+		{"auth_enabled_sasl", "no"},
+		{"auth_enabled_ascii", "no"},
+		{"item_size_max", d(s.ItemSizeMax)},
+		{"maxconns_fast", yes(s.MaxConnsFast)},
+		{"hashpower_init", d(s.HashPower)},
+		{"slab_reassign", yes(s.SlabReassign)},
+		{"slab_automove", d(s.SlabAutomove)},
+		{"slab_automove_ratio", f2(s.SlabAutomoveRatio)},
+		{"slab_automove_window", d(s.SlabAutomoveWindow)},
+		{"slab_chunk_max", d(s.SlabChunkMax)},
+		{"lru_crawler", yes(s.LRUCrawler)},
+		{"lru_crawler_sleep", d(s.LRUCrawlerSleep)},
+		{"lru_crawler_tocrawl", strconv.FormatUint(uint64(s.LRUCrawlerToCrawl), 10)},
+		{"tail_repair_time", d(s.TailRepairTime)},
+		{"flush_enabled", yes(s.FlushEnabled)},
+		{"dump_enabled", yes(s.DumpEnabled)},
+		{"hash_algorithm", HashAlgorithm},
+		{"lru_maintainer_thread", yes(s.LRUMaintainer)},
+		{"lru_segmented", yes(s.LRUSegmented)},
+		{"hot_lru_pct", d(s.HotLRUPct)},
+		{"warm_lru_pct", d(s.WarmLRUPct)},
+		{"hot_max_factor", f2(s.HotMaxFactor)},
+		{"warm_max_factor", f2(s.WarmMaxFactor)},
+		{"temp_lru", yes(s.TempLRU)},
+		{"temporary_ttl", d(s.TemporaryTTL)},
+		{"idle_timeout", d(s.IdleTimeout)},
+		{"watcher_logbuf_size", d(s.WatcherLogbufSize)},
+		{"worker_logbuf_size", d(s.WorkerLogbufSize)},
+		{"read_buf_mem_limit", strconv.FormatInt(s.ReadBufMemLimit, 10)},
+		{"track_sizes", yes(s.TrackSizes)},
+		{"inline_ascii_response", yes(s.InlineASCIIResponse)},
+		// extstore is not part of slabcached: memcached's defaults.
+		{"ext_item_size", "512"},
+		{"ext_item_age", "4294967295"},
+		{"ext_low_ttl", "0"},
+		{"ext_recache_rate", "2000"},
+		{"ext_wbuf_size", "4194304"},
+		{"ext_compact_under", "0"},
+		{"ext_drop_under", "0"},
+		{"ext_max_sleep", "1000000"},
+		{"ext_max_frag", "0.80"},
+		{"slab_automove_freeratio", "0.010"},
+		{"ext_drop_unread", "no"},
+		// TLS is not part of slabcached: memcached's values with TLS off.
+		{"ssl_enabled", "no"},
+		{"ssl_chain_cert", "(null)"},
+		{"ssl_key", "(null)"},
+		{"ssl_verify_mode", "0"},
+		{"ssl_keyformat", "1"},
+		{"ssl_ciphers", "NULL"},
+		{"ssl_ca_cert", "NULL"},
+		{"ssl_wbuf_size", "16384"},
+		{"ssl_session_cache", "no"},
+		{"ssl_kernel_tls", "no"},
+		{"ssl_min_version", "tlsv1.2"},
+		{"num_napi_ids", "(null)"},
+		{"memory_file", "(null)"},
+	}
+}

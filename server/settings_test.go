@@ -1,0 +1,283 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/internal/testenv"
+)
+
+func TestDefaultSettings(t *testing.T) {
+	s := DefaultSettings()
+	if err := s.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+	if s.Listen != "127.0.0.1" || s.Port != 11211 || s.UDPPort != 0 || s.MaxBytes != 64<<20 ||
+		s.MaxConns != 1024 || s.ItemSizeMax != 1<<20 || s.Factor != 1.25 || s.ChunkSize != 48 ||
+		s.Threads != runtime.NumCPU() || !s.CASEnabled || !s.EvictToFree || s.SlabChunkMax != 512<<10 ||
+		s.HotLRUPct != 20 || s.WarmLRUPct != 40 || s.TemporaryTTL != 61 || s.IdleTimeout != 0 {
+		t.Errorf("unexpected defaults: %+v", s)
+	}
+	if w := s.Warnings(); len(w) != 0 {
+		t.Errorf("defaults warn: %q", w)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	tests := []struct {
+		name   string
+		change func(s *Settings)
+		want   string // "" = valid
+	}{
+		{"maxconns 0", func(s *Settings) { s.MaxConns = 0 }, "Maximum connections must be greater than 0"},
+		{"reqs per event 0", func(s *Settings) { s.ReqsPerEvent = 0 }, "Number of requests per event must be greater than 0"},
+		{"factor 1", func(s *Settings) { s.Factor = 1 }, "Factor must be greater than 1"},
+		{"chunk size 0", func(s *Settings) { s.ChunkSize = 0 }, "Chunk size must be greater than 0"},
+		{"chunk size negative", func(s *Settings) { s.ChunkSize = -3 }, "Chunk size must be greater than 0"},
+		{"threads 0", func(s *Settings) { s.Threads = 0 }, "Number of threads must be greater than 0"},
+		{"protocol binary", func(s *Settings) { s.Protocol = "binary" }, "Invalid value for binding protocol: binary\n -- should be one of auto, binary, or ascii"},
+		{"protocol ascii", func(s *Settings) { s.Protocol = ProtocolASCII }, ""},
+		{"hashpower 11", func(s *Settings) { s.HashPower = 11 }, "Initial hashtable multiplier of 11 is too low"},
+		{"hashpower 33", func(s *Settings) { s.HashPower = 33 }, "Initial hashtable multiplier of 33 is too high\nChoose a value based on \"STAT hash_power_level\" from a running instance"},
+		{"hashpower 20", func(s *Settings) { s.HashPower = 20 }, ""},
+		{"automove 3", func(s *Settings) { s.SlabAutomove = 3 }, "slab_automove must be between 0 and 2"},
+		{"automove ratio 0", func(s *Settings) { s.SlabAutomoveRatio = 0 }, "slab_automove_ratio must be > 0 and < 1"},
+		{"automove window 2", func(s *Settings) { s.SlabAutomoveWindow = 2 }, "slab_automove_window must be > 2"},
+		{"tail repair 5", func(s *Settings) { s.TailRepairTime = 5 }, "Cannot set tail_repair_time to less than 10 seconds"},
+		{"crawler sleep", func(s *Settings) { s.LRUCrawlerSleep = 1000001 }, "LRU crawler sleep must be between 0 and 1 second"},
+		{"hot pct 80", func(s *Settings) { s.HotLRUPct = 80 }, "hot_lru_pct must be > 1 and < 80"},
+		{"warm pct 0", func(s *Settings) { s.WarmLRUPct = 0 }, "warm_lru_pct must be > 1 and < 80"},
+		{"hot factor 0", func(s *Settings) { s.HotMaxFactor = 0 }, "hot_max_factor must be > 0"},
+		{"warm factor -1", func(s *Settings) { s.WarmMaxFactor = -1 }, "warm_max_factor must be > 0"},
+		{"item size 1000", func(s *Settings) { s.ItemSizeMax = 1000 }, "Item max size cannot be less than 1024 bytes."},
+		{"item size over half of -m", func(s *Settings) { s.ItemSizeMax = 33 << 20; s.SlabChunkMax = 1 << 20 }, "Cannot set item size limit higher than 1/2 of memory max."},
+		{"item size half of -m", func(s *Settings) { s.ItemSizeMax = 32 << 20 }, ""},
+		{"item size over 1g", func(s *Settings) { s.MaxBytes = 4 << 30; s.ItemSizeMax = 1<<30 + 512<<10 }, "Cannot set item size limit higher than a gigabyte."},
+		{"item size 1g", func(s *Settings) { s.MaxBytes = 4 << 30; s.ItemSizeMax = 1 << 30 }, ""},
+		{"chunk max over -I", func(s *Settings) { s.ItemSizeMax = 1024 }, "slab_chunk_max (bytes: 524288) cannot be larger than -I (item_size_max 1024)"},
+		{"-I 1k with chunk max 1k", func(s *Settings) { s.ItemSizeMax = 1024; s.SlabChunkMax = 1024 }, ""},
+		{"-I not divisible", func(s *Settings) { s.ItemSizeMax = 1023 << 10 }, "-I (item_size_max: 1047552) must be evenly divisible by slab_chunk_max (bytes: 524288)"},
+		{"chunk max not dividing the page", func(s *Settings) { s.ItemSizeMax = 3 << 20; s.SlabChunkMax = 3 << 19 }, "slab_chunk_max (bytes: 1572864) must divide evenly into 1048576 (slab_page_size)"},
+		{"chunk max 0", func(s *Settings) { s.SlabChunkMax = 0 }, "slab_chunk_max (bytes: 0) must be greater than 0"},
+		{"hot+warm over 80", func(s *Settings) { s.HotLRUPct, s.WarmLRUPct = 41, 40 }, "hot_lru_pct + warm_lru_pct cannot be more than 80% combined"},
+		{"hot+warm 80", func(s *Settings) { s.HotLRUPct, s.WarmLRUPct = 40, 40 }, ""},
+		{"temp lru without maintainer", func(s *Settings) { s.TempLRU, s.LRUMaintainer = true, false }, "temporary_ttl requires lru_maintainer to be enabled"},
+		{"port 70000", func(s *Settings) { s.Port = 70000 }, "ERROR: Invalid port number 70000."},
+		{"port -1", func(s *Settings) { s.Port = -1 }, "ERROR: Invalid port number -1."},
+		{"port 0", func(s *Settings) { s.Port = 0 }, ""},
+		{"udp", func(s *Settings) { s.UDPPort = 11211 }, "UDP is not supported by slabcached: -U 11211 refused (use -U 0; memcached 1.6 also has UDP off by default)"},
+		{"-m 0", func(s *Settings) { s.MaxBytes = 0 }, "Cannot set item size limit higher than 1/2 of memory max."},
+		{"-m 1 with -I 512k", func(s *Settings) { s.MaxBytes = 1 << 20; s.ItemSizeMax = 512 << 10 }, ""},
+		{"-m 1", func(s *Settings) { s.MaxBytes = 1 << 20 }, "Cannot set item size limit higher than 1/2 of memory max."},
+		{"mask", func(s *Settings) { s.SocketMask = 0o1777 }, "-a 1777: the unix socket mask must be an octal number no larger than 777"},
+		{"idle timeout", func(s *Settings) { s.IdleTimeout = -1 }, "idle_timeout must not be negative (0 disables it)"},
+		{"bad listen port", func(s *Settings) { s.Listen = "127.0.0.1:abc" }, `Invalid port number: "abc"`},
+		{"bad listen v6", func(s *Settings) { s.Listen = "[::1" }, `Invalid IPV6 address: "[::1"`},
+		{"bad listen ignored with a unix socket", func(s *Settings) { s.Listen = "[::1"; s.SocketPath = "/tmp/x.sock" }, ""},
+		{"notls", func(s *Settings) { s.Listen = "notls:127.0.0.1" }, "'notls' option is valid only when SSL is enabled"},
+		{"detail without delimiter", func(s *Settings) { s.DetailEnabled, s.PrefixDelimiter = true, 0 }, "No delimiter specified"},
+	}
+	for _, tc := range tests {
+		s := DefaultSettings()
+		tc.change(&s)
+		err := s.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: unexpected error %q", tc.name, err)
+		case tc.want != "" && (err == nil || err.Error() != tc.want):
+			t.Errorf("%s: error %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestWarnings(t *testing.T) {
+	s := DefaultSettings()
+	s.Threads = 65
+	w := s.Warnings()
+	if len(w) != 1 || !strings.HasPrefix(w[0], "WARNING: Setting a high number of workerthreads is not recommended.") {
+		t.Errorf("warnings for -t 65: %q", w)
+	}
+	if err := s.Validate(); err != nil {
+		t.Errorf("-t 65 is refused: %v", err)
+	}
+}
+
+func TestListenAddrs(t *testing.T) {
+	tests := []struct {
+		listen string
+		port   int
+		want   string
+	}{
+		{"127.0.0.1", 11211, "127.0.0.1:11211"},
+		{"", 11211, ":11211"},
+		{"*", 5000, ":5000"},
+		{"127.0.0.1,10.0.0.1:11311", 11211, "127.0.0.1:11211 10.0.0.1:11311"},
+		{"127.0.0.1;127.0.0.2", 7, "127.0.0.1:7 127.0.0.2:7"},
+		{"::1", 11211, "[::1]:11211"},
+		{"[::1]:11311", 11211, "[::1]:11311"},
+		{"[::1]", 11211, "[::1]:11211"},
+		{"localhost:0", 11211, "localhost:0"},
+	}
+	for _, tc := range tests {
+		s := DefaultSettings()
+		s.Listen, s.Port = tc.listen, tc.port
+		got, err := s.ListenAddrs()
+		if err != nil {
+			t.Errorf("ListenAddrs(%q): %v", tc.listen, err)
+			continue
+		}
+		if strings.Join(got, " ") != tc.want {
+			t.Errorf("ListenAddrs(%q, %d) = %q, want %q", tc.listen, tc.port, got, tc.want)
+		}
+	}
+	for _, bad := range []string{"127.0.0.1:70000", "127.0.0.1:", "[::1]:x", "[::1"} {
+		s := DefaultSettings()
+		s.Listen = bad
+		if got, err := s.ListenAddrs(); err == nil {
+			t.Errorf("ListenAddrs(%q) = %q, want an error", bad, got)
+		}
+	}
+}
+
+// statsSettings asks a running server for "stats settings".
+func statsSettings(t *testing.T, addr string) []Stat {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("stats settings\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	var out []Stat
+	r := bufio.NewReader(c)
+	for {
+		line, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading stats settings: %v", err)
+		}
+		line = strings.TrimRight(line, "\r\n")
+		if line == "END" {
+			return out
+		}
+		f := strings.SplitN(line, " ", 3)
+		if len(f) != 3 || f[0] != "STAT" {
+			t.Fatalf("unexpected line %q", line)
+		}
+		out = append(out, Stat{f[1], f[2]})
+	}
+}
+
+// CompareStatsSettings checks ours against memcached's: the same names in
+// the same order, and equal values except for the names in differ.
+func compareStatsSettings(t *testing.T, mc, ours []Stat, differ map[string]bool) {
+	t.Helper()
+	if len(mc) != len(ours) {
+		t.Errorf("memcached prints %d settings, we print %d", len(mc), len(ours))
+	}
+	for i := 0; i < min(len(mc), len(ours)); i++ {
+		m, o := mc[i], ours[i]
+		if m.Name != o.Name {
+			t.Fatalf("setting %d: memcached prints %q, we print %q", i, m.Name, o.Name)
+		}
+		if m.Value != o.Value && !differ[m.Name] {
+			t.Errorf("%s: memcached %q, slabcached %q", m.Name, m.Value, o.Value)
+		}
+	}
+}
+
+// TestStatsSettingsMatchesMemcached starts memcached 1.6.18 with some flags
+// and compares its "stats settings" with ours for Settings that mean the
+// same (the flag parser's own end-to-end comparison is in cmd/slabcached).
+func TestStatsSettingsMatchesMemcached(t *testing.T) {
+	cases := []struct {
+		name   string
+		flags  []string
+		change func(s *Settings)
+		differ map[string]bool // settings that do not mean the same thing
+	}{
+		{
+			name:   "defaults",
+			change: func(s *Settings) {},
+			differ: map[string]bool{"num_threads": true, "num_threads_per_udp": true, "hash_algorithm": true},
+		},
+		{
+			name: "many",
+			flags: []string{"-m", "128", "-c", "100", "-t", "3", "-f", "1.5", "-n", "64", "-C", "-M", "-A", "-F", "-X",
+				"-R", "7", "-b", "77", "-I", "2m", "-vv", "-D", "%",
+				"-o", "slab_chunk_max=262144,hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3," +
+					"temporary_ttl=30,idle_timeout=9,slab_automove=2,hashpower=20,lru_crawler_tocrawl=5,lru_crawler_sleep=50," +
+					"read_buf_mem_limit=3,track_sizes,tail_repair_time=20,no_maxconns_fast,slab_automove_ratio=0.5,slab_automove_window=10"},
+			change: func(s *Settings) {
+				s.MaxBytes, s.MaxConns, s.Threads, s.Factor, s.ChunkSize = 128<<20, 100, 3, 1.5, 64
+				s.CASEnabled, s.EvictToFree, s.ShutdownCommand, s.FlushEnabled, s.DumpEnabled = false, false, true, false, false
+				s.ReqsPerEvent, s.Backlog, s.ItemSizeMax, s.Verbosity = 7, 77, 2<<20, 2
+				s.DetailEnabled, s.PrefixDelimiter = true, '%'
+				s.SlabChunkMax, s.HotLRUPct, s.WarmLRUPct, s.HotMaxFactor, s.WarmMaxFactor = 256<<10, 30, 30, 0.5, 3
+				s.TempLRU, s.TemporaryTTL, s.IdleTimeout, s.SlabAutomove, s.HashPower = true, 30, 9, 2, 20
+				s.LRUCrawlerToCrawl, s.LRUCrawlerSleep, s.ReadBufMemLimit, s.TrackSizes = 5, 50, 3<<20, true
+				s.TailRepairTime, s.MaxConnsFast, s.SlabAutomoveRatio, s.SlabAutomoveWindow = 20, false, 0.5, 10
+			},
+			differ: map[string]bool{"hash_algorithm": true},
+		},
+		{
+			name:  "no_modern",
+			flags: []string{"-o", "no_modern"},
+			change: func(s *Settings) {
+				s.SlabChunkMax, s.SlabReassign, s.SlabAutomove, s.MaxConnsFast = SlabPageSize, false, 0, false
+				s.LRUCrawler, s.LRUMaintainer, s.LRUSegmented = false, false, false
+			},
+			differ: map[string]bool{"num_threads": true, "num_threads_per_udp": true, "hash_algorithm": true},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := testenv.StartMemcached(t, tc.flags...)
+			_, port, _ := net.SplitHostPort(addr)
+			s := DefaultSettings()
+			s.Port, _ = strconv.Atoi(port)
+			tc.change(&s)
+			if err := s.Validate(); err != nil {
+				t.Fatalf("our settings do not validate: %v", err)
+			}
+			compareStatsSettings(t, statsSettings(t, addr), s.StatsSettings(0), tc.differ)
+		})
+	}
+}
+
+func TestStatsSettingsFormat(t *testing.T) {
+	s := DefaultSettings()
+	s.SocketPath, s.SocketMask, s.Listen, s.EvictToFree = "/tmp/mc.sock", 0o755, "", false
+	s.Threads = 8
+	got := map[string]string{}
+	for _, st := range s.StatsSettings(42) {
+		if _, dup := got[st.Name]; dup {
+			t.Errorf("%s printed twice", st.Name)
+		}
+		got[st.Name] = st.Value
+	}
+	want := map[string]string{
+		"domain_socket": "/tmp/mc.sock", "umask": "755", "inter": "NULL", "evictions": "off", "oldest": "42",
+		"growth_factor": "1.25", "hot_max_factor": "0.20", "warm_max_factor": "2.00", "slab_automove_ratio": "0.80",
+		"num_threads": "8", "num_threads_per_udp": "8", "stat_key_prefix": ":", "maxbytes": fmt.Sprint(64 << 20),
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	s.Listen = "127.0.0.1,127.0.0.2"
+	for _, st := range s.StatsSettings(0) {
+		if st.Name == "num_threads_per_udp" && st.Value != "1" {
+			t.Errorf("num_threads_per_udp with two interfaces = %s, want 1 as memcached", st.Value)
+		}
+	}
+}
