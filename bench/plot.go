@@ -154,10 +154,18 @@ func PlotThroughput(path, title string, series []TimelineSeries) error {
 // one result and returns their paths.
 func WritePlots(r *Result, prefix, name string) ([]string, error) {
 	lat, thr := prefix+"-latency.png", prefix+"-throughput.png"
-	if err := PlotLatency(lat, "latency percentiles", []CurveSeries{{Name: name, Curve: r.Curve}}); err != nil {
+	c := &r.Config
+	what := fmt.Sprintf("%s, set:get %d:%d, pipeline %d, %d conns", r.Protocol, c.Sets, c.Gets, c.Pipeline, c.Conns)
+	if c.MultiGet > 1 {
+		what += fmt.Sprintf(", multiget %d", c.MultiGet)
+	}
+	if c.Rate > 0 {
+		what = fmt.Sprintf("%s, set:get %d:%d, open loop %.0f req/s, %d conns", r.Protocol, c.Sets, c.Gets, c.Rate, c.Conns)
+	}
+	if err := PlotLatency(lat, "latency percentiles ("+what+")", []CurveSeries{{Name: name, Curve: r.Curve}}); err != nil {
 		return nil, err
 	}
-	if err := PlotThroughput(thr, "throughput", []TimelineSeries{{Name: name, Timeline: r.Timeline}}); err != nil {
+	if err := PlotThroughput(thr, "throughput ("+what+")", []TimelineSeries{{Name: name, Timeline: r.Timeline}}); err != nil {
 		return nil, err
 	}
 	return []string{lat, thr}, nil

@@ -194,7 +194,18 @@ func Run(ctx context.Context, cfg Config, progress Progress) (*Result, error) {
 			c.add(r.collect(sec))
 		}
 		span := (now - last).Seconds()
-		if final && c.Ops == 0 && span < 0.05 {
+		if final && span < 0.25 && len(res.Timeline) > 0 {
+			// A short tail after the last full second is folded into the
+			// previous point rather than shown as a noisy point of its own.
+			prev := &res.Timeline[len(res.Timeline)-1]
+			prev.T, prev.Span = now.Seconds(), prev.Span+span
+			prev.Ops += c.Ops
+			prev.OpsPerSec = float64(prev.Ops) / prev.Span
+			prev.Hits, prev.Misses, prev.Errors = prev.Hits+c.Hits, prev.Misses+c.Misses, prev.Errors+c.Errors
+			if c.Ops > 0 {
+				prev.MaxUs = max(prev.MaxUs, float64(sec.Max())/1e3)
+			}
+			sec.Reset()
 			return
 		}
 		pt := TimelinePoint{

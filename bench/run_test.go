@@ -143,7 +143,7 @@ func TestPrefillStoresEveryKey(t *testing.T) {
 func TestResultJSONShape(t *testing.T) {
 	addr := testenv.StartMemcached(t)
 	c := DefaultConfig()
-	c.Addr, c.Conns, c.Duration = addr, 2, 1200*time.Millisecond
+	c.Addr, c.Conns, c.Duration = addr, 2, 1500*time.Millisecond
 	res, err := Run(context.Background(), c, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -170,7 +170,7 @@ func TestResultJSONShape(t *testing.T) {
 	}
 	tl, _ := m["timeline"].([]any)
 	if len(tl) < 2 {
-		t.Fatalf("timeline has %d points for a 1.2 s run, want one per second and a last partial one", len(tl))
+		t.Fatalf("timeline has %d points for a 1.5 s run, want one per second and a last partial one", len(tl))
 	}
 	first, _ := tl[0].(map[string]any)
 	for _, k := range []string{"t", "span", "ops", "ops_per_sec", "p50_us", "p99_us"} {

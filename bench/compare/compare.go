@@ -79,9 +79,9 @@ type Config struct {
 	// to CPU 0 and the load to CPU 1 when the machine has two or more CPUs.
 	ServerCPUs string `json:"server_cpus"`
 	LoadCPUs   string `json:"load_cpus"`
-	// Rounds is how many A B pairs each workload runs. Default 3.
+	// Rounds is how many A B pairs each workload runs. Default 5.
 	Rounds int `json:"rounds"`
-	// Duration is the length of each measured run. Default 8s.
+	// Duration is the length of each measured run. Default 5s.
 	Duration time.Duration `json:"duration_ns"`
 	// Conns is the number of connections of each run. Default 16.
 	Conns int `json:"conns"`
@@ -108,8 +108,8 @@ func DefaultConfig() Config {
 		A:         Server{Name: "memcached", Binary: "/usr/bin/memcached"},
 		MemoryMB:  1024,
 		Threads:   1,
-		Rounds:    3,
-		Duration:  8 * time.Second,
+		Rounds:    5,
+		Duration:  5 * time.Second,
 		Conns:     16,
 		Keys:      100000,
 		MemItems:  1000000,
