@@ -93,8 +93,13 @@ func TestReadConfigClusterErrors(t *testing.T) {
 	if _, err := ReadConfigCluster(bufio.NewReader(strings.NewReader("SERVER_ERROR out of memory\r\n"))); err == nil || errors.Is(err, ErrUnsupported) {
 		t.Errorf("SERVER_ERROR gave %v", err)
 	}
+	// A count that leaves out the "\n" ending the node line is accepted.
+	v, err := ReadConfigCluster(bufio.NewReader(strings.NewReader("CONFIG cluster 0 18\r\n3\nh|10.0.0.9|11211\n\r\nEND\r\n")))
+	if err != nil || v.Version != 3 || len(v.Members) != 1 || v.Members[0].Addr != "h:11211" {
+		t.Errorf("short count: %+v, %v", v, err)
+	}
 	// An empty cluster still parses: version, no members.
-	v, err := ReadConfigCluster(bufio.NewReader(strings.NewReader(string(AppendConfigCluster(nil, 7, nil)))))
+	v, err = ReadConfigCluster(bufio.NewReader(strings.NewReader(string(AppendConfigCluster(nil, 7, nil)))))
 	if err != nil || v.Version != 7 || len(v.Members) != 0 {
 		t.Errorf("empty cluster: %+v, %v", v, err)
 	}

@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -159,21 +158,26 @@ func ReadConfigCluster(r *bufio.Reader) (View, error) {
 	if err != nil || n < 0 || n > 1<<24 {
 		return View{}, fmt.Errorf("%w: length in %q", ErrMalformed, line)
 	}
-	data := make([]byte, n+2)
+	data := make([]byte, n)
 	if _, err := io.ReadFull(r, data); err != nil {
 		return View{}, err
 	}
-	if !bytes.HasSuffix(data, []byte("\r\n")) {
-		return View{}, fmt.Errorf("%w: data block not followed by \\r\\n", ErrMalformed)
+	// The data block is followed by "\r\n" and END. Servers disagree on
+	// whether <bytes> counts the "\n" that ends the node line, so empty
+	// lines before END are skipped.
+	for {
+		end, err := readLine(r)
+		if err != nil {
+			return View{}, err
+		}
+		if end == "END" {
+			break
+		}
+		if end != "" {
+			return View{}, fmt.Errorf("%w: %q instead of END", ErrMalformed, end)
+		}
 	}
-	end, err := readLine(r)
-	if err != nil {
-		return View{}, err
-	}
-	if end != "END" {
-		return View{}, fmt.Errorf("%w: %q instead of END", ErrMalformed, end)
-	}
-	return ParseConfigBody(data[:n])
+	return ParseConfigBody(data)
 }
 
 // ParseConfigBody parses the data block of a `config get cluster` reply:
