@@ -546,3 +546,16 @@ func startFakeDiscoB(b *testing.B, ms []discovery.Member) string {
 	b.Cleanup(f.close)
 	return f.addr()
 }
+
+// BenchmarkGomemcacheGet is the same Get with gomemcache, for comparison.
+func BenchmarkGomemcacheGet(b *testing.B) {
+	mc := memcache.New(testenv.StartMemcached(b))
+	mc.Set(&memcache.Item{Key: "bench", Value: make([]byte, 100)})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := mc.Get("bench"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
