@@ -1,0 +1,225 @@
+package lru
+
+import (
+	"fmt"
+	"testing"
+)
+
+func fill(t testing.TB, s *Store, prefix string, n, vlen int) {
+	t.Helper()
+	v := make([]byte, vlen)
+	for i := 0; i < n; i++ {
+		if r := s.Set([]byte(fmt.Sprintf("%s%d", prefix, i)), 0, 0, v, nil); r.Result != Stored {
+			t.Fatalf("set %d: %v", i, r.Result)
+		}
+	}
+}
+
+// When memory is full, stores evict from the COLD tail; items that were
+// read twice (active) are rescued to WARM and survive a flood of new keys.
+func TestEvictionKeepsActiveItems(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 2 << 20
+	cfg.ItemSizeMax = 1 << 20
+	s, clk := newTestStore(t, cfg)
+	fill(t, s, "hot", 100, 100)
+	for i := 0; i < 100; i++ {
+		k := fmt.Sprintf("hot%d", i)
+		mustGet(t, s, k, string(make([]byte, 100)))
+		mustGet(t, s, k, string(make([]byte, 100)))
+	}
+	for round := 0; round < 10; round++ {
+		fill(t, s, fmt.Sprintf("cold%d-", round), 5000, 100)
+		clk.Advance(1)
+		s.MaintainOnce()
+		for i := 0; i < 100; i++ {
+			mustGet(t, s, fmt.Sprintf("hot%d", i), string(make([]byte, 100)))
+		}
+	}
+	st := s.Stats()
+	if st.Evictions == 0 || st.EvictedUnfetched == 0 || st.MovesToCold == 0 {
+		t.Fatalf("no evictions? %+v", st)
+	}
+	mustMiss(t, s, "cold0-0")
+	cs := s.ClassStats(nil)
+	if len(cs) == 0 || cs[0].NumberHot == 0 && cs[0].NumberWarm == 0 {
+		t.Fatalf("class stats %+v", cs)
+	}
+	checkInv(t, s)
+}
+
+// With NoEvict (-M) a full store answers NoMemory instead of evicting; it
+// still reclaims expired items.
+func TestNoEvict(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 2 << 20
+	cfg.NoEvict = true
+	s, clk := newTestStore(t, cfg)
+	v := make([]byte, 100)
+	n := 0
+	for ; n < 100000; n++ {
+		r := s.Set([]byte(fmt.Sprintf("k%d", n)), 0, 5, v, nil)
+		if r.Result == NoMemory {
+			break
+		}
+		if r.Result != Stored {
+			t.Fatal(r.Result)
+		}
+	}
+	if n == 100000 {
+		t.Fatal("never ran out of memory")
+	}
+	mustGet(t, s, "k0", string(v))
+	if st := s.Stats(); st.Evictions != 0 || st.OutOfMemory == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	clk.Advance(10) // everything expired: stores reclaim
+	if r := s.Set([]byte("new"), 0, 0, v, nil); r.Result != Stored {
+		t.Fatalf("after expiry: %v", r.Result)
+	}
+	if st := s.Stats(); st.Reclaimed == 0 {
+		t.Fatal("no reclaim")
+	}
+	checkInv(t, s)
+}
+
+// The maintainer keeps HOT under hot_lru_pct and WARM under warm_lru_pct.
+func TestMaintainerSegments(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	fill(t, s, "k", 2000, 100)
+	for i := 0; i < 2000; i += 2 { // half are read twice: active
+		k := fmt.Sprintf("k%d", i)
+		get(t, s, k, nil)
+		get(t, s, k, nil)
+	}
+	clk.Advance(1)
+	for i := 0; i < 20; i++ {
+		s.MaintainOnce()
+	}
+	cs := s.ClassStats(nil)[0]
+	total := cs.Number
+	if cs.NumberHot*100 > total*21 || cs.NumberWarm*100 > total*41 || cs.NumberCold == 0 || cs.NumberWarm == 0 {
+		t.Fatalf("segments hot %d warm %d cold %d of %d", cs.NumberHot, cs.NumberWarm, cs.NumberCold, total)
+	}
+	if cs.MovesToCold == 0 || cs.MovesToWarm == 0 {
+		t.Fatalf("moves %+v", cs)
+	}
+	// A COLD item hit twice is queued and moved to WARM by the maintainer.
+	var coldKey string
+	for i := 1; i < 2000; i += 2 {
+		k := fmt.Sprintf("k%d", i)
+		r, _ := get(t, s, k, &GetArgs{NoBump: true})
+		if r.it.Segment == Cold && !r.it.Fetched {
+			coldKey = k
+			break
+		}
+	}
+	if coldKey == "" {
+		t.Fatal("no unfetched COLD item")
+	}
+	get(t, s, coldKey, nil)
+	get(t, s, coldKey, nil)
+	s.MaintainOnce()
+	if r, _ := get(t, s, coldKey, &GetArgs{NoBump: true}); r.it.Segment != Warm {
+		t.Fatalf("active COLD item is in %v after the maintainer ran", r.it.Segment)
+	}
+	checkInv(t, s)
+}
+
+func TestTempLRU(t *testing.T) {
+	cfg := testConfig()
+	cfg.TempLRU = true
+	s, clk := newTestStore(t, cfg)
+	set(t, s, "short", "v", 0, 30, nil)
+	set(t, s, "long", "v", 0, 3000, nil)
+	if r, _ := get(t, s, "short", nil); r.it.Segment != Temp {
+		t.Fatalf("short TTL item in %v", r.it.Segment)
+	}
+	if r, _ := get(t, s, "long", nil); r.it.Segment != Hot {
+		t.Fatalf("long TTL item in %v", r.it.Segment)
+	}
+	clk.Advance(31)
+	s.MaintainOnce()
+	if st := s.Stats(); st.Reclaimed != 1 || st.CurrItems != 1 {
+		t.Fatalf("TEMP tail not reclaimed: %+v", st)
+	}
+	checkInv(t, s)
+}
+
+func TestCrawlerReclaimsExpired(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	v := make([]byte, 50)
+	for i := 0; i < 3000; i++ {
+		exp := int64(0)
+		if i%3 == 0 {
+			exp = 10
+		}
+		s.Set([]byte(fmt.Sprintf("k%d", i)), 0, exp, v, nil)
+	}
+	clk.Advance(11)
+	total := 0
+	for i := 0; i < 1000 && total < 1000; i++ {
+		checked, r := s.CrawlOnce(100)
+		if checked > 100 {
+			t.Fatalf("crawler checked %d items with a budget of 100", checked)
+		}
+		total += r
+	}
+	st := s.Stats()
+	if total != 1000 || st.CrawlerReclaimed != 1000 || st.CurrItems != 2000 || st.ExpiredUnfetched != 1000 {
+		t.Fatalf("reclaimed %d, stats %+v", total, st)
+	}
+	checkInv(t, s)
+}
+
+func TestDump(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 64 << 20
+	s, clk := newTestStore(t, cfg)
+	want := map[string]bool{}
+	for i := 0; i < 500; i++ {
+		k := fmt.Sprintf("key:%d", i)
+		if r := set(t, s, k, string(make([]byte, i*10)), 0, 100, nil); r.Result != Stored {
+			t.Fatalf("set %s: %v", k, r.Result)
+		}
+		want[k] = true
+	}
+	set(t, s, "gone", "v", 0, 1, nil)
+	clk.Advance(1)
+	seen := map[string]int{}
+	var cur DumpCursor
+	calls := 0
+	for !cur.Done() {
+		cur = s.Dump(cur, 300, func(d *DumpItem) {
+			seen[string(d.Key)]++
+			if d.Exptime != clk.Epoch()+102 || d.Class == 0 || d.Size < len(d.Key) || d.CAS == 0 {
+				t.Errorf("dump item %+v", d)
+			}
+		})
+		calls++
+	}
+	if calls < 2 {
+		t.Fatal("dump did everything in one call despite the budget")
+	}
+	if len(seen) != len(want) {
+		t.Fatalf("dump saw %d keys, want %d", len(seen), len(want))
+	}
+	for k, n := range seen {
+		if !want[k] || n != 1 {
+			t.Fatalf("key %q seen %d times", k, n)
+		}
+	}
+}
+
+func TestStatsNumbers(t *testing.T) {
+	s, _ := newTestStore(t, testConfig())
+	mustSet(t, s, "a", "12345")
+	st := s.Stats()
+	if st.Bytes != uint64(24+8+1+5) || st.LimitMaxbytes != 8<<20 || st.TotalMalloced != 1<<20 || st.ActiveSlabs != 1 || st.HashBytes == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	cs := s.ClassStats(nil)
+	if len(cs) != 1 || cs[0].Slab.UsedChunks != 1 || cs[0].MemRequested != 38 || cs[0].Slab.MemRequested != 38 || cs[0].Slab.ChunkSize != 72 {
+		t.Fatalf("class stats %+v", cs)
+	}
+}

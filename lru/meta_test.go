@@ -1,0 +1,119 @@
+package lru
+
+import "testing"
+
+// mg key c v N30 t: the first client to miss creates an empty item and wins
+// (W); the next sees Z (someone else won), as memcached 1.6.18 answers.
+func TestVivifyWinThenZ(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	args := &GetArgs{Vivify: true, VivifyExptime: 30}
+	r, ok := get(t, s, "zz", args)
+	if !ok || !r.it.Won || r.it.TokenSent || r.it.Len != 0 || r.it.TTL() != 30 || r.it.Flags != 0 {
+		t.Fatalf("first: ok=%v %+v", ok, r.it)
+	}
+	clk.Advance(1)
+	r, ok = get(t, s, "zz", args)
+	if !ok || r.it.Won || !r.it.TokenSent || r.it.TTL() != 29 {
+		t.Fatalf("second: ok=%v %+v", ok, r.it)
+	}
+	// A real set clears the token.
+	mustSet(t, s, "zz", "data")
+	r, _ = get(t, s, "zz", args)
+	if r.it.Won || r.it.TokenSent || string(r.value) != "data" {
+		t.Fatalf("after set: %+v", r.it)
+	}
+	checkInv(t, s)
+}
+
+// mg R: the first reader that sees less TTL left than the token wins.
+func TestRecache(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	set(t, s, "k", "v", 0, 100, nil)
+	args := &GetArgs{Recache: true, RecacheExptime: 30}
+	if r, _ := get(t, s, "k", args); r.it.Won || r.it.TokenSent {
+		t.Fatalf("TTL 100 > 30: %+v", r.it)
+	}
+	clk.Advance(80)
+	if r, _ := get(t, s, "k", args); !r.it.Won || r.it.TokenSent {
+		t.Fatalf("TTL 20 < 30 should win: %+v", r.it)
+	}
+	if r, _ := get(t, s, "k", args); r.it.Won || !r.it.TokenSent {
+		t.Fatalf("second reader: %+v", r.it)
+	}
+	// never-expiring items never win by R
+	mustSet(t, s, "forever", "v")
+	if r, _ := get(t, s, "forever", args); r.it.Won {
+		t.Fatal("R won on a non-expiring item")
+	}
+}
+
+// md key I T30 marks the item stale; the next reader gets W X, later ones
+// Z X; a CAS store with an older CAS under I keeps it stale.
+func TestInvalidate(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	r0 := mustSet(t, s, "k", "v1")
+	if res := s.Delete([]byte("k"), &DeleteArgs{Invalidate: true, Touch: true, Exptime: 30}); res != Deleted {
+		t.Fatalf("md I: %v", res)
+	}
+	r, ok := get(t, s, "k", nil)
+	if !ok || !r.it.Stale || !r.it.Won || r.it.TokenSent || r.it.TTL() != 30 || r.it.CAS == r0.CAS {
+		t.Fatalf("first reader after invalidate: %+v", r.it)
+	}
+	r2, _ := get(t, s, "k", nil)
+	if !r2.it.Stale || r2.it.Won || !r2.it.TokenSent {
+		t.Fatalf("second reader: %+v", r2.it)
+	}
+	// ms I with an older CAS: stored, stale, TTL kept, token kept
+	clk.Advance(5)
+	res := set(t, s, "k", "v2", 0, 0, &SetArgs{Mode: ModeSet, CAS: r0.CAS, Invalidate: true})
+	if res.Result != Stored {
+		t.Fatalf("ms I older CAS: %v", res.Result)
+	}
+	r3, _ := get(t, s, "k", nil)
+	if string(r3.value) != "v2" || !r3.it.Stale || !r3.it.TokenSent || r3.it.TTL() != 25 {
+		t.Fatalf("after ms I: %q %+v", r3.value, r3.it)
+	}
+	// the winner's CAS store clears the stale state
+	res = set(t, s, "k", "v3", 0, 0, &SetArgs{Mode: ModeSet, CAS: r3.it.CAS})
+	if res.Result != Stored {
+		t.Fatalf("winner's store: %v", res.Result)
+	}
+	r4, _ := get(t, s, "k", nil)
+	if r4.it.Stale || r4.it.TokenSent || string(r4.value) != "v3" {
+		t.Fatalf("after the winner's store: %+v", r4.it)
+	}
+	// without I an older CAS is just a mismatch
+	if res := set(t, s, "k", "v4", 0, 0, &SetArgs{Mode: ModeSet, CAS: r0.CAS}); res.Result != Exists {
+		t.Fatalf("older CAS without I: %v", res.Result)
+	}
+}
+
+// mg h (fetched before) and l (seconds since last access) report the state
+// before this request; NoBump (and Peek) change nothing.
+func TestFetchedAndLastAccess(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	mustSet(t, s, "k", "v")
+	clk.Advance(7)
+	if ok := s.Peek([]byte("k"), &rec{}); !ok {
+		t.Fatal("peek missed")
+	}
+	r, _ := get(t, s, "k", nil)
+	if r.it.Fetched || r.it.Idle() != 7 {
+		t.Fatalf("first fetch: fetched=%v idle=%d", r.it.Fetched, r.it.Idle())
+	}
+	r, _ = get(t, s, "k", &GetArgs{NoBump: true})
+	if !r.it.Fetched {
+		t.Fatal("second fetch should report fetched")
+	}
+	// the second bumping hit makes the item active and (outside COLD) updates
+	// its access time, as memcached's do_item_bump
+	get(t, s, "k", nil)
+	clk.Advance(2)
+	r, _ = get(t, s, "k", nil)
+	if r.it.Idle() != 2 {
+		t.Fatalf("idle after activation %d, want 2", r.it.Idle())
+	}
+	if r.it.Segment != Hot || r.it.Class == 0 || r.it.Size < 24+8+1+1 {
+		t.Fatalf("view %+v", r.it)
+	}
+}
