@@ -95,6 +95,7 @@ func DefaultConfig() Config {
 // Limits on Config values, to catch typos before they become a long run.
 const (
 	MaxConns     = 10000
+	MaxWorkers   = 1024 // goroutines: Conns / ConnsPerWorker, rounded up
 	MaxPipeline  = 10000
 	MaxMultiGet  = 1000
 	MaxValueSize = 64 << 20
@@ -116,6 +117,8 @@ func (c *Config) Validate() error {
 	}
 	if c.ConnsPerWorker < 1 {
 		bad("-conns-per-worker %d must be at least 1", c.ConnsPerWorker)
+	} else if w := (c.Conns + c.ConnsPerWorker - 1) / c.ConnsPerWorker; w > MaxWorkers {
+		bad("-conns %d with -conns-per-worker %d needs %d goroutines, more than %d: raise -conns-per-worker", c.Conns, c.ConnsPerWorker, w, MaxWorkers)
 	}
 	if c.Pipeline < 1 || c.Pipeline > MaxPipeline {
 		bad("-pipeline %d must be in 1..%d", c.Pipeline, MaxPipeline)

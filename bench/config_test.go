@@ -22,6 +22,7 @@ func TestConfigValidateErrors(t *testing.T) {
 		{func(c *Config) { c.Conns = 0 }, "-conns"},
 		{func(c *Config) { c.Conns = MaxConns + 1 }, "-conns"},
 		{func(c *Config) { c.ConnsPerWorker = 0 }, "-conns-per-worker"},
+		{func(c *Config) { c.Conns, c.ConnsPerWorker = 2000, 1 }, "goroutines"},
 		{func(c *Config) { c.Pipeline = 0 }, "-pipeline"},
 		{func(c *Config) { c.MultiGet = 0 }, "-multiget"},
 		{func(c *Config) { c.Sets, c.Gets = 0, 0 }, "-ratio"},

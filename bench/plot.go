@@ -101,20 +101,17 @@ func PlotLatency(path, title string, series []CurveSeries) error {
 			xys = append(xys, plotter.XY{X: x, Y: pt.LatencyUs})
 			xmax = math.Max(xmax, x)
 		}
-		if len(xys) == 0 {
-			continue
+		if err := addLine(p, s.Name, xys, i); err != nil {
+			return err
 		}
-		l, err := plotter.NewLine(xys)
-		if err != nil {
-			return fmt.Errorf("bench: plot %s: %w", s.Name, err)
-		}
-		l.Color = palette[i%len(palette)]
-		l.Width = vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(s.Name, l)
 	}
 	p.X.Min = 1
 	p.X.Max = xmax
+	if math.IsInf(p.Y.Min, 0) || p.Y.Min <= 0 {
+		// No data: a log axis needs a positive range all the same.
+		p.Y.Min, p.Y.Max = 1, 10
+		p.X.Max = 10
+	}
 	p.X.Tick.Marker = percentileTicks{max: xmax}
 	return p.Save(18*vg.Centimeter, 11*vg.Centimeter, path)
 }
@@ -135,19 +132,27 @@ func PlotThroughput(path, title string, series []TimelineSeries) error {
 		for _, pt := range s.Timeline {
 			xys = append(xys, plotter.XY{X: pt.T, Y: pt.OpsPerSec})
 		}
-		if len(xys) == 0 {
-			continue
+		if err := addLine(p, s.Name, xys, i); err != nil {
+			return err
 		}
-		l, err := plotter.NewLine(xys)
-		if err != nil {
-			return fmt.Errorf("bench: plot %s: %w", s.Name, err)
-		}
-		l.Color = palette[i%len(palette)]
-		l.Width = vg.Points(1.5)
-		p.Add(l)
-		p.Legend.Add(s.Name, l)
 	}
 	return p.Save(18*vg.Centimeter, 9*vg.Centimeter, path)
+}
+
+// addLine adds the i-th series, named name, to p; an empty one is skipped.
+func addLine(p *plot.Plot, name string, xys plotter.XYs, i int) error {
+	if len(xys) == 0 {
+		return nil
+	}
+	l, err := plotter.NewLine(xys)
+	if err != nil {
+		return fmt.Errorf("bench: plot %s: %w", name, err)
+	}
+	l.Color = palette[i%len(palette)]
+	l.Width = vg.Points(1.5)
+	p.Add(l)
+	p.Legend.Add(name, l)
+	return nil
 }
 
 // WritePlots writes prefix+"-latency.png" and prefix+"-throughput.png" for

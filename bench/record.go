@@ -8,9 +8,11 @@ import (
 )
 
 // Latencies are recorded in nanoseconds with 3 significant digits, from
-// 1 ns to histMax; larger values are clamped to histMax.
+// 1 µs (shorter values are counted as 1 µs; no network round trip is that
+// short) to histMax (longer values are clamped). One histogram takes about
+// 130 KB.
 const (
-	histMin     = 1
+	histMin     = 1000
 	histMax     = int64(100e9) // 100 s
 	histSigFigs = 3
 )
@@ -18,17 +20,6 @@ const (
 // NewHistogram returns an empty latency histogram (nanoseconds).
 func NewHistogram() *hdrhistogram.Histogram {
 	return hdrhistogram.New(histMin, histMax, histSigFigs)
-}
-
-// MergeHistograms returns a new histogram holding every value of hs.
-func MergeHistograms(hs ...*hdrhistogram.Histogram) *hdrhistogram.Histogram {
-	out := NewHistogram()
-	for _, h := range hs {
-		if h != nil {
-			out.Merge(h)
-		}
-	}
-	return out
 }
 
 // counters are the per-interval and total tallies of one worker.
@@ -54,7 +45,8 @@ func (c *counters) add(o counters) {
 
 // recorder collects the latencies and counters of one worker. The worker
 // records under mu; the collector swaps the interval histogram out once a
-// second so that merging never holds up the worker.
+// second so that merging never holds up the worker, and merges it into the
+// run's one total histogram.
 type recorder struct {
 	mu       sync.Mutex
 	interval *hdrhistogram.Histogram
@@ -62,12 +54,11 @@ type recorder struct {
 
 	// owned by the collector
 	spare *hdrhistogram.Histogram
-	total *hdrhistogram.Histogram
 	tot   counters
 }
 
 func newRecorder() *recorder {
-	return &recorder{interval: NewHistogram(), spare: NewHistogram(), total: NewHistogram()}
+	return &recorder{interval: NewHistogram(), spare: NewHistogram()}
 }
 
 // recordLocked adds one answered request; mu must be held.
@@ -97,9 +88,11 @@ func (r *recorder) recordLocked(op opKind, nkeys, hits int, failed bool, latency
 // lostLocked counts n requests that got no reply; mu must be held.
 func (r *recorder) lostLocked(n int) { r.c.Errors += int64(n) }
 
-// collect moves the interval's data into the totals and merges the
-// interval's latencies into sec. Only the collector calls it.
-func (r *recorder) collect(sec *hdrhistogram.Histogram) counters {
+// collect merges the worker's latencies since the last call into sec (the
+// current second, for the timeline) and total (the whole run, shared by all
+// workers), adds its counters to r.tot and returns them. Only the collector
+// goroutine calls it.
+func (r *recorder) collect(sec, total *hdrhistogram.Histogram) counters {
 	r.mu.Lock()
 	h := r.interval
 	r.interval = r.spare
@@ -108,7 +101,7 @@ func (r *recorder) collect(sec *hdrhistogram.Histogram) counters {
 	r.mu.Unlock()
 
 	sec.Merge(h)
-	r.total.Merge(h)
+	total.Merge(h)
 	h.Reset()
 	r.spare = h
 	r.tot.add(c)

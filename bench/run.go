@@ -12,8 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-
 	"github.com/slabcache/slabcache/bench/codec"
 )
 
@@ -183,7 +181,7 @@ func Run(ctx context.Context, cfg Config, progress Progress) (*Result, error) {
 	go func() { wg.Wait(); close(done) }()
 
 	// The collector: one timeline point per second, and a last partial one.
-	sec := NewHistogram()
+	sec, total := NewHistogram(), NewHistogram()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	last := time.Duration(0)
@@ -191,7 +189,7 @@ func Run(ctx context.Context, cfg Config, progress Progress) (*Result, error) {
 		now := time.Since(e.start)
 		var c counters
 		for _, r := range workers {
-			c.add(r.collect(sec))
+			c.add(r.collect(sec, total))
 		}
 		span := (now - last).Seconds()
 		if final && span < 0.25 && len(res.Timeline) > 0 {
@@ -238,12 +236,10 @@ loop:
 	res.ClientCPUSeconds = cpuTime() - cpu0
 
 	var tot counters
-	hs := make([]*hdrhistogram.Histogram, len(workers))
-	for i, r := range workers {
+	for _, r := range workers {
 		tot.add(r.tot)
-		hs[i] = r.total
 	}
-	res.fill(tot, MergeHistograms(hs...), elapsed)
+	res.fill(tot, total, elapsed)
 	res.ConnErrors = e.connErrs
 	if err := ctx.Err(); err != nil {
 		return res, err

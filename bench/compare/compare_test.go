@@ -113,7 +113,7 @@ func TestSummarizeTakesMediansAndRatios(t *testing.T) {
 		{Server: "a", Round: 2, OpsPerSec: 300, P99Us: 30, CPUPerOpUs: 1, Seconds: 1, ClientCPUSeconds: 0.7},
 		{Server: "b", Round: 2, OpsPerSec: 330, P99Us: 9, CPUPerOpUs: 2, Seconds: 1, ClientCPUSeconds: 0.8},
 		{Server: "a", Round: 3, OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, Seconds: 1, ClientCPUSeconds: 0.9},
-		{Server: "b", Round: 3, OpsPerSec: 240, P99Us: 7, CPUPerOpUs: 3, Seconds: 1, ClientCPUSeconds: 1.0},
+		{Server: "b", Round: 3, OpsPerSec: 240, P99Us: 7, CPUPerOpUs: 3, Seconds: 1, ClientCPUSeconds: 1.0, Errors: 2},
 	}}
 	w.summarize("a", "b")
 	if w.A != (Summary{OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, ClientBusy: 0.7}) {
@@ -129,6 +129,12 @@ func TestSummarizeTakesMediansAndRatios(t *testing.T) {
 	}
 	if len(w.Rounds) != 3 || w.Rounds[1] != (RoundRatios{Round: 2, Throughput: 1.1, P99: 0.3, CPUPerOp: 2}) {
 		t.Errorf("round ratios %+v", w.Rounds)
+	}
+	// Errors do not stop a comparison; they are counted and noted.
+	rep := Report{Config: Config{A: Server{Name: "a"}, B: Server{Name: "b"}}}
+	rep.noteErrors(&w)
+	if w.ErrorsA != 0 || w.ErrorsB != 2 || len(rep.Notes) != 1 || !strings.Contains(rep.Notes[0], "not comparable") {
+		t.Errorf("errors A %d B %d, notes %q", w.ErrorsA, w.ErrorsB, rep.Notes)
 	}
 }
 

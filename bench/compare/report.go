@@ -92,6 +92,10 @@ type WorkloadReport struct {
 	Ratio            Ratios        `json:"ratio"`
 	Rounds           []RoundRatios `json:"rounds"`
 	Plots            []string      `json:"plots,omitempty"`
+	// ErrorsA and ErrorsB count error replies and lost requests over all
+	// rounds; a server with errors is not comparable on that workload.
+	ErrorsA int64 `json:"errors_a"`
+	ErrorsB int64 `json:"errors_b"`
 
 	results []*bench.Result // parallel to Runs, for plots
 }
@@ -138,6 +142,14 @@ func (w *WorkloadReport) summarize(a, b string) {
 		return Summary{OpsPerSec: median(thr), P99Us: median(p99), CPUPerOpUs: median(cpu), ClientBusy: median(busy)}
 	}
 	w.A, w.B = pick(a), pick(b)
+	w.ErrorsA, w.ErrorsB = 0, 0
+	for _, r := range w.Runs {
+		if r.Server == a {
+			w.ErrorsA += r.Errors
+		} else if r.Server == b {
+			w.ErrorsB += r.Errors
+		}
+	}
 	// Pair each round's A and B runs.
 	byRound := map[int]*[2]*RunStats{}
 	var order []int
@@ -221,6 +233,14 @@ func (w *WorkloadReport) plot(dir, a, b string) error {
 	return nil
 }
 
+// noteErrors adds a note when either server answered errors in w.
+func (r *Report) noteErrors(w *WorkloadReport) {
+	if w.ErrorsA > 0 || w.ErrorsB > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s: %s answered %d errors and %s %d (error replies or lost requests; see the load-NNN.json files): its figures are not comparable",
+			w.Name, r.Config.A.Name, w.ErrorsA, r.Config.B.Name, w.ErrorsB))
+	}
+}
+
 func (r *Report) writeFiles(dir string) error {
 	f, err := os.Create(filepath.Join(dir, "report.json"))
 	if err != nil {
@@ -266,8 +286,8 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if len(r.Workloads) > 0 || r.Memcaslap != nil {
 		p("Figures per server are medians over rounds; ratios B/A are medians of the per-round ratios (throughput: higher is better; p99 and CPU: lower is better). ")
 		p("Server CPU is utime+stime from /proc/<pid>/stat over the run divided by the requests; client busy is the load generator's CPU time over wall time.\n\n")
-		p("| workload | %s req/s | %s req/s | B/A req/s (per-round range) | %s p99 µs | %s p99 µs | B/A p99 | %s CPU µs/req | %s CPU µs/req | B/A CPU | client busy A/B |\n", a, b, a, b, a, b)
-		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| workload | %s req/s | %s req/s | B/A req/s (per-round range) | %s p99 µs | %s p99 µs | B/A p99 | %s CPU µs/req | %s CPU µs/req | B/A CPU | client busy A/B | errors A/B |\n", a, b, a, b, a, b)
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		all := append([]WorkloadReport(nil), r.Workloads...)
 		if r.Memcaslap != nil {
 			all = append(all, *r.Memcaslap)
@@ -281,9 +301,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			if w.A.ClientBusy > 0 {
 				busy = fmt.Sprintf("%.2f / %.2f", w.A.ClientBusy, w.B.ClientBusy)
 			}
-			p("| %s | %.0f | %.0f | %.2f (%.2f–%.2f) | %s | %s | %s | %.2f | %.2f | %.2f | %s |\n",
+			p("| %s | %.0f | %.0f | %.2f (%.2f–%.2f) | %s | %s | %s | %.2f | %.2f | %.2f | %s | %d / %d |\n",
 				w.Name, w.A.OpsPerSec, w.B.OpsPerSec, w.Ratio.Throughput, w.Ratio.ThroughputMin, w.Ratio.ThroughputMax,
-				p99a, p99b, p99r, w.A.CPUPerOpUs, w.B.CPUPerOpUs, w.Ratio.CPUPerOp, busy)
+				p99a, p99b, p99r, w.A.CPUPerOpUs, w.B.CPUPerOpUs, w.Ratio.CPUPerOp, busy, w.ErrorsA, w.ErrorsB)
 		}
 		p("\nWorkloads:\n\n")
 		for _, w := range all {
