@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -245,7 +246,7 @@ func (c *Client) apply(from string, v discovery.View) {
 	c.lastFrom = from
 	old := c.state.Load()
 	nodes := discovery.RingNodes(v.Members)
-	if old != nil && sameNodes(old.ring.Nodes(), nodes) {
+	if old != nil && slices.Equal(old.ring.Nodes(), nodes) {
 		if old.view.Version != v.Version {
 			c.state.Store(&state{view: v, ring: old.ring, nodes: old.nodes})
 		}
@@ -274,18 +275,6 @@ func (c *Client) apply(from string, v discovery.View) {
 	for _, n := range reuse { // dropped by membership
 		n.closeIdle()
 	}
-}
-
-func sameNodes(a, b []ring.Node) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // probeDown dials nodes marked down and marks up those that answer.

@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -55,22 +56,10 @@ func (t *Table) Update(members []Member) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	old := t.cur.Load()
-	if equalMembers(old.view.Members, members) {
+	if slices.Equal(old.view.Members, members) {
 		return false
 	}
 	t.cur.Store(newSnapshot(old.view.Version+1, members))
-	return true
-}
-
-func equalMembers(a, b []Member) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
 	return true
 }
 

@@ -160,30 +160,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.NodeName == "" {
 		c.NodeName, _ = os.Hostname()
 	}
-	if c.Weight == 0 {
-		c.Weight = 1
-	}
-	if c.BindAddr == "" {
-		c.BindAddr = DefaultBindAddr
-	}
-	if c.ProbeInterval == 0 {
-		c.ProbeInterval = DefaultProbeInterval
-	}
-	if c.ProbeTimeout == 0 {
-		c.ProbeTimeout = DefaultProbeTimeout
-	}
-	if c.SuspicionMult == 0 {
-		c.SuspicionMult = DefaultSuspicionMult
-	}
-	if c.GossipInterval == 0 {
-		c.GossipInterval = DefaultGossipInterval
-	}
-	if c.ReconnectTimeout == 0 {
-		c.ReconnectTimeout = DefaultReconnectTimeout
-	}
-	if c.LeaveTimeout == 0 {
-		c.LeaveTimeout = DefaultLeaveTimeout
-	}
+	orDefault(&c.Weight, 1)
+	orDefault(&c.BindAddr, DefaultBindAddr)
+	orDefault(&c.ProbeInterval, DefaultProbeInterval)
+	orDefault(&c.ProbeTimeout, DefaultProbeTimeout)
+	orDefault(&c.SuspicionMult, DefaultSuspicionMult)
+	orDefault(&c.GossipInterval, DefaultGossipInterval)
+	orDefault(&c.ReconnectTimeout, DefaultReconnectTimeout)
+	orDefault(&c.LeaveTimeout, DefaultLeaveTimeout)
 	self := discovery.Member{Name: c.NodeName, Addr: c.MemcachedAddr, Status: discovery.StatusAlive, Weight: c.Weight, Region: c.Region}
 	if err := self.Validate(); err != nil {
 		return c, fmt.Errorf("%w: %v", ErrConfig, err)
@@ -212,6 +196,14 @@ func (c Config) withDefaults() (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// orDefault sets *p to def when it is the zero value.
+func orDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
 }
 
 // tags returns the serf tags that carry the discovery fields.
