@@ -1,0 +1,122 @@
+package lru
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+)
+
+// slabs reassign: a page moves from one class to another; the items on it
+// are rescued into free chunks of their class (or evicted when there is no
+// room), and every remaining item still reads back intact.
+func TestReassignRescuesItems(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 4 << 20
+	cfg.SlabAutomove = 0
+	s, _ := newTestStore(t, cfg)
+	v := bytes.Repeat([]byte("x"), 100)
+	// two pages' worth of the 152-byte class, then delete every other item so
+	// the class has room to rescue into.
+	n := 2 * s.slab.ChunksPerPage(4)
+	for i := 0; i < n; i++ {
+		if r := s.Set([]byte(fmt.Sprintf("k%05d", i)), uint32(i), 0, v, nil); r.Result != Stored || r.Class != 4 {
+			t.Fatalf("set %d: %+v", i, r)
+		}
+	}
+	for i := 0; i < n; i += 2 {
+		s.Delete([]byte(fmt.Sprintf("k%05d", i)), nil)
+	}
+	big := s.slab.ClassFor(2000)
+	if err := s.Reassign(4, big); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	if st.SlabsMoved != 1 || st.SlabReassignRescues == 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if got := s.slab.ClassStats(big).TotalPages; got != 1 {
+		t.Fatalf("destination has %d pages", got)
+	}
+	for i := 1; i < n; i += 2 {
+		r := mustGet(t, s, fmt.Sprintf("k%05d", i), string(v))
+		if r.it.Flags != uint32(i) {
+			t.Fatalf("flags of k%05d: %d", i, r.it.Flags)
+		}
+	}
+	// now the class is full: moving another page evicts
+	if err := s.Reassign(4, 0); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.SlabReassignEvictionsNomem == 0 || st.SlabGlobalPagePool != 1 {
+		t.Fatalf("second move stats %+v", st)
+	}
+	checkInv(t, s)
+	if err := s.Reassign(4, 4); !errors.Is(err, ErrReassignSame) {
+		t.Fatalf("same class: %v", err)
+	}
+	if err := s.Reassign(99, 1); !errors.Is(err, ErrReassignBadClass) {
+		t.Fatalf("bad class: %v", err)
+	}
+	if err := s.Reassign(7, 1); !errors.Is(err, ErrReassignNoSpare) {
+		t.Fatalf("class without pages: %v", err)
+	}
+}
+
+// Moving pages of the largest class rescues data chunks of large items.
+func TestReassignLargeItems(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 16 << 20
+	cfg.ItemSizeMax = 2 << 20
+	s, _ := newTestStore(t, cfg)
+	vals := map[string][]byte{}
+	for i := 0; i < 6; i++ {
+		v := bytes.Repeat([]byte{byte('a' + i)}, 600000+i*1000)
+		k := fmt.Sprintf("big%d", i)
+		vals[k] = v
+		if r := s.Set([]byte(k), 0, 0, v, nil); r.Result != Stored {
+			t.Fatal(r.Result)
+		}
+	}
+	s.Delete([]byte("big0"), nil)
+	delete(vals, "big0")
+	top := s.slab.NumClasses()
+	for i := 0; i < 3; i++ {
+		if err := s.Reassign(top, 0); err != nil && !errors.Is(err, ErrReassignNoSpare) {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range vals {
+		r, ok := get(t, s, k, nil)
+		if ok && !bytes.Equal(r.value, v) {
+			t.Fatalf("%s corrupted after page moves", k)
+		}
+	}
+	if st := s.Stats(); st.SlabReassignChunkRescues == 0 && st.SlabReassignEvictionsNomem == 0 {
+		t.Fatalf("no chunk moved: %+v", st)
+	}
+	checkInv(t, s)
+}
+
+// A store in progress pins its chunks: a page move waits for it and gives up.
+func TestReassignBusyReservation(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 4 << 20
+	s, _ := newTestStore(t, cfg)
+	var r Reservation
+	if s.Reserve(&r, []byte("pending"), 0, 0, 100) != Stored {
+		t.Fatal("reserve")
+	}
+	if err := s.Reassign(4, 0); !errors.Is(err, ErrReassignBusy) {
+		t.Fatalf("move with a reservation on the page: %v", err)
+	}
+	r.Write(bytes.Repeat([]byte("y"), 100))
+	if res := s.Commit(&r, nil); res.Result != Stored {
+		t.Fatal(res.Result)
+	}
+	mustGet(t, s, "pending", string(bytes.Repeat([]byte("y"), 100)))
+	if st := s.Stats(); st.SlabReassignBusyItems == 0 {
+		t.Fatal("busy items not counted")
+	}
+	checkInv(t, s)
+}

@@ -1,0 +1,5 @@
+//go:build race
+
+package lru
+
+const raceEnabled = true
