@@ -12,7 +12,8 @@
 //
 // It reads the membership with `config get cluster` and `cluster members`
 // exactly as the Go client (cluster/client) does, so both agree on the
-// owner of every key.
+// owner of every key. It imports the cluster packages (never server or lru);
+// nothing imports it.
 package main
 
 import (
