@@ -274,6 +274,12 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) SetResult {
 	key := s.lay.key(p, st)
 	cls := s.classOf(ref)
 
+	// As memcached's process_mset_command: a CAS value upgrades set and
+	// replace to a CAS store.
+	mode := args.Mode
+	if args.CAS != 0 && (mode == ModeSet || mode == ModeReplace) {
+		mode = ModeCAS
+	}
 	sh.mu.Lock()
 	oref, op := s.lookupLocked(sh, hv, key, now)
 	res := SetResult{Result: NotStored, Class: cls}
@@ -297,10 +303,6 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) SetResult {
 			casRes = casStale
 		default:
 			casRes = casBad
-		}
-		mode := args.Mode
-		if args.CAS != 0 && (mode == ModeSet || mode == ModeReplace) {
-			mode = ModeCAS
 		}
 		switch mode {
 		case ModeAdd:
@@ -346,7 +348,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) SetResult {
 			res = SetResult{Result: Stored, CAS: s.lay.cas(p), Class: cls}
 		}
 	} else {
-		switch args.Mode {
+		switch mode {
 		case ModeAdd, ModeSet:
 			store = true
 		case ModeAppend, ModePrepend:
