@@ -1,0 +1,101 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+
+	"github.com/slabcache/slabcache/server"
+)
+
+// version is slabcached's version, printed by -V.
+var version = "0.1.0-dev"
+
+// printVersion writes what -V prints.
+func printVersion(w io.Writer) {
+	fmt.Fprintf(w, "slabcached %s (memcached 1.6 compatible)\n", version)
+}
+
+// printUsage writes what -h prints: memcached's option list with
+// slabcached's defaults and differences.
+func printUsage(w io.Writer) {
+	d := server.DefaultSettings()
+	printVersion(w)
+	fmt.Fprintf(w, `-p, --port=<num>          TCP port to listen on (default: %d)
+-U, --udp-port=<num>      UDP port; only 0 (off) is accepted: slabcached has no UDP (default: 0)
+-s, --unix-socket=<file>  UNIX socket to listen on (disables network support)
+-a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: %o)
+-A, --enable-shutdown     enable ascii "shutdown" command
+-l, --listen=<addr>       interface to listen on (default: %s); a list separated
+                          by ',' or repeated -l; each may be host:port or [ipv6]:port;
+                          '*' means every interface
+-d, --daemon              run as a daemon
+-u, --user=<user>         assume identity of <username> (only when run as root;
+                          ignored with a notice otherwise)
+-m, --memory-limit=<num>  item memory in megabytes (default: %d)
+-M, --disable-evictions   return error on memory exhausted instead of evicting
+-c, --conn-limit=<num>    max simultaneous connections (default: %d)
+-k, --lock-memory         lock down all paged memory
+-v, --verbose             verbose (print errors/warnings while in event loop)
+-vv                       very verbose (also print client commands/responses)
+-vvv                      extremely verbose (internal state transitions)
+    --verbose=<n>         set the verbosity level directly
+-h, --help                print this help and exit
+-V, --version             print version and exit
+-P, --pidfile=<file>      save PID in <file>
+-f, --slab-growth-factor=<num> chunk size growth factor (default: %.2f)
+-n, --slab-min-size=<bytes> min space used for key+value+flags (default: %d)
+-L, --enable-largepages   try to use large memory pages (if available)
+-D <char>                 use <char> as the delimiter between key prefixes and IDs
+                          for per-prefix stats ("stats detail"); turns them on
+-t, --threads=<num>       number of event loops (default: the number of CPUs, %d here)
+-R, --max-reqs-per-event  maximum number of requests per event (default: %d)
+-C, --disable-cas         disable use of CAS
+-b, --listen-backlog=<num> set the backlog queue limit (default: %d)
+-B, --protocol=<name>     protocol: ascii or auto (default: auto; there is no binary protocol)
+-I, --max-item-size=<num> adjusts max item size, with k, m or g suffix
+                          (default: 1m, min: 1k, max: 1g, at most half of -m)
+-F, --disable-flush-all   disable flush_all command
+-X, --disable-dumping     disable stats cachedump and lru_crawler metadump
+-W, --disable-watch       disable watch commands (live logging)
+-o, --extended            comma separated list of extended options
+                          most options have a 'no_' prefix to disable
+   - maxconns_fast:       immediately close new connections after limit (default: enabled)
+   - hashpower:           log2 of the initial index size, 12 to 32 (default: 0, automatic)
+   - no_hashexpand:       do not grow the index
+   - slab_reassign:       allow pages to move between slab classes (default: enabled)
+   - slab_automove:       0 off, 1 background (default), 2 aggressive
+   - slab_automove_ratio: free-memory ratio that triggers a move (default: 0.80)
+   - slab_automove_window: seconds of history for slab_automove (default: 30)
+   - slab_chunk_max:      largest slab chunk in bytes; larger items are chained (default: %d)
+   - no_chunked_items:    slab_chunk_max = one page (1 MiB)
+   - lru_crawler:         background expiry crawler (default: enabled)
+   - lru_crawler_sleep:   microseconds to sleep between items (default: %d)
+   - lru_crawler_tocrawl: max items to crawl per slab per run (default: 0, unlimited)
+   - lru_maintainer:      segmented LRU with a background mover (default: enabled)
+   - hot_lru_pct:         pct of slab memory to reserve for hot lru (default: %d)
+   - warm_lru_pct:        pct of slab memory to reserve for warm lru (default: %d)
+   - hot_max_factor:      items idle > cold lru age * this drop from hot lru (default: %.2f)
+   - warm_max_factor:     items idle > cold lru age * this drop from warm (default: %.2f)
+   - temporary_ttl:       TTLs at most this go to a separate LRU, not evicted (default: %d)
+   - idle_timeout:        seconds before an idle connection is closed (default: 0, never)
+   - read_buf_mem_limit:  megabytes for all connection buffers (default: 0, unlimited)
+   - watcher_logbuf_size: kilobytes per watcher (default: %d)
+   - worker_logbuf_size:  kilobytes per event loop for watch logs (default: %d)
+   - track_sizes:         enable dynamic reports for 'stats sizes' command
+   - modern:              nothing (as in memcached 1.6)
+   - no_modern:           defaults of memcached 1.4: no slab_reassign, no automove,
+                          no maxconns_fast, no lru_crawler, no lru_maintainer,
+                          slab_chunk_max = 1 MiB
+   - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit:
+                          accepted, no effect
+Not supported (refused with a message): -r, -i, -S, -Y, -e, -Z, -N, -B binary,
+-U other than 0, -o slab_sizes, ext_*, ssl_*, proxy_*.
+Reserved for clustering (docs/cluster.md): --cluster, --cluster-bind, --cluster-join,
+--cluster-name, --cluster-advertise, --cluster-weight, --cluster-region,
+--cluster-keyring, --cluster-mcrouter-config, --cluster-twemproxy-config.
+`, d.Port, d.SocketMask, d.Listen, d.MaxBytes>>20, d.MaxConns, d.Factor, d.ChunkSize,
+		runtime.NumCPU(), d.ReqsPerEvent, d.Backlog, d.SlabChunkMax, d.LRUCrawlerSleep,
+		d.HotLRUPct, d.WarmLRUPct, d.HotMaxFactor, d.WarmMaxFactor, d.TemporaryTTL,
+		d.WatcherLogbufSize>>10, d.WorkerLogbufSize>>10)
+}
