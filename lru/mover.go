@@ -237,8 +237,12 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 //     takes a page from the class whose COLD tail is oldest, when that age
 //     is over 1.25x its own (a class with no items counts as age 0).
 //
-// It returns true if it moved a page.
+// It does nothing when slab_automove is 0. It returns true if it moved a
+// page.
 func (s *Store) AutomoveOnce() bool {
+	if s.automove.Load() == 0 {
+		return false
+	}
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
 	m := &s.mover
@@ -316,6 +320,5 @@ func (s *Store) AutomoveOnce() bool {
 	if float64(cl[src].age) <= 1.25*float64(dstAge) {
 		return false
 	}
-	m.windows[dst] = 0
 	return s.movePageLocked(src, dst) == nil
 }
