@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -81,7 +82,15 @@ func TestParseErrors(t *testing.T) {
 // TestCorpusParses makes sure every conversation in testdata parses and has a
 // golden file that parses with the same steps.
 func TestCorpusParses(t *testing.T) {
-	for _, f := range Files(t, "text") {
+	var files []string
+	for _, corpus := range []string{"text", "meta", "harness"} {
+		fs, _ := filepath.Glob(filepath.Join(Dir(), corpus, "*.conv"))
+		files = append(files, fs...)
+	}
+	if len(files) < 20 {
+		t.Fatalf("only %d conversations found", len(files))
+	}
+	for _, f := range files {
 		c, err := ParseFile(f)
 		if err != nil {
 			t.Error(err)

@@ -1,6 +1,7 @@
 package difftest
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -110,28 +111,40 @@ func Run(t *testing.T, ref, test Starter, opt *Options, files ...string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			refAddr := ref(t, conv.Flags)
-			testAddr := test(t, conv.Flags)
-			var (
-				wg             sync.WaitGroup
-				want, got      *Transcript
-				wantErr, gotEr error
-			)
-			wg.Add(2)
-			go func() { defer wg.Done(); want, wantErr = conv.Play(refAddr, opt.Play) }()
-			go func() { defer wg.Done(); got, gotEr = conv.Play(testAddr, opt.Play) }()
-			wg.Wait()
-			if wantErr != nil {
-				t.Fatalf("%s: %v", refName, wantErr)
+			diff, err := compareOn(conv, ref(t, conv.Flags), test(t, conv.Flags), opt)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if gotEr != nil {
-				t.Fatalf("%s: %v", testName, gotEr)
-			}
-			if ms := Compare(want, got, opt.Normalizer); len(ms) > 0 {
-				t.Errorf("%s differs from %s:\n%s", testName, refName, Diff(conv.Name, refName, testName, ms))
+			if diff != "" {
+				t.Errorf("%s differs from %s:\n%s", testName, refName, diff)
 			}
 		})
 	}
+}
+
+// compareOn plays conv against both addresses concurrently and returns the
+// readable diff ("" when the normalised replies agree).
+func compareOn(conv *Conversation, refAddr, testAddr string, opt *Options) (string, error) {
+	refName, testName := opt.names()
+	var (
+		wg              sync.WaitGroup
+		want, got       *Transcript
+		wantErr, gotErr error
+	)
+	wg.Add(2)
+	go func() { defer wg.Done(); want, wantErr = conv.Play(refAddr, opt.Play) }()
+	go func() { defer wg.Done(); got, gotErr = conv.Play(testAddr, opt.Play) }()
+	wg.Wait()
+	if wantErr != nil {
+		return "", fmt.Errorf("%s: %w", refName, wantErr)
+	}
+	if gotErr != nil {
+		return "", fmt.Errorf("%s: %w", testName, gotErr)
+	}
+	if ms := Compare(want, got, opt.Normalizer); len(ms) > 0 {
+		return Diff(conv.Name, refName, testName, ms), nil
+	}
+	return "", nil
 }
 
 // RunGolden plays every conversation file against a fresh tested server and
