@@ -224,6 +224,7 @@ func run(ctx context.Context, c *Config, rep *Report) error {
 		if wr != nil {
 			rep.Workloads = append(rep.Workloads, *wr)
 			rep.noteErrors(wr)
+			rep.noteInterference(wr)
 		}
 		if err != nil {
 			return fmt.Errorf("workload %s: %w", w.Name, err)
@@ -234,6 +235,7 @@ func run(ctx context.Context, c *Config, rep *Report) error {
 		if wr != nil {
 			rep.Memcaslap = wr
 			rep.noteErrors(wr)
+			rep.noteInterference(wr)
 		}
 		if err != nil {
 			return fmt.Errorf("memcaslap: %w", err)
@@ -355,20 +357,29 @@ func runWorkload(ctx context.Context, c *Config, w Workload, a, b *process) (*Wo
 	return wr, nil
 }
 
-// measured brackets one load run with the server's CPU time.
+// measured brackets one load run with the server's CPU time and the
+// machine's, to tell how much CPU other processes took meanwhile.
 func measured(ctx context.Context, c *Config, p *process, round int, load func() (*bench.Result, error)) (RunStats, *bench.Result, error) {
 	rs := RunStats{Server: p.srv.Name, Round: round}
 	cpu0, err := ProcCPU(p.pid())
 	if err != nil {
 		return rs, nil, err
 	}
+	busy0, steal0, err := SystemCPU()
+	if err != nil {
+		return rs, nil, err
+	}
 	res, err := load()
 	cpu1, cerr := ProcCPU(p.pid())
+	busy1, steal1, serr := SystemCPU()
 	if err != nil {
 		return rs, res, err
 	}
 	if cerr != nil {
 		return rs, res, cerr
+	}
+	if serr != nil {
+		return rs, res, serr
 	}
 	if !p.alive() {
 		return rs, res, fmt.Errorf("%s exited during the run", p.srv.Name)
@@ -378,6 +389,8 @@ func measured(ctx context.Context, c *Config, p *process, round int, load func()
 	rs.ServerCPUSeconds = cpu1 - cpu0
 	rs.ClientCPUSeconds = res.ClientCPUSeconds
 	rs.Seconds = res.Seconds
+	rs.OtherCPUSeconds = max(0, busy1-busy0-rs.ServerCPUSeconds-rs.ClientCPUSeconds)
+	rs.StealSeconds = steal1 - steal0
 	if res.Ops > 0 {
 		rs.CPUPerOpUs = rs.ServerCPUSeconds / float64(res.Ops) * 1e6
 	}

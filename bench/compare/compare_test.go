@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,29 +41,75 @@ func TestParseStatusRSS(t *testing.T) {
 	}
 }
 
+func TestParseProcStat(t *testing.T) {
+	stat := "cpu  103750 5 91431 454971 2208 10 30744 13104 0 0\ncpu0 52848 0 43587 228880 346 0 16695 6503 0 0\n"
+	busy, steal, err := parseProcStat([]byte(stat))
+	if err != nil || busy != float64(103750+5+91431+10+30744)/100 || steal != 131.04 {
+		t.Fatalf("parseProcStat = %v, %v, %v", busy, steal, err)
+	}
+	for _, bad := range []string{"", "cpu0 1 2 3 4 5 6 7 8\n", "cpu 1 2 3\n", "cpu 1 2 3 x 5 6 7 8\n"} {
+		if _, _, err := parseProcStat([]byte(bad)); err == nil {
+			t.Errorf("parseProcStat(%q) succeeded", bad)
+		}
+	}
+	if b, _, err := SystemCPU(); err != nil || b <= 0 {
+		t.Fatalf("SystemCPU = %v, %v", b, err)
+	}
+}
+
+func TestInterferenceIsNoted(t *testing.T) {
+	rep := Report{}
+	rep.noteInterference(&WorkloadReport{Name: "quiet", A: Summary{OtherBusy: 0.05}, B: Summary{Steal: 0.02}})
+	if len(rep.Notes) != 0 {
+		t.Fatalf("notes for a quiet machine: %q", rep.Notes)
+	}
+	rep.noteInterference(&WorkloadReport{Name: "busy", A: Summary{OtherBusy: 0.05}, B: Summary{OtherBusy: 0.6}})
+	rep.noteInterference(&WorkloadReport{Name: "stolen", A: Summary{Steal: 0.3}})
+	if len(rep.Notes) != 2 || !strings.Contains(rep.Notes[0], "busy: other processes took 0.60 CPUs") || !strings.Contains(rep.Notes[1], "hypervisor 0.30") {
+		t.Fatalf("notes %q", rep.Notes)
+	}
+}
+
 // TestProcReadersOnThisProcess reads our own /proc entries: CPU time grows
 // as we burn CPU, RSS grows as we touch memory.
 func TestProcReadersOnThisProcess(t *testing.T) {
 	pid := os.Getpid()
+	// Burn CPU until getrusage says 200 ms more were used (whatever other
+	// processes take meanwhile), then /proc must say the same within the
+	// 10 ms granularity of its ticks and the reading's own slack.
+	rusage := func() float64 {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+	}
 	cpu0, err := ProcCPU(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
+	ru0 := rusage()
 	x := 0
-	for end := time.Now().Add(150 * time.Millisecond); time.Now().Before(end); {
+	for deadline := time.Now().Add(10 * time.Second); rusage()-ru0 < 0.2 && time.Now().Before(deadline); {
 		for i := range 100000 {
 			x += i
 		}
 	}
+	used := rusage() - ru0
 	cpu1, _ := ProcCPU(pid)
-	if cpu1-cpu0 < 0.05 {
-		t.Fatalf("CPU time rose by %.2f s after burning 150 ms (x=%d)", cpu1-cpu0, x)
+	if d := cpu1 - cpu0; d < used-0.05 || d > used+0.05 {
+		t.Fatalf("/proc says %.2f s of CPU, getrusage %.2f s (x=%d)", d, used, x)
 	}
 	rss0, err := ProcRSS(pid)
 	if err != nil || rss0 <= 0 {
 		t.Fatalf("ProcRSS = %d, %v", rss0, err)
 	}
-	b := make([]byte, 64<<20)
+	// Fresh anonymous memory, so the Go heap's reuse cannot hide the rise.
+	b, err := syscall.Mmap(-1, 0, 64<<20, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Munmap(b)
 	for i := 0; i < len(b); i += 4096 {
 		b[i] = 1
 	}
@@ -70,7 +117,6 @@ func TestProcReadersOnThisProcess(t *testing.T) {
 	if rss1-rss0 < 48<<20 {
 		t.Fatalf("RSS rose by %d bytes after touching 64 MiB", rss1-rss0)
 	}
-	_ = b[len(b)-1]
 }
 
 const memcaslapOutput = `servers: 127.0.0.1:22122
@@ -226,7 +272,7 @@ func TestCompareMemcachedWithItself(t *testing.T) {
 			t.Fatalf("%s: runs %+v, want A then B", w.Name, w.Runs)
 		}
 		for _, r := range w.Runs {
-			if r.Ops == 0 || r.OpsPerSec <= 0 || r.P99Us <= 0 || r.ServerCPUSeconds <= 0 || r.CPUPerOpUs <= 0 {
+			if r.Ops == 0 || r.OpsPerSec <= 0 || r.P99Us <= 0 || r.ServerCPUSeconds <= 0 || r.CPUPerOpUs <= 0 || r.ClientCPUSeconds <= 0 {
 				t.Fatalf("%s: empty figures %+v", w.Name, r)
 			}
 		}
@@ -244,7 +290,7 @@ func TestCompareMemcachedWithItself(t *testing.T) {
 	if m.Ratio < 0.8 || m.Ratio > 1.25 {
 		t.Fatalf("memcached against itself: memory ratio %.2f", m.Ratio)
 	}
-	if c.Memcaslap != "" && (rep.Memcaslap == nil || rep.Memcaslap.A.OpsPerSec <= 0 || rep.Memcaslap.B.OpsPerSec <= 0) {
+	if c.Memcaslap != "" && (rep.Memcaslap == nil || rep.Memcaslap.A.OpsPerSec <= 0 || rep.Memcaslap.B.OpsPerSec <= 0 || rep.Memcaslap.A.ClientBusy <= 0) {
 		t.Fatalf("memcaslap report %+v", rep.Memcaslap)
 	}
 	md, err := os.ReadFile(filepath.Join(c.OutDir, "report.md"))

@@ -97,7 +97,9 @@ func runMemcaslap(ctx context.Context, c *Config, a, b *process) (*WorkloadRepor
 				if err != nil {
 					return nil, err
 				}
-				return &bench.Result{Seconds: mr.Seconds, Ops: mr.Ops, OpsPerSec: mr.TPS, Gets: mr.CmdGet, Sets: mr.CmdSet, Misses: mr.GetMisses}, nil
+				client := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+				return &bench.Result{Seconds: mr.Seconds, Ops: mr.Ops, OpsPerSec: mr.TPS, Gets: mr.CmdGet, Sets: mr.CmdSet,
+					Misses: mr.GetMisses, ClientCPUSeconds: client}, nil
 			})
 			if err != nil {
 				return wr, err

@@ -83,6 +83,33 @@ func parseStatusRSS(b []byte) (int64, error) {
 	return 0, errors.New("compare: no VmRSS in /proc status")
 }
 
+// SystemCPU returns the machine's busy CPU seconds (user, nice, system, irq,
+// softirq of all CPUs) and the seconds stolen by the hypervisor, from the
+// first line of /proc/stat.
+func SystemCPU() (busy, steal float64, err error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseProcStat(b)
+}
+
+func parseProcStat(b []byte) (busy, steal float64, err error) {
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := strings.Fields(string(line))
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, 0, fmt.Errorf("compare: unexpected /proc/stat line %q", line)
+	}
+	var v [8]uint64 // user nice system idle iowait irq softirq steal
+	for i := range v {
+		if v[i], err = strconv.ParseUint(f[i+1], 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("compare: /proc/stat: %w", err)
+		}
+	}
+	busy = float64(v[0]+v[1]+v[2]+v[5]+v[6]) / userHZ
+	return busy, float64(v[7]) / userHZ, nil
+}
+
 // Server says how to start one of the two servers.
 type Server struct {
 	// Name labels the server in reports ("memcached", "slabcached").

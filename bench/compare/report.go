@@ -46,6 +46,11 @@ type RunStats struct {
 	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
 	CPUPerOpUs       float64 `json:"cpu_per_op_us"`
 	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
+	// OtherCPUSeconds is the CPU time the rest of the machine used during
+	// the run (all busy CPU time less the server's and the client's);
+	// StealSeconds is the time the hypervisor took. Both should be near 0.
+	OtherCPUSeconds float64 `json:"other_cpu_seconds"`
+	StealSeconds    float64 `json:"steal_seconds"`
 }
 
 // Summary holds the medians over rounds of one server's runs.
@@ -56,6 +61,10 @@ type Summary struct {
 	// ClientBusy is the load generator's CPU time over wall time (median);
 	// near 1 means the client, not the server, may have been the limit.
 	ClientBusy float64 `json:"client_busy"`
+	// OtherBusy and Steal are the CPUs (CPU seconds per second) other
+	// processes and the hypervisor took during the runs (medians).
+	OtherBusy float64 `json:"other_busy"`
+	Steal     float64 `json:"steal"`
 }
 
 // Ratios are B/A. Each is the median over rounds of the ratio within a
@@ -127,7 +136,7 @@ type MemStats struct {
 
 func (w *WorkloadReport) summarize(a, b string) {
 	pick := func(name string) Summary {
-		var thr, p99, cpu, busy []float64
+		var thr, p99, cpu, busy, other, steal []float64
 		for _, r := range w.Runs {
 			if r.Server != name {
 				continue
@@ -137,9 +146,12 @@ func (w *WorkloadReport) summarize(a, b string) {
 			cpu = append(cpu, r.CPUPerOpUs)
 			if r.Seconds > 0 {
 				busy = append(busy, r.ClientCPUSeconds/r.Seconds)
+				other = append(other, r.OtherCPUSeconds/r.Seconds)
+				steal = append(steal, r.StealSeconds/r.Seconds)
 			}
 		}
-		return Summary{OpsPerSec: median(thr), P99Us: median(p99), CPUPerOpUs: median(cpu), ClientBusy: median(busy)}
+		return Summary{OpsPerSec: median(thr), P99Us: median(p99), CPUPerOpUs: median(cpu), ClientBusy: median(busy),
+			OtherBusy: median(other), Steal: median(steal)}
 	}
 	w.A, w.B = pick(a), pick(b)
 	w.ErrorsA, w.ErrorsB = 0, 0
@@ -233,6 +245,25 @@ func (w *WorkloadReport) plot(dir, a, b string) error {
 	return nil
 }
 
+// Interference beyond which the report warns that throughput and latency
+// ratios are not to be trusted: CPUs taken by other processes, or by the
+// hypervisor, during the runs.
+const (
+	maxOtherBusy = 0.2
+	maxSteal     = 0.1
+)
+
+// noteInterference adds a note when other processes or the hypervisor took
+// noticeable CPU during w's runs.
+func (r *Report) noteInterference(w *WorkloadReport) {
+	other := max(w.A.OtherBusy, w.B.OtherBusy)
+	steal := max(w.A.Steal, w.B.Steal)
+	if other > maxOtherBusy || steal > maxSteal {
+		r.Notes = append(r.Notes, fmt.Sprintf("%s: other processes took %.2f CPUs and the hypervisor %.2f during the runs (medians): its throughput and p99 ratios measure the neighbours as much as the servers; rerun on a quiet machine (CPU per request is less affected)",
+			w.Name, other, steal))
+	}
+}
+
 // noteErrors adds a note when either server answered errors in w.
 func (r *Report) noteErrors(w *WorkloadReport) {
 	if w.ErrorsA > 0 || w.ErrorsB > 0 {
@@ -285,9 +316,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 	if len(r.Workloads) > 0 || r.Memcaslap != nil {
 		p("Figures per server are medians over rounds; ratios B/A are medians of the per-round ratios (throughput: higher is better; p99 and CPU: lower is better). ")
-		p("Server CPU is utime+stime from /proc/<pid>/stat over the run divided by the requests; client busy is the load generator's CPU time over wall time.\n\n")
-		p("| workload | %s req/s | %s req/s | B/A req/s (per-round range) | %s p99 µs | %s p99 µs | B/A p99 | %s CPU µs/req | %s CPU µs/req | B/A CPU | client busy A/B | errors A/B |\n", a, b, a, b, a, b)
-		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("Server CPU is utime+stime from /proc/<pid>/stat over the run divided by the requests; client busy is the load generator's CPU time over wall time (near 1: the client may be the limit); other CPUs / steal are the CPUs the rest of the machine and the hypervisor took meanwhile (/proc/stat; near 0 on a quiet machine).\n\n")
+		p("| workload | %s req/s | %s req/s | B/A req/s (per-round range) | %s p99 µs | %s p99 µs | B/A p99 | %s CPU µs/req | %s CPU µs/req | B/A CPU | client busy A/B | other CPUs / steal | errors A/B |\n", a, b, a, b, a, b)
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		all := append([]WorkloadReport(nil), r.Workloads...)
 		if r.Memcaslap != nil {
 			all = append(all, *r.Memcaslap)
@@ -297,13 +328,11 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 			if w.A.P99Us > 0 {
 				p99a, p99b, p99r = fmt.Sprintf("%.0f", w.A.P99Us), fmt.Sprintf("%.0f", w.B.P99Us), fmt.Sprintf("%.2f", w.Ratio.P99)
 			}
-			busy := "n/a"
-			if w.A.ClientBusy > 0 {
-				busy = fmt.Sprintf("%.2f / %.2f", w.A.ClientBusy, w.B.ClientBusy)
-			}
-			p("| %s | %.0f | %.0f | %.2f (%.2f–%.2f) | %s | %s | %s | %.2f | %.2f | %.2f | %s | %d / %d |\n",
+			busy := fmt.Sprintf("%.2f / %.2f", w.A.ClientBusy, w.B.ClientBusy)
+			p("| %s | %.0f | %.0f | %.2f (%.2f–%.2f) | %s | %s | %s | %.2f | %.2f | %.2f | %s | %.2f / %.2f | %d / %d |\n",
 				w.Name, w.A.OpsPerSec, w.B.OpsPerSec, w.Ratio.Throughput, w.Ratio.ThroughputMin, w.Ratio.ThroughputMax,
-				p99a, p99b, p99r, w.A.CPUPerOpUs, w.B.CPUPerOpUs, w.Ratio.CPUPerOp, busy, w.ErrorsA, w.ErrorsB)
+				p99a, p99b, p99r, w.A.CPUPerOpUs, w.B.CPUPerOpUs, w.Ratio.CPUPerOp, busy,
+				max(w.A.OtherBusy, w.B.OtherBusy), max(w.A.Steal, w.B.Steal), w.ErrorsA, w.ErrorsB)
 		}
 		p("\nWorkloads:\n\n")
 		for _, w := range all {
