@@ -5,6 +5,9 @@ const (
 	// MaxKeyLen is the longest key (KEY_MAX_LENGTH). For meta commands with
 	// the b flag it bounds the base64 text, not the decoded key.
 	MaxKeyLen = 250
+	// MaxBinaryKeyLen is the longest key a meta command can send with the
+	// b flag: its base64 form must fit in MaxKeyLen.
+	MaxBinaryKeyLen = MaxKeyLen / 4 * 3
 	// MaxLineLen: a line that is not a get or gets and has more than this
 	// many bytes buffered without a newline closes the connection.
 	MaxLineLen = 2048
