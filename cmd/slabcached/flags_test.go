@@ -181,6 +181,19 @@ func TestParseExtendedOptions(t *testing.T) {
 			}
 		}
 	}
+	// Every -o option slabcached has is in the table above.
+	tested := map[string]bool{}
+	for _, tc := range tests {
+		for _, item := range strings.Split(tc.opts, ",") {
+			name, _, _ := strings.Cut(item, "=")
+			tested[name] = true
+		}
+	}
+	for name := range subopts {
+		if !tested[name] {
+			t.Errorf("-o %s has no test case", name)
+		}
+	}
 	// Two -o flags add up.
 	cmd, err := parseArgs([]string{"-o", "idle_timeout=5", "-o", "hashpower=16"}, false)
 	if err != nil || cmd.settings.IdleTimeout != 5 || cmd.settings.HashPower != 16 {

@@ -15,6 +15,16 @@
 // checked against the goldens where memcached is not installed (RunGolden) or
 // against a live memcached started by the test (Run).
 //
+// A server's tests use it like this (slabcached built once, then started
+// fresh for every conversation with the conversation's flags):
+//
+//	bin := buildSlabcached(t) // e.g. go build -o t.TempDir()/slabcached ./cmd/slabcached
+//	difftest.Run(t, difftest.Memcached, difftest.Binary(bin), &difftest.Options{Parallel: true},
+//		difftest.Files(t, "text")...)
+//
+// and, to check against the recorded goldens without memcached,
+// difftest.RunGolden(t, difftest.Binary(bin), nil, difftest.Files(t, "text")...).
+//
 // The conversation format is described in testdata/README.md and in the
 // comment of Parse. Only tests import this package; it imports the standard
 // library and internal/testenv, never the server, the store or the parser

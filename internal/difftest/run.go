@@ -1,14 +1,19 @@
 package difftest
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/slabcache/slabcache/internal/testenv"
 )
@@ -25,6 +30,81 @@ type Starter func(t testing.TB, flags []string) string
 // CI=true).
 func Memcached(t testing.TB, flags []string) string {
 	return testenv.StartMemcached(t, flags...)
+}
+
+// Binary returns a Starter that runs the program at path (slabcached, or any
+// server taking memcached's flags) as
+//
+//	path -l 127.0.0.1 -p PORT -U 0 [extra...] [conversation flags...]
+//
+// on a free port, waits until it accepts connections, and kills it when the
+// test ends. What the program wrote to stdout and stderr is logged if the
+// test failed.
+func Binary(path string, extra ...string) Starter {
+	return func(t testing.TB, flags []string) string {
+		t.Helper()
+		port := strconv.Itoa(testenv.FreePort(t))
+		args := append([]string{"-l", "127.0.0.1", "-p", port, "-U", "0"}, extra...)
+		args = append(args, flags...)
+		cmd := exec.Command(path, args...)
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatalf("starting %s: %v", path, err)
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- cmd.Wait() }()
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+			if t.Failed() && out.Len() > 0 {
+				t.Logf("output of %s %s:\n%s", filepath.Base(path), strings.Join(args, " "), out.String())
+			}
+		})
+		addr := "127.0.0.1:" + port
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+				return addr
+			}
+			select {
+			case err := <-exited:
+				exited <- err
+				t.Fatalf("%s %s exited before listening (%v):\n%s", path, strings.Join(args, " "), err, out.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is not listening on %s after 5s:\n%s", path, addr, out.String())
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's output goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Len()
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 // Dir returns the absolute path of this package's testdata directory, so

@@ -2,12 +2,16 @@ package difftest
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/slabcache/slabcache/internal/testenv"
 )
 
 // TestRunMemcachedAgainstItself runs the whole text corpus through Run with
@@ -111,12 +115,45 @@ func TestRunCatchesABrokenServer(t *testing.T) {
 	}
 }
 
-// TestRunGoldenWithMemcached checks RunGolden itself on a few conversations.
-func TestRunGoldenWithMemcached(t *testing.T) {
+// TestRunGoldenWithBinary checks RunGolden and the Binary starter (the way
+// the server's tests start slabcached) on a few conversations, with
+// memcached's binary in slabcached's place.
+func TestRunGoldenWithBinary(t *testing.T) {
+	var extra []string
+	if os.Geteuid() == 0 {
+		extra = []string{"-u", "root"} // memcached refuses to run as root without -u
+	}
 	files := []string{
 		filepath.Join(Dir(), "text", "cas.conv"),
 		filepath.Join(Dir(), "text", "item_max_small.conv"), // needs its flags
 		filepath.Join(Dir(), "text", "http.conv"),
 	}
-	RunGolden(t, Memcached, nil, files...)
+	RunGolden(t, Binary(testenv.LookPath(t, "memcached"), extra...), nil, files...)
 }
+
+func TestBinaryReportsAServerThatDoesNotStart(t *testing.T) {
+	ft := &fakeT{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer func() { recover() }() // fakeT.Fatalf ends the goroutine
+		Binary("/bin/sh", "-c", "echo refusing to start; exit 3")(ft, nil)
+	}()
+	<-done
+	if !strings.Contains(ft.msg, "exited before listening") || !strings.Contains(ft.msg, "refusing to start") {
+		t.Fatalf("message %q", ft.msg)
+	}
+}
+
+// fakeT records Fatalf instead of failing the real test.
+type fakeT struct {
+	testing.TB
+	msg string
+}
+
+func (f *fakeT) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	panic("fatal")
+}
+
+func (f *fakeT) Helper() {}
