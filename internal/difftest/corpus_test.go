@@ -34,10 +34,14 @@ func TestCorpusMatchesMemcached(t *testing.T) {
 					t.Fatal(err)
 				}
 				if *update {
-					comment := fmt.Sprintf("Replies of memcached 1.6.18 to %s (flags: %s).\n"+
+					flags := "no extra flags"
+					if len(conv.Flags) > 0 {
+						flags = "flags: " + strings.Join(conv.Flags, " ")
+					}
+					comment := fmt.Sprintf("Replies of memcached 1.6.18 to %s (%s).\n"+
 						"Recorded by: go test ./internal/difftest -run TestCorpusMatchesMemcached -update\n"+
-						"Format: see Transcript.Render; compared after normalisation (see Normalizer).",
-						conv.Name, strings.Join(conv.Flags, " "))
+						"Format: testdata/README.md; compared after normalisation (see Normalizer).",
+						conv.Name, flags)
 					if err := os.WriteFile(GoldenPath(f), got.Render(comment), 0o644); err != nil {
 						t.Fatal(err)
 					}

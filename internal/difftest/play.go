@@ -261,24 +261,11 @@ func readUntilSentinel(cl *client, timeout time.Duration) (reply []byte, closed,
 }
 
 func readUntilClose(cl *client, timeout time.Duration) (reply []byte, closed, timedOut bool) {
-	if cl.closed {
-		return nil, true, false
-	}
-	cl.c.SetReadDeadline(time.Now().Add(timeout))
-	var buf []byte
-	tmp := make([]byte, 64<<10)
-	for {
-		n, err := cl.c.Read(tmp)
-		buf = append(buf, tmp[:n]...)
-		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return buf, false, true
-			}
-			return buf, true, false
-		}
-	}
+	reply, closed = readFor(cl, timeout)
+	return reply, closed, !closed
 }
 
+// readFor reads until the server closes the connection or d has passed.
 func readFor(cl *client, d time.Duration) (reply []byte, closed bool) {
 	if cl.closed {
 		return nil, true

@@ -170,18 +170,10 @@ func (o *Options) names() (string, string) {
 	return r, s
 }
 
-// Run plays every conversation file against a fresh reference server and a
-// fresh tested server (both started with the conversation's flags, the two
-// plays running concurrently), and fails a subtest named after the file with
-// a readable diff wherever the normalised replies differ.
-//
-//	difftest.Run(t, difftest.Memcached, startSlabcached, difftest.Files(t, "text")...)
-func Run(t *testing.T, ref, test Starter, opt *Options, files ...string) {
+// eachConversation runs body as a subtest per conversation file, named
+// after the file, parallel when opt asks for it.
+func eachConversation(t *testing.T, opt *Options, files []string, body func(t *testing.T, conv *Conversation)) {
 	t.Helper()
-	if opt == nil {
-		opt = &Options{}
-	}
-	refName, testName := opt.names()
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".conv"), func(t *testing.T) {
 			if opt.Parallel {
@@ -191,15 +183,32 @@ func Run(t *testing.T, ref, test Starter, opt *Options, files ...string) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			diff, err := compareOn(conv, ref(t, conv.Flags), test(t, conv.Flags), opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff != "" {
-				t.Errorf("%s differs from %s:\n%s", testName, refName, diff)
-			}
+			body(t, conv)
 		})
 	}
+}
+
+// Run plays every conversation file against a fresh reference server and a
+// fresh tested server (both started with the conversation's flags, the two
+// plays running concurrently), and fails a subtest named after the file with
+// a readable diff wherever the normalised replies differ.
+//
+//	difftest.Run(t, difftest.Memcached, difftest.Binary(slabcachedPath), nil, difftest.Files(t, "text")...)
+func Run(t *testing.T, ref, test Starter, opt *Options, files ...string) {
+	t.Helper()
+	if opt == nil {
+		opt = &Options{}
+	}
+	refName, testName := opt.names()
+	eachConversation(t, opt, files, func(t *testing.T, conv *Conversation) {
+		diff, err := compareOn(conv, ref(t, conv.Flags), test(t, conv.Flags), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff != "" {
+			t.Errorf("%s differs from %s:\n%s", testName, refName, diff)
+		}
+	})
 }
 
 // compareOn plays conv against both addresses concurrently and returns the
@@ -237,26 +246,17 @@ func RunGolden(t *testing.T, test Starter, opt *Options, files ...string) {
 	}
 	refName, testName := opt.names()
 	refName += " (golden)"
-	for _, f := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(f), ".conv"), func(t *testing.T) {
-			if opt.Parallel {
-				t.Parallel()
-			}
-			conv, err := ParseFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := ReadGolden(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := conv.Play(test(t, conv.Flags), opt.Play)
-			if err != nil {
-				t.Fatalf("%s: %v", testName, err)
-			}
-			if ms := Compare(want, got, opt.Normalizer); len(ms) > 0 {
-				t.Errorf("%s differs from %s:\n%s", testName, refName, Diff(conv.Name, refName, testName, ms))
-			}
-		})
-	}
+	eachConversation(t, opt, files, func(t *testing.T, conv *Conversation) {
+		want, err := ReadGolden(conv.Path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := conv.Play(test(t, conv.Flags), opt.Play)
+		if err != nil {
+			t.Fatalf("%s: %v", testName, err)
+		}
+		if ms := Compare(want, got, opt.Normalizer); len(ms) > 0 {
+			t.Errorf("%s differs from %s:\n%s", testName, refName, Diff(conv.Name, refName, testName, ms))
+		}
+	})
 }
