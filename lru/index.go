@@ -15,9 +15,11 @@ import (
 // Slots come in groups of 8 whose control bytes are tested together with
 // SWAR. The home group is fastrange(low 32 hash bits, groups), so table
 // sizes need not be powers of two; probing moves group by group. A table
-// grows by 1.25x when it reaches 90% load, so the load stays between about
-// 0.72 and 0.9, and each shard grows on its own under its own lock: no
-// global rehash ever. Tables live in memory from slab.MapBytes (outside
+// grows by 1/8 when it reaches 92% load, so the load stays between about
+// 0.81 and 0.92 (about 5.8 bytes per item), and its size is rounded up to
+// whole OS pages (the rounding becomes slots, not waste). Each shard grows
+// on its own under its own lock: no global rehash ever; at a million items a
+// shard's rebuild moves about 4,000 entries. Tables live in memory from slab.MapBytes (outside
 // the Go heap), so the garbage collector has nothing to scan and freed
 // tables go straight back to the OS.
 //
@@ -30,9 +32,17 @@ const (
 	ctrlDel   = 0x01
 	lsbs      = 0x0101010101010101
 	msbs      = 0x8080808080808080
-	maxLoadN  = 9 // grow at 9/10 full
-	maxLoadD  = 10
+	maxLoadN  = 23 // grow at 23/25 (92%) full
+	maxLoadD  = 25
+	slotBytes = 5
+	osPage    = 4096
 )
+
+// roundGroups rounds a group count up so the table fills whole OS pages.
+func roundGroups(n uint32) uint32 {
+	bytes := (uint64(n)*groupSize*slotBytes + osPage - 1) / osPage * osPage
+	return uint32(bytes / (groupSize * slotBytes))
+}
 
 type table struct {
 	mem     []byte
@@ -52,11 +62,9 @@ func homeGroup(h uint64, n uint32) uint32 {
 }
 
 func newTable(ngroups uint32) (table, error) {
-	if ngroups == 0 {
-		ngroups = 1
-	}
+	ngroups = roundGroups(max(ngroups, 1))
 	n := int(ngroups) * groupSize
-	mem, err := slab.MapBytes(n * 5)
+	mem, err := slab.MapBytes(n * slotBytes)
 	if err != nil {
 		return table{}, err
 	}
@@ -171,7 +179,7 @@ func (t *table) remove(i int) {
 func (s *Store) rehashLocked(t *table) {
 	n := t.ngroups
 	if t.tombs < t.live/4 {
-		n = n + n/4 + 1
+		n = n + n/8 + 1
 	}
 	nt, err := newTable(n)
 	if err != nil {

@@ -159,7 +159,7 @@ func (s *Store) Stats() Stats {
 		slots += int64(sh.t.slots())
 		sh.mu.Unlock()
 	}
-	st.HashBytes = slots * 5
+	st.HashBytes = slots * slotBytes
 	for 1<<st.HashPowerLevel < slots {
 		st.HashPowerLevel++
 	}

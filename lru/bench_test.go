@@ -1,0 +1,136 @@
+package lru
+
+import (
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/slabcache/slabcache/internal/clock"
+)
+
+func benchStore(b *testing.B, n int) (*Store, [][]byte) {
+	cfg := DefaultConfig()
+	cfg.MemoryLimit = 512 << 20
+	s, err := New(cfg, clock.NewFake(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	keys := make([][]byte, n)
+	val := make([]byte, 100)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("key:%011d", i))
+		s.Set(keys[i], 0, 0, val, nil)
+	}
+	return s, keys
+}
+
+// BenchmarkGet: a hit on a 100-byte value, reply appended to a buffer.
+func BenchmarkGet(b *testing.B) {
+	s, keys := benchStore(b, 1<<16)
+	c := &conn{out: make([]byte, 0, 1024)}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.out = c.out[:0]
+		s.Get(keys[i&(len(keys)-1)], nil, c)
+	}
+}
+
+func BenchmarkGetMiss(b *testing.B) {
+	s, _ := benchStore(b, 1<<16)
+	c := &conn{}
+	k := []byte("key:absent-key-")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s.Get(k, nil, c)
+	}
+}
+
+// BenchmarkSet overwrites existing keys with 100-byte values.
+func BenchmarkSet(b *testing.B) {
+	s, keys := benchStore(b, 1<<16)
+	val := make([]byte, 100)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.Set(keys[i&(len(keys)-1)], 0, 0, val, nil)
+	}
+}
+
+// BenchmarkSetEvicting stores new keys into a full store.
+func BenchmarkSetEvicting(b *testing.B) {
+	cfg := DefaultConfig()
+	cfg.MemoryLimit = 16 << 20
+	s, err := New(cfg, clock.NewFake(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	val := make([]byte, 100)
+	key := []byte("key:00000000000")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		x := i
+		for j := len(key) - 1; j >= 4; j-- {
+			key[j] = byte('0' + x%10)
+			x /= 10
+		}
+		s.Set(key, 0, 0, val, nil)
+	}
+}
+
+// BenchmarkGetParallel and BenchmarkSetParallel show scaling with
+// GOMAXPROCS (run with -cpu 1,2,4).
+func BenchmarkGetParallel(b *testing.B) {
+	s, keys := benchStore(b, 1<<16)
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := &conn{out: make([]byte, 0, 1024)}
+		i := int(seed.Add(7919))
+		for pb.Next() {
+			c.out = c.out[:0]
+			s.Get(keys[i&(len(keys)-1)], nil, c)
+			i++
+		}
+	})
+}
+
+func BenchmarkSetParallel(b *testing.B) {
+	s, keys := benchStore(b, 1<<16)
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		val := make([]byte, 100)
+		i := int(seed.Add(7919))
+		for pb.Next() {
+			s.Set(keys[i&(len(keys)-1)], 0, 0, val, nil)
+			i++
+		}
+	})
+}
+
+func BenchmarkMixedParallel(b *testing.B) {
+	s, keys := benchStore(b, 1<<16)
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := &conn{out: make([]byte, 0, 1024)}
+		val := make([]byte, 100)
+		i := int(seed.Add(7919))
+		for pb.Next() {
+			k := keys[i&(len(keys)-1)]
+			if i%10 == 0 {
+				s.Set(k, 0, 0, val, nil)
+			} else {
+				c.out = c.out[:0]
+				s.Get(k, nil, c)
+			}
+			i++
+		}
+	})
+}

@@ -1,0 +1,207 @@
+// Command memload measures resident memory per item: it loads N items
+// (15-byte keys, 100-byte values by default) into an lru.Store in this
+// process, then the same items into a memcached it starts, and prints
+// VmRSS-based bytes per item for both, two ways: total RSS / items, and
+// (RSS loaded - RSS empty) / items. See docs/memory.md.
+//
+// Usage: go run ./lru/internal/memload [-n 1000000] [-klen 15] [-vlen 100] [-memcached /usr/bin/memcached]
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/slabcache/slabcache/internal/clock"
+	"github.com/slabcache/slabcache/lru"
+)
+
+func main() {
+	n := flag.Int("n", 1_000_000, "items to load")
+	klen := flag.Int("klen", 15, "key length in bytes")
+	vlen := flag.Int("vlen", 100, "value length in bytes")
+	mc := flag.String("memcached", "/usr/bin/memcached", "memcached binary; empty to skip")
+	flag.Parse()
+	if *klen < 8 {
+		fatal(fmt.Errorf("klen must be at least 8"))
+	}
+	memMiB := int64(*n)*int64(*klen+*vlen+64)/(1<<20) + 64
+
+	ours := loadOurs(*n, *klen, *vlen, memMiB)
+	fmt.Printf("slabcache: items %d, RSS empty %d KiB, loaded %d KiB: total %.1f B/item, loaded-empty %.1f B/item\n",
+		*n, ours.empty/1024, ours.loaded/1024, float64(ours.loaded)/float64(*n), float64(ours.loaded-ours.empty)/float64(*n))
+	if *mc == "" {
+		return
+	}
+	theirs, err := loadMemcached(*mc, *n, *klen, *vlen, memMiB)
+	if err != nil {
+		fatal(err)
+	}
+	fmt.Printf("memcached: items %d, RSS empty %d KiB, loaded %d KiB: total %.1f B/item, loaded-empty %.1f B/item\n",
+		theirs.items, theirs.empty/1024, theirs.loaded/1024, float64(theirs.loaded)/float64(*n), float64(theirs.loaded-theirs.empty)/float64(*n))
+	fmt.Printf("ratio slabcache/memcached: total %.3f, loaded-empty %.3f\n",
+		float64(ours.loaded)/float64(theirs.loaded), float64(ours.loaded-ours.empty)/float64(theirs.loaded-theirs.empty))
+}
+
+type result struct {
+	empty, loaded int64
+	items         int
+}
+
+func key(dst []byte, i, klen int) []byte {
+	dst = append(dst[:0], "key:"...)
+	s := strconv.Itoa(i)
+	for j := len(s) + 4; j < klen; j++ {
+		dst = append(dst, '0')
+	}
+	return append(dst, s...)
+}
+
+func loadOurs(n, klen, vlen int, memMiB int64) result {
+	cfg := lru.DefaultConfig()
+	cfg.MemoryLimit = memMiB << 20
+	s, err := lru.New(cfg, clock.NewFake(0))
+	if err != nil {
+		fatal(err)
+	}
+	settle()
+	var r result
+	r.empty = rss("self")
+	val := bytes.Repeat([]byte("v"), vlen)
+	var k []byte
+	for i := 0; i < n; i++ {
+		k = key(k, i, klen)
+		if res := s.Set(k, 0, 0, val, nil); res.Result != lru.Stored {
+			fatal(fmt.Errorf("set %d: %v", i, res.Result))
+		}
+	}
+	settle()
+	r.loaded = rss("self")
+	st := s.Stats()
+	if st.CurrItems != uint64(n) || st.Evictions != 0 {
+		fatal(fmt.Errorf("store holds %d items, %d evictions", st.CurrItems, st.Evictions))
+	}
+	fmt.Printf("slabcache: index %d KiB, pages %d KiB\n", st.HashBytes/1024, st.TotalMalloced/1024)
+	runtime.KeepAlive(s)
+	return r
+}
+
+// settle returns freed Go heap to the OS so RSS shows live memory only.
+func settle() {
+	runtime.GC()
+	debug.FreeOSMemory()
+	time.Sleep(100 * time.Millisecond)
+}
+
+func loadMemcached(bin string, n, klen, vlen int, memMiB int64) (result, error) {
+	var r result
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return r, err
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "-u", "root", "-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.FormatInt(memMiB, 10))
+	if err := cmd.Start(); err != nil {
+		return r, err
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var c net.Conn
+	for i := 0; i < 100; i++ {
+		if c, err = net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		return r, err
+	}
+	defer c.Close()
+	rd := bufio.NewReader(c)
+	sync := func() error {
+		if _, err := c.Write([]byte("version\r\n")); err != nil {
+			return err
+		}
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(line, "VERSION") {
+			return fmt.Errorf("memcached said %q", line)
+		}
+		return nil
+	}
+	if err := sync(); err != nil {
+		return r, err
+	}
+	time.Sleep(200 * time.Millisecond)
+	pid := strconv.Itoa(cmd.Process.Pid)
+	r.empty = rss(pid)
+	w := bufio.NewWriterSize(c, 1<<20)
+	val := bytes.Repeat([]byte("v"), vlen)
+	var k []byte
+	for i := 0; i < n; i++ {
+		k = key(k, i, klen)
+		fmt.Fprintf(w, "set %s 0 0 %d noreply\r\n", k, vlen)
+		w.Write(val)
+		w.WriteString("\r\n")
+	}
+	if err := w.Flush(); err != nil {
+		return r, err
+	}
+	if err := sync(); err != nil {
+		return r, err
+	}
+	// Let the hash table expansion thread finish and free the old table.
+	time.Sleep(2 * time.Second)
+	if _, err := c.Write([]byte("stats\r\n")); err != nil {
+		return r, err
+	}
+	for {
+		line, err := rd.ReadString('\n')
+		if err != nil {
+			return r, err
+		}
+		if strings.HasPrefix(line, "STAT curr_items ") {
+			r.items, _ = strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "STAT curr_items ")))
+		}
+		if strings.HasPrefix(line, "END") {
+			break
+		}
+	}
+	r.loaded = rss(pid)
+	if r.items != n {
+		return r, fmt.Errorf("memcached holds %d of %d items", r.items, n)
+	}
+	return r, nil
+}
+
+// rss returns VmRSS in bytes of a process ("self" or a pid).
+func rss(pid string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			return kb * 1024
+		}
+	}
+	fatal(fmt.Errorf("no VmRSS in /proc/%s/status", pid))
+	return 0
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "memload:", err)
+	os.Exit(1)
+}
