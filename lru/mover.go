@@ -2,6 +2,7 @@ package lru
 
 import (
 	"errors"
+	"time"
 	"unsafe"
 
 	"github.com/slabcache/slabcache/slab"
@@ -24,7 +25,6 @@ type moverState struct {
 	busyDeletes    uint64
 	running        bool
 	// automove window
-	window  [slab.MaxClasses + 1]uint64
 	windows [slab.MaxClasses + 1]uint8 // consecutive windows with evictions
 	refs    []slab.Ref
 }
@@ -113,6 +113,9 @@ func (s *Store) movePageLocked(src, dst int) error {
 		}
 		if busy > 0 {
 			m.busyItems += uint64(busy)
+			// Stores in progress finish within a few network reads; give
+			// them a moment (memcached's rebalancer also loops on busy items).
+			time.Sleep(time.Millisecond)
 		}
 	}
 	s.slab.AbortDrain(p)

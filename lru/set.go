@@ -439,10 +439,9 @@ func (s *Store) combineLocked(ref slab.Ref, p itemPtr, oref slab.Ref, op itemPtr
 
 // valueWriter writes a value sequentially into an allocated item.
 type valueWriter struct {
-	s  *Store
-	p  itemPtr
-	r  Reservation
-	ok bool
+	s *Store
+	p itemPtr
+	r Reservation
 }
 
 func (w *valueWriter) init() {

@@ -79,12 +79,11 @@ type Store struct {
 	oldestLive atomic.Uint32 // flush_all: items last accessed at or before this are invalid
 
 	// runtime-tunable settings (lru tune, slabs automove, lru temp_ttl)
-	hotPct, warmPct   atomic.Int32
-	hotMax, warmMax   atomic.Uint64 // float64 bits
-	tempTTL           atomic.Uint32
-	automove          atomic.Int32
-	rehashes          atomic.Uint64
-	crawlerReclaimedG atomic.Uint64
+	hotPct, warmPct atomic.Int32
+	hotMax, warmMax atomic.Uint64 // float64 bits
+	tempTTL         atomic.Uint32
+	automove        atomic.Int32
+	rehashes        atomic.Uint64
 
 	mover moverState
 	crawl crawlerState
@@ -370,6 +369,10 @@ func (s *Store) allocChunk(cls, n, also int) (slab.Ref, Result) {
 			return ref, 0
 		}
 		if s.pullTail(cls, Cold, pullEvict, 0, 0) > 0 {
+			c := &s.classes[cls]
+			c.mu.Lock()
+			c.directReclaims++
+			c.mu.Unlock()
 			continue
 		}
 		if also != 0 && also != cls && s.pullTail(also, Cold, pullEvict, 0, 0) > 0 {

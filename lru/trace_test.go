@@ -68,7 +68,6 @@ type tracer struct {
 	src   opSource
 	nkeys int
 	c     rec
-	buf   []byte
 }
 
 func newTracer(t testing.TB, src opSource, nkeys int, mem int64) *tracer {

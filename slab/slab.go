@@ -75,11 +75,10 @@ type Allocator struct {
 	sizes   [MaxClasses + 1]uint32
 	classes [MaxClasses + 1]class
 
-	gmu      sync.Mutex
-	grown    uint32   // pages carved from the region so far
-	pool     []uint32 // free pages returned by page moves
-	moved    uint64   // pages moved between classes (slabs_moved)
-	released []bool   // pool pages whose memory was given back to the OS
+	gmu   sync.Mutex
+	grown uint32   // pages carved from the region so far
+	pool  []uint32 // free pages returned by page moves
+	moved uint64   // pages moved between classes (slabs_moved)
 }
 
 // New maps the region and builds the classes. Close releases the region.
