@@ -105,6 +105,9 @@ type GetArgs struct {
 	// item's remaining TTL under RecacheExptime (mg R).
 	Recache        bool
 	RecacheExptime int64
+	// NewCAS is the CAS value for an item created by Vivify (mg E); 0
+	// generates one.
+	NewCAS uint64
 }
 
 // Get looks key up and, when found (or created by Vivify), calls h.Hit
@@ -136,6 +139,9 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) bool {
 		}
 		p = s.ptr(ref)
 		created = true
+		if args.NewCAS != 0 {
+			s.lay.setCAS(p, args.NewCAS)
+		}
 	}
 	st := loadState(p)
 	st0 := st

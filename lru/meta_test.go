@@ -117,3 +117,23 @@ func TestFetchedAndLastAccess(t *testing.T) {
 		t.Fatalf("view %+v", r.it)
 	}
 }
+
+// mg E and ma E set the CAS of what they create or change.
+func TestExplicitCAS(t *testing.T) {
+	s, _ := newTestStore(t, testConfig())
+	r, ok := get(t, s, "v", &GetArgs{Vivify: true, VivifyExptime: 10, NewCAS: 777})
+	if !ok || r.it.CAS != 777 {
+		t.Fatalf("mg N E: %+v", r.it)
+	}
+	d := s.Delta([]byte("c"), &DeltaArgs{Incr: true, Delta: 1, Vivify: true, NewCAS: 888})
+	if d.CAS != 888 {
+		t.Fatalf("ma N E: %+v", d)
+	}
+	d = s.Delta([]byte("c"), &DeltaArgs{Incr: true, Delta: 1, NewCAS: 999})
+	if d.CAS != 999 || d.Value != 1 {
+		t.Fatalf("ma E: %+v", d)
+	}
+	if s.Delete([]byte("c"), &DeleteArgs{CAS: 999}) != Deleted {
+		t.Fatal("delete with the explicit CAS")
+	}
+}

@@ -92,6 +92,9 @@ type DeltaArgs struct {
 	// Touch sets the expiry to Exptime (ma T).
 	Touch   bool
 	Exptime int64
+	// NewCAS is the CAS value for the changed or created item (ma E); 0
+	// generates one.
+	NewCAS uint64
 }
 
 // DeltaResult is the outcome of Delta.
@@ -192,6 +195,9 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) DeltaResult {
 	}
 	if args.Touch {
 		setExp(p, clock.Expiry(s.clk, args.Exptime))
+	}
+	if args.NewCAS != 0 {
+		s.lay.setCAS(p, args.NewCAS)
 	}
 	out.Result = Found
 	out.CAS = s.lay.cas(p)
