@@ -177,3 +177,22 @@ func AppendSetRequest(dst, key []byte, flags uint32, exptime int32, value []byte
 	dst = append(dst, value...)
 	return append(dst, crlf...)
 }
+
+// ValidKey reports whether key is safe to send in a text-protocol request:
+// 1 to MaxKeyLen bytes, none of them a space, a control byte or DEL.
+// memcached itself only refuses length, space and newline problems, but
+// clients (libmemcached, pymemcache) refuse control bytes too, and a key
+// ending in '\r' would be read back differently at the end of a line. Use
+// the meta b flag (base64) for arbitrary binary keys up to
+// MaxBinaryKeyLen bytes.
+func ValidKey(key []byte) bool {
+	if len(key) == 0 || len(key) > MaxKeyLen {
+		return false
+	}
+	for _, c := range key {
+		if c <= ' ' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -224,3 +224,14 @@ func TestMetaDebugMatchesMemcached(t *testing.T) {
 		}
 	}
 }
+
+func TestValidKey(t *testing.T) {
+	for k, want := range map[string]bool{
+		"foo": true, k250: true, k251: false, "": false, "a b": false,
+		"a\r": false, "a\tb": false, "a\x7f": false, "ключ": true,
+	} {
+		if ValidKey([]byte(k)) != want {
+			t.Errorf("ValidKey(%.20q) = %v", k, !want)
+		}
+	}
+}

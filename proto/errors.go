@@ -28,9 +28,22 @@ func (e *Error) Reply() string { return e.reply }
 // if any).
 func (e *Error) Close() bool { return e.close }
 
-func replyErr(line string) *Error { return &Error{reply: line + "\r\n", text: line} }
+// allErrors lists every Error value, for LookupError; the constructors
+// below register them.
+var allErrors []*Error
 
-func closeErr(why string) *Error { return &Error{text: why, close: true} }
+func register(e *Error) *Error {
+	allErrors = append(allErrors, e)
+	return e
+}
+
+func replyErr(line string) *Error { return register(&Error{reply: line + "\r\n", text: line}) }
+
+func closeErr(why string) *Error { return register(&Error{text: why, close: true}) }
+
+func replyCloseErr(line string) *Error {
+	return register(&Error{reply: line + "\r\n", text: line, close: true})
+}
 
 // The protocol errors of memcached 1.6.18, each with its exact reply. This is
 // the one place where error texts live; checked against the real server by
@@ -93,7 +106,7 @@ var (
 	// ErrNonNumeric: incr, decr or ma on a value that is not a number.
 	ErrNonNumeric = replyErr("CLIENT_ERROR cannot increment or decrement non-numeric value")
 	// ErrTooManyConnections: sent before closing a connection over -c.
-	ErrTooManyConnections = &Error{reply: "ERROR Too many open connections\r\n", text: "ERROR Too many open connections", close: true}
+	ErrTooManyConnections = replyCloseErr("ERROR Too many open connections")
 	// ErrFlushDisabled: flush_all under -F (checked before the exptime).
 	ErrFlushDisabled = replyErr("CLIENT_ERROR flush_all not allowed")
 	// ErrShutdownDisabled: shutdown without -A.

@@ -113,7 +113,8 @@ func (rp *Reply) reset() {
 }
 
 // LookupError returns the Error whose reply is line (without "\r\n"), or
-// nil when line is not one of them.
+// nil when line is not one of them. A client can compare the result with
+// the Err values.
 func LookupError(line []byte) *Error {
 	for _, e := range allErrors {
 		if e.reply != "" && len(e.reply) == len(line)+2 && string(line) == e.text {
@@ -121,16 +122,6 @@ func LookupError(line []byte) *Error {
 		}
 	}
 	return nil
-}
-
-var allErrors = []*Error{
-	ErrUnknownCommand, ErrBadFormat, ErrBadDataChunk, ErrInvalidExptime,
-	ErrInvalidDelta, ErrDeleteUsage, ErrDuplicateFlag, ErrInvalidFlag,
-	ErrBadToken, ErrDecodingKey, ErrInvalidInitial, ErrInvalidDeltaValue,
-	ErrMTokenLength, ErrOpaqueTooLong, ErrMgFlagsTooLong, ErrFlagsTooLong,
-	ErrInvalidOrDuplicate, ErrMsInvalidMode, ErrMaInvalidMode, ErrTooLarge,
-	ErrOutOfMemory, ErrNonNumeric, ErrTooManyConnections, ErrFlushDisabled,
-	ErrShutdownDisabled, ErrShutdownMode,
 }
 
 // readLine returns the line starting at off (without "\r\n" or "\n") and
