@@ -385,8 +385,17 @@ func (s *Store) replaceLocked(sh *shard, hv uint64, key []byte, oref slab.Ref, o
 		panic("lru: replaced item not in the index")
 	}
 	sh.t.refs[i] = uint32(ref)
-	s.unlinkLRU(oref, op, nil)
-	s.linkLocked(ref, p, now)
+	if cls := s.classOf(ref); cls == s.classOf(oref) {
+		// One class lock for both list changes (the common overwrite).
+		c := &s.classes[cls]
+		c.mu.Lock()
+		s.unlinkLRU(oref, op, c)
+		s.linkClassLocked(c, ref, p, now)
+		c.mu.Unlock()
+	} else {
+		s.unlinkLRU(oref, op, nil)
+		s.linkLocked(ref, p, now)
+	}
 	s.freeItem(oref, op)
 }
 

@@ -288,14 +288,19 @@ func (s *Store) segmentFor(exp, now uint32) Segment {
 // linked. The caller holds the shard lock and has put (or is about to put)
 // ref into the index.
 func (s *Store) linkLocked(ref slab.Ref, p itemPtr, now uint32) {
-	st := loadState(p)
-	g := s.segmentFor(getExp(p), now)
 	c := &s.classes[s.classOf(ref)]
 	c.mu.Lock()
+	s.linkClassLocked(c, ref, p, now)
+	c.mu.Unlock()
+}
+
+// linkClassLocked is linkLocked with the item's class lock held too.
+func (s *Store) linkClassLocked(c *lruClass, ref slab.Ref, p itemPtr, now uint32) {
+	st := loadState(p)
+	g := s.segmentFor(getExp(p), now)
 	s.lruLinkLocked(c, ref, p, g, s.itemBytes(p, st))
 	c.totalItems++
 	storeState(p, withSeg(st&^lcMask|lcLinked, g))
-	c.mu.Unlock()
 }
 
 // unlinkLRU takes a linked item out of its class's LRU and marks it free

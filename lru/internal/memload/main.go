@@ -86,6 +86,17 @@ func loadOurs(n, klen, vlen int, memMiB int64) result {
 	}
 	settle()
 	r.loaded = rss("self")
+	if os.Getenv("MEMLOAD_DEBUG") != "" {
+		b, _ := os.ReadFile("/proc/self/status")
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "Rss") || strings.HasPrefix(l, "VmRSS") {
+				fmt.Println(l)
+			}
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		fmt.Printf("go heap: sys %d KiB, inuse %d KiB, released %d KiB, stacks %d KiB, other %d KiB\n", ms.Sys/1024, ms.HeapInuse/1024, ms.HeapReleased/1024, ms.StackSys/1024, (ms.Sys-ms.HeapSys)/1024)
+	}
 	st := s.Stats()
 	if st.CurrItems != uint64(n) || st.Evictions != 0 {
 		fatal(fmt.Errorf("store holds %d items, %d evictions", st.CurrItems, st.Evictions))
