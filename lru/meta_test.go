@@ -137,3 +137,25 @@ func TestExplicitCAS(t *testing.T) {
 		t.Fatal("delete with the explicit CAS")
 	}
 }
+
+// md x replaces the value with an empty one (flags from md F, CAS kept);
+// with I the emptied item is also stale.
+func TestRemoveValue(t *testing.T) {
+	s, _ := newTestStore(t, testConfig())
+	r0 := set(t, s, "k", "value", 5, 100, nil)
+	if res := s.Delete([]byte("k"), &DeleteArgs{RemoveValue: true, Flags: 9}); res != Deleted {
+		t.Fatalf("md x: %v", res)
+	}
+	r := mustGet(t, s, "k", "")
+	if r.it.Flags != 9 || r.it.CAS != r0.CAS || r.it.TTL() != -1 || r.it.Stale {
+		t.Fatalf("after md x: %+v", r.it)
+	}
+	if res := s.Delete([]byte("k"), &DeleteArgs{RemoveValue: true, Invalidate: true, Touch: true, Exptime: 30}); res != Deleted {
+		t.Fatalf("md x I T30: %v", res)
+	}
+	r = mustGet(t, s, "k", "")
+	if !r.it.Stale || !r.it.Won || r.it.TTL() != 30 || r.it.CAS == r0.CAS {
+		t.Fatalf("after md x I: %+v", r.it)
+	}
+	checkInv(t, s)
+}

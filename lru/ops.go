@@ -16,13 +16,20 @@ type DeleteArgs struct {
 	// (NewCAS, or a generated one).
 	Invalidate bool
 	NewCAS     uint64
-	// Touch sets the expiry to Exptime (md T, with Invalidate).
+	// Touch sets the expiry to Exptime (md T, with Invalidate or RemoveValue).
 	Touch   bool
 	Exptime int64
+	// RemoveValue (md x, memcached 1.6.2x) does not remove the item but
+	// replaces it with an empty value carrying client flags Flags, expiring
+	// as Exptime (never without Touch), keeping the old CAS unless NewCAS is
+	// set. Combined with Invalidate the emptied item is then marked stale.
+	RemoveValue bool
+	Flags       uint32
 }
 
-// Delete removes key (or marks it stale, see DeleteArgs). It returns
-// Deleted, NotFound, or Exists on a CAS mismatch. args may be nil.
+// Delete removes key (or marks it stale, or empties it; see DeleteArgs).
+// It returns Deleted, NotFound, Exists on a CAS mismatch, or NoMemory when
+// RemoveValue cannot allocate the empty item. args may be nil.
 func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
 	var none DeleteArgs
 	if args == nil {
@@ -39,6 +46,27 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
 	}
 	if args.CAS != 0 && s.lay.cas(p) != args.CAS {
 		return Exists
+	}
+	if args.RemoveValue {
+		var exp uint32
+		if args.Touch {
+			exp = clock.Expiry(s.clk, args.Exptime)
+		}
+		nref, _ := s.allocItem(hv, key, args.Flags, exp, 0, now)
+		if nref == 0 {
+			return NoMemory
+		}
+		np := s.ptr(nref)
+		c := args.NewCAS
+		if c == 0 {
+			c = s.lay.cas(p)
+		}
+		s.lay.setCAS(np, c)
+		s.replaceLocked(sh, hv, key, ref, p, nref, np, now)
+		ref, p = nref, np
+		if !args.Invalidate {
+			return Deleted
+		}
 	}
 	if args.Invalidate {
 		if args.Touch {
