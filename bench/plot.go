@@ -136,6 +136,9 @@ func PlotThroughput(path, title string, series []TimelineSeries) error {
 			return err
 		}
 	}
+	if !math.IsInf(p.Y.Max, 0) {
+		p.Y.Max *= 1.1 // headroom above the highest point
+	}
 	return p.Save(18*vg.Centimeter, 9*vg.Centimeter, path)
 }
 

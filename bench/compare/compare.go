@@ -369,7 +369,9 @@ func measured(ctx context.Context, c *Config, p *process, round int, load func()
 	if err != nil {
 		return rs, nil, err
 	}
+	start := time.Now()
 	res, err := load()
+	rs.WallSeconds = time.Since(start).Seconds()
 	cpu1, cerr := ProcCPU(p.pid())
 	busy1, steal1, serr := SystemCPU()
 	if err != nil {

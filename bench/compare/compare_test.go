@@ -154,12 +154,12 @@ func TestParseMemcaslap(t *testing.T) {
 
 func TestSummarizeTakesMediansAndRatios(t *testing.T) {
 	w := WorkloadReport{Runs: []RunStats{
-		{Server: "a", Round: 1, OpsPerSec: 100, P99Us: 10, CPUPerOpUs: 5, Seconds: 1, ClientCPUSeconds: 0.5},
-		{Server: "b", Round: 1, OpsPerSec: 150, P99Us: 8, CPUPerOpUs: 4, Seconds: 1, ClientCPUSeconds: 0.6},
-		{Server: "a", Round: 2, OpsPerSec: 300, P99Us: 30, CPUPerOpUs: 1, Seconds: 1, ClientCPUSeconds: 0.7},
-		{Server: "b", Round: 2, OpsPerSec: 330, P99Us: 9, CPUPerOpUs: 2, Seconds: 1, ClientCPUSeconds: 0.8},
-		{Server: "a", Round: 3, OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, Seconds: 1, ClientCPUSeconds: 0.9},
-		{Server: "b", Round: 3, OpsPerSec: 240, P99Us: 7, CPUPerOpUs: 3, Seconds: 1, ClientCPUSeconds: 1.0, Errors: 2},
+		{Server: "a", Round: 1, OpsPerSec: 100, P99Us: 10, CPUPerOpUs: 5, WallSeconds: 1, ClientCPUSeconds: 0.5},
+		{Server: "b", Round: 1, OpsPerSec: 150, P99Us: 8, CPUPerOpUs: 4, WallSeconds: 1, ClientCPUSeconds: 0.6},
+		{Server: "a", Round: 2, OpsPerSec: 300, P99Us: 30, CPUPerOpUs: 1, WallSeconds: 1, ClientCPUSeconds: 0.7},
+		{Server: "b", Round: 2, OpsPerSec: 330, P99Us: 9, CPUPerOpUs: 2, WallSeconds: 1, ClientCPUSeconds: 0.8},
+		{Server: "a", Round: 3, OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, WallSeconds: 1, ClientCPUSeconds: 0.9},
+		{Server: "b", Round: 3, OpsPerSec: 240, P99Us: 7, CPUPerOpUs: 3, WallSeconds: 1, ClientCPUSeconds: 1.0, Errors: 2},
 	}}
 	w.summarize("a", "b")
 	if w.A != (Summary{OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, ClientBusy: 0.7}) {

@@ -51,6 +51,10 @@ type RunStats struct {
 	// StealSeconds is the time the hypervisor took. Both should be near 0.
 	OtherCPUSeconds float64 `json:"other_cpu_seconds"`
 	StealSeconds    float64 `json:"steal_seconds"`
+	// WallSeconds is the whole measured interval, from starting the load
+	// tool to its end (longer than Seconds by start-up, and by memcaslap's
+	// warm-up).
+	WallSeconds float64 `json:"wall_seconds"`
 }
 
 // Summary holds the medians over rounds of one server's runs.
@@ -144,10 +148,10 @@ func (w *WorkloadReport) summarize(a, b string) {
 			thr = append(thr, r.OpsPerSec)
 			p99 = append(p99, r.P99Us)
 			cpu = append(cpu, r.CPUPerOpUs)
-			if r.Seconds > 0 {
-				busy = append(busy, r.ClientCPUSeconds/r.Seconds)
-				other = append(other, r.OtherCPUSeconds/r.Seconds)
-				steal = append(steal, r.StealSeconds/r.Seconds)
+			if r.WallSeconds > 0 {
+				busy = append(busy, r.ClientCPUSeconds/r.WallSeconds)
+				other = append(other, r.OtherCPUSeconds/r.WallSeconds)
+				steal = append(steal, r.StealSeconds/r.WallSeconds)
 			}
 		}
 		return Summary{OpsPerSec: median(thr), P99Us: median(p99), CPUPerOpUs: median(cpu), ClientBusy: median(busy),
