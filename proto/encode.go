@@ -121,27 +121,25 @@ func AppendLine(dst []byte, line string) []byte {
 // AppendValueHeader appends "VALUE <key> <flags> <n>\r\n", the line before
 // a get hit's data block.
 func AppendValueHeader(dst, key []byte, flags uint32, n int) []byte {
-	dst = append(dst, "VALUE "...)
-	dst = append(dst, key...)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(flags), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(n), 10)
-	return append(dst, crlf...)
+	return append(appendValuePrefix(dst, key, flags, n), crlf...)
 }
 
 // AppendValueHeaderCAS appends "VALUE <key> <flags> <n> <cas>\r\n" (gets,
 // gats).
 func AppendValueHeaderCAS(dst, key []byte, flags uint32, n int, cas uint64) []byte {
+	dst = appendValuePrefix(dst, key, flags, n)
+	dst = append(dst, ' ')
+	dst = strconv.AppendUint(dst, cas, 10)
+	return append(dst, crlf...)
+}
+
+func appendValuePrefix(dst, key []byte, flags uint32, n int) []byte {
 	dst = append(dst, "VALUE "...)
 	dst = append(dst, key...)
 	dst = append(dst, ' ')
 	dst = strconv.AppendUint(dst, uint64(flags), 10)
 	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, uint64(n), 10)
-	dst = append(dst, ' ')
-	dst = strconv.AppendUint(dst, cas, 10)
-	return append(dst, crlf...)
+	return strconv.AppendUint(dst, uint64(n), 10)
 }
 
 // AppendValue appends a data block and its "\r\n" (after AppendValueHeader
@@ -164,38 +162,36 @@ func AppendVersion(dst []byte, version string) []byte {
 	return append(dst, crlf...)
 }
 
-// AppendStat appends "STAT <name> <value>\r\n".
-func AppendStat(dst []byte, name, value string) []byte {
+func appendStatName(dst []byte, name string) []byte {
 	dst = append(dst, "STAT "...)
 	dst = append(dst, name...)
-	dst = append(dst, ' ')
+	return append(dst, ' ')
+}
+
+// AppendStat appends "STAT <name> <value>\r\n".
+func AppendStat(dst []byte, name, value string) []byte {
+	dst = appendStatName(dst, name)
 	dst = append(dst, value...)
 	return append(dst, crlf...)
 }
 
 // AppendStatBytes is AppendStat with a byte-slice value.
 func AppendStatBytes(dst []byte, name string, value []byte) []byte {
-	dst = append(dst, "STAT "...)
-	dst = append(dst, name...)
-	dst = append(dst, ' ')
+	dst = appendStatName(dst, name)
 	dst = append(dst, value...)
 	return append(dst, crlf...)
 }
 
 // AppendStatUint appends "STAT <name> <v>\r\n".
 func AppendStatUint(dst []byte, name string, v uint64) []byte {
-	dst = append(dst, "STAT "...)
-	dst = append(dst, name...)
-	dst = append(dst, ' ')
+	dst = appendStatName(dst, name)
 	dst = strconv.AppendUint(dst, v, 10)
 	return append(dst, crlf...)
 }
 
 // AppendStatInt appends "STAT <name> <v>\r\n" for a signed value.
 func AppendStatInt(dst []byte, name string, v int64) []byte {
-	dst = append(dst, "STAT "...)
-	dst = append(dst, name...)
-	dst = append(dst, ' ')
+	dst = appendStatName(dst, name)
 	dst = strconv.AppendInt(dst, v, 10)
 	return append(dst, crlf...)
 }
@@ -203,9 +199,7 @@ func AppendStatInt(dst []byte, name string, v int64) []byte {
 // AppendStatMicros appends "STAT <name> <s>.<us>\r\n" with six digits of
 // microseconds, the form of memcached's rusage_user and rusage_system.
 func AppendStatMicros(dst []byte, name string, micros uint64) []byte {
-	dst = append(dst, "STAT "...)
-	dst = append(dst, name...)
-	dst = append(dst, ' ')
+	dst = appendStatName(dst, name)
 	dst = strconv.AppendUint(dst, micros/1e6, 10)
 	dst = append(dst, '.')
 	frac := micros % 1e6

@@ -137,24 +137,19 @@ func metaFlags(tk [][]byte, r *Request) *Error {
 			}
 			r.Key = r.keyBuf[:k]
 			r.KeyBinary = true
-		case 'N':
+		case 'N', 'T', 'R':
 			v, ok := parseInt32(t[1:])
 			if !ok {
 				errv, failed = ErrBadToken, true
 			}
-			r.VivifyTTL = v
-		case 'T':
-			v, ok := parseInt32(t[1:])
-			if !ok {
-				errv, failed = ErrBadToken, true
+			switch o {
+			case 'N':
+				r.VivifyTTL = v
+			case 'T':
+				r.Exptime = v
+			default:
+				r.RecacheTTL = v
 			}
-			r.Exptime = v
-		case 'R':
-			v, ok := parseInt32(t[1:])
-			if !ok {
-				errv, failed = ErrBadToken, true
-			}
-			r.RecacheTTL = v
 		case 'O':
 			r.Opaque = t[1:]
 		case 'l', 'P', 'L', 'k', 's', 't', 'c', 'f', 'v', 'h', 'u', 'q', 'I':
@@ -164,30 +159,31 @@ func metaFlags(tk [][]byte, r *Request) *Error {
 				failed = true // memcached keeps the previous error text
 			}
 			r.ClientFlags = v
-		case 'C':
-			v, ok := parseUint64(t[1:])
-			if !ok {
-				errv, failed = ErrBadToken, true
-			}
-			r.CAS = v
 		case 'M':
 			if len(t) != 2 {
 				errv, failed = ErrMTokenLength, true
 			} else {
 				r.Mode = t[1]
 			}
-		case 'J':
+		case 'C', 'J', 'D':
 			v, ok := parseUint64(t[1:])
-			if !ok {
-				errv, failed = ErrInvalidInitial, true
+			switch o {
+			case 'C':
+				r.CAS = v
+				if !ok {
+					errv, failed = ErrBadToken, true
+				}
+			case 'J':
+				r.Initial = v
+				if !ok {
+					errv, failed = ErrInvalidInitial, true
+				}
+			default:
+				r.Delta = v
+				if !ok {
+					errv, failed = ErrInvalidDeltaValue, true
+				}
 			}
-			r.Initial = v
-		case 'D':
-			v, ok := parseUint64(t[1:])
-			if !ok {
-				errv, failed = ErrInvalidDeltaValue, true
-			}
-			r.Delta = v
 		default:
 			return ErrInvalidFlag
 		}
