@@ -366,9 +366,12 @@ func TestAbortFreesMemory(t *testing.T) {
 		t.Fatal("reserve")
 	}
 	r.Write(make([]byte, 1000))
-	if err := s.Check(1); err == nil {
-		// the reservation holds a head and two data chunks
-		t.Log("check with one reservation passes only by chunk count")
+	// The reservation holds a head chunk and two data chunks.
+	if err := s.Check(3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(0); err == nil {
+		t.Fatal("Check(0) should see the reservation's chunks")
 	}
 	s.Abort(&r)
 	if r.Active() {

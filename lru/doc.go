@@ -12,7 +12,8 @@
 // key and value lengths), an 8-byte CAS (absent with Config.NoCAS), 4 bytes
 // of client flags only when they are nonzero, the key and the value, in one
 // slab chunk (layout.go). Values over slab_chunk_max are stitched from
-// several chunks. The index is 256 shards, each an open-addressed table of
+// several chunks. The index is 256 shards (up to 4096 for large memory
+// limits), each an open-addressed table of
 // 1-byte tags and 4-byte chunk references with its own lock (index.go); it
 // holds no Go pointers and lives outside the Go heap.
 //

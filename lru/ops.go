@@ -292,7 +292,7 @@ func (s *Store) Flush(delay int64) {
 		for i := range s.shards {
 			sh := &s.shards[i]
 			sh.mu.Lock()
-			sh.flushCAS = sh.casNext<<shardBits | uint64(sh.id)
+			sh.flushCAS = sh.casNext<<casShardBits | uint64(sh.id)
 			sh.mu.Unlock()
 		}
 	}

@@ -9,9 +9,9 @@ import (
 )
 
 const (
-	shardBits = 8
-	numShards = 1 << shardBits
-	bumpQLen  = 32
+	// CAS values are counter<<casShardBits | shard id, unique store-wide.
+	casShardBits = 12
+	bumpQLen     = 32
 	// KeyMaxLen is the longest key, as memcached's KEY_MAX_LENGTH.
 	KeyMaxLen = 250
 )
@@ -22,7 +22,7 @@ type shard struct {
 	mu       sync.Mutex
 	t        table
 	id       uint32
-	casNext  uint64 // CAS values of this shard are casNext<<shardBits | id
+	casNext  uint64 // CAS values of this shard are casNext<<casShardBits | id
 	flushCAS uint64 // items with a smaller CAS were flushed (see flushedLocked)
 
 	getExpired uint64
@@ -73,7 +73,8 @@ type Store struct {
 	slab *slab.Allocator
 	lay  layout
 
-	shards  []shard
+	shards    []shard
+	shardBits uint // log2(len(shards)): 8 up to 4 GiB of memory, one more per doubling, at most 12
 	classes [slab.MaxClasses + 1]lruClass
 
 	oldestLive atomic.Uint32 // flush_all: items last accessed at or before this are invalid
@@ -112,8 +113,14 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{cfg: cfg, clk: clk, slab: a, lay: lay, shards: make([]shard, numShards)}
-	perShard := uint32((uint64(1) << cfg.HashPower) / numShards / groupSize)
+	// More memory means more items per shard and longer (per-shard) index
+	// rebuilds; more shards keep each rebuild to a few thousand entries.
+	bits := uint(8)
+	for lim := int64(4 << 30); bits < 12 && cfg.MemoryLimit > lim; lim *= 2 {
+		bits++
+	}
+	s := &Store{cfg: cfg, clk: clk, slab: a, lay: lay, shards: make([]shard, 1<<bits), shardBits: bits}
+	perShard := uint32((uint64(1) << cfg.HashPower) >> bits / groupSize)
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.id = uint32(i)
@@ -167,9 +174,9 @@ func (s *Store) Clock() clock.Clock { return s.clk }
 
 func (s *Store) ptr(r slab.Ref) itemPtr { return itemPtr(s.slab.Pointer(r)) }
 
-func (s *Store) shardFor(h uint64) *shard { return &s.shards[h>>(64-shardBits)] }
+func (s *Store) shardFor(h uint64) *shard { return &s.shards[h>>(64-s.shardBits)] }
 
-func (s *Store) shardOfState(st uint32) *shard { return &s.shards[tagOf(st)>>(16-shardBits)] }
+func (s *Store) shardOfState(st uint32) *shard { return &s.shards[tagOf(st)>>(16-s.shardBits)] }
 
 func (s *Store) classOf(r slab.Ref) int { return s.slab.PageClass(r.Page()) }
 
@@ -178,7 +185,7 @@ func (s *Store) nextCASLocked(sh *shard) uint64 {
 	if s.lay.casSize == 0 {
 		return 0
 	}
-	c := sh.casNext<<shardBits | uint64(sh.id)
+	c := sh.casNext<<casShardBits | uint64(sh.id)
 	sh.casNext++
 	return c
 }
