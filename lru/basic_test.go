@@ -2,8 +2,11 @@ package lru
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/slabcache/slabcache/internal/clock"
 )
 
 func TestSetGet(t *testing.T) {
@@ -381,4 +384,39 @@ func TestAbortFreesMemory(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustMiss(t, s, "k")
+}
+
+func TestConfigValidation(t *testing.T) {
+	bad := []func(*Config){
+		func(c *Config) { c.MemoryLimit = 1000 },
+		func(c *Config) { c.ItemSizeMax = 512 },
+		func(c *Config) { c.ItemSizeMax = 2 << 30 },
+		func(c *Config) { c.MemoryLimit = 8 << 20; c.ItemSizeMax = 5 << 20 }, // over half of -m
+		func(c *Config) { c.ItemSizeMax = 100 << 10 },                        // under slab_chunk_max, as memcached refuses
+		func(c *Config) { c.GrowthFactor = 1 },
+		func(c *Config) { c.SlabAutomove = 3 },
+		func(c *Config) { c.HotLRUPct = 50; c.WarmLRUPct = 40 },
+		func(c *Config) { c.HashPower = 40 },
+		func(c *Config) { c.SlabChunkMax = 1001 },
+	}
+	for i, f := range bad {
+		cfg := DefaultConfig()
+		f(&cfg)
+		if s, err := New(cfg, clock.NewFake(0)); !errors.Is(err, ErrConfig) {
+			if s != nil {
+				s.Close()
+			}
+			t.Errorf("case %d: New = %v, want ErrConfig", i, err)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.ItemSizeMax, cfg.SlabChunkMax = 100<<10, 64<<10
+	s, err := New(cfg, clock.NewFake(0))
+	if err != nil {
+		t.Fatalf("-I 100k with slab_chunk_max 64k: %v", err)
+	}
+	s.Close()
+	if _, err := New(DefaultConfig(), nil); !errors.Is(err, ErrConfig) {
+		t.Fatalf("nil clock: %v", err)
+	}
 }

@@ -33,7 +33,8 @@ type Config struct {
 	NoCAS bool
 	// SlabChunkMax is the largest chunk (slab_chunk_max), in bytes; items
 	// larger than this are stitched from chunks. Default 512 KiB (half a
-	// page); 0 means the default.
+	// page); 0 means the default. As in memcached it may not exceed
+	// ItemSizeMax, so a smaller -I needs a smaller slab_chunk_max too.
 	SlabChunkMax int
 	// SlabReassign allows page moves between classes (slab_reassign).
 	// Default true.
@@ -128,6 +129,8 @@ func (c *Config) validate() error {
 		return bad("MinChunkSpace %d is negative", c.MinChunkSpace)
 	case c.SlabChunkMax < 1024 || c.SlabChunkMax > slab.PageSize || c.SlabChunkMax%slab.ChunkAlign != 0:
 		return bad("SlabChunkMax %d must be a multiple of 8 between 1 KiB and one page", c.SlabChunkMax)
+	case c.SlabChunkMax > c.ItemSizeMax:
+		return bad("SlabChunkMax %d cannot be larger than ItemSizeMax %d", c.SlabChunkMax, c.ItemSizeMax)
 	case c.SlabAutomove < 0 || c.SlabAutomove > 2:
 		return bad("SlabAutomove %d must be 0, 1 or 2", c.SlabAutomove)
 	case c.HotLRUPct < 1 || c.HotLRUPct > 80 || c.WarmLRUPct < 1 || c.WarmLRUPct > 80 || c.HotLRUPct+c.WarmLRUPct > 80:

@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -75,7 +76,7 @@ type Store struct {
 
 	shards    []shard
 	shardBits uint // log2(len(shards)): 8 up to 4 GiB of memory, one more per doubling, at most 12
-	classes [slab.MaxClasses + 1]lruClass
+	classes   [slab.MaxClasses + 1]lruClass
 
 	oldestLive atomic.Uint32 // flush_all: items last accessed at or before this are invalid
 
@@ -95,6 +96,9 @@ type Store struct {
 func New(cfg Config, clk clock.Clock) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
+	}
+	if clk == nil {
+		return nil, fmt.Errorf("%w: nil clock", ErrConfig)
 	}
 	lay := layout{casSize: 8}
 	if cfg.NoCAS {
