@@ -133,7 +133,8 @@ func (c DumpCursor) Done() bool { return c.done }
 // and returns the cursor to continue from; its Done is true at the end.
 // fn runs with one shard lock held (one item at a time): it must be quick
 // and must not call the store. Items stored or removed during a walk may or
-// may not be seen; items present throughout are seen exactly once.
+// may not be seen; items present throughout are seen exactly once, unless a
+// page move (which relocates items) runs between two calls.
 func (s *Store) Dump(cur DumpCursor, budget int, fn func(*DumpItem)) DumpCursor {
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
