@@ -95,6 +95,10 @@ func TestCalcification(t *testing.T) {
 	checkInv(t, s)
 
 	// Without automove the same switch stays calcified: the test can fail.
+	// (Skipped under the race detector to keep the suite fast.)
+	if raceEnabled {
+		return
+	}
 	cfg.SlabAutomove = 0
 	s0, clk0 := newTestStore(t, cfg)
 	for i := 0; i < fillN; i++ {
