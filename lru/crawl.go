@@ -166,26 +166,30 @@ func (s *Store) Dump(cur DumpCursor, budget int, fn func(*DumpItem)) DumpCursor 
 			if lifecycle(st) != lcLinked {
 				continue
 			}
-			sh := s.shardOfState(st)
-			sh.mu.Lock()
-			if p, st, _, ok := s.linkedItemLocked(sh, ref); ok && !expired(p, now) && !s.flushedLocked(sh, p, now) {
-				d = DumpItem{
-					Key:        s.lay.key(p, st),
-					Exptime:    -1,
-					LastAccess: epoch + int64(getAtime(p)),
-					CAS:        s.lay.cas(p),
-					Fetched:    st&stFetched != 0,
-					Class:      cls,
-					Size:       s.itemBytes(p, st),
-				}
-				if e := getExp(p); e != 0 {
-					d.Exptime = epoch + int64(e)
-				}
-				fn(&d)
-				d.Key = nil
-			}
-			sh.mu.Unlock()
+			s.dumpOne(s.shardOfState(st), ref, cls, now, epoch, &d, fn)
 		}
 	}
 	return cur
+}
+
+// dumpOne reports chunk ref to fn if it is a live item, under its shard lock.
+func (s *Store) dumpOne(sh *shard, ref slab.Ref, cls int, now uint32, epoch int64, d *DumpItem, fn func(*DumpItem)) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock() // also if fn panics
+	if p, st, _, ok := s.linkedItemLocked(sh, ref); ok && !expired(p, now) && !s.flushedLocked(sh, p, now) {
+		*d = DumpItem{
+			Key:        s.lay.key(p, st),
+			Exptime:    -1,
+			LastAccess: epoch + int64(getAtime(p)),
+			CAS:        s.lay.cas(p),
+			Fetched:    st&stFetched != 0,
+			Class:      cls,
+			Size:       s.itemBytes(p, st),
+		}
+		if e := getExp(p); e != 0 {
+			d.Exptime = epoch + int64(e)
+		}
+		fn(d)
+		d.Key = nil
+	}
 }

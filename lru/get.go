@@ -125,16 +125,15 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) bool {
 	sh := s.shardFor(hv)
 	now := s.clk.Now()
 	sh.mu.Lock()
+	defer sh.mu.Unlock() // also if h.Hit panics
 	ref, p := s.lookupLocked(sh, hv, key, now)
 	created := false
 	if ref == 0 {
 		if !args.Vivify {
-			sh.mu.Unlock()
 			return false
 		}
 		ref = s.createLocked(sh, hv, key, 0, clock.Expiry(s.clk, args.VivifyExptime), nil, now)
 		if ref == 0 {
-			sh.mu.Unlock()
 			return false
 		}
 		p = s.ptr(ref)
@@ -188,7 +187,6 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) bool {
 	if st != st0 {
 		storeState(p, st)
 	}
-	sh.mu.Unlock()
 	return true
 }
 
