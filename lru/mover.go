@@ -29,19 +29,21 @@ type moverState struct {
 	refs    []slab.Ref
 }
 
-// Reassign errors, as memcached's `slabs reassign` replies.
+// Reassign errors, with memcached's replies to `slabs reassign`.
 var (
-	ErrReassignBadClass = errors.New("lru: bad class")     // BADCLASS
-	ErrReassignNoSpare  = errors.New("lru: no spare page") // NOSPARE
-	ErrReassignSame     = errors.New("lru: same class")    // SAME
-	ErrReassignBusy     = errors.New("lru: busy")          // BUSY
-	ErrReassignDisabled = errors.New("lru: reassign off")  // NOTENABLED? (slab_reassign off)
+	ErrReassignBadClass = errors.New("lru: bad class")    // BADCLASS invalid src or dst class id
+	ErrReassignNoSpare  = errors.New("lru: no spare page") // NOSPARE source class has no spare pages
+	ErrReassignSame     = errors.New("lru: same class")    // SAME src and dst class are identical
+	ErrReassignBusy     = errors.New("lru: busy")          // BUSY currently processing reassign request
+	ErrReassignDisabled = errors.New("lru: reassign off")  // CLIENT_ERROR slab reassignment disabled
 )
 
 // Reassign moves one page from class src to class dst (`slabs reassign src
 // dst`). src may be -1 for "any class with a page to spare but dst"; dst 0
-// sends the page to the global pool. It runs the move to completion before
-// returning (a few milliseconds for a full page).
+// sends the page to the global pool. Unlike memcached, which answers OK and
+// moves the page in its rebalancer thread, it runs the move to completion
+// before returning (a few milliseconds for a full page; a server may call it
+// from a goroutine of its own). Success is memcached's OK.
 func (s *Store) Reassign(src, dst int) error {
 	if !s.cfg.SlabReassign {
 		return ErrReassignDisabled
