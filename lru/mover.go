@@ -31,7 +31,7 @@ type moverState struct {
 
 // Reassign errors, with memcached's replies to `slabs reassign`.
 var (
-	ErrReassignBadClass = errors.New("lru: bad class")    // BADCLASS invalid src or dst class id
+	ErrReassignBadClass = errors.New("lru: bad class")     // BADCLASS invalid src or dst class id
 	ErrReassignNoSpare  = errors.New("lru: no spare page") // NOSPARE source class has no spare pages
 	ErrReassignSame     = errors.New("lru: same class")    // SAME src and dst class are identical
 	ErrReassignBusy     = errors.New("lru: busy")          // BUSY currently processing reassign request
