@@ -60,8 +60,8 @@
 //     delete_hits, incr_hits, cas_hits, touch_hits, hits_to_hot, ...) are the
 //     server's to count per event loop; Item.Class, Item.Segment,
 //     SetResult.Class and DeltaResult.Class tell it which class.
-//   - slabs reassign, slabs automove, lru tune, lru temp_ttl: Reassign,
-//     SetAutomove, SetLRUTune, SetTempTTL.
+//   - slabs reassign, slabs automove, lru tune, lru mode, lru temp_ttl:
+//     Reassign, SetAutomove, SetLRUTune, SetLRUMode, SetTempTTL.
 //
 // Start runs the background goroutine (maintainer, crawler, automove);
 // Stop ends it and Close also frees the memory. Tests drive the same work

@@ -216,6 +216,9 @@ func (s *Store) lookupLocked(sh *shard, hv uint64, key []byte, now uint32) (slab
 // COLD is queued for the maintainer to move to WARM. It returns the new
 // state (not yet stored).
 func (s *Store) bumpLocked(sh *shard, ref slab.Ref, p itemPtr, st uint32, now uint32) uint32 {
+	if s.flat.Load() {
+		return s.bumpFlatLocked(ref, p, st|stFetched, now)
+	}
 	if st&stActive != 0 {
 		return st
 	}
@@ -241,3 +244,29 @@ func (s *Store) Peek(key []byte, h Hit) bool {
 	args := GetArgs{NoBump: true}
 	return s.Get(key, &args, h)
 }
+
+// itemUpdateInterval is memcached's ITEM_UPDATE_INTERVAL: in flat mode an
+// item moves to the head of its LRU at most once a minute.
+const itemUpdateInterval = 60
+
+// bumpFlatLocked is do_item_update in flat LRU mode: an item not bumped in
+// the last minute moves to the head of its segment (taking the class lock
+// on the read path, as memcached's flat mode does).
+func (s *Store) bumpFlatLocked(ref slab.Ref, p itemPtr, st uint32, now uint32) uint32 {
+	if getAtime(p)+itemUpdateInterval >= now {
+		return st
+	}
+	setAtime(p, now)
+	c := &s.classes[s.classOf(ref)]
+	c.mu.Lock()
+	st = loadState(p) | st&stFetched
+	s.moveSegLocked(c, ref, p, st, segOf(st))
+	c.mu.Unlock()
+	return st
+}
+
+// SetLRUMode switches between memcached's segmented LRU (HOT, WARM, COLD;
+// the default) and flat mode, where new items go straight to COLD, a hit
+// moves an item to the head at most once a minute, and the maintainer
+// drains HOT and WARM (`lru mode segmented|flat`).
+func (s *Store) SetLRUMode(segmented bool) { s.flat.Store(!segmented) }

@@ -223,3 +223,40 @@ func TestStatsNumbers(t *testing.T) {
 		t.Fatalf("class stats %+v", cs)
 	}
 }
+
+// lru mode flat: new items go to COLD; a hit moves an item to the head at
+// most once a minute; the maintainer drains what was in HOT.
+func TestFlatMode(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	mustSet(t, s, "before", "v")
+	s.SetLRUMode(false)
+	mustSet(t, s, "a", "v")
+	mustSet(t, s, "b", "v")
+	if r, _ := get(t, s, "a", &GetArgs{NoBump: true}); r.it.Segment != Cold {
+		t.Fatalf("new item in %v in flat mode", r.it.Segment)
+	}
+	tail := func() string {
+		c := &s.classes[1]
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		p := s.ptr(c.tail[Cold])
+		return string(s.lay.key(p, loadState(p)))
+	}
+	if tail() != "a" {
+		t.Fatalf("COLD tail %q, want a", tail())
+	}
+	get(t, s, "a", nil) // within a minute of its store: no move
+	if tail() != "a" {
+		t.Fatal("bumped within the update interval")
+	}
+	clk.Advance(61)
+	get(t, s, "a", nil)
+	if tail() != "b" {
+		t.Fatalf("after a minute a hit should move a to the head; tail is %q", tail())
+	}
+	s.MaintainOnce()
+	if r, _ := get(t, s, "before", &GetArgs{NoBump: true}); r.it.Segment != Cold {
+		t.Fatalf("HOT item not drained in flat mode: %v", r.it.Segment)
+	}
+	checkInv(t, s)
+}

@@ -132,6 +132,10 @@ func (s *Store) juggle(cls int) int {
 	if f := f64(s.warmMax.Load()); f > 0 {
 		warmAge = uint32(float64(coldAge) * f)
 	}
+	if s.flat.Load() {
+		// Flat mode: whatever is left in HOT and WARM drains into COLD.
+		hotAge, warmAge, total = 0, 0, 0
+	}
 	did := 0
 	if s.tempTTL.Load() != 0 {
 		did += s.pullTail(cls, Temp, 0, 0, 0)

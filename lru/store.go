@@ -84,6 +84,7 @@ type Store struct {
 	hotPct, warmPct atomic.Int32
 	hotMax, warmMax atomic.Uint64 // float64 bits
 	tempTTL         atomic.Uint32
+	flat            atomic.Bool // lru mode flat: one LRU (COLD) per class
 	automove        atomic.Int32
 	rehashes        atomic.Uint64
 
@@ -291,6 +292,9 @@ func (s *Store) moveSegLocked(c *lruClass, ref slab.Ref, p itemPtr, st uint32, t
 func (s *Store) segmentFor(exp, now uint32) Segment {
 	if t := s.tempTTL.Load(); t != 0 && exp != 0 && exp-now <= t {
 		return Temp
+	}
+	if s.flat.Load() {
+		return Cold
 	}
 	return Hot
 }
