@@ -171,7 +171,7 @@ func Run(ctx context.Context, cfg Config, progress Progress) (*Result, error) {
 		go func() {
 			defer wg.Done()
 			if cfg.Rate > 0 {
-				e.runOpen(runCtx, group, rec, rng, deadline)
+				e.runOpen(runCtx, group, w*cfg.ConnsPerWorker, rec, rng, deadline)
 			} else {
 				e.runClosed(runCtx, group, rec, rng, deadline)
 			}
@@ -390,14 +390,15 @@ const openQueue = 1 << 14
 // runs from the request's intended send time, so a stalled server or a
 // late sender shows in the figures instead of hiding (no coordinated
 // omission).
-func (e *engine) runOpen(ctx context.Context, conns []*conn, rec *recorder, rng *rand.Rand, deadline int64) {
+// first is the index of conns[0] among all the run's connections.
+func (e *engine) runOpen(ctx context.Context, conns []*conn, first int, rec *recorder, rng *rand.Rand, deadline int64) {
 	cfg := &e.cfg
 	interval := float64(cfg.Conns) / cfg.Rate * 1e9 // ns between requests on one connection
 	var readers sync.WaitGroup
 	next := make([]float64, len(conns))
 	for i, c := range conns {
-		// Stagger connections evenly across one interval.
-		next[i] = interval * float64(i) / float64(len(conns))
+		// Stagger all the run's connections evenly across one interval.
+		next[i] = interval * float64(first+i) / float64(cfg.Conns)
 		c.q = make(chan pending, openQueue)
 		readers.Add(1)
 		go func() {

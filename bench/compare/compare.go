@@ -79,7 +79,8 @@ type Config struct {
 	// to CPU 0 and the load to CPU 1 when the machine has two or more CPUs.
 	ServerCPUs string `json:"server_cpus"`
 	LoadCPUs   string `json:"load_cpus"`
-	// Rounds is how many A B pairs each workload runs. Default 5.
+	// Rounds is how many pairs of runs each workload has: A then B in odd
+	// rounds, B then A in even ones. Default 5.
 	Rounds int `json:"rounds"`
 	// Duration is the length of each measured run. Default 5s.
 	Duration time.Duration `json:"duration_ns"`
@@ -336,7 +337,7 @@ func runWorkload(ctx context.Context, c *Config, w Workload, a, b *process) (*Wo
 		}
 	}
 	for r := 1; r <= c.Rounds; r++ {
-		for _, p := range []*process{a, b} {
+		for _, p := range roundOrder(r, a, b) {
 			rc := cfg
 			rc.Addr = p.addr
 			rc.Seed = uint64(r)
@@ -355,6 +356,18 @@ func runWorkload(ctx context.Context, c *Config, w Workload, a, b *process) (*Wo
 		return wr, err
 	}
 	return wr, nil
+}
+
+// roundOrder gives the order of round r: A then B in odd rounds, B then A
+// in even ones (A B, B A, A B, ...). Each server then runs as often first
+// as second, so whatever a run leaves behind for the next one (a server's
+// background work, the page cache, the neighbours' rhythm) does not always
+// fall on the same server.
+func roundOrder(r int, a, b *process) []*process {
+	if r%2 == 0 {
+		return []*process{b, a}
+	}
+	return []*process{a, b}
 }
 
 // measured brackets one load run with the server's CPU time and the

@@ -319,3 +319,16 @@ func checkPNG(t *testing.T, path string) {
 		t.Fatalf("%s: not a sensible PNG: %+v %v", path, cfg, err)
 	}
 }
+
+func TestRoundOrderAlternates(t *testing.T) {
+	a, b := &process{srv: Server{Name: "a"}}, &process{srv: Server{Name: "b"}}
+	var got []string
+	for r := 1; r <= 4; r++ {
+		for _, p := range roundOrder(r, a, b) {
+			got = append(got, p.srv.Name)
+		}
+	}
+	if s := strings.Join(got, ""); s != "abbaabba" {
+		t.Fatalf("order %s, want abbaabba", s)
+	}
+}

@@ -1,7 +1,7 @@
 // Package compare runs two memcached-protocol servers side by side on one
 // machine — A, Debian's memcached, and B, normally slabcached — with the same
 // memory and core budget, drives them with the same workloads in
-// alternating runs (A B A B ...), and reports the ratios B/A: throughput,
+// alternating runs (A B, B A, A B, ...), and reports the ratios B/A: throughput,
 // p99 latency, server CPU time per request (from /proc/<pid>/stat) and
 // resident memory per item (from /proc/<pid>/status). It also drives both
 // with Debian's memcaslap so that one load tool is not ours.

@@ -77,7 +77,7 @@ func runMemcaslap(ctx context.Context, c *Config, a, b *process) (*WorkloadRepor
 		Description: "Debian's memcaslap: 1 thread, " + strconv.Itoa(c.Conns) + " concurrent clients, 100 B values, its default 1:9 set:get mix",
 	}
 	for r := 1; r <= c.Rounds; r++ {
-		for _, p := range []*process{a, b} {
+		for _, p := range roundOrder(r, a, b) {
 			args := memcaslapArgs(c, p.addr)
 			wr.Command = "memcaslap " + joinArgs(args)
 			name := c.Memcaslap

@@ -314,7 +314,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	if c.ServerCPUs != "" {
 		pin = fmt.Sprintf("servers on CPU %s, load generator on CPU %s", c.ServerCPUs, c.LoadCPUs)
 	}
-	p("- both with `-m %d -t %d`, %s; %d rounds of A then B, %v per run, %d connections, %d keys\n",
+	p("- both with `-m %d -t %d`, %s; %d rounds (A B, B A, A B, ...), %v per run, %d connections, %d keys\n",
 		c.MemoryMB, c.Threads, pin, c.Rounds, c.Duration, c.Conns, c.Keys)
 	p("- host: %s; started %s, took %.0f s\n\n", r.Host, r.StartedAt.Format(time.RFC3339), r.Seconds)
 

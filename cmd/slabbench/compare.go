@@ -29,7 +29,7 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.IntVar(&c.Threads, "t", c.Threads, "threads given to both servers (-t)")
 	fs.StringVar(&c.ServerCPUs, "server-cpus", c.ServerCPUs, "taskset CPU list for the servers (empty: unpinned)")
 	fs.StringVar(&c.LoadCPUs, "load-cpus", c.LoadCPUs, "taskset CPU list for the load generator and memcaslap (empty: unpinned)")
-	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "A B pairs per workload")
+	fs.IntVar(&c.Rounds, "rounds", c.Rounds, "pairs of runs per workload (A B in odd rounds, B A in even ones)")
 	fs.DurationVar(&c.Duration, "duration", c.Duration, "length of each measured run")
 	fs.IntVar(&c.Conns, "conns", c.Conns, "connections per run")
 	fs.Uint64Var(&c.Keys, "keys", c.Keys, "key space of the workloads")
