@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"sync"
@@ -96,7 +97,11 @@ func TestConcurrentMixed(t *testing.T) {
 				case 3:
 					s.Set(k, uint32(w), int64(i%5), []byte(fmt.Sprintf("v%d-%d", w, i)), nil)
 				case 4:
-					v := make([]byte, 100+i%3000)
+					n := 100 + i%3000
+					if i%97 == 4 {
+						n = 300000 + i%400000 // chunked
+					}
+					v := make([]byte, n)
 					if s.Reserve(&r, k, 0, 0, len(v)) == Stored {
 						r.Write(v)
 						s.Commit(&r, &SetArgs{Mode: Mode(i % 5)})
@@ -120,6 +125,90 @@ func TestConcurrentMixed(t *testing.T) {
 	}
 	wg.Wait()
 	s.Stop()
+	if err := s.Check(0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// checkHit verifies that a value is made only of its key's fill byte.
+type checkHit struct {
+	want byte
+	bad  int
+	buf  []byte
+}
+
+func (c *checkHit) Hit(it *Item) {
+	c.buf = it.AppendValue(c.buf[:0])
+	if len(c.buf) != it.Len {
+		c.bad++
+	}
+	for _, b := range c.buf {
+		if b != c.want {
+			c.bad++
+			return
+		}
+	}
+}
+
+// Readers never see a torn or foreign value while writers overwrite keys
+// and pages are moved between classes underneath them.
+func TestConcurrentValuesIntactDuringPageMoves(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 8 << 20
+	cfg.SlabAutomove = 0
+	s, _ := newTestStore(t, cfg)
+	const nkeys = 400
+	fillByte := func(k int) byte { return byte('a' + k%26) }
+	ops := 20000
+	if testing.Short() || raceEnabled {
+		ops = 3000
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for w := 0; w < 3; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			c := &checkHit{}
+			for i := 0; i < ops; i++ {
+				k := (i*13 + w*7) % nkeys
+				key := []byte(fmt.Sprintf("key%d", k))
+				if i%3 == 0 {
+					n := 50 + (i*31+w)%(k*40+1)
+					if k%50 == 0 {
+						n = 600000 + i%1000
+					}
+					v := bytes.Repeat([]byte{fillByte(k)}, n)
+					s.Set(key, 0, 0, v, nil)
+				} else {
+					c.want = fillByte(k)
+					s.Get(key, nil, c)
+				}
+			}
+			if c.bad != 0 {
+				t.Errorf("worker %d saw %d bad values", w, c.bad)
+			}
+		}(w)
+	}
+	moverDone := make(chan struct{})
+	go func() {
+		defer close(moverDone)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			s.Reassign(1+i%s.slab.NumClasses(), 0)
+			s.MaintainOnce()
+		}
+	}()
+	wg.Wait()
+	close(stop)
+	<-moverDone
+	if st := s.Stats(); st.SlabsMoved == 0 {
+		t.Fatal("no page moved during the test")
+	}
 	if err := s.Check(0); err != nil {
 		t.Fatal(err)
 	}

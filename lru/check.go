@@ -16,7 +16,7 @@ import (
 // uses the store. Tests call it after their steps when built with
 // -tags invariants.
 func (s *Store) Check(reserved int) error {
-	var linked uint64
+	var linked, withBumpBit uint64
 	chunks := 0
 	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
 		c := &s.classes[cls]
@@ -43,6 +43,9 @@ func (s *Store) Check(reserved int) error {
 					return fmt.Errorf("class %d %s: list loops", cls, g)
 				}
 				bytes += uint64(s.itemBytes(p, st))
+				if st&stBumpQ != 0 {
+					withBumpBit++
+				}
 				chunks++
 				if st&stChunked != 0 {
 					chunks += int(*u32(p, s.lay.valOff(p, st)+4))
@@ -59,7 +62,7 @@ func (s *Store) Check(reserved int) error {
 			linked += n
 		}
 	}
-	var indexed uint64
+	var indexed, queued uint64
 	for i := range s.shards {
 		sh := &s.shards[i]
 		t := &sh.t
@@ -93,6 +96,16 @@ func (s *Store) Check(reserved int) error {
 		if sh.nbump > bumpQLen {
 			return fmt.Errorf("shard %d: bump queue overflow", i)
 		}
+		for _, ref := range sh.bumpq[:sh.nbump] {
+			st := loadState(s.ptr(ref))
+			if lifecycle(st) != lcLinked || st&stBumpQ == 0 || s.shardOfState(st) != sh {
+				return fmt.Errorf("shard %d: bump queue names %v, which is not a queued linked item of this shard", i, ref)
+			}
+			queued++
+		}
+	}
+	if queued != withBumpBit {
+		return fmt.Errorf("%d items are marked queued for a bump, the queues hold %d", withBumpBit, queued)
 	}
 	if indexed != linked {
 		return fmt.Errorf("index holds %d items, LRU lists %d", indexed, linked)

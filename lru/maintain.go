@@ -190,6 +190,17 @@ func (s *Store) applyBumps() int {
 	return did
 }
 
+// unqueueBumpLocked takes a queued item out of its shard's bump queue and
+// returns its state without stBumpQ (not yet stored). The bit and the
+// queue entry always go together, so the queue only ever names linked
+// items. The shard lock is held.
+func (s *Store) unqueueBumpLocked(sh *shard, ref slab.Ref, st uint32) uint32 {
+	if st&stBumpQ != 0 {
+		s.dropBumpLocked(sh, ref)
+	}
+	return st &^ stBumpQ
+}
+
 // dropBumpLocked removes ref from its shard's bump queue (the item is being
 // unlinked). The shard lock is held.
 func (s *Store) dropBumpLocked(sh *shard, ref slab.Ref) {

@@ -99,7 +99,7 @@ func (s *Store) pullTail(cls int, seg Segment, flags int, totalBytes uint64, max
 				removed++
 			case st&stActive != 0:
 				c.movesToWarm++
-				st &^= stActive | stBumpQ
+				st = s.unqueueBumpLocked(sh, ref, st) &^ stActive
 				setAtime(p, now)
 				storeState(p, st)
 				s.moveSegLocked(c, ref, p, st, Warm)

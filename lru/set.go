@@ -406,9 +406,8 @@ func (s *Store) updateLocked(ref slab.Ref, p itemPtr, st uint32, now uint32) {
 	if segOf(st) == Cold && st&stActive != 0 {
 		c := &s.classes[s.classOf(ref)]
 		c.mu.Lock()
-		st = loadState(p)
+		st = s.unqueueBumpLocked(s.shardOfState(st), ref, loadState(p)) &^ stActive
 		setAtime(p, now)
-		st &^= stActive | stBumpQ
 		s.moveSegLocked(c, ref, p, st, Warm)
 		c.movesToWarm++
 		c.mu.Unlock()

@@ -13,9 +13,9 @@ func (a *Allocator) Check() error {
 	seen := make([]int, a.maxPages)
 	for _, p := range a.pool {
 		seen[p]++
-		if a.pages[p].class != 0 {
+		if a.classOfPage(p) != 0 {
 			a.gmu.Unlock()
-			return fmt.Errorf("slab: pool page %d has class %d", p, a.pages[p].class)
+			return fmt.Errorf("slab: pool page %d has class %d", p, a.classOfPage(p))
 		}
 	}
 	a.gmu.Unlock()
@@ -34,9 +34,9 @@ func (a *Allocator) Check() error {
 		for _, p := range c.pages {
 			seen[p]++
 			pm := &a.pages[p]
-			if int(pm.class) != cls {
+			if int(a.classOfPage(p)) != cls {
 				c.mu.Unlock()
-				return fmt.Errorf("slab: page %d listed in class %d but marked class %d", p, cls, pm.class)
+				return fmt.Errorf("slab: page %d listed in class %d but marked class %d", p, cls, a.classOfPage(p))
 			}
 			var n uint32
 			for i := 0; i < wordsPerPage; i++ {

@@ -44,7 +44,7 @@ func (a *Allocator) ChunkRefs(p uint32, from, max int, dst []Ref) ([]Ref, int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	n := int(c.perPage)
-	if a.pages[p].class == 0 {
+	if a.classOfPage(p) == 0 {
 		return dst, n
 	}
 	end := from + max
@@ -96,7 +96,7 @@ func (a *Allocator) FinishDrain(p uint32, dst int) bool {
 		}
 	}
 	a.gmu.Lock()
-	pm.class = 0
+	a.setPageClass(p, 0)
 	pm.state = pageFree
 	pm.hint = 0
 	a.moved++
@@ -114,7 +114,7 @@ func (a *Allocator) FinishDrain(p uint32, dst int) bool {
 	d := &a.classes[dst]
 	d.mu.Lock()
 	a.gmu.Lock()
-	pm.class = uint8(dst)
+	a.setPageClass(p, dst)
 	pm.state = pageActive
 	pm.used = 0
 	a.gmu.Unlock()

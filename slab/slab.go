@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -36,7 +37,6 @@ const (
 
 // pageMeta is the bookkeeping of one page. It holds no pointers.
 type pageMeta struct {
-	class   uint8
 	state   uint8
 	inAvail bool   // on its class's list of pages with free chunks
 	used    uint32 // allocated chunks
@@ -69,6 +69,10 @@ type Allocator struct {
 
 	pages  []pageMeta // guarded by the owning class's mu (global mu while free)
 	bitmap []uint64   // wordsPerPage words per page; guarded like pages
+	// class of each page (0: none), written under the class and global
+	// locks and read atomically anywhere: Pointer and PageClass need it
+	// without a lock.
+	pageClass []uint32
 
 	// size and perPage of each page's class, readable without a lock by a
 	// holder of a Ref in the page (see Pointer). Index 0 unused.
@@ -93,12 +97,13 @@ func New(cfg Config) (*Allocator, error) {
 		return nil, err
 	}
 	a := &Allocator{
-		cfg:      cfg,
-		mem:      mem,
-		base:     unsafe.Pointer(unsafe.SliceData(mem)),
-		maxPages: maxPages,
-		pages:    make([]pageMeta, maxPages),
-		bitmap:   make([]uint64, int(maxPages)*wordsPerPage),
+		cfg:       cfg,
+		mem:       mem,
+		base:      unsafe.Pointer(unsafe.SliceData(mem)),
+		maxPages:  maxPages,
+		pages:     make([]pageMeta, maxPages),
+		pageClass: make([]uint32, maxPages),
+		bitmap:    make([]uint64, int(maxPages)*wordsPerPage),
 	}
 	sizes := ClassSizes(cfg)
 	a.nclasses = len(sizes)
@@ -167,9 +172,11 @@ func (a *Allocator) PageClass(p uint32) int {
 }
 
 func (a *Allocator) classOfPage(p uint32) uint8 {
-	// Written under the class and global locks; a holder of a Ref into the
-	// page has a happens-before edge to the write through those locks.
-	return a.pages[p].class
+	return uint8(atomic.LoadUint32(&a.pageClass[p]))
+}
+
+func (a *Allocator) setPageClass(p uint32, cls int) {
+	atomic.StoreUint32(&a.pageClass[p], uint32(cls))
 }
 
 // Pointer returns the address of chunk r. The caller must own r (it was
@@ -256,7 +263,7 @@ func (a *Allocator) addPageLocked(cls int, c *class) bool {
 		return false
 	}
 	pm := &a.pages[p]
-	pm.class = uint8(cls)
+	a.setPageClass(p, cls)
 	pm.state = pageActive
 	pm.used = 0
 	pm.hint = 0
