@@ -37,16 +37,15 @@ func (a *Allocator) StartDrain(src int) (page uint32, ok bool) {
 
 // ChunkRefs appends to dst the Refs of the allocated chunks of page p whose
 // index is in [from, from+max), and returns the next index to look at (the
-// number of chunks in the page when done). It holds the class lock only
-// while it reads the bitmap.
+// number of chunks in the page when done; from itself if no class owns the
+// page). It holds the class lock only while it reads the bitmap.
 func (a *Allocator) ChunkRefs(p uint32, from, max int, dst []Ref) ([]Ref, int) {
-	c := &a.classes[a.classOfPage(p)]
-	c.mu.Lock()
+	c := a.lockPageClass(p)
+	if c == nil {
+		return dst, from
+	}
 	defer c.mu.Unlock()
 	n := int(c.perPage)
-	if a.classOfPage(p) == 0 {
-		return dst, n
-	}
 	end := from + max
 	if end > n {
 		end = n
@@ -66,10 +65,30 @@ func (a *Allocator) ChunkRefs(p uint32, from, max int, dst []Ref) ([]Ref, int) {
 	return dst, end
 }
 
+// lockPageClass locks and returns the class that owns page p, or returns
+// nil if no class does. A page may join a class at any time, so the class
+// is checked again once its lock is held.
+func (a *Allocator) lockPageClass(p uint32) *class {
+	for {
+		cls := a.classOfPage(p)
+		if cls == 0 {
+			return nil
+		}
+		c := &a.classes[cls]
+		c.mu.Lock()
+		if a.classOfPage(p) == cls {
+			return c
+		}
+		c.mu.Unlock()
+	}
+}
+
 // PageUsed returns the number of allocated chunks in page p.
 func (a *Allocator) PageUsed(p uint32) int {
-	c := &a.classes[a.classOfPage(p)]
-	c.mu.Lock()
+	c := a.lockPageClass(p)
+	if c == nil {
+		return 0
+	}
 	defer c.mu.Unlock()
 	return int(a.pages[p].used)
 }

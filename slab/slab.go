@@ -308,8 +308,10 @@ func (a *Allocator) freeLocked(c *class, r Ref, n int) {
 // while the class lock is held; callers use it as a hint.
 func (a *Allocator) Allocated(r Ref) bool {
 	p, idx := r.Page(), r.Index()
-	c := &a.classes[a.classOfPage(p)]
-	c.mu.Lock()
+	c := a.lockPageClass(p)
+	if c == nil {
+		return false
+	}
 	ok := a.bitmap[int(p)*wordsPerPage+int(idx/64)]&(1<<(idx%64)) != 0
 	c.mu.Unlock()
 	return ok
