@@ -320,3 +320,40 @@ func BenchmarkAllocFree(b *testing.B) {
 		}
 	})
 }
+
+// Walking pages (as the crawler does) while other goroutines allocate, and
+// so add pages to classes, is safe; run with -race.
+func TestChunkRefsWhilePagesJoinClasses(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MemLimit = 16 * PageSize
+	a := newAlloc(t, cfg)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 20000; i++ {
+			if _, err := a.Alloc(1+i%a.NumClasses(), 8); err != nil {
+				return
+			}
+		}
+	}()
+	var buf []Ref
+	for walking := true; walking; {
+		select {
+		case <-done:
+			walking = false
+		default:
+		}
+		for p := uint32(0); p < uint32(a.MaxPages()); p++ {
+			buf, _ = a.ChunkRefs(p, 0, 1<<idxBits, buf[:0])
+			for _, r := range buf {
+				if r.Page() != p {
+					t.Fatalf("ref %v outside page %d", r, p)
+				}
+			}
+			a.PageUsed(p)
+		}
+	}
+	if err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
