@@ -72,7 +72,7 @@ type Summary struct {
 }
 
 // Ratios are B/A. Each is the median over rounds of the ratio within a
-// round (B's run against the A run just before it), which cancels the slow
+// round (B's run against that round's A run), which cancels the slow
 // drifts of a shared machine better than a ratio of medians.
 type Ratios struct {
 	Throughput float64 `json:"throughput"`
