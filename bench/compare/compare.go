@@ -195,6 +195,9 @@ func Run(ctx context.Context, c Config) (*Report, error) {
 	}
 	err := run(ctx, &c, rep)
 	rep.Seconds = time.Since(started).Seconds()
+	if err != nil {
+		rep.Notes = append(rep.Notes, "the comparison stopped early, so this report is incomplete: "+err.Error())
+	}
 	if werr := rep.writeFiles(c.OutDir); werr != nil && err == nil {
 		err = werr
 	}

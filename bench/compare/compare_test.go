@@ -192,7 +192,7 @@ func TestTargets(t *testing.T) {
 			{Name: "p1", Ratio: Ratios{Throughput: 0.5, P99: 1.1, CPUPerOp: 0.81},
 				Rounds: []RoundRatios{{1, 0.5, 1.1, 0.81}}},
 		},
-		Memory: &MemoryReport{Ratio: 0.79},
+		Memory: &MemoryReport{Ratio: 0.79, A: MemStats{BytesPerItem: 200}, B: MemStats{BytesPerItem: 158}},
 	}
 	type res struct{ met, every bool }
 	got := map[string]res{}
@@ -214,6 +214,34 @@ func TestTargets(t *testing.T) {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s: got %+v (present %v), want %+v", k, g, ok, v)
 		}
+	}
+}
+
+// TestServerThatDoesNotStart: a B that exits at start-up ends the
+// comparison with an error naming it, and the partial report says so
+// instead of showing a memory figure for B.
+func TestServerThatDoesNotStart(t *testing.T) {
+	mc := testenv.LookPath(t, "memcached")
+	c := DefaultConfig()
+	c.A = Server{Name: "memcached", Binary: mc, Args: MemcachedArgs()}
+	c.B = Server{Name: "false", Binary: "/bin/false"}
+	c.MemoryMB, c.MemItems, c.Memcaslap = 64, 1000, ""
+	c.OutDir = t.TempDir()
+	rep, err := Run(context.Background(), c)
+	if err == nil || !strings.Contains(err.Error(), "false exited at start-up") {
+		t.Fatalf("Run = %v, want an error saying B exited at start-up", err)
+	}
+	if rep == nil || rep.Memory == nil || rep.Memory.A.Items != 1000 {
+		t.Fatalf("partial report %+v: want A's memory figures", rep)
+	}
+	for _, tc := range rep.Targets() {
+		if strings.Contains(tc.Target, "memory") {
+			t.Fatalf("a memory target was judged without B's figure: %+v", tc)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(c.OutDir, "report.md"))
+	if !bytes.Contains(md, []byte("stopped early")) {
+		t.Fatalf("report.md does not say it is incomplete:\n%s", md)
 	}
 }
 

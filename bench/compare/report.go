@@ -438,7 +438,7 @@ func (r *Report) Targets() []TargetCheck {
 	for _, w := range r.Workloads {
 		check(w, "p99", TargetP99, false, func(rr RoundRatios) float64 { return rr.P99 }, w.Ratio.P99)
 	}
-	if m := r.Memory; m != nil {
+	if m := r.Memory; m != nil && m.A.BytesPerItem > 0 && m.B.BytesPerItem > 0 {
 		met := m.Ratio > 0 && m.Ratio <= TargetMemory
 		out = append(out, TargetCheck{
 			Target:     fmt.Sprintf("memory per item ≤ %.1f×", TargetMemory),
