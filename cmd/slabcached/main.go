@@ -1,15 +1,24 @@
 // Command slabcached is the memcached-compatible cache server.
 //
 // It takes memcached's command-line flags with memcached's meanings (see
-// docs/flags.md). This package parses and checks them; it must not be
-// imported by anything.
+// docs/flags.md), starts the server and, when asked, the cluster features
+// (docs/cluster.md). This package must not be imported by anything.
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/slabcache/slabcache/server"
 )
 
 // Exit codes, as memcached's: 64 (EX_USAGE) for a bad command line.
@@ -23,7 +32,8 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, os.Geteuid() == 0))
 }
 
-// run is main without the process: it parses args and returns the exit code.
+// run is main without the process: it parses args, serves until a signal or
+// the shutdown command, and returns the exit code.
 func run(args []string, stdout, stderr io.Writer, isRoot bool) int {
 	cmd, err := parseArgs(args, isRoot)
 	if err != nil {
@@ -43,11 +53,100 @@ func run(args []string, stdout, stderr io.Writer, isRoot bool) int {
 		printVersion(stdout)
 		return exitOK
 	}
-	for _, n := range cmd.notices {
-		fmt.Fprintf(stderr, "slabcached: %s\n", n)
+	if cmd.settings.Daemonize && os.Getenv(daemonEnv) == "" {
+		return daemonize(stderr)
 	}
-	// The network server is built in a later round (issue 4); until then say
-	// so instead of pretending to serve.
-	fmt.Fprintln(stderr, "slabcached: the command line is valid, but this build has no network server yet; not serving")
-	return exitFail
+	return serve(cmd, stderr)
+}
+
+// verbosityLevel maps memcached's -v count to a zap level: without -v the
+// server logs its start, stop and problems (info); -v adds nothing more in
+// slabcached; -vv and -vvv log connection events (debug).
+func verbosityLevel(v int) zapcore.Level {
+	if v >= 2 {
+		return zap.DebugLevel
+	}
+	return zap.InfoLevel
+}
+
+func newLogger(stderr io.Writer, level zap.AtomicLevel) *zap.Logger {
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.AddSync(stderr), level)
+	return zap.New(core)
+}
+
+// serve runs the server in this process.
+func serve(cmd *command, stderr io.Writer) int {
+	set := cmd.settings
+	level := zap.NewAtomicLevelAt(verbosityLevel(set.Verbosity))
+	log := newLogger(stderr, level)
+	defer log.Sync()
+	for _, n := range cmd.notices {
+		log.Warn(n)
+	}
+	if set.LockMemory {
+		if err := lockMemory(); err != nil {
+			log.Warn("-k: locking memory failed; continuing without", zap.Error(err))
+		}
+	}
+	if set.LargePages {
+		log.Warn("-L: large pages are left to the kernel (transparent huge pages); nothing else to do")
+	}
+	if err := dropPrivileges(set.User); err != nil {
+		log.Error("-u: cannot assume the identity", zap.String("user", set.User), zap.Error(err))
+		return exitFail
+	}
+	srv, err := server.New(set, server.Options{Logger: log, LogLevel: &level})
+	if err != nil {
+		log.Error("cannot start", zap.Error(err))
+		return exitFail
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot listen", zap.Error(err))
+		return exitFail
+	}
+	node, err := startCluster(cmd, srv.Addr(), log)
+	if err != nil {
+		log.Error("cannot start clustering", zap.Error(err))
+		shutdown(srv, log)
+		return exitFail
+	}
+	srv.SetDiscovery(node)
+	if set.PidFile != "" {
+		if err := os.WriteFile(set.PidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
+			log.Error("cannot write the pid file", zap.String("path", set.PidFile), zap.Error(err))
+		} else {
+			defer os.Remove(set.PidFile)
+		}
+	}
+	log.Info("slabcached started", zap.String("version", server.Version), zap.Any("settings", set))
+	daemonReady()
+
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
+	select {
+	case s := <-sig:
+		log.Info("signal received; shutting down", zap.String("signal", s.String()))
+	case <-srv.Done():
+		log.Info("shut down by the shutdown command")
+	}
+	signal.Stop(sig)
+	if node != nil {
+		if err := node.Leave(); err != nil {
+			log.Warn("leaving the cluster", zap.Error(err))
+		}
+	}
+	shutdown(srv, log)
+	log.Info("slabcached stopped")
+	return exitOK
+}
+
+func shutdown(srv *server.Server, log *zap.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		log.Warn("shutdown", zap.Error(err))
+	}
 }

@@ -1,0 +1,102 @@
+package server
+
+import (
+	"sync/atomic"
+
+	"github.com/slabcache/slabcache/slab"
+)
+
+// Request counters. A connection counts into a plain array during an event
+// and adds it to its event loop's atomic counters at the end of the event,
+// so the hot path pays no atomic operation per request; readers (stats,
+// metrics) sum the loops. Names are memcached's `stats` names.
+const (
+	cCmdGet        = iota // cmd_get: keys asked for by get, gets, gat, gats, mg
+	cCmdSet               // cmd_set: storage requests
+	cCmdFlush             // cmd_flush
+	cCmdTouch             // cmd_touch: touch, gat, gats
+	cCmdMeta              // cmd_meta: meta commands
+	cGetHits              // get_hits
+	cGetMisses            // get_misses
+	cDeleteHits           // delete_hits
+	cDeleteMisses         // delete_misses
+	cIncrHits             // incr_hits
+	cIncrMisses           // incr_misses
+	cDecrHits             // decr_hits
+	cDecrMisses           // decr_misses
+	cCasHits              // cas_hits
+	cCasMisses            // cas_misses
+	cCasBadval            // cas_badval
+	cTouchHits            // touch_hits
+	cTouchMisses          // touch_misses
+	cStoreTooLarge        // store_too_large
+	cStoreNoMemory        // store_no_memory
+	cBytesRead            // bytes_read
+	cBytesWritten         // bytes_written
+	numCounters
+)
+
+// Per-class request counters (`stats slabs`, `stats items`).
+const (
+	kGetHits    = iota // get_hits
+	kCmdSet            // cmd_set
+	kDeleteHits        // delete_hits
+	kIncrHits          // incr_hits
+	kDecrHits          // decr_hits
+	kCasHits           // cas_hits
+	kCasBadval         // cas_badval
+	kTouchHits         // touch_hits
+	numClassCounters
+)
+
+// counters is one event's worth of request counts.
+type counters [numCounters]uint64
+
+// loopStats are one event loop's counters. Only that loop adds to them.
+type loopStats struct {
+	c     [numCounters]atomic.Uint64
+	class [slab.MaxClasses + 1][numClassCounters]atomic.Uint64
+}
+
+// classAdd counts a per-class event (cls 0 or out of range is ignored).
+func (c *conn) classAdd(cls, k int) {
+	if cls > 0 && cls <= slab.MaxClasses {
+		c.loop.class[cls][k].Add(1)
+	}
+}
+
+// totals sums every loop's counters.
+func (s *Server) totals() (t counters) {
+	for _, ls := range s.loopStatsAll() {
+		for i := range ls.c {
+			t[i] += ls.c[i].Load()
+		}
+	}
+	return t
+}
+
+// classTotals sums every loop's per-class counters.
+func (s *Server) classTotals() (t [slab.MaxClasses + 1][numClassCounters]uint64) {
+	for _, ls := range s.loopStatsAll() {
+		for cls := range ls.class {
+			for k := range ls.class[cls] {
+				t[cls][k] += ls.class[cls][k].Load()
+			}
+		}
+	}
+	return t
+}
+
+// resetCounters zeroes every request counter (stats reset).
+func (s *Server) resetCounters() {
+	for _, ls := range s.loopStatsAll() {
+		for i := range ls.c {
+			ls.c[i].Store(0)
+		}
+		for cls := range ls.class {
+			for k := range ls.class[cls] {
+				ls.class[cls][k].Store(0)
+			}
+		}
+	}
+}
