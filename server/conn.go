@@ -58,15 +58,15 @@ type conn struct {
 	line []byte
 
 	// Hit state for the store's callbacks.
-	withCAS bool
-	hitKey  []byte
-	hits    int
+	withCAS  bool
+	hitKey   []byte
+	hits     int
 	hitClass int
 
 	lastActive atomic.Uint32 // clock time of the last bytes received
 	paused     atomic.Bool   // waiting for the client to read replies
 	kicked     atomic.Bool   // closed by idle_timeout
-	closeAfter bool // close once the replies are written (quit, fatal errors)
+	closeAfter bool          // close once the replies are written (quit, fatal errors)
 }
 
 func newConn(s *Server, gc gnet.Conn) *conn {
