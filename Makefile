@@ -10,13 +10,14 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION := v0.6.1
 DEBIAN_PKGS := memcached libmemcached-tools nutcracker python3-pymemcache
 
-.PHONY: help build run test test-short bench fuzz lint deps clean
+.PHONY: help build run test test-short bench bench-compare bench-compare-quick fuzz lint deps clean
 
 help:
 	@echo "make build   - build every binary into $(BIN)/"
 	@echo "make run     - build and start slabcached on $(ADDR):$(PORT) (ARGS='-m 128 -vv' to add flags)"
 	@echo "make test    - install test dependencies where possible, then vet and run all tests (-race, invariants)"
 	@echo "make bench   - run the Go benchmarks (BENCHTIME=$(BENCHTIME))"
+	@echo "make bench-compare - memcached and slabcached side by side (about 6 min; bench-compare-quick: 20 s), report in bench-out/"
 	@echo "make fuzz    - run every fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make lint    - gofmt, go vet, staticcheck"
 	@echo "make deps    - install the Debian packages the tests use: $(DEBIAN_PKGS)"
@@ -41,6 +42,12 @@ test-short:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+
+bench-compare: build
+	$(GO) run ./cmd/slabbench compare -b-binary $(BIN)/slabcached -out bench-out
+
+bench-compare-quick: build
+	$(GO) run ./cmd/slabbench compare -quick -b-binary $(BIN)/slabcached -out bench-out
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
