@@ -14,6 +14,10 @@ type Config struct {
 	// Rounded down to whole 1 MiB pages. Default 64 MiB. The hash index is
 	// not counted, as in memcached.
 	MemoryLimit int64
+	// MemoryLimitMax is the most SetMemoryLimit may raise the limit to
+	// (`cache_memlimit`), in bytes: its address space and page bookkeeping
+	// are reserved at New, untouched until used. 0 means MemoryLimit.
+	MemoryLimitMax int64
 	// NoEvict returns NoMemory from stores instead of evicting live items
 	// when memory is full (-M). Expired items are still reclaimed. Default false.
 	NoEvict bool

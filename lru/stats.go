@@ -185,3 +185,15 @@ func (s *Store) Stats() Stats {
 	st.ActiveSlabs = ss.ActiveClasses
 	return st
 }
+
+// SetMemoryLimit changes the memory limit at run time (`cache_memlimit`):
+// lowering it stops classes from taking new pages until they hold fewer
+// than the new limit (stores then evict within their class); raising it
+// works up to MemoryLimitMax (MemoryLimit when 0), whose address space is
+// reserved at New. It returns ErrConfig outside 1 MiB .. MemoryLimitMax.
+func (s *Store) SetMemoryLimit(n int64) error {
+	if !s.slab.SetLimit(n) {
+		return ErrConfig
+	}
+	return nil
+}

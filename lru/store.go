@@ -110,10 +110,11 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 		minChunk = slab.MinChunkSize
 	}
 	a, err := slab.New(slab.Config{
-		MemLimit: cfg.MemoryLimit,
-		MinChunk: minChunk,
-		Factor:   cfg.GrowthFactor,
-		ChunkMax: cfg.SlabChunkMax,
+		MemLimit:   cfg.MemoryLimit,
+		MemReserve: cfg.MemoryLimitMax,
+		MinChunk:   minChunk,
+		Factor:     cfg.GrowthFactor,
+		ChunkMax:   cfg.SlabChunkMax,
 	})
 	if err != nil {
 		return nil, err

@@ -232,7 +232,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 func (c *conn) protoError(r *proto.Request, e *proto.Error) {
 	if r.Command == proto.CmdFlushAll && !c.s.set.FlushEnabled {
 		// memcached checks -F before the arguments.
-		c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
+		if !r.NoReply {
+			c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
+		}
 		return
 	}
 	if e == proto.ErrUnknownCommand && c.s.discovery() != nil {
@@ -259,6 +261,9 @@ func isStorage(cmd proto.Command) bool {
 // startStream begins a storage command whose value will arrive over several
 // events: reserve the item now and copy the value in as it comes.
 func (c *conn) startStream(r *proto.Request, line []byte) {
+	if r.Command == proto.CmdMetaSet {
+		c.st[cCmdMeta]++
+	}
 	c.hdr = append(c.hdr[:0], line...)
 	// Parse the private copy so r's slices stay valid after the input
 	// buffer moves on.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/slab"
 )
 
 // Version is the version the `version` command and `stats` report. It starts
@@ -133,10 +134,16 @@ func (s *Server) stopClock() {
 	}
 }
 
+// memlimitReserve is how far cache_memlimit may raise a smaller -m.
+const memlimitReserve = 4 << 30
+
 // StoreConfig maps the settings onto the store's configuration.
 func (s *Settings) StoreConfig() lru.Config {
 	c := lru.DefaultConfig()
 	c.MemoryLimit = s.MaxBytes
+	// cache_memlimit may raise the limit at run time up to this much:
+	// reserved address space, resident only once used.
+	c.MemoryLimitMax = min(max(s.MaxBytes, memlimitReserve), slab.MaxMemLimit)
 	c.NoEvict = !s.EvictToFree
 	c.ItemSizeMax = s.ItemSizeMax
 	c.GrowthFactor = s.Factor

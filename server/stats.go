@@ -66,8 +66,18 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("total_connections", s.totalConns.Load())
 	u("rejected_connections", s.rejectedConns.Load())
 	i("connection_structures", s.currConns.Load())
-	u("response_obj_oom", s.outputClosed.Load())
-	u("idle_kicks", s.idleKicks.Load())
+	u("response_obj_oom", 0)
+	// slabcached has no response objects or read-buffer pool: one reply
+	// buffer and gnet's input buffer per connection.
+	i("response_obj_count", s.currConns.Load())
+	u("response_obj_bytes", 0)
+	i("read_buf_count", s.currConns.Load())
+	u("read_buf_bytes", 0)
+	u("read_buf_bytes_free", 0)
+	// Connections closed because they sent requests without reading the
+	// replies past the input cap.
+	u("read_buf_oom", s.outputClosed.Load())
+	u("reserved_fds", 0)
 	u("cmd_get", t[cCmdGet])
 	u("cmd_set", t[cCmdSet])
 	u("cmd_flush", t[cCmdFlush])
@@ -111,9 +121,13 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("slab_reassign_busy_deletes", ls.SlabReassignBusyDeletes)
 	b("slab_reassign_running", ls.SlabReassignRunning)
 	u("slabs_moved", ls.SlabsMoved)
-	u("lru_crawler_running", 0)
-	u("lru_crawler_starts", ls.LRUCrawlerStarts)
-	u("lru_maintainer_juggles", ls.MaintainerJuggles)
+	if s.set.LRUCrawler {
+		u("lru_crawler_running", 0)
+		u("lru_crawler_starts", ls.LRUCrawlerStarts)
+	}
+	if s.set.LRUMaintainer {
+		u("lru_maintainer_juggles", ls.MaintainerJuggles)
+	}
 	u("malloc_fails", ls.MallocFails)
 	u("log_worker_dropped", 0)
 	u("log_worker_written", 0)
@@ -128,16 +142,20 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	i("slab_global_page_pool", int64(ls.SlabGlobalPagePool))
 	u("expired_unfetched", ls.ExpiredUnfetched)
 	u("evicted_unfetched", ls.EvictedUnfetched)
-	u("evicted_active", ls.EvictedActive)
+	if s.set.LRUSegmented {
+		u("evicted_active", ls.EvictedActive)
+	}
 	u("evictions", ls.Evictions)
 	u("reclaimed", ls.Reclaimed)
 	u("crawler_reclaimed", ls.CrawlerReclaimed)
 	u("crawler_items_checked", ls.CrawlerChecked)
 	u("lrutail_reflocked", 0)
-	u("moves_to_cold", ls.MovesToCold)
-	u("moves_to_warm", ls.MovesToWarm)
-	u("moves_within_lru", ls.MovesWithinLRU)
-	u("direct_reclaims", ls.DirectReclaims)
-	u("lru_bumps_dropped", 0)
+	if s.set.LRUSegmented {
+		u("moves_to_cold", ls.MovesToCold)
+		u("moves_to_warm", ls.MovesToWarm)
+		u("moves_within_lru", ls.MovesWithinLRU)
+		u("direct_reclaims", ls.DirectReclaims)
+		u("lru_bumps_dropped", 0)
+	}
 	return dst
 }

@@ -13,6 +13,9 @@ func (c *conn) exec(r *proto.Request) {
 	case proto.CmdGet, proto.CmdGets, proto.CmdGat, proto.CmdGats:
 		c.get(r)
 	case proto.CmdSet, proto.CmdAdd, proto.CmdReplace, proto.CmdAppend, proto.CmdPrepend, proto.CmdCas, proto.CmdMetaSet:
+		if r.Command == proto.CmdMetaSet {
+			c.st[cCmdMeta]++
+		}
 		c.storeWhole(r)
 	case proto.CmdDelete:
 		c.delete(r)
@@ -36,8 +39,10 @@ func (c *conn) exec(r *proto.Request) {
 		c.memlimit(r)
 	case proto.CmdShutdown:
 		c.shutdown(r)
-	case proto.CmdMetaGet, proto.CmdMetaDelete, proto.CmdMetaArithmetic, proto.CmdMetaNoop, proto.CmdMetaDebug:
+	case proto.CmdMetaGet, proto.CmdMetaDelete, proto.CmdMetaArithmetic:
 		c.st[cCmdMeta]++
+		c.execMeta(r)
+	case proto.CmdMetaNoop, proto.CmdMetaDebug:
 		c.execMeta(r)
 	case proto.CmdStats:
 		c.execStats(r)
@@ -273,7 +278,9 @@ func (c *conn) touch(r *proto.Request) {
 
 func (c *conn) flushAll(r *proto.Request) {
 	if !c.s.set.FlushEnabled {
-		c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
+		if !r.NoReply {
+			c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
+		}
 		return
 	}
 	c.st[cCmdFlush]++
@@ -291,11 +298,12 @@ func (c *conn) memlimit(r *proto.Request) {
 		reply = "MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m"
 	case r.MemLimit > 1000000000:
 		reply = "MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes"
-	case int64(r.MemLimit)<<20 == c.s.set.MaxBytes:
+	case c.s.store.SetMemoryLimit(int64(r.MemLimit)<<20) == nil:
 		reply = "OK"
 	default:
-		// The store's memory is reserved at start; changing its size
-		// at run time is not supported yet.
+		// The store reserves address space at start for the larger of
+		// -m and 4 GiB: unlike memcached, the limit cannot be raised
+		// beyond that.
 		reply = "MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust"
 	}
 	if !r.NoReply {
@@ -306,6 +314,10 @@ func (c *conn) memlimit(r *proto.Request) {
 func (c *conn) shutdown(r *proto.Request) {
 	if !c.s.set.ShutdownCommand {
 		c.out = proto.AppendError(c.out, proto.ErrShutdownDisabled)
+		return
+	}
+	if a := r.Args(); len(a) > 1 || len(a) == 1 && string(a[0]) != "graceful" {
+		c.out = proto.AppendError(c.out, proto.ErrShutdownMode)
 		return
 	}
 	c.s.log.Info("shutdown command received", zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))

@@ -27,6 +27,11 @@ type Config struct {
 	// MemLimit is the most memory, in bytes, that pages may take (-m).
 	// It is rounded down to whole pages. Default 64 MiB. At least one page.
 	MemLimit int64
+	// MemReserve is the most SetLimit may raise the limit to, in bytes:
+	// address space and page bookkeeping for that many bytes are reserved
+	// at New (untouched, they cost no resident memory). 0 means MemLimit;
+	// otherwise at least MemLimit and at most MaxMemLimit.
+	MemReserve int64
 	// MinChunk is the chunk size of the smallest class in bytes, memcached's
 	// sizeof(item) + -n. Rounded up to ChunkAlign; at least MinChunkSize.
 	// Default 72 (a 24-byte item header plus -n 48).
@@ -60,6 +65,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: MemLimit %d is less than one page (%d bytes)", ErrBadConfig, c.MemLimit, PageSize)
 	case c.MemLimit > MaxMemLimit:
 		return fmt.Errorf("%w: MemLimit %d is over the maximum %d", ErrBadConfig, c.MemLimit, int64(MaxMemLimit))
+	case c.MemReserve != 0 && (c.MemReserve < c.MemLimit || c.MemReserve > MaxMemLimit):
+		return fmt.Errorf("%w: MemReserve %d must be between MemLimit %d and %d", ErrBadConfig, c.MemReserve, c.MemLimit, int64(MaxMemLimit))
 	case c.MinChunk < MinChunkSize:
 		return fmt.Errorf("%w: MinChunk %d is under %d", ErrBadConfig, c.MinChunk, MinChunkSize)
 	case !(c.Factor > 1) || c.Factor > 100:

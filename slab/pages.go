@@ -210,7 +210,7 @@ func (a *Allocator) Stats() Stats {
 	a.gmu.Lock()
 	s := Stats{
 		TotalMalloced: int64(a.grown) * PageSize,
-		LimitMaxbytes: int64(a.maxPages) * PageSize,
+		LimitMaxbytes: int64(a.limit) * PageSize,
 		PoolPages:     len(a.pool),
 		PagesMoved:    a.moved,
 	}
@@ -231,7 +231,8 @@ func (a *Allocator) Stats() Stats {
 func (a *Allocator) FreePagesLeft() int {
 	a.gmu.Lock()
 	defer a.gmu.Unlock()
-	return len(a.pool) + int(a.maxPages-a.grown)
+	left := int(a.limit) - (int(a.grown) - len(a.pool))
+	return max(0, min(left, len(a.pool)+int(a.maxPages-a.grown)))
 }
 
 // MapBytes returns n zeroed bytes outside the Go heap (with the slabheap

@@ -62,7 +62,7 @@ type class struct {
 // Allocator hands out chunks of slab pages. Create it with New.
 type Allocator struct {
 	cfg      Config
-	mem      []byte // the whole region: maxPages pages
+	mem      []byte // the whole region: maxPages pages (MemReserve)
 	base     unsafe.Pointer
 	maxPages uint32
 	nclasses int
@@ -80,6 +80,7 @@ type Allocator struct {
 	classes [MaxClasses + 1]class
 
 	gmu   sync.Mutex
+	limit uint32   // pages classes may hold together (cache_memlimit); at most maxPages
 	grown uint32   // pages carved from the region so far
 	pool  []uint32 // free pages returned by page moves
 	moved uint64   // pages moved between classes (slabs_moved)
@@ -91,7 +92,8 @@ func New(cfg Config) (*Allocator, error) {
 		return nil, err
 	}
 	cfg.MinChunk = alignUp(cfg.MinChunk)
-	maxPages := uint32(cfg.MemLimit / PageSize)
+	limit := uint32(cfg.MemLimit / PageSize)
+	maxPages := max(limit, uint32(cfg.MemReserve/PageSize))
 	mem, err := mapRegion(int(maxPages) * PageSize)
 	if err != nil {
 		return nil, err
@@ -101,6 +103,7 @@ func New(cfg Config) (*Allocator, error) {
 		mem:       mem,
 		base:      unsafe.Pointer(unsafe.SliceData(mem)),
 		maxPages:  maxPages,
+		limit:     limit,
 		pages:     make([]pageMeta, maxPages),
 		pageClass: make([]uint32, maxPages),
 		bitmap:    make([]uint64, int(maxPages)*wordsPerPage),
@@ -136,6 +139,23 @@ func (a *Allocator) Config() Config { return a.cfg }
 
 // NumClasses returns the number of classes; ids run from 1 to NumClasses.
 func (a *Allocator) NumClasses() int { return a.nclasses }
+
+// SetLimit changes how many bytes of pages the classes may hold together
+// (memcached's cache_memlimit), rounded down to whole pages. It may lower the
+// limit below what is in use (classes then get no new pages until pages are
+// freed) or raise it up to MemReserve (MemLimit when that is 0), never
+// beyond: the region is reserved at New. It reports false when n is out of
+// that range.
+func (a *Allocator) SetLimit(n int64) bool {
+	pages := n / PageSize
+	if pages < 1 || pages > int64(a.maxPages) {
+		return false
+	}
+	a.gmu.Lock()
+	a.limit = uint32(pages)
+	a.gmu.Unlock()
+	return true
+}
 
 // MaxPages returns MemLimit in pages.
 func (a *Allocator) MaxPages() int { return int(a.maxPages) }
@@ -252,6 +272,10 @@ func (a *Allocator) addPageLocked(cls int, c *class) bool {
 	a.gmu.Lock()
 	var p uint32
 	switch {
+	case a.grown-uint32(len(a.pool)) >= a.limit:
+		// Over a lowered limit (cache_memlimit): no more pages.
+		a.gmu.Unlock()
+		return false
 	case len(a.pool) > 0:
 		p = a.pool[len(a.pool)-1]
 		a.pool = a.pool[:len(a.pool)-1]

@@ -357,3 +357,45 @@ func TestChunkRefsWhilePagesJoinClasses(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// cache_memlimit: a lowered limit stops new pages (even below what is in
+// use), raising it back gives them again, and nothing beyond the region
+// reserved at New is accepted.
+func TestSetLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MemLimit = 4 * PageSize
+	a := newAlloc(t, cfg)
+	cls := a.NumClasses() // the largest class: two chunks per page
+	n := a.ChunkSize(cls)
+	var refs []Ref
+	for range 4 { // two pages
+		r, err := a.Alloc(cls, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, r)
+	}
+	if !a.SetLimit(PageSize) {
+		t.Fatal("SetLimit(1 page) refused")
+	}
+	if a.Stats().LimitMaxbytes != PageSize || a.FreePagesLeft() != 0 {
+		t.Fatalf("after lowering: limit %d, pages left %d", a.Stats().LimitMaxbytes, a.FreePagesLeft())
+	}
+	if _, err := a.Alloc(cls, n); err == nil {
+		t.Fatal("allocated a new page over a lowered limit")
+	}
+	// Freed chunks in pages already held stay usable.
+	a.Free(refs[0], n)
+	if _, err := a.Alloc(cls, n); err != nil {
+		t.Fatalf("reusing a freed chunk under the lowered limit: %v", err)
+	}
+	if !a.SetLimit(4 * PageSize) {
+		t.Fatal("raising back to the start limit refused")
+	}
+	if _, err := a.Alloc(cls, n); err != nil {
+		t.Fatalf("after raising the limit: %v", err)
+	}
+	if a.SetLimit(5*PageSize) || a.SetLimit(PageSize-1) {
+		t.Fatal("accepted a limit outside 1 page .. the reserved region")
+	}
+}
