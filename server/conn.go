@@ -57,6 +57,11 @@ type conn struct {
 	// line is the current request's bytes (valid while it is handled).
 	line []byte
 
+	// A multi-get whose replies outgrew outputPause stops after a key
+	// (suspended) and continues from key resume once they drain.
+	suspended bool
+	resume    int
+
 	// Hit state for the store's callbacks.
 	withCAS  bool
 	hitKey   []byte
@@ -179,8 +184,15 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
 			c.line = buf[off : off+n]
-			off += n
 			c.exec(r)
+			if c.suspended {
+				// A multi-get stopped half-way to let its replies
+				// drain: its line stays in the input, to be parsed
+				// again and continued from c.resume.
+				c.suspended = false
+				return off, false
+			}
+			off += n
 			if len(c.out) > outputPause {
 				return off, false
 			}

@@ -88,7 +88,14 @@ func (c *conn) get(r *proto.Request) {
 		args.Exptime = int64(r.Exptime)
 	}
 	c.withCAS = r.Command == proto.CmdGets || r.Command == proto.CmdGats
-	for _, key := range r.Keys {
+	for i := c.resume; i < len(r.Keys); i++ {
+		if i > c.resume && len(c.out) > outputPause {
+			c.resume = i
+			c.suspended = true
+			c.hitKey = nil
+			return
+		}
+		key := r.Keys[i]
 		c.hitKey = key
 		c.st[cCmdGet]++
 		if touch {
@@ -109,6 +116,7 @@ func (c *conn) get(r *proto.Request) {
 		}
 	}
 	c.hitKey = nil
+	c.resume = 0
 	c.out = proto.AppendEnd(c.out)
 }
 
