@@ -122,6 +122,18 @@ func New(s Settings, o Options) (*Server, error) {
 			return nil, err
 		}
 		for _, h := range hosts {
+			if host, port, err := net.SplitHostPort(h); err == nil && port == "0" {
+				// Port 0: pick a free port now, so Addr can name it
+				// (gnet does not report the port it was given).
+				l, err := net.Listen("tcp", h)
+				if err != nil {
+					st.Close()
+					srv.stopClock()
+					return nil, fmt.Errorf("server: %w", err)
+				}
+				h = net.JoinHostPort(host, fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+				l.Close()
+			}
 			srv.addrs = append(srv.addrs, "tcp://"+h)
 		}
 	}

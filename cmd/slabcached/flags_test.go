@@ -417,17 +417,6 @@ func TestRunHelpAndVersion(t *testing.T) {
 	}
 }
 
-func TestRunDoesNotPretendToServe(t *testing.T) {
-	var out, errOut bytes.Buffer
-	code := run([]string{"-p", "0", "-u", "nobody"}, &out, &errOut, false)
-	if code == exitOK {
-		t.Fatal("run with valid flags reported success without serving")
-	}
-	if !strings.Contains(errOut.String(), "not serving") || !strings.Contains(errOut.String(), "-u nobody ignored") {
-		t.Errorf("stderr: %q", errOut.String())
-	}
-}
-
 // TestUsageListsEveryOption keeps the help text in step with the option table.
 func TestUsageListsEveryOption(t *testing.T) {
 	var b bytes.Buffer
