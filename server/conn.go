@@ -62,6 +62,9 @@ type conn struct {
 	suspended bool
 	resume    int
 
+	// mg and me hits.
+	mh metaHit
+
 	// Hit state for the store's callbacks.
 	withCAS  bool
 	hitKey   []byte
