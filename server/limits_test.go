@@ -1,0 +1,91 @@
+package server
+
+import (
+	"bufio"
+	"bytes"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func dialT(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	return nc, bufio.NewReader(nc)
+}
+
+func expectLine(t *testing.T, br *bufio.Reader, want string) {
+	t.Helper()
+	if got, err := br.ReadString('\n'); got != want {
+		t.Fatalf("got %q (%v), want %q", got, err, want)
+	}
+}
+
+// -c: one connection over the limit is told so and closed; the others keep
+// working.
+func TestConnectionLimit(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.MaxConns = 2 })
+	a, ra := dialT(t, srv.Addr())
+	b, rb := dialT(t, srv.Addr())
+	for _, c := range []struct {
+		nc net.Conn
+		br *bufio.Reader
+	}{{a, ra}, {b, rb}} {
+		c.nc.Write([]byte("version\r\n"))
+		expectLine(t, c.br, "VERSION "+Version+"\r\n")
+	}
+	_, rc := dialT(t, srv.Addr())
+	expectLine(t, rc, "ERROR Too many open connections\r\n")
+	if _, err := rc.ReadByte(); err != io.EOF {
+		t.Fatalf("rejected connection not closed: %v", err)
+	}
+	a.Write([]byte("version\r\n"))
+	expectLine(t, ra, "VERSION "+Version+"\r\n")
+}
+
+// idle_timeout closes a client that sends nothing, and not one that is
+// active.
+func TestIdleTimeout(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.IdleTimeout = 1 })
+	idle, ri := dialT(t, srv.Addr())
+	_ = idle
+	if _, err := ri.ReadByte(); err != io.EOF {
+		t.Fatalf("idle connection: %v, want closed", err)
+	}
+}
+
+// A value over -I: the payload is swallowed, the reply is memcached's, the
+// old item under the key is gone, and the connection goes on.
+func TestTooLargeValueSwallowedOldItemRemoved(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.ItemSizeMax = 1 << 20 })
+	nc, br := dialT(t, srv.Addr())
+	nc.Write([]byte("set k 0 0 1\r\nx\r\n"))
+	expectLine(t, br, "STORED\r\n")
+	big := bytes.Repeat([]byte("y"), 2<<20)
+	nc.Write([]byte("set k 0 0 2097152\r\n"))
+	nc.Write(big)
+	nc.Write([]byte("\r\nget k\r\n"))
+	expectLine(t, br, "SERVER_ERROR object too large for cache\r\n")
+	expectLine(t, br, "END\r\n")
+}
+
+// A line of 2048 bytes without a newline closes the connection; another
+// connection is not disturbed.
+func TestLongLineClosesOnlyThatConnection(t *testing.T) {
+	srv := startTestServer(t, nil)
+	bad, rb := dialT(t, srv.Addr())
+	good, rg := dialT(t, srv.Addr())
+	bad.Write([]byte("set " + strings.Repeat("k", 4096)))
+	if _, err := rb.ReadByte(); err != io.EOF {
+		t.Fatalf("long line: %v, want closed", err)
+	}
+	good.Write([]byte("version\r\n"))
+	expectLine(t, rg, "VERSION "+Version+"\r\n")
+}
