@@ -24,8 +24,10 @@ const (
 	// (its requests stay unread in the input buffer).
 	outputPause = 4 << 20
 	// inputCap: a paused client whose unread input grows past this is
-	// closed (counted as output_cap_closed).
-	inputCap = 16 << 20
+	// closed (counted as read_buf_oom). Small, because gnet keeps reading
+	// a paused client into a ring buffer that grows in steps: the heap
+	// such a client costs is a few times this (TestClientThatNeverReads…).
+	inputCap = 4 << 20
 	// outShrink: a reply buffer that grew past this is dropped after use.
 	outShrink = 1 << 20
 )
