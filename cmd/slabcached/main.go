@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/slabcache/slabcache/cluster"
 	"github.com/slabcache/slabcache/server"
 )
 
@@ -106,13 +107,18 @@ func serve(cmd *command, stderr io.Writer) int {
 		log.Error("cannot listen", zap.Error(err))
 		return exitFail
 	}
-	node, err := startCluster(cmd, srv.Addr(), log)
-	if err != nil {
-		log.Error("cannot start clustering", zap.Error(err))
-		shutdown(srv, log)
-		return exitFail
+	// A server on a Unix socket (-s) has no network address to announce:
+	// no discovery, as memcached (`config get cluster` answers ERROR).
+	var node *cluster.Node
+	if set.SocketPath == "" {
+		node, err = startCluster(cmd, srv.Addr(), log)
+		if err != nil {
+			log.Error("cannot start clustering", zap.Error(err))
+			shutdown(srv, log)
+			return exitFail
+		}
+		srv.SetDiscovery(node)
 	}
-	srv.SetDiscovery(node)
 	if set.PidFile != "" {
 		if err := os.WriteFile(set.PidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
 			log.Error("cannot write the pid file", zap.String("path", set.PidFile), zap.Error(err))

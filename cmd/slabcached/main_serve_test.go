@@ -2,27 +2,213 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/slabcache/slabcache/internal/testenv"
 )
+
+var (
+	buildOnce sync.Once
+	buildPath string
+	buildErr  error
+	buildOut  []byte
+)
+
+// buildBinary builds slabcached once per test run.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "slabcached-test")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildPath = filepath.Join(dir, "slabcached")
+		buildOut, buildErr = exec.Command("go", "build", "-o", buildPath, ".").CombinedOutput()
+	})
+	if buildErr != nil {
+		t.Fatalf("build: %v\n%s", buildErr, buildOut)
+	}
+	return buildPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildPath != "" {
+		os.RemoveAll(filepath.Dir(buildPath))
+	}
+	os.Exit(code)
+}
+
+// roundTrip sends one version request and returns the reply line.
+func roundTrip(t *testing.T, network, addr string) string {
+	t.Helper()
+	nc, err := net.Dial(network, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	nc.Write([]byte("set k 0 0 2\r\nhi\r\nget k\r\n"))
+	var got []byte
+	buf := make([]byte, 64)
+	for len(got) < 30 {
+		n, err := nc.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return string(got)
+}
+
+// waitGone waits until path no longer exists.
+func waitGone(t *testing.T, path string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		if _, err := os.Stat(path); os.IsNotExist(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s still exists after %v", path, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// -s serves on a Unix socket created with the -a mask, and only there;
+// the socket file is removed on SIGTERM.
+func TestUnixSocketWithMask(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "mc.sock")
+	port := testenv.FreePort(t)
+	cmd := exec.Command(buildBinary(t), "-s", sock, "-a", "660", "-p", strconv.Itoa(port))
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if nc, err := net.Dial("unix", sock); err == nil {
+			nc.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("not listening on the unix socket")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	fi, err := os.Stat(sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode()&os.ModeSocket == 0 || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode %v, want a socket with 0660", fi.Mode())
+	}
+	if got := roundTrip(t, "unix", sock); got != "STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n" {
+		t.Fatalf("reply %q", got)
+	}
+	if nc, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond); err == nil {
+		nc.Close()
+		t.Error("-s also listens on TCP; memcached's -s disables network support")
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("exit after SIGTERM: %v", err)
+	}
+	waitGone(t, sock, 5*time.Second)
+}
+
+// -d: the command returns 0 once the daemon serves; the daemon runs in its
+// own session, writes the -P pid file with its own pid, and removes it when
+// SIGTERM stops it.
+func TestDaemonize(t *testing.T) {
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	pidPath := filepath.Join(dir, "pid")
+	logf, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(buildBinary(t), "-d", "-p", strconv.Itoa(port), "-P", pidPath)
+	cmd.Stderr = logf // a file: a pipe would keep Wait waiting for the daemon
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("slabcached -d: %v", err)
+	}
+	t.Logf("-d returned after %v", time.Since(start))
+	raw, err := os.ReadFile(pidPath)
+	if err != nil {
+		t.Fatalf("pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid == cmd.Process.Pid {
+		t.Fatalf("pid file %q: want the daemon's pid, not the parent's %d", raw, cmd.Process.Pid)
+	}
+	daemon, _ := os.FindProcess(pid)
+	defer daemon.Kill()
+	if sid, err := unix.Getsid(pid); err != nil || sid != pid {
+		t.Errorf("daemon session id %d (%v), want its own session %d", sid, err, pid)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if got := roundTrip(t, "tcp", addr); got != "STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n" {
+		t.Fatalf("daemon reply %q", got)
+	}
+	daemon.Signal(syscall.SIGTERM)
+	waitGone(t, pidPath, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for daemon.Signal(syscall.Signal(0)) == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("daemon still running 5 s after its pid file went")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Bad command lines exit 64 (EX_USAGE) and say why; nothing starts.
+func TestBadCommandLinesExit64(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--no-such-flag"}, "no-such-flag"},
+		{[]string{"-U", "1"}, "UDP is not supported"},
+		{[]string{"-o", "no_such_option"}, "no_such_option"},
+		{[]string{"-m", "64", "-I", "128m"}, "item size limit"},
+	} {
+		var stderr bytes.Buffer
+		cmd := exec.Command(buildBinary(t), append([]string{"-p", "0"}, c.args...)...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 64 {
+			t.Errorf("%v: %v, want exit status 64", c.args, err)
+		}
+		if !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: stderr lacks %q:\n%s", c.args, c.want, stderr.String())
+		}
+	}
+}
 
 // The built binary serves on -p, names ignored options in its log, and exits
 // 0 on SIGTERM after removing its pid file.
 func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "slabcached")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	port := testenv.FreePort(t)
 	pid := filepath.Join(dir, "pid")
 	var stderr bytes.Buffer
