@@ -86,6 +86,9 @@ func serve(cmd *command, stderr io.Writer) int {
 	for _, n := range cmd.notices {
 		log.Warn(n)
 	}
+	if stop := startCPUProfile(os.Getenv(cpuProfileEnv), log); stop != nil {
+		defer stop()
+	}
 	if set.LockMemory {
 		if err := lockMemory(); err != nil {
 			log.Warn("-k: locking memory failed; continuing without", zap.Error(err))
