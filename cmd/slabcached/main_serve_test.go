@@ -90,7 +90,7 @@ func waitGone(t *testing.T, path string, within time.Duration) {
 }
 
 // -s serves on a Unix socket created with the -a mask, and only there;
-// the socket file is removed on SIGTERM.
+// the socket file is removed when SIGINT (Ctrl-C) stops it gracefully.
 func TestUnixSocketWithMask(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "mc.sock")
@@ -125,9 +125,9 @@ func TestUnixSocketWithMask(t *testing.T) {
 		nc.Close()
 		t.Error("-s also listens on TCP; memcached's -s disables network support")
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
+	cmd.Process.Signal(syscall.SIGINT)
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after SIGTERM: %v", err)
+		t.Fatalf("exit after SIGINT: %v", err)
 	}
 	waitGone(t, sock, 5*time.Second)
 }
