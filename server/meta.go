@@ -121,9 +121,9 @@ func (c *conn) metaCommit(r *proto.Request) {
 		if mode == proto.CmdPrepend {
 			a.Mode = lru.ModePrepend
 		}
-		if r.HasFlag('N') {
-			a.Vivify, a.VivifyExptime = true, int64(r.VivifyTTL)
-		}
+		// protocol.txt documents N as "autovivify on miss" in append
+		// mode, but memcached 1.6.18 answers NS (ms_flags.conv): so
+		// does slabcached.
 	case proto.CmdReplace:
 		a.Mode = lru.ModeReplace
 	default:

@@ -6,10 +6,12 @@ import (
 	"github.com/slabcache/slabcache/internal/difftest"
 )
 
-// The meta conversations (until the meta corpus exists, the harness's meta
-// smoke conversation: ms, mg with v c t f s k O, CAS compare, ma with N J,
-// me, md q, mn) get the same replies from slabcached as from memcached.
+// Every meta conversation of the corpus (internal/difftest/testdata/meta:
+// each flag of mg, ms, md, ma, mn and me, their error paths, the documented
+// patterns, text and meta mixed in one pipeline), and the harness's meta
+// smoke conversation, get the same replies from slabcached as from Debian's
+// memcached, byte for byte after normalisation.
 func TestMetaConversationsMatchMemcached(t *testing.T) {
-	files := difftest.Files(t, "harness")
+	files := append(difftest.Files(t, "meta"), difftest.Files(t, "harness")...)
 	difftest.Run(t, difftest.Memcached, difftest.Binary(slabcachedBinary(t)), &difftest.Options{Parallel: true}, files...)
 }
