@@ -10,6 +10,10 @@ import (
 // Config holds the store's settings, named after memcached's flags. Build
 // it from DefaultConfig and change what you need; New validates it.
 type Config struct {
+	// OnEvict, when set, is called for each item evicted to make room
+	// (`watch evictions`), with the shard lock held: it must be quick,
+	// must not call the store, and must not keep the DumpItem or its Key.
+	OnEvict func(*DumpItem)
 	// MemoryLimit is the most memory for items, in bytes (-m is in MiB).
 	// Rounded down to whole 1 MiB pages. Default 64 MiB. The hash index is
 	// not counted, as in memcached.

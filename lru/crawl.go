@@ -115,7 +115,9 @@ type DumpItem struct {
 	CAS        uint64
 	Fetched    bool
 	Class      int
-	Size       int
+	Size       int    // item bytes as slabcache stores it
+	Len        int    // value length
+	Flags      uint32 // client flags
 }
 
 // DumpCursor is where a metadump walk stands; the zero value starts at the
@@ -185,6 +187,8 @@ func (s *Store) dumpOne(sh *shard, ref slab.Ref, cls int, now uint32, epoch int6
 			Fetched:    st&stFetched != 0,
 			Class:      cls,
 			Size:       s.itemBytes(p, st),
+			Len:        s.valueLen(p, st),
+			Flags:      s.lay.flags(p, st),
 		}
 		if e := getExp(p); e != 0 {
 			d.Exptime = epoch + int64(e)
@@ -192,4 +196,23 @@ func (s *Store) dumpOne(sh *shard, ref slab.Ref, cls int, now uint32, epoch int6
 		fn(d)
 		d.Key = nil
 	}
+}
+
+// reportEviction describes the item at p, about to be evicted from class
+// cls, to f.
+func (s *Store) reportEviction(f func(*DumpItem), p itemPtr, st uint32, cls int) {
+	epoch := s.clk.Epoch()
+	d := DumpItem{
+		Key:        s.lay.key(p, st),
+		Exptime:    -1,
+		LastAccess: epoch + int64(getAtime(p)),
+		CAS:        s.lay.cas(p),
+		Fetched:    st&stFetched != 0,
+		Class:      cls,
+		Size:       s.itemBytes(p, st),
+	}
+	if e := getExp(p); e != 0 {
+		d.Exptime = epoch + int64(e)
+	}
+	f(&d)
 }

@@ -80,7 +80,7 @@ func (s *Store) run(stop, done chan struct{}) {
 		if s.cfg.LRUMaintainer {
 			did += s.MaintainOnce()
 		}
-		if s.cfg.LRUCrawler && !time.Now().Before(nextCrawl) {
+		if !s.crawlerOff.Load() && !time.Now().Before(nextCrawl) {
 			_, r := s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
 			did += r
 			if r > 0 {
@@ -247,3 +247,10 @@ func (s *Store) SetLRUTune(hotPct, warmPct int, hotMax, warmMax float64) error {
 // SetTempTTL turns the TEMP segment on with the given TTL bound in seconds,
 // or off with 0 (`lru temp_ttl`).
 func (s *Store) SetTempTTL(ttl uint32) { s.tempTTL.Store(ttl) }
+
+// SetCrawler switches the background crawler on or off at run time
+// (`lru_crawler enable|disable`; Config.LRUCrawler is the setting at New).
+func (s *Store) SetCrawler(on bool) { s.crawlerOff.Store(!on) }
+
+// CrawlerOn reports whether the background crawler runs.
+func (s *Store) CrawlerOn() bool { return !s.crawlerOff.Load() }

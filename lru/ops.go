@@ -25,6 +25,9 @@ type DeleteArgs struct {
 	// set. Combined with Invalidate the emptied item is then marked stale.
 	RemoveValue bool
 	Flags       uint32
+	// Class is set by Delete when it finds the item: the item's slab
+	// class, for the per-class delete_hits of `stats slabs`.
+	Class int
 }
 
 // Delete removes key (or marks it stale, or empties it; see DeleteArgs).
@@ -44,6 +47,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
 	if ref == 0 {
 		return NotFound
 	}
+	args.Class = s.classOf(ref)
 	if args.CAS != 0 && s.lay.cas(p) != args.CAS {
 		return Exists
 	}
@@ -89,6 +93,13 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
 // Touch sets the expiry of key (touch, and gat without the value). It
 // returns Touched or NotFound. Like memcached, it counts as an access.
 func (s *Store) Touch(key []byte, exptime int64) Result {
+	r, _ := s.TouchClass(key, exptime)
+	return r
+}
+
+// TouchClass is Touch that also returns the item's slab class (0 when not
+// found), for the per-class touch_hits of `stats slabs`.
+func (s *Store) TouchClass(key []byte, exptime int64) (Result, int) {
 	hv := hashKey(key)
 	sh := s.shardFor(hv)
 	now := s.clk.Now()
@@ -96,14 +107,14 @@ func (s *Store) Touch(key []byte, exptime int64) Result {
 	defer sh.mu.Unlock()
 	ref, p := s.lookupLocked(sh, hv, key, now)
 	if ref == 0 {
-		return NotFound
+		return NotFound, 0
 	}
 	st := loadState(p)
 	if nst := s.bumpLocked(sh, ref, p, st, now); nst != st {
 		storeState(p, nst)
 	}
 	setExp(p, clock.Expiry(s.clk, exptime))
-	return Touched
+	return Touched, s.classOf(ref)
 }
 
 // DeltaArgs are the options of incr/decr (and ma).

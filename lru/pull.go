@@ -95,6 +95,9 @@ func (s *Store) pullTail(cls int, seg Segment, flags int, totalBytes uint64, max
 				if st&stActive != 0 {
 					c.evictedActive++
 				}
+				if f := s.cfg.OnEvict; f != nil {
+					s.reportEviction(f, p, st, cls)
+				}
 				s.removeByRefLocked(sh, ref, p, st, c)
 				removed++
 			case st&stActive != 0:

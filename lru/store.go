@@ -86,6 +86,7 @@ type Store struct {
 	tempTTL         atomic.Uint32
 	flat            atomic.Bool // lru mode flat: one LRU (COLD) per class
 	automove        atomic.Int32
+	crawlerOff      atomic.Bool // lru_crawler disable (or -o no_lru_crawler)
 	rehashes        atomic.Uint64
 
 	mover moverState
@@ -147,6 +148,7 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 	if cfg.SlabReassign {
 		s.automove.Store(int32(cfg.SlabAutomove))
 	}
+	s.crawlerOff.Store(!cfg.LRUCrawler)
 	return s, nil
 }
 

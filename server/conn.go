@@ -72,10 +72,23 @@ type conn struct {
 	hitKey   []byte
 	hits     int
 	hitClass int
+	hitSeg   lru.Segment
+	hitLen   int
+
+	// An lru_crawler metadump/mgdump in progress (admin.go).
+	dumping bool
+	dumpCur lru.DumpCursor
+	dumpSet map[int]bool
+
+	// Watch log lines gathered during an event (watch.go).
+	wlog   []byte
+	wkinds int
 
 	lastActive atomic.Uint32 // clock time of the last bytes received
 	paused     atomic.Bool   // waiting for the client to read replies
 	kicked     atomic.Bool   // closed by idle_timeout
+	reading    atomic.Bool   // inside a storage command's value (conn_nread)
+	watching   atomic.Bool   // turned into a watcher (conn_watch)
 	closeAfter bool          // close once the replies are written (quit, fatal errors)
 }
 
@@ -111,6 +124,11 @@ func (c *conn) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	c.paused.Store(false)
+	if c.watching.Load() {
+		// A watcher only receives logs; what it sends is ignored.
+		gc.Discard(gc.InboundBuffered())
+		return gnet.None
+	}
 	action := gnet.None
 	for !c.closeAfter {
 		buffered := gc.InboundBuffered()
@@ -154,6 +172,9 @@ func (c *conn) onTraffic() gnet.Action {
 		action = gnet.Close
 	}
 	c.flushOut()
+	if len(c.wlog) > 0 {
+		c.publishWatch()
+	}
 	if action == gnet.None && gc.InboundBuffered() > 0 && !c.streaming && gc.InboundBuffered() >= c.need {
 		// Stopped early on purpose (a large reply): come back for the rest.
 		if gc.OutboundBuffered() > outputPause {
@@ -292,6 +313,7 @@ func (c *conn) startStream(r *proto.Request, line []byte) {
 		return
 	}
 	c.streaming = true
+	c.reading.Store(true)
 	c.need = 0
 }
 
@@ -315,6 +337,7 @@ func (c *conn) stream(buffered int) bool {
 	gc.Discard(2)
 	c.st[cBytesRead] += 2
 	c.streaming = false
+	c.reading.Store(false)
 	r := &c.req
 	proto.Parse(c.hdr, r)
 	if !ok {

@@ -3,6 +3,7 @@ package server
 import (
 	"sync/atomic"
 
+	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/slab"
 )
 
@@ -46,6 +47,10 @@ const (
 	kCasHits           // cas_hits
 	kCasBadval         // cas_badval
 	kTouchHits         // touch_hits
+	kHitsToHot         // hits_to_hot (`stats items`); then warm, cold, temp in lru.Segment order
+	kHitsToWarm        // hits_to_warm
+	kHitsToCold        // hits_to_cold
+	kHitsToTemp        // hits_to_temp
 	numClassCounters
 )
 
@@ -62,6 +67,21 @@ type loopStats struct {
 func (c *conn) classAdd(cls, k int) {
 	if cls > 0 && cls <= slab.MaxClasses {
 		c.loop.class[cls][k].Add(1)
+	}
+}
+
+// hitAdd counts a get hit (or touch hit when touch) on an item of class
+// cls found in segment seg.
+func (c *conn) hitAdd(cls int, seg lru.Segment, touch bool) {
+	if touch {
+		c.st[cTouchHits]++
+		c.classAdd(cls, kTouchHits)
+	} else {
+		c.st[cGetHits]++
+		c.classAdd(cls, kGetHits)
+	}
+	if seg <= lru.Temp {
+		c.classAdd(cls, kHitsToHot+int(seg))
 	}
 }
 

@@ -14,12 +14,14 @@ type metaHit struct {
 	r     *proto.Request
 	debug bool
 	class int
+	seg   lru.Segment
+	size  int
 }
 
 // Hit implements lru.Hit for mg (and me when debug is set).
 func (h *metaHit) Hit(it *lru.Item) {
 	c, r := h.c, h.r
-	h.class = it.Class
+	h.class, h.seg, h.size = it.Class, it.Segment, it.Len
 	if h.debug {
 		d := proto.MetaDebug{Key: r.Key, KeyBinary: r.KeyBinary, Exp: -1, LastAccess: uint64(it.Idle()),
 			CAS: it.CAS, Fetched: it.Fetched, Class: uint32(it.Class), Size: memcachedItemSize(it, c.s.set.CASEnabled)}
@@ -79,13 +81,12 @@ func (c *conn) metaGet(r *proto.Request) {
 	c.mh = metaHit{c: c, r: r}
 	hit := c.s.store.Get(r.Key, &args, &c.mh)
 	c.mh.r = nil
+	if c.s.obs.on.Load() {
+		c.observeGet(r.Key, hit, c.mh.class, c.mh.size)
+	}
 	switch {
-	case hit && touch:
-		c.st[cTouchHits]++
-		c.classAdd(c.mh.class, kTouchHits)
 	case hit:
-		c.st[cGetHits]++
-		c.classAdd(c.mh.class, kGetHits)
+		c.hitAdd(c.mh.class, c.mh.seg, touch)
 	case touch:
 		c.st[cTouchMisses]++
 	default:
@@ -136,6 +137,9 @@ func (c *conn) metaCommit(r *proto.Request) {
 	sr := c.s.store.Commit(&c.resv, &a)
 	c.st[cCmdSet]++
 	c.classAdd(sr.Class, kCmdSet)
+	if c.s.obs.on.Load() {
+		c.observeStore(storeCmdName(r), r.Key, sr.Result, int64(r.Exptime), sr.Class, r.ValueLen)
+	}
 	if r.HasFlag('C') {
 		switch sr.Result {
 		case lru.Stored:
@@ -177,8 +181,12 @@ func (c *conn) metaDelete(r *proto.Request) {
 	res := c.s.store.Delete(r.Key, &a)
 	if res == lru.Deleted {
 		c.st[cDeleteHits]++
+		c.classAdd(a.Class, kDeleteHits)
 	} else {
 		c.st[cDeleteMisses]++
+	}
+	if c.s.obs.on.Load() {
+		c.observeDelete(r.Key)
 	}
 	if res == lru.NoMemory {
 		c.out = proto.AppendError(c.out, proto.ErrOutOfMemory)

@@ -84,6 +84,17 @@ type Server struct {
 
 	disc atomic.Value // discoveryBox
 
+	// Settings changed at run time (lru tune, lru_crawler, slabs automove,
+	// verbosity is separate): what `stats settings` reports.
+	liveMu   sync.Mutex
+	live     Settings
+	crawling atomic.Bool // an lru_crawler crawl pass is running
+
+	lnOnce sync.Once
+	ln     []listener
+
+	obs observers // watchers and `stats detail`
+
 	// oldestLive is the relative time of the last flush_all (stats settings).
 	oldestLive atomic.Uint32
 }
@@ -105,8 +116,11 @@ func New(s Settings, o Options) (*Server, error) {
 		srv.clk = srv.own
 	}
 	srv.verbosity.Store(int32(s.Verbosity))
+	srv.live = s
 	srv.disc.Store(discoveryBox{o.Discovery})
-	st, err := lru.New(s.StoreConfig(), srv.clk)
+	cfg := s.StoreConfig()
+	cfg.OnEvict = srv.obs.evicted
+	st, err := lru.New(cfg, srv.clk)
 	if err != nil {
 		srv.stopClock()
 		return nil, fmt.Errorf("server: %w", err)
@@ -385,6 +399,9 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	h.s.loopsMu.Lock()
 	delete(h.s.conns, c)
 	h.s.loopsMu.Unlock()
+	if c.watching.Load() {
+		h.s.stopWatch(c)
+	}
 	c.release()
 	gc.SetContext(nil)
 	return gnet.None
@@ -420,6 +437,9 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		}
 	}
 	s.loopsMu.Unlock()
+	if s.obs.on.Load() {
+		s.obs.flushEvictions()
+	}
 	return tickInterval, gnet.None
 }
 

@@ -24,6 +24,21 @@ func (c *conn) execStats(r *proto.Request) {
 	case "reset":
 		c.s.resetCounters()
 		c.out = proto.AppendLine(c.out, "RESET")
+	case "items":
+		c.out = c.s.appendStatsItems(c.out)
+	case "slabs":
+		c.out = c.s.appendStatsSlabs(c.out)
+	case "conns":
+		c.out = c.appendStatsConns(c.out)
+	case "sizes", "sizes_disable":
+		c.out = appendStatsSizes(c.out)
+	case "sizes_enable":
+		// The histogram is not kept: memcached's error form.
+		c.out = proto.AppendStat(c.out, "sizes_status", "error")
+		c.out = proto.AppendStat(c.out, "sizes_error", "item size histogram not supported by slabcached")
+		c.out = proto.AppendEnd(c.out)
+	case "detail":
+		c.statsDetail(r)
 	default:
 		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 	}
@@ -31,7 +46,9 @@ func (c *conn) execStats(r *proto.Request) {
 
 // liveSettings returns the settings with the values changed at run time.
 func (s *Server) liveSettings() *Settings {
-	set := s.set
+	s.liveMu.Lock()
+	set := s.live
+	s.liveMu.Unlock()
 	set.Verbosity = int(s.verbosity.Load())
 	return &set
 }

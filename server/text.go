@@ -76,7 +76,7 @@ func (c *conn) Hit(it *lru.Item) {
 	}
 	c.out = it.AppendValue(c.out)
 	c.out = append(c.out, '\r', '\n')
-	c.hitClass = it.Class
+	c.hitClass, c.hitSeg, c.hitLen = it.Class, it.Segment, it.Len
 }
 
 // get serves get, gets, gat and gats.
@@ -101,18 +101,16 @@ func (c *conn) get(r *proto.Request) {
 		if touch {
 			c.st[cCmdTouch]++
 		}
-		if c.s.store.Get(key, &args, c) {
-			if touch {
-				c.st[cTouchHits]++
-				c.classAdd(c.hitClass, kTouchHits)
-			} else {
-				c.st[cGetHits]++
-				c.classAdd(c.hitClass, kGetHits)
-			}
+		hit := c.s.store.Get(key, &args, c)
+		if hit {
+			c.hitAdd(c.hitClass, c.hitSeg, touch)
 		} else if touch {
 			c.st[cTouchMisses]++
 		} else {
 			c.st[cGetMisses]++
+		}
+		if c.s.obs.on.Load() {
+			c.observeGet(key, hit, c.hitClass, c.hitLen)
 		}
 	}
 	c.hitKey = nil
@@ -162,6 +160,9 @@ func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
 	} else {
 		c.st[cStoreNoMemory]++
 	}
+	if c.s.obs.on.Load() {
+		c.observeStore(storeCmdName(r), r.Key, res, int64(r.Exptime), 0, r.ValueLen)
+	}
 	if r.Command == proto.CmdMetaSet {
 		c.metaStoreFailed(r, e)
 		return
@@ -185,6 +186,9 @@ func (c *conn) commit(r *proto.Request) {
 	sr := c.s.store.Commit(&c.resv, &a)
 	c.st[cCmdSet]++
 	c.classAdd(sr.Class, kCmdSet)
+	if c.s.obs.on.Load() {
+		c.observeStore(storeCmdName(r), r.Key, sr.Result, int64(r.Exptime), sr.Class, r.ValueLen)
+	}
 	if r.Command == proto.CmdCas {
 		switch sr.Result {
 		case lru.Stored:
@@ -231,11 +235,16 @@ func appendResult(dst []byte, res lru.Result) []byte {
 }
 
 func (c *conn) delete(r *proto.Request) {
-	res := c.s.store.Delete(r.Key, nil)
+	var a lru.DeleteArgs
+	res := c.s.store.Delete(r.Key, &a)
 	if res == lru.Deleted {
 		c.st[cDeleteHits]++
+		c.classAdd(a.Class, kDeleteHits)
 	} else {
 		c.st[cDeleteMisses]++
+	}
+	if c.s.obs.on.Load() {
+		c.observeDelete(r.Key)
 	}
 	if !r.NoReply {
 		c.out = appendResult(c.out, res)
@@ -273,9 +282,10 @@ func (c *conn) delta(r *proto.Request) {
 
 func (c *conn) touch(r *proto.Request) {
 	c.st[cCmdTouch]++
-	res := c.s.store.Touch(r.Key, int64(r.Exptime))
+	res, cls := c.s.store.TouchClass(r.Key, int64(r.Exptime))
 	if res == lru.Touched {
 		c.st[cTouchHits]++
+		c.classAdd(cls, kTouchHits)
 	} else {
 		c.st[cTouchMisses]++
 	}
@@ -331,4 +341,32 @@ func (c *conn) shutdown(r *proto.Request) {
 	c.s.log.Info("shutdown command received", zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))
 	c.closeAfter = true
 	c.s.shutdownAsync()
+}
+
+// storeCmdName is the storage command's name in watch logs.
+func storeCmdName(r *proto.Request) string {
+	switch r.Command {
+	case proto.CmdAdd:
+		return "add"
+	case proto.CmdReplace:
+		return "replace"
+	case proto.CmdAppend:
+		return "append"
+	case proto.CmdPrepend:
+		return "prepend"
+	case proto.CmdCas:
+		return "cas"
+	case proto.CmdMetaSet:
+		switch r.SetMode() {
+		case proto.CmdAdd:
+			return "add"
+		case proto.CmdReplace:
+			return "replace"
+		case proto.CmdAppend:
+			return "append"
+		case proto.CmdPrepend:
+			return "prepend"
+		}
+	}
+	return "set"
 }

@@ -1,0 +1,365 @@
+package server
+
+import (
+	"bytes"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
+)
+
+// Watchers (`watch fetchers mutations evictions`) and prefix statistics
+// (`stats detail on|off|dump`). Both cost the request path one atomic load
+// while nobody watches and detail is off: observers.on.
+
+const (
+	watchFetchers = 1 << iota
+	watchMutations
+	watchEvictions
+)
+
+type watcher struct {
+	c     *conn
+	kinds int
+}
+
+type observers struct {
+	on atomic.Bool // any watcher, or detail on
+
+	mu       sync.Mutex
+	watchers []watcher
+	kinds    int // union of the watchers' kinds
+	evictBuf []byte
+	detailOn bool
+	detail   map[string]*[4]uint64 // prefix -> get, hit, set, del
+	order    []string              // prefixes in first-seen order
+	gid      atomic.Uint64
+}
+
+func (o *observers) refreshLocked() {
+	o.kinds = 0
+	for _, w := range o.watchers {
+		o.kinds |= w.kinds
+	}
+	o.on.Store(o.kinds != 0 || o.detailOn)
+}
+
+// startWatch turns c into a watcher (`watch [fetchers] [mutations]
+// [evictions]`; no argument means fetchers, as in memcached).
+func (c *conn) startWatch(r *proto.Request) {
+	kinds := 0
+	for _, a := range r.Args() {
+		switch string(a) {
+		case "fetchers":
+			kinds |= watchFetchers
+		case "mutations":
+			kinds |= watchMutations
+		case "evictions":
+			kinds |= watchEvictions
+		default:
+			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
+			return
+		}
+	}
+	if kinds == 0 {
+		kinds = watchFetchers
+	}
+	if !c.s.set.WatchEnabled {
+		c.out = append(c.out, "CLIENT_ERROR watch commands not allowed\r\n"...)
+		return
+	}
+	o := &c.s.obs
+	o.mu.Lock()
+	o.watchers = append(o.watchers, watcher{c, kinds})
+	o.refreshLocked()
+	o.mu.Unlock()
+	c.watching.Store(true)
+	c.out = proto.AppendOK(c.out)
+}
+
+// stopWatch removes c from the watchers (its connection closed).
+func (s *Server) stopWatch(c *conn) {
+	o := &s.obs
+	o.mu.Lock()
+	for i, w := range o.watchers {
+		if w.c == c {
+			o.watchers = append(o.watchers[:i], o.watchers[i+1:]...)
+			break
+		}
+	}
+	o.refreshLocked()
+	o.mu.Unlock()
+}
+
+// logPrefix appends "ts=<sec.usec> gid=<n> ".
+func (o *observers) logPrefix(dst []byte) []byte {
+	now := time.Now()
+	dst = append(dst, "ts="...)
+	dst = strconv.AppendInt(dst, now.Unix(), 10)
+	dst = append(dst, '.')
+	us := now.Nanosecond() / 1000
+	dst = append(dst, byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
+		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
+	dst = append(dst, " gid="...)
+	dst = strconv.AppendUint(dst, o.gid.Add(1), 10)
+	return append(dst, ' ')
+}
+
+// appendKey appends a key URI-encoded as memcached's logger does.
+func appendKey(dst, key []byte) []byte {
+	for _, b := range key {
+		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
+			b == '-' || b == '.' || b == '_' || b == '~' {
+			dst = append(dst, b)
+			continue
+		}
+		const hex = "0123456789ABCDEF"
+		dst = append(dst, '%', hex[b>>4], hex[b&15])
+	}
+	return dst
+}
+
+// observeGet records a retrieval of key (fetchers, detail).
+func (c *conn) observeGet(key []byte, hit bool, cls, size int) {
+	o := &c.s.obs
+	o.mu.Lock()
+	kinds, detail := o.kinds, o.detailOn
+	o.mu.Unlock()
+	if detail {
+		o.count(c.s.set.PrefixDelimiter, key, 0, hit)
+	}
+	if kinds&watchFetchers == 0 {
+		return
+	}
+	b := o.logPrefix(c.wlog)
+	b = append(b, "type=item_get key="...)
+	b = appendKey(b, key)
+	if hit {
+		b = append(b, " status=found clsid="...)
+	} else {
+		b = append(b, " status=not_found clsid="...)
+		cls, size = 0, 0
+	}
+	b = strconv.AppendInt(b, int64(cls), 10)
+	b = append(b, " cfd="...)
+	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
+	b = append(b, " size="...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	c.wlog = append(b, '\n')
+	c.wkinds |= watchFetchers
+}
+
+// storeStatus is the logger's name for a store result.
+func storeStatus(res lru.Result) string {
+	switch res {
+	case lru.Stored:
+		return "stored"
+	case lru.NotStored:
+		return "not_stored"
+	case lru.Exists:
+		return "exists"
+	case lru.NotFound:
+		return "not_found"
+	case lru.TooLarge:
+		return "too_large"
+	case lru.NoMemory:
+		return "no_memory"
+	}
+	return "unknown"
+}
+
+// observeStore records a storage command (mutations, detail).
+func (c *conn) observeStore(cmd string, key []byte, res lru.Result, ttl int64, cls, size int) {
+	o := &c.s.obs
+	o.mu.Lock()
+	kinds, detail := o.kinds, o.detailOn
+	o.mu.Unlock()
+	if detail {
+		o.count(c.s.set.PrefixDelimiter, key, 2, false)
+	}
+	if kinds&watchMutations == 0 {
+		return
+	}
+	b := o.logPrefix(c.wlog)
+	b = append(b, "type=item_store key="...)
+	b = appendKey(b, key)
+	b = append(b, " status="...)
+	b = append(b, storeStatus(res)...)
+	b = append(b, " cmd="...)
+	b = append(b, cmd...)
+	b = append(b, " ttl="...)
+	b = strconv.AppendInt(b, ttl, 10)
+	b = append(b, " clsid="...)
+	b = strconv.AppendInt(b, int64(cls), 10)
+	b = append(b, " cfd="...)
+	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
+	b = append(b, " size="...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	c.wlog = append(b, '\n')
+	c.wkinds |= watchMutations
+}
+
+// observeDelete records a delete for `stats detail`.
+func (c *conn) observeDelete(key []byte) {
+	o := &c.s.obs
+	o.mu.Lock()
+	detail := o.detailOn
+	o.mu.Unlock()
+	if detail {
+		o.count(c.s.set.PrefixDelimiter, key, 3, false)
+	}
+}
+
+// count adds one to field f (0 get, 2 set, 3 del; a get hit also counts
+// field 1) of key's prefix. Keys without the delimiter have no prefix and
+// are not counted, as in memcached.
+func (o *observers) count(delim byte, key []byte, f int, hit bool) {
+	i := bytes.IndexByte(key, delim)
+	if i < 0 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.detailOn {
+		return
+	}
+	ctr := o.detail[string(key[:i])]
+	if ctr == nil {
+		ctr = new([4]uint64)
+		p := string(key[:i])
+		o.detail[p] = ctr
+		o.order = append(o.order, p)
+	}
+	ctr[f]++
+	if hit {
+		ctr[1]++
+	}
+}
+
+// publish sends the log lines this connection gathered during the event to
+// the watchers that asked for them.
+func (c *conn) publishWatch() {
+	if len(c.wlog) == 0 {
+		return
+	}
+	o := &c.s.obs
+	o.mu.Lock()
+	for _, w := range o.watchers {
+		if w.kinds&c.wkinds != 0 && w.c != c {
+			w.c.gc.AsyncWrite(c.filterLog(w.kinds), nil)
+		}
+	}
+	o.mu.Unlock()
+	c.wlog = c.wlog[:0]
+	c.wkinds = 0
+}
+
+// filterLog returns a copy of the gathered lines a watcher of kinds wants.
+func (c *conn) filterLog(kinds int) []byte {
+	if c.wkinds&^kinds == 0 {
+		return bytes.Clone(c.wlog)
+	}
+	var out []byte
+	for rest := c.wlog; len(rest) > 0; {
+		i := bytes.IndexByte(rest, '\n') + 1
+		line := rest[:i]
+		rest = rest[i:]
+		get := bytes.Contains(line, []byte(" type=item_get "))
+		if get && kinds&watchFetchers != 0 || !get && kinds&watchMutations != 0 {
+			out = append(out, line...)
+		}
+	}
+	return out
+}
+
+// evicted is the store's OnEvict hook: it formats the eviction for the
+// watchers; OnTick sends it.
+func (o *observers) evicted(d *lru.DumpItem) {
+	if !o.on.Load() {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.kinds&watchEvictions == 0 || len(o.evictBuf) > 1<<20 {
+		return
+	}
+	b := o.logPrefix(o.evictBuf)
+	b = append(b, "type=eviction key="...)
+	b = appendKey(b, d.Key)
+	if d.Fetched {
+		b = append(b, " fetch=yes ttl="...)
+	} else {
+		b = append(b, " fetch=no ttl="...)
+	}
+	ttl := int64(-1)
+	if d.Exptime >= 0 {
+		ttl = d.Exptime - time.Now().Unix()
+	}
+	b = strconv.AppendInt(b, ttl, 10)
+	b = append(b, " la="...)
+	b = strconv.AppendInt(b, d.LastAccess, 10)
+	b = append(b, " clsid="...)
+	b = strconv.AppendInt(b, int64(d.Class), 10)
+	o.evictBuf = append(b, '\n')
+}
+
+// flushEvictions sends the gathered eviction lines (from OnTick).
+func (o *observers) flushEvictions() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.evictBuf) == 0 {
+		return
+	}
+	for _, w := range o.watchers {
+		if w.kinds&watchEvictions != 0 {
+			w.c.gc.AsyncWrite(bytes.Clone(o.evictBuf), nil)
+		}
+	}
+	o.evictBuf = o.evictBuf[:0]
+}
+
+// statsDetail is `stats detail on|off|dump`.
+func (c *conn) statsDetail(r *proto.Request) {
+	args := r.Args()
+	o := &c.s.obs
+	if len(args) != 2 {
+		c.out = append(c.out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n"...)
+		return
+	}
+	switch string(args[1]) {
+	case "on":
+		o.mu.Lock()
+		o.detailOn = true
+		if o.detail == nil {
+			o.detail = map[string]*[4]uint64{}
+		}
+		o.refreshLocked()
+		o.mu.Unlock()
+		c.out = proto.AppendOK(c.out)
+	case "off":
+		o.mu.Lock()
+		o.detailOn = false
+		o.refreshLocked()
+		o.mu.Unlock()
+		c.out = proto.AppendOK(c.out)
+	case "dump":
+		o.mu.Lock()
+		for _, p := range o.order {
+			v := o.detail[p]
+			c.out = append(c.out, "PREFIX "...)
+			c.out = append(c.out, p...)
+			for i, name := range [4]string{" get ", " hit ", " set ", " del "} {
+				c.out = append(c.out, name...)
+				c.out = strconv.AppendUint(c.out, v[i], 10)
+			}
+			c.out = append(c.out, '\r', '\n')
+		}
+		o.mu.Unlock()
+		c.out = proto.AppendEnd(c.out)
+	default:
+		c.out = append(c.out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n"...)
+	}
+}
