@@ -1,0 +1,315 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/internal/testenv"
+)
+
+// statLines sends cmd and returns the STAT lines of the reply as
+// name -> value, keeping the names as printed.
+func statLines(t *testing.T, addr, cmd string) map[string]string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(nc, "%s\r\n", cmd)
+	br := bufio.NewReader(nc)
+	out := map[string]string{}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%s: %v after %d lines", cmd, err, len(out))
+		}
+		if line == "END\r\n" {
+			return out
+		}
+		f := strings.Fields(line)
+		if len(f) != 3 || f[0] != "STAT" {
+			t.Fatalf("%s: line %q is not STAT <name> <value>", cmd, line)
+		}
+		if _, dup := out[f[1]]; dup {
+			t.Fatalf("%s: %s printed twice", cmd, f[1])
+		}
+		out[f[1]] = f[2]
+	}
+}
+
+// send runs requests on a fresh connection and reads n reply lines.
+func sendLines(t *testing.T, addr, req string, n int) []string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	io.WriteString(nc, req)
+	br := bufio.NewReader(nc)
+	var lines []string
+	for range n {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %q: %v", lines, err)
+		}
+		lines = append(lines, l)
+	}
+	return lines
+}
+
+// traffic is the same requests for memcached and slabcached: every class
+// counter of `stats slabs` and `stats items` gets a reason to move.
+const traffic = "set a 0 0 1\r\n1\r\nset big 0 0 300\r\n" +
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" +
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx" +
+	"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\r\n" +
+	"get a\r\nget a\r\ngets big\r\nincr a 1\r\ndecr a 1\r\ntouch a 100\r\ncas a 0 0 1 1\r\n2\r\n" +
+	"set d 0 0 1\r\n1\r\ndelete d\r\n"
+
+const trafficReplies = 17
+
+// classless strips the class id or fd from "items:1:number" or "7:get_hits".
+var classPart = regexp.MustCompile(`^(items:)?[0-9]+:`)
+
+func classless(m map[string]string) map[string]string {
+	out := map[string]string{}
+	for k, v := range m {
+		out[classPart.ReplaceAllString(k, "$1")] = v
+	}
+	return out
+}
+
+// Every field memcached prints in each `stats` form, slabcached prints too,
+// with a value of the same type (integer, or seconds.microseconds for
+// rusage); and the per-class counters the exporter needs move with traffic.
+func TestStatsFormsHaveMemcachedsFields(t *testing.T) {
+	mc := testenv.StartMemcached(t)
+	srv := startTestServer(t, nil)
+	for _, addr := range []string{mc, srv.Addr()} {
+		sendLines(t, addr, traffic, trafficReplies)
+	}
+	number := regexp.MustCompile(`^-?[0-9]+$`)
+	seconds := regexp.MustCompile(`^[0-9]+\.[0-9]{6}$`)
+	for _, form := range []string{"stats", "stats items", "stats slabs", "stats settings", "stats conns"} {
+		want := classless(statLines(t, mc, form))
+		got := classless(statLines(t, srv.Addr(), form))
+		for name, mv := range want {
+			sv, ok := got[name]
+			if !ok {
+				t.Errorf("%s: slabcached lacks %s (memcached: %s)", form, name, mv)
+				continue
+			}
+			switch {
+			case number.MatchString(mv) && !number.MatchString(sv):
+				t.Errorf("%s: %s = %q, memcached prints an integer (%s)", form, name, sv, mv)
+			case seconds.MatchString(mv) && !seconds.MatchString(sv):
+				t.Errorf("%s: %s = %q, memcached prints seconds.microseconds (%s)", form, name, sv, mv)
+			}
+		}
+	}
+	// The class counters carry the traffic: summed over classes they equal
+	// memcached's, class layouts aside.
+	sum := func(addr, form, field string) uint64 {
+		var n uint64
+		for k, v := range statLines(t, addr, form) {
+			if strings.HasSuffix(k, ":"+field) {
+				x, _ := strconv.ParseUint(v, 10, 64)
+				n += x
+			}
+		}
+		return n
+	}
+	for _, f := range []string{"get_hits", "cmd_set", "delete_hits", "incr_hits", "decr_hits", "cas_hits", "cas_badval", "touch_hits"} {
+		m, s := sum(mc, "stats slabs", f), sum(srv.Addr(), "stats slabs", f)
+		if m != s || s == 0 && f != "cas_hits" {
+			t.Errorf("stats slabs %s: slabcached %d, memcached %d", f, s, m)
+		}
+	}
+	if m, s := sum(mc, "stats items", "number"), sum(srv.Addr(), "stats items", "number"); m != s {
+		t.Errorf("stats items number: slabcached %d, memcached %d", s, m)
+	}
+	var hs uint64
+	for _, f := range []string{"hits_to_hot", "hits_to_warm", "hits_to_cold", "hits_to_temp"} {
+		hs += sum(srv.Addr(), "stats items", f)
+	}
+	if hs != 3 { // get a, get a, gets big
+		t.Errorf("stats items hits_to_*: %d hits, want 3", hs)
+	}
+	if got := statLines(t, srv.Addr(), "stats sizes"); got["sizes_status"] != "disabled" {
+		t.Errorf("stats sizes: %v", got)
+	}
+}
+
+// `stats conns` names the listening socket and every client connection
+// with memcached's states.
+func TestStatsConns(t *testing.T) {
+	srv := startTestServer(t, nil)
+	other, _ := dialT(t, srv.Addr())
+	_ = other
+	w, rw := dialT(t, srv.Addr())
+	w.Write([]byte("watch\r\n"))
+	expectLine(t, rw, "OK\r\n")
+	st := statLines(t, srv.Addr(), "stats conns")
+	states := map[string]int{}
+	for k, v := range st {
+		if strings.HasSuffix(k, ":state") {
+			states[v]++
+		}
+		if strings.HasSuffix(k, ":addr") && !strings.HasPrefix(v, "tcp:127.0.0.1:") {
+			t.Errorf("%s = %s", k, v)
+		}
+	}
+	want := map[string]int{"conn_listening": 1, "conn_watch": 1, "conn_parse_cmd": 1, "conn_waiting": 1}
+	for s, n := range want {
+		if states[s] != n {
+			t.Errorf("stats conns: %d connections in %s, want %d (all: %v)", states[s], s, n, st)
+		}
+	}
+}
+
+// A watcher sees fetches and stores of other connections in memcached's
+// log format, evictions when memory runs out, and nothing it did not ask for.
+func TestWatch(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.MaxBytes = 2 << 20; s.SlabChunkMax = 512 << 10 })
+	fw, rf := dialT(t, srv.Addr())
+	fw.Write([]byte("watch fetchers\r\n"))
+	expectLine(t, rf, "OK\r\n")
+	mw, rm := dialT(t, srv.Addr())
+	mw.Write([]byte("watch mutations evictions\r\n"))
+	expectLine(t, rm, "OK\r\n")
+	sendLines(t, srv.Addr(), "set k:1 5 0 3\r\nabc\r\nget k:1 nope\r\nadd k:1 0 0 1\r\nx\r\n", 5)
+	getRE := regexp.MustCompile(`^ts=[0-9]+\.[0-9]{6} gid=[0-9]+ type=item_get key=(\S+) status=(found|not_found) clsid=[0-9]+ cfd=[0-9]+ size=([0-9]+)\n$`)
+	for _, want := range [][2]string{{"k%3A1", "found"}, {"nope", "not_found"}} {
+		line, err := rf.ReadString('\n')
+		m := getRE.FindStringSubmatch(line)
+		if err != nil || m == nil || m[1] != want[0] || m[2] != want[1] {
+			t.Fatalf("fetchers watcher: %q %v, want item_get key=%s status=%s", line, err, want[0], want[1])
+		}
+	}
+	storeRE := regexp.MustCompile(`^ts=[0-9]+\.[0-9]{6} gid=[0-9]+ type=item_store key=(\S+) status=(\S+) cmd=(\S+) ttl=-?[0-9]+ clsid=[0-9]+ cfd=[0-9]+ size=[0-9]+\n$`)
+	for _, want := range [][3]string{{"k%3A1", "stored", "set"}, {"k%3A1", "not_stored", "add"}} {
+		line, err := rm.ReadString('\n')
+		m := storeRE.FindStringSubmatch(line)
+		if err != nil || m == nil || m[1] != want[0] || m[2] != want[1] || m[3] != want[2] {
+			t.Fatalf("mutations watcher: %q %v, want item_store key=%s status=%s cmd=%s", line, err, want[0], want[1], want[2])
+		}
+	}
+	// Fill 2 MB of memory with 100 KB values: evictions follow.
+	var fill strings.Builder
+	val := strings.Repeat("v", 100<<10)
+	for i := range 60 {
+		fmt.Fprintf(&fill, "set fill%d 0 0 %d\r\n%s\r\n", i, len(val), val)
+	}
+	sendLines(t, srv.Addr(), fill.String(), 60)
+	evRE := regexp.MustCompile(`^ts=[0-9]+\.[0-9]{6} gid=[0-9]+ type=eviction key=fill[0-9]+ fetch=no ttl=-1 la=[0-9]+ clsid=[0-9]+\n$`)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mw.SetReadDeadline(deadline)
+		line, err := rm.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no eviction line: %v", err)
+		}
+		if strings.Contains(line, "type=eviction") {
+			if !evRE.MatchString(line) {
+				t.Fatalf("eviction line %q", line)
+			}
+			break
+		}
+		if !storeRE.MatchString(line) {
+			t.Fatalf("mutations watcher got %q", line)
+		}
+	}
+	// The fetchers watcher saw none of the stores.
+	fw.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if line, err := rf.ReadString('\n'); err == nil {
+		t.Fatalf("fetchers watcher got %q", line)
+	}
+}
+
+// metadump lists every live item with memcached's fields, filters by class,
+// refuses a bad class; mgdump lists mg commands; a dump far larger than the
+// output buffer arrives whole.
+func TestMetadumpAndMgdump(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.MaxBytes = 128 << 20 })
+	const n = 60000
+	var req strings.Builder
+	for i := range n {
+		fmt.Fprintf(&req, "set key:%06d %d %d 1 noreply\r\nv\r\n", i, i%3, 1000*(i%2))
+	}
+	req.WriteString("get key:000001\r\n")
+	sendLines(t, srv.Addr(), req.String(), 3)
+	lineRE := regexp.MustCompile(`^key=key%3A([0-9]{6}) exp=(-1|[0-9]+) la=[0-9]+ cas=[0-9]+ fetch=(yes|no) cls=([0-9]+) size=([0-9]+)\n$`)
+	nc, br := dialT(t, srv.Addr())
+	nc.Write([]byte("lru_crawler metadump all\r\n"))
+	seen := map[string]bool{}
+	classes := map[string]bool{}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d items: %v", len(seen), err)
+		}
+		if line == "END\r\n" {
+			break
+		}
+		m := lineRE.FindStringSubmatch(line)
+		if m == nil {
+			t.Fatalf("metadump line %q", line)
+		}
+		if seen[m[1]] {
+			t.Fatalf("key:%s twice", m[1])
+		}
+		seen[m[1]] = true
+		classes[m[4]] = true
+		i, _ := strconv.Atoi(m[1])
+		if (m[2] == "-1") != (i%2 == 0) || (m[3] == "yes") != (i == 1) {
+			t.Fatalf("key:%s: %q", m[1], line)
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("metadump listed %d of %d items", len(seen), n)
+	}
+	for cls := range classes {
+		nc.Write([]byte("lru_crawler metadump " + cls + "\r\n"))
+		for {
+			line, _ := br.ReadString('\n')
+			if line == "END\r\n" {
+				break
+			}
+			if !strings.Contains(line, " cls="+cls+" ") {
+				t.Fatalf("metadump %s listed %q", cls, line)
+			}
+		}
+	}
+	nc.Write([]byte("lru_crawler metadump 0\r\nlru_crawler metadump 1,x\r\n"))
+	expectLine(t, br, "BADCLASS invalid class id\r\n")
+	expectLine(t, br, "BADCLASS invalid class id\r\n")
+	nc.Write([]byte("lru_crawler mgdump all\r\n"))
+	mg := 0
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "EN\r\n" {
+			break
+		}
+		if !strings.HasPrefix(line, "mg key:") || !strings.HasSuffix(line, "\r\n") {
+			t.Fatalf("mgdump line %q", line)
+		}
+		mg++
+	}
+	if mg != n {
+		t.Fatalf("mgdump listed %d of %d items", mg, n)
+	}
+}
