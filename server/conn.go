@@ -193,6 +193,8 @@ func (c *conn) flushOut() {
 		return
 	}
 	c.st[cBytesWritten] += uint64(len(c.out))
+	// Counters first: a client that has its reply sees them in stats.
+	c.flushCounters()
 	c.gc.Write(c.out)
 	if cap(c.out) > outShrink {
 		c.out = nil
@@ -210,7 +212,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
 			c.line = buf[off : off+n]
+			start := nanotime()
 			c.exec(r)
+			c.loop.observe(r.Command, nanotime()-start)
 			if c.suspended {
 				// A multi-get stopped half-way to let its replies
 				// drain: its line stays in the input, to be parsed

@@ -61,6 +61,10 @@ type counters [numCounters]uint64
 type loopStats struct {
 	c     [numCounters]atomic.Uint64
 	class [slab.MaxClasses + 1][numClassCounters]atomic.Uint64
+
+	// Latency histograms (metrics.go), not reset by `stats reset`.
+	lat    [numLatCmds][numLatBuckets]atomic.Uint64
+	latSum [numLatCmds]atomic.Uint64
 }
 
 // classAdd counts a per-class event (cls 0 or out of range is ignored).

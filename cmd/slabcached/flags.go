@@ -18,6 +18,8 @@ type command struct {
 	// slabcached, or warnings memcached would print; main prints them at
 	// start so nothing is silently ignored.
 	notices []string
+	// metricsListen is --metrics-listen (metrics.go): host:port or off.
+	metricsListen string
 }
 
 // usageError marks a command-line problem after which usage is printed
@@ -82,7 +84,7 @@ func init() {
 			clusterOptions[i].unsupported = "is reserved for clustering, which this slabcached does not offer yet (see docs/cluster.md)"
 		}
 	}
-	options = append(baseOptions(), clusterOptions...)
+	options = append(append(baseOptions(), clusterOptions...), metricsOptions...)
 }
 
 // intArg parses a decimal integer argument strictly (memcached uses atoi,
@@ -298,7 +300,7 @@ func (o *option) name() string {
 // The settings start from server.DefaultSettings and are validated; notices
 // list what was accepted without effect.
 func parseArgs(args []string, isRoot bool) (*command, error) {
-	p := &parser{cmd: command{settings: server.DefaultSettings()}, isRoot: isRoot}
+	p := &parser{cmd: command{settings: server.DefaultSettings(), metricsListen: defaultMetricsListen}, isRoot: isRoot}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		next := func() (string, bool) {

@@ -122,6 +122,9 @@ func serve(cmd *command, stderr io.Writer) int {
 		}
 		srv.SetDiscovery(node)
 	}
+	if stop := startMetrics(cmd.metricsListen, srv, log); stop != nil {
+		defer stop()
+	}
 	if set.PidFile != "" {
 		if err := os.WriteFile(set.PidFile, fmt.Appendf(nil, "%d\n", os.Getpid()), 0o644); err != nil {
 			log.Error("cannot write the pid file", zap.String("path", set.PidFile), zap.Error(err))

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -265,5 +267,45 @@ func TestBinaryServesAndStopsOnSIGTERM(t *testing.T) {
 	}
 	if _, err := exec.Command("test", "-e", pid).CombinedOutput(); err == nil {
 		t.Error("pid file left behind after exit")
+	}
+}
+
+// --metrics-listen serves Prometheus metrics: slabcached's own, the Go
+// runtime's (GC pauses) and the process's, and they follow traffic.
+func TestMetricsEndpoint(t *testing.T) {
+	port, mport := testenv.FreePort(t), testenv.FreePort(t)
+	maddr := "127.0.0.1:" + strconv.Itoa(mport)
+	cmd := exec.Command(buildBinary(t), "-p", strconv.Itoa(port), "--metrics-listen", maddr)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if err := testenv.WaitListening(addr, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := testenv.WaitListening(maddr, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	roundTrip(t, "tcp", addr) // one set, one get hit
+	resp, err := http.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	text := string(body)
+	for _, want := range []string{
+		`slabcached_commands_total{command="get",status="hit"} 1`,
+		`slabcached_commands_total{command="set",status=""} 1`,
+		`slabcached_request_duration_seconds_bucket{command="get",le="+Inf"} 1`,
+		"slabcached_items 1",
+		"go_gc_duration_seconds",
+		"process_resident_memory_bytes",
+		`slabcached_info{version="`,
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -91,6 +91,10 @@ func printUsage(w io.Writer) {
                           accepted, no effect
 Not supported (refused with a message): -r, -i, -S, -Y, -e, -Z, -N, -B binary,
 -U other than 0, -o slab_sizes, ext_*, ssl_*, proxy_*.
+Prometheus metrics (docs/metrics.md):
+--metrics-listen=<addr>   serve /metrics on host:port, or off (default: 127.0.0.1:9151;
+                          if the port is taken, a warning is logged and the cache serves
+                          without metrics)
 Reserved for clustering (docs/cluster.md): --cluster, --cluster-bind, --cluster-join,
 --cluster-name, --cluster-advertise, --cluster-weight, --cluster-region,
 --cluster-keyring, --cluster-mcrouter-config, --cluster-twemproxy-config.

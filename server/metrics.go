@@ -1,0 +1,228 @@
+package server
+
+import (
+	"math/bits"
+	"strconv"
+	_ "unsafe" // go:linkname
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/slabcache/slabcache/proto"
+)
+
+// Native Prometheus metrics. The request path only adds to the counters it
+// already keeps per event loop and, for the latency histograms, one atomic
+// add to a per-loop bucket; a scrape reads and sums them (Collector), so a
+// server nobody scrapes pays for nothing else. docs/metrics.md lists every
+// metric.
+
+//go:linkname nanotime runtime.nanotime
+func nanotime() int64
+
+// Latency histogram buckets: upper bounds 2^7 .. 2^24 ns (128 ns .. 16.8
+// ms), then +Inf. Server-side processing time of one request: from parsed
+// to reply appended (not network time).
+const (
+	latMinShift   = 7
+	latBuckets    = 18 // finite buckets
+	numLatBuckets = latBuckets + 1
+)
+
+// Commands with their own latency histogram.
+const (
+	latGet = iota
+	latSet
+	latCas
+	latDelete
+	latIncr
+	latDecr
+	latTouch
+	latMg
+	latMs
+	latMd
+	latMa
+	latOther
+	numLatCmds
+)
+
+var latNames = [numLatCmds]string{"get", "set", "cas", "delete", "incr", "decr", "touch", "mg", "ms", "md", "ma", "other"}
+
+var latOf = func() (t [256]uint8) {
+	for i := range t {
+		t[i] = latOther
+	}
+	for _, c := range []proto.Command{proto.CmdGet, proto.CmdGets, proto.CmdGat, proto.CmdGats} {
+		t[c] = latGet
+	}
+	for _, c := range []proto.Command{proto.CmdSet, proto.CmdAdd, proto.CmdReplace, proto.CmdAppend, proto.CmdPrepend} {
+		t[c] = latSet
+	}
+	t[proto.CmdCas] = latCas
+	t[proto.CmdDelete] = latDelete
+	t[proto.CmdIncr] = latIncr
+	t[proto.CmdDecr] = latDecr
+	t[proto.CmdTouch] = latTouch
+	t[proto.CmdMetaGet] = latMg
+	t[proto.CmdMetaSet] = latMs
+	t[proto.CmdMetaDelete] = latMd
+	t[proto.CmdMetaArithmetic] = latMa
+	return t
+}()
+
+// observe adds one request of command cmd that took d nanoseconds.
+func (ls *loopStats) observe(cmd proto.Command, d int64) {
+	b := bits.Len64(uint64(max(d, 0))) - latMinShift
+	b = min(max(b, 0), latBuckets)
+	l := latOf[cmd]
+	ls.lat[l][b].Add(1)
+	ls.latSum[l].Add(uint64(max(d, 0)))
+}
+
+// collector is the server's prometheus.Collector.
+type collector struct {
+	s *Server
+
+	cmds, conns, connsTotal, rejected, closed, items, itemsTotal, bytes, limit,
+	evictions, expiredUnfetched, evictedUnfetched, evictedActive, reclaimed,
+	crawlerReclaimed, getExpired, getFlushed, movesToCold, movesToWarm, readBytes,
+	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
+	classEvictions, pagePool, uptime, latency, info *prometheus.Desc
+}
+
+// Collector returns a prometheus.Collector of the server's metrics, to
+// register with a registry (cmd/slabcached serves it on --metrics-listen).
+func (s *Server) Collector() prometheus.Collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc("slabcached_"+name, help, labels, nil)
+	}
+	return &collector{s: s,
+		cmds:             d("commands_total", "Requests by command and outcome (memcached's cmd_*, *_hits, *_misses, cas_badval).", "command", "status"),
+		conns:            d("connections", "Client connections open now (curr_connections)."),
+		connsTotal:       d("connections_total", "Client connections opened since start (total_connections)."),
+		rejected:         d("connections_rejected_total", "Connections refused over the -c limit (rejected_connections)."),
+		closed:           d("connections_closed_total", "Connections the server closed, by reason.", "reason"),
+		items:            d("items", "Items stored now (curr_items)."),
+		itemsTotal:       d("items_total", "Items stored since start (total_items)."),
+		bytes:            d("item_bytes", "Bytes of the items stored now (bytes)."),
+		limit:            d("limit_bytes", "Memory limit for items (limit_maxbytes)."),
+		evictions:        d("evictions_total", "Live items evicted to make room (evictions)."),
+		expiredUnfetched: d("expired_unfetched_total", "Expired items reclaimed that were never read."),
+		evictedUnfetched: d("evicted_unfetched_total", "Evicted items that were never read."),
+		evictedActive:    d("evicted_active_total", "Evicted items that had been read recently."),
+		reclaimed:        d("reclaimed_total", "Expired items whose memory was reused (reclaimed)."),
+		crawlerReclaimed: d("crawler_reclaimed_total", "Expired items freed by the background crawler."),
+		getExpired:       d("get_expired_total", "Reads that found an expired item."),
+		getFlushed:       d("get_flushed_total", "Reads that found an item invalidated by flush_all."),
+		movesToCold:      d("lru_moves_to_cold_total", "Items moved from HOT or WARM to COLD."),
+		movesToWarm:      d("lru_moves_to_warm_total", "Items moved from COLD to WARM."),
+		readBytes:        d("read_bytes_total", "Bytes read from clients (bytes_read)."),
+		writtenBytes:     d("written_bytes_total", "Bytes written to clients (bytes_written)."),
+		pages:            d("slab_pages", "1 MiB pages held by a slab class.", "class"),
+		chunkSize:        d("slab_chunk_size_bytes", "Chunk size of a slab class.", "class"),
+		usedChunks:       d("slab_used_chunks", "Chunks holding items in a slab class.", "class"),
+		freeChunks:       d("slab_free_chunks", "Free chunks in a slab class.", "class"),
+		classItems:       d("slab_items", "Items in a slab class.", "class"),
+		classEvictions:   d("slab_evictions_total", "Items evicted from a slab class.", "class"),
+		pagePool:         d("slab_global_page_pool", "Free pages in the global pool."),
+		uptime:           d("uptime_seconds", "Seconds since the server started."),
+		latency:          d("request_duration_seconds", "Server-side processing time of one request, from parsed to reply buffered.", "command"),
+		info:             d("info", "Always 1; the labels carry the version.", "version"),
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{c.cmds, c.conns, c.connsTotal, c.rejected, c.closed, c.items,
+		c.itemsTotal, c.bytes, c.limit, c.evictions, c.expiredUnfetched, c.evictedUnfetched, c.evictedActive,
+		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
+		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
+		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	s := c.s
+	t := s.totals()
+	st := s.store.Stats()
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, m := range []struct {
+		cmd, status string
+		v           uint64
+	}{
+		{"get", "hit", t[cGetHits]}, {"get", "miss", t[cGetMisses]},
+		{"set", "", t[cCmdSet]},
+		{"delete", "hit", t[cDeleteHits]}, {"delete", "miss", t[cDeleteMisses]},
+		{"incr", "hit", t[cIncrHits]}, {"incr", "miss", t[cIncrMisses]},
+		{"decr", "hit", t[cDecrHits]}, {"decr", "miss", t[cDecrMisses]},
+		{"cas", "hit", t[cCasHits]}, {"cas", "miss", t[cCasMisses]}, {"cas", "badval", t[cCasBadval]},
+		{"touch", "hit", t[cTouchHits]}, {"touch", "miss", t[cTouchMisses]},
+		{"flush", "", t[cCmdFlush]}, {"meta", "", t[cCmdMeta]},
+	} {
+		counter(c.cmds, m.v, m.cmd, m.status)
+	}
+	gauge(c.conns, float64(s.currConns.Load()))
+	counter(c.connsTotal, s.totalConns.Load())
+	counter(c.rejected, s.rejectedConns.Load())
+	counter(c.closed, s.idleKicks.Load(), "idle_timeout")
+	counter(c.closed, s.outputClosed.Load(), "read_buf_oom")
+	counter(c.closed, s.lineTooLong.Load(), "line_too_long")
+	gauge(c.items, float64(st.CurrItems))
+	counter(c.itemsTotal, st.TotalItems)
+	gauge(c.bytes, float64(st.Bytes))
+	gauge(c.limit, float64(st.LimitMaxbytes))
+	counter(c.evictions, st.Evictions)
+	counter(c.expiredUnfetched, st.ExpiredUnfetched)
+	counter(c.evictedUnfetched, st.EvictedUnfetched)
+	counter(c.evictedActive, st.EvictedActive)
+	counter(c.reclaimed, st.Reclaimed)
+	counter(c.crawlerReclaimed, st.CrawlerReclaimed)
+	counter(c.getExpired, st.GetExpired)
+	counter(c.getFlushed, st.GetFlushed)
+	counter(c.movesToCold, st.MovesToCold)
+	counter(c.movesToWarm, st.MovesToWarm)
+	counter(c.readBytes, t[cBytesRead])
+	counter(c.writtenBytes, t[cBytesWritten])
+	gauge(c.pagePool, float64(st.SlabGlobalPagePool))
+	gauge(c.uptime, float64(s.clk.Now()))
+	gauge(c.info, 1, Version)
+	for _, cs := range s.store.ClassStats(nil) {
+		if cs.Slab.TotalPages == 0 && cs.Number == 0 {
+			continue
+		}
+		cls := strconv.Itoa(cs.Class)
+		gauge(c.pages, float64(cs.Slab.TotalPages), cls)
+		gauge(c.chunkSize, float64(cs.Slab.ChunkSize), cls)
+		gauge(c.usedChunks, float64(cs.Slab.UsedChunks), cls)
+		gauge(c.freeChunks, float64(cs.Slab.FreeChunks), cls)
+		gauge(c.classItems, float64(cs.Number), cls)
+		counter(c.classEvictions, cs.Evicted, cls)
+	}
+	var lat [numLatCmds][numLatBuckets]uint64
+	var sum [numLatCmds]uint64
+	for _, ls := range s.loopStatsAll() {
+		for i := range lat {
+			for b := range lat[i] {
+				lat[i][b] += ls.lat[i][b].Load()
+			}
+			sum[i] += ls.latSum[i].Load()
+		}
+	}
+	for i := range lat {
+		buckets := make(map[float64]uint64, latBuckets)
+		var cum uint64
+		for b := range latBuckets {
+			cum += lat[i][b]
+			buckets[float64(uint64(1)<<(b+latMinShift))/1e9] = cum
+		}
+		count := cum + lat[i][latBuckets]
+		if count == 0 {
+			continue
+		}
+		ch <- prometheus.MustNewConstHistogram(c.latency, count, float64(sum[i])/1e9, buckets, latNames[i])
+	}
+}

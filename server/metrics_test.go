@@ -1,0 +1,123 @@
+package server
+
+import (
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// gather scrapes the server's collector and returns the families by name.
+func gather(t *testing.T, srv *Server) map[string]*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry() // also checks descriptions and consistency
+	if err := reg.Register(srv.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+// metricValue returns the value of the sample of family name whose labels
+// include want (counter, gauge, or a histogram's count).
+func metricValue(mfs map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil {
+		return 0, false
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		for k, v := range want {
+			found := false
+			for _, l := range m.GetLabel() {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			if !found {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.Histogram.GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// The metrics named in docs/metrics.md exist, and counters, gauges and the
+// latency histograms move with traffic.
+func TestMetricsMoveWithTraffic(t *testing.T) {
+	srv := startTestServer(t, nil)
+	before := gather(t, srv)
+	sendLines(t, srv.Addr(), traffic+"get nope\r\nmg a v\r\n", trafficReplies+3)
+	after := gather(t, srv)
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		grow   float64
+	}{
+		{"slabcached_commands_total", map[string]string{"command": "get", "status": "hit"}, 4},
+		{"slabcached_commands_total", map[string]string{"command": "get", "status": "miss"}, 1},
+		{"slabcached_commands_total", map[string]string{"command": "set", "status": ""}, 4},
+		{"slabcached_commands_total", map[string]string{"command": "cas", "status": "badval"}, 1},
+		{"slabcached_commands_total", map[string]string{"command": "delete", "status": "hit"}, 1},
+		{"slabcached_commands_total", map[string]string{"command": "touch", "status": "hit"}, 1},
+		{"slabcached_commands_total", map[string]string{"command": "incr", "status": "hit"}, 1},
+		{"slabcached_commands_total", map[string]string{"command": "meta", "status": ""}, 1},
+		{"slabcached_items", nil, 2},
+		{"slabcached_items_total", nil, 3},
+		{"slabcached_connections_total", nil, 1},
+		{"slabcached_request_duration_seconds", map[string]string{"command": "get"}, 4},
+		{"slabcached_request_duration_seconds", map[string]string{"command": "set"}, 3},
+		{"slabcached_request_duration_seconds", map[string]string{"command": "mg"}, 1},
+		{"slabcached_slab_items", map[string]string{"class": "1"}, 1},
+	} {
+		a, ok := metricValue(after, c.name, c.labels)
+		if !ok {
+			t.Errorf("%s%v missing", c.name, c.labels)
+			continue
+		}
+		b, _ := metricValue(before, c.name, c.labels)
+		if a-b != c.grow {
+			t.Errorf("%s%v grew by %v, want %v", c.name, c.labels, a-b, c.grow)
+		}
+	}
+	for _, name := range []string{"slabcached_read_bytes_total", "slabcached_written_bytes_total",
+		"slabcached_item_bytes", "slabcached_limit_bytes", "slabcached_slab_pages", "slabcached_evictions_total",
+		"slabcached_connections", "slabcached_connections_rejected_total", "slabcached_connections_closed_total",
+		"slabcached_uptime_seconds", "slabcached_info"} {
+		if after[name] == nil {
+			t.Errorf("%s missing", name)
+		}
+	}
+	if v, _ := metricValue(after, "slabcached_read_bytes_total", nil); v <= 0 {
+		t.Errorf("read bytes %v", v)
+	}
+	// Histogram buckets are cumulative and end at the count.
+	for _, m := range after["slabcached_request_duration_seconds"].GetMetric() {
+		h := m.GetHistogram()
+		var last uint64
+		for _, b := range h.GetBucket() {
+			if b.GetCumulativeCount() < last {
+				t.Fatalf("buckets not cumulative: %v", h)
+			}
+			last = b.GetCumulativeCount()
+		}
+		if last > h.GetSampleCount() || h.GetSampleSum() <= 0 {
+			t.Fatalf("histogram %v", h)
+		}
+	}
+}
