@@ -1,6 +1,10 @@
 package server
 
 import (
+	"encoding/json"
+	"os"
+	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,5 +123,65 @@ func TestMetricsMoveWithTraffic(t *testing.T) {
 		if last > h.GetSampleCount() || h.GetSampleSum() <= 0 {
 			t.Fatalf("histogram %v", h)
 		}
+	}
+}
+
+// docs/metrics.md names every metric the server exports.
+func TestDocsListEveryMetric(t *testing.T) {
+	srv := startTestServer(t, nil)
+	sendLines(t, srv.Addr(), traffic, trafficReplies)
+	doc, err := os.ReadFile("../docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name := range gather(t, srv) {
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/metrics.md does not list %s", name)
+		}
+	}
+}
+
+// The Grafana dashboard is valid JSON, and every slabcached metric its
+// queries use exists.
+func TestGrafanaDashboardUsesRealMetrics(t *testing.T) {
+	raw, err := os.ReadFile("../docs/grafana/slabcached.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dash struct {
+		Panels []struct {
+			Title   string
+			Targets []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(raw, &dash); err != nil {
+		t.Fatal(err)
+	}
+	srv := startTestServer(t, nil)
+	sendLines(t, srv.Addr(), traffic, trafficReplies)
+	have := gather(t, srv)
+	name := regexp.MustCompile(`slabcached_[a-z_]+`)
+	used := 0
+	for _, p := range dash.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, n := range name.FindAllString(tg.Expr, -1) {
+				base := n
+				for _, suf := range []string{"_bucket", "_count", "_sum"} {
+					if have[base] == nil {
+						base = strings.TrimSuffix(base, suf)
+					}
+				}
+				if have[base] == nil {
+					t.Errorf("panel %q uses %s, which the server does not export", p.Title, n)
+				}
+				used++
+			}
+		}
+	}
+	if used < 10 {
+		t.Errorf("the dashboard uses only %d slabcached metrics", used)
 	}
 }
