@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slabcache/slabcache/cluster"
 	"github.com/slabcache/slabcache/server"
 )
 
@@ -20,6 +21,8 @@ type command struct {
 	notices []string
 	// metricsListen is --metrics-listen (metrics.go): host:port or off.
 	metricsListen string
+	// cluster is what the --cluster* options ask for (cluster.go).
+	cluster cluster.Config
 }
 
 // usageError marks a command-line problem after which usage is printed
@@ -61,29 +64,7 @@ type parser struct {
 // options is the option table. Order follows memcached's usage text.
 var options []option
 
-// clusterOptions are long options reserved for clustering (docs/cluster.md).
-// They are refused until the server wires the cluster package in: to do so,
-// give each entry an apply function that records its value (for example in
-// a cluster config carried by command) and remove the unsupported text.
-var clusterOptions = []option{
-	{long: "cluster", arg: noArg},
-	{long: "cluster-bind", arg: requiredArg},
-	{long: "cluster-join", arg: requiredArg},
-	{long: "cluster-name", arg: requiredArg},
-	{long: "cluster-advertise", arg: requiredArg},
-	{long: "cluster-weight", arg: requiredArg},
-	{long: "cluster-region", arg: requiredArg},
-	{long: "cluster-keyring", arg: requiredArg},
-	{long: "cluster-mcrouter-config", arg: requiredArg},
-	{long: "cluster-twemproxy-config", arg: requiredArg},
-}
-
 func init() {
-	for i := range clusterOptions {
-		if clusterOptions[i].apply == nil && clusterOptions[i].unsupported == "" {
-			clusterOptions[i].unsupported = "is reserved for clustering, which this slabcached does not offer yet (see docs/cluster.md)"
-		}
-	}
 	options = append(append(baseOptions(), clusterOptions...), metricsOptions...)
 }
 
@@ -300,7 +281,7 @@ func (o *option) name() string {
 // The settings start from server.DefaultSettings and are validated; notices
 // list what was accepted without effect.
 func parseArgs(args []string, isRoot bool) (*command, error) {
-	p := &parser{cmd: command{settings: server.DefaultSettings(), metricsListen: defaultMetricsListen}, isRoot: isRoot}
+	p := &parser{cmd: command{settings: server.DefaultSettings(), metricsListen: defaultMetricsListen, cluster: cluster.DefaultConfig()}, isRoot: isRoot}
 	for i := 0; i < len(args); i++ {
 		a := args[i]
 		next := func() (string, bool) {

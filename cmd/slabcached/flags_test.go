@@ -330,11 +330,17 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--memory-file=/tmp/x"}, "-e (--memory-file) is not supported", false},
 		{[]string{"-Z"}, "-Z (--enable-ssl) is not supported", false},
 		{[]string{"-N", "2"}, "-N (--napi-ids) is not supported", false},
-		// reserved for clustering
-		{[]string{"--cluster"}, "--cluster is reserved for clustering", false},
-		{[]string{"--cluster-join=10.0.0.1:7946"}, "--cluster-join is reserved for clustering", false},
-		{[]string{"--cluster-name", "n1"}, "--cluster-name is reserved for clustering", false},
+		// clustering
 		{[]string{"--cluster-join"}, "option '--cluster-join' requires an argument", true},
+		{[]string{"--cluster-join=10.0.0.1:x"}, `--cluster-join: "10.0.0.1:x": bad port`, false},
+		{[]string{"--cluster-join=a,,b"}, `--cluster-join: empty address in "a,,b"`, false},
+		{[]string{"--cluster-name", "n 1"}, `--cluster-name: "n 1": want a name without spaces or '|'`, false},
+		{[]string{"--cluster-bind=7946"}, `--cluster-bind: "7946": want host:port`, false},
+		{[]string{"--cluster-advertise=10.0.0.1:0"}, `--cluster-advertise: "10.0.0.1:0": bad port`, false},
+		{[]string{"--cluster-weight=0"}, `--cluster-weight: "0": want a whole number from 1 to 1000000`, false},
+		{[]string{"--cluster-retry-join=soon"}, `--cluster-retry-join: "soon" is not a duration`, false},
+		{[]string{"--cluster-keyring=/nonexistent/keyring"}, "--cluster-keyring: ", false},
+		{[]string{"--metrics-listen=9151"}, "--metrics-listen: want host:port (or off), got 9151", false},
 	}
 	for _, tc := range tests {
 		_, err := parseArgs(tc.args, false)

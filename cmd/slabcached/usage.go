@@ -95,9 +95,21 @@ Prometheus metrics (docs/metrics.md):
 --metrics-listen=<addr>   serve /metrics on host:port, or off (default: 127.0.0.1:9151;
                           if the port is taken, a warning is logged and the cache serves
                           without metrics)
-Reserved for clustering (docs/cluster.md): --cluster, --cluster-bind, --cluster-join,
---cluster-name, --cluster-advertise, --cluster-weight, --cluster-region,
---cluster-keyring, --cluster-mcrouter-config, --cluster-twemproxy-config.
+Clustering (docs/cluster.md):
+--cluster                 turn serf gossip membership on (off: discovery answers with this node)
+--cluster-name=<name>     unique node name (default: the host name)
+--cluster-advertise=<host:port>   memcached address given to clients (default: -l:-p;
+                          required with --cluster when listening on a wildcard address)
+--cluster-bind=<ip:port>  gossip TCP and UDP (default: 0.0.0.0:7946)
+--cluster-gossip-advertise=<ip:port>  gossip address other nodes use (default: the bind address)
+--cluster-join=<host:port>[,...]  seeds to join (repeatable)
+--cluster-retry-join=<duration>   retry period while no seed answers (default: 1s; 0: fail)
+--cluster-weight=<n>      relative capacity on a ketama ring (default: 1)
+--cluster-region=<name>   placement label
+--cluster-keyring=<file>  serf keyring: encrypted gossip; nodes without a key cannot join
+--cluster-mcrouter-config=<file>   mcrouter config rewritten on every membership change
+--cluster-twemproxy-config=<file>  twemproxy pool rewritten on every membership change
+--cluster-twemproxy-listen=<ip:port>  listen address of that pool (default: 127.0.0.1:22121)
 `, d.Port, d.SocketMask, d.Listen, d.MaxBytes>>20, d.MaxConns, d.Factor, d.ChunkSize,
 		runtime.NumCPU(), d.ReqsPerEvent, d.Backlog, d.SlabChunkMax, d.LRUCrawlerSleep,
 		d.HotLRUPct, d.WarmLRUPct, d.HotMaxFactor, d.WarmMaxFactor, d.TemporaryTTL,
