@@ -321,6 +321,9 @@ func parseArgs(args []string, isRoot bool) (*command, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	if s.SocketPath != "" && p.cmd.cluster.Membership.Enabled {
+		return nil, fmt.Errorf("--cluster needs a network address: -s %s disables network support", s.SocketPath)
+	}
 	p.cmd.notices = append(p.cmd.notices, s.Warnings()...)
 	if isRoot && s.User == "" {
 		p.cmd.notices = append(p.cmd.notices, "running as root without -u (memcached refuses this; slabcached allows it)")

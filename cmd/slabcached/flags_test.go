@@ -340,6 +340,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--cluster-weight=0"}, `--cluster-weight: "0": want a whole number from 1 to 1000000`, false},
 		{[]string{"--cluster-retry-join=soon"}, `--cluster-retry-join: "soon" is not a duration`, false},
 		{[]string{"--cluster-keyring=/nonexistent/keyring"}, "--cluster-keyring: ", false},
+		{[]string{"--cluster", "-s", "/tmp/mc.sock"}, "--cluster needs a network address: -s /tmp/mc.sock disables network support", false},
 		{[]string{"--metrics-listen=9151"}, "--metrics-listen: want host:port (or off), got 9151", false},
 	}
 	for _, tc := range tests {
