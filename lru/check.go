@@ -65,32 +65,56 @@ func (s *Store) Check(reserved int) error {
 	var indexed, queued uint64
 	for i := range s.shards {
 		sh := &s.shards[i]
-		t := &sh.t
-		var live, tombs uint32
-		for j, cb := range t.ctrl {
-			switch {
-			case cb == ctrlDel:
-				tombs++
-			case cb&0x80 != 0:
-				live++
-				ref := slab.Ref(t.refs[j])
-				p := s.ptr(ref)
-				st := loadState(p)
-				if lifecycle(st) != lcLinked {
-					return fmt.Errorf("shard %d slot %d: item %v not linked", i, j, ref)
-				}
-				key := s.lay.key(p, st)
-				h := hashKey(key)
-				if s.shardFor(h) != sh || ctrlTag(h) != cb || itemTag(h) != tagOf(st) {
-					return fmt.Errorf("shard %d slot %d: key %q hashes elsewhere", i, j, key)
-				}
-				if k, r := s.findLocked(t, h, key); k != j || r != ref {
-					return fmt.Errorf("shard %d: key %q found at slot %d, stored at %d", i, key, k, j)
+		ix := &sh.t
+		tables := []*table{&ix.table}
+		if ix.migrating() {
+			tables = append(tables, &ix.old)
+			if ix.next >= ix.old.ngroups {
+				return fmt.Errorf("shard %d: migration at group %d of %d", i, ix.next, ix.old.ngroups)
+			}
+		} else if ix.next != 0 || ix.old.live != 0 {
+			return fmt.Errorf("shard %d: no old table but migration state %d/%d", i, ix.next, ix.old.live)
+		}
+		var live uint32
+		for ti, t := range tables {
+			var tlive, tombs uint32
+			for j, cb := range t.ctrl {
+				switch {
+				case cb == ctrlDel:
+					tombs++
+				case cb&0x80 != 0:
+					tlive++
+					if ti == 1 && uint32(j/groupSize) < ix.next {
+						return fmt.Errorf("shard %d: old slot %d is in an already migrated group", i, j)
+					}
+					ref := slab.Ref(t.refs[j])
+					p := s.ptr(ref)
+					st := loadState(p)
+					if lifecycle(st) != lcLinked {
+						return fmt.Errorf("shard %d slot %d: item %v not linked", i, j, ref)
+					}
+					key := s.lay.key(p, st)
+					h := hashKey(key)
+					if s.shardFor(h) != sh || ctrlTag(h) != cb || itemTag(h) != tagOf(st) {
+						return fmt.Errorf("shard %d slot %d: key %q hashes elsewhere", i, j, key)
+					}
+					// Found where it is stored, and in exactly one table.
+					want := j
+					if ti == 1 {
+						want = j | oldSlot
+					}
+					if k, r := s.findLocked(ix, h, key); k != want || r != ref {
+						return fmt.Errorf("shard %d: key %q found at slot %d, stored at %d (table %d)", i, key, k, j, ti)
+					}
 				}
 			}
+			if tlive != t.live || tombs != t.tombs {
+				return fmt.Errorf("shard %d table %d: %d live %d deleted slots, counters say %d, %d", i, ti, tlive, tombs, t.live, t.tombs)
+			}
+			live += tlive
 		}
-		if live != t.live || tombs != t.tombs {
-			return fmt.Errorf("shard %d: %d live %d deleted slots, counters say %d, %d", i, live, tombs, t.live, t.tombs)
+		if (ix.live+ix.tombs+ix.old.live)*maxLoadD > uint32(ix.slots())*maxLoadN+maxLoadD {
+			return fmt.Errorf("shard %d: %d live + %d deleted + %d to migrate over 95%% of %d slots", i, ix.live, ix.tombs, ix.old.live, ix.slots())
 		}
 		indexed += uint64(live)
 		if sh.nbump > bumpQLen {

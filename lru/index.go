@@ -20,10 +20,13 @@ import (
 // whole OS pages (the rounding becomes slots, not waste). Probing tests 8
 // control bytes at a time, so even a miss at high load costs a few 8-byte
 // loads; only tag matches (1 in 128 full slots) read item memory. Each shard grows
-// on its own under its own lock: no global rehash ever; at a million items a
-// shard's rebuild moves about 4,000 entries. Tables live in memory from slab.MapBytes (outside
-// the Go heap), so the garbage collector has nothing to scan and freed
-// tables go straight back to the OS.
+// on its own under its own lock, and incrementally: growing allocates the
+// larger table and keeps the old one; every later insert into the shard
+// first moves migrateGroups groups of the old table into the new one, and
+// lookups probe the new table, then the old one, until the old one is empty
+// and freed. No request ever waits for a whole table to be rehashed. Tables
+// live in memory from slab.MapBytes (outside the Go heap), so the garbage
+// collector has nothing to scan and freed tables go straight back to the OS.
 //
 // Key hash bits: top 16 = item tag (top 8 pick the shard), bits 41..47 =
 // control tag, low 32 = home group.
@@ -38,6 +41,19 @@ const (
 	maxLoadD  = 20
 	slotBytes = 5
 	osPage    = 4096
+
+	// migrateGroups is how many old-table groups each insert moves while
+	// a shard's table grows. A table grows at 95% load (live + deleted +
+	// not yet migrated entries) to 9/8 of its size, so the next growth is
+	// due after about 0.95*(9/8 - 1) = 0.12 S inserts (S: old slots),
+	// while migrating all S/8 groups at 4 per insert takes S/32 = 0.03 S:
+	// the migration ends long before the new table fills. If deletions
+	// and tombstones ever make it fill first, insertLocked finishes the
+	// migration at once before growing again (counted in
+	// Stats.HashExpansions like any growth).
+	migrateGroups = 4
+	// oldSlot marks a slot index that refers to the old table.
+	oldSlot = 1 << 40
 )
 
 // roundGroups rounds a group count up so the table fills whole OS pages.
@@ -53,6 +69,50 @@ type table struct {
 	ngroups uint32
 	live    uint32
 	tombs   uint32
+}
+
+// index is one shard's index: the current table and, while it grows, the
+// previous one, whose groups from next on still hold entries to migrate.
+type index struct {
+	table       // current
+	old   table // being migrated into the current one; old.mem == nil when not
+	next  uint32
+}
+
+func (ix *index) migrating() bool { return ix.old.mem != nil }
+
+// free unmaps both tables.
+func (ix *index) free() {
+	ix.table.free()
+	ix.old.free()
+	ix.next = 0
+}
+
+// memSlots counts the slots mapped, both tables (hash_bytes).
+func (ix *index) memSlots() int {
+	n := ix.slots()
+	if ix.migrating() {
+		n += ix.old.slots()
+	}
+	return n
+}
+
+// setRef points slot i (as returned by findLocked) at ref.
+func (ix *index) setRef(i int, ref slab.Ref) {
+	if i&oldSlot != 0 {
+		ix.old.refs[i&^oldSlot] = uint32(ref)
+		return
+	}
+	ix.refs[i] = uint32(ref)
+}
+
+// remove empties slot i (as returned by findLocked).
+func (ix *index) remove(i int) {
+	if i&oldSlot != 0 {
+		ix.old.remove(i &^ oldSlot)
+		return
+	}
+	ix.table.remove(i)
 }
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
@@ -104,9 +164,22 @@ func hasEmpty(w uint64) bool { return (w-lsbs)&^w&msbs != 0 }
 // freeSlots marks empty and deleted slots (high bit clear).
 func freeSlots(w uint64) uint64 { return ^w & msbs }
 
-// find returns the slot holding the item with key, or -1. eq is called for
-// slots whose control tag matches.
-func (s *Store) findLocked(t *table, h uint64, key []byte) (int, slab.Ref) {
+// findLocked returns the slot holding the item with key (in the old table
+// while a migration is on: then the slot has oldSlot set), or -1.
+func (s *Store) findLocked(ix *index, h uint64, key []byte) (int, slab.Ref) {
+	if i, ref := s.findIn(&ix.table, h, key); i >= 0 {
+		return i, ref
+	}
+	if ix.migrating() {
+		if i, ref := s.findIn(&ix.old, h, key); i >= 0 {
+			return i | oldSlot, ref
+		}
+	}
+	return -1, 0
+}
+
+// findIn returns the slot of t holding the item with key, or -1.
+func (s *Store) findIn(t *table, h uint64, key []byte) (int, slab.Ref) {
 	ct := ctrlTag(h)
 	tag := itemTag(h)
 	g := homeGroup(h, t.ngroups)
@@ -134,13 +207,23 @@ func (s *Store) findLocked(t *table, h uint64, key []byte) (int, slab.Ref) {
 	return -1, 0
 }
 
-// insertLocked adds ref under hash h; the key must not be present. It grows
-// the table first when it is full enough.
-func (s *Store) insertLocked(t *table, h uint64, ref slab.Ref) {
-	if (t.live+t.tombs+1)*maxLoadD > uint32(t.slots())*maxLoadN {
-		s.rehashLocked(t)
+// insertLocked adds ref under hash h; the key must not be present. While
+// the index grows it first migrates a few old groups; when the current
+// table is full enough it starts growing it. The invariant behind it:
+// current live + current deleted + old entries still to migrate stay at
+// most 95% of the current table, so migrated entries always find a slot.
+func (s *Store) insertLocked(ix *index, h uint64, ref slab.Ref) {
+	if ix.migrating() {
+		s.migrateLocked(ix, migrateGroups)
 	}
-	t.put(h, ref)
+	if (ix.live+ix.tombs+ix.old.live+1)*maxLoadD > uint32(ix.slots())*maxLoadN {
+		if ix.migrating() {
+			s.migrateLocked(ix, ix.old.ngroups) // finish it first
+		}
+		s.growLocked(ix)
+		s.migrateLocked(ix, migrateGroups)
+	}
+	ix.put(h, ref)
 }
 
 func (t *table) put(h uint64, ref slab.Ref) {
@@ -176,26 +259,69 @@ func (t *table) remove(i int) {
 	t.live--
 }
 
-// rehashLocked rebuilds t, 1.25x larger (or the same size when mostly
-// tombstones). Keys are read from slab memory to recompute hashes.
-func (s *Store) rehashLocked(t *table) {
-	n := t.ngroups
-	if t.tombs < t.live/4 {
+// growLocked starts a migration: the current table becomes the old one
+// and a new table, 9/8 larger (or the same size when a quarter of its
+// slots are tombstones), becomes current. No entry moves yet.
+func (s *Store) growLocked(ix *index) {
+	n := ix.ngroups
+	if ix.tombs < ix.live/4 {
 		n = n + n/8 + 1
 	}
 	nt, err := newTable(n)
 	if err != nil {
 		panic("lru: cannot map index table: " + err.Error())
 	}
-	for i, c := range t.ctrl {
-		if c&0x80 == 0 {
-			continue
-		}
-		ref := slab.Ref(t.refs[i])
-		p := s.ptr(ref)
-		nt.put(hashKey(s.lay.key(p, loadState(p))), ref)
-	}
+	ix.old = ix.table
+	ix.table = nt
+	ix.next = 0
 	s.rehashes.Add(1)
-	t.free()
-	*t = nt
+}
+
+// migrateLocked moves the entries of up to groups old groups into the
+// current table (keys are read from slab memory to recompute hashes), and
+// frees the old table once it is empty.
+func (s *Store) migrateLocked(ix *index, groups uint32) {
+	old := &ix.old
+	end := min(ix.next+groups, old.ngroups)
+	for g := ix.next; g < end; g++ {
+		for i := int(g) * groupSize; i < int(g+1)*groupSize; i++ {
+			if old.ctrl[i]&0x80 == 0 {
+				continue
+			}
+			ref := slab.Ref(old.refs[i])
+			p := s.ptr(ref)
+			ix.put(hashKey(s.lay.key(p, loadState(p))), ref)
+			// A tombstone keeps the probe sequences of the old
+			// entries not yet moved intact.
+			old.ctrl[i] = ctrlDel
+			old.refs[i] = 0
+			old.live--
+			old.tombs++
+		}
+	}
+	ix.next = end
+	if ix.next == old.ngroups {
+		old.free()
+		ix.next = 0
+	}
+}
+
+// migrateStep moves up to groups old groups of every shard whose index is
+// growing (the background goroutine calls it, so that a migration also
+// ends, and its old table is unmapped, when inserts stop). It returns how
+// many shards are still migrating afterwards.
+func (s *Store) migrateStep(groups uint32) int {
+	left := 0
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		if sh.t.migrating() {
+			s.migrateLocked(&sh.t, groups)
+			if sh.t.migrating() {
+				left++
+			}
+		}
+		sh.mu.Unlock()
+	}
+	return left
 }

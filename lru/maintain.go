@@ -80,6 +80,9 @@ func (s *Store) run(stop, done chan struct{}) {
 		if s.cfg.LRUMaintainer {
 			did += s.MaintainOnce()
 		}
+		// Finish index migrations that inserts left half done (64 groups
+		// of each growing shard per pass, a few µs under its lock).
+		did += s.migrateStep(64)
 		if !s.crawlerOff.Load() && !time.Now().Before(nextCrawl) {
 			_, r := s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
 			did += r

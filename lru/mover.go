@@ -179,7 +179,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		storeState(np, st)
 		storeState(p, lcFree)
 		c.mu.Unlock()
-		sh.t.refs[i] = uint32(nref)
+		sh.t.setRef(i, nref)
 		s.slab.Free(ref, n)
 		s.mover.rescues++
 		return true

@@ -384,7 +384,7 @@ func (s *Store) replaceLocked(sh *shard, hv uint64, key []byte, oref slab.Ref, o
 	if r != oref {
 		panic("lru: replaced item not in the index")
 	}
-	sh.t.refs[i] = uint32(ref)
+	sh.t.setRef(i, ref)
 	if cls := s.classOf(ref); cls == s.classOf(oref) {
 		// One class lock for both list changes (the common overwrite).
 		c := &s.classes[cls]

@@ -156,7 +156,7 @@ func (s *Store) Stats() Stats {
 		sh.mu.Lock()
 		st.GetExpired += sh.getExpired
 		st.GetFlushed += sh.getFlushed
-		slots += int64(sh.t.slots())
+		slots += int64(sh.t.memSlots())
 		sh.mu.Unlock()
 	}
 	st.HashBytes = slots * slotBytes

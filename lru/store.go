@@ -21,7 +21,7 @@ const (
 // guarded by mu.
 type shard struct {
 	mu       sync.Mutex
-	t        table
+	t        index
 	id       uint32
 	casNext  uint64 // CAS values of this shard are casNext<<casShardBits | id
 	flushCAS uint64 // items with a smaller CAS were flushed (see flushedLocked)
@@ -132,7 +132,7 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 		sh := &s.shards[i]
 		sh.id = uint32(i)
 		sh.casNext = 1
-		if sh.t, err = newTable(perShard); err != nil {
+		if sh.t.table, err = newTable(perShard); err != nil {
 			s.freeTables()
 			a.Close()
 			return nil, err

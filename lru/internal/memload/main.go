@@ -73,6 +73,10 @@ func loadOurs(n, klen, vlen int, memMiB int64) result {
 	if err != nil {
 		fatal(err)
 	}
+	// The background goroutine, as in the server: it also finishes the
+	// index migrations that the last inserts started.
+	s.Start()
+	defer s.Stop()
 	settle()
 	var r result
 	r.empty = rss("self")
