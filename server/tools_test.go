@@ -95,7 +95,9 @@ func TestOperatorTools(t *testing.T) {
 	}
 	// dump: the same items (key, flags, expiry, value) as memcached's.
 	dump := func(addr string) []string {
-		lines := strings.Split(strings.TrimSpace(run(perl, memcachedTool, addr, "dump")), "\n")[1:]
+		// Lines end in \r\n; the tool prints the items in Perl's
+		// hash order.
+		lines := strings.Split(strings.TrimSpace(strings.ReplaceAll(run(perl, memcachedTool, addr, "dump"), "\r", "")), "\n")[1:]
 		var items []string
 		for i := 0; i+1 < len(lines); i += 2 {
 			// add <key> <flags> <expiry> <bytes>: an absolute expiry
@@ -110,6 +112,6 @@ func TestOperatorTools(t *testing.T) {
 		return items
 	}
 	if w, g := dump(mc), dump(sc); strings.Join(w, "\n") != strings.Join(g, "\n") {
-		t.Errorf("memcached-tool dump:\nmemcached:\n%s\nslabcached:\n%s", strings.Join(w, "\n"), strings.Join(g, "\n"))
+		t.Errorf("memcached-tool dump:\nmemcached:\n%q\nslabcached:\n%q", w, g)
 	}
 }
