@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"sync/atomic"
 	"time"
 
@@ -256,6 +257,12 @@ func (s *Server) Start() error {
 		_ = s.set.Backlog
 	}
 	h := &handler{s: s}
+	if s.set.SocketPath != "" {
+		// As memcached: the socket is created with the -a mask already
+		// applied (no window in which it has the default mode).
+		old := syscall.Umask(int(^s.set.SocketMask & 0o777))
+		defer syscall.Umask(old)
+	}
 	go func() {
 		err := gnet.Rotate(h, s.addrs, opts...)
 		if !s.isBooted() {

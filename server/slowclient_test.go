@@ -111,8 +111,11 @@ func TestClientThatNeverReadsIsClosedAndCounted(t *testing.T) {
 	t.Logf("heap high-water mark: %d MB over the start while the client sent %d MB", grown>>20, sent>>20)
 	// Bounded by the caps, not by what the client sends: the input ring
 	// buffer grows in steps and the replies are copied once into gnet's
-	// output buffer, so a few times (inputCap + outputPause); measured 24-26 MB.
-	if grown > 6*(inputCap+outputPause) {
+	// output buffer, so a few times (inputCap + outputPause); measured
+	// 24-26 MB alone, up to 66 MB with the race detector and other tests
+	// running (the high-water mark includes garbage not yet collected).
+	// The bound proper is the close above; this catches a gross leak.
+	if grown > 16*(inputCap+outputPause) {
 		t.Errorf("server heap grew by %d MB for one client that never reads", grown>>20)
 	}
 	good.Write([]byte("get big\r\n"))

@@ -182,6 +182,9 @@ func TestStatsConns(t *testing.T) {
 // log format, evictions when memory runs out, and nothing it did not ask for.
 func TestWatch(t *testing.T) {
 	srv := startTestServer(t, func(s *Settings) { s.MaxBytes = 2 << 20; s.SlabChunkMax = 512 << 10 })
+	bad, rb := dialT(t, srv.Addr())
+	bad.Write([]byte("watch bogus\r\n"))
+	expectLine(t, rb, "ERROR\r\n") // memcached 1.6.18's reply (usually: it sometimes closes instead)
 	fw, rf := dialT(t, srv.Addr())
 	fw.Write([]byte("watch fetchers\r\n"))
 	expectLine(t, rf, "OK\r\n")
