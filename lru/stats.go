@@ -42,7 +42,8 @@ type Stats struct {
 
 	HashPowerLevel int    // hash_power_level: log2 of index slots, rounded up
 	HashBytes      int64  // hash_bytes: index memory
-	HashExpansions uint64 // times a shard's table was rebuilt
+	HashExpansions uint64 // times a shard's table started to grow
+	HashExpanding  int    // shards whose table is growing now (hash_is_expanding when > 0)
 	MallocFails    uint64 // malloc_fails (always 0: pages are reserved up front)
 }
 
@@ -157,6 +158,9 @@ func (s *Store) Stats() Stats {
 		st.GetExpired += sh.getExpired
 		st.GetFlushed += sh.getFlushed
 		slots += int64(sh.t.memSlots())
+		if sh.t.migrating() {
+			st.HashExpanding++
+		}
 		sh.mu.Unlock()
 	}
 	st.HashBytes = slots * slotBytes

@@ -129,7 +129,7 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("conn_yields", 0)
 	i("hash_power_level", int64(ls.HashPowerLevel))
 	i("hash_bytes", ls.HashBytes)
-	u("hash_is_expanding", 0)
+	b("hash_is_expanding", ls.HashExpanding > 0)
 	u("slab_reassign_rescues", ls.SlabReassignRescues)
 	u("slab_reassign_chunk_rescues", ls.SlabReassignChunkRescues)
 	u("slab_reassign_evictions_nomem", ls.SlabReassignEvictionsNomem)
