@@ -2,6 +2,7 @@ package server
 
 import (
 	"net"
+	"sort"
 	"strconv"
 
 	"github.com/slabcache/slabcache/proto"
@@ -141,21 +142,29 @@ func (c *conn) appendStatsConns(dst []byte) []byte {
 		line(l.fd, "state", "conn_listening")
 		line(l.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now), 10))
 	}
+	// Read each connection's fields while it is registered: gnet clears
+	// a connection's addresses after OnClose, which unregisters it under
+	// the same lock.
+	type row struct {
+		fd                  int
+		remote, local, stat string
+		idle                uint32
+	}
 	s.loopsMu.Lock()
-	conns := make([]*conn, 0, len(s.conns))
+	rows := make([]row, 0, len(s.conns))
 	for o := range s.conns {
-		conns = append(conns, o)
+		rows = append(rows, row{o.gc.Fd(), connAddr(o.gc.RemoteAddr()), connAddr(o.gc.LocalAddr()),
+			o.stateName(o == c), now - min(now, o.lastActive.Load())})
 	}
 	s.loopsMu.Unlock()
-	sortConnsByFD(conns)
-	for _, o := range conns {
-		fd := o.gc.Fd()
-		line(fd, "addr", connAddr(o.gc.RemoteAddr()))
-		if l := connAddr(o.gc.LocalAddr()); l != "" {
-			line(fd, "listen_addr", l)
+	sort.Slice(rows, func(i, j int) bool { return rows[i].fd < rows[j].fd })
+	for _, r := range rows {
+		line(r.fd, "addr", r.remote)
+		if r.local != "" {
+			line(r.fd, "listen_addr", r.local)
 		}
-		line(fd, "state", o.stateName(o == c))
-		line(fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now-min(now, o.lastActive.Load())), 10))
+		line(r.fd, "state", r.stat)
+		line(r.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(r.idle), 10))
 	}
 	return proto.AppendEnd(dst)
 }
@@ -174,14 +183,6 @@ func (c *conn) stateName(self bool) string {
 		return "conn_nread"
 	}
 	return "conn_waiting"
-}
-
-func sortConnsByFD(cs []*conn) {
-	for i := 1; i < len(cs); i++ {
-		for j := i; j > 0 && cs[j].gc.Fd() < cs[j-1].gc.Fd(); j-- {
-			cs[j], cs[j-1] = cs[j-1], cs[j]
-		}
-	}
 }
 
 // appendStatsSizes is `stats sizes`: the item size histogram is not
