@@ -63,11 +63,13 @@ func (s *Store) Check(reserved int) error {
 		}
 	}
 	var indexed, queued uint64
+	var migrating int32
 	for i := range s.shards {
 		sh := &s.shards[i]
 		ix := &sh.t
 		tables := []*table{&ix.table}
 		if ix.migrating() {
+			migrating++
 			tables = append(tables, &ix.old)
 			if ix.next >= ix.old.ngroups {
 				return fmt.Errorf("shard %d: migration at group %d of %d", i, ix.next, ix.old.ngroups)
@@ -127,6 +129,9 @@ func (s *Store) Check(reserved int) error {
 			}
 			queued++
 		}
+	}
+	if migrating != s.migrations.Load() {
+		return fmt.Errorf("%d shards migrate, the counter says %d", migrating, s.migrations.Load())
 	}
 	if queued != withBumpBit {
 		return fmt.Errorf("%d items are marked queued for a bump, the queues hold %d", withBumpBit, queued)

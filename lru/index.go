@@ -275,6 +275,7 @@ func (s *Store) growLocked(ix *index) {
 	ix.table = nt
 	ix.next = 0
 	s.rehashes.Add(1)
+	s.migrations.Add(1)
 }
 
 // migrateLocked moves the entries of up to groups old groups into the
@@ -303,6 +304,7 @@ func (s *Store) migrateLocked(ix *index, groups uint32) {
 	if ix.next == old.ngroups {
 		old.free()
 		ix.next = 0
+		s.migrations.Add(-1)
 	}
 }
 
@@ -311,6 +313,9 @@ func (s *Store) migrateLocked(ix *index, groups uint32) {
 // ends, and its old table is unmapped, when inserts stop). It returns how
 // many shards are still migrating afterwards.
 func (s *Store) migrateStep(groups uint32) int {
+	if s.migrations.Load() == 0 {
+		return 0
+	}
 	left := 0
 	for i := range s.shards {
 		sh := &s.shards[i]

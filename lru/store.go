@@ -86,7 +86,8 @@ type Store struct {
 	tempTTL         atomic.Uint32
 	flat            atomic.Bool // lru mode flat: one LRU (COLD) per class
 	automove        atomic.Int32
-	crawlerOff      atomic.Bool // lru_crawler disable (or -o no_lru_crawler)
+	crawlerOff      atomic.Bool  // lru_crawler disable (or -o no_lru_crawler)
+	migrations      atomic.Int32 // shards whose index is growing (index.go)
 	rehashes        atomic.Uint64
 
 	mover moverState
