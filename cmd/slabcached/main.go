@@ -132,7 +132,11 @@ func serve(cmd *command, stderr io.Writer) int {
 			defer os.Remove(set.PidFile)
 		}
 	}
-	log.Info("slabcached started", zap.String("version", server.Version), zap.Any("settings", set))
+	m := cmd.cluster.Membership
+	log.Info("slabcached started", zap.String("version", server.Version), zap.Any("settings", set),
+		zap.String("metrics_listen", cmd.metricsListen),
+		zap.Bool("cluster", m.Enabled), zap.String("cluster_name", m.NodeName),
+		zap.Strings("cluster_join", m.Join), zap.String("cluster_advertise", m.MemcachedAddr))
 	daemonReady()
 
 	sig := make(chan os.Signal, 2)
