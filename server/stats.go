@@ -30,13 +30,15 @@ func (c *conn) execStats(r *proto.Request) {
 		c.out = c.s.appendStatsSlabs(c.out)
 	case "conns":
 		c.out = c.appendStatsConns(c.out)
-	case "sizes", "sizes_disable":
+	case "sizes":
 		c.out = appendStatsSizes(c.out)
+	case "sizes_disable":
+		// memcached answers these two with the status line alone (no END).
+		c.out = proto.AppendStat(c.out, "sizes_status", "disabled")
 	case "sizes_enable":
 		// The histogram is not kept: memcached's error form.
 		c.out = proto.AppendStat(c.out, "sizes_status", "error")
-		c.out = proto.AppendStat(c.out, "sizes_error", "item size histogram not supported by slabcached")
-		c.out = proto.AppendEnd(c.out)
+		c.out = proto.AppendStat(c.out, "sizes_error", "not_supported")
 	case "detail":
 		c.statsDetail(r)
 	default:

@@ -662,7 +662,8 @@ func init() {
 			p.cmd.settings.SlabChunkMax, p.chunkChanged = int(n), true
 			return nil
 		}},
-		"track_sizes":      flagSub("track_sizes", func(p *parser) { p.cmd.settings.TrackSizes = true }),
+		"track_sizes": notice(flagSub("track_sizes", func(p *parser) { p.cmd.settings.TrackSizes = true }).apply,
+			"-o track_sizes has no effect in slabcached: it keeps no item size histogram (stats sizes says disabled)"),
 		"no_chunked_items": flagSub("no_chunked_items", func(p *parser) { p.cmd.settings.SlabChunkMax = server.SlabPageSize }),
 		"read_buf_mem_limit": {apply: func(p *parser, v string, hasVal bool) error {
 			if err := missing(hasVal, "Missing read_buf_mem_limit argument"); err != nil {
