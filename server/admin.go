@@ -240,6 +240,10 @@ const dumpBudget = 4096
 // where it stopped once the client has read it, like a huge multi-get.
 func (c *conn) dump(r *proto.Request, mg bool, classes string) {
 	if !c.dumping {
+		if !c.s.set.DumpEnabled { // -X
+			c.out = append(c.out, "ERROR metadump not allowed\r\n"...)
+			return
+		}
 		if !c.s.store.CrawlerOn() {
 			c.out = append(c.out, "CLIENT_ERROR lru crawler disabled\r\n"...)
 			return

@@ -118,6 +118,12 @@ func New(s Settings, o Options) (*Server, error) {
 	}
 	srv.verbosity.Store(int32(s.Verbosity))
 	srv.live = s
+	srv.obs.evictCap = s.WatcherLogbufSize
+	if s.DetailEnabled { // -D: prefix statistics on from the start
+		srv.obs.detailOn = true
+		srv.obs.detail = map[string]*[4]uint64{}
+		srv.obs.refreshLocked()
+	}
 	srv.disc.Store(discoveryBox{o.Discovery})
 	cfg := s.StoreConfig()
 	cfg.OnEvict = srv.obs.evicted

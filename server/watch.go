@@ -33,6 +33,7 @@ type observers struct {
 	watchers []watcher
 	kinds    int // union of the watchers' kinds
 	evictBuf []byte
+	evictCap int // -o watcher_logbuf_size: eviction lines beyond it are dropped until sent
 	detailOn bool
 	detail   map[string]*[4]uint64 // prefix -> get, hit, set, del
 	order    []string              // prefixes in first-seen order
@@ -283,7 +284,7 @@ func (o *observers) evicted(d *lru.DumpItem) {
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.kinds&watchEvictions == 0 || len(o.evictBuf) > 1<<20 {
+	if o.kinds&watchEvictions == 0 || len(o.evictBuf) > o.evictCap {
 		return
 	}
 	b := o.logPrefix(o.evictBuf)

@@ -321,6 +321,7 @@ func parseArgs(args []string, isRoot bool) (*command, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
+	p.cmd.notices = append(p.cmd.notices, noEffect(s)...)
 	if s.SocketPath != "" && p.cmd.cluster.Membership.Enabled {
 		return nil, fmt.Errorf("--cluster needs a network address: -s %s disables network support", s.SocketPath)
 	}
@@ -715,4 +716,27 @@ func (p *parser) extended(v string) error {
 		}
 	}
 	return nil
+}
+
+// noEffect names the memcached settings given on the command line that
+// slabcached accepts but does not act on, so none is silently ignored.
+func noEffect(s *server.Settings) []string {
+	d := server.DefaultSettings()
+	var out []string
+	if s.ReqsPerEvent != d.ReqsPerEvent {
+		out = append(out, "-R has no effect in slabcached: an event handles every complete request of its connection (other connections of the loop get their turn at the next read)")
+	}
+	if s.Backlog != d.Backlog {
+		out = append(out, "-b has no effect in slabcached: the listen backlog is the kernel's somaxconn")
+	}
+	if !s.MaxConnsFast {
+		out = append(out, "-o no_maxconns_fast has no effect in slabcached: a connection over -c is always answered ERROR Too many open connections and closed")
+	}
+	if s.WorkerLogbufSize != d.WorkerLogbufSize {
+		out = append(out, "-o worker_logbuf_size has no effect in slabcached: watch lines are gathered per connection")
+	}
+	if s.ReadBufMemLimit != d.ReadBufMemLimit {
+		out = append(out, "-o read_buf_mem_limit has no effect in slabcached: each connection's unread input is capped at 4 MiB instead (docs/compat.md)")
+	}
+	return out
 }
