@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/slabcache/slabcache/bench/codec"
 )
 
 // Config describes one load-generator run. The zero value is not valid;
@@ -109,7 +107,7 @@ func (c *Config) Validate() error {
 	if c.Addr == "" {
 		bad("-addr is empty")
 	}
-	if _, err := codec.ByName(c.Protocol); err != nil {
+	if _, err := protocolByName(c.Protocol); err != nil {
 		errs = append(errs, err)
 	}
 	if c.Conns < 1 || c.Conns > MaxConns {

@@ -5,8 +5,8 @@
 // distributions, records latency in HdrHistograms and reports the result as
 // a table, as JSON and as PNG plots.
 //
-// It speaks to servers only through the narrow codec.Codec interface
-// (bench/codec), so proto's client side can replace that codec later. It
-// must not import server, lru, slab or cluster: it measures servers from the
-// outside, as a client would.
+// It speaks to servers through proto's client side (requests encoded by
+// proto, replies read by proto.Reader), text or meta as the protocol
+// interface chooses. It must not import server, lru, slab or cluster: it
+// measures servers from the outside, as a client would.
 package bench

@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/slabcache/slabcache/bench/codec"
+	"github.com/slabcache/slabcache/proto"
 )
 
 type opKind uint8
@@ -31,7 +30,9 @@ const maxConnErrors = 8
 // conn is one connection and its reusable buffers.
 type conn struct {
 	nc   net.Conn
-	r    *bufio.Reader
+	rd   *proto.Reader
+	rp   proto.Reply
+	req  proto.Request
 	out  []byte
 	keys [][]byte // MultiGet scratch keys of KeySize bytes
 	ops  []pending
@@ -55,7 +56,7 @@ type pending struct {
 // engine holds the state shared by the workers of one run.
 type engine struct {
 	cfg    Config
-	codec  codec.Codec
+	proto  protocol
 	dist   KeyDist
 	values []byte
 	start  time.Time
@@ -110,9 +111,9 @@ func Run(ctx context.Context, cfg Config, progress Progress) (*Result, error) {
 	if err := CheckTarget(cfg.Addr, cfg.AllowRemote); err != nil {
 		return nil, err
 	}
-	cd, _ := codec.ByName(cfg.Protocol)
+	pr, _ := protocolByName(cfg.Protocol)
 	dist, _ := NewKeyDist(cfg.Dist, cfg.Keys, cfg.DistParam)
-	e := &engine{cfg: cfg, codec: cd, dist: dist, values: makeValues(cfg.ValueMax)}
+	e := &engine{cfg: cfg, proto: pr, dist: dist, values: makeValues(cfg.ValueMax)}
 
 	conns := make([]*conn, cfg.Conns)
 	defer func() {
@@ -128,7 +129,7 @@ func Run(ctx context.Context, cfg Config, progress Progress) (*Result, error) {
 		if err != nil {
 			return nil, fmt.Errorf("bench: connecting to %s: %w", cfg.Addr, err)
 		}
-		c := &conn{nc: nc, r: bufio.NewReaderSize(nc, 64<<10)}
+		c := &conn{nc: nc, rd: proto.NewReader(nc)}
 		c.keys = make([][]byte, cfg.MultiGet)
 		for k := range c.keys {
 			c.keys[k] = make([]byte, cfg.KeySize)
@@ -136,7 +137,7 @@ func Run(ctx context.Context, cfg Config, progress Progress) (*Result, error) {
 		conns[i] = c
 	}
 
-	res := &Result{Config: cfg, Target: cfg.Addr, Protocol: cd.Name(), Dist: dist.String(), StartedAt: time.Now().UTC()}
+	res := &Result{Config: cfg, Target: cfg.Addr, Protocol: pr.name(), Dist: dist.String(), StartedAt: time.Now().UTC()}
 	if cfg.Prefill {
 		p, err := e.prefill(ctx, conns)
 		res.Prefill = p
@@ -289,13 +290,13 @@ func (e *engine) appendOp(c *conn, rng *rand.Rand) pending {
 	cfg := &e.cfg
 	if cfg.Sets > 0 && (cfg.Gets == 0 || rng.IntN(cfg.Sets+cfg.Gets) < cfg.Sets) {
 		putKey(c.keys[0], cfg.KeyPrefix, e.dist.Next(rng))
-		c.out = e.codec.AppendSet(c.out, c.keys[0], e.values[:e.valueSize(rng)], 0, 0)
+		c.out = e.proto.appendSet(c.out, &c.req, c.keys[0], e.values[:e.valueSize(rng)], 0, 0)
 		return pending{kind: opSet, nkeys: 1}
 	}
 	for _, k := range c.keys {
 		putKey(k, cfg.KeyPrefix, e.dist.Next(rng))
 	}
-	c.out = e.codec.AppendGet(c.out, c.keys)
+	c.out = e.proto.appendGet(c.out, &c.req, c.keys)
 	return pending{kind: opGet, nkeys: int32(len(c.keys))}
 }
 
@@ -303,17 +304,17 @@ func (e *engine) appendOp(c *conn, rng *rand.Rand) pending {
 func (e *engine) readReply(c *conn, p *pending) (fatal error) {
 	var err error
 	if p.kind == opSet {
-		err = e.codec.ReadSet(c.r)
+		err = e.proto.readSet(c.rd, &c.rp)
 	} else {
 		var hits int
-		hits, err = e.codec.ReadGet(c.r, int(p.nkeys))
+		hits, err = e.proto.readGet(c.rd, &c.rp, int(p.nkeys))
 		p.hits = int32(hits)
 	}
 	if err == nil {
 		return nil
 	}
 	p.failed = true
-	var se *codec.ServerError
+	var se *proto.ServerError
 	if errors.As(err, &se) {
 		return nil
 	}
@@ -513,7 +514,7 @@ func (e *engine) prefill(ctx context.Context, conns []*conn) (*PrefillResult, er
 				m := 0
 				for ; m < prefillBatch && k < hi; m, k = m+1, k+1 {
 					putKey(key, cfg.KeyPrefix, k)
-					c.out = e.codec.AppendSet(c.out, key, e.values[:e.valueSize(rng)], 0, 0)
+					c.out = e.proto.appendSet(c.out, &c.req, key, e.values[:e.valueSize(rng)], 0, 0)
 				}
 				_ = c.nc.SetDeadline(time.Now().Add(cfg.Timeout))
 				if _, err := c.nc.Write(c.out); err != nil {
@@ -521,8 +522,8 @@ func (e *engine) prefill(ctx context.Context, conns []*conn) (*PrefillResult, er
 					return
 				}
 				for range m {
-					err := e.codec.ReadSet(c.r)
-					var se *codec.ServerError
+					err := e.proto.readSet(c.rd, &c.rp)
+					var se *proto.ServerError
 					switch {
 					case err == nil:
 						stored.Add(1)

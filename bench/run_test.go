@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/slabcache/slabcache/bench/codec"
 	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
 )
 
 func memcachedStats(t *testing.T, addr string) map[string]int64 {
@@ -24,7 +24,7 @@ func memcachedStats(t *testing.T, addr string) map[string]int64 {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-	st, err := codec.Stats(c, "")
+	st, err := proto.NewConn(c).Stats()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,8 +414,8 @@ func TestHotPathAllocs(t *testing.T) {
 	cfg.Dist = "zipf"
 	dist, _ := NewKeyDist(cfg.Dist, cfg.Keys, cfg.DistParam)
 	for _, proto := range []string{"text", "meta"} {
-		cd, _ := codec.ByName(proto)
-		e := &engine{cfg: cfg, codec: cd, dist: dist, values: makeValues(cfg.ValueMax)}
+		pr, _ := protocolByName(proto)
+		e := &engine{cfg: cfg, proto: pr, dist: dist, values: makeValues(cfg.ValueMax)}
 		c := &conn{out: make([]byte, 0, 64<<10), keys: [][]byte{make([]byte, 15), make([]byte, 15), make([]byte, 15), make([]byte, 15)}}
 		rec := newRecorder()
 		rng := rand.New(rand.NewPCG(1, 2))

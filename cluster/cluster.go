@@ -12,7 +12,7 @@
 // import proto and internal. A server uses it like this:
 //
 //	node, err := cluster.Start(cfg)        // at start-up
-//	if reply, ok := node.AppendReply(out, line); ok { ... } // admin commands
+//	if reply, ok := node.AppendReply(out, req.Command, req.Args()); ok { ... } // admin commands
 //	node.Leave()                          // on SIGTERM
 package cluster
 
@@ -24,6 +24,7 @@ import (
 
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/membership"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // Config configures a node's cluster features.
@@ -133,34 +134,15 @@ func (n *Node) AppendConfigCluster(dst []byte) []byte { return n.table.AppendCon
 // AppendMembers appends the reply to `cluster members`.
 func (n *Node) AppendMembers(dst []byte) []byte { return n.table.AppendMembers(dst) }
 
-// AppendReply recognises the admin commands this package answers, given
-// the command line without its line ending: `config get cluster` and
-// `cluster members` (tokens separated by any number of spaces). It
-// appends the reply and returns true, or returns dst and false for any
-// other line.
-func (n *Node) AppendReply(dst, line []byte) ([]byte, bool) {
-	var tok [4][]byte
-	nt := 0
-	for i := 0; i < len(line); {
-		if line[i] == ' ' {
-			i++
-			continue
-		}
-		j := i
-		for j < len(line) && line[j] != ' ' {
-			j++
-		}
-		if nt == len(tok) {
-			return dst, false
-		}
-		tok[nt] = line[i:j]
-		nt++
-		i = j
-	}
+// AppendReply answers the admin commands this package serves, as proto
+// parsed them: `config get cluster` (CmdConfig) and `cluster members`
+// (CmdCluster). It appends the reply and returns true, or returns dst and
+// false for other arguments, which the server answers as memcached would.
+func (n *Node) AppendReply(dst []byte, cmd proto.Command, args [][]byte) ([]byte, bool) {
 	switch {
-	case nt == 3 && string(tok[0]) == "config" && string(tok[1]) == "get" && string(tok[2]) == "cluster":
+	case cmd == proto.CmdConfig && len(args) == 2 && string(args[0]) == "get" && string(args[1]) == "cluster":
 		return n.AppendConfigCluster(dst), true
-	case nt == 2 && string(tok[0]) == "cluster" && string(tok[1]) == "members":
+	case cmd == proto.CmdCluster && len(args) == 1 && string(args[0]) == "members":
 		return n.AppendMembers(dst), true
 	}
 	return dst, false

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,11 +9,12 @@ import (
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/discovery"
+	"github.com/slabcache/slabcache/proto"
 )
 
 func readConfig(t *testing.T, n *Node) discovery.View {
 	t.Helper()
-	v, err := discovery.ReadConfigCluster(bufio.NewReader(strings.NewReader(string(n.AppendConfigCluster(nil)))))
+	v, err := discovery.ReadConfigCluster(proto.NewReader(strings.NewReader(string(n.AppendConfigCluster(nil)))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,8 +85,16 @@ func TestAppendReply(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	for _, line := range []string{"config get cluster", "config  get   cluster ", "cluster members", " cluster members"} {
-		got, ok := n.AppendReply([]byte("prefix:"), []byte(line))
+	// answer parses line as the server does and asks n to answer it.
+	answer := func(dst []byte, line string, req *proto.Request) ([]byte, bool) {
+		if _, err := proto.Parse([]byte(line+"\r\n"), req); err != nil {
+			return dst, false
+		}
+		return n.AppendReply(dst, req.Command, req.Args())
+	}
+	var req proto.Request
+	for _, line := range []string{"config get cluster", "config  get   cluster ", "cluster members", "cluster  members"} {
+		got, ok := answer([]byte("prefix:"), line, &req)
 		if !ok {
 			t.Errorf("%q not recognised", line)
 			continue
@@ -102,13 +110,13 @@ func TestAppendReply(t *testing.T) {
 		}
 	}
 	for _, line := range []string{"config get", "config get cluster extra", "config get foo", "cluster", "cluster members x", "get cluster", "", "a b c d e f"} {
-		if got, ok := n.AppendReply([]byte("p"), []byte(line)); ok || string(got) != "p" {
+		if got, ok := answer([]byte("p"), line, &req); ok || string(got) != "p" {
 			t.Errorf("%q answered: %q", line, got)
 		}
 	}
 	buf := make([]byte, 0, 1024)
-	line := []byte("config get cluster")
-	if a := testing.AllocsPerRun(100, func() { buf, _ = n.AppendReply(buf[:0], line) }); a != 0 {
+	proto.Parse([]byte("config get cluster\r\n"), &req)
+	if a := testing.AllocsPerRun(100, func() { buf, _ = n.AppendReply(buf[:0], req.Command, req.Args()) }); a != 0 {
 		t.Errorf("AppendReply allocates %v times", a)
 	}
 }
@@ -164,7 +172,7 @@ func TestClusterFollowsMembership(t *testing.T) {
 		t.Fatalf("version %d after a leave, was %d", a.Version(), v1)
 	}
 	// cluster members still lists b, as left.
-	ms, err := discovery.ReadMembers(bufio.NewReader(strings.NewReader(string(a.AppendMembers(nil)))))
+	ms, err := discovery.ReadMembers(proto.NewReader(strings.NewReader(string(a.AppendMembers(nil)))))
 	if err != nil || len(ms) != 2 || ms[1].Name != "b" || ms[1].Status != discovery.StatusLeft {
 		t.Fatalf("members after leave: %+v, %v", ms, err)
 	}

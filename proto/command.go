@@ -5,7 +5,7 @@ package proto
 type Command uint8
 
 // The commands of memcached 1.6.18's text and meta protocol, plus config
-// (ElastiCache discovery). bget, an ancient alias, parses as CmdGet.
+// (ElastiCache discovery) and cluster (slabcache's member listing). bget, an ancient alias, parses as CmdGet.
 const (
 	CmdNone Command = iota
 
@@ -56,6 +56,7 @@ const (
 	CmdMisbehave // memcached debug builds only; release builds say ERROR
 	CmdDebugtime // memcached debug builds only; release builds say ERROR
 	CmdConfig    // not in memcached: ElastiCache "config get cluster"
+	CmdCluster   // not in memcached: slabcache's "cluster members"
 
 	numCommands
 )
@@ -98,6 +99,7 @@ var commandNames = [numCommands]string{
 	CmdMisbehave:      "misbehave",
 	CmdDebugtime:      "debugtime",
 	CmdConfig:         "config",
+	CmdCluster:        "cluster",
 }
 
 // String returns the command word as sent on the wire ("get", "mg", ...).

@@ -188,6 +188,8 @@ func parseLine(buf, line []byte, r *Request) (int, error) {
 		return n, parseAdmin(tk, CmdDebugtime, 1, false, r)
 	case "config":
 		return n, parseAdmin(tk, CmdConfig, 1, false, r)
+	case "cluster":
+		return n, parseAdmin(tk, CmdCluster, 1, false, r)
 	}
 
 	// memcached dispatches on the first letter; an unknown command under

@@ -42,6 +42,9 @@ const (
 	// ReplyConfig: CONFIG <name> <flags> <len> data END; Key is the name,
 	// Value the data.
 	ReplyConfig
+	// ReplyList: lines through END, read by ParseListReply; Lines holds
+	// them.
+	ReplyList
 )
 
 // MaxReplyFlags is the most return flags ParseReply keeps for one meta
@@ -76,6 +79,7 @@ type Reply struct {
 	Value  []byte
 	Values []Value
 	Stats  []Stat
+	Lines  [][]byte
 	// Need is set with ErrIncomplete, as Request.Need.
 	Need int
 
@@ -108,6 +112,7 @@ func (rp *Reply) reset() {
 	rp.Value = nil
 	rp.Values = rp.Values[:0]
 	rp.Stats = rp.Stats[:0]
+	rp.Lines = rp.Lines[:0]
 	rp.Need = 0
 	rp.nflags = 0
 }
@@ -211,20 +216,29 @@ func ParseReply(buf []byte, rp *Reply) (n int, err error) {
 			return 0, ErrBadReply
 		}
 		rp.Key = name
-		data, end, err := dataBlock(buf, next, vlen, rp)
-		if err != nil {
-			return 0, err
-		}
-		rp.Value = data
-		last, after, ok := readLine(buf, end)
-		if !ok {
-			rp.Need = 1
+		end := next + vlen
+		if len(buf) < end {
+			rp.Need = end - len(buf)
 			return 0, ErrIncomplete
 		}
-		if string(last) != "END" {
-			return 0, ErrBadReply
+		rp.Value = buf[next:end]
+		// The data ends with "\r\n", then END. Servers disagree on
+		// whether <len> counts the newline that ends the data, so empty
+		// lines before END are skipped.
+		for {
+			last, after, ok := readLine(buf, end)
+			if !ok {
+				rp.Need = 1
+				return 0, ErrIncomplete
+			}
+			if string(last) == "END" {
+				return after, nil
+			}
+			if len(last) != 0 {
+				return 0, ErrBadReply
+			}
+			end = after
 		}
-		return after, nil
 	}
 	rp.Kind = ReplyStatus
 	if len(word) > 0 && word[0] >= '0' && word[0] <= '9' && len(rest) == 0 {
@@ -240,6 +254,39 @@ func ParseReply(buf []byte, rp *Reply) (n int, err error) {
 		}
 	}
 	return next, nil
+}
+
+// ParseListReply parses a reply made of lines through END into rp (Kind
+// ReplyList, the lines before END in Lines), the form of admin replies
+// ParseReply does not know: lru_crawler metadump, stats detail dump,
+// slabcache's cluster members. An error line alone is a ReplyError. It
+// returns the reply's length, or ErrIncomplete (n 0) until END arrives.
+func ParseListReply(buf []byte, rp *Reply) (n int, err error) {
+	rp.reset()
+	off := 0
+	for {
+		line, next, ok := readLine(buf, off)
+		if !ok {
+			rp.Lines = rp.Lines[:0]
+			rp.Need = 1
+			return 0, ErrIncomplete
+		}
+		if off == 0 {
+			rp.Line = line
+			word, _ := cutWord(line)
+			switch string(word) {
+			case "ERROR", "CLIENT_ERROR", "SERVER_ERROR", "ERROR:":
+				rp.Kind = ReplyError
+				return next, nil
+			}
+			rp.Kind = ReplyList
+		}
+		if string(line) == "END" {
+			return next, nil
+		}
+		rp.Lines = append(rp.Lines, line)
+		off = next
+	}
 }
 
 func metaStatus(word []byte) Status {

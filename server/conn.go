@@ -279,12 +279,6 @@ func (c *conn) protoError(r *proto.Request, e *proto.Error) {
 		}
 		return
 	}
-	if e == proto.ErrUnknownCommand && c.s.discovery() != nil {
-		if out, ok := c.s.discovery().AppendReply(c.out, trimLine(c.line)); ok {
-			c.out = out
-			return
-		}
-	}
 	if r.NoReply {
 		return
 	}

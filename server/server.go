@@ -16,6 +16,7 @@ import (
 
 	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
 	"github.com/slabcache/slabcache/slab"
 )
 
@@ -24,13 +25,14 @@ import (
 // and tools that compare versions treat it as that memcached.
 const Version = "1.6.18-slabcached-0.1.0"
 
-// Discovery answers the admin lines the cluster package serves (`config get
-// cluster`, `cluster members`). AppendReply is given the command line
-// without its line ending; it appends the reply and returns true, or returns
-// false for a line it does not serve. It is called on event-loop goroutines,
-// concurrently, and must not block. *cluster.Node implements it.
+// Discovery answers the admin commands the cluster package serves
+// (proto.CmdConfig: `config get cluster`; proto.CmdCluster: `cluster
+// members`). AppendReply is given the command and its arguments; it appends
+// the reply and returns true, or returns false for arguments it does not
+// serve (the client then gets ERROR). It is called on event-loop
+// goroutines, concurrently, and must not block. *cluster.Node implements it.
 type Discovery interface {
-	AppendReply(dst, line []byte) ([]byte, bool)
+	AppendReply(dst []byte, cmd proto.Command, args [][]byte) ([]byte, bool)
 }
 
 // Options are the parts of a server that are not memcached settings.

@@ -50,9 +50,9 @@ func (c *conn) exec(r *proto.Request) {
 		c.execAdmin(r)
 	case proto.CmdRefreshCerts:
 		c.out = append(c.out, "Error TLS not enabled\r\n"...)
-	case proto.CmdConfig:
+	case proto.CmdConfig, proto.CmdCluster:
 		if d := c.s.discovery(); d != nil {
-			if out, ok := d.AppendReply(c.out, trimLine(c.line)); ok {
+			if out, ok := d.AppendReply(c.out, r.Command, r.Args()); ok {
 				c.out = out
 				return
 			}

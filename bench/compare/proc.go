@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -16,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/slabcache/slabcache/bench/codec"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // userHZ is the unit of utime and stime in /proc/<pid>/stat. Linux exports
@@ -164,7 +163,7 @@ func startServer(ctx context.Context, srv Server, memMB, threads int, cpus, logD
 		if err == nil {
 			// Ask something so that we know the server answers, not only listens.
 			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			_, serr := codec.Stats(c, "")
+			_, serr := proto.NewConn(c).Stats()
 			c.Close()
 			if serr == nil {
 				return p, nil
@@ -219,7 +218,7 @@ func (p *process) stats(args string) (map[string]string, error) {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	return codec.Stats(c, args)
+	return proto.NewConn(c).Stats(strings.Fields(args)...)
 }
 
 // flushAll empties the server (memcached's flush_all is lazy: memory stays).
@@ -230,15 +229,12 @@ func (p *process) flushAll() error {
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, "flush_all\r\n"); err != nil {
+	var rp proto.Reply
+	if err := proto.NewConn(c).Do(&proto.Request{Command: proto.CmdFlushAll}, &rp); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if strings.TrimSpace(line) != "OK" {
-		return fmt.Errorf("compare: flush_all on %s: %q", p.srv.Name, line)
+	if rp.Status != proto.StatusOK {
+		return fmt.Errorf("compare: flush_all on %s: %q", p.srv.Name, rp.Line)
 	}
 	return nil
 }

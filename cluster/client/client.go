@@ -6,15 +6,14 @@
 // node that stops answering down, failing its keys fast, until membership
 // drops it or it answers again.
 //
-// It speaks memcached's text protocol over pooled connections through a
-// small unexported codec.
+// It speaks memcached's text protocol over pooled connections, encoding
+// requests and reading replies with proto.
 //
 // This package may import cluster/ring, cluster/discovery and the standard
 // library; it must not import lru or server.
 package client
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/ring"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // Item is a cache entry.
@@ -65,13 +65,9 @@ var (
 	ErrClosed = errors.New("client: closed")
 )
 
-// ServerError is an ERROR, CLIENT_ERROR or SERVER_ERROR reply.
-type ServerError struct {
-	// Msg is the reply line.
-	Msg string
-}
-
-func (e *ServerError) Error() string { return "client: server replied " + e.Msg }
+// ServerError is an ERROR, CLIENT_ERROR or SERVER_ERROR reply; Line is the
+// reply line.
+type ServerError = proto.ServerError
 
 // Config configures a Client.
 type Config struct {
@@ -130,7 +126,6 @@ func (c Config) withDefaults() (Config, error) {
 // Client is safe for concurrent use.
 type Client struct {
 	cfg   Config
-	codec codec
 	state atomic.Pointer[state]
 
 	mu       sync.Mutex // serializes applying views
@@ -155,7 +150,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, codec: textCodec{}, stop: make(chan struct{})}
+	c := &Client{cfg: cfg, stop: make(chan struct{})}
 	if err := c.Refresh(); err != nil {
 		return nil, err
 	}
@@ -289,10 +284,14 @@ func (c *Client) probeDown() {
 			continue
 		}
 		cn.setDeadline(c.cfg.Timeout)
-		cn.buf = c.codec.appendVersion(cn.buf[:0])
+		cn.req.Reset()
+		cn.req.Command = proto.CmdVersion
+		cn.buf = proto.AppendRequest(cn.buf[:0], &cn.req)
 		_, err = cn.nc.Write(cn.buf)
 		if err == nil {
-			_, err = c.codec.readVersion(cn.r)
+			if err = cn.rd.Read(&cn.rp); err == nil {
+				_, err = versionResult(&cn.rp)
+			}
 		}
 		if err != nil {
 			cn.nc.Close()
@@ -360,30 +359,35 @@ func (c *Client) nodeFor(key string) (*node, error) {
 	return n, nil
 }
 
-// do runs one request/response exchange on a pooled connection of n.
-// A network error marks n down; any error but a plain status closes the
-// connection.
-func (c *Client) do(n *node, req func(dst []byte) []byte, resp func(r *bufio.Reader) error) error {
+// do runs one request/reply exchange on a pooled connection of n: fill
+// builds the request in the connection's Request, result interprets the
+// reply. A network error marks n down; any error but a plain status closes
+// the connection.
+func (c *Client) do(n *node, fill func(req *proto.Request), result func(rp *proto.Reply) error) error {
 	cn, err := n.get(c.cfg.DialTimeout)
 	if err != nil {
 		n.markDown()
 		return fmt.Errorf("client: %s: %w", n.addr, err)
 	}
 	cn.setDeadline(c.cfg.Timeout)
-	cn.buf = req(cn.buf[:0])
+	fill(&cn.req)
+	cn.buf = proto.AppendRequest(cn.buf[:0], &cn.req)
 	if _, err := cn.nc.Write(cn.buf); err != nil {
 		cn.nc.Close()
 		n.markDown()
 		return fmt.Errorf("client: %s: %w", n.addr, err)
 	}
-	err = resp(cn.r)
+	err = cn.rd.Read(&cn.rp)
+	if err == nil {
+		err = result(&cn.rp)
+	}
 	switch {
 	case err == nil, errors.Is(err, ErrCacheMiss), errors.Is(err, ErrNotStored), errors.Is(err, ErrCASConflict):
 		n.put(cn)
 	default:
 		cn.nc.Close()
 		var se *ServerError
-		if !errors.As(err, &se) && !errors.Is(err, errProtocol) {
+		if !errors.As(err, &se) && !errors.Is(err, errProtocol) && !errors.Is(err, proto.ErrBadReply) {
 			n.markDown()
 			err = fmt.Errorf("client: %s: %w", n.addr, err)
 		}
@@ -398,10 +402,9 @@ func (c *Client) Get(key string) (*Item, error) {
 		return nil, err
 	}
 	var got *Item
-	keys := []string{key}
-	err = c.do(n, func(dst []byte) []byte { return c.codec.appendGet(dst, keys) },
-		func(r *bufio.Reader) error {
-			return c.codec.readValues(r, func(it *Item) {
+	err = c.do(n, func(req *proto.Request) { getsRequest(req, key) },
+		func(rp *proto.Reply) error {
+			return valuesResult(rp, func(it *Item) {
 				if it.Key == key {
 					got = it
 				}
@@ -459,9 +462,9 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		go func(n *node, ks []string) {
 			defer wg.Done()
 			var items []*Item
-			err := c.do(n, func(dst []byte) []byte { return c.codec.appendGet(dst, ks) },
-				func(r *bufio.Reader) error {
-					return c.codec.readValues(r, func(it *Item) { items = append(items, it) })
+			err := c.do(n, func(req *proto.Request) { getsRequest(req, ks...) },
+				func(rp *proto.Reply) error {
+					return valuesResult(rp, func(it *Item) { items = append(items, it) })
 				})
 			if err != nil {
 				fail(err)
@@ -478,33 +481,32 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 	return out, firstErr
 }
 
-func (c *Client) store(verb string, it *Item) error {
+func (c *Client) store(cmd proto.Command, it *Item) error {
 	n, err := c.nodeFor(it.Key)
 	if err != nil {
 		return err
 	}
-	return c.do(n, func(dst []byte) []byte { return c.codec.appendStore(dst, verb, it) },
-		c.codec.readStatus)
+	return c.do(n, func(req *proto.Request) { storeRequest(req, cmd, it) }, statusResult)
 }
 
 // Set stores it unconditionally.
-func (c *Client) Set(it *Item) error { return c.store("set", it) }
+func (c *Client) Set(it *Item) error { return c.store(proto.CmdSet, it) }
 
 // Add stores it only if its key is absent; ErrNotStored otherwise.
-func (c *Client) Add(it *Item) error { return c.store("add", it) }
+func (c *Client) Add(it *Item) error { return c.store(proto.CmdAdd, it) }
 
 // Replace stores it only if its key is present; ErrNotStored otherwise.
-func (c *Client) Replace(it *Item) error { return c.store("replace", it) }
+func (c *Client) Replace(it *Item) error { return c.store(proto.CmdReplace, it) }
 
 // Append appends it.Value to the existing value; ErrNotStored if absent.
-func (c *Client) Append(it *Item) error { return c.store("append", it) }
+func (c *Client) Append(it *Item) error { return c.store(proto.CmdAppend, it) }
 
 // Prepend prepends it.Value to the existing value; ErrNotStored if absent.
-func (c *Client) Prepend(it *Item) error { return c.store("prepend", it) }
+func (c *Client) Prepend(it *Item) error { return c.store(proto.CmdPrepend, it) }
 
 // CompareAndSwap stores it only if the item was not changed since it.CAS
 // was read: ErrCASConflict if it was, ErrCacheMiss if it is gone.
-func (c *Client) CompareAndSwap(it *Item) error { return c.store("cas", it) }
+func (c *Client) CompareAndSwap(it *Item) error { return c.store(proto.CmdCas, it) }
 
 // Delete removes key; ErrCacheMiss if it was absent.
 func (c *Client) Delete(key string) error {
@@ -512,7 +514,7 @@ func (c *Client) Delete(key string) error {
 	if err != nil {
 		return err
 	}
-	return c.do(n, func(dst []byte) []byte { return c.codec.appendDelete(dst, key) }, c.codec.readStatus)
+	return c.do(n, func(req *proto.Request) { keyRequest(req, proto.CmdDelete, key, 0, 0) }, statusResult)
 }
 
 // Touch sets key's expiration; ErrCacheMiss if absent.
@@ -521,19 +523,19 @@ func (c *Client) Touch(key string, exp int32) error {
 	if err != nil {
 		return err
 	}
-	return c.do(n, func(dst []byte) []byte { return c.codec.appendTouch(dst, key, exp) }, c.codec.readStatus)
+	return c.do(n, func(req *proto.Request) { keyRequest(req, proto.CmdTouch, key, exp, 0) }, statusResult)
 }
 
-func (c *Client) arith(verb, key string, delta uint64) (uint64, error) {
+func (c *Client) arith(cmd proto.Command, key string, delta uint64) (uint64, error) {
 	n, err := c.nodeFor(key)
 	if err != nil {
 		return 0, err
 	}
 	var v uint64
-	err = c.do(n, func(dst []byte) []byte { return c.codec.appendArith(dst, verb, key, delta) },
-		func(r *bufio.Reader) error {
+	err = c.do(n, func(req *proto.Request) { keyRequest(req, cmd, key, 0, delta) },
+		func(rp *proto.Reply) error {
 			var err error
-			v, err = c.codec.readArith(r)
+			v, err = arithResult(rp)
 			return err
 		})
 	return v, err
@@ -542,12 +544,12 @@ func (c *Client) arith(verb, key string, delta uint64) (uint64, error) {
 // Increment adds delta to the decimal value under key (wrapping at 2^64)
 // and returns the new value; ErrCacheMiss if absent.
 func (c *Client) Increment(key string, delta uint64) (uint64, error) {
-	return c.arith("incr", key, delta)
+	return c.arith(proto.CmdIncr, key, delta)
 }
 
 // Decrement subtracts delta (stopping at 0) and returns the new value.
 func (c *Client) Decrement(key string, delta uint64) (uint64, error) {
-	return c.arith("decr", key, delta)
+	return c.arith(proto.CmdDecr, key, delta)
 }
 
 // node is one cache node: its address, idle connections and down mark.
@@ -563,7 +565,9 @@ func newNode(addr string, maxIdle int) *node {
 
 type conn struct {
 	nc  net.Conn
-	r   *bufio.Reader
+	rd  *proto.Reader
+	rp  proto.Reply
+	req proto.Request
 	buf []byte
 }
 
@@ -574,7 +578,7 @@ func (n *node) dial(timeout time.Duration) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{nc: nc, r: bufio.NewReaderSize(nc, 16<<10)}, nil
+	return &conn{nc: nc, rd: proto.NewReader(nc)}, nil
 }
 
 func (n *node) get(timeout time.Duration) (*conn, error) {

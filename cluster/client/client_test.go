@@ -1,10 +1,8 @@
 package client
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -14,9 +12,11 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/ring"
 	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
 )
 
 func newClient(t *testing.T, cfg Config) *Client {
@@ -324,7 +324,7 @@ func TestClientReprobesDownNode(t *testing.T) {
 // TestClientTimeout: a node that accepts but never answers makes the
 // operation fail after Timeout and marks the node down.
 func TestClientTimeout(t *testing.T) {
-	silent := startFakeNode(t, func(string, net.Conn) {})
+	silent := startFakeNode(t, func(*proto.Request, net.Conn) {})
 	disco := startFakeDisco(t, members([]string{silent.addr()}), false)
 	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, Timeout: 100 * time.Millisecond})
 	start := time.Now()
@@ -349,25 +349,26 @@ func TestGetMultiIsParallel(t *testing.T) {
 	arrived.Add(3)
 	all := make(chan struct{})
 	go func() { arrived.Wait(); close(all) }()
-	requests := make(chan string, 10)
-	handler := func(line string, w net.Conn) {
-		if !strings.HasPrefix(line, "gets ") {
-			w.Write([]byte("ERROR\r\n"))
+	requests := make(chan int, 10)
+	handler := func(req *proto.Request, w net.Conn) {
+		if req.Command != proto.CmdGets {
+			w.Write(proto.AppendError(nil, proto.ErrUnknownCommand))
 			return
 		}
-		requests <- line
+		requests <- len(req.Keys)
 		arrived.Done()
 		select {
 		case <-all:
 		case <-time.After(3 * time.Second):
-			w.Write([]byte("SERVER_ERROR not parallel\r\n"))
+			w.Write(proto.AppendServerError(nil, "not parallel"))
 			return
 		}
 		var out []byte
-		for _, k := range strings.Fields(line)[1:] {
-			out = fmt.Appendf(out, "VALUE %s 0 1 1\r\nx\r\n", k)
+		for _, k := range req.Keys {
+			out = proto.AppendValueHeaderCAS(out, k, 0, 1, 1)
+			out = proto.AppendValue(out, []byte("x"))
 		}
-		w.Write(append(out, "END\r\n"...))
+		w.Write(proto.AppendEnd(out))
 	}
 	var addrs []string
 	for i := 0; i < 3; i++ {
@@ -456,9 +457,12 @@ func TestDiscoverElastiCacheEndpoint(t *testing.T) {
 	}
 }
 
-func TestCodecReplies(t *testing.T) {
-	tc := textCodec{}
-	rd := func(s string) *bufio.Reader { return bufio.NewReader(strings.NewReader(s)) }
+func TestReplyResults(t *testing.T) {
+	read := func(s string) (*proto.Reply, error) {
+		var rp proto.Reply
+		err := proto.NewReader(strings.NewReader(s)).Read(&rp)
+		return &rp, err
+	}
 	statuses := map[string]error{
 		"STORED\r\n":                     nil,
 		"DELETED\r\n":                    nil,
@@ -471,7 +475,10 @@ func TestCodecReplies(t *testing.T) {
 		"WHAT\r\n":                       errProtocol,
 	}
 	for in, want := range statuses {
-		err := tc.readStatus(rd(in))
+		rp, err := read(in)
+		if err == nil {
+			err = statusResult(rp)
+		}
 		switch w := want.(type) {
 		case nil:
 			if err != nil {
@@ -479,7 +486,7 @@ func TestCodecReplies(t *testing.T) {
 			}
 		case *ServerError:
 			var se *ServerError
-			if !errors.As(err, &se) || se.Msg != strings.TrimSpace(in) {
+			if !errors.As(err, &se) || se.Line != strings.TrimSpace(in) {
 				t.Errorf("%q: %v", in, err)
 			}
 		default:
@@ -495,24 +502,37 @@ func TestCodecReplies(t *testing.T) {
 		"VALUE k 0 3 z\r\nabc\r\nEND\r\n", // bad cas
 		"VALUE k 0 3\r\nab",               // truncated
 	} {
-		if err := tc.readValues(rd(bad), func(*Item) {}); err == nil {
+		rp, err := read(bad)
+		if err == nil {
+			err = valuesResult(rp, func(*Item) {})
+		}
+		if err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}
 	var items []*Item
-	if err := tc.readValues(rd("VALUE a 5 1 9\r\nx\r\nVALUE b 0 0\r\n\r\nEND\r\n"), func(it *Item) { items = append(items, it) }); err != nil {
+	rp, err := read("VALUE a 5 1 9\r\nx\r\nVALUE b 0 0\r\n\r\nEND\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := valuesResult(rp, func(it *Item) { items = append(items, it) }); err != nil {
 		t.Fatal(err)
 	}
 	if len(items) != 2 || items[0].Flags != 5 || items[0].CAS != 9 || string(items[0].Value) != "x" || len(items[1].Value) != 0 {
 		t.Fatalf("items %+v %+v", items[0], items[1])
 	}
-	if v, err := tc.readArith(rd("42\r\n")); err != nil || v != 42 {
+	if rp, err := read("42\r\n"); err != nil {
+		t.Fatal(err)
+	} else if v, err := arithResult(rp); err != nil || v != 42 {
 		t.Errorf("arith: %d %v", v, err)
 	}
-	if got := string(tc.appendStore(nil, "cas", &Item{Key: "k", Value: []byte("v"), Flags: 3, Expiration: -1, CAS: 77})); got != "cas k 3 -1 1 77\r\nv\r\n" {
+	var req proto.Request
+	storeRequest(&req, proto.CmdCas, &Item{Key: "k", Value: []byte("v"), Flags: 3, Expiration: -1, CAS: 77})
+	if got := string(proto.AppendRequest(nil, &req)); got != "cas k 3 -1 1 77\r\nv\r\n" {
 		t.Errorf("cas encoding %q", got)
 	}
-	if got := string(tc.appendGet(nil, []string{"a", "b"})); got != "gets a b\r\n" {
+	getsRequest(&req, "a", "b")
+	if got := string(proto.AppendRequest(nil, &req)); got != "gets a b\r\n" {
 		t.Errorf("gets encoding %q", got)
 	}
 }

@@ -1,13 +1,13 @@
 package client
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/discovery"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // Discover asks the node at addr for the cluster membership. It sends
@@ -30,23 +30,23 @@ func discover(addr string, dialTimeout, timeout time.Duration) (discovery.View, 
 	}
 	defer nc.Close()
 	_ = nc.SetDeadline(time.Now().Add(timeout))
-	r := bufio.NewReader(nc)
-	if _, err := nc.Write([]byte(discovery.ConfigGetClusterCommand + "\r\n")); err != nil {
+	pc := proto.NewConn(nc)
+	if err := pc.Send(discovery.ConfigGetClusterRequest()); err != nil {
 		return discovery.View{}, nil, err
 	}
-	view, err := discovery.ReadConfigCluster(r)
+	view, err := discovery.ReadConfigCluster(pc.Reader())
 	if err != nil {
-		return discovery.View{}, nil, fmt.Errorf("client: %s: %s: %w", addr, discovery.ConfigGetClusterCommand, err)
+		return discovery.View{}, nil, fmt.Errorf("client: %s: config get cluster: %w", addr, err)
 	}
-	if _, err := nc.Write([]byte(discovery.MembersCommand + "\r\n")); err != nil {
+	if err := pc.Send(discovery.MembersRequest()); err != nil {
 		return discovery.View{}, nil, err
 	}
-	all, err := discovery.ReadMembers(r)
+	all, err := discovery.ReadMembers(pc.Reader())
 	if errors.Is(err, discovery.ErrUnsupported) {
 		return view, nil, nil
 	}
 	if err != nil {
-		return discovery.View{}, nil, fmt.Errorf("client: %s: %s: %w", addr, discovery.MembersCommand, err)
+		return discovery.View{}, nil, fmt.Errorf("client: %s: cluster members: %w", addr, err)
 	}
 	// Fill in what `config get cluster` does not carry.
 	byAddr := make(map[string]discovery.Member, len(all))

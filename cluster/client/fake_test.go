@@ -1,12 +1,10 @@
 package client
 
 import (
-	"bufio"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // fakeDisco is a tiny discovery endpoint: it answers `config get cluster`
@@ -66,28 +65,45 @@ func (f *fakeDisco) serve() {
 
 func (f *fakeDisco) handle(c net.Conn) {
 	defer c.Close()
-	r := bufio.NewReader(c)
+	serveRequests(c, func(req *proto.Request, w net.Conn) {
+		out, ok := f.table.AppendConfigCluster(nil), false
+		switch {
+		case req.Command == proto.CmdConfig && len(req.Args()) == 2 && string(req.Args()[1]) == "cluster":
+			f.queries.Add(1)
+			ok = true
+		case req.Command == proto.CmdCluster && len(req.Args()) == 1 && string(req.Args()[0]) == "members" && !f.noMembers:
+			out, ok = f.table.AppendMembers(nil), true
+		}
+		if !ok {
+			out = proto.AppendError(nil, proto.ErrUnknownCommand)
+		}
+		w.Write(out)
+	})
+}
+
+// serveRequests reads requests from c with proto's parser and hands each to
+// handle, until c fails.
+func serveRequests(c net.Conn, handle func(req *proto.Request, w net.Conn)) {
+	var buf []byte
+	var req proto.Request
+	chunk := make([]byte, 4096)
 	for {
-		line, err := r.ReadString('\n')
+		n, err := c.Read(chunk)
 		if err != nil {
 			return
 		}
-		var out []byte
-		switch strings.TrimSpace(line) {
-		case discovery.ConfigGetClusterCommand:
-			f.queries.Add(1)
-			out = f.table.AppendConfigCluster(nil)
-		case discovery.MembersCommand:
-			if f.noMembers {
-				out = []byte("ERROR\r\n")
-			} else {
-				out = f.table.AppendMembers(nil)
+		buf = append(buf, chunk[:n]...)
+		for {
+			used, err := proto.Parse(buf, &req)
+			if err == proto.ErrIncomplete {
+				break
 			}
-		default:
-			out = []byte("ERROR\r\n")
-		}
-		if _, err := c.Write(out); err != nil {
-			return
+			if e, ok := err.(*proto.Error); ok {
+				c.Write(proto.AppendError(nil, e))
+			} else {
+				handle(&req, c)
+			}
+			buf = buf[used:]
 		}
 	}
 }
@@ -135,13 +151,13 @@ func (p *memcachedProc) kill() {
 	}
 }
 
-// fakeNode is a scripted memcached stand-in: handler gets each request
-// line and writes the reply.
+// fakeNode is a scripted memcached stand-in: handler gets each request as
+// proto parsed it and writes the reply.
 type fakeNode struct {
 	ln net.Listener
 }
 
-func startFakeNode(t *testing.T, handler func(line string, w net.Conn)) *fakeNode {
+func startFakeNode(t *testing.T, handler func(req *proto.Request, w net.Conn)) *fakeNode {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -163,14 +179,7 @@ func startFakeNode(t *testing.T, handler func(line string, w net.Conn)) *fakeNod
 			go func() {
 				defer conns.Done()
 				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					handler(strings.TrimRight(line, "\r\n"), c)
-				}
+				serveRequests(c, handler)
 			}()
 		}
 	}()

@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,8 +14,10 @@ import (
 	"time"
 
 	"github.com/bradfitz/gomemcache/memcache"
+
 	"github.com/slabcache/slabcache/cluster/ring"
 	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
 )
 
 var three = []Member{
@@ -38,7 +39,7 @@ func TestConfigClusterFormat(t *testing.T) {
 	if !strings.HasPrefix(got, "CONFIG cluster 0 57\r\n") {
 		t.Fatalf("byte count: %q", got[:22])
 	}
-	v, err := ReadConfigCluster(bufio.NewReader(strings.NewReader(got)))
+	v, err := ReadConfigCluster(proto.NewReader(strings.NewReader(got)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +56,7 @@ func TestReadConfigClusterElastiCacheStyle(t *testing.T) {
 	// next reply on the same connection, which must stay unread.
 	body := "12\nmycluster.0001.cache.amazonaws.com|10.82.235.120|11211 mycluster.0002.cache.amazonaws.com|10.80.249.27|11211\n"
 	raw := "CONFIG cluster 0 " + strconv.Itoa(len(body)) + "\r\n" + body + "\r\nEND\r\nVERSION 1.6.18\r\n"
-	r := bufio.NewReader(strings.NewReader(raw))
+	r := proto.NewReader(strings.NewReader(raw))
 	v, err := ReadConfigCluster(r)
 	if err != nil {
 		t.Fatal(err)
@@ -64,9 +65,9 @@ func TestReadConfigClusterElastiCacheStyle(t *testing.T) {
 	if v.Version != 12 || len(v.Members) != 2 || v.Members[0].Addr != want[0] || v.Members[1].Addr != want[1] || v.Members[0].IP != "10.82.235.120" {
 		t.Fatalf("parsed %+v", v)
 	}
-	rest, _ := r.ReadString('\n')
-	if rest != "VERSION 1.6.18\r\n" {
-		t.Fatalf("parser read past END: next line %q", rest)
+	var rp proto.Reply
+	if err := r.Read(&rp); err != nil || rp.Kind != proto.ReplyVersion || string(rp.Text) != "1.6.18" {
+		t.Fatalf("parser read past END: next reply %q, %v", rp.Line, err)
 	}
 }
 
@@ -82,24 +83,24 @@ func TestReadConfigClusterErrors(t *testing.T) {
 		"CONFIG cluster 0 4\r\nv1\n\n\r\nEND\r\n":         ErrMalformed,
 	}
 	for raw, want := range cases {
-		_, err := ReadConfigCluster(bufio.NewReader(strings.NewReader(raw)))
+		_, err := ReadConfigCluster(proto.NewReader(strings.NewReader(raw)))
 		if !errors.Is(err, want) {
 			t.Errorf("%q: error %v, want %v", raw, err, want)
 		}
 	}
-	if _, err := ReadConfigCluster(bufio.NewReader(strings.NewReader("CONFIG cluster 0 30\r\n1\n"))); err == nil {
+	if _, err := ReadConfigCluster(proto.NewReader(strings.NewReader("CONFIG cluster 0 30\r\n1\n"))); err == nil {
 		t.Error("truncated reply parsed")
 	}
-	if _, err := ReadConfigCluster(bufio.NewReader(strings.NewReader("SERVER_ERROR out of memory\r\n"))); err == nil || errors.Is(err, ErrUnsupported) {
+	if _, err := ReadConfigCluster(proto.NewReader(strings.NewReader("SERVER_ERROR out of memory\r\n"))); err == nil || errors.Is(err, ErrUnsupported) {
 		t.Errorf("SERVER_ERROR gave %v", err)
 	}
 	// A count that leaves out the "\n" ending the node line is accepted.
-	v, err := ReadConfigCluster(bufio.NewReader(strings.NewReader("CONFIG cluster 0 18\r\n3\nh|10.0.0.9|11211\n\r\nEND\r\n")))
+	v, err := ReadConfigCluster(proto.NewReader(strings.NewReader("CONFIG cluster 0 18\r\n3\nh|10.0.0.9|11211\n\r\nEND\r\n")))
 	if err != nil || v.Version != 3 || len(v.Members) != 1 || v.Members[0].Addr != "h:11211" {
 		t.Errorf("short count: %+v, %v", v, err)
 	}
 	// An empty cluster still parses: version, no members.
-	v, err = ReadConfigCluster(bufio.NewReader(strings.NewReader(string(AppendConfigCluster(nil, 7, nil)))))
+	v, err = ReadConfigCluster(proto.NewReader(strings.NewReader(string(AppendConfigCluster(nil, 7, nil)))))
 	if err != nil || v.Version != 7 || len(v.Members) != 0 {
 		t.Errorf("empty cluster: %+v, %v", v, err)
 	}
@@ -115,7 +116,7 @@ func TestMembersFormatRoundTrip(t *testing.T) {
 	if got != want {
 		t.Fatalf("cluster members reply\n got %q\nwant %q", got, want)
 	}
-	ms, err := ReadMembers(bufio.NewReader(strings.NewReader(got)))
+	ms, err := ReadMembers(proto.NewReader(strings.NewReader(got)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -128,11 +129,11 @@ func TestMembersFormatRoundTrip(t *testing.T) {
 		t.Fatalf("solo: %q", solo)
 	}
 	for _, bad := range []string{"ERROR\r\n", "MEMBER a b\r\nEND\r\n", "MEMBER a 1.2.3.4:5 - dead 1 -\r\nEND\r\n", "MEMBER a 1.2.3.4:5 - alive x -\r\nEND\r\n", "MEMBER a 1.2.3.4 - alive 1 -\r\nEND\r\n"} {
-		if _, err := ReadMembers(bufio.NewReader(strings.NewReader(bad))); err == nil {
+		if _, err := ReadMembers(proto.NewReader(strings.NewReader(bad))); err == nil {
 			t.Errorf("%q parsed", bad)
 		}
 	}
-	if _, err := ReadMembers(bufio.NewReader(strings.NewReader("ERROR\r\n"))); !errors.Is(err, ErrUnsupported) {
+	if _, err := ReadMembers(proto.NewReader(strings.NewReader("ERROR\r\n"))); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("ERROR gave %v", err)
 	}
 }
@@ -207,7 +208,7 @@ func TestTableVersionIncrementsOnEveryChange(t *testing.T) {
 		t.Fatalf("version %d, want %d", tb.Version(), v)
 	}
 	// The reply carries the version.
-	got, err := ReadConfigCluster(bufio.NewReader(strings.NewReader(string(tb.AppendConfigCluster(nil)))))
+	got, err := ReadConfigCluster(proto.NewReader(strings.NewReader(string(tb.AppendConfigCluster(nil)))))
 	if err != nil || got.Version != v {
 		t.Fatalf("reply version %d (%v), want %d", got.Version, err, v)
 	}
@@ -246,7 +247,7 @@ func TestTableConcurrentReaders(t *testing.T) {
 		default:
 		}
 		buf = tb.AppendConfigCluster(buf[:0])
-		if _, err := ReadConfigCluster(bufio.NewReader(strings.NewReader(string(buf)))); err != nil {
+		if _, err := ReadConfigCluster(proto.NewReader(strings.NewReader(string(buf)))); err != nil {
 			t.Fatal(err)
 		}
 	}

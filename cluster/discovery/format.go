@@ -1,21 +1,13 @@
 package discovery
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
-)
 
-// The admin commands this package answers; the server routes them here.
-const (
-	// ConfigGetClusterCommand is ElastiCache's discovery command.
-	ConfigGetClusterCommand = "config get cluster"
-	// MembersCommand is slabcache's member listing.
-	MembersCommand = "cluster members"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // View is one version of the cluster membership.
@@ -75,11 +67,7 @@ func AppendConfigCluster(dst []byte, version uint64, members []Member) []byte {
 		body = strconv.AppendInt(body, int64(port), 10)
 	}
 	body = append(body, '\n')
-	dst = append(dst, "CONFIG cluster 0 "...)
-	dst = strconv.AppendInt(dst, int64(len(body)), 10)
-	dst = append(dst, "\r\n"...)
-	dst = append(dst, body...)
-	return append(dst, "\r\nEND\r\n"...)
+	return proto.AppendConfig(dst, "cluster", body)
 }
 
 // AppendMembers appends the reply to `cluster members`: one line per
@@ -106,7 +94,7 @@ func AppendMembers(dst []byte, members []Member) []byte {
 		dst = appendDash(dst, m.Region)
 		dst = append(dst, "\r\n"...)
 	}
-	return append(dst, "END\r\n"...)
+	return proto.AppendEnd(dst)
 }
 
 func appendDash(dst []byte, s string) []byte {
@@ -116,68 +104,48 @@ func appendDash(dst []byte, s string) []byte {
 	return append(dst, s...)
 }
 
-// readLine reads one protocol line without its "\r\n" (or "\n").
-func readLine(r *bufio.Reader) (string, error) {
-	line, err := r.ReadString('\n')
-	if err != nil {
-		if err == io.EOF && line != "" {
-			err = io.ErrUnexpectedEOF
-		}
-		return "", err
-	}
-	line = strings.TrimSuffix(line, "\n")
-	return strings.TrimSuffix(line, "\r"), nil
+// ConfigGetClusterRequest returns the request `config get cluster`,
+// ElastiCache's discovery command.
+func ConfigGetClusterRequest() *proto.Request {
+	r := &proto.Request{Command: proto.CmdConfig}
+	r.AddArg([]byte("get"))
+	r.AddArg([]byte("cluster"))
+	return r
 }
 
-// errorReply maps memcached's error lines to errors; it returns nil for
-// any other line.
-func errorReply(line string) error {
-	switch {
-	case line == "ERROR":
+// MembersRequest returns the request `cluster members`, slabcache's member
+// listing.
+func MembersRequest() *proto.Request {
+	r := &proto.Request{Command: proto.CmdCluster}
+	r.AddArg([]byte("members"))
+	return r
+}
+
+// replyError maps an error reply to an error: ErrUnsupported for a plain
+// ERROR (the server does not know the command), the reply otherwise.
+func replyError(rp *proto.Reply) error {
+	if string(rp.Line) == "ERROR" {
 		return ErrUnsupported
-	case strings.HasPrefix(line, "ERROR "), strings.HasPrefix(line, "CLIENT_ERROR "), strings.HasPrefix(line, "SERVER_ERROR "):
-		return fmt.Errorf("discovery: server replied %q", line)
 	}
-	return nil
+	return fmt.Errorf("discovery: %w", rp.Err())
 }
 
-// ReadConfigCluster reads a reply to `config get cluster` from r.
-func ReadConfigCluster(r *bufio.Reader) (View, error) {
-	line, err := readLine(r)
-	if err != nil {
+// ReadConfigCluster reads a reply to `config get cluster` from rd.
+func ReadConfigCluster(rd *proto.Reader) (View, error) {
+	var rp proto.Reply
+	if err := rd.Read(&rp); err != nil {
+		if errors.Is(err, proto.ErrBadReply) {
+			err = fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
 		return View{}, err
 	}
-	if err := errorReply(line); err != nil {
-		return View{}, err
+	switch {
+	case rp.Kind == proto.ReplyError:
+		return View{}, replyError(&rp)
+	case rp.Kind != proto.ReplyConfig || string(rp.Key) != "cluster":
+		return View{}, fmt.Errorf("%w: %q", ErrMalformed, rp.Line)
 	}
-	f := strings.Fields(line)
-	if len(f) != 4 || f[0] != "CONFIG" || f[1] != "cluster" {
-		return View{}, fmt.Errorf("%w: header %q", ErrMalformed, line)
-	}
-	n, err := strconv.Atoi(f[3])
-	if err != nil || n < 0 || n > 1<<24 {
-		return View{}, fmt.Errorf("%w: length in %q", ErrMalformed, line)
-	}
-	data := make([]byte, n)
-	if _, err := io.ReadFull(r, data); err != nil {
-		return View{}, err
-	}
-	// The data block is followed by "\r\n" and END. Servers disagree on
-	// whether <bytes> counts the "\n" that ends the node line, so empty
-	// lines before END are skipped.
-	for {
-		end, err := readLine(r)
-		if err != nil {
-			return View{}, err
-		}
-		if end == "END" {
-			break
-		}
-		if end != "" {
-			return View{}, fmt.Errorf("%w: %q instead of END", ErrMalformed, end)
-		}
-	}
-	return ParseConfigBody(data)
+	return ParseConfigBody(rp.Value)
 }
 
 // ParseConfigBody parses the data block of a `config get cluster` reply:
@@ -218,26 +186,24 @@ func ParseConfigBody(body []byte) (View, error) {
 	return view, nil
 }
 
-// ReadMembers reads a reply to `cluster members` from r.
-func ReadMembers(r *bufio.Reader) ([]Member, error) {
-	var out []Member
-	for {
-		line, err := readLine(r)
-		if err != nil {
-			return nil, err
-		}
-		if line == "END" {
-			return out, nil
-		}
-		if err := errorReply(line); err != nil {
-			return nil, err
-		}
-		m, err := parseMemberLine(line)
+// ReadMembers reads a reply to `cluster members` from rd.
+func ReadMembers(rd *proto.Reader) ([]Member, error) {
+	var rp proto.Reply
+	if err := rd.ReadList(&rp); err != nil {
+		return nil, err
+	}
+	if rp.Kind == proto.ReplyError {
+		return nil, replyError(&rp)
+	}
+	out := make([]Member, 0, len(rp.Lines))
+	for _, line := range rp.Lines {
+		m, err := parseMemberLine(string(line))
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, m)
 	}
+	return out, nil
 }
 
 func parseMemberLine(line string) (Member, error) {

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -20,6 +18,7 @@ import (
 	"github.com/slabcache/slabcache/cluster/membership"
 	"github.com/slabcache/slabcache/cluster/ring"
 	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // A test cluster: slabcached processes, each on its own loopback address
@@ -92,8 +91,11 @@ func members(addr string) (map[string]string, error) {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(2 * time.Second))
-	io.WriteString(nc, "cluster members\r\n")
-	ms, err := discovery.ReadMembers(bufio.NewReader(nc))
+	pc := proto.NewConn(nc)
+	if err := pc.Send(discovery.MembersRequest()); err != nil {
+		return nil, err
+	}
+	ms, err := discovery.ReadMembers(pc.Reader())
 	if err != nil {
 		return nil, err
 	}
@@ -138,20 +140,14 @@ func rawGet(t *testing.T, addr, key string) string {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(2 * time.Second))
-	fmt.Fprintf(nc, "get %s\r\n", key)
-	br := bufio.NewReader(nc)
-	line, _ := br.ReadString('\n')
-	if line == "END\r\n" {
+	var rp proto.Reply
+	if err := proto.NewConn(nc).Do(&proto.Request{Command: proto.CmdGet, Keys: [][]byte{[]byte(key)}}, &rp); err != nil || rp.Kind != proto.ReplyValues || len(rp.Values) > 1 {
+		t.Fatalf("get %s from %s: %q, %v", key, addr, rp.Line, err)
+	}
+	if len(rp.Values) == 0 {
 		return ""
 	}
-	f := strings.Fields(line)
-	if len(f) != 4 || f[0] != "VALUE" {
-		t.Fatalf("get %s from %s: %q", key, addr, line)
-	}
-	n, _ := strconv.Atoi(f[3])
-	v := make([]byte, n+2)
-	io.ReadFull(br, v)
-	return string(v[:n])
+	return string(rp.Values[0].Data)
 }
 
 func ringOf(t *testing.T, addrs []string) ring.Ring {
@@ -271,13 +267,14 @@ func TestClusterOfRealNodes(t *testing.T) {
 		}
 		defer nc.Close()
 		nc.SetDeadline(time.Now().Add(10 * time.Second))
-		br := bufio.NewReader(nc)
+		pc := proto.NewConn(nc)
+		var rp proto.Reply
 		r := ringOf(t, []string{"127.0.0.41:11211", "127.0.0.42:11211", "127.0.0.43:11211"})
 		for i := range keys {
 			k := "via-twemproxy:" + strconv.Itoa(i)
-			fmt.Fprintf(nc, "set %s 0 0 1\r\nx\r\n", k)
-			if line, _ := br.ReadString('\n'); line != "STORED\r\n" {
-				t.Fatalf("set through nutcracker: %q", line)
+			set := proto.Request{Command: proto.CmdSet, Key: []byte(k), Value: []byte("x")}
+			if err := pc.Do(&set, &rp); err != nil || rp.Status != proto.StatusStored {
+				t.Fatalf("set through nutcracker: %q, %v", rp.Line, err)
 			}
 			owner := r.Nodes()[r.OwnerString(k)].Addr
 			if rawGet(t, owner, k) != "x" {
