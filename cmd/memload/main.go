@@ -4,11 +4,10 @@
 // VmRSS-based bytes per item for both, two ways: total RSS / items, and
 // (RSS loaded - RSS empty) / items. See docs/memory.md.
 //
-// Usage: go run ./lru/internal/memload [-n 1000000] [-klen 15] [-vlen 100] [-memcached /usr/bin/memcached]
+// Usage: go run ./cmd/memload [-n 1000000] [-klen 15] [-vlen 100] [-memcached /usr/bin/memcached]
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"flag"
 	"fmt"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
 )
 
 func main() {
@@ -141,17 +141,14 @@ func loadMemcached(bin string, n, klen, vlen int, memMiB int64) (result, error) 
 		return r, err
 	}
 	defer c.Close()
-	rd := bufio.NewReader(c)
+	pc := proto.NewConn(c)
+	var rp proto.Reply
 	sync := func() error {
-		if _, err := c.Write([]byte("version\r\n")); err != nil {
+		if err := pc.Do(&proto.Request{Command: proto.CmdVersion}, &rp); err != nil {
 			return err
 		}
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			return err
-		}
-		if !strings.HasPrefix(line, "VERSION") {
-			return fmt.Errorf("memcached said %q", line)
+		if rp.Kind != proto.ReplyVersion {
+			return fmt.Errorf("memcached said %q", rp.Line)
 		}
 		return nil
 	}
@@ -161,38 +158,28 @@ func loadMemcached(bin string, n, klen, vlen int, memMiB int64) (result, error) 
 	time.Sleep(200 * time.Millisecond)
 	pid := strconv.Itoa(cmd.Process.Pid)
 	r.empty = rss(pid)
-	w := bufio.NewWriterSize(c, 1<<20)
 	val := bytes.Repeat([]byte("v"), vlen)
-	var k []byte
+	var k, out []byte
 	for i := 0; i < n; i++ {
 		k = key(k, i, klen)
-		fmt.Fprintf(w, "set %s 0 0 %d noreply\r\n", k, vlen)
-		w.Write(val)
-		w.WriteString("\r\n")
-	}
-	if err := w.Flush(); err != nil {
-		return r, err
+		out = proto.AppendSetRequest(out, k, 0, 0, val, true)
+		if len(out) >= 1<<20 || i == n-1 {
+			if _, err := c.Write(out); err != nil {
+				return r, err
+			}
+			out = out[:0]
+		}
 	}
 	if err := sync(); err != nil {
 		return r, err
 	}
 	// Let the hash table expansion thread finish and free the old table.
 	time.Sleep(2 * time.Second)
-	if _, err := c.Write([]byte("stats\r\n")); err != nil {
+	st, err := pc.Stats()
+	if err != nil {
 		return r, err
 	}
-	for {
-		line, err := rd.ReadString('\n')
-		if err != nil {
-			return r, err
-		}
-		if strings.HasPrefix(line, "STAT curr_items ") {
-			r.items, _ = strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(line, "STAT curr_items ")))
-		}
-		if strings.HasPrefix(line, "END") {
-			break
-		}
-	}
+	r.items, _ = strconv.Atoi(st["curr_items"])
 	r.loaded = rss(pid)
 	if r.items != n {
 		return r, fmt.Errorf("memcached holds %d of %d items", r.items, n)
