@@ -49,7 +49,7 @@ func runWorkload(t *testing.T, s *Store, clk interface{ Advance(uint32) }, seed 
 	return float64(hits) / float64(reads)
 }
 
-// Calcification (issue 3): fill the store with 100-byte values, then switch
+// Calcification: fill the store with 100-byte values, then switch
 // the workload to 2000-byte values. With slab_automove the pages flow to
 // the new class, and the hit ratio reaches at least 90% of what a fresh
 // store with the same memory reaches.

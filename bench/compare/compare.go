@@ -14,7 +14,7 @@ import (
 	"github.com/slabcache/slabcache/bench"
 )
 
-// Memory test shape: the issue fixes it at 1,000,000 items of 15-byte keys
+// Memory test shape: fixed at 1,000,000 items of 15-byte keys
 // and 100-byte values.
 const (
 	MemKeySize   = 15

@@ -12,7 +12,7 @@ import (
 	"github.com/slabcache/slabcache/bench"
 )
 
-// The targets of issue 7: B against A.
+// The comparison's targets: B against A.
 const (
 	TargetThroughput = 1.2 // at least, with pipelining and multi-get
 	TargetCPUPerOp   = 0.8 // at most
@@ -389,7 +389,7 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 	return err
 }
 
-// TargetCheck is one target of issue 7 and whether B met it.
+// TargetCheck is one target of the comparison and whether B met it.
 type TargetCheck struct {
 	Target string `json:"target"`
 	Figure string `json:"figure"`
@@ -400,7 +400,7 @@ type TargetCheck struct {
 	EveryRound bool `json:"every_round"`
 }
 
-// Targets checks B against the issue's targets with the figures in r.
+// Targets checks B against the comparison's targets with the figures in r.
 func (r *Report) Targets() []TargetCheck {
 	var out []TargetCheck
 	check := func(w WorkloadReport, what string, limit float64, atLeast bool, get func(RoundRatios) float64, median float64) {

@@ -9,8 +9,9 @@
 // It speaks memcached's text protocol over pooled connections, encoding
 // requests and reading replies with proto.
 //
-// This package may import cluster/ring, cluster/discovery and the standard
-// library; it must not import lru or server.
+// This package may import cluster/ring, cluster/discovery, proto and the
+// standard library; it must not import lru or server (internal/archtest
+// checks it).
 package client
 
 import (

@@ -11,6 +11,7 @@
 // membership with a version that increments on every change, and keeps the
 // encoded replies ready so the server appends them without allocating.
 //
-// This package may import cluster/ring and the standard library; it must not
-// import lru, server or any other slabcache package.
+// This package may import cluster/ring, proto (the wire format of its
+// replies) and the standard library; it must not import lru, server or any
+// other slabcache package (internal/archtest checks it).
 package discovery

@@ -8,7 +8,8 @@
 // node's membership is just itself.
 //
 // This package imports serf, memberlist, zap and cluster/discovery; it must
-// not import lru, server or any other slabcache package.
+// not import lru, server or any other slabcache package (internal/archtest
+// checks it).
 package membership
 
 import (

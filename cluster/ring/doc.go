@@ -13,5 +13,5 @@
 // immutable ring. Lookups allocate nothing and are safe for concurrent use.
 //
 // This package imports only the standard library and xxhash; it must not
-// import any other slabcache package.
+// import any other slabcache package (internal/archtest checks it).
 package ring

@@ -12,8 +12,12 @@ import (
 	"testing"
 )
 
-// compatNodes are the servers of ../shared/COMPAT.md's ketama vectors:
-// 127.0.0.1:11212:1, 127.0.0.1:11213:1, 127.0.0.1:11211:2.
+// compatNodes are the servers of the ketama test vectors below:
+// 127.0.0.1:11212:1, 127.0.0.1:11213:1, 127.0.0.1:11211:2. The expected
+// owners are what twemproxy (nutcracker, distribution ketama, hash md5 or
+// fnv1a_64) and libmemcached (MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED) choose for
+// these servers; TestKetamaAgreesWithNutcracker checks the same against a
+// running nutcracker.
 var compatNodes = []Node{
 	{Addr: "127.0.0.1:11212", Weight: 1},
 	{Addr: "127.0.0.1:11213", Weight: 1},
@@ -136,7 +140,8 @@ func TestFNV1a64SignExtension(t *testing.T) {
 
 func TestKetamaPointsFloatRounding(t *testing.T) {
 	// Equal weights: 160 points except where float rounding loses one
-	// group of four (COMPAT.md: 25, 47, 50, ...).
+	// group of four (25, 47, 50, ... servers: libmemcached and twemproxy
+	// compute the points in single-precision float).
 	for _, n := range []int{1, 2, 3, 4, 5, 10, 24, 26} {
 		if got := KetamaPoints(1, n, n); got != 160 {
 			t.Errorf("KetamaPoints(1, %d, %d) = %d, want 160", n, n, got)
@@ -262,8 +267,8 @@ func TestKetamaShare(t *testing.T) {
 	}
 }
 
-// TestKetamaFourthNodeMovesFewKeys is the ring-level form of issue 8's
-// check: with ketama at most 27% of keys move when a 4th node joins 3
+// TestKetamaFourthNodeMovesFewKeys is the ring-level form of the cluster
+// test's check (cmd/slabcached): with ketama at most 27% of keys move when a 4th node joins 3
 // (nodes 127.0.0.1:11211..11214). Keys move only to the new node, and the
 // fraction that moves is the new node's share of the circle. That share is
 // 25% plus or minus about 2% depending on the new node's name (160 points
@@ -310,6 +315,9 @@ func TestKetamaFourthNodeMovesFewKeys(t *testing.T) {
 	}
 }
 
+// The MurmurHash64A and Ch3 vectors are mcrouter's: MurmurHash64A with
+// seed 4193360111 of the routing key, and furc_hash(key, n) as mcrouter's
+// Ch3HashFunc computes it.
 func TestMurmurHash64AVectors(t *testing.T) {
 	cases := map[string]uint64{
 		"foo":       0x649c5afd3a8f4a03,

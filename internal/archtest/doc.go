@@ -1,3 +1,3 @@
 // Package archtest holds the test that enforces the import directions of
-// DEVELOPERS.md. It has no code of its own.
+// CONTRIBUTING.md. It has no code of its own.
 package archtest

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -45,10 +46,55 @@ var rules = map[string]struct {
 	"cmd":      {ours: []string{"proto", "slab", "lru", "cluster", "server", "bench", "internal"}, thirdParty: true},
 }
 
+// packageRules are the finer rules some packages' docs state, on top of
+// their area's rule: the only packages of ours they may import (exact
+// import paths relative to the module), and, when thirdParty is not nil,
+// the only third-party module paths (prefixes) they may import.
+var packageRules = map[string]struct {
+	ours       []string
+	thirdParty []string
+}{
+	"cluster/ring":       {ours: nil, thirdParty: []string{"github.com/cespare/xxhash/v2"}},
+	"cluster/discovery":  {ours: []string{"cluster/ring", "proto"}, thirdParty: []string{}},
+	"cluster/membership": {ours: []string{"cluster/discovery"}, thirdParty: []string{"github.com/hashicorp/serf", "github.com/hashicorp/memberlist", "go.uber.org/zap"}},
+	"cluster/client":     {ours: []string{"cluster/ring", "cluster/discovery", "proto"}, thirdParty: []string{}},
+}
+
+// checkPackage returns the edges of pkg that break its packageRules entry.
+func checkPackage(pkg string, imps []string) []string {
+	rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
+	rule, ok := packageRules[rel]
+	if !ok {
+		return nil
+	}
+	var bad []string
+	for _, imp := range imps {
+		switch {
+		case strings.HasPrefix(imp, module):
+			to := strings.TrimPrefix(strings.TrimPrefix(imp, module), "/")
+			if !slices.Contains(rule.ours, to) {
+				bad = append(bad, fmt.Sprintf("%s imports %s: %s may import only %v of ours", pkg, imp, rel, rule.ours))
+			}
+		case !isStd(imp) && rule.thirdParty != nil:
+			okMod := false
+			for _, m := range rule.thirdParty {
+				if imp == m || strings.HasPrefix(imp, m+"/") {
+					okMod = true
+				}
+			}
+			if !okMod {
+				bad = append(bad, fmt.Sprintf("%s imports %s: %s may import only %v besides the standard library", pkg, imp, rel, rule.thirdParty))
+			}
+		}
+	}
+	return bad
+}
+
 // check returns the forbidden edges among the given package→imports lines.
 func check(edges map[string][]string) []string {
 	var bad []string
 	for pkg, imps := range edges {
+		bad = append(bad, checkPackage(pkg, imps)...)
 		from := area(pkg)
 		rule, ok := rules[from]
 		if !ok {
@@ -104,24 +150,29 @@ func TestImportDirections(t *testing.T) {
 // TestCheckCatchesForbiddenEdges makes sure the rules above are not vacuous.
 func TestCheckCatchesForbiddenEdges(t *testing.T) {
 	bad := map[string][]string{
-		module + "/proto":           {"fmt", "github.com/cespare/xxhash/v2"},
-		module + "/slab":            {module + "/lru"},
-		module + "/lru":             {module + "/server"},
-		module + "/cluster":         {module + "/lru"},
-		module + "/server":          {module + "/cmd/slabcached"},
-		module + "/cmd/slabctl":     {module + "/cmd/slabcached"},
-		module + "/internal/clock":  {module + "/proto"},
-		module + "/newtoplevel/foo": {},
+		module + "/proto":             {"fmt", "github.com/cespare/xxhash/v2"},
+		module + "/slab":              {module + "/lru"},
+		module + "/lru":               {module + "/server"},
+		module + "/cluster":           {module + "/lru"},
+		module + "/server":            {module + "/cmd/slabcached"},
+		module + "/cmd/slabctl":       {module + "/cmd/slabcached"},
+		module + "/internal/clock":    {module + "/proto"},
+		module + "/newtoplevel/foo":   {},
+		module + "/cluster/ring":      {module + "/proto"},
+		module + "/cluster/discovery": {"go.uber.org/zap"},
+		module + "/cluster/client":    {module + "/cluster/membership"},
 	}
 	if got := check(bad); len(got) != len(bad) {
 		t.Fatalf("check found %d forbidden edges, want %d: %q", len(got), len(bad), got)
 	}
 	good := map[string][]string{
-		module + "/proto":          {"bytes", "strconv"},
-		module + "/lru":            {module + "/slab", module + "/internal/clock"},
-		module + "/server":         {module + "/lru", module + "/proto", "github.com/panjf2000/gnet/v2"},
-		module + "/cmd/slabcached": {module + "/server"},
-		module + "/cluster/ring":   {module + "/cluster"},
+		module + "/proto":             {"bytes", "strconv"},
+		module + "/lru":               {module + "/slab", module + "/internal/clock"},
+		module + "/server":            {module + "/lru", module + "/proto", "github.com/panjf2000/gnet/v2"},
+		module + "/cmd/slabcached":    {module + "/server"},
+		module + "/cluster/ring":      {"github.com/cespare/xxhash/v2", "crypto/md5"},
+		module + "/cluster/discovery": {module + "/cluster/ring", module + "/proto", "encoding/json"},
+		module + "/cluster/client":    {module + "/cluster/ring", module + "/cluster/discovery", module + "/proto"},
 	}
 	if got := check(good); len(got) != 0 {
 		t.Fatalf("check rejected allowed edges: %q", got)

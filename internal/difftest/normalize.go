@@ -132,7 +132,7 @@ var DefaultVolatileStats = []string{
 	// memory layout: hash table and per-item overhead are the implementation's own
 	"hash_power_level", "hash_bytes", "hash_is_expanding", "bytes",
 	"slab_global_page_pool", "lrutail_reflocked",
-	// stats items / stats slabs (observability issue)
+	// stats items / stats slabs
 	"items:*:age", "items:*:age_*", "items:*:*_hot_age", "items:*:*_warm_age",
 }
 
