@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,9 +190,9 @@ func TestParseExtendedOptions(t *testing.T) {
 			tested[name] = true
 		}
 	}
-	for name := range subopts {
-		if !tested[name] {
-			t.Errorf("-o %s has no test case", name)
+	for _, o := range options {
+		if o.kind == suboption && o.refused == "" && !tested[o.long] {
+			t.Errorf("-o %s has no test case", o.long)
 		}
 	}
 	// Two -o flags add up.
@@ -366,6 +367,76 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
+// TestNoticesAndRefusals: every option of the table with a noEffect text
+// gives that notice, once, in each form it can be given in, and every
+// refused option is refused with its reason, whatever its value.
+func TestNoticesAndRefusals(t *testing.T) {
+	// A valid value for the options that take one.
+	values := map[string]string{
+		"max-reqs-per-event": "5", "listen-backlog": "16", "tail_repair_time": "20", "hash_algorithm": "murmur3",
+		"read_buf_mem_limit": "32", "resp_obj_mem_limit": "5", "worker_logbuf_size": "128",
+	}
+	for _, o := range options {
+		if o.noEffect == "" && o.refused == "" {
+			continue
+		}
+		val, hasVal := values[o.long]
+		if o.refused != "" {
+			val, hasVal = "x", true
+		}
+		if o.arg == requiredArg && !hasVal {
+			t.Errorf("%s: no test value", o.name(false))
+			continue
+		}
+		var forms [][]string
+		if o.kind == suboption {
+			if o.arg != noArg || o.refused != "" {
+				forms = append(forms, []string{"-o", o.long + "=" + val}, []string{"--extended=" + o.long + "=" + val})
+			}
+			if o.arg != requiredArg || o.refused != "" {
+				forms = append(forms, []string{"-o", o.long})
+			}
+		} else {
+			arg := []string{}
+			if o.arg == requiredArg {
+				arg = []string{val}
+			}
+			if o.short != 0 {
+				forms = append(forms, append([]string{"-" + string(o.short)}, arg...))
+			}
+			if o.long != "" {
+				forms = append(forms, append([]string{"--" + o.long}, arg...))
+			}
+		}
+		for _, args := range forms {
+			cmd, err := parseArgs(args, false)
+			if o.refused != "" {
+				if want := o.name(true) + " " + o.refused; err == nil || err.Error() != want {
+					t.Errorf("%q: error %v, want %q", args, err, want)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%q: %v", args, err)
+				continue
+			}
+			if !slices.Contains(cmd.notices, o.noEffect) {
+				t.Errorf("%q: notices %q lack %q", args, cmd.notices, o.noEffect)
+			}
+			// Given twice, the option is named once.
+			cmd, err = parseArgs(append(slices.Clone(args), args...), false)
+			if err != nil || len(slices.DeleteFunc(cmd.notices, func(n string) bool { return n != o.noEffect })) != 1 {
+				t.Errorf("%q twice: notices %q, %v", args, cmd.notices, err)
+			}
+		}
+	}
+	// no_modern includes no_maxconns_fast, which has no effect either.
+	cmd, err := parseArgs([]string{"-o", "no_modern"}, false)
+	if err != nil || len(cmd.notices) != 2 || !strings.Contains(cmd.notices[1], "no_maxconns_fast has no effect") {
+		t.Errorf("-o no_modern: notices %q, %v", cmd.notices, err)
+	}
+}
+
 func TestUserFlag(t *testing.T) {
 	cmd, err := parseArgs([]string{"-u", "memcache"}, false)
 	if err != nil {
@@ -430,16 +501,15 @@ func TestUsageListsEveryOption(t *testing.T) {
 	printUsage(&b)
 	u := b.String()
 	for _, o := range options {
-		if o.long != "" && !strings.Contains(u, "--"+o.long) && o.unsupported == "" {
+		switch {
+		case o.kind == suboption:
+			if o.refused == "" && !strings.Contains(u, o.long) && !strings.Contains(u, strings.TrimPrefix(o.long, "no_")) {
+				t.Errorf("usage lacks -o %s", o.long)
+			}
+		case o.long != "" && !strings.Contains(u, "--"+o.long) && o.refused == "":
 			t.Errorf("usage lacks --%s", o.long)
-		}
-		if o.short != 0 && !strings.Contains(u, "-"+string(o.short)) {
+		case o.short != 0 && !strings.Contains(u, "-"+string(o.short)):
 			t.Errorf("usage lacks -%c", o.short)
-		}
-	}
-	for name := range subopts {
-		if !strings.Contains(u, name) && !strings.Contains(u, strings.TrimPrefix(name, "no_")) {
-			t.Errorf("usage lacks -o %s", name)
 		}
 	}
 }
@@ -452,16 +522,17 @@ func TestDocsListEveryOption(t *testing.T) {
 	}
 	d := string(doc)
 	for _, o := range options {
+		if o.kind == suboption {
+			if o.refused == "" && !strings.Contains(d, o.long) {
+				t.Errorf("docs/flags.md lacks -o %s", o.long)
+			}
+			continue
+		}
 		if o.long != "" && !strings.Contains(d, "--"+o.long) {
 			t.Errorf("docs/flags.md lacks --%s", o.long)
 		}
 		if o.short != 0 && !strings.Contains(d, "`-"+string(o.short)) {
 			t.Errorf("docs/flags.md lacks -%c", o.short)
-		}
-	}
-	for name := range subopts {
-		if !strings.Contains(d, name) {
-			t.Errorf("docs/flags.md lacks -o %s", name)
 		}
 	}
 }

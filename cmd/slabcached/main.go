@@ -70,13 +70,6 @@ func verbosityLevel(v int) zapcore.Level {
 	return zap.InfoLevel
 }
 
-func newLogger(stderr io.Writer, level zap.AtomicLevel) *zap.Logger {
-	enc := zap.NewProductionEncoderConfig()
-	enc.EncodeTime = zapcore.ISO8601TimeEncoder
-	core := zapcore.NewCore(zapcore.NewJSONEncoder(enc), zapcore.Lock(zapcore.AddSync(stderr)), level)
-	return zap.New(core)
-}
-
 // serve runs the server in this process.
 func serve(cmd *command, stderr io.Writer) int {
 	set := cmd.settings
