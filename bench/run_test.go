@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"math/rand/v2"
@@ -12,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcache/slabcache/internal/mctest"
 	"github.com/slabcache/slabcache/internal/testenv"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -197,70 +197,34 @@ func TestResultJSONShape(t *testing.T) {
 	}
 }
 
-// fakeServer answers text-protocol gets with a miss and sets with STORED
-// (or with setReply), and calls hook before answering each request line.
-func fakeServer(t *testing.T, hook func(line string), setReply string) string {
+// fakeServer answers gets with a miss and sets with STORED (or, with
+// setFails, SERVER_ERROR out of memory storing object), and calls hook
+// before answering each request.
+func fakeServer(t *testing.T, hook func(), setFails bool) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	if setReply == "" {
-		setReply = "STORED\r\n"
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				r, w := bufio.NewReader(c), bufio.NewWriter(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if hook != nil {
-						hook(line)
-					}
-					switch {
-					case strings.HasPrefix(line, "get "):
-						w.WriteString("END\r\n")
-					case strings.HasPrefix(line, "set "):
-						n, _ := strconv.Atoi(strings.Fields(line)[4])
-						if _, err := r.Discard(n + 2); err != nil {
-							return
-						}
-						w.WriteString(setReply)
-					default:
-						w.WriteString("ERROR\r\n")
-					}
-					if r.Buffered() == 0 {
-						if w.Flush() != nil {
-							return
-						}
-					}
-				}
-			}()
+	addr, _ := mctest.Serve(t, func(req *proto.Request, dst []byte) []byte {
+		if hook != nil {
+			hook()
 		}
-	}()
-	return l.Addr().String()
+		switch {
+		case req.Command == proto.CmdGet:
+			return proto.AppendEnd(dst)
+		case req.Command == proto.CmdSet && setFails:
+			return proto.AppendError(dst, proto.ErrOutOfMemory)
+		case req.Command == proto.CmdSet:
+			return proto.AppendStored(dst)
+		}
+		return proto.AppendError(dst, proto.ErrUnknownCommand)
+	})
+	return addr
 }
 
 // stallOnce returns a hook that stalls the server once, for d, at the
 // first request after `after` has passed.
-func stallOnce(after, d time.Duration) func(string) {
+func stallOnce(after, d time.Duration) func() {
 	start := time.Now()
 	var once sync.Once
-	return func(string) {
+	return func() {
 		if time.Since(start) > after {
 			once.Do(func() { time.Sleep(d) })
 		}
@@ -274,7 +238,7 @@ func TestOpenLoopHasNoCoordinatedOmission(t *testing.T) {
 	const stall = 300 * time.Millisecond
 	run := func(rate float64) *Result {
 		c := DefaultConfig()
-		c.Addr = fakeServer(t, stallOnce(400*time.Millisecond, stall), "")
+		c.Addr = fakeServer(t, stallOnce(400*time.Millisecond, stall), false)
 		c.Conns, c.Sets, c.Gets, c.Duration, c.Rate = 1, 0, 1, 1200*time.Millisecond, rate
 		res, err := Run(context.Background(), c, nil)
 		if err != nil {
@@ -299,7 +263,7 @@ func TestOpenLoopHasNoCoordinatedOmission(t *testing.T) {
 
 func TestServerErrorsAreCountedAndTheRunGoesOn(t *testing.T) {
 	c := DefaultConfig()
-	c.Addr = fakeServer(t, nil, "SERVER_ERROR out of memory storing object\r\n")
+	c.Addr = fakeServer(t, nil, true)
 	c.Conns, c.Sets, c.Gets, c.Duration = 2, 1, 1, 300*time.Millisecond
 	res, err := Run(context.Background(), c, nil)
 	if err != nil {
@@ -323,7 +287,8 @@ func TestBrokenServerEndsTheRun(t *testing.T) {
 				return
 			}
 			go func() {
-				_, _ = bufio.NewReader(c).ReadString('\n')
+				// Read one request, then hang up without a reply.
+				_, _ = c.Read(make([]byte, 512))
 				c.Close()
 			}()
 		}
@@ -345,7 +310,7 @@ func TestBrokenServerEndsTheRun(t *testing.T) {
 
 func TestRunStopsWithContext(t *testing.T) {
 	c := DefaultConfig()
-	c.Addr, c.Conns, c.Duration = fakeServer(t, nil, ""), 2, time.Hour
+	c.Addr, c.Conns, c.Duration = fakeServer(t, nil, false), 2, time.Hour
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	start := time.Now()

@@ -33,7 +33,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 	cases := map[string]func(){
 		"Get": func() {
 			c.out = c.out[:0]
-			if !s.Get(key, nil, c) {
+			if s.Get(key, nil, c).Result != Found {
 				t.Fatal("miss")
 			}
 		},

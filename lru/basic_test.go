@@ -177,7 +177,7 @@ func TestExpiry(t *testing.T) {
 func TestTouchAndGat(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())
 	set(t, s, "a", "v", 0, 10, nil)
-	if s.Touch([]byte("a"), 100) != Touched || s.Touch([]byte("b"), 1) != NotFound {
+	if s.Touch([]byte("a"), 100).Result != Touched || s.Touch([]byte("b"), 1).Result != NotFound {
 		t.Fatal("touch results")
 	}
 	clk.Advance(50)
@@ -193,15 +193,15 @@ func TestTouchAndGat(t *testing.T) {
 func TestDelete(t *testing.T) {
 	s, _ := newTestStore(t, testConfig())
 	mustSet(t, s, "a", "v")
-	if s.Delete([]byte("a"), nil) != Deleted || s.Delete([]byte("a"), nil) != NotFound {
+	if s.Delete([]byte("a"), nil).Result != Deleted || s.Delete([]byte("a"), nil).Result != NotFound {
 		t.Fatal("delete results")
 	}
 	mustMiss(t, s, "a")
 	r := mustSet(t, s, "b", "v")
-	if s.Delete([]byte("b"), &DeleteArgs{CAS: r.CAS + 1}) != Exists {
+	if s.Delete([]byte("b"), &DeleteArgs{CAS: r.CAS + 1}).Result != Exists {
 		t.Fatal("delete with a bad CAS")
 	}
-	if s.Delete([]byte("b"), &DeleteArgs{CAS: r.CAS}) != Deleted {
+	if s.Delete([]byte("b"), &DeleteArgs{CAS: r.CAS}).Result != Deleted {
 		t.Fatal("delete with the right CAS")
 	}
 	checkInv(t, s)
@@ -248,8 +248,8 @@ func TestFlushKeepsItemsStoredAfterItInTheSameSecond(t *testing.T) {
 
 func TestDelta(t *testing.T) {
 	s, _ := newTestStore(t, testConfig())
-	incr := func(key string, d uint64) DeltaResult { return s.Delta([]byte(key), &DeltaArgs{Incr: true, Delta: d}) }
-	decr := func(key string, d uint64) DeltaResult { return s.Delta([]byte(key), &DeltaArgs{Delta: d}) }
+	incr := func(key string, d uint64) Outcome { return s.Delta([]byte(key), &DeltaArgs{Incr: true, Delta: d}) }
+	decr := func(key string, d uint64) Outcome { return s.Delta([]byte(key), &DeltaArgs{Delta: d}) }
 	if r := incr("none", 1); r.Result != NotFound {
 		t.Fatalf("incr miss: %v", r.Result)
 	}

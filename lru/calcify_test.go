@@ -25,7 +25,7 @@ func runWorkload(t *testing.T, s *Store, clk interface{ Advance(uint32) }, seed 
 		for i := 0; i < opsPerSec; i++ {
 			k := keys[rng.IntN(nkeys)]
 			c.out = c.out[:0]
-			ok := s.Get(k, nil, &c)
+			ok := s.Get(k, nil, &c).Result == Found
 			if sec >= secs-measure {
 				reads++
 				if ok {

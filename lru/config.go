@@ -88,14 +88,16 @@ type Config struct {
 }
 
 // DefaultConfig returns memcached 1.6's defaults (segmented LRU, maintainer
-// and crawler on, slab_automove 1).
+// and crawler on, slab_automove 1). The memory and class shape come from
+// slab.DefaultConfig; the server's defaults come from here.
 func DefaultConfig() Config {
+	sd := slab.DefaultConfig()
 	return Config{
-		MemoryLimit:         64 << 20,
+		MemoryLimit:         sd.MemLimit,
 		ItemSizeMax:         1 << 20,
-		GrowthFactor:        1.25,
-		MinChunkSpace:       48,
-		SlabChunkMax:        slab.PageSize / 2,
+		GrowthFactor:        sd.Factor,
+		MinChunkSpace:       sd.MinChunk - hdrSize,
+		SlabChunkMax:        sd.ChunkMax,
 		SlabReassign:        true,
 		SlabAutomove:        1,
 		LRUCrawler:          true,
@@ -114,14 +116,15 @@ func DefaultConfig() Config {
 var ErrConfig = errors.New("lru: bad config")
 
 func (c *Config) validate() error {
+	d := DefaultConfig()
 	if c.SlabChunkMax == 0 {
-		c.SlabChunkMax = slab.PageSize / 2
+		c.SlabChunkMax = d.SlabChunkMax
 	}
 	if c.HashPower == 0 {
-		c.HashPower = 16
+		c.HashPower = d.HashPower
 	}
 	if c.CrawlerItemsPerTick <= 0 {
-		c.CrawlerItemsPerTick = 4096
+		c.CrawlerItemsPerTick = d.CrawlerItemsPerTick
 	}
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: "+f, append([]any{ErrConfig}, a...)...) }
 	switch {
@@ -151,9 +154,13 @@ func (c *Config) validate() error {
 	return nil
 }
 
-// memcachedItemSize is memcached's ITEM_ntotal for an item, used for the
-// ItemSizeMax check so that exactly the values memcached accepts fit.
-func memcachedItemSize(klen int, flags uint32, vlen int, cas bool) int {
+// MemcachedItemSize is memcached's ITEM_ntotal for an item: its 48-byte
+// header, key and NUL, value and "\r\n", 8 bytes of CAS when CAS is on, 4
+// bytes of client flags when they are not 0. The ItemSizeMax check uses it
+// so that exactly the values memcached accepts fit, and the server reports
+// it (me size=, metadump) because tools compare it with -I; slabcache
+// stores an item in fewer bytes (Item.Size).
+func MemcachedItemSize(klen int, flags uint32, vlen int, cas bool) int {
 	n := 48 + klen + 1 + vlen + 2
 	if flags != 0 {
 		n += 4

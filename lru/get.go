@@ -23,7 +23,7 @@ type Item struct {
 	Flags     uint32  // client flags
 	Len       int     // value length in bytes
 	CAS       uint64  // CAS value (0 with NoCAS)
-	Exptime   uint32  // relative expiry (0 = never); see TTL, ExptimeUnix
+	Exptime   uint32  // relative expiry (0 = never); see TTL
 	Now       uint32  // the clock's now for this request
 	Atime     uint32  // relative time of last access; see Idle
 	Fetched   bool    // the item had been fetched before this request (mg h)
@@ -49,14 +49,6 @@ func (it *Item) TTL() int64 {
 	return int64(it.Exptime) - int64(it.Now)
 }
 
-// ExptimeUnix returns the expiry as a Unix time, or -1 if never (metadump exp).
-func (it *Item) ExptimeUnix() int64 {
-	if it.Exptime == 0 {
-		return -1
-	}
-	return it.s.clk.Epoch() + int64(it.Exptime)
-}
-
 // Idle returns the seconds since the item was last accessed (mg l, me la).
 func (it *Item) Idle() uint32 { return it.Now - it.Atime }
 
@@ -71,22 +63,16 @@ func (it *Item) AppendValue(dst []byte) []byte {
 }
 
 func (s *Store) appendValue(dst []byte, p itemPtr, st uint32) []byte {
-	vo := s.lay.valOff(p, st)
 	if st&stChunked == 0 {
-		return append(dst, bytesAt(p, vo, getSmallVlen(p))...)
+		return append(dst, bytesAt(p, s.lay.valOff(p, st), getSmallVlen(p))...)
 	}
-	vlen := int(*u32(p, vo))
-	n := int(*u32(p, vo+4))
-	capFull := s.dataCap()
-	for j := 0; j < n; j++ {
-		d := slab.Ref(*u32(p, vo+chunkTblHdr+uintptr(4*j)))
-		used := capFull
-		if j == n-1 {
-			used = vlen - capFull*(n-1)
+	for i := 0; ; i++ {
+		b, ok := s.valuePiece(p, st, i)
+		if !ok {
+			return dst
 		}
-		dst = append(dst, bytesAt(s.ptr(d), dataHdr, used)...)
+		dst = append(dst, b...)
 	}
-	return dst
 }
 
 // GetArgs are the options of a read. The zero value is a plain get.
@@ -111,12 +97,13 @@ type GetArgs struct {
 }
 
 // Get looks key up and, when found (or created by Vivify), calls h.Hit
-// once with the shard lock held and returns true. A miss returns false
-// without calling h. Expired and flushed items are reclaimed on the way
+// once with the shard lock held and returns Found with the item's class,
+// segment, value length and whether Vivify created it. A miss returns
+// NotFound without calling h. Expired and flushed items are reclaimed on the way
 // (get_expired, get_flushed). Unless args.NoBump, a hit marks the item
 // fetched; a second hit marks it active, which in COLD queues an async
 // move to WARM. args may be nil.
-func (s *Store) Get(key []byte, args *GetArgs, h Hit) bool {
+func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 	var none GetArgs
 	if args == nil {
 		args = &none
@@ -130,11 +117,11 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) bool {
 	created := false
 	if ref == 0 {
 		if !args.Vivify {
-			return false
+			return Outcome{Result: NotFound}
 		}
 		ref = s.createLocked(sh, hv, key, 0, clock.Expiry(s.clk, args.VivifyExptime), nil, now)
 		if ref == 0 {
-			return false
+			return Outcome{Result: NotFound}
 		}
 		p = s.ptr(ref)
 		created = true
@@ -180,6 +167,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) bool {
 		key:       s.lay.key(p, st),
 	}
 	h.Hit(v)
+	out := Outcome{Result: Found, Class: v.Class, Segment: v.Segment, Len: v.Len, Created: created}
 	v.p, v.key = nil, nil
 	if !args.NoBump {
 		st = s.bumpLocked(sh, ref, p, st, now)
@@ -187,7 +175,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) bool {
 	if st != st0 {
 		storeState(p, st)
 	}
-	return true
+	return out
 }
 
 // lookupLocked finds a live item: an expired or flushed one is removed and
@@ -240,7 +228,7 @@ func (s *Store) bumpLocked(sh *shard, ref slab.Ref, p itemPtr, st uint32, now ui
 
 // Peek is Get with NoBump and no other option: it reports the item as it is
 // without changing it (me, metaget without bump).
-func (s *Store) Peek(key []byte, h Hit) bool {
+func (s *Store) Peek(key []byte, h Hit) Outcome {
 	args := GetArgs{NoBump: true}
 	return s.Get(key, &args, h)
 }

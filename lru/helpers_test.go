@@ -51,7 +51,7 @@ func (r *rec) Hit(it *Item) {
 func get(t testing.TB, s *Store, key string, args *GetArgs) (*rec, bool) {
 	t.Helper()
 	r := &rec{}
-	ok := s.Get([]byte(key), args, r)
+	ok := s.Get([]byte(key), args, r).Result == Found
 	if ok != (r.n == 1) {
 		t.Fatalf("Get(%q) = %v but Hit called %d times", key, ok, r.n)
 	}
@@ -77,12 +77,12 @@ func mustMiss(t testing.TB, s *Store, key string) {
 	}
 }
 
-func set(t testing.TB, s *Store, key, value string, flags uint32, exptime int64, args *SetArgs) SetResult {
+func set(t testing.TB, s *Store, key, value string, flags uint32, exptime int64, args *SetArgs) Outcome {
 	t.Helper()
 	return s.Set([]byte(key), flags, exptime, []byte(value), args)
 }
 
-func mustSet(t testing.TB, s *Store, key, value string) SetResult {
+func mustSet(t testing.TB, s *Store, key, value string) Outcome {
 	t.Helper()
 	r := set(t, s, key, value, 0, 0, nil)
 	if r.Result != Stored {

@@ -64,7 +64,7 @@ func TestIndexGrowsIncrementallyUnderMixedOps(t *testing.T) {
 			}
 		case 1: // delete an older key
 			o := names[rng.IntN(i+1)]
-			r := s.Delete([]byte(o), nil)
+			r := s.Delete([]byte(o), nil).Result
 			_, present := want[o]
 			switch {
 			case r == Deleted && !present:

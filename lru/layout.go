@@ -189,3 +189,140 @@ func (l layout) headSize(klen int, flags uint32) int {
 func bytesAt(p itemPtr, off uintptr, n int) []byte {
 	return unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(p), off)), n)
 }
+
+// chunkTable is the value area of a chunked item (stChunked): the value's
+// total length, the number of data chunks, then one slab.Ref per data
+// chunk. Every full chunk holds dataCap value bytes after its dataHdr; the
+// last holds the rest. All walks over a large item's chunks go through it.
+type chunkTable struct {
+	p       itemPtr
+	vo      uintptr // offset of the table in the head chunk
+	vlen    int
+	n       int
+	capFull int
+}
+
+// chunksOf returns the chunk table of the chunked item p in state st.
+func (s *Store) chunksOf(p itemPtr, st uint32) chunkTable {
+	vo := s.lay.valOff(p, st)
+	return chunkTable{p: p, vo: vo, vlen: int(*u32(p, vo)), n: int(*u32(p, vo+4)), capFull: s.dataCap()}
+}
+
+// chunkCount is how many data chunks a value of vlen bytes needs.
+func (s *Store) chunkCount(vlen int) int { return (vlen + s.dataCap() - 1) / s.dataCap() }
+
+// initChunks writes an empty table for a value of vlen bytes at p's value
+// offset and returns it.
+func (s *Store) initChunks(p itemPtr, st uint32, vlen int) chunkTable {
+	vo := s.lay.valOff(p, st)
+	t := chunkTable{p: p, vo: vo, vlen: vlen, n: s.chunkCount(vlen), capFull: s.dataCap()}
+	*u32(p, vo) = uint32(vlen)
+	*u32(p, vo+4) = uint32(t.n)
+	for j := 0; j < t.n; j++ {
+		t.setRef(j, 0)
+	}
+	return t
+}
+
+// ref returns data chunk j (0 while a reservation has not allocated it).
+func (t chunkTable) ref(j int) slab.Ref { return slab.Ref(*u32(t.p, t.vo+chunkTblHdr+uintptr(4*j))) }
+
+func (t chunkTable) setRef(j int, r slab.Ref) { *u32(t.p, t.vo+chunkTblHdr+uintptr(4*j)) = uint32(r) }
+
+// used returns how many value bytes data chunk j holds.
+func (t chunkTable) used(j int) int {
+	if j == t.n-1 {
+		return t.vlen - t.capFull*(t.n-1)
+	}
+	return t.capFull
+}
+
+// tableBytes is the size of the table itself.
+func (t chunkTable) tableBytes() int { return chunkTblHdr + 4*t.n }
+
+// data returns the value bytes of chunk j, in slab memory (writable).
+func (s *Store) chunkData(t chunkTable, j int) []byte {
+	return bytesAt(s.ptr(t.ref(j)), dataHdr, t.used(j))
+}
+
+// valuePiece returns the i-th piece of item p's value: the whole value of a
+// small item (i 0), chunk i of a chunked one; ok is false past the last.
+// Reading and writing a value go through it: for i := 0; ; i++ { b, ok :=
+// s.valuePiece(p, st, i) ... }.
+func (s *Store) valuePiece(p itemPtr, st uint32, i int) (b []byte, ok bool) {
+	if st&stChunked == 0 {
+		if i > 0 {
+			return nil, false
+		}
+		return bytesAt(p, s.lay.valOff(p, st), getSmallVlen(p)), true
+	}
+	t := s.chunksOf(p, st)
+	if i >= t.n {
+		return nil, false
+	}
+	return s.chunkData(t, i), true
+}
+
+// valueWriter copies a value into an allocated item piece by piece, in
+// order, from the first byte.
+type valueWriter struct {
+	s     *Store
+	p     itemPtr
+	st    uint32
+	cur   []byte // room left in the current piece
+	piece int    // index of the next piece
+}
+
+func (s *Store) newValueWriter(p itemPtr) valueWriter {
+	var w valueWriter
+	w.reset(s, p)
+	return w
+}
+
+// reset points w at the start of item p's value.
+func (w *valueWriter) reset(s *Store, p itemPtr) {
+	w.s, w.p, w.st = s, p, loadState(p)
+	if w.st&stChunked == 0 {
+		// A small item's value is one piece: ready at once.
+		w.cur, w.piece = bytesAt(p, s.lay.valOff(p, w.st), getSmallVlen(p)), 1
+		return
+	}
+	w.cur, w.piece = nil, 0
+}
+
+// write copies b into the value and returns how many bytes fit (less than
+// len(b) only once the value is full).
+func (w *valueWriter) write(b []byte) int {
+	if len(b) <= len(w.cur) {
+		n := copy(w.cur, b)
+		w.cur = w.cur[n:]
+		return n
+	}
+	total := 0
+	for len(b) > 0 {
+		if len(w.cur) == 0 {
+			next, ok := w.s.valuePiece(w.p, w.st, w.piece)
+			if !ok {
+				break
+			}
+			w.cur = next
+			w.piece++
+		}
+		n := copy(w.cur, b)
+		w.cur = w.cur[n:]
+		b = b[n:]
+		total += n
+	}
+	return total
+}
+
+// copyValue writes the value of item p (state st) into w.
+func (s *Store) copyValue(w *valueWriter, p itemPtr, st uint32) {
+	for i := 0; ; i++ {
+		b, ok := s.valuePiece(p, st, i)
+		if !ok {
+			return
+		}
+		w.write(b)
+	}
+}

@@ -3,6 +3,7 @@ package lru
 import (
 	"fmt"
 	"testing"
+	"time"
 )
 
 func fill(t testing.TB, s *Store, prefix string, n, vlen int) {
@@ -170,6 +171,55 @@ func TestCrawlerReclaimsExpired(t *testing.T) {
 		t.Fatalf("reclaimed %d, stats %+v", total, st)
 	}
 	checkInv(t, s)
+}
+
+// CrawlPass runs one full pass on the background goroutine: it reclaims
+// every expired item, refuses a second request while running, and a Close
+// in the middle of a pass ends it without touching released memory.
+func TestCrawlPass(t *testing.T) {
+	cfg := testConfig()
+	cfg.LRUCrawler = false    // only the asked-for pass crawls
+	cfg.LRUMaintainer = false // and nothing else reclaims
+	cfg.CrawlerItemsPerTick = 64
+	s, clk := newTestStore(t, cfg)
+	v := make([]byte, 50)
+	for i := 0; i < 3000; i++ {
+		exp := int64(0)
+		if i%3 == 0 {
+			exp = 10
+		}
+		s.Set([]byte(fmt.Sprintf("k%d", i)), 0, exp, v, nil)
+	}
+	clk.Advance(11)
+	if !s.CrawlPass() || !s.CrawlPassRunning() {
+		t.Fatal("CrawlPass did not start a pass")
+	}
+	if s.CrawlPass() {
+		t.Fatal("a second CrawlPass started while the first was pending")
+	}
+	s.Start()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.CrawlPassRunning() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if st := s.Stats(); s.CrawlPassRunning() || st.CrawlerReclaimed != 1000 || st.CurrItems != 2000 || st.LRUCrawlerStarts != 1 {
+		t.Fatalf("after the pass: running %v, stats %+v", s.CrawlPassRunning(), st)
+	}
+	checkInv(t, s)
+
+	// Close while a pass runs.
+	s2, err := New(cfg, clk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20000; i++ {
+		s2.Set([]byte(fmt.Sprintf("k%d", i)), 0, 0, v, nil)
+	}
+	s2.Start()
+	s2.CrawlPass()
+	if err := s2.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestDump(t *testing.T) {

@@ -3,6 +3,7 @@ package lru
 import (
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/slabcache/slabcache/slab"
@@ -24,6 +25,42 @@ type bgState struct {
 	done    chan struct{}
 	lastAM  uint32 // clock second of the last automove check
 	juggles uint64
+	// passWanted, when not 0, is the crawler pass count (crawlerState.starts)
+	// to reach before an asked-for full pass is done (CrawlPass).
+	passWanted atomic.Uint64
+}
+
+// CrawlPass asks the background goroutine for one full crawler pass over
+// memory now (`lru_crawler crawl`), at full speed rather than the
+// crawler's own pace. It returns false when a pass asked for earlier is
+// still running. The pass ends with Stop or Close like all background
+// work.
+func (s *Store) CrawlPass() bool {
+	s.bg.mu.Lock()
+	want := s.crawl.starts + 1
+	s.bg.mu.Unlock()
+	return s.bg.passWanted.CompareAndSwap(0, want)
+}
+
+// CrawlPassRunning reports whether a pass asked for by CrawlPass is running
+// (stats lru_crawler_running).
+func (s *Store) CrawlPassRunning() bool { return s.bg.passWanted.Load() != 0 }
+
+// crawlPassStep advances an asked-for pass; it reports whether one is
+// running.
+func (s *Store) crawlPassStep() bool {
+	want := s.bg.passWanted.Load()
+	if want == 0 {
+		return false
+	}
+	s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
+	s.bg.mu.Lock()
+	done := s.crawl.starts >= want
+	s.bg.mu.Unlock()
+	if done {
+		s.bg.passWanted.CompareAndSwap(want, 0)
+	}
+	return true
 }
 
 func f64bits(f float64) uint64 { return math.Float64bits(f) }
@@ -83,7 +120,9 @@ func (s *Store) run(stop, done chan struct{}) {
 		// Finish index migrations that inserts left half done (64 groups
 		// of each growing shard per pass, a few µs under its lock).
 		did += s.migrateStep(64)
-		if !s.crawlerOff.Load() && !time.Now().Before(nextCrawl) {
+		if s.crawlPassStep() {
+			did++ // keep the loop quick until the pass is done
+		} else if !s.crawlerOff.Load() && !time.Now().Before(nextCrawl) {
 			_, r := s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
 			did += r
 			if r > 0 {

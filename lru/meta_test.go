@@ -52,7 +52,7 @@ func TestRecache(t *testing.T) {
 func TestInvalidate(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())
 	r0 := mustSet(t, s, "k", "v1")
-	if res := s.Delete([]byte("k"), &DeleteArgs{Invalidate: true, Touch: true, Exptime: 30}); res != Deleted {
+	if res := s.Delete([]byte("k"), &DeleteArgs{Invalidate: true, Touch: true, Exptime: 30}).Result; res != Deleted {
 		t.Fatalf("md I: %v", res)
 	}
 	r, ok := get(t, s, "k", nil)
@@ -94,7 +94,7 @@ func TestFetchedAndLastAccess(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())
 	mustSet(t, s, "k", "v")
 	clk.Advance(7)
-	if ok := s.Peek([]byte("k"), &rec{}); !ok {
+	if ok := s.Peek([]byte("k"), &rec{}).Result == Found; !ok {
 		t.Fatal("peek missed")
 	}
 	r, _ := get(t, s, "k", nil)
@@ -133,7 +133,7 @@ func TestExplicitCAS(t *testing.T) {
 	if d.CAS != 999 || d.Value != 1 {
 		t.Fatalf("ma E: %+v", d)
 	}
-	if s.Delete([]byte("c"), &DeleteArgs{CAS: 999}) != Deleted {
+	if s.Delete([]byte("c"), &DeleteArgs{CAS: 999}).Result != Deleted {
 		t.Fatal("delete with the explicit CAS")
 	}
 }
@@ -143,14 +143,14 @@ func TestExplicitCAS(t *testing.T) {
 func TestRemoveValue(t *testing.T) {
 	s, _ := newTestStore(t, testConfig())
 	r0 := set(t, s, "k", "value", 5, 100, nil)
-	if res := s.Delete([]byte("k"), &DeleteArgs{RemoveValue: true, Flags: 9}); res != Deleted {
+	if res := s.Delete([]byte("k"), &DeleteArgs{RemoveValue: true, Flags: 9}).Result; res != Deleted {
 		t.Fatalf("md x: %v", res)
 	}
 	r := mustGet(t, s, "k", "")
 	if r.it.Flags != 9 || r.it.CAS != r0.CAS || r.it.TTL() != -1 || r.it.Stale {
 		t.Fatalf("after md x: %+v", r.it)
 	}
-	if res := s.Delete([]byte("k"), &DeleteArgs{RemoveValue: true, Invalidate: true, Touch: true, Exptime: 30}); res != Deleted {
+	if res := s.Delete([]byte("k"), &DeleteArgs{RemoveValue: true, Invalidate: true, Touch: true, Exptime: 30}).Result; res != Deleted {
 		t.Fatalf("md x I T30: %v", res)
 	}
 	r = mustGet(t, s, "k", "")

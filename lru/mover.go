@@ -159,11 +159,9 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(np)), n), unsafe.Slice((*byte)(unsafe.Pointer(p)), n))
 		if st&stChunked != 0 {
 			// data chunks point back at their head
-			vo := s.lay.valOff(np, st)
-			nch := int(*u32(np, vo+4))
-			for j := 0; j < nch; j++ {
-				d := slab.Ref(*u32(np, vo+chunkTblHdr+uintptr(4*j)))
-				*u32(s.ptr(d), offDataHead) = uint32(nref)
+			t := s.chunksOf(np, st)
+			for j := 0; j < t.n; j++ {
+				*u32(s.ptr(t.ref(j)), offDataHead) = uint32(nref)
 			}
 		}
 		c := &s.classes[cls]
@@ -197,19 +195,14 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		if !ok || hst&stChunked == 0 {
 			return false
 		}
-		vo := s.lay.valOff(hp, hst)
-		vlen := int(*u32(hp, vo))
-		nch := int(*u32(hp, vo+4))
+		t := s.chunksOf(hp, hst)
 		j := 0
-		for ; j < nch && slab.Ref(*u32(hp, vo+chunkTblHdr+uintptr(4*j))) != ref; j++ {
+		for ; j < t.n && t.ref(j) != ref; j++ {
 		}
-		if j == nch {
+		if j == t.n {
 			return false
 		}
-		used := s.dataCap()
-		if j == nch-1 {
-			used = vlen - s.dataCap()*(nch-1)
-		}
+		used := t.used(j)
 		nref, err := s.slab.AllocNoGrow(cls, dataHdr+used)
 		if err != nil {
 			s.mover.evictionsNomem++
@@ -223,7 +216,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		np := s.ptr(nref)
 		n := dataHdr + used
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(np)), n), unsafe.Slice((*byte)(unsafe.Pointer(p)), n))
-		*u32(hp, vo+chunkTblHdr+uintptr(4*j)) = uint32(nref)
+		t.setRef(j, nref)
 		storeState(p, lcFree)
 		s.slab.Free(ref, n)
 		s.mover.chunkRescues++

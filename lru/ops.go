@@ -25,15 +25,13 @@ type DeleteArgs struct {
 	// set. Combined with Invalidate the emptied item is then marked stale.
 	RemoveValue bool
 	Flags       uint32
-	// Class is set by Delete when it finds the item: the item's slab
-	// class, for the per-class delete_hits of `stats slabs`.
-	Class int
 }
 
 // Delete removes key (or marks it stale, or empties it; see DeleteArgs).
-// It returns Deleted, NotFound, Exists on a CAS mismatch, or NoMemory when
-// RemoveValue cannot allocate the empty item. args may be nil.
-func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
+// Its Result is Deleted, NotFound, Exists on a CAS mismatch, or NoMemory
+// when RemoveValue cannot allocate the empty item; Class is the found
+// item's. args may be nil.
+func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 	var none DeleteArgs
 	if args == nil {
 		args = &none
@@ -45,11 +43,11 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
 	defer sh.mu.Unlock()
 	ref, p := s.lookupLocked(sh, hv, key, now)
 	if ref == 0 {
-		return NotFound
+		return Outcome{Result: NotFound}
 	}
-	args.Class = s.classOf(ref)
+	cls := s.classOf(ref)
 	if args.CAS != 0 && s.lay.cas(p) != args.CAS {
-		return Exists
+		return Outcome{Result: Exists, Class: cls}
 	}
 	if args.RemoveValue {
 		var exp uint32
@@ -58,7 +56,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
 		}
 		nref, _ := s.allocItem(hv, key, args.Flags, exp, 0, now)
 		if nref == 0 {
-			return NoMemory
+			return Outcome{Result: NoMemory, Class: cls}
 		}
 		np := s.ptr(nref)
 		c := args.NewCAS
@@ -69,7 +67,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
 		s.replaceLocked(sh, hv, key, ref, p, nref, np, now)
 		ref, p = nref, np
 		if !args.Invalidate {
-			return Deleted
+			return Outcome{Result: Deleted, Class: cls}
 		}
 	}
 	if args.Invalidate {
@@ -83,23 +81,17 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Result {
 			c = s.nextCASLocked(sh)
 		}
 		s.lay.setCAS(p, c)
-		return Deleted
+		return Outcome{Result: Deleted, Class: cls}
 	}
 	i, _ := s.findLocked(&sh.t, hv, key)
 	s.removeLocked(sh, i, ref, nil)
-	return Deleted
+	return Outcome{Result: Deleted, Class: cls}
 }
 
-// Touch sets the expiry of key (touch, and gat without the value). It
-// returns Touched or NotFound. Like memcached, it counts as an access.
-func (s *Store) Touch(key []byte, exptime int64) Result {
-	r, _ := s.TouchClass(key, exptime)
-	return r
-}
-
-// TouchClass is Touch that also returns the item's slab class (0 when not
-// found), for the per-class touch_hits of `stats slabs`.
-func (s *Store) TouchClass(key []byte, exptime int64) (Result, int) {
+// Touch sets the expiry of key (touch, and gat without the value): Touched
+// with the item's class, or NotFound. Like memcached, it counts as an
+// access.
+func (s *Store) Touch(key []byte, exptime int64) Outcome {
 	hv := hashKey(key)
 	sh := s.shardFor(hv)
 	now := s.clk.Now()
@@ -107,14 +99,14 @@ func (s *Store) TouchClass(key []byte, exptime int64) (Result, int) {
 	defer sh.mu.Unlock()
 	ref, p := s.lookupLocked(sh, hv, key, now)
 	if ref == 0 {
-		return NotFound, 0
+		return Outcome{Result: NotFound}
 	}
 	st := loadState(p)
 	if nst := s.bumpLocked(sh, ref, p, st, now); nst != st {
 		storeState(p, nst)
 	}
 	setExp(p, clock.Expiry(s.clk, exptime))
-	return Touched, s.classOf(ref)
+	return Outcome{Result: Touched, Class: s.classOf(ref)}
 }
 
 // DeltaArgs are the options of incr/decr (and ma).
@@ -136,38 +128,21 @@ type DeltaArgs struct {
 	NewCAS uint64
 }
 
-// DeltaResult is the outcome of Delta.
-type DeltaResult struct {
-	Result  Result // Found, NotFound, Exists, NonNumeric, NoMemory
-	Value   uint64 // the new value (Found)
-	CAS     uint64 // the item's CAS after the change
-	Exptime uint32 // relative expiry after the change (0 = never)
-	Now     uint32
-	Class   int
-	Created bool // made by Vivify
-}
-
-// TTL returns the remaining seconds, or -1 for never (ma t).
-func (d *DeltaResult) TTL() int64 {
-	if d.Exptime == 0 {
-		return -1
-	}
-	return int64(d.Exptime) - int64(d.Now)
-}
-
 // Delta is memcached's do_add_delta: the value must be a decimal number
 // (leading spaces allowed, then digits, then the end or a space); incr wraps
 // at 2^64, decr stops at 0. When the new number fits in the old length it
 // is written in place, padded with spaces as memcached does; otherwise the
 // item is replaced by one holding just the digits. Either way it gets a new
-// CAS and keeps its flags and expiry.
-func (s *Store) Delta(key []byte, args *DeltaArgs) DeltaResult {
+// CAS and keeps its flags and expiry. The Outcome's Result is Found (with
+// Value, CAS, Exptime, Now, Class, Created), NotFound, Exists, NonNumeric
+// or NoMemory.
+func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 	hv := hashKey(key)
 	sh := s.shardFor(hv)
 	now := s.clk.Now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	out := DeltaResult{Now: now}
+	out := Outcome{Now: now}
 	ref, p := s.lookupLocked(sh, hv, key, now)
 	var buf [24]byte
 	if ref == 0 {
@@ -224,8 +199,7 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) DeltaResult {
 				return out
 			}
 			np := s.ptr(nref)
-			w := valueWriter{s: s, p: np}
-			w.init()
+			w := s.newValueWriter(np)
 			w.write(digits)
 			s.lay.setCAS(np, s.nextCASLocked(sh))
 			s.replaceLocked(sh, hv, key, ref, p, nref, np, now)

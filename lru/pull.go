@@ -4,7 +4,6 @@ import "github.com/slabcache/slabcache/slab"
 
 const (
 	pullEvict = 1 << iota // COLD: evict the tail item (memcached LRU_PULL_EVICT)
-	pullForce             // reserved: HOT/WARM with totalBytes 0 already moves
 	pullTries = 5         // items looked at per call, as memcached
 )
 

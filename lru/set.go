@@ -1,8 +1,6 @@
 package lru
 
 import (
-	"unsafe"
-
 	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/slab"
 )
@@ -23,7 +21,7 @@ const (
 	NoMemory                     // SERVER_ERROR out of memory storing object
 	NonNumeric                   // CLIENT_ERROR cannot increment or decrement non-numeric value
 	BadKey                       // key empty or longer than KeyMaxLen: CLIENT_ERROR bad command line format
-	Found                        // incr/decr applied (the reply is the number)
+	Found                        // a read found the item; incr/decr applied (the reply is the number)
 )
 
 var resultNames = [...]string{"", "stored", "not stored", "exists", "not found", "deleted", "touched", "too large", "out of memory", "non-numeric", "bad key", "found"}
@@ -67,11 +65,38 @@ type SetArgs struct {
 	VivifyExptime int64
 }
 
-// SetResult is what a store returns.
-type SetResult struct {
+// Outcome is what every store operation returns: its Result and what the
+// caller needs to report it (per-class statistics, meta return flags).
+// Fields an operation does not set are zero.
+type Outcome struct {
 	Result Result
-	CAS    uint64 // CAS of the stored item (Stored only)
-	Class  int    // slab class the item went to (for per-class stats), or of the old item
+	// Segment and Len: the LRU segment and value length of the item a read
+	// found (Get, Peek).
+	Segment Segment
+	// Created is set when Vivify made the item (Get, Delta).
+	Created bool
+	Len     int
+	// Class is the slab class of the item concerned, for the per-class
+	// statistics: the stored item (or the old one when nothing was
+	// stored), the found, deleted, touched or changed one; 0 for none.
+	Class int
+	// CAS is the item's CAS after the operation (Set, Commit: Stored only;
+	// Delta).
+	CAS uint64
+	// Value is the new number (Delta).
+	Value uint64
+	// Exptime is the relative expiry after the operation, 0 for never, and
+	// Now the clock's time then (Delta).
+	Exptime uint32
+	Now     uint32
+}
+
+// TTL returns the seconds left after the operation, or -1 for never (ma t).
+func (o *Outcome) TTL() int64 {
+	if o.Exptime == 0 {
+		return -1
+	}
+	return int64(o.Exptime) - int64(o.Now)
 }
 
 // Reservation is a store in progress: memory for the item is allocated
@@ -87,10 +112,7 @@ type Reservation struct {
 	hv      uint64
 	vlen    int
 	written int
-	// write cursor into the value area
-	cur     unsafe.Pointer
-	curLeft int
-	chunkJ  int
+	w       valueWriter
 }
 
 // Active reports whether r holds memory (between Reserve and Commit/Abort).
@@ -105,11 +127,11 @@ func (r *Reservation) Remaining() int { return r.vlen - r.written }
 // for an empty or over-long key. After TooLarge or NoMemory on a set,
 // memcached removes the old item under the key: call Delete for that.
 func (s *Store) Reserve(r *Reservation, key []byte, flags uint32, exptime int64, vlen int) Result {
-	*r = Reservation{}
+	r.ref = 0
 	if len(key) == 0 || len(key) > KeyMaxLen {
 		return BadKey
 	}
-	if vlen < 0 || memcachedItemSize(len(key), flags, vlen, !s.cfg.NoCAS) > s.cfg.ItemSizeMax {
+	if vlen < 0 || MemcachedItemSize(len(key), flags, vlen, !s.cfg.NoCAS) > s.cfg.ItemSizeMax {
 		return TooLarge
 	}
 	hv := hashKey(key)
@@ -118,12 +140,8 @@ func (s *Store) Reserve(r *Reservation, key []byte, flags uint32, exptime int64,
 		return res
 	}
 	p := s.ptr(ref)
-	*r = Reservation{s: s, ref: ref, p: p, hv: hv, vlen: vlen}
-	st := loadState(p)
-	if st&stChunked == 0 {
-		r.cur = unsafe.Add(unsafe.Pointer(p), s.lay.valOff(p, st))
-		r.curLeft = vlen
-	}
+	r.s, r.ref, r.p, r.hv, r.vlen, r.written = s, ref, p, hv, vlen, 0
+	r.w.reset(s, p)
 	return Stored
 }
 
@@ -133,11 +151,9 @@ func (s *Store) Reserve(r *Reservation, key []byte, flags uint32, exptime int64,
 func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen int, now uint32) (slab.Ref, Result) {
 	head := s.lay.headSize(len(key), flags)
 	chunked := head+vlen > s.cfg.SlabChunkMax
-	var nchunks int
 	n := head + vlen
 	if chunked {
-		nchunks = (vlen + s.dataCap() - 1) / s.dataCap()
-		n = head + chunkTblHdr + 4*nchunks
+		n = head + chunkTblHdr + 4*s.chunkCount(vlen)
 	}
 	cls := s.slab.ClassFor(n)
 	if cls == 0 {
@@ -171,21 +187,10 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 	copy(bytesAt(p, s.lay.keyOff(st), len(key)), key)
 	storeState(p, st)
 	if chunked {
-		vo := s.lay.valOff(p, st)
-		*u32(p, vo) = uint32(vlen)
-		*u32(p, vo+4) = uint32(nchunks)
-		tbl := vo + chunkTblHdr
-		for j := 0; j < nchunks; j++ {
-			*u32(p, tbl+uintptr(4*j)) = 0
-		}
-		capFull := s.dataCap()
-		for j := 0; j < nchunks; j++ {
-			used := capFull
-			if j == nchunks-1 {
-				used = vlen - capFull*j
-			}
-			dcls := s.slab.ClassFor(dataHdr + used)
-			d, res := s.allocChunk(dcls, dataHdr+used, cls)
+		t := s.initChunks(p, st, vlen)
+		for j := 0; j < t.n; j++ {
+			size := dataHdr + t.used(j)
+			d, res := s.allocChunk(s.slab.ClassFor(size), size, cls)
 			if d == 0 {
 				s.freeItem(ref, p)
 				return 0, res
@@ -193,7 +198,7 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 			dp := s.ptr(d)
 			*u32(dp, offDataHead) = uint32(ref)
 			storeState(dp, lcData|itemTag(hv)<<tagShift)
-			*u32(p, tbl+uintptr(4*j)) = uint32(d)
+			t.setRef(j, d)
 		}
 	}
 	return ref, Stored
@@ -202,34 +207,9 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 // Write copies the next piece of the value into the item and returns how
 // many bytes it took (less than len(b) only when the value is complete).
 func (r *Reservation) Write(b []byte) int {
-	total := 0
-	for len(b) > 0 && r.written < r.vlen {
-		if r.curLeft == 0 {
-			r.nextChunk()
-		}
-		n := copy(unsafe.Slice((*byte)(r.cur), r.curLeft), b)
-		r.cur = unsafe.Add(r.cur, n)
-		r.curLeft -= n
-		r.written += n
-		total += n
-		b = b[n:]
-	}
-	return total
-}
-
-func (r *Reservation) nextChunk() {
-	s := r.s
-	st := loadState(r.p)
-	vo := s.lay.valOff(r.p, st)
-	n := int(*u32(r.p, vo+4))
-	d := slab.Ref(*u32(r.p, vo+chunkTblHdr+uintptr(4*r.chunkJ)))
-	used := s.dataCap()
-	if r.chunkJ == n-1 {
-		used = r.vlen - s.dataCap()*(n-1)
-	}
-	r.chunkJ++
-	r.cur = unsafe.Add(unsafe.Pointer(s.ptr(d)), dataHdr)
-	r.curLeft = used
+	n := r.w.write(b[:min(len(b), r.vlen-r.written)])
+	r.written += n
+	return n
 }
 
 // Abort releases a reservation's memory. Calling it on an inactive
@@ -239,14 +219,14 @@ func (s *Store) Abort(r *Reservation) {
 		return
 	}
 	s.freeItem(r.ref, r.p)
-	*r = Reservation{}
+	r.ref = 0
 }
 
 // Set stores value under key in one call: Reserve, Write, Commit.
-func (s *Store) Set(key []byte, flags uint32, exptime int64, value []byte, args *SetArgs) SetResult {
+func (s *Store) Set(key []byte, flags uint32, exptime int64, value []byte, args *SetArgs) Outcome {
 	var r Reservation
 	if res := s.Reserve(&r, key, flags, exptime, len(value)); res != Stored {
-		return SetResult{Result: res}
+		return Outcome{Result: res}
 	}
 	r.Write(value)
 	return s.Commit(&r, args)
@@ -255,7 +235,7 @@ func (s *Store) Set(key []byte, flags uint32, exptime int64, value []byte, args 
 // Commit publishes a filled reservation according to args (nil is a plain
 // set), as memcached's do_store_item, and releases r. Commit panics if the
 // value is incomplete.
-func (s *Store) Commit(r *Reservation, args *SetArgs) SetResult {
+func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 	var none SetArgs
 	if args == nil {
 		args = &none
@@ -267,7 +247,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) SetResult {
 		panic("lru: Commit before the whole value was written")
 	}
 	ref, p, hv := r.ref, r.p, r.hv
-	*r = Reservation{}
+	r.ref = 0
 	sh := s.shardFor(hv)
 	now := s.clk.Now()
 	st := loadState(p)
@@ -282,7 +262,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) SetResult {
 	}
 	sh.mu.Lock()
 	oref, op := s.lookupLocked(sh, hv, key, now)
-	res := SetResult{Result: NotStored, Class: cls}
+	res := Outcome{Result: NotStored, Class: cls}
 	store := false
 	if oref != 0 {
 		res.Class = s.classOf(oref)
@@ -345,7 +325,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) SetResult {
 			}
 			s.lay.setCAS(p, c)
 			s.replaceLocked(sh, hv, key, oref, op, ref, p, now)
-			res = SetResult{Result: Stored, CAS: s.lay.cas(p), Class: cls}
+			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls}
 		}
 	} else {
 		switch mode {
@@ -367,7 +347,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) SetResult {
 			s.lay.setCAS(p, c)
 			s.insertLocked(&sh.t, hv, ref)
 			s.linkLocked(ref, p, now)
-			res = SetResult{Result: Stored, CAS: s.lay.cas(p), Class: cls}
+			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls}
 		}
 	}
 	sh.mu.Unlock()
@@ -423,7 +403,7 @@ func (s *Store) combineLocked(ref slab.Ref, p itemPtr, oref slab.Ref, op itemPtr
 	key := s.lay.key(op, ost)
 	flags := s.lay.flags(op, ost)
 	nv, ov := s.valueLen(p, st), s.valueLen(op, ost)
-	if memcachedItemSize(len(key), flags, nv+ov, !s.cfg.NoCAS) > s.cfg.ItemSizeMax {
+	if MemcachedItemSize(len(key), flags, nv+ov, !s.cfg.NoCAS) > s.cfg.ItemSizeMax {
 		return 0, NotStored
 	}
 	nref, res := s.allocItem(hashKey(key), key, flags, getExp(op), nv+ov, now)
@@ -433,8 +413,7 @@ func (s *Store) combineLocked(ref slab.Ref, p itemPtr, oref slab.Ref, op itemPtr
 		}
 		return 0, res
 	}
-	w := valueWriter{s: s, p: s.ptr(nref)}
-	w.init()
+	w := s.newValueWriter(s.ptr(nref))
 	if prepend {
 		s.copyValue(&w, p, st)
 		s.copyValue(&w, op, ost)
@@ -443,44 +422,6 @@ func (s *Store) combineLocked(ref slab.Ref, p itemPtr, oref slab.Ref, op itemPtr
 		s.copyValue(&w, p, st)
 	}
 	return nref, Stored
-}
-
-// valueWriter writes a value sequentially into an allocated item.
-type valueWriter struct {
-	s *Store
-	p itemPtr
-	r Reservation
-}
-
-func (w *valueWriter) init() {
-	st := loadState(w.p)
-	w.r = Reservation{s: w.s, p: w.p, vlen: w.s.valueLen(w.p, st), ref: 1}
-	if st&stChunked == 0 {
-		w.r.cur = unsafe.Add(unsafe.Pointer(w.p), w.s.lay.valOff(w.p, st))
-		w.r.curLeft = w.r.vlen
-	}
-}
-
-func (w *valueWriter) write(b []byte) { w.r.Write(b) }
-
-// copyValue writes the value of item p into w, piece by piece.
-func (s *Store) copyValue(w *valueWriter, p itemPtr, st uint32) {
-	vo := s.lay.valOff(p, st)
-	if st&stChunked == 0 {
-		w.write(bytesAt(p, vo, getSmallVlen(p)))
-		return
-	}
-	vlen := int(*u32(p, vo))
-	n := int(*u32(p, vo+4))
-	capFull := s.dataCap()
-	for j := 0; j < n; j++ {
-		d := slab.Ref(*u32(p, vo+chunkTblHdr+uintptr(4*j)))
-		used := capFull
-		if j == n-1 {
-			used = vlen - capFull*(n-1)
-		}
-		w.write(bytesAt(s.ptr(d), dataHdr, used))
-	}
 }
 
 // createLocked makes and links a new item under key with value (nil for
@@ -496,8 +437,7 @@ func (s *Store) createLocked(sh *shard, hv uint64, key []byte, flags uint32, exp
 	}
 	p := s.ptr(ref)
 	if len(value) > 0 {
-		w := valueWriter{s: s, p: p}
-		w.init()
+		w := s.newValueWriter(p)
 		w.write(value)
 	}
 	s.lay.setCAS(p, s.nextCASLocked(sh))

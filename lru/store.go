@@ -172,14 +172,8 @@ func (s *Store) Close() error {
 	return s.slab.Close()
 }
 
-// Config returns the configuration the store was built with (defaults filled in).
-func (s *Store) Config() Config { return s.cfg }
-
-// Slabs returns the store's allocator, for `stats slabs` fields.
-func (s *Store) Slabs() *slab.Allocator { return s.slab }
-
-// Clock returns the store's clock.
-func (s *Store) Clock() clock.Clock { return s.clk }
+// NumClasses returns the number of slab classes (class ids run from 1).
+func (s *Store) NumClasses() int { return s.slab.NumClasses() }
 
 func (s *Store) ptr(r slab.Ref) itemPtr { return itemPtr(s.slab.Pointer(r)) }
 
@@ -214,7 +208,7 @@ func (s *Store) valueLen(p itemPtr, st uint32) int {
 func (s *Store) headBytes(p itemPtr, st uint32) int {
 	n := int(s.lay.valOff(p, st))
 	if st&stChunked != 0 {
-		return n + chunkTblHdr + 4*int(*u32(p, s.lay.valOff(p, st)+4))
+		return n + s.chunksOf(p, st).tableBytes()
 	}
 	return n + getSmallVlen(p)
 }
@@ -356,22 +350,14 @@ func (s *Store) removeLocked(sh *shard, i int, ref slab.Ref, classLocked *lruCla
 func (s *Store) freeItem(ref slab.Ref, p itemPtr) {
 	st := loadState(p)
 	if st&stChunked != 0 {
-		vo := s.lay.valOff(p, st)
-		vlen := int(*u32(p, vo))
-		n := int(*u32(p, vo+4))
-		capFull := s.dataCap()
-		for j := 0; j < n; j++ {
-			d := slab.Ref(*u32(p, vo+chunkTblHdr+uintptr(4*j)))
+		t := s.chunksOf(p, st)
+		for j := 0; j < t.n; j++ {
+			d := t.ref(j)
 			if d == 0 {
 				continue // a reservation that failed part way
 			}
-			used := capFull
-			if j == n-1 {
-				used = vlen - capFull*(n-1)
-			}
-			dp := s.ptr(d)
-			storeState(dp, lcFree)
-			s.slab.Free(d, dataHdr+used)
+			storeState(s.ptr(d), lcFree)
+			s.slab.Free(d, dataHdr+t.used(j))
 		}
 	}
 	n := s.headBytes(p, st)
@@ -405,7 +391,7 @@ func (s *Store) allocChunk(cls, n, also int) (slab.Ref, Result) {
 		if s.pullTail(cls, Hot, 0, 0, 0) > 0 {
 			continue
 		}
-		if s.pullTail(cls, Warm, pullForce, 0, 0) > 0 {
+		if s.pullTail(cls, Warm, 0, 0, 0) > 0 {
 			continue
 		}
 		break

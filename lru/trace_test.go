@@ -139,7 +139,7 @@ func (tr *tracer) step(i int) {
 			args.Touch, args.Exptime = true, exp
 		}
 		tr.c = rec{value: tr.c.value[:0]}
-		ok := s.Get(kb, args, &tr.c)
+		ok := s.Get(kb, args, &tr.c).Result == Found
 		it := m.live(k)
 		if ok != (it != nil) {
 			t.Fatalf("op %d get %s: store found=%v, model %v", i, k, ok, it != nil)
@@ -169,7 +169,7 @@ func (tr *tracer) step(i int) {
 				args.CAS = uint64(1 + tr.src.n(1000))
 			}
 		}
-		var res SetResult
+		var res Outcome
 		if tr.src.n(2) == 0 {
 			res = s.Set(kb, flags, exp, v, args)
 		} else {
@@ -216,7 +216,7 @@ func (tr *tracer) step(i int) {
 			} else {
 				nv = append(append([]byte(nil), v...), it.value...)
 			}
-			if memcachedItemSize(len(k), it.flags, len(nv), true) > s.cfg.ItemSizeMax {
+			if MemcachedItemSize(len(k), it.flags, len(nv), true) > s.cfg.ItemSizeMax {
 				break
 			}
 			m.items[k] = &mItem{value: nv, flags: it.flags, exp: it.exp}
@@ -244,7 +244,7 @@ func (tr *tracer) step(i int) {
 		if it != nil && tr.src.n(4) == 0 {
 			args.CAS = it.cas + uint64(tr.src.n(2))
 		}
-		res := s.Delete(kb, &args)
+		res := s.Delete(kb, &args).Result
 		want := NotFound
 		if it != nil {
 			if args.CAS != 0 && args.CAS != it.cas {
@@ -272,7 +272,7 @@ func (tr *tracer) step(i int) {
 			}
 		default:
 			v, ok := parseUint(it.value)
-			if !ok || len(it.value) == 0 || len(it.value) > maxSmallValue || memcachedItemSize(len(k), it.flags, len(it.value), true) > s.cfg.SlabChunkMax-64 && len(it.value) > 100000 {
+			if !ok || len(it.value) == 0 || len(it.value) > maxSmallValue || MemcachedItemSize(len(k), it.flags, len(it.value), true) > s.cfg.SlabChunkMax-64 && len(it.value) > 100000 {
 				if res.Result != NonNumeric {
 					t.Fatalf("op %d delta %s on %q: %v, want NonNumeric", i, k, trunc(it.value), res.Result)
 				}
@@ -300,7 +300,7 @@ func (tr *tracer) step(i int) {
 		}
 	case 15: // touch
 		exp := tr.exptime()
-		res := s.Touch(kb, exp)
+		res := s.Touch(kb, exp).Result
 		it := m.live(k)
 		if (res == Touched) != (it != nil) {
 			t.Fatalf("op %d touch %s: %v, model has=%v", i, k, res, it != nil)

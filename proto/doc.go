@@ -3,9 +3,12 @@
 // protocol (mg ms md ma mn me) exactly as memcached 1.6.18 does, down to the
 // error strings and the order in which errors are found.
 //
-// proto does no I/O and keeps no state between calls. It must import only
-// the standard library (internal/archtest enforces it): no gnet, no store,
-// nothing of ours.
+// Parsing and encoding do no I/O and keep no state between calls; only
+// the client side's Reader and Conn read and write, through the io
+// interfaces they are given. proto must import only the standard library
+// (internal/archtest enforces it): no gnet, no store, nothing of ours. It
+// is the one memcached codec of slabcache: the server, the load generator,
+// the Go client, discovery and the tools all go through it.
 //
 // # Server side
 //
@@ -72,6 +75,17 @@
 // AppendRequest writes any Request (AppendGetRequest and AppendSetRequest
 // are shortcuts), and ParseReply reads one reply: status lines, numbers,
 // VALUE blocks through END, STAT lines through END, VERSION, errors, meta
-// replies with their flags and VA data, ME, and CONFIG. It returns
-// ErrIncomplete on partial input and allocates nothing once warm.
+// replies with their flags and VA data, ME, and CONFIG. ParseListReply
+// reads the lines-through-END replies of admin commands. Both return
+// ErrIncomplete on partial input and allocate nothing once warm.
+//
+// A Reader reads whole replies from a stream (a net.Conn, a bufio.Reader)
+// with those parsers; Reply.Err turns an error reply into a *ServerError
+// (errors.Is matches it against the Error values). A Conn pairs a stream
+// with a Reader for request-reply exchanges and stats:
+//
+//	c := proto.NewConn(netConn)
+//	var rp proto.Reply
+//	err := c.Do(&proto.Request{Command: proto.CmdGet, Keys: [][]byte{key}}, &rp)
+//	st, err := c.Stats("settings")
 package proto

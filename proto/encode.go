@@ -96,25 +96,11 @@ func AppendEnd(dst []byte) []byte { return append(dst, "END\r\n"...) }
 // silently).
 func AppendError(dst []byte, e *Error) []byte { return append(dst, e.reply...) }
 
-// AppendClientError appends "CLIENT_ERROR <msg>\r\n" for messages that are
-// not among the Error values (admin commands).
-func AppendClientError(dst []byte, msg string) []byte {
-	dst = append(dst, "CLIENT_ERROR "...)
-	dst = append(dst, msg...)
-	return append(dst, crlf...)
-}
-
-// AppendServerError appends "SERVER_ERROR <msg>\r\n".
+// AppendServerError appends "SERVER_ERROR <msg>\r\n", for a failure
+// that has no fixed text (an Error value covers every fixed one).
 func AppendServerError(dst []byte, msg string) []byte {
 	dst = append(dst, "SERVER_ERROR "...)
 	dst = append(dst, msg...)
-	return append(dst, crlf...)
-}
-
-// AppendLine appends line and "\r\n": for the free-form replies of admin
-// commands ("BUSY currently processing reassign request", ...).
-func AppendLine(dst []byte, line string) []byte {
-	dst = append(dst, line...)
 	return append(dst, crlf...)
 }
 
@@ -207,6 +193,18 @@ func AppendStatMicros(dst []byte, name string, micros uint64) []byte {
 		dst = append(dst, '0')
 	}
 	dst = strconv.AppendUint(dst, frac, 10)
+	return append(dst, crlf...)
+}
+
+// AppendStatID appends "STAT <id>:<name> <value>\r\n", the form of
+// `stats conns` lines (id is a file descriptor).
+func AppendStatID(dst []byte, id int, name, value string) []byte {
+	dst = append(dst, "STAT "...)
+	dst = strconv.AppendInt(dst, int64(id), 10)
+	dst = append(dst, ':')
+	dst = append(dst, name...)
+	dst = append(dst, ' ')
+	dst = append(dst, value...)
 	return append(dst, crlf...)
 }
 
@@ -390,5 +388,72 @@ func AppendMetaDebug(dst []byte, d *MetaDebug) []byte {
 	dst = strconv.AppendUint(dst, uint64(d.Class), 10)
 	dst = append(dst, " size="...)
 	dst = strconv.AppendUint(dst, d.Size, 10)
+	return append(dst, crlf...)
+}
+
+// AppendURIKey appends key URI-encoded as memcached's logger and metadump
+// write keys: letters, digits and -._~ as they are, every other byte as
+// %XX.
+func AppendURIKey(dst, key []byte) []byte {
+	for _, b := range key {
+		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
+			b == '-' || b == '.' || b == '_' || b == '~' {
+			dst = append(dst, b)
+			continue
+		}
+		const hex = "0123456789ABCDEF"
+		dst = append(dst, '%', hex[b>>4], hex[b&15])
+	}
+	return dst
+}
+
+// DumpItem is one item of `lru_crawler metadump`.
+type DumpItem struct {
+	Key        []byte
+	Exptime    int64 // Unix time, -1 for never
+	LastAccess int64 // Unix time
+	CAS        uint64
+	Fetched    bool
+	Class      int
+	Size       int // as memcached counts it
+}
+
+// AppendMetadumpLine appends one line of `lru_crawler metadump`:
+// "key=<uri key> exp=<t> la=<t> cas=<n> fetch=yes|no cls=<id> size=<n>\n"
+// (memcached ends these lines with a bare newline; the dump ends with
+// END\r\n).
+func AppendMetadumpLine(dst []byte, d *DumpItem) []byte {
+	dst = append(dst, "key="...)
+	dst = AppendURIKey(dst, d.Key)
+	dst = append(dst, " exp="...)
+	dst = strconv.AppendInt(dst, d.Exptime, 10)
+	dst = append(dst, " la="...)
+	dst = strconv.AppendInt(dst, d.LastAccess, 10)
+	dst = append(dst, " cas="...)
+	dst = strconv.AppendUint(dst, d.CAS, 10)
+	if d.Fetched {
+		dst = append(dst, " fetch=yes cls="...)
+	} else {
+		dst = append(dst, " fetch=no cls="...)
+	}
+	dst = strconv.AppendInt(dst, int64(d.Class), 10)
+	dst = append(dst, " size="...)
+	dst = strconv.AppendInt(dst, int64(d.Size), 10)
+	return append(dst, '\n')
+}
+
+// AppendDetailPrefix appends one line of `stats detail dump`: "PREFIX
+// <prefix> get <n> hit <n> set <n> del <n>\r\n".
+func AppendDetailPrefix(dst []byte, prefix string, get, hit, set, del uint64) []byte {
+	dst = append(dst, "PREFIX "...)
+	dst = append(dst, prefix...)
+	dst = append(dst, " get "...)
+	dst = strconv.AppendUint(dst, get, 10)
+	dst = append(dst, " hit "...)
+	dst = strconv.AppendUint(dst, hit, 10)
+	dst = append(dst, " set "...)
+	dst = strconv.AppendUint(dst, set, 10)
+	dst = append(dst, " del "...)
+	dst = strconv.AppendUint(dst, del, 10)
 	return append(dst, crlf...)
 }

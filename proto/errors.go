@@ -113,4 +113,36 @@ var (
 	ErrShutdownDisabled = replyErr("ERROR: shutdown not enabled")
 	// ErrShutdownMode: shutdown with an argument other than "graceful".
 	ErrShutdownMode = replyErr("CLIENT_ERROR invalid shutdown mode")
+	// ErrArithNoMemory: incr, decr or ma could not allocate the new value
+	// (not the storage commands' wording).
+	ErrArithNoMemory = replyErr("SERVER_ERROR out of memory")
+
+	// Replies of the admin commands other than OK, with memcached's words.
+	// Some are not errors to a client (BUSY, NOSPARE) but, like errors,
+	// are one fixed line.
+
+	// slabs reassign.
+	ErrReassignBadClass = replyErr("BADCLASS invalid src or dst class id")
+	ErrReassignNoSpare  = replyErr("NOSPARE source class has no spare pages")
+	ErrReassignSame     = replyErr("SAME src and dst class are identical")
+	ErrReassignBusy     = replyErr("BUSY currently processing reassign request")
+	ErrReassignDisabled = replyErr("CLIENT_ERROR slab reassignment disabled")
+	// lru tune.
+	ErrLRUPctSum     = replyErr("ERROR hot and warm pcts must not exceed 80")
+	ErrLRUOutOfRange = replyErr("ERROR hot/warm pct or factor out of range")
+	// lru_crawler.
+	ErrCrawlerBadArgument = replyErr("CLIENT_ERROR Bad argument")
+	ErrCrawlerBadClass    = replyErr("BADCLASS invalid class id")
+	ErrCrawlerDisabled    = replyErr("CLIENT_ERROR lru crawler disabled")
+	ErrCrawlerBusy        = replyErr("BUSY currently processing crawler request")
+	ErrDumpDisabled       = replyErr("ERROR metadump not allowed") // -X
+	// watch under -W, stats detail with a bad argument.
+	ErrWatchDisabled = replyErr("CLIENT_ERROR watch commands not allowed")
+	ErrDetailUsage   = replyErr("CLIENT_ERROR usage: stats detail on|off|dump")
+	// cache_memlimit.
+	ErrMemlimitTooSmall = replyErr("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m")
+	ErrMemlimitNotBytes = replyErr("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes")
+	ErrMemlimitAdjust   = replyErr("MEMLIMIT_ADJUST_FAILED out of bounds or unable to adjust")
+	// refresh_certs without TLS.
+	ErrTLSNotEnabled = replyErr("Error TLS not enabled")
 )

@@ -40,49 +40,20 @@ type conn struct {
 	loop *loopStats
 
 	req proto.Request
-	out []byte
+	out []byte   // the replies of this event, written at its end
 	st  counters // this event's counters, added to loop at its end
 
-	// need is how many bytes must be buffered before parsing is worth
-	// trying again (0: try whenever bytes arrive).
-	need int
-	// swallow is how many more input bytes to discard (the data block of
-	// a refused storage command).
-	swallow int
+	in   input        // what the input loop waits for or skips
+	up   upload       // a storage command whose value streams into the store
+	more continuation // a reply that stopped half-way, to go on with
 
-	// A storage command whose value streams into resv. hdr holds a copy of
-	// its command line, parsed again when the value is complete.
-	streaming bool
-	resv      lru.Reservation
-	hdr       []byte
+	// The store's Hit for the current request: kept here only so that
+	// passing it to the store costs no allocation; each request sets it
+	// afresh.
+	hit  valueHit
+	mhit metaHit
 
-	// line is the current request's bytes (valid while it is handled).
-	line []byte
-
-	// A multi-get whose replies outgrew outputPause stops after a key
-	// (suspended) and continues from key resume once they drain.
-	suspended bool
-	resume    int
-
-	// mg and me hits.
-	mh metaHit
-
-	// Hit state for the store's callbacks.
-	withCAS  bool
-	hitKey   []byte
-	hits     int
-	hitClass int
-	hitSeg   lru.Segment
-	hitLen   int
-
-	// An lru_crawler metadump/mgdump in progress (admin.go).
-	dumping bool
-	dumpCur lru.DumpCursor
-	dumpSet map[int]bool
-
-	// Watch log lines gathered during an event (watch.go).
-	wlog   []byte
-	wkinds int
+	wlog watchLog // watch log lines gathered during an event (observers.go)
 
 	lastActive atomic.Uint32 // clock time of the last bytes received
 	paused     atomic.Bool   // waiting for the client to read replies
@@ -92,17 +63,45 @@ type conn struct {
 	closeAfter bool          // close once the replies are written (quit, fatal errors)
 }
 
+// input is what the input loop waits for or skips.
+type input struct {
+	// need is how many bytes must be buffered before parsing is worth
+	// trying again (0: try whenever bytes arrive).
+	need int
+	// swallow is how many more input bytes to discard (the data block of
+	// a refused storage command).
+	swallow int
+}
+
+// upload is a storage command whose value is copied into a store
+// reservation as it arrives, over several events. hdr holds a copy of its
+// command line, parsed again when the value is complete.
+type upload struct {
+	active bool
+	resv   lru.Reservation
+	hdr    []byte
+}
+
+// continuation is a reply that stopped half-way to let the client read
+// what was written: a multi-get goes on from key resume; a dump from its
+// cursor. The request's line stays in the input and is parsed again.
+type continuation struct {
+	suspended bool
+	resume    int
+	dump      dumpState
+}
+
 func newConn(s *Server, gc gnet.Conn) *conn {
-	c := &conn{s: s, gc: gc, loop: s.loopFor(gc.EventLoop())}
+	c := &conn{s: s, gc: gc, loop: s.net.loopFor(gc.EventLoop())}
 	c.lastActive.Store(s.clk.Now())
 	return c
 }
 
 // release frees what the connection holds in the store.
 func (c *conn) release() {
-	if c.streaming {
-		c.s.store.Abort(&c.resv)
-		c.streaming = false
+	if c.up.active {
+		c.s.store.Abort(&c.up.resv)
+		c.up.active = false
 	}
 	c.flushCounters()
 }
@@ -117,7 +116,7 @@ func (c *conn) onTraffic() gnet.Action {
 		// unread until it does (OnTick wakes paused connections), and
 		// close it when it keeps sending.
 		if gc.InboundBuffered() > inputCap {
-			c.s.outputClosed.Add(1)
+			c.s.counts.outputClosed.Add(1)
 			return gnet.Close
 		}
 		c.paused.Store(true)
@@ -135,20 +134,20 @@ func (c *conn) onTraffic() gnet.Action {
 		if buffered == 0 {
 			break
 		}
-		if c.swallow > 0 {
-			n := min(c.swallow, buffered)
+		if c.in.swallow > 0 {
+			n := min(c.in.swallow, buffered)
 			gc.Discard(n)
-			c.swallow -= n
+			c.in.swallow -= n
 			c.st[cBytesRead] += uint64(n)
 			continue
 		}
-		if c.streaming {
+		if c.up.active {
 			if !c.stream(buffered) {
 				break
 			}
 			continue
 		}
-		if buffered < c.need {
+		if buffered < c.in.need {
 			break
 		}
 		buf, _ := gc.Peek(-1)
@@ -172,10 +171,10 @@ func (c *conn) onTraffic() gnet.Action {
 		action = gnet.Close
 	}
 	c.flushOut()
-	if len(c.wlog) > 0 {
+	if len(c.wlog.lines) > 0 {
 		c.publishWatch()
 	}
-	if action == gnet.None && gc.InboundBuffered() > 0 && !c.streaming && gc.InboundBuffered() >= c.need {
+	if action == gnet.None && gc.InboundBuffered() > 0 && !c.up.active && gc.InboundBuffered() >= c.in.need {
 		// Stopped early on purpose (a large reply): come back for the rest.
 		if gc.OutboundBuffered() > outputPause {
 			c.paused.Store(true)
@@ -207,19 +206,18 @@ func (c *conn) flushOut() {
 // consumed and whether to close the connection now.
 func (c *conn) process(buf []byte) (off int, close bool) {
 	r := &c.req
-	c.need = 0
+	c.in.need = 0
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
-			c.line = buf[off : off+n]
 			start := nanotime()
 			c.exec(r)
 			c.loop.observe(r.Command, nanotime()-start)
-			if c.suspended {
-				// A multi-get stopped half-way to let its replies
-				// drain: its line stays in the input, to be parsed
-				// again and continued from c.resume.
-				c.suspended = false
+			if c.more.suspended {
+				// The reply stopped half-way to let the client read
+				// it: the request stays in the input, to be parsed
+				// again and continued (c.more).
+				c.more.suspended = false
 				return off, false
 			}
 			off += n
@@ -230,33 +228,32 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		}
 		if err == proto.ErrIncomplete {
 			rest := len(buf) - off
-			if isStorage(r.Command) && r.HeaderLen > 0 {
+			if r.Command.IsStorage() && r.HeaderLen > 0 {
 				total := r.HeaderLen + r.ValueLen + 2
 				if total > streamThreshold {
 					c.startStream(r, buf[off:off+r.HeaderLen])
 					off += r.HeaderLen
 					return off, false
 				}
-				c.need = total
+				c.in.need = total
 				return off, false
 			}
 			if rest > maxPendingLine {
-				c.s.lineTooLong.Add(1)
+				c.s.counts.lineTooLong.Add(1)
 				return off, true
 			}
-			c.need = rest + max(r.Need, 1)
+			c.in.need = rest + max(r.Need, 1)
 			return off, false
 		}
 		e, ok := err.(*proto.Error)
 		if !ok {
 			return off, true
 		}
-		c.line = buf[off : off+n]
 		off += n
 		c.protoError(r, e)
 		if e.Close() {
 			if e == proto.ErrLineTooLong {
-				c.s.lineTooLong.Add(1)
+				c.s.counts.lineTooLong.Add(1)
 			}
 			c.closeAfter = true
 			return off, false
@@ -264,7 +261,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		if r.Swallow > 0 {
 			k := min(len(buf)-off, r.Swallow)
 			off += k
-			c.swallow = r.Swallow - k
+			c.in.swallow = r.Swallow - k
 		}
 	}
 	return off, false
@@ -285,34 +282,25 @@ func (c *conn) protoError(r *proto.Request, e *proto.Error) {
 	c.out = proto.AppendError(c.out, e)
 }
 
-// isStorage reports whether cmd carries a data block.
-func isStorage(cmd proto.Command) bool {
-	switch cmd {
-	case proto.CmdSet, proto.CmdAdd, proto.CmdReplace, proto.CmdAppend, proto.CmdPrepend, proto.CmdCas, proto.CmdMetaSet:
-		return true
-	}
-	return false
-}
-
 // startStream begins a storage command whose value will arrive over several
 // events: reserve the item now and copy the value in as it comes.
 func (c *conn) startStream(r *proto.Request, line []byte) {
 	if r.Command == proto.CmdMetaSet {
 		c.st[cCmdMeta]++
 	}
-	c.hdr = append(c.hdr[:0], line...)
+	c.up.hdr = append(c.up.hdr[:0], line...)
 	// Parse the private copy so r's slices stay valid after the input
 	// buffer moves on.
-	proto.Parse(c.hdr, r)
-	res := c.s.store.Reserve(&c.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
+	proto.Parse(c.up.hdr, r)
+	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
 	if res != lru.Stored {
 		c.storeFailed(r, res)
-		c.swallow = r.ValueLen + 2
+		c.in.swallow = r.ValueLen + 2
 		return
 	}
-	c.streaming = true
+	c.up.active = true
 	c.reading.Store(true)
-	c.need = 0
+	c.in.need = 0
 }
 
 // stream copies buffered value bytes into the reservation and, once the
@@ -320,9 +308,9 @@ func (c *conn) startStream(r *proto.Request, line []byte) {
 // it made progress.
 func (c *conn) stream(buffered int) bool {
 	gc := c.gc
-	if rem := c.resv.Remaining(); rem > 0 {
+	if rem := c.up.resv.Remaining(); rem > 0 {
 		buf, _ := gc.Peek(min(rem, buffered))
-		w := c.resv.Write(buf)
+		w := c.up.resv.Write(buf)
 		gc.Discard(w)
 		c.st[cBytesRead] += uint64(w)
 		return w > 0
@@ -334,12 +322,12 @@ func (c *conn) stream(buffered int) bool {
 	ok := t[0] == '\r' && t[1] == '\n'
 	gc.Discard(2)
 	c.st[cBytesRead] += 2
-	c.streaming = false
+	c.up.active = false
 	c.reading.Store(false)
 	r := &c.req
-	proto.Parse(c.hdr, r)
+	proto.Parse(c.up.hdr, r)
 	if !ok {
-		c.s.store.Abort(&c.resv)
+		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
 		return true
 	}
@@ -362,18 +350,4 @@ func (c *conn) flushCounters() {
 			c.st[i] = 0
 		}
 	}
-}
-
-// trimLine returns the first line of b without its line ending.
-func trimLine(b []byte) []byte {
-	for i, ch := range b {
-		if ch == '\n' {
-			b = b[:i]
-			break
-		}
-	}
-	if n := len(b); n > 0 && b[n-1] == '\r' {
-		b = b[:n-1]
-	}
-	return b
 }

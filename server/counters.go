@@ -91,7 +91,7 @@ func (c *conn) hitAdd(cls int, seg lru.Segment, touch bool) {
 
 // totals sums every loop's counters.
 func (s *Server) totals() (t counters) {
-	for _, ls := range s.loopStatsAll() {
+	for _, ls := range s.net.loopStatsAll() {
 		for i := range ls.c {
 			t[i] += ls.c[i].Load()
 		}
@@ -101,7 +101,7 @@ func (s *Server) totals() (t counters) {
 
 // classTotals sums every loop's per-class counters.
 func (s *Server) classTotals() (t [slab.MaxClasses + 1][numClassCounters]uint64) {
-	for _, ls := range s.loopStatsAll() {
+	for _, ls := range s.net.loopStatsAll() {
 		for cls := range ls.class {
 			for k := range ls.class[cls] {
 				t[cls][k] += ls.class[cls][k].Load()
@@ -113,7 +113,7 @@ func (s *Server) classTotals() (t [slab.MaxClasses + 1][numClassCounters]uint64)
 
 // resetCounters zeroes every request counter (stats reset).
 func (s *Server) resetCounters() {
-	for _, ls := range s.loopStatsAll() {
+	for _, ls := range s.net.loopStatsAll() {
 		for i := range ls.c {
 			ls.c[i].Store(0)
 		}

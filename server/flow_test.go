@@ -11,15 +11,14 @@ import (
 	"strconv"
 	"testing"
 	"time"
-
-	"github.com/slabcache/slabcache/internal/testenv"
 )
 
-// startTestServer starts an in-process server on a free loopback port.
+// startTestServer starts an in-process server on a loopback port the
+// system picks (-p 0); srv.Addr() names it.
 func startTestServer(t testing.TB, edit func(*Settings)) *Server {
 	t.Helper()
 	set := DefaultSettings()
-	set.Port = testenv.FreePort(t)
+	set.Port = 0
 	set.Threads = 2
 	if edit != nil {
 		edit(&set)

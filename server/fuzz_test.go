@@ -79,7 +79,7 @@ func FuzzRequestPath(f *testing.F) {
 		}
 		c.release() // the connection goes away: an open value is aborted
 		if c.watching.Load() {
-			c.s.stopWatch(c)
+			c.s.obs.stopWatch(c)
 		}
 		if len(g.out) > 0 && g.out[len(g.out)-1] != '\n' {
 			t.Fatalf("reply does not end a line: %q", g.out[max(0, len(g.out)-80):])

@@ -165,12 +165,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	} {
 		counter(c.cmds, m.v, m.cmd, m.status)
 	}
-	gauge(c.conns, float64(s.currConns.Load()))
-	counter(c.connsTotal, s.totalConns.Load())
-	counter(c.rejected, s.rejectedConns.Load())
-	counter(c.closed, s.idleKicks.Load(), "idle_timeout")
-	counter(c.closed, s.outputClosed.Load(), "read_buf_oom")
-	counter(c.closed, s.lineTooLong.Load(), "line_too_long")
+	gauge(c.conns, float64(s.counts.curr.Load()))
+	counter(c.connsTotal, s.counts.total.Load())
+	counter(c.rejected, s.counts.rejected.Load())
+	counter(c.closed, s.counts.idleKicks.Load(), "idle_timeout")
+	counter(c.closed, s.counts.outputClosed.Load(), "read_buf_oom")
+	counter(c.closed, s.counts.lineTooLong.Load(), "line_too_long")
 	gauge(c.items, float64(st.CurrItems))
 	counter(c.itemsTotal, st.TotalItems)
 	gauge(c.bytes, float64(st.Bytes))
@@ -204,7 +204,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	var lat [numLatCmds][numLatBuckets]uint64
 	var sum [numLatCmds]uint64
-	for _, ls := range s.loopStatsAll() {
+	for _, ls := range s.net.loopStatsAll() {
 		for i := range lat {
 			for b := range lat[i] {
 				lat[i][b] += ls.lat[i][b].Load()

@@ -1,11 +1,3 @@
-// Package server is slabcached's network server: gnet event loops, per
-// connection state and command execution, wiring proto, lru and cluster
-// together. It must not import cmd.
-//
-// This file holds Settings, the server's configuration with memcached's
-// settings and names. It imports only the standard library (and internal/),
-// so the command line (cmd/slabcached) and the tests can use it without
-// pulling in the network code.
 package server
 
 import (
@@ -14,11 +6,17 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/slab"
 )
+
+// Settings, the server's configuration with memcached's settings and names;
+// StoreConfig maps them onto the store's.
 
 // SlabPageSize is memcached's slab_page_size: the size of one slab page, 1 MiB.
 // It is fixed, as in memcached (which has no option for it).
-const SlabPageSize = 1 << 20
+const SlabPageSize = slab.PageSize
 
 // Limits memcached enforces on item_size_max (ITEM_SIZE_MAX_LOWER_LIMIT and
 // ITEM_SIZE_MAX_UPPER_LIMIT).
@@ -125,8 +123,11 @@ type Settings struct {
 }
 
 // DefaultSettings returns memcached 1.6's defaults, except that the server
-// listens on 127.0.0.1 only and runs one event loop per CPU.
+// listens on 127.0.0.1 only and runs one event loop per CPU. The memory,
+// slab and LRU defaults are the store's (lru.DefaultConfig), so they are
+// written in one place.
 func DefaultSettings() Settings {
+	d := lru.DefaultConfig()
 	return Settings{
 		Port:               11211,
 		UDPPort:            0,
@@ -138,27 +139,28 @@ func DefaultSettings() Settings {
 		Threads:            runtime.NumCPU(),
 		ReqsPerEvent:       20,
 		Protocol:           ProtocolAuto,
-		MaxBytes:           64 << 20,
-		ItemSizeMax:        1 << 20,
-		Factor:             1.25,
-		ChunkSize:          48,
-		SlabChunkMax:       SlabPageSize / 2,
-		CASEnabled:         true,
-		EvictToFree:        true,
+		MaxBytes:           d.MemoryLimit,
+		ItemSizeMax:        d.ItemSizeMax,
+		Factor:             d.GrowthFactor,
+		ChunkSize:          d.MinChunkSpace,
+		SlabChunkMax:       d.SlabChunkMax,
+		CASEnabled:         !d.NoCAS,
+		EvictToFree:        !d.NoEvict,
 		HashExpand:         true,
-		SlabReassign:       true,
-		SlabAutomove:       1,
+		SlabReassign:       d.SlabReassign,
+		SlabAutomove:       d.SlabAutomove,
 		SlabAutomoveRatio:  0.8,
 		SlabAutomoveWindow: 30,
-		LRUMaintainer:      true,
+		LRUMaintainer:      d.LRUMaintainer,
 		LRUSegmented:       true,
-		LRUCrawler:         true,
+		LRUCrawler:         d.LRUCrawler,
 		LRUCrawlerSleep:    100,
-		HotLRUPct:          20,
-		WarmLRUPct:         40,
-		HotMaxFactor:       0.2,
-		WarmMaxFactor:      2.0,
-		TemporaryTTL:       61,
+		HotLRUPct:          d.HotLRUPct,
+		WarmLRUPct:         d.WarmLRUPct,
+		HotMaxFactor:       d.HotMaxFactor,
+		WarmMaxFactor:      d.WarmMaxFactor,
+		TempLRU:            d.TempLRU,
+		TemporaryTTL:       int(d.TemporaryTTL),
 		FlushEnabled:       true,
 		DumpEnabled:        true,
 		WatchEnabled:       true,
@@ -166,6 +168,39 @@ func DefaultSettings() Settings {
 		WatcherLogbufSize:  256 << 10,
 		WorkerLogbufSize:   64 << 10,
 	}
+}
+
+// memlimitReserve is how far cache_memlimit may raise a smaller -m.
+const memlimitReserve = 4 << 30
+
+// StoreConfig maps the settings onto the store's configuration.
+func (s *Settings) StoreConfig() lru.Config {
+	c := lru.DefaultConfig()
+	c.MemoryLimit = s.MaxBytes
+	// cache_memlimit may raise the limit at run time up to this much:
+	// reserved address space, resident only once used.
+	c.MemoryLimitMax = min(max(s.MaxBytes, memlimitReserve), slab.MaxMemLimit)
+	c.NoEvict = !s.EvictToFree
+	c.ItemSizeMax = s.ItemSizeMax
+	c.GrowthFactor = s.Factor
+	c.MinChunkSpace = s.ChunkSize
+	c.NoCAS = !s.CASEnabled
+	c.SlabChunkMax = s.SlabChunkMax
+	c.SlabReassign = s.SlabReassign
+	c.SlabAutomove = s.SlabAutomove
+	if !s.SlabReassign {
+		c.SlabAutomove = 0
+	}
+	c.LRUCrawler = s.LRUCrawler
+	c.LRUMaintainer = s.LRUMaintainer
+	c.HotLRUPct = s.HotLRUPct
+	c.WarmLRUPct = s.WarmLRUPct
+	c.HotMaxFactor = s.HotMaxFactor
+	c.WarmMaxFactor = s.WarmMaxFactor
+	c.TempLRU = s.TempLRU
+	c.TemporaryTTL = uint32(s.TemporaryTTL)
+	c.HashPower = s.HashPower
+	return c
 }
 
 // UsageError is a configuration problem, worded as memcached words it (so

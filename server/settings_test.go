@@ -1,15 +1,14 @@
 package server
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/slabcache/slabcache/internal/mctest"
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
@@ -148,32 +147,11 @@ func TestListenAddrs(t *testing.T) {
 // statsSettings asks a running server for "stats settings".
 func statsSettings(t *testing.T, addr string) []Stat {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := c.Write([]byte("stats settings\r\n")); err != nil {
-		t.Fatal(err)
-	}
 	var out []Stat
-	r := bufio.NewReader(c)
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading stats settings: %v", err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "END" {
-			return out
-		}
-		f := strings.SplitN(line, " ", 3)
-		if len(f) != 3 || f[0] != "STAT" {
-			t.Fatalf("unexpected line %q", line)
-		}
-		out = append(out, Stat{f[1], f[2]})
+	for _, st := range mctest.Stats(t, addr, "settings") {
+		out = append(out, Stat{st.Name, st.Value})
 	}
+	return out
 }
 
 // CompareStatsSettings checks ours against memcached's: the same names in

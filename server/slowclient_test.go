@@ -11,27 +11,20 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slabcache/slabcache/internal/mctest"
 )
 
 // statValue asks a fresh connection for `stats` and returns one field.
 func statValue(t *testing.T, addr, name string) string {
 	t.Helper()
-	nc, br := dialT(t, addr)
-	defer nc.Close()
-	nc.Write([]byte("stats\r\n"))
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("stats: %v", err)
-		}
-		if line == "END\r\n" {
-			t.Fatalf("stats has no %s", name)
-		}
-		f := strings.Fields(line)
-		if len(f) == 3 && f[1] == name {
-			return f[2]
+	for _, st := range mctest.Stats(t, addr, "") {
+		if st.Name == name {
+			return st.Value
 		}
 	}
+	t.Fatalf("stats has no %s", name)
+	return ""
 }
 
 // A client that keeps sending requests and never reads a reply cannot make

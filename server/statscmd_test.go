@@ -6,12 +6,14 @@ import (
 	"io"
 	"net"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // statLines sends cmd and returns the STAT lines of the reply as
@@ -24,26 +26,22 @@ func statLines(t *testing.T, addr, cmd string) map[string]string {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(nc, "%s\r\n", cmd)
-	br := bufio.NewReader(nc)
-	out := map[string]string{}
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("%s: %v after %d lines", cmd, err, len(out))
-		}
-		if line == "END\r\n" {
-			return out
-		}
-		f := strings.Fields(line)
-		if len(f) != 3 || f[0] != "STAT" {
-			t.Fatalf("%s: line %q is not STAT <name> <value>", cmd, line)
-		}
-		if _, dup := out[f[1]]; dup {
-			t.Fatalf("%s: %s printed twice", cmd, f[1])
-		}
-		out[f[1]] = f[2]
+	words := strings.Fields(cmd)
+	var rp proto.Reply
+	if err := proto.NewConn(nc).Admin(&rp, false, proto.CmdStats, words[1:]...); err != nil {
+		t.Fatalf("%s: %v", cmd, err)
 	}
+	out := map[string]string{}
+	for _, st := range rp.Stats {
+		if _, dup := out[string(st.Name)]; dup {
+			t.Fatalf("%s: %s printed twice", cmd, st.Name)
+		}
+		if len(st.Value) == 0 || strings.Contains(string(st.Value), " ") {
+			t.Fatalf("%s: line STAT %s %s is not STAT <name> <value>", cmd, st.Name, st.Value)
+		}
+		out[string(st.Name)] = string(st.Value)
+	}
+	return out
 }
 
 // send runs requests on a fresh connection and reads n reply lines.
@@ -314,5 +312,33 @@ func TestMetadumpAndMgdump(t *testing.T) {
 	}
 	if mg != n {
 		t.Fatalf("mgdump listed %d of %d items", mg, n)
+	}
+}
+
+// -p 0: each listener gets a port from the system, Addr names the first,
+// and `stats conns` shows every listening socket with its bound port.
+func TestPortZeroListensOnChosenPorts(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.Port = 0; s.Listen = "127.0.0.1,127.0.0.2" })
+	host, port, err := net.SplitHostPort(srv.Addr())
+	if err != nil || host != "127.0.0.1" || port == "0" {
+		t.Fatalf("Addr() = %q, want 127.0.0.1 with a chosen port", srv.Addr())
+	}
+	st := statLines(t, srv.Addr(), "stats conns")
+	var listening []string
+	for k, v := range st {
+		if strings.HasSuffix(k, ":state") && v == "conn_listening" {
+			listening = append(listening, st[strings.TrimSuffix(k, ":state")+":addr"])
+		}
+	}
+	sort.Strings(listening)
+	if len(listening) != 2 || listening[0] != "tcp:"+srv.Addr() || !strings.HasPrefix(listening[1], "tcp:127.0.0.2:") || strings.HasSuffix(listening[1], ":0") {
+		t.Fatalf("listening sockets %q, want tcp:%s and tcp:127.0.0.2:<port>", listening, srv.Addr())
+	}
+	for _, l := range listening {
+		nc, err := net.Dial("tcp", strings.TrimPrefix(l, "tcp:"))
+		if err != nil {
+			t.Fatalf("dial %s: %v", l, err)
+		}
+		nc.Close()
 	}
 }

@@ -134,9 +134,6 @@ func (a *Allocator) Close() error {
 	return unmapRegion(m)
 }
 
-// Config returns the configuration (MinChunk rounded up to ChunkAlign).
-func (a *Allocator) Config() Config { return a.cfg }
-
 // NumClasses returns the number of classes; ids run from 1 to NumClasses.
 func (a *Allocator) NumClasses() int { return a.nclasses }
 
@@ -326,19 +323,6 @@ func (a *Allocator) freeLocked(c *class, r Ref, n int) {
 	if pm.state == pageActive && !pm.inAvail {
 		a.availPushLocked(c, p)
 	}
-}
-
-// Allocated reports whether chunk r is allocated. The answer is current only
-// while the class lock is held; callers use it as a hint.
-func (a *Allocator) Allocated(r Ref) bool {
-	p, idx := r.Page(), r.Index()
-	c := a.lockPageClass(p)
-	if c == nil {
-		return false
-	}
-	ok := a.bitmap[int(p)*wordsPerPage+int(idx/64)]&(1<<(idx%64)) != 0
-	c.mu.Unlock()
-	return ok
 }
 
 func (a *Allocator) availPushLocked(c *class, p uint32) {

@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"errors"
-	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -324,8 +323,8 @@ func TestClientReprobesDownNode(t *testing.T) {
 // TestClientTimeout: a node that accepts but never answers makes the
 // operation fail after Timeout and marks the node down.
 func TestClientTimeout(t *testing.T) {
-	silent := startFakeNode(t, func(*proto.Request, net.Conn) {})
-	disco := startFakeDisco(t, members([]string{silent.addr()}), false)
+	silent := startFakeNode(t, func(_ *proto.Request, dst []byte) []byte { return dst })
+	disco := startFakeDisco(t, members([]string{silent}), false)
 	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, Timeout: 100 * time.Millisecond})
 	start := time.Now()
 	_, err := c.Get("k")
@@ -333,7 +332,7 @@ func TestClientTimeout(t *testing.T) {
 		t.Fatalf("get on a silent node: %v, want a deadline error", err)
 	}
 	t.Logf("timed out after %v", time.Since(start))
-	if !c.Down(silent.addr()) {
+	if !c.Down(silent) {
 		t.Fatal("silent node not marked down")
 	}
 	if _, err := c.Get("k"); !errors.Is(err, ErrNodeDown) {
@@ -350,29 +349,26 @@ func TestGetMultiIsParallel(t *testing.T) {
 	all := make(chan struct{})
 	go func() { arrived.Wait(); close(all) }()
 	requests := make(chan int, 10)
-	handler := func(req *proto.Request, w net.Conn) {
+	handler := func(req *proto.Request, dst []byte) []byte {
 		if req.Command != proto.CmdGets {
-			w.Write(proto.AppendError(nil, proto.ErrUnknownCommand))
-			return
+			return proto.AppendError(dst, proto.ErrUnknownCommand)
 		}
 		requests <- len(req.Keys)
 		arrived.Done()
 		select {
 		case <-all:
 		case <-time.After(3 * time.Second):
-			w.Write(proto.AppendServerError(nil, "not parallel"))
-			return
+			return proto.AppendServerError(dst, "not parallel")
 		}
-		var out []byte
 		for _, k := range req.Keys {
-			out = proto.AppendValueHeaderCAS(out, k, 0, 1, 1)
-			out = proto.AppendValue(out, []byte("x"))
+			dst = proto.AppendValueHeaderCAS(dst, k, 0, 1, 1)
+			dst = proto.AppendValue(dst, []byte("x"))
 		}
-		w.Write(proto.AppendEnd(out))
+		return proto.AppendEnd(dst)
 	}
 	var addrs []string
 	for i := 0; i < 3; i++ {
-		addrs = append(addrs, startFakeNode(t, handler).addr())
+		addrs = append(addrs, startFakeNode(t, handler))
 	}
 	disco := startFakeDisco(t, members(addrs), false)
 	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, Timeout: 5 * time.Second, Placement: ring.KindKetamaMD5})
@@ -539,8 +535,8 @@ func TestReplyResults(t *testing.T) {
 
 func BenchmarkClientGet(b *testing.B) {
 	mc := testenv.StartMemcached(b)
-	disco := startFakeDiscoB(b, members([]string{mc}))
-	c, err := New(Config{Endpoints: []string{disco}, PollInterval: -1})
+	disco := startFakeDisco(b, members([]string{mc}), false)
+	c, err := New(Config{Endpoints: []string{disco.addr()}, PollInterval: -1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -553,18 +549,6 @@ func BenchmarkClientGet(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-}
-
-// startFakeDiscoB is startFakeDisco for benchmarks.
-func startFakeDiscoB(b *testing.B, ms []discovery.Member) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	f := &fakeDisco{ln: ln, table: discovery.NewTable(ms)}
-	go f.serve()
-	b.Cleanup(f.close)
-	return f.addr()
 }
 
 // BenchmarkGomemcacheGet is the same Get with gomemcache, for comparison.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"net"
 	"os"
@@ -9,8 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/slabcache/slabcache/internal/mctest"
 	"github.com/slabcache/slabcache/internal/testenv"
 	"github.com/slabcache/slabcache/server"
 )
@@ -540,27 +539,11 @@ func TestDocsListEveryOption(t *testing.T) {
 // memcachedStatsSettings reads "stats settings" from a running server.
 func memcachedStatsSettings(t *testing.T, addr string) []server.Stat {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	c.Write([]byte("stats settings\r\n"))
-	r := bufio.NewReader(c)
 	var out []server.Stat
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		line = strings.TrimRight(line, "\r\n")
-		if line == "END" {
-			return out
-		}
-		f := strings.SplitN(line, " ", 3)
-		out = append(out, server.Stat{Name: f[1], Value: f[2]})
+	for _, st := range mctest.Stats(t, addr, "settings") {
+		out = append(out, server.Stat{Name: st.Name, Value: st.Value})
 	}
+	return out
 }
 
 // TestFlagsMatchMemcached starts memcached 1.6.18 with a command line, parses

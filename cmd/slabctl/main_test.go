@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +13,7 @@ import (
 	"github.com/slabcache/slabcache/cluster/client"
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/ring"
+	"github.com/slabcache/slabcache/internal/mctest"
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
@@ -22,45 +21,8 @@ import (
 // `cluster members`, as a slabcached node would.
 func fakeNode(t *testing.T, ms []discovery.Member, elasticacheOnly bool) string {
 	t.Helper()
-	table := discovery.NewTable(ms)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func(c net.Conn) {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					var out []byte
-					switch strings.TrimSpace(line) {
-					case "config get cluster":
-						out = table.AppendConfigCluster(nil)
-					case "cluster members":
-						if elasticacheOnly {
-							out = []byte("ERROR\r\n")
-						} else {
-							out = table.AppendMembers(nil)
-						}
-					default:
-						out = []byte("ERROR\r\n")
-					}
-					c.Write(out)
-				}
-			}(c)
-		}
-	}()
-	return ln.Addr().String()
+	addr, _ := mctest.ServeDiscovery(t, discovery.NewTable(ms), elasticacheOnly, nil)
+	return addr
 }
 
 var cluster3 = []discovery.Member{

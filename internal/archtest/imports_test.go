@@ -36,7 +36,7 @@ var rules = map[string]struct {
 	ours       []string
 	thirdParty bool
 }{
-	"internal": {ours: []string{"internal"}, thirdParty: true},
+	"internal": {ours: []string{"internal", "proto", "cluster"}, thirdParty: true},
 	"proto":    {ours: nil, thirdParty: false},
 	"slab":     {ours: []string{"internal"}, thirdParty: true},
 	"lru":      {ours: []string{"slab", "internal"}, thirdParty: true},
@@ -58,6 +58,12 @@ var packageRules = map[string]struct {
 	"cluster/discovery":  {ours: []string{"cluster/ring", "proto"}, thirdParty: []string{}},
 	"cluster/membership": {ours: []string{"cluster/discovery"}, thirdParty: []string{"github.com/hashicorp/serf", "github.com/hashicorp/memberlist", "go.uber.org/zap"}},
 	"cluster/client":     {ours: []string{"cluster/ring", "cluster/discovery", "proto"}, thirdParty: []string{}},
+	// difftest judges servers from outside: it must not share our codec.
+	"internal/difftest":   {ours: []string{"internal/testenv"}},
+	"internal/testenv":    {ours: []string{}},
+	"internal/mctest":     {ours: []string{"proto", "cluster/discovery"}},
+	"internal/clock":      {ours: []string{}},
+	"internal/invariants": {ours: []string{}},
 }
 
 // checkPackage returns the edges of pkg that break its packageRules entry.

@@ -37,7 +37,27 @@ type observers struct {
 	detailOn bool
 	detail   map[string]*[4]uint64 // prefix -> get, hit, set, del
 	order    []string              // prefixes in first-seen order
+	delim    byte                  // -D: where a key's prefix ends
 	gid      atomic.Uint64
+}
+
+// init sets the observers up from the settings: the eviction log bound and
+// -D (prefix statistics on from the start).
+func (o *observers) init(s Settings) {
+	o.evictCap = s.WatcherLogbufSize
+	o.delim = s.PrefixDelimiter
+	if s.DetailEnabled {
+		o.detailOn = true
+		o.detail = map[string]*[4]uint64{}
+		o.refreshLocked()
+	}
+}
+
+// watchLog is the watch log lines one connection gathered during an event,
+// sent to the watchers at its end (publishWatch).
+type watchLog struct {
+	lines []byte
+	kinds int
 }
 
 func (o *observers) refreshLocked() {
@@ -69,7 +89,7 @@ func (c *conn) startWatch(r *proto.Request) {
 		kinds = watchFetchers
 	}
 	if !c.s.set.WatchEnabled {
-		c.out = append(c.out, "CLIENT_ERROR watch commands not allowed\r\n"...)
+		c.out = proto.AppendError(c.out, proto.ErrWatchDisabled)
 		return
 	}
 	o := &c.s.obs
@@ -82,8 +102,7 @@ func (c *conn) startWatch(r *proto.Request) {
 }
 
 // stopWatch removes c from the watchers (its connection closed).
-func (s *Server) stopWatch(c *conn) {
-	o := &s.obs
+func (o *observers) stopWatch(c *conn) {
 	o.mu.Lock()
 	for i, w := range o.watchers {
 		if w.c == c {
@@ -109,35 +128,24 @@ func (o *observers) logPrefix(dst []byte) []byte {
 	return append(dst, ' ')
 }
 
-// appendKey appends a key URI-encoded as memcached's logger does.
-func appendKey(dst, key []byte) []byte {
-	for _, b := range key {
-		if b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' ||
-			b == '-' || b == '.' || b == '_' || b == '~' {
-			dst = append(dst, b)
-			continue
-		}
-		const hex = "0123456789ABCDEF"
-		dst = append(dst, '%', hex[b>>4], hex[b&15])
-	}
-	return dst
-}
-
-// observeGet records a retrieval of key (fetchers, detail).
-func (c *conn) observeGet(key []byte, hit bool, cls, size int) {
-	o := &c.s.obs
-	o.mu.Lock()
-	kinds, detail := o.kinds, o.detailOn
-	o.mu.Unlock()
+// observeGet records a retrieval of key that ended as o (fetchers,
+// detail).
+func (c *conn) observeGet(key []byte, o lru.Outcome) {
+	obs := &c.s.obs
+	obs.mu.Lock()
+	kinds, detail := obs.kinds, obs.detailOn
+	obs.mu.Unlock()
+	hit := o.Result == lru.Found
 	if detail {
-		o.count(c.s.set.PrefixDelimiter, key, 0, hit)
+		obs.count(key, 0, hit)
 	}
 	if kinds&watchFetchers == 0 {
 		return
 	}
-	b := o.logPrefix(c.wlog)
+	b := obs.logPrefix(c.wlog.lines)
 	b = append(b, "type=item_get key="...)
-	b = appendKey(b, key)
+	b = proto.AppendURIKey(b, key)
+	cls, size := o.Class, o.Len
 	if hit {
 		b = append(b, " status=found clsid="...)
 	} else {
@@ -149,8 +157,8 @@ func (c *conn) observeGet(key []byte, hit bool, cls, size int) {
 	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
 	b = append(b, " size="...)
 	b = strconv.AppendInt(b, int64(size), 10)
-	c.wlog = append(b, '\n')
-	c.wkinds |= watchFetchers
+	c.wlog.lines = append(b, '\n')
+	c.wlog.kinds |= watchFetchers
 }
 
 // storeStatus is the logger's name for a store result.
@@ -172,35 +180,36 @@ func storeStatus(res lru.Result) string {
 	return "unknown"
 }
 
-// observeStore records a storage command (mutations, detail).
-func (c *conn) observeStore(cmd string, key []byte, res lru.Result, ttl int64, cls, size int) {
-	o := &c.s.obs
-	o.mu.Lock()
-	kinds, detail := o.kinds, o.detailOn
-	o.mu.Unlock()
+// observeStore records the storage command r that ended as o (mutations,
+// detail).
+func (c *conn) observeStore(r *proto.Request, o lru.Outcome) {
+	obs := &c.s.obs
+	obs.mu.Lock()
+	kinds, detail := obs.kinds, obs.detailOn
+	obs.mu.Unlock()
 	if detail {
-		o.count(c.s.set.PrefixDelimiter, key, 2, false)
+		obs.count(r.Key, 2, false)
 	}
 	if kinds&watchMutations == 0 {
 		return
 	}
-	b := o.logPrefix(c.wlog)
+	b := obs.logPrefix(c.wlog.lines)
 	b = append(b, "type=item_store key="...)
-	b = appendKey(b, key)
+	b = proto.AppendURIKey(b, r.Key)
 	b = append(b, " status="...)
-	b = append(b, storeStatus(res)...)
+	b = append(b, storeStatus(o.Result)...)
 	b = append(b, " cmd="...)
-	b = append(b, cmd...)
+	b = append(b, storeCmd(r).String()...)
 	b = append(b, " ttl="...)
-	b = strconv.AppendInt(b, ttl, 10)
+	b = strconv.AppendInt(b, int64(r.Exptime), 10)
 	b = append(b, " clsid="...)
-	b = strconv.AppendInt(b, int64(cls), 10)
+	b = strconv.AppendInt(b, int64(o.Class), 10)
 	b = append(b, " cfd="...)
 	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
 	b = append(b, " size="...)
-	b = strconv.AppendInt(b, int64(size), 10)
-	c.wlog = append(b, '\n')
-	c.wkinds |= watchMutations
+	b = strconv.AppendInt(b, int64(r.ValueLen), 10)
+	c.wlog.lines = append(b, '\n')
+	c.wlog.kinds |= watchMutations
 }
 
 // observeDelete records a delete for `stats detail`.
@@ -210,15 +219,15 @@ func (c *conn) observeDelete(key []byte) {
 	detail := o.detailOn
 	o.mu.Unlock()
 	if detail {
-		o.count(c.s.set.PrefixDelimiter, key, 3, false)
+		o.count(key, 3, false)
 	}
 }
 
 // count adds one to field f (0 get, 2 set, 3 del; a get hit also counts
 // field 1) of key's prefix. Keys without the delimiter have no prefix and
 // are not counted, as in memcached.
-func (o *observers) count(delim byte, key []byte, f int, hit bool) {
-	i := bytes.IndexByte(key, delim)
+func (o *observers) count(key []byte, f int, hit bool) {
+	i := bytes.IndexByte(key, o.delim)
 	if i < 0 {
 		return
 	}
@@ -243,28 +252,28 @@ func (o *observers) count(delim byte, key []byte, f int, hit bool) {
 // publish sends the log lines this connection gathered during the event to
 // the watchers that asked for them.
 func (c *conn) publishWatch() {
-	if len(c.wlog) == 0 {
+	if len(c.wlog.lines) == 0 {
 		return
 	}
 	o := &c.s.obs
 	o.mu.Lock()
 	for _, w := range o.watchers {
-		if w.kinds&c.wkinds != 0 && w.c != c {
-			w.c.gc.AsyncWrite(c.filterLog(w.kinds), nil)
+		if w.kinds&c.wlog.kinds != 0 && w.c != c {
+			w.c.gc.AsyncWrite(c.wlog.filter(w.kinds), nil)
 		}
 	}
 	o.mu.Unlock()
-	c.wlog = c.wlog[:0]
-	c.wkinds = 0
+	c.wlog.lines = c.wlog.lines[:0]
+	c.wlog.kinds = 0
 }
 
-// filterLog returns a copy of the gathered lines a watcher of kinds wants.
-func (c *conn) filterLog(kinds int) []byte {
-	if c.wkinds&^kinds == 0 {
-		return bytes.Clone(c.wlog)
+// filter returns a copy of the gathered lines a watcher of kinds wants.
+func (l *watchLog) filter(kinds int) []byte {
+	if l.kinds&^kinds == 0 {
+		return bytes.Clone(l.lines)
 	}
 	var out []byte
-	for rest := c.wlog; len(rest) > 0; {
+	for rest := l.lines; len(rest) > 0; {
 		i := bytes.IndexByte(rest, '\n') + 1
 		line := rest[:i]
 		rest = rest[i:]
@@ -289,7 +298,7 @@ func (o *observers) evicted(d *lru.DumpItem) {
 	}
 	b := o.logPrefix(o.evictBuf)
 	b = append(b, "type=eviction key="...)
-	b = appendKey(b, d.Key)
+	b = proto.AppendURIKey(b, d.Key)
 	if d.Fetched {
 		b = append(b, " fetch=yes ttl="...)
 	} else {
@@ -327,7 +336,7 @@ func (c *conn) statsDetail(r *proto.Request) {
 	args := r.Args()
 	o := &c.s.obs
 	if len(args) != 2 {
-		c.out = append(c.out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n"...)
+		c.out = proto.AppendError(c.out, proto.ErrDetailUsage)
 		return
 	}
 	switch string(args[1]) {
@@ -350,17 +359,11 @@ func (c *conn) statsDetail(r *proto.Request) {
 		o.mu.Lock()
 		for _, p := range o.order {
 			v := o.detail[p]
-			c.out = append(c.out, "PREFIX "...)
-			c.out = append(c.out, p...)
-			for i, name := range [4]string{" get ", " hit ", " set ", " del "} {
-				c.out = append(c.out, name...)
-				c.out = strconv.AppendUint(c.out, v[i], 10)
-			}
-			c.out = append(c.out, '\r', '\n')
+			c.out = proto.AppendDetailPrefix(c.out, p, v[0], v[1], v[2], v[3])
 		}
 		o.mu.Unlock()
 		c.out = proto.AppendEnd(c.out)
 	default:
-		c.out = append(c.out, "CLIENT_ERROR usage: stats detail on|off|dump\r\n"...)
+		c.out = proto.AppendError(c.out, proto.ErrDetailUsage)
 	}
 }

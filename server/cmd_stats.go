@@ -1,0 +1,340 @@
+package server
+
+import (
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"syscall"
+
+	"github.com/slabcache/slabcache/proto"
+)
+
+// `stats` in every form memcached 1.6.18 knows, with its field names and
+// order: the general form, settings, reset, items, slabs, conns, sizes and
+// detail (observers.go). None of them is on a request's hot path.
+
+// stats answers `stats` and its sub-commands.
+func (c *conn) stats(r *proto.Request) {
+	args := r.Args()
+	if len(args) == 0 {
+		c.out = c.s.appendGeneralStats(c.out)
+		c.out = proto.AppendEnd(c.out)
+		return
+	}
+	switch string(args[0]) {
+	case "settings":
+		for _, st := range c.s.liveSettings().StatsSettings(c.s.flushedAt.Load()) {
+			c.out = proto.AppendStat(c.out, st.Name, st.Value)
+		}
+		c.out = proto.AppendEnd(c.out)
+	case "reset":
+		c.s.resetCounters()
+		c.out = proto.AppendStatus(c.out, proto.StatusReset)
+	case "items":
+		c.out = c.s.appendStatsItems(c.out)
+	case "slabs":
+		c.out = c.s.appendStatsSlabs(c.out)
+	case "conns":
+		c.out = c.appendStatsConns(c.out)
+	case "sizes":
+		c.out = appendStatsSizes(c.out)
+	case "sizes_disable":
+		// memcached answers these two with the status line alone (no END).
+		c.out = proto.AppendStat(c.out, "sizes_status", "disabled")
+	case "sizes_enable":
+		// The histogram is not kept: memcached's error form.
+		c.out = proto.AppendStat(c.out, "sizes_status", "error")
+		c.out = proto.AppendStat(c.out, "sizes_error", "not_supported")
+	case "detail":
+		c.statsDetail(r)
+	default:
+		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
+	}
+}
+
+// appendGeneralStats appends the lines of `stats` in memcached 1.6.18's
+// order. Fields without a meaning in slabcached (libevent, napi ids, auth)
+// are printed with the values memcached prints when the feature is off.
+func (s *Server) appendGeneralStats(dst []byte) []byte {
+	t := s.totals()
+	ls := s.store.Stats()
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	u := func(name string, v uint64) { dst = proto.AppendStatUint(dst, name, v) }
+	i := func(name string, v int64) { dst = proto.AppendStatInt(dst, name, v) }
+	b := func(name string, v bool) {
+		if v {
+			u(name, 1)
+		} else {
+			u(name, 0)
+		}
+	}
+	i("pid", int64(os.Getpid()))
+	i("uptime", int64(s.clk.Now()))
+	i("time", s.clk.Epoch()+int64(s.clk.Now()))
+	dst = proto.AppendStat(dst, "version", Version)
+	dst = proto.AppendStat(dst, "libevent", "gnet-v2.10.0")
+	i("pointer_size", 64)
+	dst = proto.AppendStatMicros(dst, "rusage_user", uint64(ru.Utime.Sec)*1e6+uint64(ru.Utime.Usec))
+	dst = proto.AppendStatMicros(dst, "rusage_system", uint64(ru.Stime.Sec)*1e6+uint64(ru.Stime.Usec))
+	i("max_connections", int64(s.set.MaxConns))
+	i("curr_connections", s.counts.curr.Load())
+	u("total_connections", s.counts.total.Load())
+	u("rejected_connections", s.counts.rejected.Load())
+	i("connection_structures", s.counts.curr.Load())
+	u("response_obj_oom", 0)
+	// slabcached has no response objects or read-buffer pool: one reply
+	// buffer and gnet's input buffer per connection.
+	i("response_obj_count", s.counts.curr.Load())
+	u("response_obj_bytes", 0)
+	i("read_buf_count", s.counts.curr.Load())
+	u("read_buf_bytes", 0)
+	u("read_buf_bytes_free", 0)
+	// Connections closed because they sent requests without reading the
+	// replies past the input cap.
+	u("read_buf_oom", s.counts.outputClosed.Load())
+	u("reserved_fds", 0)
+	u("cmd_get", t[cCmdGet])
+	u("cmd_set", t[cCmdSet])
+	u("cmd_flush", t[cCmdFlush])
+	u("cmd_touch", t[cCmdTouch])
+	u("cmd_meta", t[cCmdMeta])
+	u("get_hits", t[cGetHits])
+	u("get_misses", t[cGetMisses])
+	u("get_expired", ls.GetExpired)
+	u("get_flushed", ls.GetFlushed)
+	u("delete_misses", t[cDeleteMisses])
+	u("delete_hits", t[cDeleteHits])
+	u("incr_misses", t[cIncrMisses])
+	u("incr_hits", t[cIncrHits])
+	u("decr_misses", t[cDecrMisses])
+	u("decr_hits", t[cDecrHits])
+	u("cas_misses", t[cCasMisses])
+	u("cas_hits", t[cCasHits])
+	u("cas_badval", t[cCasBadval])
+	u("touch_hits", t[cTouchHits])
+	u("touch_misses", t[cTouchMisses])
+	u("store_too_large", t[cStoreTooLarge])
+	u("store_no_memory", t[cStoreNoMemory])
+	u("auth_cmds", 0)
+	u("auth_errors", 0)
+	u("bytes_read", t[cBytesRead])
+	u("bytes_written", t[cBytesWritten])
+	i("limit_maxbytes", ls.LimitMaxbytes)
+	b("accepting_conns", !s.net.stopping.Load())
+	u("listen_disabled_num", 0)
+	u("time_in_listen_disabled_us", 0)
+	i("threads", int64(s.set.Threads))
+	u("conn_yields", 0)
+	i("hash_power_level", int64(ls.HashPowerLevel))
+	i("hash_bytes", ls.HashBytes)
+	b("hash_is_expanding", ls.HashExpanding > 0)
+	u("slab_reassign_rescues", ls.SlabReassignRescues)
+	u("slab_reassign_chunk_rescues", ls.SlabReassignChunkRescues)
+	u("slab_reassign_evictions_nomem", ls.SlabReassignEvictionsNomem)
+	u("slab_reassign_inline_reclaim", ls.SlabReassignInlineReclaim)
+	u("slab_reassign_busy_items", ls.SlabReassignBusyItems)
+	u("slab_reassign_busy_deletes", ls.SlabReassignBusyDeletes)
+	b("slab_reassign_running", ls.SlabReassignRunning)
+	u("slabs_moved", ls.SlabsMoved)
+	if s.set.LRUCrawler {
+		b("lru_crawler_running", s.store.CrawlPassRunning())
+		u("lru_crawler_starts", ls.LRUCrawlerStarts)
+	}
+	if s.set.LRUMaintainer {
+		u("lru_maintainer_juggles", ls.MaintainerJuggles)
+	}
+	u("malloc_fails", ls.MallocFails)
+	u("log_worker_dropped", 0)
+	u("log_worker_written", 0)
+	u("log_watcher_skipped", 0)
+	u("log_watcher_sent", 0)
+	u("log_watchers", 0)
+	u("unexpected_napi_ids", 0)
+	u("round_robin_fallback", 0)
+	u("bytes", ls.Bytes)
+	u("curr_items", ls.CurrItems)
+	u("total_items", ls.TotalItems)
+	i("slab_global_page_pool", int64(ls.SlabGlobalPagePool))
+	u("expired_unfetched", ls.ExpiredUnfetched)
+	u("evicted_unfetched", ls.EvictedUnfetched)
+	if s.set.LRUSegmented {
+		u("evicted_active", ls.EvictedActive)
+	}
+	u("evictions", ls.Evictions)
+	u("reclaimed", ls.Reclaimed)
+	u("crawler_reclaimed", ls.CrawlerReclaimed)
+	u("crawler_items_checked", ls.CrawlerChecked)
+	u("lrutail_reflocked", 0)
+	if s.set.LRUSegmented {
+		u("moves_to_cold", ls.MovesToCold)
+		u("moves_to_warm", ls.MovesToWarm)
+		u("moves_within_lru", ls.MovesWithinLRU)
+		u("direct_reclaims", ls.DirectReclaims)
+		u("lru_bumps_dropped", 0)
+	}
+	return dst
+}
+
+// appendStatsItems is `stats items`: one block per class holding items.
+func (s *Server) appendStatsItems(dst []byte) []byte {
+	cls := s.store.ClassStats(nil)
+	ct := s.classTotals()
+	temp := s.liveSettings().TempLRU
+	for i := range cls {
+		cs := &cls[i]
+		if cs.Number == 0 {
+			continue
+		}
+		k := ct[cs.Class]
+		u := func(name string, v uint64) { dst = proto.AppendStatClass(dst, "items:", cs.Class, name, v) }
+		u("number", cs.Number)
+		u("number_hot", cs.NumberHot)
+		u("number_warm", cs.NumberWarm)
+		u("number_cold", cs.NumberCold)
+		if temp {
+			u("number_temp", cs.NumberTemp)
+		}
+		u("age_hot", uint64(cs.AgeHot))
+		u("age_warm", uint64(cs.AgeWarm))
+		u("age", uint64(cs.Age))
+		u("mem_requested", cs.MemRequested)
+		u("evicted", cs.Evicted)
+		u("evicted_nonzero", cs.EvictedNonzero)
+		u("evicted_time", uint64(cs.EvictedTime))
+		u("outofmemory", cs.OutOfMemory)
+		u("tailrepairs", cs.TailRepairs)
+		u("reclaimed", cs.Reclaimed)
+		u("expired_unfetched", cs.ExpiredUnfetched)
+		u("evicted_unfetched", cs.EvictedUnfetched)
+		u("evicted_active", cs.EvictedActive)
+		u("crawler_reclaimed", cs.CrawlerReclaimed)
+		u("crawler_items_checked", cs.CrawlerChecked)
+		u("lrutail_reflocked", cs.LRUTailReflocked)
+		u("moves_to_cold", cs.MovesToCold)
+		u("moves_to_warm", cs.MovesToWarm)
+		u("moves_within_lru", cs.MovesWithinLRU)
+		u("direct_reclaims", cs.DirectReclaims)
+		u("hits_to_hot", k[kHitsToHot])
+		u("hits_to_warm", k[kHitsToWarm])
+		u("hits_to_cold", k[kHitsToCold])
+		u("hits_to_temp", k[kHitsToTemp])
+	}
+	return proto.AppendEnd(dst)
+}
+
+// appendStatsSlabs is `stats slabs`: one block per class holding pages,
+// then active_slabs and total_malloced. The per-class request counters
+// (get_hits, cmd_set, cas_hits, cas_badval, ...) are what Prometheus'
+// memcached_exporter requires.
+func (s *Server) appendStatsSlabs(dst []byte) []byte {
+	cls := s.store.ClassStats(nil)
+	ct := s.classTotals()
+	active := 0
+	for i := range cls {
+		cs := &cls[i]
+		sl := &cs.Slab
+		if sl.TotalPages == 0 {
+			continue
+		}
+		active++
+		k := ct[cs.Class]
+		u := func(name string, v uint64) { dst = proto.AppendStatClass(dst, "", cs.Class, name, v) }
+		u("chunk_size", uint64(sl.ChunkSize))
+		u("chunks_per_page", uint64(sl.ChunksPerPage))
+		u("total_pages", uint64(sl.TotalPages))
+		u("total_chunks", uint64(sl.TotalChunks))
+		u("used_chunks", uint64(sl.UsedChunks))
+		u("free_chunks", uint64(sl.FreeChunks))
+		u("free_chunks_end", 0) // pages are carved whole: no partly carved page
+		u("get_hits", k[kGetHits])
+		u("cmd_set", k[kCmdSet])
+		u("delete_hits", k[kDeleteHits])
+		u("incr_hits", k[kIncrHits])
+		u("decr_hits", k[kDecrHits])
+		u("cas_hits", k[kCasHits])
+		u("cas_badval", k[kCasBadval])
+		u("touch_hits", k[kTouchHits])
+	}
+	st := s.store.Stats()
+	dst = proto.AppendStatInt(dst, "active_slabs", int64(active))
+	dst = proto.AppendStatInt(dst, "total_malloced", st.TotalMalloced)
+	return proto.AppendEnd(dst)
+}
+
+// connAddr formats an address as memcached does in `stats conns`.
+func connAddr(a net.Addr) string {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return "tcp:" + a.String()
+	case *net.UnixAddr:
+		return "unix:" + a.Name
+	case nil:
+		return ""
+	}
+	return a.Network() + ":" + a.String()
+}
+
+// appendStatsConns is `stats conns`: the listening sockets, then every
+// client connection, keyed by file descriptor.
+func (c *conn) appendStatsConns(dst []byte) []byte {
+	s := c.s
+	now := s.clk.Now()
+	line := func(fd int, name, v string) { dst = proto.AppendStatID(dst, fd, name, v) }
+	for _, l := range s.net.boundListeners() {
+		line(l.fd, "addr", l.statsAddr())
+		line(l.fd, "state", "conn_listening")
+		line(l.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now), 10))
+	}
+	// Read each connection's fields while it is registered: gnet clears
+	// a connection's addresses after OnClose, which unregisters it under
+	// the same lock.
+	type row struct {
+		fd                  int
+		remote, local, stat string
+		idle                uint32
+	}
+	var rows []row
+	s.net.eachConn(func(o *conn) {
+		rows = append(rows, row{o.gc.Fd(), connAddr(o.gc.RemoteAddr()), connAddr(o.gc.LocalAddr()),
+			o.stateName(o == c), now - min(now, o.lastActive.Load())})
+	})
+	sort.Slice(rows, func(i, j int) bool { return rows[i].fd < rows[j].fd })
+	for _, r := range rows {
+		line(r.fd, "addr", r.remote)
+		if r.local != "" {
+			line(r.fd, "listen_addr", r.local)
+		}
+		line(r.fd, "state", r.stat)
+		line(r.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(r.idle), 10))
+	}
+	return proto.AppendEnd(dst)
+}
+
+// stateName is the memcached connection state closest to what the
+// connection is doing, as another connection can see it.
+func (c *conn) stateName(self bool) string {
+	switch {
+	case self:
+		return "conn_parse_cmd"
+	case c.watching.Load():
+		return "conn_watch"
+	case c.paused.Load():
+		return "conn_mwrite"
+	case c.reading.Load():
+		return "conn_nread"
+	}
+	return "conn_waiting"
+}
+
+// appendStatsSizes is `stats sizes`: the item size histogram is not
+// kept (memcached keeps it only with -o track_sizes or after
+// `stats sizes_enable`), so the answer is memcached's disabled status.
+func appendStatsSizes(dst []byte) []byte {
+	dst = proto.AppendStat(dst, "sizes_status", "disabled")
+	return proto.AppendEnd(dst)
+}
+
+// classCount is the number of slab classes, for range checks.
+func (s *Server) classCount() int { return s.store.NumClasses() }

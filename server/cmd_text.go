@@ -1,0 +1,281 @@
+package server
+
+import (
+	"go.uber.org/zap"
+
+	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
+)
+
+// The classic text commands: get, gets, gat, gats, the storage commands,
+// delete, incr, decr, touch, flush_all, verbosity, cache_memlimit and
+// shutdown.
+
+// valueHit is the store's Hit for one key of get, gets, gat or gats: it
+// appends the VALUE block of the found item.
+type valueHit struct {
+	out *[]byte
+	key []byte
+	cas bool
+}
+
+// Hit implements lru.Hit.
+func (h *valueHit) Hit(it *lru.Item) {
+	out := *h.out
+	if h.cas {
+		out = proto.AppendValueHeaderCAS(out, h.key, it.Flags, it.Len, it.CAS)
+	} else {
+		out = proto.AppendValueHeader(out, h.key, it.Flags, it.Len)
+	}
+	out = it.AppendValue(out)
+	*h.out = append(out, '\r', '\n')
+}
+
+// get serves get, gets, gat and gats. A multi-get whose replies outgrow
+// outputPause stops after a key and goes on from there once the client has
+// read them (c.more).
+func (c *conn) get(r *proto.Request) {
+	var args lru.GetArgs
+	touch := r.Command == proto.CmdGat || r.Command == proto.CmdGats
+	if touch {
+		args.Touch = true
+		args.Exptime = int64(r.Exptime)
+	}
+	withCAS := r.Command == proto.CmdGets || r.Command == proto.CmdGats
+	for i := c.more.resume; i < len(r.Keys); i++ {
+		if i > c.more.resume && len(c.out) > outputPause {
+			c.more.resume = i
+			c.more.suspended = true
+			return
+		}
+		key := r.Keys[i]
+		c.st[cCmdGet]++
+		if touch {
+			c.st[cCmdTouch]++
+		}
+		c.hit = valueHit{out: &c.out, key: key, cas: withCAS}
+		o := c.s.store.Get(key, &args, &c.hit)
+		c.hit = valueHit{}
+		c.countRead(o, touch)
+		if c.s.obs.on.Load() {
+			c.observeGet(key, o)
+		}
+	}
+	c.more.resume = 0
+	c.out = proto.AppendEnd(c.out)
+}
+
+// countRead counts a get (or, with touch, a gat) that found o.
+func (c *conn) countRead(o lru.Outcome, touch bool) {
+	switch {
+	case o.Result == lru.Found:
+		c.hitAdd(o.Class, o.Segment, touch)
+	case touch:
+		c.st[cTouchMisses]++
+	default:
+		c.st[cGetMisses]++
+	}
+}
+
+// storeWhole handles a storage command whose value is in r.Value.
+func (c *conn) storeWhole(r *proto.Request) {
+	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), len(r.Value))
+	if res != lru.Stored {
+		c.storeFailed(r, res)
+		return
+	}
+	c.up.resv.Write(r.Value)
+	c.commit(r)
+}
+
+// storeFailed answers a storage command whose item could not be allocated,
+// and, for set, removes the old item as memcached does (so a failed set
+// never leaves stale data behind).
+func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
+	c.st[cCmdSet]++
+	e := proto.ErrOutOfMemory
+	if res == lru.TooLarge {
+		e = proto.ErrTooLarge
+		c.st[cStoreTooLarge]++
+	} else {
+		c.st[cStoreNoMemory]++
+	}
+	if c.s.obs.on.Load() {
+		c.observeStore(r, lru.Outcome{Result: res})
+	}
+	if r.Command == proto.CmdMetaSet {
+		// The error is sent even with q.
+		c.out = proto.AppendError(c.out, e)
+	} else if !r.NoReply {
+		c.out = proto.AppendError(c.out, e)
+	}
+	if storeCmd(r) == proto.CmdSet {
+		c.s.store.Delete(r.Key, nil)
+	}
+}
+
+// commit publishes the filled reservation for r and answers.
+func (c *conn) commit(r *proto.Request) {
+	if r.Command == proto.CmdMetaSet {
+		c.metaCommit(r)
+		return
+	}
+	a := lru.SetArgs{Mode: storeMode(r.Command)}
+	if r.Command == proto.CmdCas {
+		a.CAS = r.CAS
+	}
+	o := c.s.store.Commit(&c.up.resv, &a)
+	c.countStore(r, o, r.Command == proto.CmdCas)
+	if !r.NoReply {
+		c.out = appendResult(c.out, o.Result)
+	}
+}
+
+// countStore counts a store (with cas, a compare-and-swap) that ended as o.
+func (c *conn) countStore(r *proto.Request, o lru.Outcome, cas bool) {
+	c.st[cCmdSet]++
+	c.classAdd(o.Class, kCmdSet)
+	if c.s.obs.on.Load() {
+		c.observeStore(r, o)
+	}
+	if !cas {
+		return
+	}
+	switch o.Result {
+	case lru.Stored:
+		c.st[cCasHits]++
+		c.classAdd(o.Class, kCasHits)
+	case lru.Exists:
+		c.st[cCasBadval]++
+		c.classAdd(o.Class, kCasBadval)
+	case lru.NotFound:
+		c.st[cCasMisses]++
+	}
+}
+
+func (c *conn) delete(r *proto.Request) {
+	o := c.s.store.Delete(r.Key, nil)
+	c.countDelete(r, o)
+	if !r.NoReply {
+		c.out = appendResult(c.out, o.Result)
+	}
+}
+
+// countDelete counts a delete that ended as o.
+func (c *conn) countDelete(r *proto.Request, o lru.Outcome) {
+	if o.Result == lru.Deleted {
+		c.st[cDeleteHits]++
+		c.classAdd(o.Class, kDeleteHits)
+	} else {
+		c.st[cDeleteMisses]++
+	}
+	if c.s.obs.on.Load() {
+		c.observeDelete(r.Key)
+	}
+}
+
+func (c *conn) delta(r *proto.Request) {
+	incr := r.Command == proto.CmdIncr
+	o := c.s.store.Delta(r.Key, &lru.DeltaArgs{Incr: incr, Delta: r.Delta})
+	c.countDelta(o, incr)
+	if r.NoReply {
+		return
+	}
+	switch o.Result {
+	case lru.Found:
+		c.out = proto.AppendNumber(c.out, o.Value)
+	case lru.NoMemory:
+		c.out = proto.AppendError(c.out, proto.ErrArithNoMemory)
+	default:
+		c.out = appendResult(c.out, o.Result)
+	}
+}
+
+// countDelta counts an incr (or decr) that ended as o.
+func (c *conn) countDelta(o lru.Outcome, incr bool) {
+	switch {
+	case o.Result == lru.Found && incr:
+		c.st[cIncrHits]++
+		c.classAdd(o.Class, kIncrHits)
+	case o.Result == lru.Found:
+		c.st[cDecrHits]++
+		c.classAdd(o.Class, kDecrHits)
+	case o.Result == lru.NotFound && incr:
+		c.st[cIncrMisses]++
+	case o.Result == lru.NotFound:
+		c.st[cDecrMisses]++
+	}
+}
+
+func (c *conn) touch(r *proto.Request) {
+	c.st[cCmdTouch]++
+	o := c.s.store.Touch(r.Key, int64(r.Exptime))
+	if o.Result == lru.Touched {
+		c.st[cTouchHits]++
+		c.classAdd(o.Class, kTouchHits)
+	} else {
+		c.st[cTouchMisses]++
+	}
+	if !r.NoReply {
+		c.out = appendResult(c.out, o.Result)
+	}
+}
+
+func (c *conn) flushAll(r *proto.Request) {
+	if !c.s.set.FlushEnabled {
+		if !r.NoReply {
+			c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
+		}
+		return
+	}
+	c.st[cCmdFlush]++
+	c.s.store.Flush(int64(r.Exptime))
+	c.s.flushedAt.Store(c.s.clk.Now())
+	if !r.NoReply {
+		c.out = proto.AppendOK(c.out)
+	}
+}
+
+func (c *conn) verbosity(r *proto.Request) {
+	c.s.verbosity.Store(int32(min(r.Level, 3)))
+	c.s.applyVerbosity()
+	if !r.NoReply {
+		c.out = proto.AppendOK(c.out)
+	}
+}
+
+func (c *conn) memlimit(r *proto.Request) {
+	var e *proto.Error
+	switch {
+	case r.MemLimit < 8:
+		e = proto.ErrMemlimitTooSmall
+	case r.MemLimit > 1000000000:
+		e = proto.ErrMemlimitNotBytes
+	case c.s.store.SetMemoryLimit(int64(r.MemLimit)<<20) != nil:
+		// The store reserves address space at start for the larger of
+		// -m and 4 GiB: unlike memcached, the limit cannot be raised
+		// beyond that.
+		e = proto.ErrMemlimitAdjust
+	}
+	switch {
+	case r.NoReply:
+	case e != nil:
+		c.out = proto.AppendError(c.out, e)
+	default:
+		c.out = proto.AppendOK(c.out)
+	}
+}
+
+func (c *conn) shutdown(r *proto.Request) {
+	if !c.s.set.ShutdownCommand {
+		c.out = proto.AppendError(c.out, proto.ErrShutdownDisabled)
+		return
+	}
+	if a := r.Args(); len(a) > 1 || len(a) == 1 && string(a[0]) != "graceful" {
+		c.out = proto.AppendError(c.out, proto.ErrShutdownMode)
+		return
+	}
+	c.s.log.Info("shutdown command received", zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))
+	c.closeAfter = true
+	c.s.shutdownAsync()
+}

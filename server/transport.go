@@ -1,0 +1,360 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/slabcache/slabcache/proto"
+)
+
+// The transport: gnet's event loops, the listening sockets, the set of open
+// connections and the periodic tick that wakes paused and closes idle
+// ones. A connection's own input handling is in conn.go.
+
+// transport is the network side of a Server.
+type transport struct {
+	addrs      []string // gnet addresses: tcp://host:port, unix://path
+	socketPath string   // -s, or ""
+	socketMask uint32   // -a
+
+	startErr chan error
+	done     chan struct{}
+	stopOnce sync.Once
+	stopping atomic.Bool
+
+	mu        sync.Mutex // guards everything below
+	eng       gnet.Engine
+	booted    bool
+	listeners []listener // once booted
+	loops     map[gnet.EventLoop]*loopStats
+	all       []*loopStats // every loop's counters, in creation order (grows only)
+	conns     map[*conn]struct{}
+}
+
+// listener is a listening socket as `stats conns` shows it.
+type listener struct {
+	fd   int    // a duplicate of gnet's listening socket, held while serving
+	addr string // host:port with the port actually bound, or the socket path
+	unix bool
+}
+
+func (l listener) statsAddr() string {
+	if l.unix {
+		return "unix:" + l.addr
+	}
+	return "tcp:" + l.addr
+}
+
+func (t *transport) init(addrs []string) {
+	t.addrs = addrs
+	t.startErr = make(chan error, 1)
+	t.done = make(chan struct{})
+	t.loops = make(map[gnet.EventLoop]*loopStats)
+	t.conns = make(map[*conn]struct{})
+}
+
+// gnetAddrs returns the addresses gnet listens on: the Unix socket, or one
+// TCP address per -l entry.
+func (s *Settings) gnetAddrs() ([]string, error) {
+	if s.SocketPath != "" {
+		return []string{"unix://" + s.SocketPath}, nil
+	}
+	hosts, err := s.ListenAddrs()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(hosts))
+	for i, h := range hosts {
+		out[i] = "tcp://" + h
+	}
+	return out, nil
+}
+
+// addr returns the first listen address: host:port (the bound port once
+// the event loops have started) or the Unix socket path.
+func (t *transport) addr() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.listeners) > 0 {
+		return t.listeners[0].addr
+	}
+	_, a, _ := strings.Cut(t.addrs[0], "://")
+	return a
+}
+
+// boundListeners returns the listening sockets (empty before boot).
+func (t *transport) boundListeners() []listener {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.listeners
+}
+
+func (t *transport) isBooted() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.booted
+}
+
+// start runs the event loops and returns once the listeners are open or
+// failed to open.
+func (t *transport) start(s *Server) error {
+	set := &s.set
+	t.socketPath, t.socketMask = set.SocketPath, set.SocketMask
+	if t.socketPath != "" {
+		if fi, err := os.Lstat(t.socketPath); err == nil && fi.Mode()&os.ModeSocket != 0 {
+			os.Remove(t.socketPath)
+		}
+		// As memcached: the socket is created with the -a mask already
+		// applied (no window in which it has the default mode).
+		old := syscall.Umask(int(^t.socketMask & 0o777))
+		defer syscall.Umask(old)
+	}
+	threads := max(set.Threads, 1)
+	// gnet listens with the kernel's somaxconn as backlog; -b is reported
+	// by `stats settings` only.
+	opts := []gnet.Option{
+		gnet.WithMulticore(threads > 1),
+		gnet.WithNumEventLoop(threads),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReuseAddr(true),
+		gnet.WithTicker(true),
+		gnet.WithLogger(gnetLogger{s.log.Sugar()}),
+	}
+	go func() {
+		err := gnet.Rotate(&handler{s: s}, t.addrs, opts...)
+		if !t.isBooted() {
+			if err == nil {
+				err = errors.New("server: event loops ended before listening")
+			}
+			t.startErr <- err
+		} else if err != nil {
+			s.log.Error("event loops ended", zap.Error(err))
+		}
+		s.store.Stop()
+		s.finish()
+	}()
+	if err := <-t.startErr; err != nil {
+		return fmt.Errorf("server: listen on %v: %w", t.addrs, err)
+	}
+	return nil
+}
+
+// boot records the engine and the sockets it listens on (OnBoot).
+func (t *transport) boot(eng gnet.Engine, log *zap.Logger) {
+	var ls []listener
+	for _, a := range t.addrs {
+		network, address, _ := strings.Cut(a, "://")
+		l := listener{fd: -1, addr: address, unix: network == "unix"}
+		fd, err := eng.DupListener(network, address)
+		if err != nil {
+			log.Warn("cannot find a listening socket", zap.String("addr", a), zap.Error(err))
+		} else {
+			l.fd = fd
+			if !l.unix {
+				if sa, err := unix.Getsockname(fd); err == nil {
+					host, _, _ := net.SplitHostPort(address)
+					switch sa := sa.(type) {
+					case *unix.SockaddrInet4:
+						l.addr = net.JoinHostPort(host, strconv.Itoa(sa.Port))
+					case *unix.SockaddrInet6:
+						l.addr = net.JoinHostPort(host, strconv.Itoa(sa.Port))
+					}
+				}
+			}
+		}
+		ls = append(ls, l)
+	}
+	t.mu.Lock()
+	t.eng, t.booted, t.listeners = eng, true, ls
+	t.mu.Unlock()
+}
+
+// finish runs release once, after the event loops are gone, then closes
+// the listener duplicates, removes the Unix socket and closes done.
+func (t *transport) finish(release func()) {
+	t.stopOnce.Do(func() {
+		release()
+		for _, l := range t.boundListeners() {
+			if l.fd >= 0 {
+				unix.Close(l.fd)
+			}
+		}
+		if t.socketPath != "" {
+			os.Remove(t.socketPath)
+		}
+		close(t.done)
+	})
+}
+
+func (t *transport) shutdown(ctx context.Context, s *Server) error {
+	if !t.isBooted() {
+		s.finish()
+		return nil
+	}
+	if t.stopping.CompareAndSwap(false, true) {
+		t.mu.Lock()
+		eng := t.eng
+		t.mu.Unlock()
+		if err := eng.Stop(ctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			s.log.Warn("stopping event loops", zap.Error(err))
+		}
+	}
+	select {
+	case <-t.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loopFor returns the counters of the event loop el, creating them on first
+// use.
+func (t *transport) loopFor(el gnet.EventLoop) *loopStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ls := t.loops[el]
+	if ls == nil {
+		ls = &loopStats{}
+		t.loops[el] = ls
+		t.all = append(t.all, ls)
+	}
+	return ls
+}
+
+// loopStatsAll returns every loop's counters.
+func (t *transport) loopStatsAll() []*loopStats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]*loopStats(nil), t.all...)
+}
+
+// eachConn calls fn for every open connection with the registry locked:
+// fn must be quick and must not block.
+func (t *transport) eachConn(fn func(*conn)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for c := range t.conns {
+		fn(c)
+	}
+}
+
+// handler is the gnet event handler.
+type handler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
+	s := h.s
+	s.net.boot(eng, s.log)
+	if s.set.SocketPath != "" {
+		os.Chmod(s.set.SocketPath, os.FileMode(s.set.SocketMask&0o777))
+	}
+	s.net.startErr <- nil
+	s.log.Info("listening", zap.String("addr", s.Addr()), zap.Strings("addrs", s.net.addrs))
+	return gnet.None
+}
+
+func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := h.s
+	if s.net.stopping.Load() {
+		return nil, gnet.Close
+	}
+	if n := s.counts.curr.Load(); n >= int64(s.set.MaxConns) {
+		s.counts.rejected.Add(1)
+		return proto.AppendError(nil, proto.ErrTooManyConnections), gnet.Close
+	}
+	s.counts.curr.Add(1)
+	s.counts.total.Add(1)
+	c := newConn(s, gc)
+	gc.SetContext(c)
+	s.net.mu.Lock()
+	s.net.conns[c] = struct{}{}
+	s.net.mu.Unlock()
+	if s.verbosity.Load() > 1 {
+		s.log.Debug("new client connection", zap.Stringer("remote", addrStringer{gc.RemoteAddr()}))
+	}
+	return nil, gnet.None
+}
+
+func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok || c == nil {
+		return gnet.None
+	}
+	s := h.s
+	s.counts.curr.Add(-1)
+	s.net.mu.Lock()
+	delete(s.net.conns, c)
+	s.net.mu.Unlock()
+	if c.watching.Load() {
+		s.obs.stopWatch(c)
+	}
+	c.release()
+	gc.SetContext(nil)
+	return gnet.None
+}
+
+func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok || c == nil {
+		return gnet.Close
+	}
+	return c.onTraffic()
+}
+
+// tickInterval is how often OnTick looks at idle and paused connections.
+const tickInterval = 100 * time.Millisecond
+
+// OnTick runs on its own goroutine: it may only Close and Wake connections.
+func (h *handler) OnTick() (time.Duration, gnet.Action) {
+	s := h.s
+	now := s.clk.Now()
+	idle := uint32(s.set.IdleTimeout)
+	s.net.eachConn(func(c *conn) {
+		if c.paused.Load() {
+			c.gc.Wake(nil)
+			return
+		}
+		if idle > 0 && now-c.lastActive.Load() > idle && c.kicked.CompareAndSwap(false, true) {
+			s.counts.idleKicks.Add(1)
+			c.gc.Close()
+		}
+	})
+	if s.obs.on.Load() {
+		s.obs.flushEvictions()
+	}
+	return tickInterval, gnet.None
+}
+
+// addrStringer prints a net.Addr that may be nil.
+type addrStringer struct{ a net.Addr }
+
+func (a addrStringer) String() string {
+	if a.a == nil {
+		return ""
+	}
+	return a.a.String()
+}
+
+// gnetLogger routes gnet's own logs to zap.
+type gnetLogger struct{ l *zap.SugaredLogger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debugf(f, a...) }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Infof(f, a...) }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warnf(f, a...) }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Errorf(f, a...) }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Fatalf(f, a...) }
