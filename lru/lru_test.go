@@ -147,16 +147,22 @@ func TestTempLRU(t *testing.T) {
 	checkInv(t, s)
 }
 
-func TestCrawlerReclaimsExpired(t *testing.T) {
-	s, clk := newTestStore(t, testConfig())
+// fillExpiring stores n 50-byte items k0..k<n-1>, every third expiring
+// after 10 seconds.
+func fillExpiring(s *Store, n int) {
 	v := make([]byte, 50)
-	for i := 0; i < 3000; i++ {
+	for i := 0; i < n; i++ {
 		exp := int64(0)
 		if i%3 == 0 {
 			exp = 10
 		}
 		s.Set([]byte(fmt.Sprintf("k%d", i)), 0, exp, v, nil)
 	}
+}
+
+func TestCrawlerReclaimsExpired(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	fillExpiring(s, 3000)
 	clk.Advance(11)
 	total := 0
 	for i := 0; i < 1000 && total < 1000; i++ {
@@ -182,14 +188,7 @@ func TestCrawlPass(t *testing.T) {
 	cfg.LRUMaintainer = false // and nothing else reclaims
 	cfg.CrawlerItemsPerTick = 64
 	s, clk := newTestStore(t, cfg)
-	v := make([]byte, 50)
-	for i := 0; i < 3000; i++ {
-		exp := int64(0)
-		if i%3 == 0 {
-			exp = 10
-		}
-		s.Set([]byte(fmt.Sprintf("k%d", i)), 0, exp, v, nil)
-	}
+	fillExpiring(s, 3000)
 	clk.Advance(11)
 	if !s.CrawlPass() || !s.CrawlPassRunning() {
 		t.Fatal("CrawlPass did not start a pass")
@@ -212,9 +211,7 @@ func TestCrawlPass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 20000; i++ {
-		s2.Set([]byte(fmt.Sprintf("k%d", i)), 0, 0, v, nil)
-	}
+	fillExpiring(s2, 20000)
 	s2.Start()
 	s2.CrawlPass()
 	if err := s2.Close(); err != nil {

@@ -373,22 +373,27 @@ func AppendMetaDebug(dst []byte, d *MetaDebug) []byte {
 	} else {
 		dst = append(dst, d.Key...)
 	}
-	dst = append(dst, " exp="...)
-	dst = strconv.AppendInt(dst, d.Exp, 10)
-	dst = append(dst, " la="...)
-	dst = strconv.AppendUint(dst, d.LastAccess, 10)
-	dst = append(dst, " cas="...)
-	dst = strconv.AppendUint(dst, d.CAS, 10)
-	if d.Fetched {
-		dst = append(dst, " fetch=yes"...)
-	} else {
-		dst = append(dst, " fetch=no"...)
-	}
-	dst = append(dst, " cls="...)
-	dst = strconv.AppendUint(dst, uint64(d.Class), 10)
-	dst = append(dst, " size="...)
-	dst = strconv.AppendUint(dst, d.Size, 10)
+	dst = appendItemFields(dst, d.Exp, d.LastAccess, d.CAS, d.Fetched, uint64(d.Class), d.Size)
 	return append(dst, crlf...)
+}
+
+// appendItemFields appends what me and metadump say of an item after its
+// key: " exp=<e> la=<l> cas=<c> fetch=<yes|no> cls=<id> size=<n>".
+func appendItemFields(dst []byte, exp int64, la, cas uint64, fetched bool, cls, size uint64) []byte {
+	dst = append(dst, " exp="...)
+	dst = strconv.AppendInt(dst, exp, 10)
+	dst = append(dst, " la="...)
+	dst = strconv.AppendUint(dst, la, 10)
+	dst = append(dst, " cas="...)
+	dst = strconv.AppendUint(dst, cas, 10)
+	if fetched {
+		dst = append(dst, " fetch=yes cls="...)
+	} else {
+		dst = append(dst, " fetch=no cls="...)
+	}
+	dst = strconv.AppendUint(dst, cls, 10)
+	dst = append(dst, " size="...)
+	return strconv.AppendUint(dst, size, 10)
 }
 
 // AppendURIKey appends key URI-encoded as memcached's logger and metadump
@@ -425,20 +430,7 @@ type DumpItem struct {
 func AppendMetadumpLine(dst []byte, d *DumpItem) []byte {
 	dst = append(dst, "key="...)
 	dst = AppendURIKey(dst, d.Key)
-	dst = append(dst, " exp="...)
-	dst = strconv.AppendInt(dst, d.Exptime, 10)
-	dst = append(dst, " la="...)
-	dst = strconv.AppendInt(dst, d.LastAccess, 10)
-	dst = append(dst, " cas="...)
-	dst = strconv.AppendUint(dst, d.CAS, 10)
-	if d.Fetched {
-		dst = append(dst, " fetch=yes cls="...)
-	} else {
-		dst = append(dst, " fetch=no cls="...)
-	}
-	dst = strconv.AppendInt(dst, int64(d.Class), 10)
-	dst = append(dst, " size="...)
-	dst = strconv.AppendInt(dst, int64(d.Size), 10)
+	dst = appendItemFields(dst, d.Exptime, uint64(d.LastAccess), d.CAS, d.Fetched, uint64(d.Class), uint64(d.Size))
 	return append(dst, '\n')
 }
 

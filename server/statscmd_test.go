@@ -252,17 +252,20 @@ func TestMetadumpAndMgdump(t *testing.T) {
 	sendLines(t, srv.Addr(), req.String(), 3)
 	lineRE := regexp.MustCompile(`^key=key%3A([0-9]{6}) exp=(-1|[0-9]+) la=[0-9]+ cas=[0-9]+ fetch=(yes|no) cls=([0-9]+) size=([0-9]+)\n$`)
 	nc, br := dialT(t, srv.Addr())
-	nc.Write([]byte("lru_crawler metadump all\r\n"))
+	pc := proto.NewConn(nc)
+	var rp proto.Reply
+	// metadump: one line per item, then END.
+	metadump := func(classes string) [][]byte {
+		t.Helper()
+		if err := pc.Admin(&rp, true, proto.CmdLruCrawler, "metadump", classes); err != nil {
+			t.Fatalf("metadump %s: %v", classes, err)
+		}
+		return rp.Lines
+	}
 	seen := map[string]bool{}
 	classes := map[string]bool{}
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("after %d items: %v", len(seen), err)
-		}
-		if line == "END\r\n" {
-			break
-		}
+	for _, l := range metadump("all") {
+		line := string(l) + "\n"
 		m := lineRE.FindStringSubmatch(line)
 		if m == nil {
 			t.Fatalf("metadump line %q", line)
@@ -281,17 +284,14 @@ func TestMetadumpAndMgdump(t *testing.T) {
 		t.Fatalf("metadump listed %d of %d items", len(seen), n)
 	}
 	for cls := range classes {
-		nc.Write([]byte("lru_crawler metadump " + cls + "\r\n"))
-		for {
-			line, _ := br.ReadString('\n')
-			if line == "END\r\n" {
-				break
-			}
-			if !strings.Contains(line, " cls="+cls+" ") {
+		for _, line := range metadump(cls) {
+			if !strings.Contains(string(line), " cls="+cls+" ") {
 				t.Fatalf("metadump %s listed %q", cls, line)
 			}
 		}
 	}
+	nc2, br := dialT(t, srv.Addr())
+	nc = nc2
 	nc.Write([]byte("lru_crawler metadump 0\r\nlru_crawler metadump 1,x\r\n"))
 	expectLine(t, br, "BADCLASS invalid class id\r\n")
 	expectLine(t, br, "BADCLASS invalid class id\r\n")
