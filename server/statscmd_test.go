@@ -251,8 +251,8 @@ func TestMetadumpAndMgdump(t *testing.T) {
 	req.WriteString("get key:000001\r\n")
 	sendLines(t, srv.Addr(), req.String(), 3)
 	lineRE := regexp.MustCompile(`^key=key%3A([0-9]{6}) exp=(-1|[0-9]+) la=[0-9]+ cas=[0-9]+ fetch=(yes|no) cls=([0-9]+) size=([0-9]+)\n$`)
-	nc, br := dialT(t, srv.Addr())
-	pc := proto.NewConn(nc)
+	mc, _ := dialT(t, srv.Addr())
+	pc := proto.NewConn(mc)
 	var rp proto.Reply
 	// metadump: one line per item, then END.
 	metadump := func(classes string) [][]byte {
@@ -290,8 +290,7 @@ func TestMetadumpAndMgdump(t *testing.T) {
 			}
 		}
 	}
-	nc2, br := dialT(t, srv.Addr())
-	nc = nc2
+	nc, br := dialT(t, srv.Addr())
 	nc.Write([]byte("lru_crawler metadump 0\r\nlru_crawler metadump 1,x\r\n"))
 	expectLine(t, br, "BADCLASS invalid class id\r\n")
 	expectLine(t, br, "BADCLASS invalid class id\r\n")
