@@ -32,8 +32,8 @@ func (s *Store) Check(reserved int) error {
 				if segOf(st) != g {
 					return fmt.Errorf("class %d %s: item %v says segment %s", cls, g, ref, segOf(st))
 				}
-				if s.classOf(ref) != cls {
-					return fmt.Errorf("class %d %s: item %v lives in class %d", cls, g, ref, s.classOf(ref))
+				if s.lruClass(ref, st) != cls {
+					return fmt.Errorf("class %d %s: item %v belongs to class %d", cls, g, ref, s.lruClass(ref, st))
 				}
 				if getPrev(p) != prev {
 					return fmt.Errorf("class %d %s: item %v prev %v, want %v", cls, g, ref, getPrev(p), prev)

@@ -76,7 +76,7 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 			p, st, i, ok := s.linkedItemLocked(sh, ref)
 			if ok {
 				checked++
-				cls := s.classOf(ref)
+				cls := s.lruClass(ref, st)
 				cs.perCls[cls]++
 				if expired(p, now) || s.flushedLocked(sh, p, now) {
 					c := &s.classes[cls]

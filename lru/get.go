@@ -158,7 +158,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 		Stale:     st&stStale != 0,
 		Won:       won,
 		TokenSent: st0&stTokenSent != 0,
-		Class:     s.classOf(ref),
+		Class:     s.lruClass(ref, st),
 		Segment:   segOf(st),
 		Size:      s.itemBytes(p, st),
 		s:         s,
@@ -245,7 +245,7 @@ func (s *Store) bumpFlatLocked(ref slab.Ref, p itemPtr, st uint32, now uint32) u
 		return st
 	}
 	setAtime(p, now)
-	c := &s.classes[s.classOf(ref)]
+	c := &s.classes[s.lruClass(ref, st)]
 	c.mu.Lock()
 	st = loadState(p) | st&stFetched
 	s.moveSegLocked(c, ref, p, st, segOf(st))

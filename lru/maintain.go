@@ -227,7 +227,7 @@ func (s *Store) applyBumps() int {
 			if lifecycle(st) != lcLinked || st&stBumpQ == 0 {
 				continue
 			}
-			c := &s.classes[s.classOf(ref)]
+			c := &s.classes[s.lruClass(ref, st)]
 			c.mu.Lock()
 			st &^= stBumpQ
 			if segOf(st) == Cold && st&stActive != 0 {

@@ -145,10 +145,11 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 			return true
 		}
 		n := s.headBytes(p, st)
+		lc := s.lruClass(ref, st) // cls, or the chunk class for a large item
 		nref, err := s.slab.AllocNoGrow(cls, n)
 		if err != nil {
 			s.mover.evictionsNomem++
-			c := &s.classes[cls]
+			c := &s.classes[lc]
 			c.mu.Lock()
 			c.evicted++
 			c.mu.Unlock()
@@ -164,7 +165,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 				*u32(s.ptr(t.ref(j)), offDataHead) = uint32(nref)
 			}
 		}
-		c := &s.classes[cls]
+		c := &s.classes[lc]
 		c.mu.Lock()
 		g := segOf(st)
 		size := s.itemBytes(p, st)
@@ -206,7 +207,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		nref, err := s.slab.AllocNoGrow(cls, dataHdr+used)
 		if err != nil {
 			s.mover.evictionsNomem++
-			hc := &s.classes[s.classOf(head)]
+			hc := &s.classes[s.lruClass(head, hst)]
 			hc.mu.Lock()
 			hc.evicted++
 			hc.mu.Unlock()

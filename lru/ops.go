@@ -45,7 +45,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 	if ref == 0 {
 		return Outcome{Result: NotFound}
 	}
-	cls := s.classOf(ref)
+	cls := s.lruClass(ref, loadState(p))
 	if args.CAS != 0 && s.lay.cas(p) != args.CAS {
 		return Outcome{Result: Exists, Class: cls}
 	}
@@ -106,7 +106,7 @@ func (s *Store) Touch(key []byte, exptime int64) Outcome {
 		storeState(p, nst)
 	}
 	setExp(p, clock.Expiry(s.clk, exptime))
-	return Outcome{Result: Touched, Class: s.classOf(ref)}
+	return Outcome{Result: Touched, Class: s.lruClass(ref, st)}
 }
 
 // DeltaArgs are the options of incr/decr (and ma).
@@ -215,7 +215,7 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 	out.Result = Found
 	out.CAS = s.lay.cas(p)
 	out.Exptime = getExp(p)
-	out.Class = s.classOf(ref)
+	out.Class = s.lruClass(ref, loadState(p))
 	return out
 }
 

@@ -159,7 +159,7 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 	if cls == 0 {
 		return 0, TooLarge
 	}
-	ref, res := s.allocChunk(cls, n, 0)
+	ref, res := s.allocChunk(cls, n)
 	if ref == 0 {
 		return 0, res
 	}
@@ -190,7 +190,14 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 		t := s.initChunks(p, st, vlen)
 		for j := 0; j < t.n; j++ {
 			size := dataHdr + t.used(j)
-			d, res := s.allocChunk(s.slab.ClassFor(size), size, cls)
+			dcls := s.slab.ClassFor(size)
+			d, res := s.allocChunk(dcls, size)
+			if d == 0 && dcls != s.chunkClass {
+				// As memcached: when the last chunk's smaller class has no
+				// room, take a full-size chunk, which evicting large items
+				// frees.
+				d, res = s.allocChunk(s.chunkClass, size)
+			}
 			if d == 0 {
 				s.freeItem(ref, p)
 				return 0, res
@@ -252,7 +259,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 	now := s.clk.Now()
 	st := loadState(p)
 	key := s.lay.key(p, st)
-	cls := s.classOf(ref)
+	cls := s.lruClass(ref, st)
 
 	// As memcached's process_mset_command: a CAS value upgrades set and
 	// replace to a CAS store.
@@ -265,7 +272,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 	res := Outcome{Result: NotStored, Class: cls}
 	store := false
 	if oref != 0 {
-		res.Class = s.classOf(oref)
+		res.Class = s.lruClass(oref, loadState(op))
 		ost := loadState(op)
 		ocas := s.lay.cas(op)
 		const (
@@ -313,7 +320,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 			}
 			ref, p = nref, s.ptr(nref)
 			key = s.lay.key(p, loadState(p))
-			cls = s.classOf(ref)
+			cls = s.lruClass(ref, loadState(p))
 			store = true
 		default: // set, replace
 			store = true
@@ -365,7 +372,7 @@ func (s *Store) replaceLocked(sh *shard, hv uint64, key []byte, oref slab.Ref, o
 		panic("lru: replaced item not in the index")
 	}
 	sh.t.setRef(i, ref)
-	if cls := s.classOf(ref); cls == s.classOf(oref) {
+	if cls := s.lruClass(ref, loadState(p)); cls == s.lruClass(oref, loadState(op)) {
 		// One class lock for both list changes (the common overwrite).
 		c := &s.classes[cls]
 		c.mu.Lock()
@@ -384,7 +391,7 @@ func (s *Store) replaceLocked(sh *shard, hv uint64, key []byte, oref slab.Ref, o
 // access time and, for an active COLD item, move it to WARM.
 func (s *Store) updateLocked(ref slab.Ref, p itemPtr, st uint32, now uint32) {
 	if segOf(st) == Cold && st&stActive != 0 {
-		c := &s.classes[s.classOf(ref)]
+		c := &s.classes[s.lruClass(ref, st)]
 		c.mu.Lock()
 		st = s.unqueueBumpLocked(s.shardOfState(st), ref, loadState(p)) &^ stActive
 		setAtime(p, now)

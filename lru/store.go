@@ -77,6 +77,9 @@ type Store struct {
 	shards    []shard
 	shardBits uint // log2(len(shards)): 8 up to 4 GiB of memory, one more per doubling, at most 12
 	classes   [slab.MaxClasses + 1]lruClass
+	// chunkClass is the largest class, whose chunks hold a large item's
+	// data; large items live in its LRU (see lruClass).
+	chunkClass int
 
 	oldestLive atomic.Uint32 // flush_all: items last accessed at or before this are invalid
 
@@ -111,13 +114,17 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 	if minChunk < slab.MinChunkSize {
 		minChunk = slab.MinChunkSize
 	}
-	a, err := slab.New(slab.Config{
-		MemLimit:   cfg.MemoryLimit,
-		MemReserve: cfg.MemoryLimitMax,
-		MinChunk:   minChunk,
-		Factor:     cfg.GrowthFactor,
-		ChunkMax:   cfg.SlabChunkMax,
-	})
+	sc := slab.Config{
+		MemLimit: cfg.MemoryLimit,
+		MinChunk: minChunk,
+		Factor:   cfg.GrowthFactor,
+		ChunkMax: cfg.SlabChunkMax,
+	}
+	// Address space for the limit cache_memlimit may raise memory to, plus
+	// one page per class: as in memcached, a class that holds no page gets
+	// its first even when memory is full (slab.Allocator.Alloc).
+	sc.MemReserve = min(max(cfg.MemoryLimitMax, cfg.MemoryLimit)+int64(len(slab.ClassSizes(sc)))*slab.PageSize, slab.MaxMemLimit)
+	a, err := slab.New(sc)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +135,7 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 		bits++
 	}
 	s := &Store{cfg: cfg, clk: clk, slab: a, lay: lay, shards: make([]shard, 1<<bits), shardBits: bits}
+	s.chunkClass = a.NumClasses()
 	perShard := uint32((uint64(1) << cfg.HashPower) >> bits / groupSize)
 	for i := range s.shards {
 		sh := &s.shards[i]
@@ -181,7 +189,20 @@ func (s *Store) shardFor(h uint64) *shard { return &s.shards[h>>(64-s.shardBits)
 
 func (s *Store) shardOfState(st uint32) *shard { return &s.shards[tagOf(st)>>(16-s.shardBits)] }
 
+// classOf returns the slab class of the page chunk r is in.
 func (s *Store) classOf(r slab.Ref) int { return s.slab.PageClass(r.Page()) }
+
+// lruClass returns the class an item (head chunk ref, state st) belongs to:
+// the LRU it is linked in and the class its statistics count in. That is
+// its head chunk's class, except for a large (chunked) item, which belongs
+// to the largest class as in memcached: its data chunks are there, so
+// evicting from that class's tails frees chunks for other large items.
+func (s *Store) lruClass(ref slab.Ref, st uint32) int {
+	if st&stChunked != 0 {
+		return s.chunkClass
+	}
+	return s.classOf(ref)
+}
 
 // nextCASLocked returns a new CAS value for shard sh (0 with NoCAS).
 func (s *Store) nextCASLocked(sh *shard) uint64 {
@@ -301,7 +322,7 @@ func (s *Store) segmentFor(exp, now uint32) Segment {
 // linked. The caller holds the shard lock and has put (or is about to put)
 // ref into the index.
 func (s *Store) linkLocked(ref slab.Ref, p itemPtr, now uint32) {
-	c := &s.classes[s.classOf(ref)]
+	c := &s.classes[s.lruClass(ref, loadState(p))]
 	c.mu.Lock()
 	s.linkClassLocked(c, ref, p, now)
 	c.mu.Unlock()
@@ -321,7 +342,7 @@ func (s *Store) linkClassLocked(c *lruClass, ref slab.Ref, p itemPtr, now uint32
 // The caller holds the shard lock; the class lock is taken here unless
 // classLocked is the item's class.
 func (s *Store) unlinkLRU(ref slab.Ref, p itemPtr, classLocked *lruClass) {
-	c := &s.classes[s.classOf(ref)]
+	c := &s.classes[s.lruClass(ref, loadState(p))]
 	if c != classLocked {
 		c.mu.Lock()
 	}
@@ -368,11 +389,12 @@ func (s *Store) freeItem(ref slab.Ref, p itemPtr) {
 // --- allocation ---
 
 // allocChunk returns a chunk of class cls for n bytes, reclaiming or
-// evicting from the tails of cls (and of also, the class that owns the
-// item, when cls is a data chunk class) when memory is full. It returns
-// NoMemory when nothing can be freed (always so with NoEvict and no
-// expired items at the tails).
-func (s *Store) allocChunk(cls, n, also int) (slab.Ref, Result) {
+// evicting from the tails of cls when memory is full (memcached's
+// do_item_alloc_pull). Large items belong to the largest class
+// (lruClass), so allocating their data chunks evicts large items. It
+// returns NoMemory when nothing can be freed (always so with NoEvict and
+// no expired items at the tails).
+func (s *Store) allocChunk(cls, n int) (slab.Ref, Result) {
 	for i := 0; i < 10; i++ {
 		ref, err := s.slab.Alloc(cls, n)
 		if err == nil {
@@ -383,9 +405,6 @@ func (s *Store) allocChunk(cls, n, also int) (slab.Ref, Result) {
 			c.mu.Lock()
 			c.directReclaims++
 			c.mu.Unlock()
-			continue
-		}
-		if also != 0 && also != cls && s.pullTail(also, Cold, pullEvict, 0, 0) > 0 {
 			continue
 		}
 		if s.pullTail(cls, Hot, 0, 0, 0) > 0 {

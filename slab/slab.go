@@ -269,8 +269,11 @@ func (a *Allocator) addPageLocked(cls int, c *class) bool {
 	a.gmu.Lock()
 	var p uint32
 	switch {
-	case a.grown-uint32(len(a.pool)) >= a.limit:
-		// Over a lowered limit (cache_memlimit): no more pages.
+	case a.grown-uint32(len(a.pool)) >= a.limit && len(c.pages) > 0:
+		// At the limit (or over one lowered by cache_memlimit): no more
+		// pages. As in memcached, a class that holds no page still gets
+		// its first one, from the pool or beyond the limit, so a store
+		// into a class never used before can succeed by evicting later.
 		a.gmu.Unlock()
 		return false
 	case len(a.pool) > 0:

@@ -399,3 +399,37 @@ func TestSetLimit(t *testing.T) {
 		t.Fatal("accepted a limit outside 1 page .. the reserved region")
 	}
 }
+
+// As in memcached, a class that holds no page gets its first one even when
+// memory is at the limit (from the reserve), and no more than that.
+func TestFirstPageOfAClassBeyondTheLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MemLimit = 3 * PageSize
+	cfg.MemReserve = 10 * PageSize
+	a := newAlloc(t, cfg)
+	full := a.ClassFor(1000)
+	for {
+		if _, err := a.Alloc(full, 10); err != nil {
+			break
+		}
+	}
+	if st := a.ClassStats(full); st.TotalPages != 3 {
+		t.Fatalf("class %d holds %d pages at a limit of 3", full, st.TotalPages)
+	}
+	other := a.ClassFor(100)
+	per := a.ChunksPerPage(other)
+	for i := 0; i < per; i++ {
+		if _, err := a.Alloc(other, 10); err != nil {
+			t.Fatalf("chunk %d of the first page of class %d: %v", i, other, err)
+		}
+	}
+	if _, err := a.Alloc(other, 10); !errors.Is(err, ErrNoMemory) {
+		t.Fatalf("a second page beyond the limit: %v, want ErrNoMemory", err)
+	}
+	if st := a.ClassStats(other); st.TotalPages != 1 {
+		t.Fatalf("class %d holds %d pages, want 1", other, st.TotalPages)
+	}
+	if err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
