@@ -168,14 +168,14 @@ func (s *Store) Dump(cur DumpCursor, budget int, fn func(*DumpItem)) DumpCursor 
 			if lifecycle(st) != lcLinked {
 				continue
 			}
-			s.dumpOne(s.shardOfState(st), ref, cls, now, epoch, &d, fn)
+			s.dumpOne(s.shardOfState(st), ref, now, epoch, &d, fn)
 		}
 	}
 	return cur
 }
 
 // dumpOne reports chunk ref to fn if it is a live item, under its shard lock.
-func (s *Store) dumpOne(sh *shard, ref slab.Ref, cls int, now uint32, epoch int64, d *DumpItem, fn func(*DumpItem)) {
+func (s *Store) dumpOne(sh *shard, ref slab.Ref, now uint32, epoch int64, d *DumpItem, fn func(*DumpItem)) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock() // also if fn panics
 	if p, st, _, ok := s.linkedItemLocked(sh, ref); ok && !expired(p, now) && !s.flushedLocked(sh, p, now) {
@@ -185,7 +185,7 @@ func (s *Store) dumpOne(sh *shard, ref slab.Ref, cls int, now uint32, epoch int6
 			LastAccess: epoch + int64(getAtime(p)),
 			CAS:        s.lay.cas(p),
 			Fetched:    st&stFetched != 0,
-			Class:      cls,
+			Class:      s.lruClass(ref, st),
 			Size:       s.itemBytes(p, st),
 			Len:        s.valueLen(p, st),
 			Flags:      s.lay.flags(p, st),
@@ -195,6 +195,33 @@ func (s *Store) dumpOne(sh *shard, ref slab.Ref, cls int, now uint32, epoch int6
 		}
 		fn(d)
 		d.Key = nil
+	}
+}
+
+// ColdItems calls fn for the items in the COLD segment of class cls
+// (where flat mode keeps them all), newest first, until fn returns false:
+// stats cachedump, which in memcached 1.6 lists that queue. fn runs with
+// the class lock held: it must be quick and must not call the store.
+func (s *Store) ColdItems(cls int, fn func(*DumpItem) bool) {
+	if cls < 1 || cls > s.slab.NumClasses() {
+		return
+	}
+	c := &s.classes[cls]
+	epoch := s.clk.Epoch()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var d DumpItem
+	for ref := c.head[Cold]; ref != 0; {
+		p := s.ptr(ref)
+		st := loadState(p)
+		d = DumpItem{Key: s.lay.key(p, st), Exptime: -1, Class: cls, Len: s.valueLen(p, st), Flags: s.lay.flags(p, st)}
+		if e := getExp(p); e != 0 {
+			d.Exptime = epoch + int64(e)
+		}
+		if !fn(&d) {
+			return
+		}
+		ref = getNext(p)
 	}
 }
 
@@ -210,6 +237,8 @@ func (s *Store) reportEviction(f func(*DumpItem), p itemPtr, st uint32, cls int)
 		Fetched:    st&stFetched != 0,
 		Class:      cls,
 		Size:       s.itemBytes(p, st),
+		Len:        s.valueLen(p, st),
+		Flags:      s.lay.flags(p, st),
 	}
 	if e := getExp(p); e != 0 {
 		d.Exptime = epoch + int64(e)

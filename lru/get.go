@@ -20,19 +20,23 @@ type Hit interface {
 // item as it was before this request changed anything (fetched bit, last
 // access), except Exptime, which already includes a touch by this request.
 type Item struct {
-	Flags     uint32  // client flags
-	Len       int     // value length in bytes
-	CAS       uint64  // CAS value (0 with NoCAS)
-	Exptime   uint32  // relative expiry (0 = never); see TTL
-	Now       uint32  // the clock's now for this request
-	Atime     uint32  // relative time of last access; see Idle
-	Fetched   bool    // the item had been fetched before this request (mg h)
-	Stale     bool    // marked stale by an invalidation (mg X)
-	Won       bool    // this request won the right to recache (mg W)
-	TokenSent bool    // another request already won (mg Z)
-	Class     int     // slab class of the item's head chunk
-	Segment   Segment // LRU segment the item is in
-	Size      int     // item size in bytes (header, key, value)
+	Flags   uint32 // client flags
+	Len     int    // value length in bytes
+	CAS     uint64 // CAS value (0 with NoCAS)
+	Exptime uint32 // relative expiry (0 = never); see TTL
+	// PrevExptime is the expiry before this request's touch; 0 for an
+	// item Vivify created (its expiry is set as it is made).
+	PrevExptime uint32
+	Created     bool    // made by this request's Vivify
+	Now         uint32  // the clock's now for this request
+	Atime       uint32  // relative time of last access; see Idle
+	Fetched     bool    // the item had been fetched before this request (mg h)
+	Stale       bool    // marked stale by an invalidation (mg X)
+	Won         bool    // this request won the right to recache (mg W)
+	TokenSent   bool    // another request already won (mg Z)
+	Class       int     // slab class of the item's head chunk
+	Segment     Segment // LRU segment the item is in
+	Size        int     // item size in bytes (header, key, value)
 
 	s   *Store
 	p   itemPtr
@@ -100,7 +104,7 @@ type GetArgs struct {
 // once with the shard lock held and returns Found with the item's class,
 // segment, value length and whether Vivify created it. A miss returns
 // NotFound without calling h. Expired and flushed items are reclaimed on the way
-// (get_expired, get_flushed). Unless args.NoBump, a hit marks the item
+// (get_expired, get_flushed) and reported in Gone. Unless args.NoBump, a hit marks the item
 // fetched; a second hit marks it active, which in COLD queues an async
 // move to WARM. args may be nil.
 func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
@@ -113,15 +117,15 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 	now := s.clk.Now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock() // also if h.Hit panics
-	ref, p := s.lookupLocked(sh, hv, key, now)
+	ref, p, gone := s.lookupGoneLocked(sh, hv, key, now)
 	created := false
 	if ref == 0 {
 		if !args.Vivify {
-			return Outcome{Result: NotFound}
+			return Outcome{Result: NotFound, Gone: gone}
 		}
 		ref = s.createLocked(sh, hv, key, 0, clock.Expiry(s.clk, args.VivifyExptime), nil, now)
 		if ref == 0 {
-			return Outcome{Result: NotFound}
+			return Outcome{Result: NotFound, Gone: gone}
 		}
 		p = s.ptr(ref)
 		created = true
@@ -143,31 +147,37 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 	if won {
 		st |= stTokenSent
 	}
+	prevExp := getExp(p)
+	if created {
+		prevExp = 0
+	}
 	if args.Touch {
 		setExp(p, clock.Expiry(s.clk, args.Exptime))
 	}
 	v := &sh.view
 	*v = Item{
-		Flags:     s.lay.flags(p, st),
-		Len:       s.valueLen(p, st),
-		CAS:       s.lay.cas(p),
-		Exptime:   getExp(p),
-		Now:       now,
-		Atime:     getAtime(p),
-		Fetched:   st&stFetched != 0,
-		Stale:     st&stStale != 0,
-		Won:       won,
-		TokenSent: st0&stTokenSent != 0,
-		Class:     s.lruClass(ref, st),
-		Segment:   segOf(st),
-		Size:      s.itemBytes(p, st),
-		s:         s,
-		p:         p,
-		st:        st,
-		key:       s.lay.key(p, st),
+		Flags:       s.lay.flags(p, st),
+		Len:         s.valueLen(p, st),
+		CAS:         s.lay.cas(p),
+		Exptime:     getExp(p),
+		PrevExptime: prevExp,
+		Created:     created,
+		Now:         now,
+		Atime:       getAtime(p),
+		Fetched:     st&stFetched != 0,
+		Stale:       st&stStale != 0,
+		Won:         won,
+		TokenSent:   st0&stTokenSent != 0,
+		Class:       s.lruClass(ref, st),
+		Segment:     segOf(st),
+		Size:        s.itemBytes(p, st),
+		s:           s,
+		p:           p,
+		st:          st,
+		key:         s.lay.key(p, st),
 	}
 	h.Hit(v)
-	out := Outcome{Result: Found, Class: v.Class, Segment: v.Segment, Len: v.Len, Created: created}
+	out := Outcome{Result: Found, Class: v.Class, Segment: v.Segment, Len: v.Len, Created: created, Gone: gone}
 	v.p, v.key = nil, nil
 	if !args.NoBump {
 		st = s.bumpLocked(sh, ref, p, st, now)
@@ -181,22 +191,28 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 // lookupLocked finds a live item: an expired or flushed one is removed and
 // counted, and reads as a miss.
 func (s *Store) lookupLocked(sh *shard, hv uint64, key []byte, now uint32) (slab.Ref, itemPtr) {
+	ref, p, _ := s.lookupGoneLocked(sh, hv, key, now)
+	return ref, p
+}
+
+// lookupGoneLocked is lookupLocked that also says why it missed.
+func (s *Store) lookupGoneLocked(sh *shard, hv uint64, key []byte, now uint32) (slab.Ref, itemPtr, Gone) {
 	i, ref := s.findLocked(&sh.t, hv, key)
 	if ref == 0 {
-		return 0, nil
+		return 0, nil, Absent
 	}
 	p := s.ptr(ref)
 	if s.flushedLocked(sh, p, now) {
 		sh.getFlushed++
 		s.removeLocked(sh, i, ref, nil)
-		return 0, nil
+		return 0, nil, Flushed
 	}
 	if expired(p, now) {
 		sh.getExpired++
 		s.removeLocked(sh, i, ref, nil)
-		return 0, nil
+		return 0, nil, Expired
 	}
-	return ref, p
+	return ref, p, Absent
 }
 
 // bumpLocked is memcached's do_item_bump: the first hit sets fetched, the

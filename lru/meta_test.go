@@ -3,7 +3,7 @@ package lru
 import "testing"
 
 // mg key c v N30 t: the first client to miss creates an empty item and wins
-// (W); the next sees Z (someone else won), as memcached 1.6.18 answers.
+// (W); the next sees Z (someone else won), as memcached 1.6.45 answers.
 func TestVivifyWinThenZ(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())
 	args := &GetArgs{Vivify: true, VivifyExptime: 30}

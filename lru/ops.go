@@ -46,6 +46,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 		return Outcome{Result: NotFound}
 	}
 	cls := s.lruClass(ref, loadState(p))
+	vlen := s.valueLen(p, loadState(p))
 	if args.CAS != 0 && s.lay.cas(p) != args.CAS {
 		return Outcome{Result: Exists, Class: cls}
 	}
@@ -85,7 +86,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 	}
 	i, _ := s.findLocked(&sh.t, hv, key)
 	s.removeLocked(sh, i, ref, nil)
-	return Outcome{Result: Deleted, Class: cls}
+	return Outcome{Result: Deleted, Class: cls, Len: vlen}
 }
 
 // Touch sets the expiry of key (touch, and gat without the value): Touched
@@ -206,6 +207,9 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 			ref, p = nref, np
 		}
 	}
+	if !out.Created {
+		out.PrevExptime = getExp(p)
+	}
 	if args.Touch {
 		setExp(p, clock.Expiry(s.clk, args.Exptime))
 	}
@@ -265,6 +269,7 @@ func (s *Store) Flush(delay int64) {
 	}
 	if s.cfg.NoCAS {
 		s.oldestLive.Store(newOldest)
+		s.flushRecent(newOldest - 1)
 		return
 	}
 	ol := newOldest - 1
@@ -282,4 +287,36 @@ func (s *Store) Flush(delay int64) {
 		}
 	}
 	s.oldestLive.Store(ol)
+	s.flushRecent(ol)
+}
+
+// flushRecent is memcached's item_flush_expired: right after a flush_all,
+// items last updated at or after ol (the second before the flush, which
+// the lazy check by time cannot tell from later ones) are removed at once,
+// so curr_items drops as in memcached. A delayed flush has a future ol and
+// removes nothing here. Items whose shard is busy are left to the lazy
+// checks (memcached skips items it cannot lock too).
+func (s *Store) flushRecent(ol uint32) {
+	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
+		c := &s.classes[cls]
+		c.mu.Lock()
+		for g := Segment(0); g < numSegs; g++ {
+			for ref := c.head[g]; ref != 0; {
+				p := s.ptr(ref)
+				next := getNext(p)
+				if getAtime(p) >= ol {
+					st := loadState(p)
+					sh := s.shardOfState(st)
+					if sh.mu.TryLock() {
+						if _, st, _, ok := s.linkedItemLocked(sh, ref); ok {
+							s.removeByRefLocked(sh, ref, p, st, c)
+						}
+						sh.mu.Unlock()
+					}
+				}
+				ref = next
+			}
+		}
+		c.mu.Unlock()
+	}
 }

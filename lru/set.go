@@ -71,7 +71,8 @@ type SetArgs struct {
 type Outcome struct {
 	Result Result
 	// Segment and Len: the LRU segment and value length of the item a read
-	// found (Get, Peek).
+	// found (Get, Peek); Len is also the value length of an item stored
+	// (Set, Commit) or deleted (Delete).
 	Segment Segment
 	// Created is set when Vivify made the item (Get, Delta).
 	Created bool
@@ -85,11 +86,26 @@ type Outcome struct {
 	CAS uint64
 	// Value is the new number (Delta).
 	Value uint64
-	// Exptime is the relative expiry after the operation, 0 for never, and
-	// Now the clock's time then (Delta).
-	Exptime uint32
-	Now     uint32
+	// Exptime is the expiry after the operation, 0 for never, and Now the
+	// clock's time then (Delta; Commit when Stored). PrevExptime is the expiry before
+	// the operation's touch (Delta; 0 for an item it created).
+	Exptime     uint32
+	PrevExptime uint32
+	Now         uint32
+	// Gone says whether the lookup of a Get found an item it had to
+	// reclaim, expired or flushed (for a miss, or a hit Vivify created).
+	Gone Gone
 }
+
+// Gone is what a lookup found of an item that is no longer live.
+type Gone uint8
+
+// The values of Gone.
+const (
+	Absent  Gone = iota // nothing, or a live item
+	Flushed             // an item invalidated by flush_all
+	Expired             // an item past its expiry
+)
 
 // TTL returns the seconds left after the operation, or -1 for never (ma t).
 func (o *Outcome) TTL() int64 {
@@ -332,7 +348,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 			}
 			s.lay.setCAS(p, c)
 			s.replaceLocked(sh, hv, key, oref, op, ref, p, now)
-			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls}
+			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls, Len: s.valueLen(p, loadState(p)), Exptime: getExp(p), Now: now}
 		}
 	} else {
 		switch mode {
@@ -354,7 +370,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 			s.lay.setCAS(p, c)
 			s.insertLocked(&sh.t, hv, ref)
 			s.linkLocked(ref, p, now)
-			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls}
+			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls, Len: s.valueLen(p, loadState(p)), Exptime: getExp(p), Now: now}
 		}
 	}
 	sh.mu.Unlock()

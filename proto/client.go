@@ -139,6 +139,8 @@ func appendMetaFlags(dst []byte, r *Request) []byte {
 			dst = strconv.AppendUint(dst, uint64(r.ClientFlags), 10)
 		case 'C':
 			dst = strconv.AppendUint(dst, r.CAS, 10)
+		case 'E':
+			dst = strconv.AppendUint(dst, r.CASIn, 10)
 		case 'J':
 			dst = strconv.AppendUint(dst, r.Initial, 10)
 		case 'D':

@@ -4,8 +4,10 @@ package proto
 // recognised" (Parse then returns ErrUnknownCommand or another error).
 type Command uint8
 
-// The commands of memcached 1.6.18's text and meta protocol, plus config
-// (ElastiCache discovery) and cluster (slabcache's member listing). bget, an ancient alias, parses as CmdGet.
+// The commands of a release build of memcached 1.6.45's text and meta
+// protocol (extstore and the debug-build commands answer ERROR there, as
+// here), plus config (ElastiCache discovery) and cluster (slabcache's
+// member listing).
 const (
 	CmdNone Command = iota
 
@@ -51,12 +53,9 @@ const (
 	CmdLruCrawler
 	CmdWatch
 	CmdShutdown
-	CmdExtstore
 	CmdRefreshCerts
-	CmdMisbehave // memcached debug builds only; release builds say ERROR
-	CmdDebugtime // memcached debug builds only; release builds say ERROR
-	CmdConfig    // not in memcached: ElastiCache "config get cluster"
-	CmdCluster   // not in memcached: slabcache's "cluster members"
+	CmdConfig  // not in memcached: ElastiCache "config get cluster"
+	CmdCluster // not in memcached: slabcache's "cluster members"
 
 	numCommands
 )
@@ -94,10 +93,7 @@ var commandNames = [numCommands]string{
 	CmdLruCrawler:     "lru_crawler",
 	CmdWatch:          "watch",
 	CmdShutdown:       "shutdown",
-	CmdExtstore:       "extstore",
 	CmdRefreshCerts:   "refresh_certs",
-	CmdMisbehave:      "misbehave",
-	CmdDebugtime:      "debugtime",
 	CmdConfig:         "config",
 	CmdCluster:        "cluster",
 }

@@ -1,6 +1,6 @@
 // Package proto is slabcache's memcached protocol layer: bytes in, requests
 // out; reply values in, bytes out. It speaks the text protocol and the meta
-// protocol (mg ms md ma mn me) exactly as memcached 1.6.18 does, down to the
+// protocol (mg ms md ma mn me) exactly as memcached 1.6.45 does, down to the
 // error strings and the order in which errors are found.
 //
 // Parsing and encoding do no I/O and keep no state between calls; only
@@ -57,7 +57,7 @@
 //
 //   - noreply (classic commands): Request.NoReply suppresses the normal
 //     reply and, as in memcached, an error reply too. Meta q is
-//     HasFlag('q'); memcached 1.6.18 then hides EN for mg, HD for ms and md,
+//     HasFlag('q'); memcached 1.6.45 then hides EN for mg, HD for ms and md,
 //     the success reply (HD or VA) for ma, and never an error or another
 //     code.
 //   - Exptime and the meta TTL tokens are the raw protocol values (convert

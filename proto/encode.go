@@ -239,12 +239,17 @@ func AppendConfig(dst []byte, name string, data []byte) []byte {
 // need.
 type MetaItem struct {
 	Size        int    // s: value length
-	TTL         int64  // t: seconds left, -1 when it never expires
 	CAS         uint64 // c (ms and ma: the CAS after the change; ms NS/EX/NF: 0)
 	ClientFlags uint32 // f
 	LastAccess  uint64 // l: seconds since the last access
 	Fetched     bool   // h: fetched before this request
 	KeyBinary   bool   // mg hit: the item was stored with a binary key
+	// t reports the seconds left (-1: never) as they stand where t is in
+	// the request: TTL before this request's T and N, TouchTTL after a T,
+	// VivifyTTL after an N that created the item (Created), as memcached
+	// applies the flags in order while it writes the reply.
+	TTL, TouchTTL, VivifyTTL int64
+	Created                  bool
 	// mg only, appended after the flags in this order:
 	AlreadyWon bool // Z: another client already has the recache token
 	Stale      bool // X: the item is stale (md with I)
@@ -256,12 +261,12 @@ type MetaItem struct {
 // command reports, then "\r\n". For StatusVA append the value next with
 // AppendValue.
 //
-// it is the item for a hit (mg HD/VA, ma HD/VA) and for ms (whatever the
-// code: its c flag reports it.CAS); pass nil for misses and for md, which
-// then echo only O and k, as memcached does. Return flags per command: mg
-// s t c f l h O k (then Z X W); ms O k c; md O k; ma c t O k. k echoes the
-// key, in base64 followed by " b" when it is binary (mg hit: it.KeyBinary;
-// otherwise the request's b flag).
+// it is the item for a hit (mg HD/VA, ma HD/VA) and for a stored ms; pass
+// nil for misses and errors and for md, which then echo only O and k, as
+// memcached does. Return flags per command, as memcached 1.6.45 writes
+// them: mg s t c f l h O k (then Z X W); ms O k c s; md O k; ma c t O k.
+// k echoes the key, in base64 followed by " b" when it is binary (mg hit:
+// it.KeyBinary; otherwise the request's b flag).
 func AppendMetaReply(dst []byte, code Status, valueLen int, r *Request, it *MetaItem) []byte {
 	dst = append(dst, code.String()...)
 	if code == StatusVA {
@@ -271,6 +276,10 @@ func AppendMetaReply(dst []byte, code Status, valueLen int, r *Request, it *Meta
 	keyBinary := r.KeyBinary
 	if it != nil && r.Command == CmdMetaGet {
 		keyBinary = it.KeyBinary
+	}
+	var ttl int64
+	if it != nil {
+		ttl = it.TTL
 	}
 	for _, f := range r.MetaFlags() {
 		switch f {
@@ -288,24 +297,20 @@ func AppendMetaReply(dst []byte, code Status, valueLen int, r *Request, it *Meta
 			}
 			continue
 		}
-		switch r.Command {
-		case CmdMetaGet:
-			if it != nil {
-				dst = appendItemFlag(dst, f, it)
-			}
-		case CmdMetaSet:
-			if f == 'c' {
-				var cas uint64
-				if it != nil {
-					cas = it.CAS
-				}
-				dst = append(dst, " c"...)
-				dst = strconv.AppendUint(dst, cas, 10)
-			}
-		case CmdMetaArithmetic:
-			if it != nil && (f == 'c' || f == 't') {
-				dst = appendItemFlag(dst, f, it)
-			}
+		if it == nil {
+			continue
+		}
+		switch {
+		case f == 'T' && (r.Command == CmdMetaGet || r.Command == CmdMetaArithmetic):
+			ttl = it.TouchTTL
+		case f == 'N' && it.Created && (r.Command == CmdMetaGet || r.Command == CmdMetaArithmetic):
+			ttl = it.VivifyTTL
+		case r.Command == CmdMetaGet:
+			dst = appendItemFlag(dst, f, it, ttl)
+		case r.Command == CmdMetaSet && (f == 'c' || f == 's'):
+			dst = appendItemFlag(dst, f, it, ttl)
+		case r.Command == CmdMetaArithmetic && (f == 'c' || f == 't'):
+			dst = appendItemFlag(dst, f, it, ttl)
 		}
 	}
 	if it != nil && r.Command == CmdMetaGet {
@@ -322,14 +327,14 @@ func AppendMetaReply(dst []byte, code Status, valueLen int, r *Request, it *Meta
 	return append(dst, crlf...)
 }
 
-func appendItemFlag(dst []byte, f byte, it *MetaItem) []byte {
+func appendItemFlag(dst []byte, f byte, it *MetaItem, ttl int64) []byte {
 	switch f {
 	case 's':
 		dst = append(dst, " s"...)
 		return strconv.AppendUint(dst, uint64(it.Size), 10)
 	case 't':
 		dst = append(dst, " t"...)
-		return strconv.AppendInt(dst, it.TTL, 10)
+		return strconv.AppendInt(dst, ttl, 10)
 	case 'c':
 		dst = append(dst, " c"...)
 		return strconv.AppendUint(dst, it.CAS, 10)
@@ -355,7 +360,7 @@ func AppendMetaNoop(dst []byte) []byte { return append(dst, "MN\r\n"...) }
 type MetaDebug struct {
 	Key        []byte // the key as stored (decoded)
 	KeyBinary  bool   // print the key in base64
-	Exp        int64  // exp=: memcached 1.6.18 prints -1 for no expiry, else current time minus expiry time (negative while live)
+	Exp        int64  // exp=: -1 for no expiry, else the seconds left
 	LastAccess uint64 // la=: seconds since last access
 	CAS        uint64
 	Fetched    bool
@@ -420,18 +425,21 @@ type DumpItem struct {
 	CAS        uint64
 	Fetched    bool
 	Class      int
-	Size       int // as memcached counts it
+	Size       int    // as memcached counts it
+	Flags      uint32 // client flags
 }
 
 // AppendMetadumpLine appends one line of `lru_crawler metadump`:
-// "key=<uri key> exp=<t> la=<t> cas=<n> fetch=yes|no cls=<id> size=<n>\n"
-// (memcached ends these lines with a bare newline; the dump ends with
-// END\r\n).
+// "key=<uri key> exp=<t> la=<t> cas=<n> fetch=yes|no cls=<id> size=<n>
+// flags=<n> \n" (memcached ends these lines with a space and a bare
+// newline; the dump ends with END\r\n).
 func AppendMetadumpLine(dst []byte, d *DumpItem) []byte {
 	dst = append(dst, "key="...)
 	dst = AppendURIKey(dst, d.Key)
 	dst = appendItemFields(dst, d.Exptime, uint64(d.LastAccess), d.CAS, d.Fetched, uint64(d.Class), uint64(d.Size))
-	return append(dst, '\n')
+	dst = append(dst, " flags="...)
+	dst = strconv.AppendUint(dst, uint64(d.Flags), 10)
+	return append(dst, ' ', '\n')
 }
 
 // AppendDetailPrefix appends one line of `stats detail dump`: "PREFIX
@@ -448,4 +456,16 @@ func AppendDetailPrefix(dst []byte, prefix string, get, hit, set, del uint64) []
 	dst = append(dst, " del "...)
 	dst = strconv.AppendUint(dst, del, 10)
 	return append(dst, crlf...)
+}
+
+// AppendCachedumpLine appends one line of `stats cachedump`: "ITEM <key>
+// [<bytes> b; <exptime> s]\r\n", exptime a Unix time, 0 for never.
+func AppendCachedumpLine(dst, key []byte, n int, exptime int64) []byte {
+	dst = append(dst, "ITEM "...)
+	dst = append(dst, key...)
+	dst = append(dst, " ["...)
+	dst = strconv.AppendInt(dst, int64(n), 10)
+	dst = append(dst, " b; "...)
+	dst = strconv.AppendInt(dst, exptime, 10)
+	return append(dst, " s]\r\n"...)
 }

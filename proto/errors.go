@@ -45,16 +45,21 @@ func replyCloseErr(line string) *Error {
 	return register(&Error{reply: line + "\r\n", text: line, close: true})
 }
 
-// The protocol errors of memcached 1.6.18, each with its exact reply. This is
+// The protocol errors of memcached 1.6.45, each with its exact reply. This is
 // the one place where error texts live; checked against the real server by
 // TestErrorsAgainstMemcached.
 var (
 	// ErrUnknownCommand: unknown command, wrong number of tokens.
 	ErrUnknownCommand = replyErr("ERROR")
-	// ErrBadFormat: key too long, bad number in a storage command line,
-	// negative or oversize data length, bad verbosity level, bad base64 key
-	// for me.
+	// ErrBadFormat: a line too short or with too few tokens, key too long,
+	// bad number in a storage command line, negative or oversize data
+	// length, bad verbosity level, bad base64 key for me.
 	ErrBadFormat = replyErr("CLIENT_ERROR bad command line format")
+	// ErrGetKeyTooLong: a key of get, gets, gat or gats longer than
+	// MaxKeyLen. memcached 1.6.45 sends the error line followed by an empty
+	// line, and drops every reply of the same read that it had not yet
+	// sent (the server discards its pending output before appending this).
+	ErrGetKeyTooLong = register(&Error{reply: "CLIENT_ERROR bad command line format\r\n\r\n", text: "CLIENT_ERROR bad command line format"})
 	// ErrBadDataChunk: the data block of a storage command was not followed
 	// by "\r\n". memcached consumes the command line and exactly the
 	// announced length plus two bytes, then parses what follows as a new
@@ -64,8 +69,6 @@ var (
 	ErrInvalidExptime = replyErr("CLIENT_ERROR invalid exptime argument")
 	// ErrInvalidDelta: incr/decr with a bad delta.
 	ErrInvalidDelta = replyErr("CLIENT_ERROR invalid numeric delta argument")
-	// ErrDeleteUsage: delete with a hold time other than 0 or extra tokens.
-	ErrDeleteUsage = replyErr("CLIENT_ERROR bad command line format.  Usage: delete <key> [noreply]")
 	// ErrLineTooLong: more than MaxLineLen bytes without a newline on a
 	// line that is not a get/gets. memcached closes without a reply.
 	ErrLineTooLong = closeErr("proto: line too long")
@@ -85,12 +88,10 @@ var (
 	ErrInvalidDeltaValue = replyErr("CLIENT_ERROR invalid numeric delta value")
 	ErrMTokenLength      = replyErr("CLIENT_ERROR incorrect length for M token")
 	ErrOpaqueTooLong     = replyErr("CLIENT_ERROR opaque token too long")
-	// ErrMgFlagsTooLong: mg with more than MaxMetaTokens tokens.
-	ErrMgFlagsTooLong = replyErr("CLIENT_ERROR options flags are too long")
-	// ErrFlagsTooLong: ms, md or ma with more than MaxMetaTokens tokens.
-	ErrFlagsTooLong = replyErr("CLIENT_ERROR options flags too long")
-	// ErrInvalidOrDuplicate: any flag error of md and ma (memcached 1.6.18
-	// does not pass on the precise text for these two commands).
+	// ErrFlagsTooLong: a meta command with more than MaxMetaTokens tokens.
+	ErrFlagsTooLong = replyErr("CLIENT_ERROR options flags are too long")
+	// ErrInvalidOrDuplicate: any flag error of ma (memcached does not pass
+	// on the precise text for it).
 	ErrInvalidOrDuplicate = replyErr("CLIENT_ERROR invalid or duplicate flag")
 	ErrMsInvalidMode      = replyErr("CLIENT_ERROR invalid mode for ms M token")
 	ErrMaInvalidMode      = replyErr("CLIENT_ERROR invalid mode for ma M token")
@@ -110,7 +111,7 @@ var (
 	// ErrFlushDisabled: flush_all under -F (checked before the exptime).
 	ErrFlushDisabled = replyErr("CLIENT_ERROR flush_all not allowed")
 	// ErrShutdownDisabled: shutdown without -A.
-	ErrShutdownDisabled = replyErr("ERROR: shutdown not enabled")
+	ErrShutdownDisabled = replyErr("SERVER_ERROR: shutdown not enabled")
 	// ErrShutdownMode: shutdown with an argument other than "graceful".
 	ErrShutdownMode = replyErr("CLIENT_ERROR invalid shutdown mode")
 	// ErrArithNoMemory: incr, decr or ma could not allocate the new value
@@ -127,18 +128,31 @@ var (
 	ErrReassignSame     = replyErr("SAME src and dst class are identical")
 	ErrReassignBusy     = replyErr("BUSY currently processing reassign request")
 	ErrReassignDisabled = replyErr("CLIENT_ERROR slab reassignment disabled")
+	// slabs automove window.
+	ErrAutomoveWindow = replyErr("CLIENT_ERROR automove window too low or too high")
 	// lru tune.
-	ErrLRUPctSum     = replyErr("ERROR hot and warm pcts must not exceed 80")
-	ErrLRUOutOfRange = replyErr("ERROR hot/warm pct or factor out of range")
+	ErrLRUPctSum  = replyErr("ERROR hot and warm pcts must not exceed 80")
+	ErrLRUFactors = replyErr("ERROR hot/warm age factors must be greater than 0")
 	// lru_crawler.
-	ErrCrawlerBadArgument = replyErr("CLIENT_ERROR Bad argument")
-	ErrCrawlerBadClass    = replyErr("BADCLASS invalid class id")
-	ErrCrawlerDisabled    = replyErr("CLIENT_ERROR lru crawler disabled")
-	ErrCrawlerBusy        = replyErr("BUSY currently processing crawler request")
-	ErrDumpDisabled       = replyErr("ERROR metadump not allowed") // -X
+	ErrCrawlerSleep      = replyErr("CLIENT_ERROR sleep must be one second or less")
+	ErrCrawlerBadClass   = replyErr("BADCLASS invalid class id")
+	ErrCrawlerDisabled   = replyErr("CLIENT_ERROR lru crawler disabled")
+	ErrCrawlerBusy       = replyErr("BUSY currently processing crawler request")
+	ErrCrawlerStart      = replyErr("ERROR failed to start lru crawler thread")
+	ErrDumpDisabled      = replyErr("ERROR metadump not allowed") // -X
+	ErrKeyDumpDisabled   = replyErr("ERROR key dump not allowed") // mgdump under -X
+	ErrPipelinedMetadump = replyErr("ERROR cannot pipeline other commands before metadump")
+	ErrPipelinedMgdump   = replyErr("ERROR cannot pipeline other commands before mgdump")
 	// watch under -W, stats detail with a bad argument.
-	ErrWatchDisabled = replyErr("CLIENT_ERROR watch commands not allowed")
-	ErrDetailUsage   = replyErr("CLIENT_ERROR usage: stats detail on|off|dump")
+	ErrWatchDisabled  = replyErr("CLIENT_ERROR watch commands not allowed")
+	ErrPipelinedWatch = replyErr("ERROR cannot pipeline other commands before watch")
+	ErrDetailUsage    = replyErr("CLIENT_ERROR usage: stats detail on|off|dump")
+	// stats detail and stats cachedump under -X; stats cachedump's
+	// argument errors.
+	ErrDetailDisabled    = replyErr("CLIENT_ERROR stats detail not allowed")
+	ErrCachedumpDisabled = replyErr("CLIENT_ERROR stats cachedump not allowed")
+	ErrBadCommandLine    = replyErr("CLIENT_ERROR bad command line")
+	ErrIllegalSlabID     = replyErr("CLIENT_ERROR Illegal slab id")
 	// cache_memlimit.
 	ErrMemlimitTooSmall = replyErr("MEMLIMIT_TOO_SMALL cannot set maxbytes to less than 8m")
 	ErrMemlimitNotBytes = replyErr("MEMLIMIT_ADJUST_FAILED input value is megabytes not bytes")

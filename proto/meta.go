@@ -2,126 +2,117 @@ package proto
 
 import "math"
 
-// Meta commands (mg ms md ma mn me) as memcached 1.6.18 parses them.
+// Meta commands (mg ms md ma mn me) as memcached 1.6.45 parses them.
 //
-// All of mg, ms, md and ma share one flag parser (_meta_flag_preparse), so
-// each accepts every flag any of them knows: b c f h k l O q s t u v I P L
-// without a value and N T R F C J D M with one (the value is the rest of the
-// token, "T30"). A flag seen twice, or a byte >= 127, is a duplicate; any
-// other letter is invalid. The first duplicate or invalid flag ends
-// parsing; the other errors are noted and parsing goes on, the last one
-// noted being reported.
-//
-// Differences from newer memcached (protocol.txt at HEAD), where 1.6.18's
-// behaviour is kept because that is what clients meet today and what the
-// differential tests compare against: the E flag (explicit new CAS) and md's
-// x flag (drop the value, keep the item) are invalid flags; ms and ma modes
-// are upper case only ("Ms" is an invalid mode); md and ma report every flag
-// error as "invalid or duplicate flag"; a too long opaque is reported by mg
-// and ma only after the lookup or arithmetic has been done (here it is
-// refused before anything happens).
+// mg, ms, md and ma share one flag parser (_meta_flag_preparse), so each
+// accepts every flag any of them knows: b c f h k l O P L q s t u v x I
+// without a value and N T R F C E J D M with one (the value is the rest of
+// the token, "T30"). A flag seen twice, or a byte >= 127, is a duplicate;
+// any other byte is an invalid flag; both end parsing at once. The other
+// errors are noted and parsing goes on, the last one noted being reported
+// (F keeps whatever was noted before). The tokenizer itself refuses a flag
+// token that does not start with a letter from 'A' to 'z' or a digit: the
+// line then reads as empty ("CLIENT_ERROR bad command line format").
 
-// parseMeta parses mg, md and ma.
-func parseMeta(tk [][]byte, c Command, r *Request) (int, error) {
-	n := r.HeaderLen
-	if len(tk) < 2 {
-		return n, ErrUnknownCommand
+// meta parses mg, md and ma: <cmd> <key> <flags>*.
+func (p *parser) meta(c Command) error {
+	r := p.r
+	p.tokenize(2)
+	if p.nt < 2 {
+		return ErrBadFormat
 	}
 	r.Command = c
-	if len(tk[1]) > MaxKeyLen {
-		return n, ErrBadFormat
-	}
-	if len(tk) > MaxMetaTokens {
-		if c == CmdMetaGet {
-			return n, ErrMgFlagsTooLong
-		}
-		return n, ErrFlagsTooLong
-	}
-	r.Key = tk[1]
 	if c == CmdMetaArithmetic {
 		r.Delta = 1
 	}
-	if err := metaFlags(tk[2:], r); err != nil {
-		if c == CmdMetaGet {
-			return n, err
+	if err := p.metaFlags(2); err != nil {
+		if c == CmdMetaArithmetic {
+			return ErrInvalidOrDuplicate // memcached's ma says only this
 		}
-		return n, ErrInvalidOrDuplicate
+		return err
 	}
 	if c == CmdMetaArithmetic {
 		switch r.Mode {
 		case 0, 'I', '+', 'D', '-':
 		default:
-			return n, ErrMaInvalidMode
+			return ErrMaInvalidMode
 		}
 	}
 	if r.HasFlag('O') && len(r.Opaque)+1 > MaxOpaqueLen {
-		return n, ErrOpaqueTooLong
+		return ErrOpaqueTooLong
 	}
-	return n, nil
+	return nil
 }
 
-// parseMetaSet parses ms <key> <datalen> <flags>*.
-func parseMetaSet(buf []byte, tk [][]byte, r *Request) (int, error) {
+// metaSet parses ms <key> <datalen> <flags>*. Once the data length is
+// read, every error swallows the data block.
+func (p *parser) metaSet() (int, error) {
+	r := p.r
 	n := r.HeaderLen
-	if len(tk) < 2 {
-		return n, ErrUnknownCommand
-	}
-	r.Command = CmdMetaSet
-	if len(tk[1]) > MaxKeyLen || len(tk) == 2 {
+	p.tokenize(3)
+	if p.nt < 3 {
 		return n, ErrBadFormat
 	}
-	if len(tk) > MaxMetaTokens {
-		return n, ErrFlagsTooLong
-	}
-	r.Key = tk[1]
-	vlen, ok := parseInt32(tk[2])
+	vlen, ok := tok32(p.tok[2])
 	if !ok || vlen < 0 || vlen > math.MaxInt32-2 {
 		return n, ErrBadFormat
 	}
+	r.Command = CmdMetaSet
 	r.ValueLen = int(vlen)
-	// From here on memcached swallows the data block after an error.
-	if err := metaFlags(tk[3:], r); err != nil {
+	fail := func(e *Error) (int, error) {
 		r.Swallow = r.ValueLen + 2
-		return n, err
+		return n, e
 	}
-	opaqueTooLong := r.HasFlag('O') && len(r.Opaque)+1 > MaxOpaqueLen
+	if err := p.metaFlags(3); err != nil {
+		return fail(err)
+	}
 	switch r.Mode {
 	case 0, 'E', 'A', 'P', 'R', 'S':
 	default:
-		r.Swallow = r.ValueLen + 2
-		return n, ErrMsInvalidMode
+		return fail(ErrMsInvalidMode)
 	}
-	if opaqueTooLong {
-		r.Swallow = r.ValueLen + 2
-		return n, ErrOpaqueTooLong
+	if r.HasFlag('O') && len(r.Opaque)+1 > MaxOpaqueLen {
+		return fail(ErrOpaqueTooLong)
 	}
-	return payload(buf, r)
+	return payload(p.buf, r)
 }
 
-// parseMetaDebug parses me <key> [b].
-func parseMetaDebug(tk [][]byte, r *Request) (int, error) {
-	n := r.HeaderLen
-	r.Command = CmdMetaDebug
-	if len(tk) < 2 || len(tk[1]) > MaxKeyLen {
-		return n, ErrBadFormat
+// metaDebug parses me <key> [b ...]. As in memcached 1.6.45, the key is
+// decoded from base64 only when "b" is the third of at least four tokens.
+func (p *parser) metaDebug() error {
+	r := p.r
+	p.tokenize(2)
+	if p.nt < 2 {
+		return ErrBadFormat
 	}
-	r.Key = tk[1]
-	if len(tk) >= 3 && string(tk[2]) == "b" {
+	r.Command = CmdMetaDebug
+	if !p.key(1) {
+		return ErrBadFormat
+	}
+	if p.nt >= 4 && string(p.tok[2]) == "b" {
 		k := b64Decode(r.keyBuf[:], r.Key)
 		if k == 0 {
-			return n, ErrBadFormat
+			return ErrBadFormat
 		}
 		r.Key = r.keyBuf[:k]
 		r.KeyBinary = true
 	}
-	return n, nil
+	return nil
 }
 
-// metaFlags is memcached's _meta_flag_preparse over the flag tokens.
-func metaFlags(tk [][]byte, r *Request) *Error {
+// metaFlags is memcached's _meta_flag_preparse over tokens start and on.
+func (p *parser) metaFlags(start int) *Error {
+	r := p.r
+	if !p.key(1) {
+		return ErrBadFormat
+	}
+	if p.nt > MaxMetaTokens {
+		return ErrFlagsTooLong
+	}
 	errv := ErrBadFormat
 	failed := false
-	for _, t := range tk {
+	for i := start; i < p.nt; i++ {
+		t := p.tok[i]
 		o := t[0]
 		if o >= 127 || r.HasFlag(o) {
 			return ErrDuplicateFlag
@@ -129,6 +120,7 @@ func metaFlags(tk [][]byte, r *Request) *Error {
 		r.seen[o>>6] |= 1 << (o & 63)
 		r.flags[r.nflags] = o
 		r.nflags++
+		arg := t[1:]
 		switch o {
 		case 'b':
 			k := b64Decode(r.keyBuf[:], r.Key)
@@ -138,9 +130,10 @@ func metaFlags(tk [][]byte, r *Request) *Error {
 			r.Key = r.keyBuf[:k]
 			r.KeyBinary = true
 		case 'N', 'T', 'R':
-			v, ok := parseInt32(t[1:])
-			if !ok {
+			v, ok := tok32(arg)
+			if len(arg) == 0 || !ok {
 				errv, failed = ErrBadToken, true
+				break
 			}
 			switch o {
 			case 'N':
@@ -151,39 +144,43 @@ func metaFlags(tk [][]byte, r *Request) *Error {
 				r.RecacheTTL = v
 			}
 		case 'O':
-			r.Opaque = t[1:]
-		case 'l', 'P', 'L', 'k', 's', 't', 'c', 'f', 'v', 'h', 'u', 'q', 'I':
+			r.Opaque = arg
+		case 'l', 'P', 'L', 'k', 's', 't', 'c', 'f', 'v', 'h', 'u', 'q', 'x', 'I':
 		case 'F':
-			v, ok := parseUint32(t[1:])
-			if !ok {
-				failed = true // memcached keeps the previous error text
+			v, ok := tokU32(arg)
+			if len(arg) == 0 || !ok {
+				failed = true // memcached keeps the error noted before
+				break
 			}
 			r.ClientFlags = v
-		case 'M':
-			if len(t) != 2 {
-				errv, failed = ErrMTokenLength, true
-			} else {
-				r.Mode = t[1]
+		case 'C', 'E', 'J', 'D':
+			v, ok := tokU64(arg)
+			if len(arg) == 0 || !ok {
+				failed = true
+				switch o {
+				case 'J':
+					errv = ErrInvalidInitial
+				case 'D':
+					errv = ErrInvalidDeltaValue
+				default:
+					errv = ErrBadToken
+				}
+				break
 			}
-		case 'C', 'J', 'D':
-			v, ok := parseUint64(t[1:])
 			switch o {
 			case 'C':
 				r.CAS = v
-				if !ok {
-					errv, failed = ErrBadToken, true
-				}
+			case 'E':
+				r.CASIn = v
 			case 'J':
 				r.Initial = v
-				if !ok {
-					errv, failed = ErrInvalidInitial, true
-				}
 			default:
 				r.Delta = v
-				if !ok {
-					errv, failed = ErrInvalidDeltaValue, true
-				}
 			}
+		case 'M':
+			// The byte after M, whatever it is (a space when M stands
+			// alone).
+			r.Mode = p.req[p.off[i]+1]
 		default:
 			return ErrInvalidFlag
 		}

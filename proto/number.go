@@ -15,7 +15,7 @@ import "math"
 //     magnitude beyond 64 bits is refused (ERANGE);
 //   - the 32-bit variants then truncate, as memcached's assignment to a
 //     uint32_t/int32_t does: flags 4294967297 are stored as 1, and a data
-//     length of 4294967297 reads one byte. Checked against memcached 1.6.18.
+//     length of 4294967297 reads one byte. Checked against memcached 1.6.45.
 
 // isCSpace reports whether c is white space for C's isspace in the "C"
 // locale.
@@ -107,3 +107,88 @@ func parseInt32(b []byte) (int32, bool) {
 	}
 	return int32(v), true
 }
+
+// The mcmc conversions (memcached 1.6.45's vendor/mcmc): strict decimal
+// tokens, used for most numbers since its parser rewrite. No white space, no
+// '+'; a '-' only for the signed forms; at most 11 bytes for the 32-bit
+// forms and 22 for the 64-bit ones; overflow is an error.
+const (
+	mcmcMax32 = 11
+	mcmcMax64 = 22
+)
+
+// toktoU64 is mcmc_toktou64 (and, with max 11 and a 32-bit bound,
+// mcmc_toktou32).
+func toktoUint(b []byte, maxLen int, limit uint64) (uint64, bool) {
+	if len(b) > maxLen {
+		return 0, false
+	}
+	var sum uint64
+	for _, c := range b {
+		d := c - '0'
+		if d > 9 {
+			return 0, false
+		}
+		if sum > (limit-uint64(d))/10 {
+			return 0, false
+		}
+		sum = sum*10 + uint64(d)
+	}
+	return sum, true
+}
+
+// tokU32 is mcmc_toktou32.
+func tokU32(b []byte) (uint32, bool) {
+	v, ok := toktoUint(b, mcmcMax32, math.MaxUint32)
+	return uint32(v), ok
+}
+
+// tokU64 is mcmc_toktou64.
+func tokU64(b []byte) (uint64, bool) { return toktoUint(b, mcmcMax64, math.MaxUint64) }
+
+// tokInt is mcmc_tokto32 / mcmc_tokto64: an optional '-' then digits.
+func tokInt(b []byte, maxLen int, min, max int64) (int64, bool) {
+	if len(b) > maxLen {
+		return 0, false
+	}
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var sum int64
+	for _, c := range b {
+		d := int64(c - '0')
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if neg {
+			if sum < (min+d)/10 {
+				return 0, false
+			}
+			sum = sum*10 - d
+		} else {
+			if sum > (max-d)/10 {
+				return 0, false
+			}
+			sum = sum*10 + d
+		}
+	}
+	return sum, true
+}
+
+// tok32 is mcmc_tokto32.
+func tok32(b []byte) (int32, bool) {
+	v, ok := tokInt(b, mcmcMax32, math.MinInt32, math.MaxInt32)
+	return int32(v), ok
+}
+
+// TokU32 is the strict unsigned 32-bit decimal of memcached 1.6.45's parser
+// (mcmc_toktou32), for the server's admin sub-commands.
+func TokU32(b []byte) (uint32, bool) { return tokU32(b) }
+
+// Tok32 is the strict signed 32-bit decimal (mcmc_tokto32).
+func Tok32(b []byte) (int32, bool) { return tok32(b) }
+
+// ParseUint32 is memcached's safe_strtoul (leading space and a sign
+// allowed), for class lists.
+func ParseUint32(b []byte) (uint32, bool) { return parseUint32(b) }

@@ -20,10 +20,20 @@ import (
 //     r.Swallow more, and close the connection if e.Close(). r.Command says
 //     which command was refused (CmdNone for an unknown one).
 //
-// Lines end with "\n", optionally preceded by "\r"; a NUL byte ends the
-// line early, as in memcached's C string handling. Tokens are separated by
-// spaces only. Everything is checked the way memcached 1.6.18 checks it and
-// in the same order, so that the first error found is the one it reports.
+// It follows memcached 1.6.45's parser (proto_parser.c, proto_text.c and
+// the mcmc tokenizer), in the same order, so that the first error found is
+// the one memcached reports:
+//
+//   - a line is everything up to "\n" (a "\r" before it is dropped); a line
+//     shorter than four bytes with its newline is "CLIENT_ERROR bad command
+//     line format";
+//   - the command is the bytes before the first space (a line starting with
+//     a space has no known command); tokens are separated by spaces only, at
+//     most MaxTokens of them, in the first 65534 bytes of the line;
+//   - numbers are strict decimal (see number.go) except a storage command's
+//     flags and exptime, which memcached still reads with strtol;
+//   - the keys of get, gets, gat and gats are not checked here: memcached
+//     checks each as it gets to it, so the server does (KeyTooLong).
 func Parse(buf []byte, r *Request) (n int, err error) {
 	r.Reset()
 	idx := bytes.IndexByte(buf, '\n')
@@ -38,16 +48,22 @@ func Parse(buf []byte, r *Request) (n int, err error) {
 		r.Need = 1
 		return 0, ErrIncomplete
 	}
+	n = idx + 1
+	r.HeaderLen = n
+	if n < 4 {
+		return n, ErrBadFormat
+	}
+	req := buf[:n]
 	end := idx
-	if idx > 1 && buf[idx-1] == '\r' {
+	if req[idx-1] == '\r' {
 		end--
 	}
-	line := buf[:end]
-	if z := bytes.IndexByte(line, 0); z >= 0 {
-		line = line[:z]
+	cl := bytes.IndexByte(req[:end], ' ')
+	if cl < 0 {
+		cl = end
 	}
-	r.HeaderLen = idx + 1
-	return parseLine(buf, line, r)
+	p := parser{buf: buf, req: req, r: r}
+	return p.parse(req[:cl])
 }
 
 func multiGetPrefix(b []byte) bool {
@@ -62,221 +78,339 @@ func multiGetPrefix(b []byte) bool {
 	return bytes.HasPrefix(b, []byte("get ")) || bytes.HasPrefix(b, []byte("gets "))
 }
 
-// nextToken returns the token starting at or after pos and the position
-// just past it; tok is nil at the end of the line.
-func nextToken(line []byte, pos int) (tok []byte, next int) {
-	for pos < len(line) && line[pos] == ' ' {
-		pos++
-	}
-	if pos == len(line) {
-		return nil, pos
-	}
-	start := pos
-	for pos < len(line) && line[pos] != ' ' {
-		pos++
-	}
-	return line[start:pos], pos
+// MaxTokens is how many tokens memcached's tokenizer keeps of a line
+// (MCMC_PARSER_MAX_TOKENS less its end cap): further tokens are not seen,
+// except the keys of a multi-get, which are read from the line itself.
+const MaxTokens = 23
+
+// maxTokenizedLen is how much of a line the tokenizer looks at (its token
+// offsets are 16 bits wide).
+const maxTokenizedLen = math.MaxUint16 - 1
+
+// noMeta: tokenize without checking meta flags.
+const noMeta = 255
+
+// parser holds one Parse call's state.
+type parser struct {
+	buf []byte // the whole input (a storage command's data follows req)
+	req []byte // the request line, newline included
+	r   *Request
+	tok [MaxTokens][]byte
+	off [MaxTokens]int // where each token starts in req
+	nt  int
 }
 
-func parseLine(buf, line []byte, r *Request) (int, error) {
-	n := r.HeaderLen
-	cmd, pos := nextToken(line, 0)
-	if len(cmd) < 2 {
-		return n, ErrUnknownCommand
+// tokenize is mcmc's _mcmc_tokenize_meta: it splits the line at spaces into
+// at most MaxTokens tokens. From token mstart on, each token must start
+// with a byte from 'A' to 'z' or a digit; otherwise it returns false and
+// leaves no token at all (memcached ignores the error and sees an empty
+// line).
+func (p *parser) tokenize(mstart int) bool {
+	l := p.req
+	if len(l) > maxTokenizedLen {
+		l = l[:maxTokenizedLen]
 	}
-
-	// Retrieval lines have any number of keys: they are not split into the
-	// token array.
-	switch string(cmd) {
-	case "get", "bget":
-		return n, parseGet(line, pos, CmdGet, r)
-	case "gets":
-		return n, parseGet(line, pos, CmdGets, r)
-	case "gat":
-		return n, parseGet(line, pos, CmdGat, r)
-	case "gats":
-		return n, parseGet(line, pos, CmdGats, r)
+	end := len(l) - 1
+	if len(l) >= 2 && l[len(l)-2] == '\r' {
+		end = len(l) - 2
 	}
-
-	var toks [MaxTokens][]byte
-	toks[0] = cmd
-	ntok := 1
-	for ntok < MaxTokens {
-		var t []byte
-		t, pos = nextToken(line, pos)
-		if t == nil {
-			break
+	line := l[:end]
+	nt := 0
+	for i := 0; i < len(line) && nt < MaxTokens; {
+		if line[i] == ' ' {
+			i++
+			continue
 		}
-		toks[ntok] = t
-		ntok++
-	}
-	tk := toks[:ntok]
-
-	if len(cmd) == 2 && cmd[0] == 'm' {
-		switch cmd[1] {
-		case 'g':
-			return parseMeta(tk, CmdMetaGet, r)
-		case 's':
-			return parseMetaSet(buf, tk, r)
-		case 'd':
-			return parseMeta(tk, CmdMetaDelete, r)
-		case 'a':
-			return parseMeta(tk, CmdMetaArithmetic, r)
-		case 'n':
-			r.Command = CmdMetaNoop
-			return n, nil
-		case 'e':
-			return parseMetaDebug(tk, r)
+		j := i
+		for j < len(line) && line[j] != ' ' {
+			j++
 		}
-		return n, ErrUnknownCommand
+		if nt >= mstart {
+			if c := line[i]; !(c > 64 && c < 123) && (c < '0' || c > '9') {
+				p.nt = 0
+				return false
+			}
+		}
+		p.tok[nt] = line[i:j]
+		p.off[nt] = i
+		nt++
+		i = j
 	}
-
-	switch string(cmd) {
-	case "set":
-		return parseStorage(buf, tk, CmdSet, r)
-	case "add":
-		return parseStorage(buf, tk, CmdAdd, r)
-	case "replace":
-		return parseStorage(buf, tk, CmdReplace, r)
-	case "append":
-		return parseStorage(buf, tk, CmdAppend, r)
-	case "prepend":
-		return parseStorage(buf, tk, CmdPrepend, r)
-	case "cas":
-		return parseStorage(buf, tk, CmdCas, r)
-	case "delete":
-		return n, parseDelete(tk, r)
-	case "incr":
-		return n, parseArith(tk, CmdIncr, r)
-	case "decr":
-		return n, parseArith(tk, CmdDecr, r)
-	case "touch":
-		return n, parseTouch(tk, r)
-	case "flush_all":
-		return n, parseFlushAll(tk, r)
-	case "verbosity":
-		return n, parseVerbosity(tk, r)
-	case "version":
-		r.Command = CmdVersion
-		return n, nil
-	case "quit":
-		r.Command = CmdQuit
-		return n, nil
-	case "cache_memlimit":
-		return n, parseMemlimit(tk, r)
-	case "stats":
-		return n, parseAdmin(tk, CmdStats, 1, false, r)
-	case "slabs":
-		// set_noreply_maybe runs for slabs automove only.
-		nr := ntok > 1 && string(tk[1]) == "automove"
-		return n, parseAdmin(tk, CmdSlabs, 1, nr, r)
-	case "lru":
-		return n, parseAdmin(tk, CmdLru, 2, true, r)
-	case "lru_crawler":
-		return n, parseAdmin(tk, CmdLruCrawler, 1, false, r)
-	case "watch":
-		return n, parseAdmin(tk, CmdWatch, 1, true, r)
-	case "shutdown":
-		return n, parseAdmin(tk, CmdShutdown, 1, false, r)
-	case "extstore":
-		return n, parseAdmin(tk, CmdExtstore, 2, true, r)
-	case "refresh_certs":
-		return n, parseAdmin(tk, CmdRefreshCerts, 1, true, r)
-	case "misbehave":
-		return n, parseAdmin(tk, CmdMisbehave, 1, false, r)
-	case "debugtime":
-		return n, parseAdmin(tk, CmdDebugtime, 1, false, r)
-	case "config":
-		return n, parseAdmin(tk, CmdConfig, 1, false, r)
-	case "cluster":
-		return n, parseAdmin(tk, CmdCluster, 1, false, r)
-	}
-
-	// memcached dispatches on the first letter; an unknown command under
-	// one of these letters (or a two-letter m command) is a plain ERROR.
-	// Only the final fallback looks for an HTTP request, at the last of
-	// the (at most MaxTokens) tokens.
-	switch cmd[0] {
-	case 'g', 's', 'a', 'c', 'i', 'd', 't':
-		return n, ErrUnknownCommand
-	}
-	if bytes.HasPrefix(tk[ntok-1], []byte("HTTP/")) {
-		return n, ErrHTTP
-	}
-	return n, ErrUnknownCommand
+	p.nt = nt
+	return true
 }
 
-func isNoreply(tok []byte) bool { return string(tok) == "noreply" }
-
-// parseGet reads the keys of get, gets, gat and gats from line after pos.
-func parseGet(line []byte, pos int, c Command, r *Request) error {
-	t, pos := nextToken(line, pos)
-	if t == nil {
-		return ErrUnknownCommand // fewer than two tokens
-	}
-	r.Command = c
-	if c == CmdGat || c == CmdGats {
-		exp, ok := parseInt32(t)
-		if !ok {
-			return ErrInvalidExptime
-		}
-		r.Exptime = exp
-		t, pos = nextToken(line, pos)
-		// gat with no key at all answers END, as memcached does.
-	}
-	for t != nil {
-		if len(t) > MaxKeyLen {
-			r.Keys = r.Keys[:0]
-			return ErrBadFormat
-		}
-		r.Keys = append(r.Keys, t)
-		t, pos = nextToken(line, pos)
+// token returns token i, or nil.
+func (p *parser) token(i int) []byte {
+	if i < p.nt {
+		return p.tok[i]
 	}
 	return nil
 }
 
-// parseStorage parses set, add, replace, append, prepend and cas.
-func parseStorage(buf []byte, tk [][]byte, c Command, r *Request) (int, error) {
-	n := r.HeaderLen
-	want := 5
-	if c == CmdCas {
-		want = 6
+// noreply is memcached's _process_request_noreply: the last token is
+// "noreply".
+func (p *parser) noreply() {
+	p.r.NoReply = p.nt > 0 && string(p.tok[p.nt-1]) == "noreply"
+}
+
+// args keeps the tokens after the command for the server (admin commands).
+func (p *parser) args() {
+	r := p.r
+	for i := 1; i < p.nt && int(r.nargs) < MaxArgs; i++ {
+		r.args[r.nargs] = p.tok[i]
+		r.nargs++
 	}
-	if len(tk) != want && len(tk) != want+1 {
-		return n, ErrUnknownCommand
+}
+
+func (p *parser) parse(cmd []byte) (int, error) {
+	r := p.r
+	n := r.HeaderLen
+	switch len(cmd) {
+	case 2:
+		if cmd[0] != 'm' {
+			break
+		}
+		switch cmd[1] {
+		case 'g':
+			return n, p.meta(CmdMetaGet)
+		case 's':
+			return p.metaSet()
+		case 'd':
+			return n, p.meta(CmdMetaDelete)
+		case 'a':
+			return n, p.meta(CmdMetaArithmetic)
+		case 'e':
+			return n, p.metaDebug()
+		case 'n':
+			r.Command = CmdMetaNoop
+			return n, nil
+		}
+	case 3:
+		switch string(cmd) {
+		case "get":
+			return n, p.get(CmdGet, 1)
+		case "gat":
+			return n, p.get(CmdGat, 2)
+		case "set":
+			return p.storage(CmdSet)
+		case "add":
+			return p.storage(CmdAdd)
+		case "cas":
+			return p.storage(CmdCas)
+		}
+	case 4:
+		switch string(cmd) {
+		case "gets":
+			return n, p.get(CmdGets, 1)
+		case "gats":
+			return n, p.get(CmdGats, 2)
+		case "incr":
+			return n, p.arith(CmdIncr)
+		case "decr":
+			return n, p.arith(CmdDecr)
+		case "quit":
+			r.Command = CmdQuit
+			return n, nil
+		}
+	case 5:
+		switch string(cmd) {
+		case "touch":
+			return n, p.touch()
+		case "stats":
+			p.tokenize(noMeta)
+			r.Command = CmdStats
+			p.args()
+			return n, nil
+		case "watch":
+			p.tokenize(noMeta)
+			r.Command = CmdWatch
+			p.args()
+			return n, nil
+		}
+	case 6:
+		switch string(cmd) {
+		case "delete":
+			return n, p.delete()
+		case "append":
+			return p.storage(CmdAppend)
+		}
+	case 7:
+		switch string(cmd) {
+		case "replace":
+			return p.storage(CmdReplace)
+		case "prepend":
+			return p.storage(CmdPrepend)
+		case "version":
+			r.Command = CmdVersion
+			return n, nil
+		}
+	}
+	return n, p.other()
+}
+
+// other handles a line whose command word is none of the above: the
+// remaining commands are looked up by their first token (so leading spaces
+// are skipped here, unlike above), then an HTTP request closes the
+// connection, then ERROR.
+func (p *parser) other() error {
+	r := p.r
+	p.tokenize(noMeta)
+	p.noreply()
+	if p.nt > 0 {
+		switch string(p.tok[0]) {
+		case "shutdown":
+			r.Command = CmdShutdown
+		case "slabs":
+			r.Command = CmdSlabs
+		case "cache_memlimit":
+			r.Command = CmdCacheMemlimit
+			v, ok := tokU32(p.token(1))
+			if p.nt < 2 || !ok {
+				return ErrUnknownCommand
+			}
+			r.MemLimit = v
+		case "flush_all":
+			r.Command = CmdFlushAll
+			want := 1
+			if r.NoReply {
+				want = 2
+			}
+			if p.nt != want {
+				v, ok := tok32(p.token(1))
+				if p.nt < 2 || !ok {
+					return ErrInvalidExptime
+				}
+				r.Exptime = v
+			}
+		case "lru_crawler":
+			r.Command = CmdLruCrawler
+		case "verbosity":
+			r.Command = CmdVerbosity
+			v, ok := tokU32(p.token(1))
+			if p.nt < 2 || !ok {
+				return ErrBadFormat
+			}
+			r.Level = v
+		case "lru":
+			r.Command = CmdLru
+		case "refresh_certs":
+			r.Command = CmdRefreshCerts
+		case "config":
+			r.Command = CmdConfig
+		case "cluster":
+			r.Command = CmdCluster
+		}
+		switch r.Command {
+		case CmdNone:
+		case CmdFlushAll, CmdVerbosity, CmdCacheMemlimit:
+			return nil // their one argument is parsed above
+		default:
+			p.args()
+			return nil
+		}
+	}
+	if p.nt > 1 && bytes.HasPrefix(p.tok[p.nt-1], []byte("HTTP/")) {
+		return ErrHTTP
+	}
+	return ErrUnknownCommand
+}
+
+// key sets r.Key from token i and reports whether it is within MaxKeyLen.
+func (p *parser) key(i int) bool {
+	p.r.Key = p.token(i)
+	return len(p.r.Key) <= MaxKeyLen
+}
+
+// get reads get, gets (key token 1) and gat, gats (exptime, then keys
+// from token 2). Keys after the first are read from the line itself, so a
+// multi-get has no limit on its number of keys.
+func (p *parser) get(c Command, keytoken int) error {
+	r := p.r
+	p.tokenize(noMeta)
+	if p.nt < keytoken+1 {
+		return ErrBadFormat
+	}
+	if keytoken == 1 {
+		p.noreply() // gat and gats never take noreply
 	}
 	r.Command = c
-	// Like memcached's set_noreply_maybe, only the last token counts; an
-	// extra token that is not "noreply" is ignored.
-	r.NoReply = isNoreply(tk[len(tk)-1])
-	if len(tk[1]) > MaxKeyLen {
-		return n, ErrBadFormat
-	}
-	r.Key = tk[1]
-	flags, ok1 := parseUint32(tk[2])
-	exp, ok2 := parseInt32(tk[3])
-	vlen, ok3 := parseInt32(tk[4])
-	if !ok1 || !ok2 || !ok3 {
-		return n, ErrBadFormat
-	}
-	if c == CmdCas {
-		cas, ok := parseUint64(tk[5])
+	if keytoken == 2 {
+		v, ok := tok32(p.tok[1])
 		if !ok {
-			return n, ErrBadFormat
+			return ErrInvalidExptime
 		}
-		r.CAS = cas
+		r.Exptime = v
 	}
-	if vlen < 0 || vlen > math.MaxInt32-2 {
+	// The first key is the token; the others follow in the line, up to its
+	// end (a "\r" just before the newline excluded).
+	first := p.tok[keytoken]
+	rest := p.req[:len(p.req)-1]
+	if len(rest) > 0 && rest[len(rest)-1] == '\r' {
+		rest = rest[:len(rest)-1]
+	}
+	r.Keys = append(r.Keys, first)
+	for i := p.off[keytoken] + len(first); i < len(rest); {
+		if rest[i] == ' ' {
+			i++
+			continue
+		}
+		j := i
+		for j < len(rest) && rest[j] != ' ' {
+			j++
+		}
+		r.Keys = append(r.Keys, rest[i:j])
+		i = j
+	}
+	return nil
+}
+
+// storage reads set, add, replace, append, prepend and cas: <cmd> <key>
+// <flags> <exptime> <bytes> [<cas>] [noreply].
+func (p *parser) storage(c Command) (int, error) {
+	r := p.r
+	n := r.HeaderLen
+	p.tokenize(noMeta)
+	if p.nt < 5 {
 		return n, ErrBadFormat
+	}
+	vlen, ok := tok32(p.tok[4])
+	if !ok || vlen < 0 || vlen > math.MaxInt32-2 {
+		return n, ErrBadFormat
+	}
+	p.noreply()
+	r.Command = c
+	r.ValueLen = int(vlen)
+	// From here on an error swallows the data block: memcached knows how
+	// long it is.
+	swallow := func(e *Error) (int, error) {
+		r.Swallow = r.ValueLen + 2
+		return n, e
+	}
+	if !p.key(1) {
+		return swallow(ErrBadFormat)
+	}
+	// Flags and exptime are read with strtoul/strtol from the token's
+	// start; the rest of the line follows the token.
+	flags, ok1 := parseUint32(p.tok[2])
+	exp, ok2 := parseInt32(p.tok[3])
+	if !ok1 || !ok2 {
+		return swallow(ErrBadFormat)
 	}
 	r.ClientFlags = flags
 	r.Exptime = exp
-	r.ValueLen = int(vlen)
-	return payload(buf, r)
+	if c == CmdCas {
+		cas, ok := tokU64(p.token(5))
+		if p.nt < 6 || !ok {
+			return swallow(ErrBadFormat)
+		}
+		r.CAS = cas
+	}
+	return payload(p.buf, r)
 }
 
 // payload takes the data block of a storage command whose header is
-// parsed.
+// parsed: ValueLen bytes and two more that must be "\r\n".
 func payload(buf []byte, r *Request) (int, error) {
 	total := r.HeaderLen + r.ValueLen + 2
 	if len(buf) < total {
@@ -290,38 +424,34 @@ func payload(buf []byte, r *Request) (int, error) {
 	return total, nil
 }
 
-func parseDelete(tk [][]byte, r *Request) error {
-	if len(tk) < 2 || len(tk) > 4 {
-		return ErrUnknownCommand
-	}
-	r.Command = CmdDelete
-	if len(tk) > 2 {
-		// "delete <key> 0" and "delete <key> 0 noreply" are legacy forms.
-		hold0 := string(tk[2]) == "0"
-		r.NoReply = isNoreply(tk[len(tk)-1])
-		valid := (len(tk) == 3 && (hold0 || r.NoReply)) || (len(tk) == 4 && hold0 && r.NoReply)
-		if !valid {
-			return ErrDeleteUsage
-		}
-	}
-	if len(tk[1]) > MaxKeyLen {
+// delete reads delete <key> [noreply]; further tokens are ignored.
+func (p *parser) delete() error {
+	r := p.r
+	p.tokenize(noMeta)
+	if p.nt < 2 {
 		return ErrBadFormat
 	}
-	r.Key = tk[1]
+	p.noreply()
+	r.Command = CmdDelete
+	if !p.key(1) {
+		return ErrBadFormat
+	}
 	return nil
 }
 
-func parseArith(tk [][]byte, c Command, r *Request) error {
-	if len(tk) != 3 && len(tk) != 4 {
-		return ErrUnknownCommand
-	}
-	r.Command = c
-	r.NoReply = isNoreply(tk[len(tk)-1])
-	if len(tk[1]) > MaxKeyLen {
+// arith reads incr and decr: <cmd> <key> <delta> [noreply].
+func (p *parser) arith(c Command) error {
+	r := p.r
+	p.tokenize(noMeta)
+	if p.nt < 3 {
 		return ErrBadFormat
 	}
-	r.Key = tk[1]
-	d, ok := parseUint64(tk[2])
+	p.noreply()
+	r.Command = c
+	if !p.key(1) {
+		return ErrBadFormat
+	}
+	d, ok := tokU64(p.tok[2])
 	if !ok {
 		return ErrInvalidDelta
 	}
@@ -329,89 +459,22 @@ func parseArith(tk [][]byte, c Command, r *Request) error {
 	return nil
 }
 
-func parseTouch(tk [][]byte, r *Request) error {
-	if len(tk) != 3 && len(tk) != 4 {
-		return ErrUnknownCommand
-	}
-	r.Command = CmdTouch
-	r.NoReply = isNoreply(tk[len(tk)-1])
-	if len(tk[1]) > MaxKeyLen {
+// touch reads touch <key> <exptime> [noreply].
+func (p *parser) touch() error {
+	r := p.r
+	p.tokenize(noMeta)
+	if p.nt < 3 {
 		return ErrBadFormat
 	}
-	r.Key = tk[1]
-	exp, ok := parseInt32(tk[2])
+	p.noreply()
+	r.Command = CmdTouch
+	if !p.key(1) {
+		return ErrBadFormat
+	}
+	exp, ok := tok32(p.tok[2])
 	if !ok {
 		return ErrInvalidExptime
 	}
 	r.Exptime = exp
-	return nil
-}
-
-// parseFlushAll: flush_all [delay] [noreply]. memcached checks -F (flush
-// disabled) before the delay: a server with flush_all disabled should answer
-// ErrFlushDisabled whenever r.Command is CmdFlushAll, error or not.
-func parseFlushAll(tk [][]byte, r *Request) error {
-	if len(tk) > 3 {
-		return ErrUnknownCommand
-	}
-	r.Command = CmdFlushAll
-	r.NoReply = len(tk) > 1 && isNoreply(tk[len(tk)-1])
-	plain := 1
-	if r.NoReply {
-		plain = 2
-	}
-	if len(tk) != plain {
-		exp, ok := parseInt32(tk[1])
-		if !ok {
-			return ErrInvalidExptime
-		}
-		r.Exptime = exp
-	}
-	return nil
-}
-
-func parseVerbosity(tk [][]byte, r *Request) error {
-	if len(tk) != 2 && len(tk) != 3 {
-		return ErrUnknownCommand
-	}
-	r.Command = CmdVerbosity
-	r.NoReply = isNoreply(tk[len(tk)-1])
-	lvl, ok := parseUint32(tk[1])
-	if !ok {
-		return ErrBadFormat
-	}
-	r.Level = lvl
-	return nil
-}
-
-func parseMemlimit(tk [][]byte, r *Request) error {
-	if len(tk) != 2 && len(tk) != 3 {
-		return ErrUnknownCommand
-	}
-	r.Command = CmdCacheMemlimit
-	r.NoReply = isNoreply(tk[len(tk)-1])
-	mb, ok := parseUint32(tk[1])
-	if !ok {
-		return ErrUnknownCommand // memcached answers a plain ERROR here
-	}
-	r.MemLimit = mb
-	return nil
-}
-
-// parseAdmin keeps the arguments of an admin command. minTok is the least
-// number of tokens memcached wants before it looks further; noreply says
-// whether memcached honours a trailing noreply for this command.
-func parseAdmin(tk [][]byte, c Command, minTok int, noreply bool, r *Request) error {
-	if len(tk) < minTok {
-		return ErrUnknownCommand
-	}
-	r.Command = c
-	if noreply {
-		r.NoReply = isNoreply(tk[len(tk)-1])
-	}
-	for _, a := range tk[1:] {
-		r.args[r.nargs] = a
-		r.nargs++
-	}
 	return nil
 }

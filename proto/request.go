@@ -1,6 +1,6 @@
 package proto
 
-// Limits of memcached 1.6.18 that the parser enforces.
+// Limits of memcached 1.6.45 that the parser enforces.
 const (
 	// MaxKeyLen is the longest key (KEY_MAX_LENGTH). For meta commands with
 	// the b flag it bounds the base64 text, not the decoded key.
@@ -11,14 +11,9 @@ const (
 	// MaxLineLen: a line that is not a get or gets and has more than this
 	// many bytes buffered without a newline closes the connection.
 	MaxLineLen = 2048
-	// MaxTokens is how many tokens memcached splits a line into (its
-	// MAX_TOKENS less the terminal token); further tokens are not seen,
-	// except the keys of get/gets/gat/gats, which are unbounded.
-	MaxTokens = 23
 	// MaxMetaTokens is the most tokens a meta command may have, command and
-	// key included (memcached refuses ntokens > 20, counting its terminal
-	// token).
-	MaxMetaTokens = 19
+	// key included (MFLAG_MAX_OPT_LENGTH).
+	MaxMetaTokens = 20
 	// MaxMetaFlags is the most flags a meta command can carry.
 	MaxMetaFlags = MaxMetaTokens - 2
 	// MaxOpaqueLen is the longest O token, the letter O included: the
@@ -60,8 +55,11 @@ type Request struct {
 	// RecacheTTL is the R token of mg (win the recache when the TTL left is
 	// below it).
 	RecacheTTL int32
-	// CAS: the unique of cas; the C token of ms, md, ma (compare).
+	// CAS: the unique of cas; the C token of mg, ms, md, ma (compare).
 	CAS uint64
+	// CASIn is the E token of mg, ms, md, ma: the CAS value to give the
+	// item stored, changed or created (see HasFlag('E')).
+	CASIn uint64
 	// Delta: incr/decr; the D token of ma, 1 when absent.
 	Delta uint64
 	// Initial is the J token of ma: the value created on a vivifying miss.
@@ -125,6 +123,7 @@ func (r *Request) Reset() {
 	r.VivifyTTL = 0
 	r.RecacheTTL = 0
 	r.CAS = 0
+	r.CASIn = 0
 	r.Delta = 0
 	r.Initial = 0
 	r.Mode = 0

@@ -11,9 +11,9 @@ import (
 )
 
 // TestServerErrorsAgainstMemcached checks the texts of the errors a server
-// raises itself against memcached 1.6.18.
+// raises itself against memcached 1.6.45.
 func TestServerErrorsAgainstMemcached(t *testing.T) {
-	addr := testenv.StartMemcached(t, "-F", "-t", "1", "-c", "30")
+	addr := testenv.StartReference(t, "-F", "-t", "1", "-c", "30")
 	big := strings.Repeat("x", 1<<20+1)
 	cases := []struct {
 		in   string
@@ -39,7 +39,7 @@ func TestServerErrorsAgainstMemcached(t *testing.T) {
 		t.Fatal("100 connections accepted with -c 30")
 	}
 
-	addrA := testenv.StartMemcached(t, "-A")
+	addrA := testenv.StartReference(t, "-A")
 	if out, _ := exchange(t, addrA, "shutdown foo\r\n", false); string(out) != ErrShutdownMode.Reply()+"MN\r\n" {
 		t.Errorf("shutdown foo: %q", out)
 	}

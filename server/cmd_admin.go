@@ -1,16 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"strconv"
-	"strings"
 
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
 
 // The administrative commands: slabs, lru and lru_crawler with memcached
-// 1.6.18's replies, and the cluster commands (config get cluster, cluster
+// 1.6.45's replies, and the cluster commands (config get cluster, cluster
 // members) that Discovery answers. watch is in observers.go, stats in
 // cmd_stats.go.
 
@@ -26,36 +26,89 @@ func (c *conn) discovery(r *proto.Request) {
 	c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 }
 
-func argString(a [][]byte, i int) string {
-	if i < len(a) {
-		return string(a[i])
-	}
-	return ""
-}
-
-// slabs is `slabs reassign <src> <dst>` and `slabs automove <0|1|2>`.
+// slabs is `slabs reassign <src> <dst>` and `slabs automove ...`; as in
+// memcached, sub-commands may be abbreviated.
 func (c *conn) slabs(args [][]byte) {
+	nt := len(args) + 1
 	switch {
-	case len(args) == 3 && string(args[0]) == "reassign":
-		src, err1 := strconv.Atoi(string(args[1]))
-		dst, err2 := strconv.Atoi(string(args[2]))
-		if err1 != nil || err2 != nil {
+	case nt == 4 && prefixOf(args[0], "reassign"):
+		if !c.s.set.SlabReassign {
+			c.out = proto.AppendError(c.out, proto.ErrReassignDisabled)
+			return
+		}
+		src, ok1 := proto.Tok32(args[1])
+		dst, ok2 := proto.Tok32(args[2])
+		if !ok1 || !ok2 {
 			c.out = proto.AppendError(c.out, proto.ErrBadFormat)
 			return
 		}
-		c.out = appendReassignReply(c.out, c.s.store.Reassign(src, dst))
-	case len(args) == 2 && string(args[0]) == "automove":
-		mode, err := strconv.Atoi(string(args[1]))
-		if err != nil || mode < 0 || mode > 2 {
-			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
-			return
-		}
-		c.s.store.SetAutomove(mode)
-		c.s.setLive(func(l *Settings) { l.SlabAutomove = mode })
-		c.out = proto.AppendOK(c.out)
+		c.out = appendReassignReply(c.out, c.s.store.Reassign(int(src), int(dst)))
+	case nt >= 3 && prefixOf(args[0], "automove"):
+		c.slabsAutomove(args)
 	default:
 		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 	}
+}
+
+// slabsAutomove is `slabs automove <0|1|2>`, `slabs automove ratio <r>`,
+// `slabs automove freeratio <r>` and `slabs automove window <secs>`.
+func (c *conn) slabsAutomove(args [][]byte) {
+	nt := len(args) + 1
+	sub := args[1]
+	switch {
+	case prefixOf(sub, "ratio"), prefixOf(sub, "freeratio"):
+		var ratio float64
+		ok := nt >= 4
+		if ok {
+			ratio, ok = parseDouble(args[2])
+		}
+		if !ok {
+			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
+			return
+		}
+		if prefixOf(sub, "ratio") {
+			c.s.setLive(func(l *Settings) { l.SlabAutomoveRatio = ratio })
+		} else {
+			c.s.setLive(func(l *Settings) { l.SlabAutomoveFreeRatio = ratio })
+		}
+	case prefixOf(sub, "window"):
+		var w uint32
+		ok := nt >= 4
+		if ok {
+			w, ok = proto.TokU32(args[2])
+		}
+		if !ok {
+			c.out = proto.AppendError(c.out, proto.ErrBadFormat)
+			return
+		}
+		if w < 3 || w > 1800 {
+			c.out = proto.AppendError(c.out, proto.ErrAutomoveWindow)
+			return
+		}
+		c.s.setLive(func(l *Settings) { l.SlabAutomoveWindow = int(w) })
+	default:
+		level, ok := proto.TokU32(sub)
+		if !ok {
+			c.out = proto.AppendError(c.out, proto.ErrBadFormat)
+			return
+		}
+		if level > 2 {
+			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
+			return
+		}
+		c.s.store.SetAutomove(int(level))
+		c.s.setLive(func(l *Settings) { l.SlabAutomove = int(level) })
+	}
+	c.out = proto.AppendOK(c.out)
+}
+
+// parseDouble is memcached's safe_strtod on a token.
+func parseDouble(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) > 31 {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(string(b), 64)
+	return f, err == nil
 }
 
 // appendReassignReply appends the reply to `slabs reassign` for the store's
@@ -79,44 +132,52 @@ func appendReassignReply(dst []byte, err error) []byte {
 }
 
 // lru is `lru tune <hot%> <warm%> <hot max factor> <warm max factor>`,
-// `lru mode <flat|segmented>` and `lru temp_ttl <ttl>`.
+// `lru mode <flat|segmented>` and `lru temp_ttl <ttl>` (the last two only
+// with the LRU maintainer), sub-commands abbreviated as memcached allows.
 func (c *conn) lru(args [][]byte) {
 	s := c.s
+	nt := len(args) + 1
+	var sub []byte
+	if nt > 1 {
+		sub = args[0]
+	}
+	maint := s.set.LRUMaintainer
 	switch {
-	case len(args) == 5 && string(args[0]) == "tune":
-		hot, e1 := strconv.Atoi(string(args[1]))
-		warm, e2 := strconv.Atoi(string(args[2]))
-		hmax, e3 := strconv.ParseFloat(string(args[3]), 64)
-		wmax, e4 := strconv.ParseFloat(string(args[4]), 64)
-		if e1 != nil || e2 != nil || e3 != nil || e4 != nil {
+	case nt >= 6 && prefixOf(sub, "tune"):
+		hot, ok1 := proto.TokU32(args[1])
+		warm, ok2 := proto.TokU32(args[2])
+		hmax, ok3 := parseDouble(args[3])
+		wmax, ok4 := parseDouble(args[4])
+		switch {
+		case !ok1 || !ok2 || !ok3 || !ok4:
 			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
-			return
-		}
-		if hot+warm > 80 {
+		case uint64(hot)+uint64(warm) > 80:
 			c.out = proto.AppendError(c.out, proto.ErrLRUPctSum)
-			return
+		case wmax <= 0 || hmax <= 0:
+			c.out = proto.AppendError(c.out, proto.ErrLRUFactors)
+		default:
+			s.store.SetLRUTune(int(hot), int(warm), hmax, wmax)
+			s.setLive(func(l *Settings) {
+				l.HotLRUPct, l.WarmLRUPct, l.HotMaxFactor, l.WarmMaxFactor = int(hot), int(warm), hmax, wmax
+			})
+			c.out = proto.AppendOK(c.out)
 		}
-		if hot < 1 || warm < 1 || hmax <= 0 || wmax <= 0 || s.store.SetLRUTune(hot, warm, hmax, wmax) != nil {
-			c.out = proto.AppendError(c.out, proto.ErrLRUOutOfRange)
-			return
-		}
-		s.setLive(func(l *Settings) {
-			l.HotLRUPct, l.WarmLRUPct, l.HotMaxFactor, l.WarmMaxFactor = hot, warm, hmax, wmax
-		})
-		c.out = proto.AppendOK(c.out)
-	case len(args) == 2 && string(args[0]) == "mode":
-		switch string(args[1]) {
-		case "flat", "segmented":
-			seg := string(args[1]) == "segmented"
-			s.store.SetLRUMode(seg)
-			s.setLive(func(l *Settings) { l.LRUSegmented = seg })
+	case nt >= 3 && maint && prefixOf(sub, "mode"):
+		switch {
+		case prefixOf(args[1], "flat"):
+			s.store.SetLRUMode(false)
+			s.setLive(func(l *Settings) { l.LRUSegmented = false })
+			c.out = proto.AppendOK(c.out)
+		case prefixOf(args[1], "segmented"):
+			s.store.SetLRUMode(true)
+			s.setLive(func(l *Settings) { l.LRUSegmented = true })
 			c.out = proto.AppendOK(c.out)
 		default:
 			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 		}
-	case len(args) == 2 && string(args[0]) == "temp_ttl":
-		ttl, err := strconv.Atoi(string(args[1]))
-		if err != nil {
+	case nt >= 3 && maint && prefixOf(sub, "temp_ttl"):
+		ttl, ok := proto.Tok32(args[1])
+		if !ok {
 			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 			return
 		}
@@ -126,7 +187,7 @@ func (c *conn) lru(args [][]byte) {
 				l.TempLRU = false
 			} else {
 				s.store.SetTempTTL(uint32(ttl))
-				l.TempLRU, l.TemporaryTTL = true, ttl
+				l.TempLRU, l.TemporaryTTL = true, int(ttl)
 			}
 		})
 		c.out = proto.AppendOK(c.out)
@@ -135,43 +196,24 @@ func (c *conn) lru(args [][]byte) {
 	}
 }
 
-// lruCrawler is `lru_crawler <enable|disable|sleep N|tocrawl N|crawl
-// CLASSES|metadump CLASSES|mgdump CLASSES>`.
-func (c *conn) lruCrawler(r *proto.Request, args [][]byte) {
+// lruCrawler is `lru_crawler <crawl|metadump|mgdump> <classes>`,
+// `lru_crawler <tocrawl|sleep> <n>` and `lru_crawler <enable|disable>`,
+// sub-commands abbreviated as memcached allows.
+func (c *conn) lruCrawler(r *proto.Request, args [][]byte, pipelined bool) {
 	s := c.s
-	sub := argString(args, 0)
+	nt := len(args) + 1
+	var sub []byte
+	if nt > 1 {
+		sub = args[0]
+	}
 	switch {
-	case sub == "enable" && len(args) == 1:
-		s.store.SetCrawler(true)
-		s.setLive(func(l *Settings) { l.LRUCrawler = true })
-		c.out = proto.AppendOK(c.out)
-	case sub == "disable" && len(args) == 1:
-		s.store.SetCrawler(false)
-		s.setLive(func(l *Settings) { l.LRUCrawler = false })
-		c.out = proto.AppendOK(c.out)
-	case sub == "sleep" && len(args) == 2:
-		n, err := strconv.Atoi(string(args[1]))
-		if err != nil || n < 0 || n > 1000000 {
-			c.out = proto.AppendError(c.out, proto.ErrCrawlerBadArgument)
-			return
-		}
-		s.setLive(func(l *Settings) { l.LRUCrawlerSleep = n })
-		c.out = proto.AppendOK(c.out)
-	case sub == "tocrawl" && len(args) == 2:
-		n, err := strconv.ParseUint(string(args[1]), 10, 32)
-		if err != nil {
-			c.out = proto.AppendError(c.out, proto.ErrCrawlerBadArgument)
-			return
-		}
-		s.setLive(func(l *Settings) { l.LRUCrawlerToCrawl = uint32(n) })
-		c.out = proto.AppendOK(c.out)
-	case sub == "crawl" && len(args) == 2:
-		if _, ok := c.parseClasses(string(args[1])); !ok {
-			c.out = proto.AppendError(c.out, proto.ErrCrawlerBadClass)
-			return
-		}
+	case nt == 3 && prefixOf(sub, "crawl"):
 		if !s.store.CrawlerOn() {
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerDisabled)
+			return
+		}
+		if _, ok := parseClasses(args[1]); !ok {
+			c.out = proto.AppendError(c.out, proto.ErrCrawlerBadClass)
 			return
 		}
 		if !s.store.CrawlPass() {
@@ -179,27 +221,63 @@ func (c *conn) lruCrawler(r *proto.Request, args [][]byte) {
 			return
 		}
 		c.out = proto.AppendOK(c.out)
-	case (sub == "metadump" || sub == "mgdump") && len(args) == 2:
-		c.dump(r, sub == "mgdump", string(args[1]))
+	case nt == 3 && (prefixOf(sub, "metadump") || prefixOf(sub, "mgdump")):
+		c.dump(prefixOf(sub, "mgdump") && !prefixOf(sub, "metadump"), args[1], pipelined)
+	case nt == 3 && prefixOf(sub, "tocrawl"):
+		n, ok := proto.TokU32(args[1])
+		if !ok {
+			c.out = proto.AppendError(c.out, proto.ErrBadFormat)
+			return
+		}
+		s.setLive(func(l *Settings) { l.LRUCrawlerToCrawl = n })
+		c.out = proto.AppendOK(c.out)
+	case nt == 3 && prefixOf(sub, "sleep"):
+		n, ok := proto.TokU32(args[1])
+		if !ok {
+			c.out = proto.AppendError(c.out, proto.ErrBadFormat)
+			return
+		}
+		if n > 1000000 {
+			c.out = proto.AppendError(c.out, proto.ErrCrawlerSleep)
+			return
+		}
+		s.setLive(func(l *Settings) { l.LRUCrawlerSleep = int(n) })
+		c.out = proto.AppendOK(c.out)
+	case nt == 2 && prefixOf(sub, "enable"):
+		if s.store.CrawlerOn() {
+			// memcached cannot start a second crawler thread.
+			c.out = proto.AppendError(c.out, proto.ErrCrawlerStart)
+			return
+		}
+		s.store.SetCrawler(true)
+		s.setLive(func(l *Settings) { l.LRUCrawler = true })
+		c.out = proto.AppendOK(c.out)
+	case nt == 2 && prefixOf(sub, "disable"):
+		s.store.SetCrawler(false)
+		s.setLive(func(l *Settings) { l.LRUCrawler = false })
+		c.out = proto.AppendOK(c.out)
 	default:
 		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 	}
 }
 
-// parseClasses parses "all", "hash" or a comma-separated list of class ids
-// into a set (nil: every class).
-func (c *conn) parseClasses(arg string) (map[int]bool, bool) {
-	if arg == "all" || arg == "hash" {
+// parseClasses parses the classes of lru_crawler crawl, metadump and
+// mgdump as memcached does: "all", "hash", or a comma-separated list of
+// class ids from 1 to 63 (empty items skipped). nil means every class.
+func parseClasses(arg []byte) (map[int]bool, bool) {
+	if string(arg) == "all" || string(arg) == "hash" {
 		return nil, true
 	}
 	set := map[int]bool{}
-	n := c.s.classCount()
-	for _, f := range strings.Split(arg, ",") {
-		id, err := strconv.Atoi(f)
-		if err != nil || id < 1 || id > n {
+	for _, f := range bytes.Split(arg, []byte(",")) {
+		if len(f) == 0 {
+			continue
+		}
+		id, ok := proto.ParseUint32(f)
+		if !ok || id < 1 || id >= 64 {
 			return nil, false
 		}
-		set[id] = true
+		set[int(id)] = true
 	}
 	return set, true
 }
@@ -217,21 +295,32 @@ type dumpState struct {
 
 // dump is `lru_crawler metadump` (key=... exp=... la=... cas=... fetch=...
 // cls=... size=... per item, then END) and `lru_crawler mgdump` (mg <key>
-// per item, then EN; memcached 1.6.18 does not have it, later 1.6 releases
-// do). A large dump stops when its output outgrows outputPause and goes on
+// per item, then EN). A large dump stops when its output outgrows outputPause and goes on
 // where it stopped once the client has read it, like a huge multi-get.
-func (c *conn) dump(r *proto.Request, mg bool, classes string) {
+func (c *conn) dump(mg bool, classes []byte, pipelined bool) {
 	ds := &c.more.dump
 	if !ds.active {
-		if !c.s.set.DumpEnabled { // -X
-			c.out = proto.AppendError(c.out, proto.ErrDumpDisabled)
-			return
-		}
 		if !c.s.store.CrawlerOn() {
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerDisabled)
 			return
 		}
-		set, ok := c.parseClasses(classes)
+		if !c.s.set.DumpEnabled { // -X
+			if mg {
+				c.out = proto.AppendError(c.out, proto.ErrKeyDumpDisabled)
+			} else {
+				c.out = proto.AppendError(c.out, proto.ErrDumpDisabled)
+			}
+			return
+		}
+		if pipelined {
+			if mg {
+				c.out = proto.AppendError(c.out, proto.ErrPipelinedMgdump)
+			} else {
+				c.out = proto.AppendError(c.out, proto.ErrPipelinedMetadump)
+			}
+			return
+		}
+		set, ok := parseClasses(classes)
 		if !ok {
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerBadClass)
 			return
@@ -249,7 +338,7 @@ func (c *conn) dump(r *proto.Request, mg bool, classes string) {
 		}
 		c.out = proto.AppendMetadumpLine(c.out, &proto.DumpItem{Key: d.Key, Exptime: d.Exptime,
 			LastAccess: d.LastAccess, CAS: d.CAS, Fetched: d.Fetched, Class: d.Class,
-			Size: lru.MemcachedItemSize(len(d.Key), d.Flags, d.Len, cas)})
+			Size: lru.MemcachedItemSize(len(d.Key), d.Flags, d.Len, cas), Flags: d.Flags})
 	}
 	for !ds.cur.Done() {
 		ds.cur = c.s.store.Dump(ds.cur, dumpBudget, fn)

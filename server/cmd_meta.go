@@ -3,6 +3,7 @@ package server
 import (
 	"strconv"
 
+	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -16,8 +17,9 @@ import (
 type metaHit struct {
 	out   *[]byte
 	r     *proto.Request
-	debug bool // me
-	cas   bool // the server keeps CAS values (for me size=)
+	debug bool   // me
+	cas   bool   // the server keeps CAS values (for me size=)
+	viv   uint32 // the expiry N asks for (relative), when given
 }
 
 // Hit implements lru.Hit.
@@ -25,21 +27,32 @@ func (h *metaHit) Hit(it *lru.Item) {
 	*h.out = h.appendReply(*h.out, it)
 }
 
+// ttl converts a relative expiry to seconds left (-1: never).
+func ttl(exp, now uint32) int64 {
+	if exp == 0 {
+		return -1
+	}
+	return int64(exp) - int64(now)
+}
+
 func (h *metaHit) appendReply(out []byte, it *lru.Item) []byte {
 	r := h.r
 	if h.debug {
-		d := proto.MetaDebug{Key: r.Key, KeyBinary: r.KeyBinary, Exp: -1, LastAccess: uint64(it.Idle()),
+		d := proto.MetaDebug{Key: it.Key(), KeyBinary: r.KeyBinary, Exp: -1, LastAccess: uint64(it.Idle()),
 			CAS: it.CAS, Fetched: it.Fetched, Class: uint32(it.Class),
 			Size: uint64(lru.MemcachedItemSize(len(it.Key()), it.Flags, it.Len, h.cas))}
 		if it.Exptime != 0 {
-			d.Exp = int64(it.Now) - int64(it.Exptime)
+			d.Exp = int64(it.Exptime) - int64(it.Now)
 		}
 		return proto.AppendMetaDebug(out, &d)
 	}
-	mi := proto.MetaItem{Size: it.Len, TTL: it.TTL(), CAS: it.CAS, ClientFlags: it.Flags,
+	mi := proto.MetaItem{Size: it.Len, CAS: it.CAS, ClientFlags: it.Flags,
 		LastAccess: uint64(it.Idle()), Fetched: it.Fetched, KeyBinary: r.KeyBinary,
-		AlreadyWon: it.TokenSent, Stale: it.Stale, Won: it.Won}
-	if r.HasFlag('v') {
+		AlreadyWon: it.TokenSent, Stale: it.Stale, Won: it.Won,
+		TTL: ttl(it.PrevExptime, it.Now), TouchTTL: it.TTL(), Created: it.Created,
+		VivifyTTL: ttl(h.viv, it.Now)}
+	// mg with C answers HD, without the value, when the CAS matches.
+	if r.HasFlag('v') && !(r.HasFlag('C') && r.CAS == it.CAS) {
 		out = proto.AppendMetaReply(out, proto.StatusVA, it.Len, r, &mi)
 		out = it.AppendValue(out)
 		return append(out, '\r', '\n')
@@ -47,34 +60,49 @@ func (h *metaHit) appendReply(out []byte, it *lru.Item) []byte {
 	return proto.AppendMetaReply(out, proto.StatusHD, 0, r, &mi)
 }
 
+// metaDebug is me: the item's metadata without touching it.
 func (c *conn) metaDebug(r *proto.Request) {
+	c.st[cCmdMeta]++ // memcached 1.6.45 counts cmd_meta for me only
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
+	}
 	c.mhit = metaHit{out: &c.out, r: r, debug: true, cas: c.s.set.CASEnabled}
 	o := c.s.store.Peek(r.Key, &c.mhit)
 	c.mhit = metaHit{}
 	if o.Result != lru.Found {
-		c.out = proto.AppendMetaReply(c.out, proto.StatusEN, 0, r, nil)
+		c.out = proto.AppendStatus(c.out, proto.StatusEN)
 	}
 }
 
 func (c *conn) metaGet(r *proto.Request) {
-	c.st[cCmdGet]++
 	args := lru.GetArgs{NoBump: r.HasFlag('u')}
-	touch := r.HasFlag('T')
-	if touch {
+	if r.HasFlag('T') {
 		args.Touch, args.Exptime = true, int64(r.Exptime)
-		c.st[cCmdTouch]++
 	}
+	var viv uint32
 	if r.HasFlag('N') {
 		args.Vivify, args.VivifyExptime = true, int64(r.VivifyTTL)
+		viv = clock.Expiry(c.s.clk, int64(r.VivifyTTL))
 	}
 	if r.HasFlag('R') {
 		args.Recache, args.RecacheExptime = true, int64(r.RecacheTTL)
 	}
-	c.mhit = metaHit{out: &c.out, r: r}
+	if r.HasFlag('E') {
+		args.NewCAS = r.CASIn
+	}
+	c.mhit = metaHit{out: &c.out, r: r, viv: viv}
 	o := c.s.store.Get(r.Key, &args, &c.mhit)
 	c.mhit = metaHit{}
 	if c.s.obs.on.Load() {
 		c.observeGet(r.Key, o)
+	}
+	// As memcached 1.6.45: a hit with T counts as a touch, anything else
+	// (a miss with T too) as a get.
+	touch := r.HasFlag('T') && o.Result == lru.Found
+	if touch {
+		c.st[cCmdTouch]++
+	} else {
+		c.st[cCmdGet]++
 	}
 	c.countRead(o, touch)
 	if o.Result != lru.Found && !r.HasFlag('q') {
@@ -84,12 +112,20 @@ func (c *conn) metaGet(r *proto.Request) {
 
 // metaCommit completes an ms whose value is in the reservation.
 func (c *conn) metaCommit(r *proto.Request) {
-	// protocol.txt documents N as "autovivify on miss" in append mode,
-	// but memcached 1.6.18 answers NS (ms_flags.conv): so does
-	// slabcached.
 	a := lru.SetArgs{Mode: storeMode(r.SetMode()), Invalidate: r.HasFlag('I')}
 	if r.HasFlag('C') {
 		a.CAS = r.CAS
+	}
+	if r.HasFlag('E') {
+		a.NewCAS = r.CASIn
+	}
+	if r.HasFlag('N') && (a.Mode == lru.ModeAppend || a.Mode == lru.ModePrepend) {
+		// Append and prepend with N store the value as a new item on a
+		// miss, expiring as N says.
+		a.Vivify, a.VivifyExptime = true, int64(r.VivifyTTL)
+	}
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Commit(&c.up.resv, &a)
 	c.countStore(r, o, r.HasFlag('C'))
@@ -97,7 +133,10 @@ func (c *conn) metaCommit(r *proto.Request) {
 	if code == proto.StatusHD && r.HasFlag('q') {
 		return
 	}
-	mi := proto.MetaItem{CAS: o.CAS}
+	mi := proto.MetaItem{CAS: o.CAS, Size: o.Len}
+	if o.Result != lru.Stored {
+		mi.Size = r.ValueLen
+	}
 	c.out = proto.AppendMetaReply(c.out, code, 0, r, &mi)
 }
 
@@ -106,14 +145,28 @@ func (c *conn) metaDelete(r *proto.Request) {
 	if r.HasFlag('C') {
 		a.CAS = r.CAS
 	}
+	if r.HasFlag('E') {
+		a.NewCAS = r.CASIn
+	}
 	a.Invalidate = r.HasFlag('I')
 	if r.HasFlag('T') {
 		a.Touch, a.Exptime = true, int64(r.Exptime)
 	}
+	if r.HasFlag('x') {
+		a.RemoveValue, a.Flags = true, r.ClientFlags
+	}
+	var seen lru.Outcome
+	if c.s.obs.on.Load() {
+		seen = c.observeLookup(r.Key)
+	}
 	o := c.s.store.Delete(r.Key, &a)
+	if a.RemoveValue && o.Result == lru.Deleted && seen.Result == lru.Found {
+		// memcached looks the item up again to store the empty one.
+		c.logFetch(r.Key, true, lru.Absent, seen.Class, seen.Len)
+	}
 	c.countDelete(r, o)
 	if o.Result == lru.NoMemory {
-		c.out = proto.AppendError(c.out, proto.ErrOutOfMemory)
+		c.out = proto.AppendError(c.out, proto.ErrArithNoMemory)
 		return
 	}
 	code := metaStatus(o.Result)
@@ -135,14 +188,24 @@ func (c *conn) metaArith(r *proto.Request) {
 	if r.HasFlag('T') {
 		a.Touch, a.Exptime = true, int64(r.Exptime)
 	}
+	if r.HasFlag('E') {
+		a.NewCAS = r.CASIn
+	}
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
+	}
 	o := c.s.store.Delta(r.Key, &a)
+	if o.Created && c.s.obs.on.Load() {
+		c.observeVivify(r.Key, o)
+	}
 	c.countDelta(o, incr)
 	switch o.Result {
 	case lru.Found:
 		if r.HasFlag('q') {
 			return
 		}
-		mi := proto.MetaItem{CAS: o.CAS, TTL: o.TTL()}
+		mi := proto.MetaItem{CAS: o.CAS, TTL: ttl(o.PrevExptime, o.Now), TouchTTL: o.TTL(),
+			Created: o.Created, VivifyTTL: ttl(clock.Expiry(c.s.clk, int64(r.VivifyTTL)), o.Now)}
 		if r.HasFlag('v') {
 			var num [20]byte
 			digits := strconv.AppendUint(num[:0], o.Value, 10)

@@ -7,14 +7,19 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
 
-// `stats` in every form memcached 1.6.18 knows, with its field names and
-// order: the general form, settings, reset, items, slabs, conns, sizes and
-// detail (observers.go). None of them is on a request's hot path.
+// `stats` in every form memcached 1.6.45 knows, with its field names and
+// order: the general form, settings, reset, items, slabs, conns, sizes,
+// cachedump and detail (observers.go). None of them is on a request's hot
+// path.
 
-// stats answers `stats` and its sub-commands.
+// stats answers `stats` and its sub-commands, abbreviated as memcached
+// allows (it compares "reset", "detail", "settings", "cachedump" and
+// "conns" over the token's length, in that order; "items", "slabs" and
+// "sizes" whole).
 func (c *conn) stats(r *proto.Request) {
 	args := r.Args()
 	if len(args) == 0 {
@@ -22,38 +27,86 @@ func (c *conn) stats(r *proto.Request) {
 		c.out = proto.AppendEnd(c.out)
 		return
 	}
-	switch string(args[0]) {
-	case "settings":
+	sub := args[0]
+	switch {
+	case prefixOf(sub, "reset"):
+		c.s.resetCounters()
+		c.out = proto.AppendStatus(c.out, proto.StatusReset)
+	case prefixOf(sub, "detail"):
+		if !c.s.set.DumpEnabled {
+			c.out = proto.AppendError(c.out, proto.ErrDetailDisabled)
+			return
+		}
+		if len(args) < 2 {
+			c.out = proto.AppendError(c.out, proto.ErrDetailUsage)
+			return
+		}
+		c.statsDetail(args[1])
+	case prefixOf(sub, "settings"):
 		for _, st := range c.s.liveSettings().StatsSettings(c.s.flushedAt.Load()) {
 			c.out = proto.AppendStat(c.out, st.Name, st.Value)
 		}
 		c.out = proto.AppendEnd(c.out)
-	case "reset":
-		c.s.resetCounters()
-		c.out = proto.AppendStatus(c.out, proto.StatusReset)
-	case "items":
-		c.out = c.s.appendStatsItems(c.out)
-	case "slabs":
-		c.out = c.s.appendStatsSlabs(c.out)
-	case "conns":
+	case prefixOf(sub, "cachedump"):
+		c.cachedump(args)
+	case prefixOf(sub, "conns"):
 		c.out = c.appendStatsConns(c.out)
-	case "sizes":
+	case string(sub) == "items":
+		c.out = c.s.appendStatsItems(c.out)
+	case string(sub) == "slabs":
+		c.out = c.s.appendStatsSlabs(c.out)
+	case string(sub) == "sizes":
 		c.out = appendStatsSizes(c.out)
-	case "sizes_disable":
-		// memcached answers these two with the status line alone (no END).
-		c.out = proto.AppendStat(c.out, "sizes_status", "disabled")
-	case "sizes_enable":
-		// The histogram is not kept: memcached's error form.
-		c.out = proto.AppendStat(c.out, "sizes_status", "error")
-		c.out = proto.AppendStat(c.out, "sizes_error", "not_supported")
-	case "detail":
-		c.statsDetail(r)
 	default:
 		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 	}
 }
 
-// appendGeneralStats appends the lines of `stats` in memcached 1.6.18's
+// cachedump is `stats cachedump <class> <limit>`: up to limit items (0:
+// all) of the class's HOT segment, as memcached lists them, then END.
+func (c *conn) cachedump(args [][]byte) {
+	if !c.s.set.DumpEnabled {
+		c.out = proto.AppendError(c.out, proto.ErrCachedumpDisabled)
+		return
+	}
+	if len(args) < 3 {
+		c.out = proto.AppendError(c.out, proto.ErrBadCommandLine)
+		return
+	}
+	id, ok1 := proto.TokU32(args[1])
+	limit, ok2 := proto.TokU32(args[2])
+	if !ok1 || !ok2 {
+		c.out = proto.AppendError(c.out, proto.ErrBadFormat)
+		return
+	}
+	if id >= 64 {
+		c.out = proto.AppendError(c.out, proto.ErrIllegalSlabID)
+		return
+	}
+	// memcached's reply holds at most 2 MiB, "END\r\n\0" included.
+	const maxDump = 2<<20 - 6
+	n, start := uint32(0), len(c.out)
+	c.s.store.ColdItems(int(id), func(d *lru.DumpItem) bool {
+		if limit != 0 && n >= limit {
+			return false
+		}
+		exp := int64(0)
+		if d.Exptime >= 0 {
+			exp = d.Exptime
+		}
+		at := len(c.out)
+		c.out = proto.AppendCachedumpLine(c.out, d.Key, d.Len, exp)
+		if len(c.out)-start > maxDump {
+			c.out = c.out[:at]
+			return false
+		}
+		n++
+		return true
+	})
+	c.out = proto.AppendEnd(c.out)
+}
+
+// appendGeneralStats appends the lines of `stats` in memcached 1.6.45's
 // order. Fields without a meaning in slabcached (libevent, napi ids, auth)
 // are printed with the values memcached prints when the feature is off.
 func (s *Server) appendGeneralStats(dst []byte) []byte {
@@ -130,14 +183,19 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	i("hash_power_level", int64(ls.HashPowerLevel))
 	i("hash_bytes", ls.HashBytes)
 	b("hash_is_expanding", ls.HashExpanding > 0)
-	u("slab_reassign_rescues", ls.SlabReassignRescues)
-	u("slab_reassign_chunk_rescues", ls.SlabReassignChunkRescues)
-	u("slab_reassign_evictions_nomem", ls.SlabReassignEvictionsNomem)
-	u("slab_reassign_inline_reclaim", ls.SlabReassignInlineReclaim)
-	u("slab_reassign_busy_items", ls.SlabReassignBusyItems)
-	u("slab_reassign_busy_deletes", ls.SlabReassignBusyDeletes)
-	b("slab_reassign_running", ls.SlabReassignRunning)
-	u("slabs_moved", ls.SlabsMoved)
+	if s.set.SlabReassign {
+		u("slab_reassign_rescues", ls.SlabReassignRescues)
+		u("slab_reassign_chunk_rescues", ls.SlabReassignChunkRescues)
+		u("slab_reassign_inline_reclaim", ls.SlabReassignInlineReclaim)
+		u("slab_reassign_busy_items", ls.SlabReassignBusyItems)
+		u("slab_reassign_busy_deletes", ls.SlabReassignBusyDeletes)
+		// A page move here never waits for memory (items it cannot
+		// rescue are evicted, slab_reassign_evictions_nomem in metrics).
+		u("slab_reassign_busy_nomem", 0)
+		dst = proto.AppendStat(dst, "slab_reassign_last_busy_status", "none")
+		b("slab_reassign_running", ls.SlabReassignRunning)
+		u("slabs_moved", ls.SlabsMoved)
+	}
 	if s.set.LRUCrawler {
 		b("lru_crawler_running", s.store.CrawlPassRunning())
 		u("lru_crawler_starts", ls.LRUCrawlerStarts)
@@ -335,6 +393,3 @@ func appendStatsSizes(dst []byte) []byte {
 	dst = proto.AppendStat(dst, "sizes_status", "disabled")
 	return proto.AppendEnd(dst)
 }
-
-// classCount is the number of slab classes, for range checks.
-func (s *Server) classCount() int { return s.store.NumClasses() }

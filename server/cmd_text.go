@@ -49,6 +49,16 @@ func (c *conn) get(r *proto.Request) {
 			return
 		}
 		key := r.Keys[i]
+		if len(key) > proto.MaxKeyLen {
+			// memcached 1.6.45 drops the replies it has not sent yet, then
+			// answers this (ErrGetKeyTooLong) and nothing more.
+			c.out = c.out[:0]
+			if !r.NoReply {
+				c.out = proto.AppendError(c.out, proto.ErrGetKeyTooLong)
+			}
+			c.more.resume = 0
+			return
+		}
 		c.st[cCmdGet]++
 		if touch {
 			c.st[cCmdTouch]++
@@ -109,7 +119,9 @@ func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
 	} else if !r.NoReply {
 		c.out = proto.AppendError(c.out, e)
 	}
-	if storeCmd(r) == proto.CmdSet {
+	// memcached removes the old item so that a failed store never leaves
+	// stale data: for set, and for ms in every mode.
+	if r.Command == proto.CmdSet || r.Command == proto.CmdMetaSet {
 		c.s.store.Delete(r.Key, nil)
 	}
 }
@@ -123,6 +135,9 @@ func (c *conn) commit(r *proto.Request) {
 	a := lru.SetArgs{Mode: storeMode(r.Command)}
 	if r.Command == proto.CmdCas {
 		a.CAS = r.CAS
+	}
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Commit(&c.up.resv, &a)
 	c.countStore(r, o, r.Command == proto.CmdCas)
@@ -154,6 +169,9 @@ func (c *conn) countStore(r *proto.Request, o lru.Outcome, cas bool) {
 }
 
 func (c *conn) delete(r *proto.Request) {
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
+	}
 	o := c.s.store.Delete(r.Key, nil)
 	c.countDelete(r, o)
 	if !r.NoReply {
@@ -170,12 +188,15 @@ func (c *conn) countDelete(r *proto.Request, o lru.Outcome) {
 		c.st[cDeleteMisses]++
 	}
 	if c.s.obs.on.Load() {
-		c.observeDelete(r.Key)
+		c.observeDelete(r, o)
 	}
 }
 
 func (c *conn) delta(r *proto.Request) {
 	incr := r.Command == proto.CmdIncr
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
+	}
 	o := c.s.store.Delta(r.Key, &lru.DeltaArgs{Incr: incr, Delta: r.Delta})
 	c.countDelta(o, incr)
 	if r.NoReply {
@@ -209,6 +230,9 @@ func (c *conn) countDelta(o lru.Outcome, incr bool) {
 
 func (c *conn) touch(r *proto.Request) {
 	c.st[cCmdTouch]++
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
+	}
 	o := c.s.store.Touch(r.Key, int64(r.Exptime))
 	if o.Result == lru.Touched {
 		c.st[cTouchHits]++
@@ -222,13 +246,13 @@ func (c *conn) touch(r *proto.Request) {
 }
 
 func (c *conn) flushAll(r *proto.Request) {
+	c.st[cCmdFlush]++ // counted even when refused, as memcached does
 	if !c.s.set.FlushEnabled {
 		if !r.NoReply {
 			c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
 		}
 		return
 	}
-	c.st[cCmdFlush]++
 	c.s.store.Flush(int64(r.Exptime))
 	c.s.flushedAt.Store(c.s.clk.Now())
 	if !r.NoReply {
@@ -268,11 +292,17 @@ func (c *conn) memlimit(r *proto.Request) {
 
 func (c *conn) shutdown(r *proto.Request) {
 	if !c.s.set.ShutdownCommand {
-		c.out = proto.AppendError(c.out, proto.ErrShutdownDisabled)
+		if !r.NoReply {
+			c.out = proto.AppendError(c.out, proto.ErrShutdownDisabled)
+		}
 		return
 	}
-	if a := r.Args(); len(a) > 1 || len(a) == 1 && string(a[0]) != "graceful" {
-		c.out = proto.AppendError(c.out, proto.ErrShutdownMode)
+	// shutdown, or shutdown graceful (any prefix of it, as memcached
+	// compares).
+	if a := r.Args(); len(a) > 1 || len(a) == 1 && !prefixOf(a[0], "graceful") {
+		if !r.NoReply {
+			c.out = proto.AppendError(c.out, proto.ErrShutdownMode)
+		}
 		return
 	}
 	c.s.log.Info("shutdown command received", zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))

@@ -269,6 +269,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 
 // protoError answers a request Parse refused.
 func (c *conn) protoError(r *proto.Request, e *proto.Error) {
+	if r.Command == proto.CmdFlushAll {
+		c.st[cCmdFlush]++ // counted before anything is checked
+	}
 	if r.Command == proto.CmdFlushAll && !c.s.set.FlushEnabled {
 		// memcached checks -F before the arguments.
 		if !r.NoReply {
@@ -285,9 +288,6 @@ func (c *conn) protoError(r *proto.Request, e *proto.Error) {
 // startStream begins a storage command whose value will arrive over several
 // events: reserve the item now and copy the value in as it comes.
 func (c *conn) startStream(r *proto.Request, line []byte) {
-	if r.Command == proto.CmdMetaSet {
-		c.st[cCmdMeta]++
-	}
 	c.up.hdr = append(c.up.hdr[:0], line...)
 	// Parse the private copy so r's slices stay valid after the input
 	// buffer moves on.
@@ -351,3 +351,8 @@ func (c *conn) flushCounters() {
 		}
 	}
 }
+
+// pipelined reports whether replies of earlier requests of this read are
+// still waiting to be written (memcached's resp_has_stack): watch,
+// metadump and mgdump refuse to start behind them.
+func (c *conn) pipelined() bool { return len(c.out) > 0 }

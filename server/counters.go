@@ -16,7 +16,7 @@ const (
 	cCmdSet               // cmd_set: storage requests
 	cCmdFlush             // cmd_flush
 	cCmdTouch             // cmd_touch: touch, gat, gats
-	cCmdMeta              // cmd_meta: meta commands
+	cCmdMeta              // cmd_meta: me commands (memcached 1.6.45 counts no other)
 	cGetHits              // get_hits
 	cGetMisses            // get_misses
 	cDeleteHits           // delete_hits

@@ -8,13 +8,16 @@ import (
 // exec runs one parsed request and appends its reply to c.out. It is the
 // one place where a command, as proto recognised it, meets its code.
 func (c *conn) exec(r *proto.Request) {
+	if r.NoReply && r.Command.IsAdmin() {
+		// memcached's out_string drops every reply of a command whose
+		// last token is noreply, whatever the command.
+		mark := len(c.out)
+		defer func() { c.out = c.out[:mark] }()
+	}
 	switch r.Command {
 	case proto.CmdGet, proto.CmdGets, proto.CmdGat, proto.CmdGats:
 		c.get(r)
 	case proto.CmdSet, proto.CmdAdd, proto.CmdReplace, proto.CmdAppend, proto.CmdPrepend, proto.CmdCas, proto.CmdMetaSet:
-		if r.Command == proto.CmdMetaSet {
-			c.st[cCmdMeta]++
-		}
 		c.storeWhole(r)
 	case proto.CmdDelete:
 		c.delete(r)
@@ -35,13 +38,10 @@ func (c *conn) exec(r *proto.Request) {
 	case proto.CmdShutdown:
 		c.shutdown(r)
 	case proto.CmdMetaGet:
-		c.st[cCmdMeta]++
 		c.metaGet(r)
 	case proto.CmdMetaDelete:
-		c.st[cCmdMeta]++
 		c.metaDelete(r)
 	case proto.CmdMetaArithmetic:
-		c.st[cCmdMeta]++
 		c.metaArith(r)
 	case proto.CmdMetaNoop:
 		c.out = proto.AppendMetaNoop(c.out)
@@ -54,7 +54,7 @@ func (c *conn) exec(r *proto.Request) {
 	case proto.CmdLru:
 		c.lru(r.Args())
 	case proto.CmdLruCrawler:
-		c.lruCrawler(r, r.Args())
+		c.lruCrawler(r, r.Args(), c.pipelined())
 	case proto.CmdWatch:
 		c.startWatch(r)
 	case proto.CmdConfig, proto.CmdCluster:
@@ -131,4 +131,11 @@ func storeCmd(r *proto.Request) proto.Command {
 		return r.SetMode()
 	}
 	return r.Command
+}
+
+// prefixOf reports whether tok is a prefix of word, the way memcached
+// compares sub-commands (strncmp over the token's length): "g" and
+// "graceful" both name graceful; an empty token names anything.
+func prefixOf(tok []byte, word string) bool {
+	return len(tok) <= len(word) && string(tok) == word[:len(tok)]
 }

@@ -70,7 +70,7 @@ func families(samples map[string]string) []string {
 // and its counters follow slabcached's traffic.
 func TestMemcachedExporter(t *testing.T) {
 	exporter := testenv.BuildMemcachedExporter(t)
-	mc := testenv.StartMemcached(t)
+	mc := testenv.StartReference(t)
 	sc := startBinary(t, "--metrics-listen", "off")
 	for _, addr := range []string{mc, sc} {
 		nc, err := net.Dial("tcp", addr)

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -19,6 +20,7 @@ const (
 	watchFetchers = 1 << iota
 	watchMutations
 	watchEvictions
+	watchDeletions
 )
 
 type watcher struct {
@@ -69,28 +71,39 @@ func (o *observers) refreshLocked() {
 }
 
 // startWatch turns c into a watcher (`watch [fetchers] [mutations]
-// [evictions]`; no argument means fetchers, as in memcached).
+// [evictions] [deletions] ...`; no argument means fetchers, as in
+// memcached, and names may be abbreviated). memcached's other streams
+// (rawcmds, sysevents, connevents, proxy*) are accepted and stay silent.
 func (c *conn) startWatch(r *proto.Request) {
+	if !c.s.set.WatchEnabled {
+		c.out = proto.AppendError(c.out, proto.ErrWatchDisabled)
+		return
+	}
+	if c.pipelined() {
+		c.out = proto.AppendError(c.out, proto.ErrPipelinedWatch)
+		return
+	}
 	kinds := 0
 	for _, a := range r.Args() {
-		switch string(a) {
-		case "fetchers":
-			kinds |= watchFetchers
-		case "mutations":
-			kinds |= watchMutations
-		case "evictions":
+		switch {
+		case prefixOf(a, "rawcmds"):
+		case prefixOf(a, "evictions"):
 			kinds |= watchEvictions
+		case prefixOf(a, "fetchers"):
+			kinds |= watchFetchers
+		case prefixOf(a, "mutations"):
+			kinds |= watchMutations
+		case prefixOf(a, "sysevents"), prefixOf(a, "connevents"), prefixOf(a, "proxyreqs"),
+			prefixOf(a, "proxyevents"), prefixOf(a, "proxyuser"):
+		case prefixOf(a, "deletions"):
+			kinds |= watchDeletions
 		default:
 			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 			return
 		}
 	}
-	if kinds == 0 {
+	if len(r.Args()) == 0 {
 		kinds = watchFetchers
-	}
-	if !c.s.set.WatchEnabled {
-		c.out = proto.AppendError(c.out, proto.ErrWatchDisabled)
-		return
 	}
 	o := &c.s.obs
 	o.mu.Lock()
@@ -120,16 +133,14 @@ func (o *observers) logPrefix(dst []byte) []byte {
 	dst = append(dst, "ts="...)
 	dst = strconv.AppendInt(dst, now.Unix(), 10)
 	dst = append(dst, '.')
-	us := now.Nanosecond() / 1000
-	dst = append(dst, byte('0'+us/100000), byte('0'+us/10000%10), byte('0'+us/1000%10),
-		byte('0'+us/100%10), byte('0'+us/10%10), byte('0'+us%10))
+	dst = strconv.AppendInt(dst, int64(now.Nanosecond()/1000), 10) // not padded, as memcached's %d
 	dst = append(dst, " gid="...)
 	dst = strconv.AppendUint(dst, o.gid.Add(1), 10)
 	return append(dst, ' ')
 }
 
 // observeGet records a retrieval of key that ended as o (fetchers,
-// detail).
+// detail). An item the retrieval created (mg with N) was not found.
 func (c *conn) observeGet(key []byte, o lru.Outcome) {
 	obs := &c.s.obs
 	obs.mu.Lock()
@@ -139,17 +150,77 @@ func (c *conn) observeGet(key []byte, o lru.Outcome) {
 	if detail {
 		obs.count(key, 0, hit)
 	}
-	if kinds&watchFetchers == 0 {
-		return
+	if kinds&watchFetchers != 0 {
+		c.logFetch(key, hit && !o.Created, o.Gone, o.Class, o.Len)
 	}
-	b := obs.logPrefix(c.wlog.lines)
+}
+
+// observeLookup logs, for watch fetchers, the item lookup that a command
+// other than a retrieval makes before it acts (storage, incr, decr, touch,
+// delete, md, ma, me): memcached logs those as item_get lines too. It is
+// called before the command changes the item, and returns what it saw
+// (NotFound when fetchers are not watched).
+func (c *conn) observeLookup(key []byte) lru.Outcome {
+	obs := &c.s.obs
+	obs.mu.Lock()
+	kinds := obs.kinds
+	obs.mu.Unlock()
+	if kinds&watchFetchers == 0 {
+		return lru.Outcome{Result: lru.NotFound}
+	}
+	o := c.s.store.Peek(key, noHit{})
+	c.logFetch(key, o.Result == lru.Found, o.Gone, o.Class, o.Len)
+	return o
+}
+
+// observeVivify logs what memcached logs when ma creates a missing
+// counter: a second lookup that finds nothing, then the number stored as
+// an add without expiry.
+func (c *conn) observeVivify(key []byte, o lru.Outcome) {
+	obs := &c.s.obs
+	obs.mu.Lock()
+	kinds := obs.kinds
+	obs.mu.Unlock()
+	if kinds&watchFetchers != 0 {
+		c.logFetch(key, false, lru.Absent, 0, 0)
+	}
+	if kinds&watchMutations != 0 {
+		b := obs.logPrefix(c.wlog.lines)
+		b = append(b, "type=item_store key="...)
+		b = proto.AppendURIKey(b, key)
+		b = append(b, " status=stored cmd=add ttl=0 clsid="...)
+		b = strconv.AppendInt(b, int64(o.Class), 10)
+		b = append(b, " cfd="...)
+		b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
+		b = append(b, " size="...)
+		b = strconv.AppendInt(b, int64(len(strconv.AppendUint(nil, o.Value, 10))), 10)
+		c.wlog.lines = append(b, '\n')
+		c.wlog.kinds |= watchMutations
+	}
+}
+
+// noHit is a Hit that reads nothing.
+type noHit struct{}
+
+func (noHit) Hit(*lru.Item) {}
+
+// logFetch appends one item_get line: found, or else not_found, or
+// expired or flushed when the lookup reclaimed such an item.
+func (c *conn) logFetch(key []byte, found bool, gone lru.Gone, cls, size int) {
+	b := c.s.obs.logPrefix(c.wlog.lines)
 	b = append(b, "type=item_get key="...)
 	b = proto.AppendURIKey(b, key)
-	cls, size := o.Class, o.Len
-	if hit {
+	switch {
+	case found:
 		b = append(b, " status=found clsid="...)
-	} else {
+	case gone == lru.Expired:
+		b = append(b, " status=expired clsid="...)
+	case gone == lru.Flushed:
+		b = append(b, " status=flushed clsid="...)
+	default:
 		b = append(b, " status=not_found clsid="...)
+	}
+	if !found {
 		cls, size = 0, 0
 	}
 	b = strconv.AppendInt(b, int64(cls), 10)
@@ -181,7 +252,11 @@ func storeStatus(res lru.Result) string {
 }
 
 // observeStore records the storage command r that ended as o (mutations,
-// detail).
+// detail). Like memcached it logs the item the command built: when stored,
+// its length and time to live as stored (an append's are the combined
+// item's); otherwise the request's. A store that could not allocate logs
+// no size. ttl is memcached's unsigned 32-bit difference, so an item
+// already expired (a negative exptime) shows a number near 2^32.
 func (c *conn) observeStore(r *proto.Request, o lru.Outcome) {
 	obs := &c.s.obs
 	obs.mu.Lock()
@@ -193,6 +268,21 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome) {
 	if kinds&watchMutations == 0 {
 		return
 	}
+	var exp, now uint32
+	size, cls := r.ValueLen, o.Class
+	switch o.Result {
+	case lru.Stored:
+		exp, now, size = o.Exptime, o.Now, o.Len
+	case lru.TooLarge, lru.NoMemory:
+		size, cls = 0, 0
+	default:
+		now = c.s.clk.Now()
+		exp = clock.Expiry(c.s.clk, int64(r.Exptime))
+	}
+	var ttl uint32
+	if exp != 0 {
+		ttl = exp - now
+	}
 	b := obs.logPrefix(c.wlog.lines)
 	b = append(b, "type=item_store key="...)
 	b = proto.AppendURIKey(b, r.Key)
@@ -201,26 +291,68 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome) {
 	b = append(b, " cmd="...)
 	b = append(b, storeCmd(r).String()...)
 	b = append(b, " ttl="...)
-	b = strconv.AppendInt(b, int64(r.Exptime), 10)
+	b = strconv.AppendUint(b, uint64(ttl), 10)
 	b = append(b, " clsid="...)
-	b = strconv.AppendInt(b, int64(o.Class), 10)
+	b = strconv.AppendInt(b, int64(cls), 10)
 	b = append(b, " cfd="...)
 	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
 	b = append(b, " size="...)
-	b = strconv.AppendInt(b, int64(r.ValueLen), 10)
+	b = strconv.AppendInt(b, int64(size), 10)
 	c.wlog.lines = append(b, '\n')
 	c.wlog.kinds |= watchMutations
 }
 
-// observeDelete records a delete for `stats detail`.
-func (c *conn) observeDelete(key []byte) {
+// observeDelete records a delete or md that ended as out (detail,
+// deletions). An md with I marks the item stale and logs no deletion; an md
+// with x stores an empty item in its place first, logged as memcached
+// logs it: a set of 0 bytes, with T's time to live or none.
+func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 	o := &c.s.obs
 	o.mu.Lock()
-	detail := o.detailOn
+	kinds, detail := o.kinds, o.detailOn
 	o.mu.Unlock()
 	if detail {
-		o.count(key, 3, false)
+		o.count(r.Key, 3, false)
 	}
+	meta := r.Command == proto.CmdMetaDelete
+	if out.Result != lru.Deleted || (meta && r.HasFlag('I')) {
+		return
+	}
+	if meta && r.HasFlag('x') && kinds&watchMutations != 0 {
+		var ttl uint32
+		if r.HasFlag('T') {
+			if exp := clock.Expiry(c.s.clk, int64(r.Exptime)); exp != 0 {
+				ttl = exp - c.s.clk.Now()
+			}
+		}
+		b := o.logPrefix(c.wlog.lines)
+		b = append(b, "type=item_store key="...)
+		b = proto.AppendURIKey(b, r.Key)
+		b = append(b, " status=stored cmd=set ttl="...)
+		b = strconv.AppendUint(b, uint64(ttl), 10)
+		b = append(b, " clsid="...)
+		b = strconv.AppendInt(b, int64(out.Class), 10)
+		b = append(b, " cfd="...)
+		b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
+		c.wlog.lines = append(b, " size=0\n"...)
+		c.wlog.kinds |= watchMutations
+	}
+	if kinds&watchDeletions == 0 {
+		return
+	}
+	b := o.logPrefix(c.wlog.lines)
+	b = append(b, "type=deleted key="...)
+	b = proto.AppendURIKey(b, r.Key)
+	if meta {
+		b = append(b, " cmd=md clsid="...)
+	} else {
+		b = append(b, " cmd=delete clsid="...)
+	}
+	b = strconv.AppendInt(b, int64(out.Class), 10)
+	b = append(b, " size="...)
+	b = strconv.AppendInt(b, int64(out.Len), 10)
+	c.wlog.lines = append(b, '\n')
+	c.wlog.kinds |= watchDeletions
 }
 
 // count adds one to field f (0 get, 2 set, 3 del; a get hit also counts
@@ -277,8 +409,14 @@ func (l *watchLog) filter(kinds int) []byte {
 		i := bytes.IndexByte(rest, '\n') + 1
 		line := rest[:i]
 		rest = rest[i:]
-		get := bytes.Contains(line, []byte(" type=item_get "))
-		if get && kinds&watchFetchers != 0 || !get && kinds&watchMutations != 0 {
+		kind := watchMutations
+		switch {
+		case bytes.Contains(line, []byte(" type=item_get ")):
+			kind = watchFetchers
+		case bytes.Contains(line, []byte(" type=deleted ")):
+			kind = watchDeletions
+		}
+		if kind&kinds != 0 {
 			out = append(out, line...)
 		}
 	}
@@ -313,6 +451,8 @@ func (o *observers) evicted(d *lru.DumpItem) {
 	b = strconv.AppendInt(b, d.LastAccess, 10)
 	b = append(b, " clsid="...)
 	b = strconv.AppendInt(b, int64(d.Class), 10)
+	b = append(b, " size="...)
+	b = strconv.AppendInt(b, int64(d.Len), 10)
 	o.evictBuf = append(b, '\n')
 }
 
@@ -332,15 +472,10 @@ func (o *observers) flushEvictions() {
 }
 
 // statsDetail is `stats detail on|off|dump`.
-func (c *conn) statsDetail(r *proto.Request) {
-	args := r.Args()
+func (c *conn) statsDetail(arg []byte) {
 	o := &c.s.obs
-	if len(args) != 2 {
-		c.out = proto.AppendError(c.out, proto.ErrDetailUsage)
-		return
-	}
-	switch string(args[1]) {
-	case "on":
+	switch {
+	case prefixOf(arg, "on"):
 		o.mu.Lock()
 		o.detailOn = true
 		if o.detail == nil {
@@ -349,13 +484,13 @@ func (c *conn) statsDetail(r *proto.Request) {
 		o.refreshLocked()
 		o.mu.Unlock()
 		c.out = proto.AppendOK(c.out)
-	case "off":
+	case prefixOf(arg, "off"):
 		o.mu.Lock()
 		o.detailOn = false
 		o.refreshLocked()
 		o.mu.Unlock()
 		c.out = proto.AppendOK(c.out)
-	case "dump":
+	case prefixOf(arg, "dump"):
 		o.mu.Lock()
 		for _, p := range o.order {
 			v := o.detail[p]

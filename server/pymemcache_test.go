@@ -74,7 +74,7 @@ func TestPymemcache(t *testing.T) {
 	srv := startTestServer(t, nil)
 	// The script's expectations hold for memcached too: run it there first.
 	for _, target := range []struct{ name, addr string }{
-		{"memcached", testenv.StartMemcached(t)},
+		{"memcached", testenv.StartReference(t)},
 		{"slabcached", srv.Addr()},
 	} {
 		out, err := exec.Command(py, "-c", pymemcacheScript, target.addr).CombinedOutput()

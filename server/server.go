@@ -16,9 +16,10 @@ import (
 )
 
 // Version is the version the `version` command and `stats` report. It starts
-// with the memcached version whose protocol slabcached follows, so clients
-// and tools that compare versions treat it as that memcached.
-const Version = "1.6.18-slabcached-0.1.0"
+// with the memcached version whose protocol slabcached follows (1.6.45), so
+// clients and tools that compare versions treat it as that memcached; the
+// suffix names slabcached's own version.
+const Version = "1.6.45-slabcached-0.2.0"
 
 // Discovery answers the admin commands the cluster package serves
 // (proto.CmdConfig: `config get cluster`; proto.CmdCluster: `cluster

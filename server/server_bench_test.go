@@ -78,7 +78,7 @@ func eachServer(b *testing.B, f func(b *testing.B, addr string)) {
 		f(b, srv.Addr())
 	})
 	b.Run("memcached", func(b *testing.B) {
-		f(b, testenv.StartMemcached(b, "-m", "64", "-t", "1"))
+		f(b, testenv.StartReference(b, "-m", "64", "-t", "1"))
 	})
 }
 

@@ -81,7 +81,11 @@ type Settings struct {
 	SlabReassign       bool    // slab_reassign (-o slab_reassign / no_slab_reassign): pages may move between classes; default true
 	SlabAutomove       int     // slab_automove (-o slab_automove[=0|1|2]): 0 off, 1 background (default), 2 aggressive
 	SlabAutomoveRatio  float64 // slab_automove_ratio (-o slab_automove_ratio): free ratio that triggers a move; default 0.8
-	SlabAutomoveWindow int     // slab_automove_window (-o slab_automove_window): seconds of history; default 30
+	SlabAutomoveWindow int     // slab_automove_window (-o slab_automove_window): seconds of history; default 10
+	// SlabAutomoveFreeRatio is slab_automove_freeratio (-o
+	// slab_automove_freeratio): free chunk ratio a class keeps before its
+	// pages are given away; default 0.01.
+	SlabAutomoveFreeRatio float64
 
 	// LRU.
 	LRUMaintainer     bool    // lru_maintainer_thread (-o lru_maintainer / no_lru_maintainer): background LRU mover; default true
@@ -129,44 +133,45 @@ type Settings struct {
 func DefaultSettings() Settings {
 	d := lru.DefaultConfig()
 	return Settings{
-		Port:               11211,
-		UDPPort:            0,
-		SocketMask:         0o700,
-		Listen:             "127.0.0.1",
-		MaxConns:           1024,
-		MaxConnsFast:       true,
-		Backlog:            1024,
-		Threads:            runtime.NumCPU(),
-		ReqsPerEvent:       20,
-		Protocol:           ProtocolAuto,
-		MaxBytes:           d.MemoryLimit,
-		ItemSizeMax:        d.ItemSizeMax,
-		Factor:             d.GrowthFactor,
-		ChunkSize:          d.MinChunkSpace,
-		SlabChunkMax:       d.SlabChunkMax,
-		CASEnabled:         !d.NoCAS,
-		EvictToFree:        !d.NoEvict,
-		HashExpand:         true,
-		SlabReassign:       d.SlabReassign,
-		SlabAutomove:       d.SlabAutomove,
-		SlabAutomoveRatio:  0.8,
-		SlabAutomoveWindow: 30,
-		LRUMaintainer:      d.LRUMaintainer,
-		LRUSegmented:       true,
-		LRUCrawler:         d.LRUCrawler,
-		LRUCrawlerSleep:    100,
-		HotLRUPct:          d.HotLRUPct,
-		WarmLRUPct:         d.WarmLRUPct,
-		HotMaxFactor:       d.HotMaxFactor,
-		WarmMaxFactor:      d.WarmMaxFactor,
-		TempLRU:            d.TempLRU,
-		TemporaryTTL:       int(d.TemporaryTTL),
-		FlushEnabled:       true,
-		DumpEnabled:        true,
-		WatchEnabled:       true,
-		PrefixDelimiter:    ':',
-		WatcherLogbufSize:  256 << 10,
-		WorkerLogbufSize:   64 << 10,
+		Port:                  11211,
+		UDPPort:               0,
+		SocketMask:            0o700,
+		Listen:                "127.0.0.1",
+		MaxConns:              1024,
+		MaxConnsFast:          true,
+		Backlog:               1024,
+		Threads:               runtime.NumCPU(),
+		ReqsPerEvent:          20,
+		Protocol:              ProtocolAuto,
+		MaxBytes:              d.MemoryLimit,
+		ItemSizeMax:           d.ItemSizeMax,
+		Factor:                d.GrowthFactor,
+		ChunkSize:             d.MinChunkSpace,
+		SlabChunkMax:          d.SlabChunkMax,
+		CASEnabled:            !d.NoCAS,
+		EvictToFree:           !d.NoEvict,
+		HashExpand:            true,
+		SlabReassign:          d.SlabReassign,
+		SlabAutomove:          d.SlabAutomove,
+		SlabAutomoveRatio:     0.8,
+		SlabAutomoveWindow:    10,
+		SlabAutomoveFreeRatio: 0.01,
+		LRUMaintainer:         d.LRUMaintainer,
+		LRUSegmented:          true,
+		LRUCrawler:            d.LRUCrawler,
+		LRUCrawlerSleep:       100,
+		HotLRUPct:             d.HotLRUPct,
+		WarmLRUPct:            d.WarmLRUPct,
+		HotMaxFactor:          d.HotMaxFactor,
+		WarmMaxFactor:         d.WarmMaxFactor,
+		TempLRU:               d.TempLRU,
+		TemporaryTTL:          int(d.TemporaryTTL),
+		FlushEnabled:          true,
+		DumpEnabled:           true,
+		WatchEnabled:          true,
+		PrefixDelimiter:       ':',
+		WatcherLogbufSize:     256 << 10,
+		WorkerLogbufSize:      64 << 10,
 	}
 }
 
@@ -368,12 +373,12 @@ type Stat struct {
 	Name, Value string
 }
 
-// StatsSettings returns the lines of "stats settings" in memcached 1.6.18's
+// StatsSettings returns the lines of "stats settings" in memcached 1.6.45's
 // order and format. oldest is memcached's oldest_live: the relative time of
 // the last flush_all (0 if none), which only the running server knows; the
 // server passes a copy of its Settings with the live verbosity.
 //
-// Every name memcached 1.6.18 prints is printed. Settings slabcached does not
+// Every name memcached 1.6.45 prints is printed. Settings slabcached does not
 // have (extstore, TLS, SASL, napi ids, memory file) are reported with the
 // values memcached reports when they are off, so tools that read them keep
 // working; hash_algorithm reports slabcached's own hash.
@@ -463,7 +468,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"ext_drop_under", "0"},
 		{"ext_max_sleep", "1000000"},
 		{"ext_max_frag", "0.80"},
-		{"slab_automove_freeratio", "0.010"},
+		{"slab_automove_freeratio", strconv.FormatFloat(s.SlabAutomoveFreeRatio, 'f', 3, 64)},
 		{"ext_drop_unread", "no"},
 		// TLS is not part of slabcached: memcached's values with TLS off.
 		{"ssl_enabled", "no"},
@@ -477,7 +482,8 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"ssl_session_cache", "no"},
 		{"ssl_kernel_tls", "no"},
 		{"ssl_min_version", "tlsv1.2"},
-		{"num_napi_ids", "(null)"},
+		{"num_napi_ids", "0"},
 		{"memory_file", "(null)"},
+		{"client_flags_size", "4"},
 	}
 }

@@ -172,7 +172,7 @@ func compareStatsSettings(t *testing.T, mc, ours []Stat, differ map[string]bool)
 	}
 }
 
-// TestStatsSettingsMatchesMemcached starts memcached 1.6.18 with some flags
+// TestStatsSettingsMatchesMemcached starts memcached 1.6.45 with some flags
 // and compares its "stats settings" with ours for Settings that mean the
 // same (the flag parser's own end-to-end comparison is in cmd/slabcached).
 func TestStatsSettingsMatchesMemcached(t *testing.T) {
@@ -191,7 +191,7 @@ func TestStatsSettingsMatchesMemcached(t *testing.T) {
 			name: "many",
 			flags: []string{"-m", "128", "-c", "100", "-t", "3", "-f", "1.5", "-n", "64", "-C", "-M", "-A", "-F", "-X",
 				"-R", "7", "-b", "77", "-I", "2m", "-vv", "-D", "%",
-				"-o", "slab_chunk_max=262144,hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3," +
+				"-o", "slab_chunk_max=256,hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3," +
 					"temporary_ttl=30,idle_timeout=9,slab_automove=2,hashpower=20,lru_crawler_tocrawl=5,lru_crawler_sleep=50," +
 					"read_buf_mem_limit=3,track_sizes,tail_repair_time=20,no_maxconns_fast,slab_automove_ratio=0.5,slab_automove_window=10"},
 			change: func(s *Settings) {
@@ -218,7 +218,7 @@ func TestStatsSettingsMatchesMemcached(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := testenv.StartMemcached(t, tc.flags...)
+			addr := testenv.StartReference(t, tc.flags...)
 			_, port, _ := net.SplitHostPort(addr)
 			s := DefaultSettings()
 			s.Port, _ = strconv.Atoi(port)

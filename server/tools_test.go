@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/slabcache/slabcache/server"
+
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
@@ -29,7 +31,7 @@ func TestOperatorTools(t *testing.T) {
 		}
 		t.Skipf("%s missing", memcachedTool)
 	}
-	mc := testenv.StartMemcached(t)
+	mc := testenv.StartReference(t)
 	sc := startBinary(t, "--metrics-listen", "off")
 	for _, addr := range []string{mc, sc} {
 		nc, err := net.Dial("tcp", addr)
@@ -49,7 +51,7 @@ func TestOperatorTools(t *testing.T) {
 	}
 	// memcstat prints every general stat.
 	out := run(memcstat, "--servers="+sc)
-	for _, want := range []string{"curr_items: 2", "get_hits: 1", "cmd_set: 2", "version: 1.6.18-slabcached"} {
+	for _, want := range []string{"curr_items: 2", "get_hits: 1", "cmd_set: 2", "version: " + server.Version} {
 		if !strings.Contains(out, want) {
 			t.Errorf("memcstat lacks %q:\n%s", want, out)
 		}

@@ -55,7 +55,7 @@ func TestReadConfigClusterElastiCacheStyle(t *testing.T) {
 	// A reply shaped as AWS documents it, with hostnames, followed by the
 	// next reply on the same connection, which must stay unread.
 	body := "12\nmycluster.0001.cache.amazonaws.com|10.82.235.120|11211 mycluster.0002.cache.amazonaws.com|10.80.249.27|11211\n"
-	raw := "CONFIG cluster 0 " + strconv.Itoa(len(body)) + "\r\n" + body + "\r\nEND\r\nVERSION 1.6.18\r\n"
+	raw := "CONFIG cluster 0 " + strconv.Itoa(len(body)) + "\r\n" + body + "\r\nEND\r\nVERSION 1.6.45\r\n"
 	r := proto.NewReader(strings.NewReader(raw))
 	v, err := ReadConfigCluster(r)
 	if err != nil {
@@ -66,7 +66,7 @@ func TestReadConfigClusterElastiCacheStyle(t *testing.T) {
 		t.Fatalf("parsed %+v", v)
 	}
 	var rp proto.Reply
-	if err := r.Read(&rp); err != nil || rp.Kind != proto.ReplyVersion || string(rp.Text) != "1.6.18" {
+	if err := r.Read(&rp); err != nil || rp.Kind != proto.ReplyVersion || string(rp.Text) != "1.6.45" {
 		t.Fatalf("parser read past END: next reply %q, %v", rp.Line, err)
 	}
 }

@@ -63,7 +63,7 @@ func TestParseFlags(t *testing.T) {
 		{"-I 512k", func(s *server.Settings) { s.ItemSizeMax = 512 << 10 }},
 		{"-I 524288", func(s *server.Settings) { s.ItemSizeMax = 512 << 10 }},
 		{"--max-item-size=1g -m 4096", func(s *server.Settings) { s.ItemSizeMax, s.MaxBytes = 1<<30, 4<<30 }},
-		{"-I 1k -o slab_chunk_max=1024", func(s *server.Settings) { s.ItemSizeMax, s.SlabChunkMax = 1024, 1024 }},
+		{"-I 1k -o slab_chunk_max=1", func(s *server.Settings) { s.ItemSizeMax, s.SlabChunkMax = 1024, 1024 }},
 		{"-f 1.5", func(s *server.Settings) { s.Factor = 1.5 }},
 		{"--slab-growth-factor=1.08", func(s *server.Settings) { s.Factor = 1.08 }},
 		{"-n 64", func(s *server.Settings) { s.ChunkSize = 64 }},
@@ -132,7 +132,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"no_slab_automove", func(s *server.Settings) { s.SlabAutomove = 0 }, ""},
 		{"slab_automove_ratio=0.5", func(s *server.Settings) { s.SlabAutomoveRatio = 0.5 }, ""},
 		{"slab_automove_window=10", func(s *server.Settings) { s.SlabAutomoveWindow = 10 }, ""},
-		{"slab_chunk_max=262144", func(s *server.Settings) { s.SlabChunkMax = 256 << 10 }, ""},
+		{"slab_chunk_max=256", func(s *server.Settings) { s.SlabChunkMax = 256 << 10 }, ""},
 		{"no_chunked_items", func(s *server.Settings) { s.SlabChunkMax = 1 << 20 }, ""},
 		{"no_lru_crawler", func(s *server.Settings) { s.LRUCrawler = false }, ""},
 		{"no_lru_crawler,lru_crawler", func(s *server.Settings) {}, ""},
@@ -155,7 +155,7 @@ func TestParseExtendedOptions(t *testing.T) {
 			s.SlabChunkMax, s.SlabReassign, s.SlabAutomove, s.MaxConnsFast = 1<<20, false, 0, false
 			s.LRUCrawler, s.LRUMaintainer, s.LRUSegmented = false, false, false
 		}, "jenkins"},
-		{"slab_chunk_max=262144,no_modern", func(s *server.Settings) {
+		{"slab_chunk_max=256,no_modern", func(s *server.Settings) {
 			s.SlabChunkMax, s.SlabReassign, s.SlabAutomove, s.MaxConnsFast = 256<<10, false, 0, false
 			s.LRUCrawler, s.LRUMaintainer, s.LRUSegmented = false, false, false
 		}, ""},
@@ -245,8 +245,9 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "slab_automove_window=2"}, "slab_automove_window must be > 2", false},
 		{[]string{"-o", "slab_chunk_max"}, "Missing slab_chunk_max argument", false},
 		{[]string{"-o", "slab_chunk_max=abc"}, "could not parse argument to slab_chunk_max", false},
-		{[]string{"-o", "slab_chunk_max=1000"}, "-I (item_size_max: 1048576) must be evenly divisible by slab_chunk_max (bytes: 1000)", false},
-		{[]string{"-o", "slab_chunk_max=0"}, "slab_chunk_max (bytes: 0) must be greater than 0", false},
+		{[]string{"-o", "slab_chunk_max=1000"}, "-I (item_size_max: 1048576) must be evenly divisible by slab_chunk_max (bytes: 1024000)", false},
+		{[]string{"-o", "slab_chunk_max=2000"}, "slab_chunk_max must be specified in kilobytes.", false},
+		{[]string{"-o", "slab_chunk_max=0"}, "slab_chunk_max must be >= 0", false},
 		{[]string{"-o", "tail_repair_time"}, "Missing numeric argument for tail_repair_time", false},
 		{[]string{"-o", "tail_repair_time=5"}, "Cannot set tail_repair_time to less than 10 seconds", false},
 		{[]string{"-o", "hash_algorithm"}, "Missing hash_algorithm argument", false},
@@ -546,7 +547,7 @@ func memcachedStatsSettings(t *testing.T, addr string) []server.Stat {
 	return out
 }
 
-// TestFlagsMatchMemcached starts memcached 1.6.18 with a command line, parses
+// TestFlagsMatchMemcached starts memcached 1.6.45 with a command line, parses
 // the same command line with our parser, and compares memcached's "stats
 // settings" with ours: the same names in the same order and equal values,
 // except for settings that mean something else in slabcached.
@@ -558,21 +559,19 @@ func TestFlagsMatchMemcached(t *testing.T) {
 		{"--memory-limit=32", "--conn-limit=50", "--threads=2", "--slab-growth-factor=1.08", "--slab-min-size=32", "--disable-cas",
 			"--disable-evictions", "--enable-shutdown", "--disable-flush-all", "--disable-dumping", "--max-reqs-per-event=3",
 			"--listen-backlog=9", "--max-item-size=512k", "--verbose", "--protocol=ascii"},
-		{"-o", "slab_chunk_max=262144,hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3,temporary_ttl=30," +
+		{"-o", "slab_chunk_max=256,hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3,temporary_ttl=30," +
 			"idle_timeout=9,slab_automove=2,hashpower=20,lru_crawler_tocrawl=5,lru_crawler_sleep=50,read_buf_mem_limit=3," +
 			"track_sizes,tail_repair_time=20,no_maxconns_fast,slab_automove_ratio=0.5,slab_automove_window=10," +
-			"watcher_logbuf_size=128"},
-		// (memcached 1.6.18 refuses any worker_logbuf_size: its option
-		// falls through into slab_sizes, "slab size 32 is out of valid range")
+			"watcher_logbuf_size=128,worker_logbuf_size=32"},
 		{"-o", "no_modern"},
 		{"-o", "no_lru_crawler,no_lru_maintainer,no_slab_reassign,no_slab_automove"},
-		{"-o", "slab_chunk_max=1024", "-I", "1k", "-m", "8"},
+		{"-o", "slab_chunk_max=1", "-I", "1k", "-m", "8"},
 		{"-I", "4m", "-o", "no_chunked_items"},
 		{"-o", "modern,no_hashexpand,inline_ascii_resp,maxconns_fast,lru_maintainer,lru_crawler,slab_reassign,slab_automove"},
 	}
 	for _, extra := range cases {
 		t.Run(strings.Join(extra, " "), func(t *testing.T) {
-			addr := testenv.StartMemcached(t, extra...)
+			addr := testenv.StartReference(t, extra...)
 			_, port, _ := net.SplitHostPort(addr)
 			// The command line testenv gave memcached, plus ours.
 			args := append([]string{"-l", "127.0.0.1", "-p", port, "-U", "0"}, extra...)

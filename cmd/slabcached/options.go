@@ -61,7 +61,7 @@ const (
 	noProxy    = "is not supported: slabcached has no built-in proxy"
 )
 
-// memcachedOptions are memcached 1.6.18's options.
+// memcachedOptions are memcached 1.6.45's options.
 var memcachedOptions = []option{
 	{short: 'p', long: "port", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.Port })},
 	{short: 'U', long: "udp-port", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.UDPPort })},
@@ -256,11 +256,17 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "idle_timeout", arg: requiredArg, missing: "Missing numeric argument for idle_timeout",
 		apply: setInt(func(s *server.Settings) *int { return &s.IdleTimeout })},
 	{kind: suboption, long: "slab_chunk_max", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		// In KiB since memcached 1.6.x: 1 to 1024.
 		n, err := strconv.ParseInt(v, 10, 32)
-		if err != nil {
+		switch {
+		case err != nil:
 			return server.UsageError("could not parse argument to slab_chunk_max")
+		case n <= 0:
+			return server.UsageError("slab_chunk_max must be >= 0")
+		case n > 1<<10:
+			return server.UsageError("slab_chunk_max must be specified in kilobytes.")
 		}
-		p.cmd.settings.SlabChunkMax, p.chunkChanged = int(n), true
+		p.cmd.settings.SlabChunkMax, p.chunkChanged = int(n)<<10, true
 		return nil
 	}},
 	{kind: suboption, long: "no_chunked_items", apply: set(func(s *server.Settings) { s.SlabChunkMax = server.SlabPageSize })},
@@ -357,7 +363,7 @@ func atof(v string) (float64, error) {
 }
 
 // size parses -I: bytes, or a number with a k, m or g suffix (either case).
-// memcached 1.6.18 knows k and m only.
+// memcached 1.6.45 knows k and m only.
 func size(v string) (int, error) {
 	mult, num := int64(1), v
 	if n := len(v); n > 0 {

@@ -23,7 +23,7 @@ func TestCompareCatchesRealDifferences(t *testing.T) {
 		"VALUE foo 5 3 17\r\nbar\r\nEND\r\n",
 		"VALUE foo 5 3 17\r\nbar\r\nEND\r\n",
 		"STAT pid 123\r\nSTAT cmd_get 4\r\nEND\r\n",
-		"VERSION 1.6.18\r\n",
+		"VERSION 1.6.45\r\n",
 		"HD c17 t99 Oab\r\n",
 	}
 	mutations := []struct {
@@ -65,7 +65,7 @@ func TestCompareNormalisesOnlyWhatMayDiffer(t *testing.T) {
 	ref := tr(
 		"VALUE a 0 1 5\r\nx\r\nEND\r\n",
 		"VALUE a 0 1 5\r\nx\r\nVALUE b 0 1 9\r\ny\r\nEND\r\n",
-		"VERSION 1.6.18\r\n",
+		"VERSION 1.6.45\r\n",
 		"STAT pid 4242\r\nSTAT uptime 3\r\nSTAT time 1700000000\r\nSTAT rusage_user 0.001\r\nSTAT curr_items 2\r\nEND\r\n",
 		"VA 1 c5 t100 l2 h0\r\nx\r\n",
 		"ME a exp=99 la=1 cas=5 fetch=no cls=1 size=63\r\n",

@@ -8,7 +8,7 @@ import (
 
 func TestParse(t *testing.T) {
 	src := `# a comment
-flags -I 2m -o slab_chunk_max=1024
+flags -I 2m -o slab_chunk_max=1
 send set k 0 0 1
 raw x\r\n
 recv
@@ -31,7 +31,7 @@ recv
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := strings.Join(c.Flags, " "); got != "-I 2m -o slab_chunk_max=1024" {
+	if got := strings.Join(c.Flags, " "); got != "-I 2m -o slab_chunk_max=1" {
 		t.Errorf("flags = %q", got)
 	}
 	var kinds []actionKind

@@ -7,12 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/slabcache/slabcache/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "record the golden files from memcached instead of comparing with them")
 
 // TestCorpusMatchesMemcached plays every conversation of the corpus against
-// a fresh memcached 1.6.18 and checks that the reply matches the golden file
+// a fresh memcached 1.6.45 and checks that the reply matches the golden file
 // recorded from it, after normalisation. This proves the corpus, the golden
 // files and the harness on the reference before any other server uses them.
 // With -update it records the golden files instead.
@@ -38,7 +40,7 @@ func TestCorpusMatchesMemcached(t *testing.T) {
 					if len(conv.Flags) > 0 {
 						flags = "flags: " + strings.Join(conv.Flags, " ")
 					}
-					comment := fmt.Sprintf("Replies of memcached 1.6.18 to %s (%s).\n"+
+					comment := fmt.Sprintf("Replies of memcached "+testenv.ReferenceVersion+" to %s (%s).\n"+
 						"Recorded by: go test ./internal/difftest -run TestCorpusMatchesMemcached -update\n"+
 						"Format: testdata/README.md; compared after normalisation (see Normalizer).",
 						conv.Name, flags)

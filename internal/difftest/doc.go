@@ -5,7 +5,7 @@
 // between two correct servers (CAS values, version strings, time-dependent
 // numbers, process ids).
 //
-// The reference is Debian's memcached 1.6.18. Its replies to every
+// The reference is memcached 1.6.45 (testenv.ReferenceMemcached). Its replies to every
 // conversation are stored next to the conversation as a golden file
 // (NAME.golden), recorded with
 //

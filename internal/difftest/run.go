@@ -25,11 +25,11 @@ import (
 // fresh counters.
 type Starter func(t testing.TB, flags []string) string
 
-// Memcached is the Starter for the reference: Debian's memcached, via
-// testenv.StartMemcached (skipped when it is not installed, a failure when
-// CI=true).
+// Memcached is the Starter for the reference: memcached 1.6.45, via
+// testenv.StartReference (skipped, saying how to provide it, where it is
+// absent).
 func Memcached(t testing.TB, flags []string) string {
-	return testenv.StartMemcached(t, flags...)
+	return testenv.StartReference(t, flags...)
 }
 
 // Binary returns a Starter that runs the program at path (slabcached, or any

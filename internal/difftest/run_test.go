@@ -128,7 +128,7 @@ func TestRunGoldenWithBinary(t *testing.T) {
 		filepath.Join(Dir(), "text", "item_max_small.conv"), // needs its flags
 		filepath.Join(Dir(), "text", "http.conv"),
 	}
-	RunGolden(t, Binary(testenv.LookPath(t, "memcached"), extra...), nil, files...)
+	RunGolden(t, Binary(testenv.ReferenceMemcached(t), extra...), nil, files...)
 }
 
 func TestBinaryReportsAServerThatDoesNotStart(t *testing.T) {

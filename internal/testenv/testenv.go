@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -67,12 +68,73 @@ func WaitListening(addr string, timeout time.Duration) error {
 	}
 }
 
+// ReferenceVersion is the memcached release slabcached is held to.
+const ReferenceVersion = "1.6.45"
+
+// ReferenceEnv names the environment variable that gives the path of a
+// memcached 1.6.45 binary (the reference of the differential tests).
+const ReferenceEnv = "MEMCACHED_REFERENCE"
+
+// ReferenceMemcached returns the path of the reference memcached 1.6.45
+// binary: $MEMCACHED_REFERENCE, or memcached-1.6.45/memcached in a folder
+// named shared beside the checkout (where the development machines keep it).
+// Without one the test is skipped, saying how to provide it: Debian's
+// memcached is an older release whose replies differ.
+func ReferenceMemcached(t testing.TB) string {
+	t.Helper()
+	if p := os.Getenv(ReferenceEnv); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s=%s: %v", ReferenceEnv, p, err)
+		}
+		return p
+	}
+	if root, err := moduleRoot(); err == nil {
+		p := filepath.Join(filepath.Dir(root), "shared", "memcached-"+ReferenceVersion, "memcached")
+		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
+			return p
+		}
+	}
+	t.Skipf("memcached %s not found: set %s to the path of a memcached %s binary (build it from its release tarball with ./configure && make)",
+		ReferenceVersion, ReferenceEnv, ReferenceVersion)
+	return ""
+}
+
+// moduleRoot returns the directory holding the module's go.mod.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", os.ErrNotExist
+		}
+		dir = parent
+	}
+}
+
+// StartReference starts the reference memcached 1.6.45 (ReferenceMemcached)
+// on a free loopback port with the given extra arguments and returns its
+// address; it is killed when the test ends.
+func StartReference(t testing.TB, args ...string) string {
+	t.Helper()
+	return startMemcached(t, ReferenceMemcached(t), args)
+}
+
 // StartMemcached starts Debian's memcached on a free loopback port with the
 // given extra arguments and returns its address; it is killed when the test
-// ends.
+// ends. Tests that check replies against memcached use StartReference.
 func StartMemcached(t testing.TB, args ...string) string {
 	t.Helper()
-	bin := LookPath(t, "memcached")
+	return startMemcached(t, LookPath(t, "memcached"), args)
+}
+
+func startMemcached(t testing.TB, bin string, args []string) string {
+	t.Helper()
 	port := FreePort(t)
 	all := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, args...)
 	if os.Geteuid() == 0 {
