@@ -25,8 +25,9 @@ type command struct {
 	cluster cluster.Config
 }
 
-// usageError marks a command-line problem after which usage is printed
-// (unknown option, missing argument), as opposed to a bad value.
+// usageError marks an option memcached's option loop cannot read (getopt's
+// unknown option or missing argument, an unknown -o suboption): memcached
+// exits 1 for those, and 64 for bad values.
 type usageError struct{ msg string }
 
 func (e *usageError) Error() string { return e.msg }
@@ -71,8 +72,8 @@ func parseArgs(args []string, isRoot bool) (*command, error) {
 		}
 		switch {
 		case a == "--":
-			if i+1 < len(args) {
-				return nil, &usageError{fmt.Sprintf("unexpected argument %q (slabcached takes options only)", args[i+1])}
+			for _, rest := range args[i+1:] {
+				p.notice(fmt.Sprintf("argument %q ignored: it is not an option (as memcached ignores it)", rest))
 			}
 			i = len(args)
 		case strings.HasPrefix(a, "--"):
@@ -84,7 +85,7 @@ func parseArgs(args []string, isRoot bool) (*command, error) {
 				return nil, err
 			}
 		default:
-			return nil, &usageError{fmt.Sprintf("unexpected argument %q (slabcached takes options only)", a)}
+			p.notice(fmt.Sprintf("argument %q ignored: it is not an option (as memcached ignores it)", a))
 		}
 		if p.cmd.help || p.cmd.version {
 			// memcached prints and exits as soon as it reads -h or -V.

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,7 +23,9 @@ import (
 	"github.com/slabcache/slabcache/server"
 )
 
-// Exit codes, as memcached's: 64 (EX_USAGE) for a bad command line.
+// Exit codes, as memcached's: 1 for an option it cannot read (unknown
+// option or suboption, missing argument), 64 (EX_USAGE) for a bad value,
+// 1 for a failure to start.
 const (
 	exitOK    = 0
 	exitUsage = 64
@@ -38,12 +41,14 @@ func main() {
 func run(args []string, stdout, stderr io.Writer, isRoot bool) int {
 	cmd, err := parseArgs(args, isRoot)
 	if err != nil {
+		fmt.Fprintf(stderr, "slabcached: %v\n", err)
 		var ue *usageError
 		if errors.As(err, &ue) {
-			printUsage(stderr)
-			fmt.Fprintln(stderr)
+			if !strings.HasPrefix(ue.msg, "Illegal suboption") {
+				fmt.Fprintln(stderr, `Illegal argument "?"`) // memcached's line after getopt's
+			}
+			return exitFail
 		}
-		fmt.Fprintf(stderr, "slabcached: %v\n", err)
 		return exitUsage
 	}
 	switch {

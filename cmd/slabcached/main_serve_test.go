@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -181,27 +182,57 @@ func TestDaemonize(t *testing.T) {
 	}
 }
 
-// Bad command lines exit 64 (EX_USAGE) and say why; nothing starts.
-func TestBadCommandLinesExit64(t *testing.T) {
+// A command line memcached refuses makes slabcached exit with memcached's
+// status (1 for what its option loop cannot read, 64 for bad values) and
+// message, checked against the reference memcached when it is present.
+func TestBadCommandLinesExitAsMemcached(t *testing.T) {
+	ref := testenv.FindReference()
 	for _, c := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"--no-such-flag"}, "no-such-flag"},
-		{[]string{"-U", "1"}, "UDP is not supported"},
-		{[]string{"-o", "no_such_option"}, "no_such_option"},
-		{[]string{"-m", "64", "-I", "128m"}, "item size limit"},
+		{[]string{"--no-such-flag"}, 1, "unrecognized option '--no-such-flag'\nIllegal argument \"?\""},
+		{[]string{"-z"}, 1, "invalid option -- 'z'\nIllegal argument \"?\""},
+		{[]string{"-o", "no_such_option"}, 1, `Illegal suboption "no_such_option"`},
+		{[]string{"-m", "64", "-I", "128m"}, 64, "Cannot set item size limit higher than 1/2 of memory max."},
+		{[]string{"-B", "bogus"}, 64, "Invalid value for binding protocol: bogus"},
 	} {
 		var stderr bytes.Buffer
-		cmd := exec.Command(buildBinary(t), append([]string{"-p", "0"}, c.args...)...)
+		args := append([]string{"-p", "0", "-U", "0"}, c.args...)
+		cmd := exec.Command(buildBinary(t), args...)
 		cmd.Stderr = &stderr
 		err := cmd.Run()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 64 {
-			t.Errorf("%v: %v, want exit status 64", c.args, err)
+		if !errors.As(err, &ee) || ee.ExitCode() != c.code {
+			t.Errorf("%v: %v, want exit status %d", c.args, err, c.code)
 		}
 		if !strings.Contains(stderr.String(), c.want) {
 			t.Errorf("%v: stderr lacks %q:\n%s", c.args, c.want, stderr.String())
+		}
+		if ref == "" {
+			continue
+		}
+		mc := exec.Command(ref, append(args, "-u", "root")...)
+		var mcErr bytes.Buffer
+		mc.Stderr = &mcErr
+		err = mc.Run()
+		if !errors.As(err, &ee) || ee.ExitCode() != c.code || !strings.Contains(mcErr.String(), c.want) {
+			t.Errorf("%v: memcached exits %v saying %q; the test expects %d and %q", c.args, err, mcErr.String(), c.code, c.want)
+		}
+	}
+}
+
+// Arguments that are not options are ignored, with a notice, as memcached
+// ignores them.
+func TestPositionalArgumentsIgnored(t *testing.T) {
+	cmd, err := parseArgs([]string{"-p", "1", "foo", "--", "bar"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{`"foo"`, `"bar"`} {
+		if !slices.ContainsFunc(cmd.notices, func(n string) bool { return strings.Contains(n, a) }) {
+			t.Errorf("no notice names %s: %q", a, cmd.notices)
 		}
 	}
 }

@@ -67,7 +67,7 @@ func printUsage(w io.Writer) {
    - slab_automove:       0 off, 1 background (default), 2 aggressive
    - slab_automove_ratio: free-memory ratio that triggers a move (default: 0.80)
    - slab_automove_window: seconds of history for slab_automove (default: 30)
-   - slab_chunk_max:      largest slab chunk in bytes; larger items are chained (default: %d)
+   - slab_chunk_max:      largest slab chunk in kilobytes; larger items are chained (default: %d)
    - no_chunked_items:    slab_chunk_max = one page (1 MiB)
    - lru_crawler:         background expiry crawler (default: enabled)
    - lru_crawler_sleep:   microseconds to sleep between items (default: %d)
@@ -111,7 +111,7 @@ Clustering (docs/cluster.md):
 --cluster-twemproxy-config=<file>  twemproxy pool rewritten on every membership change
 --cluster-twemproxy-listen=<ip:port>  listen address of that pool (default: 127.0.0.1:22121)
 `, d.Port, d.SocketMask, d.Listen, d.MaxBytes>>20, d.MaxConns, d.Factor, d.ChunkSize,
-		runtime.NumCPU(), d.ReqsPerEvent, d.Backlog, d.SlabChunkMax, d.LRUCrawlerSleep,
+		runtime.NumCPU(), d.ReqsPerEvent, d.Backlog, d.SlabChunkMax>>10, d.LRUCrawlerSleep,
 		d.HotLRUPct, d.WarmLRUPct, d.HotMaxFactor, d.WarmMaxFactor, d.TemporaryTTL,
 		d.WatcherLogbufSize>>10, d.WorkerLogbufSize>>10)
 }

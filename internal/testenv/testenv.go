@@ -88,14 +88,29 @@ func ReferenceMemcached(t testing.TB) string {
 		}
 		return p
 	}
+	if p := FindReference(); p != "" {
+		return p
+	}
+	t.Skipf("memcached %s not found: set %s to the path of a memcached %s binary (build it from its release tarball with ./configure && make)",
+		ReferenceVersion, ReferenceEnv, ReferenceVersion)
+	return ""
+}
+
+// FindReference returns the path of the reference memcached binary as
+// ReferenceMemcached finds it, or "" when there is none.
+func FindReference() string {
+	if p := os.Getenv(ReferenceEnv); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		return ""
+	}
 	if root, err := moduleRoot(); err == nil {
 		p := filepath.Join(filepath.Dir(root), "shared", "memcached-"+ReferenceVersion, "memcached")
 		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
 			return p
 		}
 	}
-	t.Skipf("memcached %s not found: set %s to the path of a memcached %s binary (build it from its release tarball with ./configure && make)",
-		ReferenceVersion, ReferenceEnv, ReferenceVersion)
 	return ""
 }
 
