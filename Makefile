@@ -10,7 +10,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION := v0.6.1
 DEBIAN_PKGS := memcached libmemcached-tools nutcracker python3-pymemcache
 
-.PHONY: help build run test test-short bench bench-compare bench-compare-quick fuzz lint deps clean
+.PHONY: help build run test test-short bench bench-compare bench-compare-quick fuzz lint deps clean memcached-t
 
 help:
 	@echo "make build   - build every binary into $(BIN)/"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench   - run the Go benchmarks (BENCHTIME=$(BENCHTIME))"
 	@echo "make bench-compare - memcached and slabcached side by side (about 6 min; bench-compare-quick: 20 s), report in bench-out/"
 	@echo "make fuzz    - run every fuzz target for FUZZTIME=$(FUZZTIME)"
+	@echo "make memcached-t - memcached's own test suite against slabcached (MEMCACHED_SRC=source tree or tarball; T=protocol|internals|all or file names)"
 	@echo "make lint    - gofmt, go vet, staticcheck"
 	@echo "make deps    - install the Debian packages the tests use: $(DEBIAN_PKGS)"
 
@@ -51,6 +52,10 @@ bench-compare-quick: build
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
+
+T ?= protocol
+memcached-t:
+	scripts/memcached-t.sh $(T)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt:"; echo "$$out"; exit 1; fi

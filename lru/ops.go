@@ -9,8 +9,10 @@ import (
 
 // DeleteArgs are the options of a delete (md). The zero value is a plain delete.
 type DeleteArgs struct {
-	// CAS, when nonzero, must equal the item's CAS or the delete fails with Exists.
-	CAS uint64
+	// CAS, when nonzero or when HasCAS, must equal the item's CAS or the
+	// delete fails with Exists (md C0 never matches, as in memcached).
+	CAS    uint64
+	HasCAS bool
 	// Invalidate (md I) does not remove the item: it marks it stale, clears
 	// the win token so the next reader wins, and gives it a new CAS
 	// (NewCAS, or a generated one).
@@ -47,7 +49,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 	}
 	cls := s.lruClass(ref, loadState(p))
 	vlen := s.valueLen(p, loadState(p))
-	if args.CAS != 0 && s.lay.cas(p) != args.CAS {
+	if (args.CAS != 0 || args.HasCAS) && s.lay.cas(p) != args.CAS {
 		return Outcome{Result: Exists, Class: cls}
 	}
 	if args.RemoveValue {

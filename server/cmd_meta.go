@@ -115,6 +115,11 @@ func (c *conn) metaCommit(r *proto.Request) {
 	a := lru.SetArgs{Mode: storeMode(r.SetMode()), Invalidate: r.HasFlag('I')}
 	if r.HasFlag('C') {
 		a.CAS = r.CAS
+		if a.Mode == lru.ModeSet || a.Mode == lru.ModeReplace {
+			// As memcached: C makes a set or replace a CAS store, which
+			// C0 never passes.
+			a.Mode = lru.ModeCAS
+		}
 	}
 	if r.HasFlag('E') {
 		a.NewCAS = r.CASIn
@@ -143,7 +148,7 @@ func (c *conn) metaCommit(r *proto.Request) {
 func (c *conn) metaDelete(r *proto.Request) {
 	var a lru.DeleteArgs
 	if r.HasFlag('C') {
-		a.CAS = r.CAS
+		a.CAS, a.HasCAS = r.CAS, true
 	}
 	if r.HasFlag('E') {
 		a.NewCAS = r.CASIn

@@ -8,12 +8,10 @@ import (
 	"github.com/slabcache/slabcache/server"
 )
 
-// version is slabcached's version, printed by -V.
-var version = "0.1.0-dev"
-
-// printVersion writes what -V prints.
+// printVersion writes what -V prints: as memcached, the program's name and
+// the version the version command reports (memcached's release first).
 func printVersion(w io.Writer) {
-	fmt.Fprintf(w, "slabcached %s (memcached 1.6 compatible)\n", version)
+	fmt.Fprintf(w, "slabcached %s\n", server.Version)
 }
 
 // printUsage writes what -h prints: memcached's option list with
