@@ -104,6 +104,9 @@ var (
 	// ErrOutOfMemory: no memory to store the item (with -M); swallowed like
 	// ErrTooLarge.
 	ErrOutOfMemory = replyErr("SERVER_ERROR out of memory storing object")
+	// ErrGetNoMemory: a multi-get whose replies cannot be held; memcached
+	// drops the replies not yet sent and answers this.
+	ErrGetNoMemory = replyErr("SERVER_ERROR out of memory writing get response")
 	// ErrNonNumeric: incr, decr or ma on a value that is not a number.
 	ErrNonNumeric = replyErr("CLIENT_ERROR cannot increment or decrement non-numeric value")
 	// ErrTooManyConnections: sent before closing a connection over -c.

@@ -43,7 +43,17 @@ func (c *conn) get(r *proto.Request) {
 	}
 	withCAS := r.Command == proto.CmdGets || r.Command == proto.CmdGats
 	for i := c.more.resume; i < len(r.Keys); i++ {
-		if i > c.more.resume && len(c.out) > outputPause {
+		if c.udp != nil && i > 0 {
+			// Over UDP each key's reply is sent on its own, as memcached
+			// does; a datagram cannot ask for more than outputPause of
+			// replies (docs/compat.md).
+			c.udpMark(true)
+			if len(c.out) > outputPause {
+				c.udpDropReplies()
+				c.out = proto.AppendError(c.out, proto.ErrGetNoMemory)
+				return
+			}
+		} else if i > c.more.resume && len(c.out) > outputPause {
 			c.more.resume = i
 			c.more.suspended = true
 			return
@@ -53,6 +63,9 @@ func (c *conn) get(r *proto.Request) {
 			// memcached 1.6.45 drops the replies it has not sent yet, then
 			// answers this (ErrGetKeyTooLong) and nothing more.
 			c.out = c.out[:0]
+			if c.udp != nil {
+				c.udpDropReplies()
+			}
 			if !r.NoReply {
 				c.out = proto.AppendError(c.out, proto.ErrGetKeyTooLong)
 			}

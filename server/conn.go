@@ -53,7 +53,8 @@ type conn struct {
 	hit  valueHit
 	mhit metaHit
 
-	wlog watchLog // watch log lines gathered during an event (observers.go)
+	wlog watchLog  // watch log lines gathered during an event (observers.go)
+	udp  *udpState // serving UDP datagrams (udp.go); nil for a connection
 
 	lastActive atomic.Uint32 // clock time of the last bytes received
 	paused     atomic.Bool   // waiting for the client to read replies
@@ -213,7 +214,10 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			start := nanotime()
 			c.exec(r)
 			c.loop.observe(r.Command, nanotime()-start)
-			if c.more.suspended {
+			if c.udp != nil {
+				c.udpMark(false)
+			}
+			if c.more.suspended && c.udp == nil {
 				// The reply stopped half-way to let the client read
 				// it: the request stays in the input, to be parsed
 				// again and continued (c.more).
@@ -221,7 +225,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				return off, false
 			}
 			off += n
-			if len(c.out) > outputPause {
+			if len(c.out) > outputPause && c.udp == nil {
 				return off, false
 			}
 			continue
@@ -230,7 +234,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			rest := len(buf) - off
 			if r.Command.IsStorage() && r.HeaderLen > 0 {
 				total := r.HeaderLen + r.ValueLen + 2
-				if total > streamThreshold {
+				if total > streamThreshold && c.udp == nil {
 					c.startStream(r, buf[off:off+r.HeaderLen])
 					off += r.HeaderLen
 					return off, false
@@ -251,6 +255,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		}
 		off += n
 		c.protoError(r, e)
+		if c.udp != nil {
+			c.udpMark(false)
+		}
 		if e.Close() {
 			if e == proto.ErrLineTooLong {
 				c.s.counts.lineTooLong.Add(1)

@@ -43,7 +43,7 @@ const HashAlgorithm = "xxhash64"
 type Settings struct {
 	// Network.
 	Port       int    // port (-p): TCP port; default 11211; 0 picks a free port
-	UDPPort    int    // udpport (-U): UDP port; must be 0 (UDP is not implemented)
+	UDPPort    int    // udpport (-U): UDP port on every -l address; 0 (the default) for none
 	SocketPath string // socketpath (-s), stats "domain_socket": Unix socket path; "" = none; when set, no TCP listener
 	SocketMask uint32 // access (-a), stats "umask": permission bits of the Unix socket; default 0700
 	// Listen is inter (-l): a list of interfaces separated by ',' or ';',
@@ -286,10 +286,10 @@ func (s *Settings) Validate() error {
 		return usagef("ERROR: Invalid port number %d.", s.Port)
 
 	// slabcached's own.
-	case s.UDPPort != 0:
-		return usagef("UDP is not supported by slabcached: -U %d refused (use -U 0; memcached 1.6 also has UDP off by default)", s.UDPPort)
 	case s.MaxBytes <= 0:
 		return usagef("-m must be a positive number of megabytes")
+	case s.UDPPort < 0 || s.UDPPort > 65535:
+		return usagef("-U %d: the UDP port must be 0 (off) to 65535", s.UDPPort)
 	case s.SocketMask > 0o777:
 		return usagef("-a %o: the unix socket mask must be an octal number no larger than 777", s.SocketMask)
 	case s.Backlog <= 0:

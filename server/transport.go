@@ -35,6 +35,8 @@ type transport struct {
 	stopOnce sync.Once
 	stopping atomic.Bool
 
+	udp udpTransport // the UDP sockets (-U), on event loops of their own
+
 	mu        sync.Mutex // guards everything below
 	eng       gnet.Engine
 	booted    bool
@@ -133,8 +135,12 @@ func (t *transport) start(s *Server) error {
 		gnet.WithTicker(true),
 		gnet.WithLogger(gnetLogger{s.log.Sugar()}),
 	}
+	if err := t.udp.start(s); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
 	go func() {
 		err := gnet.Rotate(&handler{s: s}, t.addrs, opts...)
+		t.udp.stop()
 		if !t.isBooted() {
 			if err == nil {
 				err = errors.New("server: event loops ended before listening")

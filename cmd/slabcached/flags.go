@@ -43,6 +43,8 @@ type parser struct {
 	isRoot       bool
 	listenSet    bool // a -l replaced the default listen address
 	chunkChanged bool // -o slab_chunk_max was given (memcached's slab_chunk_size_changed)
+	portSet      bool // -p was given
+	udpSet       bool // -U was given
 }
 
 // parseArgs parses memcached's command line (without the program name) as
@@ -94,6 +96,10 @@ func parseArgs(args []string, isRoot bool) (*command, error) {
 	}
 	s := &p.cmd.settings
 	// memcached: a large -I raises slab_chunk_max to half a page unless it was set.
+	// memcached: -U without -p serves TCP on the UDP port too.
+	if p.udpSet && s.UDPPort != 0 && !p.portSet {
+		s.Port = s.UDPPort
+	}
 	if s.ItemSizeMax > 1<<20 && !p.chunkChanged {
 		s.SlabChunkMax = server.SlabPageSize / 2
 	}

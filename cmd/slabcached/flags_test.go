@@ -35,6 +35,8 @@ func TestParseFlags(t *testing.T) {
 		{"--po=11311", func(s *server.Settings) { s.Port = 11311 }}, // unambiguous prefix
 		{"-U 0", func(s *server.Settings) {}},
 		{"--udp-port=0", func(s *server.Settings) {}},
+		{"-U 11311", func(s *server.Settings) { s.UDPPort, s.Port = 11311, 11311 }}, // TCP on it too, as memcached
+		{"-U 11311 -p 11312", func(s *server.Settings) { s.UDPPort, s.Port = 11311, 11312 }},
 		{"-s /tmp/mc.sock", func(s *server.Settings) { s.SocketPath = "/tmp/mc.sock" }},
 		{"--unix-socket=/tmp/mc.sock -a 755", func(s *server.Settings) { s.SocketPath, s.SocketMask = "/tmp/mc.sock", 0o755 }},
 		{"--unix-mask=0644", func(s *server.Settings) { s.SocketMask = 0o644 }},
@@ -284,8 +286,8 @@ func TestParseErrors(t *testing.T) {
 		// bad values and memcached's checks
 		{[]string{"-p", "abc"}, `-p: "abc" is not a whole number`, false},
 		{[]string{"-p", "70000"}, "ERROR: Invalid port number 70000.", false},
-		{[]string{"-U", "11211"}, "UDP is not supported by slabcached: -U 11211 refused", false},
-		{[]string{"--udp-port=1"}, "UDP is not supported", false},
+		{[]string{"-U", "70000"}, "ERROR: Invalid port number 70000.", false}, // the TCP port, as memcached
+		{[]string{"-p", "1", "-U", "70000"}, "-U 70000: the UDP port must be 0 (off) to 65535", false},
 		{[]string{"-a", "888"}, `-a: "888" is not an octal mask such as 700`, false},
 		{[]string{"-a", "1777"}, "-a 1777: the unix socket mask must be an octal number no larger than 777", false},
 		{[]string{"-s", ""}, "-s: the unix socket path is empty", false},

@@ -63,8 +63,14 @@ const (
 
 // memcachedOptions are memcached 1.6.45's options.
 var memcachedOptions = []option{
-	{short: 'p', long: "port", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.Port })},
-	{short: 'U', long: "udp-port", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.UDPPort })},
+	{short: 'p', long: "port", arg: requiredArg, apply: func(p *parser, v string, has bool) error {
+		p.portSet = true
+		return setInt(func(s *server.Settings) *int { return &s.Port })(p, v, has)
+	}},
+	{short: 'U', long: "udp-port", arg: requiredArg, apply: func(p *parser, v string, has bool) error {
+		p.udpSet = true
+		return setInt(func(s *server.Settings) *int { return &s.UDPPort })(p, v, has)
+	}},
 	{short: 's', long: "unix-socket", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
 		if v == "" {
 			return errors.New("-s: the unix socket path is empty")

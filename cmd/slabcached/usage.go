@@ -20,7 +20,7 @@ func printUsage(w io.Writer) {
 	d := server.DefaultSettings()
 	printVersion(w)
 	fmt.Fprintf(w, `-p, --port=<num>          TCP port to listen on (default: %d)
--U, --udp-port=<num>      UDP port; only 0 (off) is accepted: slabcached has no UDP (default: 0)
+-U, --udp-port=<num>      UDP port to listen on (default: 0, off)
 -s, --unix-socket=<file>  UNIX socket to listen on (disables network support)
 -a, --unix-mask=<mask>    access mask for UNIX socket, in octal (default: %o)
 -A, --enable-shutdown     enable ascii "shutdown" command

@@ -1,0 +1,245 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+)
+
+// UDP (-U), as memcached serves it. Every datagram starts with an 8-byte
+// frame header: request id, sequence number, number of datagrams and a
+// reserved field, each 16 bits big-endian. A request must fit in one
+// datagram (one whose header says otherwise is dropped); it may hold
+// several commands. Each reply (for a multi-get, each key's reply, the
+// last one ending with END) goes out as its own run of datagrams of at
+// most 1400 bytes, header included, numbered from 0 and carrying the
+// request's id; an empty reply is a lone header saying 0 datagrams, and a
+// command with noreply sends nothing.
+//
+// UDP runs on event loops of its own (gnet binds one socket per loop with
+// SO_REUSEPORT), so TCP keeps its listeners as they are.
+
+const (
+	udpHeaderLen = 8
+	udpMaxPacket = 1400 // header included, as memcached's UDP_MAX_PAYLOAD_SIZE
+	udpData      = udpMaxPacket - udpHeaderLen
+)
+
+// udpTransport is the UDP side of a Server.
+type udpTransport struct {
+	addrs  []string // udp://host:port
+	boot   chan error
+	done   chan struct{}
+	mu     sync.Mutex
+	eng    gnet.Engine
+	booted bool
+	conns  sync.Map // gnet.EventLoop -> *conn: one per loop, reused per datagram
+}
+
+// udpState is what a conn serving datagrams keeps for the datagram at hand.
+type udpState struct {
+	id    [2]byte   // the request id, echoed in every reply datagram
+	marks []udpMark // ends of the replies in c.out
+	pkt   []byte    // one datagram being built
+}
+
+// udpMark ends one reply in c.out; keep sends it even when empty (the
+// reply of a key that missed, in the middle of a multi-get).
+type udpMark struct {
+	end  int
+	keep bool
+}
+
+// udpAddrs returns the UDP addresses to serve: the -U port on every -l
+// host, or none (-U 0, or a Unix socket).
+func (s *Settings) udpAddrs() ([]string, error) {
+	if s.UDPPort == 0 || s.SocketPath != "" {
+		return nil, nil
+	}
+	hosts, err := s.ListenAddrs()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, h := range hosts {
+		host, _, err := net.SplitHostPort(h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, "udp://"+net.JoinHostPort(host, strconv.Itoa(s.UDPPort)))
+	}
+	return out, nil
+}
+
+// start opens the UDP sockets, if any, and returns once they are bound.
+func (u *udpTransport) start(s *Server) error {
+	addrs, err := s.set.udpAddrs()
+	if err != nil || len(addrs) == 0 {
+		return err
+	}
+	u.addrs = addrs
+	u.boot = make(chan error, 1)
+	u.done = make(chan struct{})
+	loops := max(s.set.Threads, 1)
+	if len(addrs) > 1 {
+		loops = 1 // memcached: one thread per UDP socket with several interfaces
+	}
+	opts := []gnet.Option{
+		gnet.WithMulticore(loops > 1),
+		gnet.WithNumEventLoop(loops),
+		gnet.WithReuseAddr(true),
+		gnet.WithReusePort(true),
+		gnet.WithReadBufferCap(64 << 10),
+		gnet.WithLogger(gnetLogger{s.log.Sugar()}),
+	}
+	go func() {
+		defer close(u.done)
+		err := gnet.Rotate(&udpHandler{s: s, u: u}, addrs, opts...)
+		u.mu.Lock()
+		booted := u.booted
+		u.mu.Unlock()
+		if !booted {
+			if err == nil {
+				err = errors.New("event loops ended before listening")
+			}
+			u.boot <- err
+		} else if err != nil {
+			s.log.Error("UDP event loops ended", zap.Error(err))
+		}
+	}()
+	if err := <-u.boot; err != nil {
+		return fmt.Errorf("failed to listen on UDP port %d: %w", s.set.UDPPort, err)
+	}
+	return nil
+}
+
+// stop ends the UDP event loops, if any, and waits for them.
+func (u *udpTransport) stop() {
+	if u.done == nil {
+		return
+	}
+	u.mu.Lock()
+	eng, booted := u.eng, u.booted
+	u.mu.Unlock()
+	if booted {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		eng.Stop(ctx)
+	}
+	<-u.done
+}
+
+// udpHandler is the gnet handler of the UDP sockets.
+type udpHandler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+	u *udpTransport
+}
+
+func (h *udpHandler) OnBoot(eng gnet.Engine) gnet.Action {
+	h.u.mu.Lock()
+	h.u.eng, h.u.booted = eng, true
+	h.u.mu.Unlock()
+	h.u.boot <- nil
+	return gnet.None
+}
+
+// OnTraffic serves one datagram.
+func (h *udpHandler) OnTraffic(gc gnet.Conn) gnet.Action {
+	buf, _ := gc.Next(-1)
+	el := gc.EventLoop()
+	var c *conn
+	if v, ok := h.u.conns.Load(el); ok {
+		c = v.(*conn)
+		c.gc = gc
+	} else {
+		c = newConn(h.s, gc)
+		c.udp = &udpState{}
+		h.u.conns.Store(el, c)
+	}
+	c.serveDatagram(buf)
+	c.gc = nil
+	return gnet.None
+}
+
+// serveDatagram answers the commands of one request datagram.
+func (c *conn) serveDatagram(buf []byte) {
+	c.st[cBytesRead] += uint64(len(buf))
+	// memcached ignores datagrams of a header or less, and requests
+	// announced as several datagrams.
+	if len(buf) <= udpHeaderLen || buf[4] != 0 || buf[5] != 1 {
+		c.flushCounters()
+		return
+	}
+	u := c.udp
+	u.id = [2]byte{buf[0], buf[1]}
+	u.marks = u.marks[:0]
+	c.lastActive.Store(c.s.clk.Now())
+	c.process(buf[udpHeaderLen:])
+	// What is left (an incomplete command) ends with the datagram.
+	c.in, c.closeAfter, c.more = input{}, false, continuation{}
+	c.udpMark(false)
+	start, lastEmpty := 0, false
+	for _, m := range u.marks {
+		switch {
+		case m.end > start:
+			c.sendReply(c.out[start:m.end])
+			lastEmpty = false
+		case m.keep && !lastEmpty:
+			// memcached sends one empty datagram for a run of keys
+			// that missed.
+			c.sendReply(nil)
+			lastEmpty = true
+		}
+		start = m.end
+	}
+	c.out = c.out[:0]
+	if cap(c.out) > outShrink {
+		c.out = nil
+	}
+	if len(c.wlog.lines) > 0 {
+		c.publishWatch()
+	}
+	c.flushCounters()
+}
+
+// udpMark ends the reply being built in c.out (UDP only).
+func (c *conn) udpMark(keep bool) {
+	c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), keep: keep})
+}
+
+// udpDropReplies forgets the replies not yet sent, as memcached does before
+// some errors.
+func (c *conn) udpDropReplies() {
+	c.out = c.out[:0]
+	c.udp.marks = c.udp.marks[:0]
+}
+
+// sendReply sends one reply as numbered datagrams.
+func (c *conn) sendReply(b []byte) {
+	u := c.udp
+	total := (len(b) + udpData - 1) / udpData
+	if total > 0xffff {
+		total = 0xffff
+	}
+	seq := 0
+	for {
+		n := min(len(b), udpData)
+		u.pkt = append(u.pkt[:0], u.id[0], u.id[1], byte(seq>>8), byte(seq), byte(total>>8), byte(total), 0, 0)
+		u.pkt = append(u.pkt, b[:n]...)
+		c.gc.Write(u.pkt)
+		c.st[cBytesWritten] += uint64(len(u.pkt))
+		b = b[n:]
+		seq++
+		if len(b) == 0 {
+			return
+		}
+	}
+}

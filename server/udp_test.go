@@ -1,0 +1,137 @@
+package server
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/internal/testenv"
+)
+
+// udpExchange sends payload in one request datagram with id to addr and
+// returns the reply datagrams that arrive within a short wait.
+func udpExchange(t *testing.T, addr string, id uint16, hdr []byte, payload string) [][]byte {
+	t.Helper()
+	uc, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	if hdr == nil {
+		hdr = binary.BigEndian.AppendUint16(nil, id)
+		hdr = append(hdr, 0, 0, 0, 1, 0, 0)
+	}
+	if _, err := uc.Write(append(hdr, payload...)); err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	buf := make([]byte, 70000)
+	for {
+		uc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		n, err := uc.Read(buf)
+		if err != nil {
+			return out
+		}
+		out = append(out, append([]byte(nil), buf[:n]...))
+	}
+}
+
+var casInReply = regexp.MustCompile(`(VALUE \S+ \d+ \d+) \d+`)
+
+// TestUDPMatchesMemcached sends the same request datagrams to memcached
+// and to slabcached over UDP and compares the reply datagrams byte for
+// byte, headers included: one run of datagrams per reply, numbered, at
+// most 1400 bytes, an empty lone header for a multi-get key that missed
+// before the last, nothing for noreply, nothing for a malformed frame.
+func TestUDPMatchesMemcached(t *testing.T) {
+	port := testenv.FreePort(t)
+	ref := testenv.StartReference(t, "-U", strconv.Itoa(port))
+	refUDP := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ourPort := testenv.FreePort(t)
+	srv := startTestServer(t, func(s *Settings) { s.UDPPort = ourPort })
+	ourUDP := net.JoinHostPort("127.0.0.1", strconv.Itoa(ourPort))
+	big := strings.Repeat("x", 5000)
+	for _, a := range []string{ref, srv.Addr()} {
+		nc, rb := dialT(t, a)
+		fmt.Fprintf(nc, "set big 0 0 %d\r\n%s\r\nset b 3 0 1\r\n1\r\n", len(big), big)
+		expectLine(t, rb, "STORED\r\n")
+		expectLine(t, rb, "STORED\r\n")
+	}
+	cases := []struct {
+		name    string
+		hdr     []byte
+		payload string
+	}{
+		{"get", nil, "get b\r\n"},
+		{"multiget", nil, "get big b nope\r\n"},
+		{"miss first", nil, "get nope b\r\n"},
+		{"only misses", nil, "get x y z\r\n"},
+		{"several commands", nil, "set u 0 0 1\r\nz\r\nget u\r\nbogus\r\nincr u 1\r\n"},
+		{"noreply", nil, "set n 0 0 1 noreply\r\n1\r\nget n\r\n"},
+		{"meta", nil, "mg b v f\r\nmg nope v\r\nmg nope v q\r\nmn\r\n"},
+		{"version", nil, "version\r\n"},
+		{"error", nil, "get b " + strings.Repeat("k", 251) + "\r\n"},
+		{"multi-packet request", []byte{0, 9, 0, 0, 0, 2, 0, 0}, "get b\r\n"},
+		{"header only", []byte{0, 9, 0, 0, 0, 1, 0, 0}, ""},
+		// Last: memcached then waits for the rest of the value in the
+		// next datagram, whoever sends it (docs/compat.md).
+		{"incomplete", nil, "set i 0 0 10\r\nabc"},
+	}
+	for i, c := range cases {
+		want := udpExchange(t, refUDP, uint16(100+i), c.hdr, c.payload)
+		got := udpExchange(t, ourUDP, uint16(100+i), c.hdr, c.payload)
+		if c.name == "version" {
+			if len(got) != 1 || !bytes.HasPrefix(got[0][8:], []byte("VERSION 1.6.45-slabcached")) {
+				t.Errorf("version: %q", got)
+			}
+			continue // the versions differ
+		}
+		norm := func(ds [][]byte) string {
+			var b strings.Builder
+			for _, d := range ds {
+				fmt.Fprintf(&b, "%x|%q\n", d[:min(len(d), 8)], casInReply.ReplaceAll(d[min(len(d), 8):], []byte("$1 C")))
+			}
+			return b.String()
+		}
+		if norm(got) != norm(want) {
+			t.Errorf("%s:\n memcached:\n%s slabcached:\n%s", c.name, norm(want), norm(got))
+		}
+	}
+	// The value of big arrives in order over several datagrams.
+	ds := udpExchange(t, ourUDP, 1, nil, "get big\r\n")
+	var all []byte
+	for i, d := range ds {
+		if binary.BigEndian.Uint16(d[2:]) != uint16(i) || binary.BigEndian.Uint16(d[4:]) != uint16(len(ds)) || len(d) > 1400 {
+			t.Fatalf("datagram %d: header %x, %d bytes", i, d[:8], len(d))
+		}
+		all = append(all, d[8:]...)
+	}
+	if !bytes.Equal(all, []byte(fmt.Sprintf("VALUE big 0 %d\r\n%s\r\nEND\r\n", len(big), big))) {
+		t.Fatalf("reassembled reply %q", all)
+	}
+}
+
+// A multi-get over UDP that asks for more than 4 MiB of replies is answered
+// with memcached's error instead of the values.
+func TestUDPLargeMultiGetRefused(t *testing.T) {
+	port := testenv.FreePort(t)
+	srv := startTestServer(t, func(s *Settings) { s.UDPPort = port; s.MaxBytes = 64 << 20 })
+	nc, rb := dialT(t, srv.Addr())
+	val := strings.Repeat("v", 500<<10)
+	var keys []string
+	for i := range 10 {
+		fmt.Fprintf(nc, "set k%d 0 0 %d\r\n%s\r\n", i, len(val), val)
+		expectLine(t, rb, "STORED\r\n")
+		keys = append(keys, "k"+strconv.Itoa(i))
+	}
+	ds := udpExchange(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), 5, nil, "get "+strings.Join(keys, " ")+"\r\n")
+	if len(ds) != 1 || string(ds[0][8:]) != "SERVER_ERROR out of memory writing get response\r\n" {
+		t.Fatalf("%d datagrams, first %q", len(ds), ds[0][8:min(len(ds[0]), 80)])
+	}
+}
