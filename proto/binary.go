@@ -69,8 +69,9 @@ import (
 //     match the item's.
 //   - ADD failing answers BinStatusKeyEEXISTS, REPLACE failing
 //     BinStatusKeyENOENT, the others BinStatusNotStored. A value over the
-//     item size limit answers BinStatusE2BIG (SET also unlinks the old item);
-//     failing to allocate answers BinStatusENOMEM with BinOOMItem.
+//     item size limit answers BinStatusE2BIG, failing to allocate the item
+//     BinStatusENOMEM with BinOOMItem; either way the value is discarded
+//     and SET also unlinks the old item.
 //   - FLUSH under -F answers BinStatusAuthError ("Auth failure.").
 //   - NOOP and QUIT flush the pending output; QUIT (and QUITQ) close after.
 //   - STAT with no key sends every general statistic then the terminator
@@ -82,7 +83,9 @@ import (
 //     BinStatusEINVAL) and the value the client's data; success answers
 //     BinSASLAuthenticated, a further step BinStatusAuthContinue with the
 //     server's challenge, a failure BinStatusAuthError. Until authenticated
-//     every other opcode but VERSION answers BinStatusAuthError and closes.
+//     every other opcode but VERSION answers BinStatusAuthError and closes;
+//     memcached checks this after ErrBinBadLength and ErrBinBodyTooLarge,
+//     so it takes the place of the later errors of ParseBinary.
 //
 // # Client side
 //
@@ -101,6 +104,10 @@ const (
 	// (ITEM_SIZE_MAX_UPPER_LIMIT, 1 GiB); a longer one answers
 	// BinStatusEINVAL and closes.
 	MaxBinBodyLen = 1 << 30
+	// MaxBinHeadLen is memcached's read buffer (READ_BUFFER_SIZE): a
+	// request whose header, extras and key are longer is never read, and
+	// memcached closes without a word once more bytes than this have come.
+	MaxBinHeadLen = 16384
 	// MaxSASLMechLen is the longest SASL mechanism name (the key of
 	// SASL_AUTH and SASL_STEP) a server with SASL accepts.
 	MaxSASLMechLen = 32
@@ -348,11 +355,15 @@ func (e *BinError) Close() bool { return e.close }
 func (e *BinError) Silent() bool { return e.silent }
 
 // The errors ParseBinary returns, in the order memcached 1.6.45 checks for
-// them. All but ErrBadMagic come once the header, extras and key are in.
+// them. All but the first two come once the header, extras and key are in.
 var (
 	// ErrBinBadMagic: the first byte is not BinReqMagic. memcached closes
 	// without a word.
 	ErrBinBadMagic = &BinError{text: "proto: binary request with bad magic byte", close: true, silent: true}
+	// ErrBinHeadTooLong: header, extras and key longer than MaxBinHeadLen,
+	// with more than MaxBinHeadLen bytes in. memcached closes without a
+	// word.
+	ErrBinHeadTooLong = &BinError{text: "proto: binary key and extras too long to read", close: true, silent: true}
 	// ErrBinBadLength: the key and extras are longer than the body. memcached
 	// answers "Unknown command" and closes.
 	ErrBinBadLength = &BinError{Status: BinStatusUnknownCommand, text: "proto: binary key and extras longer than body", close: true}
@@ -449,7 +460,7 @@ func (r *BinRequest) ReturnsKey() bool { return r.Opcode.ReturnsKey() }
 //   - ErrIncomplete (n is 0): wait until at least r.Need more bytes have
 //     arrived, then call again with the longer buffer.
 //   - a *BinError: answer (or close) as the error says; n is the bytes
-//     memcached consumed with the request (0 for ErrBinBadMagic), then
+//     memcached consumed with the request (0 for the silent ones), then
 //     discard r.Swallow more for ErrBinUnknownCommand. The header fields
 //     (Opcode, Opaque, ...) are set for the response.
 //   - nil: a request to execute.
@@ -478,6 +489,13 @@ func ParseBinary(buf []byte, r *BinRequest) (n int, err error) {
 
 	ext, klen := int(r.ExtLen), int(r.KeyLen)
 	head := BinHeaderLen + ext + klen
+	if head > MaxBinHeadLen {
+		if len(buf) > MaxBinHeadLen {
+			return 0, ErrBinHeadTooLong
+		}
+		r.Need = MaxBinHeadLen + 1 - len(buf)
+		return 0, ErrIncomplete
+	}
 	if len(buf) < head {
 		r.Need = head - len(buf)
 		return 0, ErrIncomplete
