@@ -629,6 +629,15 @@ func AppendBinGetResponse(dst []byte, op BinOpcode, opaque uint32, cas uint64, f
 	return append(dst, value...)
 }
 
+// AppendBinGetHeader appends what AppendBinGetResponse does but the value:
+// the header (counting vlen value bytes), the flags and the key. The caller
+// appends exactly vlen bytes of value after it.
+func AppendBinGetHeader(dst []byte, op BinOpcode, opaque uint32, cas uint64, flags uint32, key []byte, vlen int) []byte {
+	dst = appendBinHeader(dst, BinResMagic, op, len(key), 4, 0, uint16(BinStatusSuccess), 4+len(key)+vlen, opaque, cas)
+	dst = binary.BigEndian.AppendUint32(dst, flags)
+	return append(dst, key...)
+}
+
 // AppendBinCounter appends the success of INCREMENT or DECREMENT: the new
 // value as an 8-byte body, with the item's new CAS.
 func AppendBinCounter(dst []byte, op BinOpcode, opaque uint32, cas uint64, value uint64) []byte {

@@ -66,9 +66,11 @@
 //     is CmdFlushAll, even if Parse found a bad delay (memcached checks -F
 //     first); shutdown checks -A before its argument.
 //   - Admin commands (stats, slabs, lru, lru_crawler, watch, shutdown,
-//     extstore, refresh_certs, misbehave, debugtime, config) are only
-//     tokenised: Args() holds their arguments.
-//   - The binary protocol is not handled.
+//     refresh_certs, config, cluster) are only tokenised: Args() holds
+//     their arguments.
+//   - The binary protocol has its own parser and encoders: ParseBinary,
+//     BinRequest, the AppendBin functions (binary.go says what the server
+//     adds).
 //
 // # Client side
 //

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/slabcache/slabcache/internal/clock"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // newTestConn builds a server that does not listen and a connection state
@@ -61,6 +62,45 @@ func TestRequestPathAllocatesNothing(t *testing.T) {
 			t.Fatalf("%s: reply %q does not contain %q", tc.name, got, tc.want)
 		}
 		if allocs := testing.AllocsPerRun(200, func() { c.run(tc.req) }); allocs != 0 {
+			t.Errorf("%s: %.1f allocations per request, want 0", tc.name, allocs)
+		}
+	}
+}
+
+// The binary protocol's get, set, incr and delete allocate nothing per
+// request either.
+func TestBinaryRequestPathAllocatesNothing(t *testing.T) {
+	c := newTestConn(t)
+	run := func(buf []byte) []byte {
+		c.out = c.out[:0]
+		for off := 0; off < len(buf); {
+			n, _ := c.processBinary(buf[off:])
+			if n == 0 {
+				break
+			}
+			off += n
+		}
+		return c.out
+	}
+	value := bytes.Repeat([]byte("v"), 100)
+	cases := []struct {
+		name string
+		req  proto.BinRequest
+		size int // the reply's length
+	}{
+		{"set", proto.BinRequest{Opcode: proto.BinOpSet, Key: []byte("key:000001"), Value: value}, 24},
+		{"get", proto.BinRequest{Opcode: proto.BinOpGet, Key: []byte("key:000001")}, 24 + 4 + 100},
+		{"getk", proto.BinRequest{Opcode: proto.BinOpGetK, Key: []byte("key:000001")}, 24 + 4 + 10 + 100},
+		{"getq miss", proto.BinRequest{Opcode: proto.BinOpGetQ, Key: []byte("nokey")}, 0},
+		{"incr", proto.BinRequest{Opcode: proto.BinOpIncrement, Key: []byte("n"), Delta: 1}, 24 + 8},
+		{"delete miss", proto.BinRequest{Opcode: proto.BinOpDelete, Key: []byte("nokey")}, 24 + len("Not found")},
+	}
+	for _, tc := range cases {
+		req := proto.AppendBinRequest(nil, &tc.req)
+		if got := run(req); len(got) != tc.size {
+			t.Fatalf("%s: reply of %d bytes %q, want %d", tc.name, len(got), got, tc.size)
+		}
+		if allocs := testing.AllocsPerRun(200, func() { run(req) }); allocs != 0 {
 			t.Errorf("%s: %.1f allocations per request, want 0", tc.name, allocs)
 		}
 	}

@@ -53,6 +53,12 @@ type conn struct {
 	hit  valueHit
 	mhit metaHit
 
+	breq proto.BinRequest // the binary protocol's request (binary.go)
+	bhit binHit
+	bin  bool // the connection speaks the binary protocol
+	// protoSet: bin is decided (by -B, or the first byte under -B auto).
+	protoSet bool
+
 	wlog watchLog  // watch log lines gathered during an event (observers.go)
 	udp  *udpState // serving UDP datagrams (udp.go); nil for a connection
 
@@ -79,6 +85,7 @@ type input struct {
 // command line, parsed again when the value is complete.
 type upload struct {
 	active bool
+	binary bool // a binary store: no "\r\n" after the value
 	resv   lru.Reservation
 	hdr    []byte
 }
@@ -152,7 +159,22 @@ func (c *conn) onTraffic() gnet.Action {
 			break
 		}
 		buf, _ := gc.Peek(-1)
-		n, close := c.process(buf)
+		if !c.protoSet {
+			c.protoSet = true
+			switch c.s.set.Protocol {
+			case ProtocolBinary:
+				c.bin = true
+			case ProtocolAuto:
+				c.bin = buf[0] == proto.BinReqMagic
+			}
+		}
+		var n int
+		var close bool
+		if c.bin {
+			n, close = c.processBinary(buf)
+		} else {
+			n, close = c.process(buf)
+		}
 		if n > 0 {
 			gc.Discard(n)
 			c.st[cBytesRead] += uint64(n)
@@ -320,6 +342,9 @@ func (c *conn) stream(buffered int) bool {
 		w := c.up.resv.Write(buf)
 		gc.Discard(w)
 		c.st[cBytesRead] += uint64(w)
+		if c.up.binary && c.up.resv.Remaining() == 0 {
+			c.binStreamDone() // a binary value has no terminator
+		}
 		return w > 0
 	}
 	if buffered < 2 {

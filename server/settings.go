@@ -28,8 +28,9 @@ const (
 // Binding protocols (-B). slabcached speaks the text and meta protocols only;
 // "auto" behaves as "ascii".
 const (
-	ProtocolAuto  = "auto-negotiate"
-	ProtocolASCII = "ascii"
+	ProtocolAuto   = "auto-negotiate"
+	ProtocolASCII  = "ascii"
+	ProtocolBinary = "binary"
 )
 
 // HashAlgorithm is what "stats settings" reports as hash_algorithm: the key
@@ -57,7 +58,7 @@ type Settings struct {
 	// (memcached's default is 4).
 	Threads      int
 	ReqsPerEvent int    // reqs_per_event (-R): requests handled per connection per event before yielding; default 20
-	Protocol     string // binding_protocol (-B): ProtocolAuto (default) or ProtocolASCII
+	Protocol     string // binding_protocol (-B): ProtocolAuto (default), ProtocolASCII or ProtocolBinary
 	IdleTimeout  int    // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
@@ -235,7 +236,7 @@ func (s *Settings) Validate() error {
 		return e("Chunk size must be greater than 0")
 	case s.Threads <= 0:
 		return e("Number of threads must be greater than 0")
-	case s.Protocol != ProtocolAuto && s.Protocol != ProtocolASCII:
+	case s.Protocol != ProtocolAuto && s.Protocol != ProtocolASCII && s.Protocol != ProtocolBinary:
 		return usagef("Invalid value for binding protocol: %s\n -- should be one of auto, binary, or ascii", s.Protocol)
 	case s.DetailEnabled && s.PrefixDelimiter == 0:
 		return e("No delimiter specified")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
+
+	"github.com/slabcache/slabcache/proto"
 )
 
 // UDP (-U), as memcached serves it. Every datagram starts with an 8-byte
@@ -182,7 +184,12 @@ func (c *conn) serveDatagram(buf []byte) {
 	u.id = [2]byte{buf[0], buf[1]}
 	u.marks = u.marks[:0]
 	c.lastActive.Store(c.s.clk.Now())
-	c.process(buf[udpHeaderLen:])
+	// As memcached, the first byte of each datagram picks the protocol.
+	if payload := buf[udpHeaderLen:]; payload[0] == proto.BinReqMagic {
+		c.processBinary(payload)
+	} else {
+		c.process(payload)
+	}
 	// What is left (an incomplete command) ends with the datagram.
 	c.in, c.closeAfter, c.more = input{}, false, continuation{}
 	c.udpMark(false)

@@ -53,6 +53,7 @@ func TestParseFlags(t *testing.T) {
 		{"-b 16", func(s *server.Settings) { s.Backlog = 16 }},
 		{"--listen-backlog=16", func(s *server.Settings) { s.Backlog = 16 }},
 		{"-B ascii", func(s *server.Settings) { s.Protocol = server.ProtocolASCII }},
+		{"-B binary", func(s *server.Settings) { s.Protocol = server.ProtocolBinary }},
 		{"--protocol=auto", func(s *server.Settings) { s.Protocol = server.ProtocolAuto }},
 		// memory
 		{"-m 128", func(s *server.Settings) { s.MaxBytes = 128 << 20 }},
@@ -310,7 +311,6 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-b", "abc"}, `-b: "abc" is not a whole number`, false},
 		{[]string{"-b", "0"}, "the listen backlog (-b) must be greater than 0", false},
 		{[]string{"-B", "foo"}, "Invalid value for binding protocol: foo\n -- should be one of auto, binary, or ascii", false},
-		{[]string{"-B", "binary"}, "-B binary is not supported", false},
 		{[]string{"-D", ""}, "No delimiter specified", false},
 		{[]string{"-I", "1000"}, "Item max size cannot be less than 1024 bytes.", false},
 		{[]string{"-I", "1k"}, "slab_chunk_max (bytes: 524288) cannot be larger than -I (item_size_max 1024)", false},

@@ -170,7 +170,7 @@ var memcachedOptions = []option{
 		case "ascii":
 			p.cmd.settings.Protocol = server.ProtocolASCII
 		case "binary":
-			return errors.New("-B binary is not supported: slabcached speaks the text and meta protocols (use -B ascii or -B auto)")
+			p.cmd.settings.Protocol = server.ProtocolBinary
 		default:
 			return server.UsageError("Invalid value for binding protocol: " + v + "\n -- should be one of auto, binary, or ascii")
 		}

@@ -50,7 +50,7 @@ func printUsage(w io.Writer) {
 -R, --max-reqs-per-event  maximum number of requests per event (default: %d)
 -C, --disable-cas         disable use of CAS
 -b, --listen-backlog=<num> set the backlog queue limit (default: %d)
--B, --protocol=<name>     protocol: ascii or auto (default: auto; there is no binary protocol)
+-B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)
 -I, --max-item-size=<num> adjusts max item size, with k, m or g suffix
                           (default: 1m, min: 1k, max: 1g, at most half of -m)
 -F, --disable-flush-all   disable flush_all command
@@ -87,8 +87,8 @@ func printUsage(w io.Writer) {
                           slab_chunk_max = 1 MiB
    - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit:
                           accepted, no effect
-Not supported (refused with a message): -r, -i, -S, -Y, -e, -Z, -N, -B binary,
--U other than 0, -o slab_sizes, ext_*, ssl_*, proxy_*.
+Not supported (refused with a message): -r, -i, -S, -Y, -e, -Z, -N,
+-o slab_sizes, ext_*, ssl_*, proxy_*.
 Prometheus metrics (docs/metrics.md):
 --metrics-listen=<addr>   serve /metrics on host:port, or off (default: 127.0.0.1:9151;
                           if the port is taken, a warning is logged and the cache serves

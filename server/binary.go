@@ -1,0 +1,451 @@
+package server
+
+import (
+	"bytes"
+
+	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
+)
+
+// The binary protocol, as memcached 1.6.45 serves it: with -B auto (the
+// default) a connection whose first byte is the binary magic speaks it,
+// with -B binary every connection does. proto.ParseBinary reads requests
+// and checks their lengths; this file executes them and answers with
+// memcached's statuses and texts. Counters, watch logs and stats detail see
+// binary requests as the text commands they match (c.req is filled in to
+// describe them).
+
+// binHit is the store's Hit for a binary GET, GETK, GAT, GATK or TOUCH.
+type binHit struct {
+	out   *[]byte
+	r     *proto.BinRequest
+	value bool // TOUCH answers without the value
+}
+
+// Hit implements lru.Hit.
+func (h *binHit) Hit(it *lru.Item) {
+	var key []byte
+	if h.r.ReturnsKey() {
+		key = h.r.Key
+	}
+	n := it.Len
+	if !h.value {
+		n = 0
+	}
+	out := proto.AppendBinGetHeader(*h.out, h.r.Opcode, h.r.Opaque, it.CAS, it.Flags, key, n)
+	if h.value {
+		out = it.AppendValue(out)
+	}
+	*h.out = out
+}
+
+// processBinary handles the binary requests at the start of buf, as
+// process does the text ones.
+func (c *conn) processBinary(buf []byte) (off int, close bool) {
+	r := &c.breq
+	c.in.need = 0
+	for off < len(buf) && !c.closeAfter {
+		n, err := proto.ParseBinary(buf[off:], r)
+		if err == nil {
+			start := nanotime()
+			c.execBinary(r)
+			c.loop.observe(binCommand(r.Base()), nanotime()-start)
+			if c.udp != nil {
+				c.udpMark(false)
+			}
+			off += n
+			if len(c.out) > outputPause && c.udp == nil {
+				return off, false
+			}
+			continue
+		}
+		if err == proto.ErrIncomplete {
+			if r.HeaderLen > 0 {
+				// The value is still coming: a large one streams into a
+				// reservation made now (a value too large is refused at
+				// once, as memcached does).
+				if total := r.HeaderLen + r.ValueLen; total > streamThreshold && c.udp == nil {
+					c.startBinStream(r, buf[off:off+r.HeaderLen])
+					return off + r.HeaderLen, false
+				} else {
+					c.in.need = total
+				}
+				return off, false
+			}
+			c.in.need = len(buf) - off + max(r.Need, 1)
+			return off, false
+		}
+		e, ok := err.(*proto.BinError)
+		if !ok {
+			return off, true
+		}
+		off += n
+		if !e.Silent() {
+			c.out = proto.AppendBinError(c.out, r.Opcode, e.Status, r.Opaque)
+		}
+		if c.udp != nil {
+			c.udpMark(false)
+		}
+		if e.Close() {
+			c.closeAfter = !e.Silent()
+			return off, e.Silent()
+		}
+		if r.Swallow > 0 {
+			k := min(len(buf)-off, r.Swallow)
+			off += k
+			c.in.swallow = r.Swallow - k
+		}
+	}
+	return off, false
+}
+
+// binCommand is the text command a binary opcode counts as.
+func binCommand(op proto.BinOpcode) proto.Command {
+	switch op {
+	case proto.BinOpGet, proto.BinOpGetK:
+		return proto.CmdGet
+	case proto.BinOpGAT, proto.BinOpGATK:
+		return proto.CmdGat
+	case proto.BinOpTouch:
+		return proto.CmdTouch
+	case proto.BinOpSet:
+		return proto.CmdSet
+	case proto.BinOpAdd:
+		return proto.CmdAdd
+	case proto.BinOpReplace:
+		return proto.CmdReplace
+	case proto.BinOpAppend:
+		return proto.CmdAppend
+	case proto.BinOpPrepend:
+		return proto.CmdPrepend
+	case proto.BinOpDelete:
+		return proto.CmdDelete
+	case proto.BinOpIncrement:
+		return proto.CmdIncr
+	case proto.BinOpDecrement:
+		return proto.CmdDecr
+	case proto.BinOpFlush:
+		return proto.CmdFlushAll
+	case proto.BinOpVersion:
+		return proto.CmdVersion
+	case proto.BinOpQuit:
+		return proto.CmdQuit
+	case proto.BinOpStat:
+		return proto.CmdStats
+	}
+	return proto.CmdNone
+}
+
+// asText describes r in c.req as the text command it matches, for the
+// counters and observers that take a proto.Request.
+func (c *conn) asText(r *proto.BinRequest) *proto.Request {
+	t := &c.req
+	t.Reset()
+	t.Command = binCommand(r.Base())
+	if r.CAS != 0 && (t.Command == proto.CmdSet || t.Command == proto.CmdAdd || t.Command == proto.CmdReplace) {
+		t.Command = proto.CmdCas
+	}
+	t.Key = r.Key
+	t.ClientFlags = r.Flags
+	t.Exptime = int32(r.Exptime)
+	t.ValueLen = r.ValueLen
+	t.CAS = r.CAS
+	t.NoReply = r.Quiet()
+	return t
+}
+
+// execBinary executes one complete binary request.
+func (c *conn) execBinary(r *proto.BinRequest) {
+	switch r.Base() {
+	case proto.BinOpGet, proto.BinOpGetK, proto.BinOpGAT, proto.BinOpGATK, proto.BinOpTouch:
+		c.binGet(r)
+	case proto.BinOpSet, proto.BinOpAdd, proto.BinOpReplace, proto.BinOpAppend, proto.BinOpPrepend:
+		res := c.s.store.Reserve(&c.up.resv, r.Key, c.binFlags(r), c.binExptime(r), len(r.Value))
+		if res != lru.Stored {
+			c.binStoreFailed(r, res)
+			return
+		}
+		c.up.resv.Write(r.Value)
+		c.binCommit(r)
+	case proto.BinOpDelete:
+		c.binDelete(r)
+	case proto.BinOpIncrement, proto.BinOpDecrement:
+		c.binDelta(r)
+	case proto.BinOpFlush:
+		if !c.s.set.FlushEnabled {
+			c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusAuthError, r.Opaque)
+			return
+		}
+		c.st[cCmdFlush]++
+		c.s.store.Flush(int64(r.Exptime))
+		c.s.flushedAt.Store(c.s.clk.Now())
+		c.binOK(r, 0)
+	case proto.BinOpNoop:
+		c.binOK(r, 0)
+	case proto.BinOpVersion:
+		c.out = proto.AppendBinVersion(c.out, r.Opaque, Version)
+	case proto.BinOpQuit:
+		c.binOK(r, 0)
+		c.closeAfter = true
+	case proto.BinOpStat:
+		c.binStats(r)
+	default:
+		// SASL without -S, as a memcached built without SASL answers.
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusUnknownCommand, r.Opaque)
+	}
+}
+
+// binOK answers success with an empty body, unless r is quiet.
+func (c *conn) binOK(r *proto.BinRequest, cas uint64) {
+	if !r.Quiet() {
+		c.out = proto.AppendBinResponse(c.out, r.Opcode, proto.BinStatusSuccess, r.Opaque, cas, nil, nil, nil)
+	}
+}
+
+// binFlags and binExptime are the item flags and expiry of a store: APPEND
+// and PREPEND carry neither (memcached allocates them with 0).
+func (c *conn) binFlags(r *proto.BinRequest) uint32 {
+	if b := r.Base(); b == proto.BinOpAppend || b == proto.BinOpPrepend {
+		return 0
+	}
+	return r.Flags
+}
+
+func (c *conn) binExptime(r *proto.BinRequest) int64 {
+	if b := r.Base(); b == proto.BinOpAppend || b == proto.BinOpPrepend {
+		return 0
+	}
+	return int64(r.Exptime)
+}
+
+func (c *conn) binGet(r *proto.BinRequest) {
+	base := r.Base()
+	touch := base == proto.BinOpGAT || base == proto.BinOpGATK || base == proto.BinOpTouch
+	var args lru.GetArgs
+	if touch {
+		args.Touch, args.Exptime = true, int64(r.Exptime)
+	}
+	c.bhit = binHit{out: &c.out, r: r, value: base != proto.BinOpTouch}
+	o := c.s.store.Get(r.Key, &args, &c.bhit)
+	c.bhit = binHit{}
+	if touch {
+		c.st[cCmdTouch]++
+	} else {
+		c.st[cCmdGet]++
+	}
+	c.countRead(o, touch)
+	if c.s.obs.on.Load() {
+		c.observeGet(r.Key, o)
+	}
+	if o.Result == lru.Found || r.Quiet() {
+		return
+	}
+	if r.ReturnsKey() {
+		c.out = proto.AppendBinKeyMiss(c.out, r.Opcode, r.Opaque, r.Key)
+	} else {
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)
+	}
+}
+
+// binStoreFailed answers a store whose item could not be allocated; a SET
+// also removes the old item, as memcached does.
+func (c *conn) binStoreFailed(r *proto.BinRequest, res lru.Result) {
+	t := c.asText(r)
+	c.st[cCmdSet]++
+	if res == lru.TooLarge {
+		c.st[cStoreTooLarge]++
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusE2BIG, r.Opaque)
+	} else {
+		c.st[cStoreNoMemory]++
+		c.out = proto.AppendBinErrorText(c.out, r.Opcode, proto.BinStatusENOMEM, r.Opaque, proto.BinOOMItem)
+	}
+	if c.s.obs.on.Load() {
+		c.observeStore(t, lru.Outcome{Result: res})
+	}
+	if r.Base() == proto.BinOpSet {
+		c.s.store.Delete(r.Key, nil)
+	}
+}
+
+// binCommit publishes the filled reservation of a binary store and
+// answers.
+func (c *conn) binCommit(r *proto.BinRequest) {
+	t := c.asText(r)
+	base := r.Base()
+	a := lru.SetArgs{Mode: storeMode(t.Command), CAS: r.CAS}
+	switch base {
+	case proto.BinOpAppend:
+		a.Mode = lru.ModeAppend
+	case proto.BinOpPrepend:
+		a.Mode = lru.ModePrepend
+	}
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
+	}
+	o := c.s.store.Commit(&c.up.resv, &a)
+	c.countStore(t, o, t.Command == proto.CmdCas)
+	switch o.Result {
+	case lru.Stored:
+		c.binOK(r, o.CAS)
+		return
+	case lru.Exists:
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyEEXISTS, r.Opaque)
+		return
+	case lru.NotFound:
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)
+		return
+	}
+	status := proto.BinStatusNotStored
+	switch base {
+	case proto.BinOpAdd:
+		status = proto.BinStatusKeyEEXISTS
+	case proto.BinOpReplace:
+		status = proto.BinStatusKeyENOENT
+	}
+	c.out = proto.AppendBinError(c.out, r.Opcode, status, r.Opaque)
+}
+
+func (c *conn) binDelete(r *proto.BinRequest) {
+	t := c.asText(r)
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
+	}
+	o := c.s.store.Delete(r.Key, &lru.DeleteArgs{CAS: r.CAS})
+	c.countDelete(t, o)
+	switch o.Result {
+	case lru.Deleted:
+		c.binOK(r, 0)
+	case lru.Exists:
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyEEXISTS, r.Opaque)
+	default:
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)
+	}
+}
+
+// binDelta is INCREMENT and DECREMENT: a miss creates the item with
+// Initial unless Exptime is 0xffffffff, answering Initial.
+func (c *conn) binDelta(r *proto.BinRequest) {
+	incr := r.Base() == proto.BinOpIncrement
+	a := lru.DeltaArgs{Incr: incr, Delta: r.Delta, CAS: r.CAS}
+	if r.Exptime != 0xffffffff {
+		a.Vivify, a.Initial, a.VivifyExptime = true, r.Initial, int64(r.Exptime)
+	}
+	if c.s.obs.on.Load() {
+		c.observeLookup(r.Key)
+	}
+	o := c.s.store.Delta(r.Key, &a)
+	if !o.Created {
+		c.countDelta(o, incr) // memcached counts no hit nor miss for a created item
+	} else if c.s.obs.on.Load() {
+		c.observeVivify(r.Key, o)
+	}
+	switch o.Result {
+	case lru.Found:
+		if !r.Quiet() {
+			c.out = proto.AppendBinCounter(c.out, r.Opcode, r.Opaque, o.CAS, o.Value)
+		}
+	case lru.NonNumeric:
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusDeltaBadval, r.Opaque)
+	case lru.NoMemory:
+		text := proto.BinOOMIncr
+		if a.Vivify {
+			text = proto.BinOOMIncrCreate
+		}
+		c.out = proto.AppendBinErrorText(c.out, r.Opcode, proto.BinStatusENOMEM, r.Opaque, text)
+	case lru.Exists:
+		c.st[cCasBadval]++
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyEEXISTS, r.Opaque)
+	default:
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)
+	}
+}
+
+// binStats answers STAT: the text reply of the same group, each STAT line
+// sent as a packet (name as key, value as value), END as the empty packet
+// that ends the list. Groups memcached does not serve over binary answer
+// "Not found".
+func (c *conn) binStats(r *proto.BinRequest) {
+	var text []byte
+	sub := string(r.Key)
+	switch {
+	case sub == "":
+		text = c.s.appendGeneralStats(nil)
+	case len(sub) >= 5 && sub[:5] == "reset":
+		c.s.resetCounters()
+	case len(sub) >= 8 && sub[:8] == "settings":
+		for _, st := range c.s.liveSettings().StatsSettings(c.s.flushedAt.Load()) {
+			text = proto.AppendStat(text, st.Name, st.Value)
+		}
+	case len(sub) >= 6 && sub[:6] == "detail":
+		if !c.s.set.DumpEnabled {
+			c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)
+			return
+		}
+		rest := sub[6:]
+		saved := c.out
+		c.out = nil
+		switch {
+		case len(rest) >= 5 && rest[:5] == " dump":
+			c.statsDetail([]byte("dump"))
+			saved = proto.AppendBinStat(saved, r.Opaque, "detailed", string(c.out))
+		case len(rest) >= 3 && rest[:3] == " on":
+			c.statsDetail([]byte("on"))
+		case len(rest) >= 4 && rest[:4] == " off":
+			c.statsDetail([]byte("off"))
+		default:
+			c.out = proto.AppendBinError(saved, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)
+			return
+		}
+		c.out = saved
+	case sub == "items":
+		text = c.s.appendStatsItems(nil)
+	case sub == "slabs":
+		text = c.s.appendStatsSlabs(nil)
+	case sub == "sizes":
+		text = appendStatsSizes(nil)
+	default:
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)
+		return
+	}
+	for len(text) > 0 {
+		line := text
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = nil
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		rest, ok := bytes.CutPrefix(line, []byte("STAT "))
+		if !ok {
+			continue // END: the terminator follows
+		}
+		name, value, _ := bytes.Cut(rest, []byte(" "))
+		c.out = proto.AppendBinStat(c.out, r.Opaque, string(name), string(value))
+	}
+	c.out = proto.AppendBinStat(c.out, r.Opaque, "", "")
+}
+
+// startBinStream begins a binary store whose value arrives over several
+// events, as startStream does for the text protocol.
+func (c *conn) startBinStream(r *proto.BinRequest, head []byte) {
+	c.up.hdr = append(c.up.hdr[:0], head...)
+	proto.ParseBinary(c.up.hdr, r) // r's slices now point into the copy
+	res := c.s.store.Reserve(&c.up.resv, r.Key, c.binFlags(r), c.binExptime(r), r.ValueLen)
+	if res != lru.Stored {
+		c.binStoreFailed(r, res)
+		c.in.swallow = r.ValueLen
+		return
+	}
+	c.up.active, c.up.binary = true, true
+	c.reading.Store(true)
+	c.in.need = 0
+}
+
+// binStreamDone completes a streamed binary store.
+func (c *conn) binStreamDone() {
+	c.up.active, c.up.binary = false, false
+	c.reading.Store(false)
+	r := &c.breq
+	proto.ParseBinary(c.up.hdr, r)
+	c.binCommit(r)
+}

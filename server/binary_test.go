@@ -1,0 +1,225 @@
+package server
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
+)
+
+// binScript is a binary conversation: every opcode, quiet variants, CAS,
+// misses and errors.
+func binScript() []proto.BinRequest {
+	big := strings.Repeat("b", 40<<10) // streams in over several reads
+	return []proto.BinRequest{
+		{Opcode: proto.BinOpVersion},
+		{Opcode: proto.BinOpSet, Key: []byte("a"), Value: []byte("hello"), Flags: 7},
+		{Opcode: proto.BinOpGet, Key: []byte("a")},
+		{Opcode: proto.BinOpGetK, Key: []byte("a")},
+		{Opcode: proto.BinOpGetQ, Key: []byte("a")},
+		{Opcode: proto.BinOpGetKQ, Key: []byte("a")},
+		{Opcode: proto.BinOpGet, Key: []byte("nope")},
+		{Opcode: proto.BinOpGetK, Key: []byte("nope")},
+		{Opcode: proto.BinOpGetQ, Key: []byte("nope")},
+		{Opcode: proto.BinOpAdd, Key: []byte("a"), Value: []byte("x")},
+		{Opcode: proto.BinOpAddQ, Key: []byte("a"), Value: []byte("x")},
+		{Opcode: proto.BinOpAdd, Key: []byte("b"), Value: []byte("1")},
+		{Opcode: proto.BinOpReplace, Key: []byte("nope"), Value: []byte("x")},
+		{Opcode: proto.BinOpReplaceQ, Key: []byte("b"), Value: []byte("2")},
+		{Opcode: proto.BinOpAppend, Key: []byte("b"), Value: []byte("3")},
+		{Opcode: proto.BinOpPrepend, Key: []byte("b"), Value: []byte("1")},
+		{Opcode: proto.BinOpAppendQ, Key: []byte("nope"), Value: []byte("3")},
+		{Opcode: proto.BinOpGet, Key: []byte("b")},
+		{Opcode: proto.BinOpSet, Key: []byte("b"), Value: []byte("x"), CAS: 1},
+		{Opcode: proto.BinOpSet, Key: []byte("nope"), Value: []byte("x"), CAS: 1},
+		{Opcode: proto.BinOpDelete, Key: []byte("b"), CAS: 1},
+		{Opcode: proto.BinOpIncrement, Key: []byte("b"), Delta: 5},
+		{Opcode: proto.BinOpDecrement, Key: []byte("b"), Delta: 500},
+		{Opcode: proto.BinOpIncrementQ, Key: []byte("b"), Delta: 1},
+		{Opcode: proto.BinOpIncrement, Key: []byte("n"), Delta: 5, Initial: 10},
+		{Opcode: proto.BinOpIncrement, Key: []byte("n"), Delta: 5, Initial: 10},
+		{Opcode: proto.BinOpIncrement, Key: []byte("m"), Delta: 5, Initial: 10, Exptime: 0xffffffff},
+		{Opcode: proto.BinOpIncrement, Key: []byte("a"), Delta: 1},
+		{Opcode: proto.BinOpTouch, Key: []byte("a"), Exptime: 100},
+		{Opcode: proto.BinOpTouch, Key: []byte("nope"), Exptime: 100},
+		{Opcode: proto.BinOpGAT, Key: []byte("a"), Exptime: 100},
+		{Opcode: proto.BinOpGATK, Key: []byte("a"), Exptime: 100},
+		{Opcode: proto.BinOpGATKQ, Key: []byte("nope"), Exptime: 100},
+		{Opcode: proto.BinOpGATK, Key: []byte("nope"), Exptime: 100},
+		{Opcode: proto.BinOpDelete, Key: []byte("a")},
+		{Opcode: proto.BinOpDeleteQ, Key: []byte("a")},
+		{Opcode: proto.BinOpSet, Key: []byte("big"), Value: []byte(big)},
+		{Opcode: proto.BinOpGet, Key: []byte("big")},
+		{Opcode: proto.BinOpSet, Key: []byte("huge"), Value: []byte(strings.Repeat("h", 2<<20))},
+		{Opcode: proto.BinOpStat, Key: []byte("nosuchgroup")},
+		{Opcode: proto.BinOpStat, Key: []byte("reset")},
+		{Opcode: proto.BinOpSASLListMechs},
+		{Opcode: proto.BinOpFlush},
+		{Opcode: proto.BinOpGet, Key: []byte("big")},
+		{Opcode: proto.BinOpFlushQ, Exptime: 10},
+		{Opcode: proto.BinOpQuit},
+	}
+}
+
+// binExchange sends each request followed by a NOOP and returns the
+// responses before each NOOP's, described for comparison: CAS values
+// differ between servers, so only whether one is set is kept.
+func binExchange(t *testing.T, addr string, reqs []proto.BinRequest) []string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	br := bufio.NewReader(nc)
+	var out []string
+	for i := range reqs {
+		r := reqs[i]
+		r.Opaque = uint32(1000 + i)
+		pkt := proto.AppendBinRequest(nil, &r)
+		if r.Opcode != proto.BinOpQuit {
+			pkt = proto.AppendBinRequest(pkt, &proto.BinRequest{Opcode: proto.BinOpNoop, Opaque: 7})
+		}
+		if _, err := nc.Write(pkt); err != nil {
+			t.Fatalf("%v: %v (after %q)", r.Opcode, err, out)
+		}
+		var got []string
+		for {
+			hdr := make([]byte, proto.BinHeaderLen)
+			if _, err := io.ReadFull(br, hdr); err != nil {
+				got = append(got, "EOF")
+				break
+			}
+			body := make([]byte, int(hdr[8])<<24|int(hdr[9])<<16|int(hdr[10])<<8|int(hdr[11]))
+			if _, err := io.ReadFull(br, body); err != nil {
+				t.Fatalf("%v: %v", r.Opcode, err)
+			}
+			var resp proto.BinResponse
+			if _, err := proto.ParseBinResponse(append(hdr, body...), &resp); err != nil {
+				t.Fatalf("%v: %v", r.Opcode, err)
+			}
+			if resp.Opcode == proto.BinOpNoop && resp.Opaque == 7 {
+				break
+			}
+			v := string(resp.Value)
+			if len(v) > 64 {
+				v = fmt.Sprintf("%.20s...(%d bytes)", v, len(v))
+			}
+			if resp.Opcode == proto.BinOpStat && resp.Status == proto.BinStatusSuccess {
+				v = "" // values of statistics differ
+			}
+			if resp.Opcode == proto.BinOpVersion {
+				v, _, _ = strings.Cut(v, "-") // 1.6.45-slabcached-...
+			}
+			got = append(got, fmt.Sprintf("%v %v opaque=%d cas=%v ext=%x key=%q value=%q",
+				resp.Opcode, resp.Status, resp.Opaque, resp.CAS != 0, resp.Extras, resp.Key, v))
+			if resp.Opcode == proto.BinOpQuit {
+				break
+			}
+		}
+		out = append(out, fmt.Sprintf("%v: %s", r.Opcode, strings.Join(got, " | ")))
+	}
+	return out
+}
+
+// TestBinaryMatchesMemcached plays the same binary conversation against
+// memcached and slabcached and compares every response: status, opaque,
+// extras, key, value (error texts included) and whether a CAS is set.
+func TestBinaryMatchesMemcached(t *testing.T) {
+	ref := testenv.StartReference(t, "-I", "1m")
+	srv := startTestServer(t, nil)
+	want := binExchange(t, ref, binScript())
+	got := binExchange(t, srv.Addr(), binScript())
+	for i := range want {
+		if i >= len(got) || got[i] != want[i] {
+			g := ""
+			if i < len(got) {
+				g = got[i]
+			}
+			t.Errorf("request %d:\n memcached  %s\n slabcached %s", i, want[i], g)
+		}
+	}
+}
+
+// A STAT with no group lists the same statistics, in the same order, as
+// the text protocol's stats, ending with an empty packet.
+func TestBinaryStatNames(t *testing.T) {
+	srv := startTestServer(t, nil)
+	text := statNames(t, srv.Addr())
+	nc, err := net.Dial("tcp", srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	nc.Write(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpStat}))
+	br := bufio.NewReader(nc)
+	var names []string
+	for {
+		hdr := make([]byte, proto.BinHeaderLen)
+		if _, err := io.ReadFull(br, hdr); err != nil {
+			t.Fatal(err)
+		}
+		body := make([]byte, int(hdr[8])<<24|int(hdr[9])<<16|int(hdr[10])<<8|int(hdr[11]))
+		io.ReadFull(br, body)
+		var resp proto.BinResponse
+		proto.ParseBinResponse(append(hdr, body...), &resp)
+		if len(resp.Key) == 0 {
+			break
+		}
+		names = append(names, string(resp.Key))
+	}
+	if strings.Join(names, " ") != strings.Join(text, " ") {
+		t.Fatalf("binary STAT names:\n%v\ntext stats:\n%v", names, text)
+	}
+}
+
+// statNames returns the names of `stats`, in order.
+func statNames(t *testing.T, addr string) []string {
+	nc, rb := dialT(t, addr)
+	nc.Write([]byte("stats\r\n"))
+	var names []string
+	for {
+		line, err := rb.ReadString('\n')
+		if err != nil || line == "END\r\n" {
+			return names
+		}
+		f := strings.Fields(line)
+		names = append(names, f[1])
+	}
+}
+
+// -B binary closes a connection that speaks text once a header's worth of
+// bytes is in (memcached reads the bad magic byte and closes); -B ascii
+// reads binary bytes as text.
+func TestProtocolFlag(t *testing.T) {
+	bin := startTestServer(t, func(s *Settings) { s.Protocol = ProtocolBinary })
+	nc, rb := dialT(t, bin.Addr())
+	nc.Write([]byte("version\r\nversion\r\nversion\r\n"))
+	if line, err := rb.ReadString('\n'); err != io.EOF {
+		t.Fatalf("-B binary answered text: %q", line)
+	}
+	nc, _ = dialT(t, bin.Addr())
+	nc.Write(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpVersion}))
+	hdr := make([]byte, proto.BinHeaderLen)
+	if _, err := io.ReadFull(nc, hdr); err != nil || hdr[0] != proto.BinResMagic {
+		t.Fatalf("-B binary: %x %v", hdr, err)
+	}
+	ascii := startTestServer(t, func(s *Settings) { s.Protocol = ProtocolASCII })
+	nc, rb = dialT(t, ascii.Addr())
+	nc.Write(append(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpNoop}), "\r\n"...))
+	// As memcached: the NUL-filled line is a malformed command, then
+	// "\r\n" an empty one.
+	for _, want := range []string{"CLIENT_ERROR bad command line format\r\n", "ERROR\r\n"} {
+		if line, _ := rb.ReadString('\n'); line != want {
+			t.Fatalf("-B ascii answered %q to binary bytes, want %q", line, want)
+		}
+	}
+}
