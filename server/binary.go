@@ -2,6 +2,10 @@ package server
 
 import (
 	"bytes"
+	"crypto/subtle"
+	"os"
+
+	"go.uber.org/zap"
 
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
@@ -46,6 +50,14 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 	c.in.need = 0
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.ParseBinary(buf[off:], r)
+		if c.s.set.SASL && !c.authed && binNeedsAuth(r, err) {
+			// memcached refuses every other request of a connection that
+			// has not authenticated, once its header, extras and key are
+			// in, and closes.
+			c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusAuthError, r.Opaque)
+			c.closeAfter = true
+			return len(buf), false
+		}
 		if err == nil {
 			start := nanotime()
 			c.execBinary(r)
@@ -97,6 +109,27 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 		}
 	}
 	return off, false
+}
+
+// binNeedsAuth reports whether a request Parse read (with err) is one
+// that only an authenticated connection may make, judged as memcached does:
+// once the header, extras and key are in, after the checks of the body
+// length, and for every opcode but VERSION and the SASL ones.
+func binNeedsAuth(r *proto.BinRequest, err error) bool {
+	switch err {
+	case nil, proto.ErrBinKeyTooLong, proto.ErrBinInvalidArgs, proto.ErrBinUnknownCommand:
+	case proto.ErrIncomplete:
+		if r.HeaderLen == 0 {
+			return false
+		}
+	default:
+		return false
+	}
+	switch r.Opcode {
+	case proto.BinOpVersion, proto.BinOpSASLListMechs, proto.BinOpSASLAuth, proto.BinOpSASLStep:
+		return false
+	}
+	return true
 }
 
 // binCommand is the text command a binary opcode counts as.
@@ -189,6 +222,12 @@ func (c *conn) execBinary(r *proto.BinRequest) {
 		c.closeAfter = true
 	case proto.BinOpStat:
 		c.binStats(r)
+	case proto.BinOpSASLListMechs, proto.BinOpSASLAuth, proto.BinOpSASLStep:
+		if !c.s.set.SASL {
+			c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusUnknownCommand, r.Opaque)
+			return
+		}
+		c.binSASL(r)
 	default:
 		// SASL without -S, as a memcached built without SASL answers.
 		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusUnknownCommand, r.Opaque)
@@ -448,4 +487,70 @@ func (c *conn) binStreamDone() {
 	r := &c.breq
 	proto.ParseBinary(c.up.hdr, r)
 	c.binCommit(r)
+}
+
+// binSASL serves the SASL opcodes (-S). The one mechanism is PLAIN: the
+// client's data is "authzid NUL user NUL password"; the user and password
+// must be a line of the password file, read at each attempt as memcached
+// reads its MEMCACHED_SASL_PWDB.
+func (c *conn) binSASL(r *proto.BinRequest) {
+	switch r.Opcode {
+	case proto.BinOpSASLListMechs:
+		c.out = proto.AppendBinResponse(c.out, r.Opcode, proto.BinStatusSuccess, r.Opaque, 0, nil, nil, []byte("PLAIN"))
+		return
+	case proto.BinOpSASLStep:
+		// PLAIN takes no second step.
+		c.authFailed(r)
+		return
+	}
+	if len(r.Key) > proto.MaxSASLMechLen {
+		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusEINVAL, r.Opaque)
+		return
+	}
+	if string(r.Key) != "PLAIN" || !c.s.checkPassword(r.Value) {
+		c.authFailed(r)
+		return
+	}
+	c.authed = true
+	c.st[cAuthCmds]++
+	c.out = proto.AppendBinResponse(c.out, r.Opcode, proto.BinStatusSuccess, r.Opaque, 0, nil, nil, []byte(proto.BinSASLAuthenticated))
+}
+
+func (c *conn) authFailed(r *proto.BinRequest) {
+	c.st[cAuthCmds]++
+	c.st[cAuthErrors]++
+	c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusAuthError, r.Opaque)
+	if c.s.verbosity.Load() > 0 {
+		c.s.log.Info("SASL authentication failed", zap.String("mechanism", string(r.Key)))
+	}
+}
+
+// checkPassword checks a SASL PLAIN message against the password file:
+// lines "user:password", optionally followed by ":" and anything.
+func (s *Server) checkPassword(msg []byte) bool {
+	authz, rest, ok1 := bytes.Cut(msg, []byte{0})
+	user, pass, ok2 := bytes.Cut(rest, []byte{0})
+	if !ok1 || !ok2 || len(user) == 0 || (len(authz) > 0 && !bytes.Equal(authz, user)) {
+		return false
+	}
+	data, err := os.ReadFile(s.set.SASLPasswords)
+	if err != nil {
+		s.log.Warn("cannot read the SASL password file", zap.Error(err))
+		return false
+	}
+	ok := false
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		u, p, found := bytes.Cut(line, []byte(":"))
+		if !found || !bytes.Equal(u, user) {
+			continue
+		}
+		if i := bytes.IndexByte(p, ':'); i >= 0 {
+			p = p[:i]
+		}
+		if subtle.ConstantTimeCompare(p, pass) == 1 {
+			ok = true
+		}
+	}
+	return ok
 }

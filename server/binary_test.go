@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -221,5 +222,98 @@ func TestProtocolFlag(t *testing.T) {
 		if line, _ := rb.ReadString('\n'); line != want {
 			t.Fatalf("-B ascii answered %q to binary bytes, want %q", line, want)
 		}
+	}
+}
+
+// binRoundTrip sends one request on nc and reads one response.
+func binRoundTrip(t *testing.T, nc net.Conn, br *bufio.Reader, r proto.BinRequest) (proto.BinResponse, error) {
+	t.Helper()
+	if _, err := nc.Write(proto.AppendBinRequest(nil, &r)); err != nil {
+		return proto.BinResponse{}, err
+	}
+	hdr := make([]byte, proto.BinHeaderLen)
+	if _, err := io.ReadFull(br, hdr); err != nil {
+		return proto.BinResponse{}, err
+	}
+	body := make([]byte, int(hdr[8])<<24|int(hdr[9])<<16|int(hdr[10])<<8|int(hdr[11]))
+	if _, err := io.ReadFull(br, body); err != nil {
+		return proto.BinResponse{}, err
+	}
+	var resp proto.BinResponse
+	_, err := proto.ParseBinResponse(append(hdr, body...), &resp)
+	return resp, err
+}
+
+// With -S a binary connection must authenticate with SASL PLAIN and a
+// user:password line of the password file before anything but VERSION and
+// the SASL requests; anything else is refused with "Auth failure." and the
+// connection closed, as memcached does.
+func TestSASL(t *testing.T) {
+	pw := t.TempDir() + "/pwdb"
+	if err := os.WriteFile(pw, []byte("other:x\ntestuser:testpass\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := startTestServer(t, func(s *Settings) {
+		s.SASL, s.SASLPasswords, s.Protocol = true, pw, ProtocolBinary
+	})
+	dial := func() (net.Conn, *bufio.Reader) {
+		nc, _ := dialT(t, srv.Addr())
+		return nc, bufio.NewReader(nc)
+	}
+	plain := func(user, pass string) []byte { return []byte("\x00" + user + "\x00" + pass) }
+
+	nc, br := dial()
+	if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpVersion}); err != nil || resp.Status != proto.BinStatusSuccess {
+		t.Fatalf("VERSION before auth: %+v %v", resp, err)
+	}
+	if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpSASLListMechs}); err != nil || string(resp.Value) != "PLAIN" {
+		t.Fatalf("SASL_LIST_MECHS: %+v %v", resp, err)
+	}
+	if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpGet, Key: []byte("k")}); err != nil ||
+		resp.Status != proto.BinStatusAuthError || string(resp.Value) != "Auth failure." {
+		t.Fatalf("GET before auth: %+v %v", resp, err)
+	}
+	if _, err := br.ReadByte(); err != io.EOF {
+		t.Fatalf("connection still open after the refused GET: %v", err)
+	}
+
+	nc, br = dial()
+	for _, bad := range [][]byte{plain("testuser", "wrong"), plain("nobody", "testpass"), plain("other", "testpass"), []byte("testuser")} {
+		if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpSASLAuth, Key: []byte("PLAIN"), Value: bad}); err != nil || resp.Status != proto.BinStatusAuthError {
+			t.Fatalf("SASL_AUTH %q: %+v %v", bad, resp, err)
+		}
+	}
+	if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpSASLAuth, Key: []byte("CRAM-MD5"), Value: []byte("x")}); err != nil || resp.Status != proto.BinStatusAuthError {
+		t.Fatalf("unknown mechanism: %+v %v", resp, err)
+	}
+	if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpSASLAuth, Key: []byte("PLAIN"), Value: plain("testuser", "testpass")}); err != nil ||
+		resp.Status != proto.BinStatusSuccess || string(resp.Value) != "Authenticated" {
+		t.Fatalf("SASL_AUTH: %+v %v", resp, err)
+	}
+	if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpSet, Key: []byte("k"), Value: []byte("v")}); err != nil || resp.Status != proto.BinStatusSuccess {
+		t.Fatalf("SET after auth: %+v %v", resp, err)
+	}
+	if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpGet, Key: []byte("k")}); err != nil || string(resp.Value) != "v" {
+		t.Fatalf("GET after auth: %+v %v", resp, err)
+	}
+	// The counters: six attempts, five failed.
+	if _, err := nc.Write(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpStat})); err != nil {
+		t.Fatal(err)
+	}
+	stats := map[string]string{}
+	for {
+		hdr := make([]byte, proto.BinHeaderLen)
+		io.ReadFull(br, hdr)
+		body := make([]byte, int(hdr[8])<<24|int(hdr[9])<<16|int(hdr[10])<<8|int(hdr[11]))
+		io.ReadFull(br, body)
+		var resp proto.BinResponse
+		proto.ParseBinResponse(append(hdr, body...), &resp)
+		if len(resp.Key) == 0 {
+			break
+		}
+		stats[string(resp.Key)] = string(resp.Value)
+	}
+	if stats["auth_cmds"] != "6" || stats["auth_errors"] != "5" {
+		t.Fatalf("auth_cmds %q auth_errors %q, want 6 and 5", stats["auth_cmds"], stats["auth_errors"])
 	}
 }

@@ -56,6 +56,8 @@ type conn struct {
 	breq proto.BinRequest // the binary protocol's request (binary.go)
 	bhit binHit
 	bin  bool // the connection speaks the binary protocol
+	// authed: the connection has authenticated (SASL, with -S).
+	authed bool
 	// protoSet: bin is decided (by -B, or the first byte under -B auto).
 	protoSet bool
 

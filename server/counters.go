@@ -32,6 +32,8 @@ const (
 	cTouchMisses          // touch_misses
 	cStoreTooLarge        // store_too_large
 	cStoreNoMemory        // store_no_memory
+	cAuthCmds             // auth_cmds: SASL authentications tried
+	cAuthErrors           // auth_errors: SASL authentications failed
 	cBytesRead            // bytes_read
 	cBytesWritten         // bytes_written
 	numCounters

@@ -59,6 +59,11 @@ type Settings struct {
 	Threads      int
 	ReqsPerEvent int    // reqs_per_event (-R): requests handled per connection per event before yielding; default 20
 	Protocol     string // binding_protocol (-B): ProtocolAuto (default), ProtocolASCII or ProtocolBinary
+	// SASL (-S): binary connections must authenticate (SASL PLAIN) with a
+	// user and password listed in the file SASLPasswords names (memcached's
+	// MEMCACHED_SASL_PWDB: "user:password" lines, read at each attempt).
+	SASL          bool
+	SASLPasswords string
 	IdleTimeout  int    // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
@@ -283,12 +288,18 @@ func (s *Settings) Validate() error {
 		return e("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
 	case s.TempLRU && !s.LRUMaintainer:
 		return e("temporary_ttl requires lru_maintainer to be enabled")
+	case s.SASL && s.Protocol != ProtocolBinary:
+		return e("ERROR: You cannot allow the ASCII protocol while using SASL.")
+	case s.SASL && s.UDPPort != 0:
+		return e("ERROR: Cannot enable UDP while using binary SASL authentication.")
 	case s.Port < 0 || s.Port > 65535: // memcached checks only the upper bound
 		return usagef("ERROR: Invalid port number %d.", s.Port)
 
 	// slabcached's own.
 	case s.MaxBytes <= 0:
 		return usagef("-m must be a positive number of megabytes")
+	case s.SASL && s.SASLPasswords == "":
+		return usagef("-S needs MEMCACHED_SASL_PWDB: the path of a file of user:password lines")
 	case s.UDPPort < 0 || s.UDPPort > 65535:
 		return usagef("-U %d: the UDP port must be 0 (off) to 65535", s.UDPPort)
 	case s.SocketMask > 0o777:
@@ -428,7 +439,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"cas_enabled", yes(s.CASEnabled)},
 		{"tcp_backlog", d(s.Backlog)},
 		{"binding_protocol", s.Protocol},
-		{"auth_enabled_sasl", "no"},
+		{"auth_enabled_sasl", yes(s.SASL)},
 		{"auth_enabled_ascii", "no"},
 		{"item_size_max", d(s.ItemSizeMax)},
 		{"maxconns_fast", yes(s.MaxConnsFast)},

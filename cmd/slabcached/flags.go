@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 
@@ -45,6 +46,7 @@ type parser struct {
 	chunkChanged bool // -o slab_chunk_max was given (memcached's slab_chunk_size_changed)
 	portSet      bool // -p was given
 	udpSet       bool // -U was given
+	protoSet     bool // -B was given
 }
 
 // parseArgs parses memcached's command line (without the program name) as
@@ -96,6 +98,14 @@ func parseArgs(args []string, isRoot bool) (*command, error) {
 	}
 	s := &p.cmd.settings
 	// memcached: a large -I raises slab_chunk_max to half a page unless it was set.
+	// memcached: -S without -B speaks the binary protocol only; the
+	// passwords are in the file MEMCACHED_SASL_PWDB names.
+	if s.SASL {
+		if !p.protoSet {
+			s.Protocol = server.ProtocolBinary
+		}
+		s.SASLPasswords = os.Getenv("MEMCACHED_SASL_PWDB")
+	}
 	// memcached: -U without -p serves TCP on the UDP port too.
 	if p.udpSet && s.UDPPort != 0 && !p.portSet {
 		s.Port = s.UDPPort

@@ -210,6 +210,7 @@ func TestParseExtendedOptions(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Setenv("MEMCACHED_SASL_PWDB", "")
 	tests := []struct {
 		args   []string
 		err    string
@@ -324,7 +325,10 @@ func TestParseErrors(t *testing.T) {
 		// unsupported options are named
 		{[]string{"-r"}, "-r (--enable-coredumps) is not supported", false},
 		{[]string{"-i"}, "-i (--license) is not supported", false},
-		{[]string{"-S"}, "-S (--enable-sasl) is not supported", false},
+		{[]string{"-S"}, "-S needs MEMCACHED_SASL_PWDB", false},
+		{[]string{"-S", "-B", "auto"}, "ERROR: You cannot allow the ASCII protocol while using SASL.", false},
+		{[]string{"-S", "-B", "ascii"}, "ERROR: You cannot allow the ASCII protocol while using SASL.", false},
+		{[]string{"-S", "-U", "11211"}, "ERROR: Cannot enable UDP while using binary SASL authentication.", false},
 		{[]string{"-Y", "/tmp/auth"}, "-Y (--auth-file) is not supported", false},
 		{[]string{"--memory-file=/tmp/x"}, "-e (--memory-file) is not supported", false},
 		{[]string{"-Z"}, "-Z (--enable-ssl) is not supported", false},
@@ -364,6 +368,22 @@ func TestParseErrors(t *testing.T) {
 		}
 		if errOut.String() != wantOut {
 			t.Errorf("%q: printed %q, want %q", tc.args, errOut.String(), wantOut)
+		}
+	}
+}
+
+// -S turns SASL on, with the binary protocol unless -B says binary
+// itself, and the password file from MEMCACHED_SASL_PWDB.
+func TestSASLFlag(t *testing.T) {
+	t.Setenv("MEMCACHED_SASL_PWDB", "/etc/slabcached/sasl-pwdb")
+	for _, args := range [][]string{{"-S"}, {"-S", "-B", "binary"}, {"--enable-sasl"}} {
+		cmd, err := parseArgs(args, false)
+		if err != nil {
+			t.Fatalf("%q: %v", args, err)
+		}
+		s := cmd.settings
+		if !s.SASL || s.Protocol != server.ProtocolBinary || s.SASLPasswords != "/etc/slabcached/sasl-pwdb" {
+			t.Errorf("%q: SASL %v protocol %q passwords %q", args, s.SASL, s.Protocol, s.SASLPasswords)
 		}
 	}
 }

@@ -164,6 +164,7 @@ var memcachedOptions = []option{
 	{short: 'b', long: "listen-backlog", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.Backlog }),
 		noEffect: "-b has no effect in slabcached: the listen backlog is the kernel's somaxconn"},
 	{short: 'B', long: "protocol", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		p.protoSet = true
 		switch v {
 		case "auto":
 			p.cmd.settings.Protocol = server.ProtocolAuto
@@ -184,7 +185,7 @@ var memcachedOptions = []option{
 		p.cmd.settings.ItemSizeMax = n
 		return nil
 	}},
-	{short: 'S', long: "enable-sasl", refused: "is not supported: slabcached has no SASL authentication"},
+	{short: 'S', long: "enable-sasl", apply: set(func(s *server.Settings) { s.SASL = true })},
 	{short: 'F', long: "disable-flush-all", apply: set(func(s *server.Settings) { s.FlushEnabled = false })},
 	{short: 'X', long: "disable-dumping", apply: set(func(s *server.Settings) { s.DumpEnabled = false })},
 	{short: 'W', long: "disable-watch", apply: set(func(s *server.Settings) { s.WatchEnabled = false })},
