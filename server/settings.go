@@ -64,7 +64,7 @@ type Settings struct {
 	// MEMCACHED_SASL_PWDB: "user:password" lines, read at each attempt).
 	SASL          bool
 	SASLPasswords string
-	IdleTimeout  int    // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
+	IdleTimeout   int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
 	// use together; 0 (default) = unlimited.
