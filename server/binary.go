@@ -55,7 +55,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			// has not authenticated, once its header, extras and key are
 			// in, and closes.
 			c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusAuthError, r.Opaque)
-			c.closeAfter = true
+			c.closeAfter, c.closeErr = true, true
 			return len(buf), false
 		}
 		if err == nil {
@@ -99,7 +99,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			c.udpMark(false)
 		}
 		if e.Close() {
-			c.closeAfter = !e.Silent()
+			c.closeAfter, c.closeErr = !e.Silent(), true
 			return off, e.Silent()
 		}
 		if r.Swallow > 0 {

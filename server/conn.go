@@ -70,6 +70,7 @@ type conn struct {
 	reading    atomic.Bool   // inside a storage command's value (conn_nread)
 	watching   atomic.Bool   // turned into a watcher (conn_watch)
 	closeAfter bool          // close once the replies are written (quit, fatal errors)
+	closeErr   bool          // closed for an error (reason=error in connevents)
 }
 
 // input is what the input loop waits for or skips.
@@ -182,7 +183,7 @@ func (c *conn) onTraffic() gnet.Action {
 			c.st[cBytesRead] += uint64(n)
 		}
 		if close {
-			action = gnet.Close
+			action, c.closeErr = gnet.Close, true
 			break
 		}
 		if n == 0 {
@@ -286,7 +287,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if e == proto.ErrLineTooLong {
 				c.s.counts.lineTooLong.Add(1)
 			}
-			c.closeAfter = true
+			c.closeAfter, c.closeErr = true, true
 			return off, false
 		}
 		if r.Swallow > 0 {

@@ -2,10 +2,13 @@ package server
 
 import (
 	"bytes"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/panjf2000/gnet/v2"
 
 	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
@@ -21,18 +24,65 @@ const (
 	watchMutations
 	watchEvictions
 	watchDeletions
+	watchConnEvents
 )
 
 type watcher struct {
 	c     *conn
+	obs   *observers
 	kinds int
+	// Lines waiting for the watcher are bounded by watcher_logbuf_size, as
+	// in memcached: queued counts bytes handed to the watcher's event loop
+	// and not yet written; lines that would pass the bound, there or in the
+	// connection's output buffer, are counted in skipped and announced with
+	// "skipped=N" before the next line that fits.
+	queued  atomic.Int64
+	skipped atomic.Uint64
+}
+
+// send hands data to the watcher's event loop, which writes it unless the
+// watcher already has more than limit bytes waiting.
+func (w *watcher) send(data []byte, limit int) {
+	if len(data) == 0 {
+		return
+	}
+	n := int64(len(data))
+	if w.queued.Load()+n > int64(limit) {
+		lines := uint64(bytes.Count(data, []byte{'\n'}))
+		w.skipped.Add(lines)
+		w.obs.skippedTotal.Add(lines)
+		return
+	}
+	w.queued.Add(n)
+	err := w.c.gc.Wake(func(gc gnet.Conn, err error) error {
+		w.queued.Add(-n)
+		if err != nil {
+			return nil
+		}
+		lines := uint64(bytes.Count(data, []byte{'\n'}))
+		if gc.OutboundBuffered()+len(data) > limit {
+			w.skipped.Add(lines)
+			w.obs.skippedTotal.Add(lines)
+			return nil
+		}
+		w.obs.sent.Add(lines)
+		if k := w.skipped.Swap(0); k > 0 {
+			gc.Write(strconv.AppendUint([]byte("skipped="), k, 10))
+			gc.Write([]byte{'\n'})
+		}
+		gc.Write(data)
+		return nil
+	})
+	if err != nil {
+		w.queued.Add(-n)
+	}
 }
 
 type observers struct {
 	on atomic.Bool // any watcher, or detail on
 
 	mu       sync.Mutex
-	watchers []watcher
+	watchers []*watcher
 	kinds    int // union of the watchers' kinds
 	evictBuf []byte
 	evictCap int // -o watcher_logbuf_size: eviction lines beyond it are dropped until sent
@@ -41,6 +91,59 @@ type observers struct {
 	order    []string              // prefixes in first-seen order
 	delim    byte                  // -D: where a key's prefix ends
 	gid      atomic.Uint64
+
+	// log_watcher_skipped, log_watcher_sent: lines dropped for watchers that
+	// fell behind, and lines written to watchers.
+	skippedTotal atomic.Uint64
+	sent         atomic.Uint64
+}
+
+// watcherCount is log_watchers.
+func (o *observers) watcherCount() int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return len(o.watchers)
+}
+
+// connEvent logs a connection opening (conn_new) or closing (conn_close
+// with reason) for connevents watchers, in memcached's format.
+func (o *observers) connEvent(c *conn, closing bool, reason string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.kinds&watchConnEvents == 0 {
+		return
+	}
+	b := o.logPrefix(nil)
+	if closing {
+		b = append(b, "type=conn_close rip="...)
+	} else {
+		b = append(b, "type=conn_new rip="...)
+	}
+	transport := "local"
+	port := 0
+	switch a := c.gc.RemoteAddr().(type) {
+	case *net.TCPAddr:
+		b = append(b, a.IP.String()...)
+		port, transport = a.Port, "tcp"
+	default:
+		b = append(b, "unix"...)
+	}
+	b = append(b, " rport="...)
+	b = strconv.AppendInt(b, int64(port), 10)
+	b = append(b, " transport="...)
+	b = append(b, transport...)
+	if closing {
+		b = append(b, " reason="...)
+		b = append(b, reason...)
+	}
+	b = append(b, " cfd="...)
+	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
+	b = append(b, '\n')
+	for _, w := range o.watchers {
+		if w.kinds&watchConnEvents != 0 && w.c != c {
+			w.send(bytes.Clone(b), o.evictCap)
+		}
+	}
 }
 
 // init sets the observers up from the settings: the eviction log bound and
@@ -93,7 +196,9 @@ func (c *conn) startWatch(r *proto.Request) {
 			kinds |= watchFetchers
 		case prefixOf(a, "mutations"):
 			kinds |= watchMutations
-		case prefixOf(a, "sysevents"), prefixOf(a, "connevents"), prefixOf(a, "proxyreqs"),
+		case prefixOf(a, "connevents"):
+			kinds |= watchConnEvents
+		case prefixOf(a, "sysevents"), prefixOf(a, "proxyreqs"),
 			prefixOf(a, "proxyevents"), prefixOf(a, "proxyuser"):
 		case prefixOf(a, "deletions"):
 			kinds |= watchDeletions
@@ -107,7 +212,7 @@ func (c *conn) startWatch(r *proto.Request) {
 	}
 	o := &c.s.obs
 	o.mu.Lock()
-	o.watchers = append(o.watchers, watcher{c, kinds})
+	o.watchers = append(o.watchers, &watcher{c: c, obs: o, kinds: kinds})
 	o.refreshLocked()
 	o.mu.Unlock()
 	c.watching.Store(true)
@@ -391,7 +496,7 @@ func (c *conn) publishWatch() {
 	o.mu.Lock()
 	for _, w := range o.watchers {
 		if w.kinds&c.wlog.kinds != 0 && w.c != c {
-			w.c.gc.AsyncWrite(c.wlog.filter(w.kinds), nil)
+			w.send(c.wlog.filter(w.kinds), o.evictCap)
 		}
 	}
 	o.mu.Unlock()
@@ -465,7 +570,7 @@ func (o *observers) flushEvictions() {
 	}
 	for _, w := range o.watchers {
 		if w.kinds&watchEvictions != 0 {
-			w.c.gc.AsyncWrite(bytes.Clone(o.evictBuf), nil)
+			w.send(bytes.Clone(o.evictBuf), o.evictCap)
 		}
 	}
 	o.evictBuf = o.evictBuf[:0]

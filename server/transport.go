@@ -287,6 +287,9 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.counts.total.Add(1)
 	c := newConn(s, gc)
 	gc.SetContext(c)
+	if s.obs.on.Load() {
+		s.obs.connEvent(c, false, "")
+	}
 	s.net.mu.Lock()
 	s.net.conns[c] = struct{}{}
 	s.net.mu.Unlock()
@@ -302,6 +305,18 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	s := h.s
+	if s.obs.on.Load() {
+		reason := "normal"
+		switch {
+		case c.kicked.Load():
+			reason = "idle_timeout"
+		case s.net.stopping.Load():
+			reason = "shutdown"
+		case c.closeErr:
+			reason = "error"
+		}
+		s.obs.connEvent(c, true, reason)
+	}
 	s.counts.curr.Add(-1)
 	s.net.mu.Lock()
 	delete(s.net.conns, c)

@@ -137,3 +137,71 @@ func TestWatchLinesMatchMemcached(t *testing.T) {
 		}
 	}
 }
+
+// `watch connevents` logs every connection opened and closed, with the
+// reason of the close, in memcached's format.
+func TestWatchConnEvents(t *testing.T) {
+	srv := startTestServer(t, nil)
+	w, rw := dialT(t, srv.Addr())
+	w.Write([]byte("watch connevents\r\n"))
+	expectLine(t, rw, "OK\r\n")
+	newRE := regexp.MustCompile(`^ts=\d+\.\d+ gid=\d+ type=conn_new rip=127\.0\.0\.1 rport=\d+ transport=tcp cfd=\d+\n$`)
+	closeRE := regexp.MustCompile(`^ts=\d+\.\d+ gid=\d+ type=conn_close rip=127\.0\.0\.1 rport=\d+ transport=tcp reason=(\w+) cfd=\d+\n$`)
+	for _, c := range []struct{ send, reason string }{{"quit\r\n", "normal"}, {"GET / HTTP/1.1\r\n", "error"}} {
+		nc, _ := dialT(t, srv.Addr())
+		nc.Write([]byte(c.send))
+		if line, err := rw.ReadString('\n'); err != nil || !newRE.MatchString(line) {
+			t.Fatalf("%q: %q %v, want conn_new", c.send, line, err)
+		}
+		line, err := rw.ReadString('\n')
+		if m := closeRE.FindStringSubmatch(line); err != nil || m == nil || m[1] != c.reason {
+			t.Fatalf("%q: %q %v, want conn_close reason=%s", c.send, line, err, c.reason)
+		}
+	}
+}
+
+// A watcher that does not keep up loses lines beyond watcher_logbuf_size
+// and is told how many with "skipped=N" before the next line it gets; the
+// counts show in stats.
+func TestWatchSkipsWhenBehind(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.WatcherLogbufSize = 8 << 10 })
+	w, rw := dialT(t, srv.Addr())
+	w.Write([]byte("watch fetchers\r\n"))
+	expectLine(t, rw, "OK\r\n")
+	nc, rb := dialT(t, srv.Addr())
+	// Flood without reading the watcher: its socket buffers fill, then
+	// lines are skipped.
+	key := strings.Repeat("k", 200)
+	for i := 0; i < 40000; i++ {
+		nc.Write([]byte("get " + key + strconv.Itoa(i) + "\r\n"))
+		expectLine(t, rb, "END\r\n")
+	}
+	skipped := false
+	for n := 0; n < 100000 && !skipped; n++ {
+		if n%100 == 0 {
+			nc.Write([]byte("get x\r\n"))
+			expectLine(t, rb, "END\r\n")
+		}
+		line, err := rw.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		skipped = strings.HasPrefix(line, "skipped=")
+	}
+	if !skipped {
+		t.Fatal("no skipped= line")
+	}
+	nc.Write([]byte("stats\r\n"))
+	for {
+		line, _ := rb.ReadString('\n')
+		if line == "END\r\n" {
+			t.Fatal("no log_watcher_skipped")
+		}
+		if strings.HasPrefix(line, "STAT log_watcher_skipped ") {
+			if line == "STAT log_watcher_skipped 0\r\n" {
+				t.Fatalf("%q", line)
+			}
+			break
+		}
+	}
+}
