@@ -68,7 +68,12 @@ type Allocator struct {
 	nclasses int
 
 	pages  []pageMeta // guarded by the owning class's mu (global mu while free)
-	bitmap []uint64   // wordsPerPage words per page; guarded like pages
+	// bitmap holds wordsPerPage words per page, guarded like pages. It is
+	// mapped like the pages themselves, off the Go heap, so only the words
+	// of pages in use are resident (for the 4 GiB reserve, 16 MiB of words
+	// would otherwise sit on the heap).
+	bitmap    []uint64
+	bitmapMem []byte
 	// class of each page (0: none), written under the class and global
 	// locks and read atomically anywhere: Pointer and PageClass need it
 	// without a lock.
@@ -98,6 +103,11 @@ func New(cfg Config) (*Allocator, error) {
 	if err != nil {
 		return nil, err
 	}
+	bmem, err := mapRegion(int(maxPages) * wordsPerPage * 8)
+	if err != nil {
+		unmapRegion(mem)
+		return nil, err
+	}
 	a := &Allocator{
 		cfg:       cfg,
 		mem:       mem,
@@ -106,7 +116,8 @@ func New(cfg Config) (*Allocator, error) {
 		limit:     limit,
 		pages:     make([]pageMeta, maxPages),
 		pageClass: make([]uint32, maxPages),
-		bitmap:    make([]uint64, int(maxPages)*wordsPerPage),
+		bitmap:    unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(bmem))), int(maxPages)*wordsPerPage),
+		bitmapMem: bmem,
 	}
 	sizes := ClassSizes(cfg)
 	a.nclasses = len(sizes)
@@ -129,8 +140,9 @@ func alignUp(n int) int {
 
 // Close unmaps the region. No Ref may be used afterwards.
 func (a *Allocator) Close() error {
-	m := a.mem
-	a.mem = nil
+	m, b := a.mem, a.bitmapMem
+	a.mem, a.bitmapMem, a.bitmap = nil, nil, nil
+	unmapRegion(b)
 	return unmapRegion(m)
 }
 
