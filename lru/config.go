@@ -96,7 +96,7 @@ func DefaultConfig() Config {
 		MemoryLimit:         sd.MemLimit,
 		ItemSizeMax:         1 << 20,
 		GrowthFactor:        sd.Factor,
-		MinChunkSpace:       sd.MinChunk - hdrSize,
+		MinChunkSpace:       sd.MinChunk - memcachedHeader,
 		SlabChunkMax:        sd.ChunkMax,
 		SlabReassign:        true,
 		SlabAutomove:        1,
@@ -154,6 +154,9 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// memcachedHeader is sizeof(item) in memcached on 64-bit systems.
+const memcachedHeader = 48
+
 // MemcachedItemSize is memcached's ITEM_ntotal for an item: its 48-byte
 // header, key and NUL, value and "\r\n", 8 bytes of CAS when CAS is on, 4
 // bytes of client flags when they are not 0. The ItemSizeMax check uses it
@@ -161,7 +164,7 @@ func (c *Config) validate() error {
 // it (me size=, metadump) because tools compare it with -I; slabcache
 // stores an item in fewer bytes (Item.Size).
 func MemcachedItemSize(klen int, flags uint32, vlen int, cas bool) int {
-	n := 48 + klen + 1 + vlen + 2
+	n := memcachedHeader + klen + 1 + vlen + 2
 	if flags != 0 {
 		n += 4
 	}

@@ -16,11 +16,11 @@ func TestReassignRescuesItems(t *testing.T) {
 	cfg.SlabAutomove = 0
 	s, _ := newTestStore(t, cfg)
 	v := bytes.Repeat([]byte("x"), 100)
-	// two pages' worth of the 152-byte class, then delete every other item so
+	// two pages' worth of the 152-byte class (3), then delete every other item so
 	// the class has room to rescue into.
-	n := 2 * s.slab.ChunksPerPage(4)
+	n := 2 * s.slab.ChunksPerPage(3)
 	for i := 0; i < n; i++ {
-		if r := s.Set([]byte(fmt.Sprintf("k%05d", i)), uint32(i), 0, v, nil); r.Result != Stored || r.Class != 4 {
+		if r := s.Set([]byte(fmt.Sprintf("k%05d", i)), uint32(i), 0, v, nil); r.Result != Stored || r.Class != 3 {
 			t.Fatalf("set %d: %+v", i, r)
 		}
 	}
@@ -28,7 +28,7 @@ func TestReassignRescuesItems(t *testing.T) {
 		s.Delete([]byte(fmt.Sprintf("k%05d", i)), nil)
 	}
 	big := s.slab.ClassFor(2000)
-	if err := s.Reassign(4, big); err != nil {
+	if err := s.Reassign(3, big); err != nil {
 		t.Fatal(err)
 	}
 	st := s.Stats()
@@ -45,14 +45,14 @@ func TestReassignRescuesItems(t *testing.T) {
 		}
 	}
 	// now the class is full: moving another page evicts
-	if err := s.Reassign(4, 0); err != nil {
+	if err := s.Reassign(3, 0); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); st.SlabReassignEvictionsNomem == 0 || st.SlabGlobalPagePool != 1 {
 		t.Fatalf("second move stats %+v", st)
 	}
 	checkInv(t, s)
-	if err := s.Reassign(4, 4); !errors.Is(err, ErrReassignSame) {
+	if err := s.Reassign(3, 3); !errors.Is(err, ErrReassignSame) {
 		t.Fatalf("same class: %v", err)
 	}
 	if err := s.Reassign(99, 1); !errors.Is(err, ErrReassignBadClass) {
@@ -107,7 +107,7 @@ func TestReassignBusyReservation(t *testing.T) {
 	if s.Reserve(&r, []byte("pending"), 0, 0, 100) != Stored {
 		t.Fatal("reserve")
 	}
-	if err := s.Reassign(4, 0); !errors.Is(err, ErrReassignBusy) {
+	if err := s.Reassign(3, 0); !errors.Is(err, ErrReassignBusy) {
 		t.Fatalf("move with a reservation on the page: %v", err)
 	}
 	r.Write(bytes.Repeat([]byte("y"), 100))

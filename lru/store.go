@@ -110,7 +110,10 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 	if cfg.NoCAS {
 		lay.casSize = 0
 	}
-	minChunk := hdrSize + cfg.MinChunkSpace
+	// Classes are sized as memcached sizes them (its 48-byte item header
+	// plus -n), so that class ids and chunk sizes are memcached's: tools
+	// and operators name classes by id (stats items, slabs reassign).
+	minChunk := memcachedHeader + cfg.MinChunkSpace
 	if minChunk < slab.MinChunkSize {
 		minChunk = slab.MinChunkSize
 	}

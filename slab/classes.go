@@ -34,7 +34,7 @@ type Config struct {
 	MemReserve int64
 	// MinChunk is the chunk size of the smallest class in bytes, memcached's
 	// sizeof(item) + -n. Rounded up to ChunkAlign; at least MinChunkSize.
-	// Default 72 (a 24-byte item header plus -n 48).
+	// Default 96 (memcached's 48-byte item header plus -n 48).
 	MinChunk int
 	// Factor is the growth factor between classes (-f). Default 1.25;
 	// must be greater than 1.
@@ -46,9 +46,9 @@ type Config struct {
 }
 
 // DefaultConfig returns memcached's defaults: -m 64, -f 1.25, a first class
-// of 72 bytes, slab_chunk_max of half a page.
+// of 96 bytes, slab_chunk_max of half a page.
 func DefaultConfig() Config {
-	return Config{MemLimit: 64 << 20, MinChunk: 72, Factor: 1.25, ChunkMax: PageSize / 2}
+	return Config{MemLimit: 64 << 20, MinChunk: 96, Factor: 1.25, ChunkMax: PageSize / 2}
 }
 
 // Errors returned by the allocator.
