@@ -178,16 +178,55 @@ func (s *Store) Stats() Stats {
 	st.SlabReassignBusyDeletes = m.busyDeletes
 	st.SlabReassignRunning = m.running
 	st.CrawlerChecked = s.crawl.checked
-	st.LRUCrawlerStarts = s.crawl.starts
-	st.MaintainerJuggles = s.bg.juggles
+	st.LRUCrawlerStarts = s.crawl.starts - s.resetBase.starts
+	st.MaintainerJuggles = s.bg.juggles - s.resetBase.juggles
+	moved := s.resetBase.moved
 	s.bg.mu.Unlock()
 	ss := s.slab.Stats()
-	st.SlabsMoved = ss.PagesMoved
+	st.SlabsMoved = ss.PagesMoved - moved
 	st.SlabGlobalPagePool = ss.PoolPages
 	st.TotalMalloced = ss.TotalMalloced
 	st.LimitMaxbytes = ss.LimitMaxbytes
 	st.ActiveSlabs = ss.ActiveClasses
 	return st
+}
+
+// statsBase holds what ResetStats cannot zero because the store counts on
+// it (crawler passes) or does not own it (page moves): their values at the
+// last reset, subtracted from what Stats reports. Guarded by bg.mu.
+type statsBase struct {
+	starts, juggles, moved uint64
+}
+
+// ResetStats zeroes the counters memcached's `stats reset` zeroes: the
+// per-class item counters (evicted, reclaimed, moves, ...), total_items,
+// get_expired and get_flushed, and the crawler, maintainer and page-move
+// counts. What describes the present (curr_items, bytes, pages, ages) is
+// kept.
+func (s *Store) ResetStats() {
+	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
+		c := &s.classes[cls]
+		c.mu.Lock()
+		c.evicted, c.evictedNonzero, c.evictedTime, c.outOfMemory = 0, 0, 0, 0
+		c.reclaimed, c.expiredUnfetched, c.evictedUnfetched, c.evictedActive = 0, 0, 0, 0
+		c.crawlerReclaimed, c.crawlerChecked, c.lrutailReflocked = 0, 0, 0
+		c.movesToCold, c.movesToWarm, c.movesWithinLRU, c.directReclaims = 0, 0, 0, 0
+		c.totalItems = 0
+		c.mu.Unlock()
+	}
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.getExpired, sh.getFlushed = 0, 0
+		sh.mu.Unlock()
+	}
+	moved := s.slab.Stats().PagesMoved
+	s.bg.mu.Lock()
+	m := &s.mover
+	m.rescues, m.chunkRescues, m.evictionsNomem, m.inlineReclaim, m.busyItems, m.busyDeletes = 0, 0, 0, 0, 0, 0
+	s.crawl.checked = 0
+	s.resetBase = statsBase{starts: s.crawl.starts, juggles: s.bg.juggles, moved: moved}
+	s.bg.mu.Unlock()
 }
 
 // SetMemoryLimit changes the memory limit at run time (`cache_memlimit`):

@@ -88,6 +88,7 @@ type Store struct {
 	hotMax, warmMax atomic.Uint64 // float64 bits
 	tempTTL         atomic.Uint32
 	flat            atomic.Bool // lru mode flat: one LRU (COLD) per class
+	resetBase       statsBase   // counts at the last ResetStats (guarded by bg.mu)
 	automove        atomic.Int32
 	crawlerOff      atomic.Bool  // lru_crawler disable (or -o no_lru_crawler)
 	migrations      atomic.Int32 // shards whose index is growing (index.go)

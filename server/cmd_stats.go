@@ -172,6 +172,9 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("store_no_memory", t[cStoreNoMemory])
 	u("auth_cmds", t[cAuthCmds])
 	u("auth_errors", t[cAuthErrors])
+	if s.set.IdleTimeout > 0 {
+		u("idle_kicks", s.counts.idleKicks.Load())
+	}
 	u("bytes_read", t[cBytesRead])
 	u("bytes_written", t[cBytesWritten])
 	i("limit_maxbytes", ls.LimitMaxbytes)

@@ -113,8 +113,16 @@ func (s *Server) classTotals() (t [slab.MaxClasses + 1][numClassCounters]uint64)
 	return t
 }
 
-// resetCounters zeroes every request counter (stats reset).
+// resetCounters is `stats reset`: it zeroes what memcached zeroes, the
+// request counters, the store's counters (lru.Store.ResetStats), the
+// connection and watcher totals and the prefixes of stats detail.
 func (s *Server) resetCounters() {
+	s.store.ResetStats()
+	s.counts.total.Store(0)
+	s.counts.rejected.Store(0)
+	s.obs.skippedTotal.Store(0)
+	s.obs.sent.Store(0)
+	s.obs.clearDetail()
 	for _, ls := range s.net.loopStatsAll() {
 		for i := range ls.c {
 			ls.c[i].Store(0)

@@ -98,6 +98,17 @@ type observers struct {
 	sent         atomic.Uint64
 }
 
+// clearDetail forgets the prefixes `stats detail dump` lists (stats reset,
+// as memcached's stats_prefix_clear).
+func (o *observers) clearDetail() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.detail != nil {
+		o.detail = map[string]*[4]uint64{}
+	}
+	o.order = o.order[:0]
+}
+
 // watcherCount is log_watchers.
 func (o *observers) watcherCount() int {
 	o.mu.Lock()
