@@ -400,6 +400,11 @@ func (s *Store) freeItem(ref slab.Ref, p itemPtr) {
 // no expired items at the tails).
 func (s *Store) allocChunk(cls, n int) (slab.Ref, Result) {
 	for i := 0; i < 10; i++ {
+		if s.flat.Load() {
+			// As memcached in flat mode: reclaim an expired or flushed
+			// tail item before allocating.
+			s.pullTail(cls, Cold, 0, 0, 0)
+		}
 		ref, err := s.slab.Alloc(cls, n)
 		if err == nil {
 			return ref, 0

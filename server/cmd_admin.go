@@ -293,9 +293,9 @@ type dumpState struct {
 	req     proto.Request // scratch for mgdump's lines
 }
 
-// dump is `lru_crawler metadump` (key=... exp=... la=... cas=... fetch=...
-// cls=... size=... per item, then END) and `lru_crawler mgdump` (mg <key>
-// per item, then EN). A large dump stops when its output outgrows outputPause and goes on
+// dump is `lru_crawler metadump` (OK, then key=... exp=... la=... cas=...
+// fetch=... cls=... size=... flags=... per item, then END) and `lru_crawler
+// mgdump` (OK, then mg <key> per item, then EN). A large dump stops when its output outgrows outputPause and goes on
 // where it stopped once the client has read it, like a huge multi-get.
 func (c *conn) dump(mg bool, classes []byte, pipelined bool) {
 	ds := &c.more.dump
@@ -326,6 +326,7 @@ func (c *conn) dump(mg bool, classes []byte, pipelined bool) {
 			return
 		}
 		*ds = dumpState{active: true, classes: set}
+		c.out = proto.AppendOK(c.out) // memcached 1.6.45 acknowledges a dump first
 	}
 	cas := c.s.set.CASEnabled
 	fn := func(d *lru.DumpItem) {

@@ -199,7 +199,7 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 		b("slab_reassign_running", ls.SlabReassignRunning)
 		u("slabs_moved", ls.SlabsMoved)
 	}
-	if s.set.LRUCrawler {
+	if s.liveSettings().LRUCrawler { // lru_crawler enable|disable changes it
 		b("lru_crawler_running", s.store.CrawlPassRunning())
 		u("lru_crawler_starts", ls.LRUCrawlerStarts)
 	}

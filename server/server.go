@@ -117,6 +117,10 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	srv.store = st
+	if !s.LRUSegmented {
+		// memcached without its LRU maintainer keeps one LRU per class.
+		st.SetLRUMode(false)
+	}
 	return srv, nil
 }
 

@@ -260,13 +260,16 @@ func TestMetadumpAndMgdump(t *testing.T) {
 	mc, _ := dialT(t, srv.Addr())
 	pc := proto.NewConn(mc)
 	var rp proto.Reply
-	// metadump: one line per item, then END.
+	// metadump: OK, one line per item, then END.
 	metadump := func(classes string) [][]byte {
 		t.Helper()
 		if err := pc.Admin(&rp, true, proto.CmdLruCrawler, "metadump", classes); err != nil {
 			t.Fatalf("metadump %s: %v", classes, err)
 		}
-		return rp.Lines
+		if len(rp.Lines) == 0 || string(rp.Lines[0]) != "OK" {
+			t.Fatalf("metadump %s does not start with OK: %q", classes, rp.Lines[:min(len(rp.Lines), 2)])
+		}
+		return rp.Lines[1:]
 	}
 	seen := map[string]bool{}
 	classes := map[string]bool{}
@@ -306,6 +309,7 @@ func TestMetadumpAndMgdump(t *testing.T) {
 	expectLine(t, br, "VERSION "+Version+"\r\n")
 	expectLine(t, br, "ERROR cannot pipeline other commands before metadump\r\n")
 	nc.Write([]byte("lru_crawler mgdump all\r\n"))
+	expectLine(t, br, "OK\r\n")
 	mg := 0
 	for {
 		line, err := br.ReadString('\n')
