@@ -67,7 +67,7 @@ type Allocator struct {
 	maxPages uint32
 	nclasses int
 
-	pages  []pageMeta // guarded by the owning class's mu (global mu while free)
+	pages []pageMeta // guarded by the owning class's mu (global mu while free)
 	// bitmap holds wordsPerPage words per page, guarded like pages. It is
 	// mapped like the pages themselves, off the Go heap, so only the words
 	// of pages in use are resident (for the 4 GiB reserve, 16 MiB of words
