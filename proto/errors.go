@@ -107,6 +107,13 @@ var (
 	// ErrGetNoMemory: a multi-get whose replies cannot be held; memcached
 	// drops the replies not yet sent and answers this.
 	ErrGetNoMemory = replyErr("SERVER_ERROR out of memory writing get response")
+	// ASCII authentication (-Y): the replies to a connection that has not
+	// authenticated.
+	ErrUnauthenticated    = replyErr("CLIENT_ERROR unauthenticated")
+	ErrAuthTokenTooLong   = replyErr("CLIENT_ERROR auth token too long")
+	ErrBadLineTermination = replyErr("CLIENT_ERROR bad command line termination")
+	ErrBadAuthToken       = replyErr("CLIENT_ERROR bad authentication token format")
+	ErrAuthFailure        = replyErr("CLIENT_ERROR authentication failure")
 	// ErrNonNumeric: incr, decr or ma on a value that is not a number.
 	ErrNonNumeric = replyErr("CLIENT_ERROR cannot increment or decrement non-numeric value")
 	// ErrTooManyConnections: sent before closing a connection over -c.

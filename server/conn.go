@@ -56,8 +56,11 @@ type conn struct {
 	breq proto.BinRequest // the binary protocol's request (binary.go)
 	bhit binHit
 	bin  bool // the connection speaks the binary protocol
-	// authed: the connection has authenticated (SASL, with -S).
-	authed bool
+	// authed: the connection has authenticated (SASL with -S, or the
+	// auth file with -Y); authLen is the length of the "user password"
+	// value of an ASCII authentication under way.
+	authed  bool
+	authLen int
 	// protoSet: bin is decided (by -B, or the first byte under -B auto).
 	protoSet bool
 
@@ -173,6 +176,21 @@ func (c *conn) onTraffic() gnet.Action {
 		}
 		var n int
 		var close bool
+		if c.s.set.AuthFile != "" && !c.authed {
+			n, close = c.processAuth(buf)
+			if n > 0 {
+				gc.Discard(n)
+				c.st[cBytesRead] += uint64(n)
+			}
+			if close {
+				action, c.closeErr = gnet.Close, true
+				break
+			}
+			if n == 0 {
+				break
+			}
+			continue
+		}
 		if c.bin {
 			n, close = c.processBinary(buf)
 		} else {

@@ -62,6 +62,7 @@ type Server struct {
 	counts connCounts   // connections opened, refused and closed
 	live   live         // settings changed at run time
 	obs    observers    // watchers and `stats detail`
+	auth   authTable    // users of the -Y auth file
 	disc   atomic.Value // discoveryBox
 
 	verbosity atomic.Int32
@@ -117,6 +118,11 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	srv.store = st
+	if err := srv.LoadAuthFile(); err != nil {
+		st.Close()
+		srv.stopClock()
+		return nil, err
+	}
 	if !s.LRUSegmented {
 		// memcached without its LRU maintainer keeps one LRU per class.
 		st.SetLRUMode(false)

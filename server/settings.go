@@ -1,6 +1,7 @@
 package server
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"runtime"
@@ -64,7 +65,11 @@ type Settings struct {
 	// MEMCACHED_SASL_PWDB: "user:password" lines, read at each attempt).
 	SASL          bool
 	SASLPasswords string
-	IdleTimeout   int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
+	// AuthFile (-Y) turns ASCII authentication on: text connections
+	// authenticate with a user and password of this file (lines
+	// "user:password", at most 8) before anything else; reloaded on SIGHUP.
+	AuthFile    string
+	IdleTimeout int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
 	// use together; 0 (default) = unlimited.
@@ -288,6 +293,8 @@ func (s *Settings) Validate() error {
 		return e("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
 	case s.TempLRU && !s.LRUMaintainer:
 		return e("temporary_ttl requires lru_maintainer to be enabled")
+	case s.AuthFile != "" && s.Protocol != ProtocolASCII:
+		return e("ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.")
 	case s.SASL && s.Protocol != ProtocolBinary:
 		return e("ERROR: You cannot allow the ASCII protocol while using SASL.")
 	case s.SASL && s.UDPPort != 0:
@@ -298,6 +305,8 @@ func (s *Settings) Validate() error {
 	// slabcached's own.
 	case s.MaxBytes <= 0:
 		return usagef("-m must be a positive number of megabytes")
+	case s.AuthFile != "" && s.UDPPort != 0:
+		return e("Cannot use UDP with ascii authentication enabled (-U 0 to disable)")
 	case s.SASL && s.SASLPasswords == "":
 		return usagef("-S needs MEMCACHED_SASL_PWDB: the path of a file of user:password lines")
 	case s.UDPPort < 0 || s.UDPPort > 65535:
@@ -440,7 +449,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"tcp_backlog", d(s.Backlog)},
 		{"binding_protocol", s.Protocol},
 		{"auth_enabled_sasl", yes(s.SASL)},
-		{"auth_enabled_ascii", "no"},
+		{"auth_enabled_ascii", cmp.Or(s.AuthFile, "no")},
 		{"item_size_max", d(s.ItemSizeMax)},
 		{"maxconns_fast", yes(s.MaxConnsFast)},
 		{"hashpower_init", d(s.HashPower)},

@@ -54,6 +54,7 @@ func TestParseFlags(t *testing.T) {
 		{"--listen-backlog=16", func(s *server.Settings) { s.Backlog = 16 }},
 		{"-B ascii", func(s *server.Settings) { s.Protocol = server.ProtocolASCII }},
 		{"-B binary", func(s *server.Settings) { s.Protocol = server.ProtocolBinary }},
+		{"-Y /etc/auth", func(s *server.Settings) { s.AuthFile, s.Protocol = "/etc/auth", server.ProtocolASCII }},
 		{"--protocol=auto", func(s *server.Settings) { s.Protocol = server.ProtocolAuto }},
 		// memory
 		{"-m 128", func(s *server.Settings) { s.MaxBytes = 128 << 20 }},
@@ -329,7 +330,8 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-S", "-B", "auto"}, "ERROR: You cannot allow the ASCII protocol while using SASL.", false},
 		{[]string{"-S", "-B", "ascii"}, "ERROR: You cannot allow the ASCII protocol while using SASL.", false},
 		{[]string{"-S", "-U", "11211"}, "ERROR: Cannot enable UDP while using binary SASL authentication.", false},
-		{[]string{"-Y", "/tmp/auth"}, "-Y (--auth-file) is not supported", false},
+		{[]string{"-Y", "/tmp/auth", "-B", "auto"}, "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.", false},
+		{[]string{"-Y", "/tmp/auth", "-U", "11211"}, "Cannot use UDP with ascii authentication enabled (-U 0 to disable)", false},
 		{[]string{"--memory-file=/tmp/x"}, "-e (--memory-file) is not supported", false},
 		{[]string{"-Z"}, "-Z (--enable-ssl) is not supported", false},
 		{[]string{"-N", "2"}, "-N (--napi-ids) is not supported", false},

@@ -138,13 +138,25 @@ func serve(cmd *command, stderr io.Writer) int {
 	daemonReady()
 
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
-	signal.Ignore(syscall.SIGPIPE, syscall.SIGHUP)
-	select {
-	case s := <-sig:
-		log.Info("signal received; shutting down", zap.String("signal", s.String()))
-	case <-srv.Done():
-		log.Info("shut down by the shutdown command")
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Ignore(syscall.SIGPIPE)
+wait:
+	for {
+		select {
+		case s := <-sig:
+			if s == syscall.SIGHUP {
+				// As memcached: SIGHUP reloads the -Y auth file.
+				if err := srv.LoadAuthFile(); err != nil {
+					log.Warn("reloading the auth file", zap.Error(err))
+				}
+				continue
+			}
+			log.Info("signal received; shutting down", zap.String("signal", s.String()))
+			break wait
+		case <-srv.Done():
+			log.Info("shut down by the shutdown command")
+			break wait
+		}
 	}
 	signal.Stop(sig)
 	if node != nil {

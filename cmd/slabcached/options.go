@@ -189,7 +189,10 @@ var memcachedOptions = []option{
 	{short: 'F', long: "disable-flush-all", apply: set(func(s *server.Settings) { s.FlushEnabled = false })},
 	{short: 'X', long: "disable-dumping", apply: set(func(s *server.Settings) { s.DumpEnabled = false })},
 	{short: 'W', long: "disable-watch", apply: set(func(s *server.Settings) { s.WatchEnabled = false })},
-	{short: 'Y', long: "auth-file", arg: requiredArg, refused: "is not supported: slabcached has no ASCII authentication"},
+	{short: 'Y', long: "auth-file", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		p.cmd.settings.AuthFile = v
+		return nil
+	}},
 	{short: 'e', long: "memory-file", arg: requiredArg, refused: "is not supported: slabcached has no restartable memory file"},
 	{short: 'Z', long: "enable-ssl", refused: "is not supported: slabcached has no TLS (put a TLS proxy in front of it)"},
 	{short: 'o', long: "extended", arg: requiredArg, apply: func(p *parser, v string, _ bool) error { return p.extended(v) }},

@@ -51,6 +51,8 @@ func printUsage(w io.Writer) {
 -C, --disable-cas         disable use of CAS
 -b, --listen-backlog=<num> set the backlog queue limit (default: %d)
 -B, --protocol=<name>     protocol - one of ascii, binary, or auto (default: auto-negotiate)
+-Y, --auth-file=<file>    enable ASCII protocol authentication. format:
+                          user:pass\nuser2:pass2\n (at most 8 users; reloaded on SIGHUP)
 -S, --enable-sasl         turn on Sasl authentication (binary protocol, PLAIN; users and
                           passwords in the file $MEMCACHED_SASL_PWDB, user:password lines)
 -I, --max-item-size=<num> adjusts max item size, with k, m or g suffix
@@ -89,7 +91,7 @@ func printUsage(w io.Writer) {
                           slab_chunk_max = 1 MiB
    - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit:
                           accepted, no effect
-Not supported (refused with a message): -r, -i, -Y, -e, -Z, -N,
+Not supported (refused with a message): -r, -i, -e, -Z, -N,
 -o slab_sizes, ext_*, ssl_*, proxy_*.
 Prometheus metrics (docs/metrics.md):
 --metrics-listen=<addr>   serve /metrics on host:port, or off (default: 127.0.0.1:9151;

@@ -1,0 +1,167 @@
+package server
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"github.com/slabcache/slabcache/proto"
+)
+
+// ASCII authentication (-Y), as memcached 1.6 does it: until a text
+// connection authenticates, its only accepted command is a set whose value
+// is "user password" matching a line "user:password" of the auth file; the
+// key, flags and exptime are ignored and nothing is stored. Anything else
+// answers CLIENT_ERROR unauthenticated.
+
+// Limits of memcached's ASCII authentication.
+const (
+	authMaxEntries = 8     // lines of the auth file read (memcached's MAX_ENTRIES)
+	authMaxLine    = 256   // a line's longest useful length (MAX_ENTRY_LEN)
+	authMaxToken   = 16384 // longest "user password" value (MAX_AUTH_REQ_LEN)
+	authMinLine    = 6     // shortest possible set line (MIN_AUTH_REQ_LEN)
+)
+
+// authEntry is one user of the auth file.
+type authEntry struct{ user, pass []byte }
+
+// authTable is the loaded auth file; swapped whole on reload.
+type authTable struct {
+	entries atomic.Pointer[[]authEntry]
+}
+
+// Errors of LoadAuthFile, with memcached's messages (the caller adds the
+// file name and the system's reason as memcached does).
+var (
+	ErrAuthFileOpen      = errors.New("Could not open authfile")
+	ErrAuthFileMalformed = errors.New("has a malformed entry. Should be 'user:password'")
+)
+
+// parseAuthFile reads lines "user:password" (at most authMaxEntries),
+// as memcached's authfile_load.
+func parseAuthFile(data []byte) ([]authEntry, error) {
+	var out []authEntry
+	for len(data) > 0 && len(out) < authMaxEntries {
+		line := data
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(line) > authMaxLine-1 {
+			line = line[:authMaxLine-1]
+		}
+		user, pass, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return nil, ErrAuthFileMalformed
+		}
+		if i := bytes.IndexAny(pass, "\r\x00"); i >= 0 {
+			pass = pass[:i]
+		}
+		out = append(out, authEntry{user: user, pass: pass})
+	}
+	return out, nil
+}
+
+// LoadAuthFile reads the -Y file into the server: at start, and again on
+// SIGHUP as memcached does. A reload that fails keeps the users loaded
+// before.
+func (s *Server) LoadAuthFile() error {
+	if s.set.AuthFile == "" {
+		return nil
+	}
+	data, err := os.ReadFile(s.set.AuthFile)
+	if err != nil {
+		return fmt.Errorf("%w [%s], error %w", ErrAuthFileOpen, s.set.AuthFile, err)
+	}
+	entries, err := parseAuthFile(data)
+	if err != nil {
+		return fmt.Errorf("Authfile [%s] %w", s.set.AuthFile, err)
+	}
+	s.auth.entries.Store(&entries)
+	return nil
+}
+
+// authCheck reports whether user and pass match an entry.
+func (s *Server) authCheck(user, pass []byte) bool {
+	p := s.auth.entries.Load()
+	if p == nil {
+		return false
+	}
+	ok := 0
+	for _, e := range *p {
+		if len(e.user) == len(user) && len(e.pass) == len(pass) {
+			ok |= subtle.ConstantTimeCompare(e.user, user) & subtle.ConstantTimeCompare(e.pass, pass)
+		}
+	}
+	return ok == 1
+}
+
+// processAuth handles the input of a text connection that has not
+// authenticated (memcached's try_read_command_asciiauth). It returns the
+// bytes consumed and whether to close now.
+func (c *conn) processAuth(buf []byte) (int, bool) {
+	if c.authLen == 0 {
+		if len(buf) < 3 {
+			return 0, false
+		}
+		el := bytes.IndexByte(buf, '\n')
+		if el < 0 {
+			if len(buf) > 2048 {
+				return 0, true
+			}
+			c.in.need = len(buf) + 1
+			return 0, false
+		}
+		if el < authMinLine {
+			return 0, true
+		}
+		line := bytes.TrimSuffix(buf[:el], []byte("\r"))
+		tok := bytes.Fields(line)
+		var size uint32
+		ok := len(tok) >= 5 && bytes.HasPrefix(line, []byte("set"))
+		if ok {
+			size, ok = proto.TokU32(tok[4])
+		}
+		switch {
+		case !ok:
+			c.out = proto.AppendError(c.out, proto.ErrUnauthenticated)
+			return el + 1, false
+		case size > authMaxToken:
+			c.out = proto.AppendError(c.out, proto.ErrAuthTokenTooLong)
+			return el + 1, false
+		}
+		c.authLen = int(size) + 2
+		c.in.need = c.authLen
+		return el + 1, false
+	}
+	if len(buf) < c.authLen {
+		c.in.need = c.authLen
+		return 0, false
+	}
+	n := c.authLen
+	cont := buf[:n]
+	c.authLen = 0
+	c.in.need = 0
+	if !bytes.HasSuffix(cont, []byte("\r\n")) {
+		c.out = proto.AppendError(c.out, proto.ErrBadLineTermination)
+		return n, false
+	}
+	user, pass, found := bytes.Cut(cont[:n-2], []byte(" "))
+	if !found {
+		c.out = proto.AppendError(c.out, proto.ErrBadAuthToken)
+		return n, false
+	}
+	c.st[cAuthCmds]++
+	if !c.s.authCheck(user, pass) {
+		c.st[cAuthErrors]++
+		c.out = proto.AppendError(c.out, proto.ErrAuthFailure)
+		return n, false
+	}
+	c.authed = true
+	c.out = proto.AppendStored(c.out)
+	return n, false
+}
