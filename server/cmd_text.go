@@ -293,6 +293,8 @@ func (c *conn) memlimit(r *proto.Request) {
 		// -m and 4 GiB: unlike memcached, the limit cannot be raised
 		// beyond that.
 		e = proto.ErrMemlimitAdjust
+	default:
+		c.s.setLive(func(l *Settings) { l.MaxBytes = int64(r.MemLimit) << 20 })
 	}
 	switch {
 	case r.NoReply:

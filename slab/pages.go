@@ -198,7 +198,11 @@ func (a *Allocator) ClassStats(cls int) ClassStats {
 
 // Stats is the allocator's global state.
 type Stats struct {
-	TotalMalloced int64  // bytes of pages handed out (total_malloced)
+	// TotalMalloced is total_malloced: bytes of pages in classes, plus
+	// pooled pages while the total stays within the limit. Pooled pages
+	// beyond the limit count as given back, as memcached frees them (their
+	// memory is returned to the system either way).
+	TotalMalloced int64
 	LimitMaxbytes int64  // MemLimit in whole pages (limit_maxbytes)
 	PoolPages     int    // pages in the global pool (slab_global_page_pool)
 	PagesMoved    uint64 // pages moved (slabs_moved)
@@ -208,8 +212,10 @@ type Stats struct {
 // Stats returns the global counters.
 func (a *Allocator) Stats() Stats {
 	a.gmu.Lock()
+	inClasses := int(a.grown) - len(a.pool)
+	pooled := min(len(a.pool), max(0, int(a.limit)-inClasses))
 	s := Stats{
-		TotalMalloced: int64(a.grown) * PageSize,
+		TotalMalloced: int64(inClasses+pooled) * PageSize,
 		LimitMaxbytes: int64(a.limit) * PageSize,
 		PoolPages:     len(a.pool),
 		PagesMoved:    a.moved,
