@@ -281,7 +281,13 @@ func (s *Store) AutomoveOnce() bool {
 	}
 	for c := 1; c <= n; c++ {
 		if cl[c].pages > 1 && float64(cl[c].free) > 2.5*float64(cl[c].per) {
-			return s.movePageLocked(c, 0) == nil
+			if s.movePageLocked(c, 0) != nil {
+				return false
+			}
+			// As memcached: moves back to the global pool are not rate
+			// limited; the next pass may move another page at once.
+			s.bg.lastAM--
+			return true
 		}
 	}
 	if s.slab.FreePagesLeft() > 0 {
