@@ -348,6 +348,13 @@ func (c *conn) appendStatsConns(dst []byte) []byte {
 		line(l.fd, "state", "conn_listening")
 		line(l.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now), 10))
 	}
+	// UDP sockets, as memcached lists its per-thread UDP connections.
+	for _, l := range s.net.udp.boundSockets() {
+		line(l.fd, "UDP", "UDP")
+		line(l.fd, "addr", "udp:"+l.addr)
+		line(l.fd, "state", "conn_read")
+		line(l.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now-min(now, s.net.udp.last.Load())), 10))
+	}
 	// Read each connection's fields while it is registered: gnet clears
 	// a connection's addresses after OnClose, which unregisters it under
 	// the same lock.

@@ -251,6 +251,9 @@ func (c *conn) flushOut() {
 func (c *conn) process(buf []byte) (off int, close bool) {
 	r := &c.req
 	c.in.need = 0
+	if c.reading.Load() && !c.up.active {
+		c.reading.Store(false) // the value that was awaited is here
+	}
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
@@ -283,6 +286,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 					return off, false
 				}
 				c.in.need = total
+				c.reading.Store(true) // conn_nread in stats conns
 				return off, false
 			}
 			if rest > maxPendingLine {

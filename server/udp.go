@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 
 	"github.com/slabcache/slabcache/proto"
 )
@@ -36,13 +39,15 @@ const (
 
 // udpTransport is the UDP side of a Server.
 type udpTransport struct {
-	addrs  []string // udp://host:port
-	boot   chan error
-	done   chan struct{}
-	mu     sync.Mutex
-	eng    gnet.Engine
-	booted bool
-	conns  sync.Map // gnet.EventLoop -> *conn: one per loop, reused per datagram
+	addrs   []string // udp://host:port
+	boot    chan error
+	done    chan struct{}
+	mu      sync.Mutex
+	eng     gnet.Engine
+	booted  bool
+	sockets []listener    // duplicates of the UDP sockets, for stats conns
+	last    atomic.Uint32 // clock time of the last datagram
+	conns   sync.Map      // gnet.EventLoop -> *conn: one per loop, reused per datagram
 }
 
 // udpState is what a conn serving datagrams keeps for the datagram at hand.
@@ -136,6 +141,19 @@ func (u *udpTransport) stop() {
 		eng.Stop(ctx)
 	}
 	<-u.done
+	u.mu.Lock()
+	for _, l := range u.sockets {
+		unix.Close(l.fd)
+	}
+	u.sockets = nil
+	u.mu.Unlock()
+}
+
+// boundSockets returns the UDP sockets (none before boot or without -U).
+func (u *udpTransport) boundSockets() []listener {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.sockets
 }
 
 // udpHandler is the gnet handler of the UDP sockets.
@@ -146,8 +164,15 @@ type udpHandler struct {
 }
 
 func (h *udpHandler) OnBoot(eng gnet.Engine) gnet.Action {
+	var socks []listener
+	for _, a := range h.u.addrs {
+		_, address, _ := strings.Cut(a, "://")
+		if fd, err := eng.DupListener("udp", address); err == nil {
+			socks = append(socks, listener{fd: fd, addr: address})
+		}
+	}
 	h.u.mu.Lock()
-	h.u.eng, h.u.booted = eng, true
+	h.u.eng, h.u.booted, h.u.sockets = eng, true, socks
 	h.u.mu.Unlock()
 	h.u.boot <- nil
 	return gnet.None
@@ -184,6 +209,7 @@ func (c *conn) serveDatagram(buf []byte) {
 	u.id = [2]byte{buf[0], buf[1]}
 	u.marks = u.marks[:0]
 	c.lastActive.Store(c.s.clk.Now())
+	c.s.net.udp.last.Store(c.s.clk.Now())
 	// As memcached, the first byte of each datagram picks the protocol.
 	if payload := buf[udpHeaderLen:]; payload[0] == proto.BinReqMagic {
 		c.processBinary(payload)
