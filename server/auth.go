@@ -36,6 +36,7 @@ type authTable struct {
 // Errors of LoadAuthFile, with memcached's messages (the caller adds the
 // file name and the system's reason as memcached does).
 var (
+	//lint:ignore ST1005 memcached's message, word for word
 	ErrAuthFileOpen      = errors.New("Could not open authfile")
 	ErrAuthFileMalformed = errors.New("has a malformed entry. Should be 'user:password'")
 )
@@ -79,6 +80,7 @@ func (s *Server) LoadAuthFile() error {
 	}
 	entries, err := parseAuthFile(data)
 	if err != nil {
+		//lint:ignore ST1005 memcached's message, word for word
 		return fmt.Errorf("Authfile [%s] %w", s.set.AuthFile, err)
 	}
 	s.auth.entries.Store(&entries)
