@@ -18,7 +18,7 @@ import (
 func startTestServer(t testing.TB, edit func(*Settings)) *Server {
 	t.Helper()
 	set := DefaultSettings()
-	set.Port = 0
+	set.Port = -1 // a port the system picks
 	set.Threads = 2
 	if edit != nil {
 		edit(&set)

@@ -3,6 +3,8 @@ package server
 import (
 	"context"
 	"fmt"
+	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -164,7 +166,42 @@ func (s *Server) Start() error {
 	if err := s.net.start(s); err != nil {
 		return err
 	}
+	if s.set.PortFile != "" {
+		if err := s.writePortFile(); err != nil {
+			s.log.Warn("writing the port file", zap.Error(err))
+		}
+	}
 	return nil
+}
+
+// writePortFile writes the bound ports as memcached does: into
+// PortFile.lck, then renamed to PortFile.
+func (s *Server) writePortFile() error {
+	var b []byte
+	line := func(proto, addr string) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return
+		}
+		family := "INET"
+		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+			family = "INET6"
+		}
+		b = fmt.Appendf(b, "%s %s: %s\n", proto, family, port)
+	}
+	for _, l := range s.net.boundListeners() {
+		if !l.unix {
+			line("TCP", l.addr)
+		}
+	}
+	for _, l := range s.net.udp.boundSockets() {
+		line("UDP", l.addr)
+	}
+	tmp := s.set.PortFile + ".lck"
+	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, s.set.PortFile)
 }
 
 // finish runs once the event loops are gone.

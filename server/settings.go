@@ -65,6 +65,11 @@ type Settings struct {
 	// MEMCACHED_SASL_PWDB: "user:password" lines, read at each attempt).
 	SASL          bool
 	SASLPasswords string
+	// PortFile, when set, names a file written once the sockets are bound,
+	// one line per socket: "TCP INET: <port>", "UDP INET6: <port>", ...
+	// (memcached's MEMCACHED_PORT_FILENAME), for finding ports picked by
+	// the system (-p -1, -U -1).
+	PortFile string
 	// AuthFile (-Y) turns ASCII authentication on: text connections
 	// authenticate with a user and password of this file (lines
 	// "user:password", at most 8) before anything else; reloaded on SIGHUP.
@@ -299,7 +304,7 @@ func (s *Settings) Validate() error {
 		return e("ERROR: You cannot allow the ASCII protocol while using SASL.")
 	case s.SASL && s.UDPPort != 0:
 		return e("ERROR: Cannot enable UDP while using binary SASL authentication.")
-	case s.Port < 0 || s.Port > 65535: // memcached checks only the upper bound
+	case s.Port < -1 || s.Port > 65535: // memcached checks only the upper bound
 		return usagef("ERROR: Invalid port number %d.", s.Port)
 
 	// slabcached's own.
@@ -309,8 +314,8 @@ func (s *Settings) Validate() error {
 		return e("Cannot use UDP with ascii authentication enabled (-U 0 to disable)")
 	case s.SASL && s.SASLPasswords == "":
 		return usagef("-S needs MEMCACHED_SASL_PWDB: the path of a file of user:password lines")
-	case s.UDPPort < 0 || s.UDPPort > 65535:
-		return usagef("-U %d: the UDP port must be 0 (off) to 65535", s.UDPPort)
+	case s.UDPPort < -1 || s.UDPPort > 65535:
+		return usagef("-U %d: the UDP port must be -1 (any), 0 (off) or up to 65535", s.UDPPort)
 	case s.SocketMask > 0o777:
 		return usagef("-a %o: the unix socket mask must be an octal number no larger than 777", s.SocketMask)
 	case s.Backlog <= 0:
@@ -350,15 +355,21 @@ func (s *Settings) Warnings() []string {
 // an IPv6 address without brackets has no port; "*" or an empty Listen means
 // every interface (host ""). Errors carry memcached's messages.
 func (s *Settings) ListenAddrs() ([]string, error) {
+	return s.listenAddrs(s.Port)
+}
+
+// listenAddrs is ListenAddrs for the given port (-1: one the system picks).
+func (s *Settings) listenAddrs(defPort int) ([]string, error) {
+	defPort = max(defPort, 0)
 	if strings.TrimSpace(s.Listen) == "" {
-		return []string{net.JoinHostPort("", strconv.Itoa(s.Port))}, nil
+		return []string{net.JoinHostPort("", strconv.Itoa(defPort))}, nil
 	}
 	var out []string
 	for _, p := range strings.FieldsFunc(s.Listen, func(r rune) bool { return r == ',' || r == ';' }) {
 		if strings.HasPrefix(p, "notls") {
 			return nil, UsageError("'notls' option is valid only when SSL is enabled")
 		}
-		port := s.Port
+		port := defPort
 		host := p
 		bracketed := false
 		if strings.HasPrefix(p, "[") {

@@ -329,10 +329,10 @@ func TestMetadumpAndMgdump(t *testing.T) {
 	}
 }
 
-// -p 0: each listener gets a port from the system, Addr names the first,
+// -p -1: each listener gets a port from the system, Addr names the first,
 // and `stats conns` shows every listening socket with its bound port.
 func TestPortZeroListensOnChosenPorts(t *testing.T) {
-	srv := startTestServer(t, func(s *Settings) { s.Port = 0; s.Listen = "127.0.0.1,127.0.0.2" })
+	srv := startTestServer(t, func(s *Settings) { s.Port = -1; s.Listen = "127.0.0.1,127.0.0.2" })
 	host, port, err := net.SplitHostPort(srv.Addr())
 	if err != nil || host != "127.0.0.1" || port == "0" {
 		t.Fatalf("Addr() = %q, want 127.0.0.1 with a chosen port", srv.Addr())

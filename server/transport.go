@@ -35,7 +35,8 @@ type transport struct {
 	stopOnce sync.Once
 	stopping atomic.Bool
 
-	udp udpTransport // the UDP sockets (-U), on event loops of their own
+	udp     udpTransport // the UDP sockets (-U), on event loops of their own
+	udpOnly bool         // -p 0: the event loops serve the UDP sockets alone
 
 	mu        sync.Mutex // guards everything below
 	eng       gnet.Engine
@@ -62,6 +63,7 @@ func (l listener) statsAddr() string {
 
 func (t *transport) init(addrs []string) {
 	t.addrs = addrs
+	t.udpOnly = len(addrs) > 0 && strings.HasPrefix(addrs[0], "udp://")
 	t.startErr = make(chan error, 1)
 	t.done = make(chan struct{})
 	t.loops = make(map[gnet.EventLoop]*loopStats)
@@ -73,6 +75,11 @@ func (t *transport) init(addrs []string) {
 func (s *Settings) gnetAddrs() ([]string, error) {
 	if s.SocketPath != "" {
 		return []string{"unix://" + s.SocketPath}, nil
+	}
+	if s.Port == 0 {
+		// -p 0: no TCP, as in memcached. The event loops then serve UDP
+		// alone, or there is nothing to serve.
+		return s.udpAddrs() // none with -U 0: memcached then serves nothing
 	}
 	hosts, err := s.ListenAddrs()
 	if err != nil {
@@ -92,6 +99,9 @@ func (t *transport) addr() string {
 	defer t.mu.Unlock()
 	if len(t.listeners) > 0 {
 		return t.listeners[0].addr
+	}
+	if len(t.addrs) == 0 {
+		return ""
 	}
 	_, a, _ := strings.Cut(t.addrs[0], "://")
 	return a
@@ -135,11 +145,23 @@ func (t *transport) start(s *Server) error {
 		gnet.WithTicker(true),
 		gnet.WithLogger(gnetLogger{s.log.Sugar()}),
 	}
-	if err := t.udp.start(s); err != nil {
+	if len(t.addrs) == 0 {
+		// -p 0 -U 0 without -s: nothing to listen on. memcached runs all
+		// the same, serving nobody, until it is stopped.
+		return nil
+	}
+	if t.udpOnly {
+		t.udp.addrs = t.addrs
+		if set.UDPPort < 0 {
+			threads = 1 // one socket for an ephemeral port
+		}
+		opts = append(opts, gnet.WithNumEventLoop(threads), gnet.WithMulticore(threads > 1),
+			gnet.WithReadBufferCap(64<<10))
+	} else if err := t.udp.start(s); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
 	go func() {
-		err := gnet.Rotate(&handler{s: s}, t.addrs, opts...)
+		err := gnet.Rotate(&handler{s: s, udp: udpHandler{s: s, u: &t.udp}}, t.addrs, opts...)
 		t.udp.stop()
 		if !t.isBooted() {
 			if err == nil {
@@ -163,6 +185,9 @@ func (t *transport) boot(eng gnet.Engine, log *zap.Logger) {
 	var ls []listener
 	for _, a := range t.addrs {
 		network, address, _ := strings.Cut(a, "://")
+		if network == "udp" {
+			continue // t.udp lists the UDP sockets
+		}
 		l := listener{fd: -1, addr: address, unix: network == "unix"}
 		fd, err := eng.DupListener(network, address)
 		if err != nil {
@@ -207,6 +232,7 @@ func (t *transport) finish(release func()) {
 
 func (t *transport) shutdown(ctx context.Context, s *Server) error {
 	if !t.isBooted() {
+		s.store.Stop()
 		s.finish()
 		return nil
 	}
@@ -260,12 +286,16 @@ func (t *transport) eachConn(fn func(*conn)) {
 // handler is the gnet event handler.
 type handler struct {
 	gnet.BuiltinEventEngine
-	s *Server
+	s   *Server
+	udp udpHandler // serves the datagrams when the loops serve UDP alone (-p 0)
 }
 
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	s := h.s
 	s.net.boot(eng, s.log)
+	if s.net.udpOnly {
+		s.net.udp.recordSockets(eng)
+	}
 	if s.set.SocketPath != "" {
 		os.Chmod(s.set.SocketPath, os.FileMode(s.set.SocketMask&0o777))
 	}
@@ -332,6 +362,9 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 	c, ok := gc.Context().(*conn)
 	if !ok || c == nil {
+		if h.s.net.udpOnly {
+			return h.udp.OnTraffic(gc)
+		}
 		return gnet.Close
 	}
 	return c.onTraffic()

@@ -80,7 +80,7 @@ func (s *Settings) udpAddrs() ([]string, error) {
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, "udp://"+net.JoinHostPort(host, strconv.Itoa(s.UDPPort)))
+		out = append(out, "udp://"+net.JoinHostPort(host, strconv.Itoa(max(s.UDPPort, 0))))
 	}
 	return out, nil
 }
@@ -95,8 +95,11 @@ func (u *udpTransport) start(s *Server) error {
 	u.boot = make(chan error, 1)
 	u.done = make(chan struct{})
 	loops := max(s.set.Threads, 1)
-	if len(addrs) > 1 {
-		loops = 1 // memcached: one thread per UDP socket with several interfaces
+	if len(addrs) > 1 || s.set.UDPPort < 0 {
+		// memcached: one thread per UDP socket with several interfaces.
+		// An ephemeral port (-U -1) is one socket: each loop would get
+		// a port of its own.
+		loops = 1
 	}
 	opts := []gnet.Option{
 		gnet.WithMulticore(loops > 1),
@@ -129,18 +132,17 @@ func (u *udpTransport) start(s *Server) error {
 
 // stop ends the UDP event loops, if any, and waits for them.
 func (u *udpTransport) stop() {
-	if u.done == nil {
-		return
+	if u.done != nil {
+		u.mu.Lock()
+		eng, booted := u.eng, u.booted
+		u.mu.Unlock()
+		if booted {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			eng.Stop(ctx)
+		}
+		<-u.done
 	}
-	u.mu.Lock()
-	eng, booted := u.eng, u.booted
-	u.mu.Unlock()
-	if booted {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		eng.Stop(ctx)
-	}
-	<-u.done
 	u.mu.Lock()
 	for _, l := range u.sockets {
 		unix.Close(l.fd)
@@ -164,18 +166,36 @@ type udpHandler struct {
 }
 
 func (h *udpHandler) OnBoot(eng gnet.Engine) gnet.Action {
-	var socks []listener
-	for _, a := range h.u.addrs {
-		_, address, _ := strings.Cut(a, "://")
-		if fd, err := eng.DupListener("udp", address); err == nil {
-			socks = append(socks, listener{fd: fd, addr: address})
-		}
-	}
+	h.u.recordSockets(eng)
 	h.u.mu.Lock()
-	h.u.eng, h.u.booted, h.u.sockets = eng, true, socks
+	h.u.eng, h.u.booted = eng, true
 	h.u.mu.Unlock()
 	h.u.boot <- nil
 	return gnet.None
+}
+
+// recordSockets keeps duplicates of the UDP sockets eng listens on, with
+// their bound addresses, for stats conns and the port file.
+func (u *udpTransport) recordSockets(eng gnet.Engine) {
+	var socks []listener
+	for _, a := range u.addrs {
+		_, address, _ := strings.Cut(a, "://")
+		if fd, err := eng.DupListener("udp", address); err == nil {
+			if sa, err := unix.Getsockname(fd); err == nil {
+				host, _, _ := net.SplitHostPort(address)
+				switch sa := sa.(type) {
+				case *unix.SockaddrInet4:
+					address = net.JoinHostPort(host, strconv.Itoa(sa.Port))
+				case *unix.SockaddrInet6:
+					address = net.JoinHostPort(host, strconv.Itoa(sa.Port))
+				}
+			}
+			socks = append(socks, listener{fd: fd, addr: address})
+		}
+	}
+	u.mu.Lock()
+	u.sockets = socks
+	u.mu.Unlock()
 }
 
 // OnTraffic serves one datagram.

@@ -100,6 +100,7 @@ func parseArgs(args []string, isRoot bool) (*command, error) {
 	// memcached: a large -I raises slab_chunk_max to half a page unless it was set.
 	// memcached: -S without -B speaks the binary protocol only; the
 	// passwords are in the file MEMCACHED_SASL_PWDB names.
+	s.PortFile = os.Getenv("MEMCACHED_PORT_FILENAME")
 	if s.AuthFile != "" && !p.protoSet {
 		s.Protocol = server.ProtocolASCII // memcached: -Y speaks ASCII only
 	}

@@ -290,7 +290,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-p", "abc"}, `-p: "abc" is not a whole number`, false},
 		{[]string{"-p", "70000"}, "ERROR: Invalid port number 70000.", false},
 		{[]string{"-U", "70000"}, "ERROR: Invalid port number 70000.", false}, // the TCP port, as memcached
-		{[]string{"-p", "1", "-U", "70000"}, "-U 70000: the UDP port must be 0 (off) to 65535", false},
+		{[]string{"-p", "1", "-U", "70000"}, "-U 70000: the UDP port must be -1 (any), 0 (off) or up to 65535", false},
 		{[]string{"-a", "888"}, `-a: "888" is not an octal mask such as 700`, false},
 		{[]string{"-a", "1777"}, "-a 1777: the unix socket mask must be an octal number no larger than 777", false},
 		{[]string{"-s", ""}, "-s: the unix socket path is empty", false},

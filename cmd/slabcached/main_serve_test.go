@@ -340,3 +340,65 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// memcached's port rules: -p -1 and -U -1 take ports the system picks,
+// -p 0 turns TCP off (UDP alone is served), and MEMCACHED_PORT_FILENAME
+// names a file listing the bound ports.
+func TestPortFileAndPortRules(t *testing.T) {
+	bin := buildBinary(t)
+	run := func(args ...string) map[string]int {
+		t.Helper()
+		pf := filepath.Join(t.TempDir(), "ports")
+		cmd := exec.Command(bin, append([]string{"-l", "127.0.0.1", "--metrics-listen", "off"}, args...)...)
+		cmd.Env = append(os.Environ(), "MEMCACHED_PORT_FILENAME="+pf)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { cmd.Process.Signal(syscall.SIGTERM); cmd.Wait() }()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			b, err := os.ReadFile(pf)
+			if err == nil {
+				ports := map[string]int{}
+				for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+					if k, v, ok := strings.Cut(line, ": "); ok {
+						ports[k], _ = strconv.Atoi(v)
+					}
+				}
+				if p := ports["UDP INET"]; p != 0 {
+					// The UDP socket answers.
+					uc, err := net.Dial("udp", "127.0.0.1:"+strconv.Itoa(p))
+					if err != nil {
+						t.Fatal(err)
+					}
+					uc.SetDeadline(time.Now().Add(5 * time.Second))
+					uc.Write([]byte("\x00\x01\x00\x00\x00\x01\x00\x00version\r\n"))
+					buf := make([]byte, 100)
+					n, err := uc.Read(buf)
+					if err != nil || !strings.HasPrefix(string(buf[8:n]), "VERSION ") {
+						t.Fatalf("%v: UDP reply %q %v", args, buf[:n], err)
+					}
+					uc.Close()
+				}
+				return ports
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%v: no port file", args)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if p := run("-p", "-1"); p["TCP INET"] == 0 || len(p) != 1 {
+		t.Errorf("-p -1: %v", p)
+	}
+	if p := run("-p", "-1", "-U", "-1"); p["TCP INET"] == 0 || p["UDP INET"] == 0 {
+		t.Errorf("-p -1 -U -1: %v", p)
+	}
+	udp := testenv.FreePort(t)
+	if p := run("-p", "0", "-U", strconv.Itoa(udp)); p["UDP INET"] != udp || len(p) != 1 {
+		t.Errorf("-p 0 -U %d: %v", udp, p)
+	}
+	if p := run("-p", "0"); len(p) != 0 {
+		t.Errorf("-p 0: %v", p)
+	}
+}
