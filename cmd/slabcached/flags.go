@@ -16,6 +16,9 @@ type command struct {
 	settings server.Settings
 	help     bool // -h: print usage and exit
 	version  bool // -V: print the version and exit
+	license  bool // -i: print the license note and exit
+	// coredumps is -r: raise the core file size limit to its maximum.
+	coredumps bool
 	// notices are options accepted for compatibility that have no effect in
 	// slabcached, or warnings memcached would print; main prints them at
 	// start so nothing is silently ignored.
@@ -91,7 +94,7 @@ func parseArgs(args []string, isRoot bool) (*command, error) {
 		default:
 			p.notice(fmt.Sprintf("argument %q ignored: it is not an option (as memcached ignores it)", a))
 		}
-		if p.cmd.help || p.cmd.version {
+		if p.cmd.help || p.cmd.version || p.cmd.license {
 			// memcached prints and exits as soon as it reads -h or -V.
 			return &p.cmd, nil
 		}
@@ -145,7 +148,7 @@ func (p *parser) shorts(word string, next func() (string, bool)) error {
 			if err := p.apply(o, "", false); err != nil {
 				return err
 			}
-			if p.cmd.help || p.cmd.version {
+			if p.cmd.help || p.cmd.version || p.cmd.license {
 				return nil
 			}
 			continue

@@ -18,6 +18,7 @@ import (
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"golang.org/x/sys/unix"
 
 	"github.com/slabcache/slabcache/cluster"
 	"github.com/slabcache/slabcache/server"
@@ -58,6 +59,20 @@ func run(args []string, stdout, stderr io.Writer, isRoot bool) int {
 	case cmd.version:
 		printVersion(stdout)
 		return exitOK
+	case cmd.license:
+		// memcached prints its BSD licence and libevent's; slabcached
+		// bundles neither.
+		printVersion(stdout)
+		fmt.Fprintln(stdout, "slabcached contains no memcached or libevent code; see the slabcache source for its licence.")
+		return exitOK
+	}
+	if cmd.coredumps {
+		// As memcached -r: allow core files as large as the hard limit.
+		var rl unix.Rlimit
+		if unix.Getrlimit(unix.RLIMIT_CORE, &rl) == nil {
+			rl.Cur = rl.Max
+			unix.Setrlimit(unix.RLIMIT_CORE, &rl)
+		}
 	}
 	if cmd.settings.Daemonize && os.Getenv(daemonEnv) == "" {
 		return daemonize(stderr)

@@ -56,7 +56,7 @@ type option struct {
 var options = slices.Concat(memcachedOptions, clusterOptions, metricsOptions)
 
 const (
-	noExtstore = "is not supported: slabcached has no extstore"
+	noExtstore = "has no effect in slabcached: there is no extstore"
 	noTLS      = "is not supported: slabcached has no TLS"
 	noProxy    = "is not supported: slabcached has no built-in proxy"
 )
@@ -102,7 +102,10 @@ var memcachedOptions = []option{
 		return nil
 	}},
 	{short: 'd', long: "daemon", apply: set(func(s *server.Settings) { s.Daemonize = true })},
-	{short: 'r', long: "enable-coredumps", refused: "is not supported (raise the core file limit with ulimit -c before starting slabcached)"},
+	{short: 'r', long: "enable-coredumps", apply: func(p *parser, _ string, _ bool) error {
+		p.cmd.coredumps = true
+		return nil
+	}},
 	{short: 'u', long: "user", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
 		switch {
 		case !p.isRoot:
@@ -138,7 +141,10 @@ var memcachedOptions = []option{
 		return nil
 	}},
 	{short: 'h', long: "help", apply: func(p *parser, _ string, _ bool) error { p.cmd.help = true; return nil }},
-	{short: 'i', long: "license", refused: "is not supported: slabcached links no libevent and has no license text to print"},
+	{short: 'i', long: "license", apply: func(p *parser, _ string, _ bool) error {
+		p.cmd.license = true
+		return nil
+	}},
 	{short: 'V', long: "version", apply: func(p *parser, _ string, _ bool) error { p.cmd.version = true; return nil }},
 	{short: 'P', long: "pidfile", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
 		if v == "" {
@@ -193,7 +199,8 @@ var memcachedOptions = []option{
 		p.cmd.settings.AuthFile = v
 		return nil
 	}},
-	{short: 'e', long: "memory-file", arg: requiredArg, refused: "is not supported: slabcached has no restartable memory file"},
+	{short: 'e', long: "memory-file", arg: requiredArg,
+		noEffect: "-e has no effect in slabcached: there is no restartable memory file yet, the cache starts empty (as memcached's does without a saved file)"},
 	{short: 'Z', long: "enable-ssl", refused: "is not supported: slabcached has no TLS (put a TLS proxy in front of it)"},
 	{short: 'o', long: "extended", arg: requiredArg, apply: func(p *parser, v string, _ bool) error { return p.extended(v) }},
 	// The -o sub-options.
@@ -294,22 +301,22 @@ var memcachedOptions = []option{
 		}
 		return p.extended("no_slab_reassign,no_slab_automove,no_maxconns_fast,no_lru_crawler,no_lru_maintainer")
 	}, noEffect: "-o no_modern: hash_algorithm=jenkins has no effect in slabcached"},
-	{kind: suboption, long: "sock_cookie_id", refused: "is not supported"},
-	{kind: suboption, long: "ext_path", refused: noExtstore},
-	{kind: suboption, long: "ext_page_size", refused: noExtstore},
-	{kind: suboption, long: "ext_wbuf_size", refused: noExtstore},
-	{kind: suboption, long: "ext_threads", refused: noExtstore},
-	{kind: suboption, long: "ext_io_depth", refused: noExtstore},
-	{kind: suboption, long: "ext_item_size", refused: noExtstore},
-	{kind: suboption, long: "ext_item_age", refused: noExtstore},
-	{kind: suboption, long: "ext_low_ttl", refused: noExtstore},
-	{kind: suboption, long: "ext_drop_unread", refused: noExtstore},
-	{kind: suboption, long: "ext_recache_rate", refused: noExtstore},
-	{kind: suboption, long: "ext_compact_under", refused: noExtstore},
-	{kind: suboption, long: "ext_drop_under", refused: noExtstore},
-	{kind: suboption, long: "ext_max_frag", refused: noExtstore},
-	{kind: suboption, long: "ext_max_sleep", refused: noExtstore},
-	{kind: suboption, long: "slab_automove_freeratio", refused: noExtstore},
+	{kind: suboption, long: "sock_cookie_id", arg: requiredArg, noEffect: "-o sock_cookie_id has no effect in slabcached"},
+	{kind: suboption, long: "ext_path", arg: optionalArg, noEffect: "-o ext_path " + noExtstore},
+	{kind: suboption, long: "ext_page_size", arg: optionalArg, noEffect: "-o ext_page_size " + noExtstore},
+	{kind: suboption, long: "ext_wbuf_size", arg: optionalArg, noEffect: "-o ext_wbuf_size " + noExtstore},
+	{kind: suboption, long: "ext_threads", arg: optionalArg, noEffect: "-o ext_threads " + noExtstore},
+	{kind: suboption, long: "ext_io_depth", arg: optionalArg, noEffect: "-o ext_io_depth " + noExtstore},
+	{kind: suboption, long: "ext_item_size", arg: optionalArg, noEffect: "-o ext_item_size " + noExtstore},
+	{kind: suboption, long: "ext_item_age", arg: optionalArg, noEffect: "-o ext_item_age " + noExtstore},
+	{kind: suboption, long: "ext_low_ttl", arg: optionalArg, noEffect: "-o ext_low_ttl " + noExtstore},
+	{kind: suboption, long: "ext_drop_unread", arg: optionalArg, noEffect: "-o ext_drop_unread " + noExtstore},
+	{kind: suboption, long: "ext_recache_rate", arg: optionalArg, noEffect: "-o ext_recache_rate " + noExtstore},
+	{kind: suboption, long: "ext_compact_under", arg: optionalArg, noEffect: "-o ext_compact_under " + noExtstore},
+	{kind: suboption, long: "ext_drop_under", arg: optionalArg, noEffect: "-o ext_drop_under " + noExtstore},
+	{kind: suboption, long: "ext_max_frag", arg: optionalArg, noEffect: "-o ext_max_frag " + noExtstore},
+	{kind: suboption, long: "ext_max_sleep", arg: optionalArg, noEffect: "-o ext_max_sleep " + noExtstore},
+	{kind: suboption, long: "slab_automove_freeratio", arg: requiredArg, noEffect: "-o slab_automove_freeratio has no effect in slabcached (it tunes memcached's extstore automover)"},
 	{kind: suboption, long: "ssl_chain_cert", refused: noTLS},
 	{kind: suboption, long: "ssl_key", refused: noTLS},
 	{kind: suboption, long: "ssl_keyformat", refused: noTLS},
@@ -338,13 +345,13 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "no_slab_automove", apply: set(func(s *server.Settings) { s.SlabAutomove = 0 })},
 	{kind: suboption, long: "slab_automove_ratio", arg: requiredArg, apply: setFloat(func(s *server.Settings) *float64 { return &s.SlabAutomoveRatio })},
 	{kind: suboption, long: "slab_automove_window", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.SlabAutomoveWindow })},
-	{kind: suboption, long: "slab_sizes", refused: "is not supported: slab classes come from -f and -n"},
+	{kind: suboption, long: "slab_sizes", arg: requiredArg, noEffect: "-o slab_sizes has no effect in slabcached: slab classes come from -f and -n"},
 	{kind: suboption, long: "inline_ascii_resp", arg: optionalArg, noEffect: "-o inline_ascii_resp has no effect (as in memcached 1.6)"},
 	{kind: suboption, long: "no_inline_ascii_resp", arg: optionalArg, noEffect: "-o no_inline_ascii_resp has no effect (as in memcached 1.6)"},
 	{kind: suboption, long: "proxy_config", refused: noProxy},
 	{kind: suboption, long: "proxy_arg", refused: noProxy},
 	// memcached lists -N after the sub-options.
-	{short: 'N', long: "napi-ids", arg: requiredArg, refused: "is not supported: slabcached does not map NAPI ids to threads"},
+	{short: 'N', long: "napi-ids", arg: requiredArg, noEffect: "-N has no effect in slabcached: it does not map NAPI ids to event loops"},
 }
 
 // badValue is what an apply function returns for an argument that does not

@@ -89,10 +89,17 @@ func printUsage(w io.Writer) {
    - no_modern:           defaults of memcached 1.4: no slab_reassign, no automove,
                           no maxconns_fast, no lru_crawler, no lru_maintainer,
                           slab_chunk_max = 1 MiB
-   - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit:
-                          accepted, no effect
-Not supported (refused with a message): -r, -i, -e, -Z, -N,
--o slab_sizes, ext_*, ssl_*, proxy_*.
+   - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit,
+     slab_sizes, sock_cookie_id, slab_automove_freeratio: accepted, no effect
+   - ext_path, ext_page_size, ext_wbuf_size, ext_threads, ext_io_depth,
+     ext_item_size, ext_item_age, ext_low_ttl, ext_drop_unread, ext_recache_rate,
+     ext_compact_under, ext_drop_under, ext_max_frag, ext_max_sleep: accepted, no effect (no extstore)
+-r, --enable-coredumps    maximize core file limit
+-i, --license             print the licence note and exit
+-e, --memory-file=<file>  accepted, no effect: there is no restartable memory file yet
+-N, --napi-ids=<num>      accepted, no effect
+Not supported (refused with a message): -Z and -o ssl_* (TLS: put a TLS proxy in
+front), -o proxy_*.
 Prometheus metrics (docs/metrics.md):
 --metrics-listen=<addr>   serve /metrics on host:port, or off (default: 127.0.0.1:9151;
                           if the port is taken, a warning is logged and the cache serves
