@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/slabcache/slabcache/proto"
 )
 
 // fuzzGC stands in for gnet's connection: an input buffer the request
@@ -65,6 +67,19 @@ func FuzzRequestPath(f *testing.F) {
 		}
 	}
 	f.Add([]byte("set k 0 0 5\r\nhello\r\nget k\r\nms k 2 T0\r\nhi\r\nmg k v c t s f k O1 q\r\nmn\r\n"))
+	// A binary conversation: set, get, getk miss, incr, stat, noop.
+	var bin []byte
+	for _, r := range []proto.BinRequest{
+		{Opcode: proto.BinOpSet, Key: []byte("k"), Value: []byte("hello"), Flags: 3},
+		{Opcode: proto.BinOpGet, Key: []byte("k")},
+		{Opcode: proto.BinOpGetK, Key: []byte("nope")},
+		{Opcode: proto.BinOpIncrement, Key: []byte("n"), Delta: 1, Initial: 5},
+		{Opcode: proto.BinOpStat, Key: []byte("items")},
+		{Opcode: proto.BinOpNoop},
+	} {
+		bin = proto.AppendBinRequest(bin, &r)
+	}
+	f.Add(bin)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		c := newTestConn(t)
 		g := &fuzzGC{in: in}
@@ -81,7 +96,17 @@ func FuzzRequestPath(f *testing.F) {
 		if c.watching.Load() {
 			c.s.obs.stopWatch(c)
 		}
-		if len(g.out) > 0 && g.out[len(g.out)-1] != '\n' {
+		if c.bin {
+			// Binary replies are whole response packets, back to back.
+			for rest := g.out; len(rest) > 0; {
+				var rp proto.BinResponse
+				n, err := proto.ParseBinResponse(rest, &rp)
+				if err != nil {
+					t.Fatalf("binary reply %q: %v", rest[:min(len(rest), 80)], err)
+				}
+				rest = rest[n:]
+			}
+		} else if len(g.out) > 0 && g.out[len(g.out)-1] != '\n' {
 			t.Fatalf("reply does not end a line: %q", g.out[max(0, len(g.out)-80):])
 		}
 		if err := c.s.store.Check(0); err != nil {
