@@ -17,9 +17,13 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	c := compare.DefaultConfig()
 	c.B.Name = "slabcached"
+	if ref := os.Getenv("MEMCACHED_REFERENCE"); ref != "" {
+		// The reference memcached (CONTRIBUTING.md) rather than Debian's.
+		c.A.Binary = ref
+	}
 	aArgs := strings.Join(compare.MemcachedArgs(), " ")
 	var bArgs string
-	fs.StringVar(&c.A.Binary, "a-binary", c.A.Binary, "server A (the reference): Debian's memcached")
+	fs.StringVar(&c.A.Binary, "a-binary", c.A.Binary, "server A (the reference): $MEMCACHED_REFERENCE when set, else Debian's memcached")
 	fs.StringVar(&c.A.Name, "a-name", c.A.Name, "name of server A in the report")
 	fs.StringVar(&aArgs, "a-args", aArgs, "extra arguments for A after -l 127.0.0.1 -p PORT -m MB -t N")
 	fs.StringVar(&c.B.Binary, "b-binary", "", "server B (under test), e.g. bin/slabcached (required)")
