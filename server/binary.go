@@ -66,7 +66,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				c.udpMark(false)
 			}
 			off += n
-			if len(c.out) > outputPause && c.udp == nil {
+			if len(c.out) > outputPause && c.udp == nil || c.spend() {
 				return off, false
 			}
 			continue

@@ -182,7 +182,7 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("listen_disabled_num", 0)
 	u("time_in_listen_disabled_us", 0)
 	i("threads", int64(s.set.Threads))
-	u("conn_yields", 0)
+	u("conn_yields", s.counts.connYields.Load())
 	i("hash_power_level", int64(ls.HashPowerLevel))
 	i("hash_bytes", ls.HashBytes)
 	b("hash_is_expanding", ls.HashExpanding > 0)

@@ -74,6 +74,9 @@ type conn struct {
 	watching   atomic.Bool   // turned into a watcher (conn_watch)
 	closeAfter bool          // close once the replies are written (quit, fatal errors)
 	closeErr   bool          // closed for an error (reason=error in connevents)
+	// budget: requests this event may still serve before yielding to the
+	// loop's other connections (-R); negative when there is no limit.
+	budget int
 }
 
 // input is what the input loop waits for or skips.
@@ -143,7 +146,8 @@ func (c *conn) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	action := gnet.None
-	for !c.closeAfter {
+	c.budget = c.s.net.reqsPerEvent
+	for !c.closeAfter && c.budget != 0 {
 		buffered := gc.InboundBuffered()
 		if buffered == 0 {
 			break
@@ -271,7 +275,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				return off, false
 			}
 			off += n
-			if len(c.out) > outputPause && c.udp == nil {
+			if len(c.out) > outputPause && c.udp == nil || c.spend() {
 				return off, false
 			}
 			continue
@@ -317,8 +321,26 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			off += k
 			c.in.swallow = r.Swallow - k
 		}
+		if c.spend() {
+			return off, false
+		}
 	}
 	return off, false
+}
+
+// spend counts one request served in this event and reports whether the
+// connection has used up its -R budget and must yield: memcached's
+// conn_yields, and the rest of the input waits for the next turn.
+func (c *conn) spend() bool {
+	if c.budget < 0 || c.udp != nil {
+		return false
+	}
+	c.budget--
+	if c.budget > 0 {
+		return false
+	}
+	c.s.counts.connYields.Add(1)
+	return true
 }
 
 // protoError answers a request Parse refused.

@@ -120,6 +120,7 @@ func (s *Server) resetCounters() {
 	s.store.ResetStats()
 	s.counts.total.Store(0)
 	s.counts.rejected.Store(0)
+	s.counts.connYields.Store(0)
 	s.obs.skippedTotal.Store(0)
 	s.obs.sent.Store(0)
 	s.obs.clearDetail()

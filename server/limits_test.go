@@ -89,3 +89,47 @@ func TestLongLineClosesOnlyThatConnection(t *testing.T) {
 	good.Write([]byte("version\r\n"))
 	expectLine(t, rg, "VERSION "+Version+"\r\n")
 }
+
+// -R: a connection that pipelines more requests than the budget yields
+// after each budget's worth (conn_yields, as memcached counts them), still
+// answers every request in order, and other connections are served
+// meanwhile. Without -R nothing yields.
+func TestReqsPerEventYields(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		set   func(*Settings)
+		yield bool
+	}{
+		{"-R 1", func(s *Settings) { s.ReqsPerEvent, s.YieldRequests = 1, true }, true},
+		{"-R 2", func(s *Settings) { s.ReqsPerEvent, s.YieldRequests = 2, true }, true},
+		{"default", func(*Settings) {}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startTestServer(t, tc.set)
+			nc, br := dialT(t, srv.Addr())
+			var req bytes.Buffer
+			const n = 6
+			for i := range n {
+				req.WriteString("set foobar 0 0 5\r\nBubba\r\n")
+				if i == n-1 {
+					req.WriteString("get foobar\r\nbogus\r\n")
+				}
+			}
+			nc.Write(req.Bytes())
+			for range n {
+				expectLine(t, br, "STORED\r\n")
+			}
+			expectLine(t, br, "VALUE foobar 0 5\r\n")
+			expectLine(t, br, "Bubba\r\n")
+			expectLine(t, br, "END\r\n")
+			expectLine(t, br, "ERROR\r\n")
+			got := statValue(t, srv.Addr(), "conn_yields")
+			if tc.yield && (got == "0" || got == "") {
+				t.Fatalf("conn_yields = %q after %d pipelined requests, want > 0", got, n+2)
+			}
+			if !tc.yield && got != "0" {
+				t.Fatalf("conn_yields = %q without -R, want 0", got)
+			}
+		})
+	}
+}

@@ -79,6 +79,7 @@ type connCounts struct {
 	outputClosed atomic.Uint64 // closed for not reading their replies
 	idleKicks    atomic.Uint64 // closed by idle_timeout
 	lineTooLong  atomic.Uint64 // closed for an over-long request line
+	connYields   atomic.Uint64 // events ended by the -R budget (conn_yields)
 }
 
 // live holds the settings admin commands change at run time (lru tune,
@@ -112,6 +113,10 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, err
 	}
 	srv.net.init(addrs)
+	srv.net.reqsPerEvent = -1
+	if s.YieldRequests {
+		srv.net.reqsPerEvent = s.ReqsPerEvent
+	}
 	cfg := s.StoreConfig()
 	cfg.OnEvict = srv.obs.evicted
 	st, err := lru.New(cfg, srv.clk)

@@ -37,6 +37,9 @@ type transport struct {
 
 	udp     udpTransport // the UDP sockets (-U), on event loops of their own
 	udpOnly bool         // -p 0: the event loops serve the UDP sockets alone
+	// reqsPerEvent: requests a connection may have served in one event
+	// before it yields (-R); -1 for every complete request.
+	reqsPerEvent int
 
 	mu        sync.Mutex // guards everything below
 	eng       gnet.Engine

@@ -164,8 +164,10 @@ var memcachedOptions = []option{
 		return nil
 	}},
 	{short: 't', long: "threads", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.Threads })},
-	{short: 'R', long: "max-reqs-per-event", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.ReqsPerEvent }),
-		noEffect: "-R has no effect in slabcached: an event handles every complete request of its connection (other connections of the loop get their turn at the next read)"},
+	{short: 'R', long: "max-reqs-per-event", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		p.cmd.settings.YieldRequests = true
+		return setInt(func(s *server.Settings) *int { return &s.ReqsPerEvent })(p, v, false)
+	}},
 	{short: 'C', long: "disable-cas", apply: set(func(s *server.Settings) { s.CASEnabled = false })},
 	{short: 'b', long: "listen-backlog", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.Backlog }),
 		noEffect: "-b has no effect in slabcached: the listen backlog is the kernel's somaxconn"},
