@@ -58,14 +58,14 @@ type Settings struct {
 	// Threads is num_threads (-t): event loops; default the number of CPUs
 	// (memcached's default is 4).
 	Threads      int
-	ReqsPerEvent int    // reqs_per_event (-R): requests handled per connection per event before yielding; default 20
+	ReqsPerEvent int // reqs_per_event (-R): requests handled per connection per event before yielding; default 20
 	// YieldRequests: -R was given, and a connection yields to the others
 	// of its event loop after ReqsPerEvent requests, as memcached does.
 	// Without it an event serves every complete request it has read (the
 	// loop's other connections still get their turn at the next read, and
 	// a connection with a large backlog of replies is paused).
 	YieldRequests bool
-	Protocol     string // binding_protocol (-B): ProtocolAuto (default), ProtocolASCII or ProtocolBinary
+	Protocol      string // binding_protocol (-B): ProtocolAuto (default), ProtocolASCII or ProtocolBinary
 	// SASL (-S): binary connections must authenticate (SASL PLAIN) with a
 	// user and password listed in the file SASLPasswords names (memcached's
 	// MEMCACHED_SASL_PWDB: "user:password" lines, read at each attempt).
