@@ -82,6 +82,13 @@ type Config struct {
 	// HashPower sets the initial index size to 2^HashPower slots, spread
 	// over the shards (hashpower). Default 16; 0 means the default; at most 32.
 	HashPower int
+	// MemoryFile keeps item memory in this file instead of anonymous memory
+	// (memcached's -e): best on tmpfs such as /dev/shm. With Restore, the
+	// items a clean stop saved there (SaveSnapshot) are served again.
+	MemoryFile string
+	// Restore is the snapshot ReadSnapshot found beside MemoryFile, or nil
+	// to start empty.
+	Restore *Snapshot
 	// CrawlerItemsPerTick bounds the crawler's work: chunks examined per
 	// background pass. Default 4096.
 	CrawlerItemsPerTick int

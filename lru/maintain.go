@@ -24,6 +24,7 @@ type bgState struct {
 	stop    chan struct{}
 	done    chan struct{}
 	lastAM  uint32 // clock second of the last automove check
+	lastHP  uint32 // clock second of the last hash_power_level update
 	juggles uint64
 	// passWanted, when not 0, is the crawler pass count (crawlerState.starts)
 	// to reach before an asked-for full pass is done (CrawlPass).
@@ -132,6 +133,10 @@ func (s *Store) run(stop, done chan struct{}) {
 			}
 			crawlSleep = min(max(crawlSleep, minCrawl), maxCrawl)
 			nextCrawl = time.Now().Add(crawlSleep)
+		}
+		if now := s.clk.Now(); now != s.bg.lastHP {
+			s.bg.lastHP = now
+			s.noteHashPower(s.itemCount())
 		}
 		if s.automove.Load() != 0 {
 			now := s.clk.Now()

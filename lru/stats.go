@@ -40,7 +40,11 @@ type Stats struct {
 	LimitMaxbytes              int64  // limit_maxbytes
 	ActiveSlabs                int    // active_slabs
 
-	HashPowerLevel int    // hash_power_level: log2 of index slots, rounded up
+	// HashPowerLevel is hash_power_level: the hash power memcached's
+	// table would have reached for the most items held at once (it starts
+	// at HashPower and grows by one whenever items exceed 1.5 times 2^level,
+	// and never shrinks). The index's own size is HashBytes.
+	HashPowerLevel int
 	HashBytes      int64  // hash_bytes: index memory
 	HashExpansions uint64 // times a shard's table started to grow
 	HashExpanding  int    // shards whose table is growing now (hash_is_expanding when > 0)
@@ -164,9 +168,8 @@ func (s *Store) Stats() Stats {
 		sh.mu.Unlock()
 	}
 	st.HashBytes = slots * slotBytes
-	for 1<<st.HashPowerLevel < slots {
-		st.HashPowerLevel++
-	}
+	s.noteHashPower(st.CurrItems)
+	st.HashPowerLevel = int(s.hashPower.Load())
 	st.HashExpansions = s.rehashes.Load()
 	s.bg.mu.Lock()
 	m := &s.mover
@@ -239,4 +242,30 @@ func (s *Store) SetMemoryLimit(n int64) error {
 		return ErrConfig
 	}
 	return nil
+}
+
+// noteHashPower raises hash_power_level for n items held, as memcached
+// expands its table when items exceed 1.5 times its buckets.
+func (s *Store) noteHashPower(n uint64) {
+	for {
+		hp := s.hashPower.Load()
+		if hp >= 32 || n <= 3<<hp/2 {
+			return
+		}
+		s.hashPower.CompareAndSwap(hp, hp+1)
+	}
+}
+
+// itemCount is curr_items.
+func (s *Store) itemCount() uint64 {
+	var n uint64
+	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
+		c := &s.classes[cls]
+		c.mu.Lock()
+		for g := range numSegs {
+			n += c.count[g]
+		}
+		c.mu.Unlock()
+	}
+	return n
 }

@@ -97,9 +97,14 @@ type Store struct {
 	mover moverState
 	crawl crawlerState
 	bg    bgState
+
+	restored  RestoreReport // what New did with Config.Restore (restart.go)
+	hashPower atomic.Int32  // hash_power_level (Stats.HashPowerLevel)
 }
 
-// New builds a store from cfg (see Config) using clk for time.
+// New builds a store from cfg (see Config) using clk for time. With
+// Config.MemoryFile and Config.Restore it first tries to reopen the items a
+// clean stop left in the file (restart.go); Restored tells how that went.
 func New(cfg Config, clk clock.Clock) (*Store, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -107,6 +112,15 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 	if clk == nil {
 		return nil, fmt.Errorf("%w: nil clock", ErrConfig)
 	}
+	if cfg.MemoryFile == "" || cfg.Restore == nil {
+		return build(cfg, clk, false, 0)
+	}
+	return reopen(cfg, clk)
+}
+
+// build makes a store; reuse keeps the memory file's contents, and groups,
+// when not 0, sizes each shard's index table (in groups of slots).
+func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, error) {
 	lay := layout{casSize: 8}
 	if cfg.NoCAS {
 		lay.casSize = 0
@@ -119,10 +133,12 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 		minChunk = slab.MinChunkSize
 	}
 	sc := slab.Config{
-		MemLimit: cfg.MemoryLimit,
-		MinChunk: minChunk,
-		Factor:   cfg.GrowthFactor,
-		ChunkMax: cfg.SlabChunkMax,
+		MemLimit:   cfg.MemoryLimit,
+		MinChunk:   minChunk,
+		Factor:     cfg.GrowthFactor,
+		ChunkMax:   cfg.SlabChunkMax,
+		MemoryFile: cfg.MemoryFile,
+		Reuse:      reuse,
 	}
 	// Address space for the limit cache_memlimit may raise memory to, plus
 	// one page per class: as in memcached, a class that holds no page gets
@@ -141,6 +157,9 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 	s := &Store{cfg: cfg, clk: clk, slab: a, lay: lay, shards: make([]shard, 1<<bits), shardBits: bits}
 	s.chunkClass = a.NumClasses()
 	perShard := uint32((uint64(1) << cfg.HashPower) >> bits / groupSize)
+	if groups != 0 {
+		perShard = groups
+	}
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.id = uint32(i)
@@ -151,6 +170,7 @@ func New(cfg Config, clk clock.Clock) (*Store, error) {
 			return nil, err
 		}
 	}
+	s.hashPower.Store(int32(cfg.HashPower))
 	s.hotPct.Store(int32(cfg.HotLRUPct))
 	s.warmPct.Store(int32(cfg.WarmLRUPct))
 	s.hotMax.Store(f64bits(cfg.HotMaxFactor))

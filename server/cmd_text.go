@@ -320,7 +320,11 @@ func (c *conn) shutdown(r *proto.Request) {
 		}
 		return
 	}
-	c.s.log.Info("shutdown command received", zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))
+	graceful := len(r.Args()) == 1
+	if graceful {
+		c.s.StopGracefully()
+	}
+	c.s.log.Info("shutdown command received", zap.Bool("graceful", graceful), zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))
 	c.closeAfter = true
 	c.s.shutdownAsync()
 }

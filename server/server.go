@@ -69,6 +69,7 @@ type Server struct {
 
 	verbosity atomic.Int32
 	flushedAt atomic.Uint32 // relative time of the last flush_all (stats settings "oldest")
+	graceful  atomic.Bool   // the stop under way keeps the memory file (StopGracefully)
 }
 
 // connCounts counts connections as `stats` and the metrics report them.
@@ -119,12 +120,35 @@ func New(s Settings, o Options) (*Server, error) {
 	}
 	cfg := s.StoreConfig()
 	cfg.OnEvict = srv.obs.evicted
+	if s.MemoryFile != "" {
+		// A clean stop left this metadata; it is read once and removed,
+		// so a crash later leaves none and the next start is empty.
+		sn, err := lru.ReadSnapshot(s.MemoryFile)
+		if err != nil {
+			srv.stopClock()
+			return nil, fmt.Errorf("warm restart: %w", err)
+		}
+		if sn == nil {
+			srv.log.Info("warm restart: no metadata saved by a graceful stop; starting with an empty cache",
+				zap.String("memory_file", s.MemoryFile))
+		}
+		cfg.Restore = sn
+	}
 	st, err := lru.New(cfg, srv.clk)
 	if err != nil {
 		srv.stopClock()
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	srv.store = st
+	if cfg.Restore != nil {
+		if rep := st.Restored(); rep.Restored {
+			srv.log.Info("warm restart: serving the items of the memory file",
+				zap.Int("items", rep.Items), zap.Int("expired_or_flushed", rep.Dropped))
+		} else {
+			srv.log.Warn("warm restart: the memory file cannot be trusted; starting with an empty cache",
+				zap.String("reason", rep.Reason))
+		}
+	}
 	if err := srv.LoadAuthFile(); err != nil {
 		st.Close()
 		srv.stopClock()
@@ -212,10 +236,23 @@ func (s *Server) writePortFile() error {
 // finish runs once the event loops are gone.
 func (s *Server) finish() {
 	s.net.finish(func() {
+		if s.graceful.Load() && s.set.MemoryFile != "" {
+			s.store.Stop()
+			if err := s.store.SaveSnapshot(); err != nil {
+				s.log.Error("warm restart: saving the metadata failed; the next start will be empty", zap.Error(err))
+			} else {
+				s.log.Info("warm restart: memory file saved", zap.String("memory_file", s.set.MemoryFile))
+			}
+		}
 		s.store.Close()
 		s.stopClock()
 	})
 }
+
+// StopGracefully marks the coming stop as graceful (memcached's SIGUSR1 and
+// `shutdown graceful`): with a memory file (-e), the items are kept there
+// for the next start.
+func (s *Server) StopGracefully() { s.graceful.Store(true) }
 
 // Shutdown stops accepting connections, closes the open ones, stops the
 // event loops and releases the store. Replies already written are flushed by

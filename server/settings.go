@@ -79,7 +79,12 @@ type Settings struct {
 	// AuthFile (-Y) turns ASCII authentication on: text connections
 	// authenticate with a user and password of this file (lines
 	// "user:password", at most 8) before anything else; reloaded on SIGHUP.
-	AuthFile    string
+	AuthFile string
+	// MemoryFile (-e) keeps item memory in this file (best on tmpfs, such
+	// as /dev/shm) so that a graceful stop (SIGUSR1, shutdown graceful)
+	// followed by a start with the same file and memory settings serves
+	// the same items: memcached's warm restart.
+	MemoryFile  string
 	IdleTimeout int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
@@ -207,6 +212,11 @@ func (s *Settings) StoreConfig() lru.Config {
 	// cache_memlimit may raise the limit at run time up to this much:
 	// reserved address space, resident only once used.
 	c.MemoryLimitMax = min(max(s.MaxBytes, memlimitReserve), slab.MaxMemLimit)
+	if s.MemoryFile != "" {
+		// The memory file is sized for -m; cache_memlimit cannot raise it.
+		c.MemoryLimitMax = s.MaxBytes
+		c.MemoryFile = s.MemoryFile
+	}
 	c.NoEvict = !s.EvictToFree
 	c.ItemSizeMax = s.ItemSizeMax
 	c.GrowthFactor = s.Factor
@@ -521,7 +531,15 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"ssl_kernel_tls", "no"},
 		{"ssl_min_version", "tlsv1.2"},
 		{"num_napi_ids", "0"},
-		{"memory_file", "(null)"},
+		{"memory_file", nullString(s.MemoryFile)},
 		{"client_flags_size", "4"},
 	}
+}
+
+// nullString prints an unset string setting as memcached's printf does.
+func nullString(s string) string {
+	if s == "" {
+		return "(null)"
+	}
+	return s
 }

@@ -43,6 +43,15 @@ type Config struct {
 	// bytes. Default PageSize/2. At most PageSize; larger items are stitched
 	// from chunks by the caller.
 	ChunkMax int
+	// MemoryFile, when set, holds the pages instead of anonymous memory
+	// (memcached's -e): a file mapping, best on tmpfs such as /dev/shm, so
+	// that a later process can map the same pages again (see Reopen). The
+	// file is created if missing and sized to the reserve.
+	MemoryFile string
+	// Reuse keeps the contents of MemoryFile when its size is the one this
+	// Config needs; otherwise (and always when false) the file starts
+	// zeroed.
+	Reuse bool
 }
 
 // DefaultConfig returns memcached's defaults: -m 64, -f 1.25, a first class

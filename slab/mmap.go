@@ -4,6 +4,7 @@ package slab
 
 import (
 	"fmt"
+	"os"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,7 +19,40 @@ func mapRegion(n int) ([]byte, error) {
 	return b, nil
 }
 
-// unmapRegion releases a region returned by mapRegion.
+// mapFile maps n bytes of the file at path, shared, so what is written
+// stays in the file. The file is created if missing; unless reuse is set and
+// its size is n, it is emptied first, so it reads as zeros. It reports
+// whether the old contents were kept.
+func mapFile(path string, n int, reuse bool) (*os.File, []byte, bool, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, false, fmt.Errorf("slab: memory file: %w", err)
+	}
+	kept := false
+	if fi, err := f.Stat(); err == nil && reuse && fi.Size() == int64(n) {
+		kept = true
+	} else if err := f.Truncate(0); err != nil {
+		f.Close()
+		return nil, nil, false, fmt.Errorf("slab: memory file: %w", err)
+	}
+	if !kept {
+		if err := f.Truncate(int64(n)); err != nil {
+			f.Close()
+			return nil, nil, false, fmt.Errorf("slab: memory file: %w", err)
+		}
+	}
+	b, err := unix.Mmap(int(f.Fd()), 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		f.Close()
+		return nil, nil, false, fmt.Errorf("slab: mmap memory file %s (%d bytes): %w", path, n, err)
+	}
+	return f, b, kept, nil
+}
+
+// syncRegion writes a file mapping's dirty pages back to its file.
+func syncRegion(b []byte) error { return unix.Msync(b, unix.MS_SYNC) }
+
+// unmapRegion releases a region returned by mapRegion or mapFile.
 func unmapRegion(b []byte) error {
 	if len(b) == 0 {
 		return nil
@@ -26,10 +60,20 @@ func unmapRegion(b []byte) error {
 	return unix.Munmap(b)
 }
 
-// releasePage tells the kernel the page's contents are no longer needed, so
-// its memory stops counting as resident until it is written again.
-func releasePage(b []byte) {
-	_ = unix.Madvise(b, unix.MADV_DONTNEED)
+// releasePage zeroes page p and tells the kernel its memory is no longer
+// needed, so it stops counting as resident until it is written again. A
+// page of a memory file is punched out of the file (which reads back as
+// zeros); where the file system cannot do that, it is cleared.
+func (a *Allocator) releasePage(p uint32) {
+	b := a.mem[int(p)*PageSize : int(p+1)*PageSize]
+	if a.file == nil {
+		_ = unix.Madvise(b, unix.MADV_DONTNEED)
+		return
+	}
+	err := unix.Fallocate(int(a.file.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, int64(p)*PageSize, PageSize)
+	if err != nil {
+		clear(b)
+	}
 }
 
 // OffHeap reports whether slab memory lives outside the Go heap.

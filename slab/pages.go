@@ -121,7 +121,7 @@ func (a *Allocator) FinishDrain(p uint32, dst int) bool {
 	a.moved++
 	// A moved page starts zeroed, as memcached clears it: stale bytes of
 	// the old class's chunks must not look like live data in the new one.
-	releasePage(a.mem[int(p)*PageSize : int(p+1)*PageSize])
+	a.releasePage(p)
 	if dst == 0 {
 		a.pool = append(a.pool, p)
 	}

@@ -3,6 +3,7 @@ package slab
 import (
 	"fmt"
 	"math/bits"
+	"os"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -62,7 +63,9 @@ type class struct {
 // Allocator hands out chunks of slab pages. Create it with New.
 type Allocator struct {
 	cfg      Config
-	mem      []byte // the whole region: maxPages pages (MemReserve)
+	mem      []byte   // the whole region: maxPages pages (MemReserve)
+	file     *os.File // the memory file mapped as mem, or nil
+	kept     bool     // mem holds the memory file's previous contents
 	base     unsafe.Pointer
 	maxPages uint32
 	nclasses int
@@ -99,18 +102,33 @@ func New(cfg Config) (*Allocator, error) {
 	cfg.MinChunk = alignUp(cfg.MinChunk)
 	limit := uint32(cfg.MemLimit / PageSize)
 	maxPages := max(limit, uint32(cfg.MemReserve/PageSize))
-	mem, err := mapRegion(int(maxPages) * PageSize)
+	var (
+		mem  []byte
+		file *os.File
+		kept bool
+		err  error
+	)
+	if cfg.MemoryFile != "" {
+		file, mem, kept, err = mapFile(cfg.MemoryFile, int(maxPages)*PageSize, cfg.Reuse)
+	} else {
+		mem, err = mapRegion(int(maxPages) * PageSize)
+	}
 	if err != nil {
 		return nil, err
 	}
 	bmem, err := mapRegion(int(maxPages) * wordsPerPage * 8)
 	if err != nil {
 		unmapRegion(mem)
+		if file != nil {
+			file.Close()
+		}
 		return nil, err
 	}
 	a := &Allocator{
 		cfg:       cfg,
 		mem:       mem,
+		file:      file,
+		kept:      kept,
 		base:      unsafe.Pointer(unsafe.SliceData(mem)),
 		maxPages:  maxPages,
 		limit:     limit,
@@ -138,12 +156,20 @@ func alignUp(n int) int {
 	return n
 }
 
-// Close unmaps the region. No Ref may be used afterwards.
+// Close unmaps the region (and closes the memory file). No Ref may be used
+// afterwards.
 func (a *Allocator) Close() error {
 	m, b := a.mem, a.bitmapMem
 	a.mem, a.bitmapMem, a.bitmap = nil, nil, nil
 	unmapRegion(b)
-	return unmapRegion(m)
+	err := unmapRegion(m)
+	if a.file != nil {
+		if cerr := a.file.Close(); err == nil {
+			err = cerr
+		}
+		a.file = nil
+	}
+	return err
 }
 
 // NumClasses returns the number of classes; ids run from 1 to NumClasses.

@@ -153,7 +153,7 @@ func serve(cmd *command, stderr io.Writer) int {
 	daemonReady()
 
 	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
 	signal.Ignore(syscall.SIGPIPE)
 wait:
 	for {
@@ -165,6 +165,11 @@ wait:
 					log.Warn("reloading the auth file", zap.Error(err))
 				}
 				continue
+			}
+			if s == syscall.SIGUSR1 {
+				// As memcached: a graceful stop, which keeps the items
+				// of a memory file (-e) for the next start.
+				srv.StopGracefully()
 			}
 			log.Info("signal received; shutting down", zap.String("signal", s.String()))
 			break wait

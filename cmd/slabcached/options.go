@@ -201,8 +201,10 @@ var memcachedOptions = []option{
 		p.cmd.settings.AuthFile = v
 		return nil
 	}},
-	{short: 'e', long: "memory-file", arg: requiredArg,
-		noEffect: "-e has no effect in slabcached: there is no restartable memory file yet, the cache starts empty (as memcached's does without a saved file)"},
+	{short: 'e', long: "memory-file", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		p.cmd.settings.MemoryFile = v
+		return nil
+	}},
 	{short: 'Z', long: "enable-ssl", refused: "is not supported: slabcached has no TLS (put a TLS proxy in front of it)"},
 	{short: 'o', long: "extended", arg: requiredArg, apply: func(p *parser, v string, _ bool) error { return p.extended(v) }},
 	// The -o sub-options.

@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/internal/testenv"
+)
+
+// restartProc is a slabcached with a memory file.
+type restartProc struct {
+	cmd    *exec.Cmd
+	addr   string
+	stderr bytes.Buffer
+	done   chan error
+}
+
+func startWithMemoryFile(t *testing.T, bin, file string, extra ...string) *restartProc {
+	t.Helper()
+	port := testenv.FreePort(t)
+	p := &restartProc{addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
+	args := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-A",
+		"-e", file, "--metrics-listen", "off"}, extra...)
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	if err := testenv.WaitListening(p.addr, 10*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, p.stderr.String())
+	}
+	return p
+}
+
+// wait returns the process's exit error once it has stopped.
+func (p *restartProc) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		return err
+	case <-time.After(20 * time.Second):
+		t.Fatalf("still running after 20 s\n%s", p.stderr.String())
+		return nil
+	}
+}
+
+// talk sends the requests and reads until the reply ends with end.
+func talk(t *testing.T, addr, req, end string) string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReaderSize(nc, 1<<20)
+	var b strings.Builder
+	for !strings.HasSuffix(b.String(), end) {
+		line, err := r.ReadString('\n')
+		b.WriteString(line)
+		if err != nil {
+			t.Fatalf("reading reply: %v; got %.200q", err, b.String())
+		}
+	}
+	return b.String()
+}
+
+// A graceful stop (SIGUSR1 or shutdown graceful) keeps every item for the
+// next start with the same memory file; SIGTERM and kill -9 do not, and
+// the start after them is empty; a metadata file slabcached did not write
+// stops the start, as memcached's does.
+func TestWarmRestart(t *testing.T) {
+	bin := buildBinary(t)
+	file := filepath.Join(t.TempDir(), "slabcached.mem")
+	big := strings.Repeat("L", 700_000)
+	p := startWithMemoryFile(t, bin, file)
+	var load strings.Builder
+	for i := range 2000 {
+		fmt.Fprintf(&load, "set k%d %d 0 %d noreply\r\nvalue-%d\r\n", i, i, len(fmt.Sprint(i))+6, i)
+	}
+	fmt.Fprintf(&load, "set large 5 0 %d\r\n%s\r\n", len(big), big)
+	talk(t, p.addr, load.String(), "STORED\r\n")
+	casLine := talk(t, p.addr, "gets k7\r\n", "END\r\n")
+	talk(t, p.addr, "set short 0 2 1\r\nx\r\nset long 0 300 4\r\nlong\r\n", "STORED\r\nSTORED\r\n")
+
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("SIGUSR1: %v\n%s", err, p.stderr.String())
+	}
+	if _, err := os.Stat(file + ".meta"); err != nil {
+		t.Fatalf("no metadata after a graceful stop: %v", err)
+	}
+	time.Sleep(2500 * time.Millisecond) // "short" expires meanwhile
+
+	p = startWithMemoryFile(t, bin, file)
+	if got := talk(t, p.addr, "gets k7\r\n", "END\r\n"); got != casLine {
+		t.Fatalf("after the restart gets k7 = %q, want %q (same value, flags and CAS)", got, casLine)
+	}
+	for _, i := range []int{0, 999, 1999} {
+		want := fmt.Sprintf("VALUE k%d %d %d\r\nvalue-%d\r\nEND\r\n", i, i, len(fmt.Sprint(i))+6, i)
+		if got := talk(t, p.addr, fmt.Sprintf("get k%d\r\n", i), "END\r\n"); got != want {
+			t.Fatalf("get k%d = %q, want %q", i, got, want)
+		}
+	}
+	if got := talk(t, p.addr, "get large\r\n", "END\r\n"); got != fmt.Sprintf("VALUE large 5 %d\r\n%s\r\nEND\r\n", len(big), big) {
+		t.Fatalf("the large item did not survive: %.100q", got)
+	}
+	if got := talk(t, p.addr, "get short\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("an item that expired while stopped is served: %q", got)
+	}
+	if got := talk(t, p.addr, "mg long t v\r\n", "\r\n"); !strings.HasPrefix(got, "VA 4 t29") && !strings.HasPrefix(got, "VA 4 t28") {
+		t.Fatalf("remaining TTL after the restart: %q, want about 297", got)
+	}
+	if got := talk(t, p.addr, "stats settings\r\n", "END\r\n"); !strings.Contains(got, "STAT memory_file "+file+"\r\n") {
+		t.Fatalf("stats settings does not show the memory file")
+	}
+	if got := talk(t, p.addr, "stats\r\n", "END\r\n"); !strings.Contains(got, "STAT curr_items 2002\r\n") {
+		t.Fatalf("curr_items after the restart: %s", got)
+	}
+
+	// shutdown graceful saves too; a second restart serves the same.
+	talk(t, p.addr, "set after 0 0 1\r\nA\r\n", "STORED\r\n")
+	nc, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Write([]byte("shutdown graceful\r\n"))
+	if err := p.wait(t); err != nil {
+		t.Fatalf("shutdown graceful: %v\n%s", err, p.stderr.String())
+	}
+	nc.Close()
+	p = startWithMemoryFile(t, bin, file)
+	if got := talk(t, p.addr, "get after k1\r\n", "END\r\n"); got != "VALUE after 0 1\r\nA\r\nVALUE k1 1 7\r\nvalue-1\r\nEND\r\n" {
+		t.Fatalf("after shutdown graceful: %q", got)
+	}
+
+	// SIGTERM is not graceful: no metadata, an empty start.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("SIGTERM: %v", err)
+	}
+	p = startWithMemoryFile(t, bin, file)
+	if got := talk(t, p.addr, "get k1\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("served after SIGTERM: %q", got)
+	}
+
+	// kill -9 after a restart leaves nothing to trust either.
+	talk(t, p.addr, "set z 0 0 1\r\nz\r\n", "STORED\r\n")
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	p.wait(t)
+	p = startWithMemoryFile(t, bin, file)
+	talk(t, p.addr, "get z\r\n", "END\r\n")
+	p.cmd.Process.Kill()
+	p.wait(t)
+	p = startWithMemoryFile(t, bin, file)
+	if got := talk(t, p.addr, "get z\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("served after kill -9: %q", got)
+	}
+	p.cmd.Process.Kill()
+	p.wait(t)
+
+	// An empty metadata file: refuse to start, as memcached does.
+	if err := os.WriteFile(file+".meta", nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "-p", "0", "-U", "0", "-e", file, "--metrics-listen", "off").CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() == 0 {
+		t.Fatalf("started with an empty metadata file: %v\n%s", err, out)
+	}
+}
