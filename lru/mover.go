@@ -146,7 +146,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		}
 		n := s.headBytes(p, st)
 		lc := s.lruClass(ref, st) // cls, or the chunk class for a large item
-		nref, err := s.slab.AllocNoGrow(cls, n)
+		nref, err := s.rescueChunk(cls, n)
 		if err != nil {
 			s.mover.evictionsNomem++
 			c := &s.classes[lc]
@@ -204,7 +204,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 			return false
 		}
 		used := t.used(j)
-		nref, err := s.slab.AllocNoGrow(cls, dataHdr+used)
+		nref, err := s.rescueChunk(cls, dataHdr+used)
 		if err != nil {
 			s.mover.evictionsNomem++
 			hc := &s.classes[s.lruClass(head, hst)]
@@ -225,6 +225,36 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 	default:
 		return false // reserved: a store in progress
 	}
+}
+
+// rescueChunk finds a chunk of class cls to copy a chunk of a draining page
+// into, as memcached's rebalancer does: a free chunk of the class, else a
+// new page while memory is not full, else it evicts from the class's LRU
+// tails (COLD, then HOT) to free one, so a page move evicts the class's
+// least recently used items rather than whatever lived in the page. The
+// caller holds the shard lock of the item it rescues, which pullTail skips.
+func (s *Store) rescueChunk(cls, n int) (slab.Ref, error) {
+	ref, err := s.slab.AllocNoGrow(cls, n)
+	if err == nil {
+		return ref, nil
+	}
+	if s.slab.FreePagesLeft() > 0 {
+		if ref, err := s.slab.Alloc(cls, n); err == nil {
+			return ref, nil
+		}
+	}
+	if s.cfg.NoEvict {
+		return 0, err
+	}
+	for range 10 {
+		if s.pullTail(cls, Cold, pullEvict, 0, 0) <= 0 {
+			s.pullTail(cls, Hot, 0, 0, 0)
+		}
+		if ref, err = s.slab.AllocNoGrow(cls, n); err == nil {
+			return ref, nil
+		}
+	}
+	return 0, err
 }
 
 // AutomoveOnce is one look of the page mover (slab_automove 1 runs it once
