@@ -136,7 +136,7 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("total_connections", s.counts.total.Load())
 	u("rejected_connections", s.counts.rejected.Load())
 	i("connection_structures", s.counts.curr.Load())
-	u("response_obj_oom", 0)
+	u("response_obj_oom", s.counts.respOOM.Load())
 	// slabcached has no response objects or read-buffer pool: one reply
 	// buffer and gnet's input buffer per connection.
 	i("response_obj_count", s.counts.curr.Load())

@@ -42,6 +42,14 @@ func (c *conn) get(r *proto.Request) {
 		args.Exptime = int64(r.Exptime)
 	}
 	withCAS := r.Command == proto.CmdGets || r.Command == proto.CmdGats
+	if lim := c.s.net.respLimit; lim > 0 && c.udp == nil && c.more.resume == 0 {
+		if c.resps+len(r.Keys) > lim {
+			c.s.counts.respOOM.Add(1)
+			c.out = proto.AppendError(c.out, proto.ErrGetNoMemory)
+			return
+		}
+		c.resps += len(r.Keys)
+	}
 	for i := c.more.resume; i < len(r.Keys); i++ {
 		if c.udp != nil && i > 0 {
 			// Over UDP each key's reply is sent on its own, as memcached

@@ -77,6 +77,8 @@ type conn struct {
 	// budget: requests this event may still serve before yielding to the
 	// loop's other connections (-R); negative when there is no limit.
 	budget int
+	// resps: replies waiting in out, counted against respLimit.
+	resps int
 }
 
 // input is what the input loop waits for or skips.
@@ -240,6 +242,7 @@ func (c *conn) flushOut() {
 		return
 	}
 	c.st[cBytesWritten] += uint64(len(c.out))
+	c.resps = 0
 	// Counters first: a client that has its reply sees them in stats.
 	c.flushCounters()
 	c.gc.Write(c.out)
@@ -261,6 +264,13 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
+			if c.s.net.respLimit > 0 && !c.respRoom(r) {
+				// As memcached when it cannot allocate a response
+				// object for a command: the connection is closed, its
+				// waiting replies unsent.
+				c.out, c.resps = c.out[:0], 0
+				return off, true
+			}
 			start := nanotime()
 			c.exec(r)
 			c.loop.observe(r.Command, nanotime()-start)
@@ -326,6 +336,44 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		}
 	}
 	return off, false
+}
+
+// Under read_buf_mem_limit memcached gives each worker thread limit/threads
+// bytes of 16 KiB buffers: one reads a connection's input, each other holds
+// a bundle of 13 response objects (one per reply, one per key of a
+// multi-get). A connection whose replies of one event need more response
+// objects than that gets SERVER_ERROR out of memory writing get response
+// for a multi-get, and is closed for anything else; response_obj_oom counts
+// both. slabcached applies the same bound per event loop.
+const (
+	readBufferSize = 16 << 10
+	respsPerBundle = 13
+)
+
+// respLimit is the number of replies a connection may have waiting in one
+// event for read_buf_mem_limit limit (bytes) and threads event loops, or 0
+// for no limit.
+func respLimit(limit int64, threads int) int {
+	if limit <= 0 {
+		return 0
+	}
+	bufs := limit / int64(max(threads, 1)) / readBufferSize
+	return int(max(bufs-1, 1)) * respsPerBundle
+}
+
+// respRoom reserves room for r's replies and reports whether there was
+// room; a multi-get reserves (or refuses) its keys itself (get).
+func (c *conn) respRoom(r *proto.Request) bool {
+	switch r.Command {
+	case proto.CmdGet, proto.CmdGets, proto.CmdGat, proto.CmdGats:
+		return true
+	}
+	if c.resps >= c.s.net.respLimit {
+		c.s.counts.respOOM.Add(1)
+		return false
+	}
+	c.resps++
+	return true
 }
 
 // spend counts one request served in this event and reports whether the

@@ -121,6 +121,7 @@ func (s *Server) resetCounters() {
 	s.counts.total.Store(0)
 	s.counts.rejected.Store(0)
 	s.counts.connYields.Store(0)
+	s.counts.respOOM.Store(0)
 	s.obs.skippedTotal.Store(0)
 	s.obs.sent.Store(0)
 	s.obs.clearDetail()

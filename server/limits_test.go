@@ -133,3 +133,38 @@ func TestReqsPerEventYields(t *testing.T) {
 		})
 	}
 }
+
+// read_buf_mem_limit bounds the replies a connection may have waiting, as
+// memcached's response objects do: a multi-get over the bound gets
+// SERVER_ERROR out of memory writing get response, a pipeline over it
+// closes the connection, both count in response_obj_oom, and other
+// connections are served.
+func TestReadBufMemLimit(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) {
+		s.Threads = 2
+		s.ReadBufMemLimit = 2 * 2 * 16 << 10 // two 16 KiB buffers per loop: 13 replies
+	})
+	nc, br := dialT(t, srv.Addr())
+	keys := func(n int) string { return strings.TrimSpace(strings.Repeat("foo ", n)) }
+	nc.Write([]byte("get " + keys(13) + "\r\n"))
+	expectLine(t, br, "END\r\n")
+	nc.Write([]byte("get " + keys(14) + "\r\n"))
+	expectLine(t, br, "SERVER_ERROR out of memory writing get response\r\n")
+	if got := statValue(t, srv.Addr(), "response_obj_oom"); got != "1" {
+		t.Fatalf("response_obj_oom = %s, want 1", got)
+	}
+	nc.Write([]byte(strings.Repeat("mg foo v\r\n", 13)))
+	for range 13 {
+		expectLine(t, br, "EN\r\n")
+	}
+	stacked, rs := dialT(t, srv.Addr())
+	stacked.Write([]byte(strings.Repeat("mg foo v\r\n", 14)))
+	if line, err := rs.ReadString('\n'); err != io.EOF {
+		t.Fatalf("14 stacked replies: %q %v, want the connection closed", line, err)
+	}
+	if got := statValue(t, srv.Addr(), "response_obj_oom"); got != "2" {
+		t.Fatalf("response_obj_oom = %s, want 2", got)
+	}
+	nc.Write([]byte("version\r\n"))
+	expectLine(t, br, "VERSION "+Version+"\r\n")
+}

@@ -81,6 +81,7 @@ type connCounts struct {
 	idleKicks    atomic.Uint64 // closed by idle_timeout
 	lineTooLong  atomic.Uint64 // closed for an over-long request line
 	connYields   atomic.Uint64 // events ended by the -R budget (conn_yields)
+	respOOM      atomic.Uint64 // replies refused by read_buf_mem_limit (response_obj_oom)
 }
 
 // live holds the settings admin commands change at run time (lru tune,
@@ -114,6 +115,7 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, err
 	}
 	srv.net.init(addrs)
+	srv.net.respLimit = respLimit(s.ReadBufMemLimit, s.Threads)
 	srv.net.reqsPerEvent = -1
 	if s.YieldRequests {
 		srv.net.reqsPerEvent = s.ReqsPerEvent

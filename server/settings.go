@@ -88,7 +88,8 @@ type Settings struct {
 	IdleTimeout int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
-	// use together; 0 (default) = unlimited.
+	// use together; 0 (default) = unlimited. As in memcached it bounds the
+	// replies one connection may have waiting in an event (respLimit).
 	ReadBufMemLimit int64
 
 	// Memory and items.

@@ -40,6 +40,9 @@ type transport struct {
 	// reqsPerEvent: requests a connection may have served in one event
 	// before it yields (-R); -1 for every complete request.
 	reqsPerEvent int
+	// respLimit: replies a connection may have waiting in one event under
+	// read_buf_mem_limit (0: no limit); see conn.respRoom.
+	respLimit int
 
 	mu        sync.Mutex // guards everything below
 	eng       gnet.Engine

@@ -258,7 +258,7 @@ var memcachedOptions = []option{
 		}
 		p.cmd.settings.ReadBufMemLimit = int64(n) << 20
 		return nil
-	}, noEffect: "-o read_buf_mem_limit has no effect in slabcached: each connection's unread input is capped at 4 MiB instead (docs/compat.md)"},
+	}},
 	{kind: suboption, long: "resp_obj_mem_limit", arg: optionalArg, noEffect: "DEPRECATED: resp_obj_mem_limit no longer used. See read_buf_mem_limit,"},
 	{kind: suboption, long: "lru_maintainer", apply: set(func(s *server.Settings) { s.LRUMaintainer, s.LRUSegmented = true, true })},
 	{kind: suboption, long: "no_lru_maintainer", apply: set(func(s *server.Settings) { s.LRUMaintainer, s.LRUSegmented = false, false })},
