@@ -91,9 +91,8 @@ func printUsage(w io.Writer) {
                           slab_chunk_max = 1 MiB
    - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit,
      slab_sizes, sock_cookie_id, slab_automove_freeratio: accepted, no effect
-   - ext_path, ext_page_size, ext_wbuf_size, ext_threads, ext_io_depth,
-     ext_item_size, ext_item_age, ext_low_ttl, ext_drop_unread, ext_recache_rate,
-     ext_compact_under, ext_drop_under, ext_max_frag, ext_max_sleep: accepted, no effect (no extstore)
+   - extstore's ext_* options: accepted, no effect (there is no extstore; they
+     are not named here, so scripts that look for them in -h find none)
 -r, --enable-coredumps    maximize core file limit
 -i, --license             print the licence note and exit
 -e, --memory-file=<file>  accepted, no effect: there is no restartable memory file yet
