@@ -58,6 +58,8 @@ var packageRules = map[string]struct {
 	"cluster/discovery":  {ours: []string{"cluster/ring", "proto"}, thirdParty: []string{}},
 	"cluster/membership": {ours: []string{"cluster/discovery"}, thirdParty: []string{"github.com/hashicorp/serf", "github.com/hashicorp/memberlist", "go.uber.org/zap"}},
 	"cluster/client":     {ours: []string{"cluster/ring", "cluster/discovery", "proto"}, thirdParty: []string{}},
+	// hot-key detection runs on the request path: the standard library only.
+	"cluster/hotkeys": {ours: []string{}, thirdParty: []string{}},
 	// difftest judges servers from outside: it must not share our codec.
 	"internal/difftest":   {ours: []string{"internal/testenv"}},
 	"internal/testenv":    {ours: []string{}},

@@ -1,0 +1,502 @@
+package hotkeys
+
+import (
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config sets how keys are sampled and when a key is hot.
+type Config struct {
+	// SampleRate: one read in SampleRate (on average) is sampled, and
+	// writes alike. Default 100.
+	SampleRate int
+	// TopK is the number of keys each event loop's summary keeps. Default 64.
+	TopK int
+	// WindowSecs is the length of a window in seconds. Default 1.
+	WindowSecs int
+	// Windows is how many windows are summed to smooth the estimates.
+	// Default 3.
+	Windows int
+	// Threshold is the share of this node's reads at which a key turns hot.
+	// Default 0.01 (1%).
+	Threshold float64
+	// MinRate is the node's read rate (reads/s) below which nothing is hot.
+	// Default 1000.
+	MinRate float64
+	// MinSamples is the fewest samples of a key, over the smoothing
+	// windows, before it can turn hot: one sample stands for SampleRate
+	// reads, so a key seen once or twice is noise, not a hot key.
+	// Default 8.
+	MinSamples int
+	// LeaveWindows: a hot key leaves the hot set after this many windows
+	// in a row below half the threshold (or under MinRate). Default 3.
+	LeaveWindows int
+	// OnChange, when set, is called (from the detector's goroutine) for
+	// every key entering or leaving the hot set.
+	OnChange func(Change)
+	// Now returns the coarse clock in seconds (the server's clock); the
+	// detector's windows follow it.
+	Now func() uint32
+}
+
+// DefaultConfig returns the defaults above.
+func DefaultConfig() Config {
+	return Config{SampleRate: 100, TopK: 64, WindowSecs: 1, Windows: 3, Threshold: 0.01, MinRate: 1000, MinSamples: 8, LeaveWindows: 3}
+}
+
+func (c *Config) fill() {
+	d := DefaultConfig()
+	if c.SampleRate <= 0 {
+		c.SampleRate = d.SampleRate
+	}
+	if c.TopK <= 0 {
+		c.TopK = d.TopK
+	}
+	if c.WindowSecs <= 0 {
+		c.WindowSecs = d.WindowSecs
+	}
+	if c.Windows <= 0 {
+		c.Windows = d.Windows
+	}
+	if c.MinSamples <= 0 {
+		c.MinSamples = d.MinSamples
+	}
+	if c.LeaveWindows <= 0 {
+		c.LeaveWindows = d.LeaveWindows
+	}
+}
+
+// Key is a key's figures over the smoothing windows.
+type Key struct {
+	Key          string
+	ReadsPerSec  float64 // estimated reads of the key per second
+	Share        float64 // its share of this node's reads
+	WritesPerSec float64 // estimated writes of the key per second
+	Since        time.Time
+}
+
+// Change is a key entering (Hot true) or leaving the hot set.
+type Change struct {
+	Key
+	Hot bool
+}
+
+// Detector finds hot keys from the samples of its Samplers (one per event
+// loop). Samplers run lock-free on their loops; once a window is over each
+// hands its summary to the detector through a slot it owns (see publish),
+// and the detector's goroutine merges them.
+type Detector struct {
+	cfg Config
+
+	mu       sync.Mutex
+	samplers []*Sampler
+	history  []window // newest last, at most cfg.Windows
+	hot      map[string]*hotState
+	last     int64 // last window merged
+	sampled  atomic.Uint64
+	pins     atomic.Pointer[pinSet] // the hot keys, for the samplers to count exactly
+	changes  [2]atomic.Uint64 // leave, enter
+	view     atomic.Pointer[view]
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type window struct {
+	reads, writes uint64            // all reads and writes seen
+	keyReads      map[string]uint64 // guaranteed reads of sampled keys (count less error)
+	keyWrites     map[string]uint64
+	// pinned: reads of the keys that were hot when the window began,
+	// counted exactly from the samples (a Space-Saving summary can lose a
+	// key whose share is under 1/TopK of the samples).
+	pinned map[string]uint64
+}
+
+type hotState struct {
+	since time.Time
+	below int
+}
+
+// view is what readers see: the hot set and the best candidates, sorted by
+// reads.
+type view struct {
+	hot, candidates []Key
+}
+
+// New returns a detector; call Start to run it.
+func New(cfg Config) *Detector {
+	cfg.fill()
+	if cfg.Now == nil {
+		start := time.Now()
+		cfg.Now = func() uint32 { return uint32(time.Since(start)/time.Second) + 2 }
+	}
+	d := &Detector{cfg: cfg, hot: map[string]*hotState{}, last: -1}
+	d.view.Store(&view{})
+	d.pins.Store(&pinSet{})
+	return d
+}
+
+// Config returns the detector's settings.
+func (d *Detector) Config() Config { return d.cfg }
+
+// Sampler returns a new sampler for one event loop.
+func (d *Detector) Sampler() *Sampler {
+	s := &Sampler{
+		d:      d,
+		rate:   d.cfg.SampleRate,
+		win:    -1,
+		rng:    uint64(time.Now().UnixNano()) | 1,
+		reads:  NewTopK(d.cfg.TopK),
+		writes: NewTopK(d.cfg.TopK),
+	}
+	for i := range s.pub {
+		s.pub[i].reads = NewTopK(d.cfg.TopK)
+		s.pub[i].writes = NewTopK(d.cfg.TopK)
+	}
+	s.rleft, s.wleft = s.skip(), s.skip()
+	d.mu.Lock()
+	d.samplers = append(d.samplers, s)
+	d.mu.Unlock()
+	return s
+}
+
+// Start runs the goroutine that closes windows.
+func (d *Detector) Start() {
+	d.stop, d.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(d.done)
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		seen := int64(-1) // the window the clock was in at the last tick
+		for {
+			select {
+			case <-d.stop:
+				return
+			case <-t.C:
+			}
+			w := d.windowOf(d.cfg.Now())
+			// A window is merged one tick after the clock left it, so
+			// that every busy loop has published it.
+			if w == seen {
+				d.CloseWindows(w - 1)
+			}
+			seen = w
+		}
+	}()
+}
+
+// Stop ends the goroutine.
+func (d *Detector) Stop() {
+	if d.stop != nil {
+		close(d.stop)
+		<-d.done
+		d.stop = nil
+	}
+}
+
+func (d *Detector) windowOf(now uint32) int64 { return int64(now) / int64(d.cfg.WindowSecs) }
+
+// Sampled returns the number of reads sampled in the windows merged so far.
+func (d *Detector) Sampled() uint64 { return d.sampled.Load() }
+
+// Changes returns how many times keys entered and left the hot set.
+func (d *Detector) Changes() (enter, leave uint64) {
+	return d.changes[1].Load(), d.changes[0].Load()
+}
+
+// Hot returns the hot keys, most read first.
+func (d *Detector) Hot() []Key { return d.view.Load().hot }
+
+// IsHot reports whether key is hot.
+func (d *Detector) IsHot(key string) bool {
+	for _, k := range d.view.Load().hot {
+		if k.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// Candidates returns the most read keys that are not hot, most read first.
+func (d *Detector) Candidates() []Key { return d.view.Load().candidates }
+
+// CloseWindows merges every window up to and including w that has not been
+// merged yet, and updates the hot set. The detector's goroutine calls it;
+// tests call it directly.
+func (d *Detector) CloseWindows(w int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.last < 0 {
+		d.last = w - 1
+	}
+	for ; d.last < w; d.last++ {
+		d.mergeLocked(d.last + 1)
+	}
+	d.evaluateLocked()
+}
+
+// mergeLocked adds the summaries the samplers published for window w.
+func (d *Detector) mergeLocked(w int64) {
+	m := window{keyReads: map[string]uint64{}, keyWrites: map[string]uint64{}, pinned: map[string]uint64{}}
+	rate := uint64(d.cfg.SampleRate)
+	for _, s := range d.samplers {
+		for i := range s.pub {
+			p := &s.pub[i]
+			pw := p.win.Load()
+			if pw == 0 {
+				continue
+			}
+			if pw-1 == w {
+				d.sampled.Add(p.reads.Offered())
+				m.reads += p.nreads
+				m.writes += p.nwrites
+				// A key's guaranteed count (count less its error): a key
+				// that took a full summary's smallest slot does not look
+				// hot because of what it inherited.
+				p.reads.Each(func(k []byte, c, e uint64) { m.keyReads[string(k)] += (c - e) * rate })
+				p.writes.Each(func(k []byte, c, e uint64) { m.keyWrites[string(k)] += (c - e) * rate })
+				for i := range p.pins.n {
+					m.pinned[string(p.pins.key(i))] += p.pins.counts[i] * rate
+				}
+			}
+			if pw-1 <= w {
+				p.win.Store(0) // consumed (or too late to count): the loop may reuse it
+			}
+		}
+	}
+	d.history = append(d.history, m)
+	if len(d.history) > d.cfg.Windows {
+		d.history = d.history[len(d.history)-d.cfg.Windows:]
+	}
+}
+
+// evaluateLocked applies the hot rules to the smoothed figures.
+func (d *Detector) evaluateLocked() {
+	var reads, writes uint64
+	keyReads := map[string]uint64{}
+	keyWrites := map[string]uint64{}
+	stay := map[string]uint64{}
+	for _, w := range d.history {
+		reads += w.reads
+		writes += w.writes
+		for k, n := range w.keyReads {
+			keyReads[k] += n
+		}
+		for k := range d.hot {
+			if n, ok := w.pinned[k]; ok {
+				stay[k] += n
+			} else {
+				stay[k] += w.keyReads[k] // a window from before k was pinned
+			}
+		}
+		for k, n := range w.keyWrites {
+			keyWrites[k] += n
+		}
+	}
+	secs := float64(len(d.history) * d.cfg.WindowSecs)
+	if secs == 0 {
+		return
+	}
+	rate := float64(reads) / secs
+	now := time.Now()
+	fig := func(k string) Key {
+		r := keyReads[k]
+		share := 0.0
+		if reads > 0 {
+			share = min(float64(r)/float64(reads), 1)
+		}
+		return Key{Key: k, ReadsPerSec: float64(r) / secs, Share: share, WritesPerSec: float64(keyWrites[k]) / secs}
+	}
+	busy := rate >= d.cfg.MinRate
+	var changes []Change
+	for k, r := range keyReads {
+		if _, ok := d.hot[k]; ok || !busy || r == 0 {
+			continue
+		}
+		if r/uint64(d.cfg.SampleRate) < uint64(d.cfg.MinSamples) {
+			continue
+		}
+		if f := fig(k); f.Share >= d.cfg.Threshold {
+			d.hot[k] = &hotState{since: now}
+			f.Since = now
+			changes = append(changes, Change{Key: f, Hot: true})
+		}
+	}
+	for k, st := range d.hot {
+		f := fig(k)
+		// A hot key stays while its share (from its exact sample count)
+		// is at least half the threshold.
+		if busy && reads > 0 && float64(stay[k])/float64(reads) >= d.cfg.Threshold/2 {
+			st.below = 0
+			continue
+		}
+		if st.below++; st.below >= d.cfg.LeaveWindows {
+			delete(d.hot, k)
+			f.Since = st.since
+			changes = append(changes, Change{Key: f})
+		}
+	}
+	v := &view{}
+	for k, st := range d.hot {
+		f := fig(k)
+		f.Since = st.since
+		v.hot = append(v.hot, f)
+	}
+	for k := range keyReads {
+		if _, ok := d.hot[k]; !ok {
+			v.candidates = append(v.candidates, fig(k))
+		}
+	}
+	byReads := func(ks []Key) {
+		sort.Slice(ks, func(i, j int) bool {
+			if ks[i].ReadsPerSec != ks[j].ReadsPerSec {
+				return ks[i].ReadsPerSec > ks[j].ReadsPerSec
+			}
+			return ks[i].Key < ks[j].Key
+		})
+	}
+	byReads(v.hot)
+	byReads(v.candidates)
+	if len(v.candidates) > 10 {
+		v.candidates = v.candidates[:10]
+	}
+	d.view.Store(v)
+	pins := &pinSet{}
+	for _, k := range v.hot {
+		pins.add([]byte(k.Key))
+	}
+	d.pins.Store(pins)
+	for _, c := range changes {
+		if c.Hot {
+			d.changes[1].Add(1)
+		} else {
+			d.changes[0].Add(1)
+		}
+		if d.cfg.OnChange != nil {
+			d.cfg.OnChange(c)
+		}
+	}
+}
+
+// Sampler samples the reads and writes of one event loop. Its methods must
+// be called from that loop only; they take no lock and allocate nothing.
+type Sampler struct {
+	d             *Detector
+	rate          int
+	rleft, wleft  int // requests until the next sample
+	rng           uint64
+	win           int64 // the window being summed
+	reads, writes *TopK
+	nreads        uint64
+	nwrites       uint64
+	pins          pinSet
+	pub           [2]pubSlot
+}
+
+// pubSlot hands a finished window to the detector. win is 0 while the slot
+// is free, window+1 once the loop has filled it; the detector frees it after
+// reading. The loop writes only a free slot and the detector reads only a
+// full one, so the atomic win orders every access.
+type pubSlot struct {
+	win           atomic.Int64
+	reads, writes *TopK
+	nreads        uint64
+	nwrites       uint64
+	pins          pinSet
+}
+
+// maxPins bounds the hot keys a sampler counts exactly.
+const maxPins = 64
+
+// pinSet is a fixed-size set of keys with a sample count each.
+type pinSet struct {
+	n      int
+	lens   [maxPins]uint8
+	counts [maxPins]uint64
+	keys   [maxPins * MaxKeyLen]byte
+}
+
+func (p *pinSet) key(i int) []byte { return p.keys[i*MaxKeyLen : i*MaxKeyLen+int(p.lens[i])] }
+
+func (p *pinSet) add(k []byte) {
+	if p.n < maxPins && len(k) <= MaxKeyLen {
+		copy(p.keys[p.n*MaxKeyLen:], k)
+		p.lens[p.n] = uint8(len(k))
+		p.n++
+	}
+}
+
+// count adds a sample of k if it is pinned.
+func (p *pinSet) count(k []byte) {
+	for i := 0; i < p.n; i++ {
+		if int(p.lens[i]) == len(k) && string(p.key(i)) == string(k) {
+			p.counts[i]++
+			return
+		}
+	}
+}
+
+// skip draws the number of requests to the next sample: uniform in
+// [1, 2*rate-1], so one in rate on average, without a pattern a client's
+// request order could line up with.
+func (s *Sampler) skip() int {
+	if s.rate <= 1 {
+		return 1
+	}
+	s.rng ^= s.rng << 13
+	s.rng ^= s.rng >> 7
+	s.rng ^= s.rng << 17
+	return 1 + int(s.rng%uint64(2*s.rate-1))
+}
+
+// Begin starts an event at clock time now (seconds): when the window has
+// changed, the finished one is handed to the detector.
+func (s *Sampler) Begin(now uint32) {
+	w := s.d.windowOf(now)
+	if w == s.win {
+		return
+	}
+	if s.win >= 0 && s.nreads+s.nwrites > 0 {
+		p := &s.pub[s.win%2]
+		if p.win.Load() == 0 {
+			p.reads.CopyFrom(s.reads)
+			p.writes.CopyFrom(s.writes)
+			p.nreads, p.nwrites = s.nreads, s.nwrites
+			p.pins = s.pins
+			p.win.Store(s.win + 1)
+		}
+	}
+	s.win = w
+	s.reads.Reset()
+	s.writes.Reset()
+	s.nreads, s.nwrites = 0, 0
+	// Count the current hot keys exactly in the new window (one atomic
+	// load a window, not a request).
+	s.pins = *s.d.pins.Load()
+	clear(s.pins.counts[:])
+}
+
+// Read counts a read of key.
+func (s *Sampler) Read(key []byte) {
+	s.nreads++
+	if s.rleft--; s.rleft > 0 {
+		return
+	}
+	s.rleft = s.skip()
+	s.reads.Offer(key)
+	if s.pins.n > 0 {
+		s.pins.count(key)
+	}
+}
+
+// Write counts a write of key.
+func (s *Sampler) Write(key []byte) {
+	s.nwrites++
+	if s.wleft--; s.wleft > 0 {
+		return
+	}
+	s.wleft = s.skip()
+	s.writes.Offer(key)
+}

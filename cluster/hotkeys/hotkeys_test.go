@@ -1,0 +1,210 @@
+package hotkeys
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sync/atomic"
+	"testing"
+)
+
+// zipfKeys returns n draws of keys "k0".."k<m-1>" under Zipf s.
+func zipfKeys(seed uint64, s float64, m, n int) []string {
+	r := rand.New(rand.NewPCG(seed, seed))
+	z := rand.NewZipf(r, s, 1, uint64(m-1))
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("k%d", z.Uint64())
+	}
+	return out
+}
+
+// Space-Saving's guarantees on Zipf streams: every count overestimates its
+// key's true count by at most its error, every error is at most N/K, and
+// every key seen more than N/K times is in the summary.
+func TestTopKBoundsOnZipf(t *testing.T) {
+	for _, s := range []float64{1.01, 1.1, 1.5} {
+		for _, k := range []int{16, 64} {
+			const n = 200_000
+			stream := zipfKeys(uint64(k), s, 100_000, n)
+			exact := map[string]uint64{}
+			tk := NewTopK(k)
+			for _, key := range stream {
+				exact[key]++
+				tk.Offer([]byte(key))
+			}
+			bound := uint64(n / k)
+			seen := map[string]bool{}
+			tk.Each(func(key []byte, count, err uint64) {
+				kk := string(key)
+				seen[kk] = true
+				if count < exact[kk] || count-exact[kk] > err || err > bound {
+					t.Errorf("s=%v k=%d %s: count %d, true %d, err %d, bound %d", s, k, kk, count, exact[kk], err, bound)
+				}
+			})
+			for key, c := range exact {
+				if c > bound && !seen[key] {
+					t.Errorf("s=%v k=%d: %s seen %d times (> N/K = %d) is not in the summary", s, k, key, c, bound)
+				}
+			}
+			if tk.Offered() != n {
+				t.Errorf("offered %d, want %d", tk.Offered(), n)
+			}
+		}
+	}
+}
+
+// fakeClock is the detector's seconds clock in a test.
+type fakeClock struct{ now atomic.Uint32 }
+
+func (c *fakeClock) Now() uint32 { return c.now.Load() }
+
+type rig struct {
+	t       *testing.T
+	clk     *fakeClock
+	d       *Detector
+	loops   []*Sampler
+	changes []Change
+}
+
+func newRig(t *testing.T, cfg Config, loops int) *rig {
+	r := &rig{t: t, clk: &fakeClock{}}
+	r.clk.now.Store(100)
+	cfg.Now = r.clk.Now
+	cfg.OnChange = func(c Change) { r.changes = append(r.changes, c) }
+	r.d = New(cfg)
+	for range loops {
+		r.loops = append(r.loops, r.d.Sampler())
+	}
+	return r
+}
+
+// second runs one second of traffic: reads per loop, a share of them on
+// each hot key, the rest spread over many cold keys; then the next
+// second begins on every loop (publishing this one) and the detector closes
+// the window.
+func (r *rig) second(reads int, hot map[string]float64) {
+	now := r.clk.Now()
+	for li, l := range r.loops {
+		l.Begin(now)
+		rng := rand.New(rand.NewPCG(uint64(now), uint64(li)))
+		for range reads {
+			x := rng.Float64()
+			key := ""
+			for k, share := range hot {
+				if x < share {
+					key = k
+					break
+				}
+				x -= share
+			}
+			if key == "" {
+				key = fmt.Sprintf("cold%d", rng.IntN(50_000))
+			}
+			l.Read([]byte(key))
+		}
+	}
+	r.clk.now.Add(1)
+	for _, l := range r.loops {
+		l.Begin(r.clk.Now())
+	}
+	r.d.CloseWindows(int64(now))
+}
+
+func (r *rig) hotKeys() []string {
+	var ks []string
+	for _, k := range r.d.Hot() {
+		ks = append(ks, k.Key)
+	}
+	return ks
+}
+
+// A key with a few percent of a busy node's reads turns hot within a
+// window or two; keys under the threshold do not; an idle node marks
+// nothing; a key that cools down leaves only after the configured number
+// of windows under half the threshold.
+func TestDetectorHotSetAndHysteresis(t *testing.T) {
+	r := newRig(t, DefaultConfig(), 2)
+	// 200,000 reads/s on the node: "a" has 5%, "b" 0.3%.
+	r.second(100000, map[string]float64{"a": 0.05, "b": 0.003})
+	r.second(100000, map[string]float64{"a": 0.05, "b": 0.003})
+	if got := r.hotKeys(); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("hot set %v, want [a]", got)
+	}
+	k := r.d.Hot()[0]
+	if k.Share < 0.04 || k.Share > 0.06 || k.ReadsPerSec < 8000 || k.ReadsPerSec > 12000 {
+		t.Fatalf("figures of a: %+v, want about 5%% and 10,000 reads/s", k)
+	}
+	if len(r.changes) != 1 || !r.changes[0].Hot || r.changes[0].Key.Key != "a" {
+		t.Fatalf("changes %+v", r.changes)
+	}
+	// "a" drops to 0.7%: between half the threshold and the threshold it
+	// stays hot.
+	for range 5 {
+		r.second(100000, map[string]float64{"a": 0.007})
+	}
+	if got := r.hotKeys(); len(got) != 1 {
+		t.Fatalf("a left the hot set at 0.7%%: %v", got)
+	}
+	// Then to nothing: it leaves after LeaveWindows windows below half
+	// the threshold (the smoothing windows first have to forget it).
+	left := -1
+	for i := range 10 {
+		r.second(20000, nil)
+		if len(r.hotKeys()) == 0 {
+			left = i
+			break
+		}
+	}
+	if left < 2 {
+		t.Fatalf("a left after %d windows, want at least LeaveWindows-1 = 2", left)
+	}
+	if n := len(r.changes); n != 2 || r.changes[1].Hot {
+		t.Fatalf("changes %+v", r.changes)
+	}
+	enter, leave := r.d.Changes()
+	if enter != 1 || leave != 1 {
+		t.Fatalf("Changes() = %d, %d", enter, leave)
+	}
+}
+
+// Under MinRate nothing is hot, whatever its share.
+func TestDetectorIdleNodeMarksNothing(t *testing.T) {
+	r := newRig(t, DefaultConfig(), 1)
+	for range 4 {
+		r.second(900, map[string]float64{"a": 0.5}) // 900 reads/s < 1000
+	}
+	if got := r.hotKeys(); len(got) != 0 {
+		t.Fatalf("hot set %v on a node under min_rate", got)
+	}
+	if len(r.d.Candidates()) == 0 || r.d.Candidates()[0].Key != "a" {
+		t.Fatalf("candidates %+v, want a first", r.d.Candidates())
+	}
+}
+
+// Sampling allocates nothing on the request path.
+func TestSamplerAllocatesNothing(t *testing.T) {
+	d := New(DefaultConfig())
+	s := d.Sampler()
+	key := []byte("user:42:profile")
+	if n := testing.AllocsPerRun(10_000, func() {
+		s.Begin(5)
+		s.Read(key)
+		s.Write(key)
+	}); n != 0 {
+		t.Fatalf("%v allocations per request", n)
+	}
+}
+
+func BenchmarkSamplerRead(b *testing.B) {
+	d := New(DefaultConfig())
+	s := d.Sampler()
+	keys := zipfKeys(1, 1.1, 100_000, 4096)
+	bk := make([][]byte, len(keys))
+	for i, k := range keys {
+		bk[i] = []byte(k)
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s.Read(bk[i&4095])
+	}
+}
