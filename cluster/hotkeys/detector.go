@@ -97,7 +97,7 @@ type Detector struct {
 	last     int64 // last window merged
 	sampled  atomic.Uint64
 	pins     atomic.Pointer[pinSet] // the hot keys, for the samplers to count exactly
-	changes  [2]atomic.Uint64 // leave, enter
+	changes  [2]atomic.Uint64       // leave, enter
 	view     atomic.Pointer[view]
 
 	stop chan struct{}
