@@ -14,12 +14,14 @@ func newTestConn(t testing.TB) *conn {
 	t.Helper()
 	set := DefaultSettings()
 	set.MaxBytes = 16 << 20
+	set.HotKeySampleRate = 1 // every request goes through the hot-key summary
 	srv, err := New(set, Options{Clock: clock.NewFake(1_700_000_000)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.store.Close() })
-	return &conn{s: srv, loop: &loopStats{}}
+	loop := &loopStats{hot: srv.hot.Sampler()}
+	return &conn{s: srv, loop: loop}
 }
 
 // run feeds buf through the request path and returns the replies.

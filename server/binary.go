@@ -59,6 +59,9 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			return len(buf), false
 		}
 		if err == nil {
+			if h := c.loop.hot; h != nil {
+				sampleBinary(h, r)
+			}
 			start := nanotime()
 			c.execBinary(r)
 			c.loop.observe(binCommand(r.Base()), nanotime()-start)

@@ -57,6 +57,8 @@ func (c *conn) stats(r *proto.Request) {
 		c.out = c.s.appendStatsSlabs(c.out)
 	case string(sub) == "sizes":
 		c.out = appendStatsSizes(c.out)
+	case string(sub) == "hotkeys":
+		c.out = c.s.appendStatsHotKeys(c.out)
 	default:
 		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 	}

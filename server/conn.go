@@ -129,7 +129,11 @@ func (c *conn) release() {
 // writes all their replies at once.
 func (c *conn) onTraffic() gnet.Action {
 	gc := c.gc
-	c.lastActive.Store(c.s.clk.Now())
+	now := c.s.clk.Now()
+	c.lastActive.Store(now)
+	if h := c.loop.hot; h != nil {
+		h.Begin(now)
+	}
 	if gc.OutboundBuffered() > outputPause {
 		// The client is not reading its replies: leave its requests
 		// unread until it does (OnTick wakes paused connections), and
@@ -271,6 +275,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				c.out, c.resps = c.out[:0], 0
 				return off, true
 			}
+			if h := c.loop.hot; h != nil {
+				sample(h, r)
+			}
 			start := nanotime()
 			c.exec(r)
 			c.loop.observe(r.Command, nanotime()-start)
@@ -295,6 +302,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if r.Command.IsStorage() && r.HeaderLen > 0 {
 				total := r.HeaderLen + r.ValueLen + 2
 				if total > streamThreshold && c.udp == nil {
+					if h := c.loop.hot; h != nil {
+						h.Write(r.Key)
+					}
 					c.startStream(r, buf[off:off+r.HeaderLen])
 					off += r.HeaderLen
 					return off, false

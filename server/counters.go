@@ -3,6 +3,7 @@ package server
 import (
 	"sync/atomic"
 
+	"github.com/slabcache/slabcache/cluster/hotkeys"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/slab"
 )
@@ -67,6 +68,10 @@ type loopStats struct {
 	// Latency histograms (metrics.go), not reset by `stats reset`.
 	lat    [numLatCmds][numLatBuckets]atomic.Uint64
 	latSum [numLatCmds]atomic.Uint64
+
+	// hot samples the keys this loop serves (hotkeys.go); nil when
+	// detection is off. Only the loop's goroutine uses it.
+	hot *hotkeys.Sampler
 }
 
 // classAdd counts a per-class event (cls 0 or out of range is ignored).

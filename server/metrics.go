@@ -86,7 +86,8 @@ type collector struct {
 	evictions, expiredUnfetched, evictedUnfetched, evictedActive, reclaimed,
 	crawlerReclaimed, getExpired, getFlushed, movesToCold, movesToWarm, readBytes,
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
-	classEvictions, pagePool, uptime, latency, info *prometheus.Desc
+	classEvictions, pagePool, uptime, latency, info,
+	hotKeys, hotSampled, hotChanges *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector of the server's metrics, to
@@ -127,6 +128,9 @@ func (s *Server) Collector() prometheus.Collector {
 		uptime:           d("uptime_seconds", "Seconds since the server started."),
 		latency:          d("request_duration_seconds", "Server-side processing time of one request, from parsed to reply buffered.", "command"),
 		info:             d("info", "Always 1; the labels carry the version.", "version"),
+		hotKeys:          d("hotkeys", "Keys in the hot set now."),
+		hotSampled:       d("hotkey_sampled_reads_total", "Reads sampled for hot-key detection."),
+		hotChanges:       d("hotkey_changes_total", "Keys entering or leaving the hot set.", "event"),
 	}
 }
 
@@ -135,7 +139,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.itemsTotal, c.bytes, c.limit, c.evictions, c.expiredUnfetched, c.evictedUnfetched, c.evictedActive,
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
-		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info} {
+		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges} {
 		ch <- d
 	}
 }
@@ -190,6 +194,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.pagePool, float64(st.SlabGlobalPagePool))
 	gauge(c.uptime, float64(s.clk.Now()))
 	gauge(c.info, 1, Version)
+	if h := s.hot; h != nil {
+		gauge(c.hotKeys, float64(len(h.Hot())))
+		counter(c.hotSampled, h.Sampled())
+		enter, leave := h.Changes()
+		counter(c.hotChanges, enter, "enter")
+		counter(c.hotChanges, leave, "leave")
+	}
 	for _, cs := range s.store.ClassStats(nil) {
 		if cs.Slab.TotalPages == 0 && cs.Number == 0 {
 			continue

@@ -25,6 +25,7 @@ const (
 	watchEvictions
 	watchDeletions
 	watchConnEvents
+	watchHotkeys // slabcached's: hot-key enter and leave events (hotkeys.go)
 )
 
 type watcher struct {
@@ -181,7 +182,8 @@ func (o *observers) refreshLocked() {
 	for _, w := range o.watchers {
 		o.kinds |= w.kinds
 	}
-	o.on.Store(o.kinds != 0 || o.detailOn)
+	// Hot-key events come from the detector, not from requests.
+	o.on.Store(o.kinds&^watchHotkeys != 0 || o.detailOn)
 }
 
 // startWatch turns c into a watcher (`watch [fetchers] [mutations]
@@ -213,6 +215,8 @@ func (c *conn) startWatch(r *proto.Request) {
 			prefixOf(a, "proxyevents"), prefixOf(a, "proxyuser"):
 		case prefixOf(a, "deletions"):
 			kinds |= watchDeletions
+		case prefixOf(a, "hotkeys"):
+			kinds |= watchHotkeys
 		default:
 			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 			return

@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/slabcache/slabcache/cluster/hotkeys"
 	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
@@ -68,8 +69,9 @@ type Server struct {
 	disc   atomic.Value // discoveryBox
 
 	verbosity atomic.Int32
-	flushedAt atomic.Uint32 // relative time of the last flush_all (stats settings "oldest")
-	graceful  atomic.Bool   // the stop under way keeps the memory file (StopGracefully)
+	flushedAt atomic.Uint32     // relative time of the last flush_all (stats settings "oldest")
+	graceful  atomic.Bool       // the stop under way keeps the memory file (StopGracefully)
+	hot       *hotkeys.Detector // hot-key detection (hotkeys.go); nil when off
 }
 
 // connCounts counts connections as `stats` and the metrics report them.
@@ -115,6 +117,9 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, err
 	}
 	srv.net.init(addrs)
+	if srv.hot = srv.newHotKeys(); srv.hot != nil {
+		srv.net.newSampler = srv.hot.Sampler
+	}
 	srv.net.respLimit = respLimit(s.ReadBufMemLimit, s.Threads)
 	srv.net.reqsPerEvent = -1
 	if s.YieldRequests {
@@ -194,6 +199,9 @@ func (s *Server) Done() <-chan struct{} { return s.net.done }
 // once the listeners are open (or failed to open).
 func (s *Server) Start() error {
 	s.store.Start()
+	if s.hot != nil {
+		s.hot.Start()
+	}
 	if err := s.net.start(s); err != nil {
 		return err
 	}
@@ -238,6 +246,9 @@ func (s *Server) writePortFile() error {
 // finish runs once the event loops are gone.
 func (s *Server) finish() {
 	s.net.finish(func() {
+		if s.hot != nil {
+			s.hot.Stop()
+		}
 		if s.graceful.Load() && s.set.MemoryFile != "" {
 			s.store.Stop()
 			if err := s.store.SaveSnapshot(); err != nil {

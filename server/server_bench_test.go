@@ -142,3 +142,30 @@ func benchMetaGet(b *testing.B, addr string) {
 	c := newBenchClient(b, addr, setupValue("key:000000001"), []byte("mg key:000000001 v f t\r\n"), reply, 16)
 	c.run(b)
 }
+
+// BenchmarkServerHotKeyCost runs the same loads with hot-key detection on
+// (the default) and off, side by side in one run: the ratio is the cost of
+// sampling on the request path.
+//
+//	go test -run '^$' -bench BenchmarkServerHotKeyCost -count 6 ./server/ | tee /tmp/hk.txt
+//	benchstat -col /hotkeys /tmp/hk.txt
+func BenchmarkServerHotKeyCost(b *testing.B) {
+	get16 := func(b *testing.B, addr string) {
+		reply := fmt.Appendf(nil, "VALUE key:000000001 0 %d\r\n%s\r\nEND\r\n", len(value100), value100)
+		newBenchClient(b, addr, setupValue("key:000000001"), []byte("get key:000000001\r\n"), reply, 16).run(b)
+	}
+	set16 := func(b *testing.B, addr string) {
+		newBenchClient(b, addr, nil, setupValue("key:000000001"), []byte("STORED\r\n"), 16).run(b)
+	}
+	for _, load := range []struct {
+		name string
+		f    func(*testing.B, string)
+	}{{"get16", get16}, {"set16", set16}, {"multiget10", benchMultiGet10}} {
+		for _, on := range []bool{true, false} {
+			b.Run(fmt.Sprintf("load=%s/hotkeys=%v", load.name, on), func(b *testing.B) {
+				srv := startTestServer(b, func(s *Settings) { s.MaxBytes = 64 << 20; s.Threads = 1; s.HotKeys = on })
+				load.f(b, srv.Addr())
+			})
+		}
+	}
+}

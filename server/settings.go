@@ -84,8 +84,22 @@ type Settings struct {
 	// as /dev/shm) so that a graceful stop (SIGUSR1, shutdown graceful)
 	// followed by a start with the same file and memory settings serves
 	// the same items: memcached's warm restart.
-	MemoryFile  string
-	IdleTimeout int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
+	MemoryFile string
+	// Hot keys (docs/hotkeys.md): HotKeys turns detection on (default);
+	// reads and writes are sampled one in HotKeySampleRate into
+	// Space-Saving summaries of HotKeyTopK keys per event loop, merged
+	// every HotKeyWindow seconds; a key is hot at HotKeyThreshold of the
+	// node's reads while the node serves HotKeyMinRate reads a second.
+	// With clustering, the owner of a hot key copies it to HotKeyReplicas-1
+	// more nodes.
+	HotKeys          bool
+	HotKeySampleRate int
+	HotKeyTopK       int
+	HotKeyWindow     int
+	HotKeyThreshold  float64
+	HotKeyMinRate    float64
+	HotKeyReplicas   int
+	IdleTimeout      int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
 	// use together; 0 (default) = unlimited. As in memcached it bounds the
@@ -170,6 +184,13 @@ func DefaultSettings() Settings {
 		Backlog:               1024,
 		Threads:               runtime.NumCPU(),
 		ReqsPerEvent:          20,
+		HotKeys:               true,
+		HotKeySampleRate:      100,
+		HotKeyTopK:            64,
+		HotKeyWindow:          1,
+		HotKeyThreshold:       0.01,
+		HotKeyMinRate:         1000,
+		HotKeyReplicas:        3,
 		Protocol:              ProtocolAuto,
 		MaxBytes:              d.MemoryLimit,
 		ItemSizeMax:           d.ItemSizeMax,
@@ -262,6 +283,18 @@ func (s *Settings) Validate() error {
 		return e("Maximum connections must be greater than 0")
 	case s.ReqsPerEvent <= 0:
 		return e("Number of requests per event must be greater than 0")
+	case s.HotKeySampleRate < 1 || s.HotKeySampleRate > 1<<20:
+		return e("hotkey_sample_rate must be between 1 and 1048576")
+	case s.HotKeyTopK < 1 || s.HotKeyTopK > 4096:
+		return e("hotkey_top_k must be between 1 and 4096")
+	case s.HotKeyWindow < 1 || s.HotKeyWindow > 3600:
+		return e("hotkey_window must be between 1 and 3600 seconds")
+	case !(s.HotKeyThreshold > 0 && s.HotKeyThreshold <= 1):
+		return e("hotkey_threshold must be above 0 and at most 1")
+	case s.HotKeyMinRate < 0:
+		return e("hotkey_min_rate must not be negative")
+	case s.HotKeyReplicas < 1 || s.HotKeyReplicas > 16:
+		return e("hotkey_replicas must be between 1 and 16")
 	case s.Factor <= 1.0:
 		return e("Factor must be greater than 1")
 	case s.ChunkSize <= 0: // memcached refuses only 0
@@ -428,7 +461,7 @@ type Stat struct {
 // server passes a copy of its Settings with the live verbosity.
 //
 // Every name memcached 1.6.45 prints is printed. Settings slabcached does not
-// have (extstore, TLS, SASL, napi ids, memory file) are reported with the
+// have (extstore, TLS, napi ids) are reported with the
 // values memcached reports when they are off, so tools that read them keep
 // working; hash_algorithm reports slabcached's own hash.
 func (s *Settings) StatsSettings(oldest uint32) []Stat {
@@ -534,6 +567,14 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"num_napi_ids", "0"},
 		{"memory_file", nullString(s.MemoryFile)},
 		{"client_flags_size", "4"},
+		// slabcached's own, after memcached's.
+		{"hotkeys", yes(s.HotKeys)},
+		{"hotkey_sample_rate", strconv.Itoa(s.HotKeySampleRate)},
+		{"hotkey_top_k", strconv.Itoa(s.HotKeyTopK)},
+		{"hotkey_window", strconv.Itoa(s.HotKeyWindow)},
+		{"hotkey_threshold", strconv.FormatFloat(s.HotKeyThreshold, 'f', -1, 64)},
+		{"hotkey_min_rate", strconv.FormatFloat(s.HotKeyMinRate, 'f', -1, 64)},
+		{"hotkey_replicas", strconv.Itoa(s.HotKeyReplicas)},
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/slabcache/slabcache/cluster/hotkeys"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -40,6 +41,8 @@ type transport struct {
 	// reqsPerEvent: requests a connection may have served in one event
 	// before it yields (-R); -1 for every complete request.
 	reqsPerEvent int
+	// newSampler gives each event loop its hot-key sampler (nil: off).
+	newSampler func() *hotkeys.Sampler
 	// respLimit: replies a connection may have waiting in one event under
 	// read_buf_mem_limit (0: no limit); see conn.respRoom.
 	respLimit int
@@ -266,6 +269,9 @@ func (t *transport) loopFor(el gnet.EventLoop) *loopStats {
 	ls := t.loops[el]
 	if ls == nil {
 		ls = &loopStats{}
+		if t.newSampler != nil {
+			ls.hot = t.newSampler()
+		}
 		t.loops[el] = ls
 		t.all = append(t.all, ls)
 	}

@@ -228,8 +228,12 @@ func (c *conn) serveDatagram(buf []byte) {
 	u := c.udp
 	u.id = [2]byte{buf[0], buf[1]}
 	u.marks = u.marks[:0]
-	c.lastActive.Store(c.s.clk.Now())
-	c.s.net.udp.last.Store(c.s.clk.Now())
+	now := c.s.clk.Now()
+	c.lastActive.Store(now)
+	c.s.net.udp.last.Store(now)
+	if h := c.loop.hot; h != nil {
+		h.Begin(now)
+	}
 	// As memcached, the first byte of each datagram picks the protocol.
 	if payload := buf[udpHeaderLen:]; payload[0] == proto.BinReqMagic {
 		c.processBinary(payload)

@@ -274,6 +274,24 @@ var memcachedOptions = []option{
 		p.cmd.settings.TempLRU, p.cmd.settings.TemporaryTTL = true, n
 		return nil
 	}},
+	// slabcached's hot keys (docs/hotkeys.md).
+	{kind: suboption, long: "hotkeys", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		switch v {
+		case "on":
+			p.cmd.settings.HotKeys = true
+		case "off":
+			p.cmd.settings.HotKeys = false
+		default:
+			return server.UsageError("hotkeys must be on or off")
+		}
+		return nil
+	}},
+	{kind: suboption, long: "hotkey_sample_rate", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.HotKeySampleRate })},
+	{kind: suboption, long: "hotkey_top_k", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.HotKeyTopK })},
+	{kind: suboption, long: "hotkey_window", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.HotKeyWindow })},
+	{kind: suboption, long: "hotkey_threshold", arg: requiredArg, apply: setFloat(func(s *server.Settings) *float64 { return &s.HotKeyThreshold })},
+	{kind: suboption, long: "hotkey_min_rate", arg: requiredArg, apply: setFloat(func(s *server.Settings) *float64 { return &s.HotKeyMinRate })},
+	{kind: suboption, long: "hotkey_replicas", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.HotKeyReplicas })},
 	{kind: suboption, long: "idle_timeout", arg: requiredArg, missing: "Missing numeric argument for idle_timeout",
 		apply: setInt(func(s *server.Settings) *int { return &s.IdleTimeout })},
 	{kind: suboption, long: "slab_chunk_max", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
