@@ -24,6 +24,7 @@ import (
 
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/membership"
+	"github.com/slabcache/slabcache/cluster/ring"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -55,6 +56,9 @@ type Node struct {
 	files discovery.ProxyFiles
 	log   *zap.Logger
 
+	self  string                    // this node's memcached address
+	rings atomic.Pointer[placement] // the ring of the current view (Replicas)
+
 	write chan struct{} // capacity 1: files are stale
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -67,6 +71,7 @@ type Node struct {
 // their errors are logged.
 func Start(cfg Config) (*Node, error) {
 	n := &Node{
+		self:  cfg.Membership.MemcachedAddr,
 		files: cfg.Files,
 		log:   cfg.Membership.Logger,
 		write: make(chan struct{}, 1),
@@ -169,6 +174,38 @@ func (n *Node) Close() error {
 	err := n.mem.Close()
 	n.shutdown()
 	return err
+}
+
+// placement is the ring of one membership version.
+type placement struct {
+	version uint64
+	ring    ring.Ring
+}
+
+// Replicas returns the memcached addresses of the nodes that serve key
+// when it is replicated on count nodes (ring.Replicas over the alive
+// members, ketama as the Go client and the generated twemproxy pool place
+// keys): the owner first. self is this node's index among them, or -1.
+func (n *Node) Replicas(key []byte, count int) (addrs []string, self int) {
+	v := n.table.View()
+	p := n.rings.Load()
+	if p == nil || p.version != v.Version {
+		r, err := ring.New(ring.KindKetama, discovery.RingNodes(v.Members))
+		if err != nil {
+			return nil, -1
+		}
+		p = &placement{version: v.Version, ring: r}
+		n.rings.Store(p)
+	}
+	nodes := p.ring.Nodes()
+	self = -1
+	for i, x := range ring.Replicas(p.ring, key, count) {
+		addrs = append(addrs, nodes[x].Addr)
+		if nodes[x].Addr == n.self {
+			self = i
+		}
+	}
+	return addrs, self
 }
 
 func (n *Node) shutdown() {

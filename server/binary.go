@@ -63,6 +63,13 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				sampleBinary(h, r)
 			}
 			start := nanotime()
+			if c.replicatedBinWrite(r) {
+				mark := len(c.out)
+				c.execBinary(r)
+				c.loop.observe(binCommand(r.Base()), nanotime()-start)
+				c.park(r.Key, mark)
+				return off + n, false
+			}
 			c.execBinary(r)
 			c.loop.observe(binCommand(r.Base()), nanotime()-start)
 			if c.udp != nil {

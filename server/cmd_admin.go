@@ -17,6 +17,10 @@ import (
 // discovery answers `config ...` and `cluster ...` through the cluster's
 // Discovery, or ERROR as memcached (which knows neither) does.
 func (c *conn) discovery(r *proto.Request) {
+	if a := r.Args(); r.Command == proto.CmdConfig && len(a) == 2 && string(a[0]) == "get" && string(a[1]) == "hotkeys" && c.s.hot != nil {
+		c.out = c.s.rep.appendConfig(c.out)
+		return
+	}
 	if d := c.s.discovery(); d != nil {
 		if out, ok := d.AppendReply(c.out, r.Command, r.Args()); ok {
 			c.out = out

@@ -79,6 +79,12 @@ type conn struct {
 	budget int
 	// resps: replies waiting in out, counted against respLimit.
 	resps int
+	// parked: a write to a replicated hot key waits for its copies to be
+	// invalidated; held is its reply, parkDone says the wait is over
+	// (replicate.go).
+	parked   bool
+	parkDone atomic.Bool
+	held     []byte
 }
 
 // input is what the input loop waits for or skips.
@@ -133,6 +139,13 @@ func (c *conn) onTraffic() gnet.Action {
 	c.lastActive.Store(now)
 	if h := c.loop.hot; h != nil {
 		h.Begin(now)
+	}
+	if c.parked {
+		if !c.parkDone.Load() {
+			return gnet.None // the invalidation's goroutine wakes us
+		}
+		c.parked = false
+		c.out = append(c.out, c.held...)
 	}
 	if gc.OutboundBuffered() > outputPause {
 		// The client is not reading its replies: leave its requests
@@ -214,7 +227,7 @@ func (c *conn) onTraffic() gnet.Action {
 			action, c.closeErr = gnet.Close, true
 			break
 		}
-		if n == 0 {
+		if n == 0 || c.parked {
 			break
 		}
 		if len(c.out) > outputPause {
@@ -228,7 +241,7 @@ func (c *conn) onTraffic() gnet.Action {
 	if len(c.wlog.lines) > 0 {
 		c.publishWatch()
 	}
-	if action == gnet.None && gc.InboundBuffered() > 0 && !c.up.active && gc.InboundBuffered() >= c.in.need {
+	if action == gnet.None && !c.parked && gc.InboundBuffered() > 0 && !c.up.active && gc.InboundBuffered() >= c.in.need {
 		// Stopped early on purpose (a large reply): come back for the rest.
 		if gc.OutboundBuffered() > outputPause {
 			c.paused.Store(true)
@@ -279,6 +292,13 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				sample(h, r)
 			}
 			start := nanotime()
+			if c.replicatedWrite(r) {
+				mark := len(c.out)
+				c.exec(r)
+				c.loop.observe(r.Command, nanotime()-start)
+				c.park(r.Key, mark)
+				return off + n, false
+			}
 			c.exec(r)
 			c.loop.observe(r.Command, nanotime()-start)
 			if c.udp != nil {
@@ -467,6 +487,12 @@ func (c *conn) stream(buffered int) bool {
 		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
 		return true
+	}
+	if c.replicatedWrite(r) {
+		mark := len(c.out)
+		c.commit(r)
+		c.park(r.Key, mark)
+		return false // the loop stops here: the connection is parked
 	}
 	c.commit(r)
 	return true

@@ -39,6 +39,7 @@ func (s *Server) hotKeyChanged(ch hotkeys.Change) {
 	if ch.Hot {
 		event = "enter"
 	}
+	s.rep.hot(ch.Key.Key, ch.Hot)
 	s.log.Info("hot key "+event,
 		zap.String("key", ch.Key.Key), zap.Float64("reads_per_sec", ch.ReadsPerSec),
 		zap.Float64("share", ch.Share), zap.Float64("writes_per_sec", ch.WritesPerSec))
@@ -120,6 +121,6 @@ func (s *Server) appendStatsHotKeys(dst []byte) []byte {
 	return proto.AppendEnd(dst)
 }
 
-// hotReplicas is the number of nodes serving a hot key: 1 (this node)
-// until replication copies it.
-func (s *Server) hotReplicas(string) int { return 1 }
+// hotReplicas is the number of nodes serving a hot key: this one and the
+// replicas holding a copy.
+func (s *Server) hotReplicas(key string) int { return 1 + len(s.rep.replicasOf(key)) }

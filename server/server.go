@@ -72,6 +72,7 @@ type Server struct {
 	flushedAt atomic.Uint32     // relative time of the last flush_all (stats settings "oldest")
 	graceful  atomic.Bool       // the stop under way keeps the memory file (StopGracefully)
 	hot       *hotkeys.Detector // hot-key detection (hotkeys.go); nil when off
+	rep       replicator        // hot-key copies on other nodes (replicate.go)
 }
 
 // connCounts counts connections as `stats` and the metrics report them.
@@ -117,6 +118,7 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, err
 	}
 	srv.net.init(addrs)
+	srv.rep.init(srv)
 	if srv.hot = srv.newHotKeys(); srv.hot != nil {
 		srv.net.newSampler = srv.hot.Sampler
 	}
@@ -201,6 +203,7 @@ func (s *Server) Start() error {
 	s.store.Start()
 	if s.hot != nil {
 		s.hot.Start()
+		s.rep.start()
 	}
 	if err := s.net.start(s); err != nil {
 		return err
@@ -248,6 +251,7 @@ func (s *Server) finish() {
 	s.net.finish(func() {
 		if s.hot != nil {
 			s.hot.Stop()
+			s.rep.close()
 		}
 		if s.graceful.Load() && s.set.MemoryFile != "" {
 			s.store.Stop()

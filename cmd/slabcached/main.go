@@ -134,6 +134,11 @@ func serve(cmd *command, stderr io.Writer) int {
 			return exitFail
 		}
 		srv.SetDiscovery(node)
+		if cmd.cluster.Membership.Enabled {
+			// The owner of a hot key copies it to the next nodes of
+			// the ring (docs/hotkeys.md).
+			srv.SetPeers(node)
+		}
 	}
 	if stop := startMetrics(cmd.metricsListen, srv, log); stop != nil {
 		defer stop()

@@ -60,6 +60,7 @@ var packageRules = map[string]struct {
 	"cluster/client":     {ours: []string{"cluster/ring", "cluster/discovery", "proto"}, thirdParty: []string{}},
 	// hot-key detection runs on the request path: the standard library only.
 	"cluster/hotkeys": {ours: []string{}, thirdParty: []string{}},
+	"cluster/peers":   {ours: []string{"proto"}, thirdParty: []string{}},
 	// difftest judges servers from outside: it must not share our codec.
 	"internal/difftest":   {ours: []string{"internal/testenv"}},
 	"internal/testenv":    {ours: []string{}},

@@ -1,0 +1,139 @@
+// Package peers is the node-to-node client of a slabcached cluster: pooled
+// connections to other members by address, for the few requests nodes send
+// each other (hot-key copies and their invalidation). Every call is bounded
+// by a timeout; a failure closes the connection and is returned, never
+// retried here: the caller decides (a replica that does not answer is
+// dropped from a key's replica set).
+//
+// It speaks the text protocol through proto, the one codec.
+package peers
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/slabcache/slabcache/proto"
+)
+
+// Pool holds idle connections per member address. Safe for concurrent use.
+type Pool struct {
+	DialTimeout time.Duration // default 200ms
+	Timeout     time.Duration // each request's round trip; default 200ms
+	MaxIdle     int           // idle connections kept per address; default 4
+
+	mu   sync.Mutex
+	idle map[string][]*conn
+}
+
+type conn struct {
+	nc  net.Conn
+	pc  *proto.Conn
+	buf []byte
+	req proto.Request
+	rp  proto.Reply
+}
+
+func (p *Pool) get(addr string) (*conn, error) {
+	p.mu.Lock()
+	if cs := p.idle[addr]; len(cs) > 0 {
+		c := cs[len(cs)-1]
+		p.idle[addr] = cs[:len(cs)-1]
+		p.mu.Unlock()
+		return c, nil
+	}
+	p.mu.Unlock()
+	nc, err := net.DialTimeout("tcp", addr, or(p.DialTimeout, 200*time.Millisecond))
+	if err != nil {
+		return nil, err
+	}
+	return &conn{nc: nc, pc: proto.NewConn(nc)}, nil
+}
+
+func (p *Pool) put(addr string, c *conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.idle == nil {
+		p.idle = map[string][]*conn{}
+	}
+	if len(p.idle[addr]) >= max(p.MaxIdle, 4) {
+		c.nc.Close()
+		return
+	}
+	p.idle[addr] = append(p.idle[addr], c)
+}
+
+func or(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
+}
+
+// ErrReply is a reply other than the one expected.
+var ErrReply = errors.New("peers: unexpected reply")
+
+// do runs one request written by write on a pooled connection to addr and
+// checks its reply with check.
+func (p *Pool) do(addr string, write func(c *conn) []byte, check func(rp *proto.Reply) error) error {
+	c, err := p.get(addr)
+	if err != nil {
+		return err
+	}
+	c.nc.SetDeadline(time.Now().Add(or(p.Timeout, 200*time.Millisecond)))
+	c.buf = write(c)
+	if _, err = c.nc.Write(c.buf); err == nil {
+		if err = c.pc.Reader().Read(&c.rp); err == nil {
+			err = check(&c.rp)
+		}
+	}
+	if err != nil {
+		c.nc.Close()
+		return fmt.Errorf("peer %s: %w", addr, err)
+	}
+	p.put(addr, c)
+	return nil
+}
+
+// Set stores key on the member at addr with the given flags, expiry
+// (seconds, memcached's exptime) and value, and waits for STORED.
+func (p *Pool) Set(addr string, key []byte, flags uint32, exptime int32, value []byte) error {
+	return p.do(addr, func(c *conn) []byte {
+		return proto.AppendSetRequest(c.buf[:0], key, flags, exptime, value, false)
+	}, func(rp *proto.Reply) error {
+		if rp.Kind == proto.ReplyStatus && rp.Status == proto.StatusStored {
+			return nil
+		}
+		return fmt.Errorf("%w: %q", ErrReply, rp.Line)
+	})
+}
+
+// Delete removes key on the member at addr (DELETED and NOT_FOUND are both
+// success: the copy is gone either way).
+func (p *Pool) Delete(addr string, key []byte) error {
+	return p.do(addr, func(c *conn) []byte {
+		c.req.Reset()
+		c.req.Command = proto.CmdDelete
+		c.req.Key = key
+		return proto.AppendRequest(c.buf[:0], &c.req)
+	}, func(rp *proto.Reply) error {
+		if rp.Kind == proto.ReplyStatus && (rp.Status == proto.StatusDeleted || rp.Status == proto.StatusNotFound) {
+			return nil
+		}
+		return fmt.Errorf("%w: %q", ErrReply, rp.Line)
+	})
+}
+
+// Close closes the idle connections.
+func (p *Pool) Close() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, cs := range p.idle {
+		for _, c := range cs {
+			c.nc.Close()
+		}
+	}
+	p.idle = nil
+}

@@ -1,0 +1,335 @@
+package server
+
+import (
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/slabcache/slabcache/cluster/peers"
+	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
+)
+
+// Hot-key replication (docs/hotkeys.md). When a key this node owns turns
+// hot, the node copies it to the next HotKeyReplicas-1 nodes of the ring
+// with a lease (a TTL of at most replicaLease, never beyond the item's own),
+// and refreshes the copies every half lease while the key stays hot. A
+// write to a replicated key is applied here, then every copy is deleted,
+// and only then does the client get its reply: the connection is parked
+// (conn.park) while a goroutine invalidates, so no client that saw STORED
+// or DELETED can read the older value from a replica afterwards. A replica
+// that does not answer within the peer timeout is dropped from the key's
+// replica set (its copy runs out with its lease); that is counted and
+// logged. The next refresh copies the new value again.
+
+// Peers is what replication needs from the cluster (cluster.Node).
+type Peers interface {
+	// Replicas returns the memcached addresses of the nodes that serve key
+	// on count nodes, the owner first, and this node's index among them
+	// (-1 when it is none of them).
+	Replicas(key []byte, count int) (addrs []string, self int)
+}
+
+// replicaLease bounds the life of a copy that is no longer refreshed.
+const replicaLease = 10 * time.Second
+
+type replicator struct {
+	s     *Server
+	peers atomic.Pointer[peersBox]
+	pool  peers.Pool
+
+	mu     sync.Mutex
+	keys   map[string]*repKey // hot keys this node owns and copies
+	active atomic.Int32       // len(keys): writes look further only when > 0
+	epoch  atomic.Uint64      // bumps when keys changes (config get hotkeys)
+
+	pushes, failures, bytes, dropped atomic.Uint64
+
+	stop chan struct{}
+	done chan struct{}
+}
+
+type peersBox struct{ p Peers }
+
+// repKey is one replicated key. mu orders its copies and invalidations: a
+// refresh that read the old value finishes before an invalidation starts.
+type repKey struct {
+	mu       sync.Mutex
+	owner    string   // this node's address, as the ring names it
+	replicas []string // the other nodes holding a copy (mu)
+	buf      []byte
+	// shown: a copy of replicas for readers on event loops, which must
+	// not wait for mu (held across network calls).
+	shown atomic.Pointer[[]string]
+}
+
+func (rk *repKey) publish() {
+	s := append([]string(nil), rk.replicas...)
+	rk.shown.Store(&s)
+}
+
+func (r *replicator) init(s *Server) {
+	r.s = s
+	r.keys = map[string]*repKey{}
+	r.pool = peers.Pool{Timeout: 250 * time.Millisecond, DialTimeout: 250 * time.Millisecond}
+}
+
+// SetPeers turns replication of hot keys on (nil turns it off). cmd calls
+// it with the cluster node once clustering runs.
+func (s *Server) SetPeers(p Peers) {
+	s.rep.peers.Store(&peersBox{p})
+}
+
+func (r *replicator) start() {
+	r.stop, r.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(r.done)
+		t := time.NewTicker(replicaLease / 2)
+		defer t.Stop()
+		for {
+			select {
+			case <-r.stop:
+				return
+			case <-t.C:
+			}
+			r.mu.Lock()
+			keys := make([]string, 0, len(r.keys))
+			for k := range r.keys {
+				keys = append(keys, k)
+			}
+			r.mu.Unlock()
+			for _, k := range keys {
+				r.push(k)
+			}
+		}
+	}()
+}
+
+func (r *replicator) close() {
+	if r.stop != nil {
+		close(r.stop)
+		<-r.done
+		r.stop = nil
+	}
+	r.pool.Close()
+}
+
+// hot is told of hot-set changes (from the detector's goroutine).
+func (r *replicator) hot(key string, hot bool) {
+	b := r.peers.Load()
+	if b == nil || b.p == nil {
+		return
+	}
+	if !hot {
+		r.mu.Lock()
+		if _, ok := r.keys[key]; ok {
+			delete(r.keys, key)
+			r.active.Add(-1)
+			r.epoch.Add(1)
+		}
+		r.mu.Unlock()
+		return
+	}
+	addrs, self := b.p.Replicas([]byte(key), r.s.set.HotKeyReplicas)
+	if self != 0 || len(addrs) < 2 {
+		return // not the owner, or nobody to copy to
+	}
+	r.mu.Lock()
+	if _, ok := r.keys[key]; !ok {
+		rk := &repKey{owner: addrs[0], replicas: append([]string(nil), addrs[1:]...)}
+		rk.publish()
+		r.keys[key] = rk
+		r.active.Add(1)
+		r.epoch.Add(1)
+	}
+	r.mu.Unlock()
+	r.push(key)
+}
+
+// replicasOf returns the copies of key (nil when it is not replicated).
+func (r *replicator) replicasOf(key string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rk := r.keys[key]; rk != nil {
+		return *rk.shown.Load()
+	}
+	return nil
+}
+
+// appendConfig is the reply to `config get hotkeys`, framed as `config get
+// cluster`: a version line (it changes whenever the set or a replica set
+// does), then one line per hot key this node owns and copies: the key and
+// the addresses serving it, this node first.
+func (r *replicator) appendConfig(dst []byte) []byte {
+	r.mu.Lock()
+	data := strconv.AppendUint(nil, r.epoch.Load(), 10)
+	data = append(data, '\n')
+	keys := make([]string, 0, len(r.keys))
+	for k := range r.keys {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		rk := r.keys[k]
+		data = append(data, k...)
+		data = append(data, ' ')
+		data = append(data, rk.owner...)
+		for _, a := range *rk.shown.Load() {
+			data = append(data, ' ')
+			data = append(data, a...)
+		}
+		data = append(data, '\n')
+	}
+	r.mu.Unlock()
+	return proto.AppendConfig(dst, "hotkeys", data)
+}
+
+// has reports whether key is replicated. Writes call it only while some
+// key is (active > 0).
+func (r *replicator) has(key []byte) bool {
+	r.mu.Lock()
+	_, ok := r.keys[string(key)]
+	r.mu.Unlock()
+	return ok
+}
+
+// copyHit captures an item for a copy.
+type copyHit struct {
+	buf   []byte
+	flags uint32
+	ttl   int64
+}
+
+func (h *copyHit) Hit(it *lru.Item) {
+	h.buf = it.AppendValue(h.buf[:0])
+	h.flags = it.Flags
+	h.ttl = it.TTL()
+}
+
+// push copies key's current value to its replicas.
+func (r *replicator) push(key string) {
+	r.mu.Lock()
+	rk := r.keys[key]
+	r.mu.Unlock()
+	if rk == nil {
+		return
+	}
+	rk.mu.Lock()
+	defer rk.mu.Unlock()
+	h := copyHit{buf: rk.buf}
+	o := r.s.store.Get([]byte(key), &lru.GetArgs{NoBump: true}, &h)
+	rk.buf = h.buf
+	if o.Result != lru.Found {
+		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
+		return
+	}
+	ttl := int64(replicaLease / time.Second)
+	if h.ttl >= 0 && h.ttl < ttl {
+		ttl = h.ttl
+	}
+	if ttl <= 0 {
+		return
+	}
+	r.forEach(key, rk, func(addr string) error {
+		err := r.pool.Set(addr, []byte(key), h.flags, int32(ttl), h.buf)
+		if err == nil {
+			r.pushes.Add(1)
+			r.bytes.Add(uint64(len(h.buf)))
+		}
+		return err
+	})
+}
+
+// invalidate deletes every copy of key; it returns once each replica has
+// answered or been dropped.
+func (r *replicator) invalidate(key string) {
+	r.mu.Lock()
+	rk := r.keys[key]
+	r.mu.Unlock()
+	if rk == nil {
+		return
+	}
+	rk.mu.Lock()
+	defer rk.mu.Unlock()
+	r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
+}
+
+// forEach runs op against every replica of rk in parallel (rk.mu held) and
+// drops those that fail.
+func (r *replicator) forEach(key string, rk *repKey, op func(addr string) error) {
+	errs := make([]error, len(rk.replicas))
+	var wg sync.WaitGroup
+	for i, addr := range rk.replicas {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = op(addr)
+		}()
+	}
+	wg.Wait()
+	kept := rk.replicas[:0]
+	for i, addr := range rk.replicas {
+		if errs[i] == nil {
+			kept = append(kept, addr)
+			continue
+		}
+		r.failures.Add(1)
+		r.dropped.Add(1)
+		r.epoch.Add(1)
+		r.s.log.Warn("hot key replica dropped", zap.String("key", key), zap.String("replica", addr), zap.Error(errs[i]))
+	}
+	if len(kept) != len(rk.replicas) {
+		rk.replicas = kept
+		rk.publish()
+	}
+}
+
+// replicatedWrite reports whether request r writes a key that has copies:
+// its reply must wait for their invalidation.
+func (c *conn) replicatedWrite(r *proto.Request) bool {
+	if c.s.rep.active.Load() == 0 || c.udp != nil {
+		return false
+	}
+	switch {
+	case r.Command.IsStorage(), r.Command == proto.CmdDelete, r.Command == proto.CmdIncr,
+		r.Command == proto.CmdDecr, r.Command == proto.CmdTouch,
+		r.Command == proto.CmdMetaDelete, r.Command == proto.CmdMetaArithmetic:
+		return c.s.rep.has(r.Key)
+	}
+	return false
+}
+
+// replicatedBinWrite is replicatedWrite for the binary protocol.
+func (c *conn) replicatedBinWrite(r *proto.BinRequest) bool {
+	if c.s.rep.active.Load() == 0 || c.udp != nil {
+		return false
+	}
+	switch r.Base() {
+	case proto.BinOpSet, proto.BinOpAdd, proto.BinOpReplace, proto.BinOpDelete, proto.BinOpIncrement,
+		proto.BinOpDecrement, proto.BinOpAppend, proto.BinOpPrepend, proto.BinOpTouch:
+		return c.s.rep.has(r.Key)
+	}
+	return false
+}
+
+// park holds the replies from mark on (a write to a replicated key) and
+// stops the connection until every copy of key is invalidated; then the
+// loop is woken, writes them and goes on with the input (onTraffic).
+func (c *conn) park(key []byte, mark int) {
+	c.held = append(c.held[:0], c.out[mark:]...)
+	c.out = c.out[:mark]
+	c.parked = true
+	c.parkDone.Store(false)
+	k, gc, r := string(key), c.gc, &c.s.rep
+	go func() {
+		r.invalidate(k)
+		c.parkDone.Store(true)
+		if gc != nil {
+			gc.Wake(nil)
+		}
+	}()
+}

@@ -1,0 +1,137 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/cluster/hotkeys"
+)
+
+// fixedPeers places every key on the same nodes, owner first.
+type fixedPeers struct {
+	addrs []string
+	self  int
+}
+
+func (p fixedPeers) Replicas([]byte, int) ([]string, int) { return p.addrs, p.self }
+
+// roundTrip sends req on a fresh connection and returns the reply up to and
+// including the line end.
+func roundTrip(t *testing.T, addr, req, end string) string {
+	t.Helper()
+	nc, br := dialT(t, addr)
+	defer nc.Close()
+	nc.Write([]byte(req))
+	var b strings.Builder
+	for !strings.HasSuffix(b.String(), end) {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("%q: %v after %q", req, err, b.String())
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+func getValue(t *testing.T, addr, key string) string {
+	t.Helper()
+	r := roundTrip(t, addr, "get "+key+"\r\n", "END\r\n")
+	if r == "END\r\n" {
+		return ""
+	}
+	lines := strings.Split(r, "\r\n")
+	return lines[1]
+}
+
+// The owner of a hot key copies it to its replicas; a write to it is
+// acknowledged only once every copy is gone, so no read on any node after
+// the acknowledgement returns an older value; a replica that stops
+// answering is dropped and writes go on.
+func TestHotKeyReplication(t *testing.T) {
+	a := startTestServer(t, nil)
+	b := startTestServer(t, nil)
+	c := startTestServer(t, nil)
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 0})
+	roundTrip(t, a.Addr(), "set hot 5 0 2\r\nv0\r\n", "STORED\r\n")
+	a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: "hot"}, Hot: true})
+	for _, r := range []*Server{b, c} {
+		if got := roundTrip(t, r.Addr(), "get hot\r\n", "END\r\n"); got != "VALUE hot 5 2\r\nv0\r\nEND\r\n" {
+			t.Fatalf("replica %s: %q, want the copy", r.Addr(), got)
+		}
+		if got := roundTrip(t, r.Addr(), "mg hot t\r\n", "\r\n"); got != "HD t10\r\n" && got != "HD t9\r\n" {
+			t.Fatalf("copy's TTL: %q, want the 10 s lease", got)
+		}
+	}
+	if got := roundTrip(t, a.Addr(), "config get hotkeys\r\n", "END\r\n"); !strings.Contains(got, "hot "+a.Addr()+" "+b.Addr()+" "+c.Addr()+"\n") {
+		t.Fatalf("config get hotkeys: %q", got)
+	}
+	// Writes race with refreshes of the copies; after each acknowledged
+	// write no node returns an older value.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				a.rep.push("hot")
+			}
+		}
+	}()
+	nc, br := dialT(t, a.Addr())
+	stale := 0
+	for i := 1; i <= 300; i++ {
+		v := fmt.Sprintf("v%d", i)
+		fmt.Fprintf(nc, "set hot 5 0 %d\r\n%s\r\n", len(v), v)
+		expectLine(t, br, "STORED\r\n")
+		for _, r := range []*Server{b, c} {
+			got := getValue(t, r.Addr(), "hot")
+			if got != "" && got != v {
+				stale++
+				t.Errorf("round %d: replica %s returned %q after %q was acknowledged", i, r.Addr(), got, v)
+			}
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if stale > 0 {
+		t.Fatalf("%d stale reads", stale)
+	}
+	// Deletes too.
+	a.rep.push("hot")
+	fmt.Fprintf(nc, "delete hot\r\n")
+	expectLine(t, br, "DELETED\r\n")
+	for _, r := range []*Server{b, c} {
+		if got := getValue(t, r.Addr(), "hot"); got != "" {
+			t.Fatalf("replica %s still serves %q after the delete", r.Addr(), got)
+		}
+	}
+	// A replica goes away: the next write is acknowledged anyway, the
+	// replica is dropped and counted.
+	fmt.Fprintf(nc, "set hot 0 0 1\r\nz\r\n")
+	expectLine(t, br, "STORED\r\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.Shutdown(ctx)
+	start := time.Now()
+	fmt.Fprintf(nc, "set hot 0 0 1\r\ny\r\n")
+	expectLine(t, br, "STORED\r\n")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("the write waited %v for a dead replica", d)
+	}
+	if a.rep.failures.Load() == 0 || a.hotReplicas("hot") != 2 {
+		t.Fatalf("failures %d, replicas %d; want the dead replica dropped", a.rep.failures.Load(), a.hotReplicas("hot"))
+	}
+	// Pipelined requests behind a parked write keep their order.
+	nc.Write([]byte("set hot 0 0 2\r\np1\r\nget hot\r\nset hot 0 0 2\r\np2\r\nget hot\r\n"))
+	for _, want := range []string{"STORED\r\n", "VALUE hot 0 2\r\n", "p1\r\n", "END\r\n", "STORED\r\n", "VALUE hot 0 2\r\n", "p2\r\n", "END\r\n"} {
+		expectLine(t, br, want)
+	}
+}
