@@ -87,7 +87,7 @@ type collector struct {
 	crawlerReclaimed, getExpired, getFlushed, movesToCold, movesToWarm, readBytes,
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
-	hotKeys, hotSampled, hotChanges *prometheus.Desc
+	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector of the server's metrics, to
@@ -131,6 +131,9 @@ func (s *Server) Collector() prometheus.Collector {
 		hotKeys:          d("hotkeys", "Keys in the hot set now."),
 		hotSampled:       d("hotkey_sampled_reads_total", "Reads sampled for hot-key detection."),
 		hotChanges:       d("hotkey_changes_total", "Keys entering or leaving the hot set.", "event"),
+		repPushes:        d("hotkey_replication_pushes_total", "Copies of hot keys stored on replicas."),
+		repFailures:      d("hotkey_replication_failures_total", "Copies or invalidations a replica did not answer (the replica is dropped)."),
+		repBytes:         d("hotkey_replication_bytes_total", "Value bytes copied to replicas."),
 	}
 }
 
@@ -139,7 +142,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.itemsTotal, c.bytes, c.limit, c.evictions, c.expiredUnfetched, c.evictedUnfetched, c.evictedActive,
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
-		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges} {
+		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
+		c.repPushes, c.repFailures, c.repBytes} {
 		ch <- d
 	}
 }
@@ -200,6 +204,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		enter, leave := h.Changes()
 		counter(c.hotChanges, enter, "enter")
 		counter(c.hotChanges, leave, "leave")
+		counter(c.repPushes, s.rep.pushes.Load())
+		counter(c.repFailures, s.rep.failures.Load())
+		counter(c.repBytes, s.rep.bytes.Load())
 	}
 	for _, cs := range s.store.ClassStats(nil) {
 		if cs.Slab.TotalPages == 0 && cs.Number == 0 {

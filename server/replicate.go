@@ -201,12 +201,14 @@ func (r *replicator) has(key []byte) bool {
 type copyHit struct {
 	buf   []byte
 	flags uint32
+	cas   uint64
 	ttl   int64
 }
 
 func (h *copyHit) Hit(it *lru.Item) {
 	h.buf = it.AppendValue(h.buf[:0])
 	h.flags = it.Flags
+	h.cas = it.CAS
 	h.ttl = it.TTL()
 }
 
@@ -235,7 +237,7 @@ func (r *replicator) push(key string) {
 		return
 	}
 	r.forEach(key, rk, func(addr string) error {
-		err := r.pool.Set(addr, []byte(key), h.flags, int32(ttl), h.buf)
+		err := r.pool.Set(addr, []byte(key), h.flags, int32(ttl), h.cas, h.buf)
 		if err == nil {
 			r.pushes.Add(1)
 			r.bytes.Add(uint64(len(h.buf)))

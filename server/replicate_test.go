@@ -65,6 +65,11 @@ func TestHotKeyReplication(t *testing.T) {
 		if got := roundTrip(t, r.Addr(), "mg hot t\r\n", "\r\n"); got != "HD t10\r\n" && got != "HD t9\r\n" {
 			t.Fatalf("copy's TTL: %q, want the 10 s lease", got)
 		}
+		// The copy carries the owner's CAS, so a cas on the owner with a
+		// token read from a replica works.
+		if got, want := roundTrip(t, r.Addr(), "gets hot\r\n", "END\r\n"), roundTrip(t, a.Addr(), "gets hot\r\n", "END\r\n"); got != want {
+			t.Fatalf("gets on the replica %q, on the owner %q", got, want)
+		}
 	}
 	if got := roundTrip(t, a.Addr(), "config get hotkeys\r\n", "END\r\n"); !strings.Contains(got, "hot "+a.Addr()+" "+b.Addr()+" "+c.Addr()+"\n") {
 		t.Fatalf("config get hotkeys: %q", got)
@@ -128,6 +133,12 @@ func TestHotKeyReplication(t *testing.T) {
 	}
 	if a.rep.failures.Load() == 0 || a.hotReplicas("hot") != 2 {
 		t.Fatalf("failures %d, replicas %d; want the dead replica dropped", a.rep.failures.Load(), a.hotReplicas("hot"))
+	}
+	mfs := gather(t, a)
+	for _, name := range []string{"slabcached_hotkey_replication_pushes_total", "slabcached_hotkey_replication_failures_total", "slabcached_hotkey_replication_bytes_total"} {
+		if v, ok := metricValue(mfs, name, nil); !ok || v == 0 {
+			t.Errorf("%s = %v (%v), want > 0", name, v, ok)
+		}
 	}
 	// Pipelined requests behind a parked write keep their order.
 	nc.Write([]byte("set hot 0 0 2\r\np1\r\nget hot\r\nset hot 0 0 2\r\np2\r\nget hot\r\n"))

@@ -92,6 +92,9 @@ type Config struct {
 	// MaxIdleConnsPerNode is how many idle connections are kept per node.
 	// Default 4; 0 means the default.
 	MaxIdleConnsPerNode int
+	// IgnoreHotKeys turns off reading hot keys from their replicas: every
+	// read goes to the owner (hotkeys.go).
+	IgnoreHotKeys bool
 }
 
 // Defaults.
@@ -131,6 +134,7 @@ type Client struct {
 
 	mu       sync.Mutex // serializes applying views
 	lastFrom string     // endpoint of the last applied view
+	hot      atomic.Pointer[hotSet] // hot keys and their serving nodes (hotkeys.go)
 
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -154,6 +158,9 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, stop: make(chan struct{})}
 	if err := c.Refresh(); err != nil {
 		return nil, err
+	}
+	if !cfg.IgnoreHotKeys {
+		c.refreshHot()
 	}
 	if cfg.PollInterval > 0 {
 		c.wg.Add(1)
@@ -184,6 +191,9 @@ func (c *Client) poll() {
 		case <-t.C:
 			_ = c.Refresh()
 			c.probeDown()
+			if !c.cfg.IgnoreHotKeys {
+				c.refreshHot()
+			}
 		case <-c.stop:
 			return
 		}
@@ -396,14 +406,25 @@ func (c *Client) do(n *node, fill func(req *proto.Request), result func(rp *prot
 	return err
 }
 
-// Get returns the item stored under key, with its CAS token.
+// Get returns the item stored under key, with its CAS token. A hot key is
+// read from one of the nodes serving it, falling back to its owner.
 func (c *Client) Get(key string) (*Item, error) {
 	n, err := c.nodeFor(key)
 	if err != nil {
 		return nil, err
 	}
+	if r := c.readNode(key, n); r != n {
+		if it, err := c.getFrom(r, key); err == nil {
+			return it, nil
+		}
+	}
+	return c.getFrom(n, key)
+}
+
+// getFrom reads key from node n.
+func (c *Client) getFrom(n *node, key string) (*Item, error) {
 	var got *Item
-	err = c.do(n, func(req *proto.Request) { getsRequest(req, key) },
+	err := c.do(n, func(req *proto.Request) { getsRequest(req, key) },
 		func(rp *proto.Reply) error {
 			return valuesResult(rp, func(it *Item) {
 				if it.Key == key {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -98,12 +99,28 @@ func (p *Pool) do(addr string, write func(c *conn) []byte, check func(rp *proto.
 }
 
 // Set stores key on the member at addr with the given flags, expiry
-// (seconds, memcached's exptime) and value, and waits for STORED.
-func (p *Pool) Set(addr string, key []byte, flags uint32, exptime int32, value []byte) error {
+// (seconds, memcached's exptime), CAS value (meta ms E, so that a copy
+// carries its original's CAS; 0 lets the member pick one) and value, and
+// waits for HD.
+func (p *Pool) Set(addr string, key []byte, flags uint32, exptime int32, cas uint64, value []byte) error {
 	return p.do(addr, func(c *conn) []byte {
-		return proto.AppendSetRequest(c.buf[:0], key, flags, exptime, value, false)
+		b := append(c.buf[:0], "ms "...)
+		b = append(b, key...)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(len(value)), 10)
+		b = append(b, " F"...)
+		b = strconv.AppendUint(b, uint64(flags), 10)
+		b = append(b, " T"...)
+		b = strconv.AppendInt(b, int64(exptime), 10)
+		if cas != 0 {
+			b = append(b, " E"...)
+			b = strconv.AppendUint(b, cas, 10)
+		}
+		b = append(b, "\r\n"...)
+		b = append(b, value...)
+		return append(b, "\r\n"...)
 	}, func(rp *proto.Reply) error {
-		if rp.Kind == proto.ReplyStatus && rp.Status == proto.StatusStored {
+		if rp.Kind == proto.ReplyMeta && rp.Status == proto.StatusHD {
 			return nil
 		}
 		return fmt.Errorf("%w: %q", ErrReply, rp.Line)
