@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -103,6 +105,21 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("hot key copied to 2 replicas after %v, used by the client after %v", copied, announced)
+
+	// slabctl gathers the hot keys of every member.
+	slabctl := filepath.Join(tc.dir, "slabctl")
+	if out, err := exec.Command("go", "build", "-o", slabctl, "../slabctl").CombinedOutput(); err != nil {
+		t.Fatalf("build slabctl: %v\n%s", err, out)
+	}
+	out, err := exec.Command(slabctl, "-addr", "127.0.0.52:11211", "hotkeys").CombinedOutput()
+	if err != nil {
+		t.Fatalf("slabctl hotkeys: %v\n%s", err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[1], key+" ") || !strings.Contains(lines[1], owner) ||
+		strings.Count(lines[1], ":11211") != 4 { // detected on the owner, served by three
+		t.Fatalf("slabctl hotkeys:\n%s", out)
+	}
 
 	// The client spreads its reads of the key over the three nodes.
 	hits := func() map[string]int {

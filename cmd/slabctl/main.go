@@ -7,6 +7,7 @@
 //	members                      every member: name, memcached address, gossip address, status, weight, region
 //	ring                         points and share of the key space per node
 //	whereis KEY...               the node that owns each key
+//	hotkeys                      the hot keys of every member: rates, share, nodes serving them
 //	gen-config mcrouter|twemproxy [-o FILE] [-pool NAME] [-listen ADDR]
 //	                             a proxy config for the current members
 //
@@ -41,6 +42,7 @@ commands:
   members                         list every member with its status, weight and region
   ring                            points and share of the key space per node
   whereis KEY...                  the node that owns each key
+  hotkeys                         the hot keys of every member, with the nodes serving each
   gen-config mcrouter|twemproxy   print (or -o write) a proxy config for the alive members
                                   [-o FILE] [-pool NAME] [-listen ADDR (twemproxy)]
 `
@@ -106,6 +108,11 @@ func runErr(args []string, stdout, stderr io.Writer) error {
 		return whereis(*addr, *timeout, kind, cargs, stdout)
 	case "gen-config":
 		return genConfig(*addr, *timeout, cargs, stdout)
+	case "hotkeys":
+		if len(cargs) != 0 {
+			return usageErr("hotkeys takes no arguments")
+		}
+		return hotKeys(*addr, *timeout, stdout, stderr)
 	}
 	return usageErr("unknown command %q", cmd)
 }
