@@ -10,7 +10,7 @@ BENCHTIME ?= 1s
 STATICCHECK_VERSION := v0.6.1
 DEBIAN_PKGS := memcached libmemcached-tools nutcracker python3-pymemcache
 
-.PHONY: help build run test test-short bench bench-compare bench-compare-quick fuzz lint deps clean memcached-t
+.PHONY: help build run test test-short bench bench-compare bench-compare-quick bench-hotkeys fuzz lint deps clean memcached-t
 
 help:
 	@echo "make build   - build every binary into $(BIN)/"
@@ -18,6 +18,7 @@ help:
 	@echo "make test    - install test dependencies where possible, then vet and run all tests (-race, invariants)"
 	@echo "make bench   - run the Go benchmarks (BENCHTIME=$(BENCHTIME))"
 	@echo "make bench-compare - memcached and slabcached side by side (about 6 min; bench-compare-quick: 20 s), report in bench-out/"
+	@echo "make bench-hotkeys - five nodes, Zipf reads through the Go client, hot keys followed and ignored (about 3 min; DURATION=60s REPLICAS=3)"
 	@echo "make fuzz    - run every fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make memcached-t - memcached's own test suite against slabcached (MEMCACHED_SRC=source tree or tarball; T=protocol|internals|all or file names)"
 	@echo "make lint    - gofmt, go vet, staticcheck"
@@ -49,6 +50,11 @@ bench-compare: build
 
 bench-compare-quick: build
 	$(GO) run ./cmd/slabbench compare -quick -b-binary $(BIN)/slabcached -out bench-out
+
+DURATION ?= 60s
+REPLICAS ?= 3
+bench-hotkeys: build
+	scripts/hotkeys-bench.sh -d $(DURATION) -r $(REPLICAS) -b $(BIN)
 
 fuzz:
 	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh

@@ -29,6 +29,7 @@ func (s *Server) newHotKeys() *hotkeys.Detector {
 	cfg.MinRate = s.set.HotKeyMinRate
 	cfg.Now = s.clk.Now
 	cfg.OnChange = s.hotKeyChanged
+	cfg.Serving = s.hotReplicas
 	return hotkeys.New(cfg)
 }
 

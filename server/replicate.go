@@ -18,13 +18,15 @@ import (
 // hot, the node copies it to the next HotKeyReplicas-1 nodes of the ring
 // with a lease (a TTL of at most replicaLease, never beyond the item's own),
 // and refreshes the copies every half lease while the key stays hot. A
-// write to a replicated key is applied here, then every copy is deleted,
-// and only then does the client get its reply: the connection is parked
-// (conn.park) while a goroutine invalidates, so no client that saw STORED
-// or DELETED can read the older value from a replica afterwards. A replica
-// that does not answer within the peer timeout is dropped from the key's
-// replica set (its copy runs out with its lease); that is counted and
-// logged. The next refresh copies the new value again.
+// write to a replicated key is applied here, then every copy is updated to
+// the key's new state (the new value, or deleted), and only then does the
+// client get its reply: the connection is parked (conn.park) while a
+// goroutine pushes, so no client that saw STORED or DELETED can read the
+// older value from a replica afterwards, and the copies stay warm under
+// writes. Pushes of one key are serialized and each reads the key when it
+// runs, so a slow push never lands after a newer one. A replica that does
+// not answer within the peer timeout is dropped from the key's replica set
+// (its copy runs out with its lease); that is counted and logged.
 
 // Peers is what replication needs from the cluster (cluster.Node).
 type Peers interface {
@@ -212,7 +214,8 @@ func (h *copyHit) Hit(it *lru.Item) {
 	h.ttl = it.TTL()
 }
 
-// push copies key's current value to its replicas.
+// push copies key's current state to its replicas: its value, flags, CAS
+// and a lease, or a delete when it is gone.
 func (r *replicator) push(key string) {
 	r.mu.Lock()
 	rk := r.keys[key]
@@ -244,20 +247,6 @@ func (r *replicator) push(key string) {
 		}
 		return err
 	})
-}
-
-// invalidate deletes every copy of key; it returns once each replica has
-// answered or been dropped.
-func (r *replicator) invalidate(key string) {
-	r.mu.Lock()
-	rk := r.keys[key]
-	r.mu.Unlock()
-	if rk == nil {
-		return
-	}
-	rk.mu.Lock()
-	defer rk.mu.Unlock()
-	r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
 }
 
 // forEach runs op against every replica of rk in parallel (rk.mu held) and
@@ -319,7 +308,7 @@ func (c *conn) replicatedBinWrite(r *proto.BinRequest) bool {
 }
 
 // park holds the replies from mark on (a write to a replicated key) and
-// stops the connection until every copy of key is invalidated; then the
+// stops the connection until every copy of key has the new state; then the
 // loop is woken, writes them and goes on with the input (onTraffic).
 func (c *conn) park(key []byte, mark int) {
 	c.held = append(c.held[:0], c.out[mark:]...)
@@ -328,7 +317,7 @@ func (c *conn) park(key []byte, mark int) {
 	c.parkDone.Store(false)
 	k, gc, r := string(key), c.gc, &c.s.rep
 	go func() {
-		r.invalidate(k)
+		r.push(k)
 		c.parkDone.Store(true)
 		if gc != nil {
 			gc.Wake(nil)

@@ -39,6 +39,12 @@ type Config struct {
 	// Now returns the coarse clock in seconds (the server's clock); the
 	// detector's windows follow it.
 	Now func() uint32
+	// Serving, when set, returns how many nodes serve a hot key's reads
+	// (the owner and its replicas). A key whose reads are spread over n
+	// nodes shows only 1/n of them here, so its reads are scaled by n:
+	// otherwise spreading a key would make it leave the hot set, and come
+	// back once its reads return. nil counts 1.
+	Serving func(key string) int
 }
 
 // DefaultConfig returns the defaults above.
@@ -324,11 +330,17 @@ func (d *Detector) evaluateLocked() {
 			changes = append(changes, Change{Key: f, Hot: true})
 		}
 	}
+	serving := func(k string) float64 {
+		if d.cfg.Serving == nil {
+			return 1
+		}
+		return float64(max(d.cfg.Serving(k), 1))
+	}
 	for k, st := range d.hot {
 		f := fig(k)
-		// A hot key stays while its share (from its exact sample count)
-		// is at least half the threshold.
-		if busy && reads > 0 && float64(stay[k])/float64(reads) >= d.cfg.Threshold/2 {
+		// A hot key stays while its share (from its exact sample count,
+		// times the nodes serving it) is at least half the threshold.
+		if busy && reads > 0 && float64(stay[k])*serving(k)/float64(reads) >= d.cfg.Threshold/2 {
 			st.below = 0
 			continue
 		}
@@ -342,6 +354,13 @@ func (d *Detector) evaluateLocked() {
 	for k, st := range d.hot {
 		f := fig(k)
 		f.Since = st.since
+		// A hot key's figures come from its exact count, over all the
+		// nodes serving it.
+		n := serving(k)
+		f.ReadsPerSec = float64(stay[k]) * n / secs
+		if reads > 0 {
+			f.Share = min(float64(stay[k])*n/float64(reads), 1)
+		}
 		v.hot = append(v.hot, f)
 	}
 	for k := range keyReads {

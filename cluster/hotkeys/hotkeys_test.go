@@ -208,3 +208,37 @@ func BenchmarkSamplerRead(b *testing.B) {
 		s.Read(bk[i&4095])
 	}
 }
+
+// A key whose reads are spread over several nodes keeps its place in the
+// owner's hot set although the owner now sees only a part of them.
+func TestDetectorKeepsSpreadKeys(t *testing.T) {
+	cfg := DefaultConfig()
+	serving := 1
+	cfg.Serving = func(string) int { return serving }
+	r := newRig(t, cfg, 2)
+	r.second(100000, map[string]float64{"a": 0.02})
+	r.second(100000, map[string]float64{"a": 0.02})
+	if got := r.hotKeys(); len(got) != 1 {
+		t.Fatalf("hot set %v, want [a]", got)
+	}
+	// Five nodes serve it now: the owner sees a fifth of its reads
+	// (0.4%, under half the threshold), and it stays hot.
+	serving = 5
+	for range 6 {
+		r.second(100000, map[string]float64{"a": 0.004})
+	}
+	if got := r.hotKeys(); len(got) != 1 {
+		t.Fatalf("a spread key left the hot set: %v", got)
+	}
+	if k := r.d.Hot()[0]; k.Share < 0.015 {
+		t.Fatalf("figures of a spread key: %+v, want its share over its five nodes (about 2%%)", k)
+	}
+	// Without the scaling it would have left.
+	serving = 1
+	for range 6 {
+		r.second(100000, map[string]float64{"a": 0.004})
+	}
+	if got := r.hotKeys(); len(got) != 0 {
+		t.Fatalf("hot set %v, want a gone", got)
+	}
+}

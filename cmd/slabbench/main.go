@@ -65,8 +65,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	label := fs.String("label", "", "name of the server in plot legends (default the target address)")
 	quiet := fs.Bool("quiet", false, "no progress line each second")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to `file`")
+	discover := fs.String("discover", "", "cluster mode: route every key through the Go client, which follows the membership and hot keys of the cluster `host:port` belongs to; reports requests per node")
+	noHot := fs.Bool("no-hotkeys", false, "cluster mode: the client sends every read to the key's owner (ignores hot keys)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *discover != "" {
+		return clusterRun(ctx, cfg, *discover, *noHot, stdout, stderr, *quiet)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/slabcache/slabcache/bench"
+	"github.com/slabcache/slabcache/cluster/client"
+	"github.com/slabcache/slabcache/proto"
+)
+
+// clusterRun is `slabbench run -discover`: every key goes through the
+// project's Go client (cluster/client), which follows the membership and
+// the hot keys, so the load spreads as an application's would. Workers are
+// -conns goroutines, each with one request in flight; a read that misses
+// stores the key (cache-aside), so no prefill is needed. It reports each
+// node's requests (cmd_get + cmd_set from its stats, before and after) and
+// the busiest node's share over the mean share.
+func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot bool, stdout, stderr io.Writer, quiet bool) error {
+	dist, err := bench.NewKeyDist(cfg.Dist, cfg.Keys, cfg.DistParam)
+	if err != nil {
+		return err
+	}
+	if cfg.Duration <= 0 {
+		return errors.New("cluster mode needs -duration")
+	}
+	cl, err := client.New(client.Config{Endpoints: []string{discover}, IgnoreHotKeys: noHot, Timeout: cfg.Timeout})
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var nodes []string
+	for _, m := range cl.View().Members {
+		nodes = append(nodes, m.Addr)
+	}
+	sort.Strings(nodes)
+	before, err := nodeRequests(nodes)
+	if err != nil {
+		return err
+	}
+	var ops, sets, misses, errs atomic.Int64
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	var wg sync.WaitGroup
+	value := make([]byte, cfg.ValueMax)
+	for i := range value {
+		value[i] = 'v'
+	}
+	start := time.Now()
+	for w := range cfg.Conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
+			total := cfg.Sets + cfg.Gets
+			for ctx.Err() == nil {
+				var err error
+				key := cfg.Key(dist.Next(rng))
+				n := cfg.ValueMin
+				if cfg.ValueMax > cfg.ValueMin {
+					n += rng.IntN(cfg.ValueMax - cfg.ValueMin + 1)
+				}
+				if rng.IntN(total) < cfg.Sets {
+					err = cl.Set(&client.Item{Key: key, Value: value[:n]})
+					sets.Add(1)
+				} else if _, err = cl.Get(key); errors.Is(err, client.ErrCacheMiss) {
+					misses.Add(1)
+					err = cl.Set(&client.Item{Key: key, Value: value[:n]})
+					sets.Add(1)
+				}
+				if err != nil {
+					errs.Add(1)
+				}
+				ops.Add(1)
+			}
+		}()
+	}
+	if !quiet {
+		go func() {
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					fmt.Fprintf(stderr, "%5.0fs  %d requests  %d hot keys followed\n", time.Since(start).Seconds(), ops.Load(), len(cl.HotKeys()))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	after, err := nodeRequests(nodes)
+	if err != nil {
+		return err
+	}
+	var sum float64
+	per := make([]float64, len(nodes))
+	for i, n := range nodes {
+		per[i] = float64(after[n] - before[n])
+		sum += per[i]
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "node\trequests\tshare\t\n")
+	busiest := 0.0
+	for i, n := range nodes {
+		share := per[i] / max(sum, 1)
+		busiest = max(busiest, share)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.3f\t\n", n, per[i], share)
+	}
+	tw.Flush()
+	mean := 1 / float64(len(nodes))
+	fmt.Fprintf(stdout, "client requests %d (%.0f/s), sets %d (%d after a miss), errors %d, hot keys followed %d\n",
+		ops.Load(), float64(ops.Load())/elapsed.Seconds(), sets.Load(), misses.Load(), errs.Load(), len(cl.HotKeys()))
+	fmt.Fprintf(stdout, "busiest node share / mean share: %.2f\n", busiest/mean)
+	return nil
+}
+
+// nodeRequests reads cmd_get + cmd_set of every node.
+func nodeRequests(nodes []string) (map[string]int64, error) {
+	out := map[string]int64{}
+	for _, addr := range nodes {
+		nc, err := net.DialTimeout("tcp", addr, 2*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		nc.SetDeadline(time.Now().Add(5 * time.Second))
+		st, err := proto.NewConn(nc).Stats()
+		nc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
+		g, _ := strconv.ParseInt(st["cmd_get"], 10, 64)
+		s, _ := strconv.ParseInt(st["cmd_set"], 10, 64)
+		out[addr] = g + s
+	}
+	return out, nil
+}
