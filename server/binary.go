@@ -496,6 +496,12 @@ func (c *conn) binStreamDone() {
 	c.reading.Store(false)
 	r := &c.breq
 	proto.ParseBinary(c.up.hdr, r)
+	if c.replicatedBinWrite(r) {
+		mark := len(c.out)
+		c.binCommit(r)
+		c.park(r.Key, mark)
+		return
+	}
 	c.binCommit(r)
 }
 

@@ -166,7 +166,7 @@ func (c *conn) onTraffic() gnet.Action {
 	}
 	action := gnet.None
 	c.budget = c.s.net.reqsPerEvent
-	for !c.closeAfter && c.budget != 0 {
+	for !c.closeAfter && c.budget != 0 && !c.parked {
 		buffered := gc.InboundBuffered()
 		if buffered == 0 {
 			break

@@ -39,6 +39,11 @@ type Peers interface {
 // replicaLease bounds the life of a copy that is no longer refreshed.
 const replicaLease = 10 * time.Second
 
+// maxReplicated bounds the hot keys one owner copies at a time, and so the
+// memory its copies take on any other node: at most maxReplicated items
+// per owner (docs/hotkeys.md).
+const maxReplicated = 64
+
 type replicator struct {
 	s     *Server
 	peers atomic.Pointer[peersBox]
@@ -141,7 +146,7 @@ func (r *replicator) hot(key string, hot bool) {
 		return // not the owner, or nobody to copy to
 	}
 	r.mu.Lock()
-	if _, ok := r.keys[key]; !ok {
+	if _, ok := r.keys[key]; !ok && len(r.keys) < maxReplicated {
 		rk := &repKey{owner: addrs[0], replicas: append([]string(nil), addrs[1:]...)}
 		rk.publish()
 		r.keys[key] = rk

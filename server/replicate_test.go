@@ -2,13 +2,16 @@ package server
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/hotkeys"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // fixedPeers places every key on the same nodes, owner first.
@@ -108,6 +111,24 @@ func TestHotKeyReplication(t *testing.T) {
 	wg.Wait()
 	if stale > 0 {
 		t.Fatalf("%d stale reads", stale)
+	}
+	// Binary writes too, small and large (streamed) values.
+	bc, bbr := dialT(t, a.Addr())
+	for i, n := range []int{3, 200_000} {
+		v := strings.Repeat(string(rune('A'+i)), n)
+		bc.Write(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpSet, Key: []byte("hot"), Value: []byte(v), ValueLen: n}))
+		resp := make([]byte, proto.BinHeaderLen)
+		if _, err := io.ReadFull(bbr, resp); err != nil || resp[7] != 0 {
+			t.Fatalf("binary set: %x %v", resp, err)
+		}
+		if n := int(binary.BigEndian.Uint32(resp[8:12])); n > 0 {
+			io.ReadFull(bbr, make([]byte, n))
+		}
+		for _, r := range []*Server{b, c} {
+			if got := getValue(t, r.Addr(), "hot"); got != v {
+				t.Fatalf("replica %s after a binary set of %d bytes: %.20q", r.Addr(), n, got)
+			}
+		}
 	}
 	// Deletes too.
 	a.rep.push("hot")

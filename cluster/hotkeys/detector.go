@@ -357,9 +357,13 @@ func (d *Detector) evaluateLocked() {
 		// A hot key's figures come from its exact count, over all the
 		// nodes serving it.
 		n := serving(k)
-		f.ReadsPerSec = float64(stay[k]) * n / secs
+		count, ok := stay[k]
+		if !ok {
+			count = keyReads[k] // it entered just now
+		}
+		f.ReadsPerSec = float64(count) * n / secs
 		if reads > 0 {
-			f.Share = min(float64(stay[k])*n/float64(reads), 1)
+			f.Share = min(float64(count)*n/float64(reads), 1)
 		}
 		v.hot = append(v.hot, f)
 	}
