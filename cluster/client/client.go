@@ -132,8 +132,8 @@ type Client struct {
 	cfg   Config
 	state atomic.Pointer[state]
 
-	mu       sync.Mutex // serializes applying views
-	lastFrom string     // endpoint of the last applied view
+	mu       sync.Mutex             // serializes applying views
+	lastFrom string                 // endpoint of the last applied view
 	hot      atomic.Pointer[hotSet] // hot keys and their serving nodes (hotkeys.go)
 
 	stop   chan struct{}
