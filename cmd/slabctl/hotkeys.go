@@ -20,7 +20,6 @@ type hotKey struct {
 	node, key            string
 	reads, share, writes string
 	since                string
-	servedBy             []string
 }
 
 // hotKeys prints the hot keys of every alive member (`stats hotkeys`) with
