@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -153,8 +155,12 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 		go hammer(owner, key, &stop)
 	}
 
-	// Consistency: set then read everywhere, 400 rounds; a replica is
-	// killed half-way.
+	// Consistency: set then read everywhere, 400 rounds (or
+	// SLABCACHED_HOTKEY_ROUNDS); a replica is killed half-way.
+	rounds := 400
+	if v, err := strconv.Atoi(os.Getenv("SLABCACHED_HOTKEY_ROUNDS")); err == nil && v >= 2 {
+		rounds = v
+	}
 	var victim *testNode
 	for _, nd := range tc.nodes {
 		if nd.addr() != owner {
@@ -162,8 +168,8 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 		}
 	}
 	stale := 0
-	for i := 1; i <= 400; i++ {
-		if i == 200 {
+	for i := 1; i <= rounds; i++ {
+		if i == rounds/2 {
 			victim.cmd.Process.Signal(syscall.SIGKILL)
 		}
 		v := fmt.Sprintf("v%d", i)
@@ -171,7 +177,7 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 			t.Fatalf("round %d: set: %v", i, err)
 		}
 		for _, nd := range tc.nodes {
-			if nd == victim && i >= 200 {
+			if nd == victim && i >= rounds/2 {
 				continue
 			}
 			if got := rawGet(t, nd.addr(), key); got != "" && got != v {
@@ -184,7 +190,7 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 			t.Errorf("round %d: client read %v (%v) after %q", i, it, err, v)
 		}
 	}
-	for i := range 50 {
+	for i := range max(50, rounds/10) {
 		if err := cl.Set(&client.Item{Key: key, Value: []byte("d")}); err != nil {
 			t.Fatal(err)
 		}
