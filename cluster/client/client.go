@@ -17,6 +17,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -95,6 +96,11 @@ type Config struct {
 	// IgnoreHotKeys turns off reading hot keys from their replicas: every
 	// read goes to the owner (hotkeys.go).
 	IgnoreHotKeys bool
+	// HotKeyPerClient reads each hot key from one node per client (chosen
+	// by hashing the key with a number drawn at New) instead of a node
+	// drawn at random for every read (the default; docs/hotkeys.md
+	// compares the two).
+	HotKeyPerClient bool
 }
 
 // Defaults.
@@ -135,6 +141,7 @@ type Client struct {
 	mu       sync.Mutex             // serializes applying views
 	lastFrom string                 // endpoint of the last applied view
 	hot      atomic.Pointer[hotSet] // hot keys and their serving nodes (hotkeys.go)
+	pick     uint64                 // this client's seed for HotKeyPerClient
 
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -155,7 +162,7 @@ func New(cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, stop: make(chan struct{})}
+	c := &Client{cfg: cfg, stop: make(chan struct{}), pick: rand.Uint64() | 1}
 	if err := c.Refresh(); err != nil {
 		return nil, err
 	}
@@ -450,7 +457,8 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		return nil, ErrClosed
 	}
 	st := c.state.Load()
-	groups := map[int][]string{}
+	groups := map[*node][]string{}
+	owners := map[string]*node{} // hot keys read from a node other than their owner
 	for _, k := range keys {
 		if !validKey(k) {
 			return nil, ErrMalformedKey
@@ -459,13 +467,17 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		if i < 0 {
 			return nil, ErrNoNodes
 		}
-		groups[i] = append(groups[i], k)
+		n := st.nodes[i]
+		if r := c.readNode(k, n); r != n {
+			owners[k] = n
+			n = r
+		}
+		groups[n] = append(groups[n], k)
 	}
 	out := make(map[string]*Item, len(keys))
 	var (
 		mu       sync.Mutex
 		firstErr error
-		wg       sync.WaitGroup
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -474,32 +486,59 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		}
 		mu.Unlock()
 	}
-	for i, ks := range groups {
-		n := st.nodes[i]
-		if n.down.Load() {
-			fail(fmt.Errorf("%w: %s", ErrNodeDown, n.addr))
-			continue
+	// fetch reads every group, one request per node, all in parallel. A
+	// failure fails the call unless every key of the group has an owner
+	// to fall back to (retry).
+	fetch := func(groups map[*node][]string, retry map[string]*node) {
+		var wg sync.WaitGroup
+		for n, ks := range groups {
+			fallback := true
+			for _, k := range ks {
+				if retry[k] == nil {
+					fallback = false
+				}
+			}
+			if n.down.Load() {
+				if !fallback {
+					fail(fmt.Errorf("%w: %s", ErrNodeDown, n.addr))
+				}
+				continue
+			}
+			wg.Add(1)
+			go func(n *node, ks []string) {
+				defer wg.Done()
+				var items []*Item
+				err := c.do(n, func(req *proto.Request) { getsRequest(req, ks...) },
+					func(rp *proto.Reply) error {
+						return valuesResult(rp, func(it *Item) { items = append(items, it) })
+					})
+				if err != nil {
+					if !fallback {
+						fail(err)
+					}
+					return
+				}
+				mu.Lock()
+				for _, it := range items {
+					out[it.Key] = it
+				}
+				mu.Unlock()
+			}(n, ks)
 		}
-		wg.Add(1)
-		go func(n *node, ks []string) {
-			defer wg.Done()
-			var items []*Item
-			err := c.do(n, func(req *proto.Request) { getsRequest(req, ks...) },
-				func(rp *proto.Reply) error {
-					return valuesResult(rp, func(it *Item) { items = append(items, it) })
-				})
-			if err != nil {
-				fail(err)
-				return
-			}
-			mu.Lock()
-			for _, it := range items {
-				out[it.Key] = it
-			}
-			mu.Unlock()
-		}(n, ks)
+		wg.Wait()
 	}
-	wg.Wait()
+	fetch(groups, owners)
+	// Hot keys a replica did not have (or could not serve) come from
+	// their owners.
+	again := map[*node][]string{}
+	for k, n := range owners {
+		if out[k] == nil {
+			again[n] = append(again[n], k)
+		}
+	}
+	if len(again) > 0 {
+		fetch(again, nil)
+	}
 	return out, firstErr
 }
 

@@ -93,7 +93,16 @@ func (c *Client) readNode(key string, owner *node) *node {
 	if !ok || len(addrs) < 2 {
 		return owner
 	}
-	addr := addrs[rand.IntN(len(addrs))]
+	i := rand.IntN(len(addrs))
+	if c.cfg.HotKeyPerClient {
+		// The same node for every read of the key by this client.
+		h := c.pick
+		for j := 0; j < len(key); j++ {
+			h = (h ^ uint64(key[j])) * 1099511628211
+		}
+		i = int(h % uint64(len(addrs)))
+	}
+	addr := addrs[i]
 	if addr == owner.addr {
 		return owner
 	}

@@ -26,7 +26,7 @@ import (
 // stores the key (cache-aside), so no prefill is needed. It reports each
 // node's requests (cmd_get + cmd_set from its stats, before and after) and
 // the busiest node's share over the mean share.
-func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot bool, stdout, stderr io.Writer, quiet bool) error {
+func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot, perClient bool, stdout, stderr io.Writer, quiet bool) error {
 	dist, err := bench.NewKeyDist(cfg.Dist, cfg.Keys, cfg.DistParam)
 	if err != nil {
 		return err
@@ -34,11 +34,26 @@ func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot bo
 	if cfg.Duration <= 0 {
 		return errors.New("cluster mode needs -duration")
 	}
-	cl, err := client.New(client.Config{Endpoints: []string{discover}, IgnoreHotKeys: noHot, Timeout: cfg.Timeout})
+	// Enough idle connections that no worker dials per request.
+	ccfg := client.Config{Endpoints: []string{discover}, IgnoreHotKeys: noHot, HotKeyPerClient: perClient,
+		Timeout: cfg.Timeout, MaxIdleConnsPerNode: cfg.Conns}
+	cl, err := client.New(ccfg)
 	if err != nil {
 		return err
 	}
 	defer cl.Close()
+	// With -hotkey-per-client every worker is a client of its own (one
+	// node per hot key each); otherwise the workers share one.
+	clients := make([]*client.Client, cfg.Conns)
+	for i := range clients {
+		clients[i] = cl
+		if perClient {
+			if clients[i], err = client.New(ccfg); err != nil {
+				return err
+			}
+			defer clients[i].Close()
+		}
+	}
 	var nodes []string
 	for _, m := range cl.View().Members {
 		nodes = append(nodes, m.Addr)
@@ -62,6 +77,7 @@ func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot bo
 		go func() {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(cfg.Seed, uint64(w)))
+			cl := clients[w]
 			total := cfg.Sets + cfg.Gets
 			for ctx.Err() == nil {
 				var err error

@@ -149,6 +149,33 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 	if served != 3 {
 		t.Fatalf("client reads per node: before %v after %v; want all three nodes serving", before, after)
 	}
+	// GetMulti spreads too, and finds every key.
+	items, err := cl.GetMulti([]string{key, "absent:1", "absent:2"})
+	if err != nil || len(items) != 1 || string(items[key].Value) != "v0" {
+		t.Fatalf("GetMulti: %v %v", items, err)
+	}
+	// A client that reads each hot key from one node of its own.
+	pc, err := client.New(client.Config{Endpoints: []string{"127.0.0.53:11211"}, PollInterval: 200 * time.Millisecond, HotKeyPerClient: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	before = hits()
+	for range 100 {
+		if it, err := pc.Get(key); err != nil || string(it.Value) != "v0" {
+			t.Fatalf("per-client get: %v %v", it, err)
+		}
+	}
+	after = hits()
+	one := 0
+	for a := range after {
+		if after[a]-before[a] >= 100 {
+			one++
+		}
+	}
+	if one != 1 {
+		t.Fatalf("per-client reads: before %v after %v; want one node serving all 100", before, after)
+	}
 	// Keep the key hot for the rest.
 	stop.Store(false)
 	for range 2 {
