@@ -87,6 +87,17 @@ func (s *Server) LoadAuthFile() error {
 	return nil
 }
 
+// peerCredentials is what this node authenticates with on other members
+// (hot-key copies) when it runs with -Y: the first entry of its auth file,
+// which a cluster's members share.
+func (s *Server) peerCredentials() (user, pass string, ok bool) {
+	p := s.auth.entries.Load()
+	if s.set.AuthFile == "" || p == nil || len(*p) == 0 {
+		return "", "", false
+	}
+	return string((*p)[0].user), string((*p)[0].pass), true
+}
+
 // authCheck reports whether user and pass match an entry.
 func (s *Server) authCheck(user, pass []byte) bool {
 	p := s.auth.entries.Load()

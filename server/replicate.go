@@ -82,7 +82,7 @@ func (rk *repKey) publish() {
 func (r *replicator) init(s *Server) {
 	r.s = s
 	r.keys = map[string]*repKey{}
-	r.pool = peers.Pool{Timeout: 250 * time.Millisecond, DialTimeout: 250 * time.Millisecond}
+	r.pool = peers.Pool{Timeout: 250 * time.Millisecond, DialTimeout: 250 * time.Millisecond, Auth: s.peerCredentials}
 }
 
 // SetPeers turns replication of hot keys on (nil turns it off). cmd calls

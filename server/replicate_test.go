@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -165,5 +166,27 @@ func TestHotKeyReplication(t *testing.T) {
 	nc.Write([]byte("set hot 0 0 2\r\np1\r\nget hot\r\nset hot 0 0 2\r\np2\r\nget hot\r\n"))
 	for _, want := range []string{"STORED\r\n", "VALUE hot 0 2\r\n", "p1\r\n", "END\r\n", "STORED\r\n", "VALUE hot 0 2\r\n", "p2\r\n", "END\r\n"} {
 		expectLine(t, br, want)
+	}
+}
+
+// Members started with -Y authenticate each other: copies reach replicas
+// that refuse unauthenticated clients.
+func TestHotKeyReplicationWithAuth(t *testing.T) {
+	file := t.TempDir() + "/auth"
+	if err := os.WriteFile(file, []byte("node:secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	auth := func(s *Settings) { s.AuthFile, s.Protocol = file, ProtocolASCII }
+	a := startTestServer(t, auth)
+	b := startTestServer(t, auth)
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr()}, self: 0})
+	login := "set auth 0 0 11\r\nnode secret\r\n"
+	roundTrip(t, a.Addr(), login+"set hot 0 0 2\r\nv0\r\n", "STORED\r\nSTORED\r\n")
+	a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: "hot"}, Hot: true})
+	if got := roundTrip(t, b.Addr(), login+"get hot\r\n", "END\r\n"); got != "STORED\r\nVALUE hot 0 2\r\nv0\r\nEND\r\n" {
+		t.Fatalf("replica with -Y: %q, want the copy", got)
+	}
+	if n := a.rep.failures.Load(); n != 0 {
+		t.Fatalf("%d replication failures", n)
 	}
 }

@@ -24,6 +24,10 @@ type Pool struct {
 	DialTimeout time.Duration // default 200ms
 	Timeout     time.Duration // each request's round trip; default 200ms
 	MaxIdle     int           // idle connections kept per address; default 4
+	// Auth, when set, returns the user and password a new connection
+	// authenticates with first (memcached's ASCII authentication, for
+	// members started with -Y); ok false means none.
+	Auth func() (user, pass string, ok bool)
 
 	mu   sync.Mutex
 	idle map[string][]*conn
@@ -50,7 +54,26 @@ func (p *Pool) get(addr string) (*conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &conn{nc: nc, pc: proto.NewConn(nc)}, nil
+	c := &conn{nc: nc, pc: proto.NewConn(nc)}
+	if p.Auth != nil {
+		if user, pass, ok := p.Auth(); ok {
+			nc.SetDeadline(time.Now().Add(or(p.Timeout, 200*time.Millisecond)))
+			cred := user + " " + pass
+			c.buf = proto.AppendSetRequest(c.buf[:0], []byte("auth"), 0, 0, []byte(cred), false)
+			_, err = nc.Write(c.buf)
+			if err == nil {
+				err = c.pc.Reader().Read(&c.rp)
+			}
+			if err == nil && !(c.rp.Kind == proto.ReplyStatus && c.rp.Status == proto.StatusStored) {
+				err = fmt.Errorf("%w to authentication: %q", ErrReply, c.rp.Line)
+			}
+			if err != nil {
+				nc.Close()
+				return nil, err
+			}
+		}
+	}
+	return c, nil
 }
 
 func (p *Pool) put(addr string, c *conn) {
