@@ -183,3 +183,66 @@ func TestWarmRestart(t *testing.T) {
 		t.Fatalf("started with an empty metadata file: %v\n%s", err, out)
 	}
 }
+
+// Every item survives a graceful stop and start, checked one by one:
+// SLABCACHED_RESTART_ITEMS items (default 50,000) with flags and TTLs;
+// the time to serve again is logged (docs/operations.md quotes the run
+// with 1,000,000).
+func TestWarmRestartEveryItem(t *testing.T) {
+	n := 50_000
+	if v, err := strconv.Atoi(os.Getenv("SLABCACHED_RESTART_ITEMS")); err == nil && v > 0 {
+		n = v
+	}
+	bin := buildBinary(t)
+	file := filepath.Join(t.TempDir(), "slabcached.mem")
+	if _, err := os.Stat("/dev/shm"); err == nil {
+		file = filepath.Join("/dev/shm", fmt.Sprintf("slabcached-test-%d.mem", os.Getpid()))
+		t.Cleanup(func() { os.Remove(file); os.Remove(file + ".meta") })
+	}
+	p := startWithMemoryFile(t, bin, file, "-m", "512")
+	value := func(i int) string { return fmt.Sprintf("v%d-%d", i, i*7919%100003) }
+	var b strings.Builder
+	flush := func() {
+		talk(t, p.addr, b.String()+"mn\r\n", "MN\r\n")
+		b.Reset()
+	}
+	for i := range n {
+		ttl := 0
+		if i%3 == 0 {
+			ttl = 3600
+		}
+		fmt.Fprintf(&b, "set k:%d %d %d %d noreply\r\n%s\r\n", i, i%65536, ttl, len(value(i)), value(i))
+		if b.Len() > 1<<20 {
+			flush()
+		}
+	}
+	flush()
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("SIGUSR1: %v", err)
+	}
+	start := time.Now()
+	p = startWithMemoryFile(t, bin, file, "-m", "512")
+	t.Logf("%d items: serving again %v after the start", n, time.Since(start))
+	if got := talk(t, p.addr, "stats\r\n", "END\r\n"); !strings.Contains(got, fmt.Sprintf("STAT curr_items %d\r\n", n)) {
+		t.Fatalf("curr_items after the restart is not %d", n)
+	}
+	for i := 0; i < n; i += 100 {
+		var req strings.Builder
+		end := min(i+100, n)
+		for j := i; j < end; j++ {
+			fmt.Fprintf(&req, "mg k:%d v f t\r\n", j)
+		}
+		got := talk(t, p.addr, req.String()+"mn\r\n", "MN\r\n")
+		lines := strings.Split(got, "\r\n")
+		for j := i; j < end; j++ {
+			k := j - i
+			head := fmt.Sprintf("VA %d f%d t", len(value(j)), j%65536)
+			ttl, err := strconv.Atoi(strings.TrimPrefix(lines[2*k], head))
+			okTTL := err == nil && (j%3 != 0 && ttl == -1 || j%3 == 0 && ttl > 3500 && ttl <= 3600)
+			if !strings.HasPrefix(lines[2*k], head) || !okTTL || lines[2*k+1] != value(j) {
+				t.Fatalf("k:%d after the restart: %q %q, want %s<ttl> %q", j, lines[2*k], lines[2*k+1], head, value(j))
+			}
+		}
+	}
+}
