@@ -63,7 +63,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				sampleBinary(h, r)
 			}
 			start := nanotime()
-			if c.replicatedBinWrite(r) {
+			if c.replicatedBinWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.execBinary(r)
 				c.loop.observe(binCommand(r.Base()), nanotime()-start)

@@ -292,7 +292,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				sample(h, r)
 			}
 			start := nanotime()
-			if c.replicatedWrite(r) {
+			if c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.exec(r)
 				c.loop.observe(r.Command, nanotime()-start)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"sort"
 	"strconv"
 	"sync"
@@ -8,6 +9,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/panjf2000/gnet/v2"
 
 	"github.com/slabcache/slabcache/cluster/peers"
 	"github.com/slabcache/slabcache/lru"
@@ -287,7 +291,7 @@ func (r *replicator) forEach(key string, rk *repKey, op func(addr string) error)
 // replicatedWrite reports whether request r writes a key that has copies:
 // its reply must wait for their invalidation.
 func (c *conn) replicatedWrite(r *proto.Request) bool {
-	if c.s.rep.active.Load() == 0 || c.udp != nil {
+	if c.s.rep.active.Load() == 0 {
 		return false
 	}
 	switch {
@@ -301,7 +305,7 @@ func (c *conn) replicatedWrite(r *proto.Request) bool {
 
 // replicatedBinWrite is replicatedWrite for the binary protocol.
 func (c *conn) replicatedBinWrite(r *proto.BinRequest) bool {
-	if c.s.rep.active.Load() == 0 || c.udp != nil {
+	if c.s.rep.active.Load() == 0 {
 		return false
 	}
 	switch r.Base() {
@@ -310,6 +314,47 @@ func (c *conn) replicatedBinWrite(r *proto.BinRequest) bool {
 		return c.s.rep.has(r.Key)
 	}
 	return false
+}
+
+// sendAfterPush updates the copies of keys, then sends the reply
+// datagrams to the sender of the request datagram gc serves (UDP: no
+// connection to park, so the replies wait here).
+func (r *replicator) sendAfterPush(gc gnet.Conn, keys []string, datagrams [][]byte) {
+	fd := gc.Fd()
+	var sa unix.Sockaddr
+	if a, ok := gc.RemoteAddr().(*net.UDPAddr); ok {
+		if ip4 := a.IP.To4(); ip4 != nil {
+			s4 := &unix.SockaddrInet4{Port: a.Port}
+			copy(s4.Addr[:], ip4)
+			sa = s4
+		} else {
+			s6 := &unix.SockaddrInet6{Port: a.Port}
+			copy(s6.Addr[:], a.IP.To16())
+			sa = s6
+		}
+	}
+	go func() {
+		for _, k := range keys {
+			r.push(k)
+		}
+		if sa == nil {
+			return
+		}
+		for _, d := range datagrams {
+			_ = unix.Sendto(fd, d, 0, sa)
+		}
+	}()
+}
+
+// udpHold, for a datagram, notes key for a push before the datagram's
+// replies are sent (serveDatagram) and returns true; for a connection it
+// returns false (the connection parks instead).
+func (c *conn) udpHold(key []byte) bool {
+	if c.udp == nil {
+		return false
+	}
+	c.udp.push = append(c.udp.push, string(key))
+	return true
 }
 
 // park holds the replies from mark on (a write to a replicated key) and

@@ -5,13 +5,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/hotkeys"
+	"github.com/slabcache/slabcache/internal/testenv"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -188,5 +191,27 @@ func TestHotKeyReplicationWithAuth(t *testing.T) {
 	}
 	if n := a.rep.failures.Load(); n != 0 {
 		t.Fatalf("%d replication failures", n)
+	}
+}
+
+// Over UDP there is no connection to park: the reply datagrams of a write
+// to a copied key are held until the copies have the new value.
+func TestHotKeyReplicationOverUDP(t *testing.T) {
+	port := testenv.FreePort(t)
+	a := startTestServer(t, func(s *Settings) { s.UDPPort = port })
+	b := startTestServer(t, nil)
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr()}, self: 0})
+	roundTrip(t, a.Addr(), "set hot 0 0 2\r\nv0\r\n", "STORED\r\n")
+	a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: "hot"}, Hot: true})
+	udp := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for i := 1; i <= 8; i++ {
+		v := fmt.Sprintf("u%d", i)
+		ds := udpExchange(t, udp, uint16(i), nil, fmt.Sprintf("set hot 0 0 %d\r\n%s\r\n", len(v), v))
+		if len(ds) != 1 || string(ds[0][8:]) != "STORED\r\n" {
+			t.Fatalf("udp set: %q", ds)
+		}
+		if got := getValue(t, b.Addr(), "hot"); got != v {
+			t.Fatalf("round %d: the replica returned %q after %q was acknowledged over UDP", i, got, v)
+		}
 	}
 }

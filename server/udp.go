@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,11 @@ type udpState struct {
 	id    [2]byte   // the request id, echoed in every reply datagram
 	marks []udpMark // ends of the replies in c.out
 	pkt   []byte    // one datagram being built
+	// push: replicated hot keys this datagram wrote; its replies are held
+	// (held) until their copies are updated, then sent from a goroutine
+	// (replicate.go).
+	push []string
+	held [][]byte
 }
 
 // udpMark ends one reply in c.out; keep sends it even when empty (the
@@ -257,6 +263,10 @@ func (c *conn) serveDatagram(buf []byte) {
 		}
 		start = m.end
 	}
+	if len(u.push) > 0 {
+		c.s.rep.sendAfterPush(c.gc, u.push, u.held)
+		u.push, u.held = nil, nil
+	}
 	c.out = c.out[:0]
 	if cap(c.out) > outShrink {
 		c.out = nil
@@ -291,7 +301,11 @@ func (c *conn) sendReply(b []byte) {
 		n := min(len(b), udpData)
 		u.pkt = append(u.pkt[:0], u.id[0], u.id[1], byte(seq>>8), byte(seq), byte(total>>8), byte(total), 0, 0)
 		u.pkt = append(u.pkt, b[:n]...)
-		c.gc.Write(u.pkt)
+		if len(u.push) > 0 {
+			u.held = append(u.held, bytes.Clone(u.pkt))
+		} else {
+			c.gc.Write(u.pkt)
+		}
 		c.st[cBytesWritten] += uint64(len(u.pkt))
 		b = b[n:]
 		seq++
