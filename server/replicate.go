@@ -43,10 +43,14 @@ type Peers interface {
 // replicaLease bounds the life of a copy that is no longer refreshed.
 const replicaLease = 10 * time.Second
 
-// maxReplicated bounds the hot keys one owner copies at a time, and so the
-// memory its copies take on any other node: at most maxReplicated items
-// per owner (docs/hotkeys.md).
-const maxReplicated = 64
+// maxReplicated bounds the hot keys one owner copies at a time, and
+// copyShare the bytes of their copies, as a share of the owner's memory
+// limit (-m / copyShare): so the copies from one owner take at most that
+// much on any other node (docs/hotkeys.md).
+const (
+	maxReplicated = 64
+	copyShare     = 64
+)
 
 type replicator struct {
 	s     *Server
@@ -59,6 +63,7 @@ type replicator struct {
 	epoch  atomic.Uint64      // bumps when keys changes (config get hotkeys)
 
 	pushes, failures, bytes, dropped atomic.Uint64
+	held                             atomic.Int64 // bytes of the current copies of all keys (each copy counted once)
 
 	stop chan struct{}
 	done chan struct{}
@@ -70,6 +75,7 @@ type peersBox struct{ p Peers }
 // refresh that read the old value finishes before an invalidation starts.
 type repKey struct {
 	mu       sync.Mutex
+	size     int64    // bytes of its current copy (key and value), in held
 	owner    string   // this node's address, as the ring names it
 	replicas []string // the other nodes holding a copy (mu)
 	buf      []byte
@@ -136,13 +142,7 @@ func (r *replicator) hot(key string, hot bool) {
 		return
 	}
 	if !hot {
-		r.mu.Lock()
-		if _, ok := r.keys[key]; ok {
-			delete(r.keys, key)
-			r.active.Add(-1)
-			r.epoch.Add(1)
-		}
-		r.mu.Unlock()
+		r.forget(key)
 		return
 	}
 	addrs, self := b.p.Replicas([]byte(key), r.s.set.HotKeyReplicas)
@@ -159,6 +159,24 @@ func (r *replicator) hot(key string, hot bool) {
 	}
 	r.mu.Unlock()
 	r.push(key)
+}
+
+// forget stops copying key; its copies run out with their lease.
+func (r *replicator) forget(key string) {
+	r.mu.Lock()
+	rk, ok := r.keys[key]
+	if ok {
+		delete(r.keys, key)
+		r.active.Add(-1)
+		r.epoch.Add(1)
+	}
+	r.mu.Unlock()
+	if ok {
+		rk.mu.Lock()
+		r.held.Add(-rk.size)
+		rk.size = 0
+		rk.mu.Unlock()
+	}
 }
 
 // replicasOf returns the copies of key (nil when it is not replicated).
@@ -237,6 +255,23 @@ func (r *replicator) push(key string) {
 	h := copyHit{buf: rk.buf}
 	o := r.s.store.Get([]byte(key), &lru.GetArgs{NoBump: true}, &h)
 	rk.buf = h.buf
+	size := int64(0)
+	if o.Result == lru.Found {
+		size = int64(len(key) + len(h.buf))
+	}
+	if grow := size - rk.size; grow > 0 && r.held.Load()+grow > r.s.set.MaxBytes/copyShare {
+		// The copies would pass their share of memory: this key is
+		// served by its owner alone.
+		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
+		rk.mu.Unlock()
+		r.forget(key)
+		rk.mu.Lock()
+		r.s.log.Info("hot key not copied: its copies would pass their memory share",
+			zap.String("key", key), zap.Int64("bytes", size), zap.Int64("share", r.s.set.MaxBytes/copyShare))
+		return
+	}
+	r.held.Add(size - rk.size)
+	rk.size = size
 	if o.Result != lru.Found {
 		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
 		return

@@ -215,3 +215,33 @@ func TestHotKeyReplicationOverUDP(t *testing.T) {
 		}
 	}
 }
+
+// Copies take at most 1/64 of the owner's memory limit on another node: a
+// hot key too large for that share is served by its owner alone.
+func TestHotKeyCopiesBoundedShare(t *testing.T) {
+	a := startTestServer(t, func(s *Settings) { s.MaxBytes = 16 << 20 }) // 256 KiB for copies
+	b := startTestServer(t, nil)
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr()}, self: 0})
+	big := strings.Repeat("b", 300<<10)
+	roundTrip(t, a.Addr(), fmt.Sprintf("set big 0 0 %d\r\n%s\r\nset small 0 0 1\r\ns\r\n", len(big), big), "STORED\r\nSTORED\r\n")
+	for _, k := range []string{"big", "small"} {
+		a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: k}, Hot: true})
+	}
+	if got := getValue(t, b.Addr(), "big"); got != "" {
+		t.Fatalf("a copy of %d bytes beyond the share was made", len(got))
+	}
+	if got := getValue(t, b.Addr(), "small"); got != "s" {
+		t.Fatalf("small: %q, want the copy", got)
+	}
+	if got := roundTrip(t, a.Addr(), "config get hotkeys\r\n", "END\r\n"); strings.Contains(got, "big ") || !strings.Contains(got, "small ") {
+		t.Fatalf("config get hotkeys: %q", got)
+	}
+	// Growing a copied key beyond the share stops its copies too.
+	roundTrip(t, a.Addr(), fmt.Sprintf("set small 0 0 %d\r\n%s\r\n", len(big), big), "STORED\r\n")
+	if got := getValue(t, b.Addr(), "small"); got != "" {
+		t.Fatalf("small grew past the share and its copy is still there (%d bytes)", len(got))
+	}
+	if a.rep.held.Load() != 0 {
+		t.Fatalf("%d bytes of copies counted, want 0", a.rep.held.Load())
+	}
+}
