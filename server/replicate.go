@@ -158,7 +158,9 @@ func (r *replicator) hot(key string, hot bool) {
 		r.epoch.Add(1)
 	}
 	r.mu.Unlock()
-	r.push(key)
+	// Not on the detector's goroutine: a slow replica must not hold up
+	// the next window.
+	go r.push(key)
 }
 
 // forget stops copying key; its copies run out with their lease.

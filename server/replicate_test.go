@@ -18,6 +18,13 @@ import (
 	"github.com/slabcache/slabcache/proto"
 )
 
+// makeHot marks key hot on srv, as the detector does, and waits for its
+// first copy (made in the background).
+func makeHot(srv *Server, key string) {
+	srv.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: key}, Hot: true})
+	srv.rep.push(key)
+}
+
 // fixedPeers places every key on the same nodes, owner first.
 type fixedPeers struct {
 	addrs []string
@@ -64,7 +71,7 @@ func TestHotKeyReplication(t *testing.T) {
 	c := startTestServer(t, nil)
 	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 0})
 	roundTrip(t, a.Addr(), "set hot 5 0 2\r\nv0\r\n", "STORED\r\n")
-	a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: "hot"}, Hot: true})
+	makeHot(a, "hot")
 	for _, r := range []*Server{b, c} {
 		if got := roundTrip(t, r.Addr(), "get hot\r\n", "END\r\n"); got != "VALUE hot 5 2\r\nv0\r\nEND\r\n" {
 			t.Fatalf("replica %s: %q, want the copy", r.Addr(), got)
@@ -185,7 +192,7 @@ func TestHotKeyReplicationWithAuth(t *testing.T) {
 	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr()}, self: 0})
 	login := "set auth 0 0 11\r\nnode secret\r\n"
 	roundTrip(t, a.Addr(), login+"set hot 0 0 2\r\nv0\r\n", "STORED\r\nSTORED\r\n")
-	a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: "hot"}, Hot: true})
+	makeHot(a, "hot")
 	if got := roundTrip(t, b.Addr(), login+"get hot\r\n", "END\r\n"); got != "STORED\r\nVALUE hot 0 2\r\nv0\r\nEND\r\n" {
 		t.Fatalf("replica with -Y: %q, want the copy", got)
 	}
@@ -202,7 +209,7 @@ func TestHotKeyReplicationOverUDP(t *testing.T) {
 	b := startTestServer(t, nil)
 	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr()}, self: 0})
 	roundTrip(t, a.Addr(), "set hot 0 0 2\r\nv0\r\n", "STORED\r\n")
-	a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: "hot"}, Hot: true})
+	makeHot(a, "hot")
 	udp := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	for i := 1; i <= 8; i++ {
 		v := fmt.Sprintf("u%d", i)
@@ -225,7 +232,7 @@ func TestHotKeyCopiesBoundedShare(t *testing.T) {
 	big := strings.Repeat("b", 300<<10)
 	roundTrip(t, a.Addr(), fmt.Sprintf("set big 0 0 %d\r\n%s\r\nset small 0 0 1\r\ns\r\n", len(big), big), "STORED\r\nSTORED\r\n")
 	for _, k := range []string{"big", "small"} {
-		a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: k}, Hot: true})
+		makeHot(a, k)
 	}
 	if got := getValue(t, b.Addr(), "big"); got != "" {
 		t.Fatalf("a copy of %d bytes beyond the share was made", len(got))
