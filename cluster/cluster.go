@@ -17,8 +17,10 @@
 package cluster
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -56,8 +58,9 @@ type Node struct {
 	files discovery.ProxyFiles
 	log   *zap.Logger
 
-	self  string                    // this node's memcached address
-	rings atomic.Pointer[placement] // the ring of the current view (Replicas)
+	self   string                    // this node's memcached address
+	rings  atomic.Pointer[placement] // the ring of the current view (Replicas, PreviousOwner)
+	ringMu sync.Mutex                // serializes placeRing
 
 	write chan struct{} // capacity 1: files are stale
 	stop  chan struct{}
@@ -92,6 +95,7 @@ func Start(cfg Config) (*Node, error) {
 			return
 		}
 		if n.table.Update(ms) {
+			n.placeRing()
 			n.log.Info("membership changed", zap.Uint64("version", n.table.Version()), zap.Int("alive", len(discovery.Alive(ms))), zap.Int("known", len(ms)))
 			select {
 			case n.write <- struct{}{}:
@@ -110,6 +114,7 @@ func Start(cfg Config) (*Node, error) {
 	n.table = discovery.NewTable(mem.Members()) // version 1
 	n.ready.Store(true)
 	n.table.Update(mem.Members()) // changes that raced with the above
+	n.placeRing()
 	if err := n.files.Write(n.table.View().Members); err != nil {
 		mem.Close()
 		return nil, err
@@ -176,10 +181,76 @@ func (n *Node) Close() error {
 	return err
 }
 
-// placement is the ring of one membership version.
+// placement is the ring of one membership version, with the ring before
+// it and when it replaced that one (for warm-up, PreviousOwner).
 type placement struct {
 	version uint64
 	ring    ring.Ring
+	prev    ring.Ring
+	since   time.Time
+}
+
+// placeRing builds the ring of the current view when its alive members
+// changed, keeping the one it replaces.
+func (n *Node) placeRing() {
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
+	v := n.table.View()
+	nodes := discovery.RingNodes(v.Members)
+	old := n.rings.Load()
+	if old != nil && slices.Equal(old.ring.Nodes(), nodes) {
+		return
+	}
+	r, err := ring.New(ring.KindKetama, nodes)
+	if err != nil {
+		return
+	}
+	p := &placement{version: v.Version, ring: r, since: time.Now()}
+	switch {
+	case old == nil || len(old.ring.Nodes()) == 1 && old.ring.Nodes()[0].Addr == n.self:
+		// This node is joining: before it, the others held its keys.
+		var others []ring.Node
+		for _, x := range nodes {
+			if x.Addr != n.self {
+				others = append(others, x)
+			}
+		}
+		if len(others) > 0 && len(others) < len(nodes) {
+			p.prev, _ = ring.New(ring.KindKetama, others)
+		}
+	default:
+		p.prev = old.ring
+	}
+	n.rings.Store(p)
+}
+
+// RingChanged returns when the ring last changed (zero before any change
+// that moved keys to or from this node's view).
+func (n *Node) RingChanged() time.Time {
+	if p := n.rings.Load(); p != nil && p.prev != nil {
+		return p.since
+	}
+	return time.Time{}
+}
+
+// PreviousOwner returns, for a key this node owns since the last change of
+// the ring, the memcached address of the node that owned it before, and
+// when the change happened. ok is false for a key this node does not own,
+// owned already, or when there was no earlier ring.
+func (n *Node) PreviousOwner(key []byte) (addr string, since time.Time, ok bool) {
+	p := n.rings.Load()
+	if p == nil || p.prev == nil {
+		return "", time.Time{}, false
+	}
+	cur := p.ring.Owner(key)
+	if cur < 0 || p.ring.Nodes()[cur].Addr != n.self {
+		return "", time.Time{}, false
+	}
+	old := p.prev.Owner(key)
+	if old < 0 || p.prev.Nodes()[old].Addr == n.self {
+		return "", time.Time{}, false
+	}
+	return p.prev.Nodes()[old].Addr, p.since, true
 }
 
 // Replicas returns the memcached addresses of the nodes that serve key
@@ -187,15 +258,9 @@ type placement struct {
 // members, ketama as the Go client and the generated twemproxy pool place
 // keys): the owner first. self is this node's index among them, or -1.
 func (n *Node) Replicas(key []byte, count int) (addrs []string, self int) {
-	v := n.table.View()
 	p := n.rings.Load()
-	if p == nil || p.version != v.Version {
-		r, err := ring.New(ring.KindKetama, discovery.RingNodes(v.Members))
-		if err != nil {
-			return nil, -1
-		}
-		p = &placement{version: v.Version, ring: r}
-		n.rings.Store(p)
+	if p == nil {
+		return nil, -1
 	}
 	nodes := p.ring.Nodes()
 	self = -1

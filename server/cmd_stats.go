@@ -59,6 +59,8 @@ func (c *conn) stats(r *proto.Request) {
 		c.out = appendStatsSizes(c.out)
 	case string(sub) == "hotkeys":
 		c.out = c.s.appendStatsHotKeys(c.out)
+	case string(sub) == "warmup":
+		c.out = c.s.appendStatsWarmup(c.out)
 	default:
 		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 	}

@@ -85,6 +85,9 @@ type conn struct {
 	parked   bool
 	parkDone atomic.Bool
 	held     []byte
+	// warmTried: keys of the request being retried after a warm-up fetch
+	// (warmup.go).
+	warmTried map[string]bool
 }
 
 // input is what the input loop waits for or skips.
@@ -290,6 +293,14 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			}
 			if h := c.loop.hot; h != nil {
 				sample(h, r)
+			}
+			if c.s.warmOn() {
+				if c.warmFetch(r) {
+					return off, false // parked; the request runs again after the fetch
+				}
+				if isWrite(r.Command) {
+					c.s.noteWrite(r.Key)
+				}
 			}
 			start := nanotime()
 			if c.replicatedWrite(r) && !c.udpHold(r.Key) {

@@ -331,13 +331,7 @@ func (c *conn) replicatedWrite(r *proto.Request) bool {
 	if c.s.rep.active.Load() == 0 {
 		return false
 	}
-	switch {
-	case r.Command.IsStorage(), r.Command == proto.CmdDelete, r.Command == proto.CmdIncr,
-		r.Command == proto.CmdDecr, r.Command == proto.CmdTouch,
-		r.Command == proto.CmdMetaDelete, r.Command == proto.CmdMetaArithmetic:
-		return c.s.rep.has(r.Key)
-	}
-	return false
+	return isWrite(r.Command) && c.s.rep.has(r.Key)
 }
 
 // replicatedBinWrite is replicatedWrite for the binary protocol.
@@ -400,11 +394,18 @@ func (c *conn) udpHold(key []byte) bool {
 func (c *conn) park(key []byte, mark int) {
 	c.held = append(c.held[:0], c.out[mark:]...)
 	c.out = c.out[:mark]
+	k, r := string(key), &c.s.rep
+	c.parkWith(func() { r.push(k) })
+}
+
+// parkWith stops the connection while fn runs on a goroutine; then the
+// loop is woken, writes the held replies and goes on with the input.
+func (c *conn) parkWith(fn func()) {
 	c.parked = true
 	c.parkDone.Store(false)
-	k, gc, r := string(key), c.gc, &c.s.rep
+	gc := c.gc
 	go func() {
-		r.push(k)
+		fn()
 		c.parkDone.Store(true)
 		if gc != nil {
 			gc.Wake(nil)

@@ -73,6 +73,8 @@ type Server struct {
 	graceful  atomic.Bool       // the stop under way keeps the memory file (StopGracefully)
 	hot       *hotkeys.Detector // hot-key detection (hotkeys.go); nil when off
 	rep       replicator        // hot-key copies on other nodes (replicate.go)
+	warm      warmup            // filling moved keys after a ring change (warmup.go)
+	warmUntil atomic.Uint32     // clock time a warm-up ends; 0: none (warmup.go)
 }
 
 // connCounts counts connections as `stats` and the metrics report them.

@@ -99,7 +99,11 @@ type Settings struct {
 	HotKeyThreshold  float64
 	HotKeyMinRate    float64
 	HotKeyReplicas   int
-	IdleTimeout      int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
+	// WarmupSecs (-o warmup_secs): with clustering, for this long after a
+	// ring change a read of a key that moved here and is not here yet is
+	// filled from its previous owner (docs/cluster.md); 0 turns it off.
+	WarmupSecs  int
+	IdleTimeout int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
 	// use together; 0 (default) = unlimited. As in memcached it bounds the
@@ -191,6 +195,7 @@ func DefaultSettings() Settings {
 		HotKeyThreshold:       0.01,
 		HotKeyMinRate:         1000,
 		HotKeyReplicas:        3,
+		WarmupSecs:            60,
 		Protocol:              ProtocolAuto,
 		MaxBytes:              d.MemoryLimit,
 		ItemSizeMax:           d.ItemSizeMax,
@@ -295,6 +300,8 @@ func (s *Settings) Validate() error {
 		return e("hotkey_min_rate must not be negative")
 	case s.HotKeyReplicas < 1 || s.HotKeyReplicas > 16:
 		return e("hotkey_replicas must be between 1 and 16")
+	case s.WarmupSecs < 0:
+		return e("warmup_secs must not be negative")
 	case s.Factor <= 1.0:
 		return e("Factor must be greater than 1")
 	case s.ChunkSize <= 0: // memcached refuses only 0
@@ -575,6 +582,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"hotkey_threshold", strconv.FormatFloat(s.HotKeyThreshold, 'f', -1, 64)},
 		{"hotkey_min_rate", strconv.FormatFloat(s.HotKeyMinRate, 'f', -1, 64)},
 		{"hotkey_replicas", strconv.Itoa(s.HotKeyReplicas)},
+		{"warmup_secs", strconv.Itoa(s.WarmupSecs)},
 	}
 }
 

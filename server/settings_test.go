@@ -162,13 +162,13 @@ func statsSettings(t *testing.T, addr string) []Stat {
 // the same order, and equal values except for the names in differ.
 func compareStatsSettings(t *testing.T, mc, ours []Stat, differ map[string]bool) {
 	t.Helper()
-	// slabcached's own settings (hot keys) come after memcached's.
+	// slabcached's own settings (hot keys, warm-up) come after memcached's.
 	own := 0
-	for own < len(ours) && strings.HasPrefix(ours[len(ours)-1-own].Name, "hotkey") {
+	for own < len(ours) && isOwnSetting(ours[len(ours)-1-own].Name) {
 		own++
 	}
-	if own != 7 {
-		t.Errorf("stats settings ends with %d hot-key settings, want 7", own)
+	if own != 8 {
+		t.Errorf("stats settings ends with %d settings of slabcached's own, want 8", own)
 	}
 	ours = ours[:len(ours)-own]
 	if len(mc) != len(ours) {
@@ -271,4 +271,9 @@ func TestStatsSettingsFormat(t *testing.T) {
 			t.Errorf("num_threads_per_udp with two interfaces = %s, want 1 as memcached", st.Value)
 		}
 	}
+}
+
+// isOwnSetting tells slabcached's own stats settings from memcached's.
+func isOwnSetting(name string) bool {
+	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs"
 }

@@ -403,6 +403,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	if s.obs.on.Load() {
 		s.obs.flushEvictions()
 	}
+	s.refreshWarm()
 	return tickInterval, gnet.None
 }
 

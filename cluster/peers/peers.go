@@ -177,3 +177,51 @@ func (p *Pool) Close() {
 	}
 	p.idle = nil
 }
+
+// Item is what Get returns.
+type Item struct {
+	Value []byte
+	Flags uint32
+	TTL   int64 // seconds left; -1 for none
+	CAS   uint64
+}
+
+// Get reads key from the member at addr (meta mg with value, flags, TTL
+// and CAS). ok is false on a miss.
+func (p *Pool) Get(addr string, key []byte) (it Item, ok bool, err error) {
+	err = p.do(addr, func(c *conn) []byte {
+		b := append(c.buf[:0], "mg "...)
+		b = append(b, key...)
+		return append(b, " v f t c\r\n"...)
+	}, func(rp *proto.Reply) error {
+		if rp.Kind != proto.ReplyMeta {
+			return fmt.Errorf("%w: %q", ErrReply, rp.Line)
+		}
+		switch rp.Status {
+		case proto.StatusEN:
+			return nil
+		case proto.StatusVA:
+		default:
+			return fmt.Errorf("%w: %q", ErrReply, rp.Line)
+		}
+		ok = true
+		it.Value = append([]byte(nil), rp.Value...)
+		it.TTL = -1
+		for _, f := range rp.Flags() {
+			if len(f) < 2 {
+				continue
+			}
+			switch f[0] {
+			case 'f':
+				v, _ := strconv.ParseUint(string(f[1:]), 10, 32)
+				it.Flags = uint32(v)
+			case 't':
+				it.TTL, _ = strconv.ParseInt(string(f[1:]), 10, 64)
+			case 'c':
+				it.CAS, _ = strconv.ParseUint(string(f[1:]), 10, 64)
+			}
+		}
+		return nil
+	})
+	return it, ok, err
+}

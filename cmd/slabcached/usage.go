@@ -88,6 +88,7 @@ func printUsage(w io.Writer) {
    - hotkey_threshold:    share of reads that makes a key hot (default: 0.01)
    - hotkey_min_rate:     reads/s under which nothing is hot (default: 1000)
    - hotkey_replicas:     nodes serving a hot key, owner included (default: 3)
+   - warmup_secs:         after a ring change, fill moved keys from their previous owner (default: 60)
    - read_buf_mem_limit:  megabytes for all connection buffers (default: 0, unlimited)
    - watcher_logbuf_size: kilobytes per watcher (default: %d)
    - worker_logbuf_size:  kilobytes per event loop for watch logs (default: %d)

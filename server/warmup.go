@@ -1,0 +1,268 @@
+package server
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
+)
+
+// Warm-up after a membership change (docs/cluster.md). For WarmupSecs
+// after the ring changed, a read of a key that moved to this node and is
+// not here yet is filled from the node that owned it before: the
+// connection is parked (as for hot-key copies), a goroutine fetches the
+// keys (one fetch per key however many clients miss it at once), stores
+// what it found with add semantics, and the request runs again. A write to
+// a key here during the warm-up makes it this node's: it is never fetched
+// afterwards, and a fetch under way when it happens is not stored, so a
+// set or delete on the new owner always wins over the old owner's copy.
+
+// warmup holds the warm-up state of a server.
+type warmup struct {
+	mu      sync.Mutex
+	written map[string]struct{} // keys written here during the warm-up
+	full    bool                // written reached maxWarmWritten: no more fetches this warm-up
+	since   time.Time           // the ring change the current warm-up follows
+	ended   bool                // its window is over
+
+	flight singleflight.Group
+
+	fetches, hits, misses, failures, bytes atomic.Uint64
+}
+
+// maxWarmWritten bounds the keys remembered as written during a warm-up;
+// past it the warm-up stops fetching (safe: nothing is fetched that a
+// write could have superseded).
+const maxWarmWritten = 1 << 20
+
+// warmPeers is what warm-up needs from the cluster (cluster.Node).
+type warmPeers interface {
+	PreviousOwner(key []byte) (addr string, since time.Time, ok bool)
+	RingChanged() time.Time
+}
+
+// refreshWarm sets warmUntil (clock seconds) from the last ring change; the
+// transport's tick calls it, so requests test one number to know whether a
+// warm-up is on. A new change starts a new warm-up.
+func (s *Server) refreshWarm() {
+	if s.set.WarmupSecs <= 0 {
+		return
+	}
+	b := s.rep.peers.Load()
+	if b == nil || b.p == nil {
+		return
+	}
+	wp, ok := b.p.(warmPeers)
+	if !ok {
+		return
+	}
+	since := wp.RingChanged()
+	if since.IsZero() {
+		return
+	}
+	left := time.Duration(s.set.WarmupSecs)*time.Second - time.Since(since)
+	w := &s.warm
+	w.mu.Lock()
+	if !since.Equal(w.since) {
+		w.since, w.written, w.full = since, map[string]struct{}{}, false
+		s.log.Info("warm-up started", zap.Time("ring_changed", since), zap.Int("warmup_secs", s.set.WarmupSecs))
+		w.ended = false
+	}
+	if left <= 0 && !w.ended {
+		w.ended, w.written = true, nil
+		s.log.Info("warm-up ended", zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
+	}
+	w.mu.Unlock()
+	if left > 0 {
+		s.warmUntil.Store(s.clk.Now() + uint32(left/time.Second) + 1)
+	} else {
+		s.warmUntil.Store(0)
+	}
+}
+
+// warmOn reports whether a warm-up is on (one atomic load).
+func (s *Server) warmOn() bool {
+	u := s.warmUntil.Load()
+	return u != 0 && s.clk.Now() < u
+}
+
+// warming reports whether key is in a warm-up window and returns the node
+// that owned it before.
+func (s *Server) warming(key []byte) (string, bool) {
+	if s.set.WarmupSecs <= 0 {
+		return "", false
+	}
+	b := s.rep.peers.Load()
+	if b == nil || b.p == nil {
+		return "", false
+	}
+	wp, ok := b.p.(warmPeers)
+	if !ok {
+		return "", false
+	}
+	addr, since, ok := wp.PreviousOwner(key)
+	if !ok || time.Since(since) > time.Duration(s.set.WarmupSecs)*time.Second {
+		return "", false
+	}
+	w := &s.warm
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !since.Equal(w.since) || w.written == nil || w.full {
+		return "", false // the tick has not seen this change yet, or the warm-up is over
+	}
+	if _, ok := w.written[string(key)]; ok {
+		return "", false
+	}
+	return addr, true
+}
+
+// noteWrite records a write of key during a warm-up.
+func (s *Server) noteWrite(key []byte) {
+	w := &s.warm
+	w.mu.Lock()
+	if w.written != nil && !w.full {
+		if len(w.written) >= maxWarmWritten {
+			w.full = true
+		} else {
+			w.written[string(key)] = struct{}{}
+		}
+	}
+	w.mu.Unlock()
+}
+
+// warmFetch runs before a read: when keys it reads moved here and are not
+// here yet, it parks the connection, fetches them, and returns true (the
+// request then runs again, with those keys marked tried).
+func (c *conn) warmFetch(r *proto.Request) bool {
+	if c.udp != nil || c.bin {
+		return false
+	}
+	var keys [][]byte
+	switch {
+	case r.Command.IsRetrieval():
+		keys = r.Keys
+	case r.Command == proto.CmdMetaGet:
+		keys = [][]byte{r.Key}
+	default:
+		return false
+	}
+	var todo []string
+	var from []string
+	for _, k := range keys {
+		if c.warmTried[string(k)] {
+			continue
+		}
+		addr, ok := c.s.warming(k)
+		if !ok {
+			continue
+		}
+		var h nopHit
+		if c.s.store.Peek(k, &h).Result == lru.Found {
+			continue
+		}
+		todo = append(todo, string(k))
+		from = append(from, addr)
+	}
+	if len(todo) == 0 {
+		c.warmTried = nil
+		return false
+	}
+	if c.warmTried == nil {
+		c.warmTried = map[string]bool{}
+	}
+	for _, k := range todo {
+		c.warmTried[k] = true
+	}
+	c.held = c.held[:0]
+	c.parkWith(func() {
+		var wg sync.WaitGroup
+		for i, k := range todo {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.s.warm.flight.Do(k, func() (any, error) {
+					c.s.fetchFrom(from[i], k)
+					return nil, nil
+				})
+			}()
+		}
+		wg.Wait()
+	})
+	return true
+}
+
+// nopHit is a Hit that keeps nothing.
+type nopHit struct{}
+
+func (nopHit) Hit(*lru.Item) {}
+
+// fetchFrom copies key from addr, the node that owned it before, unless a
+// write here supersedes it.
+func (s *Server) fetchFrom(addr, key string) {
+	w := &s.warm
+	var h nopHit
+	if s.store.Peek([]byte(key), &h).Result == lru.Found {
+		return // an earlier fetch (or a write) filled it meanwhile
+	}
+	w.fetches.Add(1)
+	it, ok, err := s.rep.pool.Get(addr, []byte(key))
+	switch {
+	case err != nil:
+		w.failures.Add(1)
+		return
+	case !ok:
+		w.misses.Add(1)
+		return
+	}
+	exptime := int64(0)
+	if it.TTL > 0 {
+		exptime = it.TTL
+	} else if it.TTL == 0 {
+		return // about to expire
+	}
+	// Writes note themselves before they run (noteWrite), and the check
+	// and the store happen under the same lock: a write either comes
+	// after this store (and overrides it) or is seen here.
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, written := w.written[key]; written || w.written == nil {
+		return // written here meanwhile, or the warm-up ended: that write wins
+	}
+	if o := s.store.Set([]byte(key), it.Flags, exptime, it.Value, &lru.SetArgs{Mode: lru.ModeAdd, NewCAS: it.CAS}); o.Result == lru.Stored {
+		w.hits.Add(1)
+		w.bytes.Add(uint64(len(it.Value)))
+	}
+}
+
+// isWrite reports whether cmd changes the item of its key.
+func isWrite(cmd proto.Command) bool {
+	switch {
+	case cmd.IsStorage(), cmd == proto.CmdDelete, cmd == proto.CmdIncr, cmd == proto.CmdDecr,
+		cmd == proto.CmdTouch, cmd == proto.CmdMetaDelete, cmd == proto.CmdMetaArithmetic:
+		return true
+	}
+	return false
+}
+
+// appendStatsWarmup is `stats warmup`.
+func (s *Server) appendStatsWarmup(dst []byte) []byte {
+	w := &s.warm
+	active := "no"
+	if s.warmOn() {
+		active = "yes"
+	}
+	dst = proto.AppendStat(dst, "warmup_active", active)
+	dst = proto.AppendStat(dst, "warmup_secs", strconv.Itoa(s.set.WarmupSecs))
+	dst = proto.AppendStat(dst, "warmup_fetches", strconv.FormatUint(w.fetches.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_filled", strconv.FormatUint(w.hits.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_misses", strconv.FormatUint(w.misses.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_failures", strconv.FormatUint(w.failures.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_bytes", strconv.FormatUint(w.bytes.Load(), 10))
+	return proto.AppendEnd(dst)
+}

@@ -1,0 +1,110 @@
+package server
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// movedPeers says every key moved here from prev at changed.
+type movedPeers struct {
+	fixedPeers
+	prev    string
+	changed time.Time
+}
+
+func (p movedPeers) PreviousOwner([]byte) (string, time.Time, bool) { return p.prev, p.changed, true }
+func (p movedPeers) RingChanged() time.Time                         { return p.changed }
+
+// After a ring change a read of a key that moved here is filled from its
+// previous owner, once however many clients miss it, and stored here; a
+// write here during the warm-up wins over the previous owner's copy.
+func TestWarmupFillsMovedKeys(t *testing.T) {
+	old := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	roundTrip(t, old.Addr(), "set a 7 0 1\r\nA\r\nset b 0 0 1\r\nB\r\nset c 0 300 1\r\nC\r\nset many 0 0 1\r\nM\r\n", "STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n")
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
+	deadline := time.Now().Add(3 * time.Second)
+	for !srv.warmOn() {
+		if time.Now().After(deadline) {
+			t.Fatal("no warm-up after a ring change")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := roundTrip(t, srv.Addr(), "get a\r\n", "END\r\n"); got != "VALUE a 7 1\r\nA\r\nEND\r\n" {
+		t.Fatalf("get a during warm-up: %q, want the previous owner's item", got)
+	}
+	// It is here now: the next read does not go to the previous owner.
+	before := statValue(t, old.Addr(), "cmd_get")
+	if got := roundTrip(t, srv.Addr(), "get a\r\n", "END\r\n"); got != "VALUE a 7 1\r\nA\r\nEND\r\n" {
+		t.Fatalf("second get a: %q", got)
+	}
+	if after := statValue(t, old.Addr(), "cmd_get"); after != before {
+		t.Fatalf("the previous owner was asked again (cmd_get %s -> %s)", before, after)
+	}
+	// TTL and multi-get, meta.
+	if got := roundTrip(t, srv.Addr(), "mg c v t\r\n", "\r\nC\r\n"); got != "VA 1 t300\r\nC\r\n" && got != "VA 1 t299\r\nC\r\n" {
+		t.Fatalf("mg c: %q, want the remaining TTL", got)
+	}
+	// A delete here wins: b is never fetched afterwards.
+	roundTrip(t, srv.Addr(), "delete b\r\n", "\r\n")
+	if got := roundTrip(t, srv.Addr(), "get b a nothere\r\n", "END\r\n"); got != "VALUE a 7 1\r\nA\r\nEND\r\n" {
+		t.Fatalf("get b a nothere after deleting b: %q", got)
+	}
+	// Twenty clients missing the same key: one fetch.
+	before = statValue(t, old.Addr(), "get_hits")
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if got := roundTrip(t, srv.Addr(), "get many\r\n", "END\r\n"); got != "VALUE many 0 1\r\nM\r\nEND\r\n" {
+				t.Errorf("get many: %q", got)
+			}
+		}()
+	}
+	wg.Wait()
+	if after := statValue(t, old.Addr(), "get_hits"); after != incr(before, 1) {
+		t.Fatalf("the previous owner served %s -> %s hits for 20 concurrent misses, want one", before, after)
+	}
+	st := map[string]string{}
+	for _, line := range splitStats(roundTrip(t, srv.Addr(), "stats warmup\r\n", "END\r\n")) {
+		st[line[0]] = line[1]
+	}
+	if st["warmup_active"] != "yes" || st["warmup_filled"] != "3" {
+		t.Fatalf("stats warmup: %v", st)
+	}
+}
+
+func incr(s string, n int) string {
+	v := 0
+	for _, c := range s {
+		v = v*10 + int(c-'0')
+	}
+	return itoa(v + n)
+}
+
+func itoa(v int) string {
+	if v == 0 {
+		return "0"
+	}
+	var b []byte
+	for v > 0 {
+		b = append([]byte{byte('0' + v%10)}, b...)
+		v /= 10
+	}
+	return string(b)
+}
+
+// splitStats splits STAT lines into name and value.
+func splitStats(reply string) [][2]string {
+	var out [][2]string
+	for _, l := range strings.Split(reply, "\r\n") {
+		f := strings.Fields(l)
+		if len(f) == 3 && f[0] == "STAT" {
+			out = append(out, [2]string{f[1], f[2]})
+		}
+	}
+	return out
+}
