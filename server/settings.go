@@ -102,7 +102,12 @@ type Settings struct {
 	// WarmupSecs (-o warmup_secs): with clustering, for this long after a
 	// ring change a read of a key that moved here and is not here yet is
 	// filled from its previous owner (docs/cluster.md); 0 turns it off.
-	WarmupSecs  int
+	WarmupSecs int
+	// DrainSecs (-o drain_secs): with clustering, on SIGTERM the node
+	// leaves the cluster, then serves on for up to this long while the
+	// nodes taking over its keys fill them from it (their warm-up); 0
+	// stops at once.
+	DrainSecs   int
 	IdleTimeout int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
@@ -196,6 +201,7 @@ func DefaultSettings() Settings {
 		HotKeyMinRate:         1000,
 		HotKeyReplicas:        3,
 		WarmupSecs:            60,
+		DrainSecs:             10,
 		Protocol:              ProtocolAuto,
 		MaxBytes:              d.MemoryLimit,
 		ItemSizeMax:           d.ItemSizeMax,
@@ -302,6 +308,8 @@ func (s *Settings) Validate() error {
 		return e("hotkey_replicas must be between 1 and 16")
 	case s.WarmupSecs < 0:
 		return e("warmup_secs must not be negative")
+	case s.DrainSecs < 0:
+		return e("drain_secs must not be negative")
 	case s.Factor <= 1.0:
 		return e("Factor must be greater than 1")
 	case s.ChunkSize <= 0: // memcached refuses only 0
@@ -583,6 +591,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"hotkey_min_rate", strconv.FormatFloat(s.HotKeyMinRate, 'f', -1, 64)},
 		{"hotkey_replicas", strconv.Itoa(s.HotKeyReplicas)},
 		{"warmup_secs", strconv.Itoa(s.WarmupSecs)},
+		{"drain_secs", strconv.Itoa(s.DrainSecs)},
 	}
 }
 

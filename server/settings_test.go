@@ -167,8 +167,8 @@ func compareStatsSettings(t *testing.T, mc, ours []Stat, differ map[string]bool)
 	for own < len(ours) && isOwnSetting(ours[len(ours)-1-own].Name) {
 		own++
 	}
-	if own != 8 {
-		t.Errorf("stats settings ends with %d settings of slabcached's own, want 8", own)
+	if own != 9 {
+		t.Errorf("stats settings ends with %d settings of slabcached's own, want 9", own)
 	}
 	ours = ours[:len(ours)-own]
 	if len(mc) != len(ours) {
@@ -275,5 +275,5 @@ func TestStatsSettingsFormat(t *testing.T) {
 
 // isOwnSetting tells slabcached's own stats settings from memcached's.
 func isOwnSetting(name string) bool {
-	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs"
+	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs"
 }

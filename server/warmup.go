@@ -266,3 +266,23 @@ func (s *Server) appendStatsWarmup(dst []byte) []byte {
 	dst = proto.AppendStat(dst, "warmup_bytes", strconv.FormatUint(w.bytes.Load(), 10))
 	return proto.AppendEnd(dst)
 }
+
+// Drain serves on after this node has left the cluster, so that the nodes
+// taking over its keys can fill them from it (their warm-up), and returns
+// once reads have stopped for a second or after max, whichever is first.
+func (s *Server) Drain(max time.Duration) {
+	if max <= 0 {
+		return
+	}
+	deadline := time.Now().Add(max)
+	last, quiet := s.totals()[cCmdGet], time.Duration(0)
+	for time.Now().Before(deadline) && quiet < time.Second {
+		time.Sleep(100 * time.Millisecond)
+		if n := s.totals()[cCmdGet]; n != last {
+			last, quiet = n, 0
+		} else {
+			quiet += 100 * time.Millisecond
+		}
+	}
+	s.log.Info("drained after leaving the cluster", zap.Uint64("keys_read", last))
+}

@@ -154,6 +154,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"idle_timeout=600", func(s *server.Settings) { s.IdleTimeout = 600 }, ""},
 		{"hotkeys=off", func(s *server.Settings) { s.HotKeys = false }, ""},
 		{"warmup_secs=5", func(s *server.Settings) { s.WarmupSecs = 5 }, ""},
+		{"drain_secs=3", func(s *server.Settings) { s.DrainSecs = 3 }, ""},
 		{"hotkeys=off,hotkeys=on", func(s *server.Settings) {}, ""},
 		{"hotkey_sample_rate=10,hotkey_top_k=128,hotkey_window=2", func(s *server.Settings) {
 			s.HotKeySampleRate, s.HotKeyTopK, s.HotKeyWindow = 10, 128, 2
@@ -624,7 +625,7 @@ func TestFlagsMatchMemcached(t *testing.T) {
 			}
 			mc, ours := memcachedStatsSettings(t, addr), cmd.settings.StatsSettings(0)
 			// slabcached's own settings come after memcached's.
-			for len(ours) > 0 && (strings.HasPrefix(ours[len(ours)-1].Name, "hotkey") || ours[len(ours)-1].Name == "warmup_secs") {
+			for len(ours) > 0 && (strings.HasPrefix(ours[len(ours)-1].Name, "hotkey") || ours[len(ours)-1].Name == "warmup_secs" || ours[len(ours)-1].Name == "drain_secs") {
 				ours = ours[:len(ours)-1]
 			}
 			if len(mc) != len(ours) {

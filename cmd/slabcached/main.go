@@ -188,6 +188,11 @@ wait:
 		if err := node.Leave(); err != nil {
 			log.Warn("leaving the cluster", zap.Error(err))
 		}
+		if m.Enabled {
+			// Serve on while the nodes that take over this node's keys
+			// fill them from it (docs/cluster.md, warm-up).
+			srv.Drain(time.Duration(set.DrainSecs) * time.Second)
+		}
 	}
 	shutdown(srv, log)
 	log.Info("slabcached stopped")

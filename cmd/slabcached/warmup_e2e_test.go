@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -100,6 +101,49 @@ func TestWarmupOnJoin(t *testing.T) {
 					t.Fatalf("%s, deleted on the new owner, reads %v", k, err)
 				}
 			}
+			if tc.warmup == "0" {
+				return
+			}
+			// A graceful leave: w2 leaves, serves on while the others
+			// fill its keys from it, then stops.
+			leaving := ip(1) + ":11211"
+			var its []string
+			for i := range n {
+				if k := fmt.Sprintf("user:%d", i); cl.Owner(k) == leaving {
+					its = append(its, k)
+				}
+			}
+			w2 := tc2.nodes["w2"]
+			w2.cmd.Process.Signal(syscall.SIGTERM)
+			for cl.View().Members != nil && len(cl.View().Members) != 3 {
+				time.Sleep(20 * time.Millisecond)
+			}
+			time.Sleep(300 * time.Millisecond)
+			lost := 0
+			for _, k := range its {
+				if _, err := cl.Get(k); errors.Is(err, client.ErrCacheMiss) {
+					lost++
+				} else if err != nil {
+					t.Fatalf("%s after w2 left: %v", k, err)
+				}
+			}
+			t.Logf("w2 left: %d of its %d keys missed afterwards", lost, len(its))
+			if lost != 0 {
+				t.Fatalf("%d of %d keys of the node that left were lost", lost, len(its))
+			}
+			select {
+			case err := <-w2.done:
+				w2.done <- err
+				t.Fatalf("w2 stopped before the others could fill from it: %v", err)
+			default:
+			}
+			start := time.Now()
+			err = <-w2.done
+			w2.done <- err
+			if err != nil {
+				t.Fatalf("w2 exit: %v\n%s", err, w2.log)
+			}
+			t.Logf("w2 stopped %v after the reads ended", time.Since(start).Round(10*time.Millisecond))
 		})
 	}
 }
