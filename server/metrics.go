@@ -87,7 +87,8 @@ type collector struct {
 	crawlerReclaimed, getExpired, getFlushed, movesToCold, movesToWarm, readBytes,
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
-	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes *prometheus.Desc
+	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes,
+	warmActive, warmFetches, warmBytes *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector of the server's metrics, to
@@ -134,6 +135,9 @@ func (s *Server) Collector() prometheus.Collector {
 		repPushes:        d("hotkey_replication_pushes_total", "Copies of hot keys stored on replicas."),
 		repFailures:      d("hotkey_replication_failures_total", "Copies or invalidations a replica did not answer (the replica is dropped)."),
 		repBytes:         d("hotkey_replication_bytes_total", "Value bytes copied to replicas."),
+		warmActive:       d("warmup_active", "1 while a warm-up after a ring change is on."),
+		warmFetches:      d("warmup_fetches_total", "Keys fetched from their previous owner during warm-ups, by outcome.", "outcome"),
+		warmBytes:        d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
 	}
 }
 
@@ -143,7 +147,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
-		c.repPushes, c.repFailures, c.repBytes} {
+		c.repPushes, c.repFailures, c.repBytes, c.warmActive, c.warmFetches, c.warmBytes} {
 		ch <- d
 	}
 }
@@ -198,6 +202,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.pagePool, float64(st.SlabGlobalPagePool))
 	gauge(c.uptime, float64(s.clk.Now()))
 	gauge(c.info, 1, Version)
+	active := 0.0
+	if s.warmOn() {
+		active = 1
+	}
+	gauge(c.warmActive, active)
+	w := &s.warm
+	counter(c.warmFetches, w.hits.Load(), "filled")
+	counter(c.warmFetches, w.misses.Load(), "miss")
+	counter(c.warmFetches, w.failures.Load(), "failed")
+	counter(c.warmBytes, w.bytes.Load())
 	if h := s.hot; h != nil {
 		gauge(c.hotKeys, float64(len(h.Hot())))
 		counter(c.hotSampled, h.Sampled())

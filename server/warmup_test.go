@@ -75,6 +75,13 @@ func TestWarmupFillsMovedKeys(t *testing.T) {
 	if st["warmup_active"] != "yes" || st["warmup_filled"] != "3" {
 		t.Fatalf("stats warmup: %v", st)
 	}
+	mfs := gather(t, srv)
+	if v, _ := metricValue(mfs, "slabcached_warmup_active", nil); v != 1 {
+		t.Errorf("slabcached_warmup_active = %v", v)
+	}
+	if v, _ := metricValue(mfs, "slabcached_warmup_fetches_total", map[string]string{"outcome": "filled"}); v != 3 {
+		t.Errorf("slabcached_warmup_fetches_total{outcome=filled} = %v, want 3", v)
+	}
 }
 
 func incr(s string, n int) string {
