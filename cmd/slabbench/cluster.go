@@ -63,7 +63,7 @@ func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot, p
 	if err != nil {
 		return err
 	}
-	var ops, sets, misses, errs atomic.Int64
+	var ops, sets, misses, errs, gets atomic.Int64
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -89,10 +89,13 @@ func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot, p
 				if rng.IntN(total) < cfg.Sets {
 					err = cl.Set(&client.Item{Key: key, Value: value[:n]})
 					sets.Add(1)
-				} else if _, err = cl.Get(key); errors.Is(err, client.ErrCacheMiss) {
-					misses.Add(1)
-					err = cl.Set(&client.Item{Key: key, Value: value[:n]})
-					sets.Add(1)
+				} else {
+					gets.Add(1)
+					if _, err = cl.Get(key); errors.Is(err, client.ErrCacheMiss) {
+						misses.Add(1)
+						err = cl.Set(&client.Item{Key: key, Value: value[:n]})
+						sets.Add(1)
+					}
 				}
 				if err != nil {
 					errs.Add(1)
@@ -101,20 +104,31 @@ func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot, p
 			}
 		}()
 	}
-	if !quiet {
-		go func() {
-			t := time.NewTicker(time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					fmt.Fprintf(stderr, "%5.0fs  %d requests  %d hot keys followed\n", time.Since(start).Seconds(), ops.Load(), len(cl.HotKeys()))
-				}
+	// One line a second (unless -quiet): requests, errors and the hit
+	// ratio of the gets of that second: the timeline of the run.
+	go func() {
+		if quiet {
+			return
+		}
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		var lastOps, lastGets, lastMiss, lastErr int64
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
 			}
-		}()
-	}
+			o, g, m, e := ops.Load(), gets.Load(), misses.Load(), errs.Load()
+			hit := 0.0
+			if g > lastGets {
+				hit = 1 - float64(m-lastMiss)/float64(g-lastGets)
+			}
+			fmt.Fprintf(stderr, "%5.0fs  %7d req/s  hit ratio %.3f  errors %d  members %d  hot keys %d\n",
+				time.Since(start).Seconds(), o-lastOps, hit, e-lastErr, len(cl.View().Members), len(cl.HotKeys()))
+			lastOps, lastGets, lastMiss, lastErr = o, g, m, e
+		}
+	}()
 	wg.Wait()
 	elapsed := time.Since(start)
 	after, err := nodeRequests(nodes)

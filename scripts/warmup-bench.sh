@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# warmup-bench.sh - the hit ratio a client sees when a fourth node joins
+# three under load (docs/cluster.md): three slabcached processes on
+# 127.0.0.81-83 with gossip, Zipf load through the Go client
+# (`slabbench run -discover`), an unmeasured phase that fills the caches,
+# then a measured one during which 127.0.0.84 joins. Run once with the
+# default warm-up and once with -o warmup_secs=0.
+#
+# Usage: scripts/warmup-bench.sh [-d DURATION] [-j JOIN_AFTER] [-b BINDIR]
+#   -d  measured phase (default 40s); -j  seconds into it the node joins
+#   (default 15); -b  directory with slabcached and slabbench (default:
+#   built from this checkout).
+# Environment: KEYS (200000), ZIPF (0.99), CONNS (32), RATIO (1:10).
+set -eu
+dur=40s join=15 bindir=""
+while getopts "d:j:b:" o; do
+	case $o in
+	d) dur=$OPTARG ;;
+	j) join=$OPTARG ;;
+	b) bindir=$OPTARG ;;
+	*) sed -n '2,16p' "$0"; exit 2 ;;
+	esac
+done
+cd "$(dirname "$0")/.."
+work=$(mktemp -d)
+pids=()
+stop_all() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	pids=()
+}
+trap 'stop_all; rm -rf "$work"' EXIT
+if [ -z "$bindir" ]; then
+	bindir=$work
+	go build -o "$bindir/" ./cmd/slabcached ./cmd/slabbench
+fi
+node() { # node INDEX WARMUP_SECS
+	local ip=127.0.0.8$1 join=()
+	[ "$1" -gt 1 ] && join=(--cluster-join 127.0.0.81:7946)
+	"$bindir/slabcached" -l "$ip" -p 11211 -U 0 -m 256 -t 1 --metrics-listen off \
+		--cluster --cluster-name "n$1" --cluster-bind "$ip:7946" "${join[@]}" \
+		-o "warmup_secs=$2" 2>"$work/n$1.log" &
+	pids+=($!)
+}
+load=(-discover 127.0.0.81:11211 -conns "${CONNS:-32}" -keys "${KEYS:-200000}" -dist zipf
+	-dist-param "${ZIPF:-0.99}" -ratio "${RATIO:-1:10}" -value-size 100)
+for warm in 60 0; do
+	echo "== warmup_secs=$warm"
+	for i in 1 2 3; do node $i $warm; done
+	sleep 3
+	"$bindir/slabbench" run "${load[@]}" -quiet -duration "$dur" -seed 1 | tail -1
+	"$bindir/slabbench" run "${load[@]}" -duration "$dur" -seed 2 >"$work/run" 2>&1 &
+	bench=$!
+	sleep "$join"
+	node 4 $warm
+	echo "   (node 4 started ${join}s into the run)"
+	wait $bench
+	grep -E "hit ratio|busiest" "$work/run"
+	stop_all
+	sleep 2
+done
