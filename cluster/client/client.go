@@ -96,6 +96,13 @@ type Config struct {
 	// IgnoreHotKeys turns off reading hot keys from their replicas: every
 	// read goes to the owner (hotkeys.go).
 	IgnoreHotKeys bool
+	// GutterTTL: while a key's owner is marked down, its requests go to a
+	// stand-in, the next node after it on the ring that is not down, and
+	// values stored there expire within GutterTTL (Facebook's gutter
+	// pool), so stale copies do not outlive the owner's return for long.
+	// Default 10s; negative turns it off (keys of a down owner fail with
+	// ErrNodeDown).
+	GutterTTL time.Duration
 	// HotKeyPerClient reads each hot key from one node per client (chosen
 	// by hashing the key with a number drawn at New) instead of a node
 	// drawn at random for every read (the default; docs/hotkeys.md
@@ -109,6 +116,7 @@ const (
 	DefaultDialTimeout         = 500 * time.Millisecond
 	DefaultTimeout             = time.Second
 	DefaultMaxIdleConnsPerNode = 4
+	DefaultGutterTTL           = 10 * time.Second
 )
 
 func (c Config) withDefaults() (Config, error) {
@@ -126,6 +134,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxIdleConnsPerNode <= 0 {
 		c.MaxIdleConnsPerNode = DefaultMaxIdleConnsPerNode
+	}
+	if c.GutterTTL == 0 {
+		c.GutterTTL = DefaultGutterTTL
 	}
 	if _, err := ring.New(c.Placement, nil); err != nil {
 		return c, err
@@ -357,24 +368,49 @@ func validKey(k string) bool {
 	return true
 }
 
-// nodeFor returns the node owning key.
+// nodeFor returns the node owning key, or its stand-in while the owner is
+// down (see standIn).
 func (c *Client) nodeFor(key string) (*node, error) {
+	n, _, err := c.nodeOrStandIn(key)
+	return n, err
+}
+
+// standIn returns the next node after the owner of key on the ring that is
+// not down (the gutter), or nil.
+func (c *Client) standIn(st *state, key string) *node {
+	if c.cfg.GutterTTL <= 0 {
+		return nil
+	}
+	for _, i := range ring.Replicas(st.ring, []byte(key), len(st.nodes))[1:] {
+		if n := st.nodes[i]; !n.down.Load() {
+			return n
+		}
+	}
+	return nil
+}
+
+// nodeOrStandIn returns the node to send key's requests to, and whether it
+// is a stand-in for a down owner.
+func (c *Client) nodeOrStandIn(key string) (*node, bool, error) {
 	if c.closed.Load() {
-		return nil, ErrClosed
+		return nil, false, ErrClosed
 	}
 	if !validKey(key) {
-		return nil, ErrMalformedKey
+		return nil, false, ErrMalformedKey
 	}
 	st := c.state.Load()
 	i := st.ring.OwnerString(key)
 	if i < 0 {
-		return nil, ErrNoNodes
+		return nil, false, ErrNoNodes
 	}
 	n := st.nodes[i]
 	if n.down.Load() {
-		return nil, fmt.Errorf("%w: %s", ErrNodeDown, n.addr)
+		if s := c.standIn(st, key); s != nil {
+			return s, true, nil
+		}
+		return nil, false, fmt.Errorf("%w: %s", ErrNodeDown, n.addr)
 	}
-	return n, nil
+	return n, false, nil
 }
 
 // do runs one request/reply exchange on a pooled connection of n: fill
@@ -468,6 +504,11 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 			return nil, ErrNoNodes
 		}
 		n := st.nodes[i]
+		if n.down.Load() {
+			if s := c.standIn(st, k); s != nil {
+				n = s
+			}
+		}
 		if r := c.readNode(k, n); r != n {
 			owners[k] = n
 			n = r
@@ -543,9 +584,18 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 }
 
 func (c *Client) store(cmd proto.Command, it *Item) error {
-	n, err := c.nodeFor(it.Key)
+	n, gutter, err := c.nodeOrStandIn(it.Key)
 	if err != nil {
 		return err
+	}
+	if gutter {
+		// On a stand-in the value lives at most GutterTTL.
+		capped := *it
+		max := int32(c.cfg.GutterTTL / time.Second)
+		if capped.Expiration == 0 || capped.Expiration > max {
+			capped.Expiration = max
+		}
+		it = &capped
 	}
 	return c.do(n, func(req *proto.Request) { storeRequest(req, cmd, it) }, statusResult)
 }

@@ -1,8 +1,11 @@
 package client
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -243,13 +246,14 @@ func TestClientFollowsMembership(t *testing.T) {
 }
 
 // TestClientMarksDeadNodeDown kills one of three memcached servers (kill
-// -9): its keys fail, then fail fast as ErrNodeDown, the other nodes keep
-// working, and once membership drops the node its keys move.
+// -9): its keys fail, then (without a gutter) fail fast as ErrNodeDown,
+// the other nodes keep working, and once membership drops the node its
+// keys move.
 func TestClientMarksDeadNodeDown(t *testing.T) {
 	procs := []*memcachedProc{startMemcachedProc(t), startMemcachedProc(t), startMemcachedProc(t)}
 	addrs := []string{procs[0].addr(), procs[1].addr(), procs[2].addr()}
 	disco := startFakeDisco(t, members(addrs), false)
-	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: 200 * time.Millisecond})
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: 200 * time.Millisecond, GutterTTL: -1})
 
 	var victimKey, otherKey string
 	for i := 0; victimKey == "" || otherKey == ""; i++ {
@@ -562,4 +566,71 @@ func BenchmarkGomemcacheGet(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestClientGutter: while a key's owner is down, its requests go to the
+// next node of the ring, and what is stored there expires within
+// GutterTTL (the gutter), so it cannot outlive the owner's return by much.
+func TestClientGutter(t *testing.T) {
+	procs := []*memcachedProc{startMemcachedProc(t), startMemcachedProc(t), startMemcachedProc(t)}
+	addrs := []string{procs[0].addr(), procs[1].addr(), procs[2].addr()}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: 200 * time.Millisecond, GutterTTL: 5 * time.Second})
+	var key string
+	for i := 0; key == ""; i++ {
+		if k := "g:" + strconv.Itoa(i); c.Owner(k) == addrs[2] {
+			key = k
+		}
+	}
+	procs[2].kill()
+	if _, err := c.Get(key); err == nil || errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("first get after the kill: %v, want a network error", err)
+	}
+	// Now the stand-in answers: a miss, then what is stored there.
+	if _, err := c.Get(key); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("get through the gutter: %v, want a miss", err)
+	}
+	if err := c.Set(&Item{Key: key, Value: []byte("g"), Expiration: 3600}); err != nil {
+		t.Fatalf("set through the gutter: %v", err)
+	}
+	if it, err := c.Get(key); err != nil || string(it.Value) != "g" {
+		t.Fatalf("get after a gutter set: %v %v", it, err)
+	}
+	items, err := c.GetMulti([]string{key})
+	if err != nil || items[key] == nil {
+		t.Fatalf("GetMulti through the gutter: %v %v", items, err)
+	}
+	// On the stand-in the item expires within GutterTTL, not in an hour.
+	var standIn string
+	for _, a := range addrs[:2] {
+		if got := rawMG(t, a, key); got != "" {
+			standIn = a
+			if ttl, _ := strconv.Atoi(strings.TrimPrefix(got, "HD t")); ttl > 5 || ttl < 1 {
+				t.Fatalf("TTL on the stand-in: %q, want at most 5 s", got)
+			}
+		}
+	}
+	if standIn == "" {
+		t.Fatal("the value is on no stand-in")
+	}
+}
+
+// rawMG asks addr for key's TTL ("" on a miss).
+func rawMG(t *testing.T, addr, key string) string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(2 * time.Second))
+	fmt.Fprintf(nc, "mg %s t\r\n", key)
+	line, err := bufio.NewReader(nc).ReadString('\n')
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.HasPrefix(line, "EN") {
+		return ""
+	}
+	return strings.TrimSpace(line)
 }
