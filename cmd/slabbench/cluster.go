@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"sync"
@@ -26,7 +28,28 @@ import (
 // stores the key (cache-aside), so no prefill is needed. It reports each
 // node's requests (cmd_get + cmd_set from its stats, before and after) and
 // the busiest node's share over the mean share.
-func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot, perClient bool, stdout, stderr io.Writer, quiet bool) error {
+// clusterOpts are the cluster mode's flags.
+type clusterOpts struct {
+	discover         string
+	noHot, perClient bool
+	quiet            bool
+	json             string // file for the JSON result, "" for none
+}
+
+// clusterResult is the JSON form of a cluster-mode run.
+type clusterResult struct {
+	Config         bench.Config          `json:"config"`
+	Discover       string                `json:"discover"`
+	HotKeys        bool                  `json:"hot_keys_followed"`
+	Requests       int64                 `json:"requests"`
+	Seconds        float64               `json:"seconds"`
+	Nodes          map[string]int64      `json:"node_requests"`
+	BusiestOverAvg float64               `json:"busiest_over_mean"`
+	Timeline       []bench.TimelinePoint `json:"timeline"` // hits and misses are the gets of each second
+}
+
+func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, stderr io.Writer) error {
+	discover, noHot, perClient, quiet := o.discover, o.noHot, o.perClient, o.quiet
 	dist, err := bench.NewKeyDist(cfg.Dist, cfg.Keys, cfg.DistParam)
 	if err != nil {
 		return err
@@ -106,10 +129,10 @@ func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot, p
 	}
 	// One line a second (unless -quiet): requests, errors and the hit
 	// ratio of the gets of that second: the timeline of the run.
+	var timeline []bench.TimelinePoint
+	tdone := make(chan struct{})
 	go func() {
-		if quiet {
-			return
-		}
+		defer close(tdone)
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		var lastOps, lastGets, lastMiss, lastErr int64
@@ -124,12 +147,17 @@ func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot, p
 			if g > lastGets {
 				hit = 1 - float64(m-lastMiss)/float64(g-lastGets)
 			}
-			fmt.Fprintf(stderr, "%5.0fs  %7d req/s  hit ratio %.3f  errors %d  members %d  hot keys %d\n",
-				time.Since(start).Seconds(), o-lastOps, hit, e-lastErr, len(cl.View().Members), len(cl.HotKeys()))
+			timeline = append(timeline, bench.TimelinePoint{T: time.Since(start).Seconds(), Span: 1, Ops: o - lastOps,
+				OpsPerSec: float64(o - lastOps), Hits: (g - lastGets) - (m - lastMiss), Misses: m - lastMiss, Errors: e - lastErr})
+			if !quiet {
+				fmt.Fprintf(stderr, "%5.0fs  %7d req/s  hit ratio %.3f  errors %d  members %d  hot keys %d\n",
+					time.Since(start).Seconds(), o-lastOps, hit, e-lastErr, len(cl.View().Members), len(cl.HotKeys()))
+			}
 			lastOps, lastGets, lastMiss, lastErr = o, g, m, e
 		}
 	}()
 	wg.Wait()
+	<-tdone
 	elapsed := time.Since(start)
 	after, err := nodeRequests(nodes)
 	if err != nil {
@@ -154,7 +182,23 @@ func clusterRun(ctx context.Context, cfg bench.Config, discover string, noHot, p
 	fmt.Fprintf(stdout, "client requests %d (%.0f/s), sets %d (%d after a miss), errors %d, hot keys followed %d\n",
 		ops.Load(), float64(ops.Load())/elapsed.Seconds(), sets.Load(), misses.Load(), errs.Load(), len(cl.HotKeys()))
 	fmt.Fprintf(stdout, "busiest node share / mean share: %.2f\n", busiest/mean)
-	return nil
+	if o.json == "" {
+		return nil
+	}
+	res := clusterResult{Config: cfg, Discover: discover, HotKeys: !noHot, Requests: ops.Load(), Seconds: elapsed.Seconds(),
+		Nodes: map[string]int64{}, BusiestOverAvg: busiest / mean, Timeline: timeline}
+	for i, n := range nodes {
+		res.Nodes[n] = int64(per[i])
+	}
+	data, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return err
+	}
+	if o.json == "-" {
+		_, err = stdout.Write(append(data, '\n'))
+		return err
+	}
+	return os.WriteFile(o.json, append(data, '\n'), 0o644)
 }
 
 // nodeRequests reads cmd_get + cmd_set of every node.

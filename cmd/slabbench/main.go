@@ -72,7 +72,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *discover != "" {
-		return clusterRun(ctx, cfg, *discover, *noHot, *perClient, stdout, stderr, *quiet)
+		return clusterRun(ctx, cfg, clusterOpts{discover: *discover, noHot: *noHot, perClient: *perClient, quiet: *quiet, json: *jsonOut}, stdout, stderr)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

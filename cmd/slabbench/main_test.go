@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/slabcache/slabcache/bench/compare"
+	"github.com/slabcache/slabcache/cluster/discovery"
+	"github.com/slabcache/slabcache/internal/mctest"
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
@@ -123,5 +125,44 @@ func TestCompareEndToEnd(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// Cluster mode routes through the Go client, counts each member's requests
+// from its stats and writes the per-second timeline (with the gets' hits
+// and misses) as JSON.
+func TestClusterModeJSON(t *testing.T) {
+	a, b := testenv.StartMemcached(t), testenv.StartMemcached(t)
+	table := discovery.NewTable([]discovery.Member{
+		{Name: "a", Addr: a, Status: discovery.StatusAlive},
+		{Name: "b", Addr: b, Status: discovery.StatusAlive},
+	})
+	disco, _ := mctest.ServeDiscovery(t, table, false, nil)
+	out := filepath.Join(t.TempDir(), "cluster.json")
+	code, stdout, stderr := run(t, "run", "-discover", disco, "-quiet", "-conns", "4", "-keys", "1000",
+		"-duration", "2500ms", "-json", out)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "busiest node share / mean share") {
+		t.Fatalf("no summary:\n%s", stdout)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res clusterResult
+	if err := json.Unmarshal(data, &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Timeline) < 2 || res.Nodes[a] == 0 || res.Nodes[b] == 0 || res.BusiestOverAvg < 1 {
+		t.Fatalf("result %+v", res)
+	}
+	gets := int64(0)
+	for _, p := range res.Timeline {
+		gets += p.Hits + p.Misses
+	}
+	if gets == 0 || res.Timeline[len(res.Timeline)-1].Hits == 0 {
+		t.Fatalf("timeline without hits: %+v", res.Timeline)
 	}
 }
