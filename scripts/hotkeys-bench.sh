@@ -24,29 +24,9 @@ while getopts "d:r:b:" o; do
 	esac
 done
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$work"
-}
-trap cleanup EXIT
-if [ -z "$bindir" ]; then
-	bindir=$work
-	go build -o "$bindir/" ./cmd/slabcached ./cmd/slabbench
-fi
+. scripts/cluster-lib.sh
 for i in 1 2 3 4 5; do
-	ip=127.0.0.6$i
-	if ! (exec 3<>"/dev/tcp/$ip/11211") 2>/dev/null; then :; else
-		echo "$ip:11211 is in use" >&2; exit 1
-	fi
-	join=()
-	[ "$i" -gt 1 ] && join=(--cluster-join 127.0.0.61:7946)
-	"$bindir/slabcached" -l "$ip" -p 11211 -U 0 -m 256 -t 1 --metrics-listen off \
-		--cluster --cluster-name "n$i" --cluster-bind "$ip:7946" "${join[@]}" \
-		-o "hotkey_replicas=$replicas${HOTKEY_OPTS:+,$HOTKEY_OPTS}" 2>"$work/n$i.log" &
-	pids+=($!)
+	start_node 127.0.0.6 $i "hotkey_replicas=$replicas${HOTKEY_OPTS:+,$HOTKEY_OPTS}"
 done
 sleep 3
 load=(-discover 127.0.0.61:11211 -quiet -conns "${CONNS:-32}" -keys "${KEYS:-1000000}"

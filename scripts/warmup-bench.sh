@@ -22,40 +22,21 @@ while getopts "d:j:b:" o; do
 	esac
 done
 cd "$(dirname "$0")/.."
-work=$(mktemp -d)
-pids=()
-stop_all() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	pids=()
-}
-trap 'stop_all; rm -rf "$work"' EXIT
-if [ -z "$bindir" ]; then
-	bindir=$work
-	go build -o "$bindir/" ./cmd/slabcached ./cmd/slabbench
-fi
-node() { # node INDEX WARMUP_SECS
-	local ip=127.0.0.8$1 join=()
-	[ "$1" -gt 1 ] && join=(--cluster-join 127.0.0.81:7946)
-	"$bindir/slabcached" -l "$ip" -p 11211 -U 0 -m 256 -t 1 --metrics-listen off \
-		--cluster --cluster-name "n$1" --cluster-bind "$ip:7946" "${join[@]}" \
-		-o "warmup_secs=$2" 2>"$work/n$1.log" &
-	pids+=($!)
-}
+. scripts/cluster-lib.sh
 load=(-discover 127.0.0.81:11211 -conns "${CONNS:-32}" -keys "${KEYS:-200000}" -dist zipf
 	-dist-param "${ZIPF:-0.99}" -ratio "${RATIO:-1:10}" -value-size 100)
 for warm in 60 0; do
 	echo "== warmup_secs=$warm"
-	for i in 1 2 3; do node $i $warm; done
+	for i in 1 2 3; do start_node 127.0.0.8 $i warmup_secs=$warm; done
 	sleep 3
 	"$bindir/slabbench" run "${load[@]}" -quiet -duration "$dur" -seed 1 | tail -1
 	"$bindir/slabbench" run "${load[@]}" -duration "$dur" -seed 2 >"$work/run" 2>&1 &
 	bench=$!
 	sleep "$join"
-	node 4 $warm
+	start_node 127.0.0.8 4 warmup_secs=$warm
 	echo "   (node 4 started ${join}s into the run)"
 	wait $bench
 	grep -E "hit ratio|busiest" "$work/run"
-	stop_all
+	stop_nodes
 	sleep 2
 done

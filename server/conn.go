@@ -202,24 +202,12 @@ func (c *conn) onTraffic() gnet.Action {
 		}
 		var n int
 		var close bool
-		if c.s.set.AuthFile != "" && !c.authed {
+		switch {
+		case c.s.set.AuthFile != "" && !c.authed:
 			n, close = c.processAuth(buf)
-			if n > 0 {
-				gc.Discard(n)
-				c.st[cBytesRead] += uint64(n)
-			}
-			if close {
-				action, c.closeErr = gnet.Close, true
-				break
-			}
-			if n == 0 {
-				break
-			}
-			continue
-		}
-		if c.bin {
+		case c.bin:
 			n, close = c.processBinary(buf)
-		} else {
+		default:
 			n, close = c.process(buf)
 		}
 		if n > 0 {

@@ -139,3 +139,24 @@ func storeCmd(r *proto.Request) proto.Command {
 func prefixOf(tok []byte, word string) bool {
 	return len(tok) <= len(word) && string(tok) == word[:len(tok)]
 }
+
+// isWrite reports whether cmd changes the item of its key (hot-key
+// sampling and copies, warm-up).
+func isWrite(cmd proto.Command) bool {
+	switch {
+	case cmd.IsStorage(), cmd == proto.CmdDelete, cmd == proto.CmdIncr, cmd == proto.CmdDecr,
+		cmd == proto.CmdTouch, cmd == proto.CmdMetaDelete, cmd == proto.CmdMetaArithmetic:
+		return true
+	}
+	return false
+}
+
+// isBinWrite is isWrite for a binary opcode (without its quiet bit).
+func isBinWrite(op proto.BinOpcode) bool {
+	switch op {
+	case proto.BinOpSet, proto.BinOpAdd, proto.BinOpReplace, proto.BinOpDelete, proto.BinOpIncrement,
+		proto.BinOpDecrement, proto.BinOpAppend, proto.BinOpPrepend, proto.BinOpTouch:
+		return true
+	}
+	return false
+}

@@ -76,20 +76,17 @@ func sample(h *hotkeys.Sampler, r *proto.Request) {
 		}
 	case r.Command == proto.CmdMetaGet:
 		h.Read(r.Key)
-	case r.Command.IsStorage(), r.Command == proto.CmdDelete, r.Command == proto.CmdIncr,
-		r.Command == proto.CmdDecr, r.Command == proto.CmdTouch,
-		r.Command == proto.CmdMetaDelete, r.Command == proto.CmdMetaArithmetic:
+	case isWrite(r.Command):
 		h.Write(r.Key)
 	}
 }
 
 // sampleBinary counts binary request r in the sampler (h not nil).
 func sampleBinary(h *hotkeys.Sampler, r *proto.BinRequest) {
-	switch r.Base() {
-	case proto.BinOpGet, proto.BinOpGetK, proto.BinOpGAT, proto.BinOpGATK:
+	switch op := r.Base(); {
+	case op == proto.BinOpGet, op == proto.BinOpGetK, op == proto.BinOpGAT, op == proto.BinOpGATK:
 		h.Read(r.Key)
-	case proto.BinOpSet, proto.BinOpAdd, proto.BinOpReplace, proto.BinOpDelete, proto.BinOpIncrement,
-		proto.BinOpDecrement, proto.BinOpAppend, proto.BinOpPrepend, proto.BinOpTouch:
+	case isBinWrite(op):
 		h.Write(r.Key)
 	}
 }

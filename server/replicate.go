@@ -1,8 +1,9 @@
 package server
 
 import (
+	"maps"
 	"net"
-	"sort"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -57,13 +58,15 @@ type replicator struct {
 	peers atomic.Pointer[peersBox]
 	pool  peers.Pool
 
-	mu     sync.Mutex
-	keys   map[string]*repKey // hot keys this node owns and copies
-	active atomic.Int32       // len(keys): writes look further only when > 0
-	epoch  atomic.Uint64      // bumps when keys changes (config get hotkeys)
+	// keys: the hot keys this node owns and copies. The map is never
+	// changed once stored: hot-set changes (rare) copy it under mu, so
+	// writes look a key up without a lock.
+	mu    sync.Mutex
+	keys  atomic.Pointer[map[string]*repKey]
+	epoch atomic.Uint64 // bumps when keys or a replica set changes (config get hotkeys)
 
-	pushes, failures, bytes, dropped atomic.Uint64
-	held                             atomic.Int64 // bytes of the current copies of all keys (each copy counted once)
+	pushes, failures, bytes atomic.Uint64
+	held                    atomic.Int64 // bytes of the current copies of all keys (each copy counted once)
 
 	stop chan struct{}
 	done chan struct{}
@@ -91,7 +94,7 @@ func (rk *repKey) publish() {
 
 func (r *replicator) init(s *Server) {
 	r.s = s
-	r.keys = map[string]*repKey{}
+	r.keys.Store(&map[string]*repKey{})
 	r.pool = peers.Pool{Timeout: 250 * time.Millisecond, DialTimeout: 250 * time.Millisecond, Auth: s.peerCredentials}
 }
 
@@ -113,13 +116,7 @@ func (r *replicator) start() {
 				return
 			case <-t.C:
 			}
-			r.mu.Lock()
-			keys := make([]string, 0, len(r.keys))
-			for k := range r.keys {
-				keys = append(keys, k)
-			}
-			r.mu.Unlock()
-			for _, k := range keys {
+			for k := range *r.keys.Load() {
 				r.push(k)
 			}
 		}
@@ -142,50 +139,66 @@ func (r *replicator) hot(key string, hot bool) {
 		return
 	}
 	if !hot {
-		r.forget(key)
+		if rk := r.remove(key); rk != nil {
+			rk.mu.Lock()
+			r.release(rk)
+			rk.mu.Unlock()
+		}
 		return
 	}
 	addrs, self := b.p.Replicas([]byte(key), r.s.set.HotKeyReplicas)
 	if self != 0 || len(addrs) < 2 {
 		return // not the owner, or nobody to copy to
 	}
-	r.mu.Lock()
-	if _, ok := r.keys[key]; !ok && len(r.keys) < maxReplicated {
-		rk := &repKey{owner: addrs[0], replicas: append([]string(nil), addrs[1:]...)}
-		rk.publish()
-		r.keys[key] = rk
-		r.active.Add(1)
-		r.epoch.Add(1)
-	}
-	r.mu.Unlock()
+	rk := &repKey{owner: addrs[0], replicas: append([]string(nil), addrs[1:]...)}
+	rk.publish()
+	r.update(func(keys map[string]*repKey) bool {
+		if _, ok := keys[key]; ok || len(keys) >= maxReplicated {
+			return false
+		}
+		keys[key] = rk
+		return true
+	})
 	// Not on the detector's goroutine: a slow replica must not hold up
 	// the next window.
 	go r.push(key)
 }
 
-// forget stops copying key; its copies run out with their lease.
-func (r *replicator) forget(key string) {
+// update applies change to a copy of the key set and stores it when change
+// reports a change.
+func (r *replicator) update(change func(keys map[string]*repKey) bool) {
 	r.mu.Lock()
-	rk, ok := r.keys[key]
-	if ok {
-		delete(r.keys, key)
-		r.active.Add(-1)
+	defer r.mu.Unlock()
+	keys := maps.Clone(*r.keys.Load())
+	if change(keys) {
+		r.keys.Store(&keys)
 		r.epoch.Add(1)
-	}
-	r.mu.Unlock()
-	if ok {
-		rk.mu.Lock()
-		r.held.Add(-rk.size)
-		rk.size = 0
-		rk.mu.Unlock()
 	}
 }
 
+// remove stops copying key and returns its state (nil when it was not
+// copied); its copies run out with their lease. The caller releases it.
+func (r *replicator) remove(key string) (rk *repKey) {
+	r.update(func(keys map[string]*repKey) bool {
+		rk = keys[key]
+		delete(keys, key)
+		return rk != nil
+	})
+	return rk
+}
+
+// release stops counting rk's copy in held (rk.mu held).
+func (r *replicator) release(rk *repKey) {
+	r.held.Add(-rk.size)
+	rk.size = 0
+}
+
+// lookup returns the state of a copied key, or nil.
+func (r *replicator) lookup(key string) *repKey { return (*r.keys.Load())[key] }
+
 // replicasOf returns the copies of key (nil when it is not replicated).
 func (r *replicator) replicasOf(key string) []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if rk := r.keys[key]; rk != nil {
+	if rk := r.lookup(key); rk != nil {
 		return *rk.shown.Load()
 	}
 	return nil
@@ -196,16 +209,11 @@ func (r *replicator) replicasOf(key string) []string {
 // does), then one line per hot key this node owns and copies: the key and
 // the addresses serving it, this node first.
 func (r *replicator) appendConfig(dst []byte) []byte {
-	r.mu.Lock()
 	data := strconv.AppendUint(nil, r.epoch.Load(), 10)
 	data = append(data, '\n')
-	keys := make([]string, 0, len(r.keys))
-	for k := range r.keys {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		rk := r.keys[k]
+	set := *r.keys.Load()
+	for _, k := range slices.Sorted(maps.Keys(set)) {
+		rk := set[k]
 		data = append(data, k...)
 		data = append(data, ' ')
 		data = append(data, rk.owner...)
@@ -215,16 +223,17 @@ func (r *replicator) appendConfig(dst []byte) []byte {
 		}
 		data = append(data, '\n')
 	}
-	r.mu.Unlock()
 	return proto.AppendConfig(dst, "hotkeys", data)
 }
 
-// has reports whether key is replicated. Writes call it only while some
-// key is (active > 0).
+// has reports whether key is copied: one atomic load, and a map lookup
+// only while some key is.
 func (r *replicator) has(key []byte) bool {
-	r.mu.Lock()
-	_, ok := r.keys[string(key)]
-	r.mu.Unlock()
+	keys := *r.keys.Load()
+	if len(keys) == 0 {
+		return false
+	}
+	_, ok := keys[string(key)]
 	return ok
 }
 
@@ -246,9 +255,7 @@ func (h *copyHit) Hit(it *lru.Item) {
 // push copies key's current state to its replicas: its value, flags, CAS
 // and a lease, or a delete when it is gone.
 func (r *replicator) push(key string) {
-	r.mu.Lock()
-	rk := r.keys[key]
-	r.mu.Unlock()
+	rk := r.lookup(key)
 	if rk == nil {
 		return
 	}
@@ -265,9 +272,8 @@ func (r *replicator) push(key string) {
 		// The copies would pass their share of memory: this key is
 		// served by its owner alone.
 		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
-		rk.mu.Unlock()
-		r.forget(key)
-		rk.mu.Lock()
+		r.remove(key)
+		r.release(rk)
 		r.s.log.Info("hot key not copied: its copies would pass their memory share",
 			zap.String("key", key), zap.Int64("bytes", size), zap.Int64("share", r.s.set.MaxBytes/copyShare))
 		return
@@ -315,7 +321,6 @@ func (r *replicator) forEach(key string, rk *repKey, op func(addr string) error)
 			continue
 		}
 		r.failures.Add(1)
-		r.dropped.Add(1)
 		r.epoch.Add(1)
 		r.s.log.Warn("hot key replica dropped", zap.String("key", key), zap.String("replica", addr), zap.Error(errs[i]))
 	}
@@ -328,23 +333,12 @@ func (r *replicator) forEach(key string, rk *repKey, op func(addr string) error)
 // replicatedWrite reports whether request r writes a key that has copies:
 // its reply must wait for their invalidation.
 func (c *conn) replicatedWrite(r *proto.Request) bool {
-	if c.s.rep.active.Load() == 0 {
-		return false
-	}
 	return isWrite(r.Command) && c.s.rep.has(r.Key)
 }
 
 // replicatedBinWrite is replicatedWrite for the binary protocol.
 func (c *conn) replicatedBinWrite(r *proto.BinRequest) bool {
-	if c.s.rep.active.Load() == 0 {
-		return false
-	}
-	switch r.Base() {
-	case proto.BinOpSet, proto.BinOpAdd, proto.BinOpReplace, proto.BinOpDelete, proto.BinOpIncrement,
-		proto.BinOpDecrement, proto.BinOpAppend, proto.BinOpPrepend, proto.BinOpTouch:
-		return c.s.rep.has(r.Key)
-	}
-	return false
+	return isBinWrite(r.Base()) && c.s.rep.has(r.Key)
 }
 
 // sendAfterPush updates the copies of keys, then sends the reply

@@ -26,10 +26,9 @@ import (
 // warmup holds the warm-up state of a server.
 type warmup struct {
 	mu      sync.Mutex
-	written map[string]struct{} // keys written here during the warm-up
+	written map[string]struct{} // keys written here during the warm-up; nil outside one
 	full    bool                // written reached maxWarmWritten: no more fetches this warm-up
 	since   time.Time           // the ring change the current warm-up follows
-	ended   bool                // its window is over
 
 	flight singleflight.Group
 
@@ -47,19 +46,26 @@ type warmPeers interface {
 	RingChanged() time.Time
 }
 
+// warmPeers returns the cluster as warm-up sees it, or nil when warm-up is
+// off or there is no cluster.
+func (s *Server) warmPeers() warmPeers {
+	if s.set.WarmupSecs <= 0 {
+		return nil
+	}
+	b := s.rep.peers.Load()
+	if b == nil {
+		return nil
+	}
+	wp, _ := b.p.(warmPeers)
+	return wp
+}
+
 // refreshWarm sets warmUntil (clock seconds) from the last ring change; the
 // transport's tick calls it, so requests test one number to know whether a
 // warm-up is on. A new change starts a new warm-up.
 func (s *Server) refreshWarm() {
-	if s.set.WarmupSecs <= 0 {
-		return
-	}
-	b := s.rep.peers.Load()
-	if b == nil || b.p == nil {
-		return
-	}
-	wp, ok := b.p.(warmPeers)
-	if !ok {
+	wp := s.warmPeers()
+	if wp == nil {
 		return
 	}
 	since := wp.RingChanged()
@@ -72,10 +78,9 @@ func (s *Server) refreshWarm() {
 	if !since.Equal(w.since) {
 		w.since, w.written, w.full = since, map[string]struct{}{}, false
 		s.log.Info("warm-up started", zap.Time("ring_changed", since), zap.Int("warmup_secs", s.set.WarmupSecs))
-		w.ended = false
 	}
-	if left <= 0 && !w.ended {
-		w.ended, w.written = true, nil
+	if left <= 0 && w.written != nil {
+		w.written = nil
 		s.log.Info("warm-up ended", zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
 	}
 	w.mu.Unlock()
@@ -95,15 +100,8 @@ func (s *Server) warmOn() bool {
 // warming reports whether key is in a warm-up window and returns the node
 // that owned it before.
 func (s *Server) warming(key []byte) (string, bool) {
-	if s.set.WarmupSecs <= 0 {
-		return "", false
-	}
-	b := s.rep.peers.Load()
-	if b == nil || b.p == nil {
-		return "", false
-	}
-	wp, ok := b.p.(warmPeers)
-	if !ok {
+	wp := s.warmPeers()
+	if wp == nil {
 		return "", false
 	}
 	addr, since, ok := wp.PreviousOwner(key)
@@ -162,8 +160,7 @@ func (c *conn) warmFetch(r *proto.Request) bool {
 		if !ok {
 			continue
 		}
-		var h nopHit
-		if c.s.store.Peek(k, &h).Result == lru.Found {
+		if c.s.store.Peek(k, noHit{}).Result == lru.Found {
 			continue
 		}
 		todo = append(todo, string(k))
@@ -197,17 +194,11 @@ func (c *conn) warmFetch(r *proto.Request) bool {
 	return true
 }
 
-// nopHit is a Hit that keeps nothing.
-type nopHit struct{}
-
-func (nopHit) Hit(*lru.Item) {}
-
 // fetchFrom copies key from addr, the node that owned it before, unless a
 // write here supersedes it.
 func (s *Server) fetchFrom(addr, key string) {
 	w := &s.warm
-	var h nopHit
-	if s.store.Peek([]byte(key), &h).Result == lru.Found {
+	if s.store.Peek([]byte(key), noHit{}).Result == lru.Found {
 		return // an earlier fetch (or a write) filled it meanwhile
 	}
 	w.fetches.Add(1)
@@ -238,16 +229,6 @@ func (s *Server) fetchFrom(addr, key string) {
 		w.hits.Add(1)
 		w.bytes.Add(uint64(len(it.Value)))
 	}
-}
-
-// isWrite reports whether cmd changes the item of its key.
-func isWrite(cmd proto.Command) bool {
-	switch {
-	case cmd.IsStorage(), cmd == proto.CmdDelete, cmd == proto.CmdIncr, cmd == proto.CmdDecr,
-		cmd == proto.CmdTouch, cmd == proto.CmdMetaDelete, cmd == proto.CmdMetaArithmetic:
-		return true
-	}
-	return false
 }
 
 // appendStatsWarmup is `stats warmup`.

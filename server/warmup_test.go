@@ -1,10 +1,12 @@
 package server
 
 import (
-	"strings"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/slabcache/slabcache/internal/mctest"
 )
 
 // movedPeers says every key moved here from prev at changed.
@@ -65,12 +67,13 @@ func TestWarmupFillsMovedKeys(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if after := statValue(t, old.Addr(), "get_hits"); after != incr(before, 1) {
+	b, _ := strconv.Atoi(before)
+	if after := statValue(t, old.Addr(), "get_hits"); after != strconv.Itoa(b+1) {
 		t.Fatalf("the previous owner served %s -> %s hits for 20 concurrent misses, want one", before, after)
 	}
 	st := map[string]string{}
-	for _, line := range splitStats(roundTrip(t, srv.Addr(), "stats warmup\r\n", "END\r\n")) {
-		st[line[0]] = line[1]
+	for _, x := range mctest.Stats(t, srv.Addr(), "warmup") {
+		st[x.Name] = x.Value
 	}
 	if st["warmup_active"] != "yes" || st["warmup_filled"] != "3" {
 		t.Fatalf("stats warmup: %v", st)
@@ -82,36 +85,4 @@ func TestWarmupFillsMovedKeys(t *testing.T) {
 	if v, _ := metricValue(mfs, "slabcached_warmup_fetches_total", map[string]string{"outcome": "filled"}); v != 3 {
 		t.Errorf("slabcached_warmup_fetches_total{outcome=filled} = %v, want 3", v)
 	}
-}
-
-func incr(s string, n int) string {
-	v := 0
-	for _, c := range s {
-		v = v*10 + int(c-'0')
-	}
-	return itoa(v + n)
-}
-
-func itoa(v int) string {
-	if v == 0 {
-		return "0"
-	}
-	var b []byte
-	for v > 0 {
-		b = append([]byte{byte('0' + v%10)}, b...)
-		v /= 10
-	}
-	return string(b)
-}
-
-// splitStats splits STAT lines into name and value.
-func splitStats(reply string) [][2]string {
-	var out [][2]string
-	for _, l := range strings.Split(reply, "\r\n") {
-		f := strings.Fields(l)
-		if len(f) == 3 && f[0] == "STAT" {
-			out = append(out, [2]string{f[1], f[2]})
-		}
-	}
-	return out
 }

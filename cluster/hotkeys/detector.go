@@ -52,25 +52,16 @@ func DefaultConfig() Config {
 	return Config{SampleRate: 100, TopK: 64, WindowSecs: 1, Windows: 3, Threshold: 0.01, MinRate: 1000, MinSamples: 8, LeaveWindows: 3}
 }
 
+// fill gives the counts left at 0 (or below) their default.
 func (c *Config) fill() {
 	d := DefaultConfig()
-	if c.SampleRate <= 0 {
-		c.SampleRate = d.SampleRate
-	}
-	if c.TopK <= 0 {
-		c.TopK = d.TopK
-	}
-	if c.WindowSecs <= 0 {
-		c.WindowSecs = d.WindowSecs
-	}
-	if c.Windows <= 0 {
-		c.Windows = d.Windows
-	}
-	if c.MinSamples <= 0 {
-		c.MinSamples = d.MinSamples
-	}
-	if c.LeaveWindows <= 0 {
-		c.LeaveWindows = d.LeaveWindows
+	for _, f := range []struct{ v, def *int }{
+		{&c.SampleRate, &d.SampleRate}, {&c.TopK, &d.TopK}, {&c.WindowSecs, &d.WindowSecs},
+		{&c.Windows, &d.Windows}, {&c.MinSamples, &d.MinSamples}, {&c.LeaveWindows, &d.LeaveWindows},
+	} {
+		if *f.v <= 0 {
+			*f.v = *f.def
+		}
 	}
 }
 
@@ -144,9 +135,6 @@ func New(cfg Config) *Detector {
 	return d
 }
 
-// Config returns the detector's settings.
-func (d *Detector) Config() Config { return d.cfg }
-
 // Sampler returns a new sampler for one event loop.
 func (d *Detector) Sampler() *Sampler {
 	s := &Sampler{
@@ -214,16 +202,6 @@ func (d *Detector) Changes() (enter, leave uint64) {
 
 // Hot returns the hot keys, most read first.
 func (d *Detector) Hot() []Key { return d.view.Load().hot }
-
-// IsHot reports whether key is hot.
-func (d *Detector) IsHot(key string) bool {
-	for _, k := range d.view.Load().hot {
-		if k.Key == key {
-			return true
-		}
-	}
-	return false
-}
 
 // Candidates returns the most read keys that are not hot, most read first.
 func (d *Detector) Candidates() []Key { return d.view.Load().candidates }

@@ -105,7 +105,11 @@ func (k *Ketama) Owner(key []byte) int {
 func (k *Ketama) OwnerString(key string) int { return k.Owner(bytesOf(key)) }
 
 // ownerOfHash is twemproxy's ketama_dispatch.
-func (k *Ketama) ownerOfHash(h uint32) int {
+func (k *Ketama) ownerOfHash(h uint32) int { return int(k.points[k.pointAt(h)].index) }
+
+// pointAt returns the index of the first point at or after hash h,
+// wrapping to the first point (the ring has points).
+func (k *Ketama) pointAt(h uint32) int {
 	lo, hi := 0, len(k.points)
 	for lo < hi {
 		mid := int(uint(lo+hi) >> 1)
@@ -118,7 +122,7 @@ func (k *Ketama) ownerOfHash(h uint32) int {
 	if lo == len(k.points) {
 		lo = 0
 	}
-	return int(k.points[lo].index)
+	return lo
 }
 
 // Stats implements Ring. A point owns the arc from the previous point

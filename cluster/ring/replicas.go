@@ -1,5 +1,7 @@
 package ring
 
+import "slices"
+
 // Replicas returns the nodes that serve key when it is replicated on n
 // nodes: its owner first, then the next distinct nodes after it on the ring
 // (for ketama, the nodes of the following points clockwise; for placements
@@ -17,19 +19,10 @@ func Replicas(r Ring, key []byte, n int) []int {
 	out := make([]int, 1, n)
 	out[0] = owner
 	if k, ok := r.(*Ketama); ok && len(k.points) > 0 {
-		h := k.hash(key)
-		lo, hi := 0, len(k.points)
-		for lo < hi {
-			mid := int(uint(lo+hi) >> 1)
-			if k.points[mid].value < h {
-				lo = mid + 1
-			} else {
-				hi = mid
-			}
-		}
+		lo := k.pointAt(k.hash(key))
 		for i := 0; i < len(k.points) && len(out) < n; i++ {
 			idx := int(k.points[(lo+i)%len(k.points)].index)
-			if !contains(out, idx) {
+			if !slices.Contains(out, idx) {
 				out = append(out, idx)
 			}
 		}
@@ -39,13 +32,4 @@ func Replicas(r Ring, key []byte, n int) []int {
 		out = append(out, (owner+i)%total)
 	}
 	return out
-}
-
-func contains(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/client"
+	"github.com/slabcache/slabcache/internal/mctest"
 )
 
 // hammer reads key from addr (with cold keys around it, so that key has
@@ -242,23 +243,12 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 // statInt reads one number of `stats` from addr.
 func statInt(t *testing.T, addr, name string) int {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(2 * time.Second))
-	nc.Write([]byte("stats\r\n"))
-	br := bufio.NewReader(nc)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil || line == "END\r\n" {
-			t.Fatalf("stats %s: not found (%v)", name, err)
-		}
-		if f := strings.Fields(line); len(f) == 3 && f[1] == name {
-			var n int
-			fmt.Sscan(f[2], &n)
+	for _, st := range mctest.Stats(t, addr, "") {
+		if st.Name == name {
+			n, _ := strconv.Atoi(st.Value)
 			return n
 		}
 	}
+	t.Fatalf("stats of %s has no %s", addr, name)
+	return 0
 }
