@@ -158,6 +158,24 @@ func (n *Node) AppendReply(dst []byte, cmd proto.Command, args [][]byte) ([]byte
 	return dst, false
 }
 
+// Others returns the memcached addresses of the other members: alive
+// (alive or leaving) and down (failed; they may come back). Members that
+// left are in neither.
+func (n *Node) Others() (alive, down []string) {
+	for _, m := range n.table.View().Members {
+		if m.Addr == n.self {
+			continue
+		}
+		switch m.Status {
+		case discovery.StatusAlive, discovery.StatusLeaving:
+			alive = append(alive, m.Addr)
+		case discovery.StatusFailed:
+			down = append(down, m.Addr)
+		}
+	}
+	return alive, down
+}
+
 // View returns the current membership and its version.
 func (n *Node) View() discovery.View { return n.table.View() }
 

@@ -92,6 +92,9 @@ type Config struct {
 	// CrawlerItemsPerTick bounds the crawler's work: chunks examined per
 	// background pass. Default 4096.
 	CrawlerItemsPerTick int
+	// FlushPrefixMax bounds the flushed prefixes kept until the crawler has
+	// reclaimed their items (FlushPrefix). Default 65536.
+	FlushPrefixMax int
 }
 
 // DefaultConfig returns memcached 1.6's defaults (segmented LRU, maintainer
@@ -116,6 +119,7 @@ func DefaultConfig() Config {
 		TemporaryTTL:        61,
 		HashPower:           16,
 		CrawlerItemsPerTick: 4096,
+		FlushPrefixMax:      65536,
 	}
 }
 
@@ -132,6 +136,9 @@ func (c *Config) validate() error {
 	}
 	if c.CrawlerItemsPerTick <= 0 {
 		c.CrawlerItemsPerTick = d.CrawlerItemsPerTick
+	}
+	if c.FlushPrefixMax <= 0 {
+		c.FlushPrefixMax = d.FlushPrefixMax
 	}
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: "+f, append([]any{ErrConfig}, a...)...) }
 	switch {

@@ -15,6 +15,9 @@ type crawlerState struct {
 	starts  uint64
 	checked uint64
 	perCls  [slab.MaxClasses + 1]uint64
+	// At the start of the current pass: the latest prefix flush and the
+	// page moves so far (namespace.go drops prefixes after a clean pass).
+	passSeq, passMoves uint64
 }
 
 // linkedItemLocked reports whether ref is a linked item of shard sh, as
@@ -47,6 +50,12 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 		if cs.page >= maxPages {
 			cs.page, cs.idx = 0, 0
 			cs.starts++
+			// A pass that saw every page with no page move under way has
+			// reclaimed every item the prefixes flushed before it covered.
+			if cs.passMoves == s.mover.moves && cs.passSeq != 0 {
+				s.nsDropUpTo(cs.passSeq)
+			}
+			cs.passSeq, cs.passMoves = s.ns.seq.Load(), s.mover.moves
 			break
 		}
 		if s.slab.PageClass(cs.page) == 0 {
@@ -78,7 +87,7 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 				checked++
 				cls := s.lruClass(ref, st)
 				cs.perCls[cls]++
-				if expired(p, now) || s.flushedLocked(sh, p, now) {
+				if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
 					c := &s.classes[cls]
 					c.mu.Lock()
 					c.reclaimed++

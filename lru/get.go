@@ -202,8 +202,13 @@ func (s *Store) lookupGoneLocked(sh *shard, hv uint64, key []byte, now uint32) (
 		return 0, nil, Absent
 	}
 	p := s.ptr(ref)
-	if s.flushedLocked(sh, p, now) {
+	if s.flushAllLocked(sh, p, now) {
 		sh.getFlushed++
+		s.removeLocked(sh, i, ref, nil)
+		return 0, nil, Flushed
+	}
+	if s.prefixFlushedLocked(p) {
+		s.ns.reclaimed.Add(1)
 		s.removeLocked(sh, i, ref, nil)
 		return 0, nil, Flushed
 	}

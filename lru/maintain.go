@@ -232,6 +232,11 @@ func (s *Store) applyBumps() int {
 			if lifecycle(st) != lcLinked || st&stBumpQ == 0 {
 				continue
 			}
+			if s.flushedLocked(sh, p, now) {
+				// Not bumped: its access time must stay before the flush.
+				storeState(p, st&^stBumpQ)
+				continue
+			}
 			c := &s.classes[s.lruClass(ref, st)]
 			c.mu.Lock()
 			st &^= stBumpQ

@@ -23,6 +23,7 @@ type moverState struct {
 	inlineReclaim  uint64
 	busyItems      uint64
 	busyDeletes    uint64
+	moves          uint64 // page moves started (the crawler checks none ran during a pass)
 	running        bool
 	// automove window
 	windows [slab.MaxClasses + 1]uint8 // consecutive windows with evictions
@@ -98,6 +99,7 @@ func (s *Store) movePageLocked(src, dst int) error {
 	}
 	m := &s.mover
 	m.running = true
+	m.moves++
 	defer func() { m.running = false }()
 	per := s.slab.ChunksPerPage(src)
 	for round := 0; round < 20; round++ {
@@ -139,7 +141,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 			return false
 		}
 		now := s.clk.Now()
-		if expired(p, now) || s.flushedLocked(sh, p, now) {
+		if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
 			s.mover.inlineReclaim++
 			s.removeLocked(sh, i, ref, nil)
 			return true

@@ -38,7 +38,7 @@ func (s *Store) pullTail(cls int, seg Segment, flags int, totalBytes uint64, max
 			ref = prev
 			continue
 		}
-		if expired(p, now) || s.flushedLocked(sh, p, now) {
+		if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
 			c.reclaimed++
 			if st&stFetched == 0 {
 				c.expiredUnfetched++

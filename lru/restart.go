@@ -388,6 +388,7 @@ func (s *Store) SaveSnapshot() error {
 	if s.cfg.MemoryFile == "" {
 		return nil
 	}
+	s.reclaimPrefixes()
 	if err := s.slab.Sync(); err != nil {
 		return fmt.Errorf("lru: syncing the memory file: %w", err)
 	}

@@ -82,6 +82,7 @@ type Store struct {
 	chunkClass int
 
 	oldestLive atomic.Uint32 // flush_all: items last accessed at or before this are invalid
+	ns         nsState       // flush_prefix (namespace.go)
 
 	// runtime-tunable settings (lru tune, slabs automove, lru temp_ttl)
 	hotPct, warmPct atomic.Int32
@@ -269,7 +270,13 @@ func (s *Store) dataCap() int { return s.cfg.SlabChunkMax - dataHdr }
 
 // --- expiry and flush ---
 
+// flushedLocked reports whether item p was invalidated by flush_all or by
+// a prefix flush (namespace.go).
 func (s *Store) flushedLocked(sh *shard, p itemPtr, now uint32) bool {
+	return s.flushAllLocked(sh, p, now) || s.prefixFlushedLocked(p)
+}
+
+func (s *Store) flushAllLocked(sh *shard, p itemPtr, now uint32) bool {
 	ol := s.oldestLive.Load()
 	if ol == 0 || ol > now {
 		return false

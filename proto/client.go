@@ -70,6 +70,16 @@ func AppendRequest(dst []byte, r *Request) []byte {
 			dst = strconv.AppendInt(dst, int64(r.Exptime), 10)
 		}
 		return appendNoreply(dst, r)
+	case CmdFlushPrefix:
+		dst = append(dst, ' ')
+		dst = append(dst, r.Key...)
+		if a := r.Args(); len(a) == 2 {
+			dst = append(dst, " relay "...)
+			dst = append(dst, a[0]...)
+			dst = append(dst, ' ')
+			dst = append(dst, a[1]...)
+		}
+		return appendNoreply(dst, r)
 	case CmdVerbosity:
 		dst = append(dst, ' ')
 		dst = strconv.AppendUint(dst, uint64(r.Level), 10)

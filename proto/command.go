@@ -6,8 +6,8 @@ type Command uint8
 
 // The commands of a release build of memcached 1.6.45's text and meta
 // protocol (extstore and the debug-build commands answer ERROR there, as
-// here), plus config (ElastiCache discovery) and cluster (slabcache's
-// member listing).
+// here), plus config (ElastiCache discovery), cluster (slabcache's
+// member listing) and flush_prefix (slabcache's namespace flush).
 const (
 	CmdNone Command = iota
 
@@ -35,6 +35,7 @@ const (
 	CmdVersion       // no fields
 	CmdQuit          // no fields
 	CmdCacheMemlimit // MemLimit (megabytes), NoReply
+	CmdFlushPrefix   // Key (the prefix), NoReply; Args: origin and sequence of a relay; not in memcached
 
 	// Meta commands: Key (decoded when KeyBinary), flags in request order
 	// (MetaFlags) and the values of their tokens.
@@ -81,6 +82,7 @@ var commandNames = [numCommands]string{
 	CmdVersion:        "version",
 	CmdQuit:           "quit",
 	CmdCacheMemlimit:  "cache_memlimit",
+	CmdFlushPrefix:    "flush_prefix",
 	CmdMetaGet:        "mg",
 	CmdMetaSet:        "ms",
 	CmdMetaDelete:     "md",

@@ -120,6 +120,11 @@ var (
 	ErrTooManyConnections = replyCloseErr("ERROR Too many open connections")
 	// ErrFlushDisabled: flush_all under -F (checked before the exptime).
 	ErrFlushDisabled = replyErr("CLIENT_ERROR flush_all not allowed")
+	// ErrFlushPrefixDisabled: flush_prefix (or md A) under -F.
+	ErrFlushPrefixDisabled = replyErr("CLIENT_ERROR flush_prefix not allowed")
+	// ErrPrefixTableFull: flush_prefix while the table of flushed prefixes
+	// awaiting reclaim is full (slabcache only).
+	ErrPrefixTableFull = replyErr("SERVER_ERROR too many flushed prefixes awaiting reclaim")
 	// ErrShutdownDisabled: shutdown without -A.
 	ErrShutdownDisabled = replyErr("SERVER_ERROR: shutdown not enabled")
 	// ErrShutdownMode: shutdown with an argument other than "graceful".

@@ -219,7 +219,7 @@ func genRequest(data []byte) *Request {
 		r.Value = g.raw(300)
 		r.ValueLen = len(r.Value)
 		r.NoReply = g.intn(2) == 0
-	case c == CmdDelete:
+	case c == CmdDelete || c == CmdFlushPrefix:
 		r.Key = key()
 		r.NoReply = g.intn(2) == 0
 	case c == CmdIncr || c == CmdDecr:
@@ -270,7 +270,10 @@ func genRequest(data []byte) *Request {
 
 func genMeta(g *gen, r *Request) {
 	c := r.Command
-	const letters = "bcfhklOqstuvIPLNTRFCJDM"
+	letters := "bcfhklOqstuvIPLNTRFCJDM"
+	if c == CmdMetaDelete {
+		letters += "A"
+	}
 	max := MaxMetaFlags
 	if c == CmdMetaSet {
 		max--

@@ -283,6 +283,22 @@ func (p *parser) other() error {
 				}
 				r.Exptime = v
 			}
+		case "flush_prefix":
+			// flush_prefix <prefix> [noreply], or a member's relay:
+			// flush_prefix <prefix> relay <origin> <seq> (Args).
+			r.Command = CmdFlushPrefix
+			want := 2
+			if r.NoReply {
+				want = 3
+			}
+			switch {
+			case p.nt == want && p.key(1):
+			case p.nt == 5 && string(p.tok[2]) == "relay" && p.key(1):
+				r.AddArg(p.tok[3])
+				r.AddArg(p.tok[4])
+			default:
+				return ErrBadFormat
+			}
 		case "lru_crawler":
 			r.Command = CmdLruCrawler
 		case "verbosity":
@@ -303,7 +319,7 @@ func (p *parser) other() error {
 		}
 		switch r.Command {
 		case CmdNone:
-		case CmdFlushAll, CmdVerbosity, CmdCacheMemlimit:
+		case CmdFlushAll, CmdVerbosity, CmdCacheMemlimit, CmdFlushPrefix:
 			return nil // their one argument is parsed above
 		default:
 			p.args()

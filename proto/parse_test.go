@@ -274,6 +274,18 @@ var parseCases = func() []parseCase {
 		{name: "mg base64 3 pads", in: "mg Y=== b\r\n", want: "mg", err: ErrDecodingKey},
 		{name: "mg base64 no alphabet", in: "mg !!!! b\r\n", want: "mg", err: ErrDecodingKey},
 
+		// flush_prefix and md A (slabcache's namespace flush).
+		{name: "flush_prefix", in: "flush_prefix user:42:\r\n", want: `flush_prefix key="user:42:"`},
+		{name: "flush_prefix noreply", in: "flush_prefix user: noreply\r\n", want: `flush_prefix key="user:" noreply`},
+		{name: "flush_prefix relay", in: "flush_prefix user: relay a/1 7\r\n", want: `flush_prefix key="user:" args=["a/1" "7"]`},
+		{name: "flush_prefix bad relay", in: "flush_prefix user: relai a/1 7\r\n", want: "flush_prefix", err: ErrBadFormat},
+		{name: "flush_prefix alone", in: "flush_prefix\r\n", want: "flush_prefix", err: ErrBadFormat},
+		{name: "flush_prefix two prefixes", in: "flush_prefix a: b:\r\n", want: "flush_prefix", err: ErrBadFormat},
+		{name: "flush_prefix 251", in: "flush_prefix " + k251 + "\r\n", want: "flush_prefix", err: ErrBadFormat},
+		{name: "md A", in: "md user: A q\r\n", want: `md key="user:" flags="Aq"`},
+		{name: "mg A is invalid", in: "mg user: A\r\n", want: "mg", err: ErrInvalidFlag},
+		{name: "ma A is invalid", in: "ma user: A\r\n", want: "ma", err: ErrInvalidOrDuplicate},
+
 		// ms.
 		{name: "ms", in: "ms foo 3\r\nabc\r\n", want: `ms key="foo" len=3 value="abc"`},
 		{name: "ms flags", in: "ms foo 3 T10 F5 C99 I k O1 c q\r\nabc\r\n", want: `ms key="foo" flags="TFCIkOcq" F=5 exp=10 cas=99 O="1" len=3 value="abc"`},

@@ -239,6 +239,19 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 		u("direct_reclaims", ls.DirectReclaims)
 		u("lru_bumps_dropped", 0)
 	}
+	// slabcache's namespace flushes (docs/invalidation.md).
+	ps := s.store.PrefixStats()
+	u("cmd_flush_prefix", t[cCmdFlushPrefix])
+	i("flush_prefix_pending", int64(ps.Pending))
+	u("flush_prefix_reclaimed", ps.Reclaimed)
+	if s.rep.peers.Load() != nil {
+		members, flushes := s.inv.backlog()
+		u("flush_prefix_relayed", s.inv.relayed.Load())
+		u("flush_prefix_forwarded", s.inv.forwarded.Load())
+		u("flush_prefix_relay_failures", s.inv.failures.Load())
+		i("flush_prefix_backlog_members", int64(members))
+		i("flush_prefix_backlog", int64(flushes))
+	}
 	return dst
 }
 

@@ -300,6 +300,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			}
 			c.exec(r)
 			c.loop.observe(r.Command, nanotime()-start)
+			if c.parked {
+				return off + n, false // flush_prefix waits for the other members
+			}
 			if c.udp != nil {
 				c.udpMark(false)
 			}

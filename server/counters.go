@@ -18,6 +18,7 @@ const (
 	cCmdFlush             // cmd_flush
 	cCmdTouch             // cmd_touch: touch, gat, gats
 	cCmdMeta              // cmd_meta: me commands (memcached 1.6.45 counts no other)
+	cCmdFlushPrefix       // cmd_flush_prefix: flush_prefix and md A (slabcache)
 	cGetHits              // get_hits
 	cGetMisses            // get_misses
 	cDeleteHits           // delete_hits

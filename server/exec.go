@@ -27,6 +27,8 @@ func (c *conn) exec(r *proto.Request) {
 		c.touch(r)
 	case proto.CmdFlushAll:
 		c.flushAll(r)
+	case proto.CmdFlushPrefix:
+		c.flushPrefix(r)
 	case proto.CmdVersion:
 		c.out = proto.AppendVersion(c.out, Version)
 	case proto.CmdVerbosity:
@@ -40,6 +42,10 @@ func (c *conn) exec(r *proto.Request) {
 	case proto.CmdMetaGet:
 		c.metaGet(r)
 	case proto.CmdMetaDelete:
+		if r.HasFlag('A') {
+			c.flushPrefix(r)
+			return
+		}
 		c.metaDelete(r)
 	case proto.CmdMetaArithmetic:
 		c.metaArith(r)

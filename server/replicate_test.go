@@ -29,9 +29,19 @@ func makeHot(srv *Server, key string) {
 type fixedPeers struct {
 	addrs []string
 	self  int
+	down  []string
 }
 
 func (p fixedPeers) Replicas([]byte, int) ([]string, int) { return p.addrs, p.self }
+
+func (p fixedPeers) Others() (alive, down []string) {
+	for i, a := range p.addrs {
+		if i != p.self {
+			alive = append(alive, a)
+		}
+	}
+	return alive, p.down
+}
 
 // roundTrip sends req on a fresh connection and returns the reply up to and
 // including the line end.

@@ -74,6 +74,7 @@ type Server struct {
 	hot       *hotkeys.Detector // hot-key detection (hotkeys.go); nil when off
 	rep       replicator        // hot-key copies on other nodes (replicate.go)
 	warm      warmup            // filling moved keys after a ring change (warmup.go)
+	inv       invalidator       // flush_prefix relays to the other members (invalidate.go)
 	warmUntil atomic.Uint32     // clock time a warm-up ends; 0: none (warmup.go)
 }
 
@@ -121,6 +122,7 @@ func New(s Settings, o Options) (*Server, error) {
 	}
 	srv.net.init(addrs)
 	srv.rep.init(srv)
+	srv.inv.init(srv)
 	if srv.hot = srv.newHotKeys(); srv.hot != nil {
 		srv.net.newSampler = srv.hot.Sampler
 	}
@@ -203,6 +205,7 @@ func (s *Server) Done() <-chan struct{} { return s.net.done }
 // once the listeners are open (or failed to open).
 func (s *Server) Start() error {
 	s.store.Start()
+	s.inv.start()
 	if s.hot != nil {
 		s.hot.Start()
 		s.rep.start()
@@ -251,6 +254,7 @@ func (s *Server) writePortFile() error {
 // finish runs once the event loops are gone.
 func (s *Server) finish() {
 	s.net.finish(func() {
+		s.inv.close()
 		if s.hot != nil {
 			s.hot.Stop()
 			s.rep.close()

@@ -166,6 +166,36 @@ func (p *Pool) Delete(addr string, key []byte) error {
 	})
 }
 
+// FlushPrefix relays a namespace flush to the member at addr:
+// `flush_prefix <prefix> relay <origin> <seq>`, which the member applies
+// without relaying further, and waits for OK.
+func (p *Pool) FlushPrefix(addr string, prefix []byte, origin string, seq uint64) error {
+	return p.do(addr, func(c *conn) []byte {
+		c.req.Reset()
+		c.req.Command = proto.CmdFlushPrefix
+		c.req.Key = prefix
+		c.req.AddArg([]byte(origin))
+		c.req.AddArg(strconv.AppendUint(nil, seq, 10))
+		return proto.AppendRequest(c.buf[:0], &c.req)
+	}, okReply)
+}
+
+// FlushAll sends flush_all to the member at addr and waits for OK.
+func (p *Pool) FlushAll(addr string) error {
+	return p.do(addr, func(c *conn) []byte {
+		c.req.Reset()
+		c.req.Command = proto.CmdFlushAll
+		return proto.AppendRequest(c.buf[:0], &c.req)
+	}, okReply)
+}
+
+func okReply(rp *proto.Reply) error {
+	if rp.Kind == proto.ReplyStatus && rp.Status == proto.StatusOK {
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrReply, rp.Line)
+}
+
 // Close closes the idle connections.
 func (p *Pool) Close() {
 	p.mu.Lock()

@@ -1,0 +1,265 @@
+package lru
+
+import (
+	"errors"
+	"maps"
+	"math/bits"
+	"sync"
+	"sync/atomic"
+)
+
+// Namespace flushes (flush_prefix): every item whose key starts with a
+// flushed prefix and that was stored before the flush reads as absent from
+// then on, whatever the number of such items. Nothing is recorded per item:
+// a flush records the time and a CAS floor, and an item is checked against
+// them when it is found (as flush_all checks oldest_live). An item stored
+// before the flush has an access time no later than the flush second,
+// because every access checks first; within the flush second the CAS tells
+// the earlier stores from the later ones: the flush raises every shard's
+// next CAS to one floor, so items stored after it have a CAS at or above
+// the floor and items stored before it one below. With -C (no CAS) the
+// whole flush second is flushed, as flush_all does.
+//
+// The table of flushed prefixes is small and copied on write (flushes are
+// rare; reads take no lock). A prefix stays in it until a crawler pass that
+// began after the flush has visited every page without a page move in
+// between: by then every item it covered has been reclaimed. The table holds
+// at most Config.FlushPrefixMax prefixes; past that FlushPrefix fails with
+// ErrPrefixTableFull and asks the crawler for a pass.
+
+// ErrPrefixTableFull is FlushPrefix's error when Config.FlushPrefixMax
+// flushed prefixes are still waiting for the crawler to reclaim their items.
+var ErrPrefixTableFull = errors.New("lru: too many flushed prefixes awaiting reclaim")
+
+// ErrPrefixLength is FlushPrefix's error for an empty prefix or one longer
+// than a key.
+var ErrPrefixLength = errors.New("lru: bad prefix length")
+
+// nsFlush is one flushed prefix: items stored at or before time (relative
+// seconds), and in that second with a CAS below cas, are flushed. seq
+// orders flushes for the crawler's reclaim.
+type nsFlush struct {
+	time uint32
+	cas  uint64
+	seq  uint64
+}
+
+// nsTable is an immutable set of flushed prefixes.
+type nsTable struct {
+	m    map[string]nsFlush
+	lens [4]uint64 // bit L: some prefix has length L
+	ends [4]uint64 // bit b: some prefix ends with byte b
+}
+
+func setBit(b *[4]uint64, i int) { b[i>>6] |= 1 << (i & 63) }
+
+func (t *nsTable) index() {
+	t.lens, t.ends = [4]uint64{}, [4]uint64{}
+	for k := range t.m {
+		setBit(&t.lens, len(k))
+		setBit(&t.ends, int(k[len(k)-1]))
+	}
+}
+
+// find returns the flush that covers an item of key with access time at and
+// CAS cas, if any. A key is in every flushed prefix it starts with.
+func (t *nsTable) find(key []byte, at uint32, cas uint64, noCAS bool) bool {
+	for w := 0; w < len(t.lens); w++ {
+		for b := t.lens[w]; b != 0; b &= b - 1 {
+			n := w<<6 | bits.TrailingZeros64(b)
+			if n > len(key) {
+				return false
+			}
+			if n == 0 {
+				continue
+			}
+			if c := key[n-1]; t.ends[c>>6]&(1<<(c&63)) == 0 {
+				continue
+			}
+			f, ok := t.m[string(key[:n])]
+			if !ok {
+				continue
+			}
+			if at < f.time || (at == f.time && (noCAS || cas < f.cas)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// nsState is the store's namespace flush state.
+type nsState struct {
+	table     atomic.Pointer[nsTable] // nil: no prefix flushed (the common, free case)
+	mu        sync.Mutex              // serialises writers of table
+	seq       atomic.Uint64           // the latest flush's; written under mu after its table is published
+	reclaimed atomic.Uint64           // items removed because a prefix flush covered them
+}
+
+// FlushPrefix makes every item stored so far whose key starts with prefix
+// read as absent (flush_prefix). It takes the same time however many items
+// the prefix holds; their memory is reclaimed as they are found, by the
+// crawler, and at the LRU tails. The caller decides what a namespace is
+// (slabcached requires the prefix to end with the key delimiter).
+func (s *Store) FlushPrefix(prefix []byte) error {
+	if len(prefix) == 0 || len(prefix) > KeyMaxLen {
+		return ErrPrefixLength
+	}
+	ok := s.flushPrefix(prefix)
+	s.crawlPassAfter()
+	if !ok {
+		return ErrPrefixTableFull
+	}
+	return nil
+}
+
+// crawlPassAfter asks for a full-speed crawler pass that starts from now,
+// so that a flushed prefix's items are reclaimed (and its entry dropped)
+// soon rather than at the crawler's idle pace.
+func (s *Store) crawlPassAfter() {
+	s.bg.mu.Lock()
+	want := s.crawl.starts + 1
+	if s.crawl.page != 0 || s.crawl.idx != 0 {
+		want++ // the pass under way started before the flush
+	}
+	s.bg.mu.Unlock()
+	for {
+		cur := s.bg.passWanted.Load()
+		if cur >= want || s.bg.passWanted.CompareAndSwap(cur, want) {
+			return
+		}
+	}
+}
+
+func (s *Store) flushPrefix(prefix []byte) bool {
+	ns := &s.ns
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	old := ns.table.Load()
+	if old != nil && len(old.m) >= s.cfg.FlushPrefixMax {
+		if _, again := old.m[string(prefix)]; !again {
+			return false
+		}
+	}
+	now := s.clk.Now()
+	// Raise every shard's next CAS to one floor above all CAS values given
+	// so far.
+	var floor uint64
+	if s.lay.casSize != 0 {
+		for i := range s.shards {
+			sh := &s.shards[i]
+			sh.mu.Lock()
+			floor = max(floor, sh.casNext)
+			sh.mu.Unlock()
+		}
+		floor++
+		for i := range s.shards {
+			sh := &s.shards[i]
+			sh.mu.Lock()
+			sh.casNext = max(sh.casNext, floor)
+			sh.mu.Unlock()
+		}
+	}
+	seq := ns.seq.Load() + 1
+	t := &nsTable{}
+	if old != nil {
+		t.m = maps.Clone(old.m)
+	} else {
+		t.m = make(map[string]nsFlush, 1)
+	}
+	t.m[string(prefix)] = nsFlush{time: now, cas: floor << casShardBits, seq: seq}
+	t.index()
+	ns.table.Store(t)
+	// Published after the table: a crawler pass that starts having read
+	// seq sees the flush on every page it visits.
+	ns.seq.Store(seq)
+	return true
+}
+
+// prefixFlushedLocked reports whether item p was flushed by a prefix flush.
+// The item's shard lock is held.
+func (s *Store) prefixFlushedLocked(p itemPtr) bool {
+	t := s.ns.table.Load()
+	if t == nil {
+		return false
+	}
+	return t.find(s.lay.key(p, loadState(p)), getAtime(p), s.lay.cas(p), s.lay.casSize == 0)
+}
+
+// flushedGoneLocked is flushedLocked for a caller about to remove the
+// item: it counts the items a prefix flush made it remove.
+func (s *Store) flushedGoneLocked(sh *shard, p itemPtr, now uint32) bool {
+	if s.flushAllLocked(sh, p, now) {
+		return true
+	}
+	if s.prefixFlushedLocked(p) {
+		s.ns.reclaimed.Add(1)
+		return true
+	}
+	return false
+}
+
+// reclaimPrefixes runs one whole crawler pass now when prefixes are
+// flushed, so that no item they cover outlives the process (a warm restart
+// does not carry the table). bg.mu must not be held; background work is
+// stopped.
+func (s *Store) reclaimPrefixes() {
+	if s.ns.table.Load() == nil {
+		return
+	}
+	s.bg.mu.Lock()
+	s.crawl.page, s.crawl.idx = 0, 0
+	start := s.crawl.starts
+	s.bg.mu.Unlock()
+	for {
+		s.CrawlOnce(1 << 16)
+		s.bg.mu.Lock()
+		done := s.crawl.starts != start
+		s.bg.mu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
+// nsDropUpTo removes the prefixes flushed at or before sequence seq: a
+// clean crawler pass that started after them has reclaimed their items.
+func (s *Store) nsDropUpTo(seq uint64) {
+	ns := &s.ns
+	ns.mu.Lock()
+	defer ns.mu.Unlock()
+	old := ns.table.Load()
+	if old == nil {
+		return
+	}
+	t := &nsTable{m: make(map[string]nsFlush, len(old.m))}
+	for k, f := range old.m {
+		if f.seq > seq {
+			t.m[k] = f
+		}
+	}
+	switch {
+	case len(t.m) == len(old.m):
+	case len(t.m) == 0:
+		ns.table.Store(nil)
+	default:
+		t.index()
+		ns.table.Store(t)
+	}
+}
+
+// PrefixStats are the counters of prefix flushes.
+type PrefixStats struct {
+	Pending   int    // flushed prefixes whose items may not all be reclaimed yet
+	Reclaimed uint64 // items removed because a prefix flush covered them
+}
+
+// PrefixStats returns the prefix flush counters.
+func (s *Store) PrefixStats() PrefixStats {
+	var st PrefixStats
+	if t := s.ns.table.Load(); t != nil {
+		st.Pending = len(t.m)
+	}
+	st.Reclaimed = s.ns.reclaimed.Load()
+	return st
+}

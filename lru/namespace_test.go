@@ -1,0 +1,242 @@
+package lru
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+)
+
+func TestFlushPrefixHidesEarlierItemsOfTheNamespace(t *testing.T) {
+	for _, nocas := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nocas=%v", nocas), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.NoCAS = nocas
+			s, clk := newTestStore(t, cfg)
+			clk.Advance(10)
+			for _, k := range []string{"user:42:profile", "user:42:cart", "user:421:profile", "user:7:profile", "user:42:"} {
+				mustSet(t, s, k, "v-"+k)
+			}
+			mustSet(t, s, "session:42:x", "s")
+			clk.Advance(1)
+			if err := s.FlushPrefix([]byte("user:42:")); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"user:42:profile", "user:42:cart", "user:42:"} {
+				mustMiss(t, s, k)
+			}
+			mustGet(t, s, "user:421:profile", "v-user:421:profile")
+			mustGet(t, s, "user:7:profile", "v-user:7:profile")
+			mustGet(t, s, "session:42:x", "s")
+			// A store after the flush is served.
+			clk.Advance(1)
+			mustSet(t, s, "user:42:profile", "new")
+			mustGet(t, s, "user:42:profile", "new")
+			if st := s.PrefixStats(); st.Reclaimed != 3 || st.Pending != 1 {
+				t.Fatalf("prefix stats %+v, want 3 reclaimed, 1 pending", st)
+			}
+		})
+	}
+}
+
+// Items stored in the same second as the flush but after it survive (the
+// CAS floor tells them apart); with -C the whole second is flushed.
+func TestFlushPrefixSameSecond(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	clk.Advance(5)
+	mustSet(t, s, "a:before", "1")
+	if err := s.FlushPrefix([]byte("a:")); err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, s, "a:after", "2")
+	mustMiss(t, s, "a:before")
+	mustGet(t, s, "a:after", "2")
+	// Flushed again in the same second: the later item goes too.
+	if err := s.FlushPrefix([]byte("a:")); err != nil {
+		t.Fatal(err)
+	}
+	mustMiss(t, s, "a:after")
+}
+
+// Every command treats a flushed item as absent.
+func TestFlushPrefixEveryCommandMisses(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	clk.Advance(3)
+	keys := []string{"n:touch", "n:delta", "n:append", "n:cas", "n:add", "n:replace", "n:delete", "n:peek"}
+	cas := map[string]uint64{}
+	for _, k := range keys {
+		cas[k] = set(t, s, k, "5", 0, 0, nil).CAS
+	}
+	clk.Advance(1)
+	if err := s.FlushPrefix([]byte("n:")); err != nil {
+		t.Fatal(err)
+	}
+	if o := s.Touch([]byte("n:touch"), 100); o.Result != NotFound {
+		t.Errorf("touch: %v", o.Result)
+	}
+	if o := s.Delta([]byte("n:delta"), &DeltaArgs{Incr: true, Delta: 1}); o.Result != NotFound {
+		t.Errorf("incr: %v", o.Result)
+	}
+	if o := set(t, s, "n:append", "x", 0, 0, &SetArgs{Mode: ModeAppend}); o.Result != NotStored {
+		t.Errorf("append: %v", o.Result)
+	}
+	if o := set(t, s, "n:cas", "x", 0, 0, &SetArgs{Mode: ModeCAS, CAS: cas["n:cas"]}); o.Result != NotFound {
+		t.Errorf("cas: %v", o.Result)
+	}
+	if o := set(t, s, "n:replace", "x", 0, 0, &SetArgs{Mode: ModeReplace}); o.Result != NotStored {
+		t.Errorf("replace: %v", o.Result)
+	}
+	if o := set(t, s, "n:add", "x", 0, 0, &SetArgs{Mode: ModeAdd}); o.Result != Stored {
+		t.Errorf("add: %v", o.Result)
+	}
+	if o := s.Delete([]byte("n:delete"), nil); o.Result != NotFound {
+		t.Errorf("delete: %v", o.Result)
+	}
+	if o := s.Peek([]byte("n:peek"), &rec{}); o.Result != NotFound {
+		t.Errorf("peek: %v", o.Result)
+	}
+	var dumped []string
+	for cur := (DumpCursor{}); !cur.Done(); {
+		cur = s.Dump(cur, 1<<20, func(d *DumpItem) { dumped = append(dumped, string(d.Key)) })
+	}
+	if len(dumped) != 1 || dumped[0] != "n:add" {
+		t.Errorf("metadump lists %q, want only the item added after the flush", dumped)
+	}
+}
+
+// The crawler reclaims a flushed namespace's items and then forgets the
+// prefix; items of other namespaces stay.
+func TestFlushPrefixCrawlerReclaims(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	clk.Advance(2)
+	for i := range 2000 {
+		mustSet(t, s, fmt.Sprintf("t:%d:k", i%2), "value")
+		mustSet(t, s, fmt.Sprintf("big:%d", i), "value")
+	}
+	for i := range 1000 {
+		mustSet(t, s, fmt.Sprintf("gone:%d", i), "value")
+	}
+	before := s.Stats().CurrItems
+	clk.Advance(1)
+	if err := s.FlushPrefix([]byte("gone:")); err != nil {
+		t.Fatal(err)
+	}
+	// Two passes: the one under way may have started before the flush.
+	for range 3 {
+		for s.CrawlPassRunning() || s.PrefixStats().Pending != 0 {
+			if !s.crawlPassStep() {
+				s.CrawlPass()
+			}
+		}
+	}
+	if st := s.PrefixStats(); st.Pending != 0 || st.Reclaimed != 1000 {
+		t.Fatalf("prefix stats %+v, want 0 pending and 1000 reclaimed", st)
+	}
+	if got := s.Stats().CurrItems; got != before-1000 {
+		t.Fatalf("curr_items %d, want %d", got, before-1000)
+	}
+	mustGet(t, s, "big:1999", "value")
+	mustGet(t, s, "t:1:k", "value")
+	// The prefix is forgotten: a new item of the namespace is served.
+	mustSet(t, s, "gone:1", "back")
+	mustGet(t, s, "gone:1", "back")
+}
+
+// A pass during which a page moved does not drop the prefix: a moved item
+// may have gone to a page the pass had already visited.
+func TestFlushPrefixKeptAcrossAPageMove(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	clk.Advance(2)
+	mustSet(t, s, "p:1", "x")
+	clk.Advance(1)
+	if err := s.FlushPrefix([]byte("p:")); err != nil {
+		t.Fatal(err)
+	}
+	s.bg.mu.Lock()
+	s.crawl.page, s.crawl.idx = 0, 0
+	s.crawl.passSeq, s.crawl.passMoves = s.ns.seq.Load(), s.mover.moves
+	s.mover.moves++ // as a page move during the pass
+	s.bg.mu.Unlock()
+	start := s.Stats().LRUCrawlerStarts
+	for s.Stats().LRUCrawlerStarts == start {
+		s.CrawlOnce(1 << 16)
+	}
+	if s.PrefixStats().Pending != 1 {
+		t.Fatal("prefix dropped after a pass with a page move")
+	}
+	start++
+	for s.Stats().LRUCrawlerStarts == start {
+		s.CrawlOnce(1 << 16)
+	}
+	if s.PrefixStats().Pending != 0 {
+		t.Fatal("prefix kept after a clean pass")
+	}
+}
+
+func TestFlushPrefixTableBound(t *testing.T) {
+	cfg := testConfig()
+	cfg.FlushPrefixMax = 3
+	s, _ := newTestStore(t, cfg)
+	for i := range 3 {
+		if err := s.FlushPrefix(fmt.Appendf(nil, "ns%d:", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.FlushPrefix([]byte("ns9:")); !errors.Is(err, ErrPrefixTableFull) {
+		t.Fatalf("fourth prefix: %v, want ErrPrefixTableFull", err)
+	}
+	// Flushing a prefix already in the table again needs no room.
+	if err := s.FlushPrefix([]byte("ns1:")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FlushPrefix(nil); !errors.Is(err, ErrPrefixLength) {
+		t.Fatalf("empty prefix: %v", err)
+	}
+}
+
+// A bump queued before the flush and applied after it must not move the
+// item's access time past the flush.
+func TestFlushPrefixQueuedBumpDoesNotRevive(t *testing.T) {
+	cfg := testConfig()
+	s, clk := newTestStore(t, cfg)
+	clk.Advance(2)
+	mustSet(t, s, "q:1", "x")
+	// Into COLD, then hit twice: the second hit queues a COLD->WARM bump.
+	for s.MaintainOnce() > 0 {
+	}
+	mustGet(t, s, "q:1", "x")
+	mustGet(t, s, "q:1", "x")
+	clk.Advance(1)
+	if err := s.FlushPrefix([]byte("q:")); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(1)
+	s.applyBumps()
+	mustMiss(t, s, "q:1")
+}
+
+func BenchmarkGetFlushedPrefixes(b *testing.B) {
+	for _, n := range []int{0, 1000} {
+		b.Run(fmt.Sprintf("flushed=%d", n), func(b *testing.B) {
+			s, clk := newTestStore(b, testConfig())
+			keys := make([][]byte, 1024)
+			for i := range keys {
+				keys[i] = fmt.Appendf(nil, "user:%d:profile", i)
+				s.Set(keys[i], 0, 0, []byte("value"), nil)
+			}
+			clk.Advance(1)
+			for i := range n {
+				if err := s.FlushPrefix(fmt.Appendf(nil, "tenant%d:", i)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var h rec
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if s.Get(keys[i&1023], nil, &h).Result != Found {
+					b.Fatal("miss")
+				}
+			}
+		})
+	}
+}

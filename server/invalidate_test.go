@@ -1,0 +1,153 @@
+package server
+
+import (
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// flush_prefix and md A on one node: the namespace's earlier items are
+// misses for every command, other keys are untouched, bad prefixes get
+// memcached's format error, and the counters move.
+func TestFlushPrefixCommand(t *testing.T) {
+	s := startTestServer(t, nil)
+	addr := s.Addr()
+	for _, k := range []string{"user:1:a", "user:1:b", "user:12:a", "user:2:a"} {
+		roundTrip(t, addr, "set "+k+" 0 0 1\r\nx\r\n", "STORED\r\n")
+	}
+	nc, br := dialT(t, addr)
+	send := func(req, end string) string {
+		t.Helper()
+		if _, err := nc.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for !strings.HasSuffix(b.String(), end) {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("%q: %v after %q", req, err, b.String())
+			}
+			b.WriteString(line)
+		}
+		return b.String()
+	}
+	for _, c := range []struct{ req, want string }{
+		{"flush_prefix user:1\r\n", "CLIENT_ERROR bad command line format\r\n"},
+		{"flush_prefix\r\n", "CLIENT_ERROR bad command line format\r\n"},
+		{"flush_prefix a: b:\r\n", "CLIENT_ERROR bad command line format\r\n"},
+		{"mg user:1: A\r\n", "CLIENT_ERROR invalid flag\r\n"},
+		{"flush_prefix user:1:\r\n", "OK\r\n"},
+		{"get user:1:a user:1:b user:12:a user:2:a\r\n", "VALUE user:12:a 0 1\r\nx\r\nVALUE user:2:a 0 1\r\nx\r\nEND\r\n"},
+		{"gets user:1:a\r\n", "END\r\n"},
+		{"touch user:1:a 10\r\n", "NOT_FOUND\r\n"},
+		{"incr user:1:a 1\r\n", "NOT_FOUND\r\n"},
+		{"append user:1:a 0 0 1\r\ny\r\n", "NOT_STORED\r\n"},
+		{"me user:1:b\r\n", "EN\r\n"},
+		{"set user:1:a 0 0 3\r\nnew\r\n", "STORED\r\n"},
+		{"get user:1:a\r\n", "VALUE user:1:a 0 3\r\nnew\r\nEND\r\n"},
+		{"md user: A q O7 k\r\nmn\r\n", "MN\r\n"},
+		{"md user: A O7 k\r\n", "HD O7 kuser:\r\n"},
+		{"get user:1:a user:2:a\r\n", "END\r\n"},
+		{"flush_prefix user: noreply\r\nmn\r\n", "MN\r\n"},
+	} {
+		end := "\r\n"
+		for _, e := range []string{"END\r\n", "MN\r\n"} {
+			if strings.HasSuffix(c.want, e) {
+				end = e
+			}
+		}
+		if got := send(c.req, end); got != c.want {
+			t.Fatalf("%q: %q, want %q", c.req, got, c.want)
+		}
+	}
+	st := statLines(t, addr, "stats")
+	// Counted once parsed: the four accepted and the one with a bad prefix.
+	if st["cmd_flush_prefix"] != "5" {
+		t.Errorf("cmd_flush_prefix %s", st["cmd_flush_prefix"])
+	}
+	if st["flush_prefix_reclaimed"] == "0" || st["flush_prefix_pending"] == "" {
+		t.Errorf("flush_prefix_reclaimed %q, pending %q", st["flush_prefix_reclaimed"], st["flush_prefix_pending"])
+	}
+	if _, ok := st["flush_prefix_relayed"]; ok {
+		t.Error("relay counters shown without clustering")
+	}
+}
+
+// -F refuses flush_prefix as it refuses flush_all.
+func TestFlushPrefixDisabled(t *testing.T) {
+	s := startTestServer(t, func(set *Settings) { set.FlushEnabled = false })
+	if got := roundTrip(t, s.Addr(), "flush_prefix a:\r\n", "\r\n"); got != "CLIENT_ERROR flush_prefix not allowed\r\n" {
+		t.Fatalf("%q", got)
+	}
+}
+
+// With clustering on, the node relays the flush to the other members and
+// answers OK once all have applied it; a member that does not answer is
+// named in a SERVER_ERROR, and gets the flush when it is reachable again.
+func TestFlushPrefixRelay(t *testing.T) {
+	a := startTestServer(t, nil)
+	b := startTestServer(t, nil)
+	// A member that is not there yet: a port that refuses connections.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := l.Addr().String()
+	l.Close()
+	for _, s := range []*Server{a, b} {
+		roundTrip(t, s.Addr(), "set ns:1 0 0 1\r\nx\r\nset other 0 0 1\r\ny\r\n", "STORED\r\nSTORED\r\n")
+	}
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr()}, self: 0})
+	if got := roundTrip(t, a.Addr(), "flush_prefix ns:\r\n", "\r\n"); got != "OK\r\n" {
+		t.Fatalf("flush_prefix: %q", got)
+	}
+	for _, s := range []*Server{a, b} {
+		if got := roundTrip(t, s.Addr(), "get ns:1 other\r\n", "END\r\n"); got != "VALUE other 0 1\r\ny\r\nEND\r\n" {
+			t.Fatalf("%s after the flush: %q", s.Addr(), got)
+		}
+	}
+	if st := statLines(t, b.Addr(), "stats"); st["flush_prefix_relayed"] != "" {
+		t.Errorf("b shows relay counters without clustering: %v", st["flush_prefix_relayed"])
+	}
+	// Now a member is down: named in the reply, queued, delivered later.
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), gone}, self: 0})
+	roundTrip(t, b.Addr(), "set ns:2 0 0 1\r\nx\r\n", "STORED\r\n")
+	if got := roundTrip(t, a.Addr(), "md ns: A\r\n", "\r\n"); got != "SERVER_ERROR flush_prefix pending on "+gone+"\r\n" {
+		t.Fatalf("md A with a member down: %q", got)
+	}
+	if got := getValue(t, b.Addr(), "ns:2"); got != "" {
+		t.Fatalf("b still serves ns:2 = %q", got)
+	}
+	st := statLines(t, a.Addr(), "stats")
+	if st["flush_prefix_backlog_members"] != "1" || st["flush_prefix_backlog"] != "1" || st["flush_prefix_relay_failures"] != "1" {
+		t.Fatalf("backlog stats: members %s flushes %s failures %s", st["flush_prefix_backlog_members"], st["flush_prefix_backlog"], st["flush_prefix_relay_failures"])
+	}
+	// A later flush queues behind the backlog (named again).
+	if got := roundTrip(t, a.Addr(), "flush_prefix ns2:\r\n", "\r\n"); !strings.HasPrefix(got, "SERVER_ERROR flush_prefix pending on "+gone) {
+		t.Fatalf("second flush: %q", got)
+	}
+	// The member comes up (a server on that port) with items of both
+	// namespaces: the backlog reaches it within a few seconds.
+	set := func(st *Settings) {
+		host, port, _ := net.SplitHostPort(gone)
+		st.Listen = host
+		st.Port, _ = strconv.Atoi(port)
+	}
+	c := startTestServer(t, set)
+	roundTrip(t, c.Addr(), "set ns:3 0 0 1\r\nx\r\nset ns2:3 0 0 1\r\nx\r\nset keep 0 0 1\r\nz\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	deadline := time.Now().Add(10 * time.Second)
+	for statLines(t, a.Addr(), "stats")["flush_prefix_backlog_members"] != "0" {
+		if time.Now().After(deadline) {
+			t.Fatal("backlog not delivered")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := roundTrip(t, c.Addr(), "get ns:3 ns2:3 keep\r\n", "END\r\n"); got != "VALUE keep 0 1\r\nz\r\nEND\r\n" {
+		t.Fatalf("returning member after its backlog: %q", got)
+	}
+	if st := statLines(t, c.Addr(), "stats"); st["cmd_flush_prefix"] != "2" {
+		t.Fatalf("returning member applied %s flushes, want 2", st["cmd_flush_prefix"])
+	}
+}
