@@ -13,31 +13,31 @@ import (
 // so the hot path pays no atomic operation per request; readers (stats,
 // metrics) sum the loops. Names are memcached's `stats` names.
 const (
-	cCmdGet        = iota // cmd_get: keys asked for by get, gets, gat, gats, mg
-	cCmdSet               // cmd_set: storage requests
-	cCmdFlush             // cmd_flush
-	cCmdTouch             // cmd_touch: touch, gat, gats
-	cCmdMeta              // cmd_meta: me commands (memcached 1.6.45 counts no other)
-	cCmdFlushPrefix       // cmd_flush_prefix: flush_prefix and md A (slabcache)
-	cGetHits              // get_hits
-	cGetMisses            // get_misses
-	cDeleteHits           // delete_hits
-	cDeleteMisses         // delete_misses
-	cIncrHits             // incr_hits
-	cIncrMisses           // incr_misses
-	cDecrHits             // decr_hits
-	cDecrMisses           // decr_misses
-	cCasHits              // cas_hits
-	cCasMisses            // cas_misses
-	cCasBadval            // cas_badval
-	cTouchHits            // touch_hits
-	cTouchMisses          // touch_misses
-	cStoreTooLarge        // store_too_large
-	cStoreNoMemory        // store_no_memory
-	cAuthCmds             // auth_cmds: SASL authentications tried
-	cAuthErrors           // auth_errors: SASL authentications failed
-	cBytesRead            // bytes_read
-	cBytesWritten         // bytes_written
+	cCmdGet         = iota // cmd_get: keys asked for by get, gets, gat, gats, mg
+	cCmdSet                // cmd_set: storage requests
+	cCmdFlush              // cmd_flush
+	cCmdTouch              // cmd_touch: touch, gat, gats
+	cCmdMeta               // cmd_meta: me commands (memcached 1.6.45 counts no other)
+	cCmdFlushPrefix        // cmd_flush_prefix: flush_prefix and md A (slabcache)
+	cGetHits               // get_hits
+	cGetMisses             // get_misses
+	cDeleteHits            // delete_hits
+	cDeleteMisses          // delete_misses
+	cIncrHits              // incr_hits
+	cIncrMisses            // incr_misses
+	cDecrHits              // decr_hits
+	cDecrMisses            // decr_misses
+	cCasHits               // cas_hits
+	cCasMisses             // cas_misses
+	cCasBadval             // cas_badval
+	cTouchHits             // touch_hits
+	cTouchMisses           // touch_misses
+	cStoreTooLarge         // store_too_large
+	cStoreNoMemory         // store_no_memory
+	cAuthCmds              // auth_cmds: SASL authentications tried
+	cAuthErrors            // auth_errors: SASL authentications failed
+	cBytesRead             // bytes_read
+	cBytesWritten          // bytes_written
 	numCounters
 )
 
