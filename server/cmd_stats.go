@@ -239,8 +239,12 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 		u("direct_reclaims", ls.DirectReclaims)
 		u("lru_bumps_dropped", 0)
 	}
-	// slabcache's namespace flushes (docs/invalidation.md).
+	// slabcache's namespace flushes (docs/invalidation.md), once there
+	// has been one: until then `stats` reads as memcached's.
 	ps := s.store.PrefixStats()
+	if t[cCmdFlushPrefix] == 0 && ps.Pending == 0 && ps.Reclaimed == 0 {
+		return dst
+	}
 	u("cmd_flush_prefix", t[cCmdFlushPrefix])
 	i("flush_prefix_pending", int64(ps.Pending))
 	u("flush_prefix_reclaimed", ps.Reclaimed)

@@ -108,8 +108,8 @@ func TestFlushPrefixRelay(t *testing.T) {
 			t.Fatalf("%s after the flush: %q", s.Addr(), got)
 		}
 	}
-	if st := statLines(t, b.Addr(), "stats"); st["flush_prefix_relayed"] != "" {
-		t.Errorf("b shows relay counters without clustering: %v", st["flush_prefix_relayed"])
+	if st := statLines(t, b.Addr(), "stats"); st["cmd_flush_prefix"] != "1" || st["flush_prefix_relayed"] != "" {
+		t.Errorf("b: cmd_flush_prefix %q (want 1), relay counters shown without clustering: %q", st["cmd_flush_prefix"], st["flush_prefix_relayed"])
 	}
 	// Now a member is down: named in the reply, queued, delivered later.
 	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), gone}, self: 0})

@@ -88,7 +88,8 @@ type collector struct {
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
 	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes,
-	warmActive, warmFetches, warmBytes *prometheus.Desc
+	warmActive, warmFetches, warmBytes, prefixPending, prefixReclaimed, prefixRelays,
+	prefixBacklog *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector of the server's metrics, to
@@ -138,6 +139,10 @@ func (s *Server) Collector() prometheus.Collector {
 		warmActive:       d("warmup_active", "1 while a warm-up after a ring change is on."),
 		warmFetches:      d("warmup_fetches_total", "Keys fetched from their previous owner during warm-ups, by outcome.", "outcome"),
 		warmBytes:        d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
+		prefixPending:    d("flush_prefix_pending", "Flushed prefixes whose items the crawler has not yet finished reclaiming."),
+		prefixReclaimed:  d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
+		prefixRelays:     d("flush_prefix_relays_total", "flush_prefix relays between members, by outcome.", "outcome"),
+		prefixBacklog:    d("flush_prefix_backlog", "Flushes waiting for members that did not acknowledge them."),
 	}
 }
 
@@ -147,7 +152,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
-		c.repPushes, c.repFailures, c.repBytes, c.warmActive, c.warmFetches, c.warmBytes} {
+		c.repPushes, c.repFailures, c.repBytes, c.warmActive, c.warmFetches, c.warmBytes,
+		c.prefixPending, c.prefixReclaimed, c.prefixRelays, c.prefixBacklog} {
 		ch <- d
 	}
 }
@@ -173,7 +179,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		{"decr", "hit", t[cDecrHits]}, {"decr", "miss", t[cDecrMisses]},
 		{"cas", "hit", t[cCasHits]}, {"cas", "miss", t[cCasMisses]}, {"cas", "badval", t[cCasBadval]},
 		{"touch", "hit", t[cTouchHits]}, {"touch", "miss", t[cTouchMisses]},
-		{"flush", "", t[cCmdFlush]}, {"meta", "", t[cCmdMeta]},
+		{"flush", "", t[cCmdFlush]}, {"meta", "", t[cCmdMeta]}, {"flush_prefix", "", t[cCmdFlushPrefix]},
 	} {
 		counter(c.cmds, m.v, m.cmd, m.status)
 	}
@@ -212,6 +218,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.warmFetches, w.misses.Load(), "miss")
 	counter(c.warmFetches, w.failures.Load(), "failed")
 	counter(c.warmBytes, w.bytes.Load())
+	ps := s.store.PrefixStats()
+	gauge(c.prefixPending, float64(ps.Pending))
+	counter(c.prefixReclaimed, ps.Reclaimed)
+	counter(c.prefixRelays, s.inv.relayed.Load(), "received")
+	counter(c.prefixRelays, s.inv.forwarded.Load(), "sent")
+	counter(c.prefixRelays, s.inv.failures.Load(), "failed")
+	_, backlog := s.inv.backlog()
+	gauge(c.prefixBacklog, float64(backlog))
 	if h := s.hot; h != nil {
 		gauge(c.hotKeys, float64(len(h.Hot())))
 		counter(c.hotSampled, h.Sampled())
