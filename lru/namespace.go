@@ -25,7 +25,8 @@ import (
 // began after the flush has visited every page without a page move in
 // between: by then every item it covered has been reclaimed. The table holds
 // at most Config.FlushPrefixMax prefixes; past that FlushPrefix fails with
-// ErrPrefixTableFull and asks the crawler for a pass.
+// ErrPrefixTableFull. Each flush asks the crawler for a full-speed pass;
+// with the crawler disabled, prefixes stay until it is enabled again.
 
 // ErrPrefixTableFull is FlushPrefix's error when Config.FlushPrefixMax
 // flushed prefixes are still waiting for the crawler to reclaim their items.
@@ -117,6 +118,9 @@ func (s *Store) FlushPrefix(prefix []byte) error {
 // so that a flushed prefix's items are reclaimed (and its entry dropped)
 // soon rather than at the crawler's idle pace.
 func (s *Store) crawlPassAfter() {
+	if s.crawlerOff.Load() {
+		return // lru_crawler disable: reclaimed only as found
+	}
 	s.bg.mu.Lock()
 	want := s.crawl.starts + 1
 	if s.crawl.page != 0 || s.crawl.idx != 0 {

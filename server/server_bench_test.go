@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 
 	"github.com/slabcache/slabcache/internal/testenv"
@@ -58,6 +59,7 @@ func newBenchClient(b *testing.B, addr string, setup, one, oneReply []byte, dept
 func (c *benchClient) run(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := processCPU()
 	for done := 0; done < b.N; done += c.per {
 		if _, err := c.nc.Write(c.req); err != nil {
 			b.Fatal(err)
@@ -66,6 +68,16 @@ func (c *benchClient) run(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	// CPU time of the whole process (client and in-process server) per
+	// op: steadier than wall time on a shared machine.
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+}
+
+// processCPU returns the process's user and system CPU time in ns.
+func processCPU() int64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
 // eachServer runs f against an in-process slabcached and, side by side in
@@ -165,6 +177,41 @@ func BenchmarkServerHotKeyCost(b *testing.B) {
 			b.Run(fmt.Sprintf("load=%s/hotkeys=%v", load.name, on), func(b *testing.B) {
 				srv := startTestServer(b, func(s *Settings) { s.MaxBytes = 64 << 20; s.Threads = 1; s.HotKeys = on })
 				load.f(b, srv.Addr())
+			})
+		}
+	}
+}
+
+// BenchmarkServerFlushedPrefixes runs get and multi-get with no namespace
+// flushed and with 1,000 flushed (t0: to t999:, so every read's key
+// "key:..." is looked up in the table once), side by side in one run: the
+// ratio is what flush_prefix costs the read path.
+//
+//	go test -run '^$' -bench BenchmarkServerFlushedPrefixes -count 6 ./server/ | tee /tmp/fp.txt
+//	benchstat -col /flushed /tmp/fp.txt
+func BenchmarkServerFlushedPrefixes(b *testing.B) {
+	get16 := func(b *testing.B, addr string) {
+		reply := fmt.Appendf(nil, "VALUE key:000000001 0 %d\r\n%s\r\nEND\r\n", len(value100), value100)
+		newBenchClient(b, addr, setupValue("key:000000001"), []byte("get key:000000001\r\n"), reply, 16).run(b)
+	}
+	for _, load := range []struct {
+		name string
+		f    func(*testing.B, string)
+	}{{"get16", get16}, {"multiget10", benchMultiGet10}} {
+		for _, n := range []int{0, 1000} {
+			b.Run(fmt.Sprintf("load=%s/flushed=%d", load.name, n), func(b *testing.B) {
+				// The crawler off keeps the prefixes in the table (a
+				// pass would drop them at once: no item is in them).
+				srv := startTestServer(b, func(s *Settings) { s.MaxBytes = 64 << 20; s.Threads = 1; s.LRUCrawler = false })
+				for i := range n {
+					if err := srv.store.FlushPrefix(fmt.Appendf(nil, "t%d:", i)); err != nil {
+						b.Fatal(err)
+					}
+				}
+				load.f(b, srv.Addr())
+				if got := srv.store.PrefixStats().Pending; got != n {
+					b.Fatalf("%d prefixes pending after the run, want %d", got, n)
+				}
 			})
 		}
 	}
