@@ -418,12 +418,17 @@ func (c *Client) nodeOrStandIn(key string) (*node, bool, error) {
 // reply. A network error marks n down; any error but a plain status closes
 // the connection.
 func (c *Client) do(n *node, fill func(req *proto.Request), result func(rp *proto.Reply) error) error {
+	return c.doWithin(n, c.cfg.Timeout, fill, result)
+}
+
+// doWithin is do with its own bound on reads and writes.
+func (c *Client) doWithin(n *node, timeout time.Duration, fill func(req *proto.Request), result func(rp *proto.Reply) error) error {
 	cn, err := n.get(c.cfg.DialTimeout)
 	if err != nil {
 		n.markDown()
 		return fmt.Errorf("client: %s: %w", n.addr, err)
 	}
-	cn.setDeadline(c.cfg.Timeout)
+	cn.setDeadline(timeout)
 	fill(&cn.req)
 	cn.buf = proto.AppendRequest(cn.buf[:0], &cn.req)
 	if _, err := cn.nc.Write(cn.buf); err != nil {
@@ -626,6 +631,28 @@ func (c *Client) Delete(key string) error {
 		return err
 	}
 	return c.do(n, func(req *proto.Request) { keyRequest(req, proto.CmdDelete, key, 0, 0) }, statusResult)
+}
+
+// flushRelayWait is how much longer than Timeout FlushPrefix waits: the
+// node answers once every member has applied the flush, or once the ones
+// that do not answer have timed out (a second).
+const flushRelayWait = 2 * time.Second
+
+// FlushPrefix makes every item stored so far under keys that start with
+// prefix a miss, on every node of the cluster (slabcached's flush_prefix;
+// prefix must end with the servers' key delimiter, ':' by default). It is
+// sent to one node, which relays it to the others and answers when all
+// have applied it. A *ServerError names the members that have not yet
+// (down or not answering): they get it when they answer again. Stock
+// memcached answers ERROR (a *ServerError too).
+func (c *Client) FlushPrefix(prefix string) error {
+	n, err := c.nodeFor(prefix)
+	if err != nil {
+		return err
+	}
+	return c.doWithin(n, c.cfg.Timeout+flushRelayWait, func(req *proto.Request) {
+		keyRequest(req, proto.CmdFlushPrefix, prefix, 0, 0)
+	}, statusResult)
 }
 
 // Touch sets key's expiration; ErrCacheMiss if absent.

@@ -2,12 +2,15 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/slabcache/slabcache/cluster/client"
 )
 
 // send writes req to addr on a new connection and returns the first reply
@@ -132,5 +135,24 @@ func TestFlushPrefixAcrossCluster(t *testing.T) {
 	t.Logf("f5 applied the missed flush %v after it came back", time.Since(start).Round(time.Millisecond))
 	if got := countPresent(t, f5.addr(), keys("tenant:10:")); got != 50 {
 		t.Errorf("f5 serves %d of 50 items of tenant:10:", got)
+	}
+	// The Go client's FlushPrefix, once every member answers again.
+	tc.waitStatus(names, "f5", "alive", 15*time.Second)
+	cl, err := client.New(client.Config{Endpoints: []string{tc.nodes["f3"].addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.FlushPrefix("tenant:10:"); err != nil {
+		t.Fatalf("client FlushPrefix: %v", err)
+	}
+	for _, n := range names {
+		if got := countPresent(t, tc.nodes[n].addr(), keys("tenant:10:")); got != 0 {
+			t.Errorf("%s serves %d items of tenant:10: after the client's flush", n, got)
+		}
+	}
+	var se *client.ServerError
+	if err := cl.FlushPrefix("tenant:10"); !errors.As(err, &se) || !strings.Contains(err.Error(), "bad command line format") {
+		t.Errorf("FlushPrefix without the delimiter: %v", err)
 	}
 }

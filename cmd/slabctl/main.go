@@ -8,6 +8,7 @@
 //	ring                         points and share of the key space per node
 //	whereis KEY...               the node that owns each key
 //	hotkeys                      the hot keys of every member: rates, share, nodes serving them
+//	flush-prefix PREFIX...       flush namespaces on every member (sent to -addr, which relays)
 //	gen-config mcrouter|twemproxy [-o FILE] [-pool NAME] [-listen ADDR]
 //	                             a proxy config for the current members
 //
@@ -22,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -30,6 +32,7 @@ import (
 	"github.com/slabcache/slabcache/cluster/client"
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/ring"
+	"github.com/slabcache/slabcache/proto"
 )
 
 func main() {
@@ -43,6 +46,7 @@ commands:
   ring                            points and share of the key space per node
   whereis KEY...                  the node that owns each key
   hotkeys                         the hot keys of every member, with the nodes serving each
+  flush-prefix PREFIX...          flush namespaces on every member (sent to -addr, which relays them)
   gen-config mcrouter|twemproxy   print (or -o write) a proxy config for the alive members
                                   [-o FILE] [-pool NAME] [-listen ADDR (twemproxy)]
 `
@@ -113,8 +117,43 @@ func runErr(args []string, stdout, stderr io.Writer) error {
 			return usageErr("hotkeys takes no arguments")
 		}
 		return hotKeys(*addr, *timeout, stdout, stderr)
+	case "flush-prefix":
+		if len(cargs) == 0 {
+			return usageErr("flush-prefix needs at least one prefix")
+		}
+		return flushPrefix(*addr, *timeout, cargs, stdout)
 	}
 	return usageErr("unknown command %q", cmd)
+}
+
+// flushPrefix sends `flush_prefix` for each prefix to addr and prints one
+// line per prefix; any reply but OK (a member that has not applied it, a
+// prefix without the delimiter) is printed and makes the exit status 1.
+func flushPrefix(addr string, timeout time.Duration, prefixes []string, stdout io.Writer) error {
+	nc, err := net.DialTimeout("tcp", addr, timeout)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	pc := proto.NewConn(nc)
+	failed := 0
+	for _, p := range prefixes {
+		// The node answers once every member has applied the flush, or
+		// the ones that do not answer have timed out.
+		nc.SetDeadline(time.Now().Add(timeout + 2*time.Second))
+		var rp proto.Reply
+		if err := pc.Do(&proto.Request{Command: proto.CmdFlushPrefix, Key: []byte(p)}, &rp); err != nil {
+			return fmt.Errorf("flush_prefix %s: %w", p, err)
+		}
+		fmt.Fprintf(stdout, "%s\t%s\n", p, rp.Line)
+		if rp.Kind != proto.ReplyStatus || rp.Status != proto.StatusOK {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d prefixes not flushed everywhere", failed, len(prefixes))
+	}
+	return nil
 }
 
 func dash(s string) string {

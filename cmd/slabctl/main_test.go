@@ -15,6 +15,7 @@ import (
 	"github.com/slabcache/slabcache/cluster/ring"
 	"github.com/slabcache/slabcache/internal/mctest"
 	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // fakeNode answers `config get cluster` and, unless elasticacheOnly,
@@ -222,5 +223,33 @@ func TestGenConfig(t *testing.T) {
 	}
 	if out, err := exec.Command(nc, "-t", "-c", yml).CombinedOutput(); err != nil || !strings.Contains(string(out), "syntax is ok") {
 		t.Fatalf("nutcracker -t: %v %s", err, out)
+	}
+}
+
+func TestFlushPrefix(t *testing.T) {
+	var got []string
+	addr, _ := mctest.Serve(t, func(req *proto.Request, dst []byte) []byte {
+		if req.Command != proto.CmdFlushPrefix {
+			return append(dst, "ERROR\r\n"...)
+		}
+		got = append(got, string(req.Key))
+		if string(req.Key) == "late:" {
+			return append(dst, "SERVER_ERROR flush_prefix pending on 10.0.0.4:11211\r\n"...)
+		}
+		return append(dst, "OK\r\n"...)
+	})
+	code, out, errOut := slabctl(t, "-addr", addr, "flush-prefix", "user:42:", "tenant:")
+	if code != 0 || out != "user:42:\tOK\ntenant:\tOK\n" || errOut != "" {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if strings.Join(got, " ") != "user:42: tenant:" {
+		t.Fatalf("server saw %q", got)
+	}
+	code, out, errOut = slabctl(t, "-addr", addr, "flush-prefix", "late:", "x:")
+	if code != 1 || !strings.Contains(out, "late:\tSERVER_ERROR flush_prefix pending on 10.0.0.4:11211\n") || !strings.Contains(errOut, "1 of 2 prefixes") {
+		t.Fatalf("a pending member: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if code, _, errOut := slabctl(t, "-addr", addr, "flush-prefix"); code != 2 || !strings.Contains(errOut, "usage") {
+		t.Fatalf("no prefix: exit %d, %q", code, errOut)
 	}
 }
