@@ -15,9 +15,9 @@ type crawlerState struct {
 	starts  uint64
 	checked uint64
 	perCls  [slab.MaxClasses + 1]uint64
-	// At the start of the current pass: the latest prefix flush and the
-	// page moves so far (namespace.go drops prefixes after a clean pass).
-	passSeq, passMoves uint64
+	// The latest prefix flush when the current pass started (namespace.go
+	// drops prefixes after a pass).
+	passSeq uint64
 }
 
 // linkedItemLocked reports whether ref is a linked item of shard sh, as
@@ -50,12 +50,14 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 		if cs.page >= maxPages {
 			cs.page, cs.idx = 0, 0
 			cs.starts++
-			// A pass that saw every page with no page move under way has
-			// reclaimed every item the prefixes flushed before it covered.
-			if cs.passMoves == s.mover.moves && cs.passSeq != 0 {
+			// A pass has reclaimed every item the prefixes flushed
+			// before it started covered. (A page move cannot carry such
+			// an item to a page the pass had already seen: it reclaims
+			// flushed items instead of moving them.)
+			if cs.passSeq != 0 {
 				s.nsDropUpTo(cs.passSeq)
 			}
-			cs.passSeq, cs.passMoves = s.ns.seq.Load(), s.mover.moves
+			cs.passSeq = s.ns.seq.Load()
 			break
 		}
 		if s.slab.PageClass(cs.page) == 0 {

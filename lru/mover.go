@@ -23,7 +23,6 @@ type moverState struct {
 	inlineReclaim  uint64
 	busyItems      uint64
 	busyDeletes    uint64
-	moves          uint64 // page moves started (the crawler checks none ran during a pass)
 	running        bool
 	// automove window
 	windows [slab.MaxClasses + 1]uint8 // consecutive windows with evictions
@@ -99,7 +98,6 @@ func (s *Store) movePageLocked(src, dst int) error {
 	}
 	m := &s.mover
 	m.running = true
-	m.moves++
 	defer func() { m.running = false }()
 	per := s.slab.ChunksPerPage(src)
 	for round := 0; round < 20; round++ {

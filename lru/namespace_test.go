@@ -141,35 +141,37 @@ func TestFlushPrefixCrawlerReclaims(t *testing.T) {
 	mustGet(t, s, "gone:1", "back")
 }
 
-// A pass during which a page moved does not drop the prefix: a moved item
-// may have gone to a page the pass had already visited.
-func TestFlushPrefixKeptAcrossAPageMove(t *testing.T) {
+// A page move reclaims the flushed items on the page it empties instead of
+// moving them, so none can reach a page the crawler has already passed.
+func TestFlushPrefixPageMoveReclaims(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())
 	clk.Advance(2)
-	mustSet(t, s, "p:1", "x")
+	for i := range 100 {
+		mustSet(t, s, fmt.Sprintf("p:%d", i), "x")
+		mustSet(t, s, fmt.Sprintf("q:%d", i), "x")
+	}
+	var from int // the one class holding the items
+	for _, cs := range s.ClassStats(nil) {
+		if cs.Number > 0 {
+			from = cs.Class
+		}
+	}
 	clk.Advance(1)
 	if err := s.FlushPrefix([]byte("p:")); err != nil {
 		t.Fatal(err)
 	}
-	s.bg.mu.Lock()
-	s.crawl.page, s.crawl.idx = 0, 0
-	s.crawl.passSeq, s.crawl.passMoves = s.ns.seq.Load(), s.mover.moves
-	s.mover.moves++ // as a page move during the pass
-	s.bg.mu.Unlock()
-	start := s.Stats().LRUCrawlerStarts
-	for s.Stats().LRUCrawlerStarts == start {
-		s.CrawlOnce(1 << 16)
+	if err := s.Reassign(from, 0); err != nil {
+		t.Fatal(err)
 	}
-	if s.PrefixStats().Pending != 1 {
-		t.Fatal("prefix dropped after a pass with a page move")
+	if st := s.Stats(); st.SlabReassignRescues != 100 || st.SlabReassignInlineReclaim != 100 {
+		t.Fatalf("page move: %d rescued, %d reclaimed; want the 100 live items moved and the 100 flushed reclaimed",
+			st.SlabReassignRescues, st.SlabReassignInlineReclaim)
 	}
-	start++
-	for s.Stats().LRUCrawlerStarts == start {
-		s.CrawlOnce(1 << 16)
+	if got := s.PrefixStats().Reclaimed; got != 100 {
+		t.Fatalf("flush_prefix_reclaimed %d, want 100", got)
 	}
-	if s.PrefixStats().Pending != 0 {
-		t.Fatal("prefix kept after a clean pass")
-	}
+	mustGet(t, s, "q:99", "x")
+	mustMiss(t, s, "p:99")
 }
 
 func TestFlushPrefixTableBound(t *testing.T) {

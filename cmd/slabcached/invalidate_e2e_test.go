@@ -5,12 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/client"
+	"github.com/slabcache/slabcache/internal/testenv"
 )
 
 // send writes req to addr on a new connection and returns the first reply
@@ -154,5 +160,181 @@ func TestFlushPrefixAcrossCluster(t *testing.T) {
 	var se *client.ServerError
 	if err := cl.FlushPrefix("tenant:10"); !errors.As(err, &se) || !strings.Contains(err.Error(), "bad command line format") {
 		t.Errorf("FlushPrefix without the delimiter: %v", err)
+	}
+}
+
+// startPlain starts a slabcached on a free loopback port.
+func startPlain(t *testing.T, bin string, extra ...string) *restartProc {
+	t.Helper()
+	port := testenv.FreePort(t)
+	p := &restartProc{addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
+	p.cmd = exec.Command(bin, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "--metrics-listen", "off"}, extra...)...)
+	p.cmd.Stderr = &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.cmd.Process.Kill() })
+	if err := testenv.WaitListening(p.addr, 10*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, p.stderr.String())
+	}
+	return p
+}
+
+// statValue reads one `stats` field.
+func statValue(t *testing.T, addr, name string) int64 {
+	t.Helper()
+	for _, line := range strings.Split(talk(t, addr, "stats\r\n", "END\r\n"), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "STAT "+name+" "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("stats %s: %q", name, v)
+			}
+			return n
+		}
+	}
+	return -1
+}
+
+// fillNamespace stores n items prefix0 .. prefix(n-1) with pipelined sets.
+func fillNamespace(t *testing.T, addr, prefix string, n int) {
+	t.Helper()
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "set %s%d 0 0 10 noreply\r\n0123456789\r\n", prefix, i)
+		if b.Len() > 1<<20 || i == n-1 {
+			talk(t, addr, b.String()+"mn\r\n", "MN\r\n")
+			b.Reset()
+		}
+	}
+}
+
+// countNamespace returns how many of prefix0 .. prefix(n-1) a multi-get
+// returns.
+func countNamespace(t *testing.T, addr, prefix string, n int) int {
+	t.Helper()
+	found := 0
+	for i := 0; i < n; i += 500 {
+		var b strings.Builder
+		b.WriteString("get")
+		for j := i; j < min(i+500, n); j++ {
+			fmt.Fprintf(&b, " %s%d", prefix, j)
+		}
+		found += strings.Count(talk(t, addr, b.String()+"\r\n", "END\r\n"), "VALUE ")
+	}
+	return found
+}
+
+// flush_prefix on a namespace of many items answers in the time it takes
+// on a namespace of one (the figures are logged: the machine decides the
+// times, not this test), serves none of them afterwards, leaves other
+// namespaces alone, and the crawler reclaims the memory in the background.
+// SLABCACHED_FLUSH_ITEMS sets the size of the large namespace (default
+// 100,000; docs/invalidation.md quotes 1,000,000).
+func TestFlushPrefixLargeNamespace(t *testing.T) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("SLABCACHED_FLUSH_ITEMS")); err == nil && v > 0 {
+		n = v
+	}
+	p := startPlain(t, buildBinary(t), "-m", "1024")
+	const large = 3
+	for i := range large {
+		fillNamespace(t, p.addr, fmt.Sprintf("big%d:", i), n)
+	}
+	fillNamespace(t, p.addr, "small:", 1)
+	fillNamespace(t, p.addr, "other:", 1000)
+	nc, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	br := bufio.NewReader(nc)
+	flush := func(prefix string) time.Duration {
+		start := time.Now()
+		fmt.Fprintf(nc, "flush_prefix %s\r\n", prefix)
+		line, err := br.ReadString('\n')
+		d := time.Since(start)
+		if err != nil || line != "OK\r\n" {
+			t.Fatalf("flush_prefix %s: %q %v", prefix, line, err)
+		}
+		return d
+	}
+	// Flushes of the one-item namespace and of the large ones, in turn;
+	// the medians are compared.
+	bytesBefore := statValue(t, p.addr, "bytes")
+	var small, big []time.Duration
+	var flushed time.Time
+	for i := range large {
+		small = append(small, flush("small:"))
+		big = append(big, flush(fmt.Sprintf("big%d:", i)))
+		flushed = time.Now()
+	}
+	small = append(small, flush("small:"))
+	slices.Sort(small)
+	slices.Sort(big)
+	t.Logf("flush_prefix of %d items: %v (median of %d); of 1 item: %v (median of %d); ratio %.2f",
+		n, big[len(big)/2], len(big), small[len(small)/2], len(small), float64(big[len(big)/2])/float64(small[len(small)/2]))
+	// At once: none served (a sample: reads reclaim what they find, and
+	// the crawler's share is measured next).
+	for i := range large {
+		if got := countNamespace(t, p.addr, fmt.Sprintf("big%d:", i), min(n, 2000)); got != 0 {
+			t.Fatalf("%d flushed items still served", got)
+		}
+	}
+	// Reclaimed in the background by the crawler.
+	for statValue(t, p.addr, "curr_items") > 1001 {
+		if time.Since(flushed) > 60*time.Second {
+			t.Fatalf("curr_items %d a minute after the flush", statValue(t, p.addr, "curr_items"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("bytes %d before the flushes, %d %v after the last (%d items reclaimed by the crawler)", bytesBefore,
+		statValue(t, p.addr, "bytes"), time.Since(flushed).Round(time.Millisecond), statValue(t, p.addr, "crawler_reclaimed"))
+	// The prefixes leave the table once a crawler pass has covered them.
+	for statValue(t, p.addr, "flush_prefix_pending") != 0 {
+		if time.Since(flushed) > 60*time.Second {
+			t.Fatalf("flush_prefix_pending %d a minute after the flush", statValue(t, p.addr, "flush_prefix_pending"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("flush_prefix_pending 0 %v after the last flush", time.Since(flushed).Round(time.Millisecond))
+	for i := range large {
+		if got := countNamespace(t, p.addr, fmt.Sprintf("big%d:", i), n); got != 0 {
+			t.Fatalf("%d of %d flushed items served", got, n)
+		}
+	}
+	if got := countNamespace(t, p.addr, "other:", 1000); got != 1000 {
+		t.Fatalf("%d of 1000 items of another namespace served", got)
+	}
+}
+
+// A graceful stop with prefixes still awaiting the crawler (here: the
+// crawler is off) reclaims their items before saving, so a warm restart
+// never serves them.
+func TestFlushPrefixSurvivesWarmRestart(t *testing.T) {
+	bin := buildBinary(t)
+	file := filepath.Join(t.TempDir(), "slabcached.mem")
+	p := startWithMemoryFile(t, bin, file, "-o", "no_lru_crawler")
+	fillNamespace(t, p.addr, "gone:", 2000)
+	fillNamespace(t, p.addr, "kept:", 2000)
+	if got := talk(t, p.addr, "flush_prefix gone:\r\n", "\r\n"); got != "OK\r\n" {
+		t.Fatalf("flush_prefix: %q", got)
+	}
+	if got := statValue(t, p.addr, "curr_items"); got != 4000 {
+		t.Fatalf("curr_items %d before the stop: the crawler was meant to be off", got)
+	}
+	p.cmd.Process.Signal(syscall.SIGUSR1)
+	if err := p.wait(t); err != nil {
+		t.Fatalf("SIGUSR1: %v", err)
+	}
+	p = startWithMemoryFile(t, bin, file)
+	if got := countNamespace(t, p.addr, "gone:", 2000); got != 0 {
+		t.Fatalf("%d flushed items served after the warm restart", got)
+	}
+	if got := countNamespace(t, p.addr, "kept:", 2000); got != 2000 {
+		t.Fatalf("%d of 2000 other items served after the warm restart", got)
+	}
+	if got := statValue(t, p.addr, "curr_items"); got != 2000 {
+		t.Fatalf("curr_items %d after the restart, want 2000", got)
 	}
 }
