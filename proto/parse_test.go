@@ -274,15 +274,16 @@ var parseCases = func() []parseCase {
 		{name: "mg base64 3 pads", in: "mg Y=== b\r\n", want: "mg", err: ErrDecodingKey},
 		{name: "mg base64 no alphabet", in: "mg !!!! b\r\n", want: "mg", err: ErrDecodingKey},
 
-		// flush_prefix and md A (slabcache's namespace flush).
-		{name: "flush_prefix", in: "flush_prefix user:42:\r\n", want: `flush_prefix key="user:42:"`},
-		{name: "flush_prefix noreply", in: "flush_prefix user: noreply\r\n", want: `flush_prefix key="user:" noreply`},
-		{name: "flush_prefix relay", in: "flush_prefix user: relay a/1 7\r\n", want: `flush_prefix key="user:" args=["a/1" "7"]`},
-		{name: "flush_prefix bad relay", in: "flush_prefix user: relai a/1 7\r\n", want: "flush_prefix", err: ErrBadFormat},
-		{name: "flush_prefix alone", in: "flush_prefix\r\n", want: "flush_prefix", err: ErrBadFormat},
-		{name: "flush_prefix two prefixes", in: "flush_prefix a: b:\r\n", want: "flush_prefix", err: ErrBadFormat},
-		{name: "flush_prefix 251", in: "flush_prefix " + k251 + "\r\n", want: "flush_prefix", err: ErrBadFormat},
-		{name: "md A", in: "md user: A q\r\n", want: `md key="user:" flags="Aq"`},
+		// flush_prefix and md A (slabcache's namespace flush; memcached
+		// answers ERROR and CLIENT_ERROR invalid flag).
+		{name: "flush_prefix", in: "flush_prefix user:42:\r\n", want: `flush_prefix key="user:42:"`, noDiff: true},
+		{name: "flush_prefix noreply", in: "flush_prefix user: noreply\r\n", want: `flush_prefix key="user:" noreply`, noDiff: true},
+		{name: "flush_prefix relay", in: "flush_prefix user: relay a/1 7\r\n", want: `flush_prefix key="user:" args=["a/1" "7"]`, noDiff: true},
+		{name: "flush_prefix bad relay", in: "flush_prefix user: relai a/1 7\r\n", want: "flush_prefix", err: ErrBadFormat, noDiff: true},
+		{name: "flush_prefix alone", in: "flush_prefix\r\n", want: "flush_prefix", err: ErrBadFormat, noDiff: true},
+		{name: "flush_prefix two prefixes", in: "flush_prefix a: b:\r\n", want: "flush_prefix", err: ErrBadFormat, noDiff: true},
+		{name: "flush_prefix 251", in: "flush_prefix " + k251 + "\r\n", want: "flush_prefix", err: ErrBadFormat, noDiff: true},
+		{name: "md A", in: "md user: A q\r\n", want: `md key="user:" flags="Aq"`, noDiff: true},
 		{name: "mg A is invalid", in: "mg user: A\r\n", want: "mg", err: ErrInvalidFlag},
 		{name: "ma A is invalid", in: "ma user: A\r\n", want: "ma", err: ErrInvalidOrDuplicate},
 
