@@ -58,9 +58,12 @@ type Node struct {
 	files discovery.ProxyFiles
 	log   *zap.Logger
 
-	self   string                    // this node's memcached address
-	rings  atomic.Pointer[placement] // the ring of the current view (Replicas, PreviousOwner)
-	ringMu sync.Mutex                // serializes placeRing
+	self   string                             // this node's memcached address
+	region string                             // this node's region: the table and ring hold its members only
+	all    atomic.Pointer[[]discovery.Member] // every member, all regions (Others)
+	every  *discovery.Table                   // every member, all regions (`cluster members`)
+	rings  atomic.Pointer[placement]          // the ring of the current view (Replicas, PreviousOwner)
+	ringMu sync.Mutex                         // serializes placeRing
 
 	write chan struct{} // capacity 1: files are stale
 	stop  chan struct{}
@@ -74,11 +77,12 @@ type Node struct {
 // their errors are logged.
 func Start(cfg Config) (*Node, error) {
 	n := &Node{
-		self:  cfg.Membership.MemcachedAddr,
-		files: cfg.Files,
-		log:   cfg.Membership.Logger,
-		write: make(chan struct{}, 1),
-		stop:  make(chan struct{}),
+		self:   cfg.Membership.MemcachedAddr,
+		region: cfg.Membership.Region,
+		files:  cfg.Files,
+		log:    cfg.Membership.Logger,
+		write:  make(chan struct{}, 1),
+		stop:   make(chan struct{}),
 	}
 	if n.log == nil {
 		n.log = zap.NewNop()
@@ -94,7 +98,9 @@ func Start(cfg Config) (*Node, error) {
 			}
 			return
 		}
-		if n.table.Update(ms) {
+		n.all.Store(&ms)
+		n.every.Update(ms)
+		if n.table.Update(n.inRegion(ms)) {
 			n.placeRing()
 			n.log.Info("membership changed", zap.Uint64("version", n.table.Version()), zap.Int("alive", len(discovery.Alive(ms))), zap.Int("known", len(ms)))
 			select {
@@ -111,9 +117,15 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.mem = mem
-	n.table = discovery.NewTable(mem.Members()) // version 1
+	ms := mem.Members()
+	n.all.Store(&ms)
+	n.table = discovery.NewTable(n.inRegion(ms)) // version 1
+	n.every = discovery.NewTable(ms)
 	n.ready.Store(true)
-	n.table.Update(mem.Members()) // changes that raced with the above
+	ms = mem.Members()
+	n.all.Store(&ms)
+	n.every.Update(ms)
+	n.table.Update(n.inRegion(ms)) // changes that raced with the above
 	n.placeRing()
 	if err := n.files.Write(n.table.View().Members); err != nil {
 		mem.Close()
@@ -141,8 +153,9 @@ func (n *Node) writer() {
 // AppendConfigCluster appends the reply to `config get cluster`.
 func (n *Node) AppendConfigCluster(dst []byte) []byte { return n.table.AppendConfigCluster(dst) }
 
-// AppendMembers appends the reply to `cluster members`.
-func (n *Node) AppendMembers(dst []byte) []byte { return n.table.AppendMembers(dst) }
+// AppendMembers appends the reply to `cluster members`: every member of
+// every region (`config get cluster` lists this node's region only).
+func (n *Node) AppendMembers(dst []byte) []byte { return n.every.AppendMembers(dst) }
 
 // AppendReply answers the admin commands this package serves, as proto
 // parsed them: `config get cluster` (CmdConfig) and `cluster members`
@@ -158,11 +171,27 @@ func (n *Node) AppendReply(dst []byte, cmd proto.Command, args [][]byte) ([]byte
 	return dst, false
 }
 
-// Others returns the memcached addresses of the other members: alive
-// (alive or leaving) and down (failed; they may come back). Members that
-// left are in neither.
+// inRegion returns the members of this node's region (all of them when it
+// has none): each region is a cluster of its own for clients, proxies and
+// key placement.
+func (n *Node) inRegion(ms []discovery.Member) []discovery.Member {
+	if n.region == "" {
+		return ms
+	}
+	var out []discovery.Member
+	for _, m := range ms {
+		if m.Region == n.region {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Others returns the memcached addresses of the other members of every
+// region: alive (alive or leaving) and down (failed; they may come back).
+// Members that left are in neither.
 func (n *Node) Others() (alive, down []string) {
-	for _, m := range n.table.View().Members {
+	for _, m := range *n.all.Load() {
 		if m.Addr == n.self {
 			continue
 		}

@@ -248,9 +248,11 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("cmd_flush_prefix", t[cCmdFlushPrefix])
 	i("flush_prefix_pending", int64(ps.Pending))
 	u("flush_prefix_reclaimed", ps.Reclaimed)
-	if s.rep.peers.Load() != nil {
+	if s.rep.peers.Load() != nil || s.inv.relayed.Load() != 0 {
 		members, flushes := s.inv.backlog()
 		u("flush_prefix_relayed", s.inv.relayed.Load())
+		u("flush_prefix_relay_duplicates", s.inv.dups.Load())
+		u("flush_prefix_relay_gaps", s.inv.gaps.Load())
 		u("flush_prefix_forwarded", s.inv.forwarded.Load())
 		u("flush_prefix_relay_failures", s.inv.failures.Load())
 		i("flush_prefix_backlog_members", int64(members))

@@ -43,11 +43,18 @@ type invalidator struct {
 	pool peers.Pool
 	id   string // this node's origin name: process id and start time
 
+	// sendMu orders this node's relays: one broadcast at a time, so every
+	// member receives this origin's flushes in sequence.
+	sendMu sync.Mutex
+
 	mu     sync.Mutex
 	seq    uint64                   // this node's flushes
 	queued map[string]*flushBacklog // member address -> flushes it has not acknowledged
+	seen   map[string]uint64        // origin -> the last of its flushes applied here
 
 	relayed   atomic.Uint64 // flushes received from other members
+	dups      atomic.Uint64 // relays received again (acknowledged, not applied)
+	gaps      atomic.Uint64 // relays that showed flushes missed here (answered with a local flush_all)
 	forwarded atomic.Uint64 // flushes this node relayed and the member acknowledged
 	failures  atomic.Uint64 // relays that failed (queued for retry)
 
@@ -63,6 +70,7 @@ type flushBacklog struct {
 func (iv *invalidator) init(s *Server) {
 	iv.s = s
 	iv.queued = map[string]*flushBacklog{}
+	iv.seen = map[string]uint64{}
 	iv.pool = peers.Pool{Timeout: relayTimeout, DialTimeout: relayTimeout / 2, Auth: s.peerCredentials}
 }
 
@@ -119,6 +127,8 @@ func (iv *invalidator) broadcast(prefix []byte) []string {
 		return nil
 	}
 	alive, down := b.p.Others()
+	iv.sendMu.Lock()
+	defer iv.sendMu.Unlock()
 	iv.mu.Lock()
 	iv.seq++
 	seq := iv.seq
@@ -231,6 +241,34 @@ func (iv *invalidator) drain(addr string) {
 	}
 }
 
+// receive decides what to do with relay seq of origin: apply it (false
+// for one already applied: a retry whose first answer was lost), and
+// whether flushes of that origin were missed (a gap in its sequence: its
+// backlog for this node overflowed, or this node lost track), in which case
+// nothing here can be proven current and the caller flushes everything.
+// The caller reports an applied relay with applied.
+func (iv *invalidator) receive(origin string, seq uint64) (apply, gap bool) {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	last, known := iv.seen[origin]
+	switch {
+	case known && seq <= last:
+		iv.dups.Add(1)
+		return false, false
+	case known && seq > last+1:
+		iv.gaps.Add(1)
+		return true, true
+	}
+	return true, false
+}
+
+// applied records that relay seq of origin took effect here.
+func (iv *invalidator) applied(origin string, seq uint64) {
+	iv.mu.Lock()
+	defer iv.mu.Unlock()
+	iv.seen[origin] = max(iv.seen[origin], seq)
+}
+
 // backlog returns the number of members with flushes waiting, and the
 // flushes waiting in all.
 func (iv *invalidator) backlog() (members, flushes int) {
@@ -285,6 +323,24 @@ func (c *conn) flushPrefix(r *proto.Request) {
 		fail(proto.ErrBadFormat)
 		return
 	}
+	var origin string
+	var seq uint64
+	if relay {
+		args := r.Args()
+		origin = string(args[0])
+		seq, _ = strconv.ParseUint(string(args[1]), 10, 64)
+		apply, gap := c.s.inv.receive(origin, seq)
+		c.s.inv.relayed.Add(1)
+		if gap {
+			c.s.log.Warn("flush_prefix relays were missed: flushing everything", zap.ByteString("origin", args[0]), zap.Uint64("seq", seq))
+			c.s.store.Flush(0)
+			c.s.flushedAt.Store(c.s.clk.Now())
+		}
+		if !apply {
+			c.out = proto.AppendOK(c.out)
+			return
+		}
+	}
 	if err := c.s.store.FlushPrefix(prefix); err != nil {
 		if errors.Is(err, lru.ErrPrefixTableFull) {
 			fail(proto.ErrPrefixTableFull)
@@ -294,7 +350,7 @@ func (c *conn) flushPrefix(r *proto.Request) {
 		return
 	}
 	if relay {
-		c.s.inv.relayed.Add(1)
+		c.s.inv.applied(origin, seq)
 	}
 	ok := func(dst []byte) []byte {
 		if quiet {

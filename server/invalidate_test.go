@@ -108,8 +108,8 @@ func TestFlushPrefixRelay(t *testing.T) {
 			t.Fatalf("%s after the flush: %q", s.Addr(), got)
 		}
 	}
-	if st := statLines(t, b.Addr(), "stats"); st["cmd_flush_prefix"] != "1" || st["flush_prefix_relayed"] != "" {
-		t.Errorf("b: cmd_flush_prefix %q (want 1), relay counters shown without clustering: %q", st["cmd_flush_prefix"], st["flush_prefix_relayed"])
+	if st := statLines(t, b.Addr(), "stats"); st["cmd_flush_prefix"] != "1" || st["flush_prefix_relayed"] != "1" {
+		t.Errorf("b: cmd_flush_prefix %q, flush_prefix_relayed %q; want 1 and 1", st["cmd_flush_prefix"], st["flush_prefix_relayed"])
 	}
 	// Now a member is down: named in the reply, queued, delivered later.
 	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), gone}, self: 0})
@@ -149,5 +149,62 @@ func TestFlushPrefixRelay(t *testing.T) {
 	}
 	if st := statLines(t, c.Addr(), "stats"); st["cmd_flush_prefix"] != "2" {
 		t.Fatalf("returning member applied %s flushes, want 2", st["cmd_flush_prefix"])
+	}
+}
+
+// Relays carry their origin and sequence number: one received again (a
+// retry whose answer was lost) is acknowledged without effect; one that
+// skips numbers means flushes were missed, and since nothing here can be
+// proven current the member flushes everything.
+func TestFlushPrefixRelayDuplicatesAndGaps(t *testing.T) {
+	s := startTestServer(t, nil)
+	nc, br := dialT(t, s.Addr())
+	do := func(req string) string {
+		t.Helper()
+		if _, err := nc.Write([]byte(req)); err != nil {
+			t.Fatal(err)
+		}
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(line, "VALUE") {
+			data, _ := br.ReadString('\n')
+			end, _ := br.ReadString('\n')
+			return line + data + end
+		}
+		return line
+	}
+	do("set a:1 0 0 1\r\nx\r\n")
+	if got := do("flush_prefix a: relay n1/x 1\r\n"); got != "OK\r\n" {
+		t.Fatalf("relay: %q", got)
+	}
+	if got := do("get a:1\r\n"); got != "END\r\n" {
+		t.Fatalf("after the relay: %q", got)
+	}
+	do("set a:1 0 0 1\r\ny\r\n")
+	if got := do("flush_prefix a: relay n1/x 1\r\n"); got != "OK\r\n" {
+		t.Fatalf("the same relay again: %q", got)
+	}
+	if got := do("get a:1\r\n"); got != "VALUE a:1 0 1\r\ny\r\nEND\r\n" {
+		t.Fatalf("a duplicate relay flushed again: %q", got)
+	}
+	// Another origin counts on its own.
+	if got := do("flush_prefix b: relay n2/y 7\r\n"); got != "OK\r\n" {
+		t.Fatalf("relay of another origin: %q", got)
+	}
+	do("set c:1 0 0 1\r\nz\r\n")
+	if got := do("flush_prefix d: relay n1/x 3\r\n"); got != "OK\r\n" {
+		t.Fatalf("relay after a gap: %q", got)
+	}
+	if got := do("get a:1\r\n"); got != "END\r\n" {
+		t.Fatalf("after a gap, a:1 %q; want everything flushed", got)
+	}
+	if got := do("get c:1\r\n"); got != "END\r\n" {
+		t.Fatalf("after a gap, c:1 %q; want everything flushed", got)
+	}
+	st := statLines(t, s.Addr(), "stats")
+	if st["flush_prefix_relayed"] != "4" || st["flush_prefix_relay_duplicates"] != "1" || st["flush_prefix_relay_gaps"] != "1" {
+		t.Fatalf("relayed %s, duplicates %s, gaps %s; want 4, 1, 1", st["flush_prefix_relayed"], st["flush_prefix_relay_duplicates"], st["flush_prefix_relay_gaps"])
 	}
 }

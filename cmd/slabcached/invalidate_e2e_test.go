@@ -338,3 +338,155 @@ func TestFlushPrefixSurvivesWarmRestart(t *testing.T) {
 		t.Fatalf("curr_items %d after the restart, want 2000", got)
 	}
 }
+
+// Two regions of three nodes in one gossip cluster: each region is a
+// cluster of its own for clients (config get cluster lists its members
+// only), and a namespace flush made in one region reaches the other before
+// it is acknowledged. With region B stopped for 5 s while region A keeps
+// flushing, B applies every flush it missed once it runs again; relays
+// received twice change nothing.
+func TestFlushPrefixAcrossRegions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts six slabcached processes")
+	}
+	const base = 91
+	ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", base+i) }
+	for i := 0; i < 6; i++ {
+		if l, err := net.Listen("tcp", ip(i)+":11211"); err != nil {
+			t.Skipf("%s:11211 is not free: %v", ip(i), err)
+		} else {
+			l.Close()
+		}
+	}
+	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	var names, regionA, regionB []string
+	for i := 0; i < 6; i++ {
+		region, name := "A", fmt.Sprintf("a%d", i+1)
+		if i >= 3 {
+			region, name = "B", fmt.Sprintf("b%d", i-2)
+		}
+		extra := []string{"--cluster-region", region}
+		if i > 0 {
+			extra = append(extra, "--cluster-join", ip(0)+":7946")
+		}
+		tc.start(name, ip(i), extra...)
+		names = append(names, name)
+		if region == "A" {
+			regionA = append(regionA, name)
+		} else {
+			regionB = append(regionB, name)
+		}
+	}
+	for _, n := range names {
+		tc.waitStatus(names, n, "alive", 15*time.Second)
+	}
+	// Clients of a region see that region only.
+	for _, n := range names {
+		cfg := talk(t, tc.nodes[n].addr(), "config get cluster\r\n", "END\r\n")
+		own, other := regionA, regionB
+		if n[0] == 'b' {
+			own, other = regionB, regionA
+		}
+		for _, m := range own {
+			if !strings.Contains(cfg, tc.nodes[m].ip+"|") {
+				t.Fatalf("%s: config get cluster lacks %s of its region:\n%s", n, m, cfg)
+			}
+		}
+		for _, m := range other {
+			if strings.Contains(cfg, tc.nodes[m].ip+"|") {
+				t.Fatalf("%s: config get cluster lists %s of the other region:\n%s", n, m, cfg)
+			}
+		}
+	}
+	fill := func(prefix string, count int) {
+		for _, n := range names {
+			var b strings.Builder
+			for i := range count {
+				for j := range 5 {
+					fmt.Fprintf(&b, "set %s%d:%d 0 0 1 noreply\r\nx\r\n", prefix, i, j)
+				}
+			}
+			talk(t, tc.nodes[n].addr(), b.String()+"set keep 0 0 1 noreply\r\nk\r\nmn\r\n", "MN\r\n")
+		}
+	}
+	served := func(node, prefix string, count int) int {
+		n := 0
+		for i := range count {
+			for j := range 5 {
+				if rawGet(t, tc.nodes[node].addr(), fmt.Sprintf("%s%d:%d", prefix, i, j)) != "" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	// Latency: a flush sent to a node of region A answers once all six
+	// apply it; then region B serves none of its items.
+	const flushes = 100
+	fill("lat", flushes)
+	var lat []time.Duration
+	for i := range flushes {
+		at := tc.nodes[regionA[i%3]].addr()
+		start := time.Now()
+		if got := sendLine(t, at, fmt.Sprintf("flush_prefix lat%d:\r\n", i), 5*time.Second); got != "OK\r\n" {
+			t.Fatalf("flush_prefix lat%d: %q", i, got)
+		}
+		lat = append(lat, time.Since(start))
+		if n := served(regionB[i%3], fmt.Sprintf("lat%d:", i), 1); n != 0 {
+			t.Fatalf("%s serves %d items of lat%d: after OK", regionB[i%3], n, i)
+		}
+	}
+	slices.Sort(lat)
+	t.Logf("flush_prefix in region A, applied in both regions: p50 %v, p99 %v, max %v (%d flushes)",
+		lat[flushes/2], lat[flushes*99/100], lat[flushes-1], flushes)
+	// Region B stops for 5 s while region A flushes 20 namespaces.
+	const parted = 20
+	fill("part", parted)
+	for _, n := range regionB {
+		tc.nodes[n].cmd.Process.Signal(syscall.SIGSTOP)
+	}
+	stopped := time.Now()
+	pending := 0
+	for i := range parted {
+		got := sendLine(t, tc.nodes[regionA[i%3]].addr(), fmt.Sprintf("flush_prefix part%d:\r\n", i), 10*time.Second)
+		switch {
+		case got == "OK\r\n":
+		case strings.HasPrefix(got, "SERVER_ERROR flush_prefix pending on "):
+			pending++
+		default:
+			t.Fatalf("flush_prefix part%d with region B stopped: %q", i, got)
+		}
+		time.Sleep(time.Until(stopped.Add(time.Duration(i+1) * 5 * time.Second / parted)))
+	}
+	for _, n := range regionA {
+		if c := served(n, "part", parted); c != 0 {
+			t.Fatalf("%s serves %d flushed items", n, c)
+		}
+	}
+	for _, n := range regionB {
+		tc.nodes[n].cmd.Process.Signal(syscall.SIGCONT)
+	}
+	resumed := time.Now()
+	for _, n := range regionB {
+		for served(n, "part", parted) != 0 {
+			if time.Since(resumed) > 20*time.Second {
+				t.Fatalf("%s still serves flushed items 20 s after region B came back", n)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if rawGet(t, tc.nodes[n].addr(), "keep") != "k" {
+			t.Fatalf("%s lost an item no flush covered", n)
+		}
+	}
+	t.Logf("region B stopped %v; %d of %d flushes answered pending; every flush applied in B %v after it came back",
+		resumed.Sub(stopped).Round(time.Millisecond), pending, parted, time.Since(resumed).Round(time.Millisecond))
+	var dups, gaps int64
+	for _, n := range regionB {
+		dups += statValue(t, tc.nodes[n].addr(), "flush_prefix_relay_duplicates")
+		gaps += statValue(t, tc.nodes[n].addr(), "flush_prefix_relay_gaps")
+	}
+	t.Logf("region B: %d duplicate relays acknowledged without effect, %d gaps", dups, gaps)
+	if gaps != 0 {
+		t.Errorf("%d gaps: a relay was lost and region B flushed everything", gaps)
+	}
+}

@@ -122,7 +122,7 @@ Clustering (docs/cluster.md):
 --cluster-join=<host:port>[,...]  seeds to join (repeatable)
 --cluster-retry-join=<duration>   retry period while no seed answers (default: 1s; 0: fail)
 --cluster-weight=<n>      relative capacity on a ketama ring (default: 1)
---cluster-region=<name>   placement label
+--cluster-region=<name>   region: clients and the ring see its members only
 --cluster-keyring=<file>  serf keyring: encrypted gossip; nodes without a key cannot join
 --cluster-mcrouter-config=<file>   mcrouter config rewritten on every membership change
 --cluster-twemproxy-config=<file>  twemproxy pool rewritten on every membership change
