@@ -190,9 +190,20 @@ func (n *Node) inRegion(ms []discovery.Member) []discovery.Member {
 // Others returns the memcached addresses of the other members of every
 // region: alive (alive or leaving) and down (failed; they may come back).
 // Members that left are in neither.
-func (n *Node) Others() (alive, down []string) {
+func (n *Node) Others() (alive, down []string) { return n.others(false) }
+
+// Remote is Others restricted to the members of other regions (none when
+// this node has no region).
+func (n *Node) Remote() (alive, down []string) {
+	if n.region == "" {
+		return nil, nil
+	}
+	return n.others(true)
+}
+
+func (n *Node) others(remote bool) (alive, down []string) {
 	for _, m := range *n.all.Load() {
-		if m.Addr == n.self {
+		if m.Addr == n.self || remote && m.Region == n.region {
 			continue
 		}
 		switch m.Status {

@@ -48,9 +48,15 @@ func AppendRequest(dst []byte, r *Request) []byte {
 	}
 	dst = append(dst, c.String()...)
 	switch c {
-	case CmdDelete:
+	case CmdDelete, CmdFlushPrefix:
 		dst = append(dst, ' ')
 		dst = append(dst, r.Key...)
+		if a := r.Args(); len(a) == 2 {
+			dst = append(dst, " relay "...)
+			dst = append(dst, a[0]...)
+			dst = append(dst, ' ')
+			dst = append(dst, a[1]...)
+		}
 		return appendNoreply(dst, r)
 	case CmdIncr, CmdDecr:
 		dst = append(dst, ' ')
@@ -68,16 +74,6 @@ func AppendRequest(dst []byte, r *Request) []byte {
 		if r.Exptime != 0 {
 			dst = append(dst, ' ')
 			dst = strconv.AppendInt(dst, int64(r.Exptime), 10)
-		}
-		return appendNoreply(dst, r)
-	case CmdFlushPrefix:
-		dst = append(dst, ' ')
-		dst = append(dst, r.Key...)
-		if a := r.Args(); len(a) == 2 {
-			dst = append(dst, " relay "...)
-			dst = append(dst, a[0]...)
-			dst = append(dst, ' ')
-			dst = append(dst, a[1]...)
 		}
 		return appendNoreply(dst, r)
 	case CmdVerbosity:

@@ -26,7 +26,7 @@ const (
 	CmdPrepend
 	CmdCas
 
-	CmdDelete        // Key, NoReply
+	CmdDelete        // Key, NoReply; Args: origin and sequence of a slabcache relay
 	CmdIncr          // Key, Delta, NoReply
 	CmdDecr          // Key, Delta, NoReply
 	CmdTouch         // Key, Exptime, NoReply

@@ -272,7 +272,7 @@ func genMeta(g *gen, r *Request) {
 	c := r.Command
 	letters := "bcfhklOqstuvIPLNTRFCJDM"
 	if c == CmdMetaDelete {
-		letters += "A"
+		letters += "AG"
 	}
 	max := MaxMetaFlags
 	if c == CmdMetaSet {

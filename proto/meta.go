@@ -146,9 +146,10 @@ func (p *parser) metaFlags(start int) *Error {
 		case 'O':
 			r.Opaque = arg
 		case 'l', 'P', 'L', 'k', 's', 't', 'c', 'f', 'v', 'h', 'u', 'q', 'x', 'I':
-		case 'A':
-			// slabcache's md A (flush the namespace the key names); an
-			// invalid flag everywhere else, as in memcached.
+		case 'A', 'G':
+			// slabcache's md A (flush the namespace the key names) and
+			// md G (delete in every region); invalid flags everywhere
+			// else, as in memcached.
 			if r.Command != CmdMetaDelete {
 				return ErrInvalidFlag
 			}

@@ -452,6 +452,12 @@ func (p *parser) delete() error {
 	if !p.key(1) {
 		return ErrBadFormat
 	}
+	if p.nt == 5 && string(p.tok[2]) == "relay" {
+		// A slabcache member's relay: delete <key> relay <origin> <seq>
+		// (memcached ignores the extra tokens and deletes).
+		r.AddArg(p.tok[3])
+		r.AddArg(p.tok[4])
+	}
 	return nil
 }
 

@@ -72,6 +72,12 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			}
 			c.execBinary(r)
 			c.loop.observe(binCommand(r.Base()), nanotime()-start)
+			if r.Base() == proto.BinOpDelete && c.s.set.InvalidationBroadcast && c.s.inv.peers() != nil {
+				// Relayed in the background: the binary reply does not
+				// wait (failures are queued and retried all the same).
+				k := bytes.Clone(r.Key)
+				go c.s.inv.deleteRemote(k)
+			}
 			if c.udp != nil {
 				c.udpMark(false)
 			}

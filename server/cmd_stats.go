@@ -239,24 +239,25 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 		u("direct_reclaims", ls.DirectReclaims)
 		u("lru_bumps_dropped", 0)
 	}
-	// slabcache's namespace flushes (docs/invalidation.md), once there
-	// has been one: until then `stats` reads as memcached's.
+	// slabcache's namespace flushes and relayed invalidations
+	// (docs/invalidation.md), once there has been one: until then `stats`
+	// reads as memcached's.
 	ps := s.store.PrefixStats()
-	if t[cCmdFlushPrefix] == 0 && ps.Pending == 0 && ps.Reclaimed == 0 {
-		return dst
+	members, relays := s.inv.backlog()
+	relayed := s.inv.relayed.Load() + s.inv.forwarded.Load() + s.inv.failures.Load() + uint64(relays)
+	if t[cCmdFlushPrefix] != 0 || ps.Pending != 0 || ps.Reclaimed != 0 {
+		u("cmd_flush_prefix", t[cCmdFlushPrefix])
+		i("flush_prefix_pending", int64(ps.Pending))
+		u("flush_prefix_reclaimed", ps.Reclaimed)
 	}
-	u("cmd_flush_prefix", t[cCmdFlushPrefix])
-	i("flush_prefix_pending", int64(ps.Pending))
-	u("flush_prefix_reclaimed", ps.Reclaimed)
-	if s.rep.peers.Load() != nil || s.inv.relayed.Load() != 0 {
-		members, flushes := s.inv.backlog()
-		u("flush_prefix_relayed", s.inv.relayed.Load())
-		u("flush_prefix_relay_duplicates", s.inv.dups.Load())
-		u("flush_prefix_relay_gaps", s.inv.gaps.Load())
-		u("flush_prefix_forwarded", s.inv.forwarded.Load())
-		u("flush_prefix_relay_failures", s.inv.failures.Load())
-		i("flush_prefix_backlog_members", int64(members))
-		i("flush_prefix_backlog", int64(flushes))
+	if relayed != 0 {
+		u("invalidation_relays_received", s.inv.relayed.Load())
+		u("invalidation_relay_duplicates", s.inv.dups.Load())
+		u("invalidation_relay_gaps", s.inv.gaps.Load())
+		u("invalidation_relays_sent", s.inv.forwarded.Load())
+		u("invalidation_relay_failures", s.inv.failures.Load())
+		i("invalidation_backlog_members", int64(members))
+		i("invalidation_backlog", int64(relays))
 	}
 	return dst
 }

@@ -190,10 +190,15 @@ func (c *conn) countStore(r *proto.Request, o lru.Outcome, cas bool) {
 }
 
 func (c *conn) delete(r *proto.Request) {
+	goOn, applied := c.relayedDelete(r)
+	if !goOn {
+		return
+	}
 	if c.s.obs.on.Load() {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Delete(r.Key, nil)
+	applied()
 	c.countDelete(r, o)
 	if !r.NoReply {
 		c.out = appendResult(c.out, o.Result)

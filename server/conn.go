@@ -291,6 +291,23 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				}
 			}
 			start := nanotime()
+			if c.broadcastDelete(r) {
+				mark := len(c.out)
+				c.exec(r)
+				c.loop.observe(r.Command, nanotime()-start)
+				c.deleteEverywhere(r, mark)
+				if c.parked {
+					return off + n, false
+				}
+				if c.udp != nil {
+					c.udpMark(false)
+				}
+				off += n
+				if len(c.out) > outputPause && c.udp == nil || c.spend() {
+					return off, false
+				}
+				continue
+			}
 			if c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.exec(r)

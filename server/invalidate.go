@@ -18,24 +18,37 @@ import (
 	"github.com/slabcache/slabcache/proto"
 )
 
-// Namespace flushes (docs/invalidation.md). `flush_prefix <prefix>` (and
-// `md <prefix> A`) make every item stored before it whose key starts with
-// prefix a miss, in O(1) (lru.Store.FlushPrefix). The prefix must end with
-// the key delimiter (-D, default ':').
+// Invalidations that reach every node (docs/invalidation.md).
+// `flush_prefix <prefix>` (and `md <prefix> A`) make every item stored
+// before it whose key starts with prefix a miss, in O(1)
+// (lru.Store.FlushPrefix); the prefix must end with the key delimiter (-D,
+// default ':'). `md <key> G`, and every client delete under
+// -o invalidation_broadcast, delete a key in every region.
 //
-// With clustering on, the node that receives the flush applies it, relays
-// it to every other member (`flush_prefix <prefix> relay <origin> <seq>`,
-// applied there without relaying further) and answers only when all have
-// acknowledged: OK, or a SERVER_ERROR naming the members that have not
-// (unreachable within the timeout, or known to be down). Those keep the
-// flush in a queue of their own, in order, retried every second until the
-// member acknowledges; past maxQueuedFlushes the member is sent a flush_all
-// instead, since it can no longer be brought up to date flush by flush.
-// A member that left the cluster is dropped from the queues.
+// With clustering on, the node that receives one applies it, relays it to
+// the members concerned (every other member for a namespace flush, the
+// members of other regions for a delete) and answers only when all have
+// acknowledged: as usual, or a SERVER_ERROR naming the members that have
+// not (unreachable within the timeout, or known to be down). Relays are
+// `flush_prefix <prefix> relay <origin> <seq>` and `delete <key> relay
+// <origin> <seq>`, applied by the member without relaying further; seq
+// counts this origin's relays to that member, so the member can tell a
+// retry (already applied) from a gap (relays it missed). A member that
+// did not acknowledge keeps the relays in a backlog of its own here, in
+// order, retried every second until it acknowledges; past maxBacklog the
+// backlog becomes one flush_all, since the member can no longer be brought
+// up to date relay by relay. A member that left the cluster is dropped
+// from the backlogs.
 
 const (
-	relayTimeout     = time.Second
-	maxQueuedFlushes = 1024
+	relayTimeout = time.Second
+	maxBacklog   = 1024
+)
+
+// relay kinds
+const (
+	relayPrefix = 'p' // flush_prefix
+	relayDelete = 'd' // delete
 )
 
 type invalidator struct {
@@ -43,33 +56,39 @@ type invalidator struct {
 	pool peers.Pool
 	id   string // this node's origin name: process id and start time
 
-	// sendMu orders this node's relays: one broadcast at a time, so every
-	// member receives this origin's flushes in sequence.
+	// sendMu orders this node's relays: one at a time, so every member
+	// receives this origin's relays in sequence.
 	sendMu sync.Mutex
 
 	mu     sync.Mutex
-	seq    uint64                   // this node's flushes
-	queued map[string]*flushBacklog // member address -> flushes it has not acknowledged
-	seen   map[string]uint64        // origin -> the last of its flushes applied here
+	next   map[string]uint64   // member address -> the sequence number of its last relay from here
+	queued map[string]*backlog // member address -> relays it has not acknowledged
+	seen   map[string]uint64   // origin -> the last of its relays applied here
 
-	relayed   atomic.Uint64 // flushes received from other members
+	relayed   atomic.Uint64 // relays received from other members
 	dups      atomic.Uint64 // relays received again (acknowledged, not applied)
-	gaps      atomic.Uint64 // relays that showed flushes missed here (answered with a local flush_all)
-	forwarded atomic.Uint64 // flushes this node relayed and the member acknowledged
+	gaps      atomic.Uint64 // relays that showed others missed here (answered with a local flush_all)
+	forwarded atomic.Uint64 // relays this node sent and the member acknowledged
 	failures  atomic.Uint64 // relays that failed (queued for retry)
 
 	stop, done chan struct{}
 }
 
-type flushBacklog struct {
-	prefixes [][]byte
-	seqs     []uint64
-	all      bool // overflowed: a flush_all replaces the backlog
+type relayEntry struct {
+	kind byte
+	key  []byte
+	seq  uint64
+}
+
+type backlog struct {
+	entries []relayEntry
+	all     bool // overflowed: a flush_all replaces the backlog
 }
 
 func (iv *invalidator) init(s *Server) {
 	iv.s = s
-	iv.queued = map[string]*flushBacklog{}
+	iv.next = map[string]uint64{}
+	iv.queued = map[string]*backlog{}
 	iv.seen = map[string]uint64{}
 	iv.pool = peers.Pool{Timeout: relayTimeout, DialTimeout: relayTimeout / 2, Auth: s.peerCredentials}
 }
@@ -101,49 +120,64 @@ func (iv *invalidator) close() {
 	iv.pool.Close()
 }
 
-// queueLocked adds one flush to member addr's backlog.
-func (iv *invalidator) queueLocked(addr string, prefix []byte, seq uint64) {
+// queueLocked adds one relay to member addr's backlog.
+func (iv *invalidator) queueLocked(addr string, e relayEntry) {
 	q := iv.queued[addr]
 	if q == nil {
-		q = &flushBacklog{}
+		q = &backlog{}
 		iv.queued[addr] = q
 	}
 	if q.all {
 		return
 	}
-	if len(q.seqs) >= maxQueuedFlushes {
-		q.prefixes, q.seqs, q.all = nil, nil, true
+	if len(q.entries) >= maxBacklog {
+		q.entries, q.all = nil, true
 		return
 	}
-	q.prefixes = append(q.prefixes, bytes.Clone(prefix))
-	q.seqs = append(q.seqs, seq)
+	q.entries = append(q.entries, e)
 }
 
-// broadcast relays a flush applied here to every other member and returns
-// those that have not acknowledged it (queued for retry), sorted.
-func (iv *invalidator) broadcast(prefix []byte) []string {
-	b := iv.s.rep.peers.Load()
-	if b == nil || b.p == nil {
-		return nil
+// send delivers one relay to member addr.
+func (iv *invalidator) send(addr string, e relayEntry) error {
+	if e.kind == relayDelete {
+		return iv.pool.DeleteRelay(addr, e.key, iv.id, e.seq)
 	}
-	alive, down := b.p.Others()
+	return iv.pool.FlushPrefix(addr, e.key, iv.id, e.seq)
+}
+
+// peers returns the cluster, or nil when clustering is off.
+func (iv *invalidator) peers() Peers {
+	if b := iv.s.rep.peers.Load(); b != nil {
+		return b.p
+	}
+	return nil
+}
+
+// relay sends an invalidation applied here (kind, key) to the members
+// alive and down, and returns those that have not acknowledged it (queued
+// for retry), sorted.
+func (iv *invalidator) relay(kind byte, key []byte, alive, down []string) []string {
 	iv.sendMu.Lock()
 	defer iv.sendMu.Unlock()
 	iv.mu.Lock()
-	iv.seq++
-	seq := iv.seq
+	entry := func(a string) relayEntry {
+		iv.next[a]++
+		return relayEntry{kind: kind, key: key, seq: iv.next[a]}
+	}
 	var missed, try []string
+	var tries []relayEntry
 	for _, a := range alive {
 		if iv.queued[a] != nil {
 			// Behind its backlog, to keep the order.
-			iv.queueLocked(a, prefix, seq)
+			iv.queueLocked(a, entry(a))
 			missed = append(missed, a)
 		} else {
 			try = append(try, a)
+			tries = append(tries, entry(a))
 		}
 	}
 	for _, a := range down {
-		iv.queueLocked(a, prefix, seq)
+		iv.queueLocked(a, entry(a))
 		missed = append(missed, a)
 	}
 	iv.mu.Unlock()
@@ -153,7 +187,7 @@ func (iv *invalidator) broadcast(prefix []byte) []string {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = iv.pool.FlushPrefix(a, prefix, iv.id, seq)
+			errs[i] = iv.send(a, tries[i])
 		}()
 	}
 	wg.Wait()
@@ -164,24 +198,48 @@ func (iv *invalidator) broadcast(prefix []byte) []string {
 			continue
 		}
 		iv.failures.Add(1)
-		iv.queueLocked(a, prefix, seq)
+		iv.queueLocked(a, tries[i])
 		missed = append(missed, a)
-		iv.s.log.Warn("flush_prefix not relayed; queued for retry", zap.String("member", a), zap.ByteString("prefix", prefix), zap.Error(errs[i]))
+		iv.s.log.Warn("invalidation not relayed; queued for retry", zap.String("member", a),
+			zap.String("kind", string(kind)), zap.ByteString("key", key), zap.Error(errs[i]))
 	}
 	iv.mu.Unlock()
 	slices.Sort(missed)
 	return missed
 }
 
+// broadcast relays a namespace flush to every other member.
+func (iv *invalidator) broadcast(prefix []byte) []string {
+	p := iv.peers()
+	if p == nil {
+		return nil
+	}
+	alive, down := p.Others()
+	return iv.relay(relayPrefix, prefix, alive, down)
+}
+
+// deleteRemote relays a delete to the members of the other regions.
+func (iv *invalidator) deleteRemote(key []byte) []string {
+	p := iv.peers()
+	if p == nil {
+		return nil
+	}
+	alive, down := p.Remote()
+	if len(alive)+len(down) == 0 {
+		return nil
+	}
+	return iv.relay(relayDelete, key, alive, down)
+}
+
 // retry sends each backlog in order, member by member, stopping at a
 // member's first failure. Backlogs of members no longer in the cluster are
 // dropped.
 func (iv *invalidator) retry() {
-	b := iv.s.rep.peers.Load()
-	if b == nil || b.p == nil {
+	p := iv.peers()
+	if p == nil {
 		return
 	}
-	alive, down := b.p.Others()
+	alive, down := p.Others()
 	iv.mu.Lock()
 	var todo []string
 	for a := range iv.queued {
@@ -190,7 +248,7 @@ func (iv *invalidator) retry() {
 			todo = append(todo, a)
 		case !slices.Contains(down, a):
 			delete(iv.queued, a)
-			iv.s.log.Info("flush_prefix backlog dropped: the member left", zap.String("member", a))
+			iv.s.log.Info("invalidation backlog dropped: the member left", zap.String("member", a))
 		}
 	}
 	iv.mu.Unlock()
@@ -208,24 +266,23 @@ func (iv *invalidator) drain(addr string) {
 			iv.mu.Unlock()
 			return
 		}
-		if !q.all && len(q.seqs) == 0 {
+		if !q.all && len(q.entries) == 0 {
 			delete(iv.queued, addr)
 			iv.mu.Unlock()
-			iv.s.log.Info("flush_prefix backlog delivered", zap.String("member", addr))
+			iv.s.log.Info("invalidation backlog delivered", zap.String("member", addr))
 			return
 		}
 		all := q.all
-		var prefix []byte
-		var seq uint64
+		var e relayEntry
 		if !all {
-			prefix, seq = q.prefixes[0], q.seqs[0]
+			e = q.entries[0]
 		}
 		iv.mu.Unlock()
 		var err error
 		if all {
 			err = iv.pool.FlushAll(addr)
 		} else {
-			err = iv.pool.FlushPrefix(addr, prefix, iv.id, seq)
+			err = iv.send(addr, e)
 		}
 		if err != nil {
 			return
@@ -233,8 +290,8 @@ func (iv *invalidator) drain(addr string) {
 		iv.mu.Lock()
 		if all {
 			q.all = false
-		} else if len(q.seqs) > 0 && q.seqs[0] == seq {
-			q.prefixes, q.seqs = q.prefixes[1:], q.seqs[1:]
+		} else if len(q.entries) > 0 && q.entries[0].seq == e.seq {
+			q.entries = q.entries[1:]
 		}
 		iv.mu.Unlock()
 		iv.forwarded.Add(1)
@@ -243,7 +300,7 @@ func (iv *invalidator) drain(addr string) {
 
 // receive decides what to do with relay seq of origin: apply it (false
 // for one already applied: a retry whose first answer was lost), and
-// whether flushes of that origin were missed (a gap in its sequence: its
+// whether relays of that origin were missed (a gap in its sequence: its
 // backlog for this node overflowed, or this node lost track), in which case
 // nothing here can be proven current and the caller flushes everything.
 // The caller reports an applied relay with applied.
@@ -269,34 +326,68 @@ func (iv *invalidator) applied(origin string, seq uint64) {
 	iv.seen[origin] = max(iv.seen[origin], seq)
 }
 
-// backlog returns the number of members with flushes waiting, and the
-// flushes waiting in all.
-func (iv *invalidator) backlog() (members, flushes int) {
+// backlog returns the number of members with relays waiting, and the
+// relays waiting in all.
+func (iv *invalidator) backlog() (members, relays int) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
 	for _, q := range iv.queued {
 		members++
-		flushes += len(q.seqs)
+		relays += len(q.entries)
 	}
-	return members, flushes
+	return members, relays
 }
 
-// relayArgs reports whether the flush_prefix request r is a relay from
-// another member (`relay <origin> <seq>` after the prefix, in Args), and
-// whether its sequence number is well formed.
-func relayArgs(r *proto.Request) (relay, ok bool) {
+// relayOf returns the origin and sequence number of a relay from another
+// member (`relay <origin> <seq>` after the key, in Args); ok is false for
+// a request that is not one, or whose sequence number is not a number.
+func relayOf(r *proto.Request) (origin string, seq uint64, ok bool) {
 	args := r.Args()
-	if len(args) == 0 {
-		return false, true
+	if len(args) != 2 {
+		return "", 0, false
 	}
-	_, err := strconv.ParseUint(string(args[1]), 10, 64)
-	return true, err == nil
+	seq, err := strconv.ParseUint(string(args[1]), 10, 64)
+	return string(args[0]), seq, err == nil
+}
+
+// acceptRelay checks a relay's place in its origin's sequence: it reports
+// whether to apply it (false for a relay already applied) and, when the
+// sequence shows relays this node missed, flushes everything first.
+func (c *conn) acceptRelay(origin string, seq uint64) bool {
+	apply, gap := c.s.inv.receive(origin, seq)
+	c.s.inv.relayed.Add(1)
+	if gap {
+		c.s.log.Warn("invalidation relays were missed: flushing everything", zap.String("origin", origin), zap.Uint64("seq", seq))
+		c.s.store.Flush(0)
+		c.s.flushedAt.Store(c.s.clk.Now())
+	}
+	return apply
+}
+
+// relayAndReply answers a request whose invalidation was applied here once
+// fn has relayed it to the members concerned: done (built now, while r is
+// valid) when all acknowledged, else a SERVER_ERROR naming the others. The
+// connection is parked meanwhile (conn.parkWith); a datagram's reply does
+// not wait (its relay runs in the background, failures queued all the
+// same).
+func (c *conn) relayAndReply(what string, done []byte, noReply bool, fn func() []string) {
+	if c.udp != nil {
+		go fn()
+		c.out = append(c.out, done...)
+		return
+	}
+	c.held = c.held[:0]
+	c.parkWith(func() {
+		if missed := fn(); len(missed) > 0 && !noReply {
+			c.held = append(c.held, "SERVER_ERROR "+what+" pending on "+strings.Join(missed, " ")+"\r\n"...)
+		} else {
+			c.held = append(c.held, done...)
+		}
+	})
 }
 
 // flushPrefix runs flush_prefix and md A: the local flush, then, with
-// clustering on, the relay to the other members with the connection parked
-// until they answer (a datagram's reply does not wait: its relay runs in
-// the background, failures queued all the same).
+// clustering on, the relay to the other members before the reply.
 func (c *conn) flushPrefix(r *proto.Request) {
 	meta := r.Command == proto.CmdMetaDelete
 	quiet := r.NoReply || (meta && r.HasFlag('q'))
@@ -306,13 +397,10 @@ func (c *conn) flushPrefix(r *proto.Request) {
 			c.out = proto.AppendError(c.out, e)
 		}
 	}
-	relay := false
-	if !meta {
-		var ok bool
-		if relay, ok = relayArgs(r); !ok {
-			fail(proto.ErrBadFormat)
-			return
-		}
+	origin, seq, relay := relayOf(r)
+	if !meta && !relay && len(r.Args()) != 0 {
+		fail(proto.ErrBadFormat) // a relay with a bad sequence number
+		return
 	}
 	if !relay && !c.s.set.FlushEnabled {
 		fail(proto.ErrFlushPrefixDisabled)
@@ -323,23 +411,9 @@ func (c *conn) flushPrefix(r *proto.Request) {
 		fail(proto.ErrBadFormat)
 		return
 	}
-	var origin string
-	var seq uint64
-	if relay {
-		args := r.Args()
-		origin = string(args[0])
-		seq, _ = strconv.ParseUint(string(args[1]), 10, 64)
-		apply, gap := c.s.inv.receive(origin, seq)
-		c.s.inv.relayed.Add(1)
-		if gap {
-			c.s.log.Warn("flush_prefix relays were missed: flushing everything", zap.ByteString("origin", args[0]), zap.Uint64("seq", seq))
-			c.s.store.Flush(0)
-			c.s.flushedAt.Store(c.s.clk.Now())
-		}
-		if !apply {
-			c.out = proto.AppendOK(c.out)
-			return
-		}
+	if relay && !c.acceptRelay(origin, seq) {
+		c.out = proto.AppendOK(c.out)
+		return
 	}
 	if err := c.s.store.FlushPrefix(prefix); err != nil {
 		if errors.Is(err, lru.ErrPrefixTableFull) {
@@ -352,35 +426,66 @@ func (c *conn) flushPrefix(r *proto.Request) {
 	if relay {
 		c.s.inv.applied(origin, seq)
 	}
-	ok := func(dst []byte) []byte {
-		if quiet {
-			return dst
-		}
-		if meta {
-			return proto.AppendMetaReply(dst, proto.StatusHD, 0, r, nil)
-		}
-		return proto.AppendOK(dst)
+	var done []byte
+	switch {
+	case quiet:
+	case meta:
+		done = proto.AppendMetaReply(nil, proto.StatusHD, 0, r, nil)
+	default:
+		done = proto.AppendOK(nil)
 	}
-	if relay || c.s.rep.peers.Load() == nil {
-		c.out = ok(c.out)
+	if relay || c.s.inv.peers() == nil {
+		c.out = append(c.out, done...)
 		return
 	}
 	p := bytes.Clone(prefix)
-	if c.udp != nil {
-		go c.s.inv.broadcast(p)
-		c.out = ok(c.out)
+	c.relayAndReply("flush_prefix", done, r.NoReply, func() []string { return c.s.inv.broadcast(p) })
+}
+
+// broadcastDelete reports whether a delete request from a client is to
+// reach every region: md with G, or any delete under
+// -o invalidation_broadcast; never a relay, and only with clustering on.
+func (c *conn) broadcastDelete(r *proto.Request) bool {
+	switch r.Command {
+	case proto.CmdMetaDelete:
+		return (r.HasFlag('G') || c.s.set.InvalidationBroadcast) && !r.HasFlag('A') && c.s.inv.peers() != nil
+	case proto.CmdDelete:
+		_, _, relay := relayOf(r)
+		return !relay && c.s.set.InvalidationBroadcast && c.s.inv.peers() != nil
+	}
+	return false
+}
+
+// deleteEverywhere follows a delete applied here whose reply (from mark
+// on) must wait until the members of the other regions have applied it.
+func (c *conn) deleteEverywhere(r *proto.Request, mark int) {
+	done := bytes.Clone(c.out[mark:])
+	c.out = c.out[:mark]
+	if len(done) > 0 && !bytes.HasPrefix(done, []byte("DELETED")) && !bytes.HasPrefix(done, []byte("NOT_FOUND")) &&
+		!bytes.HasPrefix(done, []byte("HD")) && !bytes.HasPrefix(done, []byte("NF")) {
+		c.out = append(c.out, done...) // an error: nothing was deleted
 		return
 	}
-	// The reply waits for the other members (conn.parkWith); it is built
-	// now, while r is valid.
-	done := ok(nil)
-	noReply := r.NoReply
-	c.held = c.held[:0]
-	c.parkWith(func() {
-		if missed := c.s.inv.broadcast(p); len(missed) > 0 && !noReply {
-			c.held = append(c.held, "SERVER_ERROR flush_prefix pending on "+strings.Join(missed, " ")+"\r\n"...)
-		} else {
-			c.held = append(c.held, done...)
+	k := bytes.Clone(r.Key)
+	c.relayAndReply("delete", done, r.NoReply, func() []string {
+		if rep := &c.s.rep; rep.has(k) {
+			rep.push(string(k)) // its hot-key copies in this region go first
 		}
+		return c.s.inv.deleteRemote(k)
 	})
+}
+
+// relayedDelete handles the relay part of a delete from another member:
+// it reports whether to go on with the delete (false: already applied; the
+// reply is written) and returns the function to call once it is applied.
+func (c *conn) relayedDelete(r *proto.Request) (goOn bool, applied func()) {
+	origin, seq, relay := relayOf(r)
+	if !relay {
+		return true, func() {}
+	}
+	if !c.acceptRelay(origin, seq) {
+		c.out = append(c.out, "NOT_FOUND\r\n"...)
+		return false, nil
+	}
+	return true, func() { c.s.inv.applied(origin, seq) }
 }

@@ -70,7 +70,7 @@ func TestFlushPrefixCommand(t *testing.T) {
 	if st["flush_prefix_reclaimed"] == "0" || st["flush_prefix_pending"] == "" {
 		t.Errorf("flush_prefix_reclaimed %q, pending %q", st["flush_prefix_reclaimed"], st["flush_prefix_pending"])
 	}
-	if _, ok := st["flush_prefix_relayed"]; ok {
+	if _, ok := st["invalidation_relays_received"]; ok {
 		t.Error("relay counters shown without clustering")
 	}
 }
@@ -108,8 +108,8 @@ func TestFlushPrefixRelay(t *testing.T) {
 			t.Fatalf("%s after the flush: %q", s.Addr(), got)
 		}
 	}
-	if st := statLines(t, b.Addr(), "stats"); st["cmd_flush_prefix"] != "1" || st["flush_prefix_relayed"] != "1" {
-		t.Errorf("b: cmd_flush_prefix %q, flush_prefix_relayed %q; want 1 and 1", st["cmd_flush_prefix"], st["flush_prefix_relayed"])
+	if st := statLines(t, b.Addr(), "stats"); st["cmd_flush_prefix"] != "1" || st["invalidation_relays_received"] != "1" {
+		t.Errorf("b: cmd_flush_prefix %q, invalidation_relays_received %q; want 1 and 1", st["cmd_flush_prefix"], st["invalidation_relays_received"])
 	}
 	// Now a member is down: named in the reply, queued, delivered later.
 	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), gone}, self: 0})
@@ -121,8 +121,8 @@ func TestFlushPrefixRelay(t *testing.T) {
 		t.Fatalf("b still serves ns:2 = %q", got)
 	}
 	st := statLines(t, a.Addr(), "stats")
-	if st["flush_prefix_backlog_members"] != "1" || st["flush_prefix_backlog"] != "1" || st["flush_prefix_relay_failures"] != "1" {
-		t.Fatalf("backlog stats: members %s flushes %s failures %s", st["flush_prefix_backlog_members"], st["flush_prefix_backlog"], st["flush_prefix_relay_failures"])
+	if st["invalidation_backlog_members"] != "1" || st["invalidation_backlog"] != "1" || st["invalidation_relay_failures"] != "1" {
+		t.Fatalf("backlog stats: members %s flushes %s failures %s", st["invalidation_backlog_members"], st["invalidation_backlog"], st["invalidation_relay_failures"])
 	}
 	// A later flush queues behind the backlog (named again).
 	if got := roundTrip(t, a.Addr(), "flush_prefix ns2:\r\n", "\r\n"); !strings.HasPrefix(got, "SERVER_ERROR flush_prefix pending on "+gone) {
@@ -138,7 +138,7 @@ func TestFlushPrefixRelay(t *testing.T) {
 	c := startTestServer(t, set)
 	roundTrip(t, c.Addr(), "set ns:3 0 0 1\r\nx\r\nset ns2:3 0 0 1\r\nx\r\nset keep 0 0 1\r\nz\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
 	deadline := time.Now().Add(10 * time.Second)
-	for statLines(t, a.Addr(), "stats")["flush_prefix_backlog_members"] != "0" {
+	for statLines(t, a.Addr(), "stats")["invalidation_backlog_members"] != "0" {
 		if time.Now().After(deadline) {
 			t.Fatal("backlog not delivered")
 		}
@@ -204,7 +204,68 @@ func TestFlushPrefixRelayDuplicatesAndGaps(t *testing.T) {
 		t.Fatalf("after a gap, c:1 %q; want everything flushed", got)
 	}
 	st := statLines(t, s.Addr(), "stats")
-	if st["flush_prefix_relayed"] != "4" || st["flush_prefix_relay_duplicates"] != "1" || st["flush_prefix_relay_gaps"] != "1" {
-		t.Fatalf("relayed %s, duplicates %s, gaps %s; want 4, 1, 1", st["flush_prefix_relayed"], st["flush_prefix_relay_duplicates"], st["flush_prefix_relay_gaps"])
+	if st["invalidation_relays_received"] != "4" || st["invalidation_relay_duplicates"] != "1" || st["invalidation_relay_gaps"] != "1" {
+		t.Fatalf("relayed %s, duplicates %s, gaps %s; want 4, 1, 1", st["invalidation_relays_received"], st["invalidation_relay_duplicates"], st["invalidation_relay_gaps"])
+	}
+}
+
+// md with G deletes the key here and on every member of the other regions
+// before its reply; -o invalidation_broadcast does the same for every
+// delete. A member of another region that does not answer is named.
+func TestDeleteInEveryRegion(t *testing.T) {
+	remote1 := startTestServer(t, nil)
+	remote2 := startTestServer(t, nil)
+	a := startTestServer(t, nil)
+	b := startTestServer(t, func(s *Settings) { s.InvalidationBroadcast = true })
+	for _, s := range []*Server{a, b, remote1, remote2} {
+		roundTrip(t, s.Addr(), "set k1 0 0 1\r\nx\r\nset k2 0 0 1\r\nx\r\nset k3 0 0 1\r\nx\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	}
+	peers := fixedPeers{addrs: []string{a.Addr(), b.Addr()}, remote: []string{remote1.Addr(), remote2.Addr()}}
+	a.SetPeers(peers)
+	peers.self = 1
+	b.SetPeers(peers)
+	if got := roundTrip(t, a.Addr(), "md k1 G\r\n", "\r\n"); got != "HD\r\n" {
+		t.Fatalf("md G: %q", got)
+	}
+	// A plain delete on a stays in its region; on b (broadcast on) it
+	// reaches the other region.
+	if got := roundTrip(t, a.Addr(), "delete k2\r\n", "\r\n"); got != "DELETED\r\n" {
+		t.Fatalf("delete: %q", got)
+	}
+	if got := roundTrip(t, b.Addr(), "delete k3\r\n", "\r\n"); got != "DELETED\r\n" {
+		t.Fatalf("delete under invalidation_broadcast: %q", got)
+	}
+	for _, r := range []*Server{remote1, remote2} {
+		if got := roundTrip(t, r.Addr(), "get k1 k2 k3\r\n", "END\r\n"); got != "VALUE k2 0 1\r\nx\r\nEND\r\n" {
+			t.Fatalf("%s after the deletes: %q; want only k2", r.Addr(), got)
+		}
+	}
+	// A key absent here: NOT_FOUND, relayed all the same (another region
+	// may hold it).
+	roundTrip(t, remote1.Addr(), "set k5 0 0 1\r\ny\r\n", "STORED\r\n")
+	if got := roundTrip(t, b.Addr(), "delete k5\r\n", "\r\n"); got != "NOT_FOUND\r\n" {
+		t.Fatalf("delete of a key absent here: %q", got)
+	}
+	if got := getValue(t, remote1.Addr(), "k5"); got != "" {
+		t.Fatalf("k5 on the other region after the broadcast delete: %q", got)
+	}
+	// A member of the other region that does not answer.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone := l.Addr().String()
+	l.Close()
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr()}, remote: []string{remote1.Addr(), gone}})
+	if got := roundTrip(t, a.Addr(), "md k9 G q\r\nmn\r\n", "MN\r\n"); got != "SERVER_ERROR delete pending on "+gone+"\r\nMN\r\n" {
+		t.Fatalf("md G with a member down: %q", got)
+	}
+	// Without regions G changes nothing.
+	if got := roundTrip(t, remote1.Addr(), "md k2 G\r\n", "\r\n"); got != "HD\r\n" {
+		t.Fatalf("md G without clustering: %q", got)
+	}
+	st := statLines(t, remote2.Addr(), "stats")
+	if st["invalidation_relays_received"] != "3" {
+		t.Fatalf("remote2 received %s relays, want 3", st["invalidation_relays_received"])
 	}
 }

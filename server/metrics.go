@@ -88,8 +88,8 @@ type collector struct {
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
 	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes,
-	warmActive, warmFetches, warmBytes, prefixPending, prefixReclaimed, prefixRelays,
-	prefixBacklog *prometheus.Desc
+	warmActive, warmFetches, warmBytes, prefixPending, prefixReclaimed, invRelays,
+	invBacklog *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector of the server's metrics, to
@@ -141,8 +141,8 @@ func (s *Server) Collector() prometheus.Collector {
 		warmBytes:        d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
 		prefixPending:    d("flush_prefix_pending", "Flushed prefixes whose items the crawler has not yet finished reclaiming."),
 		prefixReclaimed:  d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
-		prefixRelays:     d("flush_prefix_relays_total", "flush_prefix relays between members, by outcome.", "outcome"),
-		prefixBacklog:    d("flush_prefix_backlog", "Flushes waiting for members that did not acknowledge them."),
+		invRelays:        d("invalidation_relays_total", "Namespace flushes and deletes relayed between members, by outcome.", "outcome"),
+		invBacklog:       d("invalidation_backlog", "Relays waiting for members that did not acknowledge them."),
 	}
 }
 
@@ -153,7 +153,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
 		c.repPushes, c.repFailures, c.repBytes, c.warmActive, c.warmFetches, c.warmBytes,
-		c.prefixPending, c.prefixReclaimed, c.prefixRelays, c.prefixBacklog} {
+		c.prefixPending, c.prefixReclaimed, c.invRelays, c.invBacklog} {
 		ch <- d
 	}
 }
@@ -221,11 +221,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	ps := s.store.PrefixStats()
 	gauge(c.prefixPending, float64(ps.Pending))
 	counter(c.prefixReclaimed, ps.Reclaimed)
-	counter(c.prefixRelays, s.inv.relayed.Load(), "received")
-	counter(c.prefixRelays, s.inv.forwarded.Load(), "sent")
-	counter(c.prefixRelays, s.inv.failures.Load(), "failed")
+	counter(c.invRelays, s.inv.relayed.Load(), "received")
+	counter(c.invRelays, s.inv.forwarded.Load(), "sent")
+	counter(c.invRelays, s.inv.failures.Load(), "failed")
 	_, backlog := s.inv.backlog()
-	gauge(c.prefixBacklog, float64(backlog))
+	gauge(c.invBacklog, float64(backlog))
 	if h := s.hot; h != nil {
 		gauge(c.hotKeys, float64(len(h.Hot())))
 		counter(c.hotSampled, h.Sampled())

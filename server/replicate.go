@@ -39,9 +39,13 @@ type Peers interface {
 	// on count nodes, the owner first, and this node's index among them
 	// (-1 when it is none of them).
 	Replicas(key []byte, count int) (addrs []string, self int)
-	// Others returns the addresses of the other members: alive, and down
-	// (failed, may come back). Namespace flushes are relayed to them.
+	// Others returns the addresses of the other members of every region:
+	// alive, and down (failed, may come back). Namespace flushes are
+	// relayed to them.
 	Others() (alive, down []string)
+	// Remote is Others for the members of other regions only: deletes
+	// that must reach every region are relayed to them.
+	Remote() (alive, down []string)
 }
 
 // replicaLease bounds the life of a copy that is no longer refreshed.

@@ -30,9 +30,13 @@ type fixedPeers struct {
 	addrs []string
 	self  int
 	down  []string
+	// members of other regions
+	remote, remoteDown []string
 }
 
 func (p fixedPeers) Replicas([]byte, int) ([]string, int) { return p.addrs, p.self }
+
+func (p fixedPeers) Remote() (alive, down []string) { return p.remote, p.remoteDown }
 
 func (p fixedPeers) Others() (alive, down []string) {
 	for i, a := range p.addrs {
@@ -40,7 +44,7 @@ func (p fixedPeers) Others() (alive, down []string) {
 			alive = append(alive, a)
 		}
 	}
-	return alive, p.down
+	return append(alive, p.remote...), append(p.down, p.remoteDown...)
 }
 
 // roundTrip sends req on a fresh connection and returns the reply up to and

@@ -107,8 +107,12 @@ type Settings struct {
 	// leaves the cluster, then serves on for up to this long while the
 	// nodes taking over its keys fill them from it (their warm-up); 0
 	// stops at once.
-	DrainSecs   int
-	IdleTimeout int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
+	DrainSecs int
+	// InvalidationBroadcast (-o invalidation_broadcast): with clustering
+	// in regions, every client delete also deletes the key in the other
+	// regions before its reply, as md with G does (docs/invalidation.md).
+	InvalidationBroadcast bool
+	IdleTimeout           int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
 	// use together; 0 (default) = unlimited. As in memcached it bounds the
@@ -592,6 +596,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"hotkey_replicas", strconv.Itoa(s.HotKeyReplicas)},
 		{"warmup_secs", strconv.Itoa(s.WarmupSecs)},
 		{"drain_secs", strconv.Itoa(s.DrainSecs)},
+		{"invalidation_broadcast", yes(s.InvalidationBroadcast)},
 	}
 }
 

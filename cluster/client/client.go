@@ -655,6 +655,33 @@ func (c *Client) FlushPrefix(prefix string) error {
 	}, statusResult)
 }
 
+// DeleteEverywhere deletes key on its owner and, before answering, on
+// every node of the other regions (`md <key> G`; docs/invalidation.md):
+// for data that changed in a database every region caches. ErrCacheMiss
+// when the owner did not hold it (the other regions are cleared all the
+// same); a *ServerError names the nodes that have not applied it yet (they
+// will when they answer again). Without regions it is Delete.
+func (c *Client) DeleteEverywhere(key string) error {
+	n, err := c.nodeFor(key)
+	if err != nil {
+		return err
+	}
+	return c.doWithin(n, c.cfg.Timeout+flushRelayWait, func(req *proto.Request) {
+		keyRequest(req, proto.CmdMetaDelete, key, 0, 0)
+		req.AddFlag('G')
+	}, func(rp *proto.Reply) error {
+		switch {
+		case rp.Kind == proto.ReplyMeta && rp.Status == proto.StatusHD:
+			return nil
+		case rp.Kind == proto.ReplyMeta && rp.Status == proto.StatusNF:
+			return ErrCacheMiss
+		case rp.Kind == proto.ReplyError:
+			return rp.Err()
+		}
+		return unexpected(rp)
+	})
+}
+
 // Touch sets key's expiration; ErrCacheMiss if absent.
 func (c *Client) Touch(key string, exp int32) error {
 	n, err := c.nodeFor(key)

@@ -158,12 +158,14 @@ func (p *Pool) Delete(addr string, key []byte) error {
 		c.req.Command = proto.CmdDelete
 		c.req.Key = key
 		return proto.AppendRequest(c.buf[:0], &c.req)
-	}, func(rp *proto.Reply) error {
-		if rp.Kind == proto.ReplyStatus && (rp.Status == proto.StatusDeleted || rp.Status == proto.StatusNotFound) {
-			return nil
-		}
-		return fmt.Errorf("%w: %q", ErrReply, rp.Line)
-	})
+	}, deletedReply)
+}
+
+func deletedReply(rp *proto.Reply) error {
+	if rp.Kind == proto.ReplyStatus && (rp.Status == proto.StatusDeleted || rp.Status == proto.StatusNotFound) {
+		return nil
+	}
+	return fmt.Errorf("%w: %q", ErrReply, rp.Line)
 }
 
 // FlushPrefix relays a namespace flush to the member at addr:
@@ -178,6 +180,20 @@ func (p *Pool) FlushPrefix(addr string, prefix []byte, origin string, seq uint64
 		c.req.AddArg(strconv.AppendUint(nil, seq, 10))
 		return proto.AppendRequest(c.buf[:0], &c.req)
 	}, okReply)
+}
+
+// DeleteRelay relays a delete to the member at addr: `delete <key> relay
+// <origin> <seq>`, which the member applies without relaying further (and
+// memcached reads as a plain delete); DELETED and NOT_FOUND both succeed.
+func (p *Pool) DeleteRelay(addr string, key []byte, origin string, seq uint64) error {
+	return p.do(addr, func(c *conn) []byte {
+		c.req.Reset()
+		c.req.Command = proto.CmdDelete
+		c.req.Key = key
+		c.req.AddArg([]byte(origin))
+		c.req.AddArg(strconv.AppendUint(nil, seq, 10))
+		return proto.AppendRequest(c.buf[:0], &c.req)
+	}, deletedReply)
 }
 
 // FlushAll sends flush_all to the member at addr and waits for OK.

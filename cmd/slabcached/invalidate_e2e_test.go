@@ -366,6 +366,9 @@ func TestFlushPrefixAcrossRegions(t *testing.T) {
 			region, name = "B", fmt.Sprintf("b%d", i-2)
 		}
 		extra := []string{"--cluster-region", region}
+		if region == "B" {
+			extra = append(extra, "-o", "invalidation_broadcast")
+		}
 		if i > 0 {
 			extra = append(extra, "--cluster-join", ip(0)+":7946")
 		}
@@ -439,9 +442,72 @@ func TestFlushPrefixAcrossRegions(t *testing.T) {
 	slices.Sort(lat)
 	t.Logf("flush_prefix in region A, applied in both regions: p50 %v, p99 %v, max %v (%d flushes)",
 		lat[flushes/2], lat[flushes*99/100], lat[flushes-1], flushes)
-	// Region B stops for 5 s while region A flushes 20 namespaces.
+	// Deletes: md G in region A, and a plain delete in region B (started
+	// with -o invalidation_broadcast), reach the other region; a plain
+	// delete in region A does not.
+	for _, n := range names {
+		talk(t, tc.nodes[n].addr(), "set d1 0 0 1 noreply\r\nx\r\nset d2 0 0 1 noreply\r\nx\r\nset d3 0 0 1 noreply\r\nx\r\nmn\r\n", "MN\r\n")
+	}
+	if got := sendLine(t, tc.nodes["a1"].addr(), "md d1 G\r\n", 5*time.Second); got != "HD\r\n" {
+		t.Fatalf("md d1 G: %q", got)
+	}
+	if got := sendLine(t, tc.nodes["b2"].addr(), "delete d2\r\n", 5*time.Second); got != "DELETED\r\n" {
+		t.Fatalf("delete d2 in region B: %q", got)
+	}
+	if got := sendLine(t, tc.nodes["a2"].addr(), "delete d3\r\n", 5*time.Second); got != "DELETED\r\n" {
+		t.Fatalf("delete d3 in region A: %q", got)
+	}
+	// The Go client's DeleteEverywhere, from region B.
+	for _, n := range names {
+		talk(t, tc.nodes[n].addr(), "set d4 0 0 1 noreply\r\nx\r\nmn\r\n", "MN\r\n")
+	}
+	cl, err := client.New(client.Config{Endpoints: []string{tc.nodes["b1"].addr()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	if err := cl.DeleteEverywhere("d4"); err != nil {
+		t.Fatalf("DeleteEverywhere: %v", err)
+	}
+	owner := cl.Owner("d4")
+	for _, n := range names {
+		want := "x"
+		if n[0] == 'a' || tc.nodes[n].addr() == owner {
+			want = ""
+		}
+		if got := rawGet(t, tc.nodes[n].addr(), "d4"); got != want {
+			t.Errorf("after DeleteEverywhere: %s: d4 = %q, want %q", n, got, want)
+		}
+	}
+	// Within a region a delete acts on the node it is sent to (a client
+	// sends it to the key's owner); the other region gets it on every node.
+	gone := map[string][]string{
+		"d1": {"a1", "b1", "b2", "b3"}, // md G on a1
+		"d2": {"b2", "a1", "a2", "a3"}, // delete on b2, broadcast on
+		"d3": {"a2"},                   // delete on a2, broadcast off
+	}
+	for k, where := range gone {
+		for _, n := range names {
+			want := "x"
+			if slices.Contains(where, n) {
+				want = ""
+			}
+			if got := rawGet(t, tc.nodes[n].addr(), k); got != want {
+				t.Errorf("%s: %s = %q, want %q", n, k, got, want)
+			}
+		}
+	}
+	// Region B stops for 5 s while region A flushes 20 namespaces and
+	// deletes 20 keys everywhere.
 	const parted = 20
 	fill("part", parted)
+	for _, n := range names {
+		var b strings.Builder
+		for i := range parted {
+			fmt.Fprintf(&b, "set pd%d 0 0 1 noreply\r\nx\r\n", i)
+		}
+		talk(t, tc.nodes[n].addr(), b.String()+"mn\r\n", "MN\r\n")
+	}
 	for _, n := range regionB {
 		tc.nodes[n].cmd.Process.Signal(syscall.SIGSTOP)
 	}
@@ -455,6 +521,10 @@ func TestFlushPrefixAcrossRegions(t *testing.T) {
 			pending++
 		default:
 			t.Fatalf("flush_prefix part%d with region B stopped: %q", i, got)
+		}
+		got = sendLine(t, tc.nodes[regionA[i%3]].addr(), fmt.Sprintf("md pd%d G\r\n", i), 10*time.Second)
+		if !strings.HasPrefix(got, "SERVER_ERROR delete pending on ") {
+			t.Fatalf("md pd%d G with region B stopped: %q", i, got)
 		}
 		time.Sleep(time.Until(stopped.Add(time.Duration(i+1) * 5 * time.Second / parted)))
 	}
@@ -474,16 +544,21 @@ func TestFlushPrefixAcrossRegions(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
+		for i := range parted {
+			if got := rawGet(t, tc.nodes[n].addr(), fmt.Sprintf("pd%d", i)); got != "" {
+				t.Fatalf("%s serves pd%d after region B came back: the delete was lost", n, i)
+			}
+		}
 		if rawGet(t, tc.nodes[n].addr(), "keep") != "k" {
 			t.Fatalf("%s lost an item no flush covered", n)
 		}
 	}
-	t.Logf("region B stopped %v; %d of %d flushes answered pending; every flush applied in B %v after it came back",
+	t.Logf("region B stopped %v; %d of %d flushes answered pending; every flush and delete applied in B %v after it came back",
 		resumed.Sub(stopped).Round(time.Millisecond), pending, parted, time.Since(resumed).Round(time.Millisecond))
 	var dups, gaps int64
 	for _, n := range regionB {
-		dups += statValue(t, tc.nodes[n].addr(), "flush_prefix_relay_duplicates")
-		gaps += statValue(t, tc.nodes[n].addr(), "flush_prefix_relay_gaps")
+		dups += statValue(t, tc.nodes[n].addr(), "invalidation_relay_duplicates")
+		gaps += statValue(t, tc.nodes[n].addr(), "invalidation_relay_gaps")
 	}
 	t.Logf("region B: %d duplicate relays acknowledged without effect, %d gaps", dups, gaps)
 	if gaps != 0 {

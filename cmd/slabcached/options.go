@@ -294,6 +294,7 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "hotkey_replicas", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.HotKeyReplicas })},
 	{kind: suboption, long: "warmup_secs", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.WarmupSecs })},
 	{kind: suboption, long: "drain_secs", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.DrainSecs })},
+	{kind: suboption, long: "invalidation_broadcast", apply: set(func(s *server.Settings) { s.InvalidationBroadcast = true })},
 	{kind: suboption, long: "idle_timeout", arg: requiredArg, missing: "Missing numeric argument for idle_timeout",
 		apply: setInt(func(s *server.Settings) *int { return &s.IdleTimeout })},
 	{kind: suboption, long: "slab_chunk_max", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {

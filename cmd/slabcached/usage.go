@@ -90,6 +90,7 @@ func printUsage(w io.Writer) {
    - hotkey_replicas:     nodes serving a hot key, owner included (default: 3)
    - warmup_secs:         after a ring change, fill moved keys from their previous owner (default: 60)
    - drain_secs:          on SIGTERM, serve on after leaving while others fill from us (default: 10)
+   - invalidation_broadcast: with regions, every delete also deletes in the other regions
    - read_buf_mem_limit:  megabytes for all connection buffers (default: 0, unlimited)
    - watcher_logbuf_size: kilobytes per watcher (default: %d)
    - worker_logbuf_size:  kilobytes per event loop for watch logs (default: %d)
