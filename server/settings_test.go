@@ -275,5 +275,5 @@ func TestStatsSettingsFormat(t *testing.T) {
 
 // isOwnSetting tells slabcached's own stats settings from memcached's.
 func isOwnSetting(name string) bool {
-	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs"
+	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs" || name == "invalidation_broadcast"
 }
