@@ -167,8 +167,8 @@ func compareStatsSettings(t *testing.T, mc, ours []Stat, differ map[string]bool)
 	for own < len(ours) && isOwnSetting(ours[len(ours)-1-own].Name) {
 		own++
 	}
-	if own != 9 {
-		t.Errorf("stats settings ends with %d settings of slabcached's own, want 9", own)
+	if own != 10 {
+		t.Errorf("stats settings ends with %d settings of slabcached's own, want 10", own)
 	}
 	ours = ours[:len(ours)-own]
 	if len(mc) != len(ours) {
