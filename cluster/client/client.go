@@ -77,6 +77,11 @@ type Config struct {
 	// ask for the membership with `config get cluster`. Required. Once the
 	// membership is known, every alive member is also asked.
 	Endpoints []string
+	// Servers, instead of Endpoints, is a fixed list of memcached
+	// addresses ("host:port") to hash keys over, for servers that do not
+	// answer `config get cluster` (stock memcached): no discovery, no hot
+	// keys; nodes that stop answering are still marked down and probed.
+	Servers []string
 	// Placement is the ring placement. Default ring.KindKetama, which
 	// agrees with the twemproxy pool slabcached writes.
 	Placement ring.Kind
@@ -120,8 +125,11 @@ const (
 )
 
 func (c Config) withDefaults() (Config, error) {
-	if len(c.Endpoints) == 0 {
+	if len(c.Endpoints) == 0 && len(c.Servers) == 0 {
 		return c, errors.New("client: no discovery endpoints")
+	}
+	if len(c.Servers) > 0 {
+		c.IgnoreHotKeys = true
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = DefaultPollInterval
@@ -174,7 +182,17 @@ func New(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{cfg: cfg, stop: make(chan struct{}), pick: rand.Uint64() | 1}
-	if err := c.Refresh(); err != nil {
+	if len(cfg.Servers) > 0 {
+		v := discovery.View{Version: 1}
+		for _, a := range cfg.Servers {
+			m := discovery.Member{Name: a, Addr: a, Status: discovery.StatusAlive, Weight: 1}
+			if err := m.Validate(); err != nil {
+				return nil, fmt.Errorf("client: server %q: %w", a, err)
+			}
+			v.Members = append(v.Members, m)
+		}
+		c.apply("", v)
+	} else if err := c.Refresh(); err != nil {
 		return nil, err
 	}
 	if !cfg.IgnoreHotKeys {
@@ -207,7 +225,9 @@ func (c *Client) poll() {
 	for {
 		select {
 		case <-t.C:
-			_ = c.Refresh()
+			if len(c.cfg.Servers) == 0 {
+				_ = c.Refresh()
+			}
 			c.probeDown()
 			if !c.cfg.IgnoreHotKeys {
 				c.refreshHot()

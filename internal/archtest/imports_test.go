@@ -61,6 +61,8 @@ var packageRules = map[string]struct {
 	// hot-key detection runs on the request path: the standard library only.
 	"cluster/hotkeys": {ours: []string{}, thirdParty: []string{}},
 	"cluster/peers":   {ours: []string{"proto"}, thirdParty: []string{}},
+	"cluster/aside": {ours: []string{"cluster/client"}, thirdParty: []string{"github.com/klauspost/compress",
+		"github.com/maypok86/otter/v2", "github.com/sony/gobreaker/v2", "golang.org/x/sync", "github.com/prometheus/client_golang"}},
 	// difftest judges servers from outside: it must not share our codec.
 	"internal/difftest":   {ours: []string{"internal/testenv"}},
 	"internal/testenv":    {ours: []string{}},

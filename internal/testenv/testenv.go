@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 )
@@ -174,4 +175,46 @@ func startMemcached(t testing.TB, bin string, args []string) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+var (
+	slabOnce sync.Once
+	slabPath string
+	slabErr  error
+	slabOut  []byte
+)
+
+// BuildSlabcached builds cmd/slabcached once per test process into a
+// temporary directory and returns the binary's path (for packages that
+// may not import the server, and tests that need a real process).
+func BuildSlabcached(t testing.TB) string {
+	t.Helper()
+	slabOnce.Do(func() {
+		root, err := moduleRoot()
+		if err != nil {
+			slabErr = err
+			return
+		}
+		dir, err := os.MkdirTemp("", "slabcached-build")
+		if err != nil {
+			slabErr = err
+			return
+		}
+		slabPath = filepath.Join(dir, "slabcached")
+		cmd := exec.Command("go", "build", "-o", slabPath, "./cmd/slabcached")
+		cmd.Dir = root
+		slabOut, slabErr = cmd.CombinedOutput()
+	})
+	if slabErr != nil {
+		t.Fatalf("building slabcached: %v\n%s", slabErr, slabOut)
+	}
+	return slabPath
+}
+
+// StartSlabcached starts slabcached (BuildSlabcached) on a free loopback
+// port with the given extra arguments and returns its address; it is
+// killed when the test ends.
+func StartSlabcached(t testing.TB, args ...string) string {
+	t.Helper()
+	return startMemcached(t, BuildSlabcached(t), append([]string{"--metrics-listen", "off"}, args...))
 }
