@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/slabcache/slabcache/cluster/client"
 	"github.com/slabcache/slabcache/internal/testenv"
 )
@@ -378,4 +380,42 @@ func jsonCorpus(n int) []byte {
 	}
 	b, _ := json.Marshal(rs)
 	return b
+}
+
+// The Collector exposes the counters and the breakers' states.
+func TestCollector(t *testing.T) {
+	addr := testenv.StartSlabcached(t)
+	c := newCache(t, addr, Config{})
+	loader, _ := countingLoader(0, "v")
+	c.GetOrLoad(context.Background(), "k", loader)
+	c.GetOrLoad(context.Background(), "k", loader)
+	reg := prometheus.NewPedanticRegistry()
+	if err := reg.Register(c.Collector()); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			name := mf.GetName()
+			for _, l := range m.GetLabel() {
+				name += "/" + l.GetValue()
+			}
+			got[name] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for name, want := range map[string]float64{
+		"slabcache_aside_requests_total/cache":  1,
+		"slabcache_aside_requests_total/loader": 1,
+		"slabcache_aside_events_total/load":     1,
+		"slabcache_aside_breaker_state/loader":  0,
+		"slabcache_aside_breaker_state/" + addr: 0,
+	} {
+		if v, ok := got[name]; !ok || v != want {
+			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
+		}
+	}
 }

@@ -54,7 +54,7 @@ func (c *Cache) Collector() prometheus.Collector { return &collector{c: c} }
 
 var (
 	descRequests = prometheus.NewDesc("slabcache_aside_requests_total",
-		"GetOrLoad results by where the value came from (near, cache, stale, negative, loader, wait, bypass).", []string{"result"}, nil)
+		"GetOrLoad results: near (near cache), cache (fresh), stale, negative (cached not found), loader (lease won, loaded for everyone).", []string{"result"}, nil)
 	descEvents = prometheus.NewDesc("slabcache_aside_events_total",
 		"Cache-aside events: coalesced callers, waits, wait timeouts, loads, load errors, loads refused by the breaker, refreshes, stores, cache errors, compression.", []string{"event"}, nil)
 	descBreaker = prometheus.NewDesc("slabcache_aside_breaker_state",

@@ -13,7 +13,8 @@ import (
 const module = "github.com/slabcache/slabcache"
 
 // area names the top-level directory of one of our packages: "proto",
-// "slab", "lru", "cluster", "server", "bench", "cmd", "internal".
+// "slab", "lru", "cluster", "server", "bench", "cmd", "internal",
+// "examples".
 func area(pkg string) string {
 	rel := strings.TrimPrefix(strings.TrimPrefix(pkg, module), "/")
 	if i := strings.IndexByte(rel, '/'); i >= 0 {
@@ -44,6 +45,8 @@ var rules = map[string]struct {
 	"server":   {ours: []string{"proto", "slab", "lru", "cluster", "internal"}, thirdParty: true},
 	"bench":    {ours: []string{"proto", "internal"}, thirdParty: true},
 	"cmd":      {ours: []string{"proto", "slab", "lru", "cluster", "server", "bench", "internal"}, thirdParty: true},
+	// examples use the client side only, as an application would.
+	"examples": {ours: []string{"cluster"}, thirdParty: true},
 }
 
 // packageRules are the finer rules some packages' docs state, on top of
