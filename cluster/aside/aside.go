@@ -146,6 +146,11 @@ type Cache struct {
 	mu       sync.Mutex
 	breakers map[string]*gobreaker.CircuitBreaker[any] // by node address
 
+	// answered holds, per key with a flight under way, a channel closed
+	// once the cache has answered that flight's lease read: a caller whose
+	// deadline is half gone with no answer goes to the loader (hedge).
+	answered sync.Map // string -> chan struct{}
+
 	m metrics
 }
 
@@ -296,32 +301,57 @@ func (c *Cache) Get(ctx context.Context, key string, loader Loader) ([]byte, Res
 		}
 	}
 	ch := c.flight.DoChan(key, func() (any, error) {
-		g, err := c.get(context.WithoutCancel(ctx), key, loader)
+		ans, _ := c.answered.LoadOrStore(key, make(chan struct{}))
+		defer c.answered.Delete(key)
+		g, err := c.get(context.WithoutCancel(ctx), key, loader, ans.(chan struct{}))
 		return g, err
 	})
-	select {
-	case r := <-ch:
-		if r.Shared {
-			c.m.coalesced.Add(1)
+	var hedge <-chan time.Time
+	if dl, ok := ctx.Deadline(); ok {
+		t := time.NewTimer(time.Until(dl) / 2)
+		defer t.Stop()
+		hedge = t.C
+	}
+	for {
+		select {
+		case r := <-ch:
+			if r.Shared {
+				c.m.coalesced.Add(1)
+			}
+			g, _ := r.Val.(got)
+			return g.value, g.res, r.Err
+		case <-hedge:
+			hedge = nil
+			ans, _ := c.answered.LoadOrStore(key, make(chan struct{}))
+			select {
+			case <-ans.(chan struct{}):
+				continue // the cache answered: another caller's load is coming
+			default:
+			}
+			// Half the deadline gone and the cache silent: the loader.
+			c.m.hedges.Add(1)
+			v, err := c.load(ctx, key, loader)
+			return v, FromBypass, err
+		case <-ctx.Done():
+			return nil, 0, ctx.Err()
 		}
-		g, _ := r.Val.(got)
-		return g.value, g.res, r.Err
-	case <-ctx.Done():
-		return nil, 0, ctx.Err()
 	}
 }
 
 // get is one round of GetOrLoad for key (singleflight's function).
-func (c *Cache) get(ctx context.Context, key string, loader Loader) (got, error) {
+func (c *Cache) get(ctx context.Context, key string, loader Loader, answered chan struct{}) (got, error) {
 	deadline := time.Now().Add(c.cfg.WaitTimeout)
 	wait := 2 * time.Millisecond
-	for {
+	for first := true; ; first = false {
 		var l *client.Lease
 		err := c.cacheOp(ctx, key, func() error {
 			var err error
 			l, err = c.cl.LeaseGet(key, int32(c.cfg.LockTTL/time.Second), int32(c.cfg.StaleFor/time.Second))
 			return err
 		})
+		if first && err == nil {
+			close(answered)
+		}
 		if err != nil {
 			// The cache is unavailable: straight to the loader.
 			v, err := c.load(ctx, key, loader)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"os/exec"
 	"sync"
 	"sync/atomic"
@@ -417,5 +418,49 @@ func TestCollector(t *testing.T) {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
 		}
+	}
+}
+
+// A cache node that hangs (accepts, never answers): a caller with a
+// deadline gets the loader's value once half of it is gone, without
+// waiting for the client's timeout.
+func TestCacheHangs(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	cl, err := client.New(client.Config{Servers: []string{l.Addr().String()}, PollInterval: -1, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	c, err := New(cl, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	loader, calls := countingLoader(0, "from-db")
+	for i := range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)
+		start := time.Now()
+		v, res, err := c.Get(ctx, fmt.Sprintf("k%d", i), loader)
+		took := time.Since(start)
+		cancel()
+		if err != nil || string(v) != "from-db" || res != FromBypass {
+			t.Fatalf("k%d: %q %v %v after %v", i, v, res, err, took)
+		}
+		t.Logf("k%d answered from the loader after %v", i, took.Round(time.Millisecond))
+	}
+	if calls.Load() != 3 || c.Stats().Hedges != 3 {
+		t.Fatalf("loader calls %d, hedges %d; want 3 and 3", calls.Load(), c.Stats().Hedges)
 	}
 }

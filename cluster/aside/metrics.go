@@ -10,7 +10,7 @@ import (
 type metrics struct {
 	nearHits, hits, misses, staleServed, negativeHits, coalesced, waits, waitTimeouts,
 	loads, loadErrors, loaderRejected, refreshes, stores, cacheErrors, compressed,
-	incompressible atomic.Uint64
+	incompressible, hedges atomic.Uint64
 }
 
 // Stats are the counters of a Cache.
@@ -31,6 +31,7 @@ type Stats struct {
 	CacheErrors    uint64 // cache operations that failed (the loader served instead)
 	Compressed     uint64 // values stored compressed
 	Incompressible uint64 // values over the threshold kept raw (compression did not shrink them)
+	Hedges         uint64 // callers that went to the loader with half their deadline gone and the cache silent
 	LoaderBreaker  gobreaker.State
 }
 
@@ -43,7 +44,7 @@ func (c *Cache) Stats() Stats {
 		Coalesced: m.coalesced.Load(), Waits: m.waits.Load(), WaitTimeouts: m.waitTimeouts.Load(),
 		Loads: m.loads.Load(), LoadErrors: m.loadErrors.Load(), LoaderRejected: m.loaderRejected.Load(),
 		Refreshes: m.refreshes.Load(), Stores: m.stores.Load(), CacheErrors: m.cacheErrors.Load(),
-		Compressed: m.compressed.Load(), Incompressible: m.incompressible.Load(),
+		Compressed: m.compressed.Load(), Incompressible: m.incompressible.Load(), Hedges: m.hedges.Load(),
 		LoaderBreaker: c.loader.State(),
 	}
 }
@@ -90,6 +91,7 @@ func (x *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descEvents, s.CacheErrors, "cache_error")
 	counter(descEvents, s.Compressed, "compressed")
 	counter(descEvents, s.Incompressible, "incompressible")
+	counter(descEvents, s.Hedges, "hedge")
 	ch <- prometheus.MustNewConstMetric(descBreaker, prometheus.GaugeValue, float64(s.LoaderBreaker), "loader")
 	x.c.mu.Lock()
 	defer x.c.mu.Unlock()
