@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"sync"
 	"sync/atomic"
@@ -276,6 +277,43 @@ func TestLoaderBreaker(t *testing.T) {
 	if _, err := c.GetOrLoad(ctx, "fresh-key", loader); !errors.Is(err, ErrLoaderUnavailable) {
 		t.Fatalf("with the breaker open: %v, want ErrLoaderUnavailable", err)
 	}
+	// The loader keeps failing while 8 readers go on (ASIDE_LOADER_FAIL
+	// sets how long; docs/client.md quotes 10 s): stale values for the
+	// keys that have one, refusals for new keys, and few loader calls.
+	failFor := time.Second
+	if d, err := time.ParseDuration(os.Getenv("ASIDE_LOADER_FAIL")); err == nil {
+		failFor = d
+	}
+	var reads, stale, refused atomic.Int64
+	startCalls, stop := calls.Load(), time.Now().Add(failFor)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; time.Now().Before(stop); i++ {
+				key := fmt.Sprintf("k%d", i%5)
+				if i%10 == 0 {
+					key = fmt.Sprintf("new-%d-%d", g, i)
+				}
+				_, res, err := c.Get(ctx, key, loader)
+				reads.Add(1)
+				switch {
+				case errors.Is(err, ErrLoaderUnavailable):
+					refused.Add(1)
+				case err == nil && res == FromStale:
+					stale.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	during := calls.Load() - startCalls
+	t.Logf("loader failing for %v: %d reads, %d stale values served, %d refused by the open breaker, %d loader calls",
+		failFor, reads.Load(), stale.Load(), refused.Load(), during)
+	if stale.Load() == 0 || refused.Load() == 0 || during*10 > reads.Load() {
+		t.Fatalf("stale %d, refused %d, loader calls %d of %d reads", stale.Load(), refused.Load(), during, reads.Load())
+	}
 	before := calls.Load()
 	failing.Store(false)
 	time.Sleep(600 * time.Millisecond) // half-open
@@ -462,5 +500,33 @@ func TestCacheHangs(t *testing.T) {
 	}
 	if calls.Load() != 3 || c.Stats().Hedges != 3 {
 		t.Fatalf("loader calls %d, hedges %d; want 3 and 3", calls.Load(), c.Stats().Hedges)
+	}
+}
+
+// Every TTL stored is spread by Jitter either way.
+func TestTTLJitter(t *testing.T) {
+	addr := testenv.StartSlabcached(t)
+	c := newCache(t, addr, Config{TTL: 100 * time.Second, Jitter: 0.1})
+	loader, _ := countingLoader(0, "v")
+	cl, err := client.New(client.Config{Servers: []string{addr}, PollInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	seen := map[int64]bool{}
+	for i := range 50 {
+		key := fmt.Sprintf("j%d", i)
+		c.GetOrLoad(context.Background(), key, loader)
+		l, err := cl.LeaseGet(key, 0, 0)
+		if err != nil || !l.Hit {
+			t.Fatalf("%s: %+v %v", key, l, err)
+		}
+		if l.TTL < 89 || l.TTL > 110 {
+			t.Fatalf("%s: TTL %d, want 90 to 110", key, l.TTL)
+		}
+		seen[l.TTL] = true
+	}
+	if len(seen) < 5 {
+		t.Fatalf("50 TTLs took only %d values: %v", len(seen), seen)
 	}
 }

@@ -34,8 +34,9 @@ type Lease struct {
 // LeaseGet reads key with a lease (`mg <key> v f c t N<vivify> R<recache>`):
 // on a miss the server creates an empty placeholder living vivify seconds
 // and hands this caller the win; a hit whose remaining TTL is under recache
-// seconds (0: never) wins once too. Every other caller sees AlreadyWon until
-// the winner stores.
+// seconds wins once too. Every other caller sees AlreadyWon until the
+// winner stores. vivify or recache 0 leaves that flag out (vivify 0: a
+// plain read, a miss is not Hit).
 func (c *Client) LeaseGet(key string, vivify, recache int32) (*Lease, error) {
 	n, err := c.nodeFor(key)
 	if err != nil {
@@ -44,10 +45,13 @@ func (c *Client) LeaseGet(key string, vivify, recache int32) (*Lease, error) {
 	var l *Lease
 	err = c.do(n, func(req *proto.Request) {
 		keyRequest(req, proto.CmdMetaGet, key, 0, 0)
-		for _, f := range []byte("vfctN") {
+		for _, f := range []byte("vfct") {
 			req.AddFlag(f)
 		}
-		req.VivifyTTL = vivify
+		if vivify > 0 {
+			req.AddFlag('N')
+			req.VivifyTTL = vivify
+		}
 		if recache > 0 {
 			req.AddFlag('R')
 			req.RecacheTTL = recache
