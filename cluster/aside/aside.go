@@ -362,6 +362,9 @@ func (c *Cache) get(ctx context.Context, key string, loader Loader, answered cha
 		case ours && !l.Won && !l.AlreadyWon && !l.Stale:
 			c.m.hits.Add(1)
 			return c.served(key, l, FromCache)
+		case ours && l.Won && !l.Stale && l.Flags&FlagNegative != 0:
+			// A cached not-found lives NegativeTTL, soft window or not.
+			return c.served(key, l, FromCache)
 		case ours && l.Won && !l.Stale:
 			// Past the soft TTL: serve it, refresh it in the background.
 			c.m.staleServed.Add(1)

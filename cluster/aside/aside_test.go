@@ -169,6 +169,18 @@ func TestNegativeCaching(t *testing.T) {
 		if calls.Load() != 1 || c.Stats().NegativeHits != 4 {
 			t.Fatalf("loader calls %d, negative hits %d; want 1 and 4", calls.Load(), c.Stats().NegativeHits)
 		}
+		// With a soft window longer than NegativeTTL the negative is
+		// not refreshed over and over.
+		soft := newCache(t, addr, Config{StaleFor: time.Minute})
+		for range 5 {
+			if _, err := soft.GetOrLoad(context.Background(), "nobody-soft", loader); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("err %v, want ErrNotFound", err)
+			}
+		}
+		time.Sleep(50 * time.Millisecond) // a refresh would have run by now
+		if calls.Load() != 2 {
+			t.Fatalf("loader calls %d with a soft window, want 2", calls.Load())
+		}
 	})
 }
 
