@@ -291,34 +291,22 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				}
 			}
 			start := nanotime()
-			if c.broadcastDelete(r) {
-				mark := len(c.out)
-				c.exec(r)
-				c.loop.observe(r.Command, nanotime()-start)
-				c.deleteEverywhere(r, mark)
-				if c.parked {
-					return off + n, false
-				}
-				if c.udp != nil {
-					c.udpMark(false)
-				}
-				off += n
-				if len(c.out) > outputPause && c.udp == nil || c.spend() {
-					return off, false
-				}
-				continue
-			}
-			if c.replicatedWrite(r) && !c.udpHold(r.Key) {
+			everywhere := c.broadcastDelete(r) // its hot-key copies are updated on the way
+			if !everywhere && c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.exec(r)
 				c.loop.observe(r.Command, nanotime()-start)
 				c.park(r.Key, mark)
 				return off + n, false
 			}
+			mark := len(c.out)
 			c.exec(r)
 			c.loop.observe(r.Command, nanotime()-start)
+			if everywhere {
+				c.deleteEverywhere(r, mark)
+			}
 			if c.parked {
-				return off + n, false // flush_prefix waits for the other members
+				return off + n, false // waiting for the other members
 			}
 			if c.udp != nil {
 				c.udpMark(false)

@@ -18,21 +18,6 @@ func TestFlushPrefixCommand(t *testing.T) {
 		roundTrip(t, addr, "set "+k+" 0 0 1\r\nx\r\n", "STORED\r\n")
 	}
 	nc, br := dialT(t, addr)
-	send := func(req, end string) string {
-		t.Helper()
-		if _, err := nc.Write([]byte(req)); err != nil {
-			t.Fatal(err)
-		}
-		var b strings.Builder
-		for !strings.HasSuffix(b.String(), end) {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatalf("%q: %v after %q", req, err, b.String())
-			}
-			b.WriteString(line)
-		}
-		return b.String()
-	}
 	for _, c := range []struct{ req, want string }{
 		{"flush_prefix user:1\r\n", "CLIENT_ERROR bad command line format\r\n"},
 		{"flush_prefix\r\n", "CLIENT_ERROR bad command line format\r\n"},
@@ -58,7 +43,7 @@ func TestFlushPrefixCommand(t *testing.T) {
 				end = e
 			}
 		}
-		if got := send(c.req, end); got != c.want {
+		if got := exchange(t, nc, br, c.req, end); got != c.want {
 			t.Fatalf("%q: %q, want %q", c.req, got, c.want)
 		}
 	}

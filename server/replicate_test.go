@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -53,7 +54,15 @@ func roundTrip(t *testing.T, addr, req, end string) string {
 	t.Helper()
 	nc, br := dialT(t, addr)
 	defer nc.Close()
-	nc.Write([]byte(req))
+	return exchange(t, nc, br, req, end)
+}
+
+// exchange sends req on nc and reads the reply up to and including end.
+func exchange(t *testing.T, nc net.Conn, br *bufio.Reader, req, end string) string {
+	t.Helper()
+	if _, err := nc.Write([]byte(req)); err != nil {
+		t.Fatal(err)
+	}
 	var b strings.Builder
 	for !strings.HasSuffix(b.String(), end) {
 		line, err := br.ReadString('\n')

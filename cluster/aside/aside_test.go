@@ -49,7 +49,12 @@ func eachServer(t *testing.T, f func(t *testing.T, s server, addr string)) {
 
 func newCache(t testing.TB, addr string, cfg Config) *Cache {
 	t.Helper()
-	cl, err := client.New(client.Config{Servers: []string{addr}, PollInterval: -1})
+	return newCacheWith(t, client.Config{Servers: []string{addr}, PollInterval: -1}, cfg)
+}
+
+func newCacheWith(t testing.TB, ccfg client.Config, cfg Config) *Cache {
+	t.Helper()
+	cl, err := client.New(ccfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,15 +346,7 @@ func TestLoaderBreaker(t *testing.T) {
 // deadline.
 func TestCacheDown(t *testing.T) {
 	addr := "127.0.0.1:" + fmt.Sprint(testenv.FreePort(t)) // nothing listens
-	cl, err := client.New(client.Config{Servers: []string{addr}, PollInterval: -1, DialTimeout: 100 * time.Millisecond, Timeout: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	c, err := New(cl, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newCacheWith(t, client.Config{Servers: []string{addr}, PollInterval: -1, DialTimeout: 100 * time.Millisecond, Timeout: 100 * time.Millisecond}, Config{})
 	loader, calls := countingLoader(0, "from-db")
 	for i := range 20 {
 		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -489,15 +486,7 @@ func TestCacheHangs(t *testing.T) {
 			defer c.Close() // held open, never answered
 		}
 	}()
-	cl, err := client.New(client.Config{Servers: []string{l.Addr().String()}, PollInterval: -1, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	c, err := New(cl, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := newCacheWith(t, client.Config{Servers: []string{l.Addr().String()}, PollInterval: -1, Timeout: 5 * time.Second}, Config{})
 	loader, calls := countingLoader(0, "from-db")
 	for i := range 3 {
 		ctx, cancel := context.WithTimeout(context.Background(), 400*time.Millisecond)

@@ -78,35 +78,32 @@ func TestExpiringHotKey(t *testing.T) {
 	}
 }
 
-// BenchmarkNearHit is a read served by the near cache.
-func BenchmarkNearHit(b *testing.B) {
+// BenchmarkHit is a read served by the near cache, and one served by the
+// cache over loopback.
+func BenchmarkHit(b *testing.B) {
 	addr := testenv.StartSlabcached(b)
-	c := newCache(b, addr, Config{NearCacheBytes: 1 << 20, NearTTL: time.Hour})
-	ctx := context.Background()
-	loader := func(ctx context.Context, key string) ([]byte, error) { return []byte("value"), nil }
-	c.GetOrLoad(ctx, "k", loader)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, res, _ := c.Get(ctx, "k", loader); res != FromNear {
-			b.Fatal(res)
-		}
-	}
-}
-
-// BenchmarkCacheHit is a read served by the cache over loopback.
-func BenchmarkCacheHit(b *testing.B) {
-	addr := testenv.StartSlabcached(b)
-	c := newCache(b, addr, Config{})
-	ctx := context.Background()
-	loader := func(ctx context.Context, key string) ([]byte, error) { return []byte("value"), nil }
-	c.GetOrLoad(ctx, "k", loader)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		if _, res, _ := c.Get(ctx, "k", loader); res != FromCache {
-			b.Fatal(res)
-		}
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want Result
+	}{
+		{"near", Config{NearCacheBytes: 1 << 20, NearTTL: time.Hour}, FromNear},
+		{"cache", Config{}, FromCache},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := newCache(b, addr, tc.cfg)
+			ctx := context.Background()
+			loader := func(ctx context.Context, key string) ([]byte, error) { return []byte("value"), nil }
+			key := "k-" + tc.name
+			c.GetOrLoad(ctx, key, loader)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, res, _ := c.Get(ctx, key, loader); res != tc.want {
+					b.Fatal(res)
+				}
+			}
+		})
 	}
 }
 

@@ -172,28 +172,26 @@ func deletedReply(rp *proto.Reply) error {
 // `flush_prefix <prefix> relay <origin> <seq>`, which the member applies
 // without relaying further, and waits for OK.
 func (p *Pool) FlushPrefix(addr string, prefix []byte, origin string, seq uint64) error {
-	return p.do(addr, func(c *conn) []byte {
+	return p.do(addr, relay(proto.CmdFlushPrefix, prefix, origin, seq), okReply)
+}
+
+// relay writes `<cmd> <key> relay <origin> <seq>`.
+func relay(cmd proto.Command, key []byte, origin string, seq uint64) func(c *conn) []byte {
+	return func(c *conn) []byte {
 		c.req.Reset()
-		c.req.Command = proto.CmdFlushPrefix
-		c.req.Key = prefix
+		c.req.Command = cmd
+		c.req.Key = key
 		c.req.AddArg([]byte(origin))
 		c.req.AddArg(strconv.AppendUint(nil, seq, 10))
 		return proto.AppendRequest(c.buf[:0], &c.req)
-	}, okReply)
+	}
 }
 
 // DeleteRelay relays a delete to the member at addr: `delete <key> relay
 // <origin> <seq>`, which the member applies without relaying further (and
 // memcached reads as a plain delete); DELETED and NOT_FOUND both succeed.
 func (p *Pool) DeleteRelay(addr string, key []byte, origin string, seq uint64) error {
-	return p.do(addr, func(c *conn) []byte {
-		c.req.Reset()
-		c.req.Command = proto.CmdDelete
-		c.req.Key = key
-		c.req.AddArg([]byte(origin))
-		c.req.AddArg(strconv.AppendUint(nil, seq, 10))
-		return proto.AppendRequest(c.buf[:0], &c.req)
-	}, deletedReply)
+	return p.do(addr, relay(proto.CmdDelete, key, origin, seq), deletedReply)
 }
 
 // FlushAll sends flush_all to the member at addr and waits for OK.

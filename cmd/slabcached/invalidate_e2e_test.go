@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/client"
-	"github.com/slabcache/slabcache/internal/testenv"
 )
 
 // send writes req to addr on a new connection and returns the first reply
@@ -161,24 +159,6 @@ func TestFlushPrefixAcrossCluster(t *testing.T) {
 	if err := cl.FlushPrefix("tenant:10"); !errors.As(err, &se) || !strings.Contains(err.Error(), "bad command line format") {
 		t.Errorf("FlushPrefix without the delimiter: %v", err)
 	}
-}
-
-// startPlain starts a slabcached on a free loopback port.
-func startPlain(t *testing.T, bin string, extra ...string) *restartProc {
-	t.Helper()
-	port := testenv.FreePort(t)
-	p := &restartProc{addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "--metrics-listen", "off"}, extra...)...)
-	p.cmd.Stderr = &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { p.done <- p.cmd.Wait() }()
-	t.Cleanup(func() { p.cmd.Process.Kill() })
-	if err := testenv.WaitListening(p.addr, 10*time.Second); err != nil {
-		t.Fatalf("%v\n%s", err, p.stderr.String())
-	}
-	return p
 }
 
 // statValue reads one `stats` field.

@@ -17,7 +17,7 @@ import (
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
-// restartProc is a slabcached with a memory file.
+// restartProc is a slabcached process a test started.
 type restartProc struct {
 	cmd    *exec.Cmd
 	addr   string
@@ -25,13 +25,12 @@ type restartProc struct {
 	done   chan error
 }
 
-func startWithMemoryFile(t *testing.T, bin, file string, extra ...string) *restartProc {
+// startPlain starts a slabcached on a free loopback port.
+func startPlain(t *testing.T, bin string, extra ...string) *restartProc {
 	t.Helper()
 	port := testenv.FreePort(t)
 	p := &restartProc{addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
-	args := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "-A",
-		"-e", file, "--metrics-listen", "off"}, extra...)
-	p.cmd = exec.Command(bin, args...)
+	p.cmd = exec.Command(bin, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "--metrics-listen", "off"}, extra...)...)
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -42,6 +41,12 @@ func startWithMemoryFile(t *testing.T, bin, file string, extra ...string) *resta
 		t.Fatalf("%v\n%s", err, p.stderr.String())
 	}
 	return p
+}
+
+// startWithMemoryFile starts a slabcached with memory file file.
+func startWithMemoryFile(t *testing.T, bin, file string, extra ...string) *restartProc {
+	t.Helper()
+	return startPlain(t, bin, append([]string{"-m", "64", "-A", "-e", file}, extra...)...)
 }
 
 // wait returns the process's exit error once it has stopped.
