@@ -62,8 +62,12 @@ type Node struct {
 	region string                             // this node's region: the table and ring hold its members only
 	all    atomic.Pointer[[]discovery.Member] // every member, all regions (Others)
 	every  *discovery.Table                   // every member, all regions (`cluster members`)
-	rings  atomic.Pointer[placement]          // the ring of the current view (Replicas, PreviousOwner)
-	ringMu sync.Mutex                         // serializes placeRing
+
+	retMu   sync.Mutex
+	status  map[string]discovery.Status // by address, as last seen
+	returns map[string]uint64           // by address: times the member came back (Returns)
+	rings   atomic.Pointer[placement]   // the ring of the current view (Replicas, PreviousOwner)
+	ringMu  sync.Mutex                  // serializes placeRing
 
 	write chan struct{} // capacity 1: files are stale
 	stop  chan struct{}
@@ -99,6 +103,7 @@ func Start(cfg Config) (*Node, error) {
 			return
 		}
 		n.all.Store(&ms)
+		n.noteReturns(ms)
 		n.every.Update(ms)
 		if n.table.Update(n.inRegion(ms)) {
 			n.placeRing()
@@ -119,6 +124,7 @@ func Start(cfg Config) (*Node, error) {
 	n.mem = mem
 	ms := mem.Members()
 	n.all.Store(&ms)
+	n.noteReturns(ms)
 	n.table = discovery.NewTable(n.inRegion(ms)) // version 1
 	n.every = discovery.NewTable(ms)
 	n.ready.Store(true)
@@ -191,6 +197,38 @@ func (n *Node) inRegion(ms []discovery.Member) []discovery.Member {
 // region: alive (alive or leaving) and down (failed; they may come back).
 // Members that left are in neither.
 func (n *Node) Others() (alive, down []string) { return n.others(false) }
+
+// noteReturns counts, for each member, the changes from failed to alive.
+func (n *Node) noteReturns(ms []discovery.Member) {
+	n.retMu.Lock()
+	defer n.retMu.Unlock()
+	if n.status == nil {
+		n.status, n.returns = map[string]discovery.Status{}, map[string]uint64{}
+	}
+	for _, m := range ms {
+		if prev, ok := n.status[m.Addr]; ok && prev == discovery.StatusFailed && m.Status == discovery.StatusAlive {
+			n.returns[m.Addr]++
+		}
+		n.status[m.Addr] = m.Status
+	}
+}
+
+// Returns reports, for each member that ever came back (alive again after
+// this node saw it fail, however briefly), how many times it did: a
+// member that was cut off or stopped may have missed what happened
+// meanwhile.
+func (n *Node) Returns() map[string]uint64 {
+	n.retMu.Lock()
+	defer n.retMu.Unlock()
+	out := make(map[string]uint64, len(n.returns))
+	for a, c := range n.returns {
+		out[a] = c
+	}
+	return out
+}
+
+// Region returns this node's region ("" for none).
+func (n *Node) Region() string { return n.region }
 
 // Remote is Others restricted to the members of other regions (none when
 // this node has no region).

@@ -21,6 +21,10 @@ func (c *conn) discovery(r *proto.Request) {
 		c.out = c.s.rep.appendConfig(c.out)
 		return
 	}
+	if a := r.Args(); r.Command == proto.CmdCluster && len(a) == 1 && string(a[0]) == "invalidations" {
+		c.out = c.s.inv.appendLog(c.out)
+		return
+	}
 	if d := c.s.discovery(); d != nil {
 		if out, ok := d.AppendReply(c.out, r.Command, r.Args()); ok {
 			c.out = out

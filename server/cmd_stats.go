@@ -244,7 +244,7 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	// reads as memcached's.
 	ps := s.store.PrefixStats()
 	members, relays := s.inv.backlog()
-	relayed := s.inv.relayed.Load() + s.inv.forwarded.Load() + s.inv.failures.Load() + uint64(relays)
+	relayed := s.inv.relayed.Load() + s.inv.forwarded.Load() + s.inv.failures.Load() + s.inv.caughtUp.Load() + uint64(relays)
 	if t[cCmdFlushPrefix] != 0 || ps.Pending != 0 || ps.Reclaimed != 0 {
 		u("cmd_flush_prefix", t[cCmdFlushPrefix])
 		i("flush_prefix_pending", int64(ps.Pending))
@@ -254,6 +254,7 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 		u("invalidation_relays_received", s.inv.relayed.Load())
 		u("invalidation_relay_duplicates", s.inv.dups.Load())
 		u("invalidation_relay_gaps", s.inv.gaps.Load())
+		u("invalidation_caught_up", s.inv.caughtUp.Load())
 		u("invalidation_relays_sent", s.inv.forwarded.Load())
 		u("invalidation_relay_failures", s.inv.failures.Load())
 		i("invalidation_backlog_members", int64(members))

@@ -30,15 +30,16 @@ import (
 // members of other regions for a delete) and answers only when all have
 // acknowledged: as usual, or a SERVER_ERROR naming the members that have
 // not (unreachable within the timeout, or known to be down). Relays are
-// `flush_prefix <prefix> relay <origin> <seq>` and `delete <key> relay
-// <origin> <seq>`, applied by the member without relaying further; seq
-// counts this origin's relays to that member, so the member can tell a
-// retry (already applied) from a gap (relays it missed). A member that
-// did not acknowledge keeps the relays in a backlog of its own here, in
-// order, retried every second until it acknowledges; past maxBacklog the
-// backlog becomes one flush_all, since the member can no longer be brought
-// up to date relay by relay. A member that left the cluster is dropped
-// from the backlogs.
+// `flush_prefix <prefix> relay <stamp> <seq>` and `delete <key> relay
+// <stamp> <seq>`, applied by the member without relaying further; the
+// stamp names the invalidation (invlog.go), seq counts this origin's
+// relays to that member, so the member can tell a retry (already applied)
+// from a gap (relays it missed); seq 0 is a catch-up, outside any
+// sequence. A member that did not acknowledge keeps the relays in a
+// backlog of its own here, in order, retried every second until it
+// acknowledges; past maxBacklog the backlog becomes one flush_all, since
+// the member can no longer be brought up to date relay by relay. A member
+// that left the cluster is dropped from the backlogs.
 
 const (
 	relayTimeout = time.Second
@@ -60,13 +61,19 @@ type invalidator struct {
 	// receives this origin's relays in sequence.
 	sendMu sync.Mutex
 
-	mu     sync.Mutex
-	next   map[string]uint64   // member address -> the sequence number of its last relay from here
-	queued map[string]*backlog // member address -> relays it has not acknowledged
-	seen   map[string]uint64   // origin -> the last of its relays applied here
+	mu      sync.Mutex
+	next    map[string]uint64   // member address -> the sequence number of its last relay from here
+	queued  map[string]*backlog // member address -> relays it has not acknowledged
+	seen    map[string]uint64   // origin -> the last of its relays applied here
+	oseq    uint64              // this node's invalidations (the stamps it makes)
+	log     invLog              // recent invalidations applied here, for members catching up (invlog.go)
+	logged  map[string]struct{} // the stamps in log
+	returns map[string]uint64   // Peers.Returns at the last tick (catch-up of members that came back)
+	behind  map[string]bool     // members that came back and are not caught up yet
 
 	relayed   atomic.Uint64 // relays received from other members
 	dups      atomic.Uint64 // relays received again (acknowledged, not applied)
+	caughtUp  atomic.Uint64 // invalidations applied from another member's log
 	gaps      atomic.Uint64 // relays that showed others missed here (answered with a local flush_all)
 	forwarded atomic.Uint64 // relays this node sent and the member acknowledged
 	failures  atomic.Uint64 // relays that failed (queued for retry)
@@ -75,9 +82,10 @@ type invalidator struct {
 }
 
 type relayEntry struct {
-	kind byte
-	key  []byte
-	seq  uint64
+	kind  byte
+	key   []byte
+	stamp string // the invalidation's identity (stamp.go)
+	seq   uint64 // this relay's place in the origin's sequence to the member
 }
 
 type backlog struct {
@@ -90,11 +98,13 @@ func (iv *invalidator) init(s *Server) {
 	iv.next = map[string]uint64{}
 	iv.queued = map[string]*backlog{}
 	iv.seen = map[string]uint64{}
+	iv.logged = map[string]struct{}{}
+	iv.behind = map[string]bool{}
 	iv.pool = peers.Pool{Timeout: relayTimeout, DialTimeout: relayTimeout / 2, Auth: s.peerCredentials}
 }
 
 func (iv *invalidator) start() {
-	iv.id = strconv.Itoa(os.Getpid()) + "/" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	iv.id = strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	iv.stop, iv.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(iv.done)
@@ -140,9 +150,9 @@ func (iv *invalidator) queueLocked(addr string, e relayEntry) {
 // send delivers one relay to member addr.
 func (iv *invalidator) send(addr string, e relayEntry) error {
 	if e.kind == relayDelete {
-		return iv.pool.DeleteRelay(addr, e.key, iv.id, e.seq)
+		return iv.pool.DeleteRelay(addr, e.key, e.stamp, e.seq)
 	}
-	return iv.pool.FlushPrefix(addr, e.key, iv.id, e.seq)
+	return iv.pool.FlushPrefix(addr, e.key, e.stamp, e.seq)
 }
 
 // peers returns the cluster, or nil when clustering is off.
@@ -160,9 +170,12 @@ func (iv *invalidator) relay(kind byte, key []byte, alive, down []string) []stri
 	iv.sendMu.Lock()
 	defer iv.sendMu.Unlock()
 	iv.mu.Lock()
+	iv.oseq++
+	st := makeStamp(iv.id, iv.oseq, iv.region())
+	iv.recordLocked(st, kind, key)
 	entry := func(a string) relayEntry {
 		iv.next[a]++
-		return relayEntry{kind: kind, key: key, seq: iv.next[a]}
+		return relayEntry{kind: kind, key: key, stamp: st, seq: iv.next[a]}
 	}
 	var missed, try []string
 	var tries []relayEntry
@@ -240,6 +253,7 @@ func (iv *invalidator) retry() {
 		return
 	}
 	alive, down := p.Others()
+	iv.catchUp(alive, p.Returns())
 	iv.mu.Lock()
 	var todo []string
 	for a := range iv.queued {
@@ -304,9 +318,18 @@ func (iv *invalidator) drain(addr string) {
 // backlog for this node overflowed, or this node lost track), in which case
 // nothing here can be proven current and the caller flushes everything.
 // The caller reports an applied relay with applied.
-func (iv *invalidator) receive(origin string, seq uint64) (apply, gap bool) {
+func (iv *invalidator) receive(st string, seq uint64) (apply, gap bool) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
+	if _, ok := iv.logged[st]; ok {
+		iv.dups.Add(1) // applied already (a retry, or a catch-up)
+		return false, false
+	}
+	if seq == 0 {
+		iv.caughtUp.Add(1) // a catch-up: no place in a sequence
+		return true, false
+	}
+	origin := stampOrigin(st)
 	last, known := iv.seen[origin]
 	switch {
 	case known && seq <= last:
@@ -319,11 +342,14 @@ func (iv *invalidator) receive(origin string, seq uint64) (apply, gap bool) {
 	return true, false
 }
 
-// applied records that relay seq of origin took effect here.
-func (iv *invalidator) applied(origin string, seq uint64) {
+// applied records that relay seq with stamp st (kind, key) took effect
+// here.
+func (iv *invalidator) applied(st string, seq uint64, kind byte, key []byte) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
+	origin := stampOrigin(st)
 	iv.seen[origin] = max(iv.seen[origin], seq)
+	iv.recordLocked(st, kind, key)
 }
 
 // backlog returns the number of members with relays waiting, and the
@@ -338,16 +364,19 @@ func (iv *invalidator) backlog() (members, relays int) {
 	return members, relays
 }
 
-// relayOf returns the origin and sequence number of a relay from another
-// member (`relay <origin> <seq>` after the key, in Args); ok is false for
+// relayOf returns the stamp and sequence number of a relay from another
+// member (`relay <stamp> <seq>` after the key, in Args); ok is false for
 // a request that is not one, or whose sequence number is not a number.
-func relayOf(r *proto.Request) (origin string, seq uint64, ok bool) {
+func relayOf(r *proto.Request) (st string, seq uint64, ok bool) {
 	args := r.Args()
 	if len(args) != 2 {
 		return "", 0, false
 	}
 	seq, err := strconv.ParseUint(string(args[1]), 10, 64)
-	return string(args[0]), seq, err == nil
+	if err != nil || !validStamp(string(args[0])) {
+		return "", 0, false
+	}
+	return string(args[0]), seq, true
 }
 
 // acceptRelay checks a relay's place in its origin's sequence: it reports
@@ -424,7 +453,7 @@ func (c *conn) flushPrefix(r *proto.Request) {
 		return
 	}
 	if relay {
-		c.s.inv.applied(origin, seq)
+		c.s.inv.applied(origin, seq, relayPrefix, prefix)
 	}
 	var done []byte
 	switch {
@@ -483,9 +512,15 @@ func (c *conn) relayedDelete(r *proto.Request) (goOn bool, applied func()) {
 	if !relay {
 		return true, func() {}
 	}
+	if seq == 0 && stampRegion(origin) == c.s.inv.region() {
+		// A catch-up of a delete made in this region: there it acted
+		// on the key's owner only.
+		c.out = append(c.out, "NOT_FOUND\r\n"...)
+		return false, nil
+	}
 	if !c.acceptRelay(origin, seq) {
 		c.out = append(c.out, "NOT_FOUND\r\n"...)
 		return false, nil
 	}
-	return true, func() { c.s.inv.applied(origin, seq) }
+	return true, func() { c.s.inv.applied(origin, seq, relayDelete, r.Key) }
 }

@@ -161,25 +161,25 @@ func TestFlushPrefixRelayDuplicatesAndGaps(t *testing.T) {
 		return line
 	}
 	do("set a:1 0 0 1\r\nx\r\n")
-	if got := do("flush_prefix a: relay n1/x 1\r\n"); got != "OK\r\n" {
+	if got := do("flush_prefix a: relay n1/1/- 1\r\n"); got != "OK\r\n" {
 		t.Fatalf("relay: %q", got)
 	}
 	if got := do("get a:1\r\n"); got != "END\r\n" {
 		t.Fatalf("after the relay: %q", got)
 	}
 	do("set a:1 0 0 1\r\ny\r\n")
-	if got := do("flush_prefix a: relay n1/x 1\r\n"); got != "OK\r\n" {
+	if got := do("flush_prefix a: relay n1/1/- 1\r\n"); got != "OK\r\n" {
 		t.Fatalf("the same relay again: %q", got)
 	}
 	if got := do("get a:1\r\n"); got != "VALUE a:1 0 1\r\ny\r\nEND\r\n" {
 		t.Fatalf("a duplicate relay flushed again: %q", got)
 	}
 	// Another origin counts on its own.
-	if got := do("flush_prefix b: relay n2/y 7\r\n"); got != "OK\r\n" {
+	if got := do("flush_prefix b: relay n2/7/- 7\r\n"); got != "OK\r\n" {
 		t.Fatalf("relay of another origin: %q", got)
 	}
 	do("set c:1 0 0 1\r\nz\r\n")
-	if got := do("flush_prefix d: relay n1/x 3\r\n"); got != "OK\r\n" {
+	if got := do("flush_prefix d: relay n1/3/- 3\r\n"); got != "OK\r\n" {
 		t.Fatalf("relay after a gap: %q", got)
 	}
 	if got := do("get a:1\r\n"); got != "END\r\n" {
@@ -188,9 +188,33 @@ func TestFlushPrefixRelayDuplicatesAndGaps(t *testing.T) {
 	if got := do("get c:1\r\n"); got != "END\r\n" {
 		t.Fatalf("after a gap, c:1 %q; want everything flushed", got)
 	}
+	// A catch-up (relay number 0) of a flush applied already changes
+	// nothing; one not applied yet is applied.
+	do("set a:1 0 0 1\r\nx\r\n")
+	if got := do("flush_prefix a: relay n1/1/- 0\r\n"); got != "OK\r\n" {
+		t.Fatalf("catch-up: %q", got)
+	}
+	if got := do("get a:1\r\n"); got != "VALUE a:1 0 1\r\nx\r\nEND\r\n" {
+		t.Fatalf("a catch-up of an applied flush flushed again: %q", got)
+	}
+	if got := do("flush_prefix a: relay n3/9/- 0\r\n"); got != "OK\r\n" {
+		t.Fatalf("catch-up: %q", got)
+	}
+	if got := do("get a:1\r\n"); got != "END\r\n" {
+		t.Fatalf("a catch-up of a missed flush was not applied: %q", got)
+	}
+	// The log lists the stamps applied here.
+	log := roundTrip(t, s.Addr(), "cluster invalidations\r\n", "END\r\n")
+	for _, st := range []string{"n1/1/- p ", "n2/7/- p ", "n1/3/- p ", "n3/9/- p "} {
+		if !strings.Contains(log, st) {
+			t.Fatalf("cluster invalidations lacks %q:\n%s", st, log)
+		}
+	}
 	st := statLines(t, s.Addr(), "stats")
-	if st["invalidation_relays_received"] != "4" || st["invalidation_relay_duplicates"] != "1" || st["invalidation_relay_gaps"] != "1" {
-		t.Fatalf("relayed %s, duplicates %s, gaps %s; want 4, 1, 1", st["invalidation_relays_received"], st["invalidation_relay_duplicates"], st["invalidation_relay_gaps"])
+	if st["invalidation_relays_received"] != "6" || st["invalidation_relay_duplicates"] != "2" || st["invalidation_relay_gaps"] != "1" ||
+		st["invalidation_caught_up"] != "1" {
+		t.Fatalf("relayed %s, duplicates %s, gaps %s, caught up %s; want 6, 2, 1, 1", st["invalidation_relays_received"],
+			st["invalidation_relay_duplicates"], st["invalidation_relay_gaps"], st["invalidation_caught_up"])
 	}
 }
 

@@ -46,6 +46,12 @@ type Peers interface {
 	// Remote is Others for the members of other regions only: deletes
 	// that must reach every region are relayed to them.
 	Remote() (alive, down []string)
+	// Region returns this node's region ("" for none).
+	Region() string
+	// Returns counts, by member address, the times each member came back
+	// after this node saw it fail: such a member is sent the recent
+	// invalidations it may have missed.
+	Returns() map[string]uint64
 }
 
 // replicaLease bounds the life of a copy that is no longer refreshed.

@@ -31,13 +31,18 @@ type fixedPeers struct {
 	addrs []string
 	self  int
 	down  []string
-	// members of other regions
+	// members of other regions, and this node's
 	remote, remoteDown []string
+	region             string
 }
 
 func (p fixedPeers) Replicas([]byte, int) ([]string, int) { return p.addrs, p.self }
 
 func (p fixedPeers) Remote() (alive, down []string) { return p.remote, p.remoteDown }
+
+func (p fixedPeers) Region() string { return p.region }
+
+func (p fixedPeers) Returns() map[string]uint64 { return nil }
 
 func (p fixedPeers) Others() (alive, down []string) {
 	for i, a := range p.addrs {

@@ -169,29 +169,29 @@ func deletedReply(rp *proto.Reply) error {
 }
 
 // FlushPrefix relays a namespace flush to the member at addr:
-// `flush_prefix <prefix> relay <origin> <seq>`, which the member applies
+// `flush_prefix <prefix> relay <stamp> <seq>`, which the member applies
 // without relaying further, and waits for OK.
-func (p *Pool) FlushPrefix(addr string, prefix []byte, origin string, seq uint64) error {
-	return p.do(addr, relay(proto.CmdFlushPrefix, prefix, origin, seq), okReply)
+func (p *Pool) FlushPrefix(addr string, prefix []byte, stamp string, seq uint64) error {
+	return p.do(addr, relay(proto.CmdFlushPrefix, prefix, stamp, seq), okReply)
 }
 
-// relay writes `<cmd> <key> relay <origin> <seq>`.
-func relay(cmd proto.Command, key []byte, origin string, seq uint64) func(c *conn) []byte {
+// relay writes `<cmd> <key> relay <stamp> <seq>`.
+func relay(cmd proto.Command, key []byte, stamp string, seq uint64) func(c *conn) []byte {
 	return func(c *conn) []byte {
 		c.req.Reset()
 		c.req.Command = cmd
 		c.req.Key = key
-		c.req.AddArg([]byte(origin))
+		c.req.AddArg([]byte(stamp))
 		c.req.AddArg(strconv.AppendUint(nil, seq, 10))
 		return proto.AppendRequest(c.buf[:0], &c.req)
 	}
 }
 
 // DeleteRelay relays a delete to the member at addr: `delete <key> relay
-// <origin> <seq>`, which the member applies without relaying further (and
+// <stamp> <seq>`, which the member applies without relaying further (and
 // memcached reads as a plain delete); DELETED and NOT_FOUND both succeed.
-func (p *Pool) DeleteRelay(addr string, key []byte, origin string, seq uint64) error {
-	return p.do(addr, relay(proto.CmdDelete, key, origin, seq), deletedReply)
+func (p *Pool) DeleteRelay(addr string, key []byte, stamp string, seq uint64) error {
+	return p.do(addr, relay(proto.CmdDelete, key, stamp, seq), deletedReply)
 }
 
 // FlushAll sends flush_all to the member at addr and waits for OK.

@@ -545,3 +545,58 @@ func TestFlushPrefixAcrossRegions(t *testing.T) {
 		t.Errorf("%d gaps: a relay was lost and region B flushed everything", gaps)
 	}
 }
+
+// A member that missed a flush catches up from another member's log when
+// it comes back, even though the node that accepted the flush (and held
+// the backlog for it) is gone.
+func TestFlushPrefixCatchUpAfterOriginDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three slabcached processes")
+	}
+	const base = 101
+	ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", base+i) }
+	for i := 0; i < 3; i++ {
+		if l, err := net.Listen("tcp", ip(i)+":11211"); err != nil {
+			t.Skipf("%s:11211 is not free: %v", ip(i), err)
+		} else {
+			l.Close()
+		}
+	}
+	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	names := []string{"c1", "c2", "c3"}
+	for i, n := range names {
+		var extra []string
+		if i > 0 {
+			extra = []string{"--cluster-join", ip(0) + ":7946"}
+		}
+		tc.start(n, ip(i), extra...)
+	}
+	for _, n := range names {
+		tc.waitStatus(names, n, "alive", 15*time.Second)
+	}
+	for _, n := range names {
+		fillNamespace(t, tc.nodes[n].addr(), "lost:", 100)
+		fillNamespace(t, tc.nodes[n].addr(), "kept:", 100)
+	}
+	c3 := tc.nodes["c3"]
+	c3.cmd.Process.Signal(syscall.SIGSTOP)
+	tc.waitStatus([]string{"c1", "c2"}, "c3", "failed", 15*time.Second)
+	if got := sendLine(t, tc.nodes["c1"].addr(), "flush_prefix lost:\r\n", 5*time.Second); got != "SERVER_ERROR flush_prefix pending on "+c3.addr()+"\r\n" {
+		t.Fatalf("flush with c3 stopped: %q", got)
+	}
+	// The origin dies with its backlog for c3.
+	tc.nodes["c1"].cmd.Process.Kill()
+	c3.cmd.Process.Signal(syscall.SIGCONT)
+	start := time.Now()
+	for countNamespace(t, c3.addr(), "lost:", 100) != 0 {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("c3 still serves the flushed namespace 20 s after it came back:\n%s\nc2:\n%s", c3.log, tc.nodes["c2"].log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("c3 caught up %v after it came back (invalidation_caught_up %d)", time.Since(start).Round(time.Millisecond),
+		statValue(t, c3.addr(), "invalidation_caught_up"))
+	if got := countNamespace(t, c3.addr(), "kept:", 100); got != 100 {
+		t.Fatalf("c3 serves %d of 100 items of a namespace nobody flushed", got)
+	}
+}
