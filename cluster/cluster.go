@@ -198,7 +198,8 @@ func (n *Node) inRegion(ms []discovery.Member) []discovery.Member {
 // Members that left are in neither.
 func (n *Node) Others() (alive, down []string) { return n.others(false) }
 
-// noteReturns counts, for each member, the changes from failed to alive.
+// noteReturns counts, for each member, its changes to alive from failed,
+// left or leaving.
 func (n *Node) noteReturns(ms []discovery.Member) {
 	n.retMu.Lock()
 	defer n.retMu.Unlock()
@@ -206,7 +207,7 @@ func (n *Node) noteReturns(ms []discovery.Member) {
 		n.status, n.returns = map[string]discovery.Status{}, map[string]uint64{}
 	}
 	for _, m := range ms {
-		if prev, ok := n.status[m.Addr]; ok && prev == discovery.StatusFailed && m.Status == discovery.StatusAlive {
+		if prev, ok := n.status[m.Addr]; ok && prev != discovery.StatusAlive && m.Status == discovery.StatusAlive {
 			n.returns[m.Addr]++
 		}
 		n.status[m.Addr] = m.Status
@@ -214,9 +215,9 @@ func (n *Node) noteReturns(ms []discovery.Member) {
 }
 
 // Returns reports, for each member that ever came back (alive again after
-// this node saw it fail, however briefly), how many times it did: a
-// member that was cut off or stopped may have missed what happened
-// meanwhile.
+// this node saw it fail, however briefly, or leave), how many times it
+// did: a member that was cut off, stopped or restarted (warm, with its
+// items) may have missed what happened meanwhile.
 func (n *Node) Returns() map[string]uint64 {
 	n.retMu.Lock()
 	defer n.retMu.Unlock()

@@ -49,8 +49,8 @@ type Peers interface {
 	// Region returns this node's region ("" for none).
 	Region() string
 	// Returns counts, by member address, the times each member came back
-	// after this node saw it fail: such a member is sent the recent
-	// invalidations it may have missed.
+	// after this node saw it fail or leave: such a member is sent the
+	// recent invalidations it may have missed.
 	Returns() map[string]uint64
 }
 

@@ -548,7 +548,8 @@ func TestFlushPrefixAcrossRegions(t *testing.T) {
 
 // A member that missed a flush catches up from another member's log when
 // it comes back, even though the node that accepted the flush (and held
-// the backlog for it) is gone.
+// the backlog for it) is gone; and a member restarted warm (-e) with its
+// items catches up on what was flushed while it was down.
 func TestFlushPrefixCatchUpAfterOriginDies(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts three slabcached processes")
@@ -564,13 +565,16 @@ func TestFlushPrefixCatchUpAfterOriginDies(t *testing.T) {
 	}
 	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
 	names := []string{"c1", "c2", "c3"}
-	for i, n := range names {
+	memFile := filepath.Join(tc.dir, "c3.mem")
+	c3args := []string{"--cluster-join", ip(1) + ":7946", "-e", memFile, "-o", "drain_secs=0"}
+	for i, n := range names[:2] {
 		var extra []string
 		if i > 0 {
 			extra = []string{"--cluster-join", ip(0) + ":7946"}
 		}
 		tc.start(n, ip(i), extra...)
 	}
+	tc.start("c3", ip(2), c3args...)
 	for _, n := range names {
 		tc.waitStatus(names, n, "alive", 15*time.Second)
 	}
@@ -598,5 +602,37 @@ func TestFlushPrefixCatchUpAfterOriginDies(t *testing.T) {
 		statValue(t, c3.addr(), "invalidation_caught_up"))
 	if got := countNamespace(t, c3.addr(), "kept:", 100); got != 100 {
 		t.Fatalf("c3 serves %d of 100 items of a namespace nobody flushed", got)
+	}
+	// c3 stops gracefully keeping its items (SIGUSR1, memory file), a
+	// namespace is flushed meanwhile, c3 starts again with its items: c2
+	// sees it come back and catches it up.
+	fillNamespace(t, c3.addr(), "warm:", 100)
+	c3.cmd.Process.Signal(syscall.SIGUSR1)
+	select {
+	case err := <-c3.done:
+		c3.done <- err
+	case <-time.After(20 * time.Second):
+		t.Fatal("c3 did not stop on SIGUSR1")
+	}
+	tc.waitStatus([]string{"c2"}, "c3", "left", 15*time.Second)
+	// Answered pending on c1 only (killed above): c3 left, nobody waits
+	// for it.
+	if got := sendLine(t, tc.nodes["c2"].addr(), "flush_prefix warm:\r\n", 5*time.Second); got != "SERVER_ERROR flush_prefix pending on "+tc.nodes["c1"].addr()+"\r\n" {
+		t.Fatalf("flush with c3 gone: %q", got)
+	}
+	c3 = tc.start("c3", ip(2), c3args...)
+	if got := statValue(t, c3.addr(), "curr_items"); got < 100 {
+		t.Fatalf("c3 restarted warm with %d items", got)
+	}
+	start = time.Now()
+	for countNamespace(t, c3.addr(), "warm:", 100) != 0 {
+		if time.Since(start) > 20*time.Second {
+			t.Fatalf("c3 restarted warm still serves the namespace flushed while it was down; c3 caught up %d; c2:\n%s", statValue(t, c3.addr(), "invalidation_caught_up"), tc.nodes["c2"].log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("c3, restarted warm, caught up %v after it started", time.Since(start).Round(time.Millisecond))
+	if got := countNamespace(t, c3.addr(), "kept:", 100); got != 100 {
+		t.Fatalf("c3 restarted warm serves %d of 100 items of a namespace nobody flushed", got)
 	}
 }
