@@ -58,6 +58,7 @@ type Node struct {
 	files discovery.ProxyFiles
 	log   *zap.Logger
 
+	onRing atomic.Pointer[func()]             // called after each change of the ring (OnRingChange)
 	self   string                             // this node's memcached address
 	region string                             // this node's region: the table and ring hold its members only
 	all    atomic.Pointer[[]discovery.Member] // every member, all regions (Others)
@@ -290,17 +291,26 @@ type placement struct {
 // placeRing builds the ring of the current view when its alive members
 // changed, keeping the one it replaces.
 func (n *Node) placeRing() {
+	if n.placeRingLocked() {
+		if fn := n.onRing.Load(); fn != nil {
+			(*fn)()
+		}
+	}
+}
+
+// placeRingLocked builds the ring and reports whether it changed.
+func (n *Node) placeRingLocked() bool {
 	n.ringMu.Lock()
 	defer n.ringMu.Unlock()
 	v := n.table.View()
 	nodes := discovery.RingNodes(v.Members)
 	old := n.rings.Load()
 	if old != nil && slices.Equal(old.ring.Nodes(), nodes) {
-		return
+		return false
 	}
 	r, err := ring.New(ring.KindKetama, nodes)
 	if err != nil {
-		return
+		return false
 	}
 	p := &placement{version: v.Version, ring: r, since: time.Now()}
 	switch {
@@ -319,7 +329,12 @@ func (n *Node) placeRing() {
 		p.prev = old.ring
 	}
 	n.rings.Store(p)
+	return true
 }
+
+// OnRingChange sets fn to be called after each change of the ring, on the
+// goroutine that made it (it must not block).
+func (n *Node) OnRingChange(fn func()) { n.onRing.Store(&fn) }
 
 // RingChanged returns when the ring last changed (zero before any change
 // that moved keys to or from this node's view).
@@ -348,6 +363,25 @@ func (n *Node) PreviousOwner(key []byte) (addr string, since time.Time, ok bool)
 		return "", time.Time{}, false
 	}
 	return p.prev.Nodes()[old].Addr, p.since, true
+}
+
+// MovedTo returns, for a key this node owned before the last change of
+// the ring and another node owns now, that node's memcached address
+// (hand-over of hot items after a change).
+func (n *Node) MovedTo(key []byte) (addr string, ok bool) {
+	p := n.rings.Load()
+	if p == nil || p.prev == nil {
+		return "", false
+	}
+	old := p.prev.Owner(key)
+	if old < 0 || p.prev.Nodes()[old].Addr != n.self {
+		return "", false
+	}
+	cur := p.ring.Owner(key)
+	if cur < 0 || p.ring.Nodes()[cur].Addr == n.self {
+		return "", false
+	}
+	return p.ring.Nodes()[cur].Addr, true
 }
 
 // Replicas returns the memcached addresses of the nodes that serve key

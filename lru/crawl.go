@@ -129,6 +129,7 @@ type DumpItem struct {
 	Size       int    // item bytes as slabcache stores it
 	Len        int    // value length
 	Flags      uint32 // client flags
+	Segment    Segment
 }
 
 // DumpCursor is where a metadump walk stands; the zero value starts at the
@@ -200,6 +201,7 @@ func (s *Store) dumpOne(sh *shard, ref slab.Ref, now uint32, epoch int64, d *Dum
 			Size:       s.itemBytes(p, st),
 			Len:        s.valueLen(p, st),
 			Flags:      s.lay.flags(p, st),
+			Segment:    segOf(st),
 		}
 		if e := getExp(p); e != 0 {
 			d.Exptime = epoch + int64(e)

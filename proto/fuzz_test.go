@@ -274,6 +274,9 @@ func genMeta(g *gen, r *Request) {
 	if c == CmdMetaDelete {
 		letters += "AG"
 	}
+	if c == CmdMetaSet {
+		letters += "H"
+	}
 	max := MaxMetaFlags
 	if c == CmdMetaSet {
 		max--

@@ -153,6 +153,11 @@ func (p *parser) metaFlags(start int) *Error {
 			if r.Command != CmdMetaDelete {
 				return ErrInvalidFlag
 			}
+		case 'H':
+			// slabcache's ms H: a previous owner's hand-over push.
+			if r.Command != CmdMetaSet {
+				return ErrInvalidFlag
+			}
 		case 'F':
 			v, ok := tokU32(arg)
 			if len(arg) == 0 || !ok {

@@ -284,6 +284,8 @@ var parseCases = func() []parseCase {
 		{name: "flush_prefix two prefixes", in: "flush_prefix a: b:\r\n", want: "flush_prefix", err: ErrBadFormat, noDiff: true},
 		{name: "flush_prefix 251", in: "flush_prefix " + k251 + "\r\n", want: "flush_prefix", err: ErrBadFormat, noDiff: true},
 		{name: "delete relay", in: "delete k relay n/1 9\r\n", want: `delete key="k" args=["n/1" "9"]`, noDiff: true},
+		{name: "ms H", in: "ms k 1 H ME\r\nx\r\n", want: `ms key="k" flags="HM" M=E len=1 value="x"`, noDiff: true},
+		{name: "mg H is invalid", in: "mg k H\r\n", want: "mg", err: ErrInvalidFlag},
 		{name: "md G", in: "md k G\r\n", want: `md key="k" flags="G"`, noDiff: true},
 		{name: "mg G is invalid", in: "mg k G\r\n", want: "mg", err: ErrInvalidFlag},
 		{name: "md A", in: "md user: A q\r\n", want: `md key="user:" flags="Aq"`, noDiff: true},

@@ -150,6 +150,10 @@ func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
 // commit publishes the filled reservation for r and answers.
 func (c *conn) commit(r *proto.Request) {
 	if r.Command == proto.CmdMetaSet {
+		if r.HasFlag('H') {
+			c.handoverCommit(r)
+			return
+		}
 		c.metaCommit(r)
 		return
 	}

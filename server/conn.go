@@ -286,8 +286,8 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				if c.warmFetch(r) {
 					return off, false // parked; the request runs again after the fetch
 				}
-				if isWrite(r.Command) {
-					c.s.noteWrite(r.Key)
+				if isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) {
+					c.s.noteWrite(r.Key) // a hand-over push notes itself once accepted (commit)
 				}
 			}
 			start := nanotime()

@@ -75,6 +75,7 @@ type Server struct {
 	rep       replicator        // hot-key copies on other nodes (replicate.go)
 	warm      warmup            // filling moved keys after a ring change (warmup.go)
 	inv       invalidator       // flush_prefix relays to the other members (invalidate.go)
+	hand      handover          // pushing moved items to their new owners (handover.go)
 	warmUntil atomic.Uint32     // clock time a warm-up ends; 0: none (warmup.go)
 }
 
@@ -255,6 +256,7 @@ func (s *Server) writePortFile() error {
 func (s *Server) finish() {
 	s.net.finish(func() {
 		s.inv.close()
+		s.hand.stop()
 		if s.hot != nil {
 			s.hot.Stop()
 			s.rep.close()

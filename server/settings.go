@@ -103,6 +103,11 @@ type Settings struct {
 	// ring change a read of a key that moved here and is not here yet is
 	// filled from its previous owner (docs/cluster.md); 0 turns it off.
 	WarmupSecs int
+	// WarmupRate (-o warmup_rate, MB/s): with clustering, after a ring
+	// change this node pushes the items it owned whose keys moved to
+	// another node (HOT and WARM first) at most this fast; 0 turns it
+	// off (the new owners then fill on demand only).
+	WarmupRate int
 	// DrainSecs (-o drain_secs): with clustering, on SIGTERM the node
 	// leaves the cluster, then serves on for up to this long while the
 	// nodes taking over its keys fill them from it (their warm-up); 0
@@ -205,6 +210,7 @@ func DefaultSettings() Settings {
 		HotKeyMinRate:         1000,
 		HotKeyReplicas:        3,
 		WarmupSecs:            60,
+		WarmupRate:            4,
 		DrainSecs:             10,
 		Protocol:              ProtocolAuto,
 		MaxBytes:              d.MemoryLimit,
@@ -310,6 +316,8 @@ func (s *Settings) Validate() error {
 		return e("hotkey_min_rate must not be negative")
 	case s.HotKeyReplicas < 1 || s.HotKeyReplicas > 16:
 		return e("hotkey_replicas must be between 1 and 16")
+	case s.WarmupRate < 0:
+		return e("warmup_rate must not be negative")
 	case s.WarmupSecs < 0:
 		return e("warmup_secs must not be negative")
 	case s.DrainSecs < 0:
@@ -595,6 +603,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"hotkey_min_rate", strconv.FormatFloat(s.HotKeyMinRate, 'f', -1, 64)},
 		{"hotkey_replicas", strconv.Itoa(s.HotKeyReplicas)},
 		{"warmup_secs", strconv.Itoa(s.WarmupSecs)},
+		{"warmup_rate", strconv.Itoa(s.WarmupRate)},
 		{"drain_secs", strconv.Itoa(s.DrainSecs)},
 		{"invalidation_broadcast", yes(s.InvalidationBroadcast)},
 	}

@@ -167,8 +167,8 @@ func compareStatsSettings(t *testing.T, mc, ours []Stat, differ map[string]bool)
 	for own < len(ours) && isOwnSetting(ours[len(ours)-1-own].Name) {
 		own++
 	}
-	if own != 10 {
-		t.Errorf("stats settings ends with %d settings of slabcached's own, want 10", own)
+	if own != 11 {
+		t.Errorf("stats settings ends with %d settings of slabcached's own, want 11", own)
 	}
 	ours = ours[:len(ours)-own]
 	if len(mc) != len(ours) {
@@ -275,5 +275,5 @@ func TestStatsSettingsFormat(t *testing.T) {
 
 // isOwnSetting tells slabcached's own stats settings from memcached's.
 func isOwnSetting(name string) bool {
-	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs" || name == "invalidation_broadcast"
+	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs" || name == "invalidation_broadcast" || name == "warmup_rate"
 }

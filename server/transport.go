@@ -404,6 +404,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		s.obs.flushEvictions()
 	}
 	s.refreshWarm()
+	s.refreshHandover()
 	return tickInterval, gnet.None
 }
 

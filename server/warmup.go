@@ -33,6 +33,7 @@ type warmup struct {
 	flight singleflight.Group
 
 	fetches, hits, misses, failures, bytes atomic.Uint64
+	pushed, pushBytes, pushFailures        atomic.Uint64 // hand-over (handover.go)
 }
 
 // maxWarmWritten bounds the keys remembered as written during a warm-up;
@@ -59,6 +60,11 @@ func (s *Server) warmPeers() warmPeers {
 	wp, _ := b.p.(warmPeers)
 	return wp
 }
+
+// RingChanged starts the warm-up of a ring change at once (cmd calls it
+// from the cluster's ring change; the transport's tick would see it up to
+// a tick later, and a write in between would not be known to the warm-up).
+func (s *Server) RingChanged() { s.refreshWarm() }
 
 // refreshWarm sets warmUntil (clock seconds) from the last ring change; the
 // transport's tick calls it, so requests test one number to know whether a
@@ -118,6 +124,26 @@ func (s *Server) warming(key []byte) (string, bool) {
 		return "", false
 	}
 	return addr, true
+}
+
+// handoverCommit stores a previous owner's push (ms H, handover.go): only
+// during this node's warm-up and only for a key not written here since the
+// ring changed (NS otherwise: this node's value wins). As in fetchFrom, the
+// check and the store happen under one lock, and writes note themselves
+// before they run, so a write here either comes after the push (and
+// overrides it) or is seen by it.
+func (c *conn) handoverCommit(r *proto.Request) {
+	w := &c.s.warm
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, written := w.written[string(r.Key)]
+	if w.written == nil || w.full || written {
+		c.s.store.Abort(&c.up.resv)
+		c.out = append(c.out, "NS\r\n"...)
+		return
+	}
+	w.written[string(r.Key)] = struct{}{} // here now: never fetched
+	c.metaCommit(r)
 }
 
 // noteWrite records a write of key during a warm-up.
@@ -245,6 +271,10 @@ func (s *Server) appendStatsWarmup(dst []byte) []byte {
 	dst = proto.AppendStat(dst, "warmup_misses", strconv.FormatUint(w.misses.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_failures", strconv.FormatUint(w.failures.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_bytes", strconv.FormatUint(w.bytes.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_rate", strconv.Itoa(s.set.WarmupRate))
+	dst = proto.AppendStat(dst, "warmup_pushed", strconv.FormatUint(w.pushed.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_push_bytes", strconv.FormatUint(w.pushBytes.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_push_failures", strconv.FormatUint(w.pushFailures.Load(), 10))
 	return proto.AppendEnd(dst)
 }
 

@@ -126,6 +126,17 @@ func (p *Pool) do(addr string, write func(c *conn) []byte, check func(rp *proto.
 // carries its original's CAS; 0 lets the member pick one) and value, and
 // waits for HD.
 func (p *Pool) Set(addr string, key []byte, flags uint32, exptime int32, cas uint64, value []byte) error {
+	return p.set(addr, key, flags, exptime, cas, value, false)
+}
+
+// Add is Set for a hand-over push (ms ME H): add semantics, and the member
+// refuses a key written there since the ring changed (NS is success too:
+// nothing newer is overwritten).
+func (p *Pool) Add(addr string, key []byte, flags uint32, exptime int32, cas uint64, value []byte) error {
+	return p.set(addr, key, flags, exptime, cas, value, true)
+}
+
+func (p *Pool) set(addr string, key []byte, flags uint32, exptime int32, cas uint64, value []byte, add bool) error {
 	return p.do(addr, func(c *conn) []byte {
 		b := append(c.buf[:0], "ms "...)
 		b = append(b, key...)
@@ -139,11 +150,14 @@ func (p *Pool) Set(addr string, key []byte, flags uint32, exptime int32, cas uin
 			b = append(b, " E"...)
 			b = strconv.AppendUint(b, cas, 10)
 		}
+		if add {
+			b = append(b, " ME H"...)
+		}
 		b = append(b, "\r\n"...)
 		b = append(b, value...)
 		return append(b, "\r\n"...)
 	}, func(rp *proto.Reply) error {
-		if rp.Kind == proto.ReplyMeta && rp.Status == proto.StatusHD {
+		if rp.Kind == proto.ReplyMeta && (rp.Status == proto.StatusHD || add && rp.Status == proto.StatusNS) {
 			return nil
 		}
 		return fmt.Errorf("%w: %q", ErrReply, rp.Line)

@@ -156,6 +156,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"warmup_secs=5", func(s *server.Settings) { s.WarmupSecs = 5 }, ""},
 		{"drain_secs=3", func(s *server.Settings) { s.DrainSecs = 3 }, ""},
 		{"invalidation_broadcast", func(s *server.Settings) { s.InvalidationBroadcast = true }, ""},
+		{"warmup_rate=16", func(s *server.Settings) { s.WarmupRate = 16 }, ""},
 		{"hotkeys=off,hotkeys=on", func(s *server.Settings) {}, ""},
 		{"hotkey_sample_rate=10,hotkey_top_k=128,hotkey_window=2", func(s *server.Settings) {
 			s.HotKeySampleRate, s.HotKeyTopK, s.HotKeyWindow = 10, 128, 2
@@ -626,7 +627,7 @@ func TestFlagsMatchMemcached(t *testing.T) {
 			}
 			mc, ours := memcachedStatsSettings(t, addr), cmd.settings.StatsSettings(0)
 			// slabcached's own settings come after memcached's.
-			own := map[string]bool{"warmup_secs": true, "drain_secs": true, "invalidation_broadcast": true}
+			own := map[string]bool{"warmup_secs": true, "warmup_rate": true, "drain_secs": true, "invalidation_broadcast": true}
 			for len(ours) > 0 && (strings.HasPrefix(ours[len(ours)-1].Name, "hotkey") || own[ours[len(ours)-1].Name]) {
 				ours = ours[:len(ours)-1]
 			}

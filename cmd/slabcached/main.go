@@ -138,6 +138,10 @@ func serve(cmd *command, stderr io.Writer) int {
 			// The owner of a hot key copies it to the next nodes of
 			// the ring (docs/hotkeys.md).
 			srv.SetPeers(node)
+			// Warm-up starts with the ring change, not at the next
+			// tick: a write in between must be known to it.
+			node.OnRingChange(srv.RingChanged)
+			srv.RingChanged()
 		}
 	}
 	if stop := startMetrics(cmd.metricsListen, srv, log); stop != nil {

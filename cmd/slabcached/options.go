@@ -293,6 +293,7 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "hotkey_min_rate", arg: requiredArg, apply: setFloat(func(s *server.Settings) *float64 { return &s.HotKeyMinRate })},
 	{kind: suboption, long: "hotkey_replicas", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.HotKeyReplicas })},
 	{kind: suboption, long: "warmup_secs", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.WarmupSecs })},
+	{kind: suboption, long: "warmup_rate", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.WarmupRate })},
 	{kind: suboption, long: "drain_secs", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.DrainSecs })},
 	{kind: suboption, long: "invalidation_broadcast", apply: set(func(s *server.Settings) { s.InvalidationBroadcast = true })},
 	{kind: suboption, long: "idle_timeout", arg: requiredArg, missing: "Missing numeric argument for idle_timeout",

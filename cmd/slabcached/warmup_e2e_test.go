@@ -4,6 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -146,4 +149,99 @@ func TestWarmupOnJoin(t *testing.T) {
 			t.Logf("w2 stopped %v after the reads ended", time.Since(start).Round(10*time.Millisecond))
 		})
 	}
+}
+
+// After a join, the previous owners push the items whose keys moved to the
+// new node without waiting for reads; keys deleted on the new node before
+// the push arrives stay deleted.
+func TestHandoverPushOnJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts four slabcached processes")
+	}
+	const base = 111
+	ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", base+i) }
+	for i := 0; i < 4; i++ {
+		if l, err := net.Listen("tcp", ip(i)+":11211"); err != nil {
+			t.Skipf("%s:11211 is not free: %v", ip(i), err)
+		} else {
+			l.Close()
+		}
+	}
+	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	tc.start("h1", ip(0))
+	tc.start("h2", ip(1), "--cluster-join", ip(0)+":7946")
+	tc.start("h3", ip(2), "--cluster-join", ip(0)+":7946")
+	three := []string{"h1", "h2", "h3"}
+	for _, n := range three {
+		tc.waitStatus(three, n, "alive", 10*time.Second)
+	}
+	cl, err := client.New(client.Config{Endpoints: []string{ip(0) + ":11211"}, PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const n = 3000
+	for i := range n {
+		if err := cl.Set(&client.Item{Key: fmt.Sprintf("item:%d", i), Value: []byte(fmt.Sprintf("v%d", i)), Expiration: 3600}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc.start("h4", ip(3), "--cluster-join", ip(0)+":7946")
+	all := append(three, "h4")
+	tc.waitStatus(all, "h4", "alive", 10*time.Second)
+	for len(cl.View().Members) != 4 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	newAddr := ip(3) + ":11211"
+	var moved, deleted []string
+	for i := range n {
+		if k := fmt.Sprintf("item:%d", i); cl.Owner(k) == newAddr {
+			moved = append(moved, k)
+		}
+	}
+	// Deleted on the new owner at once (the push starts a second after
+	// the change): must stay gone.
+	for i, k := range moved {
+		if i%10 == 0 {
+			if err := cl.Delete(k); err != nil && !errors.Is(err, client.ErrCacheMiss) {
+				t.Fatal(err)
+			}
+			deleted = append(deleted, k)
+		}
+	}
+	start := time.Now()
+	want := int64(len(moved) - len(deleted))
+	for statValue(t, newAddr, "curr_items") < want {
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("the new node holds %d items 15 s after joining, %d moved to it (without reads)", statValue(t, newAddr, "curr_items"), want)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var pushed int64
+	for _, name := range three {
+		pushed += warmStat(t, tc.nodes[name].addr(), "warmup_pushed")
+	}
+	t.Logf("%d keys moved to the new node; it held them all %v after joining, unread (%d pushed)", len(moved), time.Since(start).Round(time.Millisecond), pushed)
+	for _, k := range deleted {
+		if v := rawGet(t, newAddr, k); v != "" {
+			t.Fatalf("%s, deleted on the new owner before the push, reads %q", k, v)
+		}
+	}
+	for _, k := range moved[1:20] {
+		if rawGet(t, newAddr, k) == "" && !slices.Contains(deleted, k) {
+			t.Fatalf("%s was not pushed", k)
+		}
+	}
+}
+
+// warmStat reads one field of `stats warmup`.
+func warmStat(t *testing.T, addr, name string) int64 {
+	t.Helper()
+	for _, line := range strings.Split(talk(t, addr, "stats warmup\r\n", "END\r\n"), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "STAT "+name+" "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return -1
 }
