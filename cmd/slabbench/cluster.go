@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
 	"github.com/slabcache/slabcache/bench"
 	"github.com/slabcache/slabcache/cluster/client"
 	"github.com/slabcache/slabcache/proto"
@@ -94,6 +96,10 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 	for i := range value {
 		value[i] = 'v'
 	}
+	// Latencies of the current second (one request of a worker: a get, or
+	// a set, or a get and the set after its miss).
+	var latMu sync.Mutex
+	lat := hdrhistogram.New(1, 60_000_000, 3) // µs
 	start := time.Now()
 	for w := range cfg.Conns {
 		wg.Add(1)
@@ -104,6 +110,7 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 			total := cfg.Sets + cfg.Gets
 			for ctx.Err() == nil {
 				var err error
+				t0 := time.Now()
 				key := cfg.Key(dist.Next(rng))
 				n := cfg.ValueMin
 				if cfg.ValueMax > cfg.ValueMin {
@@ -123,6 +130,10 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 				if err != nil {
 					errs.Add(1)
 				}
+				us := time.Since(t0).Microseconds()
+				latMu.Lock()
+				_ = lat.RecordValue(max(us, 1))
+				latMu.Unlock()
 				ops.Add(1)
 			}
 		}()
@@ -147,11 +158,16 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 			if g > lastGets {
 				hit = 1 - float64(m-lastMiss)/float64(g-lastGets)
 			}
+			latMu.Lock()
+			p50, p99, pmax := lat.ValueAtQuantile(50), lat.ValueAtQuantile(99), lat.Max()
+			lat.Reset()
+			latMu.Unlock()
 			timeline = append(timeline, bench.TimelinePoint{T: time.Since(start).Seconds(), Span: 1, Ops: o - lastOps,
-				OpsPerSec: float64(o - lastOps), Hits: (g - lastGets) - (m - lastMiss), Misses: m - lastMiss, Errors: e - lastErr})
+				OpsPerSec: float64(o - lastOps), Hits: (g - lastGets) - (m - lastMiss), Misses: m - lastMiss, Errors: e - lastErr,
+				P50Us: float64(p50), P99Us: float64(p99), MaxUs: float64(pmax)})
 			if !quiet {
-				fmt.Fprintf(stderr, "%5.0fs  %7d req/s  hit ratio %.3f  errors %d  members %d  hot keys %d\n",
-					time.Since(start).Seconds(), o-lastOps, hit, e-lastErr, len(cl.View().Members), len(cl.HotKeys()))
+				fmt.Fprintf(stderr, "%5.0fs  %7d req/s  hit ratio %.3f  p99 %6dµs  errors %d  members %d  hot keys %d\n",
+					time.Since(start).Seconds(), o-lastOps, hit, p99, e-lastErr, len(cl.View().Members), len(cl.HotKeys()))
 			}
 			lastOps, lastGets, lastMiss, lastErr = o, g, m, e
 		}
