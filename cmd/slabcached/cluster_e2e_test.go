@@ -83,6 +83,25 @@ func (tc *testCluster) start(name string, ip string, extra ...string) *testNode 
 	return n
 }
 
+// newTestCluster skips in short mode, checks that 127.0.0.(base) to
+// 127.0.0.(base+n-1) have port 11211 free (skipping otherwise), and returns
+// an empty test cluster and the address of node i.
+func newTestCluster(t *testing.T, base, n int) (*testCluster, func(i int) string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skipf("starts %d slabcached processes", n)
+	}
+	ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", base+i) }
+	for i := 0; i < n; i++ {
+		if l, err := net.Listen("tcp", ip(i)+":11211"); err != nil {
+			t.Skipf("%s:11211 is not free: %v", ip(i), err)
+		} else {
+			l.Close()
+		}
+	}
+	return &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}, ip
+}
+
 // members asks addr for `cluster members` and returns name -> status.
 func members(addr string) (map[string]string, error) {
 	nc, err := net.DialTimeout("tcp", addr, time.Second)

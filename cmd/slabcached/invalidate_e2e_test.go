@@ -54,19 +54,7 @@ func countPresent(t *testing.T, addr string, keys []string) int {
 // reached during a flush is named in the reply and, once it answers again,
 // serves none of the namespace's items either.
 func TestFlushPrefixAcrossCluster(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts five slabcached processes")
-	}
-	const base = 81
-	ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", base+i) }
-	for i := 0; i < 5; i++ {
-		if l, err := net.Listen("tcp", ip(i)+":11211"); err != nil {
-			t.Skipf("%s:11211 is not free: %v", ip(i), err)
-		} else {
-			l.Close()
-		}
-	}
-	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	tc, ip := newTestCluster(t, 81, 5)
 	var names []string
 	for i := 0; i < 5; i++ {
 		name := fmt.Sprintf("f%d", i+1)
@@ -326,19 +314,7 @@ func TestFlushPrefixSurvivesWarmRestart(t *testing.T) {
 // flushing, B applies every flush it missed once it runs again; relays
 // received twice change nothing.
 func TestFlushPrefixAcrossRegions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts six slabcached processes")
-	}
-	const base = 91
-	ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", base+i) }
-	for i := 0; i < 6; i++ {
-		if l, err := net.Listen("tcp", ip(i)+":11211"); err != nil {
-			t.Skipf("%s:11211 is not free: %v", ip(i), err)
-		} else {
-			l.Close()
-		}
-	}
-	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	tc, ip := newTestCluster(t, 91, 6)
 	var names, regionA, regionB []string
 	for i := 0; i < 6; i++ {
 		region, name := "A", fmt.Sprintf("a%d", i+1)
@@ -551,19 +527,7 @@ func TestFlushPrefixAcrossRegions(t *testing.T) {
 // the backlog for it) is gone; and a member restarted warm (-e) with its
 // items catches up on what was flushed while it was down.
 func TestFlushPrefixCatchUpAfterOriginDies(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three slabcached processes")
-	}
-	const base = 101
-	ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", base+i) }
-	for i := 0; i < 3; i++ {
-		if l, err := net.Listen("tcp", ip(i)+":11211"); err != nil {
-			t.Skipf("%s:11211 is not free: %v", ip(i), err)
-		} else {
-			l.Close()
-		}
-	}
-	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	tc, ip := newTestCluster(t, 101, 3)
 	names := []string{"c1", "c2", "c3"}
 	memFile := filepath.Join(tc.dir, "c3.mem")
 	c3args := []string{"--cluster-join", ip(1) + ":7946", "-e", memFile, "-o", "drain_secs=0"}

@@ -155,19 +155,7 @@ func TestWarmupOnJoin(t *testing.T) {
 // new node without waiting for reads; keys deleted on the new node before
 // the push arrives stay deleted.
 func TestHandoverPushOnJoin(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts four slabcached processes")
-	}
-	const base = 111
-	ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", base+i) }
-	for i := 0; i < 4; i++ {
-		if l, err := net.Listen("tcp", ip(i)+":11211"); err != nil {
-			t.Skipf("%s:11211 is not free: %v", ip(i), err)
-		} else {
-			l.Close()
-		}
-	}
-	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	tc, ip := newTestCluster(t, 111, 4)
 	tc.start("h1", ip(0))
 	tc.start("h2", ip(1), "--cluster-join", ip(0)+":7946")
 	tc.start("h3", ip(2), "--cluster-join", ip(0)+":7946")
