@@ -384,6 +384,42 @@ func (n *Node) MovedTo(key []byte) (addr string, ok bool) {
 	return p.ring.Nodes()[cur].Addr, true
 }
 
+// Handoff returns, for a node about to leave, where each of its keys goes
+// when it is gone: for a key this node owns in the current ring, the owner
+// in the same ring without this node (ok false for other keys, or when no
+// other node is alive).
+func (n *Node) Handoff() func(key []byte) (addr string, ok bool) {
+	p := n.rings.Load()
+	none := func([]byte) (string, bool) { return "", false }
+	if p == nil {
+		return none
+	}
+	var others []ring.Node
+	for _, x := range p.ring.Nodes() {
+		if x.Addr != n.self {
+			others = append(others, x)
+		}
+	}
+	if len(others) == 0 || len(others) == len(p.ring.Nodes()) {
+		return none
+	}
+	without, err := ring.New(ring.KindKetama, others)
+	if err != nil {
+		return none
+	}
+	cur := p.ring
+	return func(key []byte) (string, bool) {
+		if o := cur.Owner(key); o < 0 || cur.Nodes()[o].Addr != n.self {
+			return "", false
+		}
+		o := without.Owner(key)
+		if o < 0 {
+			return "", false
+		}
+		return without.Nodes()[o].Addr, true
+	}
+}
+
 // Replicas returns the memcached addresses of the nodes that serve key
 // when it is replicated on count nodes (ring.Replicas over the alive
 // members, ketama as the Go client and the generated twemproxy pool place

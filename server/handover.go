@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,9 +26,10 @@ type handoverPeers interface {
 
 // handover is the state of the push.
 type handover struct {
-	mu     sync.Mutex
-	since  time.Time          // the ring change pushed for
-	cancel context.CancelFunc // stops the push under way
+	mu      sync.Mutex
+	since   time.Time                                       // the ring change pushed for
+	cancel  context.CancelFunc                              // stops the push under way
+	leaveTo atomic.Pointer[func(key []byte) (string, bool)] // where keys go once this node has left (Leaving)
 }
 
 // stop ends a push under way (server shutdown).
@@ -67,12 +69,58 @@ func (s *Server) refreshHandover() {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.since, h.cancel = since, cancel
-	go s.pushMoved(ctx, mp)
+	go s.pushMoved(ctx, mp.MovedTo)
+}
+
+// leavePeers is what a leaving node's hand-off needs (cluster.Node).
+type leavePeers interface {
+	Handoff() func(key []byte) (addr string, ok bool)
+}
+
+// Leaving notes where this node's keys go once it has left; cmd calls it
+// just before leaving the cluster (the ring still has this node), and
+// Drain pushes the items there.
+func (s *Server) Leaving() {
+	if s.set.WarmupRate <= 0 || s.set.WarmupSecs <= 0 {
+		return
+	}
+	if b := s.rep.peers.Load(); b != nil {
+		if lp, ok := b.p.(leavePeers); ok {
+			to := lp.Handoff()
+			s.hand.leaveTo.Store(&to)
+		}
+	}
+}
+
+// handoffOnLeave pushes, for a node that has just left the cluster, every
+// item it owned to the node that takes its key over, until done or
+// deadline (Drain). It returns nil when there is nothing to push.
+func (s *Server) handoffOnLeave(deadline time.Time) (done <-chan struct{}) {
+	p := s.hand.leaveTo.Load()
+	if p == nil {
+		return nil
+	}
+	to := *p
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		defer cancel()
+		// The others accept pushes once their warm-up of this change has
+		// started: when they see this node leave.
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		s.pushMoved(ctx, to)
+	}()
+	return ch
 }
 
 // pushMoved walks memory twice, HOT and WARM items first, and pushes those
-// whose keys moved to their new owner.
-func (s *Server) pushMoved(ctx context.Context, mp handoverPeers) {
+// that movedTo says went to another node.
+func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string, bool)) {
 	w := &s.warm
 	rate := float64(s.set.WarmupRate) * (1 << 20) // bytes/s
 	start, sent := time.Now(), 0.0
@@ -90,7 +138,7 @@ func (s *Server) pushMoved(ctx context.Context, mp handoverPeers) {
 				if ctx.Err() != nil {
 					return
 				}
-				addr, ok := mp.MovedTo(k)
+				addr, ok := movedTo(k)
 				if !ok {
 					continue
 				}

@@ -279,15 +279,29 @@ func (s *Server) appendStatsWarmup(dst []byte) []byte {
 }
 
 // Drain serves on after this node has left the cluster, so that the nodes
-// taking over its keys can fill them from it (their warm-up), and returns
-// once reads have stopped for a second or after max, whichever is first.
+// taking over its keys can fill them from it (their warm-up), while it
+// pushes them its items (hand-over, handover.go), and returns once reads
+// have stopped for a second and the push is done, or after max, whichever
+// is first.
 func (s *Server) Drain(max time.Duration) {
 	if max <= 0 {
 		return
 	}
 	deadline := time.Now().Add(max)
+	pushing := s.handoffOnLeave(deadline)
 	last, quiet := s.totals()[cCmdGet], time.Duration(0)
-	for time.Now().Before(deadline) && quiet < time.Second {
+	for time.Now().Before(deadline) {
+		if quiet >= time.Second {
+			if pushing == nil {
+				break
+			}
+			select {
+			case <-pushing:
+				pushing = nil
+				continue
+			default:
+			}
+		}
 		time.Sleep(100 * time.Millisecond)
 		if n := s.totals()[cCmdGet]; n != last {
 			last, quiet = n, 0

@@ -189,6 +189,7 @@ wait:
 	}
 	signal.Stop(sig)
 	if node != nil {
+		srv.Leaving()
 		if err := node.Leave(); err != nil {
 			log.Warn("leaving the cluster", zap.Error(err))
 		}

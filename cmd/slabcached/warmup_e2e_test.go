@@ -220,6 +220,39 @@ func TestHandoverPushOnJoin(t *testing.T) {
 			t.Fatalf("%s was not pushed", k)
 		}
 	}
+	// h2 leaves gracefully: it pushes its items to the nodes that take
+	// its keys over, without any read.
+	leaving := ip(1) + ":11211"
+	var its []string
+	for i := range n {
+		if k := fmt.Sprintf("item:%d", i); cl.Owner(k) == leaving {
+			its = append(its, k)
+		}
+	}
+	pushed0 := warmStat(t, leaving, "warmup_pushed")
+	tc.nodes["h2"].cmd.Process.Signal(syscall.SIGTERM)
+	for len(cl.View().Members) != 3 {
+		time.Sleep(20 * time.Millisecond)
+	}
+	start = time.Now()
+	for {
+		missing := 0
+		for _, k := range its {
+			// me: a read that does not fill from the previous owner.
+			if talk(t, cl.Owner(k), "me "+k+"\r\n", "\r\n") == "EN\r\n" {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Since(start) > 15*time.Second {
+			t.Fatalf("%d of h2's %d keys are on no node 15 s after it left (without reads)", missing, len(its))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("h2 left: its %d keys were on their new owners %v after, unread (%d pushed)", len(its),
+		time.Since(start).Round(time.Millisecond), warmStat(t, leaving, "warmup_pushed")-pushed0)
 }
 
 // warmStat reads one field of `stats warmup`.
