@@ -263,11 +263,24 @@ func TestMcrouterConfig(t *testing.T) {
 			Servers []string `json:"servers"`
 		} `json:"pools"`
 		Route struct {
-			Type string `json:"type"`
-			Pool string `json:"pool"`
-			Hash struct {
-				HashFunc string `json:"hash_func"`
-			} `json:"hash"`
+			Type   string `json:"type"`
+			Normal struct {
+				Type string `json:"type"`
+				Pool string `json:"pool"`
+				Hash struct {
+					HashFunc string `json:"hash_func"`
+					Salt     string `json:"salt"`
+				} `json:"hash"`
+			} `json:"normal"`
+			Failover []struct {
+				Type string `json:"type"`
+				Pool string `json:"pool"`
+				Hash struct {
+					HashFunc string `json:"hash_func"`
+					Salt     string `json:"salt"`
+				} `json:"hash"`
+			} `json:"failover"`
+			FailoverExptime int `json:"failover_exptime"`
 		} `json:"route"`
 	}
 	if err := json.Unmarshal(data, &cfg); err != nil {
@@ -277,8 +290,13 @@ func TestMcrouterConfig(t *testing.T) {
 	if !reflect.DeepEqual(cfg.Pools[DefaultPool].Servers, want) {
 		t.Fatalf("servers %v, want %v (alive only, in name order)", cfg.Pools[DefaultPool].Servers, want)
 	}
-	if cfg.Route.Type != "PoolRoute" || cfg.Route.Pool != DefaultPool || cfg.Route.Hash.HashFunc != "Ch3" {
-		t.Fatalf("route %+v", cfg.Route)
+	r := cfg.Route
+	if r.Type != "FailoverWithExptimeRoute" || r.Normal.Type != "PoolRoute" || r.Normal.Pool != DefaultPool ||
+		r.Normal.Hash.HashFunc != "Ch3" || r.Normal.Hash.Salt != "" {
+		t.Fatalf("route %+v: want the pool hashed with Ch3 first", r)
+	}
+	if len(r.Failover) != 1 || r.Failover[0].Pool != DefaultPool || r.Failover[0].Hash.Salt == "" || r.FailoverExptime != McrouterGutterTTL {
+		t.Fatalf("failover %+v: want the same pool with a salted hash, sets capped at %d s", r, McrouterGutterTTL)
 	}
 	// IPv6 servers need brackets in mcrouter.
 	data, _ = McrouterConfig([]Member{{Name: "v6", Addr: "[::1]:5000", Status: StatusAlive}}, "p")

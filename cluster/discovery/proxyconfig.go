@@ -12,16 +12,27 @@ import (
 // DefaultPool is the pool name the generated proxy configs use.
 const DefaultPool = "slabcache"
 
+// McrouterGutterTTL is the most seconds a set that mcrouter fails over to
+// a stand-in server lives there (McrouterConfig).
+const McrouterGutterTTL = 10
+
 // DefaultTwemproxyListen is the listen address of the generated twemproxy
 // pool: twemproxy's customary port 22121 on loopback.
 const DefaultTwemproxyListen = "127.0.0.1:22121"
 
 // McrouterConfig returns an mcrouter config routing every request to one
 // pool of the alive members, hashed with Ch3 (mcrouter's default, which
-// cluster/ring's KindCh3 reproduces):
+// cluster/ring's KindCh3 reproduces), with a gutter: a request whose
+// server fails (TKO, connect or data timeout) goes to the server the key
+// hashes to with the salt "gutter" in the same pool, and sets sent there
+// live McrouterGutterTTL seconds at most, so copies on the stand-in do not
+// outlive the owner's outage for long (the Go client's GutterTTL):
 //
 //	{"pools": {"<pool>": {"servers": ["host:port", ...]}},
-//	 "route": {"type": "PoolRoute", "pool": "<pool>", "hash": {"hash_func": "Ch3"}}}
+//	 "route": {"type": "FailoverWithExptimeRoute",
+//	   "normal": {"type": "PoolRoute", "pool": "<pool>", "hash": {"hash_func": "Ch3"}},
+//	   "failover": [{"type": "PoolRoute", "pool": "<pool>", "hash": {"hash_func": "Ch3", "salt": "gutter"}}],
+//	   "failover_exptime": 10}}
 //
 // Servers are listed in the order given (Table keeps members sorted by
 // name); Ch3 depends on it. Ch3 is unweighted, so weights are not written.
@@ -35,18 +46,30 @@ func McrouterConfig(members []Member, pool string) ([]byte, error) {
 	}
 	type hashCfg struct {
 		HashFunc string `json:"hash_func"`
+		Salt     string `json:"salt,omitempty"`
 	}
-	type routeCfg struct {
+	type poolRoute struct {
 		Type string  `json:"type"`
 		Pool string  `json:"pool"`
 		Hash hashCfg `json:"hash"`
 	}
+	type failoverRoute struct {
+		Type            string      `json:"type"`
+		Normal          poolRoute   `json:"normal"`
+		Failover        []poolRoute `json:"failover"`
+		FailoverExptime int         `json:"failover_exptime"`
+	}
 	cfg := struct {
 		Pools map[string]poolCfg `json:"pools"`
-		Route routeCfg           `json:"route"`
+		Route failoverRoute      `json:"route"`
 	}{
 		Pools: map[string]poolCfg{pool: {Servers: []string{}}},
-		Route: routeCfg{Type: "PoolRoute", Pool: pool, Hash: hashCfg{HashFunc: "Ch3"}},
+		Route: failoverRoute{
+			Type:            "FailoverWithExptimeRoute",
+			Normal:          poolRoute{Type: "PoolRoute", Pool: pool, Hash: hashCfg{HashFunc: "Ch3"}},
+			Failover:        []poolRoute{{Type: "PoolRoute", Pool: pool, Hash: hashCfg{HashFunc: "Ch3", Salt: "gutter"}}},
+			FailoverExptime: McrouterGutterTTL,
+		},
 	}
 	p := cfg.Pools[pool]
 	for _, m := range Alive(members) {
