@@ -1,55 +1,85 @@
 #!/usr/bin/env bash
-# warmup-bench.sh - the hit ratio a client sees when a fourth node joins
-# three under load (docs/cluster.md): three slabcached processes on
-# 127.0.0.81-83 with gossip, Zipf load through the Go client
-# (`slabbench run -discover`), an unmeasured phase that fills the caches,
-# then a measured one during which 127.0.0.84 joins. Run with the default
-# warm-up (fill on miss and the previous owners' push), with the push off
-# (-o warmup_rate=0), and with warm-up off (-o warmup_secs=0). Prints the
-# hit ratio around the join and the per-second p99: its median before the
-# join and its highest in the 10 s after.
+# warmup-bench.sh - what a client sees when the membership changes under
+# load (docs/cluster.md): slabcached processes on 127.0.0.81-84 with
+# gossip, Zipf load through the Go client (`slabbench run -discover`), an
+# unmeasured phase that fills the caches, then a measured one during which
+# the membership changes:
+#   join   three nodes, a fourth joins; run with the default warm-up (fill
+#          on miss and the previous owners' push), with the push off
+#          (-o warmup_rate=0) and with warm-up off (-o warmup_secs=0);
+#   leave  four nodes, the fourth gets SIGTERM (graceful leave, hand-off);
+#   kill   four nodes, the fourth gets SIGKILL.
+# Prints, per run: the hit ratio the second before the change and its
+# lowest in the 10 s after (the dip), the per-second p99 (median before,
+# highest in the 10 s after), client errors after the change and the
+# seconds they span, and when the hit ratio is back within 0.5 point.
 #
-# Usage: scripts/warmup-bench.sh [-d DURATION] [-j JOIN_AFTER] [-b BINDIR]
-#   -d  measured phase (default 40s); -j  seconds into it the node joins
-#   (default 15); -b  directory with slabcached and slabbench (default:
-#   built from this checkout).
+# Usage: scripts/warmup-bench.sh [-s join|leave|kill] [-d DURATION] [-j AT] [-b BINDIR]
+#   -s  scenario (default join); -d  measured phase (default 40s); -j
+#   seconds into it the change happens (default 15); -b  directory with
+#   slabcached and slabbench (default: built from this checkout).
 # Environment: KEYS (200000), ZIPF (0.99), CONNS (32), RATIO (1:10).
 set -eu
-dur=40s join=15 bindir=""
-while getopts "d:j:b:" o; do
+scenario=join dur=40s join=15 bindir=""
+while getopts "s:d:j:b:" o; do
 	case $o in
+	s) scenario=$OPTARG ;;
 	d) dur=$OPTARG ;;
 	j) join=$OPTARG ;;
 	b) bindir=$OPTARG ;;
-	*) sed -n '2,16p' "$0"; exit 2 ;;
+	*) sed -n '2,21p' "$0"; exit 2 ;;
 	esac
 done
+case $scenario in join | leave | kill) ;; *) sed -n '2,21p' "$0"; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 . scripts/cluster-lib.sh
 load=(-discover 127.0.0.81:11211 -conns "${CONNS:-32}" -keys "${KEYS:-200000}" -dist zipf
 	-dist-param "${ZIPF:-0.99}" -ratio "${RATIO:-1:10}" -value-size 100)
-for opts in warmup_secs=60 warmup_secs=60,warmup_rate=0 warmup_secs=0; do
-	echo "== $opts"
-	for i in 1 2 3; do start_node 127.0.0.8 $i "$opts"; done
+configs=(warmup_secs=60)
+[ "$scenario" = join ] && configs=(warmup_secs=60 warmup_secs=60,warmup_rate=0 warmup_secs=0)
+for opts in "${configs[@]}"; do
+	echo "== $scenario, -o $opts"
+	first=3
+	[ "$scenario" != join ] && first=4
+	for i in $(seq 1 $first); do start_node 127.0.0.8 "$i" "$opts"; done
 	sleep 3
 	"$bindir/slabbench" run "${load[@]}" -quiet -duration "$dur" -seed 1 | tail -1
 	"$bindir/slabbench" run "${load[@]}" -duration "$dur" -seed 2 -json "$work/run.json" >"$work/run" 2>&1 &
 	bench=$!
 	sleep "$join"
-	start_node 127.0.0.8 4 "$opts"
-	echo "   (node 4 started ${join}s into the run)"
-	wait $bench
-	grep -E "hit ratio|busiest" "$work/run"
+	case $scenario in
+	join) start_node 127.0.0.8 4 "$opts" ;;
+	leave) kill -TERM "${pids[3]}" ;;
+	kill) kill -KILL "${pids[3]}" ;;
+	esac
+	echo "   (the change ${join}s into the run)"
+	wait $bench || echo "   (slabbench exited with $?: see the errors below)"
 	python3 - "$work/run.json" "$join" <<'PY'
 import json, statistics, sys
 tl = json.load(open(sys.argv[1]))["timeline"]
-join = float(sys.argv[2])
-before = [p["p99_us"] for p in tl if p["t"] <= join]
-after = [p["p99_us"] for p in tl if join < p["t"] <= join + 10]
-if before and after:
-    steady = statistics.median(before)
-    print("   p99 before the join (median of seconds) %.0f us; highest in the 10 s after %.0f us (%.2fx)"
-          % (steady, max(after), max(after) / steady))
+at = float(sys.argv[2])
+def ratio(p):
+    g = p["hits"] + p["misses"]
+    return p["hits"] / g if g else 0.0
+before = [p for p in tl if p["t"] <= at]
+after = [p for p in tl if at < p["t"] <= at + 10]
+if not before or not after:
+    sys.exit("too short a run")
+steady = ratio(before[-1])
+lowp = min(after, key=ratio)
+low = ratio(lowp)
+def recovered(points):
+    return next((p["t"] - at for p in tl if p["t"] >= lowp["t"] and ratio(p) >= steady - points / 100), None)
+back, back5 = recovered(0.5), recovered(5)
+p99 = statistics.median(p["p99_us"] for p in before)
+hi = max(p["p99_us"] for p in after)
+errs = [p for p in tl if p["t"] > at and p["errors"]]
+span = (errs[-1]["t"] - errs[0]["t"] + 1) if errs else 0
+when = lambda b: "%.0f s after the change" % b if b is not None else "not in the run"
+print("   hit ratio %.3f the second before, lowest %.3f after (dip %.1f points); within 5 points %s, within 0.5 point %s"
+      % (steady, low, (steady - low) * 100, when(back5), when(back)))
+print("   p99 %.0f us before (median of seconds), highest %.0f us in the 10 s after (%.2fx)" % (p99, hi, hi / p99))
+print("   client errors after the change: %d, over %d s" % (sum(p["errors"] for p in errs), span))
 PY
 	stop_nodes
 	sleep 2

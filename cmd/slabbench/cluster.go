@@ -175,10 +175,7 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 	wg.Wait()
 	<-tdone
 	elapsed := time.Since(start)
-	after, err := nodeRequests(nodes)
-	if err != nil {
-		return err
-	}
+	after := nodeRequestsAfter(nodes, before, stderr)
 	var sum float64
 	per := make([]float64, len(nodes))
 	for i, n := range nodes {
@@ -218,6 +215,23 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 }
 
 // nodeRequests reads cmd_get + cmd_set of every node.
+// nodeRequestsAfter is nodeRequests at the end of a run, when some nodes
+// may be gone (a node that left or was killed during the run): those
+// count no requests, with a note on stderr.
+func nodeRequestsAfter(nodes []string, before map[string]int64, stderr io.Writer) map[string]int64 {
+	out := map[string]int64{}
+	for _, addr := range nodes {
+		one, err := nodeRequests([]string{addr})
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: gone by the end of the run (%v); its requests are not counted\n", addr, err)
+			out[addr] = before[addr]
+			continue
+		}
+		out[addr] = one[addr]
+	}
+	return out
+}
+
 func nodeRequests(nodes []string) (map[string]int64, error) {
 	out := map[string]int64{}
 	for _, addr := range nodes {
