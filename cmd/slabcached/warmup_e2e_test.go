@@ -229,7 +229,6 @@ func TestHandoverPushOnJoin(t *testing.T) {
 			its = append(its, k)
 		}
 	}
-	pushed0 := warmStat(t, leaving, "warmup_pushed")
 	tc.nodes["h2"].cmd.Process.Signal(syscall.SIGTERM)
 	for len(cl.View().Members) != 3 {
 		time.Sleep(20 * time.Millisecond)
@@ -251,8 +250,8 @@ func TestHandoverPushOnJoin(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Logf("h2 left: its %d keys were on their new owners %v after, unread (%d pushed)", len(its),
-		time.Since(start).Round(time.Millisecond), warmStat(t, leaving, "warmup_pushed")-pushed0)
+	// (h2 may be gone by now: its push done and no reads, it stops.)
+	t.Logf("h2 left: its %d keys were on their new owners %v after, unread", len(its), time.Since(start).Round(time.Millisecond))
 }
 
 // warmStat reads one field of `stats warmup`.
