@@ -258,29 +258,23 @@ func TestMcrouterConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	type poolRoute struct {
+		Type string `json:"type"`
+		Pool string `json:"pool"`
+		Hash struct {
+			HashFunc string `json:"hash_func"`
+			Salt     string `json:"salt"`
+		} `json:"hash"`
+	}
 	var cfg struct {
 		Pools map[string]struct {
 			Servers []string `json:"servers"`
 		} `json:"pools"`
 		Route struct {
-			Type   string `json:"type"`
-			Normal struct {
-				Type string `json:"type"`
-				Pool string `json:"pool"`
-				Hash struct {
-					HashFunc string `json:"hash_func"`
-					Salt     string `json:"salt"`
-				} `json:"hash"`
-			} `json:"normal"`
-			Failover []struct {
-				Type string `json:"type"`
-				Pool string `json:"pool"`
-				Hash struct {
-					HashFunc string `json:"hash_func"`
-					Salt     string `json:"salt"`
-				} `json:"hash"`
-			} `json:"failover"`
-			FailoverExptime int `json:"failover_exptime"`
+			Type            string      `json:"type"`
+			Normal          poolRoute   `json:"normal"`
+			Failover        []poolRoute `json:"failover"`
+			FailoverExptime int         `json:"failover_exptime"`
 		} `json:"route"`
 	}
 	if err := json.Unmarshal(data, &cfg); err != nil {
