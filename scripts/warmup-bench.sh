@@ -12,7 +12,8 @@
 # Prints, per run: the hit ratio the second before the change and its
 # lowest in the 10 s after (the dip), the per-second p99 (median before,
 # highest in the 10 s after), client errors after the change and the
-# seconds they span, and when the hit ratio is back within 0.5 point.
+# seconds they span, the slowest request, and when the hit ratio is back
+# within 5 and within 0.5 points.
 #
 # Usage: scripts/warmup-bench.sh [-s join|leave|kill] [-d DURATION] [-j AT] [-b BINDIR]
 #   -s  scenario (default join); -d  measured phase (default 40s); -j
@@ -79,7 +80,8 @@ when = lambda b: "%.0f s after the change" % b if b is not None else "not in the
 print("   hit ratio %.3f the second before, lowest %.3f after (dip %.1f points); within 5 points %s, within 0.5 point %s"
       % (steady, low, (steady - low) * 100, when(back5), when(back)))
 print("   p99 %.0f us before (median of seconds), highest %.0f us in the 10 s after (%.2fx)" % (p99, hi, hi / p99))
-print("   client errors after the change: %d, over %d s" % (sum(p["errors"] for p in errs), span))
+print("   client errors after the change: %d, over %d s; slowest request in the 10 s after: %.0f ms"
+      % (sum(p["errors"] for p in errs), span, max(p["max_us"] for p in after) / 1000))
 PY
 	stop_nodes
 	sleep 2

@@ -88,7 +88,7 @@ type collector struct {
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
 	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes,
-	warmActive, warmFetches, warmBytes, prefixPending, prefixReclaimed, invRelays,
+	warmActive, warmFetches, warmBytes, warmPushed, warmPushBytes, prefixPending, prefixReclaimed, invRelays,
 	invBacklog *prometheus.Desc
 }
 
@@ -139,6 +139,8 @@ func (s *Server) Collector() prometheus.Collector {
 		warmActive:       d("warmup_active", "1 while a warm-up after a ring change is on."),
 		warmFetches:      d("warmup_fetches_total", "Keys fetched from their previous owner during warm-ups, by outcome.", "outcome"),
 		warmBytes:        d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
+		warmPushed:       d("warmup_pushed_total", "Items this node pushed to the new owners of their keys after ring changes and on leaving, by outcome.", "outcome"),
+		warmPushBytes:    d("warmup_push_bytes_total", "Value bytes this node pushed to the new owners of their keys."),
 		prefixPending:    d("flush_prefix_pending", "Flushed prefixes whose items the crawler has not yet finished reclaiming."),
 		prefixReclaimed:  d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
 		invRelays:        d("invalidation_relays_total", "Namespace flushes and deletes relayed between members, by outcome.", "outcome"),
@@ -152,7 +154,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
-		c.repPushes, c.repFailures, c.repBytes, c.warmActive, c.warmFetches, c.warmBytes,
+		c.repPushes, c.repFailures, c.repBytes, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes,
 		c.prefixPending, c.prefixReclaimed, c.invRelays, c.invBacklog} {
 		ch <- d
 	}
@@ -218,6 +220,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.warmFetches, w.misses.Load(), "miss")
 	counter(c.warmFetches, w.failures.Load(), "failed")
 	counter(c.warmBytes, w.bytes.Load())
+	counter(c.warmPushed, w.pushed.Load(), "answered")
+	counter(c.warmPushed, w.pushFailures.Load(), "failed")
+	counter(c.warmPushBytes, w.pushBytes.Load())
 	ps := s.store.PrefixStats()
 	gauge(c.prefixPending, float64(ps.Pending))
 	counter(c.prefixReclaimed, ps.Reclaimed)

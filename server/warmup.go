@@ -266,6 +266,13 @@ func (s *Server) appendStatsWarmup(dst []byte) []byte {
 	}
 	dst = proto.AppendStat(dst, "warmup_active", active)
 	dst = proto.AppendStat(dst, "warmup_secs", strconv.Itoa(s.set.WarmupSecs))
+	w.mu.Lock()
+	elapsed := int64(0)
+	if w.written != nil {
+		elapsed = int64(time.Since(w.since) / time.Second)
+	}
+	w.mu.Unlock()
+	dst = proto.AppendStat(dst, "warmup_elapsed", strconv.FormatInt(elapsed, 10)) // seconds into the warm-up under way
 	dst = proto.AppendStat(dst, "warmup_fetches", strconv.FormatUint(w.fetches.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_filled", strconv.FormatUint(w.hits.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_misses", strconv.FormatUint(w.misses.Load(), 10))
