@@ -29,12 +29,17 @@ type warmup struct {
 	written map[string]struct{} // keys written here during the warm-up; nil outside one
 	full    bool                // written reached maxWarmWritten: no more fetches this warm-up
 	since   time.Time           // the ring change the current warm-up follows
+	active  time.Time           // the last fetch of the current warm-up (its start before one)
 
 	flight singleflight.Group
 
 	fetches, hits, misses, failures, bytes atomic.Uint64
 	pushed, pushBytes, pushFailures        atomic.Uint64 // hand-over (handover.go)
 }
+
+// warmSettle: a warm-up ends early once no read has needed a fetch for
+// this long (the node's misses on moved keys have settled).
+const warmSettle = 10 * time.Second
 
 // maxWarmWritten bounds the keys remembered as written during a warm-up;
 // past it the warm-up stops fetching (safe: nothing is fetched that a
@@ -82,12 +87,18 @@ func (s *Server) refreshWarm() {
 	w := &s.warm
 	w.mu.Lock()
 	if !since.Equal(w.since) {
-		w.since, w.written, w.full = since, map[string]struct{}{}, false
+		w.since, w.written, w.full, w.active = since, map[string]struct{}{}, false, time.Now()
 		s.log.Info("warm-up started", zap.Time("ring_changed", since), zap.Int("warmup_secs", s.set.WarmupSecs))
 	}
-	if left <= 0 && w.written != nil {
+	// The misses on moved keys have settled when no read needed a fetch
+	// for warmSettle: the warm-up ends early.
+	settled := w.written != nil && time.Since(w.active) > warmSettle && time.Since(since) > warmSettle
+	if (left <= 0 || settled) && w.written != nil {
 		w.written = nil
-		s.log.Info("warm-up ended", zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
+		s.log.Info("warm-up ended", zap.Bool("settled_early", settled), zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
+	}
+	if w.written == nil {
+		left = 0 // ended (early or not) until the next change
 	}
 	w.mu.Unlock()
 	if left > 0 {
@@ -143,6 +154,7 @@ func (c *conn) handoverCommit(r *proto.Request) {
 		return
 	}
 	w.written[string(r.Key)] = struct{}{} // here now: never fetched
+	w.active = time.Now()                 // pushes keep the warm-up from ending early
 	c.metaCommit(r)
 }
 
@@ -228,6 +240,9 @@ func (s *Server) fetchFrom(addr, key string) {
 		return // an earlier fetch (or a write) filled it meanwhile
 	}
 	w.fetches.Add(1)
+	w.mu.Lock()
+	w.active = time.Now()
+	w.mu.Unlock()
 	it, ok, err := s.rep.pool.Get(addr, []byte(key))
 	switch {
 	case err != nil:

@@ -2,6 +2,7 @@ package server
 
 import (
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,5 +85,31 @@ func TestWarmupFillsMovedKeys(t *testing.T) {
 	}
 	if v, _ := metricValue(mfs, "slabcached_warmup_fetches_total", map[string]string{"outcome": "filled"}); v != 3 {
 		t.Errorf("slabcached_warmup_fetches_total{outcome=filled} = %v, want 3", v)
+	}
+}
+
+// A warm-up ends early once no read has needed a fetch for warmSettle.
+func TestWarmupEndsWhenSettled(t *testing.T) {
+	old := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	// The ring changed warmSettle and more ago; nothing was fetched since.
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now().Add(-warmSettle - time.Second)})
+	srv.refreshWarm() // starts the warm-up (its last activity: now)
+	if !srv.warmOn() {
+		t.Fatal("no warm-up after a ring change")
+	}
+	srv.warm.mu.Lock()
+	srv.warm.active = time.Now().Add(-warmSettle - time.Second)
+	srv.warm.mu.Unlock()
+	srv.refreshWarm()
+	if srv.warmOn() {
+		t.Fatalf("warm-up still on %v after its last fetch", warmSettle)
+	}
+	if got := roundTrip(t, srv.Addr(), "stats warmup\r\n", "END\r\n"); !strings.Contains(got, "STAT warmup_active no\r\n") {
+		t.Fatalf("stats warmup after it ended: %q", got)
+	}
+	srv.refreshWarm() // the next tick does not start it again
+	if srv.warmOn() {
+		t.Fatal("warm-up on again without a ring change")
 	}
 }
