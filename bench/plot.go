@@ -142,6 +142,32 @@ func PlotThroughput(path, title string, series []TimelineSeries) error {
 	return p.Save(18*vg.Centimeter, 9*vg.Centimeter, path)
 }
 
+// PlotHitRatio draws each second's hit ratio (hits over gets) to a PNG
+// file: what a client sees when a cluster's membership changes.
+func PlotHitRatio(path, title string, series []TimelineSeries) error {
+	p := plot.New()
+	p.Title.Text = title
+	p.X.Label.Text = "time (s)"
+	p.Y.Label.Text = "hit ratio"
+	p.X.Min = 0
+	p.Y.Max = 1
+	p.Legend.Top = false
+	p.Legend.Left = false
+	p.Add(plotter.NewGrid())
+	for i, s := range series {
+		var xys plotter.XYs
+		for _, pt := range s.Timeline {
+			if g := pt.Hits + pt.Misses; g > 0 {
+				xys = append(xys, plotter.XY{X: pt.T, Y: float64(pt.Hits) / float64(g)})
+			}
+		}
+		if err := addLine(p, s.Name, xys, i); err != nil {
+			return err
+		}
+	}
+	return p.Save(18*vg.Centimeter, 9*vg.Centimeter, path)
+}
+
 // addLine adds the i-th series, named name, to p; an empty one is skipped.
 func addLine(p *plot.Plot, name string, xys plotter.XYs, i int) error {
 	if len(xys) == 0 {

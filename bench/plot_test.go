@@ -32,3 +32,19 @@ func TestPlotsAreWrittenEvenWhenEmpty(t *testing.T) {
 		t.Errorf("label for 1/(1-p) = 1000: %q, want 99.9%%", got)
 	}
 }
+
+func TestPlotHitRatio(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "hit.png")
+	tl := []TimelinePoint{{T: 1, Hits: 90, Misses: 10}, {T: 2, Hits: 0, Misses: 0}, {T: 3, Hits: 80, Misses: 20}}
+	if err := PlotHitRatio(path, "hit ratio", []TimelineSeries{{Name: "cluster", Timeline: tl}, {Name: "empty"}}); err != nil {
+		t.Fatal(err)
+	}
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	if cfg, err := png.DecodeConfig(fh); err != nil || cfg.Width == 0 {
+		t.Fatalf("%v %+v", err, cfg)
+	}
+}

@@ -19,7 +19,9 @@
 #   -s  scenario (default join); -d  measured phase (default 40s); -j
 #   seconds into it the change happens (default 15); -b  directory with
 #   slabcached and slabbench (default: built from this checkout).
-# Environment: KEYS (200000), ZIPF (0.99), CONNS (32), RATIO (1:10).
+# Environment: KEYS (200000), ZIPF (0.99), CONNS (32), RATIO (1:10); PLOT, a
+# path prefix: each run's per-second hit ratio and throughput are plotted
+# to PLOT-<scenario>-<options>-hitratio.png and -throughput.png.
 set -eu
 scenario=join dur=40s join=15 bindir=""
 while getopts "s:d:j:b:" o; do
@@ -28,10 +30,10 @@ while getopts "s:d:j:b:" o; do
 	d) dur=$OPTARG ;;
 	j) join=$OPTARG ;;
 	b) bindir=$OPTARG ;;
-	*) sed -n '2,21p' "$0"; exit 2 ;;
+	*) sed -n '2,23p' "$0"; exit 2 ;;
 	esac
 done
-case $scenario in join | leave | kill) ;; *) sed -n '2,21p' "$0"; exit 2 ;; esac
+case $scenario in join | leave | kill) ;; *) sed -n '2,23p' "$0"; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 . scripts/cluster-lib.sh
 load=(-discover 127.0.0.81:11211 -conns "${CONNS:-32}" -keys "${KEYS:-200000}" -dist zipf
@@ -45,7 +47,7 @@ for opts in "${configs[@]}"; do
 	for i in $(seq 1 $first); do start_node 127.0.0.8 "$i" "$opts"; done
 	sleep 3
 	"$bindir/slabbench" run "${load[@]}" -quiet -duration "$dur" -seed 1 | tail -1
-	"$bindir/slabbench" run "${load[@]}" -duration "$dur" -seed 2 -json "$work/run.json" >"$work/run" 2>&1 &
+	"$bindir/slabbench" run "${load[@]}" -duration "$dur" -seed 2 -json "$work/run.json" ${PLOT:+-plot "$PLOT-$scenario-${opts//[=,]/-}"} >"$work/run" 2>&1 &
 	bench=$!
 	sleep "$join"
 	case $scenario in

@@ -36,6 +36,7 @@ type clusterOpts struct {
 	noHot, perClient bool
 	quiet            bool
 	json             string // file for the JSON result, "" for none
+	plot             string // prefix of the PNG plots, "" for none
 }
 
 // clusterResult is the JSON form of a cluster-mode run.
@@ -195,6 +196,20 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 	fmt.Fprintf(stdout, "client requests %d (%.0f/s), sets %d (%d after a miss), errors %d, hot keys followed %d\n",
 		ops.Load(), float64(ops.Load())/elapsed.Seconds(), sets.Load(), misses.Load(), errs.Load(), len(cl.HotKeys()))
 	fmt.Fprintf(stdout, "busiest node share / mean share: %.2f\n", busiest/mean)
+	if o.plot != "" {
+		series := []bench.TimelineSeries{{Name: discover, Timeline: timeline}}
+		what := fmt.Sprintf("cluster of %s, %d workers, %s keys", discover, cfg.Conns, strconv.FormatUint(cfg.Keys, 10))
+		for _, f := range []struct {
+			suffix string
+			plot   func(string, string, []bench.TimelineSeries) error
+			title  string
+		}{{"-hitratio.png", bench.PlotHitRatio, "hit ratio"}, {"-throughput.png", bench.PlotThroughput, "throughput"}} {
+			if err := f.plot(o.plot+f.suffix, f.title+" ("+what+")", series); err != nil {
+				return err
+			}
+			fmt.Fprintln(stderr, "wrote", o.plot+f.suffix)
+		}
+	}
 	if o.json == "" {
 		return nil
 	}
@@ -214,7 +229,6 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 	return os.WriteFile(o.json, append(data, '\n'), 0o644)
 }
 
-// nodeRequests reads cmd_get + cmd_set of every node.
 // nodeRequestsAfter is nodeRequests at the end of a run, when some nodes
 // may be gone (a node that left or was killed during the run): those
 // count no requests, with a note on stderr.
@@ -232,6 +246,7 @@ func nodeRequestsAfter(nodes []string, before map[string]int64, stderr io.Writer
 	return out
 }
 
+// nodeRequests reads cmd_get + cmd_set of every node.
 func nodeRequests(nodes []string) (map[string]int64, error) {
 	out := map[string]int64{}
 	for _, addr := range nodes {

@@ -61,7 +61,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg := bench.DefaultConfig()
 	cfg.RegisterFlags(fs)
 	jsonOut := fs.String("json", "", "write the result as JSON to this `file` (- for stdout, which then gets no table)")
-	plots := fs.String("plot", "", "write PNG plots to `prefix`-latency.png and prefix-throughput.png")
+	plots := fs.String("plot", "", "write PNG plots to `prefix`-latency.png and prefix-throughput.png (cluster mode: prefix-hitratio.png and prefix-throughput.png)")
 	label := fs.String("label", "", "name of the server in plot legends (default the target address)")
 	quiet := fs.Bool("quiet", false, "no progress line each second")
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to `file`")
@@ -72,7 +72,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if *discover != "" {
-		return clusterRun(ctx, cfg, clusterOpts{discover: *discover, noHot: *noHot, perClient: *perClient, quiet: *quiet, json: *jsonOut}, stdout, stderr)
+		return clusterRun(ctx, cfg, clusterOpts{discover: *discover, noHot: *noHot, perClient: *perClient, quiet: *quiet, json: *jsonOut, plot: *plots}, stdout, stderr)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
