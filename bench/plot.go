@@ -118,24 +118,11 @@ func PlotLatency(path, title string, series []CurveSeries) error {
 
 // PlotThroughput draws requests per second over time to a PNG file.
 func PlotThroughput(path, title string, series []TimelineSeries) error {
-	p := plot.New()
-	p.Title.Text = title
-	p.X.Label.Text = "time (s)"
-	p.Y.Label.Text = "requests per second"
-	p.Y.Min = 0
-	p.X.Min = 0
-	p.Legend.Top = false
-	p.Legend.Left = false
-	p.Add(plotter.NewGrid())
-	for i, s := range series {
-		var xys plotter.XYs
-		for _, pt := range s.Timeline {
-			xys = append(xys, plotter.XY{X: pt.T, Y: pt.OpsPerSec})
-		}
-		if err := addLine(p, s.Name, xys, i); err != nil {
-			return err
-		}
+	p, err := plotTimeline(title, "requests per second", series, func(pt TimelinePoint) (float64, bool) { return pt.OpsPerSec, true })
+	if err != nil {
+		return err
 	}
+	p.Y.Min = 0
 	if !math.IsInf(p.Y.Max, 0) {
 		p.Y.Max *= 1.1 // headroom above the highest point
 	}
@@ -145,27 +132,39 @@ func PlotThroughput(path, title string, series []TimelineSeries) error {
 // PlotHitRatio draws each second's hit ratio (hits over gets) to a PNG
 // file: what a client sees when a cluster's membership changes.
 func PlotHitRatio(path, title string, series []TimelineSeries) error {
+	p, err := plotTimeline(title, "hit ratio", series, func(pt TimelinePoint) (float64, bool) {
+		g := pt.Hits + pt.Misses
+		return float64(pt.Hits) / float64(max(g, 1)), g > 0
+	})
+	if err != nil {
+		return err
+	}
+	p.Y.Max = 1
+	return p.Save(18*vg.Centimeter, 9*vg.Centimeter, path)
+}
+
+// plotTimeline draws y of each point of each series over time.
+func plotTimeline(title, ylabel string, series []TimelineSeries, y func(TimelinePoint) (float64, bool)) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "time (s)"
-	p.Y.Label.Text = "hit ratio"
+	p.Y.Label.Text = ylabel
 	p.X.Min = 0
-	p.Y.Max = 1
 	p.Legend.Top = false
 	p.Legend.Left = false
 	p.Add(plotter.NewGrid())
 	for i, s := range series {
 		var xys plotter.XYs
 		for _, pt := range s.Timeline {
-			if g := pt.Hits + pt.Misses; g > 0 {
-				xys = append(xys, plotter.XY{X: pt.T, Y: float64(pt.Hits) / float64(g)})
+			if v, ok := y(pt); ok {
+				xys = append(xys, plotter.XY{X: pt.T, Y: v})
 			}
 		}
 		if err := addLine(p, s.Name, xys, i); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	return p.Save(18*vg.Centimeter, 9*vg.Centimeter, path)
+	return p, nil
 }
 
 // addLine adds the i-th series, named name, to p; an empty one is skipped.
