@@ -62,6 +62,14 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			if h := c.loop.hot; h != nil {
 				sampleBinary(h, r)
 			}
+			if c.s.warmOn() {
+				if c.warmFetchBinary(r) {
+					return off, false // parked; the request runs again after the fetch
+				}
+				if isBinWrite(r.Base()) {
+					c.s.noteWrite(r.Key)
+				}
+			}
 			start := nanotime()
 			if c.replicatedBinWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)

@@ -88,6 +88,7 @@ type conn struct {
 	// warmTried: keys of the request being retried after a warm-up fetch
 	// (warmup.go).
 	warmTried map[string]bool
+	key1      [1][]byte // one key for warmFetchKeys, without an allocation
 }
 
 // input is what the input loop waits for or skips.

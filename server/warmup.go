@@ -176,16 +176,31 @@ func (s *Server) noteWrite(key []byte) {
 // here yet, it parks the connection, fetches them, and returns true (the
 // request then runs again, with those keys marked tried).
 func (c *conn) warmFetch(r *proto.Request) bool {
-	if c.udp != nil || c.bin {
-		return false
-	}
-	var keys [][]byte
 	switch {
 	case r.Command.IsRetrieval():
-		keys = r.Keys
+		return c.warmFetchKeys(r.Keys)
 	case r.Command == proto.CmdMetaGet:
-		keys = [][]byte{r.Key}
-	default:
+		c.key1[0] = r.Key
+		return c.warmFetchKeys(c.key1[:])
+	}
+	return false
+}
+
+// warmFetchBinary is warmFetch for a binary request (the GET and GAT
+// families).
+func (c *conn) warmFetchBinary(r *proto.BinRequest) bool {
+	switch r.Base() {
+	case proto.BinOpGet, proto.BinOpGetK, proto.BinOpGAT, proto.BinOpGATK:
+		c.key1[0] = r.Key
+		return c.warmFetchKeys(c.key1[:])
+	}
+	return false
+}
+
+// warmFetchKeys is warmFetch for the keys a read asks for. A datagram's
+// reads are not filled (there is no connection to park).
+func (c *conn) warmFetchKeys(keys [][]byte) bool {
+	if c.udp != nil {
 		return false
 	}
 	var todo []string

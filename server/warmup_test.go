@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcache/slabcache/proto"
+
 	"github.com/slabcache/slabcache/internal/mctest"
 )
 
@@ -111,5 +113,32 @@ func TestWarmupEndsWhenSettled(t *testing.T) {
 	srv.refreshWarm() // the next tick does not start it again
 	if srv.warmOn() {
 		t.Fatal("warm-up on again without a ring change")
+	}
+}
+
+// Binary-protocol reads of moved keys are filled during a warm-up too,
+// and a binary delete here wins over the previous owner's copy.
+func TestWarmupBinary(t *testing.T) {
+	old := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	roundTrip(t, old.Addr(), "set bin-a 3 0 2\r\nAA\r\nset bin-b 0 0 2\r\nBB\r\n", "STORED\r\nSTORED\r\n")
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
+	srv.RingChanged()
+	if !srv.warmOn() {
+		t.Fatal("no warm-up after a ring change")
+	}
+	nc, br := dialT(t, srv.Addr())
+	resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpGet, Key: []byte("bin-a")})
+	if err != nil || resp.Status != proto.BinStatusSuccess || string(resp.Value) != "AA" {
+		t.Fatalf("binary GET of a moved key: %+v %v, want the previous owner's value", resp, err)
+	}
+	// A binary DELETE of a key not here yet marks it written: never
+	// fetched afterwards, whatever the protocol of the read.
+	resp, err = binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpDelete, Key: []byte("bin-b")})
+	if err != nil || resp.Status != proto.BinStatusKeyENOENT {
+		t.Fatalf("binary DELETE: %+v %v", resp, err)
+	}
+	if got := roundTrip(t, srv.Addr(), "get bin-b\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("get bin-b after a binary delete here: %q, want a miss", got)
 	}
 }
