@@ -385,7 +385,12 @@ func relayOf(r *proto.Request) (st string, seq uint64, ok bool) {
 func (c *conn) acceptRelay(origin string, seq uint64) bool {
 	apply, gap := c.s.inv.receive(origin, seq)
 	c.s.inv.relayed.Add(1)
-	if gap {
+	switch {
+	case gap && !c.s.set.FlushEnabled:
+		// -F: no flush_all, not even this one (relays come from any
+		// connection that may send requests).
+		c.s.log.Warn("invalidation relays were missed; flush_all is disabled (-F), so nothing more is flushed", zap.String("origin", origin), zap.Uint64("seq", seq))
+	case gap:
 		c.s.log.Warn("invalidation relays were missed: flushing everything", zap.String("origin", origin), zap.Uint64("seq", seq))
 		c.s.store.Flush(0)
 		c.s.flushedAt.Store(c.s.clk.Now())
