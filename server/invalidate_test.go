@@ -60,11 +60,19 @@ func TestFlushPrefixCommand(t *testing.T) {
 	}
 }
 
-// -F refuses flush_prefix as it refuses flush_all.
+// -F refuses flush_prefix as it refuses flush_all; a member's relay is
+// applied, but a gap in relays does not flush everything.
 func TestFlushPrefixDisabled(t *testing.T) {
 	s := startTestServer(t, func(set *Settings) { set.FlushEnabled = false })
 	if got := roundTrip(t, s.Addr(), "flush_prefix a:\r\n", "\r\n"); got != "CLIENT_ERROR flush_prefix not allowed\r\n" {
 		t.Fatalf("%q", got)
+	}
+	roundTrip(t, s.Addr(), "set a:1 0 0 1\r\nx\r\nset b:1 0 0 1\r\ny\r\n", "STORED\r\nSTORED\r\n")
+	if got := roundTrip(t, s.Addr(), "flush_prefix a: relay n/1/- 1\r\nflush_prefix c: relay n/5/- 5\r\n", "OK\r\nOK\r\n"); got != "OK\r\nOK\r\n" {
+		t.Fatalf("relays under -F: %q", got)
+	}
+	if got := roundTrip(t, s.Addr(), "get a:1 b:1\r\n", "END\r\n"); got != "VALUE b:1 0 1\r\ny\r\nEND\r\n" {
+		t.Fatalf("after a relayed flush and a gap under -F: %q, want b:1 kept", got)
 	}
 }
 
