@@ -199,6 +199,33 @@ func (n *Node) inRegion(ms []discovery.Member) []discovery.Member {
 // Members that left are in neither.
 func (n *Node) Others() (alive, down []string) { return n.others(false) }
 
+// Region returns this node's region ("" for none).
+func (n *Node) Region() string { return n.region }
+
+// Remote is Others restricted to the members of other regions (none when
+// this node has no region).
+func (n *Node) Remote() (alive, down []string) {
+	if n.region == "" {
+		return nil, nil
+	}
+	return n.others(true)
+}
+
+func (n *Node) others(remote bool) (alive, down []string) {
+	for _, m := range *n.all.Load() {
+		if m.Addr == n.self || remote && m.Region == n.region {
+			continue
+		}
+		switch m.Status {
+		case discovery.StatusAlive, discovery.StatusLeaving:
+			alive = append(alive, m.Addr)
+		case discovery.StatusFailed:
+			down = append(down, m.Addr)
+		}
+	}
+	return alive, down
+}
+
 // noteReturns counts, for each member, its changes to alive from failed,
 // left or leaving.
 func (n *Node) noteReturns(ms []discovery.Member) {
@@ -227,33 +254,6 @@ func (n *Node) Returns() map[string]uint64 {
 		out[a] = c
 	}
 	return out
-}
-
-// Region returns this node's region ("" for none).
-func (n *Node) Region() string { return n.region }
-
-// Remote is Others restricted to the members of other regions (none when
-// this node has no region).
-func (n *Node) Remote() (alive, down []string) {
-	if n.region == "" {
-		return nil, nil
-	}
-	return n.others(true)
-}
-
-func (n *Node) others(remote bool) (alive, down []string) {
-	for _, m := range *n.all.Load() {
-		if m.Addr == n.self || remote && m.Region == n.region {
-			continue
-		}
-		switch m.Status {
-		case discovery.StatusAlive, discovery.StatusLeaving:
-			alive = append(alive, m.Addr)
-		case discovery.StatusFailed:
-			down = append(down, m.Addr)
-		}
-	}
-	return alive, down
 }
 
 // View returns the current membership and its version.
@@ -316,15 +316,7 @@ func (n *Node) placeRingLocked() bool {
 	switch {
 	case old == nil || len(old.ring.Nodes()) == 1 && old.ring.Nodes()[0].Addr == n.self:
 		// This node is joining: before it, the others held its keys.
-		var others []ring.Node
-		for _, x := range nodes {
-			if x.Addr != n.self {
-				others = append(others, x)
-			}
-		}
-		if len(others) > 0 && len(others) < len(nodes) {
-			p.prev, _ = ring.New(ring.KindKetama, others)
-		}
+		p.prev = n.ringWithout(nodes)
 	default:
 		p.prev = old.ring
 	}
@@ -354,15 +346,14 @@ func (n *Node) PreviousOwner(key []byte) (addr string, since time.Time, ok bool)
 	if p == nil || p.prev == nil {
 		return "", time.Time{}, false
 	}
-	cur := p.ring.Owner(key)
-	if cur < 0 || p.ring.Nodes()[cur].Addr != n.self {
+	if ownerOf(p.ring, key) != n.self {
 		return "", time.Time{}, false
 	}
-	old := p.prev.Owner(key)
-	if old < 0 || p.prev.Nodes()[old].Addr == n.self {
+	old := ownerOf(p.prev, key)
+	if old == "" || old == n.self {
 		return "", time.Time{}, false
 	}
-	return p.prev.Nodes()[old].Addr, p.since, true
+	return old, p.since, true
 }
 
 // MovedTo returns, for a key this node owned before the last change of
@@ -373,15 +364,11 @@ func (n *Node) MovedTo(key []byte) (addr string, ok bool) {
 	if p == nil || p.prev == nil {
 		return "", false
 	}
-	old := p.prev.Owner(key)
-	if old < 0 || p.prev.Nodes()[old].Addr != n.self {
+	if ownerOf(p.prev, key) != n.self {
 		return "", false
 	}
-	cur := p.ring.Owner(key)
-	if cur < 0 || p.ring.Nodes()[cur].Addr == n.self {
-		return "", false
-	}
-	return p.ring.Nodes()[cur].Addr, true
+	cur := ownerOf(p.ring, key)
+	return cur, cur != "" && cur != n.self
 }
 
 // Handoff returns, for a node about to leave, where each of its keys goes
@@ -390,34 +377,39 @@ func (n *Node) MovedTo(key []byte) (addr string, ok bool) {
 // other node is alive).
 func (n *Node) Handoff() func(key []byte) (addr string, ok bool) {
 	p := n.rings.Load()
-	none := func([]byte) (string, bool) { return "", false }
 	if p == nil {
-		return none
+		return func([]byte) (string, bool) { return "", false }
 	}
-	var others []ring.Node
-	for _, x := range p.ring.Nodes() {
-		if x.Addr != n.self {
-			others = append(others, x)
-		}
-	}
-	if len(others) == 0 || len(others) == len(p.ring.Nodes()) {
-		return none
-	}
-	without, err := ring.New(ring.KindKetama, others)
-	if err != nil {
-		return none
-	}
-	cur := p.ring
+	cur, without := p.ring, n.ringWithout(p.ring.Nodes())
 	return func(key []byte) (string, bool) {
-		if o := cur.Owner(key); o < 0 || cur.Nodes()[o].Addr != n.self {
+		if without == nil || ownerOf(cur, key) != n.self {
 			return "", false
 		}
-		o := without.Owner(key)
-		if o < 0 {
-			return "", false
-		}
-		return without.Nodes()[o].Addr, true
+		to := ownerOf(without, key)
+		return to, to != ""
 	}
+}
+
+// ringWithout returns the ring of nodes without this node, or nil when
+// this node is not among them or is the only one.
+func (n *Node) ringWithout(nodes []ring.Node) ring.Ring {
+	others := slices.DeleteFunc(slices.Clone(nodes), func(x ring.Node) bool { return x.Addr == n.self })
+	if len(others) == 0 || len(others) == len(nodes) {
+		return nil
+	}
+	r, err := ring.New(ring.KindKetama, others)
+	if err != nil {
+		return nil
+	}
+	return r
+}
+
+// ownerOf returns the address of key's owner on r ("" for none).
+func ownerOf(r ring.Ring, key []byte) string {
+	if o := r.Owner(key); o >= 0 {
+		return r.Nodes()[o].Addr
+	}
+	return ""
 }
 
 // Replicas returns the memcached addresses of the nodes that serve key

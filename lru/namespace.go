@@ -24,10 +24,11 @@ import (
 // rare; reads take no lock). A prefix stays in it until a crawler pass that
 // began after the flush has visited every page: by then every item it
 // covered has been reclaimed (page moves reclaim such items rather than
-// move them, so none can hide in a page the pass has already seen). The table holds
-// at most Config.FlushPrefixMax prefixes; past that FlushPrefix fails with
-// ErrPrefixTableFull. Each flush asks the crawler for a full-speed pass;
-// with the crawler disabled, prefixes stay until it is enabled again.
+// move them, so none can hide in a page the pass has already seen). The
+// table holds at most Config.FlushPrefixMax prefixes; past that
+// FlushPrefix fails with ErrPrefixTableFull. Each flush asks the crawler
+// for a full-speed pass; with the crawler disabled, prefixes stay until it
+// is enabled again.
 
 // ErrPrefixTableFull is FlushPrefix's error when Config.FlushPrefixMax
 // flushed prefixes are still waiting for the crawler to reclaim their items.

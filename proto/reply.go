@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"errors"
+	"math"
 )
 
 // Client side: reading replies.
@@ -100,6 +101,25 @@ func (rp *Reply) Flag(f byte) ([]byte, bool) {
 		}
 	}
 	return nil, false
+}
+
+// FlagUint returns the unsigned number of return flag f ("c123": 123),
+// and whether f was there with a number.
+func (rp *Reply) FlagUint(f byte) (uint64, bool) {
+	v, ok := rp.Flag(f)
+	if !ok {
+		return 0, false
+	}
+	return tokU64(v)
+}
+
+// FlagInt is FlagUint for a signed flag ("t-1": -1).
+func (rp *Reply) FlagInt(f byte) (int64, bool) {
+	v, ok := rp.Flag(f)
+	if !ok {
+		return 0, false
+	}
+	return tokInt(v, mcmcMax64, math.MinInt64, math.MaxInt64)
 }
 
 func (rp *Reply) reset() {

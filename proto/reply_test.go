@@ -166,3 +166,25 @@ func TestParseReplyFromMemcached(t *testing.T) {
 		t.Errorf("replies\n got  %v\n want %v", got, want)
 	}
 }
+
+func TestReplyFlagNumbers(t *testing.T) {
+	var rp Reply
+	if _, err := ParseReply([]byte("HD c123 t-1 f7 kfoo W\r\n"), &rp); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := rp.FlagUint('c'); !ok || v != 123 {
+		t.Errorf("c: %d %v", v, ok)
+	}
+	if v, ok := rp.FlagInt('t'); !ok || v != -1 {
+		t.Errorf("t: %d %v", v, ok)
+	}
+	if _, ok := rp.FlagUint('k'); ok {
+		t.Error("k (not a number) read as a number")
+	}
+	if _, ok := rp.FlagUint('s'); ok {
+		t.Error("s (absent) read as present")
+	}
+	if _, ok := rp.FlagUint('t'); ok {
+		t.Error("t-1 read as unsigned")
+	}
+}

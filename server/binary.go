@@ -234,8 +234,7 @@ func (c *conn) execBinary(r *proto.BinRequest) {
 			return
 		}
 		c.st[cCmdFlush]++
-		c.s.store.Flush(int64(r.Exptime))
-		c.s.flushedAt.Store(c.s.clk.Now())
+		c.s.flushAll(int64(r.Exptime))
 		c.binOK(r, 0)
 	case proto.BinOpNoop:
 		c.binOK(r, 0)

@@ -194,15 +194,18 @@ func (c *conn) countStore(r *proto.Request, o lru.Outcome, cas bool) {
 }
 
 func (c *conn) delete(r *proto.Request) {
-	goOn, applied := c.relayedDelete(r)
-	if !goOn {
+	st, seq, relay := relayOf(r)
+	if relay && !c.acceptDeleteRelay(st, seq) {
+		c.out = proto.AppendNotFound(c.out) // applied already, or not for this node
 		return
 	}
 	if c.s.obs.on.Load() {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Delete(r.Key, nil)
-	applied()
+	if relay {
+		c.s.inv.applied(st, seq, relayDelete, r.Key)
+	}
 	c.countDelete(r, o)
 	if !r.NoReply {
 		c.out = appendResult(c.out, o.Result)
@@ -283,11 +286,16 @@ func (c *conn) flushAll(r *proto.Request) {
 		}
 		return
 	}
-	c.s.store.Flush(int64(r.Exptime))
-	c.s.flushedAt.Store(c.s.clk.Now())
+	c.s.flushAll(int64(r.Exptime))
 	if !r.NoReply {
 		c.out = proto.AppendOK(c.out)
 	}
+}
+
+// flushAll is flush_all with delay (0: now), noted for `stats settings`.
+func (s *Server) flushAll(delay int64) {
+	s.store.Flush(delay)
+	s.flushedAt.Store(s.clk.Now())
 }
 
 func (c *conn) verbosity(r *proto.Request) {

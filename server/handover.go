@@ -14,9 +14,9 @@ import (
 // Hand-over after a ring change (docs/cluster.md). The new owner of a key
 // fills it on its first miss (warm-up, warmup.go); on top of that the
 // previous owner pushes the items whose keys moved, HOT and WARM first,
-// then COLD, at most WarmupRate MB/s, with add semantics (`ms ... ME`): a
-// value written on the new owner meanwhile is never overwritten. A newer
-// ring change stops a push under way and starts another.
+// then COLD, at most WarmupRate MB/s, as `ms ... ME H` (add semantics, and
+// refused for a key written on the new owner since the change: its value
+// wins). A newer ring change stops a push under way and starts another.
 
 // handoverPeers is what the hand-over needs from the cluster (cluster.Node).
 type handoverPeers interface {
@@ -41,11 +41,15 @@ func (h *handover) stop() {
 	}
 }
 
+// pushOn reports whether this node pushes moved items: the push is on and
+// so is warm-up (the new owners accept pushes during theirs).
+func (s *Server) pushOn() bool { return s.set.WarmupRate > 0 && s.set.WarmupSecs > 0 }
+
 // refreshHandover starts a push when the ring changed (the transport's
 // tick calls it).
 func (s *Server) refreshHandover() {
-	if s.set.WarmupRate <= 0 || s.set.WarmupSecs <= 0 {
-		return // off, or warm-up off altogether
+	if !s.pushOn() {
+		return
 	}
 	b := s.rep.peers.Load()
 	if b == nil {
@@ -81,7 +85,7 @@ type leavePeers interface {
 // just before leaving the cluster (the ring still has this node), and
 // Drain pushes the items there.
 func (s *Server) Leaving() {
-	if s.set.WarmupRate <= 0 || s.set.WarmupSecs <= 0 {
+	if !s.pushOn() {
 		return
 	}
 	if b := s.rep.peers.Load(); b != nil {
@@ -125,24 +129,30 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 	rate := float64(s.set.WarmupRate) * (1 << 20) // bytes/s
 	start, sent := time.Now(), 0.0
 	pushed0 := w.pushed.Load()
-	var keys [][]byte
+	type moved struct {
+		key  []byte
+		addr string
+	}
+	var batch []moved
+	var h copyHit
 	for _, hot := range []bool{true, false} {
 		for cur := (lru.DumpCursor{}); !cur.Done(); {
-			keys = keys[:0]
+			batch = batch[:0]
+			// Only the keys that moved are copied out (a ring lookup:
+			// quick enough under the dump's shard lock).
 			cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
-				if (d.Segment == lru.Hot || d.Segment == lru.Warm) == hot {
-					keys = append(keys, append([]byte(nil), d.Key...))
+				if (d.Segment == lru.Hot || d.Segment == lru.Warm) != hot {
+					return
+				}
+				if addr, ok := movedTo(d.Key); ok {
+					batch = append(batch, moved{append([]byte(nil), d.Key...), addr})
 				}
 			})
-			for _, k := range keys {
+			for _, m := range batch {
 				if ctx.Err() != nil {
 					return
 				}
-				addr, ok := movedTo(k)
-				if !ok {
-					continue
-				}
-				h := copyHit{}
+				k, addr := m.key, m.addr
 				if s.store.Get(k, &lru.GetArgs{NoBump: true}, &h).Result != lru.Found || h.ttl == 0 {
 					continue
 				}

@@ -84,7 +84,7 @@ type invalidator struct {
 type relayEntry struct {
 	kind  byte
 	key   []byte
-	stamp string // the invalidation's identity (stamp.go)
+	stamp string // the invalidation's identity (invlog.go)
 	seq   uint64 // this relay's place in the origin's sequence to the member
 }
 
@@ -382,18 +382,17 @@ func relayOf(r *proto.Request) (st string, seq uint64, ok bool) {
 // acceptRelay checks a relay's place in its origin's sequence: it reports
 // whether to apply it (false for a relay already applied) and, when the
 // sequence shows relays this node missed, flushes everything first.
-func (c *conn) acceptRelay(origin string, seq uint64) bool {
-	apply, gap := c.s.inv.receive(origin, seq)
+func (c *conn) acceptRelay(st string, seq uint64) bool {
+	apply, gap := c.s.inv.receive(st, seq)
 	c.s.inv.relayed.Add(1)
 	switch {
 	case gap && !c.s.set.FlushEnabled:
 		// -F: no flush_all, not even this one (relays come from any
 		// connection that may send requests).
-		c.s.log.Warn("invalidation relays were missed; flush_all is disabled (-F), so nothing more is flushed", zap.String("origin", origin), zap.Uint64("seq", seq))
+		c.s.log.Warn("invalidation relays were missed; flush_all is disabled (-F), so nothing more is flushed", zap.String("stamp", st), zap.Uint64("seq", seq))
 	case gap:
-		c.s.log.Warn("invalidation relays were missed: flushing everything", zap.String("origin", origin), zap.Uint64("seq", seq))
-		c.s.store.Flush(0)
-		c.s.flushedAt.Store(c.s.clk.Now())
+		c.s.log.Warn("invalidation relays were missed: flushing everything", zap.String("stamp", st), zap.Uint64("seq", seq))
+		c.s.flushAll(0)
 	}
 	return apply
 }
@@ -431,7 +430,7 @@ func (c *conn) flushPrefix(r *proto.Request) {
 			c.out = proto.AppendError(c.out, e)
 		}
 	}
-	origin, seq, relay := relayOf(r)
+	st, seq, relay := relayOf(r)
 	if !meta && !relay && len(r.Args()) != 0 {
 		fail(proto.ErrBadFormat) // a relay with a bad sequence number
 		return
@@ -445,7 +444,7 @@ func (c *conn) flushPrefix(r *proto.Request) {
 		fail(proto.ErrBadFormat)
 		return
 	}
-	if relay && !c.acceptRelay(origin, seq) {
+	if relay && !c.acceptRelay(st, seq) {
 		c.out = proto.AppendOK(c.out)
 		return
 	}
@@ -458,7 +457,7 @@ func (c *conn) flushPrefix(r *proto.Request) {
 		return
 	}
 	if relay {
-		c.s.inv.applied(origin, seq, relayPrefix, prefix)
+		c.s.inv.applied(st, seq, relayPrefix, prefix)
 	}
 	var done []byte
 	switch {
@@ -493,13 +492,11 @@ func (c *conn) broadcastDelete(r *proto.Request) bool {
 // deleteEverywhere follows a delete applied here whose reply (from mark
 // on) must wait until the members of the other regions have applied it.
 func (c *conn) deleteEverywhere(r *proto.Request, mark int) {
+	if line, _, _ := bytes.Cut(c.out[mark:], []byte("\r\n")); proto.LookupError(line) != nil {
+		return // an error: nothing was deleted, nothing to relay
+	}
 	done := bytes.Clone(c.out[mark:])
 	c.out = c.out[:mark]
-	if len(done) > 0 && !bytes.HasPrefix(done, []byte("DELETED")) && !bytes.HasPrefix(done, []byte("NOT_FOUND")) &&
-		!bytes.HasPrefix(done, []byte("HD")) && !bytes.HasPrefix(done, []byte("NF")) {
-		c.out = append(c.out, done...) // an error: nothing was deleted
-		return
-	}
 	k := bytes.Clone(r.Key)
 	c.relayAndReply("delete", done, r.NoReply, func() []string {
 		if rep := &c.s.rep; rep.has(k) {
@@ -509,23 +506,12 @@ func (c *conn) deleteEverywhere(r *proto.Request, mark int) {
 	})
 }
 
-// relayedDelete handles the relay part of a delete from another member:
-// it reports whether to go on with the delete (false: already applied; the
-// reply is written) and returns the function to call once it is applied.
-func (c *conn) relayedDelete(r *proto.Request) (goOn bool, applied func()) {
-	origin, seq, relay := relayOf(r)
-	if !relay {
-		return true, func() {}
-	}
-	if seq == 0 && stampRegion(origin) == c.s.inv.region() {
+// acceptDeleteRelay is acceptRelay for a delete from another member.
+func (c *conn) acceptDeleteRelay(st string, seq uint64) bool {
+	if seq == 0 && stampRegion(st) == c.s.inv.region() {
 		// A catch-up of a delete made in this region: there it acted
 		// on the key's owner only.
-		c.out = append(c.out, "NOT_FOUND\r\n"...)
-		return false, nil
+		return false
 	}
-	if !c.acceptRelay(origin, seq) {
-		c.out = append(c.out, "NOT_FOUND\r\n"...)
-		return false, nil
-	}
-	return true, func() { c.s.inv.applied(origin, seq, relayDelete, r.Key) }
+	return c.acceptRelay(st, seq)
 }

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -121,10 +122,6 @@ func (iv *invalidator) appendLog(dst []byte) []byte {
 // back, and each of them sends what it knows.
 func (iv *invalidator) catchUp(alive []string, returns map[string]uint64) {
 	iv.mu.Lock()
-	now := map[string]bool{}
-	for _, a := range alive {
-		now[a] = true
-	}
 	for a, n := range returns {
 		if n > iv.returns[a] {
 			iv.behind[a] = true
@@ -133,7 +130,7 @@ func (iv *invalidator) catchUp(alive []string, returns map[string]uint64) {
 	iv.returns = returns
 	var back []string
 	for a := range iv.behind {
-		if now[a] {
+		if slices.Contains(alive, a) {
 			back = append(back, a)
 		} else {
 			delete(iv.behind, a) // gone again: caught up when it returns

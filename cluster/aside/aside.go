@@ -196,14 +196,17 @@ func (c *Cache) nodeBreaker(key string) *gobreaker.CircuitBreaker[any] {
 	defer c.mu.Unlock()
 	b := c.breakers[addr]
 	if b == nil {
-		b = gobreaker.NewCircuitBreaker[any](c.breakerSettings("node "+addr, func(err error) bool {
-			// A miss, a conflict or a refusal is the node answering.
-			return err == nil || errors.Is(err, client.ErrCacheMiss) || errors.Is(err, client.ErrCASConflict) ||
-				errors.Is(err, client.ErrNotStored) || errors.Is(err, ErrOlderVersion)
-		}))
+		b = gobreaker.NewCircuitBreaker[any](c.breakerSettings("node "+addr, nodeAnswered))
 		c.breakers[addr] = b
 	}
 	return b
+}
+
+// nodeAnswered reports whether a cache operation's outcome is the node
+// answering: success, a miss, a conflict or a refusal.
+func nodeAnswered(err error) bool {
+	return err == nil || errors.Is(err, client.ErrCacheMiss) || errors.Is(err, client.ErrCASConflict) ||
+		errors.Is(err, client.ErrNotStored)
 }
 
 // cacheOp runs op against the node owning key through its breaker,
@@ -213,12 +216,11 @@ func (c *Cache) cacheOp(ctx context.Context, key string, op func() error) error 
 	backoff := 5 * time.Millisecond
 	for try := 0; ; try++ {
 		_, err := b.Execute(func() (any, error) { return nil, op() })
-		if err == nil || errors.Is(err, client.ErrCacheMiss) || errors.Is(err, client.ErrCASConflict) ||
-			errors.Is(err, client.ErrNotStored) || errors.Is(err, gobreaker.ErrOpenState) ||
-			errors.Is(err, gobreaker.ErrTooManyRequests) || try >= c.cfg.Retries {
-			if err != nil && !errors.Is(err, client.ErrCacheMiss) && !errors.Is(err, client.ErrCASConflict) && !errors.Is(err, client.ErrNotStored) {
-				c.m.cacheErrors.Add(1)
-			}
+		if nodeAnswered(err) {
+			return err
+		}
+		if errors.Is(err, gobreaker.ErrOpenState) || errors.Is(err, gobreaker.ErrTooManyRequests) || try >= c.cfg.Retries {
+			c.m.cacheErrors.Add(1)
 			return err
 		}
 		select {
@@ -322,7 +324,10 @@ func (c *Cache) Get(ctx context.Context, key string, loader Loader) ([]byte, Res
 			return g.value, g.res, r.Err
 		case <-hedge:
 			hedge = nil
-			ans, _ := c.answered.LoadOrStore(key, make(chan struct{}))
+			ans, ok := c.answered.Load(key)
+			if !ok {
+				continue // the flight is over: its result is coming
+			}
 			select {
 			case <-ans.(chan struct{}):
 				continue // the cache answered: another caller's load is coming

@@ -1,8 +1,6 @@
 package client
 
 import (
-	"strconv"
-
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -73,24 +71,15 @@ func (c *Client) LeaseGet(key string, vivify, recache int32) (*Lease, error) {
 		}
 		l.Hit = true
 		l.Value = append([]byte(nil), rp.Value...)
-		for _, t := range rp.Flags() {
-			v := t[1:]
-			switch t[0] {
-			case 'f':
-				x, _ := strconv.ParseUint(string(v), 10, 32)
-				l.Flags = uint32(x)
-			case 'c':
-				l.CAS, _ = strconv.ParseUint(string(v), 10, 64)
-			case 't':
-				l.TTL, _ = strconv.ParseInt(string(v), 10, 64)
-			case 'W':
-				l.Won = true
-			case 'X':
-				l.Stale = true
-			case 'Z':
-				l.AlreadyWon = true
-			}
+		f, _ := rp.FlagUint('f')
+		l.Flags = uint32(f)
+		l.CAS, _ = rp.FlagUint('c')
+		if ttl, ok := rp.FlagInt('t'); ok {
+			l.TTL = ttl
 		}
+		_, l.Won = rp.Flag('W')
+		_, l.Stale = rp.Flag('X')
+		_, l.AlreadyWon = rp.Flag('Z')
 		return nil
 	})
 	return l, err

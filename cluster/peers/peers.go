@@ -264,20 +264,12 @@ func (p *Pool) Get(addr string, key []byte) (it Item, ok bool, err error) {
 		}
 		ok = true
 		it.Value = append([]byte(nil), rp.Value...)
+		f, _ := rp.FlagUint('f')
+		it.Flags = uint32(f)
+		it.CAS, _ = rp.FlagUint('c')
 		it.TTL = -1
-		for _, f := range rp.Flags() {
-			if len(f) < 2 {
-				continue
-			}
-			switch f[0] {
-			case 'f':
-				v, _ := strconv.ParseUint(string(f[1:]), 10, 32)
-				it.Flags = uint32(v)
-			case 't':
-				it.TTL, _ = strconv.ParseInt(string(f[1:]), 10, 64)
-			case 'c':
-				it.CAS, _ = strconv.ParseUint(string(f[1:]), 10, 64)
-			}
+		if ttl, has := rp.FlagInt('t'); has {
+			it.TTL = ttl
 		}
 		return nil
 	})
