@@ -376,3 +376,17 @@ func appendMgDump(dst []byte, req *proto.Request, key []byte) []byte {
 	}
 	return proto.AppendRequest(dst, req)
 }
+
+// refreshCerts is refresh_certs: the TLS certificates are loaded again;
+// OK, or memcached's message saying what failed.
+func (c *conn) refreshCerts() {
+	if !c.s.set.TLS {
+		c.out = proto.AppendError(c.out, proto.ErrTLSNotEnabled)
+		return
+	}
+	if msg := c.s.RefreshCerts(); msg != "" {
+		c.out = append(append(c.out, msg...), "\r\n"...)
+		return
+	}
+	c.out = append(c.out, "OK\r\n"...)
+}

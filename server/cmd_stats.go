@@ -216,6 +216,14 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("log_watcher_skipped", s.obs.skippedTotal.Load())
 	u("log_watcher_sent", s.obs.sent.Load())
 	u("log_watchers", uint64(s.obs.watcherCount()))
+	if s.set.TLS {
+		if s.set.SSLSessionCache {
+			u("ssl_new_sessions", s.tls.newSessions.Load())
+		}
+		u("ssl_handshake_errors", s.tls.handshakeErrors.Load())
+		u("ssl_proto_errors", s.tls.protoErrors.Load())
+		u("time_since_server_cert_refresh", uint64(s.clk.Now()-s.tls.refreshed.Load()))
+	}
 	u("unexpected_napi_ids", 0)
 	u("round_robin_fallback", 0)
 	u("bytes", ls.Bytes)

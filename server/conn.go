@@ -36,7 +36,8 @@ const (
 // used only by the connection's event loop.
 type conn struct {
 	s    *Server
-	gc   gnet.Conn
+	gc   gnet.Conn // the socket, or tls on a TLS listener
+	tls  *tlsConn  // the TLS session (tls.go); nil for plain connections
 	loop *loopStats
 
 	req proto.Request

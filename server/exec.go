@@ -66,7 +66,7 @@ func (c *conn) exec(r *proto.Request) {
 	case proto.CmdConfig, proto.CmdCluster:
 		c.discovery(r)
 	case proto.CmdRefreshCerts:
-		c.out = proto.AppendError(c.out, proto.ErrTLSNotEnabled)
+		c.refreshCerts()
 	default:
 		// extstore (not built in), misbehave and debugtime (memcached
 		// debug builds only): release memcached answers ERROR.

@@ -55,7 +55,8 @@ func (w *watcher) send(data []byte, limit int) {
 		return
 	}
 	w.queued.Add(n)
-	err := w.c.gc.Wake(func(gc gnet.Conn, err error) error {
+	err := w.c.gc.Wake(func(_ gnet.Conn, err error) error {
+		gc := w.c.gc // the TLS session on a TLS listener
 		w.queued.Add(-n)
 		if err != nil {
 			return nil

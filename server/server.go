@@ -66,6 +66,7 @@ type Server struct {
 	live   live         // settings changed at run time
 	obs    observers    // watchers and `stats detail`
 	auth   authTable    // users of the -Y auth file
+	tls    tlsState     // certificates and counters of -Z (tls.go)
 	disc   atomic.Value // discoveryBox
 
 	verbosity atomic.Int32
@@ -122,6 +123,13 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, err
 	}
 	srv.net.init(addrs)
+	if s.TLS && s.SocketPath == "" && s.Port != 0 {
+		srv.net.tlsModes = s.ListenTLS()
+	}
+	if err := srv.initTLS(); err != nil {
+		srv.stopClock()
+		return nil, err
+	}
 	srv.rep.init(srv)
 	srv.inv.init(srv)
 	if srv.hot = srv.newHotKeys(); srv.hot != nil {

@@ -85,6 +85,34 @@ type Settings struct {
 	// followed by a start with the same file and memory settings serves
 	// the same items: memcached's warm restart.
 	MemoryFile string
+	// TLS (-Z): TCP listeners speak TLS, except those -l marks notls
+	// (docs/tls.md). The SSL fields are memcached's ssl_* sub-options.
+	TLS bool
+	// SSLChainCert and SSLKey are the PEM certificate chain and private
+	// key files (the key may be in the chain file); SSLKeyFormat is
+	// memcached's key format: 1 PEM (default), 2 DER.
+	SSLChainCert string
+	SSLKey       string
+	SSLKeyFormat int
+	// SSLVerifyMode: 0 no client certificate (default), 1 request one and
+	// verify it if sent, 2 require one, 3 require one (memcached's "once";
+	// slabcached never renegotiates).
+	SSLVerifyMode int
+	// SSLCiphers restricts the TLS 1.0-1.2 cipher suites: a list separated
+	// by ':' of OpenSSL or IANA names of suites Go implements.
+	SSLCiphers string
+	// SSLCACert is the PEM file of the CAs client certificates are
+	// verified against (and, between nodes, the CAs of the members).
+	SSLCACert string
+	// SSLWbufSize is memcached's per-connection TLS output buffer (bytes),
+	// reported by stats settings; slabcached encrypts each event's replies
+	// in records of up to 16 KiB whatever it is.
+	SSLWbufSize int
+	// SSLSessionCache lets clients resume sessions (session tickets);
+	// off, every connection makes a full handshake.
+	SSLSessionCache bool
+	// SSLMinVersion: 0 TLS 1.0, 1 TLS 1.1, 2 TLS 1.2 (default), 3 TLS 1.3.
+	SSLMinVersion int
 	// Hot keys (docs/hotkeys.md): HotKeys turns detection on (default);
 	// reads and writes are sampled one in HotKeySampleRate into
 	// Space-Saving summaries of HotKeyTopK keys per event loop, merged
@@ -202,6 +230,9 @@ func DefaultSettings() Settings {
 		Backlog:               1024,
 		Threads:               runtime.NumCPU(),
 		ReqsPerEvent:          20,
+		SSLKeyFormat:          1,
+		SSLWbufSize:           16 << 10,
+		SSLMinVersion:         2,
 		HotKeys:               true,
 		HotKeySampleRate:      100,
 		HotKeyTopK:            64,
@@ -383,6 +414,12 @@ func (s *Settings) Validate() error {
 		return e("ERROR: Cannot enable UDP while using binary SASL authentication.")
 	case s.Port < -1 || s.Port > 65535: // memcached checks only the upper bound
 		return usagef("ERROR: Invalid port number %d.", s.Port)
+	case s.TLS && s.Port == 0:
+		return e("ERROR: You cannot enable SSL without a TCP port.")
+	case s.SSLVerifyMode < 0 || s.SSLVerifyMode > 3:
+		return e("Invalid ssl_verify_mode. Use help to see valid options.")
+	case s.SSLMinVersion < 0 || s.SSLMinVersion > 3:
+		return e("Invalid ssl_min_version. Use help to see valid options.")
 
 	// slabcached's own.
 	case s.MaxBytes <= 0:
@@ -430,9 +467,48 @@ func (s *Settings) Warnings() []string {
 // Listen and Port with memcached's rules: entries are separated by ',' or
 // ';'; an entry may carry its own port ("10.0.0.1:11311", "[::1]:11311");
 // an IPv6 address without brackets has no port; "*" or an empty Listen means
-// every interface (host ""). Errors carry memcached's messages.
+// every interface (host ""). Errors carry memcached's messages. With TLS an
+// entry may start with "notls:", "btls:" or "mtls:" (ListenTLS).
 func (s *Settings) ListenAddrs() ([]string, error) {
 	return s.listenAddrs(s.Port)
+}
+
+// ListenTLS returns, for each address of ListenAddrs, how its connections
+// use TLS: "" (not at all), "tls" (-Z, verified per ssl_verify_mode),
+// "btls" (TLS, no client certificate asked) or "mtls" (a client
+// certificate required), as memcached's -l prefixes say.
+func (s *Settings) ListenTLS() []string {
+	def := ""
+	if s.TLS {
+		def = "tls"
+	}
+	if strings.TrimSpace(s.Listen) == "" {
+		return []string{def}
+	}
+	var out []string
+	for _, p := range strings.FieldsFunc(s.Listen, listenSep) {
+		mode, _ := listenPrefix(p)
+		switch mode {
+		case "":
+			mode = def
+		case "notls":
+			mode = ""
+		}
+		out = append(out, mode)
+	}
+	return out
+}
+
+func listenSep(r rune) bool { return r == ',' || r == ';' }
+
+// listenPrefix splits memcached's TLS prefix off a -l entry.
+func listenPrefix(p string) (mode, rest string) {
+	for _, m := range []string{"notls", "btls", "mtls"} {
+		if strings.HasPrefix(p, m) {
+			return m, strings.TrimPrefix(p[len(m):], ":")
+		}
+	}
+	return "", p
 }
 
 // listenAddrs is ListenAddrs for the given port (-1: one the system picks).
@@ -442,10 +518,12 @@ func (s *Settings) listenAddrs(defPort int) ([]string, error) {
 		return []string{net.JoinHostPort("", strconv.Itoa(defPort))}, nil
 	}
 	var out []string
-	for _, p := range strings.FieldsFunc(s.Listen, func(r rune) bool { return r == ',' || r == ';' }) {
-		if strings.HasPrefix(p, "notls") {
-			return nil, UsageError("'notls' option is valid only when SSL is enabled")
+	for _, p := range strings.FieldsFunc(s.Listen, listenSep) {
+		mode, rest := listenPrefix(p)
+		if mode != "" && !s.TLS {
+			return nil, UsageError("'" + mode + "' option is valid only when SSL is enabled")
 		}
+		p = rest
 		port := defPort
 		host := p
 		bracketed := false
@@ -579,18 +657,17 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"ext_max_frag", "0.80"},
 		{"slab_automove_freeratio", strconv.FormatFloat(s.SlabAutomoveFreeRatio, 'f', 3, 64)},
 		{"ext_drop_unread", "no"},
-		// TLS is not part of slabcached: memcached's values with TLS off.
-		{"ssl_enabled", "no"},
-		{"ssl_chain_cert", "(null)"},
-		{"ssl_key", "(null)"},
-		{"ssl_verify_mode", "0"},
-		{"ssl_keyformat", "1"},
-		{"ssl_ciphers", "NULL"},
-		{"ssl_ca_cert", "NULL"},
-		{"ssl_wbuf_size", "16384"},
-		{"ssl_session_cache", "no"},
+		{"ssl_enabled", yes(s.TLS)},
+		{"ssl_chain_cert", cmp.Or(s.SSLChainCert, "(null)")},
+		{"ssl_key", cmp.Or(s.SSLKey, "(null)")},
+		{"ssl_verify_mode", strconv.Itoa(sslVerifyBits(s.SSLVerifyMode))},
+		{"ssl_keyformat", strconv.Itoa(s.SSLKeyFormat)},
+		{"ssl_ciphers", cmp.Or(s.SSLCiphers, "NULL")},
+		{"ssl_ca_cert", cmp.Or(s.SSLCACert, "NULL")},
+		{"ssl_wbuf_size", strconv.Itoa(s.SSLWbufSize)},
+		{"ssl_session_cache", yes(s.SSLSessionCache)},
 		{"ssl_kernel_tls", "no"},
-		{"ssl_min_version", "tlsv1.2"},
+		{"ssl_min_version", sslVersionName(s.SSLMinVersion)},
 		{"num_napi_ids", "0"},
 		{"memory_file", nullString(s.MemoryFile)},
 		{"client_flags_size", "4"},

@@ -43,6 +43,9 @@ type transport struct {
 	reqsPerEvent int
 	// newSampler gives each event loop its hot-key sampler (nil: off).
 	newSampler func() *hotkeys.Sampler
+	// tlsModes: how each TCP entry of addrs uses TLS ("", "tls", "btls",
+	// "mtls"; Settings.ListenTLS); nil without TLS.
+	tlsModes []string
 	// respLimit: replies a connection may have waiting in one event under
 	// read_buf_mem_limit (0: no limit); see conn.respRoom.
 	respLimit int
@@ -261,6 +264,41 @@ func (t *transport) shutdown(ctx context.Context, s *Server) error {
 	}
 }
 
+// tlsMode returns how the connection gc, accepted on one of the TCP
+// listeners, uses TLS: "" for none (a plain listener or the Unix socket).
+func (t *transport) tlsMode(gc gnet.Conn) string {
+	if len(t.tlsModes) == 0 {
+		return ""
+	}
+	la, ok := gc.LocalAddr().(*net.TCPAddr)
+	if !ok {
+		return ""
+	}
+	same := true
+	for _, m := range t.tlsModes[1:] {
+		same = same && m == t.tlsModes[0]
+	}
+	if same {
+		return t.tlsModes[0]
+	}
+	// Listeners differ: the one with this address, else a wildcard one
+	// on this port.
+	found := ""
+	for i, l := range t.boundListeners() {
+		host, port, err := net.SplitHostPort(l.addr)
+		if l.unix || err != nil || i >= len(t.tlsModes) || port != strconv.Itoa(la.Port) {
+			continue
+		}
+		if ip := net.ParseIP(host); ip != nil && ip.Equal(la.IP) {
+			return t.tlsModes[i]
+		}
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			found = t.tlsModes[i]
+		}
+	}
+	return found
+}
+
 // loopFor returns the counters of the event loop el, creating them on first
 // use.
 func (t *transport) loopFor(el gnet.EventLoop) *loopStats {
@@ -321,13 +359,21 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if s.net.stopping.Load() {
 		return nil, gnet.Close
 	}
+	mode := s.net.tlsMode(gc)
 	if n := s.counts.curr.Load(); n >= int64(s.set.MaxConns) {
 		s.counts.rejected.Add(1)
+		if mode != "" {
+			return nil, gnet.Close // no session to say why in
+		}
 		return proto.AppendError(nil, proto.ErrTooManyConnections), gnet.Close
 	}
 	s.counts.curr.Add(1)
 	s.counts.total.Add(1)
 	c := newConn(s, gc)
+	if mode != "" {
+		c.tls = newTLSConn(s, gc, s.tls.cfgs.Load().forMode(mode))
+		c.gc = c.tls
+	}
 	gc.SetContext(c)
 	if s.obs.on.Load() {
 		s.obs.connEvent(c, false, "")
@@ -366,6 +412,9 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	if c.watching.Load() {
 		s.obs.stopWatch(c)
 	}
+	if c.tls != nil {
+		c.tls.closed()
+	}
 	c.release()
 	gc.SetContext(nil)
 	return gnet.None
@@ -378,6 +427,19 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 			return h.udp.OnTraffic(gc)
 		}
 		return gnet.Close
+	}
+	if t := c.tls; t != nil {
+		if _, action := t.pump(); action != gnet.None {
+			c.closeErr = true
+			return action
+		}
+		if !t.ready {
+			return gnet.None
+		}
+		if action := c.onTraffic(); action != gnet.None || !t.eof {
+			return action
+		}
+		return gnet.Close // the client ended the session (close_notify)
 	}
 	return c.onTraffic()
 }

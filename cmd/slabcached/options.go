@@ -57,7 +57,6 @@ var options = slices.Concat(memcachedOptions, clusterOptions, metricsOptions)
 
 const (
 	noExtstore = "has no effect in slabcached: there is no extstore"
-	noTLS      = "is not supported: slabcached has no TLS"
 	noProxy    = "is not supported: slabcached has no built-in proxy"
 )
 
@@ -205,7 +204,7 @@ var memcachedOptions = []option{
 		p.cmd.settings.MemoryFile = v
 		return nil
 	}},
-	{short: 'Z', long: "enable-ssl", refused: "is not supported: slabcached has no TLS (put a TLS proxy in front of it)"},
+	{short: 'Z', long: "enable-ssl", apply: set(func(s *server.Settings) { s.TLS = true })},
 	{short: 'o', long: "extended", arg: requiredArg, apply: func(p *parser, v string, _ bool) error { return p.extended(v) }},
 	// The -o sub-options.
 	{kind: suboption, long: "maxconns_fast", apply: set(func(s *server.Settings) { s.MaxConnsFast = true })},
@@ -343,16 +342,43 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "ext_max_frag", arg: optionalArg, noEffect: "-o ext_max_frag " + noExtstore},
 	{kind: suboption, long: "ext_max_sleep", arg: optionalArg, noEffect: "-o ext_max_sleep " + noExtstore},
 	{kind: suboption, long: "slab_automove_freeratio", arg: requiredArg, noEffect: "-o slab_automove_freeratio has no effect in slabcached (it tunes memcached's extstore automover)"},
-	{kind: suboption, long: "ssl_chain_cert", refused: noTLS},
-	{kind: suboption, long: "ssl_key", refused: noTLS},
-	{kind: suboption, long: "ssl_keyformat", refused: noTLS},
-	{kind: suboption, long: "ssl_verify_mode", refused: noTLS},
-	{kind: suboption, long: "ssl_ciphers", refused: noTLS},
-	{kind: suboption, long: "ssl_ca_cert", refused: noTLS},
-	{kind: suboption, long: "ssl_wbuf_size", refused: noTLS},
-	{kind: suboption, long: "ssl_session_cache", refused: noTLS},
-	{kind: suboption, long: "ssl_kernel_tls", refused: noTLS},
-	{kind: suboption, long: "ssl_min_version", refused: noTLS},
+	{kind: suboption, long: "ssl_chain_cert", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLChainCert })},
+	{kind: suboption, long: "ssl_key", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLKey })},
+	{kind: suboption, long: "ssl_keyformat", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return server.UsageError("could not parse argument to ssl_keyformat")
+		}
+		p.cmd.settings.SSLKeyFormat = n
+		return nil
+	}},
+	{kind: suboption, long: "ssl_verify_mode", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			return server.UsageError("could not parse argument to ssl_verify_mode")
+		case n < 0 || n > 3:
+			return server.UsageError("Invalid ssl_verify_mode. Use help to see valid options.")
+		}
+		p.cmd.settings.SSLVerifyMode = n
+		return nil
+	}},
+	{kind: suboption, long: "ssl_ciphers", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLCiphers })},
+	{kind: suboption, long: "ssl_ca_cert", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLCACert })},
+	{kind: suboption, long: "ssl_wbuf_size", arg: requiredArg, apply: kib("ssl_wbuf_size", func(s *server.Settings) *int { return &s.SSLWbufSize })},
+	{kind: suboption, long: "ssl_session_cache", apply: set(func(s *server.Settings) { s.SSLSessionCache = true })},
+	{kind: suboption, long: "ssl_kernel_tls", refused: "is not supported: Go's TLS has no kernel offload (memcached built without it says: Kernel TLS offload is not available)"},
+	{kind: suboption, long: "ssl_min_version", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			return server.UsageError("could not parse argument to ssl_min_version")
+		case n < 0 || n > 3:
+			return server.UsageError("Invalid ssl_min_version. Use help to see valid options.")
+		}
+		p.cmd.settings.SSLMinVersion = n
+		return nil
+	}},
 	// memcached accepts these sub-options without listing them.
 	{kind: suboption, long: "slab_reassign", apply: set(func(s *server.Settings) { s.SlabReassign = true })},
 	{kind: suboption, long: "no_slab_reassign", apply: set(func(s *server.Settings) { s.SlabReassign = false })},
@@ -442,6 +468,14 @@ func setInt(field func(s *server.Settings) *int) func(*parser, string, bool) err
 			*field(&p.cmd.settings) = n
 		}
 		return err
+	}
+}
+
+// setString makes the apply function of an option that stores its argument.
+func setString(field func(s *server.Settings) *string) func(*parser, string, bool) error {
+	return func(p *parser, v string, _ bool) error {
+		*field(&p.cmd.settings) = v
+		return nil
 	}
 }
 

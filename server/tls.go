@@ -1,0 +1,559 @@
+package server
+
+import (
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+	"go.uber.org/zap"
+)
+
+// TLS (-Z): crypto/tls on the same event loops as plain connections. The
+// handshake runs on a goroutine of its own (crypto/tls cannot resume a
+// handshake that ran out of input), fed by the connection's event loop;
+// once it is done the event loop decrypts what arrives and encrypts each
+// event's replies into records written with one write, and the goroutine
+// is gone. See docs/tls.md.
+
+// tlsState is a server's TLS: its configurations (replaced as a whole by
+// refresh_certs) and memcached's TLS counters.
+type tlsState struct {
+	cfgs      atomic.Pointer[tlsConfigs]
+	ticketKey [32]byte
+	refreshed atomic.Uint32 // clock time of the last certificate load
+	mu        sync.Mutex    // serialises loads
+
+	handshakeErrors atomic.Uint64 // ssl_handshake_errors
+	protoErrors     atomic.Uint64 // ssl_proto_errors
+	newSessions     atomic.Uint64 // ssl_new_sessions
+}
+
+// tlsConfigs are the configurations built from one load of the
+// certificates: one per listener mode, and the one this node dials other
+// members with.
+type tlsConfigs struct {
+	tls, btls, mtls *tls.Config
+	client          *tls.Config
+}
+
+func (c *tlsConfigs) forMode(mode string) *tls.Config {
+	switch mode {
+	case "btls":
+		return c.btls
+	case "mtls":
+		return c.mtls
+	}
+	return c.tls
+}
+
+// initTLS loads the certificates at start; the error is memcached's message.
+func (s *Server) initTLS() error {
+	if !s.set.TLS {
+		return nil
+	}
+	if _, err := rand.Read(s.tls.ticketKey[:]); err != nil {
+		return err
+	}
+	if msg := s.loadCerts(); msg != "" {
+		return UsageError(msg)
+	}
+	return nil
+}
+
+// RefreshCerts reloads the certificate chain, key and CA file as
+// refresh_certs does; connections already open keep their session. It
+// returns memcached's error message, or "" on success.
+func (s *Server) RefreshCerts() string {
+	if !s.set.TLS {
+		return "Error TLS not enabled"
+	}
+	return s.loadCerts()
+}
+
+func (s *Server) loadCerts() string {
+	s.tls.mu.Lock()
+	defer s.tls.mu.Unlock()
+	cfgs, msg := buildTLS(&s.set, s.tls.ticketKey)
+	if msg != "" {
+		s.log.Warn("TLS certificates not loaded", zap.String("error", msg))
+		return msg
+	}
+	s.tls.cfgs.Store(cfgs)
+	s.tls.refreshed.Store(s.clk.Now())
+	return ""
+}
+
+// tlsVersions are ssl_min_version's values.
+var tlsVersions = [...]uint16{tls.VersionTLS10, tls.VersionTLS11, tls.VersionTLS12, tls.VersionTLS13}
+
+func sslVersionName(v int) string {
+	if v < 0 || v >= len(tlsVersions) {
+		return "unknown"
+	}
+	return fmt.Sprintf("tlsv1.%d", v)
+}
+
+// sslVerifyBits is ssl_verify_mode as memcached prints it: OpenSSL's
+// SSL_VERIFY_* bits.
+func sslVerifyBits(mode int) int {
+	switch mode {
+	case 1:
+		return 1 // PEER
+	case 2:
+		return 1 | 2 // PEER | FAIL_IF_NO_PEER_CERT
+	case 3:
+		return 1 | 2 | 4 // ... | CLIENT_ONCE
+	}
+	return 0
+}
+
+// buildTLS reads the certificate files of set and builds the
+// configurations, or returns memcached's message for what failed.
+func buildTLS(set *Settings, ticketKey [32]byte) (*tlsConfigs, string) {
+	chainName := nullString(set.SSLChainCert)
+	chain, err := os.ReadFile(set.SSLChainCert)
+	if err == nil && !hasPEM(chain, "CERTIFICATE") {
+		err = errors.New("no PEM certificate in the file")
+	}
+	if err != nil {
+		return nil, fmt.Sprintf("Error loading the certificate chain: %s : %v", chainName, err)
+	}
+	keyFile := set.SSLKey
+	if keyFile == "" {
+		keyFile = set.SSLChainCert // the key may follow the chain in one file
+	}
+	keyPEM, err := os.ReadFile(keyFile)
+	if err == nil {
+		keyPEM, err = keyAsPEM(keyPEM, set.SSLKeyFormat)
+	}
+	if err != nil {
+		return nil, fmt.Sprintf("Error loading the key: %s : %v", nullString(set.SSLKey), err)
+	}
+	cert, err := tls.X509KeyPair(chain, keyPEM)
+	if err != nil {
+		return nil, fmt.Sprintf("Error validating the certificate: %v", err)
+	}
+	var pool *x509.CertPool
+	if set.SSLCACert != "" {
+		ca, err := os.ReadFile(set.SSLCACert)
+		pool = x509.NewCertPool()
+		if err == nil && !pool.AppendCertsFromPEM(ca) {
+			err = errors.New("no PEM certificate in the file")
+		}
+		if err != nil {
+			return nil, fmt.Sprintf("Error loading the CA certificate: %s : %v", set.SSLCACert, err)
+		}
+	}
+	suites, err := cipherSuites(set.SSLCiphers)
+	if err != nil {
+		return nil, "Error setting the provided cipher(s): " + set.SSLCiphers
+	}
+	minVersion := tlsVersions[min(max(set.SSLMinVersion, 0), len(tlsVersions)-1)]
+	base := &tls.Config{
+		Certificates:                []tls.Certificate{cert},
+		MinVersion:                  minVersion,
+		CipherSuites:                suites,
+		ClientCAs:                   pool,
+		SessionTicketsDisabled:      !set.SSLSessionCache,
+		DynamicRecordSizingDisabled: true,
+		Renegotiation:               tls.RenegotiateNever,
+	}
+	base.SetSessionTicketKeys([][32]byte{ticketKey})
+	mode := func(auth tls.ClientAuthType) *tls.Config {
+		c := base.Clone()
+		c.ClientAuth = auth
+		return c
+	}
+	verify := [...]tls.ClientAuthType{tls.NoClientCert, tls.VerifyClientCertIfGiven,
+		tls.RequireAndVerifyClientCert, tls.RequireAndVerifyClientCert}
+	cfgs := &tlsConfigs{
+		tls:  mode(verify[min(max(set.SSLVerifyMode, 0), 3)]),
+		btls: mode(tls.NoClientCert),
+		mtls: mode(tls.RequireAndVerifyClientCert),
+	}
+	cfgs.client = memberTLS(cert, pool, minVersion)
+	return cfgs, ""
+}
+
+// memberTLS is the configuration a node dials other members with: it
+// shows its own certificate (members may require one) and checks theirs
+// against the CA file when there is one. Members are dialled by address,
+// so the chain is verified without a host name; without a CA file the
+// connection is encrypted but the member is not authenticated.
+func memberTLS(cert tls.Certificate, pool *x509.CertPool, minVersion uint16) *tls.Config {
+	return &tls.Config{
+		Certificates:       []tls.Certificate{cert},
+		MinVersion:         minVersion,
+		InsecureSkipVerify: true, // verified below, without a host name
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if pool == nil {
+				return nil
+			}
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("tls: the member sent no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter})
+			return err
+		},
+	}
+}
+
+// MemberTLS is the configuration this node dials other members with while
+// TLS is on, or nil.
+func (s *Server) MemberTLS() *tls.Config {
+	if c := s.tls.cfgs.Load(); c != nil {
+		return c.client
+	}
+	return nil
+}
+
+func hasPEM(data []byte, typ string) bool {
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return false
+		}
+		if b.Type == typ {
+			return true
+		}
+	}
+}
+
+// keyAsPEM returns the key file's content as PEM: format 1 is PEM already;
+// 2 is DER (PKCS #1, PKCS #8 or SEC 1), wrapped.
+func keyAsPEM(data []byte, format int) ([]byte, error) {
+	switch format {
+	case 1:
+		for rest := data; ; {
+			var b *pem.Block
+			b, rest = pem.Decode(rest)
+			if b == nil {
+				return nil, errors.New("no PEM private key in the file")
+			}
+			if strings.HasSuffix(b.Type, "PRIVATE KEY") {
+				return data, nil
+			}
+		}
+	case 2:
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: data}), nil
+	}
+	return nil, fmt.Errorf("key format %d is not supported (1: PEM, 2: DER)", format)
+}
+
+// opensslSuites maps OpenSSL's names of the cipher suites Go implements to
+// them; IANA names (as Go prints them) are accepted too.
+var opensslSuites = map[string]uint16{
+	"ECDHE-ECDSA-AES128-GCM-SHA256": tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	"ECDHE-RSA-AES128-GCM-SHA256":   tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	"ECDHE-ECDSA-AES256-GCM-SHA384": tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	"ECDHE-RSA-AES256-GCM-SHA384":   tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	"ECDHE-ECDSA-CHACHA20-POLY1305": tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	"ECDHE-RSA-CHACHA20-POLY1305":   tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+	"ECDHE-ECDSA-AES128-SHA":        tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA,
+	"ECDHE-RSA-AES128-SHA":          tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+	"ECDHE-ECDSA-AES256-SHA":        tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA,
+	"ECDHE-RSA-AES256-SHA":          tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA,
+	"AES128-GCM-SHA256":             tls.TLS_RSA_WITH_AES_128_GCM_SHA256,
+	"AES256-GCM-SHA384":             tls.TLS_RSA_WITH_AES_256_GCM_SHA384,
+	"AES128-SHA":                    tls.TLS_RSA_WITH_AES_128_CBC_SHA,
+	"AES256-SHA":                    tls.TLS_RSA_WITH_AES_256_CBC_SHA,
+}
+
+// cipherSuites reads ssl_ciphers: nil (Go's choice) when empty or one of
+// OpenSSL's keywords for its defaults. As OpenSSL, names it does not know
+// are skipped, and a list that selects nothing is an error. TLS 1.3 suites
+// are not configurable in Go: their names are accepted and select nothing.
+func cipherSuites(list string) ([]uint16, error) {
+	if list == "" {
+		return nil, nil
+	}
+	iana := map[string]uint16{}
+	for _, cs := range append(tls.CipherSuites(), tls.InsecureCipherSuites()...) {
+		iana[cs.Name] = cs.ID
+	}
+	var out []uint16
+	tls13 := false
+	for _, name := range strings.FieldsFunc(list, func(r rune) bool { return r == ':' || r == ',' || r == ' ' }) {
+		switch {
+		case name == "DEFAULT" || name == "HIGH" || name == "ALL":
+			return nil, nil
+		case opensslSuites[name] != 0:
+			out = append(out, opensslSuites[name])
+		case iana[name] != 0:
+			out = append(out, iana[name])
+		case strings.HasPrefix(name, "TLS_AES_") || strings.HasPrefix(name, "TLS_CHACHA20_"):
+			tls13 = true
+		}
+	}
+	if len(out) == 0 && !tls13 {
+		return nil, errors.New("no cipher suite selected")
+	}
+	return out, nil
+}
+
+// tlsConn is a TLS connection as the rest of the server sees it: a
+// gnet.Conn whose input is the decrypted stream and whose Write encrypts.
+// Methods it does not override reach the socket's gnet.Conn.
+type tlsConn struct {
+	gnet.Conn
+	s     *Server
+	tc    *tls.Conn
+	w     *tlsWire
+	ready bool   // the handshake is done (event loop only)
+	eof   bool   // the client closed the session
+	plain []byte // decrypted input; plain[poff:] not consumed yet
+	poff  int
+}
+
+// tlsWire is the net.Conn crypto/tls reads and writes. While the handshake
+// goroutine runs it is shared with the event loop under mu; afterwards
+// only the event loop uses it.
+type tlsWire struct {
+	raw gnet.Conn
+
+	mu     sync.Mutex
+	cond   sync.Cond
+	ready  bool   // handshake over: in and out belong to the event loop
+	in     []byte // received while the handshake runs
+	out    []byte // written by crypto/tls, for the event loop to send
+	done   bool   // the handshake ended, with err
+	err    error
+	closed bool
+}
+
+// errWouldBlock tells crypto/tls that no more input is buffered: a
+// temporary error, which it does not keep.
+var errWouldBlock = wouldBlock{}
+
+type wouldBlock struct{}
+
+func (wouldBlock) Error() string   { return "tls: no buffered input" }
+func (wouldBlock) Timeout() bool   { return true }
+func (wouldBlock) Temporary() bool { return true }
+
+func (w *tlsWire) Read(p []byte) (int, error) {
+	if w.ready {
+		if len(w.in) > 0 {
+			n := copy(p, w.in)
+			w.in = w.in[n:]
+			return n, nil
+		}
+		if w.raw.InboundBuffered() == 0 {
+			return 0, errWouldBlock
+		}
+		return w.raw.Read(p)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for len(w.in) == 0 && !w.closed {
+		if len(w.out) > 0 {
+			w.raw.Wake(nil) // the event loop sends what the handshake wrote
+		}
+		w.cond.Wait()
+	}
+	if len(w.in) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, w.in)
+	w.in = w.in[n:]
+	return n, nil
+}
+
+func (w *tlsWire) Write(p []byte) (int, error) {
+	if w.ready {
+		w.out = append(w.out, p...)
+		return len(p), nil
+	}
+	w.mu.Lock()
+	w.out = append(w.out, p...)
+	w.mu.Unlock()
+	return len(p), nil
+}
+
+func (w *tlsWire) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.cond.Broadcast()
+	w.mu.Unlock()
+	return nil
+}
+
+func (w *tlsWire) LocalAddr() net.Addr                { return w.raw.LocalAddr() }
+func (w *tlsWire) RemoteAddr() net.Addr               { return w.raw.RemoteAddr() }
+func (w *tlsWire) SetDeadline(time.Time) error        { return nil }
+func (w *tlsWire) SetReadDeadline(time.Time) error    { return nil }
+func (w *tlsWire) SetWriteDeadline(time.Time) error   { return nil }
+func (w *tlsWire) handshake(tc *tls.Conn, wake func()) {
+	err := tc.Handshake()
+	w.mu.Lock()
+	w.done, w.err = true, err
+	w.mu.Unlock()
+	wake()
+}
+
+// newTLSConn starts the handshake of a connection accepted on a TLS
+// listener.
+func newTLSConn(s *Server, raw gnet.Conn, cfg *tls.Config) *tlsConn {
+	w := &tlsWire{raw: raw}
+	w.cond.L = &w.mu
+	t := &tlsConn{Conn: raw, s: s, w: w, tc: tls.Server(w, cfg)}
+	go w.handshake(t.tc, func() { raw.Wake(nil) })
+	return t
+}
+
+// pump runs on the event loop before the connection's input is handled:
+// during the handshake it feeds the handshake goroutine and sends what it
+// wrote; then it decrypts what arrived. It returns whether there is
+// plaintext to handle and gnet.Close when the connection must end.
+func (t *tlsConn) pump() (bool, gnet.Action) {
+	w := t.w
+	if !t.ready {
+		w.mu.Lock()
+		if n := t.Conn.InboundBuffered(); n > 0 {
+			b, _ := t.Conn.Next(n)
+			w.in = append(w.in, b...)
+			w.cond.Signal()
+		}
+		out, done, err := w.out, w.done, w.err
+		w.out = nil
+		if done {
+			w.ready = true
+		}
+		w.mu.Unlock()
+		if len(out) > 0 {
+			t.Conn.Write(out)
+		}
+		if !done {
+			return false, gnet.None
+		}
+		if err != nil {
+			t.s.tls.handshakeErrors.Add(1)
+			if t.s.verbosity.Load() > 0 {
+				t.s.log.Info("TLS handshake failed", zap.Stringer("remote", addrStringer{t.Conn.RemoteAddr()}), zap.Error(err))
+			}
+			return false, gnet.Close
+		}
+		t.ready = true
+		if t.s.set.SSLSessionCache && !t.tc.ConnectionState().DidResume {
+			t.s.tls.newSessions.Add(1)
+		}
+	}
+	if t.poff > 0 {
+		n := copy(t.plain, t.plain[t.poff:])
+		t.plain, t.poff = t.plain[:n], 0
+	}
+	action := gnet.None
+	for !t.eof {
+		if cap(t.plain)-len(t.plain) < 4<<10 {
+			t.plain = append(t.plain, make([]byte, 16<<10)...)[:len(t.plain)]
+		}
+		n, err := t.tc.Read(t.plain[len(t.plain):cap(t.plain)])
+		t.plain = t.plain[:len(t.plain)+n]
+		if err == nil {
+			continue
+		}
+		if err == io.EOF {
+			t.eof = true // handle what came before the close_notify
+		} else if err != errWouldBlock {
+			t.s.tls.protoErrors.Add(1)
+			action = gnet.Close
+		}
+		break
+	}
+	t.flush()
+	return t.InboundBuffered() > 0, action
+}
+
+// flush writes what crypto/tls produced since the last write.
+func (t *tlsConn) flush() {
+	if len(t.w.out) > 0 {
+		t.Conn.Write(t.w.out)
+		if cap(t.w.out) > outShrink {
+			t.w.out = nil
+		} else {
+			t.w.out = t.w.out[:0]
+		}
+	}
+}
+
+// The decrypted input, as gnet.Conn's Reader.
+
+func (t *tlsConn) InboundBuffered() int { return len(t.plain) - t.poff }
+
+func (t *tlsConn) Peek(n int) ([]byte, error) {
+	b := t.plain[t.poff:]
+	if n < 0 || n == len(b) {
+		return b, nil
+	}
+	if n > len(b) {
+		return b, io.ErrShortBuffer
+	}
+	return b[:n], nil
+}
+
+func (t *tlsConn) Next(n int) ([]byte, error) {
+	b, err := t.Peek(n)
+	t.Discard(len(b))
+	return b, err
+}
+
+func (t *tlsConn) Discard(n int) (int, error) {
+	n = min(n, t.InboundBuffered())
+	t.poff += n
+	if t.poff == len(t.plain) {
+		t.plain, t.poff = t.plain[:0], 0
+		if cap(t.plain) > outShrink {
+			t.plain = nil
+		}
+	}
+	return n, nil
+}
+
+func (t *tlsConn) Read(p []byte) (int, error) {
+	if t.InboundBuffered() == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, t.plain[t.poff:])
+	t.Discard(n)
+	return n, nil
+}
+
+// Write encrypts p and writes the records with one write.
+func (t *tlsConn) Write(p []byte) (int, error) {
+	n, err := t.tc.Write(p)
+	t.flush()
+	return n, err
+}
+
+func (t *tlsConn) Writev(bs [][]byte) (int, error) {
+	total := 0
+	for _, b := range bs {
+		n, err := t.tc.Write(b)
+		total += n
+		if err != nil {
+			t.flush()
+			return total, err
+		}
+	}
+	t.flush()
+	return total, nil
+}
+
+// closed ends a handshake still waiting for input (OnClose).
+func (t *tlsConn) closed() { t.w.Close() }
