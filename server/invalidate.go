@@ -100,7 +100,7 @@ func (iv *invalidator) init(s *Server) {
 	iv.seen = map[string]uint64{}
 	iv.logged = map[string]struct{}{}
 	iv.behind = map[string]bool{}
-	iv.pool = peers.Pool{Timeout: relayTimeout, DialTimeout: relayTimeout / 2, Auth: s.peerCredentials}
+	iv.pool = peers.Pool{Timeout: relayTimeout, DialTimeout: relayTimeout / 2, Auth: s.peerCredentials, TLS: s.MemberTLS}
 }
 
 func (iv *invalidator) start() {

@@ -108,7 +108,7 @@ func (rk *repKey) publish() {
 func (r *replicator) init(s *Server) {
 	r.s = s
 	r.keys.Store(&map[string]*repKey{})
-	r.pool = peers.Pool{Timeout: 250 * time.Millisecond, DialTimeout: 250 * time.Millisecond, Auth: s.peerCredentials}
+	r.pool = peers.Pool{Timeout: 250 * time.Millisecond, DialTimeout: 250 * time.Millisecond, Auth: s.peerCredentials, TLS: s.MemberTLS}
 }
 
 // SetPeers turns replication of hot keys on (nil turns it off). cmd calls

@@ -307,6 +307,10 @@ func cipherSuites(list string) ([]uint16, error) {
 	return out, nil
 }
 
+// maxPlaintext is the most plaintext a TLS record carries (and a little
+// more, for the overhead crypto/tls may count).
+const maxPlaintext = 16<<10 + 256
+
 // tlsConn is a TLS connection as the rest of the server sees it: a
 // gnet.Conn whose input is the decrypted stream and whose Write encrypts.
 // Methods it does not override reach the socket's gnet.Conn.
@@ -335,7 +339,16 @@ type tlsWire struct {
 	done   bool   // the handshake ended, with err
 	err    error
 	closed bool
+
+	// The record framing of the stream handed to crypto/tls: hn bytes of
+	// the current record's header (hdr) and, once it is whole, body bytes
+	// of its payload still to come. Reads stop at the end of a record, so
+	// crypto/tls never holds input beyond the record it is reading.
+	hdr      [recordHeader]byte
+	hn, body int
 }
+
+const recordHeader = 5 // type, version, length
 
 // errWouldBlock tells crypto/tls that no more input is buffered: a
 // temporary error, which it does not keep.
@@ -347,17 +360,91 @@ func (wouldBlock) Error() string   { return "tls: no buffered input" }
 func (wouldBlock) Timeout() bool   { return true }
 func (wouldBlock) Temporary() bool { return true }
 
+// frame follows the framing over b, the next bytes handed to crypto/tls
+// (within one record).
+func (w *tlsWire) frame(b []byte) {
+	for len(b) > 0 {
+		if w.hn < recordHeader {
+			k := copy(w.hdr[w.hn:], b)
+			w.hn += k
+			b = b[k:]
+			if w.hn == recordHeader {
+				if w.body = int(w.hdr[3])<<8 | int(w.hdr[4]); w.body == 0 {
+					w.hn = 0
+				}
+			}
+			continue
+		}
+		k := min(w.body, len(b))
+		w.body -= k
+		b = b[k:]
+		if w.body == 0 {
+			w.hn = 0
+		}
+	}
+}
+
+// take copies into p the next bytes of the stream (what came during the
+// handshake first, then the socket's once the handshake is over), up to
+// the end of the current record.
+func (w *tlsWire) take(p []byte) int {
+	n := 0
+	for n < len(p) {
+		lim := recordHeader - w.hn
+		if w.hn == recordHeader {
+			lim = w.body
+		}
+		q := p[n : n+min(lim, len(p)-n)]
+		var k int
+		if len(w.in) > 0 {
+			k = copy(q, w.in)
+			w.in = w.in[k:]
+		} else if w.ready {
+			k, _ = w.raw.Read(q)
+		}
+		if k == 0 {
+			break
+		}
+		w.frame(q[:k])
+		n += k
+		if w.hn == 0 {
+			break // a record ends here
+		}
+	}
+	return n
+}
+
+// recordReady says whether the rest of the current record, or the whole
+// next one, is available: a Read of crypto/tls then returns without
+// running out of input (each time it does, it allocates).
+func (w *tlsWire) recordReady() bool {
+	avail := w.raw.InboundBuffered()
+	if len(w.in) > 0 {
+		return true // just after the handshake: let crypto/tls sort it out
+	}
+	if w.hn == recordHeader {
+		return avail >= w.body
+	}
+	need := recordHeader - w.hn
+	if avail < need {
+		return false
+	}
+	var hdr [recordHeader]byte
+	copy(hdr[:], w.hdr[:w.hn])
+	b, err := w.raw.Peek(need)
+	if err != nil {
+		return true
+	}
+	copy(hdr[w.hn:], b)
+	return avail >= need+(int(hdr[3])<<8|int(hdr[4]))
+}
+
 func (w *tlsWire) Read(p []byte) (int, error) {
 	if w.ready {
-		if len(w.in) > 0 {
-			n := copy(p, w.in)
-			w.in = w.in[n:]
+		if n := w.take(p); n > 0 {
 			return n, nil
 		}
-		if w.raw.InboundBuffered() == 0 {
-			return 0, errWouldBlock
-		}
-		return w.raw.Read(p)
+		return 0, errWouldBlock
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -370,9 +457,7 @@ func (w *tlsWire) Read(p []byte) (int, error) {
 	if len(w.in) == 0 {
 		return 0, io.EOF
 	}
-	n := copy(p, w.in)
-	w.in = w.in[n:]
-	return n, nil
+	return w.take(p), nil
 }
 
 func (w *tlsWire) Write(p []byte) (int, error) {
@@ -394,11 +479,11 @@ func (w *tlsWire) Close() error {
 	return nil
 }
 
-func (w *tlsWire) LocalAddr() net.Addr                { return w.raw.LocalAddr() }
-func (w *tlsWire) RemoteAddr() net.Addr               { return w.raw.RemoteAddr() }
-func (w *tlsWire) SetDeadline(time.Time) error        { return nil }
-func (w *tlsWire) SetReadDeadline(time.Time) error    { return nil }
-func (w *tlsWire) SetWriteDeadline(time.Time) error   { return nil }
+func (w *tlsWire) LocalAddr() net.Addr              { return w.raw.LocalAddr() }
+func (w *tlsWire) RemoteAddr() net.Addr             { return w.raw.RemoteAddr() }
+func (w *tlsWire) SetDeadline(time.Time) error      { return nil }
+func (w *tlsWire) SetReadDeadline(time.Time) error  { return nil }
+func (w *tlsWire) SetWriteDeadline(time.Time) error { return nil }
 func (w *tlsWire) handshake(tc *tls.Conn, wake func()) {
 	err := tc.Handshake()
 	w.mu.Lock()
@@ -458,19 +543,25 @@ func (t *tlsConn) pump() (bool, gnet.Action) {
 		n := copy(t.plain, t.plain[t.poff:])
 		t.plain, t.poff = t.plain[:n], 0
 	}
+	// crypto/tls allocates each time it reads from the wire, so it is
+	// asked to read only when a whole record is there (and given room for
+	// all of its plaintext), never just to learn that nothing is left.
 	action := gnet.None
-	for !t.eof {
-		if cap(t.plain)-len(t.plain) < 4<<10 {
-			t.plain = append(t.plain, make([]byte, 16<<10)...)[:len(t.plain)]
+	for !t.eof && w.recordReady() {
+		if cap(t.plain)-len(t.plain) < maxPlaintext {
+			t.plain = append(t.plain, make([]byte, 2*maxPlaintext)...)[:len(t.plain)]
 		}
 		n, err := t.tc.Read(t.plain[len(t.plain):cap(t.plain)])
 		t.plain = t.plain[:len(t.plain)+n]
 		if err == nil {
 			continue
 		}
+		if err == errWouldBlock {
+			break
+		}
 		if err == io.EOF {
 			t.eof = true // handle what came before the close_notify
-		} else if err != errWouldBlock {
+		} else {
 			t.s.tls.protoErrors.Add(1)
 			action = gnet.Close
 		}

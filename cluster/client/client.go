@@ -15,6 +15,7 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -92,6 +93,11 @@ type Config struct {
 	// DialTimeout bounds connecting to a node. Default 500ms; 0 means the
 	// default.
 	DialTimeout time.Duration
+	// TLS, when set, is the configuration connections to the nodes speak
+	// TLS with (nodes started with -Z). Nodes are dialled by the address
+	// they advertise: set ServerName, or verify the chain yourself, when
+	// their certificates do not name those addresses.
+	TLS *tls.Config
 	// Timeout bounds each operation's reads and writes on a connection.
 	// Default 1s; 0 means the default.
 	Timeout time.Duration
@@ -244,7 +250,7 @@ func (c *Client) poll() {
 func (c *Client) Refresh() error {
 	var errs []error
 	for _, ep := range c.candidates() {
-		v, _, err := discover(ep, c.cfg.DialTimeout, c.cfg.Timeout)
+		v, _, err := discover(ep, c.cfg.dialer(), c.cfg.Timeout)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -328,7 +334,7 @@ func (c *Client) probeDown() {
 		if !n.down.Load() {
 			continue
 		}
-		cn, err := n.dial(c.cfg.DialTimeout)
+		cn, err := n.dial(c.cfg.dialer())
 		if err != nil {
 			continue
 		}
@@ -443,7 +449,7 @@ func (c *Client) do(n *node, fill func(req *proto.Request), result func(rp *prot
 
 // doWithin is do with its own bound on reads and writes.
 func (c *Client) doWithin(n *node, timeout time.Duration, fill func(req *proto.Request), result func(rp *proto.Reply) error) error {
-	cn, err := n.get(c.cfg.DialTimeout)
+	cn, err := n.get(c.cfg.dialer())
 	if err != nil {
 		n.markDown()
 		return fmt.Errorf("client: %s: %w", n.addr, err)
@@ -758,20 +764,20 @@ type conn struct {
 
 func (cn *conn) setDeadline(d time.Duration) { _ = cn.nc.SetDeadline(time.Now().Add(d)) }
 
-func (n *node) dial(timeout time.Duration) (*conn, error) {
-	nc, err := net.DialTimeout("tcp", n.addr, timeout)
+func (n *node) dial(d dialer) (*conn, error) {
+	nc, err := d.dial(n.addr)
 	if err != nil {
 		return nil, err
 	}
 	return &conn{nc: nc, rd: proto.NewReader(nc)}, nil
 }
 
-func (n *node) get(timeout time.Duration) (*conn, error) {
+func (n *node) get(d dialer) (*conn, error) {
 	select {
 	case cn := <-n.idle:
 		return cn, nil
 	default:
-		return n.dial(timeout)
+		return n.dial(d)
 	}
 }
 
@@ -801,4 +807,20 @@ func (n *node) closeIdle() {
 			return
 		}
 	}
+}
+
+// dialer connects to nodes: in the clear, or with TLS when tls is set.
+type dialer struct {
+	timeout time.Duration
+	tls     *tls.Config
+}
+
+func (c *Config) dialer() dialer { return dialer{timeout: c.DialTimeout, tls: c.TLS} }
+
+func (d dialer) dial(addr string) (net.Conn, error) {
+	nd := &net.Dialer{Timeout: d.timeout}
+	if d.tls != nil {
+		return tls.DialWithDialer(nd, "tcp", addr, d.tls)
+	}
+	return nd.Dial("tcp", addr)
 }

@@ -1,9 +1,9 @@
 package client
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/discovery"
@@ -20,11 +20,16 @@ import (
 // members`. This is the membership a Client routes by, so slabctl and the
 // client agree on the owner of every key.
 func Discover(addr string, timeout time.Duration) (view discovery.View, all []discovery.Member, err error) {
-	return discover(addr, timeout, timeout)
+	return discover(addr, dialer{timeout: timeout}, timeout)
 }
 
-func discover(addr string, dialTimeout, timeout time.Duration) (discovery.View, []discovery.Member, error) {
-	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
+// DiscoverTLS is Discover over TLS with the configuration cfg.
+func DiscoverTLS(addr string, timeout time.Duration, cfg *tls.Config) (view discovery.View, all []discovery.Member, err error) {
+	return discover(addr, dialer{timeout: timeout, tls: cfg}, timeout)
+}
+
+func discover(addr string, d dialer, timeout time.Duration) (discovery.View, []discovery.Member, error) {
+	nc, err := d.dial(addr)
 	if err != nil {
 		return discovery.View{}, nil, err
 	}

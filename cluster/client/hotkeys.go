@@ -3,7 +3,6 @@ package client
 import (
 	"bytes"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"time"
 
@@ -23,8 +22,8 @@ import (
 type hotSet map[string][]string
 
 // readHotKeys asks the node at addr for its replicated hot keys.
-func readHotKeys(addr string, dialTimeout, timeout time.Duration) (hotSet, error) {
-	nc, err := net.DialTimeout("tcp", addr, dialTimeout)
+func readHotKeys(addr string, d dialer, timeout time.Duration) (hotSet, error) {
+	nc, err := d.dial(addr)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +56,7 @@ func (c *Client) refreshHot() {
 		if n.down.Load() {
 			continue
 		}
-		hs, err := readHotKeys(n.addr, c.cfg.DialTimeout, c.cfg.Timeout)
+		hs, err := readHotKeys(n.addr, c.cfg.dialer(), c.cfg.Timeout)
 		if err != nil {
 			continue
 		}

@@ -9,6 +9,7 @@
 package peers
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -28,6 +29,9 @@ type Pool struct {
 	// authenticates with first (memcached's ASCII authentication, for
 	// members started with -Y); ok false means none.
 	Auth func() (user, pass string, ok bool)
+	// TLS, when set, returns the configuration new connections speak TLS
+	// with (members started with -Z); nil means in the clear.
+	TLS func() *tls.Config
 
 	mu   sync.Mutex
 	idle map[string][]*conn
@@ -50,7 +54,14 @@ func (p *Pool) get(addr string) (*conn, error) {
 		return c, nil
 	}
 	p.mu.Unlock()
-	nc, err := net.DialTimeout("tcp", addr, or(p.DialTimeout, 200*time.Millisecond))
+	d := &net.Dialer{Timeout: or(p.DialTimeout, 200*time.Millisecond)}
+	var nc net.Conn
+	var err error
+	if cfg := p.tlsConfig(); cfg != nil {
+		nc, err = tls.DialWithDialer(d, "tcp", addr, cfg)
+	} else {
+		nc, err = d.Dial("tcp", addr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -74,6 +85,13 @@ func (p *Pool) get(addr string) (*conn, error) {
 		}
 	}
 	return c, nil
+}
+
+func (p *Pool) tlsConfig() *tls.Config {
+	if p.TLS == nil {
+		return nil
+	}
+	return p.TLS()
 }
 
 func (p *Pool) put(addr string, c *conn) {

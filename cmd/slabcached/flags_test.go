@@ -157,6 +157,13 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"drain_secs=3", func(s *server.Settings) { s.DrainSecs = 3 }, ""},
 		{"invalidation_broadcast", func(s *server.Settings) { s.InvalidationBroadcast = true }, ""},
 		{"warmup_rate=16", func(s *server.Settings) { s.WarmupRate = 16 }, ""},
+		{"ssl_chain_cert=/etc/c.pem,ssl_key=/etc/k.der,ssl_keyformat=2,ssl_ca_cert=/etc/ca.pem", func(s *server.Settings) {
+			s.SSLChainCert, s.SSLKey, s.SSLKeyFormat, s.SSLCACert = "/etc/c.pem", "/etc/k.der", 2, "/etc/ca.pem"
+		}, ""},
+		{"ssl_verify_mode=2,ssl_min_version=3,ssl_session_cache,ssl_wbuf_size=32,ssl_ciphers=ECDHE-RSA-AES128-GCM-SHA256", func(s *server.Settings) {
+			s.SSLVerifyMode, s.SSLMinVersion, s.SSLSessionCache, s.SSLWbufSize = 2, 3, true, 32<<10
+			s.SSLCiphers = "ECDHE-RSA-AES128-GCM-SHA256"
+		}, ""},
 		{"hotkeys=off,hotkeys=on", func(s *server.Settings) {}, ""},
 		{"hotkey_sample_rate=10,hotkey_top_k=128,hotkey_window=2", func(s *server.Settings) {
 			s.HotKeySampleRate, s.HotKeyTopK, s.HotKeyWindow = 10, 128, 2
@@ -296,7 +303,13 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "read_buf_mem_limit=x"}, "could not parse argument to read_buf_mem_limit", false},
 		{[]string{"-o", "track_sizes=1"}, "-o track_sizes takes no value", false},
 		{[]string{"-o", "no_modern=1"}, "-o no_modern takes no value", false},
-		{[]string{"-o", "ssl_key=/tmp/k"}, "-o ssl_key is not supported: slabcached has no TLS", false},
+		{[]string{"-o", "ssl_kernel_tls"}, "-o ssl_kernel_tls is not supported: Go's TLS has no kernel offload", false},
+		{[]string{"-o", "ssl_verify_mode=5"}, "Invalid ssl_verify_mode. Use help to see valid options.", false},
+		{[]string{"-o", "ssl_verify_mode=x"}, "could not parse argument to ssl_verify_mode", false},
+		{[]string{"-o", "ssl_min_version=4"}, "Invalid ssl_min_version. Use help to see valid options.", false},
+		{[]string{"-o", "ssl_keyformat=PEM"}, "could not parse argument to ssl_keyformat", false},
+		{[]string{"-o", "ssl_wbuf_size=x"}, "could not parse argument to ssl_wbuf_size", false},
+		{[]string{"-o", "ssl_chain_cert"}, "Missing ssl_chain_cert argument", false},
 		{[]string{"-o", "proxy_config=x"}, "-o proxy_config is not supported", false},
 		// bad values and memcached's checks
 		{[]string{"-p", "abc"}, `-p: "abc" is not a whole number`, false},
@@ -342,7 +355,8 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-S", "-U", "11211"}, "ERROR: Cannot enable UDP while using binary SASL authentication.", false},
 		{[]string{"-Y", "/tmp/auth", "-B", "auto"}, "ERROR: You cannot allow the BINARY protocol while using ascii authentication tokens.", false},
 		{[]string{"-Y", "/tmp/auth", "-U", "11211"}, "Cannot use UDP with ascii authentication enabled (-U 0 to disable)", false},
-		{[]string{"-Z"}, "-Z (--enable-ssl) is not supported", false},
+		{[]string{"-Z", "-p", "0"}, "ERROR: You cannot enable SSL without a TCP port.", false},
+		{[]string{"-l", "notls:127.0.0.1"}, "'notls' option is valid only when SSL is enabled", false},
 		// clustering
 		{[]string{"--cluster-join"}, "option '--cluster-join' requires an argument", true},
 		{[]string{"--cluster-join=10.0.0.1:x"}, `--cluster-join: "10.0.0.1:x": bad port`, false},
@@ -668,9 +682,11 @@ func TestEveryMemcachedOptionAccepted(t *testing.T) {
 		"lru_crawler_tocrawl": "5", "read_buf_mem_limit": "3", "hot_lru_pct": "20", "warm_lru_pct": "40",
 		"hot_max_factor": "0.2", "warm_max_factor": "2", "temporary_ttl": "30", "idle_timeout": "9",
 		"slab_chunk_max": "256", "watcher_logbuf_size": "128", "worker_logbuf_size": "32",
+		"ssl_chain_cert": "/tmp/c.pem", "ssl_key": "/tmp/k.pem", "ssl_keyformat": "1", "ssl_verify_mode": "1",
+		"ssl_ciphers": "AES128-SHA", "ssl_ca_cert": "/tmp/ca.pem", "ssl_wbuf_size": "16", "ssl_min_version": "2",
 		"sock_cookie_id": "1", "slab_automove_freeratio": "0.05", "ext_path": "/tmp/ext:64m",
 	}
-	refusedOnPurpose := func(name string) bool { return name == "enable-ssl" || strings.HasPrefix(name, "ssl_") }
+	refusedOnPurpose := func(name string) bool { return name == "ssl_kernel_tls" }
 	checked := 0
 	for _, m := range longRE.FindAllStringSubmatch(string(out), -1) {
 		short, long := m[1], strings.ReplaceAll(m[2], "_", "-")

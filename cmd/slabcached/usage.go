@@ -26,7 +26,9 @@ func printUsage(w io.Writer) {
 -A, --enable-shutdown     enable ascii "shutdown" command
 -l, --listen=<addr>       interface to listen on (default: %s); a list separated
                           by ',' or repeated -l; each may be host:port or [ipv6]:port;
-                          '*' means every interface
+                          '*' means every interface; with -Z an entry may start with
+                          'notls:' (no TLS), 'btls:' (no client certificate asked) or
+                          'mtls:' (a client certificate required)
 -d, --daemon              run as a daemon
 -u, --user=<user>         assume identity of <username> (only when run as root;
                           ignored with a notice otherwise)
@@ -55,6 +57,7 @@ func printUsage(w io.Writer) {
                           user:pass\nuser2:pass2\n (at most 8 users; reloaded on SIGHUP)
 -S, --enable-sasl         turn on Sasl authentication (binary protocol, PLAIN; users and
                           passwords in the file $MEMCACHED_SASL_PWDB, user:password lines)
+-Z, --enable-ssl          enable TLS/SSL (docs/tls.md)
 -I, --max-item-size=<num> adjusts max item size, with k, m or g suffix
                           (default: 1m, min: 1k, max: 1g, at most half of -m)
 -F, --disable-flush-all   disable flush_all command
@@ -92,6 +95,20 @@ func printUsage(w io.Writer) {
    - warmup_rate:         MB/s at which a previous owner pushes the items that moved (default: 4; 0 off)
    - drain_secs:          on SIGTERM, serve on after leaving while others fill from us (default: 10)
    - invalidation_broadcast: with regions, every delete also deletes in the other regions
+   - ssl_chain_cert:      certificate chain file in PEM format
+   - ssl_key:             private key, if not part of the -ssl_chain_cert
+   - ssl_keyformat:       private key format: 1 PEM, 2 DER (default: 1)
+   - ssl_verify_mode:     peer certificate verification mode, default is 0(None).
+                          valid values are 0(None), 1(Request), 2(Require)
+                          or 3(Once)
+   - ssl_ciphers:         TLS 1.0-1.2 cipher suites, OpenSSL or IANA names separated by ':'
+   - ssl_ca_cert:         PEM format file of acceptable client CA's
+   - ssl_wbuf_size:       size in kilobytes of per-connection SSL output buffer
+                          (default: 16; reported only)
+   - ssl_session_cache:   enable session resumption (session tickets)
+   - ssl_min_version:     minimum protocol version to accept (default: tlsv1.2)
+                          valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).
+   - ssl_kernel_tls:      refused: Go's TLS has no kernel offload
    - read_buf_mem_limit:  megabytes for all connection buffers (default: 0, unlimited)
    - watcher_logbuf_size: kilobytes per watcher (default: %d)
    - worker_logbuf_size:  kilobytes per event loop for watch logs (default: %d)
@@ -106,10 +123,10 @@ func printUsage(w io.Writer) {
      are not named here, so scripts that look for them in -h find none)
 -r, --enable-coredumps    maximize core file limit
 -i, --license             print the licence note and exit
--e, --memory-file=<file>  accepted, no effect: there is no restartable memory file yet
+-e, --memory-file=<file>  keep item memory in <file> (e.g. on /dev/shm) for a warm restart
+                          after SIGUSR1 (docs/operations.md)
 -N, --napi-ids=<num>      accepted, no effect
-Not supported (refused with a message): -Z and -o ssl_* (TLS: put a TLS proxy in
-front), -o proxy_*.
+Not supported (refused with a message): -o ssl_kernel_tls, -o proxy_*.
 Prometheus metrics (docs/metrics.md):
 --metrics-listen=<addr>   serve /metrics on host:port, or off (default: 127.0.0.1:9151;
                           if the port is taken, a warning is logged and the cache serves
