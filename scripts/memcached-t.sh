@@ -17,7 +17,9 @@
 # MEMCACHED_SRC names a memcached source tree or release tarball
 # (memcached-1.6.45.tar.gz) holding t/; without it the script looks for
 # shared/memcached-1.6.45/memcached-1.6.45-src.tar.gz beside the checkout.
-# Needs perl with prove (Debian: perl).
+# Needs perl with prove (Debian: perl). SSL_TEST=1 runs every file over TLS
+# and enables the ssl_*.t files (Perl's IO::Socket::SSL: Debian
+# libio-socket-ssl-perl).
 #
 # The test library starts "$dir/timedrun 600 $dir/memcached-debug ARGS";
 # the work directory gets a memcached-debug that runs BINARY without the

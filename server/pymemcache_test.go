@@ -13,10 +13,12 @@ import (
 // python3-pymemcache) against the address in argv[1] and prints "ok" when
 // every call returned what memcached returns.
 const pymemcacheScript = `
-import sys
+import ssl, sys
 from pymemcache.client.base import Client
 host, port = sys.argv[1].rsplit(":", 1)
-c = Client((host, int(port)), connect_timeout=5, timeout=5)
+# With a CA file as argv[2], over TLS, checking the server's certificate.
+ctx = ssl.create_default_context(cafile=sys.argv[2]) if len(sys.argv) > 2 else None
+c = Client((host, int(port)), connect_timeout=5, timeout=5, tls_context=ctx)
 def check(what, got, want):
     if got != want:
         print("%s: got %r, want %r" % (what, got, want)); sys.exit(1)
@@ -61,6 +63,23 @@ print("ok")
 // pymemcache, a widely used Python client, works against slabcached for
 // every call a cache user makes.
 func TestPymemcache(t *testing.T) {
+	py := pymemcachePython(t)
+	srv := startTestServer(t, nil)
+	// The script's expectations hold for memcached too: run it there first.
+	for _, target := range []struct{ name, addr string }{
+		{"memcached", testenv.StartReference(t)},
+		{"slabcached", srv.Addr()},
+	} {
+		out, err := exec.Command(py, "-c", pymemcacheScript, target.addr).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "ok" {
+			t.Fatalf("pymemcache against %s: %v\n%s", target.name, err, out)
+		}
+	}
+}
+
+// pymemcachePython returns the Python that has pymemcache, or ends the test.
+func pymemcachePython(t *testing.T) string {
+	t.Helper()
 	py := "/usr/bin/python3" // Debian's, where python3-pymemcache lives
 	if _, err := os.Stat(py); err != nil {
 		py = testenv.LookPath(t, "python3")
@@ -71,13 +90,21 @@ func TestPymemcache(t *testing.T) {
 		}
 		t.Skipf("pymemcache missing (Debian package python3-pymemcache): %s", out)
 	}
-	srv := startTestServer(t, nil)
-	// The script's expectations hold for memcached too: run it there first.
+	return py
+}
+
+// pymemcache over TLS (its tls_context, verifying the server's
+// certificate) works against slabcached -Z as against memcached 1.6.45 -Z.
+func TestPymemcacheOverTLS(t *testing.T) {
+	py := pymemcachePython(t)
+	certs := testenv.WriteCerts(t)
+	srv := startTLSServer(t, certs, nil)
+	ref := testenv.StartReference(t, "-Z", "-o", "ssl_chain_cert="+certs.ServerCert+",ssl_key="+certs.ServerKey)
 	for _, target := range []struct{ name, addr string }{
-		{"memcached", testenv.StartReference(t)},
-		{"slabcached", srv.Addr()},
+		{"memcached -Z", ref},
+		{"slabcached -Z", srv.Addr()},
 	} {
-		out, err := exec.Command(py, "-c", pymemcacheScript, target.addr).CombinedOutput()
+		out, err := exec.Command(py, "-c", pymemcacheScript, target.addr, certs.CA).CombinedOutput()
 		if err != nil || strings.TrimSpace(string(out)) != "ok" {
 			t.Fatalf("pymemcache against %s: %v\n%s", target.name, err, out)
 		}
