@@ -25,6 +25,10 @@ type Config struct {
 	// NoEvict returns NoMemory from stores instead of evicting live items
 	// when memory is full (-M). Expired items are still reclaimed. Default false.
 	NoEvict bool
+	// LFU picks the victim among the items at the tail of COLD by how
+	// often their keys were read (a frequency sketch), instead of taking
+	// the tail (-o eviction=lfu; lfu.go). Default false.
+	LFU bool
 	// ItemSizeMax is the largest item in bytes (-I), measured as memcached
 	// measures it (48-byte header, key + 1, value + 2, 8 for CAS, 4 for
 	// nonzero flags), so the same values fit. Default 1 MiB; 1 KiB to 1 GiB

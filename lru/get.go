@@ -117,6 +117,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 	now := s.clk.Now()
 	sh.mu.Lock()
 	defer sh.mu.Unlock() // also if h.Hit panics
+	s.countRead(sh, hv)
 	ref, p, gone := s.lookupGoneLocked(sh, hv, key, now)
 	created := false
 	if ref == 0 {

@@ -82,22 +82,13 @@ func (s *Store) pullTail(cls int, seg Segment, flags int, totalBytes uint64, max
 				if s.cfg.NoEvict {
 					break
 				}
-				c.evicted++
-				c.evictionsInWindow++
-				c.evictedTime = now - getAtime(p)
-				if getExp(p) != 0 {
-					c.evictedNonzero++
+				if s.cfg.LFU {
+					sh.mu.Unlock()
+					removed += s.evictLFULocked(c, cls, now)
+					c.mu.Unlock()
+					return removed
 				}
-				if st&stFetched == 0 {
-					c.evictedUnfetched++
-				}
-				if st&stActive != 0 {
-					c.evictedActive++
-				}
-				if f := s.cfg.OnEvict; f != nil {
-					s.reportEviction(f, p, st, cls)
-				}
-				s.removeByRefLocked(sh, ref, p, st, c)
+				s.evictLocked(c, sh, ref, p, st, cls, now)
 				removed++
 			case st&stActive != 0:
 				c.movesToWarm++
@@ -116,6 +107,27 @@ func (s *Store) pullTail(cls int, seg Segment, flags int, totalBytes uint64, max
 	}
 	c.mu.Unlock()
 	return removed
+}
+
+// evictLocked evicts the linked item p (class and shard locks held),
+// counting it as memcached does.
+func (s *Store) evictLocked(c *lruClass, sh *shard, ref slab.Ref, p itemPtr, st uint32, cls int, now uint32) {
+	c.evicted++
+	c.evictionsInWindow++
+	c.evictedTime = now - getAtime(p)
+	if getExp(p) != 0 {
+		c.evictedNonzero++
+	}
+	if st&stFetched == 0 {
+		c.evictedUnfetched++
+	}
+	if st&stActive != 0 {
+		c.evictedActive++
+	}
+	if f := s.cfg.OnEvict; f != nil {
+		s.reportEviction(f, p, st, cls)
+	}
+	s.removeByRefLocked(sh, ref, p, st, c)
 }
 
 // removeByRefLocked removes a linked item found through an LRU or a page

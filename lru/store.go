@@ -31,6 +31,7 @@ type shard struct {
 
 	nbump int
 	bumpq [bumpQLen]slab.Ref
+	freq  sketch // reads per key, with -o eviction=lfu (lfu.go)
 
 	view Item // handed to Hit.Hit under mu
 	_    [64]byte
@@ -164,6 +165,9 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.id = uint32(i)
+		if cfg.LFU {
+			sh.freq = newSketch(int(cfg.MemoryLimit/lfuBytes)>>bits, lfuPeriod*int(cfg.MemoryLimit/lfuBytes)>>bits)
+		}
 		sh.casNext = 1
 		if sh.t.table, err = newTable(perShard); err != nil {
 			s.freeTables()
@@ -436,7 +440,7 @@ func (s *Store) allocChunk(cls, n int) (slab.Ref, Result) {
 		if err == nil {
 			return ref, 0
 		}
-		if s.pullTail(cls, Cold, pullEvict, 0, 0) > 0 {
+		if s.pullTail(cls, Cold, pullEvict, 0, 0) > 0 || s.cfg.LFU && !s.cfg.NoEvict && s.evictLFU(cls) > 0 {
 			c := &s.classes[cls]
 			c.mu.Lock()
 			c.directReclaims++

@@ -145,7 +145,11 @@ type Settings struct {
 	// in regions, every client delete also deletes the key in the other
 	// regions before its reply, as md with G does (docs/invalidation.md).
 	InvalidationBroadcast bool
-	IdleTimeout           int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
+	// Eviction (-o eviction=lru|lfu) is how a victim is chosen when memory
+	// is full: "lru" (default) takes the tail of COLD as memcached does;
+	// "lfu" the least frequently read of the items at that tail (lru/lfu.go).
+	Eviction    string
+	IdleTimeout int // idle_timeout (-o idle_timeout): seconds before an idle client is closed; 0 (default) = never
 	// ReadBufMemLimit is read_buf_mem_limit (-o read_buf_mem_limit, given
 	// in megabytes): bytes all connections' read and response buffers may
 	// use together; 0 (default) = unlimited. As in memcached it bounds the
@@ -230,6 +234,7 @@ func DefaultSettings() Settings {
 		Backlog:               1024,
 		Threads:               runtime.NumCPU(),
 		ReqsPerEvent:          20,
+		Eviction:              "lru",
 		SSLKeyFormat:          1,
 		SSLWbufSize:           16 << 10,
 		SSLMinVersion:         2,
@@ -292,6 +297,7 @@ func (s *Settings) StoreConfig() lru.Config {
 		c.MemoryFile = s.MemoryFile
 	}
 	c.NoEvict = !s.EvictToFree
+	c.LFU = s.Eviction == "lfu"
 	c.ItemSizeMax = s.ItemSizeMax
 	c.GrowthFactor = s.Factor
 	c.MinChunkSpace = s.ChunkSize
@@ -414,6 +420,8 @@ func (s *Settings) Validate() error {
 		return e("ERROR: Cannot enable UDP while using binary SASL authentication.")
 	case s.Port < -1 || s.Port > 65535: // memcached checks only the upper bound
 		return usagef("ERROR: Invalid port number %d.", s.Port)
+	case s.Eviction != "" && s.Eviction != "lru" && s.Eviction != "lfu":
+		return e("eviction must be lru or lfu")
 	case s.TLS && s.Port == 0:
 		return e("ERROR: You cannot enable SSL without a TCP port.")
 	case s.SSLVerifyMode < 0 || s.SSLVerifyMode > 3:
@@ -683,6 +691,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"warmup_rate", strconv.Itoa(s.WarmupRate)},
 		{"drain_secs", strconv.Itoa(s.DrainSecs)},
 		{"invalidation_broadcast", yes(s.InvalidationBroadcast)},
+		{"eviction", cmp.Or(s.Eviction, "lru")},
 	}
 }
 

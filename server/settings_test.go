@@ -167,8 +167,8 @@ func compareStatsSettings(t *testing.T, mc, ours []Stat, differ map[string]bool)
 	for own < len(ours) && isOwnSetting(ours[len(ours)-1-own].Name) {
 		own++
 	}
-	if own != 11 {
-		t.Errorf("stats settings ends with %d settings of slabcached's own, want 11", own)
+	if own != 12 {
+		t.Errorf("stats settings ends with %d settings of slabcached's own, want 12", own)
 	}
 	ours = ours[:len(ours)-own]
 	if len(mc) != len(ours) {
@@ -275,5 +275,24 @@ func TestStatsSettingsFormat(t *testing.T) {
 
 // isOwnSetting tells slabcached's own stats settings from memcached's.
 func isOwnSetting(name string) bool {
-	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs" || name == "invalidation_broadcast" || name == "warmup_rate"
+	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs" || name == "invalidation_broadcast" || name == "warmup_rate" || name == "eviction"
+}
+
+// -o eviction=lfu reaches the store and stats settings says which policy
+// evicts.
+func TestEvictionPolicySetting(t *testing.T) {
+	for _, policy := range []string{"lru", "lfu"} {
+		srv := startTestServer(t, func(s *Settings) { s.Eviction = policy })
+		if got := statLines(t, srv.Addr(), "stats settings")["eviction"]; got != policy {
+			t.Errorf("eviction=%s: stats settings says %q", policy, got)
+		}
+		if srv.store.LFU() != (policy == "lfu") {
+			t.Errorf("eviction=%s: the store's LFU is %v", policy, srv.store.LFU())
+		}
+	}
+	set := DefaultSettings()
+	set.Eviction = "fifo"
+	if _, err := New(set, Options{}); err == nil || err.Error() != "eviction must be lru or lfu" {
+		t.Errorf("eviction=fifo: %v", err)
+	}
 }

@@ -3,6 +3,7 @@
 //
 //	slabbench run [flags]       load one server and report (the default)
 //	slabbench compare [flags]   memcached (A) against another server (B)
+//	slabbench replay [flags]    hit ratios of servers on synthetic traces
 //
 // `slabbench run -h` and `slabbench compare -h` list the flags. The engine
 // is package bench; the comparison is package bench/compare.
@@ -39,11 +40,13 @@ func realMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		err = runCmd(ctx, args, stdout, stderr)
 	case "compare":
 		err = compareCmd(ctx, args, stdout, stderr)
+	case "replay":
+		err = replayCmd(ctx, args, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: slabbench [run|compare] [flags]; slabbench run -h, slabbench compare -h")
+		fmt.Fprintln(stdout, "usage: slabbench [run|compare|replay] [flags]; slabbench run -h, slabbench compare -h, slabbench replay -h")
 		return 0
 	default:
-		err = fmt.Errorf("unknown subcommand %q (want run or compare)", cmd)
+		err = fmt.Errorf("unknown subcommand %q (want run, compare or replay)", cmd)
 	}
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

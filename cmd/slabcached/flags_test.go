@@ -157,6 +157,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"drain_secs=3", func(s *server.Settings) { s.DrainSecs = 3 }, ""},
 		{"invalidation_broadcast", func(s *server.Settings) { s.InvalidationBroadcast = true }, ""},
 		{"warmup_rate=16", func(s *server.Settings) { s.WarmupRate = 16 }, ""},
+		{"eviction=lfu", func(s *server.Settings) { s.Eviction = "lfu" }, ""},
 		{"ssl_chain_cert=/etc/c.pem,ssl_key=/etc/k.der,ssl_keyformat=2,ssl_ca_cert=/etc/ca.pem", func(s *server.Settings) {
 			s.SSLChainCert, s.SSLKey, s.SSLKeyFormat, s.SSLCACert = "/etc/c.pem", "/etc/k.der", 2, "/etc/ca.pem"
 		}, ""},
@@ -303,6 +304,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "read_buf_mem_limit=x"}, "could not parse argument to read_buf_mem_limit", false},
 		{[]string{"-o", "track_sizes=1"}, "-o track_sizes takes no value", false},
 		{[]string{"-o", "no_modern=1"}, "-o no_modern takes no value", false},
+		{[]string{"-o", "eviction=lifo"}, "eviction must be lru or lfu", false},
 		{[]string{"-o", "ssl_kernel_tls"}, "-o ssl_kernel_tls is not supported: Go's TLS has no kernel offload", false},
 		{[]string{"-o", "ssl_verify_mode=5"}, "Invalid ssl_verify_mode. Use help to see valid options.", false},
 		{[]string{"-o", "ssl_verify_mode=x"}, "could not parse argument to ssl_verify_mode", false},
@@ -641,7 +643,7 @@ func TestFlagsMatchMemcached(t *testing.T) {
 			}
 			mc, ours := memcachedStatsSettings(t, addr), cmd.settings.StatsSettings(0)
 			// slabcached's own settings come after memcached's.
-			own := map[string]bool{"warmup_secs": true, "warmup_rate": true, "drain_secs": true, "invalidation_broadcast": true}
+			own := map[string]bool{"warmup_secs": true, "warmup_rate": true, "drain_secs": true, "invalidation_broadcast": true, "eviction": true}
 			for len(ours) > 0 && (strings.HasPrefix(ours[len(ours)-1].Name, "hotkey") || own[ours[len(ours)-1].Name]) {
 				ours = ours[:len(ours)-1]
 			}

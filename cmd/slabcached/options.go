@@ -294,6 +294,13 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "warmup_secs", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.WarmupSecs })},
 	{kind: suboption, long: "warmup_rate", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.WarmupRate })},
 	{kind: suboption, long: "drain_secs", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.DrainSecs })},
+	{kind: suboption, long: "eviction", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		if v != "lru" && v != "lfu" {
+			return server.UsageError("eviction must be lru or lfu")
+		}
+		p.cmd.settings.Eviction = v
+		return nil
+	}},
 	{kind: suboption, long: "invalidation_broadcast", apply: set(func(s *server.Settings) { s.InvalidationBroadcast = true })},
 	{kind: suboption, long: "idle_timeout", arg: requiredArg, missing: "Missing numeric argument for idle_timeout",
 		apply: setInt(func(s *server.Settings) *int { return &s.IdleTimeout })},

@@ -94,6 +94,8 @@ func printUsage(w io.Writer) {
    - warmup_secs:         after a ring change, fill moved keys from their previous owner (default: 60)
    - warmup_rate:         MB/s at which a previous owner pushes the items that moved (default: 4; 0 off)
    - drain_secs:          on SIGTERM, serve on after leaving while others fill from us (default: 10)
+   - eviction:            lru|lfu: which item goes when memory is full (default: lru,
+                          memcached's; lfu keeps what is read often through scans)
    - invalidation_broadcast: with regions, every delete also deletes in the other regions
    - ssl_chain_cert:      certificate chain file in PEM format
    - ssl_key:             private key, if not part of the -ssl_chain_cert
