@@ -646,5 +646,20 @@ func (t *tlsConn) Writev(bs [][]byte) (int, error) {
 	return total, nil
 }
 
+// closeNotify sends the close_notify alert (event loop, session ready).
+func (t *tlsConn) closeNotify() {
+	if t.ready {
+		t.tc.CloseWrite()
+		t.flush()
+	}
+}
+
+// isReady says, from any goroutine, whether the handshake is over.
+func (t *tlsConn) isReady() bool {
+	t.w.mu.Lock()
+	defer t.w.mu.Unlock()
+	return t.w.ready
+}
+
 // closed ends a handshake still waiting for input (OnClose).
 func (t *tlsConn) closed() { t.w.Close() }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -450,6 +451,45 @@ func TestTLSRecordsCutAnywhere(t *testing.T) {
 		want := fmt.Sprintf("STORED\r\nVALUE k%d 0 1\r\n%d\r\nVALUE big 0 %d\r\n%s\r\nEND\r\n", i, i%10, len(v), v)
 		if got != want {
 			t.Fatalf("request %d: got %d bytes, want %d", i, len(got), len(want))
+		}
+	}
+}
+
+// closeNotifyScript connects over TLS, sends argv[3] (or nothing) and
+// reads until the end, refusing a "ragged" end: it prints "clean" only
+// when the server sent close_notify before closing.
+const closeNotifyScript = `
+import socket, ssl, sys
+host, port = sys.argv[1].rsplit(":", 1)
+ctx = ssl.create_default_context(cafile=sys.argv[2])
+s = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=10),
+                    server_hostname=host, suppress_ragged_eofs=False)
+if len(sys.argv) > 3:
+    s.sendall(sys.argv[3].encode())
+try:
+    while s.recv(4096):
+        pass
+    print("clean")
+except ssl.SSLEOFError as e:
+    print("ragged: %s" % e)
+`
+
+// A TLS session the server ends (quit, idle_timeout) ends with a
+// close_notify, as memcached's SSL_shutdown sends: clients that insist on
+// it (Python's ssl without suppress_ragged_eofs, Perl's IO::Socket::SSL)
+// see a clean end.
+func TestTLSSessionsEndWithCloseNotify(t *testing.T) {
+	py := testenv.LookPath(t, "python3")
+	certs := testenv.WriteCerts(t)
+	srv := startTLSServer(t, certs, func(s *Settings) { s.IdleTimeout = 1 })
+	for _, req := range []string{"quit\r\n", ""} { // "": idle until kicked
+		args := []string{"-c", closeNotifyScript, srv.Addr(), certs.CA}
+		if req != "" {
+			args = append(args, req)
+		}
+		out, err := exec.Command(py, args...).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != "clean" {
+			t.Fatalf("%q: %v %s", req, err, out)
 		}
 	}
 }

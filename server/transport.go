@@ -362,9 +362,8 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	mode := s.net.tlsMode(gc)
 	if n := s.counts.curr.Load(); n >= int64(s.set.MaxConns) {
 		s.counts.rejected.Add(1)
-		if mode != "" {
-			return nil, gnet.Close // no session to say why in
-		}
+		// In the clear on a TLS listener too, before any handshake, as
+		// memcached writes it.
 		return proto.AppendError(nil, proto.ErrTooManyConnections), gnet.Close
 	}
 	s.counts.curr.Add(1)
@@ -436,10 +435,18 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 		if !t.ready {
 			return gnet.None
 		}
-		if action := c.onTraffic(); action != gnet.None || !t.eof {
-			return action
+		if c.kicked.Load() {
+			t.closeNotify() // idle_timeout (OnTick woke us)
+			return gnet.Close
 		}
-		return gnet.Close // the client ended the session (close_notify)
+		action := c.onTraffic()
+		if action == gnet.Close || t.eof {
+			// As memcached (SSL_shutdown): the client learns the
+			// session is over before the socket closes.
+			t.closeNotify()
+			return gnet.Close
+		}
+		return action
 	}
 	return c.onTraffic()
 }
@@ -459,7 +466,11 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		}
 		if idle > 0 && now-c.lastActive.Load() > idle && c.kicked.CompareAndSwap(false, true) {
 			s.counts.idleKicks.Add(1)
-			c.gc.Close()
+			if c.tls != nil && c.tls.isReady() {
+				c.gc.Wake(nil) // its event loop says goodbye (close_notify) and closes
+			} else {
+				c.gc.Close()
+			}
 		}
 	})
 	if s.obs.on.Load() {
