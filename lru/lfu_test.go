@@ -86,3 +86,22 @@ func TestLFUEvictsTheLeastRead(t *testing.T) {
 		t.Fatalf("left %d read keys and %d unread ones after %d evictions", even, odd, st.Evictions)
 	}
 }
+
+// -M with eviction=lfu: nothing is evicted, a store that needs room fails.
+func TestLFUWithoutEvictions(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 2 << 20
+	cfg.LFU, cfg.NoEvict = true, true
+	s, _ := newTestStore(t, cfg)
+	value := strings.Repeat("v", 1000)
+	full := false
+	for i := range 5000 {
+		if out := set(t, s, fmt.Sprintf("k:%d", i), value, 0, 0, nil); out.Result == NoMemory {
+			full = true
+			break
+		}
+	}
+	if st := s.Stats(); !full || st.Evictions != 0 {
+		t.Fatalf("full %v, %d evictions", full, st.Evictions)
+	}
+}

@@ -111,6 +111,9 @@ type Settings struct {
 	// SSLSessionCache lets clients resume sessions (session tickets);
 	// off, every connection makes a full handshake.
 	SSLSessionCache bool
+	// SSLKernelTLS is ssl_kernel_tls: accepted and reported, no effect (Go's
+	// TLS has no kernel offload).
+	SSLKernelTLS bool
 	// SSLMinVersion: 0 TLS 1.0, 1 TLS 1.1, 2 TLS 1.2 (default), 3 TLS 1.3.
 	SSLMinVersion int
 	// Hot keys (docs/hotkeys.md): HotKeys turns detection on (default);
@@ -674,7 +677,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"ssl_ca_cert", cmp.Or(s.SSLCACert, "NULL")},
 		{"ssl_wbuf_size", strconv.Itoa(s.SSLWbufSize)},
 		{"ssl_session_cache", yes(s.SSLSessionCache)},
-		{"ssl_kernel_tls", "no"},
+		{"ssl_kernel_tls", yes(s.SSLKernelTLS)},
 		{"ssl_min_version", sslVersionName(s.SSLMinVersion)},
 		{"num_napi_ids", "0"},
 		{"memory_file", nullString(s.MemoryFile)},

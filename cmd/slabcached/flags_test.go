@@ -305,7 +305,6 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "track_sizes=1"}, "-o track_sizes takes no value", false},
 		{[]string{"-o", "no_modern=1"}, "-o no_modern takes no value", false},
 		{[]string{"-o", "eviction=lifo"}, "eviction must be lru or lfu", false},
-		{[]string{"-o", "ssl_kernel_tls"}, "-o ssl_kernel_tls is not supported: Go's TLS has no kernel offload", false},
 		{[]string{"-o", "ssl_verify_mode=5"}, "Invalid ssl_verify_mode. Use help to see valid options.", false},
 		{[]string{"-o", "ssl_verify_mode=x"}, "could not parse argument to ssl_verify_mode", false},
 		{[]string{"-o", "ssl_min_version=4"}, "Invalid ssl_min_version. Use help to see valid options.", false},
@@ -688,7 +687,6 @@ func TestEveryMemcachedOptionAccepted(t *testing.T) {
 		"ssl_ciphers": "AES128-SHA", "ssl_ca_cert": "/tmp/ca.pem", "ssl_wbuf_size": "16", "ssl_min_version": "2",
 		"sock_cookie_id": "1", "slab_automove_freeratio": "0.05", "ext_path": "/tmp/ext:64m",
 	}
-	refusedOnPurpose := func(name string) bool { return name == "ssl_kernel_tls" }
 	checked := 0
 	for _, m := range longRE.FindAllStringSubmatch(string(out), -1) {
 		short, long := m[1], strings.ReplaceAll(m[2], "_", "-")
@@ -702,13 +700,7 @@ func TestEveryMemcachedOptionAccepted(t *testing.T) {
 			t.Errorf("--%s takes a value the test does not know", long)
 			continue
 		}
-		_, err := parseArgs(args, false)
-		switch {
-		case refusedOnPurpose(long):
-			if err == nil {
-				t.Errorf("--%s accepted; slabcached refuses it on purpose", long)
-			}
-		case err != nil:
+		if _, err := parseArgs(args, false); err != nil {
 			t.Errorf("memcached takes %q, slabcached refuses it: %v", args, err)
 		}
 		checked++
@@ -719,13 +711,7 @@ func TestEveryMemcachedOptionAccepted(t *testing.T) {
 		if v, ok := value[name]; ok {
 			arg += "=" + v
 		}
-		_, err := parseArgs([]string{"-o", arg}, false)
-		switch {
-		case refusedOnPurpose(name):
-			if err == nil {
-				t.Errorf("-o %s accepted; slabcached refuses it on purpose", name)
-			}
-		case err != nil:
+		if _, err := parseArgs([]string{"-o", arg}, false); err != nil {
 			t.Errorf("memcached takes -o %s, slabcached refuses it: %v", arg, err)
 		}
 		checked++

@@ -374,7 +374,8 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "ssl_ca_cert", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLCACert })},
 	{kind: suboption, long: "ssl_wbuf_size", arg: requiredArg, apply: kib("ssl_wbuf_size", func(s *server.Settings) *int { return &s.SSLWbufSize })},
 	{kind: suboption, long: "ssl_session_cache", apply: set(func(s *server.Settings) { s.SSLSessionCache = true })},
-	{kind: suboption, long: "ssl_kernel_tls", refused: "is not supported: Go's TLS has no kernel offload (memcached built without it says: Kernel TLS offload is not available)"},
+	{kind: suboption, long: "ssl_kernel_tls", apply: set(func(s *server.Settings) { s.SSLKernelTLS = true }),
+		noEffect: "-o ssl_kernel_tls has no effect in slabcached: Go's TLS encrypts in user space (OpenSSL too falls back to it when the kernel cannot)"},
 	{kind: suboption, long: "ssl_min_version", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
 		n, err := strconv.Atoi(v)
 		switch {

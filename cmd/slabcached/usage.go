@@ -110,7 +110,7 @@ func printUsage(w io.Writer) {
    - ssl_session_cache:   enable session resumption (session tickets)
    - ssl_min_version:     minimum protocol version to accept (default: tlsv1.2)
                           valid values are 0(tlsv1.0), 1(tlsv1.1), 2(tlsv1.2), or 3(tlsv1.3).
-   - ssl_kernel_tls:      refused: Go's TLS has no kernel offload
+   - ssl_kernel_tls:      accepted, no effect (Go's TLS has no kernel offload)
    - read_buf_mem_limit:  megabytes for all connection buffers (default: 0, unlimited)
    - watcher_logbuf_size: kilobytes per watcher (default: %d)
    - worker_logbuf_size:  kilobytes per event loop for watch logs (default: %d)
@@ -128,7 +128,7 @@ func printUsage(w io.Writer) {
 -e, --memory-file=<file>  keep item memory in <file> (e.g. on /dev/shm) for a warm restart
                           after SIGUSR1 (docs/operations.md)
 -N, --napi-ids=<num>      accepted, no effect
-Not supported (refused with a message): -o ssl_kernel_tls, -o proxy_*.
+Not supported (refused with a message): -o proxy_*.
 Prometheus metrics (docs/metrics.md):
 --metrics-listen=<addr>   serve /metrics on host:port, or off (default: 127.0.0.1:9151;
                           if the port is taken, a warning is logged and the cache serves
