@@ -359,34 +359,14 @@ var memcachedOptions = []option{
 		p.cmd.settings.SSLKeyFormat = n
 		return nil
 	}},
-	{kind: suboption, long: "ssl_verify_mode", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
-		n, err := strconv.Atoi(v)
-		switch {
-		case err != nil:
-			return server.UsageError("could not parse argument to ssl_verify_mode")
-		case n < 0 || n > 3:
-			return server.UsageError("Invalid ssl_verify_mode. Use help to see valid options.")
-		}
-		p.cmd.settings.SSLVerifyMode = n
-		return nil
-	}},
+	{kind: suboption, long: "ssl_verify_mode", arg: requiredArg, apply: sslChoice("ssl_verify_mode", func(s *server.Settings) *int { return &s.SSLVerifyMode })},
 	{kind: suboption, long: "ssl_ciphers", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLCiphers })},
 	{kind: suboption, long: "ssl_ca_cert", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLCACert })},
 	{kind: suboption, long: "ssl_wbuf_size", arg: requiredArg, apply: kib("ssl_wbuf_size", func(s *server.Settings) *int { return &s.SSLWbufSize })},
 	{kind: suboption, long: "ssl_session_cache", apply: set(func(s *server.Settings) { s.SSLSessionCache = true })},
 	{kind: suboption, long: "ssl_kernel_tls", apply: set(func(s *server.Settings) { s.SSLKernelTLS = true }),
 		noEffect: "-o ssl_kernel_tls has no effect in slabcached: Go's TLS encrypts in user space (OpenSSL too falls back to it when the kernel cannot)"},
-	{kind: suboption, long: "ssl_min_version", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
-		n, err := strconv.Atoi(v)
-		switch {
-		case err != nil:
-			return server.UsageError("could not parse argument to ssl_min_version")
-		case n < 0 || n > 3:
-			return server.UsageError("Invalid ssl_min_version. Use help to see valid options.")
-		}
-		p.cmd.settings.SSLMinVersion = n
-		return nil
-	}},
+	{kind: suboption, long: "ssl_min_version", arg: requiredArg, apply: sslChoice("ssl_min_version", func(s *server.Settings) *int { return &s.SSLMinVersion })},
 	// memcached accepts these sub-options without listing them.
 	{kind: suboption, long: "slab_reassign", apply: set(func(s *server.Settings) { s.SlabReassign = true })},
 	{kind: suboption, long: "no_slab_reassign", apply: set(func(s *server.Settings) { s.SlabReassign = false })},
@@ -476,6 +456,22 @@ func setInt(field func(s *server.Settings) *int) func(*parser, string, bool) err
 			*field(&p.cmd.settings) = n
 		}
 		return err
+	}
+}
+
+// sslChoice makes the apply function of ssl_verify_mode and
+// ssl_min_version: 0 to 3, with memcached's messages.
+func sslChoice(name string, field func(s *server.Settings) *int) func(*parser, string, bool) error {
+	return func(p *parser, v string, _ bool) error {
+		n, err := strconv.Atoi(v)
+		switch {
+		case err != nil:
+			return server.UsageError("could not parse argument to " + name)
+		case n < 0 || n > 3:
+			return server.UsageError("Invalid " + name + ". Use help to see valid options.")
+		}
+		*field(&p.cmd.settings) = n
+		return nil
 	}
 }
 
