@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -718,5 +719,39 @@ func TestEveryMemcachedOptionAccepted(t *testing.T) {
 	}
 	if checked < 60 {
 		t.Fatalf("only %d options found in memcached's help", checked)
+	}
+}
+
+// With -Z and every ssl_* option, stats settings reports the TLS settings
+// as memcached 1.6.45 does (read from a notls: listener of each).
+func TestTLSFlagsMatchMemcached(t *testing.T) {
+	certs := testenv.WriteCerts(t)
+	plain := testenv.FreePort(t)
+	extra := []string{"-Z", "-o", "ssl_chain_cert=" + certs.ServerCert + ",ssl_key=" + certs.ServerKey +
+		",ssl_ca_cert=" + certs.CA + ",ssl_verify_mode=2,ssl_min_version=3,ssl_session_cache,ssl_wbuf_size=32,ssl_kernel_tls" +
+		",ssl_ciphers=ECDHE-RSA-AES128-GCM-SHA256",
+		"-l", "notls:127.0.0.1:" + strconv.Itoa(plain)}
+	addr := testenv.StartReference(t, extra...)
+	_, port, _ := net.SplitHostPort(addr)
+	cmd, err := parseArgs(append([]string{"-l", "127.0.0.1", "-p", port, "-U", "0"}, extra...), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := map[string]string{}
+	for _, st := range memcachedStatsSettings(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(plain))) {
+		mc[st.Name] = st.Value
+	}
+	n := 0
+	for _, st := range cmd.settings.StatsSettings(0) {
+		if !strings.HasPrefix(st.Name, "ssl_") {
+			continue
+		}
+		n++
+		if mc[st.Name] != st.Value {
+			t.Errorf("%s: memcached %q, slabcached %q", st.Name, mc[st.Name], st.Value)
+		}
+	}
+	if n != 11 {
+		t.Errorf("%d ssl_ settings, want 11", n)
 	}
 }
