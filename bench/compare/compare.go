@@ -93,6 +93,9 @@ type Config struct {
 	MemItems int `json:"mem_items"`
 	// Memcaslap is the path of Debian's memcaslap; empty skips it.
 	Memcaslap string `json:"memcaslap"`
+	// Memtier is the path of memtier_benchmark; empty skips its
+	// workloads (MemtierWorkloads).
+	Memtier string `json:"memtier"`
 	// Workloads to run. Default DefaultWorkloads().
 	Workloads []Workload `json:"workloads"`
 	// Loader runs the load generator. Default InProcess{}.
@@ -232,6 +235,19 @@ func run(ctx context.Context, c *Config, rep *Report) error {
 		}
 		if err != nil {
 			return fmt.Errorf("workload %s: %w", w.Name, err)
+		}
+	}
+	if c.Memtier != "" {
+		for _, w := range MemtierWorkloads() {
+			wr, err := runMemtier(ctx, c, w, a, b)
+			if wr != nil {
+				rep.Memtier = append(rep.Memtier, *wr)
+				rep.noteErrors(wr)
+				rep.noteInterference(wr)
+			}
+			if err != nil {
+				return fmt.Errorf("%s: %w", w.Name, err)
+			}
 		}
 	}
 	if c.Memcaslap != "" {

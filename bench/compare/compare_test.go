@@ -360,3 +360,21 @@ func TestRoundOrderAlternates(t *testing.T) {
 		t.Fatalf("order %s, want abbaabba", s)
 	}
 }
+
+// memtier_benchmark's JSON totals become a run's result.
+func TestParseMemtierJSON(t *testing.T) {
+	doc := `{"ALL STATS": {"Runtime": {"Total duration": 2000, "Time unit": "MILLISECONDS"},
+		"Sets": {"Count": 100, "Ops/sec": 50, "Misses/sec": 0},
+		"Gets": {"Count": 1000, "Ops/sec": 500, "Misses/sec": 25},
+		"Totals": {"Count": 1100, "Ops/sec": 550.5, "Misses/sec": 25}}}`
+	r, err := ParseMemtierJSON([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Seconds != 2 || r.Ops != 1100 || r.OpsPerSec != 550.5 || r.Gets != 1000 || r.Sets != 100 || r.Misses != 50 {
+		t.Fatalf("%+v", r)
+	}
+	if _, err := ParseMemtierJSON([]byte(`{"ALL STATS": {"Totals": {"Count": 0}}}`)); err == nil {
+		t.Fatal("a run without requests was accepted")
+	}
+}

@@ -29,6 +29,7 @@ type Report struct {
 	Memory    *MemoryReport    `json:"memory,omitempty"`
 	Workloads []WorkloadReport `json:"workloads"`
 	Memcaslap *WorkloadReport  `json:"memcaslap,omitempty"`
+	Memtier   []WorkloadReport `json:"memtier,omitempty"`
 	Notes     []string         `json:"notes,omitempty"`
 }
 
@@ -318,12 +319,12 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 		c.MemoryMB, c.Threads, pin, c.Rounds, c.Duration, c.Conns, c.Keys)
 	p("- host: %s; started %s, took %.0f s\n\n", r.Host, r.StartedAt.Format(time.RFC3339), r.Seconds)
 
-	if len(r.Workloads) > 0 || r.Memcaslap != nil {
+	if len(r.Workloads) > 0 || r.Memcaslap != nil || len(r.Memtier) > 0 {
 		p("Figures per server are medians over rounds; ratios B/A are medians of the per-round ratios (throughput: higher is better; p99 and CPU: lower is better). ")
 		p("Server CPU is utime+stime from /proc/<pid>/stat over the run divided by the requests; client busy is the load generator's CPU time over wall time (near 1: the client may be the limit); other CPUs / steal are the CPUs the rest of the machine and the hypervisor took meanwhile (/proc/stat; near 0 on a quiet machine).\n\n")
 		p("| workload | %s req/s | %s req/s | B/A req/s (per-round range) | %s p99 µs | %s p99 µs | B/A p99 | %s CPU µs/req | %s CPU µs/req | B/A CPU | client busy A/B | other CPUs / steal | errors A/B |\n", a, b, a, b, a, b)
 		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		all := append([]WorkloadReport(nil), r.Workloads...)
+		all := append(append([]WorkloadReport(nil), r.Workloads...), r.Memtier...)
 		if r.Memcaslap != nil {
 			all = append(all, *r.Memcaslap)
 		}

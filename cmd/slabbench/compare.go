@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 
@@ -17,13 +18,23 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.SetOutput(stderr)
 	c := compare.DefaultConfig()
 	c.B.Name = "slabcached"
+	// The reference is memcached 1.6.45: $MEMCACHED_REFERENCE, else the
+	// copy beside the checkout (CONTRIBUTING.md), else Debian's memcached.
 	if ref := os.Getenv("MEMCACHED_REFERENCE"); ref != "" {
-		// The reference memcached (CONTRIBUTING.md) rather than Debian's.
 		c.A.Binary = ref
+	} else if ref := besideCheckout("memcached-1.6.45/memcached"); ref != "" {
+		c.A.Binary = ref
+	}
+	c.Memtier = os.Getenv("MEMTIER")
+	if c.Memtier == "" {
+		c.Memtier = besideCheckout("memtier_benchmark/memtier_benchmark")
+	}
+	if c.Memtier == "" {
+		c.Memtier, _ = exec.LookPath("memtier_benchmark")
 	}
 	aArgs := strings.Join(compare.MemcachedArgs(), " ")
 	var bArgs string
-	fs.StringVar(&c.A.Binary, "a-binary", c.A.Binary, "server A (the reference): $MEMCACHED_REFERENCE when set, else Debian's memcached")
+	fs.StringVar(&c.A.Binary, "a-binary", c.A.Binary, "server A (the reference): $MEMCACHED_REFERENCE when set, else memcached 1.6.45 beside the checkout (../shared/memcached-1.6.45), else Debian's memcached")
 	fs.StringVar(&c.A.Name, "a-name", c.A.Name, "name of server A in the report")
 	fs.StringVar(&aArgs, "a-args", aArgs, "extra arguments for A after -l 127.0.0.1 -p PORT -m MB -t N")
 	fs.StringVar(&c.B.Binary, "b-binary", "", "server B (under test), e.g. bin/slabcached (required)")
@@ -39,6 +50,7 @@ func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	fs.Uint64Var(&c.Keys, "keys", c.Keys, "key space of the workloads")
 	fs.IntVar(&c.MemItems, "mem-items", c.MemItems, "items loaded for the memory-per-item test (0 skips it)")
 	fs.StringVar(&c.Memcaslap, "memcaslap", c.Memcaslap, "path of Debian's memcaslap (empty skips it)")
+	fs.StringVar(&c.Memtier, "memtier", c.Memtier, "path of memtier_benchmark: $MEMTIER, else the copy beside the checkout, else on $PATH (empty skips its workloads)")
 	fs.StringVar(&c.OutDir, "out", c.OutDir, "directory for report.md, report.json, plots and server logs")
 	only := fs.String("workloads", "", "comma-separated workload names to run (default all: "+workloadNames(c.Workloads)+")")
 	quick := fs.Bool("quick", false, "smoke test: 1 round of 1s runs, 10000 keys, 20000 items for the memory test")
@@ -123,3 +135,26 @@ func workloadNames(ws []compare.Workload) string {
 // loaderEnv is the environment of the load-generator child: ours (tests set
 // a variable here that makes the test binary act as slabbench).
 func loaderEnv() []string { return os.Environ() }
+
+// besideCheckout returns the path of name in the shared directory beside
+// the checkout this runs in (../shared from the module root), or "".
+func besideCheckout(name string) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		return ""
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			p := filepath.Join(dir, "..", "shared", name)
+			if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+				return p
+			}
+			return ""
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
