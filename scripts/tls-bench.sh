@@ -70,14 +70,19 @@ for r in $(seq "$rounds"); do
 			pin 1 "$memtier" -s 127.0.0.1 -p $port "${load[@]}" "${extra[@]}" --test-time "$dur" \
 				--json-out-file "$tmp/out.json" >/dev/null 2>&1
 			c1=$(cpu "${pids[$i]}")
-			python3 - "$tmp/out.json" "$c0" "$c1" "$tick" "$r" "$mode" "$name" >>"$results" <<'PY'
+			python3 - "$tmp/out.json" "$c0" "$c1" "$tick" "$r" "$mode" "$name" "$dur" >>"$results" <<'PY'
 import json, sys
 tot = json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]
-rate = tot["Ops/sec"]
+# memtier's own Ops/sec is unreliable for some runs (a trailing second with
+# a handful of requests): requests over the seconds that carried them.
+series = [b["Count"] for b in tot.get("Time-Serie", {}).values()]
+busy = max(series) if series else 0
+secs = sum(1 for c in series if c * 100 >= busy) if busy else float(sys.argv[8])
+rate = tot["Count"] / secs
 cpu = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
-print(sys.argv[5], sys.argv[6], sys.argv[7], rate, cpu)
+print(sys.argv[5], sys.argv[6], sys.argv[7], rate, cpu, tot["Count"])
 PY
-			tail -1 "$results" | awk -v d="$dur" '{printf "round %s %-5s %-10s %9.0f req/s  server CPU %.2f us/request\n", $1, $2, $3, $4, $5 / ($4 * d) * 1e6}'
+			tail -1 "$results" | awk '{printf "round %s %-5s %-10s %9.0f req/s  server CPU %.2f us/request\n", $1, $2, $3, $4, $5 / $6 * 1e6}'
 		done
 	done
 done
@@ -86,8 +91,8 @@ import sys, collections
 d = float(sys.argv[2])
 rows = collections.defaultdict(list)
 for line in open(sys.argv[1]):
-    r, mode, name, rate, cpu = line.split()
-    rows[(mode, name)].append((float(rate), float(cpu) / (float(rate) * d) * 1e6))
+    r, mode, name, rate, cpu, count = line.split()
+    rows[(mode, name)].append((float(rate), float(cpu) / float(count) * 1e6))
 for mode in ("tls", "plain"):
     if (mode, "memcached") not in rows:
         continue

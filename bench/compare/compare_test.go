@@ -367,14 +367,21 @@ func TestParseMemtierJSON(t *testing.T) {
 		"Sets": {"Count": 100, "Ops/sec": 50, "Misses/sec": 0},
 		"Gets": {"Count": 1000, "Ops/sec": 500, "Misses/sec": 25},
 		"Totals": {"Count": 1100, "Ops/sec": 550.5, "Misses/sec": 25}}}`
-	r, err := ParseMemtierJSON([]byte(doc))
+	r, err := ParseMemtierJSON([]byte(doc), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Seconds != 2 || r.Ops != 1100 || r.OpsPerSec != 550.5 || r.Gets != 1000 || r.Sets != 100 || r.Misses != 50 {
+	if r.Seconds != 2 || r.Ops != 1100 || r.OpsPerSec != 550 || r.Gets != 1000 || r.Sets != 100 || r.Misses != 50 {
 		t.Fatalf("%+v", r)
 	}
-	if _, err := ParseMemtierJSON([]byte(`{"ALL STATS": {"Totals": {"Count": 0}}}`)); err == nil {
+	// A run of one second that memtier says took two, the second with a
+	// handful of requests: one second counts.
+	tailed := strings.Replace(doc, `"Totals": {"Count": 1100,`,
+		`"Totals": {"Time-Serie": {"0": {"Count": 1097}, "1": {"Count": 3}}, "Count": 1100,`, 1)
+	if r, err := ParseMemtierJSON([]byte(tailed), 1); err != nil || r.OpsPerSec != 1100 || r.Seconds != 1 {
+		t.Fatalf("a second with 3 requests: %+v %v", r, err)
+	}
+	if _, err := ParseMemtierJSON([]byte(`{"ALL STATS": {"Totals": {"Count": 0}}}`), 2); err == nil {
 		t.Fatal("a run without requests was accepted")
 	}
 }

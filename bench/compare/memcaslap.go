@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"time"
@@ -76,13 +77,32 @@ func runMemcaslap(ctx context.Context, c *Config, a, b *process) (*WorkloadRepor
 		Name:        "memcaslap",
 		Description: "Debian's memcaslap: 1 thread, " + strconv.Itoa(c.Conns) + " concurrent clients, 100 B values, its default 1:9 set:get mix",
 	}
+	err := runExternal(ctx, c, wr, a, b, c.Memcaslap, func(addr string) []string { return memcaslapArgs(c, addr) },
+		func(out []byte) (*bench.Result, error) {
+			mr, err := ParseMemcaslap(out)
+			if err != nil {
+				return nil, err
+			}
+			return &bench.Result{Seconds: mr.Seconds, Ops: mr.Ops, OpsPerSec: mr.TPS, Gets: mr.CmdGet, Sets: mr.CmdSet,
+				Misses: mr.GetMisses}, nil
+		})
+	return wr, err
+}
+
+// runExternal runs an external load tool, bin with argsFor(server
+// address), against A and B in alternating rounds, pinned like the load
+// generator; result reads a run's figures from the tool's output. It
+// fills wr's command, runs and summary.
+func runExternal(ctx context.Context, c *Config, wr *WorkloadReport, a, b *process, bin string,
+	argsFor func(addr string) []string, result func(out []byte) (*bench.Result, error)) error {
+	tool := filepath.Base(bin)
 	for r := 1; r <= c.Rounds; r++ {
 		for _, p := range roundOrder(r, a, b) {
-			args := memcaslapArgs(c, p.addr)
-			wr.Command = "memcaslap " + joinArgs(args)
-			name := c.Memcaslap
+			args := argsFor(p.addr)
+			wr.Command = tool + " " + joinArgs(args)
+			name := bin
 			if c.LoadCPUs != "" {
-				name, args = "taskset", append([]string{"-c", c.LoadCPUs, c.Memcaslap}, args...)
+				name, args = "taskset", append([]string{"-c", c.LoadCPUs, bin}, args...)
 			}
 			rs, _, err := measured(ctx, c, p, r, func() (*bench.Result, error) {
 				cctx, cancel := context.WithTimeout(ctx, c.Duration+time.Minute)
@@ -91,23 +111,22 @@ func runMemcaslap(ctx context.Context, c *Config, a, b *process) (*WorkloadRepor
 				cmd := exec.CommandContext(cctx, name, args...)
 				cmd.Stdout, cmd.Stderr = &out, &out
 				if err := cmd.Run(); err != nil {
-					return nil, fmt.Errorf("memcaslap: %v: %q", err, tail(out.Bytes(), 400))
+					return nil, fmt.Errorf("%s: %v: %q", tool, err, tail(out.Bytes(), 400))
 				}
-				mr, err := ParseMemcaslap(out.Bytes())
+				res, err := result(out.Bytes())
 				if err != nil {
 					return nil, err
 				}
-				client := (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
-				return &bench.Result{Seconds: mr.Seconds, Ops: mr.Ops, OpsPerSec: mr.TPS, Gets: mr.CmdGet, Sets: mr.CmdSet,
-					Misses: mr.GetMisses, ClientCPUSeconds: client}, nil
+				res.ClientCPUSeconds = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+				return res, nil
 			})
 			if err != nil {
-				return wr, err
+				return err
 			}
 			wr.Runs = append(wr.Runs, rs)
-			c.logf("%-12s round %d %-10s %9.0f req/s  server cpu %5.2f µs/req", "memcaslap", r, p.srv.Name, rs.OpsPerSec, rs.CPUPerOpUs)
+			c.logf("%-12s round %d %-10s %9.0f req/s  server cpu %5.2f µs/req", wr.Name, r, p.srv.Name, rs.OpsPerSec, rs.CPUPerOpUs)
 		}
 	}
 	wr.summarize(c.A.Name, c.B.Name)
-	return wr, nil
+	return nil
 }

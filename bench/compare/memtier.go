@@ -1,13 +1,11 @@
 package compare
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -37,12 +35,21 @@ func MemtierWorkloads() []MemtierWorkload {
 	}
 }
 
-// ParseMemtierJSON reads the totals of memtier_benchmark's --json-out-file.
-func ParseMemtierJSON(data []byte) (*bench.Result, error) {
+// ParseMemtierJSON reads the totals of memtier_benchmark's --json-out-file
+// for a run of testSecs (--test-time). Throughput is the request count over
+// the seconds in which requests were made: memtier's own runtime and rate
+// are unreliable for short runs (1 ms, or a second more than the run with
+// a handful of requests in it), so the seconds are counted from its
+// per-second series, leaving out seconds with under 1% of the busiest
+// one's requests; without a series, testSecs.
+func ParseMemtierJSON(data []byte, testSecs float64) (*bench.Result, error) {
 	type totals struct {
 		Count     int64   `json:"Count"`
 		OpsPerSec float64 `json:"Ops/sec"`
 		Misses    float64 `json:"Misses/sec"`
+		Series    map[string]struct {
+			Count int64 `json:"Count"`
+		} `json:"Time-Serie"`
 	}
 	var doc struct {
 		All struct {
@@ -58,19 +65,35 @@ func ParseMemtierJSON(data []byte) (*bench.Result, error) {
 		return nil, fmt.Errorf("compare: memtier_benchmark JSON: %w", err)
 	}
 	a := doc.All
-	secs := a.Runtime.Duration / 1000
+	runtime := a.Runtime.Duration / 1000
+	secs := testSecs
+	var busiest int64
+	for _, b := range a.Totals.Series {
+		busiest = max(busiest, b.Count)
+	}
+	if busiest > 0 {
+		secs = 0
+		for _, b := range a.Totals.Series {
+			if b.Count*100 >= busiest {
+				secs++
+			}
+		}
+	}
 	if a.Totals.Count == 0 || secs <= 0 {
 		return nil, fmt.Errorf("compare: memtier_benchmark did no work")
 	}
-	return &bench.Result{Seconds: secs, Ops: a.Totals.Count, OpsPerSec: a.Totals.OpsPerSec,
-		Gets: a.Gets.Count, Sets: a.Sets.Count, Misses: int64(a.Gets.Misses * secs)}, nil
+	misses := int64(0)
+	if runtime > 0 {
+		misses = int64(a.Gets.Misses * runtime) // memtier's rate times its own runtime
+	}
+	return &bench.Result{Seconds: secs, Ops: a.Totals.Count, OpsPerSec: float64(a.Totals.Count) / secs,
+		Gets: a.Gets.Count, Sets: a.Sets.Count, Misses: misses}, nil
 }
 
 func memtierArgs(c *Config, w MemtierWorkload, addr, out string) []string {
 	host, port, _ := net.SplitHostPort(addr)
-	secs := max(1, int(c.Duration.Round(time.Second)/time.Second))
 	args := []string{"-s", host, "-p", port, "-P", "memcache_text", "-t", "1", "-c", strconv.Itoa(c.Conns),
-		"--key-maximum", strconv.FormatUint(max(c.Keys, 1), 10), "--test-time", strconv.Itoa(secs),
+		"--key-maximum", strconv.FormatUint(max(c.Keys, 1), 10), "--test-time", strconv.Itoa(memtierSecs(c)),
 		"--hide-histogram", "--json-out-file", out}
 	return append(args, w.Args...)
 }
@@ -78,41 +101,16 @@ func memtierArgs(c *Config, w MemtierWorkload, addr, out string) []string {
 func runMemtier(ctx context.Context, c *Config, w MemtierWorkload, a, b *process) (*WorkloadReport, error) {
 	wr := &WorkloadReport{Name: w.Name, Description: w.Description}
 	out := filepath.Join(c.OutDir, w.Name+".json")
-	for r := 1; r <= c.Rounds; r++ {
-		for _, p := range roundOrder(r, a, b) {
-			args := memtierArgs(c, w, p.addr, out)
-			wr.Command = "memtier_benchmark " + joinArgs(args)
-			name := c.Memtier
-			if c.LoadCPUs != "" {
-				name, args = "taskset", append([]string{"-c", c.LoadCPUs, c.Memtier}, args...)
-			}
-			rs, _, err := measured(ctx, c, p, r, func() (*bench.Result, error) {
-				cctx, cancel := context.WithTimeout(ctx, c.Duration+time.Minute)
-				defer cancel()
-				var log bytes.Buffer
-				cmd := exec.CommandContext(cctx, name, args...)
-				cmd.Stdout, cmd.Stderr = &log, &log
-				if err := cmd.Run(); err != nil {
-					return nil, fmt.Errorf("memtier_benchmark: %v: %q", err, tail(log.Bytes(), 400))
-				}
-				data, err := os.ReadFile(out)
-				if err != nil {
-					return nil, err
-				}
-				res, err := ParseMemtierJSON(data)
-				if err != nil {
-					return nil, err
-				}
-				res.ClientCPUSeconds = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
-				return res, nil
-			})
+	err := runExternal(ctx, c, wr, a, b, c.Memtier, func(addr string) []string { return memtierArgs(c, w, addr, out) },
+		func([]byte) (*bench.Result, error) {
+			data, err := os.ReadFile(out)
 			if err != nil {
-				return wr, err
+				return nil, err
 			}
-			wr.Runs = append(wr.Runs, rs)
-			c.logf("%-12s round %d %-10s %9.0f req/s  server cpu %5.2f µs/req", w.Name, r, p.srv.Name, rs.OpsPerSec, rs.CPUPerOpUs)
-		}
-	}
-	wr.summarize(c.A.Name, c.B.Name)
-	return wr, nil
+			return ParseMemtierJSON(data, float64(memtierSecs(c)))
+		})
+	return wr, err
 }
+
+// memtierSecs is memtier_benchmark's --test-time for c.Duration.
+func memtierSecs(c *Config) int { return max(1, int(c.Duration.Round(time.Second)/time.Second)) }
