@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -9,6 +8,8 @@ import (
 	"net"
 	"strconv"
 	"time"
+
+	"github.com/slabcache/slabcache/proto"
 )
 
 // Synthetic traces for comparing eviction policies: the same request
@@ -183,26 +184,24 @@ func Replay(ctx context.Context, addr string, tr Trace, requests uint64, batch, 
 		return res, err
 	}
 	defer nc.Close()
-	br := bufio.NewReaderSize(nc, 1<<16)
+	rd := proto.NewReader(nc)
+	var rp proto.Reply
 	value := bytes.Repeat([]byte{'v'}, valueSize)
-	keys := make([]uint64, 0, batch)
-	var req []byte
-	key := func(dst []byte, k uint64) []byte {
-		dst = append(dst, "trace:"...)
-		return strconv.AppendUint(dst, k, 10)
-	}
+	keys := make([][]byte, 0, batch)
+	var req, keyBuf []byte
+	noop := proto.Request{Command: proto.CmdMetaNoop}
 	warmFrom := requests / 4
 	start := time.Now()
 	for res.Requests < requests {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
-		keys = keys[:0]
-		req = req[:0]
+		keys, req, keyBuf = keys[:0], req[:0], keyBuf[:0]
 		for len(keys) < batch && res.Requests+uint64(len(keys)) < requests {
-			k := tr.Next()
-			keys = append(keys, k)
-			req = append(key(append(req, "get "...), k), "\r\n"...)
+			n := len(keyBuf)
+			keyBuf = strconv.AppendUint(append(keyBuf, "trace:"...), tr.Next(), 10)
+			keys = append(keys, keyBuf[n:])
+			req = proto.AppendGetRequest(req, keyBuf[n:])
 		}
 		nc.SetDeadline(time.Now().Add(30 * time.Second))
 		if _, err := nc.Write(req); err != nil {
@@ -210,10 +209,13 @@ func Replay(ctx context.Context, addr string, tr Trace, requests uint64, batch, 
 		}
 		req = req[:0]
 		for _, k := range keys {
-			hit, err := readGet(br)
-			if err != nil {
+			if err := rd.Read(&rp); err != nil {
 				return res, err
 			}
+			if rp.Kind != proto.ReplyValues || len(rp.Values) > 1 {
+				return res, fmt.Errorf("bench: replay: get answered %q", rp.Line)
+			}
+			hit := len(rp.Values) == 1
 			res.Requests++
 			warm := res.Requests > warmFrom
 			if warm {
@@ -226,57 +228,21 @@ func Replay(ctx context.Context, addr string, tr Trace, requests uint64, batch, 
 				}
 				continue
 			}
-			req = append(key(append(req, "set "...), k), " 0 0 "...)
-			req = append(strconv.AppendInt(req, int64(valueSize), 10), " noreply\r\n"...)
-			req = append(append(req, value...), "\r\n"...)
+			req = proto.AppendSetRequest(req, k, 0, 0, value, true)
 		}
 		if len(req) > 0 {
-			req = append(req, "mn\r\n"...)
+			req = proto.AppendRequest(req, &noop)
 			if _, err := nc.Write(req); err != nil {
 				return res, err
 			}
-			line, err := br.ReadSlice('\n')
-			if err != nil {
+			if err := rd.Read(&rp); err != nil {
 				return res, err
 			}
-			if string(line) != "MN\r\n" {
-				return res, fmt.Errorf("bench: replay: sets answered %q", line)
+			if rp.Kind != proto.ReplyMeta || rp.Status != proto.StatusMN {
+				return res, fmt.Errorf("bench: replay: sets answered %q", rp.Line)
 			}
 		}
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil
-}
-
-// readGet reads one get reply and says whether it was a hit.
-func readGet(br *bufio.Reader) (bool, error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		return false, err
-	}
-	switch {
-	case string(line) == "END\r\n":
-		return false, nil
-	case bytes.HasPrefix(line, []byte("VALUE ")):
-		f := bytes.Fields(line)
-		if len(f) < 4 {
-			return false, fmt.Errorf("bench: replay: %q", line)
-		}
-		n, err := strconv.Atoi(string(f[3]))
-		if err != nil {
-			return false, fmt.Errorf("bench: replay: %q", line)
-		}
-		if _, err := br.Discard(n + 2); err != nil {
-			return false, err
-		}
-		end, err := br.ReadSlice('\n')
-		if err != nil {
-			return false, err
-		}
-		if string(end) != "END\r\n" {
-			return false, fmt.Errorf("bench: replay: %q after a value", end)
-		}
-		return true, nil
-	}
-	return false, fmt.Errorf("bench: replay: get answered %q", line)
 }

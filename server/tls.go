@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -319,7 +320,6 @@ type tlsConn struct {
 	s     *Server
 	tc    *tls.Conn
 	w     *tlsWire
-	ready bool   // the handshake is done (event loop only)
 	eof   bool   // the client closed the session
 	plain []byte // decrypted input; plain[poff:] not consumed yet
 	poff  int
@@ -504,11 +504,11 @@ func newTLSConn(s *Server, raw gnet.Conn, cfg *tls.Config) *tlsConn {
 
 // pump runs on the event loop before the connection's input is handled:
 // during the handshake it feeds the handshake goroutine and sends what it
-// wrote; then it decrypts what arrived. It returns whether there is
-// plaintext to handle and gnet.Close when the connection must end.
-func (t *tlsConn) pump() (bool, gnet.Action) {
+// wrote; then it decrypts what arrived. It returns gnet.Close when the
+// connection must end.
+func (t *tlsConn) pump() gnet.Action {
 	w := t.w
-	if !t.ready {
+	if !w.ready {
 		w.mu.Lock()
 		if n := t.Conn.InboundBuffered(); n > 0 {
 			b, _ := t.Conn.Next(n)
@@ -517,7 +517,9 @@ func (t *tlsConn) pump() (bool, gnet.Action) {
 		}
 		out, done, err := w.out, w.done, w.err
 		w.out = nil
-		if done {
+		if done && err == nil {
+			// Written once, after the handshake goroutine's last Read
+			// and Write: they test ready without the lock.
 			w.ready = true
 		}
 		w.mu.Unlock()
@@ -525,16 +527,15 @@ func (t *tlsConn) pump() (bool, gnet.Action) {
 			t.Conn.Write(out)
 		}
 		if !done {
-			return false, gnet.None
+			return gnet.None
 		}
 		if err != nil {
 			t.s.tls.handshakeErrors.Add(1)
 			if t.s.verbosity.Load() > 0 {
 				t.s.log.Info("TLS handshake failed", zap.Stringer("remote", addrStringer{t.Conn.RemoteAddr()}), zap.Error(err))
 			}
-			return false, gnet.Close
+			return gnet.Close
 		}
-		t.ready = true
 		if t.s.set.SSLSessionCache && !t.tc.ConnectionState().DidResume {
 			t.s.tls.newSessions.Add(1)
 		}
@@ -548,9 +549,7 @@ func (t *tlsConn) pump() (bool, gnet.Action) {
 	// all of its plaintext), never just to learn that nothing is left.
 	action := gnet.None
 	for !t.eof && w.recordReady() {
-		if cap(t.plain)-len(t.plain) < maxPlaintext {
-			t.plain = append(t.plain, make([]byte, 2*maxPlaintext)...)[:len(t.plain)]
-		}
+		t.plain = slices.Grow(t.plain, maxPlaintext)
 		n, err := t.tc.Read(t.plain[len(t.plain):cap(t.plain)])
 		t.plain = t.plain[:len(t.plain)+n]
 		if err == nil {
@@ -568,7 +567,7 @@ func (t *tlsConn) pump() (bool, gnet.Action) {
 		break
 	}
 	t.flush()
-	return t.InboundBuffered() > 0, action
+	return action
 }
 
 // flush writes what crypto/tls produced since the last write.
@@ -648,7 +647,7 @@ func (t *tlsConn) Writev(bs [][]byte) (int, error) {
 
 // closeNotify sends the close_notify alert (event loop, session ready).
 func (t *tlsConn) closeNotify() {
-	if t.ready {
+	if t.w.ready {
 		t.tc.CloseWrite()
 		t.flush()
 	}

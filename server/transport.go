@@ -428,11 +428,11 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	if t := c.tls; t != nil {
-		if _, action := t.pump(); action != gnet.None {
+		if action := t.pump(); action != gnet.None {
 			c.closeErr = true
 			return action
 		}
-		if !t.ready {
+		if !t.w.ready {
 			return gnet.None
 		}
 		if c.kicked.Load() {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/slabcache/slabcache/bench"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // replayCmd replays synthetic traces against one or more servers and
@@ -82,12 +82,12 @@ func flushAll(addr string) error {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(nc, "flush_all\r\n"); err != nil {
+	var rp proto.Reply
+	if err := proto.NewConn(nc).Do(&proto.Request{Command: proto.CmdFlushAll}, &rp); err != nil {
 		return err
 	}
-	line, err := bufio.NewReader(nc).ReadString('\n')
-	if err == nil && line != "OK\r\n" {
-		err = fmt.Errorf("flush_all on %s: %q", addr, line)
+	if rp.Status != proto.StatusOK {
+		return fmt.Errorf("flush_all on %s: %q", addr, rp.Line)
 	}
-	return err
+	return nil
 }

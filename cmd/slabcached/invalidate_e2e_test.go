@@ -25,6 +25,12 @@ func sendLine(t *testing.T, addr, req string, timeout time.Duration) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return lineOver(t, nc, addr, req, timeout)
+}
+
+// lineOver writes req on nc, returns the first reply line and closes nc.
+func lineOver(t *testing.T, nc net.Conn, addr, req string, timeout time.Duration) string {
+	t.Helper()
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(timeout))
 	if _, err := nc.Write([]byte(req)); err != nil {

@@ -20,16 +20,7 @@ func tlsLine(t *testing.T, addr string, cfg *tls.Config, req string) string {
 	if err != nil {
 		t.Fatalf("TLS dial %s: %v", addr, err)
 	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := nc.Write([]byte(req)); err != nil {
-		t.Fatal(err)
-	}
-	line, err := bufio.NewReader(nc).ReadString('\n')
-	if err != nil {
-		t.Fatalf("%q to %s: %v", req, addr, err)
-	}
-	return line
+	return lineOver(t, nc, addr, req, 10*time.Second)
 }
 
 // A cluster whose members require client certificates (-Z,
