@@ -2,7 +2,6 @@ package server
 
 import (
 	"maps"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -11,8 +10,6 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
-
-	"github.com/panjf2000/gnet/v2"
 
 	"github.com/slabcache/slabcache/cluster/peers"
 	"github.com/slabcache/slabcache/lru"
@@ -355,31 +352,18 @@ func (c *conn) replicatedBinWrite(r *proto.BinRequest) bool {
 }
 
 // sendAfterPush updates the copies of keys, then sends the reply
-// datagrams to the sender of the request datagram gc serves (UDP: no
-// connection to park, so the replies wait here).
-func (r *replicator) sendAfterPush(gc gnet.Conn, keys []string, datagrams [][]byte) {
-	fd := gc.Fd()
-	var sa unix.Sockaddr
-	if a, ok := gc.RemoteAddr().(*net.UDPAddr); ok {
-		if ip4 := a.IP.To4(); ip4 != nil {
-			s4 := &unix.SockaddrInet4{Port: a.Port}
-			copy(s4.Addr[:], ip4)
-			sa = s4
-		} else {
-			s6 := &unix.SockaddrInet6{Port: a.Port}
-			copy(s6.Addr[:], a.IP.To16())
-			sa = s6
-		}
-	}
+// datagrams to sender to from socket fd (UDP: no connection to park, so
+// the replies wait here).
+func (r *replicator) sendAfterPush(fd int, to unix.Sockaddr, keys []string, datagrams [][]byte) {
 	go func() {
 		for _, k := range keys {
 			r.push(k)
 		}
-		if sa == nil {
+		if to == nil {
 			return
 		}
 		for _, d := range datagrams {
-			_ = unix.Sendto(fd, d, 0, sa)
+			_ = unix.Sendto(fd, d, 0, to)
 		}
 	}()
 }

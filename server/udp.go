@@ -61,6 +61,9 @@ type udpState struct {
 	// (replicate.go).
 	push []string
 	held [][]byte
+	// fetch: keys moved here in a warm-up and missing, with the nodes to
+	// fetch them from; the rest of the datagram waits for them (udpWarm).
+	fetch, from []string
 }
 
 // udpMark ends one reply in c.out; keep sends it even when empty (the
@@ -231,8 +234,17 @@ func (c *conn) serveDatagram(buf []byte) {
 		c.flushCounters()
 		return
 	}
+	c.udp.id = [2]byte{buf[0], buf[1]}
+	c.warmTried = nil
+	// As memcached, the first byte of each datagram picks the protocol.
+	payload := buf[udpHeaderLen:]
+	c.servePayload(payload, payload[0] == proto.BinReqMagic)
+}
+
+// servePayload runs the commands of a datagram (or what is left of one
+// after a warm-up fetch) and sends their replies.
+func (c *conn) servePayload(payload []byte, binary bool) {
 	u := c.udp
-	u.id = [2]byte{buf[0], buf[1]}
 	u.marks = u.marks[:0]
 	now := c.s.clk.Now()
 	c.lastActive.Store(now)
@@ -240,11 +252,11 @@ func (c *conn) serveDatagram(buf []byte) {
 	if h := c.loop.hot; h != nil {
 		h.Begin(now)
 	}
-	// As memcached, the first byte of each datagram picks the protocol.
-	if payload := buf[udpHeaderLen:]; payload[0] == proto.BinReqMagic {
-		c.processBinary(payload)
+	var off int
+	if binary {
+		off, _ = c.processBinary(payload)
 	} else {
-		c.process(payload)
+		off, _ = c.process(payload)
 	}
 	// What is left (an incomplete command) ends with the datagram.
 	c.in, c.closeAfter, c.more = input{}, false, continuation{}
@@ -264,8 +276,12 @@ func (c *conn) serveDatagram(buf []byte) {
 		start = m.end
 	}
 	if len(u.push) > 0 {
-		c.s.rep.sendAfterPush(c.gc, u.push, u.held)
+		fd, to := udpDest(c.gc)
+		c.s.rep.sendAfterPush(fd, to, u.push, u.held)
 		u.push, u.held = nil, nil
+	}
+	if len(u.fetch) > 0 {
+		c.udpWarm(payload[off:], binary)
 	}
 	c.out = c.out[:0]
 	if cap(c.out) > outShrink {
@@ -275,6 +291,71 @@ func (c *conn) serveDatagram(buf []byte) {
 		c.publishWatch()
 	}
 	c.flushCounters()
+}
+
+// udpWarm fetches the keys a datagram's read stopped at (warmFetchKeys)
+// on a goroutine, then serves the rest of the datagram, from that read on,
+// on this event loop and sends its replies to the datagram's sender.
+func (c *conn) udpWarm(rest []byte, binary bool) {
+	u := c.udp
+	keys, from := u.fetch, u.from
+	u.fetch, u.from = nil, nil
+	fd, to := udpDest(c.gc)
+	peer := &datagramPeer{fd: fd, to: to, raddr: c.gc.RemoteAddr(), el: c.gc.EventLoop()}
+	id, tried, rest := u.id, c.warmTried, bytes.Clone(rest)
+	go func() {
+		c.s.fetchAll(keys, from)
+		_ = peer.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			c.gc, c.udp.id, c.warmTried = peer, id, tried
+			c.servePayload(rest, binary)
+			c.gc = nil
+			return nil
+		}))
+	}()
+}
+
+// datagramPeer stands for the sender of a datagram once gnet's handle of it
+// is gone (a datagram served again after a warm-up fetch): replies go out
+// with sendto on the loop's socket.
+type datagramPeer struct {
+	gnet.Conn // nil: only the methods below are used on a datagram's conn
+	fd        int
+	to        unix.Sockaddr
+	raddr     net.Addr
+	el        gnet.EventLoop
+}
+
+func (p *datagramPeer) Write(b []byte) (int, error) {
+	if p.to == nil {
+		return 0, unix.EDESTADDRREQ
+	}
+	if err := unix.Sendto(p.fd, b, 0, p.to); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+func (p *datagramPeer) Fd() int                   { return p.fd }
+func (p *datagramPeer) RemoteAddr() net.Addr      { return p.raddr }
+func (p *datagramPeer) EventLoop() gnet.EventLoop { return p.el }
+
+// udpDest returns the socket a datagram came in on and its sender, for
+// replies sent after OnTraffic returned.
+func udpDest(gc gnet.Conn) (int, unix.Sockaddr) {
+	if p, ok := gc.(*datagramPeer); ok {
+		return p.fd, p.to
+	}
+	a, ok := gc.RemoteAddr().(*net.UDPAddr)
+	if !ok {
+		return gc.Fd(), nil
+	}
+	if ip4 := a.IP.To4(); ip4 != nil {
+		s4 := &unix.SockaddrInet4{Port: a.Port}
+		copy(s4.Addr[:], ip4)
+		return gc.Fd(), s4
+	}
+	s6 := &unix.SockaddrInet6{Port: a.Port}
+	copy(s6.Addr[:], a.IP.To16())
+	return gc.Fd(), s6
 }
 
 // udpMark ends the reply being built in c.out (UDP only).

@@ -197,12 +197,10 @@ func (c *conn) warmFetchBinary(r *proto.BinRequest) bool {
 	return false
 }
 
-// warmFetchKeys is warmFetch for the keys a read asks for. A datagram's
-// reads are not filled (there is no connection to park).
+// warmFetchKeys is warmFetch for the keys a read asks for. A datagram has
+// no connection to park: its keys are noted, and serveDatagram serves the
+// rest of the datagram once they are fetched (udpWarm).
 func (c *conn) warmFetchKeys(keys [][]byte) bool {
-	if c.udp != nil {
-		return false
-	}
 	var todo []string
 	var from []string
 	for _, k := range keys {
@@ -229,22 +227,30 @@ func (c *conn) warmFetchKeys(keys [][]byte) bool {
 	for _, k := range todo {
 		c.warmTried[k] = true
 	}
+	if c.udp != nil {
+		c.udp.fetch, c.udp.from = todo, from
+		return true
+	}
 	c.held = c.held[:0]
-	c.parkWith(func() {
-		var wg sync.WaitGroup
-		for i, k := range todo {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c.s.warm.flight.Do(k, func() (any, error) {
-					c.s.fetchFrom(from[i], k)
-					return nil, nil
-				})
-			}()
-		}
-		wg.Wait()
-	})
+	c.parkWith(func() { c.s.fetchAll(todo, from) })
 	return true
+}
+
+// fetchAll fetches keys (fetchFrom) from the nodes that owned them, in
+// parallel; concurrent fetches of one key are one.
+func (s *Server) fetchAll(keys, from []string) {
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.warm.flight.Do(k, func() (any, error) {
+				s.fetchFrom(from[i], k)
+				return nil, nil
+			})
+		}()
+	}
+	wg.Wait()
 }
 
 // fetchFrom copies key from addr, the node that owned it before, unless a

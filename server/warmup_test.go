@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -10,6 +11,7 @@ import (
 	"github.com/slabcache/slabcache/proto"
 
 	"github.com/slabcache/slabcache/internal/mctest"
+	"github.com/slabcache/slabcache/internal/testenv"
 )
 
 // movedPeers says every key moved here from prev at changed.
@@ -140,5 +142,47 @@ func TestWarmupBinary(t *testing.T) {
 	}
 	if got := roundTrip(t, srv.Addr(), "get bin-b\r\n", "END\r\n"); got != "END\r\n" {
 		t.Fatalf("get bin-b after a binary delete here: %q, want a miss", got)
+	}
+}
+
+// Reads over UDP of keys that moved here are filled during a warm-up as
+// TCP ones are: the datagram's commands before the read run once, the
+// rest run after the fetch, and every reply reaches the sender.
+func TestWarmupUDP(t *testing.T) {
+	old := startTestServer(t, nil)
+	port := testenv.FreePort(t)
+	srv := startTestServer(t, func(s *Settings) { s.UDPPort = port })
+	udpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	roundTrip(t, old.Addr(), "set a 7 0 1\r\nA\r\nset b 0 0 2\r\nBB\r\nset c 0 0 1\r\nC\r\nset d 0 0 1\r\nD\r\n", "STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n")
+	roundTrip(t, srv.Addr(), "set n 0 0 1\r\n1\r\n", "STORED\r\n")
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
+	srv.RingChanged()
+	if !srv.warmOn() {
+		t.Fatal("no warm-up after a ring change")
+	}
+	var got []string
+	for _, d := range udpExchange(t, udpAddr, 7, nil, "incr n 1\r\nget a b nothere\r\nmg c v\r\n") {
+		if len(d) < 8 || d[0] != 0 || d[1] != 7 {
+			t.Fatalf("reply datagram %q: not for request 7", d)
+		}
+		got = append(got, string(d[8:]))
+	}
+	want := []string{"2\r\n", "VALUE a 7 1\r\nA\r\n", "VALUE b 0 2\r\nBB\r\n", "END\r\n", "VA 1\r\nC\r\n"}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("UDP replies during warm-up:\n got %q\nwant %q", got, want)
+	}
+	if v := roundTrip(t, srv.Addr(), "get n a c\r\n", "END\r\n"); v != "VALUE n 0 1\r\n2\r\nVALUE a 7 1\r\nA\r\nVALUE c 0 1\r\nC\r\nEND\r\n" {
+		t.Fatalf("after the UDP reads: %q (incr once, a and c stored here)", v)
+	}
+	// Binary over UDP: a GET of a moved key is filled too.
+	req := proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpGetK, Key: []byte("d"), Opaque: 5})
+	ds := udpExchange(t, udpAddr, 8, nil, string(req))
+	if len(ds) != 1 {
+		t.Fatalf("binary GETK over UDP: %d datagrams", len(ds))
+	}
+	var resp proto.BinResponse
+	_, err := proto.ParseBinResponse(ds[0][8:], &resp)
+	if err != nil || resp.Status != proto.BinStatusSuccess || string(resp.Value) != "D" {
+		t.Fatalf("binary GETK of a moved key over UDP: %+v %v", resp, err)
 	}
 }
