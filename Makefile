@@ -18,7 +18,7 @@ help:
 	@echo "make test    - install test dependencies where possible, then vet and run all tests (-race, invariants)"
 	@echo "make bench   - run the Go benchmarks (BENCHTIME=$(BENCHTIME))"
 	@echo "make bench-compare - memcached and slabcached side by side (about 6 min; bench-compare-quick: 20 s), report in bench-out/"
-	@echo "make bench-hotkeys - five nodes, Zipf reads through the Go client, hot keys followed and ignored (about 3 min; DURATION=60s REPLICAS=3)"
+	@echo "make bench-hotkeys - five nodes, Zipf reads through the Go client, hot keys followed three ways and ignored (about 6 min; DURATION=60s REPLICAS=3)"
 	@echo "make fuzz    - run every fuzz target for FUZZTIME=$(FUZZTIME)"
 	@echo "make memcached-t - memcached's own test suite against slabcached (MEMCACHED_SRC=source tree or tarball; T=protocol|internals|all or file names)"
 	@echo "make lint    - gofmt, go vet, staticcheck"

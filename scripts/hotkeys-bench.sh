@@ -2,12 +2,12 @@
 # hotkeys-bench.sh - the hot-key measurement of docs/hotkeys.md: five
 # slabcached processes on 127.0.0.61-65 with gossip, driven through the Go
 # client by `slabbench run -discover` (Zipf reads over a million keys),
-# following hot keys (a node at random per read), following them with one
-# node per client and key, and ignoring them, in the same run, after an
+# following hot keys (the least loaded node per read, a node at random per
+# read, one node per client and key), and ignoring them, in the same run, after an
 # unmeasured warm-up that fills the caches.
 #
 # Usage: scripts/hotkeys-bench.sh [-d DURATION] [-r REPLICAS] [-b BINDIR]
-#   -d  measured phase length (default 60s; each of the four phases)
+#   -d  measured phase length (default 60s; each of the five phases)
 #   -r  -o hotkey_replicas for the nodes (default 3)
 #   -b  directory with slabcached and slabbench (default: built into a
 #       temporary directory from this checkout)
@@ -34,9 +34,10 @@ load=(-discover 127.0.0.61:11211 -quiet -conns "${CONNS:-32}" -keys "${KEYS:-100
 echo "== warm-up ($dur, not measured)"
 "$bindir/slabbench" run -no-hotkeys -seed 1 "${load[@]}" | tail -1
 seed=2
-for mode in on per-client off; do
+for mode in on random per-client off; do
 	flag=(-seed $seed)
 	seed=$((seed + 1))
+	[ $mode = random ] && flag+=(-hotkey-random)
 	[ $mode = per-client ] && flag+=(-hotkey-per-client)
 	[ $mode = off ] && flag+=(-no-hotkeys)
 	echo "== hot keys $mode (hotkey_replicas=$replicas)"

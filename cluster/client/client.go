@@ -115,10 +115,13 @@ type Config struct {
 	// ErrNodeDown).
 	GutterTTL time.Duration
 	// HotKeyPerClient reads each hot key from one node per client (chosen
-	// by hashing the key with a number drawn at New) instead of a node
-	// drawn at random for every read (the default; docs/hotkeys.md
-	// compares the two).
+	// by hashing the key with a number drawn at New) instead of the
+	// default: the node, among those serving the key, to which this client
+	// has sent the fewest requests lately (docs/hotkeys.md compares them).
 	HotKeyPerClient bool
+	// HotKeyRandom reads each hot key from a node drawn at random among
+	// those serving it, instead of the least loaded one.
+	HotKeyRandom bool
 }
 
 // Defaults.
@@ -237,6 +240,9 @@ func (c *Client) poll() {
 			c.probeDown()
 			if !c.cfg.IgnoreHotKeys {
 				c.refreshHot()
+			}
+			for _, n := range c.state.Load().nodes {
+				n.sent.Store(n.sent.Load() / 2) // increments racing this are lost: a count, not a ledger
 			}
 		case <-c.stop:
 			return
@@ -454,6 +460,7 @@ func (c *Client) doWithin(n *node, timeout time.Duration, fill func(req *proto.R
 		n.markDown()
 		return fmt.Errorf("client: %s: %w", n.addr, err)
 	}
+	n.sent.Add(1)
 	cn.setDeadline(timeout)
 	fill(&cn.req)
 	cn.buf = proto.AppendRequest(cn.buf[:0], &cn.req)
@@ -576,6 +583,7 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 				}
 				continue
 			}
+			n.sent.Add(int64(len(ks) - 1)) // do counts one
 			wg.Add(1)
 			go func(n *node, ks []string) {
 				defer wg.Done()
@@ -748,6 +756,9 @@ type node struct {
 	addr string
 	idle chan *conn
 	down atomic.Bool
+	// sent counts the keys this client asked of the node lately (halved
+	// at every poll): the load hot-key reads are balanced by.
+	sent atomic.Int64
 }
 
 func newNode(addr string, maxIdle int) *node {

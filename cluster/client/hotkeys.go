@@ -12,9 +12,9 @@ import (
 // Hot keys: every node announces the hot keys it owns and has copied to
 // other nodes (`config get hotkeys`). The client polls every alive node
 // with the membership and sends each read of a hot key to one of the nodes
-// that serve it, chosen at random per request (which spreads one client's
-// reads as well as many clients'); a miss or an error there falls back to
-// the owner. Writes always go to the owner, which invalidates the copies
+// that serve it, the one it has sent the fewest keys to lately, so its hot
+// keys fill in around the load the other keys put on each node; a miss or
+// an error there falls back to the owner. Writes always go to the owner, which invalidates the copies
 // before it answers, so a read after an acknowledged write never returns
 // the older value.
 
@@ -81,8 +81,13 @@ func (c *Client) HotKeys() map[string][]string {
 	return out
 }
 
-// readNode picks the node to read key from: for a hot key one of its
-// serving nodes at random, else the owner. owner is the owner's node.
+// readNode picks the node to read key from: the owner (its node is owner)
+// for a key that is not hot; for a hot key one of its serving nodes, by
+// default the one this client has sent the fewest keys to lately. The
+// owner still gets one read in 2n of a key served by n nodes: it scales
+// what it sees by n to tell whether the key is still hot, so with that
+// floor a key read at least at the hot threshold never looks under half
+// of it, which is when a key leaves the hot set.
 func (c *Client) readNode(key string, owner *node) *node {
 	p := c.hot.Load()
 	if p == nil {
@@ -92,23 +97,51 @@ func (c *Client) readNode(key string, owner *node) *node {
 	if !ok || len(addrs) < 2 {
 		return owner
 	}
-	i := rand.IntN(len(addrs))
-	if c.cfg.HotKeyPerClient {
+	var addr string
+	switch {
+	case c.cfg.HotKeyPerClient:
 		// The same node for every read of the key by this client.
 		h := c.pick
 		for j := 0; j < len(key); j++ {
 			h = (h ^ uint64(key[j])) * 1099511628211
 		}
-		i = int(h % uint64(len(addrs)))
+		addr = addrs[h%uint64(len(addrs))]
+	case c.cfg.HotKeyRandom:
+		addr = addrs[rand.IntN(len(addrs))]
+	case rand.IntN(2*len(addrs)) == 0:
+		return owner
+	default:
+		var best *node
+		nodes := c.state.Load().nodes
+		// From a random node on, so that ties do not all go to one.
+		for j, start := 0, rand.IntN(len(addrs)); j < len(addrs); j++ {
+			n := owner
+			if a := addrs[(start+j)%len(addrs)]; a != owner.addr {
+				n = nodeByAddr(nodes, a)
+			}
+			if n != nil && !n.down.Load() && (best == nil || n.sent.Load() < best.sent.Load()) {
+				best = n
+			}
+		}
+		if best == nil {
+			return owner
+		}
+		return best
 	}
-	addr := addrs[i]
 	if addr == owner.addr {
 		return owner
 	}
-	for _, n := range c.state.Load().nodes {
-		if n.addr == addr && !n.down.Load() {
+	if n := nodeByAddr(c.state.Load().nodes, addr); n != nil && !n.down.Load() {
+		return n
+	}
+	return owner
+}
+
+func nodeByAddr(nodes []*node, addr string) *node {
+	for _, n := range nodes {
+		if n.addr == addr {
 			return n
 		}
 	}
-	return owner
+	return nil
 }

@@ -32,11 +32,11 @@ import (
 // the busiest node's share over the mean share.
 // clusterOpts are the cluster mode's flags.
 type clusterOpts struct {
-	discover         string
-	noHot, perClient bool
-	quiet            bool
-	json             string // file for the JSON result, "" for none
-	plot             string // prefix of the PNG plots, "" for none
+	discover                 string
+	noHot, perClient, random bool
+	quiet                    bool
+	json                     string // file for the JSON result, "" for none
+	plot                     string // prefix of the PNG plots, "" for none
 }
 
 // clusterResult is the JSON form of a cluster-mode run.
@@ -61,7 +61,7 @@ func clusterRun(ctx context.Context, cfg bench.Config, o clusterOpts, stdout, st
 		return errors.New("cluster mode needs -duration")
 	}
 	// Enough idle connections that no worker dials per request.
-	ccfg := client.Config{Endpoints: []string{discover}, IgnoreHotKeys: noHot, HotKeyPerClient: perClient,
+	ccfg := client.Config{Endpoints: []string{discover}, IgnoreHotKeys: noHot, HotKeyPerClient: perClient, HotKeyRandom: o.random,
 		Timeout: cfg.Timeout, MaxIdleConnsPerNode: cfg.Conns}
 	cl, err := client.New(ccfg)
 	if err != nil {

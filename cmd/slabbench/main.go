@@ -70,12 +70,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cpuProfile := fs.String("cpuprofile", "", "write the load generator's own CPU profile to `file`")
 	discover := fs.String("discover", "", "cluster mode: route every key through the Go client, which follows the membership and hot keys of the cluster `host:port` belongs to; reports requests per node")
 	noHot := fs.Bool("no-hotkeys", false, "cluster mode: the client sends every read to the key's owner (ignores hot keys)")
-	perClient := fs.Bool("hotkey-per-client", false, "cluster mode: each worker's client reads a hot key from one node of its own (default: a node at random per read)")
+	perClient := fs.Bool("hotkey-per-client", false, "cluster mode: each worker's client reads a hot key from one node of its own (default: the node the client sent the fewest keys to lately)")
+	random := fs.Bool("hotkey-random", false, "cluster mode: the client reads a hot key from a node drawn at random per read (default: the node it sent the fewest keys to lately)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if *discover != "" {
-		return clusterRun(ctx, cfg, clusterOpts{discover: *discover, noHot: *noHot, perClient: *perClient, quiet: *quiet, json: *jsonOut, plot: *plots}, stdout, stderr)
+		return clusterRun(ctx, cfg, clusterOpts{discover: *discover, noHot: *noHot, perClient: *perClient, random: *random, quiet: *quiet, json: *jsonOut, plot: *plots}, stdout, stderr)
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

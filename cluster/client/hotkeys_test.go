@@ -1,0 +1,149 @@
+package client
+
+import (
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/slabcache/slabcache/cluster/ring"
+	"github.com/slabcache/slabcache/proto"
+)
+
+// hotCluster starts three fake nodes that count the keys read from each
+// and answer every get with a hit, and a client that sees one hot key,
+// "hot", served by all three (its owner first).
+func hotCluster(t *testing.T, cfg Config) (c *Client, owner string, reads func() map[string]int) {
+	t.Helper()
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		var self string
+		self = startFakeNode(t, func(req *proto.Request, dst []byte) []byte {
+			if req.Command != proto.CmdGets {
+				return proto.AppendError(dst, proto.ErrUnknownCommand)
+			}
+			mu.Lock()
+			counts[self] += len(req.Keys)
+			mu.Unlock()
+			for _, k := range req.Keys {
+				dst = proto.AppendValueHeaderCAS(dst, k, 0, 1, 1)
+				dst = proto.AppendValue(dst, []byte("x"))
+			}
+			return proto.AppendEnd(dst)
+		})
+		addrs = append(addrs, self)
+	}
+	disco := startFakeDisco(t, members(addrs), false)
+	cfg.Endpoints, cfg.PollInterval, cfg.Timeout, cfg.Placement = []string{disco.addr()}, -1, 5*time.Second, ring.KindKetamaMD5
+	c = newClient(t, cfg)
+	owner = c.Owner("hot")
+	hs := hotSet{"hot": {owner}}
+	for _, a := range addrs {
+		if a != owner {
+			hs["hot"] = append(hs["hot"], a)
+		}
+	}
+	c.hot.Store(&hs)
+	return c, owner, func() map[string]int {
+		mu.Lock()
+		defer mu.Unlock()
+		out := map[string]int{}
+		for k, v := range counts {
+			out[k] = v
+			counts[k] = 0
+		}
+		return out
+	}
+}
+
+// TestHotKeyReadsGoToLeastLoaded: reads of a hot key fill in around the
+// load the client's other keys put on the nodes, and its owner keeps at
+// least one read in 2n.
+func TestHotKeyReadsGoToLeastLoaded(t *testing.T) {
+	c, owner, reads := hotCluster(t, Config{})
+	// 300 reads of keys of one node other than the hot key's owner.
+	var busy string
+	for i := 0; busy == ""; i++ {
+		if o := c.Owner("k" + strconv.Itoa(i)); o != owner {
+			busy = o
+		}
+	}
+	for i, n := 0, 0; n < 300; i++ {
+		k := "k" + strconv.Itoa(i)
+		if c.Owner(k) != busy {
+			continue
+		}
+		if _, err := c.Get(k); err != nil {
+			t.Fatal(err)
+		}
+		n++
+	}
+	if got := reads(); got[busy] != 300 {
+		t.Fatalf("reads before the hot key: %v", got)
+	}
+	for i := 0; i < 600; i++ {
+		if _, err := c.Get("hot"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := reads()
+	t.Logf("600 reads of the hot key after 300 of other keys on %s: %v (owner %s)", busy, got, owner)
+	if got[busy] > 60 {
+		t.Errorf("the node already loaded got %d of 600 hot reads, want at most 60", got[busy])
+	}
+	for a, n := range got {
+		if a != busy && n < 240 {
+			t.Errorf("%s got %d of 600 hot reads, want about 300", a, n)
+		}
+	}
+	if got[owner] < 100 {
+		t.Errorf("owner got %d of 600 hot reads, want at least 1 in 6", got[owner])
+	}
+}
+
+// TestHotKeyReadsAtRandom: with HotKeyRandom the reads of a hot key are
+// spread evenly whatever else the client sends.
+func TestHotKeyReadsAtRandom(t *testing.T) {
+	c, _, reads := hotCluster(t, Config{HotKeyRandom: true})
+	for i := 0; i < 900; i++ {
+		if _, err := c.Get("hot"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := reads()
+	if len(got) != 3 {
+		t.Fatalf("hot reads reached %d nodes, want 3: %v", len(got), got)
+	}
+	for a, n := range got {
+		if n < 220 || n > 380 {
+			t.Errorf("%s got %d of 900 hot reads, want about 300", a, n)
+		}
+	}
+}
+
+// TestHotKeyOwnerKeepsItsFloor: even when the owner is the most loaded
+// node, it gets about one read in 2n of its hot key (it needs them to tell
+// that the key is still hot).
+func TestHotKeyOwnerKeepsItsFloor(t *testing.T) {
+	c, owner, reads := hotCluster(t, Config{})
+	for i, n := 0, 0; n < 3000; i++ {
+		if k := "k" + strconv.Itoa(i); c.Owner(k) == owner {
+			if _, err := c.Get(k); err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+	}
+	reads()
+	for i := 0; i < 1200; i++ {
+		if _, err := c.Get("hot"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Expected 200 (1 in 6); the binomial's spread is about 13.
+	if got := reads(); got[owner] < 140 || got[owner] > 260 {
+		t.Errorf("owner got %d of 1200 hot reads, want about 200: %v", got[owner], got)
+	}
+}
