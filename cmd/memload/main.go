@@ -4,7 +4,7 @@
 // VmRSS-based bytes per item for both, two ways: total RSS / items, and
 // (RSS loaded - RSS empty) / items. See docs/memory.md.
 //
-// Usage: go run ./cmd/memload [-n 1000000] [-klen 15] [-vlen 100] [-memcached /usr/bin/memcached]
+// Usage: go run ./cmd/memload [-n 1000000] [-klen 15] [-vlen 100] [-chunk-space 48] [-memcached PATH]
 package main
 
 import (
@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/slabcache/slabcache/internal/clock"
+	"github.com/slabcache/slabcache/internal/testenv"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -29,20 +30,25 @@ func main() {
 	n := flag.Int("n", 1_000_000, "items to load")
 	klen := flag.Int("klen", 15, "key length in bytes")
 	vlen := flag.Int("vlen", 100, "value length in bytes")
-	mc := flag.String("memcached", "/usr/bin/memcached", "memcached binary; empty to skip")
+	ref := testenv.FindReference() // memcached 1.6.45: $MEMCACHED_REFERENCE or beside the checkout
+	if ref == "" {
+		ref = "/usr/bin/memcached"
+	}
+	mc := flag.String("memcached", ref, "memcached binary (default: memcached 1.6.45 from $MEMCACHED_REFERENCE or beside the checkout, else Debian's); empty to skip")
+	chunk := flag.Int("chunk-space", 48, "-n for both servers: the smallest class is 48 bytes plus this")
 	flag.Parse()
 	if *klen < 8 {
 		fatal(fmt.Errorf("klen must be at least 8"))
 	}
 	memMiB := int64(*n)*int64(*klen+*vlen+64)/(1<<20) + 64
 
-	ours := loadOurs(*n, *klen, *vlen, memMiB)
+	ours := loadOurs(*n, *klen, *vlen, *chunk, memMiB)
 	fmt.Printf("slabcache: items %d, RSS empty %d KiB, loaded %d KiB: total %.1f B/item, loaded-empty %.1f B/item\n",
 		*n, ours.empty/1024, ours.loaded/1024, float64(ours.loaded)/float64(*n), float64(ours.loaded-ours.empty)/float64(*n))
 	if *mc == "" {
 		return
 	}
-	theirs, err := loadMemcached(*mc, *n, *klen, *vlen, memMiB)
+	theirs, err := loadMemcached(*mc, *n, *klen, *vlen, *chunk, memMiB)
 	if err != nil {
 		fatal(err)
 	}
@@ -66,9 +72,10 @@ func key(dst []byte, i, klen int) []byte {
 	return append(dst, s...)
 }
 
-func loadOurs(n, klen, vlen int, memMiB int64) result {
+func loadOurs(n, klen, vlen, chunk int, memMiB int64) result {
 	cfg := lru.DefaultConfig()
 	cfg.MemoryLimit = memMiB << 20
+	cfg.MinChunkSpace = chunk
 	s, err := lru.New(cfg, clock.NewFake(0))
 	if err != nil {
 		fatal(err)
@@ -117,7 +124,7 @@ func settle() {
 	time.Sleep(100 * time.Millisecond)
 }
 
-func loadMemcached(bin string, n, klen, vlen int, memMiB int64) (result, error) {
+func loadMemcached(bin string, n, klen, vlen, chunk int, memMiB int64) (result, error) {
 	var r result
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -125,7 +132,7 @@ func loadMemcached(bin string, n, klen, vlen int, memMiB int64) (result, error) 
 	}
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
-	cmd := exec.Command(bin, "-u", "root", "-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.FormatInt(memMiB, 10))
+	cmd := exec.Command(bin, "-u", "root", "-U", "0", "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", strconv.FormatInt(memMiB, 10), "-n", strconv.Itoa(chunk))
 	if err := cmd.Start(); err != nil {
 		return r, err
 	}
