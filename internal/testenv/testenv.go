@@ -8,13 +8,16 @@ package testenv
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -195,7 +198,8 @@ func BuildSlabcached(t testing.TB) string {
 			slabErr = err
 			return
 		}
-		dir, err := os.MkdirTemp("", "slabcached-build")
+		removeStaleBuilds()
+		dir, err := os.MkdirTemp("", fmt.Sprintf("slabcached-build-%d-", os.Getpid()))
 		if err != nil {
 			slabErr = err
 			return
@@ -209,6 +213,26 @@ func BuildSlabcached(t testing.TB) string {
 		t.Fatalf("building slabcached: %v\n%s", slabErr, slabOut)
 	}
 	return slabPath
+}
+
+// removeStaleBuilds removes the binaries BuildSlabcached left behind for
+// test processes that have ended (a test process cannot remove its own on
+// exit without a TestMain in every package).
+func removeStaleBuilds() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), "slabcached-build-*-*"))
+	for _, d := range dirs {
+		f := strings.SplitN(filepath.Base(d), "-", 4)
+		if len(f) < 4 {
+			continue
+		}
+		pid, err := strconv.Atoi(f[2])
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(d)
+		}
+	}
 }
 
 // StartSlabcached starts slabcached (BuildSlabcached) on a free loopback
