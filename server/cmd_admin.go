@@ -21,6 +21,19 @@ func (c *conn) discovery(r *proto.Request) {
 		c.out = c.s.rep.appendConfig(c.out)
 		return
 	}
+	if a := r.Args(); r.Command == proto.CmdCluster && len(a) >= 2 && string(a[0]) == "hotreads" && c.s.hot != nil {
+		// The owner of hot keys this node holds copies of asks how
+		// often they are read here (replicate.go).
+		keys := make([]string, len(a)-1)
+		for i, k := range a[1:] {
+			keys[i] = string(k)
+		}
+		for i, rate := range c.s.hot.ReadsPerSec(keys) {
+			c.out = proto.AppendStat(c.out, keys[i], strconv.FormatFloat(rate, 'f', 1, 64))
+		}
+		c.out = proto.AppendEnd(c.out)
+		return
+	}
 	if a := r.Args(); r.Command == proto.CmdCluster && len(a) == 1 && string(a[0]) == "invalidations" {
 		c.out = c.s.inv.appendLog(c.out)
 		return

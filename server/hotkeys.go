@@ -30,6 +30,7 @@ func (s *Server) newHotKeys() *hotkeys.Detector {
 	cfg.Now = s.clk.Now
 	cfg.OnChange = s.hotKeyChanged
 	cfg.Serving = s.hotReplicas
+	cfg.Remote = s.rep.remoteReads
 	return hotkeys.New(cfg)
 }
 

@@ -78,6 +78,11 @@ type replicator struct {
 	pushes, failures, bytes atomic.Uint64
 	held                    atomic.Int64 // bytes of the current copies of all keys (each copy counted once)
 
+	// remote: reads per second of each replicated key on its replicas, as
+	// they last reported them (pollRemote), for keys every replica of
+	// which answered.
+	remote atomic.Pointer[map[string]float64]
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -116,21 +121,87 @@ func (s *Server) SetPeers(p Peers) {
 
 func (r *replicator) start() {
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(r.done)
-		t := time.NewTicker(replicaLease / 2)
-		defer t.Stop()
-		for {
-			select {
-			case <-r.stop:
-				return
-			case <-t.C:
+	var wg sync.WaitGroup
+	every := func(d time.Duration, fn func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(d)
+			defer t.Stop()
+			for {
+				select {
+				case <-r.stop:
+					return
+				case <-t.C:
+				}
+				fn()
 			}
-			for k := range *r.keys.Load() {
-				r.push(k)
-			}
+		}()
+	}
+	every(replicaLease/2, func() {
+		for k := range *r.keys.Load() {
+			r.push(k)
 		}
+	})
+	every(time.Duration(max(r.s.set.HotKeyWindow, 1))*time.Second, r.pollRemote)
+	go func() {
+		wg.Wait()
+		close(r.done)
 	}()
+}
+
+// pollRemote asks every node holding copies of this node's hot keys how
+// often it reads them (`cluster hotreads`), once a hot-key window: clients
+// spread a hot key's reads unevenly (to the nodes they load least), so its
+// owner cannot tell its total from its own share.
+func (r *replicator) pollRemote() {
+	keys := *r.keys.Load()
+	byAddr := map[string][]string{}
+	for k, rk := range keys {
+		for _, a := range *rk.shown.Load() {
+			byAddr[a] = append(byAddr[a], k)
+		}
+	}
+	got := map[string]map[string]float64{} // addr -> key -> reads/s
+	for addr, ks := range byAddr {
+		got[addr] = map[string]float64{}
+		for len(ks) > 0 {
+			n, size := 0, 0
+			for n < len(ks) && n < peers.HotReadsBatch && size+len(ks[n]) < 1800 {
+				size += len(ks[n]) + 1
+				n++
+			}
+			m, err := r.pool.HotReads(addr, ks[:n])
+			if err != nil {
+				break // its keys count as unreported: their owner scales its own reads
+			}
+			maps.Copy(got[addr], m)
+			ks = ks[n:]
+		}
+	}
+	remote := map[string]float64{}
+	for k, rk := range keys {
+		sum, all := 0.0, true
+		for _, a := range *rk.shown.Load() {
+			v, ok := got[a][k]
+			sum, all = sum+v, all && ok
+		}
+		if all {
+			remote[k] = sum
+		}
+	}
+	r.remote.Store(&remote)
+}
+
+// remoteReads is the hot-key detector's Config.Remote: the reads per
+// second of key on its replicas, when every one of them reported.
+func (r *replicator) remoteReads(key string) (float64, bool) {
+	p := r.remote.Load()
+	if p == nil {
+		return 0, false
+	}
+	v, ok := (*p)[key]
+	return v, ok
 }
 
 func (r *replicator) close() {

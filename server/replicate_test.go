@@ -280,3 +280,55 @@ func TestHotKeyCopiesBoundedShare(t *testing.T) {
 		t.Fatalf("%d bytes of copies counted, want 0", a.rep.held.Load())
 	}
 }
+
+// The owner of a copied hot key learns how often its copies are read
+// (`cluster hotreads` on each replica, once a window), so the key's figures
+// do not depend on how clients split its reads between the nodes.
+func TestHotKeyOwnerLearnsReadsOfCopies(t *testing.T) {
+	opts := func(s *Settings) { s.HotKeySampleRate = 1 }
+	a, b, c := startTestServer(t, opts), startTestServer(t, opts), startTestServer(t, opts)
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 0})
+	roundTrip(t, a.Addr(), "set hot 0 0 1\r\nv\r\n", "STORED\r\n")
+	makeHot(a, "hot")
+	if got := roundTrip(t, b.Addr(), "cluster hotreads hot other\r\n", "END\r\n"); got != "STAT hot 0.0\r\nSTAT other 0.0\r\nEND\r\n" {
+		t.Fatalf("cluster hotreads before any read: %q", got)
+	}
+	// 200 reads of the copy on b and 100 on c every 50 ms, until the
+	// owner's poll has seen both.
+	read := func(addr string, n int) {
+		roundTrip(t, addr, strings.Repeat("get hot\r\n", n-1)+"mn\r\n", "MN\r\n")
+	}
+	deadline := time.Now().Add(8 * time.Second)
+	for {
+		read(b.Addr(), 200)
+		read(c.Addr(), 100)
+		// Each node's figure changes once a window (1 s).
+		a.rep.pollRemote()
+		v, ok := a.rep.remoteReads("hot")
+		rb, _ := strconv.ParseFloat(strings.Fields(roundTrip(t, b.Addr(), "cluster hotreads hot\r\n", "END\r\n"))[2], 64)
+		rc, _ := strconv.ParseFloat(strings.Fields(roundTrip(t, c.Addr(), "cluster hotreads hot\r\n", "END\r\n"))[2], 64)
+		if ok && v > 0 && rb > 0 && rc > 0 {
+			if rb <= rc {
+				t.Fatalf("reads per second of the copies: b %v, c %v; b reads twice as much", rb, rc)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner never learned the reads of its copies")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// A replica that does not know the command (hot keys off, or
+	// memcached) answers ERROR: its keys count as unreported.
+	off := startTestServer(t, func(s *Settings) { s.HotKeys = false })
+	if got := roundTrip(t, off.Addr(), "cluster hotreads hot\r\n", "\r\n"); got != "ERROR\r\n" {
+		t.Fatalf("cluster hotreads with hot keys off: %q", got)
+	}
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), off.Addr()}, self: 0})
+	roundTrip(t, a.Addr(), "set hot2 0 0 1\r\nv\r\n", "STORED\r\n")
+	makeHot(a, "hot2")
+	a.rep.pollRemote()
+	if _, ok := a.rep.remoteReads("hot2"); ok {
+		t.Fatal("a key whose replica cannot report counts as reported")
+	}
+}

@@ -83,11 +83,9 @@ func (c *Client) HotKeys() map[string][]string {
 
 // readNode picks the node to read key from: the owner (its node is owner)
 // for a key that is not hot; for a hot key one of its serving nodes, by
-// default the one this client has sent the fewest keys to lately. The
-// owner still gets one read in 2n of a key served by n nodes: it scales
-// what it sees by n to tell whether the key is still hot, so with that
-// floor a key read at least at the hot threshold never looks under half
-// of it, which is when a key leaves the hot set.
+// default the one this client has sent the fewest keys to lately. (The
+// owner learns how often its copies are read from the nodes holding them,
+// so it needs none of the reads itself to tell that the key is still hot.)
 func (c *Client) readNode(key string, owner *node) *node {
 	p := c.hot.Load()
 	if p == nil {
@@ -108,8 +106,6 @@ func (c *Client) readNode(key string, owner *node) *node {
 		addr = addrs[h%uint64(len(addrs))]
 	case c.cfg.HotKeyRandom:
 		addr = addrs[rand.IntN(len(addrs))]
-	case rand.IntN(2*len(addrs)) == 0:
-		return owner
 	default:
 		var best *node
 		nodes := c.state.Load().nodes

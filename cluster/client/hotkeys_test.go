@@ -59,8 +59,7 @@ func hotCluster(t *testing.T, cfg Config) (c *Client, owner string, reads func()
 }
 
 // TestHotKeyReadsGoToLeastLoaded: reads of a hot key fill in around the
-// load the client's other keys put on the nodes, and its owner keeps at
-// least one read in 2n.
+// load the client's other keys put on the nodes.
 func TestHotKeyReadsGoToLeastLoaded(t *testing.T) {
 	c, owner, reads := hotCluster(t, Config{})
 	// 300 reads of keys of one node other than the hot key's owner.
@@ -90,16 +89,13 @@ func TestHotKeyReadsGoToLeastLoaded(t *testing.T) {
 	}
 	got := reads()
 	t.Logf("600 reads of the hot key after 300 of other keys on %s: %v (owner %s)", busy, got, owner)
-	if got[busy] > 60 {
-		t.Errorf("the node already loaded got %d of 600 hot reads, want at most 60", got[busy])
+	if got[busy] > 20 {
+		t.Errorf("the node already loaded got %d of 600 hot reads, want about 0", got[busy])
 	}
 	for a, n := range got {
 		if a != busy && n < 240 {
 			t.Errorf("%s got %d of 600 hot reads, want about 300", a, n)
 		}
-	}
-	if got[owner] < 100 {
-		t.Errorf("owner got %d of 600 hot reads, want at least 1 in 6", got[owner])
 	}
 }
 
@@ -120,30 +116,5 @@ func TestHotKeyReadsAtRandom(t *testing.T) {
 		if n < 220 || n > 380 {
 			t.Errorf("%s got %d of 900 hot reads, want about 300", a, n)
 		}
-	}
-}
-
-// TestHotKeyOwnerKeepsItsFloor: even when the owner is the most loaded
-// node, it gets about one read in 2n of its hot key (it needs them to tell
-// that the key is still hot).
-func TestHotKeyOwnerKeepsItsFloor(t *testing.T) {
-	c, owner, reads := hotCluster(t, Config{})
-	for i, n := 0, 0; n < 3000; i++ {
-		if k := "k" + strconv.Itoa(i); c.Owner(k) == owner {
-			if _, err := c.Get(k); err != nil {
-				t.Fatal(err)
-			}
-			n++
-		}
-	}
-	reads()
-	for i := 0; i < 1200; i++ {
-		if _, err := c.Get("hot"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// Expected 200 (1 in 6); the binomial's spread is about 13.
-	if got := reads(); got[owner] < 140 || got[owner] > 260 {
-		t.Errorf("owner got %d of 1200 hot reads, want about 200: %v", got[owner], got)
 	}
 }

@@ -41,11 +41,21 @@ type Config struct {
 	Now func() uint32
 	// Serving, when set, returns how many nodes serve a hot key's reads
 	// (the owner and its replicas). A key whose reads are spread over n
-	// nodes shows only 1/n of them here, so its reads are scaled by n:
-	// otherwise spreading a key would make it leave the hot set, and come
-	// back once its reads return. nil counts 1.
+	// nodes shows only part of them here; without Remote's figure its
+	// reads are scaled by n: otherwise spreading a key would make it leave
+	// the hot set, and come back once its reads return. nil counts 1.
 	Serving func(key string) int
+	// Remote, when set, returns the reads per second of a hot key on the
+	// other nodes serving it, as they reported them (ReadsPerSec on their
+	// detectors), and whether every one of them did. The key's figures are
+	// then this node's reads plus those, however unevenly clients spread
+	// them.
+	Remote func(key string) (readsPerSec float64, ok bool)
 }
+
+// trackWindows: a key Track was asked for is counted exactly this many
+// windows after the last time it was asked for.
+const trackWindows = 5
 
 // DefaultConfig returns the defaults above.
 func DefaultConfig() Config {
@@ -91,7 +101,8 @@ type Detector struct {
 	samplers []*Sampler
 	history  []window // newest last, at most cfg.Windows
 	hot      map[string]*hotState
-	last     int64 // last window merged
+	tracked  map[string]int64 // keys counted exactly for Track: the last window asked
+	last     int64            // last window merged
 	sampled  atomic.Uint64
 	pins     atomic.Pointer[pinSet] // the hot keys, for the samplers to count exactly
 	changes  [2]atomic.Uint64       // leave, enter
@@ -129,7 +140,7 @@ func New(cfg Config) *Detector {
 		start := time.Now()
 		cfg.Now = func() uint32 { return uint32(time.Since(start)/time.Second) + 2 }
 	}
-	d := &Detector{cfg: cfg, hot: map[string]*hotState{}, last: -1}
+	d := &Detector{cfg: cfg, hot: map[string]*hotState{}, tracked: map[string]int64{}, last: -1}
 	d.view.Store(&view{})
 	d.pins.Store(&pinSet{})
 	return d
@@ -269,11 +280,7 @@ func (d *Detector) evaluateLocked() {
 			keyReads[k] += n
 		}
 		for k := range d.hot {
-			if n, ok := w.pinned[k]; ok {
-				stay[k] += n
-			} else {
-				stay[k] += w.keyReads[k] // a window from before k was pinned
-			}
+			stay[k] += w.exact(k)
 		}
 		for k, n := range w.keyWrites {
 			keyWrites[k] += n
@@ -308,17 +315,26 @@ func (d *Detector) evaluateLocked() {
 			changes = append(changes, Change{Key: f, Hot: true})
 		}
 	}
-	serving := func(k string) float64 {
-		if d.cfg.Serving == nil {
-			return 1
+	// total is a hot key's reads over the windows on every node serving
+	// it: its exact count here plus what the others reported, or without
+	// their reports its count here times the nodes serving it.
+	total := func(k string, count uint64) float64 {
+		if d.cfg.Remote != nil {
+			if r, ok := d.cfg.Remote(k); ok {
+				return float64(count) + r*secs
+			}
 		}
-		return float64(max(d.cfg.Serving(k), 1))
+		n := 1
+		if d.cfg.Serving != nil {
+			n = max(d.cfg.Serving(k), 1)
+		}
+		return float64(count) * float64(n)
 	}
 	for k, st := range d.hot {
 		f := fig(k)
-		// A hot key stays while its share (from its exact sample count,
-		// times the nodes serving it) is at least half the threshold.
-		if busy && reads > 0 && float64(stay[k])*serving(k)/float64(reads) >= d.cfg.Threshold/2 {
+		// A hot key stays while its share (of its reads on every node
+		// serving it) is at least half the threshold.
+		if busy && reads > 0 && total(k, stay[k])/float64(reads) >= d.cfg.Threshold/2 {
 			st.below = 0
 			continue
 		}
@@ -334,14 +350,14 @@ func (d *Detector) evaluateLocked() {
 		f.Since = st.since
 		// A hot key's figures come from its exact count, over all the
 		// nodes serving it.
-		n := serving(k)
 		count, ok := stay[k]
 		if !ok {
 			count = keyReads[k] // it entered just now
 		}
-		f.ReadsPerSec = float64(count) * n / secs
+		t := total(k, count)
+		f.ReadsPerSec = t / secs
 		if reads > 0 {
-			f.Share = min(float64(count)*n/float64(reads), 1)
+			f.Share = min(t/float64(reads), 1)
 		}
 		v.hot = append(v.hot, f)
 	}
@@ -364,11 +380,7 @@ func (d *Detector) evaluateLocked() {
 		v.candidates = v.candidates[:10]
 	}
 	d.view.Store(v)
-	pins := &pinSet{}
-	for _, k := range v.hot {
-		pins.add([]byte(k.Key))
-	}
-	d.pins.Store(pins)
+	d.storePinsLocked()
 	for _, c := range changes {
 		if c.Hot {
 			d.changes[1].Add(1)
@@ -379,6 +391,64 @@ func (d *Detector) evaluateLocked() {
 			d.cfg.OnChange(c)
 		}
 	}
+}
+
+// storePinsLocked hands the samplers the keys to count exactly from their
+// next window on: the hot keys, most read first, then the tracked ones
+// (maxPins in all). Tracking that has not been asked for lately ends.
+func (d *Detector) storePinsLocked() {
+	pins := &pinSet{}
+	for _, k := range d.view.Load().hot {
+		pins.add([]byte(k.Key))
+	}
+	for k, w := range d.tracked {
+		if d.last-w > trackWindows {
+			delete(d.tracked, k)
+		} else if _, hot := d.hot[k]; !hot {
+			pins.add([]byte(k))
+		}
+	}
+	d.pins.Store(pins)
+}
+
+// exact is key k's reads in window w: counted exactly when k was pinned
+// in it, else its guaranteed count from the summaries.
+func (w *window) exact(k string) uint64 {
+	if n, ok := w.pinned[k]; ok {
+		return n
+	}
+	return w.keyReads[k]
+}
+
+// ReadsPerSec returns, for each of keys, its reads per second on this node
+// over the smoothing windows, and counts those keys exactly from the next
+// window on for as long as they are asked for again within a few windows.
+// The owner of a replicated hot key asks the nodes holding its copies
+// (Config.Remote on the owner's detector).
+func (d *Detector) ReadsPerSec(keys []string) []float64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make([]float64, len(keys))
+	secs := float64(len(d.history) * d.cfg.WindowSecs)
+	added := false
+	for i, k := range keys {
+		if _, ok := d.tracked[k]; !ok {
+			added = true
+		}
+		d.tracked[k] = d.last
+		if secs == 0 {
+			continue
+		}
+		var n uint64
+		for _, w := range d.history {
+			n += w.exact(k)
+		}
+		out[i] = float64(n) / secs
+	}
+	if added {
+		d.storePinsLocked()
+	}
+	return out
 }
 
 // Sampler samples the reads and writes of one event loop. Its methods must

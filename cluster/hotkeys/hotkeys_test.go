@@ -242,3 +242,82 @@ func TestDetectorKeepsSpreadKeys(t *testing.T) {
 		t.Fatalf("hot set %v, want a gone", got)
 	}
 }
+
+// When the other nodes serving a hot key report how often they read it,
+// the owner's figures are its own reads plus theirs, however few of the
+// key's reads reach the owner; without a report it falls back to scaling.
+func TestDetectorAddsRemoteReads(t *testing.T) {
+	cfg := DefaultConfig()
+	var remote float64
+	reported := false
+	cfg.Serving = func(string) int { return 3 }
+	cfg.Remote = func(string) (float64, bool) { return remote, reported }
+	r := newRig(t, cfg, 2)
+	r.second(100000, map[string]float64{"a": 0.05})
+	r.second(100000, map[string]float64{"a": 0.05})
+	if got := r.hotKeys(); len(got) != 1 {
+		t.Fatalf("hot set %v, want [a]", got)
+	}
+	// The owner now sees none of a's reads (clients read its copies on
+	// the less loaded nodes), which report 8,000 reads/s together.
+	remote, reported = 8000, true
+	for range 6 {
+		r.second(100000, nil)
+	}
+	if got := r.hotKeys(); len(got) != 1 {
+		t.Fatalf("a, read 8,000 times a second elsewhere, left the hot set: %v", got)
+	}
+	if k := r.d.Hot()[0]; k.ReadsPerSec < 7900 || k.ReadsPerSec > 8100 || k.Share < 0.035 || k.Share > 0.045 {
+		t.Fatalf("figures of a: %+v, want 8,000 reads/s, 4%% of the owner's 200,000", k)
+	}
+	// The copies stop reporting: the owner's own reads (none) times 3
+	// are all it has, and a leaves.
+	reported = false
+	for range 6 {
+		r.second(100000, nil)
+	}
+	if got := r.hotKeys(); len(got) != 0 {
+		t.Fatalf("hot set %v, want a gone", got)
+	}
+}
+
+// ReadsPerSec reports a node's reads of keys it is asked about, and from
+// the next window on counts them exactly (the Space-Saving summaries can
+// lose a key with a small share).
+func TestDetectorReadsPerSecTracksKeys(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.SampleRate = 10
+	r := newRig(t, cfg, 2)
+	r.second(100000, map[string]float64{"c": 0.004})
+	first := r.d.ReadsPerSec([]string{"c", "none"})
+	if first[1] != 0 {
+		t.Fatalf("reads of a key never read: %v", first[1])
+	}
+	pins := r.d.pins.Load()
+	if pins.n != 2 || string(pins.key(0))+string(pins.key(1)) != "cnone" && string(pins.key(0))+string(pins.key(1)) != "nonec" {
+		t.Fatalf("samplers do not count the keys asked about exactly: %d pins", pins.n)
+	}
+	// The samplers take the new pins at their next window; then three
+	// windows (the smoothing) counted exactly.
+	for range 4 {
+		r.second(100000, map[string]float64{"c": 0.004})
+	}
+	got := r.d.ReadsPerSec([]string{"c"})[0]
+	// 0.4% of 200,000 reads/s = 800/s, 240 samples over three windows.
+	if got < 650 || got > 950 {
+		t.Fatalf("ReadsPerSec(c) = %v after tracking, want about 800", got)
+	}
+	if len(r.hotKeys()) != 0 {
+		t.Fatalf("a tracked key under the threshold turned hot: %v", r.hotKeys())
+	}
+	// Not asked about again, it stops being counted exactly.
+	for range trackWindows + 2 {
+		r.second(1000, nil)
+	}
+	r.d.mu.Lock()
+	_, still := r.d.tracked["c"]
+	r.d.mu.Unlock()
+	if still {
+		t.Fatal("c still tracked after nobody asked for it")
+	}
+}

@@ -226,6 +226,41 @@ func (p *Pool) DeleteRelay(addr string, key []byte, stamp string, seq uint64) er
 	return p.do(addr, relay(proto.CmdDelete, key, stamp, seq), deletedReply)
 }
 
+// HotReadsBatch is the most keys one HotReads request carries (a request
+// line holds at most proto.MaxTokens tokens and 2048 bytes).
+const HotReadsBatch = proto.MaxTokens - 3
+
+// HotReads asks the member at addr how many reads a second it serves of
+// each of keys (its copies of this node's hot keys): `cluster hotreads
+// <key>...`, answered with one `STAT <key> <reads/s>` line per key and
+// END. At most HotReadsBatch keys whose lengths add up to under 1800
+// bytes; the member counts them exactly from then on.
+func (p *Pool) HotReads(addr string, keys []string) (map[string]float64, error) {
+	out := make(map[string]float64, len(keys))
+	err := p.do(addr, func(c *conn) []byte {
+		c.req.Reset()
+		c.req.Command = proto.CmdCluster
+		c.req.AddArg([]byte("hotreads"))
+		for _, k := range keys {
+			c.req.AddArg([]byte(k))
+		}
+		return proto.AppendRequest(c.buf[:0], &c.req)
+	}, func(rp *proto.Reply) error {
+		if rp.Kind != proto.ReplyStats {
+			return fmt.Errorf("%w: %q", ErrReply, rp.Line)
+		}
+		for k, v := range rp.StatMap() {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("%w: STAT %s %s", ErrReply, k, v)
+			}
+			out[k] = f
+		}
+		return nil
+	})
+	return out, err
+}
+
 // FlushAll sends flush_all to the member at addr and waits for OK.
 func (p *Pool) FlushAll(addr string) error {
 	return p.do(addr, func(c *conn) []byte {
