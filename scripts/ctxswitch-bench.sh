@@ -6,17 +6,24 @@
 # involuntary switches and CPU ticks of every thread are read from
 # /proc/<pid>/task/*/ before and after the run.
 #
-# Usage: scripts/ctxswitch-bench.sh [-d SECONDS] [-m MEMCACHED] [-M MEMTIER]
-#   defaults: 5 s; MEMCACHED_145 or ../shared/memcached-1.6.45/memcached;
+# Usage: scripts/ctxswitch-bench.sh [-d SECONDS] [-r ROUNDS] [-b SLABCACHED]...
+#                                   [-m MEMCACHED] [-M MEMTIER]
+#   defaults: 5 s, 1 round; MEMCACHED_145 or ../shared/memcached-1.6.45/memcached;
 #   MEMTIER or ../shared/memtier_benchmark/memtier_benchmark.
+#   -b adds another slabcached binary (a build with a change to try) to the
+#   servers compared; -r repeats the whole sequence, so servers alternate.
+# Each server's summary line gives its context switches per second (all
+# threads) and CPU ticks per 100,000 requests.
 set -eu
-dur=5 mc=${MEMCACHED_145:-} memtier=${MEMTIER:-}
-while getopts "d:m:M:" o; do
+dur=5 rounds=1 mc=${MEMCACHED_145:-} memtier=${MEMTIER:-} extra=()
+while getopts "d:r:b:m:M:" o; do
 	case $o in
 	d) dur=$OPTARG ;;
+	r) rounds=$OPTARG ;;
+	b) extra+=("$(readlink -f "$OPTARG")") ;;
 	m) mc=$OPTARG ;;
 	M) memtier=$OPTARG ;;
-	*) sed -n '2,12p' "$0"; exit 2 ;;
+	*) sed -n '2,15p' "$0"; exit 2 ;;
 	esac
 done
 cd "$(dirname "$0")/.."
@@ -38,14 +45,18 @@ snap() {
 	for t in /proc/"$1"/task/*; do
 		printf '%s %s %s\n' "${t##*/}" \
 			"$(awk '/^voluntary_ctxt/ {v=$2} /^nonvoluntary_ctxt/ {n=$2} END {print v, n}' "$t/status")" \
-			"$(awk '{print $14+$15}' "$t/stat")"
+			"$(awk '{print $14, $15}' "$t/stat")"
 	done | sort
 }
-for name in memcached slabcached; do
+for round in $(seq "$rounds"); do
+[ "$rounds" -gt 1 ] && echo "== round $round"
+for name in memcached slabcached "${extra[@]}"; do
 	if [ $name = memcached ]; then
 		"${cpu0[@]}" "$mc" "${user[@]}" -p 21991 -U 0 -t 1 -m 256 & pid=$!
 	else
-		"${cpu0[@]}" "$tmp/slabcached" -p 21991 -U 0 -t 1 -m 256 --metrics-listen off 2>/dev/null & pid=$!
+		bin=$name
+		[ $name = slabcached ] && bin=$tmp/slabcached
+		"${cpu0[@]}" "$bin" -p 21991 -U 0 -t 1 -m 256 --metrics-listen off 2>/dev/null & pid=$!
 	fi
 	sleep 1
 	snap $pid >"$tmp/before"
@@ -60,7 +71,11 @@ secs = sum(1 for c in series if c * 100 >= busy) if busy else float(sys.argv[2])
 print("%.0f" % (tot["Count"] / secs))' "$tmp/out.json" "$dur")
 	snap $pid >"$tmp/after"
 	echo "$name: $out req/s"
-	join "$tmp/before" "$tmp/after" | awk -v d="$dur" '{dv=$5-$2; dn=$6-$3; if (dv+dn > 0)
-		printf "  thread %s: %6.0f voluntary/s %5.0f involuntary/s, %d CPU ticks\n", $1, dv/d, dn/d, $7-$4}'
+	# joined: tid, before (vol invol user sys), after (vol invol user sys)
+	join "$tmp/before" "$tmp/after" | awk -v d="$dur" -v rps="$out" '{dv=$6-$2; dn=$7-$3; du=$8-$4; ds=$9-$5
+		sw+=dv+dn; u+=du; sy+=ds; if (dv+dn > 0)
+		printf "  thread %s: %6.0f voluntary/s %5.0f involuntary/s, %d CPU ticks\n", $1, dv/d, dn/d, du+ds}
+		END {if (rps > 0) printf "  all threads: %.0f switches/s; CPU ticks per 100k requests: %.1f user, %.1f system, %.1f in all\n", sw/d, u*100000/(rps*d), sy*100000/(rps*d), (u+sy)*100000/(rps*d)}'
 	kill $pid; wait $pid 2>/dev/null || true; pid=
+done
 done
