@@ -8,7 +8,7 @@
 #
 # Usage: scripts/hotkeys-bench.sh [-d DURATION] [-r REPLICAS] [-b BINDIR]
 #   -d  measured phase length (default 60s; each of the five phases)
-#   -r  -o hotkey_replicas for the nodes (default 3)
+#   -r  -o hotkey_replicas for the nodes: 1 to 16 or all (default 3)
 #   -b  directory with slabcached and slabbench (default: built into a
 #       temporary directory from this checkout)
 # Environment: KEYS (1000000), ZIPF (1.1), CONNS (32), RATIO (1:10),

@@ -227,7 +227,7 @@ func (r *replicator) hot(key string, hot bool) {
 		}
 		return
 	}
-	addrs, self := b.p.Replicas([]byte(key), r.s.set.HotKeyReplicas)
+	addrs, self := b.p.Replicas([]byte(key), r.s.set.hotKeyCopies())
 	if self != 0 || len(addrs) < 2 {
 		return // not the owner, or nobody to copy to
 	}

@@ -122,7 +122,8 @@ type Settings struct {
 	// every HotKeyWindow seconds; a key is hot at HotKeyThreshold of the
 	// node's reads while the node serves HotKeyMinRate reads a second.
 	// With clustering, the owner of a hot key copies it to HotKeyReplicas-1
-	// more nodes.
+	// more nodes; HotKeyReplicasAll (-1, `hotkey_replicas=all`) means every
+	// alive node, at most MaxHotKeyReplicas.
 	HotKeys          bool
 	HotKeySampleRate int
 	HotKeyTopK       int
@@ -354,8 +355,8 @@ func (s *Settings) Validate() error {
 		return e("hotkey_threshold must be above 0 and at most 1")
 	case s.HotKeyMinRate < 0:
 		return e("hotkey_min_rate must not be negative")
-	case s.HotKeyReplicas < 1 || s.HotKeyReplicas > 16:
-		return e("hotkey_replicas must be between 1 and 16")
+	case (s.HotKeyReplicas < 1 && s.HotKeyReplicas != HotKeyReplicasAll) || s.HotKeyReplicas > MaxHotKeyReplicas:
+		return e("hotkey_replicas must be between 1 and 16, or all")
 	case s.WarmupRate < 0:
 		return e("warmup_rate must not be negative")
 	case s.WarmupSecs < 0:
@@ -689,7 +690,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"hotkey_window", strconv.Itoa(s.HotKeyWindow)},
 		{"hotkey_threshold", strconv.FormatFloat(s.HotKeyThreshold, 'f', -1, 64)},
 		{"hotkey_min_rate", strconv.FormatFloat(s.HotKeyMinRate, 'f', -1, 64)},
-		{"hotkey_replicas", strconv.Itoa(s.HotKeyReplicas)},
+		{"hotkey_replicas", hotKeyReplicasString(s.HotKeyReplicas)},
 		{"warmup_secs", strconv.Itoa(s.WarmupSecs)},
 		{"warmup_rate", strconv.Itoa(s.WarmupRate)},
 		{"drain_secs", strconv.Itoa(s.DrainSecs)},
@@ -704,4 +705,27 @@ func nullString(s string) string {
 		return "(null)"
 	}
 	return s
+}
+
+// HotKeyReplicasAll is Settings.HotKeyReplicas for `hotkey_replicas=all`:
+// a hot key is served by every alive node, at most MaxHotKeyReplicas.
+const (
+	HotKeyReplicasAll = -1
+	MaxHotKeyReplicas = 16
+)
+
+func hotKeyReplicasString(n int) string {
+	if n == HotKeyReplicasAll {
+		return "all"
+	}
+	return strconv.Itoa(n)
+}
+
+// hotKeyCopies is the number of nodes that serve a hot key, the owner
+// included, as Replicas is asked for it.
+func (s *Settings) hotKeyCopies() int {
+	if s.HotKeyReplicas == HotKeyReplicasAll {
+		return MaxHotKeyReplicas
+	}
+	return s.HotKeyReplicas
 }

@@ -173,6 +173,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"hotkey_threshold=0.05,hotkey_min_rate=50,hotkey_replicas=5", func(s *server.Settings) {
 			s.HotKeyThreshold, s.HotKeyMinRate, s.HotKeyReplicas = 0.05, 50, 5
 		}, ""},
+		{"hotkey_replicas=all", func(s *server.Settings) { s.HotKeyReplicas = server.HotKeyReplicasAll }, ""},
 		{"watcher_logbuf_size=512", func(s *server.Settings) { s.WatcherLogbufSize = 512 << 10 }, ""},
 		{"worker_logbuf_size=128", func(s *server.Settings) { s.WorkerLogbufSize = 128 << 10 }, ""},
 		{"read_buf_mem_limit=32", func(s *server.Settings) { s.ReadBufMemLimit = 32 << 20 }, ""},
@@ -279,6 +280,8 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "lru_crawler_sleep"}, "Missing lru_crawler_sleep value", false},
 		{[]string{"-o", "lru_crawler_sleep=2000000"}, "LRU crawler sleep must be between 0 and 1 second", false},
 		{[]string{"-o", "lru_crawler_sleep=-1"}, "LRU crawler sleep must be between 0 and 1 second", false},
+		{[]string{"-o", "hotkey_replicas=0"}, "hotkey_replicas must be between 1 and 16, or all", false},
+		{[]string{"-o", "hotkey_replicas=17"}, "hotkey_replicas must be between 1 and 16, or all", false},
 		{[]string{"-o", "lru_crawler_tocrawl"}, "Missing lru_crawler_tocrawl value", false},
 		{[]string{"-o", "lru_crawler_tocrawl=-1"}, "lru_crawler_tocrawl takes a numeric 32bit value", false},
 		{[]string{"-o", "hot_lru_pct"}, "Missing hot_lru_pct argument", false},

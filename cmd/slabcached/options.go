@@ -290,7 +290,13 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "hotkey_window", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.HotKeyWindow })},
 	{kind: suboption, long: "hotkey_threshold", arg: requiredArg, apply: setFloat(func(s *server.Settings) *float64 { return &s.HotKeyThreshold })},
 	{kind: suboption, long: "hotkey_min_rate", arg: requiredArg, apply: setFloat(func(s *server.Settings) *float64 { return &s.HotKeyMinRate })},
-	{kind: suboption, long: "hotkey_replicas", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.HotKeyReplicas })},
+	{kind: suboption, long: "hotkey_replicas", arg: requiredArg, apply: func(p *parser, v string, neg bool) error {
+		if v == "all" {
+			p.cmd.settings.HotKeyReplicas = server.HotKeyReplicasAll
+			return nil
+		}
+		return setInt(func(s *server.Settings) *int { return &s.HotKeyReplicas })(p, v, neg)
+	}},
 	{kind: suboption, long: "warmup_secs", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.WarmupSecs })},
 	{kind: suboption, long: "warmup_rate", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.WarmupRate })},
 	{kind: suboption, long: "drain_secs", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.DrainSecs })},

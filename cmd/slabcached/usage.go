@@ -90,7 +90,7 @@ func printUsage(w io.Writer) {
    - hotkey_window:       seconds per window (default: 1)
    - hotkey_threshold:    share of reads that makes a key hot (default: 0.01)
    - hotkey_min_rate:     reads/s under which nothing is hot (default: 1000)
-   - hotkey_replicas:     nodes serving a hot key, owner included (default: 3)
+   - hotkey_replicas:     nodes serving a hot key, owner included, or all (default: 3)
    - warmup_secs:         after a ring change, fill moved keys from their previous owner (default: 60)
    - warmup_rate:         MB/s at which a previous owner pushes the items that moved (default: 4; 0 off)
    - drain_secs:          on SIGTERM, serve on after leaving while others fill from us (default: 10)
