@@ -87,7 +87,7 @@ type collector struct {
 	crawlerReclaimed, getExpired, getFlushed, movesToCold, movesToWarm, readBytes,
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
-	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes,
+	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes, repReportFailures,
 	warmActive, warmFetches, warmBytes, warmPushed, warmPushBytes, prefixPending, prefixReclaimed, invRelays,
 	invBacklog *prometheus.Desc
 }
@@ -136,15 +136,17 @@ func (s *Server) Collector() prometheus.Collector {
 		repPushes:        d("hotkey_replication_pushes_total", "Copies of hot keys stored on replicas."),
 		repFailures:      d("hotkey_replication_failures_total", "Copies or invalidations a replica did not answer (the replica is dropped)."),
 		repBytes:         d("hotkey_replication_bytes_total", "Value bytes copied to replicas."),
-		warmActive:       d("warmup_active", "1 while a warm-up after a ring change is on."),
-		warmFetches:      d("warmup_fetches_total", "Keys fetched from their previous owner during warm-ups, by outcome.", "outcome"),
-		warmBytes:        d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
-		warmPushed:       d("warmup_pushed_total", "Items this node pushed to the new owners of their keys after ring changes and on leaving, by outcome.", "outcome"),
-		warmPushBytes:    d("warmup_push_bytes_total", "Value bytes this node pushed to the new owners of their keys."),
-		prefixPending:    d("flush_prefix_pending", "Flushed prefixes whose items the crawler has not yet finished reclaiming."),
-		prefixReclaimed:  d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
-		invRelays:        d("invalidation_relays_total", "Namespace flushes and deletes relayed between members, by outcome.", "outcome"),
-		invBacklog:       d("invalidation_backlog", "Relays waiting for members that did not acknowledge them."),
+		repReportFailures: d("hotkey_read_report_failures_total",
+			"Asks of a replica for the reads of its copies that failed (the owner then scales its own reads)."),
+		warmActive:      d("warmup_active", "1 while a warm-up after a ring change is on."),
+		warmFetches:     d("warmup_fetches_total", "Keys fetched from their previous owner during warm-ups, by outcome.", "outcome"),
+		warmBytes:       d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
+		warmPushed:      d("warmup_pushed_total", "Items this node pushed to the new owners of their keys after ring changes and on leaving, by outcome.", "outcome"),
+		warmPushBytes:   d("warmup_push_bytes_total", "Value bytes this node pushed to the new owners of their keys."),
+		prefixPending:   d("flush_prefix_pending", "Flushed prefixes whose items the crawler has not yet finished reclaiming."),
+		prefixReclaimed: d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
+		invRelays:       d("invalidation_relays_total", "Namespace flushes and deletes relayed between members, by outcome.", "outcome"),
+		invBacklog:      d("invalidation_backlog", "Relays waiting for members that did not acknowledge them."),
 	}
 }
 
@@ -154,7 +156,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
-		c.repPushes, c.repFailures, c.repBytes, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes,
+		c.repPushes, c.repFailures, c.repBytes, c.repReportFailures, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes,
 		c.prefixPending, c.prefixReclaimed, c.invRelays, c.invBacklog} {
 		ch <- d
 	}
@@ -240,6 +242,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.repPushes, s.rep.pushes.Load())
 		counter(c.repFailures, s.rep.failures.Load())
 		counter(c.repBytes, s.rep.bytes.Load())
+		counter(c.repReportFailures, s.rep.reportFailures.Load())
 	}
 	for _, cs := range s.store.ClassStats(nil) {
 		if cs.Slab.TotalPages == 0 && cs.Number == 0 {

@@ -80,8 +80,13 @@ type replicator struct {
 
 	// remote: reads per second of each replicated key on its replicas, as
 	// they last reported them (pollRemote), for keys every replica of
-	// which answered.
-	remote atomic.Pointer[map[string]float64]
+	// which answered. reportFailures counts the asks that failed;
+	// unanswered (by address) logs a failing replica once until it
+	// answers again. pollMu serializes polls.
+	remote         atomic.Pointer[map[string]float64]
+	reportFailures atomic.Uint64
+	pollMu         sync.Mutex
+	unanswered     map[string]bool
 
 	stop chan struct{}
 	done chan struct{}
@@ -155,6 +160,8 @@ func (r *replicator) start() {
 // spread a hot key's reads unevenly (to the nodes they load least), so its
 // owner cannot tell its total from its own share.
 func (r *replicator) pollRemote() {
+	r.pollMu.Lock()
+	defer r.pollMu.Unlock()
 	keys := *r.keys.Load()
 	byAddr := map[string][]string{}
 	for k, rk := range keys {
@@ -173,8 +180,18 @@ func (r *replicator) pollRemote() {
 			}
 			m, err := r.pool.HotReads(addr, ks[:n])
 			if err != nil {
-				break // its keys count as unreported: their owner scales its own reads
+				// Its keys count as unreported: the owner scales its own reads.
+				r.reportFailures.Add(1)
+				if !r.unanswered[addr] {
+					r.s.log.Warn("hot key replica did not report the reads of its copies", zap.String("replica", addr), zap.Error(err))
+					if r.unanswered == nil {
+						r.unanswered = map[string]bool{}
+					}
+					r.unanswered[addr] = true
+				}
+				break
 			}
+			delete(r.unanswered, addr)
 			maps.Copy(got[addr], m)
 			ks = ks[n:]
 		}

@@ -331,4 +331,7 @@ func TestHotKeyOwnerLearnsReadsOfCopies(t *testing.T) {
 	if _, ok := a.rep.remoteReads("hot2"); ok {
 		t.Fatal("a key whose replica cannot report counts as reported")
 	}
+	if v, _ := metricValue(gather(t, a), "slabcached_hotkey_read_report_failures_total", nil); v < 1 {
+		t.Fatalf("slabcached_hotkey_read_report_failures_total = %v after a replica answered ERROR", v)
+	}
 }
