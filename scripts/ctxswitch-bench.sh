@@ -6,38 +6,36 @@
 # involuntary switches and CPU ticks of every thread are read from
 # /proc/<pid>/task/*/ before and after the run.
 #
-# Usage: scripts/ctxswitch-bench.sh [-d SECONDS] [-r ROUNDS] [-b SLABCACHED]...
-#                                   [-m MEMCACHED] [-M MEMTIER]
-#   defaults: 5 s, 1 round; MEMCACHED_145 or ../shared/memcached-1.6.45/memcached;
-#   MEMTIER or ../shared/memtier_benchmark/memtier_benchmark.
+# Usage: scripts/ctxswitch-bench.sh [-d SECONDS] [-r ROUNDS] [-t THREADS] [-p PIPELINE]
+#                                   [-b SLABCACHED]... [-m MEMCACHED] [-M MEMTIER]
+#   defaults: 5 s, 1 round, -t 1, pipeline 1; MEMCACHED_145 or
+#   ../shared/memcached-1.6.45/memcached; MEMTIER or
+#   ../shared/memtier_benchmark/memtier_benchmark.
+#   -t sets both servers' threads (event loops); with more than one, nothing
+#   is pinned (servers and memtier share the CPUs). -p is memtier's pipeline.
 #   -b adds another slabcached binary (a build with a change to try) to the
 #   servers compared; -r repeats the whole sequence, so servers alternate.
 # Each server's summary line gives its context switches per second (all
 # threads) and CPU ticks per 100,000 requests.
 set -eu
-dur=5 rounds=1 mc=${MEMCACHED_145:-} memtier=${MEMTIER:-} extra=()
-while getopts "d:r:b:m:M:" o; do
+dur=5 rounds=1 threads=1 pipeline=1 mc=${MEMCACHED_145:-} memtier=${MEMTIER:-} extra=()
+while getopts "d:r:t:p:b:m:M:" o; do
 	case $o in
 	d) dur=$OPTARG ;;
 	r) rounds=$OPTARG ;;
+	t) threads=$OPTARG ;;
+	p) pipeline=$OPTARG ;;
 	b) extra+=("$(readlink -f "$OPTARG")") ;;
 	m) mc=$OPTARG ;;
 	M) memtier=$OPTARG ;;
-	*) sed -n '2,15p' "$0"; exit 2 ;;
+	*) sed -n '2,19p' "$0"; exit 2 ;;
 	esac
 done
 cd "$(dirname "$0")/.."
-[ -n "$mc" ] || mc=../shared/memcached-1.6.45/memcached
-[ -n "$memtier" ] || memtier=../shared/memtier_benchmark/memtier_benchmark
-for f in "$mc" "$memtier"; do
-	[ -x "$f" ] || { echo "ctxswitch-bench: $f not found (see -m and -M)" >&2; exit 1; }
-done
+. scripts/memtier-lib.sh
 tmp=$(mktemp -d)
 go build -o "$tmp" ./cmd/slabcached
-cpu0=()
-command -v taskset >/dev/null && cpu0=(taskset -c 0)
-user=()
-[ "$(id -u)" = 0 ] && user=(-u root)
+[ "$threads" -gt 1 ] && cpu0=() cpu1=()
 pid=
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"' EXIT
 # tid voluntary involuntary ticks, one line per thread of $1
@@ -52,23 +50,17 @@ for round in $(seq "$rounds"); do
 [ "$rounds" -gt 1 ] && echo "== round $round"
 for name in memcached slabcached "${extra[@]}"; do
 	if [ $name = memcached ]; then
-		"${cpu0[@]}" "$mc" "${user[@]}" -p 21991 -U 0 -t 1 -m 256 & pid=$!
+		"${cpu0[@]}" "$mc" "${user[@]}" -p 21991 -U 0 -t "$threads" -m 256 & pid=$!
 	else
 		bin=$name
 		[ $name = slabcached ] && bin=$tmp/slabcached
-		"${cpu0[@]}" "$bin" -p 21991 -U 0 -t 1 -m 256 --metrics-listen off 2>/dev/null & pid=$!
+		"${cpu0[@]}" "$bin" -p 21991 -U 0 -t "$threads" -m 256 --metrics-listen off 2>/dev/null & pid=$!
 	fi
 	sleep 1
 	snap $pid >"$tmp/before"
-	out=$(taskset -c 1 "$memtier" -s 127.0.0.1 -p 21991 -P memcache_text -t 1 -c 50 --ratio 1:10 -d 100 \
-		--key-maximum 100000 --test-time "$dur" --hide-histogram --json-out-file "$tmp/out.json" 2>/dev/null >/dev/null; \
-		python3 -c '
-import json, sys
-tot = json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]
-series = [b["Count"] for b in tot.get("Time-Serie", {}).values()]
-busy = max(series) if series else 0
-secs = sum(1 for c in series if c * 100 >= busy) if busy else float(sys.argv[2])
-print("%.0f" % (tot["Count"] / secs))' "$tmp/out.json" "$dur")
+	"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p 21991 -P memcache_text -t 1 -c 50 --pipeline "$pipeline" --ratio 1:10 -d 100 \
+		--key-maximum 100000 --test-time "$dur" --hide-histogram --json-out-file "$tmp/out.json" >/dev/null 2>&1
+	out=$(memtier_rate "$tmp/out.json" "$dur")
 	snap $pid >"$tmp/after"
 	echo "$name: $out req/s"
 	# joined: tid, before (vol invol user sys), after (vol invol user sys)

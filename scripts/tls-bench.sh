@@ -28,22 +28,13 @@ while getopts "d:r:c:p:m:M:P" o; do
 	esac
 done
 cd "$(dirname "$0")/.."
-[ -n "$mc" ] || mc=../shared/memcached-1.6.45/memcached
-[ -n "$memtier" ] || memtier=../shared/memtier_benchmark/memtier_benchmark
-for f in "$mc" "$memtier"; do
-	[ -x "$f" ] || { echo "tls-bench: $f not found (see -m and -M)" >&2; exit 1; }
-done
+. scripts/memtier-lib.sh
 command -v openssl >/dev/null || { echo "tls-bench: needs openssl to make a certificate" >&2; exit 1; }
 tmp=$(mktemp -d)
 go build -o "$tmp" ./cmd/slabcached
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" \
 	-days 1 -subj /CN=127.0.0.1 2>/dev/null
 tlsopt="ssl_chain_cert=$tmp/cert.pem,ssl_key=$tmp/key.pem"
-pin() { if command -v taskset >/dev/null; then taskset -c "$1" "${@:2}"; else "${@:2}"; fi; }
-cpu0=()
-command -v taskset >/dev/null && cpu0=(taskset -c 0)
-user=()
-[ "$(id -u)" = 0 ] && user=(-u root)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$tmp"' EXIT
 # taskset execs the server: $! is the server's pid (its CPU time is read).
@@ -67,21 +58,12 @@ for r in $(seq "$rounds"); do
 			port=$((21931 + i)) extra=(--tls --tls-skip-verify)
 			[ "$mode" = plain ] && port=$((21933 + i)) extra=()
 			c0=$(cpu "${pids[$i]}")
-			pin 1 "$memtier" -s 127.0.0.1 -p $port "${load[@]}" "${extra[@]}" --test-time "$dur" \
+			"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p $port "${load[@]}" "${extra[@]}" --test-time "$dur" \
 				--json-out-file "$tmp/out.json" >/dev/null 2>&1
 			c1=$(cpu "${pids[$i]}")
-			python3 - "$tmp/out.json" "$c0" "$c1" "$tick" "$r" "$mode" "$name" "$dur" >>"$results" <<'PY'
-import json, sys
-tot = json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]
-# memtier's own Ops/sec is unreliable for some runs (a trailing second with
-# a handful of requests): requests over the seconds that carried them.
-series = [b["Count"] for b in tot.get("Time-Serie", {}).values()]
-busy = max(series) if series else 0
-secs = sum(1 for c in series if c * 100 >= busy) if busy else float(sys.argv[8])
-rate = tot["Count"] / secs
-cpu = (int(sys.argv[3]) - int(sys.argv[2])) / int(sys.argv[4])
-print(sys.argv[5], sys.argv[6], sys.argv[7], rate, cpu, tot["Count"])
-PY
+			rate=$(memtier_rate "$tmp/out.json" "$dur")
+			count=$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]["Count"])' "$tmp/out.json")
+			echo "$r $mode $name $rate $(awk -v a="$c0" -v b="$c1" -v t="$tick" 'BEGIN {print (b - a) / t}') $count" >>"$results"
 			tail -1 "$results" | awk '{printf "round %s %-5s %-10s %9.0f req/s  server CPU %.2f us/request\n", $1, $2, $3, $4, $5 / $6 * 1e6}'
 		done
 	done

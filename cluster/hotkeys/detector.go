@@ -53,8 +53,8 @@ type Config struct {
 	Remote func(key string) (readsPerSec float64, ok bool)
 }
 
-// trackWindows: a key Track was asked for is counted exactly this many
-// windows after the last time it was asked for.
+// trackWindows: a key ReadsPerSec was asked about is counted exactly for
+// this many windows after the last time it was asked about.
 const trackWindows = 5
 
 // DefaultConfig returns the defaults above.
@@ -101,7 +101,7 @@ type Detector struct {
 	samplers []*Sampler
 	history  []window // newest last, at most cfg.Windows
 	hot      map[string]*hotState
-	tracked  map[string]int64 // keys counted exactly for Track: the last window asked
+	tracked  map[string]int64 // keys counted exactly for ReadsPerSec: the last window asked
 	last     int64            // last window merged
 	sampled  atomic.Uint64
 	pins     atomic.Pointer[pinSet] // the hot keys, for the samplers to count exactly
