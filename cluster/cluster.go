@@ -413,7 +413,7 @@ func ownerOf(r ring.Ring, key []byte) string {
 }
 
 // Replicas returns the memcached addresses of the nodes that serve key
-// when it is replicated on count nodes (ring.Replicas over the alive
+// when it is replicated on count nodes (ring.Spread over the alive
 // members, ketama as the Go client and the generated twemproxy pool place
 // keys): the owner first. self is this node's index among them, or -1.
 func (n *Node) Replicas(key []byte, count int) (addrs []string, self int) {
@@ -423,7 +423,7 @@ func (n *Node) Replicas(key []byte, count int) (addrs []string, self int) {
 	}
 	nodes := p.ring.Nodes()
 	self = -1
-	for i, x := range ring.Replicas(p.ring, key, count) {
+	for i, x := range ring.Spread(p.ring, key, count) {
 		addrs = append(addrs, nodes[x].Addr)
 		if nodes[x].Addr == n.self {
 			self = i

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -160,6 +161,14 @@ func TestClusterFollowsMembership(t *testing.T) {
 	waitFor(t, "a's mcrouter file lists both", func() bool { return len(servers()) == 2 })
 	if s := servers(); s[0] != "127.0.0.71:11211" || s[1] != "127.0.0.72:11211" {
 		t.Fatalf("servers %v", s)
+	}
+	// Both compute the same nodes for a hot key's copies, the owner first.
+	for _, key := range []string{"k1", "user:7"} {
+		ra, sa := a.Replicas([]byte(key), 3)
+		rb, sb := b.Replicas([]byte(key), 3)
+		if len(ra) != 2 || !slices.Equal(ra, rb) || sa < 0 || sb < 0 || sa == sb || ra[sa] != "127.0.0.71:11211" {
+			t.Fatalf("%s: a places copies on %v (self %d), b on %v (self %d)", key, ra, sa, rb, sb)
+		}
 	}
 
 	v1 := a.Version()

@@ -17,7 +17,7 @@ import (
 )
 
 // Hot-key replication (docs/hotkeys.md). When a key this node owns turns
-// hot, the node copies it to the next HotKeyReplicas-1 nodes of the ring
+// hot, the node copies it to HotKeyReplicas-1 other nodes (ring.Spread)
 // with a lease (a TTL of at most replicaLease, never beyond the item's own),
 // and refreshes the copies every half lease while the key stays hot. A
 // write to a replicated key is applied here, then every copy is updated to

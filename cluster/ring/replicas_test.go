@@ -2,6 +2,7 @@ package ring
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 )
 
@@ -43,6 +44,80 @@ func TestReplicas(t *testing.T) {
 		}
 		if rs := Replicas(r, []byte("k"), 9); len(rs) != 5 {
 			t.Errorf("%v: %d replicas on a ring of 5", kind, len(rs))
+		}
+	}
+}
+
+// Spread starts with the owner, holds distinct nodes, is the same for the
+// same membership, balances the copies over the nodes, places the copies
+// of keys that share a ketama neighbourhood independently, and moves only
+// the copies a removed node held.
+func TestSpread(t *testing.T) {
+	var nodes []Node
+	for i := range 5 {
+		nodes = append(nodes, Node{Addr: fmt.Sprintf("127.0.0.6%d:11211", i+1)})
+	}
+	for _, kind := range []Kind{KindKetama, KindCh3, KindJump} {
+		r, _ := New(kind, nodes)
+		again, _ := New(kind, nodes)
+		count := make([]int, len(nodes))
+		for i := range 10_000 {
+			key := []byte(fmt.Sprintf("key:%d", i))
+			rs := Spread(r, key, 3)
+			if len(rs) != 3 || rs[0] != r.Owner(key) || rs[0] == rs[1] || rs[1] == rs[2] || rs[0] == rs[2] {
+				t.Fatalf("%v %s: spread %v, owner %d", kind, key, rs, r.Owner(key))
+			}
+			if fmt.Sprint(Spread(again, key, 3)) != fmt.Sprint(rs) {
+				t.Fatalf("%v %s: another ring of the same members gives %v", kind, key, Spread(again, key, 3))
+			}
+			for _, x := range rs[1:] {
+				count[x]++
+			}
+		}
+		for i, c := range count {
+			if c < 3200 || c > 4800 {
+				t.Errorf("%v: node %d holds copies of %d of 10,000 keys (expected about 4,000)", kind, i, c)
+			}
+		}
+		if rs := Spread(r, []byte("k"), 9); len(rs) != 5 {
+			t.Errorf("%v: spread over %d nodes on a ring of 5", kind, len(rs))
+		}
+	}
+
+	// Ten keys that differ in their last digit share their ketama owner
+	// and their ring successors; their copies do not all go to the same
+	// nodes.
+	r, _ := New(KindKetama, nodes)
+	succ := map[string]bool{}
+	spread := map[int]int{}
+	owner := r.Owner([]byte("key:00000000000"))
+	for i := range 10 {
+		key := []byte(fmt.Sprintf("key:%011d", i))
+		if r.Owner(key) != owner {
+			continue
+		}
+		succ[fmt.Sprint(Replicas(r, key, 3))] = true
+		for _, x := range Spread(r, key, 3)[1:] {
+			spread[x]++
+		}
+	}
+	if len(succ) != 1 {
+		t.Fatalf("expected the neighbouring keys to share their ring successors, got %v", succ)
+	}
+	if len(spread) != len(nodes)-1 {
+		t.Errorf("copies of the neighbouring keys on %d of the %d other nodes: %v", len(spread), len(nodes)-1, spread)
+	}
+
+	// Removing a node moves only the copies it held.
+	fewer, _ := New(KindKetama, nodes[:4])
+	for i := range 2_000 {
+		key := []byte(fmt.Sprintf("user:%d", i))
+		before, after := Spread(r, key, 3), Spread(fewer, key, 3)
+		if slices.Contains(before, 4) || before[0] != after[0] {
+			continue // held by the removed node, or the owner moved
+		}
+		if fmt.Sprint(before) != fmt.Sprint(after) {
+			t.Fatalf("%s: copies moved from %v to %v though node 4 held none", key, before, after)
 		}
 	}
 }
