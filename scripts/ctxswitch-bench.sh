@@ -63,8 +63,9 @@ for name in memcached slabcached "${extra[@]}"; do
 	out=$(memtier_rate "$tmp/out.json" "$dur")
 	snap $pid >"$tmp/after"
 	echo "$name: $out req/s"
-	# joined: tid, before (vol invol user sys), after (vol invol user sys)
-	join "$tmp/before" "$tmp/after" | awk -v d="$dur" -v rps="$out" '{dv=$6-$2; dn=$7-$3; du=$8-$4; ds=$9-$5
+	# joined: tid, before (vol invol user sys), after (vol invol user sys);
+	# a thread started during the run counts from zero
+	join -a 2 -e 0 -o 0,1.2,1.3,1.4,1.5,2.2,2.3,2.4,2.5 "$tmp/before" "$tmp/after" | awk -v d="$dur" -v rps="$out" '{dv=$6-$2; dn=$7-$3; du=$8-$4; ds=$9-$5
 		sw+=dv+dn; u+=du; sy+=ds; if (dv+dn > 0)
 		printf "  thread %s: %6.0f voluntary/s %5.0f involuntary/s, %d CPU ticks\n", $1, dv/d, dn/d, du+ds}
 		END {if (rps > 0) printf "  all threads: %.0f switches/s; CPU ticks per 100k requests: %.1f user, %.1f system, %.1f in all\n", sw/d, u*100000/(rps*d), sy*100000/(rps*d), (u+sy)*100000/(rps*d)}'

@@ -402,3 +402,26 @@ func TestPortFileAndPortRules(t *testing.T) {
 		t.Errorf("-p 0: %v", p)
 	}
 }
+
+// The Go scheduler gets one P per event loop and one for the background
+// work, never more than the CPUs, unless GOMAXPROCS is set.
+func TestProcsFor(t *testing.T) {
+	for _, c := range []struct {
+		threads, cpus int
+		env           string
+		want          int
+		ok            bool
+	}{
+		{4, 64, "", 5, true},
+		{1, 64, "", 2, true},
+		{2, 2, "", 2, true}, // the default -t: one loop per CPU
+		{8, 2, "", 2, true}, // more loops than CPUs
+		{1, 1, "", 1, true}, // pinned to one CPU
+		{4, 64, "3", 0, false},
+	} {
+		n, ok := procsFor(c.threads, c.cpus, c.env)
+		if n != c.want || ok != c.ok {
+			t.Errorf("procsFor(%d, %d, %q) = %d, %v; want %d, %v", c.threads, c.cpus, c.env, n, ok, c.want, c.ok)
+		}
+	}
+}
