@@ -6,84 +6,59 @@ import (
 	"testing"
 )
 
-// The replica set starts with the owner, holds distinct nodes, is capped by
-// the ring's size, and is the same for the same membership; over many keys
-// every node is a replica about as often.
+// Both placements (Replicas, the ring successors; Spread, rendezvous
+// hashing) start with the owner, hold distinct nodes, are capped by the
+// ring's size, and are the same for the same membership; over many keys
+// every node is in a set about as often.
 func TestReplicas(t *testing.T) {
 	var nodes []Node
 	for i := range 5 {
 		nodes = append(nodes, Node{Addr: fmt.Sprintf("127.0.0.%d:11211", i+1)})
 	}
-	for _, kind := range []Kind{KindKetama, KindCh3, KindJump} {
-		r, err := New(kind, nodes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		again, _ := New(kind, nodes)
-		count := make([]int, len(nodes))
-		for i := range 10_000 {
-			key := []byte(fmt.Sprintf("key:%d", i))
-			rs := Replicas(r, key, 3)
-			if len(rs) != 3 || rs[0] != r.Owner(key) {
-				t.Fatalf("%v %s: replicas %v, owner %d", kind, key, rs, r.Owner(key))
+	places := map[string]func(Ring, []byte, int) []int{"Replicas": Replicas, "Spread": Spread}
+	for name, place := range places {
+		for _, kind := range []Kind{KindKetama, KindCh3, KindJump} {
+			r, err := New(kind, nodes)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if rs[0] == rs[1] || rs[1] == rs[2] || rs[0] == rs[2] {
-				t.Fatalf("%v %s: replicas %v not distinct", kind, key, rs)
+			again, _ := New(kind, nodes)
+			count := make([]int, len(nodes))
+			for i := range 10_000 {
+				key := []byte(fmt.Sprintf("key:%d", i))
+				rs := place(r, key, 3)
+				if len(rs) != 3 || rs[0] != r.Owner(key) {
+					t.Fatalf("%s %v %s: %v, owner %d", name, kind, key, rs, r.Owner(key))
+				}
+				if rs[0] == rs[1] || rs[1] == rs[2] || rs[0] == rs[2] {
+					t.Fatalf("%s %v %s: %v not distinct", name, kind, key, rs)
+				}
+				if fmt.Sprint(place(again, key, 3)) != fmt.Sprint(rs) {
+					t.Fatalf("%s %v %s: another ring of the same members gives %v", name, kind, key, place(again, key, 3))
+				}
+				for _, x := range rs {
+					count[x]++
+				}
 			}
-			if fmt.Sprint(Replicas(again, key, 3)) != fmt.Sprint(rs) {
-				t.Fatalf("%v %s: another ring of the same members gives %v", kind, key, Replicas(again, key, 3))
+			for i, c := range count {
+				if c < 4000 || c > 8000 {
+					t.Errorf("%s %v: node %d is in the set of %d of 10,000 keys (expected about 6,000)", name, kind, i, c)
+				}
 			}
-			for _, x := range rs {
-				count[x]++
+			if rs := place(r, []byte("k"), 9); len(rs) != 5 {
+				t.Errorf("%s %v: %d nodes on a ring of 5", name, kind, len(rs))
 			}
-		}
-		for i, c := range count {
-			if c < 4000 || c > 8000 {
-				t.Errorf("%v: node %d is a replica of %d of 10,000 keys (expected about 6,000)", kind, i, c)
-			}
-		}
-		if rs := Replicas(r, []byte("k"), 9); len(rs) != 5 {
-			t.Errorf("%v: %d replicas on a ring of 5", kind, len(rs))
 		}
 	}
 }
 
-// Spread starts with the owner, holds distinct nodes, is the same for the
-// same membership, balances the copies over the nodes, places the copies
-// of keys that share a ketama neighbourhood independently, and moves only
-// the copies a removed node held.
+// Spread places the copies of keys that share a ketama neighbourhood
+// independently, and moves only the copies a removed node held.
 func TestSpread(t *testing.T) {
 	var nodes []Node
 	for i := range 5 {
 		nodes = append(nodes, Node{Addr: fmt.Sprintf("127.0.0.6%d:11211", i+1)})
 	}
-	for _, kind := range []Kind{KindKetama, KindCh3, KindJump} {
-		r, _ := New(kind, nodes)
-		again, _ := New(kind, nodes)
-		count := make([]int, len(nodes))
-		for i := range 10_000 {
-			key := []byte(fmt.Sprintf("key:%d", i))
-			rs := Spread(r, key, 3)
-			if len(rs) != 3 || rs[0] != r.Owner(key) || rs[0] == rs[1] || rs[1] == rs[2] || rs[0] == rs[2] {
-				t.Fatalf("%v %s: spread %v, owner %d", kind, key, rs, r.Owner(key))
-			}
-			if fmt.Sprint(Spread(again, key, 3)) != fmt.Sprint(rs) {
-				t.Fatalf("%v %s: another ring of the same members gives %v", kind, key, Spread(again, key, 3))
-			}
-			for _, x := range rs[1:] {
-				count[x]++
-			}
-		}
-		for i, c := range count {
-			if c < 3200 || c > 4800 {
-				t.Errorf("%v: node %d holds copies of %d of 10,000 keys (expected about 4,000)", kind, i, c)
-			}
-		}
-		if rs := Spread(r, []byte("k"), 9); len(rs) != 5 {
-			t.Errorf("%v: spread over %d nodes on a ring of 5", kind, len(rs))
-		}
-	}
-
 	// Ten keys that differ in their last digit share their ketama owner
 	// and their ring successors; their copies do not all go to the same
 	// nodes.
