@@ -33,7 +33,7 @@ type Workload struct {
 	// Prefill stores the whole key space on both servers (after flush_all)
 	// before the workload's first run.
 	Prefill bool `json:"prefill"`
-	// ThroughputTarget marks the workloads the 1.2× throughput target is
+	// ThroughputTarget marks the workloads the throughput target is
 	// about (pipelining and multi-get).
 	ThroughputTarget bool `json:"throughput_target"`
 }

@@ -187,12 +187,12 @@ func TestSummarizeTakesMediansAndRatios(t *testing.T) {
 func TestTargets(t *testing.T) {
 	r := Report{
 		Workloads: []WorkloadReport{
-			{Name: "p16", ThroughputTarget: true, Ratio: Ratios{Throughput: 1.25, P99: 0.9, CPUPerOp: 0.7},
+			{Name: "p16", ThroughputTarget: true, Ratio: Ratios{Throughput: 1.3, P99: 0.9, CPUPerOp: 0.7},
 				Rounds: []RoundRatios{{1, 1.3, 0.9, 0.7}, {2, 1.25, 0.8, 0.75}, {3, 1.1, 1.2, 0.6}}},
-			{Name: "p1", Ratio: Ratios{Throughput: 0.5, P99: 1.1, CPUPerOp: 0.81},
-				Rounds: []RoundRatios{{1, 0.5, 1.1, 0.81}}},
+			{Name: "p1", Ratio: Ratios{Throughput: 0.5, P99: 1.1, CPUPerOp: 0.91},
+				Rounds: []RoundRatios{{1, 0.5, 1.1, 0.91}}},
 		},
-		Memory: &MemoryReport{Ratio: 0.79, A: MemStats{BytesPerItem: 200}, B: MemStats{BytesPerItem: 158}},
+		Memory: &MemoryReport{Ratio: 0.71, A: MemStats{BytesPerItem: 200}, B: MemStats{BytesPerItem: 142}},
 	}
 	type res struct{ met, every bool }
 	got := map[string]res{}
@@ -200,12 +200,12 @@ func TestTargets(t *testing.T) {
 		got[c.Target] = res{c.Met, c.EveryRound}
 	}
 	want := map[string]res{
-		"throughput ≥ 1.2× on p16":      {true, false}, // round 3 fell short
-		"CPU per request ≤ 0.8× on p16": {true, true},
-		"CPU per request ≤ 0.8× on p1":  {false, false},
+		"throughput ≥ 1.3× on p16":      {true, false}, // rounds 2 and 3 fell short
+		"CPU per request ≤ 0.9× on p16": {true, true},
+		"CPU per request ≤ 0.9× on p1":  {false, false},
 		"p99 ≤ 1.0× on p16":             {true, false},
 		"p99 ≤ 1.0× on p1":              {false, false},
-		"memory per item ≤ 0.8×":        {true, true},
+		"memory per item ≤ 0.72×":       {true, true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("targets %v, want %v", got, want)

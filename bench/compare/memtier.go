@@ -99,7 +99,9 @@ func memtierArgs(c *Config, w MemtierWorkload, addr, out string) []string {
 }
 
 func runMemtier(ctx context.Context, c *Config, w MemtierWorkload, a, b *process) (*WorkloadReport, error) {
-	wr := &WorkloadReport{Name: w.Name, Description: w.Description}
+	// Both memtier workloads (pipelined, multi-get) carry the throughput
+	// target.
+	wr := &WorkloadReport{Name: w.Name, Description: w.Description, ThroughputTarget: true}
 	out := filepath.Join(c.OutDir, w.Name+".json")
 	err := runExternal(ctx, c, wr, a, b, c.Memtier, func(addr string) []string { return memtierArgs(c, w, addr, out) },
 		func([]byte) (*bench.Result, error) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 
 // The comparison's targets: B against A.
 const (
-	TargetThroughput = 1.2 // at least, with pipelining and multi-get
-	TargetCPUPerOp   = 0.8 // at most
-	TargetP99        = 1.0 // at most
-	TargetMemory     = 0.8 // at most, RSS per item
+	TargetThroughput = 1.3  // at least, with pipelining and multi-get
+	TargetCPUPerOp   = 0.9  // at most
+	TargetP99        = 1.0  // at most
+	TargetMemory     = 0.72 // at most, RSS per item
 )
 
 // Report is the outcome of a comparison.
@@ -121,7 +122,7 @@ type MemoryReport struct {
 	ValueSize int      `json:"value_size"`
 	A         MemStats `json:"a"`
 	B         MemStats `json:"b"`
-	// Ratio is B/A of (loaded - empty RSS) per item, the figure the 0.8×
+	// Ratio is B/A of (loaded - empty RSS) per item, the figure the memory
 	// target is about; TotalRatio is B/A of loaded RSS per item.
 	Ratio      float64 `json:"ratio"`
 	TotalRatio float64 `json:"total_ratio"`
@@ -422,7 +423,7 @@ func (r *Report) Targets() []TargetCheck {
 			rounds = append(rounds, fmt.Sprintf("%.2f", get(rr)))
 		}
 		out = append(out, TargetCheck{
-			Target:     fmt.Sprintf("%s %s %.1f× on %s", what, rel, limit, w.Name),
+			Target:     fmt.Sprintf("%s %s %s× on %s", what, rel, factor(limit), w.Name),
 			Figure:     fmt.Sprintf("%.2f× (rounds %s)", median, strings.Join(rounds, ", ")),
 			Met:        ok(median),
 			EveryRound: ok(median) && every,
@@ -442,13 +443,23 @@ func (r *Report) Targets() []TargetCheck {
 	if m := r.Memory; m != nil && m.A.BytesPerItem > 0 && m.B.BytesPerItem > 0 {
 		met := m.Ratio > 0 && m.Ratio <= TargetMemory
 		out = append(out, TargetCheck{
-			Target:     fmt.Sprintf("memory per item ≤ %.1f×", TargetMemory),
+			Target:     fmt.Sprintf("memory per item ≤ %s×", factor(TargetMemory)),
 			Figure:     fmt.Sprintf("%.2f× (%.0f vs %.0f bytes/item)", m.Ratio, m.B.BytesPerItem, m.A.BytesPerItem),
 			Met:        met,
 			EveryRound: met,
 		})
 	}
 	return out
+}
+
+// factor prints a target's ratio with its digits and at least one
+// decimal: 1.3, 1.0, 0.72.
+func factor(f float64) string {
+	s := strconv.FormatFloat(f, 'f', -1, 64)
+	if !strings.Contains(s, ".") {
+		s += ".0"
+	}
+	return s
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

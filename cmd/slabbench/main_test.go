@@ -113,7 +113,7 @@ func TestCompareEndToEnd(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stdout, "| getset-p16 |") || !strings.Contains(stdout, "throughput ≥ 1.2× on getset-p16") {
+	if !strings.Contains(stdout, "| getset-p16 |") || !strings.Contains(stdout, "throughput ≥ 1.3× on getset-p16") {
 		t.Fatalf("report lacks the workload row or its target:\n%s", stdout)
 	}
 	// The child wrote its JSON results: two runs and two prefills.
