@@ -271,6 +271,10 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	if c.reading.Load() && !c.up.active {
 		c.reading.Store(false) // the value that was awaited is here
 	}
+	// A request's processing time runs from the end of the one before it in
+	// this batch (or the batch's start) to its reply: parsing included, and
+	// one clock read per request.
+	start := nanotime()
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
@@ -292,7 +296,6 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 					c.s.noteWrite(r.Key) // a hand-over push notes itself once accepted (commit)
 				}
 			}
-			start := nanotime()
 			everywhere := c.broadcastDelete(r) // its hot-key copies are updated on the way
 			if !everywhere && c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
@@ -303,7 +306,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			}
 			mark := len(c.out)
 			c.exec(r)
-			c.loop.observe(r.Command, nanotime()-start)
+			end := nanotime()
+			c.loop.observe(r.Command, end-start)
+			start = end
 			if everywhere {
 				c.deleteEverywhere(r, mark)
 			}
