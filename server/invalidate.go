@@ -108,17 +108,22 @@ func (iv *invalidator) start() {
 	iv.stop, iv.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(iv.done)
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-iv.stop:
-				return
-			case <-t.C:
-			}
-			iv.retry()
-		}
+		every(iv.stop, time.Second, iv.retry)
 	}()
+}
+
+// every calls fn every d until stop is closed.
+func every(stop <-chan struct{}, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		fn()
+	}
 }
 
 func (iv *invalidator) close() {

@@ -127,28 +127,14 @@ func (s *Server) SetPeers(p Peers) {
 func (r *replicator) start() {
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
-	every := func(d time.Duration, fn func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(d)
-			defer t.Stop()
-			for {
-				select {
-				case <-r.stop:
-					return
-				case <-t.C:
-				}
-				fn()
+	wg.Go(func() {
+		every(r.stop, replicaLease/2, func() {
+			for k := range *r.keys.Load() {
+				r.push(k)
 			}
-		}()
-	}
-	every(replicaLease/2, func() {
-		for k := range *r.keys.Load() {
-			r.push(k)
-		}
+		})
 	})
-	every(time.Duration(max(r.s.set.HotKeyWindow, 1))*time.Second, r.pollRemote)
+	wg.Go(func() { every(r.stop, time.Duration(max(r.s.set.HotKeyWindow, 1))*time.Second, r.pollRemote) })
 	go func() {
 		wg.Wait()
 		close(r.done)
@@ -171,29 +157,20 @@ func (r *replicator) pollRemote() {
 	}
 	got := map[string]map[string]float64{} // addr -> key -> reads/s
 	for addr, ks := range byAddr {
-		got[addr] = map[string]float64{}
-		for len(ks) > 0 {
-			n, size := 0, 0
-			for n < len(ks) && n < peers.HotReadsBatch && size+len(ks[n]) < 1800 {
-				size += len(ks[n]) + 1
-				n++
-			}
-			m, err := r.pool.HotReads(addr, ks[:n])
-			if err != nil {
-				// Its keys count as unreported: the owner scales its own reads.
-				r.reportFailures.Add(1)
-				if !r.unanswered[addr] {
-					r.s.log.Warn("hot key replica did not report the reads of its copies", zap.String("replica", addr), zap.Error(err))
-					if r.unanswered == nil {
-						r.unanswered = map[string]bool{}
-					}
-					r.unanswered[addr] = true
-				}
-				break
-			}
+		m, err := r.pool.HotReads(addr, ks)
+		got[addr] = m
+		if err == nil {
 			delete(r.unanswered, addr)
-			maps.Copy(got[addr], m)
-			ks = ks[n:]
+			continue
+		}
+		// Its keys that went unreported: the owner scales its own reads.
+		r.reportFailures.Add(1)
+		if !r.unanswered[addr] {
+			r.s.log.Warn("hot key replica did not report the reads of its copies", zap.String("replica", addr), zap.Error(err))
+			if r.unanswered == nil {
+				r.unanswered = map[string]bool{}
+			}
+			r.unanswered[addr] = true
 		}
 	}
 	remote := map[string]float64{}

@@ -241,14 +241,12 @@ func (c *conn) warmFetchKeys(keys [][]byte) bool {
 func (s *Server) fetchAll(keys, from []string) {
 	var wg sync.WaitGroup
 	for i, k := range keys {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			s.warm.flight.Do(k, func() (any, error) {
 				s.fetchFrom(from[i], k)
 				return nil, nil
 			})
-		}()
+		})
 	}
 	wg.Wait()
 }

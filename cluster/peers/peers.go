@@ -226,39 +226,56 @@ func (p *Pool) DeleteRelay(addr string, key []byte, stamp string, seq uint64) er
 	return p.do(addr, relay(proto.CmdDelete, key, stamp, seq), deletedReply)
 }
 
-// HotReadsBatch is the most keys one HotReads request carries (a request
-// line holds at most proto.MaxTokens tokens and 2048 bytes).
-const HotReadsBatch = proto.MaxTokens - 3
+// A `cluster hotreads` request carries at most hotReadsBatch keys whose
+// lengths add up to under hotReadsBytes: a request line holds at most
+// proto.MaxTokens tokens and 2048 bytes.
+const (
+	hotReadsBatch = proto.MaxTokens - 3
+	hotReadsBytes = 1800
+)
 
 // HotReads asks the member at addr how many reads a second it serves of
 // each of keys (its copies of this node's hot keys): `cluster hotreads
 // <key>...`, answered with one `STAT <key> <reads/s>` line per key and
-// END. At most HotReadsBatch keys whose lengths add up to under 1800
-// bytes; the member counts them exactly from then on.
+// END, in as many requests as the keys need. The member counts them
+// exactly from then on. After an error, the map holds the figures of the
+// requests before it.
 func (p *Pool) HotReads(addr string, keys []string) (map[string]float64, error) {
 	out := make(map[string]float64, len(keys))
-	err := p.do(addr, func(c *conn) []byte {
-		c.req.Reset()
-		c.req.Command = proto.CmdCluster
-		c.req.AddArg([]byte("hotreads"))
-		for _, k := range keys {
-			c.req.AddArg([]byte(k))
+	for len(keys) > 0 {
+		n, size := 0, 0
+		for n < len(keys) && n < hotReadsBatch && (n == 0 || size+len(keys[n]) < hotReadsBytes) {
+			size += len(keys[n]) + 1
+			n++
 		}
-		return proto.AppendRequest(c.buf[:0], &c.req)
-	}, func(rp *proto.Reply) error {
-		if rp.Kind != proto.ReplyStats {
-			return fmt.Errorf("%w: %q", ErrReply, rp.Line)
-		}
-		for k, v := range rp.StatMap() {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return fmt.Errorf("%w: STAT %s %s", ErrReply, k, v)
+		batch := keys[:n]
+		keys = keys[n:]
+		err := p.do(addr, func(c *conn) []byte {
+			c.req.Reset()
+			c.req.Command = proto.CmdCluster
+			c.req.AddArg([]byte("hotreads"))
+			for _, k := range batch {
+				c.req.AddArg([]byte(k))
 			}
-			out[k] = f
+			return proto.AppendRequest(c.buf[:0], &c.req)
+		}, func(rp *proto.Reply) error {
+			if rp.Kind != proto.ReplyStats {
+				return fmt.Errorf("%w: %q", ErrReply, rp.Line)
+			}
+			for k, v := range rp.StatMap() {
+				f, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					return fmt.Errorf("%w: STAT %s %s", ErrReply, k, v)
+				}
+				out[k] = f
+			}
+			return nil
+		})
+		if err != nil {
+			return out, err
 		}
-		return nil
-	})
-	return out, err
+	}
+	return out, nil
 }
 
 // FlushAll sends flush_all to the member at addr and waits for OK.
