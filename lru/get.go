@@ -131,7 +131,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 		p = s.ptr(ref)
 		created = true
 		if args.NewCAS != 0 {
-			s.lay.setCAS(p, args.NewCAS)
+			s.assignCASLocked(sh, p, args.NewCAS)
 		}
 	}
 	st := loadState(p)

@@ -77,6 +77,7 @@ const (
 	stHasFlags  = 1 << 8  // a 4-byte client flags field follows the CAS
 	stChunked   = 1 << 9  // value lives in data chunks (ITEM_CHUNKED)
 	stBumpQ     = 1 << 10 // queued for an async COLD->WARM move
+	stGivenCAS  = 1 << 11 // the CAS value was given by a client (E), not drawn from this store's counter
 
 	tagShift = 16
 )

@@ -64,9 +64,12 @@ func (t *nsTable) index() {
 	}
 }
 
-// find returns the flush that covers an item of key with access time at and
-// CAS cas, if any. A key is in every flushed prefix it starts with.
-func (t *nsTable) find(key []byte, at uint32, cas uint64, noCAS bool) bool {
+// find reports whether a flush covers an item of key with access time at
+// and CAS cas. A key is in every flushed prefix it starts with. Items of
+// the flush's own second are told apart by CAS, unless byTime (no CAS, or
+// a CAS a client gave, which says nothing of when it was stored): those
+// are covered.
+func (t *nsTable) find(key []byte, at uint32, cas uint64, byTime bool) bool {
 	for w := 0; w < len(t.lens); w++ {
 		for b := t.lens[w]; b != 0; b &= b - 1 {
 			n := w<<6 | bits.TrailingZeros64(b)
@@ -83,7 +86,7 @@ func (t *nsTable) find(key []byte, at uint32, cas uint64, noCAS bool) bool {
 			if !ok {
 				continue
 			}
-			if at < f.time || (at == f.time && (noCAS || cas < f.cas)) {
+			if at < f.time || (at == f.time && (byTime || cas < f.cas)) {
 				return true
 			}
 		}
@@ -189,7 +192,8 @@ func (s *Store) prefixFlushedLocked(p itemPtr) bool {
 	if t == nil {
 		return false
 	}
-	return t.find(s.lay.key(p, loadState(p)), getAtime(p), s.lay.cas(p), s.lay.casSize == 0)
+	st := loadState(p)
+	return t.find(s.lay.key(p, st), getAtime(p), s.lay.cas(p), s.lay.casSize == 0 || st&stGivenCAS != 0)
 }
 
 // flushedGoneLocked is flushedLocked for a caller about to remove the

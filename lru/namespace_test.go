@@ -57,6 +57,37 @@ func TestFlushPrefixSameSecond(t *testing.T) {
 	mustMiss(t, s, "a:after")
 }
 
+// An item whose CAS a client gave (ms E, or an item copied from another
+// node with its CAS) is covered by a flush of its second whatever that CAS:
+// it says nothing of when the item was stored here. A later store with a
+// CAS from the counter is told apart again.
+func TestFlushPrefixGivenCAS(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	clk.Advance(5)
+	if o := s.Set([]byte("a:given"), 0, 0, []byte("1"), &SetArgs{NewCAS: 1 << 50}); o.Result != Stored {
+		t.Fatalf("set with a given CAS: %v", o.Result)
+	}
+	mustSet(t, s, "a:counted", "2")
+	if err := s.FlushPrefix([]byte("a:")); err != nil {
+		t.Fatal(err)
+	}
+	mustMiss(t, s, "a:given")
+	mustMiss(t, s, "a:counted")
+	if o := s.Set([]byte("a:given"), 0, 0, []byte("3"), &SetArgs{NewCAS: 1 << 50}); o.Result != Stored {
+		t.Fatalf("set with a given CAS: %v", o.Result)
+	}
+	mustSet(t, s, "a:counted", "4")
+	mustMiss(t, s, "a:given") // the flush's second: covered
+	mustGet(t, s, "a:counted", "4")
+	mustSet(t, s, "a:given", "5") // the counter's CAS again
+	mustGet(t, s, "a:given", "5")
+	clk.Advance(1)
+	if o := s.Set([]byte("a:next"), 0, 0, []byte("6"), &SetArgs{NewCAS: 7}); o.Result != Stored {
+		t.Fatalf("set with a given CAS: %v", o.Result)
+	}
+	mustGet(t, s, "a:next", "6") // a later second: not covered
+}
+
 // Every command treats a flushed item as absent.
 func TestFlushPrefixEveryCommandMisses(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())

@@ -62,11 +62,12 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 			return Outcome{Result: NoMemory, Class: cls}
 		}
 		np := s.ptr(nref)
-		c := args.NewCAS
-		if c == 0 {
-			c = s.lay.cas(p)
+		if args.NewCAS != 0 {
+			s.assignCASLocked(sh, np, args.NewCAS)
+		} else {
+			s.lay.setCAS(np, s.lay.cas(p))
+			storeState(np, loadState(np)|loadState(p)&stGivenCAS)
 		}
-		s.lay.setCAS(np, c)
 		s.replaceLocked(sh, hv, key, ref, p, nref, np, now)
 		ref, p = nref, np
 		if !args.Invalidate {
@@ -79,11 +80,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 		}
 		st := loadState(p)
 		storeState(p, st&^stTokenSent|stStale)
-		c := args.NewCAS
-		if c == 0 {
-			c = s.nextCASLocked(sh)
-		}
-		s.lay.setCAS(p, c)
+		s.assignCASLocked(sh, p, args.NewCAS)
 		return Outcome{Result: Deleted, Class: cls}
 	}
 	i, _ := s.findLocked(&sh.t, hv, key)

@@ -342,11 +342,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 			store = true
 		}
 		if store {
-			c := args.NewCAS
-			if c == 0 {
-				c = s.nextCASLocked(sh)
-			}
-			s.lay.setCAS(p, c)
+			s.assignCASLocked(sh, p, args.NewCAS)
 			s.replaceLocked(sh, hv, key, oref, op, ref, p, now)
 			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls, Len: s.valueLen(p, loadState(p)), Exptime: getExp(p), Now: now}
 		}
@@ -363,11 +359,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 			res.Result = NotFound
 		}
 		if store {
-			c := args.NewCAS
-			if c == 0 {
-				c = s.nextCASLocked(sh)
-			}
-			s.lay.setCAS(p, c)
+			s.assignCASLocked(sh, p, args.NewCAS)
 			s.insertLocked(&sh.t, hv, ref)
 			s.linkLocked(ref, p, now)
 			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls, Len: s.valueLen(p, loadState(p)), Exptime: getExp(p), Now: now}

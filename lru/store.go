@@ -233,6 +233,21 @@ func (s *Store) lruClass(ref slab.Ref, st uint32) int {
 	return s.classOf(ref)
 }
 
+// assignCASLocked gives item p (of shard sh) the CAS value a client gave
+// (E), marked as such, or a new one from the shard's counter when given is
+// 0. A prefix flush orders the items of its own second by CAS, which only
+// the counter's values allow (nsTable.find).
+func (s *Store) assignCASLocked(sh *shard, p itemPtr, given uint64) {
+	st := loadState(p) &^ stGivenCAS
+	if given == 0 {
+		s.lay.setCAS(p, s.nextCASLocked(sh))
+	} else {
+		s.lay.setCAS(p, given)
+		st |= stGivenCAS
+	}
+	storeState(p, st)
+}
+
 // nextCASLocked returns a new CAS value for shard sh (0 with NoCAS).
 func (s *Store) nextCASLocked(sh *shard) uint64 {
 	if s.lay.casSize == 0 {

@@ -296,6 +296,7 @@ func (c *conn) flushAll(r *proto.Request) {
 func (s *Server) flushAll(delay int64) {
 	s.store.Flush(delay)
 	s.flushedAt.Store(s.clk.Now())
+	s.noteFlush(nil)
 }
 
 func (c *conn) verbosity(r *proto.Request) {

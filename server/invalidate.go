@@ -461,6 +461,7 @@ func (c *conn) flushPrefix(r *proto.Request) {
 		}
 		return
 	}
+	c.s.noteFlush(prefix)
 	if relay {
 		c.s.inv.applied(st, seq, relayPrefix, prefix)
 	}

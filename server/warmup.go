@@ -1,7 +1,9 @@
 package server
 
 import (
+	"bytes"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,6 +29,7 @@ import (
 type warmup struct {
 	mu      sync.Mutex
 	written map[string]struct{} // keys written here during the warm-up; nil outside one
+	flushed []flushNote         // flushes here in the last WarmupSecs, oldest first
 	full    bool                // written reached maxWarmWritten: no more fetches this warm-up
 	since   time.Time           // the ring change the current warm-up follows
 	active  time.Time           // the last fetch of the current warm-up (its start before one)
@@ -45,6 +48,10 @@ const warmSettle = 10 * time.Second
 // past it the warm-up stops fetching (safe: nothing is fetched that a
 // write could have superseded).
 const maxWarmWritten = 1 << 20
+
+// maxWarmFlushed bounds the flushes remembered (noteFlush); the oldest go
+// first.
+const maxWarmFlushed = 1024
 
 // warmPeers is what warm-up needs from the cluster (cluster.Node).
 type warmPeers interface {
@@ -128,18 +135,15 @@ func (s *Server) warming(key []byte) (string, bool) {
 	w := &s.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !since.Equal(w.since) || w.written == nil || w.full {
-		return "", false // the tick has not seen this change yet, or the warm-up is over
-	}
-	if _, ok := w.written[string(key)]; ok {
-		return "", false
+	if !since.Equal(w.since) || s.warmMineLocked(string(key)) {
+		return "", false // the tick has not seen this change yet, the warm-up is over, or a write here wins
 	}
 	return addr, true
 }
 
 // handoverCommit stores a previous owner's push (ms H, handover.go): only
-// during this node's warm-up and only for a key not written here since the
-// ring changed (NS otherwise: this node's value wins). As in fetchFrom, the
+// during this node's warm-up and only for a key not written or flushed here
+// since the ring changed (NS otherwise: this node's value wins). As in fetchFrom, the
 // check and the store happen under one lock, and writes note themselves
 // before they run, so a write here either comes after the push (and
 // overrides it) or is seen by it.
@@ -147,8 +151,7 @@ func (c *conn) handoverCommit(r *proto.Request) {
 	w := &c.s.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	_, written := w.written[string(r.Key)]
-	if w.written == nil || w.full || written {
+	if c.s.warmMineLocked(string(r.Key)) {
 		c.s.store.Abort(&c.up.resv)
 		c.out = append(c.out, "NS\r\n"...)
 		return
@@ -170,6 +173,50 @@ func (s *Server) noteWrite(key []byte) {
 		}
 	}
 	w.mu.Unlock()
+}
+
+// flushNote is a flush applied here: of a namespace, or of everything
+// (prefix nil).
+type flushNote struct {
+	prefix []byte
+	at     time.Time
+}
+
+// noteFlush records a flush of the namespace prefix (nil: flush_all). For
+// WarmupSecs after it, no key it covers is fetched or taken from a push:
+// the node the copy comes from may not have applied the flush yet (a flush
+// relayed from another region reaches members in any order), and the copy,
+// stored here after the flush, would outlive it.
+func (s *Server) noteFlush(prefix []byte) {
+	w := &s.warm
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	keep := time.Duration(s.set.WarmupSecs) * time.Second
+	i := 0
+	for i < len(w.flushed) && (time.Since(w.flushed[i].at) > keep || len(w.flushed)-i >= maxWarmFlushed) {
+		i++
+	}
+	w.flushed = append(w.flushed[i:], flushNote{prefix: bytes.Clone(prefix), at: time.Now()})
+}
+
+// warmMineLocked reports whether key is this node's now (w.mu held), so
+// that no copy of it from another node may be stored: no warm-up, or key
+// written here during it, or flushed here lately.
+func (s *Server) warmMineLocked(key string) bool {
+	w := &s.warm
+	if w.written == nil || w.full {
+		return true
+	}
+	if _, ok := w.written[key]; ok {
+		return true
+	}
+	keep := time.Duration(s.set.WarmupSecs) * time.Second
+	for _, f := range w.flushed {
+		if time.Since(f.at) <= keep && (f.prefix == nil || strings.HasPrefix(key, string(f.prefix))) {
+			return true
+		}
+	}
+	return false
 }
 
 // warmFetch runs before a read: when keys it reads moved here and are not
@@ -282,7 +329,7 @@ func (s *Server) fetchFrom(addr, key string) {
 	// after this store (and overrides it) or is seen here.
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if _, written := w.written[key]; written || w.written == nil {
+	if s.warmMineLocked(key) {
 		return // written here meanwhile, or the warm-up ended: that write wins
 	}
 	if o := s.store.Set([]byte(key), it.Flags, exptime, it.Value, &lru.SetArgs{Mode: lru.ModeAdd, NewCAS: it.CAS}); o.Result == lru.Stored {

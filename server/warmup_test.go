@@ -59,6 +59,20 @@ func TestWarmupFillsMovedKeys(t *testing.T) {
 	if got := roundTrip(t, srv.Addr(), "get b a nothere\r\n", "END\r\n"); got != "VALUE a 7 1\r\nA\r\nEND\r\n" {
 		t.Fatalf("get b a nothere after deleting b: %q", got)
 	}
+	// A namespace flushed here during the warm-up is this node's: its keys
+	// are neither fetched nor taken from a push of the previous owner,
+	// which may not have applied the flush yet.
+	roundTrip(t, old.Addr(), "set ns:1 0 0 1\r\nN\r\n", "STORED\r\n")
+	roundTrip(t, srv.Addr(), "flush_prefix ns:\r\n", "OK\r\n")
+	if got := roundTrip(t, srv.Addr(), "get ns:1\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("get ns:1 after flush_prefix ns: here: %q, want a miss", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "ms ns:2 1 T0 ME H\r\nP\r\n", "\r\n"); got != "NS\r\n" {
+		t.Fatalf("push of ns:2 after flush_prefix ns:: %q, want NS", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "ms other 1 T0 ME H\r\nP\r\n", "\r\n"); got != "HD\r\n" {
+		t.Fatalf("push of other: %q, want HD", got)
+	}
 	// Twenty clients missing the same key: one fetch.
 	before = statValue(t, old.Addr(), "get_hits")
 	var wg sync.WaitGroup
@@ -89,6 +103,14 @@ func TestWarmupFillsMovedKeys(t *testing.T) {
 	}
 	if v, _ := metricValue(mfs, "slabcached_warmup_fetches_total", map[string]string{"outcome": "filled"}); v != 3 {
 		t.Errorf("slabcached_warmup_fetches_total{outcome=filled} = %v, want 3", v)
+	}
+	// After flush_all here nothing is fetched or taken from a push.
+	roundTrip(t, srv.Addr(), "flush_all\r\n", "OK\r\n")
+	if got := roundTrip(t, srv.Addr(), "get a\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("get a after flush_all here: %q, want a miss", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "ms other2 1 T0 ME H\r\nP\r\n", "\r\n"); got != "NS\r\n" {
+		t.Fatalf("push after flush_all: %q, want NS", got)
 	}
 }
 
