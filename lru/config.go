@@ -90,6 +90,9 @@ type Config struct {
 	// (memcached's -e): best on tmpfs such as /dev/shm. With Restore, the
 	// items a clean stop saved there (SaveSnapshot) are served again.
 	MemoryFile string
+	// HugePages backs item memory with transparent huge pages where the
+	// kernel allows (slab.Config.HugePages; memcached's -L).
+	HugePages bool
 	// Restore is the snapshot ReadSnapshot found beside MemoryFile, or nil
 	// to start empty.
 	Restore *Snapshot

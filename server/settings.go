@@ -171,7 +171,7 @@ type Settings struct {
 	HashPower    int     // hashpower_init (-o hashpower): log2 of the initial index size; 0 (default) = automatic
 	HashExpand   bool    // the index may grow (-o no_hashexpand disables); default true
 	LockMemory   bool    // -k: lock item memory into RAM (mlockall); default false
-	LargePages   bool    // -L: back item memory with large pages where the OS allows; default false
+	LargePages   bool    // -L: back item memory with transparent huge pages where the OS allows; default true (-o no_large_pages turns it off)
 
 	// Slab rebalancing.
 	SlabReassign       bool    // slab_reassign (-o slab_reassign / no_slab_reassign): pages may move between classes; default true
@@ -261,6 +261,7 @@ func DefaultSettings() Settings {
 		CASEnabled:            !d.NoCAS,
 		EvictToFree:           !d.NoEvict,
 		HashExpand:            true,
+		LargePages:            true,
 		SlabReassign:          d.SlabReassign,
 		SlabAutomove:          d.SlabAutomove,
 		SlabAutomoveRatio:     0.8,
@@ -301,6 +302,7 @@ func (s *Settings) StoreConfig() lru.Config {
 		c.MemoryFile = s.MemoryFile
 	}
 	c.NoEvict = !s.EvictToFree
+	c.HugePages = s.LargePages
 	c.LFU = s.Eviction == "lfu"
 	c.ItemSizeMax = s.ItemSizeMax
 	c.GrowthFactor = s.Factor

@@ -52,6 +52,13 @@ type Config struct {
 	// Config needs; otherwise (and always when false) the file starts
 	// zeroed.
 	Reuse bool
+	// HugePages asks the kernel to back the pages with transparent huge
+	// pages (the region is aligned to them and marked MADV_HUGEPAGE, as
+	// memcached's -L does), so that item lookups miss the TLB less. Pages
+	// still become resident only when used, lowest first, so at most one
+	// huge page is partly used. Ignored with MemoryFile, and where the
+	// kernel has transparent huge pages off.
+	HugePages bool
 }
 
 // DefaultConfig returns memcached's defaults: -m 64, -f 1.25, a first class

@@ -14,6 +14,12 @@ func mapRegion(n int) ([]byte, error) {
 	return make([]byte, n), nil
 }
 
+// mapHuge is mapRegion: the Go heap has no huge page advice to give.
+func mapHuge(n int) (region, mem []byte, err error) {
+	mem, err = mapRegion(n)
+	return mem, mem, err
+}
+
 func mapFile(string, int, bool) (*os.File, []byte, bool, error) {
 	return nil, nil, false, errors.New("slab: a memory file needs slab memory outside the Go heap (this build keeps it on the heap)")
 }

@@ -64,6 +64,7 @@ type class struct {
 type Allocator struct {
 	cfg      Config
 	mem      []byte   // the whole region: maxPages pages (MemReserve)
+	region   []byte   // the mapping mem is in (larger when aligned for huge pages)
 	file     *os.File // the memory file mapped as mem, or nil
 	kept     bool     // mem holds the memory file's previous contents
 	base     unsafe.Pointer
@@ -103,22 +104,28 @@ func New(cfg Config) (*Allocator, error) {
 	limit := uint32(cfg.MemLimit / PageSize)
 	maxPages := max(limit, uint32(cfg.MemReserve/PageSize))
 	var (
-		mem  []byte
-		file *os.File
-		kept bool
-		err  error
+		mem    []byte
+		region []byte // what to unmap: mem, or a larger mapping mem is aligned in
+		file   *os.File
+		kept   bool
+		err    error
 	)
 	if cfg.MemoryFile != "" {
 		file, mem, kept, err = mapFile(cfg.MemoryFile, int(maxPages)*PageSize, cfg.Reuse)
+	} else if cfg.HugePages {
+		region, mem, err = mapHuge(int(maxPages) * PageSize)
 	} else {
 		mem, err = mapRegion(int(maxPages) * PageSize)
 	}
 	if err != nil {
 		return nil, err
 	}
+	if region == nil {
+		region = mem
+	}
 	bmem, err := mapRegion(int(maxPages) * wordsPerPage * 8)
 	if err != nil {
-		unmapRegion(mem)
+		unmapRegion(region)
 		if file != nil {
 			file.Close()
 		}
@@ -127,6 +134,7 @@ func New(cfg Config) (*Allocator, error) {
 	a := &Allocator{
 		cfg:       cfg,
 		mem:       mem,
+		region:    region,
 		file:      file,
 		kept:      kept,
 		base:      unsafe.Pointer(unsafe.SliceData(mem)),
@@ -159,8 +167,8 @@ func alignUp(n int) int {
 // Close unmaps the region (and closes the memory file). No Ref may be used
 // afterwards.
 func (a *Allocator) Close() error {
-	m, b := a.mem, a.bitmapMem
-	a.mem, a.bitmapMem, a.bitmap = nil, nil, nil
+	m, b := a.region, a.bitmapMem
+	a.mem, a.region, a.bitmapMem, a.bitmap = nil, nil, nil, nil
 	unmapRegion(b)
 	err := unmapRegion(m)
 	if a.file != nil {

@@ -36,13 +36,14 @@ func main() {
 	}
 	mc := flag.String("memcached", ref, "memcached binary (default: memcached 1.6.45 from $MEMCACHED_REFERENCE or beside the checkout, else Debian's); empty to skip")
 	chunk := flag.Int("chunk-space", 48, "-n for both servers: the smallest class is 48 bytes plus this")
+	large := flag.Bool("large-pages", true, "back our item memory with transparent huge pages, as slabcached does unless -o no_large_pages")
 	flag.Parse()
 	if *klen < 8 {
 		fatal(fmt.Errorf("klen must be at least 8"))
 	}
 	memMiB := int64(*n)*int64(*klen+*vlen+64)/(1<<20) + 64
 
-	ours := loadOurs(*n, *klen, *vlen, *chunk, memMiB)
+	ours := loadOurs(*n, *klen, *vlen, *chunk, memMiB, *large)
 	fmt.Printf("slabcache: items %d, RSS empty %d KiB, loaded %d KiB: total %.1f B/item, loaded-empty %.1f B/item\n",
 		*n, ours.empty/1024, ours.loaded/1024, float64(ours.loaded)/float64(*n), float64(ours.loaded-ours.empty)/float64(*n))
 	if *mc == "" {
@@ -72,10 +73,11 @@ func key(dst []byte, i, klen int) []byte {
 	return append(dst, s...)
 }
 
-func loadOurs(n, klen, vlen, chunk int, memMiB int64) result {
+func loadOurs(n, klen, vlen, chunk int, memMiB int64, large bool) result {
 	cfg := lru.DefaultConfig()
 	cfg.MemoryLimit = memMiB << 20
 	cfg.MinChunkSpace = chunk
+	cfg.HugePages = large
 	s, err := lru.New(cfg, clock.NewFake(0))
 	if err != nil {
 		fatal(err)

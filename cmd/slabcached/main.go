@@ -122,9 +122,6 @@ func serve(cmd *command, stderr io.Writer) int {
 			log.Warn("-k: locking memory failed; continuing without", zap.Error(err))
 		}
 	}
-	if set.LargePages {
-		log.Warn("-L: large pages are left to the kernel (transparent huge pages); nothing else to do")
-	}
 	if err := dropPrivileges(set.User); err != nil {
 		log.Error("-u: cannot assume the identity", zap.String("user", set.User), zap.Error(err))
 		return exitFail
