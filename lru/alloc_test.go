@@ -53,8 +53,10 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 			r.Write(val[50:])
 			s.Commit(&r, nil)
 		},
-		"Touch":  func() { s.Touch(key, 0) },
-		"Delete": func() { s.Delete([]byte("absent"), nil) },
+		"Touch":         func() { s.Touch(key, 0) },
+		"Prefetch":      func() { s.Prefetch(key) },
+		"PrefetchIndex": func() { s.PrefetchIndex(key) },
+		"Delete":        func() { s.Delete([]byte("absent"), nil) },
 		"Incr": func() {
 			s.Set([]byte("n"), 0, 0, []byte("1"), nil)
 			s.Delta([]byte("n"), &DeltaArgs{Incr: true, Delta: 1})

@@ -3,6 +3,7 @@ package lru
 import (
 	"encoding/binary"
 	"math/bits"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
@@ -77,6 +78,24 @@ type index struct {
 	table       // current
 	old   table // being migrated into the current one; old.mem == nil when not
 	next  uint32
+
+	// Where the current table is, for PrefetchIndex, which reads it
+	// without the shard lock: written under the lock whenever the current
+	// table changes. A reader may see one field from before a change and
+	// one from after; the worst that does is a prefetch of a useless
+	// address, which never faults.
+	hintCtrl   atomic.Uintptr
+	hintGroups atomic.Uint32
+}
+
+// publish records the current table's place for PrefetchIndex.
+func (ix *index) publish() {
+	var base uintptr
+	if ix.mem != nil {
+		base = uintptr(unsafe.Pointer(&ix.mem[0]))
+	}
+	ix.hintCtrl.Store(base)
+	ix.hintGroups.Store(ix.ngroups)
 }
 
 func (ix *index) migrating() bool { return ix.old.mem != nil }
@@ -86,6 +105,7 @@ func (ix *index) free() {
 	ix.table.free()
 	ix.old.free()
 	ix.next = 0
+	ix.publish()
 }
 
 // memSlots counts the slots mapped, both tables (hash_bytes).
@@ -274,6 +294,7 @@ func (s *Store) growLocked(ix *index) {
 	ix.old = ix.table
 	ix.table = nt
 	ix.next = 0
+	ix.publish()
 	s.rehashes.Add(1)
 	s.migrations.Add(1)
 }

@@ -141,6 +141,7 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 		ChunkMax:   cfg.SlabChunkMax,
 		MemoryFile: cfg.MemoryFile,
 		Reuse:      reuse,
+		HugePages:  cfg.HugePages,
 	}
 	// Address space for the limit cache_memlimit may raise memory to, plus
 	// one page per class: as in memcached, a class that holds no page gets
@@ -174,6 +175,7 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 			a.Close()
 			return nil, err
 		}
+		sh.t.publish()
 	}
 	s.hashPower.Store(int32(cfg.HashPower))
 	s.hotPct.Store(int32(cfg.HotLRUPct))

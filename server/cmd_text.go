@@ -84,6 +84,18 @@ func (c *conn) get(r *proto.Request) {
 		if touch {
 			c.st[cCmdTouch]++
 		}
+		// While this key is looked up, the next one's item and the index
+		// entries of those after it load (see prefetcher).
+		if i == c.more.resume {
+			for j := i + 2; j < min(len(r.Keys), i+1+prefetchDepth); j++ {
+				c.s.store.PrefetchIndex(r.Keys[j])
+			}
+		} else if j := i + prefetchDepth; j < len(r.Keys) {
+			c.s.store.PrefetchIndex(r.Keys[j])
+		}
+		if i+1 < len(r.Keys) {
+			c.s.store.Prefetch(r.Keys[i+1])
+		}
 		c.hit = valueHit{out: &c.out, key: key, cas: withCAS}
 		o := c.s.store.Get(key, &args, &c.hit)
 		c.hit = valueHit{}

@@ -275,6 +275,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	// this batch (or the batch's start) to its reply: parsing included, and
 	// one clock read per request.
 	start := nanotime()
+	var pf prefetcher
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
@@ -295,6 +296,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				if isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) {
 					c.s.noteWrite(r.Key) // a hand-over push notes itself once accepted (commit)
 				}
+			}
+			if c.udp == nil {
+				pf.ahead(c.s.store, buf, off+n)
 			}
 			everywhere := c.broadcastDelete(r) // its hot-key copies are updated on the way
 			if !everywhere && c.replicatedWrite(r) && !c.udpHold(r.Key) {
@@ -533,3 +537,41 @@ func (c *conn) flushCounters() {
 // still waiting to be written (memcached's resp_has_stack): watch,
 // metadump and mgdump refuse to start behind them.
 func (c *conn) pipelined() bool { return len(c.out) > 0 }
+
+// prefetchDepth is how many requests ahead of the one executing the
+// prefetcher starts loading index entries.
+const prefetchDepth = 8
+
+// prefetcher hides the cache misses of a pipelined batch's lookups: while
+// a request executes, the index entries (shard lock, control bytes, item
+// references) of the next prefetchDepth requests are loading, and the item
+// of the next one. Each of those is a miss that a lookup would otherwise
+// wait for in turn.
+type prefetcher struct {
+	pos     int // the end of the requests whose index entries were prefetched
+	pending int // how many of them have not started executing
+}
+
+// ahead is called when the request before next starts executing.
+func (pf *prefetcher) ahead(st *lru.Store, buf []byte, next int) {
+	if pf.pos <= next {
+		pf.pos, pf.pending = next, 0
+	} else {
+		pf.pending--
+	}
+	for pf.pending < prefetchDepth && pf.pos < len(buf) {
+		k, m := proto.PeekRequest(buf[pf.pos:])
+		if k != nil {
+			st.PrefetchIndex(k)
+		}
+		if m == 0 {
+			pf.pos = len(buf) // nothing more to see in this batch
+			break
+		}
+		pf.pos += m
+		pf.pending++
+	}
+	if k, _ := proto.PeekRequest(buf[next:]); k != nil {
+		st.Prefetch(k)
+	}
+}

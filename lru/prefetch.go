@@ -1,0 +1,56 @@
+package lru
+
+import (
+	"math/bits"
+	"unsafe"
+
+	"github.com/slabcache/slabcache/slab"
+)
+
+// Prefetch asks the CPU to start loading the item key would find, without
+// waiting for it: a caller that knows its next key (the next key of a
+// multi-get, the next request of a pipelined batch) calls it before doing
+// the current one, so that the item's cache misses overlap that work
+// instead of stalling the next lookup. It takes the key's shard lock to
+// read the index (the index's own misses are not hidden), but does not read
+// item memory: the candidate items of the key's home group are only
+// prefetched, their first two cache lines (header, key and the start of the
+// value). It changes nothing and counts nothing.
+func (s *Store) Prefetch(key []byte) {
+	h := hashKey(key)
+	sh := s.shardFor(h)
+	sh.mu.Lock()
+	t := &sh.t.table
+	if t.ngroups != 0 {
+		ct := ctrlTag(h)
+		g := homeGroup(h, t.ngroups)
+		for m := matchByte(t.group(g), ct); m != 0; m &= m - 1 {
+			i := int(g)*groupSize + bits.TrailingZeros64(m)/8
+			if t.ctrl[i] != ct {
+				continue
+			}
+			p := s.slab.Pointer(slab.Ref(t.refs[i]))
+			prefetch(uintptr(p))
+			prefetch(uintptr(p) + 64)
+		}
+	}
+	sh.mu.Unlock()
+}
+
+// PrefetchIndex is the first step of Prefetch, for a key further ahead: it
+// starts loading the key's shard lock and index group (its control bytes
+// and item references) without taking the lock or waiting for anything, so
+// that a later Prefetch or lookup of the key finds them in cache. Calls for
+// several keys in a row overlap their misses.
+func (s *Store) PrefetchIndex(key []byte) {
+	h := hashKey(key)
+	sh := s.shardFor(h)
+	prefetch(uintptr(unsafe.Pointer(sh)))
+	base, n := sh.t.hintCtrl.Load(), sh.t.hintGroups.Load()
+	if base == 0 || n == 0 {
+		return
+	}
+	g := uintptr(homeGroup(h, n))
+	prefetch(base + g*groupSize)
+	prefetch(base + uintptr(n)*groupSize + g*groupSize*4)
+}

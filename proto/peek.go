@@ -1,0 +1,83 @@
+package proto
+
+import "bytes"
+
+// PeekRequest looks at the text request at the start of buf without
+// parsing it: when it is a get, gets, mg, set or ms, it returns its (first)
+// key, and when buf holds the whole request, its length (line and data
+// block), so that the caller can look at the one after it. Otherwise key is
+// nil and n is 0. It checks nothing else: it is for a server that starts
+// loading the items of the requests it has received (a cache prefetch)
+// before it parses and executes them one by one; an odd request costs at
+// most a useless prefetch.
+func PeekRequest(buf []byte) (key []byte, n int) {
+	var i int
+	data := false
+	switch {
+	case len(buf) > 4 && buf[0] == 'g' && buf[1] == 'e' && buf[2] == 't':
+		i = 3
+		if buf[3] == 's' {
+			i = 4
+		}
+	case len(buf) > 4 && buf[0] == 's' && buf[1] == 'e' && buf[2] == 't':
+		i, data = 3, true
+	case len(buf) > 3 && buf[0] == 'm' && buf[1] == 'g':
+		i = 2
+	case len(buf) > 3 && buf[0] == 'm' && buf[1] == 's':
+		i, data = 2, true
+	default:
+		return nil, 0
+	}
+	if buf[i] != ' ' {
+		return nil, 0
+	}
+	i++
+	start := i
+	for end := min(len(buf), start+MaxKeyLen+1); i < end && key == nil; i++ {
+		switch buf[i] {
+		case ' ', '\r', '\n':
+			if i == start {
+				return nil, 0
+			}
+			key = buf[start:i]
+		}
+	}
+	if key == nil {
+		return nil, 0
+	}
+	nl := bytes.IndexByte(buf[i-1:], '\n')
+	if nl < 0 {
+		return key, 0
+	}
+	n = i - 1 + nl + 1
+	if !data {
+		return key, n
+	}
+	// The data block's length: set's fourth token after the key (flags,
+	// exptime, bytes), ms's first.
+	tok := 3
+	if buf[1] == 's' {
+		tok = 1
+	}
+	line := buf[i-1 : n]
+	var v []byte
+	for ; tok > 0; tok-- {
+		line = bytes.TrimLeft(line, " ")
+		sp := bytes.IndexAny(line, " \r\n")
+		if sp <= 0 {
+			return key, 0
+		}
+		v, line = line[:sp], line[sp:]
+	}
+	size := 0
+	for _, c := range v {
+		if c < '0' || c > '9' || size > 1<<30 {
+			return key, 0
+		}
+		size = size*10 + int(c-'0')
+	}
+	if n+size+2 > len(buf) {
+		return key, 0
+	}
+	return key, n + size + 2
+}

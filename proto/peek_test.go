@@ -1,0 +1,37 @@
+package proto
+
+import "testing"
+
+func TestPeekRequest(t *testing.T) {
+	for _, c := range []struct {
+		in, key string
+		n       int
+	}{
+		{"get foo\r\nget bar\r\n", "foo", 9},
+		{"get foo bar\r\n", "foo", 13},
+		{"gets foo\n", "foo", 9},
+		{"mg foo v f\r\nmn\r\n", "foo", 12},
+		{"set foo 0 0 3\r\nbar\r\nget x\r\n", "foo", 20},
+		{"set foo 1 2 3 noreply\r\nbar\r\n", "foo", 28},
+		{"set foo 0 0 3\r\nba", "foo", 0}, // the data is not all here
+		{"set foo 0 0 x\r\nbar\r\n", "foo", 0},
+		{"set foo 0 0\r\n", "foo", 0},
+		{"ms foo 3 T0\r\nbar\r\nmn\r\n", "foo", 18},
+		{"ms foo 3\r\nbar\r\n", "foo", 15},
+		{"get foo", "", 0},       // the key may go on in the next read
+		{"get foo ba", "foo", 0}, // the line is not all here
+		{"get  foo\r\n", "", 0},
+		{"gat 0 foo\r\n", "", 0},
+		{"getx foo\r\n", "", 0},
+		{"delete foo\r\n", "", 0},
+		{"mn\r\n", "", 0},
+		{"\x80\x00\x00\x03", "", 0},
+		{"", "", 0},
+		{"get " + string(make([]byte, MaxKeyLen+1)) + "\r\n", "", 0},
+	} {
+		key, n := PeekRequest([]byte(c.in))
+		if string(key) != c.key || n != c.n {
+			t.Errorf("PeekRequest(%q) = %q, %d; want %q, %d", c.in, key, n, c.key, c.n)
+		}
+	}
+}
