@@ -16,8 +16,10 @@ import (
 // item memory: the candidate items of the key's home group are only
 // prefetched, their first two cache lines (header, key and the start of the
 // value). It changes nothing and counts nothing.
-func (s *Store) Prefetch(key []byte) {
-	h := hashKey(key)
+func (s *Store) Prefetch(key []byte) { s.PrefetchItem(hashKey(key)) }
+
+// PrefetchItem is Prefetch for the key whose hash PrefetchIndex returned.
+func (s *Store) PrefetchItem(h uint64) {
 	sh := s.shardFor(h)
 	sh.mu.Lock()
 	t := &sh.t.table
@@ -29,9 +31,8 @@ func (s *Store) Prefetch(key []byte) {
 			if t.ctrl[i] != ct {
 				continue
 			}
-			p := s.slab.Pointer(slab.Ref(t.refs[i]))
-			prefetch(uintptr(p))
-			prefetch(uintptr(p) + 64)
+			p := uintptr(s.slab.Pointer(slab.Ref(t.refs[i])))
+			prefetch2(p, p+64)
 		}
 	}
 	sh.mu.Unlock()
@@ -41,16 +42,17 @@ func (s *Store) Prefetch(key []byte) {
 // starts loading the key's shard lock and index group (its control bytes
 // and item references) without taking the lock or waiting for anything, so
 // that a later Prefetch or lookup of the key finds them in cache. Calls for
-// several keys in a row overlap their misses.
-func (s *Store) PrefetchIndex(key []byte) {
+// several keys in a row overlap their misses. It returns the key's hash,
+// for PrefetchItem.
+func (s *Store) PrefetchIndex(key []byte) uint64 {
 	h := hashKey(key)
 	sh := s.shardFor(h)
-	prefetch(uintptr(unsafe.Pointer(sh)))
 	base, n := sh.t.hintCtrl.Load(), sh.t.hintGroups.Load()
 	if base == 0 || n == 0 {
-		return
+		prefetch2(uintptr(unsafe.Pointer(sh)), 0)
+		return h
 	}
 	g := uintptr(homeGroup(h, n))
-	prefetch(base + g*groupSize)
-	prefetch(base + uintptr(n)*groupSize + g*groupSize*4)
+	prefetch3(uintptr(unsafe.Pointer(sh)), base+g*groupSize, base+uintptr(n)*groupSize+g*groupSize*4)
+	return h
 }

@@ -1,5 +1,7 @@
 package lru
 
-// prefetch hints the CPU to bring the cache line at addr closer. It never
-// faults, whatever addr is.
-func prefetch(addr uintptr)
+// prefetch2 and prefetch3 hint the CPU to bring the cache lines at their
+// addresses closer (one call for several: the call costs more than the
+// hint). They never fault, whatever the addresses are.
+func prefetch2(a, b uintptr)
+func prefetch3(a, b, c uintptr)

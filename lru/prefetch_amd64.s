@@ -1,7 +1,19 @@
 #include "textflag.h"
 
-// func prefetch(addr uintptr)
-TEXT ·prefetch(SB), NOSPLIT|NOFRAME, $0-8
-	MOVQ addr+0(FP), AX
+// func prefetch2(a, b uintptr)
+TEXT ·prefetch2(SB), NOSPLIT|NOFRAME, $0-16
+	MOVQ a+0(FP), AX
+	MOVQ b+8(FP), BX
 	PREFETCHT0 (AX)
+	PREFETCHT0 (BX)
+	RET
+
+// func prefetch3(a, b, c uintptr)
+TEXT ·prefetch3(SB), NOSPLIT|NOFRAME, $0-24
+	MOVQ a+0(FP), AX
+	MOVQ b+8(FP), BX
+	MOVQ c+16(FP), CX
+	PREFETCHT0 (AX)
+	PREFETCHT0 (BX)
+	PREFETCHT0 (CX)
 	RET

@@ -2,5 +2,6 @@
 
 package lru
 
-// prefetch does nothing on this architecture.
-func prefetch(uintptr) {}
+// prefetch2 and prefetch3 do nothing on this architecture.
+func prefetch2(a, b uintptr)    {}
+func prefetch3(a, b, c uintptr) {}

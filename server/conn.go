@@ -546,32 +546,46 @@ const prefetchDepth = 8
 // a request executes, the index entries (shard lock, control bytes, item
 // references) of the next prefetchDepth requests are loading, and the item
 // of the next one. Each of those is a miss that a lookup would otherwise
-// wait for in turn.
+// wait for in turn. It only looks at the input (proto.PeekRequest) and
+// hints the CPU: what it gets wrong costs a useless prefetch.
 type prefetcher struct {
-	pos     int // the end of the requests whose index entries were prefetched
-	pending int // how many of them have not started executing
+	pos int // the end of the requests seen so far
+	// stuck: the request at pos could not be read ahead of (unknown
+	// command, incomplete); look-ahead resumes after it executes
+	stuck bool
+	head  int // ring index of the oldest entry
+	n     int // entries in the ring
+	ring  [prefetchDepth]struct {
+		start int    // where the request starts in the batch
+		hash  uint64 // its key's hash, when it has a key
+		key   bool
+	}
 }
 
 // ahead is called when the request before next starts executing.
 func (pf *prefetcher) ahead(st *lru.Store, buf []byte, next int) {
-	if pf.pos <= next {
-		pf.pos, pf.pending = next, 0
-	} else {
-		pf.pending--
+	if pf.pos < next || pf.pos == next && (pf.stuck || pf.n == 0) {
+		pf.pos, pf.head, pf.n, pf.stuck = next, 0, 0, false
 	}
-	for pf.pending < prefetchDepth && pf.pos < len(buf) {
+	for pf.n > 0 && pf.ring[pf.head].start < next {
+		pf.head = (pf.head + 1) % prefetchDepth
+		pf.n--
+	}
+	for pf.n < prefetchDepth && pf.pos < len(buf) && !pf.stuck {
 		k, m := proto.PeekRequest(buf[pf.pos:])
-		if k != nil {
-			st.PrefetchIndex(k)
+		e := &pf.ring[(pf.head+pf.n)%prefetchDepth]
+		e.start, e.key = pf.pos, k != nil
+		if e.key {
+			e.hash = st.PrefetchIndex(k)
 		}
+		pf.n++
 		if m == 0 {
-			pf.pos = len(buf) // nothing more to see in this batch
+			pf.stuck = true // pos stays at its start
 			break
 		}
 		pf.pos += m
-		pf.pending++
 	}
-	if k, _ := proto.PeekRequest(buf[next:]); k != nil {
-		st.Prefetch(k)
+	if e := &pf.ring[pf.head]; pf.n > 0 && e.start == next && e.key {
+		st.PrefetchItem(e.hash)
 	}
 }

@@ -65,7 +65,7 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 	tc.start("h3", "127.0.0.53", append(opts, "--cluster-join", "127.0.0.51:7946")...)
 	all := []string{"h1", "h2", "h3"}
 	for _, n := range all {
-		tc.waitStatus(all, n, "alive", 10*time.Second)
+		tc.waitStatus(all, n, "alive", joinWithin)
 	}
 	cl, err := client.New(client.Config{Endpoints: []string{"127.0.0.51:11211"}, PollInterval: 200 * time.Millisecond})
 	if err != nil {

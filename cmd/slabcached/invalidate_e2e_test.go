@@ -72,7 +72,7 @@ func TestFlushPrefixAcrossCluster(t *testing.T) {
 		names = append(names, name)
 	}
 	for _, n := range names {
-		tc.waitStatus(names, n, "alive", 15*time.Second)
+		tc.waitStatus(names, n, "alive", joinWithin)
 	}
 	// Every node holds items of three namespaces.
 	keys := func(ns string) []string {
@@ -135,7 +135,7 @@ func TestFlushPrefixAcrossCluster(t *testing.T) {
 		t.Errorf("f5 serves %d of 50 items of tenant:10:", got)
 	}
 	// The Go client's FlushPrefix, once every member answers again.
-	tc.waitStatus(names, "f5", "alive", 15*time.Second)
+	tc.waitStatus(names, "f5", "alive", joinWithin)
 	cl, err := client.New(client.Config{Endpoints: []string{tc.nodes["f3"].addr()}})
 	if err != nil {
 		t.Fatal(err)
@@ -343,7 +343,7 @@ func TestFlushPrefixAcrossRegions(t *testing.T) {
 		}
 	}
 	for _, n := range names {
-		tc.waitStatus(names, n, "alive", 15*time.Second)
+		tc.waitStatus(names, n, "alive", joinWithin)
 	}
 	// Clients of a region see that region only.
 	for _, n := range names {
@@ -552,7 +552,7 @@ func TestFlushPrefixCatchUpAfterOriginDies(t *testing.T) {
 	}
 	tc.start("c3", ip(2), c3args...)
 	for _, n := range names {
-		tc.waitStatus(names, n, "alive", 15*time.Second)
+		tc.waitStatus(names, n, "alive", joinWithin)
 	}
 	for _, n := range names {
 		fillNamespace(t, tc.nodes[n].addr(), "lost:", 100)

@@ -47,7 +47,7 @@ func TestWarmupOnJoin(t *testing.T) {
 			tc2.start("w3", ip(2), append(opts, "--cluster-join", ip(0)+":7946")...)
 			three := []string{"w1", "w2", "w3"}
 			for _, n := range three {
-				tc2.waitStatus(three, n, "alive", 10*time.Second)
+				tc2.waitStatus(three, n, "alive", joinWithin)
 			}
 			cl, err := client.New(client.Config{Endpoints: []string{ip(0) + ":11211"}, PollInterval: 100 * time.Millisecond})
 			if err != nil {
@@ -62,7 +62,7 @@ func TestWarmupOnJoin(t *testing.T) {
 			}
 			tc2.start("w4", ip(3), append(opts, "--cluster-join", ip(0)+":7946")...)
 			all := append(three, "w4")
-			tc2.waitStatus(all, "w4", "alive", 10*time.Second)
+			tc2.waitStatus(all, "w4", "alive", joinWithin)
 			for len(cl.View().Members) != 4 {
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -161,7 +161,7 @@ func TestHandoverPushOnJoin(t *testing.T) {
 	tc.start("h3", ip(2), "--cluster-join", ip(0)+":7946")
 	three := []string{"h1", "h2", "h3"}
 	for _, n := range three {
-		tc.waitStatus(three, n, "alive", 10*time.Second)
+		tc.waitStatus(three, n, "alive", joinWithin)
 	}
 	cl, err := client.New(client.Config{Endpoints: []string{ip(0) + ":11211"}, PollInterval: 100 * time.Millisecond})
 	if err != nil {
@@ -176,7 +176,7 @@ func TestHandoverPushOnJoin(t *testing.T) {
 	}
 	tc.start("h4", ip(3), "--cluster-join", ip(0)+":7946")
 	all := append(three, "h4")
-	tc.waitStatus(all, "h4", "alive", 10*time.Second)
+	tc.waitStatus(all, "h4", "alive", joinWithin)
 	for len(cl.View().Members) != 4 {
 		time.Sleep(20 * time.Millisecond)
 	}
