@@ -54,7 +54,7 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 			s.Commit(&r, nil)
 		},
 		"Touch":         func() { s.Touch(key, 0) },
-		"Prefetch":      func() { s.Prefetch(key) },
+		"PrefetchItem":  func() { s.PrefetchItem(s.PrefetchIndex(key)) },
 		"PrefetchIndex": func() { s.PrefetchIndex(key) },
 		"Delete":        func() { s.Delete([]byte("absent"), nil) },
 		"Incr": func() {

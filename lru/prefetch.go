@@ -7,18 +7,16 @@ import (
 	"github.com/slabcache/slabcache/slab"
 )
 
-// Prefetch asks the CPU to start loading the item key would find, without
-// waiting for it: a caller that knows its next key (the next key of a
-// multi-get, the next request of a pipelined batch) calls it before doing
-// the current one, so that the item's cache misses overlap that work
-// instead of stalling the next lookup. It takes the key's shard lock to
-// read the index (the index's own misses are not hidden), but does not read
+// PrefetchItem asks the CPU to start loading the item the key with hash h
+// (from PrefetchIndex) would find, without waiting for it: a caller that
+// knows its next key (the next key of a multi-get, the next request of a
+// pipelined batch) calls it before doing the current one, so that the
+// item's cache misses overlap that work instead of stalling the next
+// lookup. It takes the key's shard lock to read the index (whose entries
+// PrefetchIndex, called earlier, has brought closer), but does not read
 // item memory: the candidate items of the key's home group are only
-// prefetched, their first two cache lines (header, key and the start of the
-// value). It changes nothing and counts nothing.
-func (s *Store) Prefetch(key []byte) { s.PrefetchItem(hashKey(key)) }
-
-// PrefetchItem is Prefetch for the key whose hash PrefetchIndex returned.
+// prefetched, their first two cache lines (header, key and the start of
+// the value). It changes nothing and counts nothing.
 func (s *Store) PrefetchItem(h uint64) {
 	sh := s.shardFor(h)
 	sh.mu.Lock()

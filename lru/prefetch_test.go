@@ -14,10 +14,8 @@ func TestPrefetchChangesNothing(t *testing.T) {
 	s.Set(key, 7, 0, []byte("v1"), nil)
 	before := s.Stats()
 	for range 3 {
-		s.PrefetchIndex(key)
-		s.Prefetch(key)
-		s.PrefetchIndex([]byte("absent"))
-		s.Prefetch([]byte("absent"))
+		s.PrefetchItem(s.PrefetchIndex(key))
+		s.PrefetchItem(s.PrefetchIndex([]byte("absent")))
 	}
 	if after := s.Stats(); after != before {
 		t.Errorf("stats changed:\n before %+v\n after  %+v", before, after)
@@ -47,8 +45,7 @@ func TestPrefetchWhileIndexGrows(t *testing.T) {
 				default:
 				}
 				k := fmt.Appendf(nil, "key:%d", (i*2+g)%n)
-				s.PrefetchIndex(k)
-				s.Prefetch(k)
+				s.PrefetchItem(s.PrefetchIndex(k))
 			}
 		})
 	}

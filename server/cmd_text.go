@@ -50,6 +50,7 @@ func (c *conn) get(r *proto.Request) {
 		}
 		c.resps += len(r.Keys)
 	}
+	var hashes [prefetchDepth]uint64 // of the keys being prefetched
 	for i := c.more.resume; i < len(r.Keys); i++ {
 		if c.udp != nil && i > 0 {
 			// Over UDP each key's reply is sent on its own, as memcached
@@ -87,14 +88,14 @@ func (c *conn) get(r *proto.Request) {
 		// While this key is looked up, the next one's item and the index
 		// entries of those after it load (see prefetcher).
 		if i == c.more.resume {
-			for j := i + 2; j < min(len(r.Keys), i+1+prefetchDepth); j++ {
-				c.s.store.PrefetchIndex(r.Keys[j])
+			for j := i + 1; j < min(len(r.Keys), i+1+prefetchDepth); j++ {
+				hashes[j%prefetchDepth] = c.s.store.PrefetchIndex(r.Keys[j])
 			}
 		} else if j := i + prefetchDepth; j < len(r.Keys) {
-			c.s.store.PrefetchIndex(r.Keys[j])
+			hashes[j%prefetchDepth] = c.s.store.PrefetchIndex(r.Keys[j])
 		}
 		if i+1 < len(r.Keys) {
-			c.s.store.Prefetch(r.Keys[i+1])
+			c.s.store.PrefetchItem(hashes[(i+1)%prefetchDepth])
 		}
 		c.hit = valueHit{out: &c.out, key: key, cas: withCAS}
 		o := c.s.store.Get(key, &args, &c.hit)
