@@ -85,17 +85,8 @@ func (c *conn) get(r *proto.Request) {
 		if touch {
 			c.st[cCmdTouch]++
 		}
-		// While this key is looked up, the next one's item and the index
-		// entries of those after it load (see prefetcher).
-		if i == c.more.resume {
-			for j := i + 1; j < min(len(r.Keys), i+1+prefetchDepth); j++ {
-				hashes[j%prefetchDepth] = c.s.store.PrefetchIndex(r.Keys[j])
-			}
-		} else if j := i + prefetchDepth; j < len(r.Keys) {
-			hashes[j%prefetchDepth] = c.s.store.PrefetchIndex(r.Keys[j])
-		}
-		if i+1 < len(r.Keys) {
-			c.s.store.PrefetchItem(hashes[(i+1)%prefetchDepth])
+		if c.s.net.prefetch {
+			c.prefetchKeys(r.Keys, i, i == c.more.resume, &hashes)
 		}
 		c.hit = valueHit{out: &c.out, key: key, cas: withCAS}
 		o := c.s.store.Get(key, &args, &c.hit)
@@ -107,6 +98,24 @@ func (c *conn) get(r *proto.Request) {
 	}
 	c.more.resume = 0
 	c.out = proto.AppendEnd(c.out)
+}
+
+// prefetchKeys is a multi-get's look-ahead: while key i is looked up, the
+// next key's item and the index entries of the prefetchDepth-1 keys after
+// it load (see prefetcher). first: key i is the first this call of get
+// does; hashes keeps the keys' hashes from one step to the next.
+func (c *conn) prefetchKeys(keys [][]byte, i int, first bool, hashes *[prefetchDepth]uint64) {
+	st := c.s.store
+	if first {
+		for j := i + 1; j < min(len(keys), i+1+prefetchDepth); j++ {
+			hashes[j%prefetchDepth] = st.PrefetchIndex(keys[j])
+		}
+	} else if j := i + prefetchDepth; j < len(keys) {
+		hashes[j%prefetchDepth] = st.PrefetchIndex(keys[j])
+	}
+	if i+1 < len(keys) {
+		st.PrefetchItem(hashes[(i+1)%prefetchDepth])
+	}
 }
 
 // countRead counts a get (or, with touch, a gat) that found o.

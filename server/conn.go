@@ -297,7 +297,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 					c.s.noteWrite(r.Key) // a hand-over push notes itself once accepted (commit)
 				}
 			}
-			if c.udp == nil {
+			if c.s.net.prefetch && c.udp == nil {
 				pf.ahead(c.s.store, buf, off+n)
 			}
 			everywhere := c.broadcastDelete(r) // its hot-key copies are updated on the way

@@ -170,6 +170,7 @@ type Settings struct {
 	EvictToFree  bool    // evict_to_free (-M disables), stats "evictions" on/off; default true
 	HashPower    int     // hashpower_init (-o hashpower): log2 of the initial index size; 0 (default) = automatic
 	HashExpand   bool    // the index may grow (-o no_hashexpand disables); default true
+	Prefetch     bool    // start loading the items of the requests and keys that come next (-o no_prefetch disables); default true
 	LockMemory   bool    // -k: lock item memory into RAM (mlockall); default false
 	LargePages   bool    // -L: back item memory with transparent huge pages where the OS allows; default true (-o no_large_pages turns it off)
 
@@ -261,6 +262,7 @@ func DefaultSettings() Settings {
 		CASEnabled:            !d.NoCAS,
 		EvictToFree:           !d.NoEvict,
 		HashExpand:            true,
+		Prefetch:              true,
 		LargePages:            true,
 		SlabReassign:          d.SlabReassign,
 		SlabAutomove:          d.SlabAutomove,

@@ -49,6 +49,8 @@ type transport struct {
 	// respLimit: replies a connection may have waiting in one event under
 	// read_buf_mem_limit (0: no limit); see conn.respRoom.
 	respLimit int
+	// prefetch: look ahead in batches and multi-gets (Settings.Prefetch).
+	prefetch bool
 
 	mu        sync.Mutex // guards everything below
 	eng       gnet.Engine

@@ -133,6 +133,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"hashpower=20", func(s *server.Settings) { s.HashPower = 20 }, ""},
 		{"no_hashexpand", func(s *server.Settings) { s.HashExpand = false }, ""},
 		{"no_large_pages", func(s *server.Settings) { s.LargePages = false }, ""},
+		{"no_prefetch", func(s *server.Settings) { s.Prefetch = false }, ""},
 		{"no_slab_reassign", func(s *server.Settings) { s.SlabReassign = false }, ""},
 		{"no_slab_reassign,slab_reassign", func(s *server.Settings) {}, ""},
 		{"slab_automove=2", func(s *server.Settings) { s.SlabAutomove = 2 }, ""},

@@ -331,6 +331,7 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "track_sizes", apply: set(func(s *server.Settings) { s.TrackSizes = true }),
 		noEffect: "-o track_sizes has no effect in slabcached: it keeps no item size histogram (stats sizes says disabled)"},
 	{kind: suboption, long: "no_hashexpand", apply: set(func(s *server.Settings) { s.HashExpand = false })},
+	{kind: suboption, long: "no_prefetch", apply: set(func(s *server.Settings) { s.Prefetch = false })},
 	{kind: suboption, long: "no_large_pages", apply: set(func(s *server.Settings) { s.LargePages = false })},
 	{kind: suboption, long: "modern"}, // memcached: "currently: nothing"
 	{kind: suboption, long: "no_modern", apply: func(p *parser, _ string, _ bool) error {
