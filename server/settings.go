@@ -172,7 +172,7 @@ type Settings struct {
 	HashExpand   bool    // the index may grow (-o no_hashexpand disables); default true
 	Prefetch     bool    // start loading the items of the requests and keys that come next (-o no_prefetch disables); default true
 	LockMemory   bool    // -k: lock item memory into RAM (mlockall); default false
-	LargePages   bool    // -L: back item memory with transparent huge pages where the OS allows; default true (-o no_large_pages turns it off)
+	LargePages   bool    // -L: back item memory with transparent huge pages where the OS allows; default false
 
 	// Slab rebalancing.
 	SlabReassign       bool    // slab_reassign (-o slab_reassign / no_slab_reassign): pages may move between classes; default true
@@ -263,7 +263,6 @@ func DefaultSettings() Settings {
 		EvictToFree:           !d.NoEvict,
 		HashExpand:            true,
 		Prefetch:              true,
-		LargePages:            true,
 		SlabReassign:          d.SlabReassign,
 		SlabAutomove:          d.SlabAutomove,
 		SlabAutomoveRatio:     0.8,

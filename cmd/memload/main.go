@@ -36,7 +36,7 @@ func main() {
 	}
 	mc := flag.String("memcached", ref, "memcached binary (default: memcached 1.6.45 from $MEMCACHED_REFERENCE or beside the checkout, else Debian's); empty to skip")
 	chunk := flag.Int("chunk-space", 48, "-n for both servers: the smallest class is 48 bytes plus this")
-	large := flag.Bool("large-pages", true, "back our item memory with transparent huge pages, as slabcached does unless -o no_large_pages")
+	large := flag.Bool("large-pages", false, "back our item memory with transparent huge pages, as slabcached -L does")
 	flag.Parse()
 	if *klen < 8 {
 		fatal(fmt.Errorf("klen must be at least 8"))

@@ -79,7 +79,7 @@ func TestParseFlags(t *testing.T) {
 		{"--disable-cas", func(s *server.Settings) { s.CASEnabled = false }},
 		{"-k", func(s *server.Settings) { s.LockMemory = true }},
 		{"--lock-memory", func(s *server.Settings) { s.LockMemory = true }},
-		{"-o no_large_pages -L", func(s *server.Settings) { s.LargePages = true }},
+		{"-L", func(s *server.Settings) { s.LargePages = true }},
 		{"--enable-largepages", func(s *server.Settings) { s.LargePages = true }},
 		// commands
 		{"-A", func(s *server.Settings) { s.ShutdownCommand = true }},
@@ -132,7 +132,6 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"no_maxconns_fast,maxconns_fast", func(s *server.Settings) {}, ""},
 		{"hashpower=20", func(s *server.Settings) { s.HashPower = 20 }, ""},
 		{"no_hashexpand", func(s *server.Settings) { s.HashExpand = false }, ""},
-		{"no_large_pages", func(s *server.Settings) { s.LargePages = false }, ""},
 		{"no_prefetch", func(s *server.Settings) { s.Prefetch = false }, ""},
 		{"no_slab_reassign", func(s *server.Settings) { s.SlabReassign = false }, ""},
 		{"no_slab_reassign,slab_reassign", func(s *server.Settings) {}, ""},

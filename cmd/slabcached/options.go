@@ -332,7 +332,6 @@ var memcachedOptions = []option{
 		noEffect: "-o track_sizes has no effect in slabcached: it keeps no item size histogram (stats sizes says disabled)"},
 	{kind: suboption, long: "no_hashexpand", apply: set(func(s *server.Settings) { s.HashExpand = false })},
 	{kind: suboption, long: "no_prefetch", apply: set(func(s *server.Settings) { s.Prefetch = false })},
-	{kind: suboption, long: "no_large_pages", apply: set(func(s *server.Settings) { s.LargePages = false })},
 	{kind: suboption, long: "modern"}, // memcached: "currently: nothing"
 	{kind: suboption, long: "no_modern", apply: func(p *parser, _ string, _ bool) error {
 		// memcached 1.4's defaults (and hash_algorithm=jenkins)

@@ -68,6 +68,7 @@ func printUsage(w io.Writer) {
    - maxconns_fast:       immediately close new connections after limit (default: enabled)
    - hashpower:           log2 of the initial index size, 12 to 32 (default: 0, automatic)
    - no_hashexpand:       do not grow the index
+   - no_prefetch:         do not load the next requests' index entries and items ahead
    - slab_reassign:       allow pages to move between slab classes (default: enabled)
    - slab_automove:       0 off, 1 background (default), 2 aggressive
    - slab_automove_ratio: free-memory ratio that triggers a move (default: 0.80)
