@@ -1,6 +1,9 @@
 package proto
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // PeekRequest looks at the text request at the start of buf without
 // parsing it: when it is a get, gets, mg, set or ms, it returns its (first)
@@ -80,4 +83,25 @@ func PeekRequest(buf []byte) (key []byte, n int) {
 		return key, 0
 	}
 	return key, n + size + 2
+}
+
+// PeekBinaryRequest is PeekRequest for the binary protocol: the key of
+// the request at the start of buf when its header, extras and key are
+// there, and its whole length when the body is too. Any request with a key
+// qualifies (all of them look the key up).
+func PeekBinaryRequest(buf []byte) (key []byte, n int) {
+	if len(buf) < BinHeaderLen || buf[0] != BinReqMagic {
+		return nil, 0
+	}
+	klen := int(binary.BigEndian.Uint16(buf[2:]))
+	head := BinHeaderLen + int(buf[4]) + klen
+	body := int(binary.BigEndian.Uint32(buf[8:]))
+	if klen == 0 || head > len(buf) || head > BinHeaderLen+body {
+		return nil, 0
+	}
+	key = buf[head-klen : head]
+	if total := BinHeaderLen + body; total <= len(buf) {
+		n = total
+	}
+	return key, n
 }

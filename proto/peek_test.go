@@ -1,6 +1,9 @@
 package proto
 
-import "testing"
+import (
+	"bytes"
+	"testing"
+)
 
 func TestPeekRequest(t *testing.T) {
 	for _, c := range []struct {
@@ -32,6 +35,32 @@ func TestPeekRequest(t *testing.T) {
 		key, n := PeekRequest([]byte(c.in))
 		if string(key) != c.key || n != c.n {
 			t.Errorf("PeekRequest(%q) = %q, %d; want %q, %d", c.in, key, n, c.key, c.n)
+		}
+	}
+}
+
+func TestPeekBinaryRequest(t *testing.T) {
+	get := AppendBinRequest(nil, &BinRequest{Opcode: BinOpGet, Key: []byte("foo")})
+	set := AppendBinRequest(nil, &BinRequest{Opcode: BinOpSet, Key: []byte("bar"), Value: []byte("value")})
+	noop := AppendBinRequest(nil, &BinRequest{Opcode: BinOpNoop})
+	batch := bytes.Join([][]byte{get, set, noop}, nil)
+	for _, c := range []struct {
+		name string
+		in   []byte
+		key  string
+		n    int
+	}{
+		{"get", batch, "foo", len(get)},
+		{"set", batch[len(get):], "bar", len(set)},
+		{"set without its value", set[:len(set)-2], "bar", 0},
+		{"set without its whole key", set[:BinHeaderLen+8+2], "", 0},
+		{"noop", noop, "", 0},
+		{"header only", get[:BinHeaderLen-1], "", 0},
+		{"text", []byte("get foo\r\n"), "", 0},
+	} {
+		key, n := PeekBinaryRequest(c.in)
+		if string(key) != c.key || n != c.n {
+			t.Errorf("%s: %q, %d; want %q, %d", c.name, key, n, c.key, c.n)
 		}
 	}
 }

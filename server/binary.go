@@ -48,6 +48,7 @@ func (h *binHit) Hit(it *lru.Item) {
 func (c *conn) processBinary(buf []byte) (off int, close bool) {
 	r := &c.breq
 	c.in.need = 0
+	var pf prefetcher
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.ParseBinary(buf[off:], r)
 		if c.s.set.SASL && !c.authed && binNeedsAuth(r, err) {
@@ -69,6 +70,9 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				if isBinWrite(r.Base()) {
 					c.s.noteWrite(r.Key)
 				}
+			}
+			if c.s.net.prefetch && c.udp == nil {
+				pf.ahead(c.s.store, buf, off+n, proto.PeekBinaryRequest)
 			}
 			start := nanotime()
 			if c.replicatedBinWrite(r) && !c.udpHold(r.Key) {

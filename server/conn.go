@@ -298,7 +298,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				}
 			}
 			if c.s.net.prefetch && c.udp == nil {
-				pf.ahead(c.s.store, buf, off+n)
+				pf.ahead(c.s.store, buf, off+n, proto.PeekRequest)
 			}
 			everywhere := c.broadcastDelete(r) // its hot-key copies are updated on the way
 			if !everywhere && c.replicatedWrite(r) && !c.udpHold(r.Key) {
@@ -546,8 +546,9 @@ const prefetchDepth = 8
 // a request executes, the index entries (shard lock, control bytes, item
 // references) of the next prefetchDepth requests are loading, and the item
 // of the next one. Each of those is a miss that a lookup would otherwise
-// wait for in turn. It only looks at the input (proto.PeekRequest) and
-// hints the CPU: what it gets wrong costs a useless prefetch.
+// wait for in turn. It only looks at the input (proto.PeekRequest, or
+// PeekBinaryRequest) and hints the CPU: what it gets wrong costs a useless
+// prefetch.
 type prefetcher struct {
 	pos int // the end of the requests seen so far
 	// stuck: the request at pos could not be read ahead of (unknown
@@ -563,7 +564,7 @@ type prefetcher struct {
 }
 
 // ahead is called when the request before next starts executing.
-func (pf *prefetcher) ahead(st *lru.Store, buf []byte, next int) {
+func (pf *prefetcher) ahead(st *lru.Store, buf []byte, next int, peek func([]byte) ([]byte, int)) {
 	if pf.pos < next || pf.pos == next && (pf.stuck || pf.n == 0) {
 		pf.pos, pf.head, pf.n, pf.stuck = next, 0, 0, false
 	}
@@ -572,7 +573,7 @@ func (pf *prefetcher) ahead(st *lru.Store, buf []byte, next int) {
 		pf.n--
 	}
 	for pf.n < prefetchDepth && pf.pos < len(buf) && !pf.stuck {
-		k, m := proto.PeekRequest(buf[pf.pos:])
+		k, m := peek(buf[pf.pos:])
 		e := &pf.ring[(pf.head+pf.n)%prefetchDepth]
 		e.start, e.key = pf.pos, k != nil
 		if e.key {

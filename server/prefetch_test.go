@@ -24,7 +24,7 @@ func TestPrefetcherFollowsBatch(t *testing.T) {
 	off, prefetched := 0, 0
 	for i, r := range reqs[:len(reqs)-1] {
 		next := off + len(r)
-		pf.ahead(c.s.store, buf, next)
+		pf.ahead(c.s.store, buf, next, proto.PeekRequest)
 		want, _ := proto.PeekRequest(buf[next:])
 		e := pf.ring[pf.head]
 		switch {
