@@ -36,12 +36,12 @@ func (s *Store) PrefetchItem(h uint64) {
 	sh.mu.Unlock()
 }
 
-// PrefetchIndex is the first step of Prefetch, for a key further ahead: it
-// starts loading the key's shard lock and index group (its control bytes
-// and item references) without taking the lock or waiting for anything, so
-// that a later Prefetch or lookup of the key finds them in cache. Calls for
-// several keys in a row overlap their misses. It returns the key's hash,
-// for PrefetchItem.
+// PrefetchIndex is the first step of a prefetch, for a key further ahead:
+// it starts loading the key's shard lock and index group (its control
+// bytes and item references) without taking the lock or waiting for
+// anything, so that a later PrefetchItem or lookup of the key finds them
+// in cache. Calls for several keys in a row overlap their misses. It
+// returns the key's hash, for PrefetchItem.
 func (s *Store) PrefetchIndex(key []byte) uint64 {
 	h := hashKey(key)
 	sh := s.shardFor(h)
