@@ -13,7 +13,8 @@
 //   - conn.go: one connection's state and its input loop: parse every complete
 //     request of an event (proto.Parse), stream large values into a store
 //     reservation, write all replies in one write, pause a client that does
-//     not read its replies.
+//     not read its replies; the prefetcher, which starts loading the index
+//     entries and items of the requests that follow the one executing.
 //   - exec.go: the one dispatch from a parsed request to its command, and the
 //     mapping of store results onto replies.
 //   - cmd_text.go, cmd_meta.go, cmd_admin.go, cmd_stats.go: command execution:
