@@ -152,7 +152,7 @@ func appendMetaFlags(dst []byte, r *Request) []byte {
 		case 'D':
 			dst = strconv.AppendUint(dst, r.Delta, 10)
 		case 'M':
-			if r.Mode != 0 {
+			if r.Mode != 0 && r.Mode != ' ' {
 				dst = append(dst, r.Mode)
 			}
 		}

@@ -190,9 +190,13 @@ func (p *parser) metaFlags(start int) *Error {
 				r.Delta = v
 			}
 		case 'M':
-			// The byte after M, whatever it is (a space when M stands
-			// alone).
+			// The byte after M, whatever it is; a space when M stands
+			// alone, also at the end of the line (no mode means the
+			// default, whichever byte ends the token).
 			r.Mode = p.req[p.off[i]+1]
+			if r.Mode == '\r' || r.Mode == '\n' {
+				r.Mode = ' '
+			}
 		default:
 			return ErrInvalidFlag
 		}

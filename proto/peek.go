@@ -36,13 +36,19 @@ func PeekRequest(buf []byte) (key []byte, n int) {
 	}
 	i++
 	start := i
-	for end := min(len(buf), start+MaxKeyLen+1); i < end && key == nil; i++ {
+	// As the tokenizer: a key ends at a space or at the end of the line
+	// ("\r\n" or "\n"); a '\r' elsewhere is part of it.
+	for end := min(len(buf), start+MaxKeyLen+2); i < end && key == nil; i++ {
 		switch buf[i] {
-		case ' ', '\r', '\n':
-			if i == start {
+		case ' ', '\n':
+			k := buf[start:i]
+			if buf[i] == '\n' && len(k) > 0 && k[len(k)-1] == '\r' {
+				k = k[:len(k)-1]
+			}
+			if len(k) == 0 || len(k) > MaxKeyLen {
 				return nil, 0
 			}
-			key = buf[start:i]
+			key = k
 		}
 	}
 	if key == nil {

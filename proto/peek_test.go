@@ -64,3 +64,34 @@ func TestPeekBinaryRequest(t *testing.T) {
 		}
 	}
 }
+
+// PeekRequest agrees with Parse wherever both read a request: same first
+// key, same length. (Where they differ the look-ahead only loses a
+// prefetch, but a wrong length would send it off the request boundaries
+// for the rest of a batch.)
+func FuzzPeekRequest(f *testing.F) {
+	for _, s := range []string{
+		"get foo\r\n", "gets a b c\r\n", "mg foo v f t\r\n", "set foo 1 2 3\r\nbar\r\n",
+		"set foo 1 2 3 noreply\r\nbar\r\n", "ms foo 3 T0 F5\r\nbar\r\n", "get foo", "set foo 0 0 10\r\nab",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		key, n := PeekRequest(buf)
+		if n < 0 || n > len(buf) || n > 0 && key == nil {
+			t.Fatalf("PeekRequest(%q) = %q, %d", buf, key, n)
+		}
+		var r Request
+		pn, err := Parse(buf, &r)
+		if err != nil || n == 0 {
+			return
+		}
+		first := r.Key
+		if len(r.Keys) > 0 {
+			first = r.Keys[0]
+		}
+		if pn != n || !bytes.Equal(first, key) {
+			t.Fatalf("%q: PeekRequest says key %q, %d bytes; Parse says %q, %d bytes", buf, key, n, first, pn)
+		}
+	})
+}
