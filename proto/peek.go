@@ -93,8 +93,8 @@ func PeekRequest(buf []byte) (key []byte, n int) {
 
 // PeekBinaryRequest is PeekRequest for the binary protocol: the key of
 // the request at the start of buf when its header, extras and key are
-// there, and its whole length when the body is too. Any request with a key
-// qualifies (all of them look the key up).
+// there, and its length (as ParseBinary counts it) when all of it is. Any
+// request with a key qualifies (all of them look the key up).
 func PeekBinaryRequest(buf []byte) (key []byte, n int) {
 	if len(buf) < BinHeaderLen || buf[0] != BinReqMagic {
 		return nil, 0
@@ -106,7 +106,15 @@ func PeekBinaryRequest(buf []byte) (key []byte, n int) {
 		return nil, 0
 	}
 	key = buf[head-klen : head]
-	if total := BinHeaderLen + body; total <= len(buf) {
+	// As ParseBinary: only the commands with a value consume the body
+	// past the key; of the others, what the body holds more is read as the
+	// next request.
+	total := head
+	switch BinOpcode(buf[1]).Base() {
+	case BinOpSet, BinOpAdd, BinOpReplace, BinOpAppend, BinOpPrepend, BinOpSASLAuth, BinOpSASLStep:
+		total = BinHeaderLen + body
+	}
+	if total <= len(buf) {
 		n = total
 	}
 	return key, n

@@ -95,3 +95,24 @@ func FuzzPeekRequest(f *testing.F) {
 		}
 	})
 }
+
+// PeekBinaryRequest agrees with ParseBinary wherever both read a request.
+func FuzzPeekBinaryRequest(f *testing.F) {
+	f.Add(AppendBinRequest(nil, &BinRequest{Opcode: BinOpGet, Key: []byte("foo")}))
+	f.Add(AppendBinRequest(nil, &BinRequest{Opcode: BinOpSetQ, Key: []byte("bar"), Value: []byte("value")}))
+	f.Add(AppendBinRequest(nil, &BinRequest{Opcode: BinOpIncrement, Key: []byte("n"), Delta: 1}))
+	f.Fuzz(func(t *testing.T, buf []byte) {
+		key, n := PeekBinaryRequest(buf)
+		if n < 0 || n > len(buf) || n > 0 && key == nil {
+			t.Fatalf("PeekBinaryRequest(%q) = %q, %d", buf, key, n)
+		}
+		var r BinRequest
+		pn, err := ParseBinary(buf, &r)
+		if err != nil || n == 0 {
+			return
+		}
+		if pn != n || !bytes.Equal(r.Key, key) {
+			t.Fatalf("%q: PeekBinaryRequest says key %q, %d bytes; ParseBinary says %q, %d bytes", buf, key, n, r.Key, pn)
+		}
+	})
+}
