@@ -17,9 +17,6 @@ func mapRegion(n int) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slab: mmap %d bytes: %w", n, err)
 	}
-	if os.Getenv("XHUGE") != "" && n >= 2<<20 {
-		_ = unix.Madvise(b, unix.MADV_HUGEPAGE)
-	}
 	return b, nil
 }
 
