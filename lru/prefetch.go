@@ -47,8 +47,7 @@ func (s *Store) PrefetchIndex(key []byte) uint64 {
 	sh := s.shardFor(h)
 	base, n := sh.t.hintCtrl.Load(), sh.t.hintGroups.Load()
 	if base == 0 || n == 0 {
-		prefetch2(uintptr(unsafe.Pointer(sh)), 0)
-		return h
+		return h // closed
 	}
 	g := uintptr(homeGroup(h, n))
 	prefetch3(uintptr(unsafe.Pointer(sh)), base+g*groupSize, base+uintptr(n)*groupSize+g*groupSize*4)

@@ -65,10 +65,21 @@ func TestPeekBinaryRequest(t *testing.T) {
 	}
 }
 
-// PeekRequest agrees with Parse wherever both read a request: same first
-// key, same length. (Where they differ the look-ahead only loses a
-// prefetch, but a wrong length would send it off the request boundaries
-// for the rest of a batch.)
+// peekAgrees checks a peek (key, n) against the parser's reading of the
+// same buf (the first key, the length, its error): a length within buf,
+// and, where both read a request, the same key and length. (Where they
+// differ the look-ahead only loses a prefetch, but a wrong length would
+// send it off the request boundaries for the rest of a batch.)
+func peekAgrees(t *testing.T, buf, key []byte, n int, parsedKey []byte, parsedN int, err error) {
+	t.Helper()
+	if n < 0 || n > len(buf) || n > 0 && key == nil {
+		t.Fatalf("peek at %q: %q, %d", buf, key, n)
+	}
+	if err == nil && n > 0 && (parsedN != n || !bytes.Equal(parsedKey, key)) {
+		t.Fatalf("%q: the peek says key %q, %d bytes; the parser %q, %d bytes", buf, key, n, parsedKey, parsedN)
+	}
+}
+
 func FuzzPeekRequest(f *testing.F) {
 	for _, s := range []string{
 		"get foo\r\n", "gets a b c\r\n", "mg foo v f t\r\n", "set foo 1 2 3\r\nbar\r\n",
@@ -78,41 +89,24 @@ func FuzzPeekRequest(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		key, n := PeekRequest(buf)
-		if n < 0 || n > len(buf) || n > 0 && key == nil {
-			t.Fatalf("PeekRequest(%q) = %q, %d", buf, key, n)
-		}
 		var r Request
 		pn, err := Parse(buf, &r)
-		if err != nil || n == 0 {
-			return
-		}
 		first := r.Key
 		if len(r.Keys) > 0 {
 			first = r.Keys[0]
 		}
-		if pn != n || !bytes.Equal(first, key) {
-			t.Fatalf("%q: PeekRequest says key %q, %d bytes; Parse says %q, %d bytes", buf, key, n, first, pn)
-		}
+		peekAgrees(t, buf, key, n, first, pn, err)
 	})
 }
 
-// PeekBinaryRequest agrees with ParseBinary wherever both read a request.
 func FuzzPeekBinaryRequest(f *testing.F) {
 	f.Add(AppendBinRequest(nil, &BinRequest{Opcode: BinOpGet, Key: []byte("foo")}))
 	f.Add(AppendBinRequest(nil, &BinRequest{Opcode: BinOpSetQ, Key: []byte("bar"), Value: []byte("value")}))
 	f.Add(AppendBinRequest(nil, &BinRequest{Opcode: BinOpIncrement, Key: []byte("n"), Delta: 1}))
 	f.Fuzz(func(t *testing.T, buf []byte) {
 		key, n := PeekBinaryRequest(buf)
-		if n < 0 || n > len(buf) || n > 0 && key == nil {
-			t.Fatalf("PeekBinaryRequest(%q) = %q, %d", buf, key, n)
-		}
 		var r BinRequest
 		pn, err := ParseBinary(buf, &r)
-		if err != nil || n == 0 {
-			return
-		}
-		if pn != n || !bytes.Equal(r.Key, key) {
-			t.Fatalf("%q: PeekBinaryRequest says key %q, %d bytes; ParseBinary says %q, %d bytes", buf, key, n, r.Key, pn)
-		}
+		peekAgrees(t, buf, key, n, r.Key, pn, err)
 	})
 }

@@ -565,7 +565,9 @@ type prefetcher struct {
 
 // ahead is called when the request before next starts executing.
 func (pf *prefetcher) ahead(st *lru.Store, buf []byte, next int, peek func([]byte) ([]byte, int)) {
-	if pf.pos < next || pf.pos == next && (pf.stuck || pf.n == 0) {
+	if pf.pos <= next {
+		// Caught up (or at the request the look-ahead stopped at): start
+		// again from next.
 		pf.pos, pf.head, pf.n, pf.stuck = next, 0, 0, false
 	}
 	for pf.n > 0 && pf.ring[pf.head].start < next {

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"strconv"
 	"strings"
 	"sync"
@@ -176,13 +175,13 @@ func (s *Server) noteWrite(key []byte) {
 }
 
 // flushNote is a flush applied here: of a namespace, or of everything
-// (prefix nil).
+// (prefix "").
 type flushNote struct {
-	prefix []byte
+	prefix string
 	at     time.Time
 }
 
-// noteFlush records a flush of the namespace prefix (nil: flush_all). For
+// noteFlush records a flush of the namespace prefix (empty: flush_all). For
 // WarmupSecs after it, no key it covers is fetched or taken from a push:
 // the node the copy comes from may not have applied the flush yet (a flush
 // relayed from another region reaches members in any order), and the copy,
@@ -196,7 +195,7 @@ func (s *Server) noteFlush(prefix []byte) {
 	for i < len(w.flushed) && (time.Since(w.flushed[i].at) > keep || len(w.flushed)-i >= maxWarmFlushed) {
 		i++
 	}
-	w.flushed = append(w.flushed[i:], flushNote{prefix: bytes.Clone(prefix), at: time.Now()})
+	w.flushed = append(w.flushed[i:], flushNote{prefix: string(prefix), at: time.Now()})
 }
 
 // warmMineLocked reports whether key is this node's now (w.mu held), so
@@ -212,7 +211,7 @@ func (s *Server) warmMineLocked(key string) bool {
 	}
 	keep := time.Duration(s.set.WarmupSecs) * time.Second
 	for _, f := range w.flushed {
-		if time.Since(f.at) <= keep && (f.prefix == nil || strings.HasPrefix(key, string(f.prefix))) {
+		if time.Since(f.at) <= keep && strings.HasPrefix(key, f.prefix) {
 			return true
 		}
 	}

@@ -1,48 +1,17 @@
 package main
 
 import (
-	"bufio"
-	"fmt"
-	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
-// hugeAdvised sums the sizes of the process's mappings that carry the
-// MADV_HUGEPAGE advice ("hg" in smaps' VmFlags).
-func hugeAdvised(t *testing.T, pid int) int64 {
-	t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", pid))
-	if err != nil {
-		t.Skipf("no smaps: %v", err)
-	}
-	defer f.Close()
-	var size, total int64
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		line := sc.Text()
-		if v, ok := strings.CutPrefix(line, "Size:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			size = kb << 10
-		}
-		if v, ok := strings.CutPrefix(line, "VmFlags:"); ok && strings.Contains(v+" ", " hg ") {
-			total += size
-		}
-	}
-	return total
-}
-
 // With -L the item memory (at least -m of it) is advised to the kernel as
 // huge pages; without it, none of the process's memory is.
 func TestLargePagesFlag(t *testing.T) {
-	if _, err := os.Stat("/sys/kernel/mm/transparent_hugepage/enabled"); err != nil {
-		t.Skip("this kernel has no transparent huge pages")
-	}
 	bin := buildBinary(t)
 	for _, large := range []bool{false, true} {
 		port := testenv.FreePort(t)
@@ -59,7 +28,7 @@ func TestLargePagesFlag(t *testing.T) {
 			cmd.Wait()
 			t.Fatal(err)
 		}
-		got := hugeAdvised(t, cmd.Process.Pid)
+		got := testenv.HugeAdvised(t, cmd.Process.Pid)
 		cmd.Process.Kill()
 		cmd.Wait()
 		switch {

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# ab-bench.sh - two or more slabcached builds or flag sets under the same
+# load, alternated (docs/benchmarks.md, "Huge pages and prefetching"): each
+# server with -t 1 -m 1024 on CPU 0 in turn, the load on CPU 1, first a
+# fill (slabbench's -prefill; memtier: 3 s of sets), then the measured
+# run; the server's CPU ticks come from /proc/<pid>/stat.
+#
+#
+# Usage: scripts/ab-bench.sh [-r ROUNDS] [-d SECONDS] [-p PIPELINE] [-k KEYS] [-B] [-M MEMTIER]
+#                            'SERVER [FLAGS]' 'SERVER [FLAGS]'...
+#   defaults: 3 rounds of 5 s, pipeline 16, 100,000 keys; the load is
+#   slabbench run (1:10 set:get, 100-byte values, 16 connections), or with
+#   -B memtier_benchmark over the binary protocol (memcache_binary, 16
+#   connections, 1:10, 100-byte values; MEMTIER or
+#   ../shared/memtier_benchmark/memtier_benchmark).
+#   Each SERVER is a command line, e.g. 'bin/slabcached -o no_prefetch'.
+# Prints, per round and server, requests per second and the server's CPU
+# ticks per 100,000 requests.
+set -eu
+rounds=3 dur=5 pipeline=16 keys=100000 binary= memtier=${MEMTIER:-}
+while getopts "r:d:p:k:BM:" o; do
+	case $o in
+	r) rounds=$OPTARG ;;
+	d) dur=$OPTARG ;;
+	p) pipeline=$OPTARG ;;
+	k) keys=$OPTARG ;;
+	B) binary=1 ;;
+	M) memtier=$OPTARG ;;
+	*) sed -n '2,18p' "$0" >&2; exit 2 ;;
+	esac
+done
+shift $((OPTIND - 1))
+[ $# -ge 2 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
+cd "$(dirname "$0")/.."
+[ -n "$memtier" ] || memtier=../shared/memtier_benchmark/memtier_benchmark
+if [ -n "$binary" ] && [ ! -x "$memtier" ]; then
+	echo "ab-bench: $memtier not found (see -M)" >&2
+	exit 1
+fi
+go build -o bin/slabbench ./cmd/slabbench
+cpu0=() cpu1=()
+command -v taskset >/dev/null && cpu0=(taskset -c 0) cpu1=(taskset -c 1)
+port=22129
+addr=127.0.0.1:$port
+
+# load SECONDS RATIO prints the requests per second of one run.
+load() {
+	if [ -n "$binary" ]; then
+		"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p $port -P memcache_binary -t 1 -c 16 --key-maximum "$keys" \
+			--test-time "$1" --ratio "$2" -d 100 --pipeline "$pipeline" --hide-histogram 2>/dev/null |
+			awk '/^Totals/ {printf "%.0f\n", $2}'
+	else
+		local s=${2%%:*} g=${2##*:}
+		"${cpu1[@]}" bin/slabbench run -addr $addr -quiet -duration "${1}s" -keys "$keys" -pipeline "$pipeline" -ratio "$s:$g" |
+			awk '/^throughput/ {print $2}'
+	fi
+}
+
+ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+
+for r in $(seq "$rounds"); do
+	for server in "$@"; do
+		read -ra cmd <<<"$server"
+		"${cpu0[@]}" "${cmd[@]}" -l 127.0.0.1 -p $port -U 0 -m 1024 -t 1 >/dev/null 2>&1 &
+		pid=$!
+		for _ in $(seq 50); do
+			(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+			sleep 0.1
+		done
+		if [ -n "$binary" ]; then # fill
+			load 3 1:0 >/dev/null
+		else
+			"${cpu1[@]}" bin/slabbench run -addr $addr -quiet -prefill -duration 1s -keys "$keys" >/dev/null
+		fi
+		t0=$(ticks $pid)
+		rate=$(load "$dur" 1:10)
+		t1=$(ticks $pid)
+		kill $pid
+		wait $pid 2>/dev/null || true
+		awk -v r="$r" -v s="$server" -v rate="$rate" -v t="$((t1 - t0))" -v d="$dur" \
+			'BEGIN {printf "round %s  %-40s %10.0f req/s  %6.2f CPU ticks per 100k requests\n", r, s, rate, t * 100000 / (rate * d)}'
+	done
+done
