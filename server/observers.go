@@ -80,6 +80,26 @@ func (w *watcher) send(data []byte, limit int) {
 	}
 }
 
+// announceSkipped writes "skipped=N" for lines dropped while the watcher
+// was full once all its output has gone to the socket, without waiting for
+// the next line (OnTick calls it): a watcher that stops reading until it
+// sees the notice still gets it.
+func (w *watcher) announceSkipped() {
+	if w.skipped.Load() == 0 || w.queued.Load() > 0 {
+		return
+	}
+	w.c.gc.Wake(func(_ gnet.Conn, err error) error {
+		gc := w.c.gc
+		if err != nil || gc.OutboundBuffered() > 0 {
+			return nil
+		}
+		if k := w.skipped.Swap(0); k > 0 {
+			gc.Write(append(strconv.AppendUint([]byte("skipped="), k, 10), '\n'))
+		}
+		return nil
+	})
+}
+
 type observers struct {
 	on atomic.Bool // any watcher, or detail on
 
@@ -590,6 +610,16 @@ func (o *observers) flushEvictions() {
 		}
 	}
 	o.evictBuf = o.evictBuf[:0]
+}
+
+// announceSkipped tells watchers that dropped lines how many, once they
+// have room again (from OnTick).
+func (o *observers) announceSkipped() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, w := range o.watchers {
+		w.announceSkipped()
+	}
 }
 
 // statsDetail is `stats detail on|off|dump`.

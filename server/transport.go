@@ -477,6 +477,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	})
 	if s.obs.on.Load() {
 		s.obs.flushEvictions()
+		s.obs.announceSkipped()
 	}
 	s.refreshWarm()
 	s.refreshHandover()

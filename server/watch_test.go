@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slabcache/slabcache/internal/testenv"
 )
@@ -202,6 +203,33 @@ func TestWatchSkipsWhenBehind(t *testing.T) {
 				t.Fatalf("%q", line)
 			}
 			break
+		}
+	}
+}
+
+// A watcher that dropped lines is told how many once its output has room
+// again, even when no new line comes to carry the notice: memcached's
+// t/watcher.t reads until it sees "skipped=" and only now and then causes
+// a new line, and would wait forever if the notice waited for one.
+func TestWatchAnnouncesSkippedWithoutNewLines(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.WatcherLogbufSize = 8 << 10 })
+	w, rw := dialT(t, srv.Addr())
+	w.Write([]byte("watch fetchers\r\n"))
+	expectLine(t, rw, "OK\r\n")
+	nc, rb := dialT(t, srv.Addr())
+	key := strings.Repeat("k", 200)
+	for i := 0; i < 40000; i++ {
+		nc.Write([]byte("get " + key + strconv.Itoa(i) + "\r\n"))
+		expectLine(t, rb, "END\r\n")
+	}
+	w.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		line, err := rw.ReadString('\n')
+		if err != nil {
+			t.Fatalf("no skipped= line once the watcher had read everything: %v", err)
+		}
+		if strings.HasPrefix(line, "skipped=") {
+			return
 		}
 	}
 }
