@@ -134,3 +134,30 @@ func BenchmarkMixedParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMixedScatteredParallel is BenchmarkMixedParallel with keys
+// taken in an order unrelated to the order they were stored in (and so to
+// where their items lie in memory), as a cache's clients take them;
+// MixedParallel walks the keys in load order, which the CPU's prefetcher
+// rewards as long as overwrites leave items in that order.
+func BenchmarkMixedScatteredParallel(b *testing.B) {
+	s, keys := benchStore(b, 1<<16)
+	var seed atomic.Uint64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		c := &conn{out: make([]byte, 0, 1024)}
+		val := make([]byte, 100)
+		i := int(seed.Add(7919))
+		for pb.Next() {
+			k := keys[(i*40503)&(len(keys)-1)]
+			if i%10 == 0 {
+				s.Set(k, 0, 0, val, nil)
+			} else {
+				c.out = c.out[:0]
+				s.Get(k, nil, c)
+			}
+			i++
+		}
+	})
+}

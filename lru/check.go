@@ -11,8 +11,8 @@ import (
 // segment, and whose counts and byte totals match; every index entry names
 // a linked item with that key in the right shard, and the index and the
 // lists hold the same number of items; and the slab's page and chunk
-// accounting holds, with every allocated chunk owned by a live item (or a
-// reservation, counted in reserved). Call it only while no other goroutine
+// accounting holds, with every allocated chunk owned by a live item, a
+// shard's spares or a reservation (counted in reserved). Call it only while no other goroutine
 // uses the store. Tests call it after their steps when built with
 // -tags invariants.
 func (s *Store) Check(reserved int) error {
@@ -119,6 +119,18 @@ func (s *Store) Check(reserved int) error {
 			return fmt.Errorf("shard %d: %d live + %d deleted + %d to migrate over 95%% of %d slots", i, ix.live, ix.tombs, ix.old.live, ix.slots())
 		}
 		indexed += uint64(live)
+		for j := range sh.spares {
+			v := sh.spares[j].Load()
+			if v == 0 {
+				continue
+			}
+			ref := slab.Ref(v)
+			st := loadState(s.ptr(ref))
+			if lifecycle(st) != lcFree || st&stSpare == 0 || s.shardOfState(st) != sh || s.classOf(ref) != int(v>>32) {
+				return fmt.Errorf("shard %d: spare %v (class %d) is not a spare chunk of this shard and class (state %#x)", i, ref, v>>32, st)
+			}
+			chunks++
+		}
 		if sh.nbump > bumpQLen {
 			return fmt.Errorf("shard %d: bump queue overflow", i)
 		}

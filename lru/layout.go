@@ -78,6 +78,7 @@ const (
 	stChunked   = 1 << 9  // value lives in data chunks (ITEM_CHUNKED)
 	stBumpQ     = 1 << 10 // queued for an async COLD->WARM move
 	stGivenCAS  = 1 << 11 // the CAS value was given by a client (E), not drawn from this store's counter
+	stSpare     = 1 << 12 // lcFree: kept in its shard's spares for the next item (spare.go)
 
 	tagShift = 16
 )

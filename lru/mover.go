@@ -179,7 +179,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		storeState(p, lcFree)
 		c.mu.Unlock()
 		sh.t.setRef(i, nref)
-		s.slab.Free(ref, n)
+		s.slab.Free(ref)
 		s.mover.rescues++
 		return true
 	case lcData:
@@ -219,9 +219,12 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		copy(unsafe.Slice((*byte)(unsafe.Pointer(np)), n), unsafe.Slice((*byte)(unsafe.Pointer(p)), n))
 		t.setRef(j, nref)
 		storeState(p, lcFree)
-		s.slab.Free(ref, n)
+		s.slab.Free(ref)
 		s.mover.chunkRescues++
 		return true
+	case lcFree:
+		// A spare chunk (spare.go), or one freed since ChunkRefs read it.
+		return st&stSpare != 0 && s.freeSpare(ref, st)
 	default:
 		return false // reserved: a store in progress
 	}
@@ -234,12 +237,12 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 // least recently used items rather than whatever lived in the page. The
 // caller holds the shard lock of the item it rescues, which pullTail skips.
 func (s *Store) rescueChunk(cls, n int) (slab.Ref, error) {
-	ref, err := s.slab.AllocNoGrow(cls, n)
+	ref, err := s.slab.AllocNoGrow(cls)
 	if err == nil {
 		return ref, nil
 	}
 	if s.slab.FreePagesLeft() > 0 {
-		if ref, err := s.slab.Alloc(cls, n); err == nil {
+		if ref, err := s.slab.Alloc(cls); err == nil {
 			return ref, nil
 		}
 	}
@@ -250,7 +253,7 @@ func (s *Store) rescueChunk(cls, n int) (slab.Ref, error) {
 		if s.pullTail(cls, Cold, pullEvict, 0, 0) <= 0 {
 			s.pullTail(cls, Hot, 0, 0, 0)
 		}
-		if ref, err = s.slab.AllocNoGrow(cls, n); err == nil {
+		if ref, err = s.slab.AllocNoGrow(cls); err == nil {
 			return ref, nil
 		}
 	}
@@ -284,8 +287,9 @@ func (s *Store) AutomoveOnce() bool {
 		ev               uint64
 	}
 	var cl [slab.MaxClasses + 1]info
+	spares := s.spareCounts()
 	for c := 1; c <= n; c++ {
-		cs := s.slab.ClassStats(c)
+		cs := s.slabStats(c, &spares)
 		lc := &s.classes[c]
 		lc.mu.Lock()
 		ev := lc.evictionsInWindow

@@ -151,7 +151,7 @@ func (s *Store) Reserve(r *Reservation, key []byte, flags uint32, exptime int64,
 		return TooLarge
 	}
 	hv := hashKey(key)
-	ref, res := s.allocItem(hv, key, flags, clock.Expiry(s.clk, exptime), vlen, s.clk.Now())
+	ref, res := s.allocItem(hv, key, flags, clock.Expiry(s.clk, exptime), vlen, s.clk.Now(), true)
 	if ref == 0 {
 		return res
 	}
@@ -164,7 +164,7 @@ func (s *Store) Reserve(r *Reservation, key []byte, flags uint32, exptime int64,
 // allocItem allocates and fills an unlinked item (lifecycle reserved) with
 // header, key and, for a large value, its data chunks. The value bytes are
 // left for the caller to write.
-func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen int, now uint32) (slab.Ref, Result) {
+func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen int, now uint32, spare bool) (slab.Ref, Result) {
 	head := s.lay.headSize(len(key), flags)
 	chunked := head+vlen > s.cfg.SlabChunkMax
 	n := head + vlen
@@ -175,7 +175,14 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 	if cls == 0 {
 		return 0, TooLarge
 	}
-	ref, res := s.allocChunk(cls, n)
+	var ref slab.Ref
+	if spare && !chunked {
+		ref = s.takeSpare(s.shardFor(hv), cls)
+	}
+	res := Stored
+	if ref == 0 {
+		ref, res = s.allocChunk(cls, n)
+	}
 	if ref == 0 {
 		return 0, res
 	}
@@ -391,7 +398,7 @@ func (s *Store) replaceLocked(sh *shard, hv uint64, key []byte, oref slab.Ref, o
 		s.unlinkLRU(oref, op, nil)
 		s.linkLocked(ref, p, now)
 	}
-	s.freeItem(oref, op)
+	s.retireLocked(sh, oref, op)
 }
 
 // updateLocked is memcached's do_item_update for an item that was hit by a
@@ -421,7 +428,7 @@ func (s *Store) combineLocked(ref slab.Ref, p itemPtr, oref slab.Ref, op itemPtr
 	if MemcachedItemSize(len(key), flags, nv+ov, !s.cfg.NoCAS) > s.cfg.ItemSizeMax {
 		return 0, NotStored
 	}
-	nref, res := s.allocItem(hashKey(key), key, flags, getExp(op), nv+ov, now)
+	nref, res := s.allocItem(hashKey(key), key, flags, getExp(op), nv+ov, now, false)
 	if nref == 0 {
 		if res == NoMemory || res == TooLarge {
 			res = NotStored // memcached answers NOT_STORED when append cannot allocate
@@ -446,7 +453,7 @@ func (s *Store) createLocked(sh *shard, hv uint64, key []byte, flags uint32, exp
 	if len(key) == 0 || len(key) > KeyMaxLen {
 		return 0
 	}
-	ref, _ := s.allocItem(hv, key, flags, exp, len(value), now)
+	ref, _ := s.allocItem(hv, key, flags, exp, len(value), now, false)
 	if ref == 0 {
 		return 0
 	}

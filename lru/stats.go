@@ -88,8 +88,9 @@ type ClassStats struct {
 // in class order, appended to dst.
 func (s *Store) ClassStats(dst []ClassStats) []ClassStats {
 	now := s.clk.Now()
+	spares := s.spareCounts()
 	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
-		ss := s.slab.ClassStats(cls)
+		ss := s.slabStats(cls, &spares)
 		c := &s.classes[cls]
 		c.mu.Lock()
 		cs := ClassStats{

@@ -34,7 +34,12 @@ type shard struct {
 	freq  sketch // reads per key, with -o eviction=lfu (lfu.go)
 
 	view Item // handed to Hit.Hit under mu
-	_    [64]byte
+
+	// spares hold chunks that replaced items left, for the next item of
+	// this shard (spare.go): put by a holder of mu, taken by compare and
+	// swap without it.
+	spares [numSpares]atomic.Uint64
+	_      [64]byte
 }
 
 // lruClass holds the LRU lists and item counters of one slab class. Fields
@@ -430,12 +435,11 @@ func (s *Store) freeItem(ref slab.Ref, p itemPtr) {
 				continue // a reservation that failed part way
 			}
 			storeState(s.ptr(d), lcFree)
-			s.slab.Free(d, dataHdr+t.used(j))
+			s.slab.Free(d)
 		}
 	}
-	n := s.headBytes(p, st)
 	storeState(p, lcFree)
-	s.slab.Free(ref, n)
+	s.slab.Free(ref)
 }
 
 // --- allocation ---
@@ -453,7 +457,7 @@ func (s *Store) allocChunk(cls, n int) (slab.Ref, Result) {
 			// tail item before allocating.
 			s.pullTail(cls, Cold, 0, 0, 0)
 		}
-		ref, err := s.slab.Alloc(cls, n)
+		ref, err := s.slab.Alloc(cls)
 		if err == nil {
 			return ref, 0
 		}

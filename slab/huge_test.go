@@ -21,7 +21,7 @@ func TestHugePages(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := a.Alloc(1, 100); err != nil {
+		if _, err := a.Alloc(1); err != nil {
 			t.Fatal(err)
 		}
 		advised := testenv.HugeAdvised(t, 0) - before

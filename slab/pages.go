@@ -166,7 +166,6 @@ type ClassStats struct {
 	TotalChunks   int    // total_chunks
 	UsedChunks    int    // used_chunks
 	FreeChunks    int    // free_chunks
-	MemRequested  uint64 // mem_requested: bytes the owners asked for
 	Draining      int    // pages being emptied for a move
 	Allocs        uint64 // successful allocations, ever
 	Fails         uint64 // allocations that found no memory, ever
@@ -182,7 +181,6 @@ func (a *Allocator) ClassStats(cls int) ClassStats {
 		ChunksPerPage: int(c.perPage),
 		TotalPages:    len(c.pages),
 		UsedChunks:    int(c.used),
-		MemRequested:  c.reqd,
 		Allocs:        c.allocs,
 		Fails:         c.fails,
 	}

@@ -93,9 +93,9 @@ func (a *Allocator) Reopen(l Layout) error {
 }
 
 // Claim marks chunk r allocated again after Reopen, for an owner that uses n
-// bytes of it (as Alloc's n). It fails for a chunk outside every class's
-// pages or one claimed already: the caller's saved state is then not to be
-// trusted.
+// bytes of it. It fails for a chunk outside every class's pages, one whose
+// class is smaller than n or one claimed already: the caller's saved state
+// is then not to be trusted.
 func (a *Allocator) Claim(r Ref, n int) error {
 	p, idx := r.Page(), r.Index()
 	if r == 0 || p >= a.maxPages {
@@ -120,7 +120,6 @@ func (a *Allocator) Claim(r Ref, n int) error {
 	pm := &a.pages[p]
 	pm.used++
 	c.used++
-	c.reqd += uint64(n)
 	if pm.used == c.perPage {
 		a.availRemoveLocked(c, p)
 	}

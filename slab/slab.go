@@ -54,7 +54,6 @@ type class struct {
 	pages   []uint32
 	avail   uint32 // head of the list of pages with free chunks
 	used    uint64 // allocated chunks
-	reqd    uint64 // bytes requested by the owners of allocated chunks
 	allocs  uint64 // successful allocations, ever
 	fails   uint64 // allocations that found no memory
 	_       [64]byte
@@ -262,20 +261,18 @@ func (a *Allocator) Bytes(r Ref) []byte {
 // Alloc returns a chunk of class cls, adding a page from the pool or the
 // unused part of MemLimit when the class is full. It returns ErrNoMemory
 // when neither has a page; the caller then evicts and frees, and tries
-// again. The chunk's contents are whatever its last owner left. n is the
-// number of bytes the caller means to use (for mem_requested); pass the same
-// n to Free.
-func (a *Allocator) Alloc(cls, n int) (Ref, error) {
-	return a.alloc(cls, n, true)
+// again. The chunk's contents are whatever its last owner left.
+func (a *Allocator) Alloc(cls int) (Ref, error) {
+	return a.alloc(cls, true)
 }
 
 // AllocNoGrow is Alloc without adding a page: it only reuses free chunks
 // the class already has (used to rescue items off a page being moved).
-func (a *Allocator) AllocNoGrow(cls, n int) (Ref, error) {
-	return a.alloc(cls, n, false)
+func (a *Allocator) AllocNoGrow(cls int) (Ref, error) {
+	return a.alloc(cls, false)
 }
 
-func (a *Allocator) alloc(cls, n int, grow bool) (Ref, error) {
+func (a *Allocator) alloc(cls int, grow bool) (Ref, error) {
 	c := &a.classes[cls]
 	c.mu.Lock()
 	if c.avail == noPage && (!grow || !a.addPageLocked(cls, c)) {
@@ -300,7 +297,6 @@ func (a *Allocator) alloc(cls, n int, grow bool) (Ref, error) {
 		pm.used++
 		c.used++
 		c.allocs++
-		c.reqd += uint64(n)
 		if pm.used == c.perPage {
 			a.availRemoveLocked(c, p)
 		}
@@ -343,18 +339,17 @@ func (a *Allocator) addPageLocked(cls int, c *class) bool {
 	return true
 }
 
-// Free returns chunk r to its class; n is the size given to Alloc. Freeing a
-// chunk twice panics.
-func (a *Allocator) Free(r Ref, n int) {
+// Free returns chunk r to its class. Freeing a chunk twice panics.
+func (a *Allocator) Free(r Ref) {
 	p := r.Page()
 	cls := a.classOfPage(p)
 	c := &a.classes[cls]
 	c.mu.Lock()
-	a.freeLocked(c, r, n)
+	a.freeLocked(c, r)
 	c.mu.Unlock()
 }
 
-func (a *Allocator) freeLocked(c *class, r Ref, n int) {
+func (a *Allocator) freeLocked(c *class, r Ref) {
 	p, idx := r.Page(), r.Index()
 	w := int(p)*wordsPerPage + int(idx/64)
 	bit := uint64(1) << (idx % 64)
@@ -365,7 +360,6 @@ func (a *Allocator) freeLocked(c *class, r Ref, n int) {
 	pm := &a.pages[p]
 	pm.used--
 	c.used--
-	c.reqd -= uint64(n)
 	if idx/64 < pm.hint {
 		pm.hint = idx / 64
 	}

@@ -87,7 +87,7 @@ func TestAllocUntilFullThenReuse(t *testing.T) {
 	seen := map[Ref]bool{}
 	var refs []Ref
 	for {
-		r, err := a.Alloc(cls, 10)
+		r, err := a.Alloc(cls)
 		if errors.Is(err, ErrNoMemory) {
 			break
 		}
@@ -120,11 +120,11 @@ func TestAllocUntilFullThenReuse(t *testing.T) {
 		t.Fatalf("total_malloced %d", s.TotalMalloced)
 	}
 	// Another class gets nothing now.
-	if _, err := a.Alloc(1, 10); !errors.Is(err, ErrNoMemory) {
+	if _, err := a.Alloc(1); !errors.Is(err, ErrNoMemory) {
 		t.Fatalf("other class Alloc = %v, want ErrNoMemory", err)
 	}
-	a.Free(refs[5], 10)
-	r, err := a.Alloc(cls, 10)
+	a.Free(refs[5])
+	r, err := a.Alloc(cls)
 	if err != nil || r != refs[5] {
 		t.Fatalf("Alloc after Free = %v, %v; want the freed chunk %v", r, err, refs[5])
 	}
@@ -139,14 +139,14 @@ func TestAllocUntilFullThenReuse(t *testing.T) {
 
 func TestDoubleFreePanics(t *testing.T) {
 	a := newAlloc(t, DefaultConfig())
-	r, _ := a.Alloc(3, 10)
-	a.Free(r, 10)
+	r, _ := a.Alloc(3)
+	a.Free(r)
 	defer func() {
 		if recover() == nil {
 			t.Fatal("double free did not panic")
 		}
 	}()
-	a.Free(r, 10)
+	a.Free(r)
 }
 
 // A page drained of its chunks moves to another class (or the pool), and
@@ -158,26 +158,26 @@ func TestPageMove(t *testing.T) {
 	small, big := a.ClassFor(100), a.ClassFor(2000)
 	var refs []Ref
 	for {
-		r, err := a.Alloc(small, 10)
+		r, err := a.Alloc(small)
 		if err != nil {
 			break
 		}
 		refs = append(refs, r)
 	}
-	if _, err := a.Alloc(big, 10); !errors.Is(err, ErrNoMemory) {
+	if _, err := a.Alloc(big); !errors.Is(err, ErrNoMemory) {
 		t.Fatal("big class should be starved")
 	}
 	// Free a few chunks of the first page so StartDrain prefers it.
 	per := a.ChunksPerPage(small)
 	for _, r := range refs[:10] {
-		a.Free(r, 10)
+		a.Free(r)
 	}
 	p, ok := a.StartDrain(small)
 	if !ok || p != refs[0].Page() {
 		t.Fatalf("StartDrain = %d, %v; want emptiest page %d", p, ok, refs[0].Page())
 	}
 	// The draining page serves no allocations, even with free chunks.
-	if _, err := a.AllocNoGrow(small, 10); !errors.Is(err, ErrNoMemory) {
+	if _, err := a.AllocNoGrow(small); !errors.Is(err, ErrNoMemory) {
 		t.Fatal("allocation from a draining page")
 	}
 	if a.FinishDrain(p, big) {
@@ -191,12 +191,12 @@ func TestPageMove(t *testing.T) {
 		t.Fatalf("ChunkRefs found %d allocated chunks, want %d", len(got), per-10)
 	}
 	for _, r := range got {
-		a.Free(r, 10)
+		a.Free(r)
 	}
 	if !a.FinishDrain(p, big) {
 		t.Fatal("FinishDrain failed on an empty page")
 	}
-	if _, err := a.Alloc(big, 10); err != nil {
+	if _, err := a.Alloc(big); err != nil {
 		t.Fatalf("big class after move: %v", err)
 	}
 	if s := a.Stats(); s.PagesMoved != 1 || s.TotalMalloced != 2*PageSize {
@@ -213,7 +213,7 @@ func TestPageMove(t *testing.T) {
 	got = got[:0]
 	got, _ = a.ChunkRefs(p2, 0, per, got)
 	for _, r := range got {
-		a.Free(r, 10)
+		a.Free(r)
 	}
 	if !a.FinishDrain(p2, 0) {
 		t.Fatal("move to pool failed")
@@ -221,7 +221,7 @@ func TestPageMove(t *testing.T) {
 	if s := a.Stats(); s.PoolPages != 1 {
 		t.Fatalf("pool pages %d", s.PoolPages)
 	}
-	if _, err := a.Alloc(1, 10); err != nil {
+	if _, err := a.Alloc(1); err != nil {
 		t.Fatalf("class 1 should take the pooled page: %v", err)
 	}
 	if err := a.Check(); err != nil {
@@ -231,13 +231,13 @@ func TestPageMove(t *testing.T) {
 
 func TestAbortDrain(t *testing.T) {
 	a := newAlloc(t, DefaultConfig())
-	r, _ := a.Alloc(2, 10)
+	r, _ := a.Alloc(2)
 	p, ok := a.StartDrain(2)
 	if !ok || p != r.Page() {
 		t.Fatal("StartDrain")
 	}
 	a.AbortDrain(p)
-	if r2, err := a.AllocNoGrow(2, 10); err != nil || r2.Page() != p {
+	if r2, err := a.AllocNoGrow(2); err != nil || r2.Page() != p {
 		t.Fatalf("after AbortDrain the page serves again: %v %v", r2, err)
 	}
 	if err := a.Check(); err != nil {
@@ -260,7 +260,7 @@ func TestRandomAllocFree(t *testing.T) {
 	for i := 0; i < n; i++ {
 		if rng.IntN(3) > 0 || len(order) == 0 {
 			cls := 1 + rng.IntN(a.NumClasses())
-			r, err := a.Alloc(cls, 10)
+			r, err := a.Alloc(cls)
 			if err != nil {
 				continue
 			}
@@ -278,7 +278,7 @@ func TestRandomAllocFree(t *testing.T) {
 			order[j] = order[len(order)-1]
 			order = order[:len(order)-1]
 			delete(live, r)
-			a.Free(r, 10)
+			a.Free(r)
 		}
 	}
 	if err := a.Check(); err != nil {
@@ -295,11 +295,11 @@ func TestRandomAllocFree(t *testing.T) {
 
 func TestAllocFreeNoAllocs(t *testing.T) {
 	a := newAlloc(t, DefaultConfig())
-	r, _ := a.Alloc(4, 10)
-	a.Free(r, 10)
+	r, _ := a.Alloc(4)
+	a.Free(r)
 	if n := testing.AllocsPerRun(1000, func() {
-		r, _ := a.Alloc(4, 10)
-		a.Free(r, 10)
+		r, _ := a.Alloc(4)
+		a.Free(r)
 	}); n != 0 {
 		t.Fatalf("Alloc+Free allocates %v times", n)
 	}
@@ -311,11 +311,11 @@ func BenchmarkAllocFree(b *testing.B) {
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			r, err := a.Alloc(4, 10)
+			r, err := a.Alloc(4)
 			if err != nil {
 				b.Fatal(err)
 			}
-			a.Free(r, 10)
+			a.Free(r)
 		}
 	})
 }
@@ -330,7 +330,7 @@ func TestChunkRefsWhilePagesJoinClasses(t *testing.T) {
 	go func() {
 		defer close(done)
 		for i := 0; i < 20000; i++ {
-			if _, err := a.Alloc(1+i%a.NumClasses(), 8); err != nil {
+			if _, err := a.Alloc(1 + i%a.NumClasses()); err != nil {
 				return
 			}
 		}
@@ -365,10 +365,9 @@ func TestSetLimit(t *testing.T) {
 	cfg.MemLimit = 4 * PageSize
 	a := newAlloc(t, cfg)
 	cls := a.NumClasses() // the largest class: two chunks per page
-	n := a.ChunkSize(cls)
 	var refs []Ref
 	for range 4 { // two pages
-		r, err := a.Alloc(cls, n)
+		r, err := a.Alloc(cls)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -380,18 +379,18 @@ func TestSetLimit(t *testing.T) {
 	if a.Stats().LimitMaxbytes != PageSize || a.FreePagesLeft() != 0 {
 		t.Fatalf("after lowering: limit %d, pages left %d", a.Stats().LimitMaxbytes, a.FreePagesLeft())
 	}
-	if _, err := a.Alloc(cls, n); err == nil {
+	if _, err := a.Alloc(cls); err == nil {
 		t.Fatal("allocated a new page over a lowered limit")
 	}
 	// Freed chunks in pages already held stay usable.
-	a.Free(refs[0], n)
-	if _, err := a.Alloc(cls, n); err != nil {
+	a.Free(refs[0])
+	if _, err := a.Alloc(cls); err != nil {
 		t.Fatalf("reusing a freed chunk under the lowered limit: %v", err)
 	}
 	if !a.SetLimit(4 * PageSize) {
 		t.Fatal("raising back to the start limit refused")
 	}
-	if _, err := a.Alloc(cls, n); err != nil {
+	if _, err := a.Alloc(cls); err != nil {
 		t.Fatalf("after raising the limit: %v", err)
 	}
 	if a.SetLimit(5*PageSize) || a.SetLimit(PageSize-1) {
@@ -408,7 +407,7 @@ func TestFirstPageOfAClassBeyondTheLimit(t *testing.T) {
 	a := newAlloc(t, cfg)
 	full := a.ClassFor(1000)
 	for {
-		if _, err := a.Alloc(full, 10); err != nil {
+		if _, err := a.Alloc(full); err != nil {
 			break
 		}
 	}
@@ -418,11 +417,11 @@ func TestFirstPageOfAClassBeyondTheLimit(t *testing.T) {
 	other := a.ClassFor(100)
 	per := a.ChunksPerPage(other)
 	for i := 0; i < per; i++ {
-		if _, err := a.Alloc(other, 10); err != nil {
+		if _, err := a.Alloc(other); err != nil {
 			t.Fatalf("chunk %d of the first page of class %d: %v", i, other, err)
 		}
 	}
-	if _, err := a.Alloc(other, 10); !errors.Is(err, ErrNoMemory) {
+	if _, err := a.Alloc(other); !errors.Is(err, ErrNoMemory) {
 		t.Fatalf("a second page beyond the limit: %v, want ErrNoMemory", err)
 	}
 	if st := a.ClassStats(other); st.TotalPages != 1 {
