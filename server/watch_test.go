@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bufio"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -165,18 +167,7 @@ func TestWatchConnEvents(t *testing.T) {
 // and is told how many with "skipped=N" before the next line it gets; the
 // counts show in stats.
 func TestWatchSkipsWhenBehind(t *testing.T) {
-	srv := startTestServer(t, func(s *Settings) { s.WatcherLogbufSize = 8 << 10 })
-	w, rw := dialT(t, srv.Addr())
-	w.Write([]byte("watch fetchers\r\n"))
-	expectLine(t, rw, "OK\r\n")
-	nc, rb := dialT(t, srv.Addr())
-	// Flood without reading the watcher: its socket buffers fill, then
-	// lines are skipped.
-	key := strings.Repeat("k", 200)
-	for i := 0; i < 40000; i++ {
-		nc.Write([]byte("get " + key + strconv.Itoa(i) + "\r\n"))
-		expectLine(t, rb, "END\r\n")
-	}
+	_, rw, nc, rb := floodWatcher(t)
 	skipped := false
 	for n := 0; n < 100000 && !skipped; n++ {
 		if n%100 == 0 {
@@ -212,16 +203,7 @@ func TestWatchSkipsWhenBehind(t *testing.T) {
 // t/watcher.t reads until it sees "skipped=" and only now and then causes
 // a new line, and would wait forever if the notice waited for one.
 func TestWatchAnnouncesSkippedWithoutNewLines(t *testing.T) {
-	srv := startTestServer(t, func(s *Settings) { s.WatcherLogbufSize = 8 << 10 })
-	w, rw := dialT(t, srv.Addr())
-	w.Write([]byte("watch fetchers\r\n"))
-	expectLine(t, rw, "OK\r\n")
-	nc, rb := dialT(t, srv.Addr())
-	key := strings.Repeat("k", 200)
-	for i := 0; i < 40000; i++ {
-		nc.Write([]byte("get " + key + strconv.Itoa(i) + "\r\n"))
-		expectLine(t, rb, "END\r\n")
-	}
+	w, rw, _, _ := floodWatcher(t)
 	w.SetReadDeadline(time.Now().Add(5 * time.Second))
 	for {
 		line, err := rw.ReadString('\n')
@@ -232,4 +214,22 @@ func TestWatchAnnouncesSkippedWithoutNewLines(t *testing.T) {
 			return
 		}
 	}
+}
+
+// floodWatcher starts a server whose watchers may hold 8 KiB, attaches a
+// fetchers watcher (w, rw) and sends 40,000 gets from another connection
+// (nc, rb) without reading the watcher: its socket buffers fill, then lines
+// are skipped.
+func floodWatcher(t *testing.T) (w net.Conn, rw *bufio.Reader, nc net.Conn, rb *bufio.Reader) {
+	srv := startTestServer(t, func(s *Settings) { s.WatcherLogbufSize = 8 << 10 })
+	w, rw = dialT(t, srv.Addr())
+	w.Write([]byte("watch fetchers\r\n"))
+	expectLine(t, rw, "OK\r\n")
+	nc, rb = dialT(t, srv.Addr())
+	key := strings.Repeat("k", 200)
+	for i := 0; i < 40000; i++ {
+		nc.Write([]byte("get " + key + strconv.Itoa(i) + "\r\n"))
+		expectLine(t, rb, "END\r\n")
+	}
+	return w, rw, nc, rb
 }
