@@ -5,8 +5,11 @@ import "github.com/slabcache/slabcache/slab"
 const (
 	// numSpares is how many freed chunks a shard keeps for its next items.
 	numSpares = 2
-	// spareMaxChunk is the largest chunk kept as a spare.
-	spareMaxChunk = 4096
+	// spareMaxChunk is the largest chunk kept as a spare: spares are
+	// allocated memory no item uses, at most numSpares*spareMaxChunk per
+	// shard (512 KiB with 256 shards), and for larger values the lock
+	// they save matters less than copying the value.
+	spareMaxChunk = 1024
 )
 
 // A spare slot holds class<<32 | ref, or 0 when empty.
