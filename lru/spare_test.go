@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/slabcache/slabcache/internal/clock"
 )
 
 // Overwriting a key reuses the chunk the previous value freed: the
@@ -119,4 +121,39 @@ func TestSparesUnderConcurrentOverwritesAndMoves(t *testing.T) {
 		}
 	}
 	checkInv(t, s)
+}
+
+// Spare chunks are free after a restart: the new process finds only the
+// items, and their chunks are the only ones in use.
+func TestRestartLeavesSparesFree(t *testing.T) {
+	cfg := restartConfig(t)
+	const epoch = 1_700_000_000
+	s, err := New(cfg, clock.NewFake(epoch))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 3 {
+		for i := range 1000 {
+			set(t, s, fmt.Sprintf("k%04d", i), fmt.Sprintf("value %d of %04d", round, i), 0, 0, nil)
+		}
+	}
+	if s.spareCounts()[1] == 0 { // 53-byte items: the 96-byte class
+		t.Fatal("overwrites left no spare chunk")
+	}
+	stopClean(t, s)
+	s2 := reopenStore(t, cfg, epoch+5)
+	if rep := s2.Restored(); !rep.Restored || rep.Items != 1000 {
+		t.Fatalf("Restored() = %+v", rep)
+	}
+	used := 0
+	for _, cs := range s2.ClassStats(nil) {
+		used += cs.Slab.UsedChunks
+	}
+	if used != 1000 {
+		t.Fatalf("%d chunks in use after the restart, for 1000 items", used)
+	}
+	for i := range 1000 {
+		mustGet(t, s2, fmt.Sprintf("k%04d", i), fmt.Sprintf("value 2 of %04d", i))
+	}
+	checkInv(t, s2)
 }
