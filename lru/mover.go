@@ -179,7 +179,9 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		storeState(p, lcFree)
 		c.mu.Unlock()
 		sh.t.setRef(i, nref)
-		s.slab.Free(ref)
+		if !s.doomLocked(sh, ref) {
+			s.slab.Free(ref)
+		}
 		s.mover.rescues++
 		return true
 	case lcData:

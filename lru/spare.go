@@ -20,6 +20,9 @@ func spareSlot(cls int, ref slab.Ref) uint64 { return uint64(cls)<<32 | uint64(r
 // next store into the shard to take without the slab class lock (an
 // overwrite then frees and allocates no chunk in the allocator).
 func (s *Store) retireLocked(sh *shard, ref slab.Ref, p itemPtr) {
+	if s.doomLocked(sh, ref) {
+		return
+	}
 	st := loadState(p)
 	if cls := s.classOf(ref); st&stChunked == 0 && s.slab.ChunkSize(cls) <= spareMaxChunk {
 		for i := range sh.spares {

@@ -35,6 +35,11 @@ type shard struct {
 
 	view Item // handed to Hit.Hit under mu
 
+	// pins are the items whose memory a reader keeps past its Hit call
+	// (pin.go); npins counts them.
+	pins  [numPins]pin
+	npins int
+
 	// spares hold chunks that replaced items left, for the next item of
 	// this shard (spare.go): put by a holder of mu, taken by compare and
 	// swap without it.
@@ -421,7 +426,9 @@ func (s *Store) removeLocked(sh *shard, i int, ref slab.Ref, classLocked *lruCla
 	p := s.ptr(ref)
 	sh.t.remove(i)
 	s.unlinkLRU(ref, p, classLocked)
-	s.freeItem(ref, p)
+	if !s.doomLocked(sh, ref) {
+		s.freeItem(ref, p)
+	}
 }
 
 // freeItem returns an unlinked (or reserved) item's chunks to the slab.

@@ -23,7 +23,8 @@ import (
 type binHit struct {
 	out   *[]byte
 	r     *proto.BinRequest
-	value bool // TOUCH answers without the value
+	value bool      // TOUCH answers without the value
+	big   *bigValue // where a large value goes (nil: copy)
 }
 
 // Hit implements lru.Hit.
@@ -37,7 +38,7 @@ func (h *binHit) Hit(it *lru.Item) {
 		n = 0
 	}
 	out := proto.AppendBinGetHeader(*h.out, h.r.Opcode, h.r.Opaque, it.CAS, it.Flags, key, n)
-	if h.value {
+	if h.value && !(it.Len >= sendDirectMin && h.big.take(it, nil)) {
 		out = it.AppendValue(out)
 	}
 	*h.out = out
@@ -291,8 +292,11 @@ func (c *conn) binGet(r *proto.BinRequest) {
 	if touch {
 		args.Touch, args.Exptime = true, int64(r.Exptime)
 	}
-	c.bhit = binHit{out: &c.out, r: r, value: base != proto.BinOpTouch}
+	c.bhit = binHit{out: &c.out, r: r, value: base != proto.BinOpTouch, big: c.big()}
 	o := c.s.store.Get(r.Key, &args, &c.bhit)
+	if c.bigv.pinned {
+		c.sendBig()
+	}
 	c.bhit = binHit{}
 	if touch {
 		c.st[cCmdTouch]++

@@ -17,9 +17,10 @@ import (
 type metaHit struct {
 	out   *[]byte
 	r     *proto.Request
-	debug bool   // me
-	cas   bool   // the server keeps CAS values (for me size=)
-	viv   uint32 // the expiry N asks for (relative), when given
+	debug bool      // me
+	cas   bool      // the server keeps CAS values (for me size=)
+	viv   uint32    // the expiry N asks for (relative), when given
+	big   *bigValue // where a large value goes (nil: copy)
 }
 
 // Hit implements lru.Hit.
@@ -54,6 +55,9 @@ func (h *metaHit) appendReply(out []byte, it *lru.Item) []byte {
 	// mg with C answers HD, without the value, when the CAS matches.
 	if r.HasFlag('v') && !(r.HasFlag('C') && r.CAS == it.CAS) {
 		out = proto.AppendMetaReply(out, proto.StatusVA, it.Len, r, &mi)
+		if it.Len >= sendDirectMin && h.big.take(it, crlf) {
+			return out
+		}
 		out = it.AppendValue(out)
 		return append(out, '\r', '\n')
 	}
@@ -90,8 +94,11 @@ func (c *conn) metaGet(r *proto.Request) {
 	if r.HasFlag('E') {
 		args.NewCAS = r.CASIn
 	}
-	c.mhit = metaHit{out: &c.out, r: r, viv: viv}
+	c.mhit = metaHit{out: &c.out, r: r, viv: viv, big: c.big()}
 	o := c.s.store.Get(r.Key, &args, &c.mhit)
+	if c.bigv.pinned {
+		c.sendBig()
+	}
 	c.mhit = metaHit{}
 	if c.s.obs.on.Load() {
 		c.observeGet(r.Key, o)

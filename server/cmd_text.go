@@ -17,6 +17,7 @@ type valueHit struct {
 	out *[]byte
 	key []byte
 	cas bool
+	big *bigValue // where a large value goes instead of out (nil: copy)
 }
 
 // Hit implements lru.Hit.
@@ -26,6 +27,10 @@ func (h *valueHit) Hit(it *lru.Item) {
 		out = proto.AppendValueHeaderCAS(out, h.key, it.Flags, it.Len, it.CAS)
 	} else {
 		out = proto.AppendValueHeader(out, h.key, it.Flags, it.Len)
+	}
+	if it.Len >= sendDirectMin && h.big.take(it, crlf) {
+		*h.out = out
+		return
 	}
 	out = it.AppendValue(out)
 	*h.out = append(out, '\r', '\n')
@@ -62,7 +67,7 @@ func (c *conn) get(r *proto.Request) {
 				c.out = proto.AppendError(c.out, proto.ErrGetNoMemory)
 				return
 			}
-		} else if i > c.more.resume && len(c.out) > outputPause {
+		} else if i > c.more.resume && c.pendingOut() > outputPause {
 			c.more.resume = i
 			c.more.suspended = true
 			return
@@ -88,8 +93,11 @@ func (c *conn) get(r *proto.Request) {
 		if c.s.net.prefetch {
 			c.prefetchKeys(r.Keys, i, i == c.more.resume, &hashes)
 		}
-		c.hit = valueHit{out: &c.out, key: key, cas: withCAS}
+		c.hit = valueHit{out: &c.out, key: key, cas: withCAS, big: c.big()}
 		o := c.s.store.Get(key, &args, &c.hit)
+		if c.bigv.pinned {
+			c.sendBig()
+		}
 		c.hit = valueHit{}
 		c.countRead(o, touch)
 		if c.s.obs.on.Load() {

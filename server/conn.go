@@ -15,6 +15,9 @@ const (
 	// longer than this is not buffered whole: its value is copied into a
 	// store reservation piece by piece as it arrives.
 	streamThreshold = 16 << 10
+	// sendDirectMin: a value this large is sent from slab memory, not
+	// copied into the output buffer (bigValue).
+	sendDirectMin = 32 << 10
 	// maxPendingLine: a request line (a multi-get can be long) still
 	// without its newline after this many bytes closes the connection.
 	// proto itself closes other lines past 2048 bytes, as memcached does.
@@ -31,6 +34,9 @@ const (
 	// outShrink: a reply buffer that grew past this is dropped after use.
 	outShrink = 1 << 20
 )
+
+// crlf ends a value block.
+var crlf = []byte("\r\n")
 
 // conn is one client connection's state. Everything except the atomics is
 // used only by the connection's event loop.
@@ -53,6 +59,8 @@ type conn struct {
 	// afresh.
 	hit  valueHit
 	mhit metaHit
+	bigv bigValue // a large value being sent (sendBig)
+	iov  [][]byte // sendBig's pieces
 
 	breq proto.BinRequest // the binary protocol's request (binary.go)
 	bhit binHit
@@ -244,6 +252,65 @@ func (c *conn) onTraffic() gnet.Action {
 	}
 	c.flushCounters()
 	return action
+}
+
+// bigValue is a large value a Hit pinned in slab memory instead of copying
+// it into the output buffer: sendBig writes it from there. The copy would
+// cost more than the system call it saves (docs/benchmarks.md, "Large
+// values").
+type bigValue struct {
+	pinned bool
+	value  []byte
+	tail   []byte // what follows the value in the reply
+	pin    lru.Pin
+}
+
+// big returns where a Hit may put a large value for sendBig: nil over UDP,
+// where every reply is copied into its datagrams.
+func (c *conn) big() *bigValue {
+	if c.udp != nil {
+		return nil
+	}
+	return &c.bigv
+}
+
+// take pins it for sendBig, when b is not nil and the value is large
+// enough; tail follows the value. It reports whether it did (if not, the
+// Hit copies the value).
+func (b *bigValue) take(it *lru.Item, tail []byte) bool {
+	if b == nil || it.Len < sendDirectMin {
+		return false
+	}
+	v, pn, ok := it.Pin()
+	if ok {
+		b.pinned, b.value, b.tail, b.pin = true, v, tail, pn
+	}
+	return ok
+}
+
+// sendBig, after a store read whose Hit took the value, writes the replies
+// so far, the value and its tail in one writev, and releases the pin.
+func (c *conn) sendBig() {
+	b := &c.bigv
+	c.iov = append(c.iov[:0], c.out, b.value, b.tail)
+	c.st[cBytesWritten] += uint64(len(c.out) + len(b.value) + len(b.tail))
+	c.flushCounters()
+	c.gc.Writev(c.iov)
+	c.s.store.Unpin(b.pin)
+	clear(c.iov)
+	c.out = c.out[:0]
+	*b = bigValue{}
+}
+
+// pendingOut is how many reply bytes wait: in the output buffer, and
+// those a write left in the connection's outbound buffer (large values go
+// straight there, see sendBig).
+func (c *conn) pendingOut() int {
+	n := len(c.out)
+	if c.gc != nil {
+		n += c.gc.OutboundBuffered()
+	}
+	return n
 }
 
 // flushOut writes the replies of this event in one write.

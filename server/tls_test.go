@@ -69,7 +69,7 @@ func TestTLSServesTextAndBinaryClients(t *testing.T) {
 	if got := exchange(t, nc, br, "set small 5 0 5\r\nhello\r\nget small\r\n", "END\r\n"); got != "STORED\r\nVALUE small 5 5\r\nhello\r\nEND\r\n" {
 		t.Fatalf("small: %q", got)
 	}
-	for _, size := range []int{20 << 10, 600 << 10} { // streamed; chunked
+	for _, size := range []int{20 << 10, 100 << 10, 600 << 10} { // streamed; sent from slab memory; chunked
 		v := bytes.Repeat([]byte{'v'}, size)
 		fmt.Fprintf(nc, "set big%d 0 0 %d\r\n%s\r\n", size, size, v)
 		if line, _ := br.ReadString('\n'); line != "STORED\r\n" {

@@ -250,6 +250,15 @@ func (a *Allocator) Pointer(r Ref) unsafe.Pointer {
 	return unsafe.Add(a.base, uintptr(p)*PageSize+uintptr(r.Index())*uintptr(size))
 }
 
+// RefOf returns the Ref of the chunk that starts at ptr, as Pointer
+// returned it, with the same condition: the caller owns the chunk.
+func (a *Allocator) RefOf(ptr unsafe.Pointer) Ref {
+	off := uintptr(ptr) - uintptr(a.base)
+	p := uint32(off / PageSize)
+	size := a.sizes[a.classOfPage(p)]
+	return MakeRef(p, uint32(off%PageSize/uintptr(size)))
+}
+
 // Bytes returns the memory of chunk r as a slice (no allocation).
 func (a *Allocator) Bytes(r Ref) []byte {
 	p := r.Page()

@@ -431,3 +431,19 @@ func TestFirstPageOfAClassBeyondTheLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// RefOf inverts Pointer for chunks of every class.
+func TestRefOf(t *testing.T) {
+	a := newAlloc(t, DefaultConfig())
+	for cls := 1; cls <= a.NumClasses(); cls++ {
+		for range 3 {
+			r, err := a.Alloc(cls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.RefOf(a.Pointer(r)); got != r {
+				t.Fatalf("class %d: RefOf(Pointer(%#x)) = %#x", cls, uint32(r), uint32(got))
+			}
+		}
+	}
+}

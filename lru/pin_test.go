@@ -1,0 +1,113 @@
+package lru
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+)
+
+// pinHit pins the item it is handed.
+type pinHit struct {
+	value []byte
+	pin   Pin
+	ok    bool
+}
+
+func (h *pinHit) Hit(it *Item) { h.value, h.pin, h.ok = it.Pin() }
+
+func pinned(t *testing.T, s *Store, key string) *pinHit {
+	t.Helper()
+	var h pinHit
+	if o := s.Get([]byte(key), nil, &h); o.Result != Found || !h.ok {
+		t.Fatalf("get %s: %v, pinned %v", key, o.Result, h.ok)
+	}
+	return &h
+}
+
+func usedChunks(s *Store) (n int) {
+	for _, cs := range s.ClassStats(nil) {
+		n += cs.Slab.UsedChunks
+	}
+	return n
+}
+
+// A pinned value stays as it was, in memory nothing else gets, while its
+// item is replaced, deleted and its chunk wanted by new items; Unpin then
+// frees it.
+func TestPinKeepsValueUntilUnpin(t *testing.T) {
+	s, _ := newTestStore(t, testConfig())
+	v1 := bytes.Repeat([]byte("1"), 100<<10)
+	v2 := bytes.Repeat([]byte("2"), 100<<10)
+	s.Set([]byte("big"), 0, 0, v1, nil)
+	h := pinned(t, s, "big")
+	h2 := pinned(t, s, "big") // a second reader of the same item
+	s.Set([]byte("big"), 0, 0, v2, nil)
+	mustGet(t, s, "big", string(v2))
+	s.Delete([]byte("big"), nil)
+	for i := range 20 {
+		s.Set([]byte(fmt.Sprintf("k%d", i)), 0, 0, v2, nil)
+	}
+	if !bytes.Equal(h.value, v1) || !bytes.Equal(h2.value, v1) {
+		t.Fatal("a pinned value changed")
+	}
+	if got := usedChunks(s); got != 21 {
+		t.Fatalf("%d chunks in use, want 20 items and the pinned one", got)
+	}
+	s.Unpin(h.pin)
+	if got := usedChunks(s); got != 21 {
+		t.Fatalf("%d chunks in use with one pin left, want 21", got)
+	}
+	s.Unpin(h2.pin)
+	if got := usedChunks(s); got != 20 {
+		t.Fatalf("%d chunks in use after the last Unpin, want 20", got)
+	}
+	checkInv(t, s)
+}
+
+// Unpinning an item that is still stored leaves it as it is.
+func TestUnpinLiveItem(t *testing.T) {
+	s, _ := newTestStore(t, testConfig())
+	v := bytes.Repeat([]byte("v"), 50<<10)
+	s.Set([]byte("k"), 0, 0, v, nil)
+	s.Unpin(pinned(t, s, "k").pin)
+	mustGet(t, s, "k", string(v))
+	if got := usedChunks(s); got != 1 {
+		t.Fatalf("%d chunks in use", got)
+	}
+	checkInv(t, s)
+}
+
+// A page move rescues a pinned item into a new chunk and frees the old one
+// only once it is unpinned: the move waits (busy) until then.
+func TestPinnedItemOnMovedPage(t *testing.T) {
+	cfg := testConfig()
+	cfg.SlabAutomove = 0
+	s, _ := newTestStore(t, cfg)
+	v := bytes.Repeat([]byte("m"), 100<<10)
+	s.Set([]byte("a"), 0, 0, v, nil)
+	cls := s.ClassStats(nil)[0].Class
+	h := pinned(t, s, "a")
+	if err := s.Reassign(cls, 0); err == nil {
+		t.Fatal("the page moved while a chunk in it was pinned")
+	}
+	if !bytes.Equal(h.value, v) {
+		t.Fatal("the pinned value changed")
+	}
+	mustGet(t, s, "a", string(v)) // rescued into another chunk
+	s.Unpin(h.pin)
+	if err := s.Reassign(cls, 0); err != nil {
+		t.Fatal(err)
+	}
+	mustGet(t, s, "a", string(v))
+	checkInv(t, s)
+}
+
+// Values kept in several chunks are not pinned: the reader copies them.
+func TestPinRefusesChunkedItems(t *testing.T) {
+	s, _ := newTestStore(t, testConfig())
+	s.Set([]byte("huge"), 0, 0, bytes.Repeat([]byte("h"), 900<<10), nil)
+	var h pinHit
+	if o := s.Get([]byte("huge"), nil, &h); o.Result != Found || h.ok {
+		t.Fatalf("get: %v, pinned %v", o.Result, h.ok)
+	}
+}
