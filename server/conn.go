@@ -300,6 +300,9 @@ func (c *conn) sendBig() {
 	clear(c.iov)
 	c.out = c.out[:0]
 	*b = bigValue{}
+	if now := nanotime(); now-c.loop.yieldAt > yieldEvery {
+		c.loop.yield(now)
+	}
 }
 
 // pendingOut is how many reply bytes wait: in the output buffer, and

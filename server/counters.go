@@ -73,6 +73,10 @@ type loopStats struct {
 	// hot samples the keys this loop serves (hotkeys.go); nil when
 	// detection is off. Only the loop's goroutine uses it.
 	hot *hotkeys.Sampler
+
+	// yieldAt is when the loop's goroutine last yielded to the Go
+	// scheduler (see yieldEvery). Only the loop's goroutine uses it.
+	yieldAt int64
 }
 
 // classAdd counts a per-class event (cls 0 or out of range is ignored).

@@ -2,6 +2,7 @@ package server
 
 import (
 	"math/bits"
+	"runtime"
 	"strconv"
 	_ "unsafe" // go:linkname
 
@@ -68,6 +69,26 @@ var latOf = func() (t [256]uint8) {
 	t[proto.CmdMetaArithmetic] = latMa
 	return t
 }()
+
+// yieldEvery bounds how long an event loop's goroutine that sends large
+// values runs without yielding to the Go scheduler. An event loop never
+// blocks in the scheduler (it waits in epoll_wait, a system call), so the
+// runtime's monitor thread sees it on one scheduling tick for 10 ms, takes
+// it for a goroutine running too long and, when it is in a system call
+// then, takes its P away: a hand-off to another thread, and the monitor
+// back to polling every 20 us. A loop that writes large values spends most
+// of its time in such calls; a yield every 2 ms there keeps the monitor
+// asleep (docs/benchmarks.md, "Large values"). Loops that serve small
+// values are seldom caught in a system call and do not yield: it cost them
+// a few percent.
+const yieldEvery = 2e6 // ns
+
+// yield lets the scheduler run other goroutines (usually there are none
+// and the loop goes on at once) and notes when.
+func (ls *loopStats) yield(now int64) {
+	ls.yieldAt = now
+	runtime.Gosched()
+}
 
 // observe adds one request of command cmd that took d nanoseconds.
 func (ls *loopStats) observe(cmd proto.Command, d int64) {
