@@ -16,8 +16,10 @@ const (
 	// store reservation piece by piece as it arrives.
 	streamThreshold = 16 << 10
 	// sendDirectMin: a value this large is sent from slab memory, not
-	// copied into the output buffer (bigValue).
-	sendDirectMin = 32 << 10
+	// copied into the output buffer (bigValue). At 32 KiB the two ways
+	// were within this machine's noise; from 64 KiB sending wins clearly
+	// (docs/benchmarks.md, "Large values").
+	sendDirectMin = 64 << 10
 	// maxPendingLine: a request line (a multi-get can be long) still
 	// without its newline after this many bytes closes the connection.
 	// proto itself closes other lines past 2048 bytes, as memcached does.
