@@ -6,31 +6,35 @@
 # run; the server's CPU ticks come from /proc/<pid>/stat.
 #
 #
-# Usage: scripts/ab-bench.sh [-r ROUNDS] [-d SECONDS] [-p PIPELINE] [-k KEYS] [-B] [-M MEMTIER]
-#                            'SERVER [FLAGS]' 'SERVER [FLAGS]'...
+# Usage: scripts/ab-bench.sh [-r ROUNDS] [-d SECONDS] [-p PIPELINE] [-k KEYS] [-v BYTES] [-g]
+#                            [-B] [-M MEMTIER] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
 #   defaults: 3 rounds of 5 s, pipeline 16, 100,000 keys; the load is
 #   slabbench run (1:10 set:get, 100-byte values, 16 connections), or with
 #   -B memtier_benchmark over the binary protocol (memcache_binary, 16
 #   connections, 1:10, 100-byte values; MEMTIER or
-#   ../shared/memtier_benchmark/memtier_benchmark).
-#   Each SERVER is a command line, e.g. 'bin/slabcached -o no_prefetch'.
+#   ../shared/memtier_benchmark/memtier_benchmark). -v sets the value
+#   size, -g measures gets only (after the same fill).
+#   Each SERVER is a command line, e.g. 'bin/slabcached -o no_prefetch'
+#   (memcached run as root needs '-u root'; values over 1 MiB need -I).
 # Prints, per round and server, requests per second and the server's CPU
 # ticks per 100,000 requests.
 set -eu
-rounds=3 dur=5 pipeline=16 keys=100000 binary= memtier=${MEMTIER:-}
-while getopts "r:d:p:k:BM:" o; do
+rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-}
+while getopts "r:d:p:k:v:gBM:" o; do
 	case $o in
 	r) rounds=$OPTARG ;;
 	d) dur=$OPTARG ;;
 	p) pipeline=$OPTARG ;;
 	k) keys=$OPTARG ;;
+	v) vsize=$OPTARG ;;
+	g) ratio=0:1 ;;
 	B) binary=1 ;;
 	M) memtier=$OPTARG ;;
-	*) sed -n '2,18p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,20p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 2 ] || { sed -n '2,18p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,20p' "$0" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 [ -n "$memtier" ] || memtier=../shared/memtier_benchmark/memtier_benchmark
 if [ -n "$binary" ] && [ ! -x "$memtier" ]; then
@@ -47,11 +51,11 @@ addr=127.0.0.1:$port
 load() {
 	if [ -n "$binary" ]; then
 		"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p $port -P memcache_binary -t 1 -c 16 --key-maximum "$keys" \
-			--test-time "$1" --ratio "$2" -d 100 --pipeline "$pipeline" --hide-histogram 2>/dev/null |
+			--test-time "$1" --ratio "$2" -d "$vsize" --pipeline "$pipeline" --hide-histogram 2>/dev/null |
 			awk '/^Totals/ {printf "%.0f\n", $2}'
 	else
 		local s=${2%%:*} g=${2##*:}
-		"${cpu1[@]}" bin/slabbench run -addr $addr -quiet -duration "${1}s" -keys "$keys" -pipeline "$pipeline" -ratio "$s:$g" |
+		"${cpu1[@]}" bin/slabbench run -addr $addr -quiet -duration "${1}s" -keys "$keys" -value-size "$vsize" -pipeline "$pipeline" -ratio "$s:$g" |
 			awk '/^throughput/ {print $2}'
 	fi
 }
@@ -70,10 +74,10 @@ for r in $(seq "$rounds"); do
 		if [ -n "$binary" ]; then # fill
 			load 3 1:0 >/dev/null
 		else
-			"${cpu1[@]}" bin/slabbench run -addr $addr -quiet -prefill -duration 1s -keys "$keys" >/dev/null
+			"${cpu1[@]}" bin/slabbench run -addr $addr -quiet -prefill -duration 1s -keys "$keys" -value-size "$vsize" >/dev/null
 		fi
 		t0=$(ticks $pid)
-		rate=$(load "$dur" 1:10)
+		rate=$(load "$dur" "$ratio")
 		t1=$(ticks $pid)
 		kill $pid
 		wait $pid 2>/dev/null || true
