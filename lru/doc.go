@@ -29,8 +29,11 @@
 //     the callee appends the reply header it needs (flags, length, CAS, TTL,
 //     ... are fields of Item) and calls Item.AppendValue(dst) to copy the
 //     value straight from slab memory into its output buffer. Hit must not
-//     block, must not call the store, and must not keep the *Item. Options in
-//     GetArgs: Touch (gat, mg T), NoBump (mg without bump; me uses Peek),
+//     block, must not call the store, and must not keep the *Item; for a
+//     large value it may instead call Item.Pin, which returns the value in
+//     slab memory and keeps that memory from reuse until Store.Unpin, so
+//     the caller can write it out after Get returns without copying it.
+//     Options in GetArgs: Touch (gat, mg T), NoBump (mg without bump; me uses Peek),
 //     Vivify (mg N), Recache (mg R); Item reports Won (W), TokenSent (Z) and
 //     Stale (X), Fetched (h), Idle (l), TTL (t), Size (s). For a multi-key get
 //     call Get once per key.
