@@ -28,8 +28,8 @@ type pin struct {
 // which the caller must do soon (the memory cannot be reused meanwhile,
 // whatever happens to the item). ok is false when the item cannot be
 // pinned (a large item kept in several chunks, or too many pins in its
-// shard); the caller then copies the value while in
-// Hit. Call Pin only from Hit.
+// shard); the caller then copies the value while in Hit. Call Pin only
+// from Hit.
 func (it *Item) Pin() (value []byte, pn Pin, ok bool) {
 	s := it.s
 	if it.p == nil || it.st&stChunked != 0 {

@@ -296,6 +296,7 @@ func (c *conn) sendBig() {
 	b := &c.bigv
 	c.iov = append(c.iov[:0], c.out, b.value, b.tail)
 	c.st[cBytesWritten] += uint64(len(c.out) + len(b.value) + len(b.tail))
+	c.resps = 0
 	c.flushCounters()
 	c.gc.Writev(c.iov)
 	c.s.store.Unpin(b.pin)
