@@ -135,8 +135,8 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
 		p, st, i, ok := s.linkedItemLocked(sh, ref)
-		if !ok {
-			return false
+		if !ok || s.pinnedLocked(sh, ref) {
+			return false // not linked any more, or pinned: wait
 		}
 		now := s.clk.Now()
 		if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
@@ -179,9 +179,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		storeState(p, lcFree)
 		c.mu.Unlock()
 		sh.t.setRef(i, nref)
-		if !s.doomLocked(sh, ref) {
-			s.slab.Free(ref)
-		}
+		s.slab.Free(ref)
 		s.mover.rescues++
 		return true
 	case lcData:
@@ -195,7 +193,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		sh.mu.Lock()
 		defer sh.mu.Unlock()
 		hp, hst, i, ok := s.linkedItemLocked(sh, head)
-		if !ok || hst&stChunked == 0 {
+		if !ok || hst&stChunked == 0 || s.pinnedLocked(sh, head) {
 			return false
 		}
 		t := s.chunksOf(hp, hst)

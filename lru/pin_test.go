@@ -3,17 +3,21 @@ package lru
 import (
 	"bytes"
 	"fmt"
+	"strings"
 	"testing"
 )
 
 // pinHit pins the item it is handed.
 type pinHit struct {
-	value []byte
-	pin   Pin
-	ok    bool
+	pieces [][]byte
+	pin    Pin
+	ok     bool
 }
 
-func (h *pinHit) Hit(it *Item) { h.value, h.pin, h.ok = it.Pin() }
+func (h *pinHit) Hit(it *Item) { h.pieces, h.pin, h.ok = it.Pin(nil) }
+
+// value joins the pinned pieces.
+func (h *pinHit) value() []byte { return bytes.Join(h.pieces, nil) }
 
 func pinned(t *testing.T, s *Store, key string) *pinHit {
 	t.Helper()
@@ -47,7 +51,7 @@ func TestPinKeepsValueUntilUnpin(t *testing.T) {
 	for i := range 20 {
 		s.Set([]byte(fmt.Sprintf("k%d", i)), 0, 0, v2, nil)
 	}
-	if !bytes.Equal(h.value, v1) || !bytes.Equal(h2.value, v1) {
+	if !bytes.Equal(h.value(), v1) || !bytes.Equal(h2.value(), v1) {
 		t.Fatal("a pinned value changed")
 	}
 	if got := usedChunks(s); got != 21 {
@@ -77,8 +81,8 @@ func TestUnpinLiveItem(t *testing.T) {
 	checkInv(t, s)
 }
 
-// A page move rescues a pinned item into a new chunk and frees the old one
-// only once it is unpinned: the move waits (busy) until then.
+// A page move waits while an item in the page is pinned (it reports the
+// page busy), and moves it once it is unpinned.
 func TestPinnedItemOnMovedPage(t *testing.T) {
 	cfg := testConfig()
 	cfg.SlabAutomove = 0
@@ -90,10 +94,10 @@ func TestPinnedItemOnMovedPage(t *testing.T) {
 	if err := s.Reassign(cls, 0); err == nil {
 		t.Fatal("the page moved while a chunk in it was pinned")
 	}
-	if !bytes.Equal(h.value, v) {
+	if !bytes.Equal(h.value(), v) {
 		t.Fatal("the pinned value changed")
 	}
-	mustGet(t, s, "a", string(v)) // rescued into another chunk
+	mustGet(t, s, "a", string(v))
 	s.Unpin(h.pin)
 	if err := s.Reassign(cls, 0); err != nil {
 		t.Fatal(err)
@@ -102,12 +106,32 @@ func TestPinnedItemOnMovedPage(t *testing.T) {
 	checkInv(t, s)
 }
 
-// Values kept in several chunks are not pinned: the reader copies them.
-func TestPinRefusesChunkedItems(t *testing.T) {
-	s, _ := newTestStore(t, testConfig())
-	s.Set([]byte("huge"), 0, 0, bytes.Repeat([]byte("h"), 900<<10), nil)
-	var h pinHit
-	if o := s.Get([]byte("huge"), nil, &h); o.Result != Found || h.ok {
-		t.Fatalf("get: %v, pinned %v", o.Result, h.ok)
+// A large item kept in several chunks is pinned whole: its pieces stay as
+// they were while it is replaced, others take memory and pages move.
+func TestPinChunkedItem(t *testing.T) {
+	cfg := testConfig()
+	cfg.SlabAutomove = 0
+	s, _ := newTestStore(t, cfg)
+	v := bytes.Repeat([]byte("0123456789abcdef"), 900<<10/16)
+	s.Set([]byte("huge"), 0, 0, v, nil)
+	h := pinned(t, s, "huge")
+	if len(h.pieces) < 2 {
+		t.Fatalf("%d pieces", len(h.pieces))
 	}
+	s.Set([]byte("huge"), 0, 0, bytes.Repeat([]byte("x"), len(v)), nil)
+	for i := range 3 {
+		s.Set([]byte(fmt.Sprintf("other%d", i)), 0, 0, bytes.Repeat([]byte("y"), len(v)), nil)
+	}
+	if !bytes.Equal(h.value(), v) {
+		t.Fatal("a pinned chunked value changed")
+	}
+	for range 2 {
+		s.Reassign(s.chunkClass, 0) // busy if it picks a page of the pinned item
+	}
+	if !bytes.Equal(h.value(), v) {
+		t.Fatal("a pinned chunked value changed in a page move")
+	}
+	s.Unpin(h.pin)
+	mustGet(t, s, "huge", strings.Repeat("x", len(v)))
+	checkInv(t, s)
 }

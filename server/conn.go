@@ -262,8 +262,8 @@ func (c *conn) onTraffic() gnet.Action {
 // values").
 type bigValue struct {
 	pinned bool
-	value  []byte
-	tail   []byte // what follows the value in the reply
+	pieces [][]byte // the value in slab memory: one piece per chunk
+	tail   []byte   // what follows the value in the reply
 	pin    lru.Pin
 }
 
@@ -283,9 +283,9 @@ func (b *bigValue) take(it *lru.Item, tail []byte) bool {
 	if b == nil || it.Len < sendDirectMin {
 		return false
 	}
-	v, pn, ok := it.Pin()
+	pieces, pn, ok := it.Pin(b.pieces[:0])
 	if ok {
-		b.pinned, b.value, b.tail, b.pin = true, v, tail, pn
+		b.pinned, b.pieces, b.tail, b.pin = true, pieces, tail, pn
 	}
 	return ok
 }
@@ -294,15 +294,22 @@ func (b *bigValue) take(it *lru.Item, tail []byte) bool {
 // so far, the value and its tail in one writev, and releases the pin.
 func (c *conn) sendBig() {
 	b := &c.bigv
-	c.iov = append(c.iov[:0], c.out, b.value, b.tail)
-	c.st[cBytesWritten] += uint64(len(c.out) + len(b.value) + len(b.tail))
+	c.iov = append(c.iov[:0], c.out)
+	c.iov = append(c.iov, b.pieces...)
+	c.iov = append(c.iov, b.tail)
+	n := 0
+	for _, p := range c.iov {
+		n += len(p)
+	}
+	c.st[cBytesWritten] += uint64(n)
 	c.resps = 0
 	c.flushCounters()
 	c.gc.Writev(c.iov)
 	c.s.store.Unpin(b.pin)
 	clear(c.iov)
+	clear(b.pieces)
 	c.out = c.out[:0]
-	*b = bigValue{}
+	b.pinned, b.pieces, b.tail, b.pin = false, b.pieces[:0], nil, lru.Pin{}
 	if now := nanotime(); now-c.loop.yieldAt > yieldEvery {
 		c.loop.yield(now)
 	}

@@ -110,18 +110,19 @@ func TestLargeValuesSentWholeWhileOverwritten(t *testing.T) {
 	}
 }
 
-// mg and binary GET send large values the same way: the value and what
-// follows it arrive whole and in order.
+// mg and binary GET send large values the same way, a value kept in
+// several chunks too: the value and what follows it arrive whole and in
+// order.
 func TestLargeValuesMetaAndBinary(t *testing.T) {
 	srv := startTestServer(t, nil)
-	const size = 300 << 10
+	const size = 700 << 10 // kept in two chunks
 	value := bytes.Repeat([]byte("q"), size)
 	nc, br := dialT(t, srv.Addr())
 	fmt.Fprintf(nc, "set big 7 0 %d\r\n%s\r\n", size, value)
 	expectLine(t, br, "STORED\r\n")
 
 	nc.Write([]byte("mg big v f s\r\nmg big k v\r\nmn\r\n"))
-	for _, hdr := range []string{"VA 307200 f7 s307200\r\n", "VA 307200 kbig\r\n"} {
+	for _, hdr := range []string{"VA 716800 f7 s716800\r\n", "VA 716800 kbig\r\n"} {
 		expectLine(t, br, hdr)
 		got := make([]byte, size+2)
 		if _, err := io.ReadFull(br, got); err != nil || !bytes.Equal(got[:size], value) || string(got[size:]) != "\r\n" {
