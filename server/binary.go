@@ -294,9 +294,6 @@ func (c *conn) binGet(r *proto.BinRequest) {
 	}
 	c.bhit = binHit{out: &c.out, r: r, value: base != proto.BinOpTouch, big: c.big()}
 	o := c.s.store.Get(r.Key, &args, &c.bhit)
-	if c.bigv.pinned {
-		c.sendBig()
-	}
 	c.bhit = binHit{}
 	if touch {
 		c.st[cCmdTouch]++
@@ -306,6 +303,9 @@ func (c *conn) binGet(r *proto.BinRequest) {
 	c.countRead(o, touch)
 	if c.s.obs.on.Load() {
 		c.observeGet(r.Key, o)
+	}
+	if c.bigv.pinned {
+		c.sendBig() // after the counting: a client that has its reply sees it in stats
 	}
 	if o.Result == lru.Found || r.Quiet() {
 		return

@@ -96,9 +96,6 @@ func (c *conn) metaGet(r *proto.Request) {
 	}
 	c.mhit = metaHit{out: &c.out, r: r, viv: viv, big: c.big()}
 	o := c.s.store.Get(r.Key, &args, &c.mhit)
-	if c.bigv.pinned {
-		c.sendBig()
-	}
 	c.mhit = metaHit{}
 	if c.s.obs.on.Load() {
 		c.observeGet(r.Key, o)
@@ -112,6 +109,9 @@ func (c *conn) metaGet(r *proto.Request) {
 		c.st[cCmdGet]++
 	}
 	c.countRead(o, touch)
+	if c.bigv.pinned {
+		c.sendBig() // after the counting: a client that has its reply sees it in stats
+	}
 	if o.Result != lru.Found && !r.HasFlag('q') {
 		c.out = proto.AppendMetaReply(c.out, proto.StatusEN, 0, r, nil)
 	}

@@ -95,13 +95,20 @@ func (c *conn) get(r *proto.Request) {
 		}
 		c.hit = valueHit{out: &c.out, key: key, cas: withCAS, big: c.big()}
 		o := c.s.store.Get(key, &args, &c.hit)
-		if c.bigv.pinned {
-			c.sendBig()
-		}
 		c.hit = valueHit{}
 		c.countRead(o, touch)
 		if c.s.obs.on.Load() {
 			c.observeGet(key, o)
+		}
+		if c.bigv.pinned {
+			if i == len(r.Keys)-1 {
+				// The value's CRLF and END go in the same writev.
+				c.bigv.tail = crlfEnd
+				c.sendBig()
+				c.more.resume = 0
+				return
+			}
+			c.sendBig()
 		}
 	}
 	c.more.resume = 0

@@ -16,10 +16,10 @@ const (
 	// store reservation piece by piece as it arrives.
 	streamThreshold = 16 << 10
 	// sendDirectMin: a value this large is sent from slab memory, not
-	// copied into the output buffer (bigValue). At 32 KiB the two ways
-	// were within this machine's noise; from 64 KiB sending wins clearly
-	// (docs/benchmarks.md, "Large values").
-	sendDirectMin = 64 << 10
+	// copied into the output buffer (bigValue). At 16 KiB copying still
+	// wins when gets are pipelined; from 32 KiB sending wins pipelined or
+	// not (docs/benchmarks.md, "Large values").
+	sendDirectMin = 32 << 10
 	// maxPendingLine: a request line (a multi-get can be long) still
 	// without its newline after this many bytes closes the connection.
 	// proto itself closes other lines past 2048 bytes, as memcached does.
@@ -37,8 +37,11 @@ const (
 	outShrink = 1 << 20
 )
 
-// crlf ends a value block.
-var crlf = []byte("\r\n")
+// crlf ends a value block; crlfEnd the last one of a get's reply.
+var (
+	crlf    = []byte("\r\n")
+	crlfEnd = []byte("\r\nEND\r\n")
+)
 
 // conn is one client connection's state. Everything except the atomics is
 // used only by the connection's event loop.
