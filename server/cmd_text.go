@@ -56,6 +56,13 @@ func (c *conn) get(r *proto.Request) {
 		c.resps += len(r.Keys)
 	}
 	var hashes [prefetchDepth]uint64 // of the keys being prefetched
+	big := c.big()
+	for _, k := range r.Keys[c.more.resume:] {
+		if len(k) > proto.MaxKeyLen {
+			big = nil // replies before the long key are dropped, so none may go out early
+			break
+		}
+	}
 	for i := c.more.resume; i < len(r.Keys); i++ {
 		if c.udp != nil && i > 0 {
 			// Over UDP each key's reply is sent on its own, as memcached
@@ -93,7 +100,7 @@ func (c *conn) get(r *proto.Request) {
 		if c.s.net.prefetch {
 			c.prefetchKeys(r.Keys, i, i == c.more.resume, &hashes)
 		}
-		c.hit = valueHit{out: &c.out, key: key, cas: withCAS, big: c.big()}
+		c.hit = valueHit{out: &c.out, key: key, cas: withCAS, big: big}
 		o := c.s.store.Get(key, &args, &c.hit)
 		c.hit = valueHit{}
 		c.countRead(o, touch)

@@ -146,3 +146,16 @@ func TestLargeValuesMetaAndBinary(t *testing.T) {
 		t.Fatalf("version after the large values: %v %q", err, resp.Value)
 	}
 }
+
+// A multi-get with a key that is too long answers only the error, as
+// memcached 1.6.45 does, even when a large value came before it.
+func TestLargeValueBeforeLongKeyIsDropped(t *testing.T) {
+	srv := startTestServer(t, nil)
+	nc, br := dialT(t, srv.Addr())
+	fmt.Fprintf(nc, "set big 0 0 %d\r\n%s\r\n", 100<<10, bytes.Repeat([]byte("b"), 100<<10))
+	expectLine(t, br, "STORED\r\n")
+	fmt.Fprintf(nc, "get big %s\r\nversion\r\n", strings.Repeat("k", 251))
+	expectLine(t, br, "CLIENT_ERROR bad command line format\r\n")
+	expectLine(t, br, "\r\n") // as memcached 1.6.45 answers
+	expectLine(t, br, "VERSION "+Version+"\r\n")
+}
