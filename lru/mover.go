@@ -146,7 +146,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 		}
 		n := s.headBytes(p, st)
 		lc := s.lruClass(ref, st) // cls, or the chunk class for a large item
-		nref, err := s.rescueChunk(cls, n)
+		nref, err := s.rescueChunk(cls)
 		if err != nil {
 			s.mover.evictionsNomem++
 			c := &s.classes[lc]
@@ -204,7 +204,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 			return false
 		}
 		used := t.used(j)
-		nref, err := s.rescueChunk(cls, dataHdr+used)
+		nref, err := s.rescueChunk(cls)
 		if err != nil {
 			s.mover.evictionsNomem++
 			hc := &s.classes[s.lruClass(head, hst)]
@@ -236,7 +236,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 // tails (COLD, then HOT) to free one, so a page move evicts the class's
 // least recently used items rather than whatever lived in the page. The
 // caller holds the shard lock of the item it rescues, which pullTail skips.
-func (s *Store) rescueChunk(cls, n int) (slab.Ref, error) {
+func (s *Store) rescueChunk(cls int) (slab.Ref, error) {
 	ref, err := s.slab.AllocNoGrow(cls)
 	if err == nil {
 		return ref, nil

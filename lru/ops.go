@@ -57,7 +57,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 		if args.Touch {
 			exp = clock.Expiry(s.clk, args.Exptime)
 		}
-		nref, _ := s.allocItem(hv, key, args.Flags, exp, 0, now, false)
+		nref, _ := s.allocItem(hv, key, args.Flags, exp, 0, now)
 		if nref == 0 {
 			return Outcome{Result: NoMemory, Class: cls}
 		}
@@ -193,7 +193,7 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 			s.lay.setCAS(p, s.nextCASLocked(sh))
 			s.updateLocked(ref, p, st, now)
 		} else {
-			nref, _ := s.allocItem(hv, key, s.lay.flags(p, st), getExp(p), len(digits), now, false)
+			nref, _ := s.allocItem(hv, key, s.lay.flags(p, st), getExp(p), len(digits), now)
 			if nref == 0 {
 				out.Result = NoMemory
 				return out

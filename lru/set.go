@@ -151,7 +151,7 @@ func (s *Store) Reserve(r *Reservation, key []byte, flags uint32, exptime int64,
 		return TooLarge
 	}
 	hv := hashKey(key)
-	ref, res := s.allocItem(hv, key, flags, clock.Expiry(s.clk, exptime), vlen, s.clk.Now(), true)
+	ref, res := s.allocItem(hv, key, flags, clock.Expiry(s.clk, exptime), vlen, s.clk.Now())
 	if ref == 0 {
 		return res
 	}
@@ -164,7 +164,7 @@ func (s *Store) Reserve(r *Reservation, key []byte, flags uint32, exptime int64,
 // allocItem allocates and fills an unlinked item (lifecycle reserved) with
 // header, key and, for a large value, its data chunks. The value bytes are
 // left for the caller to write.
-func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen int, now uint32, spare bool) (slab.Ref, Result) {
+func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen int, now uint32) (slab.Ref, Result) {
 	head := s.lay.headSize(len(key), flags)
 	chunked := head+vlen > s.cfg.SlabChunkMax
 	n := head + vlen
@@ -176,12 +176,12 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 		return 0, TooLarge
 	}
 	var ref slab.Ref
-	if spare && !chunked {
+	if !chunked {
 		ref = s.takeSpare(s.shardFor(hv), cls)
 	}
 	res := Stored
 	if ref == 0 {
-		ref, res = s.allocChunk(cls, n)
+		ref, res = s.allocChunk(cls)
 	}
 	if ref == 0 {
 		return 0, res
@@ -214,12 +214,12 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 		for j := 0; j < t.n; j++ {
 			size := dataHdr + t.used(j)
 			dcls := s.slab.ClassFor(size)
-			d, res := s.allocChunk(dcls, size)
+			d, res := s.allocChunk(dcls)
 			if d == 0 && dcls != s.chunkClass {
 				// As memcached: when the last chunk's smaller class has no
 				// room, take a full-size chunk, which evicting large items
 				// frees.
-				d, res = s.allocChunk(s.chunkClass, size)
+				d, res = s.allocChunk(s.chunkClass)
 			}
 			if d == 0 {
 				s.freeItem(ref, p)
@@ -428,7 +428,7 @@ func (s *Store) combineLocked(ref slab.Ref, p itemPtr, oref slab.Ref, op itemPtr
 	if MemcachedItemSize(len(key), flags, nv+ov, !s.cfg.NoCAS) > s.cfg.ItemSizeMax {
 		return 0, NotStored
 	}
-	nref, res := s.allocItem(hashKey(key), key, flags, getExp(op), nv+ov, now, false)
+	nref, res := s.allocItem(hashKey(key), key, flags, getExp(op), nv+ov, now)
 	if nref == 0 {
 		if res == NoMemory || res == TooLarge {
 			res = NotStored // memcached answers NOT_STORED when append cannot allocate
@@ -453,7 +453,7 @@ func (s *Store) createLocked(sh *shard, hv uint64, key []byte, flags uint32, exp
 	if len(key) == 0 || len(key) > KeyMaxLen {
 		return 0
 	}
-	ref, _ := s.allocItem(hv, key, flags, exp, len(value), now, false)
+	ref, _ := s.allocItem(hv, key, flags, exp, len(value), now)
 	if ref == 0 {
 		return 0
 	}

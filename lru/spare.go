@@ -25,15 +25,14 @@ func (s *Store) retireLocked(sh *shard, ref slab.Ref, p itemPtr) {
 	}
 	st := loadState(p)
 	if cls := s.classOf(ref); st&stChunked == 0 && s.slab.ChunkSize(cls) <= spareMaxChunk {
+		// Slots are filled only here, under mu; takers only empty them.
 		for i := range sh.spares {
 			if sh.spares[i].Load() == 0 {
 				storeState(p, st&^(lcMask|stBumpQ)|lcFree|stSpare)
-				if sh.spares[i].CompareAndSwap(0, spareSlot(cls, ref)) {
-					return
-				}
+				sh.spares[i].Store(spareSlot(cls, ref))
+				return
 			}
 		}
-		storeState(p, st)
 	}
 	s.freeItem(ref, p)
 }
@@ -73,9 +72,9 @@ func (s *Store) slabStats(cls int, spares *[slab.MaxClasses + 1]int) slab.ClassS
 // still a spare of its shard, as a page move needs; false means a store
 // took it meanwhile.
 func (s *Store) freeSpare(ref slab.Ref, st uint32) bool {
-	sh := s.shardOfState(st)
+	sh, slot := s.shardOfState(st), spareSlot(s.classOf(ref), ref)
 	for i := range sh.spares {
-		if sh.spares[i].CompareAndSwap(spareSlot(s.classOf(ref), ref), 0) {
+		if sh.spares[i].CompareAndSwap(slot, 0) {
 			storeState(s.ptr(ref), lcFree)
 			s.slab.Free(ref)
 			return true

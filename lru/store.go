@@ -457,7 +457,7 @@ func (s *Store) freeItem(ref slab.Ref, p itemPtr) {
 // (lruClass), so allocating their data chunks evicts large items. It
 // returns NoMemory when nothing can be freed (always so with NoEvict and
 // no expired items at the tails).
-func (s *Store) allocChunk(cls, n int) (slab.Ref, Result) {
+func (s *Store) allocChunk(cls int) (slab.Ref, Result) {
 	for i := 0; i < 10; i++ {
 		if s.flat.Load() {
 			// As memcached in flat mode: reclaim an expired or flushed

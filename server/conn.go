@@ -279,11 +279,12 @@ func (c *conn) big() *bigValue {
 	return &c.bigv
 }
 
-// take pins it for sendBig, when b is not nil and the value is large
-// enough; tail follows the value. It reports whether it did (if not, the
-// Hit copies the value).
+// take pins it for sendBig (callers check it.Len >= sendDirectMin first,
+// so small values cost no call); tail follows the value. It reports
+// whether it did; if not (b is nil, or the pin is refused), the Hit copies
+// the value.
 func (b *bigValue) take(it *lru.Item, tail []byte) bool {
-	if b == nil || it.Len < sendDirectMin {
+	if b == nil {
 		return false
 	}
 	pieces, pn, ok := it.Pin(b.pieces[:0])
