@@ -138,6 +138,13 @@ func serve(cmd *command, stderr io.Writer) int {
 		log.Error("cannot listen", zap.Error(err))
 		return exitFail
 	}
+	// Signals are caught from here on: a SIGTERM that comes while the
+	// server finishes starting (or right after -d returned) still stops
+	// it cleanly, removing the pid file and the Unix socket, instead of
+	// killing it with the default action.
+	sig := make(chan os.Signal, 2)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
+	signal.Ignore(syscall.SIGPIPE)
 	// A server on a Unix socket (-s) has no network address to announce:
 	// no discovery, as memcached (`config get cluster` answers ERROR).
 	var node *cluster.Node
@@ -176,9 +183,6 @@ func serve(cmd *command, stderr io.Writer) int {
 		zap.Strings("cluster_join", m.Join), zap.String("cluster_advertise", m.MemcachedAddr))
 	daemonReady()
 
-	sig := make(chan os.Signal, 2)
-	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGUSR1)
-	signal.Ignore(syscall.SIGPIPE)
 wait:
 	for {
 		select {

@@ -172,6 +172,12 @@ func TestDaemonize(t *testing.T) {
 		t.Fatalf("daemon reply %q", got)
 	}
 	daemon.Signal(syscall.SIGTERM)
+	defer func() {
+		if t.Failed() {
+			log, _ := os.ReadFile(logf.Name())
+			t.Logf("daemon log:\n%s", log)
+		}
+	}()
 	waitGone(t, pidPath, 10*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
 	for daemon.Signal(syscall.Signal(0)) == nil {
@@ -424,4 +430,33 @@ func TestProcsFor(t *testing.T) {
 			t.Errorf("procsFor(%d, %d, %q) = %d, %v; want %d, %v", c.threads, c.cpus, c.env, n, ok, c.want, c.ok)
 		}
 	}
+}
+
+// A SIGTERM sent the moment -d returns, before any request, still stops the
+// daemon cleanly: the pid file goes with it.
+func TestDaemonStopsCleanlyRightAfterStart(t *testing.T) {
+	dir := t.TempDir()
+	pidPath := filepath.Join(dir, "pid")
+	logf, err := os.Create(filepath.Join(dir, "log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(buildBinary(t), "-d", "-p", strconv.Itoa(testenv.FreePort(t)), "-P", pidPath)
+	cmd.Stderr = logf
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("slabcached -d: %v", err)
+	}
+	raw, err := os.ReadFile(pidPath)
+	if err != nil {
+		t.Fatalf("pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil {
+		t.Fatalf("pid file %q", raw)
+	}
+	daemon, _ := os.FindProcess(pid)
+	defer daemon.Kill()
+	daemon.Signal(syscall.SIGTERM)
+	waitGone(t, pidPath, 10*time.Second)
 }
