@@ -108,7 +108,7 @@ func TestCompareEndToEnd(t *testing.T) {
 	mc := testenv.LookPath(t, "memcached")
 	out := t.TempDir()
 	code, stdout, stderr := run(t, "compare", "-b-binary", mc, "-b-name", "memcached-b", "-b-args", strings.Join(compare.MemcachedArgs(), " "),
-		"-quick", "-duration", "300ms", "-conns", "4", "-keys", "1000", "-mem-items", "0", "-memcaslap", "",
+		"-quick", "-duration", "300ms", "-conns", "4", "-keys", "1000", "-mem-items", "0", "-memcaslap", "", "-memtier", "",
 		"-workloads", "getset-p16", "-m", "64", "-out", out)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
