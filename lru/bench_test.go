@@ -147,3 +147,59 @@ func benchMixed(b *testing.B, stride int) {
 		}
 	})
 }
+
+// BenchmarkGetLookAhead reads 1,000,000 items (15-byte keys, 100-byte
+// values, 152 MB of item memory: more than the CPU's caches) in a random
+// order, as a server reads a pipelined batch: "plain" gets one key after
+// the other, "ahead" first prefetches the index entries of the key 8 reads
+// ahead and the item of the next one, as the server's look-ahead does.
+func BenchmarkGetLookAhead(b *testing.B) {
+	const n, depth = 1_000_000, 8
+	cfg := DefaultConfig()
+	cfg.MemoryLimit = 512 << 20
+	cfg.HugePages = true // as slabcached's default (-L)
+	s, err := New(cfg, clock.NewFake(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { s.Close() })
+	val := make([]byte, 100)
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("key:%011d", i))
+		s.Set(keys[i], 0, 0, val, nil)
+	}
+	for s.migrateStep(1<<20) > 0 { // as the maintainer does after a load
+	}
+	// The keys in reading order, one after the other in memory as in a
+	// batch of requests: reading them costs no cache miss.
+	buf := make([]byte, 0, n*15)
+	for i := range keys {
+		buf = append(buf, keys[(uint64(i)*0x9E3779B97F4A7C15>>11)%n]...)
+	}
+	for i := range keys {
+		keys[i] = buf[i*15 : (i+1)*15 : (i+1)*15]
+	}
+	c := &conn{out: make([]byte, 0, 1024)}
+	b.Run("plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			c.out = c.out[:0]
+			s.Get(keys[i%n], nil, c)
+		}
+	})
+	b.Run("ahead", func(b *testing.B) {
+		var hashes [depth + 1]uint64
+		for j := 0; j < depth; j++ {
+			hashes[j] = s.PrefetchIndex(keys[j%n])
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			hashes[(i+depth)%(depth+1)] = s.PrefetchIndex(keys[(i+depth)%n])
+			s.PrefetchItem(hashes[(i+1)%(depth+1)])
+			c.out = c.out[:0]
+			s.Get(keys[i%n], nil, c)
+		}
+	})
+}

@@ -7,6 +7,12 @@ import (
 	"github.com/slabcache/slabcache/slab"
 )
 
+// prefetchSpan is how much of an item PrefetchItem brings in: four cache
+// lines, which hold a whole item of a value up to about 200 bytes (one of
+// 100 bytes spans three or four, depending on where its chunk starts);
+// the CPU's own prefetcher follows a larger value's copy.
+const prefetchSpan = 4 * 64
+
 // PrefetchItem asks the CPU to start loading the item the key with hash h
 // (from PrefetchIndex) would find, without waiting for it: a caller that
 // knows its next key (the next key of a multi-get, the next request of a
@@ -15,8 +21,8 @@ import (
 // lookup. It takes the key's shard lock to read the index (whose entries
 // PrefetchIndex, called earlier, has brought closer), but does not read
 // item memory: the candidate items of the key's home group are only
-// prefetched, their first two cache lines (header, key and the start of
-// the value). It changes nothing and counts nothing.
+// prefetched: the cache lines of their chunks (header, key and value), up
+// to prefetchSpan bytes. It changes nothing and counts nothing.
 func (s *Store) PrefetchItem(h uint64) {
 	sh := s.shardFor(h)
 	sh.mu.Lock()
@@ -29,8 +35,12 @@ func (s *Store) PrefetchItem(h uint64) {
 			if t.ctrl[i] != ct {
 				continue
 			}
-			p := uintptr(s.slab.Pointer(slab.Ref(t.refs[i])))
-			prefetch2(p, p+64)
+			// The chunk's cache lines, up to four: an item of a
+			// 100-byte value spans three or four.
+			c := s.slab.Bytes(slab.Ref(t.refs[i]))
+			p := uintptr(unsafe.Pointer(unsafe.SliceData(c)))
+			last := p + uintptr(min(len(c), prefetchSpan)) - 1
+			prefetch4(p, min(p+64, last), min(p+128, last), last)
 		}
 	}
 	sh.mu.Unlock()
