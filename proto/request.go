@@ -110,6 +110,8 @@ type Request struct {
 	seen   [2]uint64 // bitmap of flag letters present
 
 	keyBuf [MaxKeyLen]byte // decoded base64 key
+
+	p parser // Parse's scratch space
 }
 
 // Reset clears r for reuse, keeping the capacity of Keys.
