@@ -157,7 +157,6 @@ func BenchmarkGetLookAhead(b *testing.B) {
 	const n, depth = 1_000_000, 8
 	cfg := DefaultConfig()
 	cfg.MemoryLimit = 512 << 20
-	cfg.HugePages = true // as slabcached's default (-L)
 	s, err := New(cfg, clock.NewFake(0))
 	if err != nil {
 		b.Fatal(err)
