@@ -155,19 +155,7 @@ func benchMixed(b *testing.B, stride int) {
 // ahead and the item of the next one, as the server's look-ahead does.
 func BenchmarkGetLookAhead(b *testing.B) {
 	const n, depth = 1_000_000, 8
-	cfg := DefaultConfig()
-	cfg.MemoryLimit = 512 << 20
-	s, err := New(cfg, clock.NewFake(0))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
-	val := make([]byte, 100)
-	keys := make([][]byte, n)
-	for i := range keys {
-		keys[i] = []byte(fmt.Sprintf("key:%011d", i))
-		s.Set(keys[i], 0, 0, val, nil)
-	}
+	s, keys := benchStore(b, n)
 	for s.migrateStep(1<<20) > 0 { // as the maintainer does after a load
 	}
 	// The keys in reading order, one after the other in memory as in a

@@ -1,13 +1,5 @@
 #include "textflag.h"
 
-// func prefetch2(a, b uintptr)
-TEXT ·prefetch2(SB), NOSPLIT|NOFRAME, $0-16
-	MOVQ a+0(FP), AX
-	MOVQ b+8(FP), BX
-	PREFETCHT0 (AX)
-	PREFETCHT0 (BX)
-	RET
-
 // func prefetch3(a, b, c uintptr)
 TEXT ·prefetch3(SB), NOSPLIT|NOFRAME, $0-24
 	MOVQ a+0(FP), AX

@@ -2,7 +2,6 @@
 
 package lru
 
-// prefetch2, prefetch3 and prefetch4 do nothing on this architecture.
-func prefetch2(a, b uintptr)       {}
+// prefetch3 and prefetch4 do nothing on this architecture.
 func prefetch3(a, b, c uintptr)    {}
 func prefetch4(a, b, c, d uintptr) {}
