@@ -152,7 +152,10 @@ func appendMetaFlags(dst []byte, r *Request) []byte {
 		case 'D':
 			dst = strconv.AppendUint(dst, r.Delta, 10)
 		case 'M':
-			if r.Mode != 0 && r.Mode != ' ' {
+			// A space is Parse's mark for M on its own; any other byte,
+			// a NUL too (memcached reads "M\x00" as the default mode),
+			// follows the letter.
+			if r.Mode != ' ' {
 				dst = append(dst, r.Mode)
 			}
 		}

@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -44,6 +45,13 @@ func FuzzParse(f *testing.F) {
 		res := parseResult(buf, &r)
 		if res.n < 0 || res.n > len(buf) {
 			t.Fatalf("n = %d outside [0, %d]", res.n, len(buf))
+		}
+		// A request reused from one that filled every token slot parses
+		// the same: nothing of the previous parse shows through.
+		var used Request
+		Parse([]byte("mg k "+strings.Repeat("Oxyz ", MaxTokens)+"\r\n"), &used)
+		if got := parseResult(buf, &used); got != res {
+			t.Fatalf("in a reused request: %+v, in a new one: %+v", got, res)
 		}
 		var e *Error
 		isErr := errors.As(res.err, &e)

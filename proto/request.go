@@ -65,7 +65,9 @@ type Request struct {
 	// Initial is the J token of ma: the value created on a vivifying miss.
 	Initial uint64
 	// Mode is the byte after M: ms E A P R S (see SetMode), ma I + D - (see
-	// Decr); 0 when absent.
+	// Decr); 0 when absent. Parse gives a space for an M with no byte after
+	// it; with the M flag, AppendRequest writes any other value after the
+	// letter.
 	Mode byte
 	// KeyBinary is true when a meta command carried the b flag (me: a
 	// third token "b") and Key was decoded from base64.
