@@ -130,6 +130,7 @@ type DumpItem struct {
 	Len        int    // value length
 	Flags      uint32 // client flags
 	Segment    Segment
+	KeyBinary  bool // stored with a key sent in base64 (SetArgs.KeyBinary)
 }
 
 // DumpCursor is where a metadump walk stands; the zero value starts at the
@@ -202,6 +203,7 @@ func (s *Store) dumpOne(sh *shard, ref slab.Ref, now uint32, epoch int64, d *Dum
 			Len:        s.valueLen(p, st),
 			Flags:      s.lay.flags(p, st),
 			Segment:    segOf(st),
+			KeyBinary:  st&stKeyBinary != 0,
 		}
 		if e := getExp(p); e != 0 {
 			d.Exptime = epoch + int64(e)
@@ -227,7 +229,8 @@ func (s *Store) ColdItems(cls int, fn func(*DumpItem) bool) {
 	for ref := c.head[Cold]; ref != 0; {
 		p := s.ptr(ref)
 		st := loadState(p)
-		d = DumpItem{Key: s.lay.key(p, st), Exptime: -1, Class: cls, Len: s.valueLen(p, st), Flags: s.lay.flags(p, st)}
+		d = DumpItem{Key: s.lay.key(p, st), Exptime: -1, Class: cls, Len: s.valueLen(p, st), Flags: s.lay.flags(p, st),
+			KeyBinary: st&stKeyBinary != 0}
 		if e := getExp(p); e != 0 {
 			d.Exptime = epoch + int64(e)
 		}

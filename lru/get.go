@@ -34,6 +34,7 @@ type Item struct {
 	Stale       bool    // marked stale by an invalidation (mg X)
 	Won         bool    // this request won the right to recache (mg W)
 	TokenSent   bool    // another request already won (mg Z)
+	KeyBinary   bool    // stored with a key sent in base64 (SetArgs.KeyBinary)
 	Class       int     // slab class of the item's head chunk
 	Segment     Segment // LRU segment the item is in
 	Size        int     // item size in bytes (header, key, value)
@@ -169,6 +170,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 		Stale:       st&stStale != 0,
 		Won:         won,
 		TokenSent:   st0&stTokenSent != 0,
+		KeyBinary:   st&stKeyBinary != 0,
 		Class:       s.lruClass(ref, st),
 		Segment:     segOf(st),
 		Size:        s.itemBytes(p, st),

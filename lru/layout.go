@@ -79,6 +79,7 @@ const (
 	stBumpQ     = 1 << 10 // queued for an async COLD->WARM move
 	stGivenCAS  = 1 << 11 // the CAS value was given by a client (E), not drawn from this store's counter
 	stSpare     = 1 << 12 // lcFree: kept in its shard's spares for the next item (spare.go)
+	stKeyBinary = 1 << 13 // stored by a meta command whose key came in base64 (ITEM_KEY_BINARY)
 
 	tagShift = 16
 )

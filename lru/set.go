@@ -63,6 +63,11 @@ type SetArgs struct {
 	// on a miss, expiring as VivifyExptime.
 	Vivify        bool
 	VivifyExptime int64
+	// KeyBinary marks the item as stored with a key sent in base64 (ms
+	// with b): meta replies and mgdump show its key in base64 again, as
+	// memcached's ITEM_KEY_BINARY. An append or prepend builds a new item
+	// without the mark, as memcached's does.
+	KeyBinary bool
 }
 
 // Outcome is what every store operation returns: its Result and what the
@@ -281,6 +286,10 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 	sh := s.shardFor(hv)
 	now := s.clk.Now()
 	st := loadState(p)
+	if args.KeyBinary {
+		st |= stKeyBinary
+		storeState(p, st)
+	}
 	key := s.lay.key(p, st)
 	cls := s.lruClass(ref, st)
 

@@ -210,10 +210,7 @@ func genRequest(data []byte) *Request {
 		if c == CmdGat || c == CmdGats {
 			r.Exptime = int32(g.u64())
 		}
-		n := g.intn(8)
-		if c == CmdGet || c == CmdGets {
-			n++
-		}
+		n := 1 + g.intn(8) // every retrieval needs a key, gat and gats too
 		for i := 0; i < n; i++ {
 			r.Keys = append(r.Keys, key())
 		}

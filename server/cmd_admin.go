@@ -355,7 +355,7 @@ func (c *conn) dump(mg bool, classes []byte, pipelined bool) {
 			return
 		}
 		if mg {
-			c.out = appendMgDump(c.out, &ds.req, d.Key)
+			c.out = appendMgDump(c.out, &ds.req, d.Key, d.KeyBinary)
 			return
 		}
 		c.out = proto.AppendMetadumpLine(c.out, &proto.DumpItem{Key: d.Key, Exptime: d.Exptime,
@@ -378,13 +378,14 @@ func (c *conn) dump(mg bool, classes []byte, pipelined bool) {
 }
 
 // appendMgDump appends the request "mg <key>" for one item, in base64 with
-// the b flag when the key is not printable, as memcached's mgdump does. req
-// is scratch.
-func appendMgDump(dst []byte, req *proto.Request, key []byte) []byte {
+// the b flag when it was stored with a binary key, as memcached's mgdump
+// does, and also when the key is not printable (a binary protocol key),
+// which memcached prints as it is. req is scratch.
+func appendMgDump(dst []byte, req *proto.Request, key []byte, binary bool) []byte {
 	req.Reset()
 	req.Command = proto.CmdMetaGet
 	req.Key = key
-	if !proto.ValidKey(key) {
+	if binary || !proto.ValidKey(key) {
 		req.AddFlag('b')
 	}
 	return proto.AppendRequest(dst, req)

@@ -39,7 +39,7 @@ func ttl(exp, now uint32) int64 {
 func (h *metaHit) appendReply(out []byte, it *lru.Item) []byte {
 	r := h.r
 	if h.debug {
-		d := proto.MetaDebug{Key: it.Key(), KeyBinary: r.KeyBinary, Exp: -1, LastAccess: uint64(it.Idle()),
+		d := proto.MetaDebug{Key: it.Key(), KeyBinary: it.KeyBinary, Exp: -1, LastAccess: uint64(it.Idle()),
 			CAS: it.CAS, Fetched: it.Fetched, Class: uint32(it.Class),
 			Size: uint64(lru.MemcachedItemSize(len(it.Key()), it.Flags, it.Len, h.cas))}
 		if it.Exptime != 0 {
@@ -48,7 +48,7 @@ func (h *metaHit) appendReply(out []byte, it *lru.Item) []byte {
 		return proto.AppendMetaDebug(out, &d)
 	}
 	mi := proto.MetaItem{Size: it.Len, CAS: it.CAS, ClientFlags: it.Flags,
-		LastAccess: uint64(it.Idle()), Fetched: it.Fetched, KeyBinary: r.KeyBinary,
+		LastAccess: uint64(it.Idle()), Fetched: it.Fetched, KeyBinary: it.KeyBinary,
 		AlreadyWon: it.TokenSent, Stale: it.Stale, Won: it.Won,
 		TTL: ttl(it.PrevExptime, it.Now), TouchTTL: it.TTL(), Created: it.Created,
 		VivifyTTL: ttl(h.viv, it.Now)}
@@ -119,7 +119,7 @@ func (c *conn) metaGet(r *proto.Request) {
 
 // metaCommit completes an ms whose value is in the reservation.
 func (c *conn) metaCommit(r *proto.Request) {
-	a := lru.SetArgs{Mode: storeMode(r.SetMode()), Invalidate: r.HasFlag('I')}
+	a := lru.SetArgs{Mode: storeMode(r.SetMode()), Invalidate: r.HasFlag('I'), KeyBinary: r.KeyBinary}
 	if r.HasFlag('C') {
 		a.CAS = r.CAS
 		if a.Mode == lru.ModeSet || a.Mode == lru.ModeReplace {

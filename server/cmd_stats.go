@@ -94,6 +94,9 @@ func (c *conn) cachedump(args [][]byte) {
 		if limit != 0 && n >= limit {
 			return false
 		}
+		if d.KeyBinary {
+			return true // as memcached: a binary key is not printed
+		}
 		exp := int64(0)
 		if d.Exptime >= 0 {
 			exp = d.Exptime

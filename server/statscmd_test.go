@@ -356,3 +356,33 @@ func TestPortZeroListensOnChosenPorts(t *testing.T) {
 		nc.Close()
 	}
 }
+
+// An item stored with a base64 key (ms with b) is listed by mgdump in
+// base64 with b, and left out of stats cachedump, as memcached 1.6.45 does
+// with ITEM_KEY_BINARY items; a plain item is listed plainly by both.
+func TestBinaryKeysInDumps(t *testing.T) {
+	// -o no_lru_maintainer: a flat LRU, every item in COLD, the segment
+	// cachedump lists.
+	srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented = false, false })
+	sendLines(t, srv.Addr(), "set a 0 0 1\r\nx\r\nms Yg== 1 b\r\ny\r\n", 2)
+	nc, br := dialT(t, srv.Addr())
+	nc.Write([]byte("lru_crawler mgdump all\r\n"))
+	expectLine(t, br, "OK\r\n")
+	got := map[string]bool{}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		if line == "EN\r\n" {
+			break
+		}
+		got[line] = true
+	}
+	if len(got) != 2 || !got["mg a\r\n"] || !got["mg Yg== b\r\n"] {
+		t.Fatalf("mgdump listed %v, want mg a and mg Yg== b", got)
+	}
+	nc.Write([]byte("stats cachedump 1 0\r\n"))
+	expectLine(t, br, "ITEM a [1 b; 0 s]\r\n")
+	expectLine(t, br, "END\r\n")
+}
