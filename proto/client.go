@@ -89,8 +89,10 @@ func AppendRequest(dst []byte, r *Request) []byte {
 	case CmdMetaDebug:
 		dst = append(dst, ' ')
 		if r.KeyBinary {
+			// memcached 1.6.45 decodes me's key only when "b" is the
+			// third of at least four tokens; the fourth is not read.
 			dst = appendBase64(dst, r.Key)
-			dst = append(dst, " b"...)
+			dst = append(dst, " b b"...)
 		} else {
 			dst = append(dst, r.Key...)
 		}
