@@ -97,8 +97,10 @@ type GetArgs struct {
 	Recache        bool
 	RecacheExptime int64
 	// NewCAS is the CAS value for an item created by Vivify (mg E); 0
-	// generates one.
-	NewCAS uint64
+	// generates one unless HasNewCAS (E0: the item's CAS is 0, as in
+	// memcached).
+	NewCAS    uint64
+	HasNewCAS bool
 }
 
 // Get looks key up and, when found (or created by Vivify), calls h.Hit
@@ -131,8 +133,8 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 		}
 		p = s.ptr(ref)
 		created = true
-		if args.NewCAS != 0 {
-			s.assignCASLocked(sh, p, args.NewCAS)
+		if args.NewCAS != 0 || args.HasNewCAS {
+			s.assignCASLocked(sh, p, args.NewCAS, true)
 		}
 	}
 	st := loadState(p)

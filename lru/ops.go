@@ -10,14 +10,16 @@ import (
 // DeleteArgs are the options of a delete (md). The zero value is a plain delete.
 type DeleteArgs struct {
 	// CAS, when nonzero or when HasCAS, must equal the item's CAS or the
-	// delete fails with Exists (md C0 never matches, as in memcached).
+	// delete fails with Exists (md C0 matches only an item whose CAS is 0,
+	// as in memcached: one given E0 by md, ma or mg).
 	CAS    uint64
 	HasCAS bool
 	// Invalidate (md I) does not remove the item: it marks it stale, clears
 	// the win token so the next reader wins, and gives it a new CAS
-	// (NewCAS, or a generated one).
+	// (NewCAS, or a generated one unless HasNewCAS: md E0 gives CAS 0).
 	Invalidate bool
 	NewCAS     uint64
+	HasNewCAS  bool
 	// Touch sets the expiry to Exptime (md T, with Invalidate or RemoveValue).
 	Touch   bool
 	Exptime int64
@@ -62,8 +64,8 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 			return Outcome{Result: NoMemory, Class: cls}
 		}
 		np := s.ptr(nref)
-		if args.NewCAS != 0 {
-			s.assignCASLocked(sh, np, args.NewCAS)
+		if args.NewCAS != 0 || args.HasNewCAS {
+			s.assignCASLocked(sh, np, args.NewCAS, true)
 		} else {
 			s.lay.setCAS(np, s.lay.cas(p))
 			storeState(np, loadState(np)|loadState(p)&stGivenCAS)
@@ -80,7 +82,7 @@ func (s *Store) Delete(key []byte, args *DeleteArgs) Outcome {
 		}
 		st := loadState(p)
 		storeState(p, st&^stTokenSent|stStale)
-		s.assignCASLocked(sh, p, args.NewCAS)
+		s.assignCASLocked(sh, p, args.NewCAS, args.HasNewCAS)
 		return Outcome{Result: Deleted, Class: cls}
 	}
 	i, _ := s.findLocked(&sh.t, hv, key)
@@ -124,8 +126,9 @@ type DeltaArgs struct {
 	Touch   bool
 	Exptime int64
 	// NewCAS is the CAS value for the changed or created item (ma E); 0
-	// generates one.
-	NewCAS uint64
+	// generates one unless HasNewCAS (E0: CAS 0, as in memcached).
+	NewCAS    uint64
+	HasNewCAS bool
 }
 
 // Delta is memcached's do_add_delta: the value must be a decimal number
@@ -212,7 +215,7 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 	if args.Touch {
 		setExp(p, clock.Expiry(s.clk, args.Exptime))
 	}
-	if args.NewCAS != 0 {
+	if args.NewCAS != 0 || args.HasNewCAS {
 		s.lay.setCAS(p, args.NewCAS)
 	}
 	out.Result = Found

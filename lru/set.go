@@ -54,7 +54,8 @@ type SetArgs struct {
 	// makes it a CAS store; Append and Prepend refuse with Exists on a
 	// mismatch; Add ignores it.
 	CAS uint64
-	// NewCAS is the CAS value to give the stored item (ms E); 0 generates one.
+	// NewCAS is the CAS value to give the stored item (ms E); 0 generates
+	// one (memcached's ms E0 too, unlike md, ma and mg E0).
 	NewCAS uint64
 	// Invalidate (ms I): a CAS store whose CAS is older than the item's
 	// stores the value anyway but marked stale, keeping the old TTL.
@@ -358,7 +359,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 			store = true
 		}
 		if store {
-			s.assignCASLocked(sh, p, args.NewCAS)
+			s.assignCASLocked(sh, p, args.NewCAS, false)
 			s.replaceLocked(sh, hv, key, oref, op, ref, p, now)
 			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls, Len: s.valueLen(p, loadState(p)), Exptime: getExp(p), Now: now}
 		}
@@ -375,7 +376,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 			res.Result = NotFound
 		}
 		if store {
-			s.assignCASLocked(sh, p, args.NewCAS)
+			s.assignCASLocked(sh, p, args.NewCAS, false)
 			s.insertLocked(&sh.t, hv, ref)
 			s.linkLocked(ref, p, now)
 			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls, Len: s.valueLen(p, loadState(p)), Exptime: getExp(p), Now: now}

@@ -249,9 +249,9 @@ func (s *Store) lruClass(ref slab.Ref, st uint32) int {
 // (E), marked as such, or a new one from the shard's counter when given is
 // 0. A prefix flush orders the items of its own second by CAS, which only
 // the counter's values allow (nsTable.find).
-func (s *Store) assignCASLocked(sh *shard, p itemPtr, given uint64) {
+func (s *Store) assignCASLocked(sh *shard, p itemPtr, given uint64, isGiven bool) {
 	st := loadState(p) &^ stGivenCAS
-	if given == 0 {
+	if !isGiven && given == 0 {
 		s.lay.setCAS(p, s.nextCASLocked(sh))
 	} else {
 		s.lay.setCAS(p, given)

@@ -92,7 +92,7 @@ func (c *conn) metaGet(r *proto.Request) {
 		args.Recache, args.RecacheExptime = true, int64(r.RecacheTTL)
 	}
 	if r.HasFlag('E') {
-		args.NewCAS = r.CASIn
+		args.NewCAS, args.HasNewCAS = r.CASIn, true
 	}
 	c.mhit = metaHit{out: &c.out, r: r, viv: viv, big: c.big()}
 	o := c.s.store.Get(r.Key, &args, &c.mhit)
@@ -129,7 +129,7 @@ func (c *conn) metaCommit(r *proto.Request) {
 		}
 	}
 	if r.HasFlag('E') {
-		a.NewCAS = r.CASIn
+		a.NewCAS = r.CASIn // E0 generates one, as memcached's ms
 	}
 	if r.HasFlag('N') && (a.Mode == lru.ModeAppend || a.Mode == lru.ModePrepend) {
 		// Append and prepend with N store the value as a new item on a
@@ -158,7 +158,7 @@ func (c *conn) metaDelete(r *proto.Request) {
 		a.CAS, a.HasCAS = r.CAS, true
 	}
 	if r.HasFlag('E') {
-		a.NewCAS = r.CASIn
+		a.NewCAS, a.HasNewCAS = r.CASIn, true
 	}
 	a.Invalidate = r.HasFlag('I')
 	if r.HasFlag('T') {
@@ -201,7 +201,7 @@ func (c *conn) metaArith(r *proto.Request) {
 		a.Touch, a.Exptime = true, int64(r.Exptime)
 	}
 	if r.HasFlag('E') {
-		a.NewCAS = r.CASIn
+		a.NewCAS, a.HasNewCAS = r.CASIn, true
 	}
 	if c.s.obs.on.Load() {
 		c.observeLookup(r.Key)
