@@ -96,6 +96,10 @@ type GetArgs struct {
 	// item's remaining TTL under RecacheExptime (mg R).
 	Recache        bool
 	RecacheExptime int64
+	// StaleWins: a stale item whose recache token nobody holds gives it to
+	// this caller (mg, whose reply then carries W). Other reads (get, gat,
+	// me) leave the token alone, as memcached's do.
+	StaleWins bool
 	// NewCAS is the CAS value for an item created by Vivify (mg E); 0
 	// generates one unless HasNewCAS (E0: the item's CAS is 0, as in
 	// memcached).
@@ -145,7 +149,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 			won = true
 		}
 	}
-	if st&stStale != 0 && st&stTokenSent == 0 {
+	if args.StaleWins && st&stStale != 0 && st&stTokenSent == 0 {
 		won = true
 	}
 	if won {

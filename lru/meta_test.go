@@ -47,19 +47,27 @@ func TestRecache(t *testing.T) {
 	}
 }
 
-// md key I T30 marks the item stale; the next reader gets W X, later ones
-// Z X; a CAS store with an older CAS under I keeps it stale.
+// md key I T30 marks the item stale; the next mg gets W X, later ones
+// Z X; a get or me before them takes no token; a CAS store with an older
+// CAS under I keeps it stale.
 func TestInvalidate(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())
 	r0 := mustSet(t, s, "k", "v1")
 	if res := s.Delete([]byte("k"), &DeleteArgs{Invalidate: true, Touch: true, Exptime: 30}).Result; res != Deleted {
 		t.Fatalf("md I: %v", res)
 	}
-	r, ok := get(t, s, "k", nil)
+	if r, _ := get(t, s, "k", nil); !r.it.Stale || r.it.Won || r.it.TokenSent {
+		t.Fatalf("a get after invalidate: %+v", r.it)
+	}
+	if r, _ := get(t, s, "k", &GetArgs{NoBump: true}); r.it.Won || r.it.TokenSent {
+		t.Fatalf("me after invalidate: %+v", r.it)
+	}
+	mg := &GetArgs{StaleWins: true}
+	r, ok := get(t, s, "k", mg)
 	if !ok || !r.it.Stale || !r.it.Won || r.it.TokenSent || r.it.TTL() != 30 || r.it.CAS == r0.CAS {
 		t.Fatalf("first reader after invalidate: %+v", r.it)
 	}
-	r2, _ := get(t, s, "k", nil)
+	r2, _ := get(t, s, "k", mg)
 	if !r2.it.Stale || r2.it.Won || !r2.it.TokenSent {
 		t.Fatalf("second reader: %+v", r2.it)
 	}
@@ -153,8 +161,8 @@ func TestRemoveValue(t *testing.T) {
 	if res := s.Delete([]byte("k"), &DeleteArgs{RemoveValue: true, Invalidate: true, Touch: true, Exptime: 30}).Result; res != Deleted {
 		t.Fatalf("md x I T30: %v", res)
 	}
-	r = mustGet(t, s, "k", "")
-	if !r.it.Stale || !r.it.Won || r.it.TTL() != 30 || r.it.CAS == r0.CAS {
+	r, _ = get(t, s, "k", &GetArgs{StaleWins: true})
+	if string(r.value) != "" || !r.it.Stale || !r.it.Won || r.it.TTL() != 30 || r.it.CAS == r0.CAS {
 		t.Fatalf("after md x I: %+v", r.it)
 	}
 	checkInv(t, s)

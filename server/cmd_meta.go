@@ -79,7 +79,7 @@ func (c *conn) metaDebug(r *proto.Request) {
 }
 
 func (c *conn) metaGet(r *proto.Request) {
-	args := lru.GetArgs{NoBump: r.HasFlag('u')}
+	args := lru.GetArgs{NoBump: r.HasFlag('u'), StaleWins: true}
 	if r.HasFlag('T') {
 		args.Touch, args.Exptime = true, int64(r.Exptime)
 	}
