@@ -162,13 +162,15 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 		p = s.ptr(ref)
 		out.Value, out.Created = args.Initial, true
 	} else {
+		// In memcached's order: an empty or chunked value, then the CAS,
+		// then the digits.
 		st := loadState(p)
-		if args.CAS != 0 && s.lay.cas(p) != args.CAS {
-			out.Result = Exists
-			return out
-		}
 		if st&stChunked != 0 || getSmallVlen(p) == 0 {
 			out.Result = NonNumeric
+			return out
+		}
+		if args.CAS != 0 && s.lay.cas(p) != args.CAS {
+			out.Result = Exists
 			return out
 		}
 		vo := s.lay.valOff(p, st)
