@@ -92,6 +92,9 @@ type GetArgs struct {
 	// VivifyExptime; the caller that created it wins (mg N).
 	Vivify        bool
 	VivifyExptime int64
+	// VivifyLast: N came after T in the request, so an item Vivify creates
+	// keeps VivifyExptime (memcached applies mg's flags in order).
+	VivifyLast bool
 	// Recache wins the recache token for the first caller that finds the
 	// item's remaining TTL under RecacheExptime (mg R).
 	Recache        bool
@@ -159,7 +162,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 	if created {
 		prevExp = 0
 	}
-	if args.Touch {
+	if args.Touch && !(created && args.VivifyLast) {
 		setExp(p, clock.Expiry(s.clk, args.Exptime))
 	}
 	v := &sh.view

@@ -25,6 +25,28 @@ func TestVivifyWinThenZ(t *testing.T) {
 	checkInv(t, s)
 }
 
+// mg with T and N: the flag that comes last sets the TTL of an item N
+// creates (memcached applies them in order); T always sets an existing
+// item's.
+func TestVivifyAndTouchInOrder(t *testing.T) {
+	s, _ := newTestStore(t, testConfig())
+	ttl := func(key string, args *GetArgs) int64 {
+		t.Helper()
+		get(t, s, key, args)
+		r, _ := get(t, s, key, &GetArgs{NoBump: true})
+		return r.it.TTL()
+	}
+	if got := ttl("tn", &GetArgs{Touch: true, Exptime: 50, Vivify: true, VivifyExptime: 10, VivifyLast: true}); got != 10 {
+		t.Errorf("T50 N10 created an item with TTL %d, want 10", got)
+	}
+	if got := ttl("nt", &GetArgs{Touch: true, Exptime: 50, Vivify: true, VivifyExptime: 10}); got != 50 {
+		t.Errorf("N10 T50 created an item with TTL %d, want 50", got)
+	}
+	if got := ttl("tn", &GetArgs{Touch: true, Exptime: 70, Vivify: true, VivifyExptime: 10, VivifyLast: true}); got != 70 {
+		t.Errorf("T70 N10 on an existing item: TTL %d, want 70", got)
+	}
+}
+
 // mg R: the first reader that sees less TTL left than the token wins.
 func TestRecache(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())

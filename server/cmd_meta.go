@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/slabcache/slabcache/internal/clock"
@@ -87,6 +88,9 @@ func (c *conn) metaGet(r *proto.Request) {
 	if r.HasFlag('N') {
 		args.Vivify, args.VivifyExptime = true, int64(r.VivifyTTL)
 		viv = clock.Expiry(c.s.clk, int64(r.VivifyTTL))
+		if args.Touch {
+			args.VivifyLast = bytes.LastIndexByte(r.MetaFlags(), 'N') > bytes.LastIndexByte(r.MetaFlags(), 'T')
+		}
 	}
 	if r.HasFlag('R') {
 		args.Recache, args.RecacheExptime = true, int64(r.RecacheTTL)
