@@ -308,24 +308,33 @@ func TestMetadumpAndMgdump(t *testing.T) {
 	nc.Write([]byte("version\r\nlru_crawler metadump all\r\n"))
 	expectLine(t, br, "VERSION "+Version+"\r\n")
 	expectLine(t, br, "ERROR cannot pipeline other commands before metadump\r\n")
+	lines := mgdump(t, nc, br)
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "mg key:") || !strings.HasSuffix(line, "\r\n") {
+			t.Fatalf("mgdump line %q", line)
+		}
+	}
+	if len(lines) != n {
+		t.Fatalf("mgdump listed %d of %d items", len(lines), n)
+	}
+}
+
+// mgdump runs `lru_crawler mgdump all` on nc and returns its lines between
+// OK and EN.
+func mgdump(t *testing.T, nc net.Conn, br *bufio.Reader) []string {
+	t.Helper()
 	nc.Write([]byte("lru_crawler mgdump all\r\n"))
 	expectLine(t, br, "OK\r\n")
-	mg := 0
+	var lines []string
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
 			t.Fatal(err)
 		}
 		if line == "EN\r\n" {
-			break
+			return lines
 		}
-		if !strings.HasPrefix(line, "mg key:") || !strings.HasSuffix(line, "\r\n") {
-			t.Fatalf("mgdump line %q", line)
-		}
-		mg++
-	}
-	if mg != n {
-		t.Fatalf("mgdump listed %d of %d items", mg, n)
+		lines = append(lines, line)
 	}
 }
 
@@ -366,17 +375,8 @@ func TestBinaryKeysInDumps(t *testing.T) {
 	srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented = false, false })
 	sendLines(t, srv.Addr(), "set a 0 0 1\r\nx\r\nms Yg== 1 b\r\ny\r\n", 2)
 	nc, br := dialT(t, srv.Addr())
-	nc.Write([]byte("lru_crawler mgdump all\r\n"))
-	expectLine(t, br, "OK\r\n")
 	got := map[string]bool{}
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if line == "EN\r\n" {
-			break
-		}
+	for _, line := range mgdump(t, nc, br) {
 		got[line] = true
 	}
 	if len(got) != 2 || !got["mg a\r\n"] || !got["mg Yg== b\r\n"] {
