@@ -89,7 +89,7 @@ func (c *conn) metaGet(r *proto.Request) {
 		args.Vivify, args.VivifyExptime = true, int64(r.VivifyTTL)
 		viv = clock.Expiry(c.s.clk, int64(r.VivifyTTL))
 		if args.Touch {
-			args.VivifyLast = bytes.LastIndexByte(r.MetaFlags(), 'N') > bytes.LastIndexByte(r.MetaFlags(), 'T')
+			args.VivifyLast = bytes.IndexByte(r.MetaFlags(), 'N') > bytes.IndexByte(r.MetaFlags(), 'T') // each flag once
 		}
 	}
 	if r.HasFlag('R') {

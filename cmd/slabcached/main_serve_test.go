@@ -135,26 +135,34 @@ func TestUnixSocketWithMask(t *testing.T) {
 	waitGone(t, sock, 5*time.Second)
 }
 
-// -d: the command returns 0 once the daemon serves; the daemon runs in its
-// own session, writes the -P pid file with its own pid, and removes it when
-// SIGTERM stops it.
-func TestDaemonize(t *testing.T) {
+// daemon is a slabcached started with -d on port: the process it left
+// running, its pid file and its log file (stderr of both).
+type daemon struct {
+	proc    *os.Process
+	pidPath string
+	log     string
+}
+
+// startDaemon runs `slabcached -d -p port -P <pid file>`, checks that the
+// command exits 0 and that the pid file names another process than the
+// command's own, and kills that process when the test ends.
+func startDaemon(t *testing.T, port int) *daemon {
+	t.Helper()
 	dir := t.TempDir()
-	port := testenv.FreePort(t)
-	pidPath := filepath.Join(dir, "pid")
-	logf, err := os.Create(filepath.Join(dir, "log"))
+	d := &daemon{pidPath: filepath.Join(dir, "pid"), log: filepath.Join(dir, "log")}
+	logf, err := os.Create(d.log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer logf.Close()
-	cmd := exec.Command(buildBinary(t), "-d", "-p", strconv.Itoa(port), "-P", pidPath)
+	cmd := exec.Command(buildBinary(t), "-d", "-p", strconv.Itoa(port), "-P", d.pidPath)
 	cmd.Stderr = logf // a file: a pipe would keep Wait waiting for the daemon
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("slabcached -d: %v", err)
 	}
 	t.Logf("-d returned after %v", time.Since(start))
-	raw, err := os.ReadFile(pidPath)
+	raw, err := os.ReadFile(d.pidPath)
 	if err != nil {
 		t.Fatalf("pid file: %v", err)
 	}
@@ -162,8 +170,24 @@ func TestDaemonize(t *testing.T) {
 	if err != nil || pid == cmd.Process.Pid {
 		t.Fatalf("pid file %q: want the daemon's pid, not the parent's %d", raw, cmd.Process.Pid)
 	}
-	daemon, _ := os.FindProcess(pid)
-	defer daemon.Kill()
+	d.proc, _ = os.FindProcess(pid)
+	t.Cleanup(func() {
+		d.proc.Kill()
+		if t.Failed() {
+			log, _ := os.ReadFile(d.log)
+			t.Logf("daemon log:\n%s", log)
+		}
+	})
+	return d
+}
+
+// -d: the command returns 0 once the daemon serves; the daemon runs in its
+// own session, writes the -P pid file with its own pid, and removes it when
+// SIGTERM stops it.
+func TestDaemonize(t *testing.T) {
+	port := testenv.FreePort(t)
+	d := startDaemon(t, port)
+	pid := d.proc.Pid
 	if sid, err := unix.Getsid(pid); err != nil || sid != pid {
 		t.Errorf("daemon session id %d (%v), want its own session %d", sid, err, pid)
 	}
@@ -171,16 +195,10 @@ func TestDaemonize(t *testing.T) {
 	if got := roundTrip(t, "tcp", addr); got != "STORED\r\nVALUE k 0 2\r\nhi\r\nEND\r\n" {
 		t.Fatalf("daemon reply %q", got)
 	}
-	daemon.Signal(syscall.SIGTERM)
-	defer func() {
-		if t.Failed() {
-			log, _ := os.ReadFile(logf.Name())
-			t.Logf("daemon log:\n%s", log)
-		}
-	}()
-	waitGone(t, pidPath, 10*time.Second)
+	d.proc.Signal(syscall.SIGTERM)
+	waitGone(t, d.pidPath, 10*time.Second)
 	deadline := time.Now().Add(5 * time.Second)
-	for daemon.Signal(syscall.Signal(0)) == nil {
+	for d.proc.Signal(syscall.Signal(0)) == nil {
 		if time.Now().After(deadline) {
 			t.Fatal("daemon still running 5 s after its pid file went")
 		}
@@ -435,28 +453,7 @@ func TestProcsFor(t *testing.T) {
 // A SIGTERM sent the moment -d returns, before any request, still stops the
 // daemon cleanly: the pid file goes with it.
 func TestDaemonStopsCleanlyRightAfterStart(t *testing.T) {
-	dir := t.TempDir()
-	pidPath := filepath.Join(dir, "pid")
-	logf, err := os.Create(filepath.Join(dir, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer logf.Close()
-	cmd := exec.Command(buildBinary(t), "-d", "-p", strconv.Itoa(testenv.FreePort(t)), "-P", pidPath)
-	cmd.Stderr = logf
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("slabcached -d: %v", err)
-	}
-	raw, err := os.ReadFile(pidPath)
-	if err != nil {
-		t.Fatalf("pid file: %v", err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil {
-		t.Fatalf("pid file %q", raw)
-	}
-	daemon, _ := os.FindProcess(pid)
-	defer daemon.Kill()
-	daemon.Signal(syscall.SIGTERM)
-	waitGone(t, pidPath, 10*time.Second)
+	d := startDaemon(t, testenv.FreePort(t))
+	d.proc.Signal(syscall.SIGTERM)
+	waitGone(t, d.pidPath, 10*time.Second)
 }
