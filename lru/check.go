@@ -80,7 +80,8 @@ func (s *Store) Check(reserved int) error {
 		var live uint32
 		for ti, t := range tables {
 			var tlive, tombs uint32
-			for j, cb := range t.ctrl {
+			for j := range t.slots() {
+				cb := t.ctrl(j)
 				switch {
 				case cb == ctrlDel:
 					tombs++
@@ -89,7 +90,7 @@ func (s *Store) Check(reserved int) error {
 					if ti == 1 && uint32(j/groupSize) < ix.next {
 						return fmt.Errorf("shard %d: old slot %d is in an already migrated group", i, j)
 					}
-					ref := slab.Ref(t.refs[j])
+					ref := t.ref(j)
 					p := s.ptr(ref)
 					st := loadState(p)
 					if lifecycle(st) != lcLinked {

@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"encoding/binary"
 	"math/bits"
 	"unsafe"
 
@@ -30,14 +31,15 @@ func (s *Store) PrefetchItem(h uint64) {
 	if t.ngroups != 0 {
 		ct := ctrlTag(h)
 		g := homeGroup(h, t.ngroups)
-		for m := matchByte(t.group(g), ct); m != 0; m &= m - 1 {
-			i := int(g)*groupSize + bits.TrailingZeros64(m)/8
-			if t.ctrl[i] != ct {
+		grp := t.groupBytes(g)
+		for m := matchByte(binary.LittleEndian.Uint64(grp), ct); m != 0; m &= m - 1 {
+			j := bits.TrailingZeros64(m) / 8
+			if grp[j] != ct {
 				continue
 			}
 			// The chunk's cache lines, up to four: an item of a
 			// 100-byte value spans three or four.
-			c := s.slab.Bytes(slab.Ref(t.refs[i]))
+			c := s.slab.Bytes(slab.Ref(binary.LittleEndian.Uint32(grp[groupSize+j*4:])))
 			p := uintptr(unsafe.Pointer(unsafe.SliceData(c)))
 			last := p + uintptr(min(len(c), prefetchSpan)) - 1
 			prefetch4(p, min(p+64, last), min(p+128, last), last)
@@ -55,11 +57,12 @@ func (s *Store) PrefetchItem(h uint64) {
 func (s *Store) PrefetchIndex(key []byte) uint64 {
 	h := hashKey(key)
 	sh := s.shardFor(h)
-	base, n := sh.t.hintCtrl.Load(), sh.t.hintGroups.Load()
+	base, n := sh.t.hintMem.Load(), sh.t.hintGroups.Load()
 	if base == 0 || n == 0 {
 		return h // closed
 	}
-	g := uintptr(homeGroup(h, n))
-	prefetch3(uintptr(unsafe.Pointer(sh)), base+g*groupSize, base+uintptr(n)*groupSize+g*groupSize*4)
+	// The group's 40 bytes start in one cache line and may end in the next.
+	g := base + uintptr(homeGroup(h, n))*groupBytes
+	prefetch3(uintptr(unsafe.Pointer(sh)), g, g+groupBytes-1)
 	return h
 }
