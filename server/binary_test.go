@@ -153,7 +153,7 @@ func TestBinaryMatchesMemcached(t *testing.T) {
 // the text protocol's stats, ending with an empty packet.
 func TestBinaryStatNames(t *testing.T) {
 	srv := startTestServer(t, nil)
-	text := statNames(t, srv.Addr())
+	text := statNames(t, srv.Addr(), "stats")
 	nc, err := net.Dial("tcp", srv.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -179,21 +179,6 @@ func TestBinaryStatNames(t *testing.T) {
 	}
 	if strings.Join(names, " ") != strings.Join(text, " ") {
 		t.Fatalf("binary STAT names:\n%v\ntext stats:\n%v", names, text)
-	}
-}
-
-// statNames returns the names of `stats`, in order.
-func statNames(t *testing.T, addr string) []string {
-	nc, rb := dialT(t, addr)
-	nc.Write([]byte("stats\r\n"))
-	var names []string
-	for {
-		line, err := rb.ReadString('\n')
-		if err != nil || line == "END\r\n" {
-			return names
-		}
-		f := strings.Fields(line)
-		names = append(names, f[1])
 	}
 }
 

@@ -235,7 +235,9 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	i("slab_global_page_pool", int64(ls.SlabGlobalPagePool))
 	u("expired_unfetched", ls.ExpiredUnfetched)
 	u("evicted_unfetched", ls.EvictedUnfetched)
-	if s.set.LRUSegmented {
+	// As memcached: the segmented LRU's counters only while its
+	// maintainer runs (whatever `lru mode` says).
+	if s.set.LRUMaintainer {
 		u("evicted_active", ls.EvictedActive)
 	}
 	u("evictions", ls.Evictions)
@@ -243,7 +245,7 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("crawler_reclaimed", ls.CrawlerReclaimed)
 	u("crawler_items_checked", ls.CrawlerChecked)
 	u("lrutail_reflocked", 0)
-	if s.set.LRUSegmented {
+	if s.set.LRUMaintainer {
 		u("moves_to_cold", ls.MovesToCold)
 		u("moves_to_warm", ls.MovesToWarm)
 		u("moves_within_lru", ls.MovesWithinLRU)
@@ -279,6 +281,8 @@ func (s *Server) appendStatsItems(dst []byte) []byte {
 	cls := s.store.ClassStats(nil)
 	ct := s.classTotals()
 	temp := s.liveSettings().TempLRU
+	// The segment counters only while the maintainer runs, as memcached.
+	maint := s.set.LRUMaintainer
 	for i := range cls {
 		cs := &cls[i]
 		if cs.Number == 0 {
@@ -287,14 +291,16 @@ func (s *Server) appendStatsItems(dst []byte) []byte {
 		k := ct[cs.Class]
 		u := func(name string, v uint64) { dst = proto.AppendStatClass(dst, "items:", cs.Class, name, v) }
 		u("number", cs.Number)
-		u("number_hot", cs.NumberHot)
-		u("number_warm", cs.NumberWarm)
-		u("number_cold", cs.NumberCold)
-		if temp {
-			u("number_temp", cs.NumberTemp)
+		if maint {
+			u("number_hot", cs.NumberHot)
+			u("number_warm", cs.NumberWarm)
+			u("number_cold", cs.NumberCold)
+			if temp {
+				u("number_temp", cs.NumberTemp)
+			}
+			u("age_hot", uint64(cs.AgeHot))
+			u("age_warm", uint64(cs.AgeWarm))
 		}
-		u("age_hot", uint64(cs.AgeHot))
-		u("age_warm", uint64(cs.AgeWarm))
 		u("age", uint64(cs.Age))
 		u("mem_requested", cs.MemRequested)
 		u("evicted", cs.Evicted)
@@ -305,18 +311,22 @@ func (s *Server) appendStatsItems(dst []byte) []byte {
 		u("reclaimed", cs.Reclaimed)
 		u("expired_unfetched", cs.ExpiredUnfetched)
 		u("evicted_unfetched", cs.EvictedUnfetched)
-		u("evicted_active", cs.EvictedActive)
+		if maint {
+			u("evicted_active", cs.EvictedActive)
+		}
 		u("crawler_reclaimed", cs.CrawlerReclaimed)
 		u("crawler_items_checked", cs.CrawlerChecked)
 		u("lrutail_reflocked", cs.LRUTailReflocked)
-		u("moves_to_cold", cs.MovesToCold)
-		u("moves_to_warm", cs.MovesToWarm)
-		u("moves_within_lru", cs.MovesWithinLRU)
-		u("direct_reclaims", cs.DirectReclaims)
-		u("hits_to_hot", k[kHitsToHot])
-		u("hits_to_warm", k[kHitsToWarm])
-		u("hits_to_cold", k[kHitsToCold])
-		u("hits_to_temp", k[kHitsToTemp])
+		if maint {
+			u("moves_to_cold", cs.MovesToCold)
+			u("moves_to_warm", cs.MovesToWarm)
+			u("moves_within_lru", cs.MovesWithinLRU)
+			u("direct_reclaims", cs.DirectReclaims)
+			u("hits_to_hot", k[kHitsToHot])
+			u("hits_to_warm", k[kHitsToWarm])
+			u("hits_to_cold", k[kHitsToCold])
+			u("hits_to_temp", k[kHitsToTemp])
+		}
 	}
 	return proto.AppendEnd(dst)
 }

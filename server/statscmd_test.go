@@ -149,6 +149,52 @@ func TestStatsFormsHaveMemcachedsFields(t *testing.T) {
 	}
 }
 
+// statNames returns the names of cmd's STAT lines in the order printed,
+// class ids stripped.
+func statNames(t *testing.T, addr, cmd string) []string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(10 * time.Second))
+	var rp proto.Reply
+	if err := proto.NewConn(nc).Admin(&rp, false, proto.CmdStats, strings.Fields(cmd)[1:]...); err != nil {
+		t.Fatalf("%s: %v", cmd, err)
+	}
+	var names []string
+	for _, st := range rp.Stats {
+		names = append(names, classPart.ReplaceAllString(string(st.Name), "$1"))
+	}
+	return names
+}
+
+// `stats` and `stats items` print exactly memcached's fields in memcached's
+// order, with the LRU maintainer and without it (-o no_lru_maintainer,
+// where memcached leaves out the segmented LRU's counters).
+func TestStatsFieldsFollowTheMaintainer(t *testing.T) {
+	for _, maint := range []bool{true, false} {
+		t.Run(fmt.Sprintf("maintainer=%v", maint), func(t *testing.T) {
+			var args []string
+			if !maint {
+				args = []string{"-o", "no_lru_maintainer"}
+			}
+			mc := testenv.StartReference(t, args...)
+			srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented = maint, maint })
+			for _, addr := range []string{mc, srv.Addr()} {
+				sendLines(t, addr, traffic, trafficReplies)
+			}
+			for _, form := range []string{"stats", "stats items"} {
+				want, got := statNames(t, mc, form), statNames(t, srv.Addr(), form)
+				if strings.Join(got, " ") != strings.Join(want, " ") {
+					t.Errorf("%s:\n memcached  %v\n slabcached %v", form, want, got)
+				}
+			}
+		})
+	}
+}
+
 // `stats conns` names the listening socket and every client connection
 // with memcached's states.
 func TestStatsConns(t *testing.T) {
