@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/binary"
 	"os"
 
 	"go.uber.org/zap"
@@ -44,6 +45,32 @@ func (h *binHit) Hit(it *lru.Item) {
 	*h.out = out
 }
 
+// noteBinFlush marks the replies from mark on as written, as far as a
+// later bad header goes, when memcached would have written them at once:
+// it sends what it has queued after a NOOP and after any error it answers
+// without a key (write_bin_error), except a store's "Too large." or out of
+// memory, which first discard the value; hits, GETK misses and other
+// successes wait for the end of the batch.
+func (c *conn) noteBinFlush(r *proto.BinRequest, mark int) {
+	if r.Base() == proto.BinOpNoop {
+		c.binSent = len(c.out)
+		return
+	}
+	if len(c.out)-mark < proto.BinHeaderLen {
+		return
+	}
+	h := c.out[mark:]
+	status := proto.BinStatus(binary.BigEndian.Uint16(h[6:]))
+	keyLen := binary.BigEndian.Uint16(h[2:])
+	if status == proto.BinStatusSuccess || keyLen != 0 {
+		return
+	}
+	if (status == proto.BinStatusE2BIG || status == proto.BinStatusENOMEM) && len(r.Value) > 0 {
+		return
+	}
+	c.binSent = len(c.out)
+}
+
 // processBinary handles the binary requests at the start of buf, as
 // process does the text ones.
 func (c *conn) processBinary(buf []byte) (off int, close bool) {
@@ -79,11 +106,14 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			if c.replicatedBinWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.execBinary(r)
+				c.noteBinFlush(r, mark)
 				c.loop.observe(binCommand(r.Base()), nanotime()-start)
 				c.park(r.Key, mark)
 				return off + n, false
 			}
+			mark := len(c.out)
 			c.execBinary(r)
+			c.noteBinFlush(r, mark)
 			c.loop.observe(binCommand(r.Base()), nanotime()-start)
 			if r.Base() == proto.BinOpDelete && c.s.set.InvalidationBroadcast && c.s.inv.peers() != nil {
 				// Relayed in the background: the binary reply does not
@@ -123,11 +153,21 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 		off += n
 		if !e.Silent() {
 			c.out = proto.AppendBinError(c.out, r.Opcode, e.Status, r.Opaque)
+			if r.Swallow == 0 {
+				c.binSent = len(c.out)
+			}
 		}
 		if c.udp != nil {
 			c.udpMark(false)
 		}
 		if e.Close() {
+			if e.Silent() {
+				// memcached closes at once (a bad magic byte, also
+				// where a request's trailing bytes were read as the
+				// next header): the replies of this batch it has not
+				// written yet go unsent.
+				c.out, c.resps = c.out[:min(c.binSent, len(c.out))], 0
+			}
 			c.closeAfter, c.closeErr = !e.Silent(), true
 			return off, e.Silent()
 		}

@@ -93,6 +93,10 @@ type conn struct {
 	budget int
 	// resps: replies waiting in out, counted against respLimit.
 	resps int
+	// binSent: how much of out memcached would have written already, were
+	// it serving this binary batch (binFlushPoint); a connection closed
+	// for a bad header sends only that much.
+	binSent int
 	// parked: a write to a replicated hot key waits for its copies to be
 	// invalidated; held is its reply, parkDone says the wait is over
 	// (replicate.go).
@@ -306,7 +310,7 @@ func (c *conn) sendBig() {
 		n += len(p)
 	}
 	c.st[cBytesWritten] += uint64(n)
-	c.resps = 0
+	c.resps, c.binSent = 0, 0
 	c.flushCounters()
 	c.gc.Writev(c.iov)
 	c.s.store.Unpin(b.pin)
@@ -336,7 +340,7 @@ func (c *conn) flushOut() {
 		return
 	}
 	c.st[cBytesWritten] += uint64(len(c.out))
-	c.resps = 0
+	c.resps, c.binSent = 0, 0
 	// Counters first: a client that has its reply sees them in stats.
 	c.flushCounters()
 	c.gc.Write(c.out)
