@@ -53,7 +53,7 @@ func (h *binHit) Hit(it *lru.Item) {
 // successes wait for the end of the batch.
 func (c *conn) noteBinFlush(r *proto.BinRequest, mark int) {
 	if r.Base() == proto.BinOpNoop {
-		c.binSent = len(c.out)
+		c.sentMark = len(c.out)
 		return
 	}
 	if len(c.out)-mark < proto.BinHeaderLen {
@@ -68,7 +68,7 @@ func (c *conn) noteBinFlush(r *proto.BinRequest, mark int) {
 	if (status == proto.BinStatusE2BIG || status == proto.BinStatusENOMEM) && len(r.Value) > 0 {
 		return
 	}
-	c.binSent = len(c.out)
+	c.sentMark = len(c.out)
 }
 
 // processBinary handles the binary requests at the start of buf, as
@@ -154,7 +154,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 		if !e.Silent() {
 			c.out = proto.AppendBinError(c.out, r.Opcode, e.Status, r.Opaque)
 			if r.Swallow == 0 {
-				c.binSent = len(c.out)
+				c.sentMark = len(c.out)
 			}
 		}
 		if c.udp != nil {
@@ -166,7 +166,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				// where a request's trailing bytes were read as the
 				// next header): the replies of this batch it has not
 				// written yet go unsent.
-				c.out, c.resps = c.out[:min(c.binSent, len(c.out))], 0
+				c.out, c.resps = c.out[:min(c.sentMark, len(c.out))], 0
 			}
 			c.closeAfter, c.closeErr = !e.Silent(), true
 			return off, e.Silent()

@@ -93,10 +93,13 @@ type conn struct {
 	budget int
 	// resps: replies waiting in out, counted against respLimit.
 	resps int
-	// binSent: how much of out memcached would have written already, were
-	// it serving this binary batch (binFlushPoint); a connection closed
-	// for a bad header sends only that much.
-	binSent int
+	// sentMark: how much of out memcached would have written already,
+	// were it serving this batch: it writes its queued replies only at
+	// the batch's end and at a few commands (mn; binary NOOP and keyless
+	// errors, noteBinFlush), so a connection it closes at once for bad
+	// input (a line too long, an HTTP request, a bad binary header) gets
+	// only that much.
+	sentMark int
 	// parked: a write to a replicated hot key waits for its copies to be
 	// invalidated; held is its reply, parkDone says the wait is over
 	// (replicate.go).
@@ -310,7 +313,7 @@ func (c *conn) sendBig() {
 		n += len(p)
 	}
 	c.st[cBytesWritten] += uint64(n)
-	c.resps, c.binSent = 0, 0
+	c.resps, c.sentMark = 0, 0
 	c.flushCounters()
 	c.gc.Writev(c.iov)
 	c.s.store.Unpin(b.pin)
@@ -340,7 +343,7 @@ func (c *conn) flushOut() {
 		return
 	}
 	c.st[cBytesWritten] += uint64(len(c.out))
-	c.resps, c.binSent = 0, 0
+	c.resps, c.sentMark = 0, 0
 	// Counters first: a client that has its reply sees them in stats.
 	c.flushCounters()
 	c.gc.Write(c.out)
@@ -398,6 +401,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			}
 			mark := len(c.out)
 			c.exec(r)
+			if r.Command == proto.CmdMetaNoop {
+				c.sentMark = len(c.out) // mn flushes (memcached's conn_mwrite)
+			}
 			end := nanotime()
 			c.loop.observe(r.Command, end-start)
 			start = end
@@ -458,6 +464,11 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		if e.Close() {
 			if e == proto.ErrLineTooLong {
 				c.s.counts.lineTooLong.Add(1)
+			}
+			if e.Reply() == "" {
+				// Closed at once: what memcached had not written
+				// yet of this batch goes unsent.
+				c.out, c.resps = c.out[:min(c.sentMark, len(c.out))], 0
 			}
 			c.closeAfter, c.closeErr = true, true
 			return off, false
