@@ -161,7 +161,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			c.udpMark(false)
 		}
 		if e.Close() {
-			if e.Silent() {
+			if e.Silent() && c.udp == nil {
 				// memcached closes at once (a bad magic byte, also
 				// where a request's trailing bytes were read as the
 				// next header): the replies of this batch it has not

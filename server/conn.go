@@ -465,7 +465,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if e == proto.ErrLineTooLong {
 				c.s.counts.lineTooLong.Add(1)
 			}
-			if e.Reply() == "" {
+			if e.Reply() == "" && c.udp == nil {
 				// Closed at once: what memcached had not written
 				// yet of this batch goes unsent.
 				c.out, c.resps = c.out[:min(c.sentMark, len(c.out))], 0
