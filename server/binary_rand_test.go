@@ -24,6 +24,9 @@ type binStep struct {
 	req     proto.BinRequest
 	raw     []byte
 	lastCAS bool
+	// joinNext: the next step goes out in the same write, so that the
+	// server reads both in one batch.
+	joinNext bool
 }
 
 // randomBinSteps draws n steps from seed over a few keys: every storage,
@@ -103,9 +106,24 @@ func randomBinSteps(seed uint64, n int) []binStep {
 				r.CAS = 12345
 			}
 		}
+		// Well-formed requests share a write now and then. (A request
+		// that makes the server close, or swallow bytes, while the
+		// client is still writing resets the connection at random.)
+		if k := len(steps) - 1; k >= 0 && binJoinable(&steps[k]) && binJoinable(&s) && rng.IntN(3) == 0 {
+			steps[k].joinNext = true
+		}
 		steps = append(steps, s)
 	}
 	return steps
+}
+
+// binJoinable reports whether s is well-formed and small: one that may
+// share a write with the step before or after it.
+func binJoinable(s *binStep) bool {
+	r := &s.req
+	return s.raw == nil && r.Opcode != proto.BinOpVerbosity && len(r.Value) <= 4096 &&
+		(len(r.Key) > 0 && len(r.Key) <= 250 || r.Opcode == proto.BinOpNoop || r.Opcode == proto.BinOpVersion ||
+			r.Opcode == proto.BinOpFlush || r.Opcode == proto.BinOpFlushQ)
 }
 
 // malformedBinPacket builds a request with something wrong in it: extras
@@ -174,17 +192,25 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 	}
 	lastCAS := map[string]uint64{}
 	out := make([]string, 0, len(steps))
-	for i, s := range steps {
+	for i := 0; i < len(steps); {
+		// A group of steps joined into one write, then a NOOP.
+		j := i
+		for j < len(steps)-1 && steps[j].joinNext {
+			j++
+		}
 		var pkt []byte
-		if s.raw != nil {
-			pkt = append(pkt, s.raw...)
-		} else {
+		for k := i; k <= j; k++ {
+			s := steps[k]
+			if s.raw != nil {
+				pkt = append(pkt, s.raw...)
+				continue
+			}
 			r := s.req
-			r.Opaque = uint32(1000 + i)
+			r.Opaque = uint32(1000 + k)
 			if s.lastCAS {
 				r.CAS = lastCAS[string(r.Key)]
 			}
-			pkt = proto.AppendBinRequest(nil, &r)
+			pkt = proto.AppendBinRequest(pkt, &r)
 		}
 		pkt = proto.AppendBinRequest(pkt, &proto.BinRequest{Opcode: proto.BinOpNoop, Opaque: 7})
 		nudges = 0
@@ -193,6 +219,7 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 			out = append(out, fmt.Sprintf("write: %v", err))
 			nc.Close()
 			dial()
+			i = j + 1
 			continue
 		}
 		var got []string
@@ -213,10 +240,14 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 			if resp.Opcode == proto.BinOpNoop && resp.Opaque == 7 {
 				break
 			}
-			if s.raw == nil && resp.CAS != 0 {
-				lastCAS[string(s.req.Key)] = resp.CAS
+			if k := int(resp.Opaque) - 1000; k >= i && k <= j && steps[k].raw == nil && resp.CAS != 0 {
+				lastCAS[string(steps[k].req.Key)] = resp.CAS
 			}
-			v := string(resp.Value)
+			// A number that an incr or decr shortened reads back padded
+			// with spaces here, and sometimes exact from memcached (when
+			// a read of the same batch still held the item;
+			// docs/compat.md): compared without the padding.
+			v := strings.TrimRight(string(resp.Value), " ")
 			if len(v) > 64 {
 				v = fmt.Sprintf("%.20s...(%d bytes)", v, len(v))
 			}
@@ -233,11 +264,17 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 			nc.Close() // closed by the server, or about to be
 			dial()
 		}
-		what := fmt.Sprintf("%v key=%.12q cas=%v", s.req.Opcode, s.req.Key, s.lastCAS || s.req.CAS != 0)
-		if s.raw != nil {
-			what = fmt.Sprintf("raw %x", s.raw[:min(len(s.raw), 32)])
+		var what []string
+		for k := i; k <= j; k++ {
+			s := steps[k]
+			if s.raw != nil {
+				what = append(what, fmt.Sprintf("raw %x", s.raw[:min(len(s.raw), 32)]))
+			} else {
+				what = append(what, fmt.Sprintf("%v key=%.12q cas=%v", s.req.Opcode, s.req.Key, s.lastCAS || s.req.CAS != 0))
+			}
 		}
-		out = append(out, what+": "+strings.Join(got, " | "))
+		out = append(out, strings.Join(what, " + ")+": "+strings.Join(got, " | "))
+		i = j + 1
 	}
 	return out
 }
