@@ -247,18 +247,7 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 			// with spaces here, and sometimes exact from memcached (when
 			// a read of the same batch still held the item;
 			// docs/compat.md): compared without the padding.
-			v := strings.TrimRight(string(resp.Value), " ")
-			if len(v) > 64 {
-				v = fmt.Sprintf("%.20s...(%d bytes)", v, len(v))
-			}
-			if resp.Opcode == proto.BinOpVersion {
-				v, _, _ = strings.Cut(v, "-")
-			}
-			if resp.Opcode == proto.BinOpStat && resp.Status == proto.BinStatusSuccess {
-				v = "" // values of statistics differ
-			}
-			got = append(got, fmt.Sprintf("%v %v opaque=%d cas=%v ext=%x key=%q value=%q",
-				resp.Opcode, resp.Status, resp.Opaque, resp.CAS != 0, resp.Extras, resp.Key, v))
+			got = append(got, describeBin(&resp, strings.TrimRight(string(resp.Value), " ")))
 		}
 		if nudges > 0 || (len(got) > 0 && got[len(got)-1] == "EOF") {
 			nc.Close() // closed by the server, or about to be

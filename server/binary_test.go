@@ -109,18 +109,7 @@ func binExchange(t *testing.T, addr string, reqs []proto.BinRequest) []string {
 			if resp.Opcode == proto.BinOpNoop && resp.Opaque == 7 {
 				break
 			}
-			v := string(resp.Value)
-			if len(v) > 64 {
-				v = fmt.Sprintf("%.20s...(%d bytes)", v, len(v))
-			}
-			if resp.Opcode == proto.BinOpStat && resp.Status == proto.BinStatusSuccess {
-				v = "" // values of statistics differ
-			}
-			if resp.Opcode == proto.BinOpVersion {
-				v, _, _ = strings.Cut(v, "-") // 1.6.45-slabcached-...
-			}
-			got = append(got, fmt.Sprintf("%v %v opaque=%d cas=%v ext=%x key=%q value=%q",
-				resp.Opcode, resp.Status, resp.Opaque, resp.CAS != 0, resp.Extras, resp.Key, v))
+			got = append(got, describeBin(&resp, string(resp.Value)))
 			if resp.Opcode == proto.BinOpQuit {
 				break
 			}
@@ -128,6 +117,23 @@ func binExchange(t *testing.T, addr string, reqs []proto.BinRequest) []string {
 		out = append(out, fmt.Sprintf("%v: %s", r.Opcode, strings.Join(got, " | ")))
 	}
 	return out
+}
+
+// describeBin describes a response with value v for comparison between
+// servers: CAS values differ, so only whether one is set is kept, and so
+// do the values of statistics and the version's suffix.
+func describeBin(resp *proto.BinResponse, v string) string {
+	if len(v) > 64 {
+		v = fmt.Sprintf("%.20s...(%d bytes)", v, len(v))
+	}
+	if resp.Opcode == proto.BinOpStat && resp.Status == proto.BinStatusSuccess {
+		v = ""
+	}
+	if resp.Opcode == proto.BinOpVersion {
+		v, _, _ = strings.Cut(v, "-") // 1.6.45-slabcached-...
+	}
+	return fmt.Sprintf("%v %v opaque=%d cas=%v ext=%x key=%q value=%q",
+		resp.Opcode, resp.Status, resp.Opaque, resp.CAS != 0, resp.Extras, resp.Key, v)
 }
 
 // TestBinaryMatchesMemcached plays the same binary conversation against

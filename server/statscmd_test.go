@@ -16,9 +16,9 @@ import (
 	"github.com/slabcache/slabcache/proto"
 )
 
-// statLines sends cmd and returns the STAT lines of the reply as
-// name -> value, keeping the names as printed.
-func statLines(t *testing.T, addr, cmd string) map[string]string {
+// statsReply sends cmd (a `stats` form) on a fresh connection and returns
+// the reply.
+func statsReply(t *testing.T, addr, cmd string) *proto.Reply {
 	t.Helper()
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
@@ -26,11 +26,18 @@ func statLines(t *testing.T, addr, cmd string) map[string]string {
 	}
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	words := strings.Fields(cmd)
 	var rp proto.Reply
-	if err := proto.NewConn(nc).Admin(&rp, false, proto.CmdStats, words[1:]...); err != nil {
+	if err := proto.NewConn(nc).Admin(&rp, false, proto.CmdStats, strings.Fields(cmd)[1:]...); err != nil {
 		t.Fatalf("%s: %v", cmd, err)
 	}
+	return &rp
+}
+
+// statLines sends cmd and returns the STAT lines of the reply as
+// name -> value, keeping the names as printed.
+func statLines(t *testing.T, addr, cmd string) map[string]string {
+	t.Helper()
+	rp := statsReply(t, addr, cmd)
 	out := map[string]string{}
 	for _, st := range rp.Stats {
 		if _, dup := out[string(st.Name)]; dup {
@@ -153,18 +160,8 @@ func TestStatsFormsHaveMemcachedsFields(t *testing.T) {
 // class ids stripped.
 func statNames(t *testing.T, addr, cmd string) []string {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(10 * time.Second))
-	var rp proto.Reply
-	if err := proto.NewConn(nc).Admin(&rp, false, proto.CmdStats, strings.Fields(cmd)[1:]...); err != nil {
-		t.Fatalf("%s: %v", cmd, err)
-	}
 	var names []string
-	for _, st := range rp.Stats {
+	for _, st := range statsReply(t, addr, cmd).Stats {
 		names = append(names, classPart.ReplaceAllString(string(st.Name), "$1"))
 	}
 	return names
