@@ -166,11 +166,11 @@ func (t *table) slots() int { return int(t.ngroups) * groupSize }
 
 // group returns group g's 8 control bytes, slot 0 in the low byte.
 func (t *table) group(g uint32) uint64 {
-	return binary.LittleEndian.Uint64(t.mem[g*groupBytes:])
+	return binary.LittleEndian.Uint64(t.mem[int(g)*groupBytes:])
 }
 
-// groupBytes returns group g's bytes: 8 control bytes, then 8 refs.
-func (t *table) groupBytes(g uint32) []byte {
+// groupAt returns group g's bytes: 8 control bytes, then 8 refs.
+func (t *table) groupAt(g uint32) []byte {
 	o := int(g) * groupBytes
 	return t.mem[o : o+groupBytes : o+groupBytes]
 }
@@ -219,7 +219,7 @@ func (s *Store) findIn(t *table, h uint64, key []byte) (int, slab.Ref) {
 	tag := itemTag(h)
 	g := homeGroup(h, t.ngroups)
 	for probes := uint32(0); probes < t.ngroups; probes++ {
-		grp := t.groupBytes(g)
+		grp := t.groupAt(g)
 		w := binary.LittleEndian.Uint64(grp)
 		for m := matchByte(w, ct); m != 0; m &= m - 1 {
 			j := bits.TrailingZeros64(m) / 8

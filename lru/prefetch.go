@@ -31,7 +31,7 @@ func (s *Store) PrefetchItem(h uint64) {
 	if t.ngroups != 0 {
 		ct := ctrlTag(h)
 		g := homeGroup(h, t.ngroups)
-		grp := t.groupBytes(g)
+		grp := t.groupAt(g)
 		for m := matchByte(binary.LittleEndian.Uint64(grp), ct); m != 0; m &= m - 1 {
 			j := bits.TrailingZeros64(m) / 8
 			if grp[j] != ct {
