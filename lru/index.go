@@ -16,8 +16,9 @@ import (
 // Slots come in groups of 8 whose control bytes are tested together with
 // SWAR; a group is 40 bytes, its 8 control bytes followed by its 8 refs,
 // so a lookup usually finds the ref it matched in the cache line it
-// loaded for the control bytes (separate arrays cost a second miss). The home group is fastrange(low 32 hash bits, groups), so table
-// sizes need not be powers of two; probing moves group by group. A table
+// loaded for the control bytes (separate arrays cost a second miss). The
+// home group is fastrange(low 32 hash bits, groups), so table sizes need
+// not be powers of two; probing moves group by group. A table
 // grows by 1/8 when it reaches 95% load, so the load stays between about
 // 0.84 and 0.95 (5.3 to 6 bytes per item), and its size is rounded up to
 // whole OS pages (the rounding becomes slots, not waste). Probing tests 8
@@ -164,15 +165,18 @@ func (t *table) free() {
 
 func (t *table) slots() int { return int(t.ngroups) * groupSize }
 
-// group returns group g's 8 control bytes, slot 0 in the low byte.
-func (t *table) group(g uint32) uint64 {
-	return binary.LittleEndian.Uint64(t.mem[int(g)*groupBytes:])
-}
-
 // groupAt returns group g's bytes: 8 control bytes, then 8 refs.
 func (t *table) groupAt(g uint32) []byte {
 	o := int(g) * groupBytes
 	return t.mem[o : o+groupBytes : o+groupBytes]
+}
+
+// group returns group g's 8 control bytes, slot 0 in the low byte.
+func (t *table) group(g uint32) uint64 { return binary.LittleEndian.Uint64(t.groupAt(g)) }
+
+// groupRef is the ref of slot j of a group from groupAt.
+func groupRef(grp []byte, j int) slab.Ref {
+	return slab.Ref(binary.LittleEndian.Uint32(grp[groupSize+j*4:]))
 }
 
 // ctrlOff and refOff are where slot i's control byte and ref are in mem.
@@ -226,7 +230,7 @@ func (s *Store) findIn(t *table, h uint64, key []byte) (int, slab.Ref) {
 			if grp[j] != ct {
 				continue
 			}
-			ref := slab.Ref(binary.LittleEndian.Uint32(grp[groupSize+j*4:]))
+			ref := groupRef(grp, j)
 			p := s.ptr(ref)
 			st := loadState(p)
 			if tagOf(st) == tag && getKlen(p) == len(key) && string(s.lay.key(p, st)) == string(key) {

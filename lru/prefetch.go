@@ -4,8 +4,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"unsafe"
-
-	"github.com/slabcache/slabcache/slab"
 )
 
 // prefetchSpan is how much of an item PrefetchItem brings in: four cache
@@ -39,7 +37,7 @@ func (s *Store) PrefetchItem(h uint64) {
 			}
 			// The chunk's cache lines, up to four: an item of a
 			// 100-byte value spans three or four.
-			c := s.slab.Bytes(slab.Ref(binary.LittleEndian.Uint32(grp[groupSize+j*4:])))
+			c := s.slab.Bytes(groupRef(grp, j))
 			p := uintptr(unsafe.Pointer(unsafe.SliceData(c)))
 			last := p + uintptr(min(len(c), prefetchSpan)) - 1
 			prefetch4(p, min(p+64, last), min(p+128, last), last)

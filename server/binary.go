@@ -161,12 +161,10 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			c.udpMark(false)
 		}
 		if e.Close() {
-			if e.Silent() && c.udp == nil {
-				// memcached closes at once (a bad magic byte, also
-				// where a request's trailing bytes were read as the
-				// next header): the replies of this batch it has not
-				// written yet go unsent.
-				c.out, c.resps = c.out[:min(c.sentMark, len(c.out))], 0
+			if e.Silent() {
+				// A bad magic byte, also where a request's trailing
+				// bytes were read as the next header.
+				c.dropUnsent()
 			}
 			c.closeAfter, c.closeErr = !e.Silent(), true
 			return off, e.Silent()

@@ -337,6 +337,16 @@ func (c *conn) pendingOut() int {
 	return n
 }
 
+// dropUnsent forgets the replies of this batch that memcached would not
+// have written yet (those after sentMark), when it closes the connection
+// at once for bad input. UDP replies stay: each datagram is answered on
+// its own.
+func (c *conn) dropUnsent() {
+	if c.udp == nil {
+		c.out, c.resps = c.out[:min(c.sentMark, len(c.out))], 0
+	}
+}
+
 // flushOut writes the replies of this event in one write.
 func (c *conn) flushOut() {
 	if len(c.out) == 0 {
@@ -465,10 +475,8 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if e == proto.ErrLineTooLong {
 				c.s.counts.lineTooLong.Add(1)
 			}
-			if e.Reply() == "" && c.udp == nil {
-				// Closed at once: what memcached had not written
-				// yet of this batch goes unsent.
-				c.out, c.resps = c.out[:min(c.sentMark, len(c.out))], 0
+			if e.Reply() == "" {
+				c.dropUnsent() // closed at once, without a word
 			}
 			c.closeAfter, c.closeErr = true, true
 			return off, false
