@@ -64,3 +64,20 @@ func (s *Store) PrefetchIndex(key []byte) uint64 {
 	prefetch3(uintptr(unsafe.Pointer(sh)), g, g+groupBytes-1)
 	return h
 }
+
+// prefetchNeighbours starts loading the LRU neighbours of a linked item
+// that is about to be unlinked, before the class lock is taken, so that
+// their cache misses overlap each other and do not lengthen the time the
+// lock is held. The links are read without the class lock: a stale link
+// only makes the hint useless.
+func (s *Store) prefetchNeighbours(p itemPtr) {
+	prev, next := getPrev(p), getNext(p)
+	a, b := uintptr(p), uintptr(p)
+	if prev != 0 {
+		a = uintptr(s.ptr(prev))
+	}
+	if next != 0 {
+		b = uintptr(s.ptr(next))
+	}
+	prefetch3(a, b, uintptr(p))
+}

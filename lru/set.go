@@ -392,6 +392,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 // replaceLocked swaps old item oref for the reserved item ref in the index
 // and the LRU, and frees the old item.
 func (s *Store) replaceLocked(sh *shard, hv uint64, key []byte, oref slab.Ref, op itemPtr, ref slab.Ref, p itemPtr, now uint32) {
+	s.prefetchNeighbours(op)
 	i, r := s.findLocked(&sh.t, hv, key)
 	if r != oref {
 		panic("lru: replaced item not in the index")
