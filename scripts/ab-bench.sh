@@ -7,21 +7,24 @@
 #
 #
 # Usage: scripts/ab-bench.sh [-r ROUNDS] [-d SECONDS] [-p PIPELINE] [-k KEYS] [-v BYTES] [-g]
-#                            [-B] [-M MEMTIER] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
+#                            [-B] [-M MEMTIER] [-C] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
 #   defaults: 3 rounds of 5 s, pipeline 16, 100,000 keys; the load is
 #   slabbench run (1:10 set:get, 100-byte values, 16 connections), or with
 #   -B memtier_benchmark over the binary protocol (memcache_binary, 16
 #   connections, 1:10, 100-byte values; MEMTIER or
-#   ../shared/memtier_benchmark/memtier_benchmark). -v sets the value
-#   size, -g measures gets only (after the same fill).
+#   ../shared/memtier_benchmark/memtier_benchmark), or with -C Debian's
+#   memcaslap (one thread, 16 connections, its own 1:9 set:get mix of
+#   its own keys and values, no pipelining; -p, -k, -v and -g do not
+#   apply). -v sets the value size, -g measures gets only (after the
+#   same fill).
 #   Each SERVER is a command line, e.g. 'bin/slabcached -o no_prefetch'
 #   (memcached run as root needs '-u root'; values over 1 MiB need -I).
 # Prints, per round and server, requests per second, the server's CPU
 # ticks per 100,000 requests and its threads' context switches per second
 # (voluntary and involuntary, all threads).
 set -eu
-rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-}
-while getopts "r:d:p:k:v:gBM:" o; do
+rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-} caslap=
+while getopts "r:d:p:k:v:gBM:C" o; do
 	case $o in
 	r) rounds=$OPTARG ;;
 	d) dur=$OPTARG ;;
@@ -31,15 +34,20 @@ while getopts "r:d:p:k:v:gBM:" o; do
 	g) ratio=0:1 ;;
 	B) binary=1 ;;
 	M) memtier=$OPTARG ;;
-	*) sed -n '2,21p' "$0" >&2; exit 2 ;;
+	C) caslap=1 ;;
+	*) sed -n '2,25p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 2 ] || { sed -n '2,21p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,25p' "$0" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 [ -n "$memtier" ] || memtier=../shared/memtier_benchmark/memtier_benchmark
 if [ -n "$binary" ] && [ ! -x "$memtier" ]; then
 	echo "ab-bench: $memtier not found (see -M)" >&2
+	exit 1
+fi
+if [ -n "$caslap" ] && ! command -v memcaslap >/dev/null; then
+	echo "ab-bench: memcaslap not found (Debian's libmemcached-tools)" >&2
 	exit 1
 fi
 go build -o bin/slabbench ./cmd/slabbench
@@ -50,7 +58,10 @@ addr=127.0.0.1:$port
 
 # load SECONDS RATIO prints the requests per second of one run.
 load() {
-	if [ -n "$binary" ]; then
+	if [ -n "$caslap" ]; then
+		"${cpu1[@]}" memcaslap -s $addr -t "${1}s" -T 1 -c 16 -X 100 2>/dev/null |
+			awk '/^Run time/ {for (i = 1; i < NF; i++) if ($i == "TPS:") print $(i + 1)}'
+	elif [ -n "$binary" ]; then
 		"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p $port -P memcache_binary -t 1 -c 16 --key-maximum "$keys" \
 			--test-time "$1" --ratio "$2" -d "$vsize" --pipeline "$pipeline" --hide-histogram 2>/dev/null |
 			awk '/^Totals/ {printf "%.0f\n", $2}'
@@ -67,13 +78,19 @@ switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {
 for r in $(seq "$rounds"); do
 	for server in "$@"; do
 		read -ra cmd <<<"$server"
+		if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+			echo "ab-bench: port $port is already in use (a server left from an earlier run?)" >&2
+			exit 1
+		fi
 		"${cpu0[@]}" "${cmd[@]}" -l 127.0.0.1 -p $port -U 0 -m 1024 -t 1 >/dev/null 2>&1 &
 		pid=$!
 		for _ in $(seq 50); do
 			(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
 			sleep 0.1
 		done
-		if [ -n "$binary" ]; then # fill
+		if [ -n "$caslap" ]; then
+			: # memcaslap stores its own items first
+		elif [ -n "$binary" ]; then # fill
 			load 3 1:0 >/dev/null
 		else
 			"${cpu1[@]}" bin/slabbench run -addr $addr -quiet -prefill -duration 1s -keys "$keys" -value-size "$vsize" >/dev/null

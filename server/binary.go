@@ -103,6 +103,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekBinaryRequest)
 			}
 			start := nanotime()
+			c.loop.clockAt = start
 			if c.replicatedBinWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.execBinary(r)

@@ -251,6 +251,11 @@ func (c *conn) onTraffic() gnet.Action {
 		action = gnet.Close
 	}
 	c.flushOut()
+	// With the replies written: a loop that always finds more events never
+	// returns to the scheduler by itself (see yieldEvery).
+	if now := c.loop.clockAt; now-c.loop.yieldAt > yieldEvery {
+		c.loop.yield(now)
+	}
 	if len(c.wlog.lines) > 0 {
 		c.publishWatch()
 	}
@@ -416,7 +421,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			}
 			end := nanotime()
 			c.loop.observe(r.Command, end-start)
-			start = end
+			start, c.loop.clockAt = end, end
 			if everywhere {
 				c.deleteEverywhere(r, mark)
 			}

@@ -77,6 +77,10 @@ type loopStats struct {
 	// yieldAt is when the loop's goroutine last yielded to the Go
 	// scheduler (see yieldEvery). Only the loop's goroutine uses it.
 	yieldAt int64
+
+	// clockAt is the loop's last clock read for a request (nanotime),
+	// which onTraffic's yield goes by. Only the loop's goroutine uses it.
+	clockAt int64
 }
 
 // classAdd counts a per-class event (cls 0 or out of range is ignored).

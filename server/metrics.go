@@ -70,17 +70,23 @@ var latOf = func() (t [256]uint8) {
 	return t
 }()
 
-// yieldEvery bounds how long an event loop's goroutine that sends large
-// values runs without yielding to the Go scheduler. An event loop never
-// blocks in the scheduler (it waits in epoll_wait, a system call), so the
-// runtime's monitor thread sees it on one scheduling tick for 10 ms, takes
-// it for a goroutine running too long and, when it is in a system call
-// then, takes its P away: a hand-off to another thread, and the monitor
-// back to polling every 20 us. A loop that writes large values spends most
-// of its time in such calls; a yield every 2 ms there keeps the monitor
-// asleep (docs/benchmarks.md, "Large values"). Loops that serve small
-// values are seldom caught in a system call and do not yield: it cost them
-// a few percent.
+// yieldEvery bounds how long an event loop's goroutine runs without
+// yielding to the Go scheduler. A busy event loop never blocks in the
+// scheduler (it waits in epoll_wait, a system call, and finds more events
+// each time), so the runtime's monitor thread sees it on one scheduling
+// tick for 10 ms and takes it for a goroutine running too long: a
+// preemption signal, or, when the loop is in a system call then, its P
+// taken away and handed to another thread; and after each, the monitor
+// goes back to polling every 20 us for a while, each poll a thread switch
+// on the loop's CPU. Under unpipelined traffic that was 2,000-3,000
+// switches a second of the loop; a yield every 2 ms after a batch's
+// replies (onTraffic), and after each large write (sendBig), keeps the
+// monitor asleep. The yield is also where the store's background
+// goroutine runs when the loops have every P (GOMAXPROCS equal to the
+// loops, as on one CPU): without it the LRU maintainer ran only when the
+// monitor took a loop's P, a few times less often than it asks to under a
+// pipelined load (docs/benchmarks.md, "The monitor thread and the
+// maintainer").
 const yieldEvery = 2e6 // ns
 
 // yield lets the scheduler run other goroutines (usually there are none

@@ -117,6 +117,9 @@ func serve(cmd *command, stderr io.Writer) int {
 	if stop := startCPUProfile(os.Getenv(cpuProfileEnv), log); stop != nil {
 		defer stop()
 	}
+	if stop := startTrace(os.Getenv(traceEnv), log); stop != nil {
+		defer stop()
+	}
 	if set.LockMemory {
 		if err := lockMemory(); err != nil {
 			log.Warn("-k: locking memory failed; continuing without", zap.Error(err))

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 
 	"go.uber.org/zap"
 )
@@ -32,6 +33,34 @@ func startCPUProfile(path string, log *zap.Logger) func() {
 	log.Info("writing a CPU profile", zap.String("path", path))
 	return func() {
 		pprof.StopCPUProfile()
+		f.Close()
+	}
+}
+
+// traceEnv names a file to write a Go execution trace of the whole run to
+// (`go tool trace`): which goroutine ran on which thread and when, and
+// what woke it, for the scheduler's share of a request's cost.
+const traceEnv = "SLABCACHED_TRACE"
+
+// startTrace starts an execution trace into path and returns the function
+// that ends it, or nil when path is empty or the trace cannot start.
+func startTrace(path string, log *zap.Logger) func() {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		log.Warn(traceEnv+": cannot create the trace", zap.Error(err))
+		return nil
+	}
+	if err := trace.Start(f); err != nil {
+		log.Warn(traceEnv+": cannot start tracing", zap.Error(err))
+		f.Close()
+		return nil
+	}
+	log.Info("writing an execution trace", zap.String("path", path))
+	return func() {
+		trace.Stop()
 		f.Close()
 	}
 }
