@@ -225,6 +225,11 @@ func (s *Store) applyBumps() int {
 	for i := range s.shards {
 		sh := &s.shards[i]
 		sh.mu.Lock()
+		// The queued items' LRU neighbours are random items the moves
+		// rewrite: start loading them all first.
+		for j := 0; j < sh.nbump; j++ {
+			s.prefetchNeighbours(s.ptr(sh.bumpq[j]))
+		}
 		for j := 0; j < sh.nbump; j++ {
 			ref := sh.bumpq[j]
 			p := s.ptr(ref)

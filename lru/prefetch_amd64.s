@@ -21,3 +21,9 @@ TEXT ·prefetch4(SB), NOSPLIT|NOFRAME, $0-32
 	PREFETCHT0 (CX)
 	PREFETCHT0 (DX)
 	RET
+
+// func prefetch1(a uintptr)
+TEXT ·prefetch1(SB), NOSPLIT|NOFRAME, $0-8
+	MOVQ a+0(FP), AX
+	PREFETCHT0 (AX)
+	RET

@@ -351,6 +351,14 @@ func (s *Store) lruUnlinkLocked(c *lruClass, ref slab.Ref, p itemPtr, g Segment,
 		setPrev(s.ptr(next), prev)
 	} else {
 		c.tail[g] = prev
+		if prev != 0 {
+			// The maintainer and evictions take the tail next: start
+			// loading the item whose link that will rewrite (the new
+			// tail's own header is in cache, it was just written).
+			if pp := getPrev(s.ptr(prev)); pp != 0 {
+				prefetch1(uintptr(s.ptr(pp)))
+			}
+		}
 	}
 	setPrev(p, 0)
 	setNext(p, 0)
