@@ -20,8 +20,8 @@
 #   Each SERVER is a command line, e.g. 'bin/slabcached -o no_prefetch'
 #   (memcached run as root needs '-u root'; values over 1 MiB need -I).
 # Prints, per round and server, requests per second, the server's CPU
-# ticks per 100,000 requests and its threads' context switches per second
-# (voluntary and involuntary, all threads).
+# ticks per 100,000 requests (and of them in user space) and its threads'
+# context switches per second (voluntary and involuntary, all threads).
 set -eu
 rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-} caslap=
 while getopts "r:d:p:k:v:gBM:C" o; do
@@ -73,6 +73,7 @@ load() {
 }
 
 ticks() { awk '{print $14 + $15}' /proc/"$1"/stat; }
+uticks() { awk '{print $14}' /proc/"$1"/stat; }
 switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {print n}'; }
 
 for r in $(seq "$rounds"); do
@@ -95,12 +96,12 @@ for r in $(seq "$rounds"); do
 		else
 			"${cpu1[@]}" bin/slabbench run -addr $addr -quiet -prefill -duration 1s -keys "$keys" -value-size "$vsize" >/dev/null
 		fi
-		t0=$(ticks $pid) s0=$(switches $pid)
+		t0=$(ticks $pid) u0=$(uticks $pid) s0=$(switches $pid)
 		rate=$(load "$dur" "$ratio")
-		t1=$(ticks $pid) s1=$(switches $pid)
+		t1=$(ticks $pid) u1=$(uticks $pid) s1=$(switches $pid)
 		kill $pid
 		wait $pid 2>/dev/null || true
-		awk -v r="$r" -v s="$server" -v rate="$rate" -v t="$((t1 - t0))" -v sw="$((s1 - s0))" -v d="$dur" \
-			'BEGIN {printf "round %s  %-40s %10.0f req/s  %6.2f CPU ticks per 100k requests  %6.0f switches/s\n", r, s, rate, t * 100000 / (rate * d), sw / d}'
+		awk -v r="$r" -v s="$server" -v rate="$rate" -v t="$((t1 - t0))" -v u="$((u1 - u0))" -v sw="$((s1 - s0))" -v d="$dur" \
+			'BEGIN {printf "round %s  %-40s %10.0f req/s  %6.2f CPU ticks per 100k requests (%5.2f user)  %6.0f switches/s\n", r, s, rate, t * 100000 / (rate * d), u * 100000 / (rate * d), sw / d}'
 	done
 done
