@@ -135,6 +135,9 @@ func (s *Store) Check(reserved int) error {
 		if sh.nbump > bumpQLen {
 			return fmt.Errorf("shard %d: bump queue overflow", i)
 		}
+		if sh.nbump > 0 && !sh.bumped.Load() {
+			return fmt.Errorf("shard %d: %d moves queued but the shard is not marked", i, sh.nbump)
+		}
 		for _, ref := range sh.bumpq[:sh.nbump] {
 			st := loadState(s.ptr(ref))
 			if lifecycle(st) != lcLinked || st&stBumpQ == 0 || s.shardOfState(st) != sh {

@@ -254,6 +254,9 @@ func (s *Store) bumpLocked(sh *shard, ref slab.Ref, p itemPtr, st uint32, now ui
 	if st&stBumpQ == 0 && sh.nbump < bumpQLen {
 		sh.bumpq[sh.nbump] = ref
 		sh.nbump++
+		if !sh.bumped.Load() {
+			sh.bumped.Store(true)
+		}
 		st |= stBumpQ
 	}
 	return st

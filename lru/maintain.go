@@ -224,6 +224,9 @@ func (s *Store) applyBumps() int {
 	now := s.clk.Now()
 	for i := range s.shards {
 		sh := &s.shards[i]
+		if !sh.bumped.Load() {
+			continue // a move queued meanwhile waits for the next pass
+		}
 		sh.mu.Lock()
 		// The queued items' LRU neighbours are random items the moves
 		// rewrite: start loading them all first.
@@ -257,6 +260,7 @@ func (s *Store) applyBumps() int {
 			c.mu.Unlock()
 		}
 		sh.nbump = 0
+		sh.bumped.Store(false)
 		sh.mu.Unlock()
 	}
 	return did

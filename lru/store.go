@@ -31,7 +31,12 @@ type shard struct {
 
 	nbump int
 	bumpq [bumpQLen]slab.Ref
-	freq  sketch // reads per key, with -o eviction=lfu (lfu.go)
+	// bumped is set when a move is queued and cleared when the maintainer
+	// empties the queue; the maintainer reads it without mu to pass over
+	// shards with nothing queued (most of them, at a pass a millisecond)
+	// without taking their locks.
+	bumped atomic.Bool
+	freq   sketch // reads per key, with -o eviction=lfu (lfu.go)
 
 	view Item // handed to Hit.Hit under mu
 
