@@ -253,9 +253,7 @@ func (c *conn) onTraffic() gnet.Action {
 	c.flushOut()
 	// With the replies written: a loop that always finds more events never
 	// returns to the scheduler by itself (see yieldEvery).
-	if now := c.loop.clockAt; now-c.loop.yieldAt > yieldEvery {
-		c.loop.yield(now)
-	}
+	c.loop.yieldIfDue()
 	if len(c.wlog.lines) > 0 {
 		c.publishWatch()
 	}

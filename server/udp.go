@@ -222,6 +222,7 @@ func (h *udpHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 	c.serveDatagram(buf)
 	c.gc = nil
+	c.loop.yieldIfDue()
 	return gnet.None
 }
 
