@@ -6,20 +6,22 @@
 # involuntary switches and CPU ticks of every thread are read from
 # /proc/<pid>/task/*/ before and after the run.
 #
-# Usage: scripts/ctxswitch-bench.sh [-d SECONDS] [-r ROUNDS] [-t THREADS] [-p PIPELINE]
+# Usage: scripts/ctxswitch-bench.sh [-d SECONDS] [-r ROUNDS] [-t THREADS] [-p PIPELINE] [-C]
 #                                   [-b SLABCACHED]... [-m MEMCACHED] [-M MEMTIER]
 #   defaults: 5 s, 1 round, -t 1, pipeline 1; MEMCACHED_145 or
 #   ../shared/memcached-1.6.45/memcached; MEMTIER or
 #   ../shared/memtier_benchmark/memtier_benchmark.
 #   -t sets both servers' threads (event loops); with more than one, nothing
 #   is pinned (servers and memtier share the CPUs). -p is memtier's pipeline.
+#   -C runs Debian's memcaslap instead (one thread, 16 connections, its
+#   1:9 mix, no pipelining; -p does not apply).
 #   -b adds another slabcached binary (a build with a change to try) to the
 #   servers compared; -r repeats the whole sequence, so servers alternate.
 # Each server's summary line gives its context switches per second (all
 # threads) and CPU ticks per 100,000 requests.
 set -eu
-dur=5 rounds=1 threads=1 pipeline=1 mc=${MEMCACHED_145:-} memtier=${MEMTIER:-} extra=()
-while getopts "d:r:t:p:b:m:M:" o; do
+dur=5 rounds=1 threads=1 pipeline=1 mc=${MEMCACHED_145:-} memtier=${MEMTIER:-} extra=() caslap=
+while getopts "d:r:t:p:b:m:M:C" o; do
 	case $o in
 	d) dur=$OPTARG ;;
 	r) rounds=$OPTARG ;;
@@ -28,7 +30,8 @@ while getopts "d:r:t:p:b:m:M:" o; do
 	b) extra+=("$(readlink -f "$OPTARG")") ;;
 	m) mc=$OPTARG ;;
 	M) memtier=$OPTARG ;;
-	*) sed -n '2,19p' "$0"; exit 2 ;;
+	C) caslap=1 ;;
+	*) sed -n '2,21p' "$0"; exit 2 ;;
 	esac
 done
 cd "$(dirname "$0")/.."
@@ -58,9 +61,14 @@ for name in memcached slabcached "${extra[@]}"; do
 	fi
 	sleep 1
 	snap $pid >"$tmp/before"
-	"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p 21991 -P memcache_text -t 1 -c 50 --pipeline "$pipeline" --ratio 1:10 -d 100 \
-		--key-maximum 100000 --test-time "$dur" --hide-histogram --json-out-file "$tmp/out.json" >/dev/null 2>&1
-	out=$(memtier_rate "$tmp/out.json" "$dur")
+	if [ -n "$caslap" ]; then
+		out=$("${cpu1[@]}" memcaslap -s 127.0.0.1:21991 -t "${dur}s" -T 1 -c 16 -X 100 2>/dev/null |
+			awk '/^Run time/ {for (i = 1; i < NF; i++) if ($i == "TPS:") print $(i + 1)}')
+	else
+		"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p 21991 -P memcache_text -t 1 -c 50 --pipeline "$pipeline" --ratio 1:10 -d 100 \
+			--key-maximum 100000 --test-time "$dur" --hide-histogram --json-out-file "$tmp/out.json" >/dev/null 2>&1
+		out=$(memtier_rate "$tmp/out.json" "$dur")
+	fi
 	snap $pid >"$tmp/after"
 	echo "$name: $out req/s"
 	# joined: tid, before (vol invol user sys), after (vol invol user sys);

@@ -324,9 +324,8 @@ func (c *conn) sendBig() {
 	clear(b.pieces)
 	c.out = c.out[:0]
 	b.pinned, b.pieces, b.tail, b.pin = false, b.pieces[:0], nil, lru.Pin{}
-	if now := nanotime(); now-c.loop.yieldAt > yieldEvery {
-		c.loop.yield(now)
-	}
+	c.loop.clockAt = nanotime() // the write may be long, and a multi-get makes one per large value
+	c.loop.yieldIfDue()
 }
 
 // pendingOut is how many reply bytes wait: in the output buffer, and

@@ -81,17 +81,17 @@ var latOf = func() (t [256]uint8) {
 // on the loop's CPU. Under unpipelined traffic that was 2,000-3,000
 // switches a second of the loop; a yield every 2 ms after a batch's
 // replies (onTraffic, and each UDP datagram's), and after each large
-// write (sendBig), keeps the monitor asleep. The yield is also where the store's background
-// goroutine runs when the loops have every P (GOMAXPROCS equal to the
-// loops, as on one CPU): without it the LRU maintainer ran only when the
-// monitor took a loop's P, a few times less often than it asks to under a
-// pipelined load (docs/benchmarks.md, "The monitor thread and the
-// maintainer").
+// write (sendBig), keeps the monitor asleep. The yield is also where the
+// store's background goroutine runs when the loops have every P
+// (GOMAXPROCS equal to the loops, as on one CPU): without it the LRU
+// maintainer ran only when the monitor took a loop's P, a few times less
+// often than it asks to under a pipelined load (docs/benchmarks.md, "The
+// monitor thread and the maintainer").
 const yieldEvery = 2e6 // ns
 
 // yieldIfDue yields when the loop has served for yieldEvery since it
-// last did, going by its last clock read for a request (no clock read of
-// its own). Event handlers call it last, TCP and UDP alike.
+// last did, going by clockAt (no clock read of its own). Event handlers
+// call it last, TCP and UDP alike, and sendBig after each large write.
 func (ls *loopStats) yieldIfDue() {
 	if now := ls.clockAt; now-ls.yieldAt > yieldEvery {
 		ls.yield(now)
