@@ -12,8 +12,14 @@ import (
 // that is fed bytes directly: the request path without the network.
 func newTestConn(t testing.TB) *conn {
 	t.Helper()
+	return newTestConnSize(t, 16<<20)
+}
+
+// newTestConnSize is newTestConn with a store of maxBytes.
+func newTestConnSize(t testing.TB, maxBytes int64) *conn {
+	t.Helper()
 	set := DefaultSettings()
-	set.MaxBytes = 16 << 20
+	set.MaxBytes = maxBytes
 	set.HotKeySampleRate = 1 // every request goes through the hot-key summary
 	srv, err := New(set, Options{Clock: clock.NewFake(1_700_000_000)})
 	if err != nil {
