@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/slabcache/slabcache/internal/ticks"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -76,6 +77,9 @@ func (c *conn) noteBinFlush(r *proto.BinRequest, mark int) {
 func (c *conn) processBinary(buf []byte) (off int, close bool) {
 	r := &c.breq
 	c.in.need = 0
+	// Timed as process times a text request: from the end of the one
+	// before it (or the batch's start), one clock read per request.
+	start := ticks.Now()
 	var pf prefetcher
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.ParseBinary(buf[off:], r)
@@ -102,20 +106,22 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			if c.s.net.prefetch && c.udp == nil {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekBinaryRequest)
 			}
-			start := nanotime()
-			c.loop.clockAt = start
 			if c.replicatedBinWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.execBinary(r)
 				c.noteBinFlush(r, mark)
-				c.loop.observe(binCommand(r.Base()), nanotime()-start)
+				end := ticks.Now()
+				c.loop.observe(binCommand(r.Base()), end-start)
+				c.loop.clockAt = end
 				c.park(r.Key, mark)
 				return off + n, false
 			}
 			mark := len(c.out)
 			c.execBinary(r)
 			c.noteBinFlush(r, mark)
-			c.loop.observe(binCommand(r.Base()), nanotime()-start)
+			end := ticks.Now()
+			c.loop.observe(binCommand(r.Base()), end-start)
+			start, c.loop.clockAt = end, end
 			if r.Base() == proto.BinOpDelete && c.s.set.InvalidationBroadcast && c.s.inv.peers() != nil {
 				// Relayed in the background: the binary reply does not
 				// wait (failures are queued and retried all the same).

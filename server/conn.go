@@ -5,6 +5,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/slabcache/slabcache/internal/ticks"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -324,7 +325,7 @@ func (c *conn) sendBig() {
 	clear(b.pieces)
 	c.out = c.out[:0]
 	b.pinned, b.pieces, b.tail, b.pin = false, b.pieces[:0], nil, lru.Pin{}
-	c.loop.clockAt = nanotime() // the write may be long, and a multi-get makes one per large value
+	c.loop.clockAt = ticks.Now() // the write may be long, and a multi-get makes one per large value
 	c.loop.yieldIfDue()
 }
 
@@ -377,7 +378,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	// A request's processing time runs from the end of the one before it in
 	// this batch (or the batch's start) to its reply: parsing included, and
 	// one clock read per request.
-	start := nanotime()
+	start := ticks.Now()
 	var pf prefetcher
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
@@ -407,7 +408,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if !everywhere && c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.exec(r)
-				c.loop.observe(r.Command, nanotime()-start)
+				end := ticks.Now()
+				c.loop.observe(r.Command, end-start)
+				c.loop.clockAt = end
 				c.park(r.Key, mark)
 				return off + n, false
 			}
@@ -416,7 +419,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if r.Command == proto.CmdMetaNoop {
 				c.sentMark = len(c.out) // mn flushes (memcached's conn_mwrite)
 			}
-			end := nanotime()
+			end := ticks.Now()
 			c.loop.observe(r.Command, end-start)
 			start, c.loop.clockAt = end, end
 			if everywhere {

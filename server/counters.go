@@ -78,7 +78,7 @@ type loopStats struct {
 	// scheduler (see yieldEvery). Only the loop's goroutine uses it.
 	yieldAt int64
 
-	// clockAt is the loop's last clock read (nanotime) for a request or a
+	// clockAt is the loop's last clock read (ticks.Now) for a request or a
 	// large write, which yieldIfDue goes by. Only the loop's goroutine
 	// uses it.
 	clockAt int64

@@ -4,10 +4,10 @@ import (
 	"math/bits"
 	"runtime"
 	"strconv"
-	_ "unsafe" // go:linkname
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slabcache/slabcache/internal/ticks"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -16,9 +16,6 @@ import (
 // add to a per-loop bucket; a scrape reads and sums them (Collector), so a
 // server nobody scrapes pays for nothing else. docs/metrics.md lists every
 // metric.
-
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
 
 // Latency histogram buckets: upper bounds 2^7 .. 2^24 ns (128 ns .. 16.8
 // ms), then +Inf. Server-side processing time of one request: from parsed
@@ -89,11 +86,14 @@ var latOf = func() (t [256]uint8) {
 // monitor thread and the maintainer").
 const yieldEvery = 2e6 // ns
 
+// yieldEveryTicks is yieldEvery in the loops' clock (internal/ticks).
+var yieldEveryTicks = ticks.FromNanos(yieldEvery)
+
 // yieldIfDue yields when the loop has served for yieldEvery since it
 // last did, going by clockAt (no clock read of its own). Event handlers
 // call it last, TCP and UDP alike, and sendBig after each large write.
 func (ls *loopStats) yieldIfDue() {
-	if now := ls.clockAt; now-ls.yieldAt > yieldEvery {
+	if now := ls.clockAt; now-ls.yieldAt > yieldEveryTicks {
 		ls.yield(now)
 	}
 }
@@ -105,8 +105,11 @@ func (ls *loopStats) yield(now int64) {
 	runtime.Gosched()
 }
 
-// observe adds one request of command cmd that took d nanoseconds.
+// observe adds one request of command cmd that took d ticks
+// (internal/ticks: the CPU's time-stamp counter where it is usable, which
+// costs a third of the runtime's clock to read).
 func (ls *loopStats) observe(cmd proto.Command, d int64) {
+	d = ticks.Nanos(d)
 	b := bits.Len64(uint64(max(d, 0))) - latMinShift
 	b = min(max(b, 0), latBuckets)
 	l := latOf[cmd]

@@ -28,7 +28,7 @@ func BenchmarkRequestPath(b *testing.B) {
 
 func benchRequestPath(b *testing.B, keys, depth int) {
 	c := newTestConnSize(b, 256<<20) // room for every key: no evictions
-	c.loop.hot = nil // as the server's default (hot-key detection off)
+	c.loop.hot = nil                 // as the server's default (hot-key detection off)
 	value := bytes.Repeat([]byte("v"), 100)
 	reqs := make([][]byte, keys)
 	for i := range reqs {

@@ -1,0 +1,7 @@
+//go:build !amd64
+
+package ticks
+
+func rdtsc() int64 { return nanotime() }
+
+func haveInvariantTSC() bool { return false }
