@@ -7,7 +7,7 @@
 #
 #
 # Usage: scripts/ab-bench.sh [-r ROUNDS] [-d SECONDS] [-p PIPELINE] [-k KEYS] [-v BYTES] [-g]
-#                            [-B] [-M MEMTIER] [-C] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
+#                            [-B] [-M MEMTIER] [-C] [-U] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
 #   defaults: 3 rounds of 5 s, pipeline 16, 100,000 keys; the load is
 #   slabbench run (1:10 set:get, 100-byte values, 16 connections), or with
 #   -B memtier_benchmark over the binary protocol (memcache_binary, 16
@@ -15,7 +15,8 @@
 #   ../shared/memtier_benchmark/memtier_benchmark), or with -C Debian's
 #   memcaslap (one thread, 16 connections, its own 1:9 set:get mix of
 #   its own keys and values, no pipelining; -p, -k, -v and -g do not
-#   apply). -v sets the value size, -g measures gets only (after the
+#   apply), or with -U the same memcaslap load over UDP (servers with
+#   -p 0 -U PORT). -v sets the value size, -g measures gets only (after the
 #   same fill).
 #   Each SERVER is a command line, e.g. 'bin/slabcached -o no_prefetch'
 #   (memcached run as root needs '-u root'; values over 1 MiB need -I).
@@ -23,8 +24,8 @@
 # ticks per 100,000 requests (and of them in user space) and its threads'
 # context switches per second (voluntary and involuntary, all threads).
 set -eu
-rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-} caslap=
-while getopts "r:d:p:k:v:gBM:C" o; do
+rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-} caslap= udp=
+while getopts "r:d:p:k:v:gBM:CU" o; do
 	case $o in
 	r) rounds=$OPTARG ;;
 	d) dur=$OPTARG ;;
@@ -35,6 +36,7 @@ while getopts "r:d:p:k:v:gBM:C" o; do
 	B) binary=1 ;;
 	M) memtier=$OPTARG ;;
 	C) caslap=1 ;;
+	U) caslap=1 udp=--udp ;;
 	*) sed -n '2,25p' "$0" >&2; exit 2 ;;
 	esac
 done
@@ -59,7 +61,7 @@ addr=127.0.0.1:$port
 # load SECONDS RATIO prints the requests per second of one run.
 load() {
 	if [ -n "$caslap" ]; then
-		"${cpu1[@]}" memcaslap -s $addr -t "${1}s" -T 1 -c 16 -X 100 2>/dev/null |
+		"${cpu1[@]}" memcaslap -s $addr $udp -t "${1}s" -T 1 -c 16 -X 100 2>/dev/null |
 			awk '/^Run time/ {for (i = 1; i < NF; i++) if ($i == "TPS:") print $(i + 1)}'
 	elif [ -n "$binary" ]; then
 		"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p $port -P memcache_binary -t 1 -c 16 --key-maximum "$keys" \
@@ -79,16 +81,25 @@ switches() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ {n += $2} END {
 for r in $(seq "$rounds"); do
 	for server in "$@"; do
 		read -ra cmd <<<"$server"
-		if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+		if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null || { [ -n "$udp" ] && ss -Hlun "sport = :$port" 2>/dev/null | grep -q .; }; then
 			echo "ab-bench: port $port is already in use (a server left from an earlier run?)" >&2
 			exit 1
 		fi
-		"${cpu0[@]}" "${cmd[@]}" -l 127.0.0.1 -p $port -U 0 -m 1024 -t 1 >/dev/null 2>&1 &
-		pid=$!
-		for _ in $(seq 50); do
-			(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
-			sleep 0.1
-		done
+		if [ -n "$udp" ]; then
+			"${cpu0[@]}" "${cmd[@]}" -l 127.0.0.1 -p 0 -U $port -m 1024 -t 1 >/dev/null 2>&1 &
+			pid=$!
+			for _ in $(seq 50); do
+				ss -Hlun "sport = :$port" 2>/dev/null | grep -q . && break
+				sleep 0.1
+			done
+		else
+			"${cpu0[@]}" "${cmd[@]}" -l 127.0.0.1 -p $port -U 0 -m 1024 -t 1 >/dev/null 2>&1 &
+			pid=$!
+			for _ in $(seq 50); do
+				(exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break
+				sleep 0.1
+			done
+		fi
 		if [ -n "$caslap" ]; then
 			: # memcaslap stores its own items first
 		elif [ -n "$binary" ]; then # fill

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/panjf2000/gnet/v2"
 	"go.uber.org/zap"
@@ -64,6 +65,9 @@ type udpState struct {
 	// fetch: keys moved here in a warm-up and missing, with the nodes to
 	// fetch them from; the rest of the datagram waits for them (udpWarm).
 	fetch, from []string
+	// rb and peer: the datagrams OnTraffic reads itself, and their sender.
+	rb   []byte
+	peer *rawPeer
 }
 
 // udpMark ends one reply in c.out; keep sends it even when empty (the
@@ -207,7 +211,11 @@ func (u *udpTransport) recordSockets(eng gnet.Engine) {
 	u.mu.Unlock()
 }
 
-// OnTraffic serves one datagram.
+// OnTraffic serves the datagram gnet read, then reads and serves the ones
+// waiting behind it on the socket, up to reqs_per_event in all (-R, 20 by
+// default), as memcached does: gnet reads one datagram per poll, and a
+// poll per datagram cost 10% of the server's CPU under memcaslap's UDP
+// load (docs/benchmarks.md, "UDP").
 func (h *udpHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	buf, _ := gc.Next(-1)
 	el := gc.EventLoop()
@@ -223,7 +231,99 @@ func (h *udpHandler) OnTraffic(gc gnet.Conn) gnet.Action {
 	c.serveDatagram(buf)
 	c.gc = nil
 	c.loop.yieldIfDue()
+	u := c.udp
+	if u.rb == nil {
+		u.rb = make([]byte, 64<<10) // gnet's read buffer's size (WithReadBufferCap)
+		u.peer = &rawPeer{el: el}
+	}
+	p := u.peer
+	p.fd = gc.Fd()
+	for range h.s.set.ReqsPerEvent - 1 {
+		n, ok := p.recv(u.rb)
+		if !ok {
+			break
+		}
+		c.gc = p
+		c.serveDatagram(u.rb[:n])
+		c.gc = nil
+		c.loop.yieldIfDue()
+	}
 	return gnet.None
+}
+
+// rawPeer is the sender of a datagram read from the socket by OnTraffic
+// itself: it is read and answered with recvfrom and sendto on the raw
+// address, so serving it allocates nothing.
+type rawPeer struct {
+	gnet.Conn // nil: only the methods below are used on a datagram's conn
+	fd        int
+	el        gnet.EventLoop
+	sa        unix.RawSockaddrAny
+	salen     uint32
+}
+
+// recv reads the next datagram waiting on the socket into b; false when
+// there is none (or on an error, which gnet's next read reports).
+func (p *rawPeer) recv(b []byte) (int, bool) {
+	p.salen = unix.SizeofSockaddrAny
+	n, _, errno := unix.Syscall6(unix.SYS_RECVFROM, uintptr(p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		0, uintptr(unsafe.Pointer(&p.sa)), uintptr(unsafe.Pointer(&p.salen)))
+	if errno != 0 {
+		return 0, false
+	}
+	return int(n), true
+}
+
+func (p *rawPeer) Write(b []byte) (int, error) {
+	_, _, errno := unix.Syscall6(unix.SYS_SENDTO, uintptr(p.fd), uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(len(b)),
+		0, uintptr(unsafe.Pointer(&p.sa)), uintptr(p.salen))
+	if errno != 0 {
+		return 0, errno
+	}
+	return len(b), nil
+}
+
+func (p *rawPeer) Fd() int                   { return p.fd }
+func (p *rawPeer) EventLoop() gnet.EventLoop { return p.el }
+
+// RemoteAddr returns the sender's address (allocated: only watchers and
+// logs ask).
+func (p *rawPeer) RemoteAddr() net.Addr {
+	switch p.sa.Addr.Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(&p.sa))
+		return &net.UDPAddr{IP: net.IP(bytes.Clone(a.Addr[:])), Port: netPort(&a.Port)}
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(&p.sa))
+		return &net.UDPAddr{IP: net.IP(bytes.Clone(a.Addr[:])), Port: netPort(&a.Port), Zone: zoneName(a.Scope_id)}
+	}
+	return nil
+}
+
+// netPort reads a port kept in network byte order.
+func netPort(p *uint16) int {
+	b := (*[2]byte)(unsafe.Pointer(p))
+	return int(b[0])<<8 | int(b[1])
+}
+
+// zoneName names an IPv6 scope (an interface index), "" for none.
+func zoneName(id uint32) string {
+	if id == 0 {
+		return ""
+	}
+	if ifi, err := net.InterfaceByIndex(int(id)); err == nil {
+		return ifi.Name
+	}
+	return strconv.FormatUint(uint64(id), 10)
+}
+
+// sockaddr returns the sender's address for sendto from elsewhere.
+func (p *rawPeer) sockaddr() unix.Sockaddr {
+	a, ok := p.RemoteAddr().(*net.UDPAddr)
+	if !ok {
+		return nil
+	}
+	return udpSockaddr(a)
 }
 
 // serveDatagram answers the commands of one request datagram.
@@ -345,18 +445,33 @@ func udpDest(gc gnet.Conn) (int, unix.Sockaddr) {
 	if p, ok := gc.(*datagramPeer); ok {
 		return p.fd, p.to
 	}
+	if p, ok := gc.(*rawPeer); ok {
+		return p.fd, p.sockaddr()
+	}
 	a, ok := gc.RemoteAddr().(*net.UDPAddr)
 	if !ok {
 		return gc.Fd(), nil
 	}
+	return gc.Fd(), udpSockaddr(a)
+}
+
+// udpSockaddr converts a to the form sendto takes.
+func udpSockaddr(a *net.UDPAddr) unix.Sockaddr {
 	if ip4 := a.IP.To4(); ip4 != nil {
 		s4 := &unix.SockaddrInet4{Port: a.Port}
 		copy(s4.Addr[:], ip4)
-		return gc.Fd(), s4
+		return s4
 	}
 	s6 := &unix.SockaddrInet6{Port: a.Port}
 	copy(s6.Addr[:], a.IP.To16())
-	return gc.Fd(), s6
+	if a.Zone != "" {
+		if ifi, err := net.InterfaceByName(a.Zone); err == nil {
+			s6.ZoneId = uint32(ifi.Index)
+		} else if n, err := strconv.ParseUint(a.Zone, 10, 32); err == nil {
+			s6.ZoneId = uint32(n)
+		}
+	}
+	return s6
 }
 
 // udpMark ends the reply being built in c.out (UDP only).

@@ -135,3 +135,110 @@ func TestUDPLargeMultiGetRefused(t *testing.T) {
 		t.Fatalf("%d datagrams, first %q", len(ds), ds[0][8:min(len(ds[0]), 80)])
 	}
 }
+
+// Datagrams from several senders queued on the socket together are each
+// answered, once, to their own sender: the event loop reads the ones
+// waiting behind the first itself and replies to each one's address.
+func TestUDPQueuedDatagramsAnsweredToTheirSenders(t *testing.T) {
+	port := testenv.FreePort(t)
+	srv := startTestServer(t, func(s *Settings) { s.UDPPort = port })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	nc, rb := dialT(t, srv.Addr())
+	const senders, rounds, window = 4, 10, 20
+	for s := range senders {
+		fmt.Fprintf(nc, "set k%d 0 0 2\r\nv%d\r\n", s, s)
+		expectLine(t, rb, "STORED\r\n")
+	}
+	errs := make(chan error, senders)
+	for s := range senders {
+		go func() {
+			errs <- func() error {
+				uc, err := net.Dial("udp", addr)
+				if err != nil {
+					return err
+				}
+				defer uc.Close()
+				want := fmt.Sprintf("VALUE k%d 0 2\r\nv%d\r\nEND\r\n", s, s)
+				buf := make([]byte, 2048)
+				for r := range rounds {
+					// A window of requests sent at once, then their replies.
+					for i := range window {
+						id := uint16(r*window + i)
+						d := append(binary.BigEndian.AppendUint16(nil, id), 0, 0, 0, 1, 0, 0)
+						if _, err := uc.Write(fmt.Appendf(d, "get k%d\r\n", s)); err != nil {
+							return err
+						}
+					}
+					seen := map[uint16]bool{}
+					for range window {
+						uc.SetReadDeadline(time.Now().Add(5 * time.Second))
+						n, err := uc.Read(buf)
+						if err != nil {
+							return fmt.Errorf("sender %d, round %d: %d of %d replies: %v", s, r, len(seen), window, err)
+						}
+						id := binary.BigEndian.Uint16(buf)
+						if got := string(buf[8:n]); got != want || id/window != uint16(r) || seen[id] {
+							return fmt.Errorf("sender %d, round %d: reply id %d %q, want %q once per request", s, r, id, got, want)
+						}
+						seen[id] = true
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range senders {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rawPeer reads a datagram with its sender's address and answers that
+// address, over IPv4 and (where the machine has it) IPv6.
+func TestRawPeerAnswersTheSender(t *testing.T) {
+	for _, host := range []string{"127.0.0.1", "::1"} {
+		ln, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(host)})
+		if err != nil {
+			t.Logf("%s: %v (skipped)", host, err)
+			continue
+		}
+		defer ln.Close()
+		cl, err := net.DialUDP("udp", nil, ln.LocalAddr().(*net.UDPAddr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cl.Close()
+		p := &rawPeer{}
+		rc, _ := ln.SyscallConn()
+		rc.Control(func(fd uintptr) { p.fd = int(fd) })
+		buf := make([]byte, 100)
+		if n, ok := p.recv(buf); ok {
+			t.Fatalf("%s: read %q from an empty socket", host, buf[:n])
+		}
+		cl.Write([]byte("ping"))
+		var n int
+		ok := false
+		for deadline := time.Now().Add(5 * time.Second); !ok && time.Now().Before(deadline); {
+			if n, ok = p.recv(buf); !ok {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if !ok || string(buf[:n]) != "ping" {
+			t.Fatalf("%s: read %q, %v", host, buf[:n], ok)
+		}
+		if got, want := p.RemoteAddr().String(), cl.LocalAddr().String(); got != want {
+			t.Errorf("%s: RemoteAddr %s, want %s", host, got, want)
+		}
+		if got := udpSockaddr(p.RemoteAddr().(*net.UDPAddr)); got == nil {
+			t.Errorf("%s: no sockaddr", host)
+		}
+		if _, err := p.Write([]byte("pong")); err != nil {
+			t.Fatal(err)
+		}
+		cl.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := cl.Read(buf); err != nil || string(buf[:n]) != "pong" {
+			t.Fatalf("%s: reply %q, %v", host, buf[:n], err)
+		}
+	}
+}
