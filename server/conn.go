@@ -162,7 +162,11 @@ func (c *conn) release() {
 func (c *conn) onTraffic() gnet.Action {
 	gc := c.gc
 	now := c.s.clk.Now()
-	c.lastActive.Store(now)
+	// Atomic stores only when the value changes: each is a locked
+	// instruction, and these run on every event.
+	if c.lastActive.Load() != now {
+		c.lastActive.Store(now)
+	}
 	if h := c.loop.hot; h != nil {
 		h.Begin(now)
 	}
@@ -184,7 +188,9 @@ func (c *conn) onTraffic() gnet.Action {
 		c.paused.Store(true)
 		return gnet.None
 	}
-	c.paused.Store(false)
+	if c.paused.Load() {
+		c.paused.Store(false)
+	}
 	if c.watching.Load() {
 		// A watcher only receives logs; what it sends is ignored.
 		gc.Discard(gc.InboundBuffered())

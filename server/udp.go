@@ -348,8 +348,12 @@ func (c *conn) servePayload(payload []byte, binary bool) {
 	u := c.udp
 	u.marks = u.marks[:0]
 	now := c.s.clk.Now()
-	c.lastActive.Store(now)
-	c.s.net.udp.last.Store(now)
+	if c.lastActive.Load() != now { // a locked store only when it changes
+		c.lastActive.Store(now)
+	}
+	if last := &c.s.net.udp.last; last.Load() != now { // shared by the UDP loops
+		last.Store(now)
+	}
 	if h := c.loop.hot; h != nil {
 		h.Begin(now)
 	}
