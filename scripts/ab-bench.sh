@@ -7,7 +7,7 @@
 #
 #
 # Usage: scripts/ab-bench.sh [-r ROUNDS] [-d SECONDS] [-p PIPELINE] [-k KEYS] [-v BYTES] [-g]
-#                            [-B] [-M MEMTIER] [-C] [-U] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
+#                            [-B] [-M MEMTIER] [-C] [-U] [-D N] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
 #   defaults: 3 rounds of 5 s, pipeline 16, 100,000 keys; the load is
 #   slabbench run (1:10 set:get, 100-byte values, 16 connections), or with
 #   -B memtier_benchmark over the binary protocol (memcache_binary, 16
@@ -16,7 +16,8 @@
 #   memcaslap (one thread, 16 connections, its own 1:9 set:get mix of
 #   its own keys and values, no pipelining; -p, -k, -v and -g do not
 #   apply), or with -U the same memcaslap load over UDP (servers with
-#   -p 0 -U PORT). -v sets the value size, -g measures gets only (after the
+#   -p 0 -U PORT); -D N makes memcaslap's gets multi-gets of N keys
+#   (its --division). -v sets the value size, -g measures gets only (after the
 #   same fill).
 #   Each SERVER is a command line, e.g. 'bin/slabcached -o no_prefetch'
 #   (memcached run as root needs '-u root'; values over 1 MiB need -I).
@@ -24,8 +25,8 @@
 # ticks per 100,000 requests (and of them in user space) and its threads'
 # context switches per second (voluntary and involuntary, all threads).
 set -eu
-rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-} caslap= udp=
-while getopts "r:d:p:k:v:gBM:CU" o; do
+rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-} caslap= udp= division=
+while getopts "r:d:p:k:v:gBM:CUD:" o; do
 	case $o in
 	r) rounds=$OPTARG ;;
 	d) dur=$OPTARG ;;
@@ -37,11 +38,12 @@ while getopts "r:d:p:k:v:gBM:CU" o; do
 	M) memtier=$OPTARG ;;
 	C) caslap=1 ;;
 	U) caslap=1 udp=--udp ;;
-	*) sed -n '2,25p' "$0" >&2; exit 2 ;;
+	D) caslap=1 division=--division=$OPTARG ;;
+	*) sed -n '2,26p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 2 ] || { sed -n '2,25p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,26p' "$0" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 [ -n "$memtier" ] || memtier=../shared/memtier_benchmark/memtier_benchmark
 if [ -n "$binary" ] && [ ! -x "$memtier" ]; then
@@ -61,7 +63,7 @@ addr=127.0.0.1:$port
 # load SECONDS RATIO prints the requests per second of one run.
 load() {
 	if [ -n "$caslap" ]; then
-		"${cpu1[@]}" memcaslap -s $addr $udp -t "${1}s" -T 1 -c 16 -X 100 2>/dev/null |
+		"${cpu1[@]}" memcaslap -s $addr $udp $division -t "${1}s" -T 1 -c 16 -X 100 2>/dev/null |
 			awk '/^Run time/ {for (i = 1; i < NF; i++) if ($i == "TPS:") print $(i + 1)}'
 	elif [ -n "$binary" ]; then
 		"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p $port -P memcache_binary -t 1 -c 16 --key-maximum "$keys" \
