@@ -393,10 +393,11 @@ func roundOrder(r int, a, b *process) []*process {
 // machine's, to tell how much CPU other processes took meanwhile.
 func measured(ctx context.Context, c *Config, p *process, round int, load func() (*bench.Result, error)) (RunStats, *bench.Result, error) {
 	rs := RunStats{Server: p.srv.Name, Round: round}
-	cpu0, err := ProcCPU(p.pid())
+	user0, sys0, err := ProcUserSysCPU(p.pid())
 	if err != nil {
 		return rs, nil, err
 	}
+	cpu0 := user0 + sys0
 	busy0, steal0, err := SystemCPU()
 	if err != nil {
 		return rs, nil, err
@@ -404,7 +405,8 @@ func measured(ctx context.Context, c *Config, p *process, round int, load func()
 	start := time.Now()
 	res, err := load()
 	rs.WallSeconds = time.Since(start).Seconds()
-	cpu1, cerr := ProcCPU(p.pid())
+	user1, sys1, cerr := ProcUserSysCPU(p.pid())
+	cpu1 := user1 + sys1
 	busy1, steal1, serr := SystemCPU()
 	if err != nil {
 		return rs, res, err
@@ -421,12 +423,14 @@ func measured(ctx context.Context, c *Config, p *process, round int, load func()
 	rs.Ops, rs.Errors = res.Ops, res.Errors
 	rs.OpsPerSec, rs.P99Us = res.OpsPerSec, res.Latency.P99
 	rs.ServerCPUSeconds = cpu1 - cpu0
+	rs.ServerUserSeconds = user1 - user0
 	rs.ClientCPUSeconds = res.ClientCPUSeconds
 	rs.Seconds = res.Seconds
 	rs.OtherCPUSeconds = max(0, busy1-busy0-rs.ServerCPUSeconds-rs.ClientCPUSeconds)
 	rs.StealSeconds = steal1 - steal0
 	if res.Ops > 0 {
 		rs.CPUPerOpUs = rs.ServerCPUSeconds / float64(res.Ops) * 1e6
+		rs.UserPerOpUs = rs.ServerUserSeconds / float64(res.Ops) * 1e6
 	}
 	return rs, res, nil
 }

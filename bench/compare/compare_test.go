@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,6 +21,9 @@ func TestParseStatCPU(t *testing.T) {
 	got, err := parseStatCPU([]byte(line))
 	if err != nil || got != 3.25 {
 		t.Fatalf("parseStatCPU = %v, %v; want 3.25 s (325 ticks)", got, err)
+	}
+	if user, sys, err := parseStatUserSys([]byte(line)); err != nil || user != 2.5 || sys != 0.75 {
+		t.Fatalf("parseStatUserSys = %v, %v, %v; want 2.5 s user, 0.75 s system", user, sys, err)
 	}
 	for _, bad := range []string{"", "1 (x S 1 2", "1 (x) S 1 2 3", "1 (x) S 1 2 3 4 5 6 7 8 9 10 a b"} {
 		if _, err := parseStatCPU([]byte(bad)); err == nil {
@@ -154,26 +158,27 @@ func TestParseMemcaslap(t *testing.T) {
 
 func TestSummarizeTakesMediansAndRatios(t *testing.T) {
 	w := WorkloadReport{Runs: []RunStats{
-		{Server: "a", Round: 1, OpsPerSec: 100, P99Us: 10, CPUPerOpUs: 5, WallSeconds: 1, ClientCPUSeconds: 0.5},
-		{Server: "b", Round: 1, OpsPerSec: 150, P99Us: 8, CPUPerOpUs: 4, WallSeconds: 1, ClientCPUSeconds: 0.6},
-		{Server: "a", Round: 2, OpsPerSec: 300, P99Us: 30, CPUPerOpUs: 1, WallSeconds: 1, ClientCPUSeconds: 0.7},
-		{Server: "b", Round: 2, OpsPerSec: 330, P99Us: 9, CPUPerOpUs: 2, WallSeconds: 1, ClientCPUSeconds: 0.8},
-		{Server: "a", Round: 3, OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, WallSeconds: 1, ClientCPUSeconds: 0.9},
-		{Server: "b", Round: 3, OpsPerSec: 240, P99Us: 7, CPUPerOpUs: 3, WallSeconds: 1, ClientCPUSeconds: 1.0, Errors: 2},
+		{Server: "a", Round: 1, OpsPerSec: 100, P99Us: 10, CPUPerOpUs: 5, UserPerOpUs: 2, WallSeconds: 1, ClientCPUSeconds: 0.5},
+		{Server: "b", Round: 1, OpsPerSec: 150, P99Us: 8, CPUPerOpUs: 4, UserPerOpUs: 1, WallSeconds: 1, ClientCPUSeconds: 0.6},
+		{Server: "a", Round: 2, OpsPerSec: 300, P99Us: 30, CPUPerOpUs: 1, UserPerOpUs: 0.5, WallSeconds: 1, ClientCPUSeconds: 0.7},
+		{Server: "b", Round: 2, OpsPerSec: 330, P99Us: 9, CPUPerOpUs: 2, UserPerOpUs: 0.5, WallSeconds: 1, ClientCPUSeconds: 0.8},
+		{Server: "a", Round: 3, OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, UserPerOpUs: 1, WallSeconds: 1, ClientCPUSeconds: 0.9},
+		{Server: "b", Round: 3, OpsPerSec: 240, P99Us: 7, CPUPerOpUs: 3, UserPerOpUs: 2, WallSeconds: 1, ClientCPUSeconds: 1.0, Errors: 2},
 	}}
 	w.summarize("a", "b")
-	if w.A != (Summary{OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, ClientBusy: 0.7}) {
+	if w.A != (Summary{OpsPerSec: 200, P99Us: 20, CPUPerOpUs: 3, UserPerOpUs: 1, ClientBusy: 0.7}) {
 		t.Errorf("A summary %+v", w.A)
 	}
-	if w.B != (Summary{OpsPerSec: 240, P99Us: 8, CPUPerOpUs: 3, ClientBusy: 0.8}) {
+	if w.B != (Summary{OpsPerSec: 240, P99Us: 8, CPUPerOpUs: 3, UserPerOpUs: 1, ClientBusy: 0.8}) {
 		t.Errorf("B summary %+v", w.B)
 	}
-	// Per round: throughput 1.5, 1.1, 1.2; p99 0.8, 0.3, 0.35; CPU 0.8, 2, 1.
-	if w.Ratio.Throughput != 1.2 || w.Ratio.P99 != 0.35 || w.Ratio.CPUPerOp != 1 ||
+	// Per round: throughput 1.5, 1.1, 1.2; p99 0.8, 0.3, 0.35; CPU 0.8, 2,
+	// 1; user CPU 0.5, 1, 2.
+	if w.Ratio.Throughput != 1.2 || w.Ratio.P99 != 0.35 || w.Ratio.CPUPerOp != 1 || w.Ratio.UserPerOp != 1 ||
 		w.Ratio.ThroughputMin != 1.1 || w.Ratio.ThroughputMax != 1.5 {
 		t.Errorf("ratios %+v", w.Ratio)
 	}
-	if len(w.Rounds) != 3 || w.Rounds[1] != (RoundRatios{Round: 2, Throughput: 1.1, P99: 0.3, CPUPerOp: 2}) {
+	if len(w.Rounds) != 3 || w.Rounds[1] != (RoundRatios{Round: 2, Throughput: 1.1, P99: 0.3, CPUPerOp: 2, UserPerOp: 1}) {
 		t.Errorf("round ratios %+v", w.Rounds)
 	}
 	// Errors do not stop a comparison; they are counted and noted.
@@ -185,13 +190,24 @@ func TestSummarizeTakesMediansAndRatios(t *testing.T) {
 }
 
 func TestTargets(t *testing.T) {
+	rr := func(round int, thr, p99, cpu, user float64) RoundRatios {
+		return RoundRatios{Round: round, Throughput: thr, P99: p99, CPUPerOp: cpu, UserPerOp: user}
+	}
+	withP99 := Summary{P99Us: 100}
 	r := Report{
 		Workloads: []WorkloadReport{
-			{Name: "p16", ThroughputTarget: true, Ratio: Ratios{Throughput: 1.3, P99: 0.9, CPUPerOp: 0.7},
-				Rounds: []RoundRatios{{1, 1.3, 0.9, 0.7}, {2, 1.25, 0.8, 0.75}, {3, 1.1, 1.2, 0.6}}},
-			{Name: "p1", Ratio: Ratios{Throughput: 0.5, P99: 1.1, CPUPerOp: 0.91},
-				Rounds: []RoundRatios{{1, 0.5, 1.1, 0.91}}},
+			{Name: "p16", ThroughputTarget: true, Ratio: Ratios{Throughput: 1.3, P99: 0.9, CPUPerOp: 0.7}, A: withP99,
+				Rounds: []RoundRatios{rr(1, 1.3, 0.9, 0.7, 1), rr(2, 1.25, 0.8, 0.75, 1), rr(3, 1.1, 1.2, 0.6, 1)}},
+			{Name: "p1", Ratio: Ratios{Throughput: 0.5, P99: 1.1, CPUPerOp: 0.91}, A: withP99,
+				Rounds: []RoundRatios{rr(1, 0.5, 1.1, 0.91, 1)}},
 		},
+		// memtier: with p99; memcaslap: unpipelined, without.
+		Memtier: []WorkloadReport{
+			{Name: "memtier-p1", Unpipelined: true, Ratio: Ratios{Throughput: 1.05, P99: 0.9, CPUPerOp: 0.85, UserPerOp: 0.95}, A: withP99,
+				Rounds: []RoundRatios{rr(1, 1.05, 0.9, 0.85, 0.95)}},
+		},
+		Memcaslap: &WorkloadReport{Name: "memcaslap", Unpipelined: true, Ratio: Ratios{Throughput: 0.98, CPUPerOp: 0.95, UserPerOp: 0.7},
+			Rounds: []RoundRatios{rr(1, 0.98, 0, 0.95, 0.7)}},
 		Memory: &MemoryReport{Ratio: 0.71, A: MemStats{BytesPerItem: 200}, B: MemStats{BytesPerItem: 142}},
 	}
 	type res struct{ met, every bool }
@@ -206,6 +222,14 @@ func TestTargets(t *testing.T) {
 		"p99 ≤ 1.0× on p16":             {true, false},
 		"p99 ≤ 1.0× on p1":              {false, false},
 		"memory per item ≤ 0.72×":       {true, true},
+		// The external tools' workloads: the unpipelined targets.
+		"throughput ≥ 1.0× on memtier-p1":           {true, true},
+		"CPU per request ≤ 0.9× on memtier-p1":      {true, true},
+		"user CPU per request ≤ 0.8× on memtier-p1": {false, false},
+		"p99 ≤ 1.0× on memtier-p1":                  {true, true},
+		"throughput ≥ 1.0× on memcaslap":            {false, false},
+		"CPU per request ≤ 0.9× on memcaslap":       {false, false},
+		"user CPU per request ≤ 0.8× on memcaslap":  {true, true},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("targets %v, want %v", got, want)
@@ -366,13 +390,18 @@ func TestParseMemtierJSON(t *testing.T) {
 	doc := `{"ALL STATS": {"Runtime": {"Total duration": 2000, "Time unit": "MILLISECONDS"},
 		"Sets": {"Count": 100, "Ops/sec": 50, "Misses/sec": 0},
 		"Gets": {"Count": 1000, "Ops/sec": 500, "Misses/sec": 25},
-		"Totals": {"Count": 1100, "Ops/sec": 550.5, "Misses/sec": 25}}}`
+		"Totals": {"Count": 1100, "Ops/sec": 550.5, "Misses/sec": 25,
+			"Percentile Latencies": {"p50.00": 0.311, "p99.00": 0.511, "p99.90": 1.055, "Histogram log format": {"Compressed Histogram": "x"}}}}}`
 	r, err := ParseMemtierJSON([]byte(doc), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Seconds != 2 || r.Ops != 1100 || r.OpsPerSec != 550 || r.Gets != 1000 || r.Sets != 100 || r.Misses != 50 {
 		t.Fatalf("%+v", r)
+	}
+	// Percentiles in milliseconds become microseconds.
+	if us := func(v float64) float64 { return math.Round(v*1000) / 1000 }; us(r.Latency.P50) != 311 || us(r.Latency.P99) != 511 || us(r.Latency.P999) != 1055 {
+		t.Fatalf("latency %+v", r.Latency)
 	}
 	// A run of one second that memtier says took two, the second with a
 	// handful of requests: one second counts.

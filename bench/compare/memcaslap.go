@@ -74,6 +74,7 @@ func memcaslapArgs(c *Config, addr string) []string {
 
 func runMemcaslap(ctx context.Context, c *Config, a, b *process) (*WorkloadReport, error) {
 	wr := &WorkloadReport{
+		Unpipelined: true,
 		Name:        "memcaslap",
 		Description: "Debian's memcaslap: 1 thread, " + strconv.Itoa(c.Conns) + " concurrent clients, 100 B values, its default 1:9 set:get mix",
 	}

@@ -14,24 +14,31 @@ import (
 )
 
 // memtier_benchmark (Redis' load tool, which speaks memcached's text
-// protocol) as a second external load generator beside memcaslap: a
-// pipelined workload and a multi-get one, the same command line against A
-// and B in alternating rounds.
+// protocol) as a second external load generator beside memcaslap: an
+// unpipelined workload of 50 connections, a pipelined one and a multi-get
+// one, the same command line against A and B in alternating rounds.
 
 // MemtierWorkload is one memtier_benchmark command line.
 type MemtierWorkload struct {
 	Name        string
 	Description string
 	Args        []string // after the server, connections, duration and output flags
+	// Conns is the connections of its one thread (0: Config.Conns).
+	Conns int
+	// Unpipelined: the unpipelined targets apply, else the pipelined
+	// throughput target does.
+	Unpipelined bool
 }
 
 // MemtierWorkloads are the memtier runs of a comparison.
 func MemtierWorkloads() []MemtierWorkload {
 	return []MemtierWorkload{
-		{"memtier-p16", "memtier_benchmark: 1 thread, pipeline of 16 per connection, 1:10 set:get, 100 B values",
-			[]string{"--pipeline", "16", "--ratio", "1:10", "-d", "100"}},
-		{"memtier-mget10", "memtier_benchmark: 1 thread, gets of up to 10 keys, 1:10 set:get, 100 B values",
-			[]string{"--multi-key-get", "10", "--ratio", "1:10", "-d", "100"}},
+		{Name: "memtier-p1", Description: "memtier_benchmark: 1 thread, 50 connections, one request at a time each, 1:10 set:get, 100 B values",
+			Args: []string{"--ratio", "1:10", "-d", "100"}, Conns: 50, Unpipelined: true},
+		{Name: "memtier-p16", Description: "memtier_benchmark: 1 thread, pipeline of 16 per connection, 1:10 set:get, 100 B values",
+			Args: []string{"--pipeline", "16", "--ratio", "1:10", "-d", "100"}},
+		{Name: "memtier-mget10", Description: "memtier_benchmark: 1 thread, gets of up to 10 keys, 1:10 set:get, 100 B values",
+			Args: []string{"--multi-key-get", "10", "--ratio", "1:10", "-d", "100"}},
 	}
 }
 
@@ -47,7 +54,13 @@ func ParseMemtierJSON(data []byte, testSecs float64) (*bench.Result, error) {
 		Count     int64   `json:"Count"`
 		OpsPerSec float64 `json:"Ops/sec"`
 		Misses    float64 `json:"Misses/sec"`
-		Series    map[string]struct {
+		// Percentiles in milliseconds.
+		Percentiles struct {
+			P50  float64 `json:"p50.00"`
+			P99  float64 `json:"p99.00"`
+			P999 float64 `json:"p99.90"`
+		} `json:"Percentile Latencies"`
+		Series      map[string]struct {
 			Count int64 `json:"Count"`
 		} `json:"Time-Serie"`
 	}
@@ -86,22 +99,26 @@ func ParseMemtierJSON(data []byte, testSecs float64) (*bench.Result, error) {
 	if runtime > 0 {
 		misses = int64(a.Gets.Misses * runtime) // memtier's rate times its own runtime
 	}
+	pc := a.Totals.Percentiles
+	lat := bench.LatencySummary{Count: a.Totals.Count, P50: pc.P50 * 1000, P99: pc.P99 * 1000, P999: pc.P999 * 1000}
 	return &bench.Result{Seconds: secs, Ops: a.Totals.Count, OpsPerSec: float64(a.Totals.Count) / secs,
-		Gets: a.Gets.Count, Sets: a.Sets.Count, Misses: misses}, nil
+		Gets: a.Gets.Count, Sets: a.Sets.Count, Misses: misses, Latency: lat}, nil
 }
 
 func memtierArgs(c *Config, w MemtierWorkload, addr, out string) []string {
 	host, port, _ := net.SplitHostPort(addr)
-	args := []string{"-s", host, "-p", port, "-P", "memcache_text", "-t", "1", "-c", strconv.Itoa(c.Conns),
+	conns := c.Conns
+	if w.Conns > 0 {
+		conns = w.Conns
+	}
+	args := []string{"-s", host, "-p", port, "-P", "memcache_text", "-t", "1", "-c", strconv.Itoa(conns),
 		"--key-maximum", strconv.FormatUint(max(c.Keys, 1), 10), "--test-time", strconv.Itoa(memtierSecs(c)),
 		"--hide-histogram", "--json-out-file", out}
 	return append(args, w.Args...)
 }
 
 func runMemtier(ctx context.Context, c *Config, w MemtierWorkload, a, b *process) (*WorkloadReport, error) {
-	// Both memtier workloads (pipelined, multi-get) carry the throughput
-	// target.
-	wr := &WorkloadReport{Name: w.Name, Description: w.Description, ThroughputTarget: true}
+	wr := &WorkloadReport{Name: w.Name, Description: w.Description, ThroughputTarget: !w.Unpipelined, Unpipelined: w.Unpipelined}
 	out := filepath.Join(c.OutDir, w.Name+".json")
 	err := runExternal(ctx, c, wr, a, b, c.Memtier, func(addr string) []string { return memtierArgs(c, w, addr, out) },
 		func([]byte) (*bench.Result, error) {

@@ -25,32 +25,45 @@ const userHZ = 100
 // ProcCPU returns the user+system CPU seconds used so far by every thread of
 // process pid, from /proc/<pid>/stat.
 func ProcCPU(pid int) (float64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	return parseStatCPU(b)
+	user, sys, err := ProcUserSysCPU(pid)
+	return user + sys, err
 }
 
-// parseStatCPU reads utime and stime (fields 14 and 15) from a stat line.
-// The command name (field 2) may hold spaces, so fields are counted after
-// its closing parenthesis.
+// ProcUserSysCPU returns the user and the system CPU seconds used so far by
+// every thread of process pid, from /proc/<pid>/stat.
+func ProcUserSysCPU(pid int) (user, sys float64, err error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseStatUserSys(b)
+}
+
+// parseStatCPU reads utime+stime from a stat line.
 func parseStatCPU(b []byte) (float64, error) {
+	user, sys, err := parseStatUserSys(b)
+	return user + sys, err
+}
+
+// parseStatUserSys reads utime and stime (fields 14 and 15) from a stat
+// line. The command name (field 2) may hold spaces, so fields are counted
+// after its closing parenthesis.
+func parseStatUserSys(b []byte) (user, sys float64, err error) {
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, errors.New("compare: malformed /proc stat")
+		return 0, 0, errors.New("compare: malformed /proc stat")
 	}
 	f := strings.Fields(string(b[i+1:]))
 	// f[0] is field 3 (state); utime is field 14, stime field 15.
 	if len(f) < 13 {
-		return 0, errors.New("compare: short /proc stat")
+		return 0, 0, errors.New("compare: short /proc stat")
 	}
 	ut, err1 := strconv.ParseUint(f[11], 10, 64)
 	st, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("compare: bad utime/stime in /proc stat: %q %q", f[11], f[12])
+		return 0, 0, fmt.Errorf("compare: bad utime/stime in /proc stat: %q %q", f[11], f[12])
 	}
-	return float64(ut+st) / userHZ, nil
+	return float64(ut) / userHZ, float64(st) / userHZ, nil
 }
 
 // ProcRSS returns the resident set size of process pid in bytes (VmRSS in

@@ -15,10 +15,12 @@ import (
 
 // The comparison's targets: B against A.
 const (
-	TargetThroughput = 1.3  // at least, with pipelining and multi-get
-	TargetCPUPerOp   = 0.9  // at most
-	TargetP99        = 1.0  // at most
-	TargetMemory     = 0.72 // at most, RSS per item
+	TargetThroughput            = 1.3  // at least, with pipelining and multi-get
+	TargetThroughputUnpipelined = 1.0  // at least, single keys one at a time (memcaslap, memtier-p1)
+	TargetCPUPerOp              = 0.9  // at most
+	TargetUserPerOp             = 0.8  // at most, user CPU per request, unpipelined
+	TargetP99                   = 1.0  // at most
+	TargetMemory                = 0.72 // at most, RSS per item
 )
 
 // Report is the outcome of a comparison.
@@ -44,10 +46,13 @@ type RunStats struct {
 	OpsPerSec float64 `json:"ops_per_sec"`
 	// P99Us is 0 where the load tool does not report it (memcaslap).
 	P99Us float64 `json:"p99_us"`
-	// ServerCPUSeconds is utime+stime of the server over the run.
-	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
-	CPUPerOpUs       float64 `json:"cpu_per_op_us"`
-	ClientCPUSeconds float64 `json:"client_cpu_seconds"`
+	// ServerCPUSeconds is utime+stime of the server over the run,
+	// ServerUserSeconds its utime.
+	ServerCPUSeconds  float64 `json:"server_cpu_seconds"`
+	ServerUserSeconds float64 `json:"server_user_seconds"`
+	CPUPerOpUs        float64 `json:"cpu_per_op_us"`
+	UserPerOpUs       float64 `json:"user_per_op_us"`
+	ClientCPUSeconds  float64 `json:"client_cpu_seconds"`
 	// OtherCPUSeconds is the CPU time the rest of the machine used during
 	// the run (all busy CPU time less the server's and the client's);
 	// StealSeconds is the time the hypervisor took. Both should be near 0.
@@ -61,9 +66,10 @@ type RunStats struct {
 
 // Summary holds the medians over rounds of one server's runs.
 type Summary struct {
-	OpsPerSec  float64 `json:"ops_per_sec"`
-	P99Us      float64 `json:"p99_us"`
-	CPUPerOpUs float64 `json:"cpu_per_op_us"`
+	OpsPerSec   float64 `json:"ops_per_sec"`
+	P99Us       float64 `json:"p99_us"`
+	CPUPerOpUs  float64 `json:"cpu_per_op_us"`
+	UserPerOpUs float64 `json:"user_per_op_us"`
 	// ClientBusy is the load generator's CPU time over wall time (median);
 	// near 1 means the client, not the server, may have been the limit.
 	ClientBusy float64 `json:"client_busy"`
@@ -80,6 +86,7 @@ type Ratios struct {
 	Throughput float64 `json:"throughput"`
 	P99        float64 `json:"p99"`
 	CPUPerOp   float64 `json:"cpu_per_op"`
+	UserPerOp  float64 `json:"user_per_op"`
 	// ThroughputMin and ThroughputMax are the extremes of the per-round
 	// throughput ratios, to show the noise.
 	ThroughputMin float64 `json:"throughput_min"`
@@ -92,21 +99,25 @@ type RoundRatios struct {
 	Throughput float64 `json:"throughput"`
 	P99        float64 `json:"p99"`
 	CPUPerOp   float64 `json:"cpu_per_op"`
+	UserPerOp  float64 `json:"user_per_op"`
 }
 
 // WorkloadReport is one workload on both servers.
 type WorkloadReport struct {
-	Name             string        `json:"name"`
-	Description      string        `json:"description"`
-	Command          string        `json:"command,omitempty"`
-	Load             bench.Config  `json:"load"`
-	ThroughputTarget bool          `json:"throughput_target"`
-	Runs             []RunStats    `json:"runs"`
-	A                Summary       `json:"a"`
-	B                Summary       `json:"b"`
-	Ratio            Ratios        `json:"ratio"`
-	Rounds           []RoundRatios `json:"rounds"`
-	Plots            []string      `json:"plots,omitempty"`
+	Name             string       `json:"name"`
+	Description      string       `json:"description"`
+	Command          string       `json:"command,omitempty"`
+	Load             bench.Config `json:"load"`
+	ThroughputTarget bool         `json:"throughput_target"`
+	// Unpipelined marks the workloads of the unpipelined targets
+	// (throughput, user CPU per request).
+	Unpipelined bool          `json:"unpipelined"`
+	Runs        []RunStats    `json:"runs"`
+	A           Summary       `json:"a"`
+	B           Summary       `json:"b"`
+	Ratio       Ratios        `json:"ratio"`
+	Rounds      []RoundRatios `json:"rounds"`
+	Plots       []string      `json:"plots,omitempty"`
 	// ErrorsA and ErrorsB count error replies and lost requests over all
 	// rounds; a server with errors is not comparable on that workload.
 	ErrorsA int64 `json:"errors_a"`
@@ -142,7 +153,7 @@ type MemStats struct {
 
 func (w *WorkloadReport) summarize(a, b string) {
 	pick := func(name string) Summary {
-		var thr, p99, cpu, busy, other, steal []float64
+		var thr, p99, cpu, user, busy, other, steal []float64
 		for _, r := range w.Runs {
 			if r.Server != name {
 				continue
@@ -150,13 +161,14 @@ func (w *WorkloadReport) summarize(a, b string) {
 			thr = append(thr, r.OpsPerSec)
 			p99 = append(p99, r.P99Us)
 			cpu = append(cpu, r.CPUPerOpUs)
+			user = append(user, r.UserPerOpUs)
 			if r.WallSeconds > 0 {
 				busy = append(busy, r.ClientCPUSeconds/r.WallSeconds)
 				other = append(other, r.OtherCPUSeconds/r.WallSeconds)
 				steal = append(steal, r.StealSeconds/r.WallSeconds)
 			}
 		}
-		return Summary{OpsPerSec: median(thr), P99Us: median(p99), CPUPerOpUs: median(cpu), ClientBusy: median(busy),
+		return Summary{OpsPerSec: median(thr), P99Us: median(p99), CPUPerOpUs: median(cpu), UserPerOpUs: median(user), ClientBusy: median(busy),
 			OtherBusy: median(other), Steal: median(steal)}
 	}
 	w.A, w.B = pick(a), pick(b)
@@ -184,7 +196,7 @@ func (w *WorkloadReport) summarize(a, b string) {
 		}
 	}
 	w.Rounds = nil
-	var thr, p99, cpu []float64
+	var thr, p99, cpu, user []float64
 	for _, n := range order {
 		pair := byRound[n]
 		if pair[0] == nil || pair[1] == nil {
@@ -195,11 +207,13 @@ func (w *WorkloadReport) summarize(a, b string) {
 			Throughput: ratio(pair[1].OpsPerSec, pair[0].OpsPerSec),
 			P99:        ratio(pair[1].P99Us, pair[0].P99Us),
 			CPUPerOp:   ratio(pair[1].CPUPerOpUs, pair[0].CPUPerOpUs),
+			UserPerOp:  ratio(pair[1].UserPerOpUs, pair[0].UserPerOpUs),
 		}
 		w.Rounds = append(w.Rounds, rr)
 		thr, p99, cpu = append(thr, rr.Throughput), append(p99, rr.P99), append(cpu, rr.CPUPerOp)
+		user = append(user, rr.UserPerOp)
 	}
-	w.Ratio = Ratios{Throughput: median(thr), P99: median(p99), CPUPerOp: median(cpu)}
+	w.Ratio = Ratios{Throughput: median(thr), P99: median(p99), CPUPerOp: median(cpu), UserPerOp: median(user)}
 	for i, q := range thr {
 		if i == 0 || q < w.Ratio.ThroughputMin {
 			w.Ratio.ThroughputMin = q
@@ -322,9 +336,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 
 	if len(r.Workloads) > 0 || r.Memcaslap != nil || len(r.Memtier) > 0 {
 		p("Figures per server are medians over rounds; ratios B/A are medians of the per-round ratios (throughput: higher is better; p99 and CPU: lower is better). ")
-		p("Server CPU is utime+stime from /proc/<pid>/stat over the run divided by the requests; client busy is the load generator's CPU time over wall time (near 1: the client may be the limit); other CPUs / steal are the CPUs the rest of the machine and the hypervisor took meanwhile (/proc/stat; near 0 on a quiet machine).\n\n")
-		p("| workload | %s req/s | %s req/s | B/A req/s (per-round range) | %s p99 µs | %s p99 µs | B/A p99 | %s CPU µs/req | %s CPU µs/req | B/A CPU | client busy A/B | other CPUs / steal | errors A/B |\n", a, b, a, b, a, b)
-		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("Server CPU is utime+stime from /proc/<pid>/stat over the run divided by the requests (user CPU: utime alone); client busy is the load generator's CPU time over wall time (near 1: the client may be the limit); other CPUs / steal are the CPUs the rest of the machine and the hypervisor took meanwhile (/proc/stat; near 0 on a quiet machine).\n\n")
+		p("| workload | %s req/s | %s req/s | B/A req/s (per-round range) | %s p99 µs | %s p99 µs | B/A p99 | %s CPU µs/req | %s CPU µs/req | B/A CPU | B/A user CPU | client busy A/B | other CPUs / steal | errors A/B |\n", a, b, a, b, a, b)
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		all := append(append([]WorkloadReport(nil), r.Workloads...), r.Memtier...)
 		if r.Memcaslap != nil {
 			all = append(all, *r.Memcaslap)
@@ -335,9 +349,9 @@ func (r *Report) WriteMarkdown(w io.Writer) error {
 				p99a, p99b, p99r = fmt.Sprintf("%.0f", w.A.P99Us), fmt.Sprintf("%.0f", w.B.P99Us), fmt.Sprintf("%.2f", w.Ratio.P99)
 			}
 			busy := fmt.Sprintf("%.2f / %.2f", w.A.ClientBusy, w.B.ClientBusy)
-			p("| %s | %.0f | %.0f | %.2f (%.2f–%.2f) | %s | %s | %s | %.2f | %.2f | %.2f | %s | %.2f / %.2f | %d / %d |\n",
+			p("| %s | %.0f | %.0f | %.2f (%.2f–%.2f) | %s | %s | %s | %.2f | %.2f | %.2f | %.2f | %s | %.2f / %.2f | %d / %d |\n",
 				w.Name, w.A.OpsPerSec, w.B.OpsPerSec, w.Ratio.Throughput, w.Ratio.ThroughputMin, w.Ratio.ThroughputMax,
-				p99a, p99b, p99r, w.A.CPUPerOpUs, w.B.CPUPerOpUs, w.Ratio.CPUPerOp, busy,
+				p99a, p99b, p99r, w.A.CPUPerOpUs, w.B.CPUPerOpUs, w.Ratio.CPUPerOp, w.Ratio.UserPerOp, busy,
 				max(w.A.OtherBusy, w.B.OtherBusy), max(w.A.Steal, w.B.Steal), w.ErrorsA, w.ErrorsB)
 		}
 		p("\nWorkloads:\n\n")
@@ -406,6 +420,9 @@ type TargetCheck struct {
 func (r *Report) Targets() []TargetCheck {
 	var out []TargetCheck
 	check := func(w WorkloadReport, what string, limit float64, atLeast bool, get func(RoundRatios) float64, median float64) {
+		if len(w.Rounds) == 0 {
+			return // not run (a comparison that stopped early)
+		}
 		ok := func(v float64) bool {
 			if atLeast {
 				return v >= limit
@@ -429,16 +446,31 @@ func (r *Report) Targets() []TargetCheck {
 			EveryRound: ok(median) && every,
 		})
 	}
-	for _, w := range r.Workloads {
-		if w.ThroughputTarget {
+	// Every workload, the external load tools' too.
+	all := append(append([]WorkloadReport(nil), r.Workloads...), r.Memtier...)
+	if r.Memcaslap != nil {
+		all = append(all, *r.Memcaslap)
+	}
+	for _, w := range all {
+		switch {
+		case w.ThroughputTarget:
 			check(w, "throughput", TargetThroughput, true, func(rr RoundRatios) float64 { return rr.Throughput }, w.Ratio.Throughput)
+		case w.Unpipelined:
+			check(w, "throughput", TargetThroughputUnpipelined, true, func(rr RoundRatios) float64 { return rr.Throughput }, w.Ratio.Throughput)
 		}
 	}
-	for _, w := range r.Workloads {
+	for _, w := range all {
 		check(w, "CPU per request", TargetCPUPerOp, false, func(rr RoundRatios) float64 { return rr.CPUPerOp }, w.Ratio.CPUPerOp)
 	}
-	for _, w := range r.Workloads {
-		check(w, "p99", TargetP99, false, func(rr RoundRatios) float64 { return rr.P99 }, w.Ratio.P99)
+	for _, w := range all {
+		if w.Unpipelined {
+			check(w, "user CPU per request", TargetUserPerOp, false, func(rr RoundRatios) float64 { return rr.UserPerOp }, w.Ratio.UserPerOp)
+		}
+	}
+	for _, w := range all {
+		if w.A.P99Us > 0 { // not memcaslap, which reports none
+			check(w, "p99", TargetP99, false, func(rr RoundRatios) float64 { return rr.P99 }, w.Ratio.P99)
+		}
 	}
 	if m := r.Memory; m != nil && m.A.BytesPerItem > 0 && m.B.BytesPerItem > 0 {
 		met := m.Ratio > 0 && m.Ratio <= TargetMemory
