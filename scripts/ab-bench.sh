@@ -7,12 +7,13 @@
 #
 #
 # Usage: scripts/ab-bench.sh [-r ROUNDS] [-d SECONDS] [-p PIPELINE] [-k KEYS] [-v BYTES] [-g]
-#                            [-B] [-M MEMTIER] [-C] [-U] [-D N] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
+#                            [-B | -T] [-c CONNS] [-M MEMTIER] [-C] [-U] [-D N] 'SERVER [FLAGS]' 'SERVER [FLAGS]'...
 #   defaults: 3 rounds of 5 s, pipeline 16, 100,000 keys; the load is
 #   slabbench run (1:10 set:get, 100-byte values, 16 connections), or with
 #   -B memtier_benchmark over the binary protocol (memcache_binary, 16
 #   connections, 1:10, 100-byte values; MEMTIER or
-#   ../shared/memtier_benchmark/memtier_benchmark), or with -C Debian's
+#   ../shared/memtier_benchmark/memtier_benchmark; -T: over the text
+#   protocol; -c: its connections), or with -C Debian's
 #   memcaslap (one thread, 16 connections, its own 1:9 set:get mix of
 #   its own keys and values, no pipelining; -p, -k, -v and -g do not
 #   apply), or with -U the same memcaslap load over UDP (servers with
@@ -25,8 +26,8 @@
 # ticks per 100,000 requests (and of them in user space) and its threads'
 # context switches per second (voluntary and involuntary, all threads).
 set -eu
-rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= memtier=${MEMTIER:-} caslap= udp= division=
-while getopts "r:d:p:k:v:gBM:CUD:" o; do
+rounds=3 dur=5 pipeline=16 keys=100000 vsize=100 ratio=1:10 binary= proto=memcache_binary mconns=16 memtier=${MEMTIER:-} caslap= udp= division=
+while getopts "r:d:p:k:v:gBTc:M:CUD:" o; do
 	case $o in
 	r) rounds=$OPTARG ;;
 	d) dur=$OPTARG ;;
@@ -35,15 +36,17 @@ while getopts "r:d:p:k:v:gBM:CUD:" o; do
 	v) vsize=$OPTARG ;;
 	g) ratio=0:1 ;;
 	B) binary=1 ;;
+	T) binary=1 proto=memcache_text ;;
+	c) mconns=$OPTARG ;;
 	M) memtier=$OPTARG ;;
 	C) caslap=1 ;;
 	U) caslap=1 udp=--udp ;;
 	D) caslap=1 division=--division=$OPTARG ;;
-	*) sed -n '2,26p' "$0" >&2; exit 2 ;;
+	*) sed -n '2,27p' "$0" >&2; exit 2 ;;
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 2 ] || { sed -n '2,26p' "$0" >&2; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,27p' "$0" >&2; exit 2; }
 cd "$(dirname "$0")/.."
 [ -n "$memtier" ] || memtier=../shared/memtier_benchmark/memtier_benchmark
 if [ -n "$binary" ] && [ ! -x "$memtier" ]; then
@@ -66,7 +69,7 @@ load() {
 		"${cpu1[@]}" memcaslap -s $addr $udp $division -t "${1}s" -T 1 -c 16 -X 100 2>/dev/null |
 			awk '/^Run time/ {for (i = 1; i < NF; i++) if ($i == "TPS:") print $(i + 1)}'
 	elif [ -n "$binary" ]; then
-		"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p $port -P memcache_binary -t 1 -c 16 --key-maximum "$keys" \
+		"${cpu1[@]}" "$memtier" -s 127.0.0.1 -p $port -P $proto -t 1 -c "$mconns" --key-maximum "$keys" \
 			--test-time "$1" --ratio "$2" -d "$vsize" --pipeline "$pipeline" --hide-histogram 2>/dev/null |
 			awk '/^Totals/ {printf "%.0f\n", $2}'
 	else
