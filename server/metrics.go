@@ -18,8 +18,9 @@ import (
 // metric.
 
 // Latency histogram buckets: upper bounds 2^7 .. 2^24 ns (128 ns .. 16.8
-// ms), then +Inf. Server-side processing time of one request: from parsed
-// to reply appended (not network time).
+// ms), then +Inf. Server-side processing time of one request: from the
+// previous request's reply in the same read (or the read's start) to its
+// own reply appended, parsing included, network time not.
 const (
 	latMinShift   = 7
 	latBuckets    = 18 // finite buckets
