@@ -60,7 +60,7 @@ func ParseMemtierJSON(data []byte, testSecs float64) (*bench.Result, error) {
 			P99  float64 `json:"p99.00"`
 			P999 float64 `json:"p99.90"`
 		} `json:"Percentile Latencies"`
-		Series      map[string]struct {
+		Series map[string]struct {
 			Count int64 `json:"Count"`
 		} `json:"Time-Serie"`
 	}
