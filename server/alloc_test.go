@@ -12,15 +12,18 @@ import (
 // that is fed bytes directly: the request path without the network.
 func newTestConn(t testing.TB) *conn {
 	t.Helper()
-	return newTestConnSize(t, 16<<20)
+	return newTestConnWith(t, func(s *Settings) {
+		s.MaxBytes = 16 << 20
+		s.HotKeySampleRate = 1 // every request goes through the hot-key summary
+	})
 }
 
-// newTestConnSize is newTestConn with a store of maxBytes.
-func newTestConnSize(t testing.TB, maxBytes int64) *conn {
+// newTestConnWith is newTestConn with settings edit gives (from the
+// defaults).
+func newTestConnWith(t testing.TB, edit func(*Settings)) *conn {
 	t.Helper()
 	set := DefaultSettings()
-	set.MaxBytes = maxBytes
-	set.HotKeySampleRate = 1 // every request goes through the hot-key summary
+	edit(&set)
 	srv, err := New(set, Options{Clock: clock.NewFake(1_700_000_000)})
 	if err != nil {
 		t.Fatal(err)

@@ -27,8 +27,9 @@ func BenchmarkRequestPath(b *testing.B) {
 }
 
 func benchRequestPath(b *testing.B, keys, depth int) {
-	c := newTestConnSize(b, 256<<20) // room for every key: no evictions
-	c.loop.hot = nil                 // as the server's default (hot-key detection off)
+	// The server's defaults (hot-key detection on, sampling one request
+	// in 100), with room for every key: no evictions.
+	c := newTestConnWith(b, func(s *Settings) { s.MaxBytes = 256 << 20 })
 	value := bytes.Repeat([]byte("v"), 100)
 	reqs := make([][]byte, keys)
 	for i := range reqs {
