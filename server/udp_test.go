@@ -242,3 +242,55 @@ func TestRawPeerAnswersTheSender(t *testing.T) {
 		}
 	}
 }
+
+// A burst of malformed datagrams (random bytes, headers alone, frames
+// announcing several datagrams, the largest a datagram can be) neither
+// stops the UDP loop nor disturbs a well-formed request behind them.
+func TestUDPGarbageBurstDoesNotDisturbOthers(t *testing.T) {
+	port := testenv.FreePort(t)
+	srv := startTestServer(t, func(s *Settings) { s.UDPPort = port })
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	nc, rb := dialT(t, srv.Addr())
+	fmt.Fprintf(nc, "set k 5 0 2\r\nhi\r\n")
+	expectLine(t, rb, "STORED\r\n")
+	uc, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer uc.Close()
+	rng := uint64(1)
+	next := func() byte { rng = rng*6364136223846793005 + 1442695040888963407; return byte(rng >> 56) }
+	for i := range 400 {
+		var d []byte
+		switch i % 5 {
+		case 0: // random bytes
+			d = make([]byte, int(next())*4)
+			for j := range d {
+				d[j] = next()
+			}
+		case 1: // a header alone
+			d = []byte{0, byte(i), 0, 0, 0, 1, 0, 0}
+		case 2: // a request announced as two datagrams
+			d = append([]byte{0, byte(i), 0, 0, 0, 2, 0, 0}, "get k\r\n"...)
+		case 3: // a text request that never ends
+			d = append([]byte{0, byte(i), 0, 0, 0, 1, 0, 0}, bytes.Repeat([]byte("x"), 60000)...)
+		case 4: // a binary header with lengths past the datagram
+			d = append([]byte{0, byte(i), 0, 0, 0, 1, 0, 0}, 0x80, 0, 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff)
+		}
+		uc.Write(d) // the socket may drop some; the server must not mind
+	}
+	// Drain whatever the garbage earned (memcached answers some of it).
+	buf := make([]byte, 70000)
+	for {
+		uc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := uc.Read(buf); err != nil {
+			break
+		}
+	}
+	got := udpExchange(t, addr, 7, nil, "get k\r\n")
+	if len(got) != 1 || string(got[0]) != "\x00\x07\x00\x00\x00\x01\x00\x00VALUE k 5 2\r\nhi\r\nEND\r\n" {
+		t.Fatalf("after the burst: %q", got)
+	}
+	fmt.Fprintf(nc, "get k\r\n")
+	expectLine(t, rb, "VALUE k 5 2\r\n")
+}
