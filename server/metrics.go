@@ -95,15 +95,10 @@ var yieldEveryTicks = ticks.FromNanos(yieldEvery)
 // call it last, TCP and UDP alike, and sendBig after each large write.
 func (ls *loopStats) yieldIfDue() {
 	if now := ls.clockAt; now-ls.yieldAt > yieldEveryTicks {
-		ls.yield(now)
+		// Usually nothing else is runnable and the loop goes on at once.
+		ls.yieldAt = now
+		runtime.Gosched()
 	}
-}
-
-// yield lets the scheduler run other goroutines (usually there are none
-// and the loop goes on at once) and notes when.
-func (ls *loopStats) yield(now int64) {
-	ls.yieldAt = now
-	runtime.Gosched()
 }
 
 // observe adds one request of command cmd that took d ticks

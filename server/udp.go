@@ -317,13 +317,18 @@ func zoneName(id uint32) string {
 	return strconv.FormatUint(uint64(id), 10)
 }
 
-// sockaddr returns the sender's address for sendto from elsewhere.
+// sockaddr returns a copy of the sender's address, for sendto from
+// elsewhere (p is reused for the next datagram).
 func (p *rawPeer) sockaddr() unix.Sockaddr {
-	a, ok := p.RemoteAddr().(*net.UDPAddr)
-	if !ok {
-		return nil
+	switch p.sa.Addr.Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(&p.sa))
+		return &unix.SockaddrInet4{Port: netPort(&a.Port), Addr: a.Addr}
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(&p.sa))
+		return &unix.SockaddrInet6{Port: netPort(&a.Port), ZoneId: a.Scope_id, Addr: a.Addr}
 	}
-	return udpSockaddr(a)
+	return nil
 }
 
 // serveDatagram answers the commands of one request datagram.

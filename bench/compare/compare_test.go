@@ -18,16 +18,12 @@ import (
 func TestParseStatCPU(t *testing.T) {
 	// The command name may contain spaces and parentheses.
 	line := "4242 (mem (cached) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 6 0 12345 1000000 500 18446744073709551615\n"
-	got, err := parseStatCPU([]byte(line))
-	if err != nil || got != 3.25 {
-		t.Fatalf("parseStatCPU = %v, %v; want 3.25 s (325 ticks)", got, err)
-	}
 	if user, sys, err := parseStatUserSys([]byte(line)); err != nil || user != 2.5 || sys != 0.75 {
-		t.Fatalf("parseStatUserSys = %v, %v, %v; want 2.5 s user, 0.75 s system", user, sys, err)
+		t.Fatalf("parseStatUserSys = %v, %v, %v; want 2.5 s user, 0.75 s system (250 and 75 ticks)", user, sys, err)
 	}
 	for _, bad := range []string{"", "1 (x S 1 2", "1 (x) S 1 2 3", "1 (x) S 1 2 3 4 5 6 7 8 9 10 a b"} {
-		if _, err := parseStatCPU([]byte(bad)); err == nil {
-			t.Errorf("parseStatCPU(%q) succeeded", bad)
+		if _, _, err := parseStatUserSys([]byte(bad)); err == nil {
+			t.Errorf("parseStatUserSys(%q) succeeded", bad)
 		}
 	}
 }
@@ -88,7 +84,7 @@ func TestProcReadersOnThisProcess(t *testing.T) {
 		}
 		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
-	cpu0, err := ProcCPU(pid)
+	user0, sys0, err := ProcUserSysCPU(pid)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +96,8 @@ func TestProcReadersOnThisProcess(t *testing.T) {
 		}
 	}
 	used := rusage() - ru0
-	cpu1, _ := ProcCPU(pid)
-	if d := cpu1 - cpu0; d < used-0.05 || d > used+0.05 {
+	user1, sys1, _ := ProcUserSysCPU(pid)
+	if d := user1 + sys1 - user0 - sys0; d < used-0.05 || d > used+0.05 {
 		t.Fatalf("/proc says %.2f s of CPU, getrusage %.2f s (x=%d)", d, used, x)
 	}
 	rss0, err := ProcRSS(pid)

@@ -22,13 +22,6 @@ import (
 // these in USER_HZ, which is 100 on every architecture it supports.
 const userHZ = 100
 
-// ProcCPU returns the user+system CPU seconds used so far by every thread of
-// process pid, from /proc/<pid>/stat.
-func ProcCPU(pid int) (float64, error) {
-	user, sys, err := ProcUserSysCPU(pid)
-	return user + sys, err
-}
-
 // ProcUserSysCPU returns the user and the system CPU seconds used so far by
 // every thread of process pid, from /proc/<pid>/stat.
 func ProcUserSysCPU(pid int) (user, sys float64, err error) {
@@ -37,12 +30,6 @@ func ProcUserSysCPU(pid int) (user, sys float64, err error) {
 		return 0, 0, err
 	}
 	return parseStatUserSys(b)
-}
-
-// parseStatCPU reads utime+stime from a stat line.
-func parseStatCPU(b []byte) (float64, error) {
-	user, sys, err := parseStatUserSys(b)
-	return user + sys, err
 }
 
 // parseStatUserSys reads utime and stime (fields 14 and 15) from a stat

@@ -20,17 +20,15 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
-	_ "unsafe" // go:linkname
 
 	"github.com/panjf2000/gnet/v2"
+
+	"github.com/slabcache/slabcache/internal/ticks"
 )
 
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
-
 // yieldEvery is slabcached's: a busy loop yields to the scheduler every
-// 2 ms, which keeps Go's monitor thread asleep.
-const yieldEvery = 2e6
+// 2 ms, which keeps Go's monitor thread asleep. It reads the same clock.
+var yieldEvery = ticks.FromNanos(2e6)
 
 var value = bytes.Repeat([]byte{'x'}, 100)
 
@@ -68,7 +66,7 @@ func (h *handler) OnTraffic(c gnet.Conn) gnet.Action {
 		c.Write(cc.out)
 		cc.out = cc.out[:0]
 	}
-	if now := nanotime(); now-h.yieldAt.Load() > yieldEvery {
+	if now := ticks.Now(); now-h.yieldAt.Load() > yieldEvery {
 		h.yieldAt.Store(now)
 		runtime.Gosched()
 	}

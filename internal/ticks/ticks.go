@@ -73,10 +73,6 @@ func FromNanos(ns int64) int64 {
 	return int64(float64(ns) / nsPerTick)
 }
 
-// Counter reports whether Now reads the CPU's time-stamp counter (else
-// the runtime's monotonic clock).
-func Counter() bool { return tsc }
-
 // calibrate measures the counter's rate against the runtime's clock over a
 // couple of milliseconds, and reports whether it is plausible (between 100
 // MHz and 20 GHz).

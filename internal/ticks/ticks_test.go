@@ -7,7 +7,7 @@ import (
 
 // A span measured in ticks and converted agrees with the runtime's clock.
 func TestNanosAgreesWithTheRuntimeClock(t *testing.T) {
-	t.Logf("time-stamp counter: %v, %.4f ns per tick", Counter(), nsPerTick)
+	t.Logf("time-stamp counter: %v, %.4f ns per tick", tsc, nsPerTick)
 	for _, d := range []time.Duration{time.Millisecond, 20 * time.Millisecond} {
 		// The two clocks are read a few instructions apart at each end; a
 		// preemption between them (a loaded machine) spoils one attempt,
