@@ -73,8 +73,11 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 // Many goroutines store, read, delete and count on overlapping keys while
 // the background goroutine runs; run with -race. Afterwards the structure
 // is intact and every key holds a value some writer wrote.
-func TestConcurrentMixed(t *testing.T) {
+func TestConcurrentMixed(t *testing.T) { forStripes(t, testConcurrentMixed) }
+
+func testConcurrentMixed(t *testing.T, stripes int) {
 	cfg := testConfig()
+	cfg.LRUStripes = stripes
 	cfg.MemoryLimit = 4 << 20
 	cfg.SlabAutomove = 2
 	s, clk := newTestStore(t, cfg)

@@ -400,6 +400,9 @@ func TestConfigValidation(t *testing.T) {
 		func(c *Config) { c.HotLRUPct = 50; c.WarmLRUPct = 40 },
 		func(c *Config) { c.HashPower = 40 },
 		func(c *Config) { c.SlabChunkMax = 1001 },
+		func(c *Config) { c.LRUStripes = 3 },
+		func(c *Config) { c.LRUStripes = 2 * MaxLRUStripes },
+		func(c *Config) { c.LRUStripes = -1 },
 	}
 	for i, f := range bad {
 		cfg := DefaultConfig()

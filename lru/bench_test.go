@@ -8,9 +8,13 @@ import (
 	"github.com/slabcache/slabcache/internal/clock"
 )
 
-func benchStore(b *testing.B, n int) (*Store, [][]byte) {
+func benchStore(b *testing.B, n int) (*Store, [][]byte) { return benchStoreStripes(b, n, 1) }
+
+// benchStoreStripes is benchStore with the given LRU stripes per class.
+func benchStoreStripes(b *testing.B, n, stripes int) (*Store, [][]byte) {
 	cfg := DefaultConfig()
 	cfg.MemoryLimit = 512 << 20
+	cfg.LRUStripes = stripes
 	s, err := New(cfg, clock.NewFake(0))
 	if err != nil {
 		b.Fatal(err)
@@ -98,8 +102,15 @@ func BenchmarkGetParallel(b *testing.B) {
 	})
 }
 
-func BenchmarkSetParallel(b *testing.B) {
-	s, keys := benchStore(b, 1<<16)
+func BenchmarkSetParallel(b *testing.B) { benchSetParallel(b, 1) }
+
+// BenchmarkSetParallelStriped is BenchmarkSetParallel with each class's
+// LRU in 8 stripes (Config.LRUStripes), so that concurrent stores of one
+// class mostly take different LRU locks.
+func BenchmarkSetParallelStriped(b *testing.B) { benchSetParallel(b, 8) }
+
+func benchSetParallel(b *testing.B, stripes int) {
+	s, keys := benchStoreStripes(b, 1<<16, stripes)
 	var seed atomic.Uint64
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -18,8 +18,12 @@ import (
 func (s *Store) Check(reserved int) error {
 	var linked, withBumpBit uint64
 	chunks := 0
-	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
-		c := &s.classes[cls]
+	for i := range s.classes {
+		c := &s.classes[i]
+		cls := c.cls
+		if cls < 1 || cls > s.slab.NumClasses() {
+			continue
+		}
 		for g := Segment(0); g < numSegs; g++ {
 			var n, bytes uint64
 			prev := slab.Ref(0)
@@ -32,8 +36,8 @@ func (s *Store) Check(reserved int) error {
 				if segOf(st) != g {
 					return fmt.Errorf("class %d %s: item %v says segment %s", cls, g, ref, segOf(st))
 				}
-				if s.lruClass(ref, st) != cls {
-					return fmt.Errorf("class %d %s: item %v belongs to class %d", cls, g, ref, s.lruClass(ref, st))
+				if s.lruOf(ref, st) != c {
+					return fmt.Errorf("class %d %s: item %v belongs to class %d stripe %d", cls, g, ref, s.lruClass(ref, st), s.stripeOfState(st))
 				}
 				if getPrev(p) != prev {
 					return fmt.Errorf("class %d %s: item %v prev %v, want %v", cls, g, ref, getPrev(p), prev)

@@ -64,6 +64,15 @@ type Config struct {
 	// HOT, WARM and COLD (lru_maintainer). Default true. Without it items
 	// move only when a store needs memory.
 	LRUMaintainer bool
+	// LRUStripes splits each class's LRU into this many independent
+	// lists, each with its own lock, an item's list chosen by its key's
+	// hash. One list (the default, as memcached) keeps eviction order
+	// exactly least recently used within a class; with several, stores of
+	// one class on many cores stop queueing on one lock, and order is
+	// least recently used within a stripe (an eviction takes the tail of
+	// the storing key's stripe first). HOT and WARM shares and ages apply
+	// per stripe. 0 means 1; a power of two up to MaxLRUStripes.
+	LRUStripes int
 	// HotLRUPct is the most of a class's bytes HOT may hold, in percent
 	// (hot_lru_pct). Default 20; 1..80.
 	HotLRUPct int
@@ -130,6 +139,9 @@ func DefaultConfig() Config {
 	}
 }
 
+// MaxLRUStripes is the most LRU stripes a class may have (LRUStripes).
+const MaxLRUStripes = 16
+
 // ErrConfig wraps every configuration error from New.
 var ErrConfig = errors.New("lru: bad config")
 
@@ -143,6 +155,9 @@ func (c *Config) validate() error {
 	}
 	if c.CrawlerItemsPerTick <= 0 {
 		c.CrawlerItemsPerTick = d.CrawlerItemsPerTick
+	}
+	if c.LRUStripes == 0 {
+		c.LRUStripes = 1
 	}
 	if c.FlushPrefixMax <= 0 {
 		c.FlushPrefixMax = d.FlushPrefixMax
@@ -169,6 +184,8 @@ func (c *Config) validate() error {
 		return bad("HotLRUPct %d and WarmLRUPct %d must be 1..80 and add up to at most 80", c.HotLRUPct, c.WarmLRUPct)
 	case c.HotMaxFactor < 0 || c.WarmMaxFactor < 0:
 		return bad("HotMaxFactor and WarmMaxFactor must not be negative")
+	case c.LRUStripes < 1 || c.LRUStripes > MaxLRUStripes || c.LRUStripes&(c.LRUStripes-1) != 0:
+		return bad("LRUStripes %d must be a power of two from 1 to %d", c.LRUStripes, MaxLRUStripes)
 	case c.HashPower < 4 || c.HashPower > 32:
 		return bad("HashPower %d must be 4..32", c.HashPower)
 	}

@@ -90,7 +90,7 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 				cls := s.lruClass(ref, st)
 				cs.perCls[cls]++
 				if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
-					c := &s.classes[cls]
+					c := s.lruOf(ref, st)
 					c.mu.Lock()
 					c.reclaimed++
 					c.crawlerReclaimed++
@@ -108,7 +108,7 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 	cs.checked += uint64(checked)
 	for cls, n := range cs.perCls {
 		if n != 0 {
-			c := &s.classes[cls]
+			c := s.lruAt(cls, 0) // ClassStats sums the stripes
 			c.mu.Lock()
 			c.crawlerChecked += n
 			c.mu.Unlock()
@@ -214,14 +214,23 @@ func (s *Store) dumpOne(sh *shard, ref slab.Ref, now uint32, epoch int64, d *Dum
 }
 
 // ColdItems calls fn for the items in the COLD segment of class cls
-// (where flat mode keeps them all), newest first, until fn returns false:
-// stats cachedump, which in memcached 1.6 lists that queue. fn runs with
-// the class lock held: it must be quick and must not call the store.
+// (where flat mode keeps them all), newest first (in each LRU stripe, one
+// stripe after the other), until fn returns false: stats cachedump, which
+// in memcached 1.6 lists that queue. fn runs with the class lock held: it
+// must be quick and must not call the store.
 func (s *Store) ColdItems(cls int, fn func(*DumpItem) bool) {
 	if cls < 1 || cls > s.slab.NumClasses() {
 		return
 	}
-	c := &s.classes[cls]
+	for k := range s.stripes() {
+		if !s.coldItems(s.lruAt(cls, k), fn) {
+			return
+		}
+	}
+}
+
+func (s *Store) coldItems(c *lruClass, fn func(*DumpItem) bool) bool {
+	cls := c.cls
 	epoch := s.clk.Epoch()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -235,10 +244,11 @@ func (s *Store) ColdItems(cls int, fn func(*DumpItem) bool) {
 			d.Exptime = epoch + int64(e)
 		}
 		if !fn(&d) {
-			return
+			return false
 		}
 		ref = getNext(p)
 	}
+	return true
 }
 
 // reportEviction describes the item at p, about to be evicted from class

@@ -281,7 +281,7 @@ func (s *Store) bumpFlatLocked(ref slab.Ref, p itemPtr, st uint32, now uint32) u
 		return st
 	}
 	setAtime(p, now)
-	c := &s.classes[s.lruClass(ref, st)]
+	c := s.lruOf(ref, st)
 	c.mu.Lock()
 	st = loadState(p) | st&stFetched
 	s.moveSegLocked(c, ref, p, st, segOf(st))

@@ -124,7 +124,7 @@ type lfuCand struct {
 // HOT one on a tie (HOT holds what was stored last, its place not earned
 // yet: TinyLFU's window against its main cache), and moves the COLD items
 // it passed over to WARM. It returns how many items it evicted or moved.
-func (s *Store) evictLFULocked(c *lruClass, cls int, now uint32) int {
+func (s *Store) evictLFULocked(c *lruClass, now uint32) int {
 	var cand [64]lfuCand
 	done := 0
 	var spared lfuCand // the least read of the candidates spared last
@@ -166,7 +166,7 @@ func (s *Store) evictLFULocked(c *lruClass, cls int, now uint32) int {
 					c.lrutailReflocked++
 					continue
 				}
-				s.evictLocked(c, sh, k.ref, p, st, cls, now)
+				s.evictLocked(c, sh, k.ref, p, st, c.cls, now)
 				sh.mu.Unlock()
 				done++
 			case k.seg == Cold && k.f > cand[victim].f && (cand[victim].seg != Cold || i < victim):
@@ -178,11 +178,10 @@ func (s *Store) evictLFULocked(c *lruClass, cls int, now uint32) int {
 }
 
 // evictLFU is evictLFULocked for an empty COLD (the HOT tail alone).
-func (s *Store) evictLFU(cls int) int {
-	c := &s.classes[cls]
+func (s *Store) evictLFU(c *lruClass) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return s.evictLFULocked(c, cls, s.clk.Now())
+	return s.evictLFULocked(c, s.clk.Now())
 }
 
 // lfuCandidates fills cand with the items at the tails of COLD and HOT

@@ -17,9 +17,22 @@ func fill(t testing.TB, s *Store, prefix string, n, vlen int) {
 }
 
 // When memory is full, stores evict from the COLD tail; items that were
-// read twice (active) are rescued to WARM and survive a flood of new keys.
+// read twice (active) are rescued to WARM and survive a flood of new keys,
+// with one LRU per class and with the class split in stripes.
 func TestEvictionKeepsActiveItems(t *testing.T) {
+	forStripes(t, testEvictionKeepsActiveItems)
+}
+
+// forStripes runs f as subtests with one and with four LRU stripes.
+func forStripes(t *testing.T, f func(*testing.T, int)) {
+	for _, n := range []int{1, 4} {
+		t.Run(fmt.Sprintf("stripes=%d", n), func(t *testing.T) { f(t, n) })
+	}
+}
+
+func testEvictionKeepsActiveItems(t *testing.T, stripes int) {
 	cfg := testConfig()
+	cfg.LRUStripes = stripes
 	cfg.MemoryLimit = 2 << 20
 	cfg.ItemSizeMax = 1 << 20
 	s, clk := newTestStore(t, cfg)
@@ -84,9 +97,14 @@ func TestNoEvict(t *testing.T) {
 	checkInv(t, s)
 }
 
-// The maintainer keeps HOT under hot_lru_pct and WARM under warm_lru_pct.
-func TestMaintainerSegments(t *testing.T) {
-	s, clk := newTestStore(t, testConfig())
+// The maintainer keeps HOT under hot_lru_pct and WARM under warm_lru_pct
+// (in each stripe, so in the class too).
+func TestMaintainerSegments(t *testing.T) { forStripes(t, testMaintainerSegments) }
+
+func testMaintainerSegments(t *testing.T, stripes int) {
+	cfg := testConfig()
+	cfg.LRUStripes = stripes
+	s, clk := newTestStore(t, cfg)
 	fill(t, s, "k", 2000, 100)
 	for i := 0; i < 2000; i += 2 { // half are read twice: active
 		k := fmt.Sprintf("k%d", i)
@@ -283,7 +301,7 @@ func TestFlatMode(t *testing.T) {
 		t.Fatalf("new item in %v in flat mode", r.it.Segment)
 	}
 	tail := func() string {
-		c := &s.classes[1]
+		c := s.lruAt(1, 0)
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		p := s.ptr(c.tail[Cold])

@@ -167,14 +167,17 @@ func (s *Store) MaintainOnce() int {
 	defer s.bg.mu.Unlock()
 	did := s.applyBumps()
 	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
-		did += s.juggle(cls)
+		for k := range s.stripes() {
+			did += s.juggle(s.lruAt(cls, k))
+		}
 	}
 	s.bg.juggles++
 	return did
 }
 
-func (s *Store) juggle(cls int) int {
-	c := &s.classes[cls]
+// juggle is one maintainer step on LRU c (a class, or one stripe of it:
+// the HOT and WARM shares and ages are each stripe's own).
+func (s *Store) juggle(c *lruClass) int {
 	now := s.clk.Now()
 	c.mu.Lock()
 	total := c.bytes[Hot] + c.bytes[Warm] + c.bytes[Cold]
@@ -200,16 +203,16 @@ func (s *Store) juggle(cls int) int {
 	}
 	did := 0
 	if s.tempTTL.Load() != 0 {
-		did += s.pullTail(cls, Temp, 0, 0, 0)
+		did += s.pullTail(c, Temp, 0, 0, 0)
 	}
 	for i := 0; i < 500; i++ {
 		more := 0
-		if n := s.pullTail(cls, Hot, 0, total, hotAge); n > 0 {
+		if n := s.pullTail(c, Hot, 0, total, hotAge); n > 0 {
 			more += n
 		} else {
-			more += s.pullTail(cls, Warm, 0, total, warmAge)
+			more += s.pullTail(c, Warm, 0, total, warmAge)
 		}
-		more += s.pullTail(cls, Cold, 0, total, 0)
+		more += s.pullTail(c, Cold, 0, total, 0)
 		if more == 0 {
 			break
 		}
@@ -245,7 +248,7 @@ func (s *Store) applyBumps() int {
 				storeState(p, st&^stBumpQ)
 				continue
 			}
-			c := &s.classes[s.lruClass(ref, st)]
+			c := s.lruOf(ref, st)
 			c.mu.Lock()
 			st &^= stBumpQ
 			if segOf(st) == Cold && st&stActive != 0 {

@@ -145,11 +145,10 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 			return true
 		}
 		n := s.headBytes(p, st)
-		lc := s.lruClass(ref, st) // cls, or the chunk class for a large item
-		nref, err := s.rescueChunk(cls)
+		c := s.lruOf(ref, st) // of cls, or of the chunk class for a large item
+		nref, err := s.rescueChunk(cls, s.stripeOfState(st))
 		if err != nil {
 			s.mover.evictionsNomem++
-			c := &s.classes[lc]
 			c.mu.Lock()
 			c.evicted++
 			c.mu.Unlock()
@@ -165,7 +164,6 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 				*u32(s.ptr(t.ref(j)), offDataHead) = uint32(nref)
 			}
 		}
-		c := &s.classes[lc]
 		c.mu.Lock()
 		g := segOf(st)
 		size := s.itemBytes(p, st)
@@ -204,10 +202,10 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 			return false
 		}
 		used := t.used(j)
-		nref, err := s.rescueChunk(cls)
+		nref, err := s.rescueChunk(cls, s.stripeOfState(hst))
 		if err != nil {
 			s.mover.evictionsNomem++
-			hc := &s.classes[s.lruClass(head, hst)]
+			hc := s.lruOf(head, hst)
 			hc.mu.Lock()
 			hc.evicted++
 			hc.mu.Unlock()
@@ -236,7 +234,9 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 // tails (COLD, then HOT) to free one, so a page move evicts the class's
 // least recently used items rather than whatever lived in the page. The
 // caller holds the shard lock of the item it rescues, which pullTail skips.
-func (s *Store) rescueChunk(cls int) (slab.Ref, error) {
+// With several LRU stripes it evicts from stripe k (the rescued item's)
+// first.
+func (s *Store) rescueChunk(cls, k int) (slab.Ref, error) {
 	ref, err := s.slab.AllocNoGrow(cls)
 	if err == nil {
 		return ref, nil
@@ -250,8 +250,8 @@ func (s *Store) rescueChunk(cls int) (slab.Ref, error) {
 		return 0, err
 	}
 	for range 10 {
-		if s.pullTail(cls, Cold, pullEvict, 0, 0) <= 0 {
-			s.pullTail(cls, Hot, 0, 0, 0)
+		if !s.evictAny(cls, k) {
+			s.pullAny(cls, k, Hot)
 		}
 		if ref, err = s.slab.AllocNoGrow(cls); err == nil {
 			return ref, nil
@@ -290,20 +290,28 @@ func (s *Store) AutomoveOnce() bool {
 	spares := s.spareCounts()
 	for c := 1; c <= n; c++ {
 		cs := s.slabStats(c, &spares)
-		lc := &s.classes[c]
-		lc.mu.Lock()
-		ev := lc.evictionsInWindow
-		lc.evictionsInWindow = 0
-		items := lc.count[Hot] + lc.count[Warm] + lc.count[Cold] + lc.count[Temp]
+		var ev, items uint64
 		var age uint32
-		if t := lc.tail[Cold]; t != 0 {
-			age = now - getAtime(s.ptr(t))
-		} else if t := lc.tail[Warm]; t != 0 {
-			age = now - getAtime(s.ptr(t))
-		} else if t := lc.tail[Hot]; t != 0 {
-			age = now - getAtime(s.ptr(t))
+		for k := range s.stripes() {
+			lc := s.lruAt(c, k)
+			lc.mu.Lock()
+			ev += lc.evictionsInWindow
+			lc.evictionsInWindow = 0
+			items += lc.count[Hot] + lc.count[Warm] + lc.count[Cold] + lc.count[Temp]
+			var t slab.Ref
+			switch {
+			case lc.tail[Cold] != 0:
+				t = lc.tail[Cold]
+			case lc.tail[Warm] != 0:
+				t = lc.tail[Warm]
+			default:
+				t = lc.tail[Hot]
+			}
+			if t != 0 {
+				age = max(age, now-getAtime(s.ptr(t)))
+			}
+			lc.mu.Unlock()
 		}
-		lc.mu.Unlock()
 		cl[c] = info{pages: cs.TotalPages, free: cs.FreeChunks, per: cs.ChunksPerPage, age: age, items: items, ev: ev}
 		if ev > 0 {
 			if m.windows[c] < 255 {

@@ -301,8 +301,8 @@ func (s *Store) Flush(delay int64) {
 // removes nothing here. Items whose shard is busy are left to the lazy
 // checks (memcached skips items it cannot lock too).
 func (s *Store) flushRecent(ol uint32) {
-	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
-		c := &s.classes[cls]
+	for i := s.stripes(); i < len(s.classes); i++ {
+		c := &s.classes[i]
 		c.mu.Lock()
 		for g := Segment(0); g < numSegs; g++ {
 			for ref := c.head[g]; ref != 0; {

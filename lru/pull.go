@@ -8,8 +8,8 @@ const (
 )
 
 // pullTail is memcached's lru_pull_tail: it looks at up to five items from
-// the tail of segment seg of class cls. Expired and flushed items are
-// reclaimed on the way. Then, by segment:
+// the tail of segment seg of LRU c (a class, or one stripe of it). Expired
+// and flushed items are reclaimed on the way. Then, by segment:
 //
 //   - HOT, WARM: an active item goes to WARM (from HOT) or to WARM's head
 //     (within WARM), losing its active bit; an item over the segment's share
@@ -22,8 +22,8 @@ const (
 // It returns how many items it removed or moved. It takes the class lock
 // and only TryLocks shard locks (the opposite of the usual order), skipping
 // items whose shard is busy, so it is safe to call with a shard lock held.
-func (s *Store) pullTail(cls int, seg Segment, flags int, totalBytes uint64, maxAge uint32) int {
-	c := &s.classes[cls]
+func (s *Store) pullTail(c *lruClass, seg Segment, flags int, totalBytes uint64, maxAge uint32) int {
+	cls := c.cls
 	now := s.clk.Now()
 	removed := 0
 	c.mu.Lock()
@@ -84,7 +84,7 @@ func (s *Store) pullTail(cls int, seg Segment, flags int, totalBytes uint64, max
 				}
 				if s.cfg.LFU {
 					sh.mu.Unlock()
-					removed += s.evictLFULocked(c, cls, now)
+					removed += s.evictLFULocked(c, now)
 					c.mu.Unlock()
 					return removed
 				}
@@ -115,6 +115,7 @@ func (s *Store) evictLocked(c *lruClass, sh *shard, ref slab.Ref, p itemPtr, st 
 	c.evicted++
 	c.evictionsInWindow++
 	c.evictedTime = now - getAtime(p)
+	c.evictedAt = now
 	if getExp(p) != 0 {
 		c.evictedNonzero++
 	}

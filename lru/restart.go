@@ -371,7 +371,9 @@ func (r *restorer) keep(cls int, seg Segment, ref slab.Ref, p itemPtr, st uint32
 	if c := s.lay.cas(p); c > r.maxCAS {
 		r.maxCAS = c
 	}
-	c := &s.classes[cls]
+	// Into its stripe under this process's LRUStripes, which may differ
+	// from the saving one's.
+	c := s.lruOf(ref, st)
 	c.mu.Lock()
 	s.lruLinkLocked(c, ref, p, seg, s.itemBytes(p, st))
 	c.mu.Unlock()
@@ -423,12 +425,12 @@ func (s *Store) SaveSnapshot() error {
 	kv("flush_cas", strings.Join(fc, ","))
 	kv("pages", hex.EncodeToString(s.slab.Layout().Classes))
 	var lists []string
-	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
-		c := &s.classes[cls]
+	for i := s.stripes(); i < len(s.classes); i++ {
+		c := &s.classes[i] // one list per class and segment in each stripe
 		c.mu.Lock()
 		for g := range numSegs {
 			if c.head[g] != 0 {
-				lists = append(lists, fmt.Sprintf("%d:%d:%d:%d", cls, g, uint32(c.head[g]), uint32(c.tail[g])))
+				lists = append(lists, fmt.Sprintf("%d:%d:%d:%d", c.cls, g, uint32(c.head[g]), uint32(c.tail[g])))
 			}
 		}
 		c.mu.Unlock()

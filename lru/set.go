@@ -187,7 +187,7 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 	}
 	res := Stored
 	if ref == 0 {
-		ref, res = s.allocChunk(cls)
+		ref, res = s.allocChunk(cls, s.stripeOfHash(hv))
 	}
 	if ref == 0 {
 		return 0, res
@@ -220,12 +220,12 @@ func (s *Store) allocItem(hv uint64, key []byte, flags uint32, exp uint32, vlen 
 		for j := 0; j < t.n; j++ {
 			size := dataHdr + t.used(j)
 			dcls := s.slab.ClassFor(size)
-			d, res := s.allocChunk(dcls)
+			d, res := s.allocChunk(dcls, s.stripeOfHash(hv))
 			if d == 0 && dcls != s.chunkClass {
 				// As memcached: when the last chunk's smaller class has no
 				// room, take a full-size chunk, which evicting large items
 				// frees.
-				d, res = s.allocChunk(s.chunkClass)
+				d, res = s.allocChunk(s.chunkClass, s.stripeOfHash(hv))
 			}
 			if d == 0 {
 				s.freeItem(ref, p)
@@ -398,9 +398,8 @@ func (s *Store) replaceLocked(sh *shard, hv uint64, key []byte, oref slab.Ref, o
 		panic("lru: replaced item not in the index")
 	}
 	sh.t.setRef(i, ref)
-	if cls := s.lruClass(ref, loadState(p)); cls == s.lruClass(oref, loadState(op)) {
+	if c := s.lruOf(ref, loadState(p)); c == s.lruOf(oref, loadState(op)) {
 		// One class lock for both list changes (the common overwrite).
-		c := &s.classes[cls]
 		c.mu.Lock()
 		s.unlinkLRU(oref, op, c)
 		s.linkClassLocked(c, ref, p, now)
@@ -417,7 +416,7 @@ func (s *Store) replaceLocked(sh *shard, hv uint64, key []byte, oref slab.Ref, o
 // access time and, for an active COLD item, move it to WARM.
 func (s *Store) updateLocked(ref slab.Ref, p itemPtr, st uint32, now uint32) {
 	if segOf(st) == Cold && st&stActive != 0 {
-		c := &s.classes[s.lruClass(ref, st)]
+		c := s.lruOf(ref, st)
 		c.mu.Lock()
 		st = s.unqueueBumpLocked(s.shardOfState(st), ref, loadState(p)) &^ stActive
 		setAtime(p, now)

@@ -90,50 +90,58 @@ func (s *Store) ClassStats(dst []ClassStats) []ClassStats {
 	now := s.clk.Now()
 	spares := s.spareCounts()
 	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
-		ss := s.slabStats(cls, &spares)
-		c := &s.classes[cls]
-		c.mu.Lock()
-		cs := ClassStats{
-			Class:            cls,
-			Slab:             ss,
-			NumberHot:        c.count[Hot],
-			NumberWarm:       c.count[Warm],
-			NumberCold:       c.count[Cold],
-			NumberTemp:       c.count[Temp],
-			MemRequested:     c.bytes[Hot] + c.bytes[Warm] + c.bytes[Cold] + c.bytes[Temp],
-			Evicted:          c.evicted,
-			EvictedNonzero:   c.evictedNonzero,
-			EvictedTime:      c.evictedTime,
-			OutOfMemory:      c.outOfMemory,
-			Reclaimed:        c.reclaimed,
-			ExpiredUnfetched: c.expiredUnfetched,
-			EvictedUnfetched: c.evictedUnfetched,
-			EvictedActive:    c.evictedActive,
-			CrawlerReclaimed: c.crawlerReclaimed,
-			CrawlerChecked:   c.crawlerChecked,
-			LRUTailReflocked: c.lrutailReflocked,
-			MovesToCold:      c.movesToCold,
-			MovesToWarm:      c.movesToWarm,
-			MovesWithinLRU:   c.movesWithinLRU,
-			DirectReclaims:   c.directReclaims,
-			TotalItems:       c.totalItems,
+		cs := ClassStats{Class: cls, Slab: s.slabStats(cls, &spares)}
+		var lastEviction uint32
+		for k := range s.stripes() {
+			s.addStripeStats(&cs, s.lruAt(cls, k), now, &lastEviction)
 		}
-		if t := c.tail[Hot]; t != 0 {
-			cs.AgeHot = now - getAtime(s.ptr(t))
-		}
-		if t := c.tail[Warm]; t != 0 {
-			cs.AgeWarm = now - getAtime(s.ptr(t))
-		}
-		if t := c.tail[Cold]; t != 0 {
-			cs.Age = now - getAtime(s.ptr(t))
-		}
-		c.mu.Unlock()
+		ss := cs.Slab
 		cs.Number = cs.NumberHot + cs.NumberWarm + cs.NumberCold + cs.NumberTemp
 		if ss.TotalPages > 0 || cs.Number > 0 {
 			dst = append(dst, cs)
 		}
 	}
 	return dst
+}
+
+// addStripeStats adds the counters of LRU stripe c to cs: the ages are
+// the oldest stripe's, evicted_time that of the stripe that evicted last
+// (*lastEviction, the time of the latest eviction so far).
+func (s *Store) addStripeStats(cs *ClassStats, c *lruClass, now uint32, lastEviction *uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cs.NumberHot += c.count[Hot]
+	cs.NumberWarm += c.count[Warm]
+	cs.NumberCold += c.count[Cold]
+	cs.NumberTemp += c.count[Temp]
+	cs.MemRequested += c.bytes[Hot] + c.bytes[Warm] + c.bytes[Cold] + c.bytes[Temp]
+	cs.Evicted += c.evicted
+	cs.EvictedNonzero += c.evictedNonzero
+	if c.evicted != 0 && c.evictedAt >= *lastEviction {
+		cs.EvictedTime, *lastEviction = c.evictedTime, c.evictedAt
+	}
+	cs.OutOfMemory += c.outOfMemory
+	cs.Reclaimed += c.reclaimed
+	cs.ExpiredUnfetched += c.expiredUnfetched
+	cs.EvictedUnfetched += c.evictedUnfetched
+	cs.EvictedActive += c.evictedActive
+	cs.CrawlerReclaimed += c.crawlerReclaimed
+	cs.CrawlerChecked += c.crawlerChecked
+	cs.LRUTailReflocked += c.lrutailReflocked
+	cs.MovesToCold += c.movesToCold
+	cs.MovesToWarm += c.movesToWarm
+	cs.MovesWithinLRU += c.movesWithinLRU
+	cs.DirectReclaims += c.directReclaims
+	cs.TotalItems += c.totalItems
+	if t := c.tail[Hot]; t != 0 {
+		cs.AgeHot = max(cs.AgeHot, now-getAtime(s.ptr(t)))
+	}
+	if t := c.tail[Warm]; t != 0 {
+		cs.AgeWarm = max(cs.AgeWarm, now-getAtime(s.ptr(t)))
+	}
+	if t := c.tail[Cold]; t != 0 {
+		cs.Age = max(cs.Age, now-getAtime(s.ptr(t)))
+	}
 }
 
 // Stats returns the global counters. It locks each class and shard briefly.
@@ -208,10 +216,10 @@ type statsBase struct {
 // counts. What describes the present (curr_items, bytes, pages, ages) is
 // kept.
 func (s *Store) ResetStats() {
-	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
-		c := &s.classes[cls]
+	for i := range s.classes {
+		c := &s.classes[i]
 		c.mu.Lock()
-		c.evicted, c.evictedNonzero, c.evictedTime, c.outOfMemory = 0, 0, 0, 0
+		c.evicted, c.evictedNonzero, c.evictedTime, c.evictedAt, c.outOfMemory = 0, 0, 0, 0, 0
 		c.reclaimed, c.expiredUnfetched, c.evictedUnfetched, c.evictedActive = 0, 0, 0, 0
 		c.crawlerReclaimed, c.crawlerChecked, c.lrutailReflocked = 0, 0, 0
 		c.movesToCold, c.movesToWarm, c.movesWithinLRU, c.directReclaims = 0, 0, 0, 0
@@ -260,8 +268,8 @@ func (s *Store) noteHashPower(n uint64) {
 // itemCount is curr_items.
 func (s *Store) itemCount() uint64 {
 	var n uint64
-	for cls := 1; cls <= s.slab.NumClasses(); cls++ {
-		c := &s.classes[cls]
+	for i := range s.classes {
+		c := &s.classes[i]
 		c.mu.Lock()
 		for g := range numSegs {
 			n += c.count[g]

@@ -52,10 +52,12 @@ type shard struct {
 	_      [64]byte
 }
 
-// lruClass holds the LRU lists and item counters of one slab class. Fields
-// after mu are guarded by mu.
+// lruClass holds the LRU lists and item counters of one slab class, or of
+// one stripe of it (Config.LRUStripes): a class's statistics are the sums
+// of its stripes'. Fields after mu are guarded by mu.
 type lruClass struct {
 	mu    sync.Mutex
+	cls   int // the slab class
 	head  [numSegs]slab.Ref
 	tail  [numSegs]slab.Ref
 	count [numSegs]uint64
@@ -65,6 +67,7 @@ type lruClass struct {
 	evicted           uint64
 	evictedNonzero    uint64
 	evictedTime       uint32
+	evictedAt         uint32 // when the last eviction was (for ClassStats with stripes)
 	evictedUnfetched  uint64
 	evictedActive     uint64
 	outOfMemory       uint64
@@ -92,7 +95,11 @@ type Store struct {
 
 	shards    []shard
 	shardBits uint // log2(len(shards)): 8 up to 4 GiB of memory, one more per doubling, at most 12
-	classes   [slab.MaxClasses + 1]lruClass
+	// classes holds each class's LRU stripes: class c, stripe k at
+	// c<<stripeBits + k (lruAt). An item's stripe is the low bits of its
+	// index shard's number, so the items of one shard share a stripe.
+	classes    []lruClass
+	stripeBits uint
 	// chunkClass is the largest class, whose chunks hold a large item's
 	// data; large items live in its LRU (see lruClass).
 	chunkClass int
@@ -173,6 +180,13 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 		bits++
 	}
 	s := &Store{cfg: cfg, clk: clk, slab: a, lay: lay, shards: make([]shard, 1<<bits), shardBits: bits}
+	for cfg.LRUStripes>>s.stripeBits > 1 {
+		s.stripeBits++
+	}
+	s.classes = make([]lruClass, (slab.MaxClasses+1)<<s.stripeBits)
+	for i := range s.classes {
+		s.classes[i].cls = i >> s.stripeBits
+	}
 	s.chunkClass = a.NumClasses()
 	perShard := uint32((uint64(1) << cfg.HashPower) >> bits / groupSize)
 	if groups != 0 {
@@ -248,6 +262,32 @@ func (s *Store) lruClass(ref slab.Ref, st uint32) int {
 		return s.chunkClass
 	}
 	return s.classOf(ref)
+}
+
+// stripes is the number of LRU stripes per class.
+func (s *Store) stripes() int { return 1 << s.stripeBits }
+
+// LRUStripes returns the number of LRU lists per class (Config.LRUStripes).
+func (s *Store) LRUStripes() int { return s.stripes() }
+
+// lruAt returns stripe k of class cls.
+func (s *Store) lruAt(cls, k int) *lruClass { return &s.classes[cls<<s.stripeBits+k] }
+
+// lruOf returns the LRU stripe an item (head chunk ref, state st) is
+// linked in: its class's (lruClass), the stripe of its key's shard.
+func (s *Store) lruOf(ref slab.Ref, st uint32) *lruClass {
+	return s.lruAt(s.lruClass(ref, st), s.stripeOfState(st))
+}
+
+// stripeOfState is the LRU stripe of an item with state st, stripeOfHash
+// that of a key hash: the low bits of the shard number (shardOfState,
+// shardFor).
+func (s *Store) stripeOfState(st uint32) int {
+	return int(tagOf(st)>>(16-s.shardBits)) & (1<<s.stripeBits - 1)
+}
+
+func (s *Store) stripeOfHash(h uint64) int {
+	return int(h>>(64-s.shardBits)) & (1<<s.stripeBits - 1)
 }
 
 // assignCASLocked gives item p (of shard sh) the CAS value a client gave
@@ -397,7 +437,7 @@ func (s *Store) segmentFor(exp, now uint32) Segment {
 // linked. The caller holds the shard lock and has put (or is about to put)
 // ref into the index.
 func (s *Store) linkLocked(ref slab.Ref, p itemPtr, now uint32) {
-	c := &s.classes[s.lruClass(ref, loadState(p))]
+	c := s.lruOf(ref, loadState(p))
 	c.mu.Lock()
 	s.linkClassLocked(c, ref, p, now)
 	c.mu.Unlock()
@@ -417,7 +457,7 @@ func (s *Store) linkClassLocked(c *lruClass, ref slab.Ref, p itemPtr, now uint32
 // The caller holds the shard lock; the class lock is taken here unless
 // classLocked is the item's class.
 func (s *Store) unlinkLRU(ref slab.Ref, p itemPtr, classLocked *lruClass) {
-	c := &s.classes[s.lruClass(ref, loadState(p))]
+	c := s.lruOf(ref, loadState(p))
 	if c != classLocked {
 		c.mu.Lock()
 	}
@@ -467,39 +507,62 @@ func (s *Store) freeItem(ref slab.Ref, p itemPtr) {
 // allocChunk returns a chunk of class cls for n bytes, reclaiming or
 // evicting from the tails of cls when memory is full (memcached's
 // do_item_alloc_pull). Large items belong to the largest class
-// (lruClass), so allocating their data chunks evicts large items. It
-// returns NoMemory when nothing can be freed (always so with NoEvict and
-// no expired items at the tails).
-func (s *Store) allocChunk(cls int) (slab.Ref, Result) {
+// (lruClass), so allocating their data chunks evicts large items. With
+// several LRU stripes it pulls from stripe k (the stored key's) first,
+// then the others. It returns NoMemory when nothing can be freed (always
+// so with NoEvict and no expired items at the tails).
+func (s *Store) allocChunk(cls, k int) (slab.Ref, Result) {
+	c := s.lruAt(cls, k)
 	for i := 0; i < 10; i++ {
 		if s.flat.Load() {
 			// As memcached in flat mode: reclaim an expired or flushed
 			// tail item before allocating.
-			s.pullTail(cls, Cold, 0, 0, 0)
+			s.pullTail(c, Cold, 0, 0, 0)
 		}
 		ref, err := s.slab.Alloc(cls)
 		if err == nil {
 			return ref, 0
 		}
-		if s.pullTail(cls, Cold, pullEvict, 0, 0) > 0 || s.cfg.LFU && !s.cfg.NoEvict && s.evictLFU(cls) > 0 {
-			c := &s.classes[cls]
+		if s.evictAny(cls, k) {
 			c.mu.Lock()
 			c.directReclaims++
 			c.mu.Unlock()
 			continue
 		}
-		if s.pullTail(cls, Hot, 0, 0, 0) > 0 {
+		if s.pullAny(cls, k, Hot) > 0 {
 			continue
 		}
-		if s.pullTail(cls, Warm, 0, 0, 0) > 0 {
+		if s.pullAny(cls, k, Warm) > 0 {
 			continue
 		}
 		break
 	}
-	c := &s.classes[cls]
 	c.mu.Lock()
 	c.outOfMemory++
 	c.evictionsInWindow++
 	c.mu.Unlock()
 	return 0, NoMemory
+}
+
+// evictAny evicts (or reclaims) from the COLD tail of class cls, trying
+// stripe k first and then the others; it reports whether it freed an item.
+func (s *Store) evictAny(cls, k int) bool {
+	for j := range s.stripes() {
+		c := s.lruAt(cls, (k+j)&(s.stripes()-1))
+		if s.pullTail(c, Cold, pullEvict, 0, 0) > 0 || s.cfg.LFU && !s.cfg.NoEvict && s.evictLFU(c) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pullAny is pullTail on segment seg of class cls (no eviction), stripe k
+// first, until a stripe moves or reclaims something.
+func (s *Store) pullAny(cls, k int, seg Segment) int {
+	for j := range s.stripes() {
+		if n := s.pullTail(s.lruAt(cls, (k+j)&(s.stripes()-1)), seg, 0, 0, 0); n > 0 {
+			return n
+		}
+	}
+	return 0
 }

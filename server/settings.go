@@ -196,6 +196,12 @@ type Settings struct {
 	WarmMaxFactor     float64 // warm_max_factor (-o warm_max_factor): the same for WARM; default 2.0
 	TempLRU           bool    // temp_lru: set by -o temporary_ttl; default false
 	TemporaryTTL      int     // temporary_ttl (-o temporary_ttl): items with a TTL at most this (seconds) go to TEMP; default 61
+	// LRUStripes is lru_stripes (-o lru_stripes, slabcached's own): LRU
+	// lists per class and segment, each with its own lock, so that event
+	// loops storing items of one class do not queue on one lock; 1 is
+	// memcached's exact order. 0 (default) picks from Threads
+	// (EffectiveLRUStripes); otherwise a power of two up to 16.
+	LRUStripes int
 
 	// Commands.
 	ShutdownCommand bool // shutdown_command (-A): the "shutdown" command is allowed; default false
@@ -324,7 +330,26 @@ func (s *Settings) StoreConfig() lru.Config {
 	c.TempLRU = s.TempLRU
 	c.TemporaryTTL = uint32(s.TemporaryTTL)
 	c.HashPower = s.HashPower
+	c.LRUStripes = s.EffectiveLRUStripes()
 	return c
+}
+
+// EffectiveLRUStripes is LRUStripes, or for 0 what the event loops call
+// for: one list per class up to 4 loops (where one lock holds up, and
+// eviction order stays memcached's exactly), then one stripe for every
+// two loops, rounded down to a power of two, at most lru.MaxLRUStripes.
+func (s *Settings) EffectiveLRUStripes() int {
+	if s.LRUStripes != 0 {
+		return s.LRUStripes
+	}
+	n := 1
+	if s.Threads <= 4 {
+		return n
+	}
+	for n*2 <= s.Threads/2 && n*2 <= lru.MaxLRUStripes {
+		n *= 2
+	}
+	return n
 }
 
 // UsageError is a configuration problem, worded as memcached words it (so
@@ -429,6 +454,8 @@ func (s *Settings) Validate() error {
 		return usagef("ERROR: Invalid port number %d.", s.Port)
 	case s.Eviction != "" && s.Eviction != "lru" && s.Eviction != "lfu":
 		return e("eviction must be lru or lfu")
+	case s.LRUStripes < 0 || s.LRUStripes > lru.MaxLRUStripes || s.LRUStripes&(s.LRUStripes-1) != 0:
+		return e(fmt.Sprintf("lru_stripes must be a power of two up to %d", lru.MaxLRUStripes))
 	case s.TLS && s.Port == 0:
 		return e("ERROR: You cannot enable SSL without a TCP port.")
 	case s.SSLVerifyMode < 0 || s.SSLVerifyMode > 3:
@@ -694,6 +721,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"hotkey_threshold", strconv.FormatFloat(s.HotKeyThreshold, 'f', -1, 64)},
 		{"hotkey_min_rate", strconv.FormatFloat(s.HotKeyMinRate, 'f', -1, 64)},
 		{"hotkey_replicas", hotKeyReplicasString(s.HotKeyReplicas)},
+		{"lru_stripes", strconv.Itoa(s.EffectiveLRUStripes())},
 		{"warmup_secs", strconv.Itoa(s.WarmupSecs)},
 		{"warmup_rate", strconv.Itoa(s.WarmupRate)},
 		{"drain_secs", strconv.Itoa(s.DrainSecs)},

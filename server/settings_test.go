@@ -167,8 +167,8 @@ func compareStatsSettings(t *testing.T, mc, ours []Stat, differ map[string]bool)
 	for own < len(ours) && isOwnSetting(ours[len(ours)-1-own].Name) {
 		own++
 	}
-	if own != 12 {
-		t.Errorf("stats settings ends with %d settings of slabcached's own, want 12", own)
+	if own != 13 {
+		t.Errorf("stats settings ends with %d settings of slabcached's own, want 13", own)
 	}
 	ours = ours[:len(ours)-own]
 	if len(mc) != len(ours) {
@@ -275,7 +275,37 @@ func TestStatsSettingsFormat(t *testing.T) {
 
 // isOwnSetting tells slabcached's own stats settings from memcached's.
 func isOwnSetting(name string) bool {
-	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs" || name == "invalidation_broadcast" || name == "warmup_rate" || name == "eviction"
+	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs" || name == "invalidation_broadcast" || name == "warmup_rate" || name == "eviction" || name == "lru_stripes"
+}
+
+// -o lru_stripes reaches the store, and without it the number follows
+// -t: one list per class up to 4 event loops, then one per two loops, at
+// most 16; stats settings prints the number in use. Other values are
+// refused.
+func TestLRUStripesSetting(t *testing.T) {
+	for _, c := range []struct{ threads, stripes, want int }{
+		{1, 0, 1}, {4, 0, 1}, {6, 0, 2}, {8, 0, 4}, {16, 0, 8}, {64, 0, 16}, {2, 8, 8}, {8, 1, 1},
+	} {
+		set := DefaultSettings()
+		set.Threads, set.LRUStripes = c.threads, c.stripes
+		if got := set.StoreConfig().LRUStripes; got != c.want {
+			t.Errorf("-t %d -o lru_stripes=%d: the store gets %d stripes, want %d", c.threads, c.stripes, got, c.want)
+		}
+	}
+	srv := startTestServer(t, func(s *Settings) { s.LRUStripes = 4 })
+	if got := statLines(t, srv.Addr(), "stats settings")["lru_stripes"]; got != "4" {
+		t.Errorf("lru_stripes=4: stats settings says %q", got)
+	}
+	if n := srv.store.LRUStripes(); n != 4 {
+		t.Errorf("lru_stripes=4: the store has %d", n)
+	}
+	for _, n := range []int{3, 32, -2} {
+		set := DefaultSettings()
+		set.LRUStripes = n
+		if _, err := New(set, Options{}); err == nil || err.Error() != "lru_stripes must be a power of two up to 16" {
+			t.Errorf("lru_stripes=%d: %v", n, err)
+		}
+	}
 }
 
 // -o eviction=lfu reaches the store and stats settings says which policy

@@ -160,6 +160,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"invalidation_broadcast", func(s *server.Settings) { s.InvalidationBroadcast = true }, ""},
 		{"warmup_rate=16", func(s *server.Settings) { s.WarmupRate = 16 }, ""},
 		{"eviction=lfu", func(s *server.Settings) { s.Eviction = "lfu" }, ""},
+		{"lru_stripes=8", func(s *server.Settings) { s.LRUStripes = 8 }, ""},
 		{"ssl_chain_cert=/etc/c.pem,ssl_key=/etc/k.der,ssl_keyformat=2,ssl_ca_cert=/etc/ca.pem", func(s *server.Settings) {
 			s.SSLChainCert, s.SSLKey, s.SSLKeyFormat, s.SSLCACert = "/etc/c.pem", "/etc/k.der", 2, "/etc/ca.pem"
 		}, ""},
@@ -310,6 +311,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "track_sizes=1"}, "-o track_sizes takes no value", false},
 		{[]string{"-o", "no_modern=1"}, "-o no_modern takes no value", false},
 		{[]string{"-o", "eviction=lifo"}, "eviction must be lru or lfu", false},
+		{[]string{"-o", "lru_stripes=3"}, "lru_stripes must be a power of two up to 16", false},
 		{[]string{"-o", "ssl_verify_mode=5"}, "Invalid ssl_verify_mode. Use help to see valid options.", false},
 		{[]string{"-o", "ssl_verify_mode=x"}, "could not parse argument to ssl_verify_mode", false},
 		{[]string{"-o", "ssl_min_version=4"}, "Invalid ssl_min_version. Use help to see valid options.", false},
@@ -647,7 +649,7 @@ func TestFlagsMatchMemcached(t *testing.T) {
 			}
 			mc, ours := memcachedStatsSettings(t, addr), cmd.settings.StatsSettings(0)
 			// slabcached's own settings come after memcached's.
-			own := map[string]bool{"warmup_secs": true, "warmup_rate": true, "drain_secs": true, "invalidation_broadcast": true, "eviction": true}
+			own := map[string]bool{"warmup_secs": true, "warmup_rate": true, "drain_secs": true, "invalidation_broadcast": true, "eviction": true, "lru_stripes": true}
 			for len(ours) > 0 && (strings.HasPrefix(ours[len(ours)-1].Name, "hotkey") || own[ours[len(ours)-1].Name]) {
 				ours = ours[:len(ours)-1]
 			}

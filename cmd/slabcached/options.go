@@ -273,6 +273,8 @@ var memcachedOptions = []option{
 		p.cmd.settings.TempLRU, p.cmd.settings.TemporaryTTL = true, n
 		return nil
 	}},
+	// slabcached's own.
+	{kind: suboption, long: "lru_stripes", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.LRUStripes })},
 	// slabcached's hot keys (docs/hotkeys.md).
 	{kind: suboption, long: "hotkeys", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
 		switch v {

@@ -85,6 +85,8 @@ func printUsage(w io.Writer) {
    - warm_max_factor:     items idle > cold lru age * this drop from warm (default: %.2f)
    - temporary_ttl:       TTLs at most this go to a separate LRU, not evicted (default: %d)
    - idle_timeout:        seconds before an idle connection is closed (default: 0, never)
+   - lru_stripes:         LRU lists per slab class, each with its own lock: 1, 2, 4, 8
+                          or 16 (default: 1 up to 4 threads, then threads/2)
    - hotkeys:             on|off: hot-key detection (default: on)
    - hotkey_sample_rate:  sample one request in N (default: 100)
    - hotkey_top_k:        keys each event loop's summary keeps (default: 64)
