@@ -99,6 +99,9 @@ type GetArgs struct {
 	// item's remaining TTL under RecacheExptime (mg R).
 	Recache        bool
 	RecacheExptime int64
+	// RecacheAfterTouch: R came after T in the request, so it judges the
+	// TTL T just set (memcached applies mg's flags in their order).
+	RecacheAfterTouch bool
 	// StaleWins: a stale item whose recache token nobody holds gives it to
 	// this caller (mg, whose reply then carries W). Other reads (get, gat,
 	// me) leave the token alone, as memcached's do.
@@ -148,7 +151,11 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 	st0 := st
 	won := created
 	if args.Recache && st&stTokenSent == 0 && !created {
-		if e := getExp(p); e != 0 && e < clock.Expiry(s.clk, args.RecacheExptime) {
+		e := getExp(p)
+		if args.Touch && args.RecacheAfterTouch {
+			e = clock.Expiry(s.clk, args.Exptime)
+		}
+		if e != 0 && e < clock.Expiry(s.clk, args.RecacheExptime) {
 			won = true
 		}
 	}

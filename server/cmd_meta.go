@@ -94,6 +94,9 @@ func (c *conn) metaGet(r *proto.Request) {
 	}
 	if r.HasFlag('R') {
 		args.Recache, args.RecacheExptime = true, int64(r.RecacheTTL)
+		if args.Touch {
+			args.RecacheAfterTouch = bytes.IndexByte(r.MetaFlags(), 'R') > bytes.IndexByte(r.MetaFlags(), 'T')
+		}
 	}
 	if r.HasFlag('E') {
 		args.NewCAS, args.HasNewCAS = r.CASIn, true
