@@ -125,6 +125,9 @@ type DeltaArgs struct {
 	// Touch sets the expiry to Exptime (ma T).
 	Touch   bool
 	Exptime int64
+	// VivifyLast: N came after T in the request, so an item Vivify creates
+	// keeps VivifyExptime (memcached applies ma's flags in their order).
+	VivifyLast bool
 	// NewCAS is the CAS value for the changed or created item (ma E); 0
 	// generates one unless HasNewCAS (E0: CAS 0, as in memcached).
 	NewCAS    uint64
@@ -214,7 +217,7 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 	if !out.Created {
 		out.PrevExptime = getExp(p)
 	}
-	if args.Touch {
+	if args.Touch && !(out.Created && args.VivifyLast) {
 		setExp(p, clock.Expiry(s.clk, args.Exptime))
 	}
 	if args.NewCAS != 0 || args.HasNewCAS {

@@ -206,6 +206,7 @@ func (c *conn) metaArith(r *proto.Request) {
 	}
 	if r.HasFlag('T') {
 		a.Touch, a.Exptime = true, int64(r.Exptime)
+		a.VivifyLast = a.Vivify && bytes.IndexByte(r.MetaFlags(), 'N') > bytes.IndexByte(r.MetaFlags(), 'T') // each flag once
 	}
 	if r.HasFlag('E') {
 		a.NewCAS, a.HasNewCAS = r.CASIn, true
