@@ -84,6 +84,39 @@ func BenchmarkSetEvicting(b *testing.B) {
 	}
 }
 
+// BenchmarkSetEvictingParallel stores new keys into a full store from
+// every goroutine (each store evicts), with one LRU stripe per class and
+// with 8.
+func BenchmarkSetEvictingParallel(b *testing.B) {
+	for _, stripes := range []int{1, 8} {
+		b.Run(fmt.Sprintf("stripes=%d", stripes), func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.MemoryLimit = 16 << 20
+			cfg.LRUStripes = stripes
+			s, err := New(cfg, clock.NewFake(0))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var seed atomic.Uint64
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				val := make([]byte, 100)
+				key := []byte("key:00000000000")
+				x0 := seed.Add(1) << 40
+				for i := uint64(0); pb.Next(); i++ {
+					x := x0 | i
+					for j := len(key) - 1; j >= 4; j-- {
+						key[j] = byte('a' + x%16)
+						x /= 16
+					}
+					s.Set(key, 0, 0, val, nil)
+				}
+			})
+		})
+	}
+}
+
 // BenchmarkGetParallel and BenchmarkSetParallel show scaling with
 // GOMAXPROCS (run with -cpu 1,2,4).
 func BenchmarkGetParallel(b *testing.B) {

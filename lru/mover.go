@@ -250,8 +250,11 @@ func (s *Store) rescueChunk(cls, k int) (slab.Ref, error) {
 		return 0, err
 	}
 	for range 10 {
-		if !s.evictAny(cls, k) {
-			s.pullAny(cls, k, Hot)
+		for j := range s.stripes() {
+			c := s.lruAt(cls, (k+j)&(s.stripes()-1))
+			if s.pullTail(c, Cold, pullEvict, 0, 0) > 0 || s.pullTail(c, Hot, 0, 0, 0) > 0 {
+				break // else that stripe had nothing to give: the next
+			}
 		}
 		if ref, err = s.slab.AllocNoGrow(cls); err == nil {
 			return ref, nil

@@ -135,3 +135,29 @@ func TestPinChunkedItem(t *testing.T) {
 	mustGet(t, s, "huge", strings.Repeat("x", len(v)))
 	checkInv(t, s)
 }
+
+// A pinned item that memory pressure evicts keeps its value for its
+// reader: a store that evicts it to take its chunk gets another chunk.
+func TestPinnedItemEvictedKeepsValue(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 2 << 20
+	s, _ := newTestStore(t, cfg)
+	v1 := bytes.Repeat([]byte("1"), 100<<10)
+	v2 := bytes.Repeat([]byte("2"), 100<<10)
+	s.Set([]byte("p"), 0, 0, v1, nil)
+	h := pinned(t, s, "p")
+	for i := range 100 {
+		if r := s.Set([]byte(fmt.Sprintf("k%d", i)), 0, 0, v2, nil); r.Result != Stored {
+			t.Fatalf("set k%d: %v", i, r.Result)
+		}
+	}
+	mustMiss(t, s, "p")
+	if st := s.Stats(); st.Evictions == 0 {
+		t.Fatal("nothing was evicted")
+	}
+	if !bytes.Equal(h.value(), v1) {
+		t.Fatal("the pinned value changed when its item was evicted")
+	}
+	s.Unpin(h.pin)
+	checkInv(t, s)
+}

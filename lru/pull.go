@@ -23,6 +23,14 @@ const (
 // and only TryLocks shard locks (the opposite of the usual order), skipping
 // items whose shard is busy, so it is safe to call with a shard lock held.
 func (s *Store) pullTail(c *lruClass, seg Segment, flags int, totalBytes uint64, maxAge uint32) int {
+	return s.pullTailKeep(c, seg, flags, totalBytes, maxAge, nil)
+}
+
+// pullTailKeep is pullTail; with keep, a COLD item it evicts hands its
+// chunk to *keep (when the item is one chunk, nobody reads it and *keep is
+// still 0) instead of freeing it, for a store that needs a chunk of the
+// class: it then takes no allocator lock at all.
+func (s *Store) pullTailKeep(c *lruClass, seg Segment, flags int, totalBytes uint64, maxAge uint32, keep *slab.Ref) int {
 	cls := c.cls
 	now := s.clk.Now()
 	removed := 0
@@ -88,7 +96,11 @@ func (s *Store) pullTail(c *lruClass, seg Segment, flags int, totalBytes uint64,
 					c.mu.Unlock()
 					return removed
 				}
-				s.evictLocked(c, sh, ref, p, st, cls, now)
+				if keep != nil && *keep == 0 && st&stChunked == 0 {
+					*keep = s.evictKeepLocked(c, sh, ref, p, st, cls, now)
+				} else {
+					s.evictLocked(c, sh, ref, p, st, cls, now)
+				}
 				removed++
 			case st&stActive != 0:
 				c.movesToWarm++
@@ -112,6 +124,32 @@ func (s *Store) pullTail(c *lruClass, seg Segment, flags int, totalBytes uint64,
 // evictLocked evicts the linked item p (class and shard locks held),
 // counting it as memcached does.
 func (s *Store) evictLocked(c *lruClass, sh *shard, ref slab.Ref, p itemPtr, st uint32, cls int, now uint32) {
+	s.countEvictionLocked(c, p, st, cls, now)
+	s.removeByRefLocked(sh, ref, p, st, c)
+}
+
+// evictKeepLocked is evictLocked for a one-chunk item whose chunk the
+// caller takes: it returns the chunk, unlinked and reserved for the
+// caller, or 0 when a reader still holds the item's memory (which is then
+// freed when the reader lets go, as usual).
+func (s *Store) evictKeepLocked(c *lruClass, sh *shard, ref slab.Ref, p itemPtr, st uint32, cls int, now uint32) slab.Ref {
+	s.countEvictionLocked(c, p, st, cls, now)
+	key := s.lay.key(p, st)
+	i, r := s.findLocked(&sh.t, hashKey(key), key)
+	if r != ref {
+		panic("lru: linked item missing from the index")
+	}
+	sh.t.remove(i)
+	s.unlinkLRU(ref, p, c) // lifecycle reserved: the caller's
+	if s.doomLocked(sh, ref) {
+		return 0
+	}
+	return ref
+}
+
+// countEvictionLocked counts an eviction of item p from LRU c as memcached
+// does, and reports it to Config.OnEvict.
+func (s *Store) countEvictionLocked(c *lruClass, p itemPtr, st uint32, cls int, now uint32) {
 	c.evicted++
 	c.evictionsInWindow++
 	c.evictedTime = now - getAtime(p)
@@ -128,7 +166,6 @@ func (s *Store) evictLocked(c *lruClass, sh *shard, ref slab.Ref, p itemPtr, st 
 	if f := s.cfg.OnEvict; f != nil {
 		s.reportEviction(f, p, st, cls)
 	}
-	s.removeByRefLocked(sh, ref, p, st, c)
 }
 
 // removeByRefLocked removes a linked item found through an LRU or a page

@@ -508,9 +508,10 @@ func (s *Store) freeItem(ref slab.Ref, p itemPtr) {
 // evicting from the tails of cls when memory is full (memcached's
 // do_item_alloc_pull). Large items belong to the largest class
 // (lruClass), so allocating their data chunks evicts large items. With
-// several LRU stripes it pulls from stripe k (the stored key's) first,
-// then the others. It returns NoMemory when nothing can be freed (always
-// so with NoEvict and no expired items at the tails).
+// several LRU stripes it pulls from stripe k (the stored key's) and turns
+// to the others only when k has nothing to give. It returns NoMemory when
+// nothing can be freed (always so with NoEvict and no expired items at the
+// tails).
 func (s *Store) allocChunk(cls, k int) (slab.Ref, Result) {
 	c := s.lruAt(cls, k)
 	for i := 0; i < 10; i++ {
@@ -523,19 +524,13 @@ func (s *Store) allocChunk(cls, k int) (slab.Ref, Result) {
 		if err == nil {
 			return ref, 0
 		}
-		if s.evictAny(cls, k) {
-			c.mu.Lock()
-			c.directReclaims++
-			c.mu.Unlock()
-			continue
+		var kept slab.Ref
+		if !s.pullForAlloc(cls, k, &kept) {
+			break
 		}
-		if s.pullAny(cls, k, Hot) > 0 {
-			continue
+		if kept != 0 {
+			return kept, 0
 		}
-		if s.pullAny(cls, k, Warm) > 0 {
-			continue
-		}
-		break
 	}
 	c.mu.Lock()
 	c.outOfMemory++
@@ -544,25 +539,23 @@ func (s *Store) allocChunk(cls, k int) (slab.Ref, Result) {
 	return 0, NoMemory
 }
 
-// evictAny evicts (or reclaims) from the COLD tail of class cls, trying
-// stripe k first and then the others; it reports whether it freed an item.
-func (s *Store) evictAny(cls, k int) bool {
+// pullForAlloc is one step of allocChunk's pulls: evict (or reclaim) the
+// COLD tail, else move HOT's tail on, else WARM's, in stripe k of class
+// cls, or when that stripe has nothing to give, in the next that has. It
+// reports whether anything was freed or moved; an evicted item's chunk
+// may come back in *kept (pullTailKeep).
+func (s *Store) pullForAlloc(cls, k int, kept *slab.Ref) bool {
 	for j := range s.stripes() {
 		c := s.lruAt(cls, (k+j)&(s.stripes()-1))
-		if s.pullTail(c, Cold, pullEvict, 0, 0) > 0 || s.cfg.LFU && !s.cfg.NoEvict && s.evictLFU(c) > 0 {
+		if s.pullTailKeep(c, Cold, pullEvict, 0, 0, kept) > 0 || s.cfg.LFU && !s.cfg.NoEvict && s.evictLFU(c) > 0 {
+			c.mu.Lock()
+			c.directReclaims++
+			c.mu.Unlock()
+			return true
+		}
+		if s.pullTail(c, Hot, 0, 0, 0) > 0 || s.pullTail(c, Warm, 0, 0, 0) > 0 {
 			return true
 		}
 	}
 	return false
-}
-
-// pullAny is pullTail on segment seg of class cls (no eviction), stripe k
-// first, until a stripe moves or reclaims something.
-func (s *Store) pullAny(cls, k int, seg Segment) int {
-	for j := range s.stripes() {
-		if n := s.pullTail(s.lruAt(cls, (k+j)&(s.stripes()-1)), seg, 0, 0, 0); n > 0 {
-			return n
-		}
-	}
-	return 0
 }

@@ -124,6 +124,7 @@ func (a *Allocator) FinishDrain(p uint32, dst int) bool {
 	a.releasePage(p)
 	if dst == 0 {
 		a.pool = append(a.pool, p)
+		a.poolGen.Add(1) // a full class may take it now
 	}
 	a.gmu.Unlock()
 	c.mu.Unlock()
@@ -182,7 +183,7 @@ func (a *Allocator) ClassStats(cls int) ClassStats {
 		TotalPages:    len(c.pages),
 		UsedChunks:    int(c.used),
 		Allocs:        c.allocs,
-		Fails:         c.fails,
+		Fails:         c.fails.Load(),
 	}
 	for _, p := range c.pages {
 		if a.pages[p].state == pageDraining {

@@ -52,11 +52,16 @@ type class struct {
 	size    uint32 // chunk size in bytes
 	perPage uint32 // chunks per page
 	pages   []uint32
-	avail   uint32 // head of the list of pages with free chunks
-	used    uint64 // allocated chunks
-	allocs  uint64 // successful allocations, ever
-	fails   uint64 // allocations that found no memory
-	_       [64]byte
+	avail   uint32        // head of the list of pages with free chunks
+	used    uint64        // allocated chunks
+	allocs  uint64        // successful allocations, ever
+	fails   atomic.Uint64 // allocations that found no memory
+	// fullAt is poolGen+1 as it was when an allocation last found the
+	// class without a free chunk and no page to add, or 0 once a chunk or
+	// page came back: while it matches, Alloc fails without a lock (a
+	// full store's evicting stores ask on every set).
+	fullAt atomic.Uint64
+	_      [64]byte
 }
 
 // Allocator hands out chunks of slab pages. Create it with New.
@@ -92,6 +97,9 @@ type Allocator struct {
 	grown uint32   // pages carved from the region so far
 	pool  []uint32 // free pages returned by page moves
 	moved uint64   // pages moved between classes (slabs_moved)
+	// poolGen counts the times pages became free for any class (a page
+	// back in the pool, a raised limit); changed under gmu (class.fullAt).
+	poolGen atomic.Uint64
 }
 
 // New maps the region and builds the classes. Close releases the region.
@@ -195,6 +203,7 @@ func (a *Allocator) SetLimit(n int64) bool {
 	}
 	a.gmu.Lock()
 	a.limit = uint32(pages)
+	a.poolGen.Add(1) // a raised limit gives full classes pages again
 	a.gmu.Unlock()
 	return true
 }
@@ -283,11 +292,23 @@ func (a *Allocator) AllocNoGrow(cls int) (Ref, error) {
 
 func (a *Allocator) alloc(cls int, grow bool) (Ref, error) {
 	c := &a.classes[cls]
-	c.mu.Lock()
-	if c.avail == noPage && (!grow || !a.addPageLocked(cls, c)) {
-		c.fails++
-		c.mu.Unlock()
+	if f := c.fullAt.Load(); f != 0 && f == a.poolGen.Load()+1 {
+		c.fails.Add(1)
 		return 0, ErrNoMemory
+	}
+	c.mu.Lock()
+	if c.avail == noPage {
+		// Read before looking for a page: a page that comes back to the
+		// pool after this advances poolGen, and fullAt no longer matches.
+		gen := a.poolGen.Load()
+		if !grow || !a.addPageLocked(cls, c) {
+			if grow {
+				c.fullAt.Store(gen + 1)
+			}
+			c.fails.Add(1)
+			c.mu.Unlock()
+			return 0, ErrNoMemory
+		}
 	}
 	p := c.avail
 	pm := &a.pages[p]
@@ -378,6 +399,7 @@ func (a *Allocator) freeLocked(c *class, r Ref) {
 }
 
 func (a *Allocator) availPushLocked(c *class, p uint32) {
+	c.fullAt.Store(0)
 	pm := &a.pages[p]
 	pm.inAvail = true
 	pm.prev = noPage

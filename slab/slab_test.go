@@ -229,6 +229,52 @@ func TestPageMove(t *testing.T) {
 	}
 }
 
+// A class that found memory full fails its next allocations at once, and
+// takes a page again as soon as one comes back to the pool.
+func TestFullClassTakesAPageBackFromThePool(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MemLimit = 2 * PageSize
+	a := newAlloc(t, cfg)
+	fill := func(cls int) []Ref {
+		var refs []Ref
+		for range a.ChunksPerPage(cls) {
+			r, err := a.Alloc(cls)
+			if err != nil {
+				t.Fatalf("class %d: %v", cls, err)
+			}
+			refs = append(refs, r)
+		}
+		return refs
+	}
+	small, big := a.ClassFor(100), a.ClassFor(2000)
+	fill(small)
+	bigRefs := fill(big)
+	for range 3 {
+		if _, err := a.Alloc(small); !errors.Is(err, ErrNoMemory) {
+			t.Fatalf("Alloc with memory full = %v, want ErrNoMemory", err)
+		}
+	}
+	if st := a.ClassStats(small); st.Fails != 3 {
+		t.Fatalf("fails %d, want 3", st.Fails)
+	}
+	p, ok := a.StartDrain(big)
+	if !ok {
+		t.Fatal("no page to drain")
+	}
+	for _, r := range bigRefs {
+		a.Free(r)
+	}
+	if !a.FinishDrain(p, 0) {
+		t.Fatal("move to the pool failed")
+	}
+	if _, err := a.Alloc(small); err != nil {
+		t.Fatalf("the full class does not take the pooled page: %v", err)
+	}
+	if err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAbortDrain(t *testing.T) {
 	a := newAlloc(t, DefaultConfig())
 	r, _ := a.Alloc(2)
@@ -386,6 +432,9 @@ func TestSetLimit(t *testing.T) {
 	a.Free(refs[0])
 	if _, err := a.Alloc(cls); err != nil {
 		t.Fatalf("reusing a freed chunk under the lowered limit: %v", err)
+	}
+	if _, err := a.Alloc(cls); err == nil {
+		t.Fatal("allocated past the lowered limit after reusing the freed chunk")
 	}
 	if !a.SetLimit(4 * PageSize) {
 		t.Fatal("raising back to the start limit refused")
