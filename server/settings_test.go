@@ -299,6 +299,26 @@ func TestLRUStripesSetting(t *testing.T) {
 	if n := srv.store.LRUStripes(); n != 4 {
 		t.Errorf("lru_stripes=4: the store has %d", n)
 	}
+	// Items of one class spread over the stripes; stats items counts them all.
+	var req strings.Builder
+	for i := range 1000 {
+		fmt.Fprintf(&req, "set key:%d 0 0 10 noreply\r\n0123456789\r\n", i)
+	}
+	req.WriteString("mn\r\n")
+	if got := sendLines(t, srv.Addr(), req.String(), 1); got[0] != "MN\r\n" {
+		t.Fatalf("sets answered %q", got)
+	}
+	items := statLines(t, srv.Addr(), "stats items")
+	n := 0
+	for k, v := range items {
+		if strings.HasSuffix(k, ":number") {
+			x, _ := strconv.Atoi(v)
+			n += x
+		}
+	}
+	if n != 1000 || statLines(t, srv.Addr(), "stats")["curr_items"] != "1000" {
+		t.Errorf("stats items counts %d items, curr_items %s; want 1000", n, statLines(t, srv.Addr(), "stats")["curr_items"])
+	}
 	for _, n := range []int{3, 32, -2} {
 		set := DefaultSettings()
 		set.LRUStripes = n
