@@ -198,9 +198,10 @@ type Settings struct {
 	TemporaryTTL      int     // temporary_ttl (-o temporary_ttl): items with a TTL at most this (seconds) go to TEMP; default 61
 	// LRUStripes is lru_stripes (-o lru_stripes, slabcached's own): LRU
 	// lists per class and segment, each with its own lock, so that event
-	// loops storing items of one class do not queue on one lock; 1 is
-	// memcached's exact order. 0 (default) picks from Threads
-	// (EffectiveLRUStripes); otherwise a power of two up to 16.
+	// loops storing items of one class do not queue on one lock. 1 (the
+	// default) keeps memcached's exact eviction order, which its test
+	// suite checks; 0 picks from Threads (EffectiveLRUStripes); otherwise
+	// a power of two up to 16.
 	LRUStripes int
 
 	// Commands.
@@ -284,6 +285,7 @@ func DefaultSettings() Settings {
 		WarmMaxFactor:         d.WarmMaxFactor,
 		TempLRU:               d.TempLRU,
 		TemporaryTTL:          int(d.TemporaryTTL),
+		LRUStripes:            1,
 		FlushEnabled:          true,
 		DumpEnabled:           true,
 		WatchEnabled:          true,
@@ -335,9 +337,9 @@ func (s *Settings) StoreConfig() lru.Config {
 }
 
 // EffectiveLRUStripes is LRUStripes, or for 0 what the event loops call
-// for: one list per class up to 4 loops (where one lock holds up, and
-// eviction order stays memcached's exactly), then one stripe for every
-// two loops, rounded down to a power of two, at most lru.MaxLRUStripes.
+// for: one list per class up to 4 loops (where one lock holds up), then
+// one stripe for every two loops, rounded down to a power of two, at most
+// lru.MaxLRUStripes.
 func (s *Settings) EffectiveLRUStripes() int {
 	if s.LRUStripes != 0 {
 		return s.LRUStripes

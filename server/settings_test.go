@@ -278,15 +278,18 @@ func isOwnSetting(name string) bool {
 	return strings.HasPrefix(name, "hotkey") || name == "warmup_secs" || name == "drain_secs" || name == "invalidation_broadcast" || name == "warmup_rate" || name == "eviction" || name == "lru_stripes"
 }
 
-// -o lru_stripes reaches the store, and without it the number follows
-// -t: one list per class up to 4 event loops, then one per two loops, at
-// most 16; stats settings prints the number in use. Other values are
-// refused.
+// -o lru_stripes reaches the store (1 by default, memcached's order); 0
+// follows -t: one list per class up to 4 event loops, then one per two
+// loops, at most 16; stats settings prints the number in use. Other values
+// are refused.
 func TestLRUStripesSetting(t *testing.T) {
 	for _, c := range []struct{ threads, stripes, want int }{
 		{1, 0, 1}, {4, 0, 1}, {6, 0, 2}, {8, 0, 4}, {16, 0, 8}, {64, 0, 16}, {2, 8, 8}, {8, 1, 1},
 	} {
 		set := DefaultSettings()
+		if set.LRUStripes != 1 || set.StoreConfig().LRUStripes != 1 {
+			t.Fatalf("default lru_stripes %d, want 1 (memcached's order)", set.LRUStripes)
+		}
 		set.Threads, set.LRUStripes = c.threads, c.stripes
 		if got := set.StoreConfig().LRUStripes; got != c.want {
 			t.Errorf("-t %d -o lru_stripes=%d: the store gets %d stripes, want %d", c.threads, c.stripes, got, c.want)

@@ -161,6 +161,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"warmup_rate=16", func(s *server.Settings) { s.WarmupRate = 16 }, ""},
 		{"eviction=lfu", func(s *server.Settings) { s.Eviction = "lfu" }, ""},
 		{"lru_stripes=8", func(s *server.Settings) { s.LRUStripes = 8 }, ""},
+		{"lru_stripes=0", func(s *server.Settings) { s.LRUStripes = 0 }, ""},
 		{"ssl_chain_cert=/etc/c.pem,ssl_key=/etc/k.der,ssl_keyformat=2,ssl_ca_cert=/etc/ca.pem", func(s *server.Settings) {
 			s.SSLChainCert, s.SSLKey, s.SSLKeyFormat, s.SSLCACert = "/etc/c.pem", "/etc/k.der", 2, "/etc/ca.pem"
 		}, ""},

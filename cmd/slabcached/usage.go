@@ -86,7 +86,7 @@ func printUsage(w io.Writer) {
    - temporary_ttl:       TTLs at most this go to a separate LRU, not evicted (default: %d)
    - idle_timeout:        seconds before an idle connection is closed (default: 0, never)
    - lru_stripes:         LRU lists per slab class, each with its own lock: 1, 2, 4, 8
-                          or 16 (default: 1 up to 4 threads, then threads/2)
+                          or 16, or 0: 1 up to 4 threads, then threads/2 (default: 1)
    - hotkeys:             on|off: hot-key detection (default: on)
    - hotkey_sample_rate:  sample one request in N (default: 100)
    - hotkey_top_k:        keys each event loop's summary keeps (default: 64)
