@@ -114,6 +114,9 @@ func (a *Allocator) FinishDrain(p uint32, dst int) bool {
 			break
 		}
 	}
+	// A class left without pages gets its first one even at the limit
+	// (addPageLocked): let its next allocation look again.
+	c.fullAt.Store(0)
 	a.gmu.Lock()
 	a.setPageClass(p, 0)
 	pm.state = pageFree

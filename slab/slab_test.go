@@ -275,6 +275,48 @@ func TestFullClassTakesAPageBackFromThePool(t *testing.T) {
 	}
 }
 
+// A full class whose last page moves away still gets a first page again,
+// beyond the limit as any class without pages does.
+func TestFullClassLeftWithoutPagesGetsAFirstPage(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MemLimit = 2 * PageSize
+	cfg.MemReserve = 4 * PageSize
+	a := newAlloc(t, cfg)
+	small, big := a.ClassFor(100), a.ClassFor(2000)
+	var refs []Ref
+	for range a.ChunksPerPage(small) {
+		r, err := a.Alloc(small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, r)
+	}
+	for range a.ChunksPerPage(big) {
+		if _, err := a.Alloc(big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Alloc(small); !errors.Is(err, ErrNoMemory) {
+		t.Fatalf("Alloc with memory full = %v, want ErrNoMemory", err)
+	}
+	p, ok := a.StartDrain(small)
+	if !ok {
+		t.Fatal("no page to drain")
+	}
+	for _, r := range refs {
+		a.Free(r)
+	}
+	if !a.FinishDrain(p, big) {
+		t.Fatal("moving the page failed")
+	}
+	if _, err := a.Alloc(small); err != nil {
+		t.Fatalf("a class without pages gets no first page: %v", err)
+	}
+	if err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAbortDrain(t *testing.T) {
 	a := newAlloc(t, DefaultConfig())
 	r, _ := a.Alloc(2)
