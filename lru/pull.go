@@ -134,17 +134,10 @@ func (s *Store) evictLocked(c *lruClass, sh *shard, ref slab.Ref, p itemPtr, st 
 // freed when the reader lets go, as usual).
 func (s *Store) evictKeepLocked(c *lruClass, sh *shard, ref slab.Ref, p itemPtr, st uint32, cls int, now uint32) slab.Ref {
 	s.countEvictionLocked(c, p, st, cls, now)
-	key := s.lay.key(p, st)
-	i, r := s.findLocked(&sh.t, hashKey(key), key)
-	if r != ref {
-		panic("lru: linked item missing from the index")
+	if s.detachLocked(sh, s.slotLocked(sh, ref, p, st), ref, p, c) {
+		return ref // lifecycle reserved: the caller's
 	}
-	sh.t.remove(i)
-	s.unlinkLRU(ref, p, c) // lifecycle reserved: the caller's
-	if s.doomLocked(sh, ref) {
-		return 0
-	}
-	return ref
+	return 0
 }
 
 // countEvictionLocked counts an eviction of item p from LRU c as memcached
@@ -169,14 +162,19 @@ func (s *Store) countEvictionLocked(c *lruClass, p itemPtr, st uint32, cls int, 
 }
 
 // removeByRefLocked removes a linked item found through an LRU or a page
-// walk: it looks the item up in the index by its key to find the slot.
-// The shard lock is held, and classLocked (may be nil) is the caller's
-// class lock.
+// walk. The shard lock is held, and classLocked (may be nil) is the
+// caller's class lock.
 func (s *Store) removeByRefLocked(sh *shard, ref slab.Ref, p itemPtr, st uint32, classLocked *lruClass) {
+	s.removeLocked(sh, s.slotLocked(sh, ref, p, st), ref, classLocked)
+}
+
+// slotLocked returns the index slot of linked item ref (found through an
+// LRU or a page walk), looking it up by its key. The shard lock is held.
+func (s *Store) slotLocked(sh *shard, ref slab.Ref, p itemPtr, st uint32) int {
 	key := s.lay.key(p, st)
 	i, r := s.findLocked(&sh.t, hashKey(key), key)
 	if r != ref {
 		panic("lru: linked item missing from the index")
 	}
-	s.removeLocked(sh, i, ref, classLocked)
+	return i
 }

@@ -476,12 +476,19 @@ func (s *Store) unlinkLRU(ref slab.Ref, p itemPtr, classLocked *lruClass) {
 // its LRU and frees its memory. classLocked is the class whose lock the
 // caller holds, if any.
 func (s *Store) removeLocked(sh *shard, i int, ref slab.Ref, classLocked *lruClass) {
-	p := s.ptr(ref)
-	sh.t.remove(i)
-	s.unlinkLRU(ref, p, classLocked)
-	if !s.doomLocked(sh, ref) {
+	if p := s.ptr(ref); s.detachLocked(sh, i, ref, p, classLocked) {
 		s.freeItem(ref, p)
 	}
+}
+
+// detachLocked takes the item in index slot i of sh out of the index and
+// its LRU (lifecycle reserved) and reports whether its memory is the
+// caller's now: false when a reader still holds it, which frees it when
+// it lets go (doomLocked).
+func (s *Store) detachLocked(sh *shard, i int, ref slab.Ref, p itemPtr, classLocked *lruClass) bool {
+	sh.t.remove(i)
+	s.unlinkLRU(ref, p, classLocked)
+	return !s.doomLocked(sh, ref)
 }
 
 // freeItem returns an unlinked (or reserved) item's chunks to the slab.

@@ -57,7 +57,7 @@ func TestLRUStripesSpreadItemsAndSumTheirStats(t *testing.T) {
 	if dumped != cs[0].NumberCold {
 		t.Fatalf("cachedump listed %d COLD items, the class has %d", dumped, cs[0].NumberCold)
 	}
-	checkInv(t, s) // each item in its key's stripe, lists and counters agree
+	// Each item in its key's stripe, lists and counters agree.
 	if err := s.Check(0); err != nil {
 		t.Fatal(err)
 	}

@@ -229,26 +229,29 @@ func TestPageMove(t *testing.T) {
 	}
 }
 
+// fillPage allocates a page's worth of chunks of class cls.
+func fillPage(t *testing.T, a *Allocator, cls int) []Ref {
+	t.Helper()
+	var refs []Ref
+	for range a.ChunksPerPage(cls) {
+		r, err := a.Alloc(cls)
+		if err != nil {
+			t.Fatalf("class %d: %v", cls, err)
+		}
+		refs = append(refs, r)
+	}
+	return refs
+}
+
 // A class that found memory full fails its next allocations at once, and
 // takes a page again as soon as one comes back to the pool.
 func TestFullClassTakesAPageBackFromThePool(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MemLimit = 2 * PageSize
 	a := newAlloc(t, cfg)
-	fill := func(cls int) []Ref {
-		var refs []Ref
-		for range a.ChunksPerPage(cls) {
-			r, err := a.Alloc(cls)
-			if err != nil {
-				t.Fatalf("class %d: %v", cls, err)
-			}
-			refs = append(refs, r)
-		}
-		return refs
-	}
 	small, big := a.ClassFor(100), a.ClassFor(2000)
-	fill(small)
-	bigRefs := fill(big)
+	fillPage(t, a, small)
+	bigRefs := fillPage(t, a, big)
 	for range 3 {
 		if _, err := a.Alloc(small); !errors.Is(err, ErrNoMemory) {
 			t.Fatalf("Alloc with memory full = %v, want ErrNoMemory", err)
@@ -283,19 +286,8 @@ func TestFullClassLeftWithoutPagesGetsAFirstPage(t *testing.T) {
 	cfg.MemReserve = 4 * PageSize
 	a := newAlloc(t, cfg)
 	small, big := a.ClassFor(100), a.ClassFor(2000)
-	var refs []Ref
-	for range a.ChunksPerPage(small) {
-		r, err := a.Alloc(small)
-		if err != nil {
-			t.Fatal(err)
-		}
-		refs = append(refs, r)
-	}
-	for range a.ChunksPerPage(big) {
-		if _, err := a.Alloc(big); err != nil {
-			t.Fatal(err)
-		}
-	}
+	refs := fillPage(t, a, small)
+	fillPage(t, a, big)
 	if _, err := a.Alloc(small); !errors.Is(err, ErrNoMemory) {
 		t.Fatalf("Alloc with memory full = %v, want ErrNoMemory", err)
 	}
