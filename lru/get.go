@@ -120,7 +120,7 @@ type GetArgs struct {
 // (get_expired, get_flushed) and reported in Gone. Unless args.NoBump, a hit marks the item
 // fetched; a second hit marks it active, which in COLD queues an async
 // move to WARM. args may be nil.
-func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
+func (s *Store) Get(key []byte, args *GetArgs, h Hit) (out Outcome) {
 	var none GetArgs
 	if args == nil {
 		args = &none
@@ -172,31 +172,32 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) Outcome {
 	if args.Touch && !(created && args.VivifyLast) {
 		setExp(p, clock.Expiry(s.clk, args.Exptime))
 	}
+	// Field by field: a composite literal would be built on the stack and
+	// copied (its loads straddle the stores just made to it).
 	v := &sh.view
-	*v = Item{
-		Flags:       s.lay.flags(p, st),
-		Len:         s.valueLen(p, st),
-		CAS:         s.lay.cas(p),
-		Exptime:     getExp(p),
-		PrevExptime: prevExp,
-		Created:     created,
-		Now:         now,
-		Atime:       getAtime(p),
-		Fetched:     st&stFetched != 0,
-		Stale:       st&stStale != 0,
-		Won:         won,
-		TokenSent:   st0&stTokenSent != 0,
-		KeyBinary:   st&stKeyBinary != 0,
-		Class:       s.lruClass(ref, st),
-		Segment:     segOf(st),
-		Size:        s.itemBytes(p, st),
-		s:           s,
-		p:           p,
-		st:          st,
-		key:         s.lay.key(p, st),
-	}
+	v.Flags = s.lay.flags(p, st)
+	v.Len = s.valueLen(p, st)
+	v.CAS = s.lay.cas(p)
+	v.Exptime = getExp(p)
+	v.PrevExptime = prevExp
+	v.Created = created
+	v.Now = now
+	v.Atime = getAtime(p)
+	v.Fetched = st&stFetched != 0
+	v.Stale = st&stStale != 0
+	v.Won = won
+	v.TokenSent = st0&stTokenSent != 0
+	v.KeyBinary = st&stKeyBinary != 0
+	v.Class = s.lruClass(ref, st)
+	v.Segment = segOf(st)
+	v.Size = s.itemBytes(p, st)
+	v.s = s
+	v.p = p
+	v.st = st
+	v.key = s.lay.key(p, st)
 	h.Hit(v)
-	out := Outcome{Result: Found, Class: v.Class, Segment: v.Segment, Len: v.Len, Created: created, Gone: gone}
+	// Into the result itself: a literal would be copied to it on return.
+	out.Result, out.Class, out.Segment, out.Len, out.Created, out.Gone = Found, v.Class, v.Segment, v.Len, created, gone
 	v.p, v.key = nil, nil
 	if !args.NoBump {
 		st = s.bumpLocked(sh, ref, p, st, now)

@@ -103,6 +103,13 @@ type Outcome struct {
 	Gone Gone
 }
 
+// stored fills o for item p, just stored in class cls, field by field (a
+// literal would be built aside and copied: these are on every store's path).
+func (o *Outcome) stored(s *Store, p itemPtr, cls int, now uint32) {
+	o.Result, o.CAS, o.Class = Stored, s.lay.cas(p), cls
+	o.Len, o.Exptime, o.Now = s.valueLen(p, loadState(p)), getExp(p), now
+}
+
 // Gone is what a lookup found of an item that is no longer live.
 type Gone uint8
 
@@ -271,7 +278,7 @@ func (s *Store) Set(key []byte, flags uint32, exptime int64, value []byte, args 
 // Commit publishes a filled reservation according to args (nil is a plain
 // set), as memcached's do_store_item, and releases r. Commit panics if the
 // value is incomplete.
-func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
+func (s *Store) Commit(r *Reservation, args *SetArgs) (res Outcome) {
 	var none SetArgs
 	if args == nil {
 		args = &none
@@ -302,7 +309,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 	}
 	sh.mu.Lock()
 	oref, op := s.lookupLocked(sh, hv, key, now)
-	res := Outcome{Result: NotStored, Class: cls}
+	res.Result, res.Class = NotStored, cls
 	store := false
 	if oref != 0 {
 		res.Class = s.lruClass(oref, loadState(op))
@@ -361,7 +368,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 		if store {
 			s.assignCASLocked(sh, p, args.NewCAS, false)
 			s.replaceLocked(sh, hv, key, oref, op, ref, p, now)
-			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls, Len: s.valueLen(p, loadState(p)), Exptime: getExp(p), Now: now}
+			res.stored(s, p, cls, now)
 		}
 	} else {
 		switch mode {
@@ -379,7 +386,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) Outcome {
 			s.assignCASLocked(sh, p, args.NewCAS, false)
 			s.insertLocked(&sh.t, hv, ref)
 			s.linkLocked(ref, p, now)
-			res = Outcome{Result: Stored, CAS: s.lay.cas(p), Class: cls, Len: s.valueLen(p, loadState(p)), Exptime: getExp(p), Now: now}
+			res.stored(s, p, cls, now)
 		}
 	}
 	sh.mu.Unlock()

@@ -68,16 +68,23 @@ func PeekRequest(buf []byte) (key []byte, n int) {
 	if buf[1] == 's' {
 		tok = 1
 	}
-	line := buf[i-1 : n]
-	var v []byte
+	// Token by token (spaces between, the last ends at "\r" or "\n"),
+	// from the space after the key.
+	j, vs, ve := i-1, 0, 0
 	for ; tok > 0; tok-- {
-		line = bytes.TrimLeft(line, " ")
-		sp := bytes.IndexAny(line, " \r\n")
-		if sp <= 0 {
+		for j < n && buf[j] == ' ' {
+			j++
+		}
+		vs = j
+		for j < n && buf[j] != ' ' && buf[j] != '\r' && buf[j] != '\n' {
+			j++
+		}
+		if j == vs {
 			return key, 0
 		}
-		v, line = line[:sp], line[sp:]
+		ve = j
 	}
+	v := buf[vs:ve]
 	size := 0
 	for _, c := range v {
 		if c < '0' || c > '9' || size > 1<<30 {

@@ -345,7 +345,7 @@ func (c *conn) binGet(r *proto.BinRequest) {
 	} else {
 		c.st[cCmdGet]++
 	}
-	c.countRead(o, touch)
+	c.countRead(&o, touch)
 	if c.s.obs.on.Load() {
 		c.observeGet(r.Key, o)
 	}
@@ -398,7 +398,7 @@ func (c *conn) binCommit(r *proto.BinRequest) {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Commit(&c.up.resv, &a)
-	c.countStore(t, o, t.Command == proto.CmdCas)
+	c.countStore(t, &o, t.Command == proto.CmdCas)
 	switch o.Result {
 	case lru.Stored:
 		c.binOK(r, o.CAS)

@@ -48,11 +48,12 @@ func (h *metaHit) appendReply(out []byte, it *lru.Item) []byte {
 		}
 		return proto.AppendMetaDebug(out, &d)
 	}
-	mi := proto.MetaItem{Size: it.Len, CAS: it.CAS, ClientFlags: it.Flags,
-		LastAccess: uint64(it.Idle()), Fetched: it.Fetched, KeyBinary: it.KeyBinary,
-		AlreadyWon: it.TokenSent, Stale: it.Stale, Won: it.Won,
-		TTL: ttl(it.PrevExptime, it.Now), TouchTTL: it.TTL(), Created: it.Created,
-		VivifyTTL: ttl(h.viv, it.Now)}
+	var mi proto.MetaItem // filled field by field, as in Get
+	mi.Size, mi.CAS, mi.ClientFlags = it.Len, it.CAS, it.Flags
+	mi.LastAccess, mi.Fetched, mi.KeyBinary = uint64(it.Idle()), it.Fetched, it.KeyBinary
+	mi.AlreadyWon, mi.Stale, mi.Won = it.TokenSent, it.Stale, it.Won
+	mi.TTL, mi.TouchTTL, mi.Created = ttl(it.PrevExptime, it.Now), it.TTL(), it.Created
+	mi.VivifyTTL = ttl(h.viv, it.Now)
 	// mg with C answers HD, without the value, when the CAS matches.
 	if r.HasFlag('v') && !(r.HasFlag('C') && r.CAS == it.CAS) {
 		out = proto.AppendMetaReply(out, proto.StatusVA, it.Len, r, &mi)
@@ -101,9 +102,11 @@ func (c *conn) metaGet(r *proto.Request) {
 	if r.HasFlag('E') {
 		args.NewCAS, args.HasNewCAS = r.CASIn, true
 	}
-	c.mhit = metaHit{out: &c.out, r: r, viv: viv, big: c.big()}
-	o := c.s.store.Get(r.Key, &args, &c.mhit)
-	c.mhit = metaHit{}
+	// Field by field, as a literal would be built aside and copied.
+	h := &c.mhit
+	h.out, h.r, h.debug, h.cas, h.viv, h.big = &c.out, r, false, false, viv, c.big()
+	o := c.s.store.Get(r.Key, &args, h)
+	h.out, h.r, h.big = nil, nil, nil
 	if c.s.obs.on.Load() {
 		c.observeGet(r.Key, o)
 	}
@@ -115,7 +118,7 @@ func (c *conn) metaGet(r *proto.Request) {
 	} else {
 		c.st[cCmdGet]++
 	}
-	c.countRead(o, touch)
+	c.countRead(&o, touch)
 	if c.bigv.pinned {
 		c.sendBig() // after the counting: a client that has its reply sees it in stats
 	}
@@ -147,7 +150,7 @@ func (c *conn) metaCommit(r *proto.Request) {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Commit(&c.up.resv, &a)
-	c.countStore(r, o, r.HasFlag('C'))
+	c.countStore(r, &o, r.HasFlag('C'))
 	code := metaStatus(o.Result)
 	if code == proto.StatusHD && r.HasFlag('q') {
 		return

@@ -100,10 +100,12 @@ func (c *conn) get(r *proto.Request) {
 		if c.s.net.prefetch {
 			c.prefetchKeys(r.Keys, i, i == c.more.resume, &hashes)
 		}
-		c.hit = valueHit{out: &c.out, key: key, cas: withCAS, big: big}
-		o := c.s.store.Get(key, &args, &c.hit)
-		c.hit = valueHit{}
-		c.countRead(o, touch)
+		// Field by field, as a literal would be built aside and copied.
+		h := &c.hit
+		h.out, h.key, h.cas, h.big = &c.out, key, withCAS, big
+		o := c.s.store.Get(key, &args, h)
+		h.out, h.key, h.big = nil, nil, nil
+		c.countRead(&o, touch)
 		if c.s.obs.on.Load() {
 			c.observeGet(key, o)
 		}
@@ -141,7 +143,7 @@ func (c *conn) prefetchKeys(keys [][]byte, i int, first bool, hashes *[prefetchD
 }
 
 // countRead counts a get (or, with touch, a gat) that found o.
-func (c *conn) countRead(o lru.Outcome, touch bool) {
+func (c *conn) countRead(o *lru.Outcome, touch bool) {
 	switch {
 	case o.Result == lru.Found:
 		c.hitAdd(o.Class, o.Segment, touch)
@@ -209,18 +211,18 @@ func (c *conn) commit(r *proto.Request) {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Commit(&c.up.resv, &a)
-	c.countStore(r, o, r.Command == proto.CmdCas)
+	c.countStore(r, &o, r.Command == proto.CmdCas)
 	if !r.NoReply {
 		c.out = appendResult(c.out, o.Result)
 	}
 }
 
 // countStore counts a store (with cas, a compare-and-swap) that ended as o.
-func (c *conn) countStore(r *proto.Request, o lru.Outcome, cas bool) {
+func (c *conn) countStore(r *proto.Request, o *lru.Outcome, cas bool) {
 	c.st[cCmdSet]++
 	c.classAdd(o.Class, kCmdSet)
 	if c.s.obs.on.Load() {
-		c.observeStore(r, o)
+		c.observeStore(r, *o)
 	}
 	if !cas {
 		return

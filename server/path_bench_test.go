@@ -13,20 +13,27 @@ import (
 // get, as an unpipelined event does, depth 16 after 16. keys1 hits one
 // item (no cache misses: the path's own cost), keys200000 items in an
 // order unrelated to memory (each get misses the CPU caches, as a large
-// cache's do). Run:
+// cache's do). BenchmarkRequestPathSet and BenchmarkRequestPathMeta run
+// sets of 100-byte values and `mg <key> v f t` the same way. Run:
 //
 //	go test -run '^$' -bench RequestPath -benchtime 2s -count 3 ./server/
-func BenchmarkRequestPath(b *testing.B) {
+func BenchmarkRequestPath(b *testing.B) { benchRequestPaths(b, "get") }
+
+func BenchmarkRequestPathSet(b *testing.B) { benchRequestPaths(b, "set") }
+
+func BenchmarkRequestPathMeta(b *testing.B) { benchRequestPaths(b, "mg") }
+
+func benchRequestPaths(b *testing.B, cmd string) {
 	for _, keys := range []int{1, 200000} {
 		for _, depth := range []int{1, 16} {
 			b.Run(fmt.Sprintf("keys%d/depth%d", keys, depth), func(b *testing.B) {
-				benchRequestPath(b, keys, depth)
+				benchRequestPath(b, cmd, keys, depth)
 			})
 		}
 	}
 }
 
-func benchRequestPath(b *testing.B, keys, depth int) {
+func benchRequestPath(b *testing.B, cmd string, keys, depth int) {
 	// The server's defaults (hot-key detection on, sampling one request
 	// in 100), with room for every key: no evictions.
 	c := newTestConnWith(b, func(s *Settings) { s.MaxBytes = 256 << 20 })
@@ -34,8 +41,16 @@ func benchRequestPath(b *testing.B, keys, depth int) {
 	reqs := make([][]byte, keys)
 	for i := range reqs {
 		k := fmt.Sprintf("key:%09d", i)
-		c.run(fmt.Appendf(nil, "set %s 0 0 100\r\n%s\r\n", k, value))
-		reqs[i] = fmt.Appendf(nil, "get %s\r\n", k)
+		set := fmt.Appendf(nil, "set %s 0 0 100\r\n%s\r\n", k, value)
+		c.run(set)
+		switch cmd {
+		case "get":
+			reqs[i] = fmt.Appendf(nil, "get %s\r\n", k)
+		case "set":
+			reqs[i] = set
+		case "mg":
+			reqs[i] = fmt.Appendf(nil, "mg %s v f t\r\n", k)
+		}
 	}
 	c.flushCounters()
 	// A fixed pseudo-random order of the keys (the same in every run).
@@ -51,7 +66,11 @@ func benchRequestPath(b *testing.B, keys, depth int) {
 			batches[i] = append(batches[i], reqs[k]...)
 		}
 	}
-	want := fmt.Appendf(nil, "VALUE %s 0 100\r\n", reqs[order[0]][4:len(reqs[order[0]])-2])
+	want := map[string][]byte{
+		"get": fmt.Appendf(nil, "VALUE key:%09d 0 100\r\n", order[0]),
+		"set": []byte("STORED\r\n"),
+		"mg":  []byte("VA 100 f0 t-1\r\n"),
+	}[cmd]
 	if got := c.run(batches[0]); !bytes.HasPrefix(got, want) {
 		b.Fatalf("reply %q, want %q...", got, want)
 	}
@@ -63,7 +82,11 @@ func benchRequestPath(b *testing.B, keys, depth int) {
 		c.flushCounters()
 	}
 	b.StopTimer()
-	if got, want := c.loop.c[cGetHits].Load(), uint64(b.N); got < want {
-		b.Fatalf("get_hits %d after %d gets", got, want)
+	counter := cGetHits
+	if cmd == "set" {
+		counter = cCmdSet
+	}
+	if got, want := c.loop.c[counter].Load(), uint64(b.N); got < want {
+		b.Fatalf("%d counted after %d requests", got, want)
 	}
 }
