@@ -111,7 +111,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				c.execBinary(r)
 				c.noteBinFlush(r, mark)
 				end := ticks.Now()
-				c.loop.observe(binCommand(r.Base()), end-start)
+				c.observe(binCommand(r.Base()), end-start)
 				c.loop.clockAt = end
 				c.park(r.Key, mark)
 				return off + n, false
@@ -120,7 +120,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			c.execBinary(r)
 			c.noteBinFlush(r, mark)
 			end := ticks.Now()
-			c.loop.observe(binCommand(r.Base()), end-start)
+			c.observe(binCommand(r.Base()), end-start)
 			start, c.loop.clockAt = end, end
 			if r.Base() == proto.BinOpDelete && c.s.set.InvalidationBroadcast && c.s.inv.peers() != nil {
 				// Relayed in the background: the binary reply does not

@@ -52,9 +52,10 @@ type conn struct {
 	tls  *tlsConn  // the TLS session (tls.go); nil for plain connections
 	loop *loopStats
 
-	req proto.Request
-	out []byte   // the replies of this event, written at its end
-	st  counters // this event's counters, added to loop at its end
+	req  proto.Request
+	out  []byte   // the replies of this event, written at its end
+	st   counters // this event's counters, added to loop at its end
+	pend pending  // this event's per-class counts and latencies (counters.go)
 
 	in   input        // what the input loop waits for or skips
 	up   upload       // a storage command whose value streams into the store
@@ -415,7 +416,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				mark := len(c.out)
 				c.exec(r)
 				end := ticks.Now()
-				c.loop.observe(r.Command, end-start)
+				c.observe(r.Command, end-start)
 				c.loop.clockAt = end
 				c.park(r.Key, mark)
 				return off + n, false
@@ -426,7 +427,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				c.sentMark = len(c.out) // mn flushes (memcached's conn_mwrite)
 			}
 			end := ticks.Now()
-			c.loop.observe(r.Command, end-start)
+			c.observe(r.Command, end-start)
 			start, c.loop.clockAt = end, end
 			if everywhere {
 				c.deleteEverywhere(r, mark)
@@ -638,16 +639,6 @@ func (c *conn) stream(buffered int) bool {
 func (c *conn) badDataChunk(r *proto.Request) {
 	if r.Command == proto.CmdMetaSet || !r.NoReply {
 		c.out = proto.AppendError(c.out, proto.ErrBadDataChunk)
-	}
-}
-
-// flushCounters adds this event's counters to the loop's.
-func (c *conn) flushCounters() {
-	for i, v := range c.st {
-		if v != 0 {
-			c.loop.c[i].Add(v)
-			c.st[i] = 0
-		}
 	}
 }
 

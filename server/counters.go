@@ -1,17 +1,20 @@
 package server
 
 import (
-	"sync/atomic"
+	"sync"
 
 	"github.com/slabcache/slabcache/cluster/hotkeys"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/slab"
 )
 
-// Request counters. A connection counts into a plain array during an event
-// and adds it to its event loop's atomic counters at the end of the event,
-// so the hot path pays no atomic operation per request; readers (stats,
-// metrics) sum the loops. Names are memcached's `stats` names.
+// Request counters. A connection counts into plain memory during an event
+// (its counters, and lists of the per-class counts and the latencies) and
+// adds all of it to its event loop's counters at the end of the event,
+// under the loop's lock: one lock and unlock per event instead of an
+// atomic add per counter, class count and latency (eight for an
+// unpipelined get). Readers (stats, metrics) take each loop's lock in turn
+// and sum. Names are memcached's `stats` names.
 const (
 	cCmdGet         = iota // cmd_get: keys asked for by get, gets, gat, gats, mg
 	cCmdSet                // cmd_set: storage requests
@@ -61,14 +64,35 @@ const (
 // counters is one event's worth of request counts.
 type counters [numCounters]uint64
 
-// loopStats are one event loop's counters. Only that loop adds to them.
+// pendingMax is how many per-class counts, and how many latencies, a
+// connection keeps before it adds them to its loop's counters; a batch
+// with more (a multi-get of many keys) adds them in several steps.
+const pendingMax = 32
+
+// pending is what a connection has counted during an event besides its
+// counters: per-class counts and request latencies, in the order they
+// came.
+type pending struct {
+	cls  [pendingMax]uint16 // class*numClassCounters + counter
+	ncls int
+	lat  [pendingMax]struct {
+		cmd, bucket uint8
+		d           uint64 // ns
+	}
+	nlat int
+}
+
+// loopStats are one event loop's counters. Its connections add to them
+// under mu at the end of each event (conn.flushCounters); readers take mu
+// to sum them.
 type loopStats struct {
-	c     [numCounters]atomic.Uint64
-	class [slab.MaxClasses + 1][numClassCounters]atomic.Uint64
+	mu    sync.Mutex
+	c     counters
+	class [slab.MaxClasses + 1][numClassCounters]uint64
 
 	// Latency histograms (metrics.go), not reset by `stats reset`.
-	lat    [numLatCmds][numLatBuckets]atomic.Uint64
-	latSum [numLatCmds]atomic.Uint64
+	lat    [numLatCmds][numLatBuckets]uint64
+	latSum [numLatCmds]uint64
 
 	// hot samples the keys this loop serves (hotkeys.go); nil when
 	// detection is off. Only the loop's goroutine uses it.
@@ -84,10 +108,54 @@ type loopStats struct {
 	clockAt int64
 }
 
+// count returns the loop's counter i.
+func (ls *loopStats) count(i int) uint64 {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	return ls.c[i]
+}
+
+// flushCounters adds this event's counts to the loop's.
+func (c *conn) flushCounters() {
+	p := &c.pend
+	dirty := p.ncls != 0 || p.nlat != 0
+	for _, v := range c.st {
+		if v != 0 {
+			dirty = true
+			break
+		}
+	}
+	if !dirty {
+		return
+	}
+	ls := c.loop
+	ls.mu.Lock()
+	for i, v := range c.st {
+		if v != 0 {
+			ls.c[i] += v
+			c.st[i] = 0
+		}
+	}
+	for _, k := range p.cls[:p.ncls] {
+		ls.class[k/numClassCounters][k%numClassCounters]++
+	}
+	for _, e := range p.lat[:p.nlat] {
+		ls.lat[e.cmd][e.bucket]++
+		ls.latSum[e.cmd] += e.d
+	}
+	ls.mu.Unlock()
+	p.ncls, p.nlat = 0, 0
+}
+
 // classAdd counts a per-class event (cls 0 or out of range is ignored).
 func (c *conn) classAdd(cls, k int) {
 	if cls > 0 && cls <= slab.MaxClasses {
-		c.loop.class[cls][k].Add(1)
+		p := &c.pend
+		if p.ncls == pendingMax {
+			c.flushCounters()
+		}
+		p.cls[p.ncls] = uint16(cls*numClassCounters + k)
+		p.ncls++
 	}
 }
 
@@ -109,9 +177,11 @@ func (c *conn) hitAdd(cls int, seg lru.Segment, touch bool) {
 // totals sums every loop's counters.
 func (s *Server) totals() (t counters) {
 	for _, ls := range s.net.loopStatsAll() {
+		ls.mu.Lock()
 		for i := range ls.c {
-			t[i] += ls.c[i].Load()
+			t[i] += ls.c[i]
 		}
+		ls.mu.Unlock()
 	}
 	return t
 }
@@ -119,11 +189,13 @@ func (s *Server) totals() (t counters) {
 // classTotals sums every loop's per-class counters.
 func (s *Server) classTotals() (t [slab.MaxClasses + 1][numClassCounters]uint64) {
 	for _, ls := range s.net.loopStatsAll() {
+		ls.mu.Lock()
 		for cls := range ls.class {
 			for k := range ls.class[cls] {
-				t[cls][k] += ls.class[cls][k].Load()
+				t[cls][k] += ls.class[cls][k]
 			}
 		}
+		ls.mu.Unlock()
 	}
 	return t
 }
@@ -141,13 +213,9 @@ func (s *Server) resetCounters() {
 	s.obs.sent.Store(0)
 	s.obs.clearDetail()
 	for _, ls := range s.net.loopStatsAll() {
-		for i := range ls.c {
-			ls.c[i].Store(0)
-		}
-		for cls := range ls.class {
-			for k := range ls.class[cls] {
-				ls.class[cls][k].Store(0)
-			}
-		}
+		ls.mu.Lock()
+		ls.c = counters{}
+		clear(ls.class[:])
+		ls.mu.Unlock()
 	}
 }

@@ -12,10 +12,10 @@ import (
 )
 
 // Native Prometheus metrics. The request path only adds to the counters it
-// already keeps per event loop and, for the latency histograms, one atomic
-// add to a per-loop bucket; a scrape reads and sums them (Collector), so a
-// server nobody scrapes pays for nothing else. docs/metrics.md lists every
-// metric.
+// already keeps per event loop (counters.go) and, for the latency
+// histograms, notes the request's bucket with them; a scrape reads and sums
+// them (Collector), so a server nobody scrapes pays for nothing else.
+// docs/metrics.md lists every metric.
 
 // Latency histogram buckets: upper bounds 2^7 .. 2^24 ns (128 ns .. 16.8
 // ms), then +Inf. Server-side processing time of one request: from the
@@ -101,16 +101,21 @@ func (ls *loopStats) yieldIfDue() {
 	}
 }
 
-// observe adds one request of command cmd that took d ticks
+// observe counts one request of command cmd that took d ticks
 // (internal/ticks: the CPU's time-stamp counter where it is usable, which
-// costs a third of the runtime's clock to read).
-func (ls *loopStats) observe(cmd proto.Command, d int64) {
-	d = ticks.Nanos(d)
-	b := bits.Len64(uint64(max(d, 0))) - latMinShift
+// costs a third of the runtime's clock to read) into the event's pending
+// latencies.
+func (c *conn) observe(cmd proto.Command, d int64) {
+	d = max(ticks.Nanos(d), 0)
+	b := bits.Len64(uint64(d)) - latMinShift
 	b = min(max(b, 0), latBuckets)
-	l := latOf[cmd]
-	ls.lat[l][b].Add(1)
-	ls.latSum[l].Add(uint64(max(d, 0)))
+	p := &c.pend
+	if p.nlat == pendingMax {
+		c.flushCounters()
+	}
+	e := &p.lat[p.nlat]
+	e.cmd, e.bucket, e.d = latOf[cmd], uint8(b), uint64(d)
+	p.nlat++
 }
 
 // collector is the server's prometheus.Collector.
@@ -294,12 +299,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	var lat [numLatCmds][numLatBuckets]uint64
 	var sum [numLatCmds]uint64
 	for _, ls := range s.net.loopStatsAll() {
+		ls.mu.Lock()
 		for i := range lat {
 			for b := range lat[i] {
-				lat[i][b] += ls.lat[i][b].Load()
+				lat[i][b] += ls.lat[i][b]
 			}
-			sum[i] += ls.latSum[i].Load()
+			sum[i] += ls.latSum[i]
 		}
+		ls.mu.Unlock()
 	}
 	for i := range lat {
 		buckets := make(map[float64]uint64, latBuckets)

@@ -2,8 +2,10 @@ package server
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -183,5 +185,50 @@ func TestGrafanaDashboardUsesRealMetrics(t *testing.T) {
 	}
 	if used < 10 {
 		t.Errorf("the dashboard uses only %d slabcached metrics", used)
+	}
+}
+
+// One read that carries more class counts and latencies than a connection
+// keeps before adding them to its loop's counters (a multi-get of 100 keys,
+// then 70 pipelined gets of keys not there, which count a latency each and
+// no class) loses none of them: stats, the per-class stats and the latency
+// histogram count every one, and a second connection sees them as soon as
+// the first has its replies.
+func TestCountsOfALargeBatch(t *testing.T) {
+	srv := startTestServer(t, nil)
+	var req strings.Builder
+	keys := make([]string, 100)
+	for i := range keys {
+		keys[i] = "k" + strconv.Itoa(i)
+		fmt.Fprintf(&req, "set %s 0 0 1 noreply\r\nx\r\n", keys[i])
+	}
+	req.WriteString("get " + strings.Join(keys, " ") + "\r\n")
+	for i := range 70 {
+		fmt.Fprintf(&req, "get nokey%d\r\n", i)
+	}
+	before := gather(t, srv)
+	lines := sendLines(t, srv.Addr(), req.String(), 2*100+1+70)
+	if got := lines[len(lines)-1]; got != "END\r\n" {
+		t.Fatalf("last reply line %q", got)
+	}
+	st := statLines(t, srv.Addr(), "stats")
+	if st["get_hits"] != "100" || st["get_misses"] != "70" || st["cmd_get"] != "170" || st["cmd_set"] != "100" {
+		t.Errorf("get_hits %s get_misses %s cmd_get %s cmd_set %s, want 100 70 170 100",
+			st["get_hits"], st["get_misses"], st["cmd_get"], st["cmd_set"])
+	}
+	sl := statLines(t, srv.Addr(), "stats slabs")
+	if sl["1:get_hits"] != "100" || sl["1:cmd_set"] != "100" {
+		t.Errorf("class 1: get_hits %s cmd_set %s, want 100 100", sl["1:get_hits"], sl["1:cmd_set"])
+	}
+	after := gather(t, srv)
+	for _, c := range []struct {
+		cmd  string
+		grow float64
+	}{{"get", 71}, {"set", 100}} {
+		a, _ := metricValue(after, "slabcached_request_duration_seconds", map[string]string{"command": c.cmd})
+		b, _ := metricValue(before, "slabcached_request_duration_seconds", map[string]string{"command": c.cmd})
+		if a-b != c.grow {
+			t.Errorf("%s latencies grew by %v, want %v", c.cmd, a-b, c.grow)
+		}
 	}
 }

@@ -86,7 +86,7 @@ func benchRequestPath(b *testing.B, cmd string, keys, depth int) {
 	if cmd == "set" {
 		counter = cCmdSet
 	}
-	if got, want := c.loop.c[counter].Load(), uint64(b.N); got < want {
+	if got, want := c.loop.count(counter), uint64(b.N); got < want {
 		b.Fatalf("%d counted after %d requests", got, want)
 	}
 }
