@@ -119,8 +119,8 @@ func (ls *loopStats) count(i int) uint64 {
 func (c *conn) flushCounters() {
 	p := &c.pend
 	dirty := p.ncls != 0 || p.nlat != 0
-	for _, v := range c.st {
-		if v != 0 {
+	for i := range c.st { // by index: ranging over the array would copy it
+		if c.st[i] != 0 {
 			dirty = true
 			break
 		}
@@ -130,8 +130,8 @@ func (c *conn) flushCounters() {
 	}
 	ls := c.loop
 	ls.mu.Lock()
-	for i, v := range c.st {
-		if v != 0 {
+	for i := range c.st {
+		if v := c.st[i]; v != 0 {
 			ls.c[i] += v
 			c.st[i] = 0
 		}
