@@ -329,9 +329,7 @@ func (r *restorer) gone(p itemPtr) bool {
 		return true
 	}
 	sh := r.s.shardOfState(loadState(p))
-	c := r.s.lay.cas(p)
-	fc := r.flushCAS[sh.id]
-	return fc != 0 && c != 0 && c < fc
+	return r.s.casFlushed(p, r.flushCAS[sh.id])
 }
 
 // keep claims item p's chunks, moves its times to the new clock and links

@@ -360,8 +360,17 @@ func (s *Store) flushAllLocked(sh *shard, p itemPtr, now uint32) bool {
 	if getAtime(p) <= ol {
 		return true
 	}
+	return s.casFlushed(p, sh.flushCAS)
+}
+
+// casFlushed reports whether item p was stored before an immediate flush
+// whose shard's CAS counter stood at flushCAS (0: none): stored earlier in
+// the flush's second, which the time check cannot tell. A CAS a client
+// gave (ms/mg E) says nothing about when the item was stored, so such an
+// item goes by its time alone, as every item does in memcached 1.6.45.
+func (s *Store) casFlushed(p itemPtr, flushCAS uint64) bool {
 	c := s.lay.cas(p)
-	return sh.flushCAS != 0 && c != 0 && c < sh.flushCAS
+	return flushCAS != 0 && c != 0 && c < flushCAS && loadState(p)&stGivenCAS == 0
 }
 
 func expired(p itemPtr, now uint32) bool {
