@@ -81,11 +81,13 @@ func (c *conn) get(r *proto.Request) {
 		}
 		key := r.Keys[i]
 		if len(key) > proto.MaxKeyLen {
-			// memcached 1.6.45 drops the replies it has not sent yet, then
-			// answers this (ErrGetKeyTooLong) and nothing more.
-			c.out = c.out[:0]
+			// memcached 1.6.45 drops the replies it has not sent yet (those
+			// after an mn were), then answers this (ErrGetKeyTooLong) and
+			// nothing more.
 			if c.udp != nil {
 				c.udpDropReplies()
+			} else {
+				c.dropUnsent()
 			}
 			if !r.NoReply {
 				c.out = proto.AppendError(c.out, proto.ErrGetKeyTooLong)
