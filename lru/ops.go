@@ -198,8 +198,8 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 			for i := n; i < vlen; i++ {
 				dst[i] = ' '
 			}
-			s.lay.setCAS(p, s.nextCASLocked(sh))
-			s.updateLocked(ref, p, st, now)
+			s.assignCASLocked(sh, p, 0, false)
+			s.updateLocked(ref, p, loadState(p), now)
 		} else {
 			nref, _ := s.allocItem(hv, key, s.lay.flags(p, st), getExp(p), len(digits), now)
 			if nref == 0 {
@@ -209,7 +209,7 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 			np := s.ptr(nref)
 			w := s.newValueWriter(np)
 			w.write(digits)
-			s.lay.setCAS(np, s.nextCASLocked(sh))
+			s.assignCASLocked(sh, np, 0, false)
 			s.replaceLocked(sh, hv, key, ref, p, nref, np, now)
 			ref, p = nref, np
 		}
@@ -221,7 +221,7 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 		setExp(p, clock.Expiry(s.clk, args.Exptime))
 	}
 	if args.NewCAS != 0 || args.HasNewCAS {
-		s.lay.setCAS(p, args.NewCAS)
+		s.assignCASLocked(sh, p, args.NewCAS, true)
 	}
 	out.Result = Found
 	out.CAS = s.lay.cas(p)
