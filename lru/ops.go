@@ -284,8 +284,11 @@ func (s *Store) Flush(delay int64) {
 		ol = 1
 	}
 	if ol <= now {
-		// Immediate: also kill everything stored earlier in this second,
-		// by CAS (memcached's oldest_cas).
+		// Immediate: what was stored earlier in this second is removed
+		// by flushRecent; an item it skipped (its shard busy) is told from
+		// later ones by the CAS the store drew for it (casFlushed). Older
+		// memcached releases had this check (oldest_cas); 1.6.45 leaves
+		// such items live.
 		for i := range s.shards {
 			sh := &s.shards[i]
 			sh.mu.Lock()
