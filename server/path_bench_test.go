@@ -14,7 +14,8 @@ import (
 // item (no cache misses: the path's own cost), keys200000 items in an
 // order unrelated to memory (each get misses the CPU caches, as a large
 // cache's do). BenchmarkRequestPathSet and BenchmarkRequestPathMeta run
-// sets of 100-byte values and `mg <key> v f t` the same way. Run:
+// sets of 100-byte values and `mg <key> v f t` the same way, and
+// BenchmarkRequestPathMultiGet gets of 10 keys (one op: one key). Run:
 //
 //	go test -run '^$' -bench RequestPath -benchtime 2s -count 3 ./server/
 func BenchmarkRequestPath(b *testing.B) { benchRequestPaths(b, "get") }
@@ -22,6 +23,8 @@ func BenchmarkRequestPath(b *testing.B) { benchRequestPaths(b, "get") }
 func BenchmarkRequestPathSet(b *testing.B) { benchRequestPaths(b, "set") }
 
 func BenchmarkRequestPathMeta(b *testing.B) { benchRequestPaths(b, "mg") }
+
+func BenchmarkRequestPathMultiGet(b *testing.B) { benchRequestPaths(b, "get10") }
 
 func benchRequestPaths(b *testing.B, cmd string) {
 	for _, keys := range []int{1, 200000} {
@@ -50,7 +53,13 @@ func benchRequestPath(b *testing.B, cmd string, keys, depth int) {
 			reqs[i] = set
 		case "mg":
 			reqs[i] = fmt.Appendf(nil, "mg %s v f t\r\n", k)
+		case "get10":
+			reqs[i] = []byte(k)
 		}
+	}
+	per := 1 // keys per request
+	if cmd == "get10" {
+		per = 10
 	}
 	c.flushCounters()
 	// A fixed pseudo-random order of the keys (the same in every run).
@@ -60,16 +69,27 @@ func benchRequestPath(b *testing.B, cmd string, keys, depth int) {
 		x = x*1664525 + 1013904223
 		order[i] = int32(int(x>>8) % keys)
 	}
-	batches := make([][]byte, len(order)/depth)
+	batches := make([][]byte, len(order)/(depth*per))
 	for i := range batches {
-		for _, k := range order[i*depth : (i+1)*depth] {
-			batches[i] = append(batches[i], reqs[k]...)
+		for j, k := range order[i*depth*per : (i+1)*depth*per] {
+			if per == 1 {
+				batches[i] = append(batches[i], reqs[k]...)
+				continue
+			}
+			if j%per == 0 {
+				batches[i] = append(batches[i], "get"...)
+			}
+			batches[i] = append(append(batches[i], ' '), reqs[k]...)
+			if j%per == per-1 {
+				batches[i] = append(batches[i], "\r\n"...)
+			}
 		}
 	}
 	want := map[string][]byte{
-		"get": fmt.Appendf(nil, "VALUE key:%09d 0 100\r\n", order[0]),
-		"set": []byte("STORED\r\n"),
-		"mg":  []byte("VA 100 f0 t-1\r\n"),
+		"get":   fmt.Appendf(nil, "VALUE key:%09d 0 100\r\n", order[0]),
+		"set":   []byte("STORED\r\n"),
+		"mg":    []byte("VA 100 f0 t-1\r\n"),
+		"get10": fmt.Appendf(nil, "VALUE key:%09d 0 100\r\n", order[0]),
 	}[cmd]
 	if got := c.run(batches[0]); !bytes.HasPrefix(got, want) {
 		b.Fatalf("reply %q, want %q...", got, want)
@@ -77,8 +97,8 @@ func benchRequestPath(b *testing.B, cmd string, keys, depth int) {
 	c.flushCounters()
 	b.ReportAllocs()
 	b.ResetTimer()
-	for i := 0; i < b.N; i += depth {
-		c.run(batches[(i/depth)%len(batches)])
+	for i := 0; i < b.N; i += depth * per {
+		c.run(batches[(i/(depth*per))%len(batches)])
 		c.flushCounters()
 	}
 	b.StopTimer()
