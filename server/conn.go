@@ -12,6 +12,13 @@ import (
 
 // Limits of one connection's buffers.
 const (
+	// mcReadBuffer is memcached's READ_BUFFER_SIZE: it reads a
+	// connection's input that much at a time and writes the replies it
+	// holds whenever it needs more input (before a command line that goes
+	// past what it read, after a value it had to read past it). sentMark
+	// follows those points, so that the replies dropped for bad input
+	// later in the same read are the ones memcached had not written yet.
+	mcReadBuffer = 16384
 	// streamThreshold: a storage command whose line and data together are
 	// longer than this is not buffered whole: its value is copied into a
 	// store reservation piece by piece as it arrives.
@@ -387,9 +394,15 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	// one clock read per request.
 	start := ticks.Now()
 	var pf prefetcher
+	window := 0 // where memcached's read buffer would start (mcReadBuffer)
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
+			if off+r.HeaderLen > window+mcReadBuffer {
+				// memcached would have read again for this line, writing
+				// the replies it held first.
+				c.sentMark, window = len(c.out), off
+			}
 			if c.s.net.respLimit > 0 && !c.respRoom(r) {
 				// As memcached when it cannot allocate a response
 				// object for a command: the connection is closed, its
@@ -425,6 +438,11 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			c.exec(r)
 			if r.Command == proto.CmdMetaNoop {
 				c.sentMark = len(c.out) // mn flushes (memcached's conn_mwrite)
+			}
+			if off+n > window+mcReadBuffer {
+				// A value memcached read past its buffer, straight into
+				// the item: it writes the reply before reading on.
+				c.sentMark, window = len(c.out), off+n
 			}
 			end := ticks.Now()
 			c.observe(r.Command, end-start)
@@ -623,6 +641,7 @@ func (c *conn) stream(buffered int) bool {
 	if !ok {
 		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
+		c.sentMark = len(c.out) // see mcReadBuffer
 		return true
 	}
 	if c.replicatedWrite(r) {
@@ -632,6 +651,7 @@ func (c *conn) stream(buffered int) bool {
 		return false // the loop stops here: the connection is parked
 	}
 	c.commit(r)
+	c.sentMark = len(c.out) // see mcReadBuffer
 	return true
 }
 
