@@ -496,6 +496,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		if !ok {
 			return off, true
 		}
+		if off+n > window+mcReadBuffer {
+			c.sentMark, window = len(c.out), off // as for a good line above
+		}
 		off += n
 		c.protoError(r, e)
 		if c.udp != nil {
@@ -515,6 +518,11 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			k := min(len(buf)-off, r.Swallow)
 			off += k
 			c.in.swallow = r.Swallow - k
+			if off > window+mcReadBuffer {
+				// memcached swallows what its buffer lacks straight
+				// from the socket, and writes its replies after.
+				c.sentMark, window = len(c.out), off
+			}
 		}
 		if c.spend() {
 			return off, false
