@@ -81,8 +81,12 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 	// before it (or the batch's start), one clock read per request.
 	start := ticks.Now()
 	var pf prefetcher
+	window := 0 // where memcached's read buffer would start (pastBuffer)
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.ParseBinary(buf[off:], r)
+		if err != proto.ErrIncomplete {
+			c.pastBuffer(&window, off+min(proto.BinHeaderLen, len(buf)-off), off) // the header
+		}
 		if c.s.set.SASL && !c.authed && binNeedsAuth(r, err) {
 			// memcached refuses every other request of a connection that
 			// has not authenticated, once its header, extras and key are
@@ -119,6 +123,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			mark := len(c.out)
 			c.execBinary(r)
 			c.noteBinFlush(r, mark)
+			c.pastBuffer(&window, off+n, off+n) // extras, key or value read past it
 			end := ticks.Now()
 			c.observe(binCommand(r.Base()), end-start)
 			start, c.loop.clockAt = end, end
@@ -180,6 +185,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			k := min(len(buf)-off, r.Swallow)
 			off += k
 			c.in.swallow = r.Swallow - k
+			c.pastBuffer(&window, off, off) // swallowed straight from the socket
 		}
 	}
 	return off, false
@@ -569,6 +575,7 @@ func (c *conn) binStreamDone() {
 		return
 	}
 	c.binCommit(r)
+	c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
 }
 
 // binSASL serves the SASL opcodes (-S). The one mechanism is PLAIN: the

@@ -343,19 +343,18 @@ func TestBinaryBadHeaderDropsUnsentReplies(t *testing.T) {
 		},
 	}
 	// memcached reads 16 KB at a time and writes what it holds when it
-	// needs more: 60 sets of 335 bytes put the 49th across the first 16 KB,
-	// its value (no padding) or its header (a 293-byte set first).
+	// needs more: a set of "a" (pad bytes, so the TOUCH finds it and its
+	// reply waits like the others) and 60 sets of 335 bytes put the 49th
+	// across the first 16 KB, its value (34 bytes of padding) or its
+	// header (293).
 	sets := func(pad int) [][]byte {
-		var pkts [][]byte
-		if pad > 0 {
-			pkts = append(pkts, req(proto.BinRequest{Opcode: proto.BinOpSet, Key: []byte("p"), Value: bytes.Repeat([]byte("p"), pad-33)}))
-		}
+		pkts := [][]byte{req(proto.BinRequest{Opcode: proto.BinOpSet, Key: []byte("a"), Value: bytes.Repeat([]byte("p"), pad-33)})}
 		for i := range 60 {
 			pkts = append(pkts, req(proto.BinRequest{Opcode: proto.BinOpSet, Key: fmt.Appendf(nil, "k%02d", i), Value: bytes.Repeat([]byte("v"), 300)}))
 		}
 		return append(pkts, touchWithTail)
 	}
-	cases["a value past 16 KB"] = sets(0)
+	cases["a value past 16 KB"] = sets(34)
 	cases["a header past 16 KB"] = sets(293)
 	for name, pkts := range cases {
 		t.Run(name, func(t *testing.T) {

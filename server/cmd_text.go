@@ -82,7 +82,7 @@ func (c *conn) get(r *proto.Request) {
 		key := r.Keys[i]
 		if len(key) > proto.MaxKeyLen {
 			// memcached 1.6.45 drops the replies it has not sent yet (those
-			// after an mn were), then answers this (ErrGetKeyTooLong) and
+			// after sentMark), then answers this (ErrGetKeyTooLong) and
 			// nothing more.
 			if c.udp != nil {
 				c.udpDropReplies()

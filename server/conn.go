@@ -14,10 +14,9 @@ import (
 const (
 	// mcReadBuffer is memcached's READ_BUFFER_SIZE: it reads a
 	// connection's input that much at a time and writes the replies it
-	// holds whenever it needs more input (before a command line that goes
-	// past what it read, after a value it had to read past it). sentMark
-	// follows those points, so that the replies dropped for bad input
-	// later in the same read are the ones memcached had not written yet.
+	// holds whenever it needs more input (pastBuffer). sentMark follows
+	// those points, so that the replies dropped for bad input later in the
+	// same read are the ones memcached had not written yet.
 	mcReadBuffer = 16384
 	// streamThreshold: a storage command whose line and data together are
 	// longer than this is not buffered whole: its value is copied into a
@@ -354,6 +353,18 @@ func (c *conn) pendingOut() int {
 	return n
 }
 
+// pastBuffer follows memcached's reads of the input a batch is parsed
+// from: it reads mcReadBuffer bytes at a time into a buffer that starts at
+// window, and when it needs the input up to end beyond that buffer (a
+// command line or packet header past it, a value or swallowed bytes it
+// reads straight from the socket) it first writes the replies it holds,
+// and its buffer starts again at from.
+func (c *conn) pastBuffer(window *int, end, from int) {
+	if end > *window+mcReadBuffer {
+		c.sentMark, *window = len(c.out), from
+	}
+}
+
 // dropUnsent forgets the replies of this batch that memcached would not
 // have written yet (those after sentMark), when it closes the connection
 // at once for bad input. UDP replies stay: each datagram is answered on
@@ -394,15 +405,11 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	// one clock read per request.
 	start := ticks.Now()
 	var pf prefetcher
-	window := 0 // where memcached's read buffer would start (mcReadBuffer)
+	window := 0 // where memcached's read buffer would start (pastBuffer)
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
 		if err == nil {
-			if off+r.HeaderLen > window+mcReadBuffer {
-				// memcached would have read again for this line, writing
-				// the replies it held first.
-				c.sentMark, window = len(c.out), off
-			}
+			c.pastBuffer(&window, off+r.HeaderLen, off) // the line
 			if c.s.net.respLimit > 0 && !c.respRoom(r) {
 				// As memcached when it cannot allocate a response
 				// object for a command: the connection is closed, its
@@ -439,11 +446,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if r.Command == proto.CmdMetaNoop {
 				c.sentMark = len(c.out) // mn flushes (memcached's conn_mwrite)
 			}
-			if off+n > window+mcReadBuffer {
-				// A value memcached read past its buffer, straight into
-				// the item: it writes the reply before reading on.
-				c.sentMark, window = len(c.out), off+n
-			}
+			c.pastBuffer(&window, off+n, off+n) // a value read past it, straight into the item
 			end := ticks.Now()
 			c.observe(r.Command, end-start)
 			start, c.loop.clockAt = end, end
@@ -496,9 +499,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		if !ok {
 			return off, true
 		}
-		if off+n > window+mcReadBuffer {
-			c.sentMark, window = len(c.out), off // as for a good line above
-		}
+		c.pastBuffer(&window, off+n, off)
 		off += n
 		c.protoError(r, e)
 		if c.udp != nil {
@@ -518,11 +519,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			k := min(len(buf)-off, r.Swallow)
 			off += k
 			c.in.swallow = r.Swallow - k
-			if off > window+mcReadBuffer {
-				// memcached swallows what its buffer lacks straight
-				// from the socket, and writes its replies after.
-				c.sentMark, window = len(c.out), off
-			}
+			c.pastBuffer(&window, off, off) // swallowed straight from the socket
 		}
 		if c.spend() {
 			return off, false
@@ -649,7 +646,7 @@ func (c *conn) stream(buffered int) bool {
 	if !ok {
 		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
-		c.sentMark = len(c.out) // see mcReadBuffer
+		c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
 		return true
 	}
 	if c.replicatedWrite(r) {
@@ -659,7 +656,7 @@ func (c *conn) stream(buffered int) bool {
 		return false // the loop stops here: the connection is parked
 	}
 	c.commit(r)
-	c.sentMark = len(c.out) // see mcReadBuffer
+	c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
 	return true
 }
 

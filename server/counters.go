@@ -108,13 +108,6 @@ type loopStats struct {
 	clockAt int64
 }
 
-// count returns the loop's counter i.
-func (ls *loopStats) count(i int) uint64 {
-	ls.mu.Lock()
-	defer ls.mu.Unlock()
-	return ls.c[i]
-}
-
 // flushCounters adds this event's counts to the loop's.
 func (c *conn) flushCounters() {
 	p := &c.pend
