@@ -2,6 +2,7 @@ package lru
 
 import (
 	"fmt"
+	"math"
 	"testing"
 	"time"
 )
@@ -324,4 +325,22 @@ func TestFlatMode(t *testing.T) {
 		t.Fatalf("HOT item not drained in flat mode: %v", r.it.Segment)
 	}
 	checkInv(t, s)
+}
+
+// The age bounds of HOT and WARM follow lru tune's factors; factors that
+// strtod reads but make no number of seconds (infinity, a product past 32
+// bits) leave the age unbounded instead of wrapping to a small one.
+func TestMaxAge(t *testing.T) {
+	for _, c := range []struct {
+		cold   uint32
+		factor float64
+		want   uint32
+	}{
+		{100, 0.2, 20}, {100, 2, 200}, {0, 2, 0}, {100, math.Inf(1), math.MaxUint32},
+		{0, math.Inf(1), math.MaxUint32}, {math.MaxUint32, 2, math.MaxUint32},
+	} {
+		if got := maxAge(c.cold, c.factor); got != c.want {
+			t.Errorf("maxAge(%d, %v) = %d, want %d", c.cold, c.factor, got, c.want)
+		}
+	}
 }

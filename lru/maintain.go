@@ -36,6 +36,17 @@ type bgState struct {
 // crawler's own pace. It returns false when a pass asked for earlier is
 // still running. The pass ends with Stop or Close like all background
 // work.
+// maxAge is coldAge × factor in seconds, capped at 32 bits: lru tune
+// accepts any factor strtod reads, and an infinite one (or 0 × infinity)
+// leaves the age unbounded.
+func maxAge(coldAge uint32, factor float64) uint32 {
+	a := float64(coldAge) * factor
+	if !(a < math.MaxUint32) {
+		return math.MaxUint32
+	}
+	return uint32(a)
+}
+
 func (s *Store) CrawlPass() bool {
 	s.bg.mu.Lock()
 	want := s.crawl.starts + 1
@@ -192,10 +203,10 @@ func (s *Store) juggle(c *lruClass) int {
 	}
 	hotAge, warmAge := uint32(math.MaxUint32), uint32(math.MaxUint32)
 	if f := f64(s.hotMax.Load()); f > 0 {
-		hotAge = uint32(float64(coldAge) * f)
+		hotAge = maxAge(coldAge, f)
 	}
 	if f := f64(s.warmMax.Load()); f > 0 {
-		warmAge = uint32(float64(coldAge) * f)
+		warmAge = maxAge(coldAge, f)
 	}
 	if s.flat.Load() {
 		// Flat mode: whatever is left in HOT and WARM drains into COLD.

@@ -5,9 +5,10 @@ package proto
 type Command uint8
 
 // The commands of a release build of memcached 1.6.45's text and meta
-// protocol (extstore and the debug-build commands answer ERROR there, as
-// here), plus config (ElastiCache discovery), cluster (slabcache's
-// member listing) and flush_prefix (slabcache's namespace flush).
+// protocol, built with extstore (the debug-build commands answer ERROR
+// there, as here), plus config (ElastiCache discovery), cluster
+// (slabcache's member listing) and flush_prefix (slabcache's namespace
+// flush).
 const (
 	CmdNone Command = iota
 
@@ -55,8 +56,9 @@ const (
 	CmdWatch
 	CmdShutdown
 	CmdRefreshCerts
-	CmdConfig  // not in memcached: ElastiCache "config get cluster"
-	CmdCluster // not in memcached: slabcache's "cluster members"
+	CmdExtstore // memcached built with extstore: its tunables
+	CmdConfig   // not in memcached: ElastiCache "config get cluster"
+	CmdCluster  // not in memcached: slabcache's "cluster members"
 
 	numCommands
 )
@@ -96,6 +98,7 @@ var commandNames = [numCommands]string{
 	CmdWatch:          "watch",
 	CmdShutdown:       "shutdown",
 	CmdRefreshCerts:   "refresh_certs",
+	CmdExtstore:       "extstore",
 	CmdConfig:         "config",
 	CmdCluster:        "cluster",
 }

@@ -1,6 +1,10 @@
 package proto
 
-import "math"
+import (
+	"math"
+	"math/big"
+	"strconv"
+)
 
 // Numbers are parsed the way memcached's safe_strtoul, safe_strtol and
 // safe_strtoull (util.c) do on 64-bit Linux, because clients rely on what
@@ -192,3 +196,145 @@ func Tok32(b []byte) (int32, bool) { return tok32(b) }
 // ParseUint32 is memcached's safe_strtoul (leading space and a sign
 // allowed), for class lists.
 func ParseUint32(b []byte) (uint32, bool) { return parseUint32(b) }
+
+// TokDouble is memcached's mc_toktod: safe_strtod (ParseDouble) on a token
+// of at most 31 bytes (it copies the token to a 32-byte buffer).
+func TokDouble(b []byte) (float64, bool) {
+	if len(b) > 31 {
+		return 0, false
+	}
+	return ParseDouble(b)
+}
+
+// ParseDouble is memcached's safe_strtod, with glibc's strtod syntax:
+// leading white space, a sign, then decimal digits with an optional point
+// and exponent, a hexadecimal number ("0x1A", "0x1p-2": the exponent is
+// optional), "inf", "infinity" or "nan" with an optional "(chars)", in any
+// case. The number must end the token or be followed by white space.
+// Overflow and an inexact underflow (to a subnormal or zero) are refused
+// (ERANGE), as glibc reports them; Go's ParseFloat differs on hex without an exponent,
+// underscores and underflow.
+func ParseDouble(b []byte) (float64, bool) {
+	i := 0
+	for i < len(b) && isCSpace(b[i]) {
+		i++
+	}
+	neg := false
+	if i < len(b) && (b[i] == '+' || b[i] == '-') {
+		neg = b[i] == '-'
+		i++
+	}
+	rest := b[i:]
+	var v float64
+	var end int
+	switch {
+	case hasFoldPrefix(rest, "infinity"):
+		v, end = math.Inf(1), i+8
+	case hasFoldPrefix(rest, "inf"):
+		v, end = math.Inf(1), i+3
+	case hasFoldPrefix(rest, "nan"):
+		v, end = math.NaN(), i+3
+		if end < len(b) && b[end] == '(' {
+			j := end + 1
+			for j < len(b) && (isAlnum(b[j]) || b[j] == '_') {
+				j++
+			}
+			if j < len(b) && b[j] == ')' {
+				end = j + 1
+			}
+		}
+	default:
+		n, f, tiny, ok := scanFloat(rest)
+		if !ok {
+			return 0, false
+		}
+		if math.IsInf(f, 0) || tiny {
+			return 0, false // ERANGE
+		}
+		v, end = f, i+n
+	}
+	if !tailOK(b, end) {
+		return 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, true
+}
+
+// scanFloat reads the longest decimal or hexadecimal floating-point number
+// at the start of b, as strtod does: n is the bytes it takes (0 with ok
+// false when there is none); tiny is true for a nonzero number that rounds
+// to zero or inexactly to a subnormal.
+func scanFloat(b []byte) (n int, f float64, tiny, ok bool) {
+	hex := len(b) > 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X') &&
+		(isHexDigit(b[2]) || (b[2] == '.' && len(b) > 3 && isHexDigit(b[3])))
+	digit, expChar, start := isDigit, byte('e'), 0
+	if hex {
+		digit, expChar, start = isHexDigit, 'p', 2
+	}
+	i, digits, nonzero := start, 0, false
+	for ; i < len(b) && digit(b[i]); i++ {
+		digits++
+		nonzero = nonzero || b[i] != '0'
+	}
+	if i < len(b) && b[i] == '.' {
+		for i++; i < len(b) && digit(b[i]); i++ {
+			digits++
+			nonzero = nonzero || b[i] != '0'
+		}
+	}
+	if digits == 0 {
+		return 0, 0, false, false
+	}
+	mant := i
+	if i < len(b) && b[i]|0x20 == expChar {
+		j := i + 1
+		if j < len(b) && (b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		if j < len(b) && isDigit(b[j]) {
+			for j < len(b) && isDigit(b[j]) {
+				j++
+			}
+			i = j
+		}
+	}
+	s := string(b[:i])
+	if hex && i == mant {
+		s += "p0" // Go wants the binary exponent that C makes optional
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil && !math.IsInf(f, 0) {
+		return 0, 0, false, false
+	}
+	if nonzero && math.Abs(f) < 0x1p-1022 {
+		// glibc reports underflow only for an inexact result. A decimal of
+		// at most 31 bytes is never exactly a subnormal; a hexadecimal one
+		// may be.
+		tiny = true
+		if hex {
+			exact, _, err := big.ParseFloat(s, 0, 1024, big.ToNearestEven)
+			tiny = err != nil || new(big.Float).SetFloat64(f).Cmp(exact) != 0
+		}
+	}
+	return i, f, tiny, true
+}
+
+func isDigit(c byte) bool    { return c-'0' <= 9 }
+func isHexDigit(c byte) bool { return c-'0' <= 9 || (c|0x20)-'a' <= 5 }
+func isAlnum(c byte) bool    { return c-'0' <= 9 || (c|0x20)-'a' <= 25 }
+
+// hasFoldPrefix reports whether b starts with the lower-case ASCII word w,
+// in any case.
+func hasFoldPrefix(b []byte, w string) bool {
+	if len(b) < len(w) {
+		return false
+	}
+	for i := 0; i < len(w); i++ {
+		if b[i]|0x20 != w[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -316,6 +316,8 @@ func (p *parser) other() error {
 			r.Command = CmdLru
 		case "refresh_certs":
 			r.Command = CmdRefreshCerts
+		case "extstore":
+			r.Command = CmdExtstore
 		case "config":
 			r.Command = CmdConfig
 		case "cluster":

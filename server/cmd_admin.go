@@ -7,6 +7,7 @@ import (
 
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
+	"github.com/slabcache/slabcache/slab"
 )
 
 // The administrative commands: slabs, lru and lru_crawler with memcached
@@ -81,7 +82,7 @@ func (c *conn) slabsAutomove(args [][]byte) {
 		var ratio float64
 		ok := nt >= 4
 		if ok {
-			ratio, ok = parseDouble(args[2])
+			ratio, ok = proto.TokDouble(args[2])
 		}
 		if !ok {
 			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
@@ -123,15 +124,6 @@ func (c *conn) slabsAutomove(args [][]byte) {
 	c.out = proto.AppendOK(c.out)
 }
 
-// parseDouble is memcached's safe_strtod on a token.
-func parseDouble(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) > 31 {
-		return 0, false
-	}
-	f, err := strconv.ParseFloat(string(b), 64)
-	return f, err == nil
-}
-
 // appendReassignReply appends the reply to `slabs reassign` for the store's
 // answer.
 func appendReassignReply(dst []byte, err error) []byte {
@@ -167,8 +159,8 @@ func (c *conn) lru(args [][]byte) {
 	case nt >= 6 && prefixOf(sub, "tune"):
 		hot, ok1 := proto.TokU32(args[1])
 		warm, ok2 := proto.TokU32(args[2])
-		hmax, ok3 := parseDouble(args[3])
-		wmax, ok4 := parseDouble(args[4])
+		hmax, ok3 := proto.TokDouble(args[3])
+		wmax, ok4 := proto.TokDouble(args[4])
 		switch {
 		case !ok1 || !ok2 || !ok3 || !ok4:
 			c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
@@ -215,6 +207,56 @@ func (c *conn) lru(args [][]byte) {
 	default:
 		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 	}
+}
+
+// extstore is `extstore <setting> <value>` (and `extstore free_memchunks
+// <class> <limit>`, which memcached accepts and ignores): it changes one of
+// extstore's tunables, which slabcached keeps for "stats settings" as a
+// memcached without ext_path does. Sub-commands are abbreviated as memcached
+// allows, tried in its order, and any bad token answers ERROR.
+func (c *conn) extstore(args [][]byte) {
+	nt := len(args) + 1
+	var set func(e *ExtstoreSettings)
+	ok := false
+	if nt >= 3 {
+		sub, v := args[0], args[1]
+		n, isU32 := proto.TokU32(v)
+		field := func(pick func(e *ExtstoreSettings) *uint32) {
+			ok, set = isU32, func(e *ExtstoreSettings) { *pick(e) = n }
+		}
+		switch {
+		case prefixOf(sub, "free_memchunks") && nt > 3:
+			_, limitOK := proto.TokU32(args[2])
+			ok = isU32 && limitOK && n <= slab.MaxClasses // memcached: < MAX_NUMBER_OF_SLAB_CLASSES
+		case prefixOf(sub, "item_size"):
+			field(func(e *ExtstoreSettings) *uint32 { return &e.ItemSize })
+		case prefixOf(sub, "item_age"):
+			field(func(e *ExtstoreSettings) *uint32 { return &e.ItemAge })
+		case prefixOf(sub, "low_ttl"):
+			field(func(e *ExtstoreSettings) *uint32 { return &e.LowTTL })
+		case prefixOf(sub, "recache_rate"):
+			field(func(e *ExtstoreSettings) *uint32 { return &e.RecacheRate })
+		case prefixOf(sub, "compact_under"):
+			field(func(e *ExtstoreSettings) *uint32 { return &e.CompactUnder })
+		case prefixOf(sub, "drop_under"):
+			field(func(e *ExtstoreSettings) *uint32 { return &e.DropUnder })
+		case prefixOf(sub, "max_sleep"):
+			field(func(e *ExtstoreSettings) *uint32 { return &e.MaxSleep })
+		case prefixOf(sub, "max_frag"):
+			f, good := proto.TokDouble(v)
+			ok, set = good, func(e *ExtstoreSettings) { e.MaxFrag = f }
+		case prefixOf(sub, "drop_unread"):
+			ok, set = isU32, func(e *ExtstoreSettings) { e.DropUnread = n != 0 }
+		}
+	}
+	if !ok {
+		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
+		return
+	}
+	if set != nil {
+		c.s.setLive(func(l *Settings) { set(&l.Extstore) })
+	}
+	c.out = proto.AppendOK(c.out)
 }
 
 // lruCrawler is `lru_crawler <crawl|metadump|mgdump> <classes>`,

@@ -17,9 +17,9 @@ import (
 // path.
 
 // stats answers `stats` and its sub-commands, abbreviated as memcached
-// allows (it compares "reset", "detail", "settings", "cachedump" and
-// "conns" over the token's length, in that order; "items", "slabs" and
-// "sizes" whole).
+// allows (it compares "reset", "detail", "settings", "cachedump", "conns"
+// and "extstore" over the token's length, in that order; "items", "slabs"
+// and "sizes" whole).
 func (c *conn) stats(r *proto.Request) {
 	args := r.Args()
 	if len(args) == 0 {
@@ -51,6 +51,9 @@ func (c *conn) stats(r *proto.Request) {
 		c.cachedump(args)
 	case prefixOf(sub, "conns"):
 		c.out = c.appendStatsConns(c.out)
+	case prefixOf(sub, "extstore"):
+		// extstore's pages: a memcached without ext_path has none.
+		c.out = proto.AppendEnd(c.out)
 	case string(sub) == "items":
 		c.out = c.s.appendStatsItems(c.out)
 	case string(sub) == "slabs":

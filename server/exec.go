@@ -67,9 +67,11 @@ func (c *conn) exec(r *proto.Request) {
 		c.discovery(r)
 	case proto.CmdRefreshCerts:
 		c.refreshCerts()
+	case proto.CmdExtstore:
+		c.extstore(r.Args())
 	default:
-		// extstore (not built in), misbehave and debugtime (memcached
-		// debug builds only): release memcached answers ERROR.
+		// misbehave and debugtime (memcached debug builds only): release
+		// memcached answers ERROR.
 		c.out = proto.AppendError(c.out, proto.ErrUnknownCommand)
 	}
 }

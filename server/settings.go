@@ -3,6 +3,7 @@ package server
 import (
 	"cmp"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"strconv"
@@ -228,6 +229,30 @@ type Settings struct {
 	// they configured).
 	TailRepairTime      int  // tail_repair_time (-o tail_repair_time): seconds; 0 (default) = off
 	InlineASCIIResponse bool // inline_ascii_response (-o inline_ascii_resp): always false in memcached 1.6
+	// Extstore holds extstore's tunables (-o ext_*, the "extstore"
+	// command): there is no extstore, but they are kept and reported as
+	// by a memcached 1.6.45 started without ext_path.
+	Extstore ExtstoreSettings
+}
+
+// ExtstoreSettings are memcached's extstore tunables as "stats settings"
+// prints them (ext_item_size, ...).
+type ExtstoreSettings struct {
+	ItemSize     uint32  // ext_item_size; default 512
+	ItemAge      uint32  // ext_item_age; default 4294967295
+	LowTTL       uint32  // ext_low_ttl; default 0
+	RecacheRate  uint32  // ext_recache_rate; default 2000
+	WbufSize     uint32  // ext_wbuf_size in bytes (given in MiB); default 4 MiB
+	CompactUnder uint32  // ext_compact_under; default 0
+	DropUnder    uint32  // ext_drop_under; default 0
+	MaxSleep     uint32  // ext_max_sleep; default 1000000
+	MaxFrag      float64 // ext_max_frag; default 0.8
+	DropUnread   bool    // ext_drop_unread; default false
+}
+
+// DefaultExtstoreSettings are memcached 1.6.45's extstore defaults.
+func DefaultExtstoreSettings() ExtstoreSettings {
+	return ExtstoreSettings{ItemSize: 512, ItemAge: math.MaxUint32, RecacheRate: 2000, WbufSize: 4 << 20, MaxSleep: 1000000, MaxFrag: 0.8}
 }
 
 // DefaultSettings returns memcached 1.6's defaults, except that the server
@@ -292,6 +317,7 @@ func DefaultSettings() Settings {
 		PrefixDelimiter:       ':',
 		WatcherLogbufSize:     256 << 10,
 		WorkerLogbufSize:      64 << 10,
+		Extstore:              DefaultExtstoreSettings(),
 	}
 }
 
@@ -599,6 +625,22 @@ func (s *Settings) listenAddrs(defPort int) ([]string, error) {
 	return out, nil
 }
 
+// formatFixed is C's printf("%.Nf"): Go's 'f' format, except that
+// infinities and NaNs print as "inf", "-inf", "nan" and "-nan".
+func formatFixed(v float64, prec int) string {
+	switch {
+	case math.IsInf(v, 1):
+		return "inf"
+	case math.IsInf(v, -1):
+		return "-inf"
+	case math.IsNaN(v) && math.Signbit(v):
+		return "-nan"
+	case math.IsNaN(v):
+		return "nan"
+	}
+	return strconv.FormatFloat(v, 'f', prec, 64)
+}
+
 // Stat is one "STAT name value" line.
 type Stat struct {
 	Name, Value string
@@ -621,7 +663,9 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		return "no"
 	}
 	d := strconv.Itoa
-	f2 := func(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+	f2 := func(v float64) string { return formatFixed(v, 2) }
+	u := func(v uint32) string { return strconv.FormatUint(uint64(v), 10) }
+	ext := &s.Extstore
 	orNull := func(v string) string {
 		if v == "" {
 			return "NULL"
@@ -689,18 +733,17 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"read_buf_mem_limit", strconv.FormatInt(s.ReadBufMemLimit, 10)},
 		{"track_sizes", yes(s.TrackSizes)},
 		{"inline_ascii_response", yes(s.InlineASCIIResponse)},
-		// extstore is not part of slabcached: memcached's defaults.
-		{"ext_item_size", "512"},
-		{"ext_item_age", "4294967295"},
-		{"ext_low_ttl", "0"},
-		{"ext_recache_rate", "2000"},
-		{"ext_wbuf_size", "4194304"},
-		{"ext_compact_under", "0"},
-		{"ext_drop_under", "0"},
-		{"ext_max_sleep", "1000000"},
-		{"ext_max_frag", "0.80"},
-		{"slab_automove_freeratio", strconv.FormatFloat(s.SlabAutomoveFreeRatio, 'f', 3, 64)},
-		{"ext_drop_unread", "no"},
+		{"ext_item_size", u(ext.ItemSize)},
+		{"ext_item_age", u(ext.ItemAge)},
+		{"ext_low_ttl", u(ext.LowTTL)},
+		{"ext_recache_rate", u(ext.RecacheRate)},
+		{"ext_wbuf_size", u(ext.WbufSize)},
+		{"ext_compact_under", u(ext.CompactUnder)},
+		{"ext_drop_under", u(ext.DropUnder)},
+		{"ext_max_sleep", u(ext.MaxSleep)},
+		{"ext_max_frag", f2(ext.MaxFrag)},
+		{"slab_automove_freeratio", formatFixed(s.SlabAutomoveFreeRatio, 3)},
+		{"ext_drop_unread", yes(ext.DropUnread)},
 		{"ssl_enabled", yes(s.TLS)},
 		{"ssl_chain_cert", cmp.Or(s.SSLChainCert, "(null)")},
 		{"ssl_key", cmp.Or(s.SSLKey, "(null)")},

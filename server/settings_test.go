@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -347,5 +348,40 @@ func TestEvictionPolicySetting(t *testing.T) {
 	set.Eviction = "fifo"
 	if _, err := New(set, Options{}); err == nil || err.Error() != "eviction must be lru or lfu" {
 		t.Errorf("eviction=fifo: %v", err)
+	}
+}
+
+// The extstore command changes extstore's tunables as in memcached 1.6.45
+// (built with extstore, started without ext_path): the same commands sent
+// to both leave the same stats settings, including C's spelling of
+// infinities and NaNs. Replies are compared by the text corpus
+// (extstore.conv).
+func TestExtstoreCommandMatchesMemcached(t *testing.T) {
+	cmds := "extstore item_size 100\r\nextstore item_age 9\r\nextstore l 3\r\nextstore recache_rate 7\r\n" +
+		"extstore compact_under 2\r\nextstore drop_under 1\r\nextstore max_sleep 11\r\nextstore max_frag 0x1p-2\r\n" +
+		"extstore drop_unread 5\r\nextstore item_size 5 noreply\r\nextstore item_size x\r\n" +
+		"extstore free_memchunks 1 2\r\nlru tune 10 20 -nan inf\r\nslabs automove freeratio 0.125\r\nmn\r\n"
+	want := []string{"OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n",
+		"ERROR\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "MN\r\n"}
+	mcAddr := testenv.StartReference(t)
+	srv := startTestServer(t, func(s *Settings) {})
+	for _, addr := range []string{mcAddr, srv.Addr()} {
+		if got := sendLines(t, addr, cmds, len(want)); !slices.Equal(got, want) {
+			t.Errorf("%s answered %q, want %q", addr, got, want)
+		}
+	}
+	mc, ours := statsSettings(t, mcAddr), statsSettings(t, srv.Addr())
+	differ := map[string]bool{"num_threads": true, "num_threads_per_udp": true, "hash_algorithm": true,
+		"tcpport": true, "maxbytes": true, "item_size_max": true, "inter": true, "slab_chunk_max": true}
+	compareStatsSettings(t, mc, ours, differ)
+	got := map[string]string{}
+	for _, st := range ours {
+		got[st.Name] = st.Value
+	}
+	for name, v := range map[string]string{"ext_item_size": "5", "ext_max_frag": "0.25", "ext_drop_unread": "yes",
+		"hot_max_factor": "-nan", "warm_max_factor": "inf", "slab_automove_freeratio": "0.125"} {
+		if got[name] != v {
+			t.Errorf("%s = %q, want %q", name, got[name], v)
+		}
 	}
 }

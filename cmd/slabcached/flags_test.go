@@ -268,6 +268,12 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"-o", "slab_automove=3"}, "slab_automove must be between 0 and 2", false},
 		{[]string{"-o", "slab_automove=x"}, `-o slab_automove: "x" is not a whole number`, false},
 		{[]string{"-o", "slab_automove_ratio"}, "Missing slab_automove_ratio argument", false},
+		{[]string{"-o", "ext_item_size"}, "Missing ext_item_size argument", false},
+		{[]string{"-o", "ext_item_size=-1"}, "could not parse argument to ext_item_size", false},
+		{[]string{"-o", "ext_threads=x"}, "could not parse argument to ext_threads", false},
+		{[]string{"-o", "ext_max_frag=1e400"}, "could not parse argument to ext_max_frag", false},
+		{[]string{"-o", "slab_automove_freeratio=x"}, "could not parse argument to slab_automove_freeratio", false},
+		{[]string{"-o", "ext_path"}, "missing argument to ext_path, ie: ext_path=/d/file:5G", false},
 		{[]string{"-o", "slab_automove_ratio=2"}, "slab_automove_ratio must be > 0 and < 1", false},
 		{[]string{"-o", "slab_automove_window"}, "Missing slab_automove_window argument", false},
 		{[]string{"-o", "slab_automove_window=2"}, "slab_automove_window must be > 2", false},
@@ -430,7 +436,10 @@ func TestNoticesAndRefusals(t *testing.T) {
 		"max-reqs-per-event": "5", "listen-backlog": "16", "tail_repair_time": "20", "hash_algorithm": "murmur3",
 		"read_buf_mem_limit": "32", "resp_obj_mem_limit": "5", "worker_logbuf_size": "128",
 		"memory-file": "/tmp/slabcached.mem", "sock_cookie_id": "3", "slab_automove_freeratio": "0.05",
-		"slab_sizes": "96-200-400", "napi-ids": "2",
+		"slab_sizes": "96-200-400", "napi-ids": "2", "ext_path": "/tmp/ext:64m",
+		"ext_page_size": "4", "ext_wbuf_size": "8", "ext_threads": "2", "ext_io_depth": "3", "ext_item_size": "100",
+		"ext_item_age": "5", "ext_low_ttl": "3", "ext_recache_rate": "7", "ext_compact_under": "2", "ext_drop_under": "1",
+		"ext_max_frag": "0.5", "ext_max_sleep": "9",
 	}
 	for _, o := range options {
 		if o.noEffect == "" && o.refused == "" {
@@ -630,6 +639,11 @@ func TestFlagsMatchMemcached(t *testing.T) {
 		{"-o", "slab_chunk_max=1", "-I", "1k", "-m", "8"},
 		{"-I", "4m", "-o", "no_chunked_items"},
 		{"-o", "modern,no_hashexpand,inline_ascii_resp,maxconns_fast,lru_maintainer,lru_crawler,slab_reassign,slab_automove"},
+		// extstore's tunables without ext_path: kept and reported.
+		{"-o", "ext_item_size=100,ext_item_age=5,ext_low_ttl=3,ext_recache_rate=7,ext_wbuf_size=8,ext_compact_under=2," +
+			"ext_drop_under=1,ext_max_sleep=9,ext_max_frag=0x1p-3,ext_drop_unread=x,slab_automove_freeratio=0.05," +
+			"ext_page_size=4,ext_threads=2,ext_io_depth=3"},
+		{"-o", "ext_wbuf_size=4096,ext_max_frag=-inf,slab_automove_freeratio=nan"},
 	}
 	for _, extra := range cases {
 		t.Run(strings.Join(extra, " "), func(t *testing.T) {
@@ -694,6 +708,9 @@ func TestEveryMemcachedOptionAccepted(t *testing.T) {
 		"ssl_chain_cert": "/tmp/c.pem", "ssl_key": "/tmp/k.pem", "ssl_keyformat": "1", "ssl_verify_mode": "1",
 		"ssl_ciphers": "AES128-SHA", "ssl_ca_cert": "/tmp/ca.pem", "ssl_wbuf_size": "16", "ssl_min_version": "2",
 		"sock_cookie_id": "1", "slab_automove_freeratio": "0.05", "ext_path": "/tmp/ext:64m",
+		"ext_page_size": "4", "ext_wbuf_size": "8", "ext_threads": "2", "ext_io_depth": "3", "ext_item_size": "100",
+		"ext_item_age": "5", "ext_low_ttl": "3", "ext_recache_rate": "7", "ext_compact_under": "2", "ext_drop_under": "1",
+		"ext_max_frag": "0.5", "ext_max_sleep": "9",
 	}
 	checked := 0
 	for _, m := range longRE.FindAllStringSubmatch(string(out), -1) {

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/slabcache/slabcache/proto"
 	"github.com/slabcache/slabcache/server"
 )
 
@@ -56,7 +57,7 @@ type option struct {
 var options = slices.Concat(memcachedOptions, clusterOptions, metricsOptions)
 
 const (
-	noExtstore = "has no effect in slabcached: there is no extstore"
+	noExtstore = "has no effect in slabcached: there is no extstore (stats settings reports extstore's settings as memcached does without ext_path)"
 	noProxy    = "is not supported: slabcached has no built-in proxy"
 )
 
@@ -343,21 +344,36 @@ var memcachedOptions = []option{
 		return p.extended("no_slab_reassign,no_slab_automove,no_maxconns_fast,no_lru_crawler,no_lru_maintainer")
 	}, noEffect: "-o no_modern: hash_algorithm=jenkins has no effect in slabcached"},
 	{kind: suboption, long: "sock_cookie_id", arg: requiredArg, noEffect: "-o sock_cookie_id has no effect in slabcached"},
-	{kind: suboption, long: "ext_path", arg: optionalArg, noEffect: "-o ext_path " + noExtstore},
-	{kind: suboption, long: "ext_page_size", arg: optionalArg, noEffect: "-o ext_page_size " + noExtstore},
-	{kind: suboption, long: "ext_wbuf_size", arg: optionalArg, noEffect: "-o ext_wbuf_size " + noExtstore},
-	{kind: suboption, long: "ext_threads", arg: optionalArg, noEffect: "-o ext_threads " + noExtstore},
-	{kind: suboption, long: "ext_io_depth", arg: optionalArg, noEffect: "-o ext_io_depth " + noExtstore},
-	{kind: suboption, long: "ext_item_size", arg: optionalArg, noEffect: "-o ext_item_size " + noExtstore},
-	{kind: suboption, long: "ext_item_age", arg: optionalArg, noEffect: "-o ext_item_age " + noExtstore},
-	{kind: suboption, long: "ext_low_ttl", arg: optionalArg, noEffect: "-o ext_low_ttl " + noExtstore},
-	{kind: suboption, long: "ext_drop_unread", arg: optionalArg, noEffect: "-o ext_drop_unread " + noExtstore},
-	{kind: suboption, long: "ext_recache_rate", arg: optionalArg, noEffect: "-o ext_recache_rate " + noExtstore},
-	{kind: suboption, long: "ext_compact_under", arg: optionalArg, noEffect: "-o ext_compact_under " + noExtstore},
-	{kind: suboption, long: "ext_drop_under", arg: optionalArg, noEffect: "-o ext_drop_under " + noExtstore},
-	{kind: suboption, long: "ext_max_frag", arg: optionalArg, noEffect: "-o ext_max_frag " + noExtstore},
-	{kind: suboption, long: "ext_max_sleep", arg: optionalArg, noEffect: "-o ext_max_sleep " + noExtstore},
-	{kind: suboption, long: "slab_automove_freeratio", arg: requiredArg, noEffect: "-o slab_automove_freeratio has no effect in slabcached (it tunes memcached's extstore automover)"},
+	// extstore's options (memcached built with it, as 1.6.45's packages
+	// are): its tunables are kept for stats settings and the extstore
+	// command; nothing is stored on flash.
+	{kind: suboption, long: "ext_path", arg: requiredArg, missing: "missing argument to ext_path, ie: ext_path=/d/file:5G",
+		noEffect: "-o ext_path " + noExtstore},
+	{kind: suboption, long: "ext_page_size", arg: requiredArg, apply: extU32("ext_page_size", nil, 1), noEffect: "-o ext_page_size " + noExtstore},
+	{kind: suboption, long: "ext_wbuf_size", arg: requiredArg, apply: extU32("ext_wbuf_size", func(e *server.ExtstoreSettings) *uint32 { return &e.WbufSize }, 1<<20),
+		noEffect: "-o ext_wbuf_size " + noExtstore},
+	{kind: suboption, long: "ext_threads", arg: requiredArg, apply: extU32("ext_threads", nil, 1), noEffect: "-o ext_threads " + noExtstore},
+	{kind: suboption, long: "ext_io_depth", arg: requiredArg, apply: extU32("ext_io_depth", nil, 1), noEffect: "-o ext_io_depth " + noExtstore},
+	{kind: suboption, long: "ext_item_size", arg: requiredArg, apply: extU32("ext_item_size", func(e *server.ExtstoreSettings) *uint32 { return &e.ItemSize }, 1),
+		noEffect: "-o ext_item_size " + noExtstore},
+	{kind: suboption, long: "ext_item_age", arg: requiredArg, apply: extU32("ext_item_age", func(e *server.ExtstoreSettings) *uint32 { return &e.ItemAge }, 1),
+		noEffect: "-o ext_item_age " + noExtstore},
+	{kind: suboption, long: "ext_low_ttl", arg: requiredArg, apply: extU32("ext_low_ttl", func(e *server.ExtstoreSettings) *uint32 { return &e.LowTTL }, 1),
+		noEffect: "-o ext_low_ttl " + noExtstore},
+	{kind: suboption, long: "ext_drop_unread", arg: optionalArg, apply: set(func(s *server.Settings) { s.Extstore.DropUnread = true }),
+		noEffect: "-o ext_drop_unread " + noExtstore},
+	{kind: suboption, long: "ext_recache_rate", arg: requiredArg, apply: extU32("ext_recache_rate", func(e *server.ExtstoreSettings) *uint32 { return &e.RecacheRate }, 1),
+		noEffect: "-o ext_recache_rate " + noExtstore},
+	{kind: suboption, long: "ext_compact_under", arg: requiredArg, apply: extU32("ext_compact_under", func(e *server.ExtstoreSettings) *uint32 { return &e.CompactUnder }, 1),
+		noEffect: "-o ext_compact_under " + noExtstore},
+	{kind: suboption, long: "ext_drop_under", arg: requiredArg, apply: extU32("ext_drop_under", func(e *server.ExtstoreSettings) *uint32 { return &e.DropUnder }, 1),
+		noEffect: "-o ext_drop_under " + noExtstore},
+	{kind: suboption, long: "ext_max_frag", arg: requiredArg, apply: cDouble("ext_max_frag", func(s *server.Settings) *float64 { return &s.Extstore.MaxFrag }),
+		noEffect: "-o ext_max_frag " + noExtstore},
+	{kind: suboption, long: "ext_max_sleep", arg: requiredArg, apply: extU32("ext_max_sleep", func(e *server.ExtstoreSettings) *uint32 { return &e.MaxSleep }, 1),
+		noEffect: "-o ext_max_sleep " + noExtstore},
+	{kind: suboption, long: "slab_automove_freeratio", arg: requiredArg, apply: cDouble("slab_automove_freeratio", func(s *server.Settings) *float64 { return &s.SlabAutomoveFreeRatio }),
+		noEffect: "-o slab_automove_freeratio has no effect in slabcached (it tunes memcached's extstore automover)"},
 	{kind: suboption, long: "ssl_chain_cert", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLChainCert })},
 	{kind: suboption, long: "ssl_key", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLKey })},
 	{kind: suboption, long: "ssl_keyformat", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
@@ -499,6 +515,36 @@ func setFloat(field func(s *server.Settings) *float64) func(*parser, string, boo
 			*field(&p.cmd.settings) = f
 		}
 		return err
+	}
+}
+
+// extU32 makes the apply function of an extstore sub-option holding a 32-bit
+// number (memcached's safe_strtoul), multiplied by mult as memcached does
+// (ext_wbuf_size is given in MiB; the product wraps at 32 bits there too).
+// field nil: the value is checked and not kept.
+func extU32(name string, field func(e *server.ExtstoreSettings) *uint32, mult uint32) func(*parser, string, bool) error {
+	return func(p *parser, v string, _ bool) error {
+		n, ok := proto.ParseUint32([]byte(v))
+		if !ok {
+			return server.UsageError("could not parse argument to " + name)
+		}
+		if field != nil {
+			*field(&p.cmd.settings.Extstore) = n * mult
+		}
+		return nil
+	}
+}
+
+// cDouble makes the apply function of a sub-option memcached reads with
+// safe_strtod.
+func cDouble(name string, field func(s *server.Settings) *float64) func(*parser, string, bool) error {
+	return func(p *parser, v string, _ bool) error {
+		f, ok := proto.ParseDouble([]byte(v))
+		if !ok {
+			return server.UsageError("could not parse argument to " + name)
+		}
+		*field(&p.cmd.settings) = f
+		return nil
 	}
 }
 

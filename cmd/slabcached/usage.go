@@ -124,8 +124,9 @@ func printUsage(w io.Writer) {
                           slab_chunk_max = 1 MiB
    - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit,
      slab_sizes, sock_cookie_id, slab_automove_freeratio: accepted, no effect
-   - extstore's ext_* options: accepted, no effect (there is no extstore; they
-     are not named here, so scripts that look for them in -h find none)
+   - extstore's ext_* options: accepted, no effect (there is no extstore; stats
+     settings reports them; they are not named here, so scripts that look for
+     them in -h find none)
 -r, --enable-coredumps    maximize core file limit
 -i, --license             print the licence note and exit
 -e, --memory-file=<file>  keep item memory in <file> (e.g. on /dev/shm) for a warm restart
