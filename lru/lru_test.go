@@ -238,6 +238,35 @@ func TestCrawlPass(t *testing.T) {
 	}
 }
 
+// A pass asked of an idle store starts at once: the background goroutine,
+// which sleeps up to a second when there is nothing to do, is woken for
+// it (memcached's crawler thread is signalled the same way), so that
+// `lru_crawler crawl` twice a few milliseconds apart on a quiet server is
+// not BUSY. Two tries, after the goroutine has backed off to its longest
+// sleep: without the wake-up each waits for the rest of that second.
+func TestCrawlPassWakesIdleStore(t *testing.T) {
+	cfg := testConfig()
+	cfg.LRUCrawler = false
+	cfg.LRUMaintainer = false
+	s, _ := newTestStore(t, cfg)
+	fillExpiring(s, 100)
+	s.Start()
+	defer s.Stop()
+	for try := range 2 {
+		time.Sleep(2500 * time.Millisecond) // 100 ms growing by half per idle step to 1 s
+		start := time.Now()
+		if !s.CrawlPass() {
+			t.Fatal("CrawlPass refused on an idle store")
+		}
+		for s.CrawlPassRunning() && time.Since(start) < 5*time.Second {
+			time.Sleep(time.Millisecond)
+		}
+		if d := time.Since(start); d > 300*time.Millisecond {
+			t.Errorf("try %d: a pass over 100 items took %v to finish", try, d)
+		}
+	}
+}
+
 func TestDump(t *testing.T) {
 	cfg := testConfig()
 	cfg.MemoryLimit = 64 << 20

@@ -29,6 +29,17 @@ type bgState struct {
 	// passWanted, when not 0, is the crawler pass count (crawlerState.starts)
 	// to reach before an asked-for full pass is done (CrawlPass).
 	passWanted atomic.Uint64
+	// wake cuts the background goroutine's sleep short when work is asked
+	// for (a crawl pass): idle, it sleeps up to a second.
+	wake chan struct{}
+}
+
+// wakeBackground ends the background goroutine's current sleep.
+func (s *Store) wakeBackground() {
+	select {
+	case s.bg.wake <- struct{}{}:
+	default:
+	}
 }
 
 // CrawlPass asks the background goroutine for one full crawler pass over
@@ -36,22 +47,15 @@ type bgState struct {
 // crawler's own pace. It returns false when a pass asked for earlier is
 // still running. The pass ends with Stop or Close like all background
 // work.
-// maxAge is coldAge × factor in seconds, capped at 32 bits: lru tune
-// accepts any factor strtod reads, and an infinite one (or 0 × infinity)
-// leaves the age unbounded.
-func maxAge(coldAge uint32, factor float64) uint32 {
-	a := float64(coldAge) * factor
-	if !(a < math.MaxUint32) {
-		return math.MaxUint32
-	}
-	return uint32(a)
-}
-
 func (s *Store) CrawlPass() bool {
 	s.bg.mu.Lock()
 	want := s.crawl.starts + 1
 	s.bg.mu.Unlock()
-	return s.bg.passWanted.CompareAndSwap(0, want)
+	if !s.bg.passWanted.CompareAndSwap(0, want) {
+		return false
+	}
+	s.wakeBackground()
+	return true
 }
 
 // CrawlPassRunning reports whether a pass asked for by CrawlPass is running
@@ -124,6 +128,14 @@ func (s *Store) run(stop, done chan struct{}) {
 		case <-stop:
 			return
 		case <-t.C:
+		case <-s.bg.wake:
+			sleep = minSleep
+			if !t.Stop() {
+				select {
+				case <-t.C:
+				default:
+				}
+			}
 		}
 		did := 0
 		if s.cfg.LRUMaintainer {
@@ -329,3 +341,14 @@ func (s *Store) SetCrawler(on bool) { s.crawlerOff.Store(!on) }
 
 // CrawlerOn reports whether the background crawler runs.
 func (s *Store) CrawlerOn() bool { return !s.crawlerOff.Load() }
+
+// maxAge is coldAge × factor in seconds, capped at 32 bits: lru tune
+// accepts any factor strtod reads, and an infinite one (or 0 × infinity)
+// leaves the age unbounded.
+func maxAge(coldAge uint32, factor float64) uint32 {
+	a := float64(coldAge) * factor
+	if !(a < math.MaxUint32) {
+		return math.MaxUint32
+	}
+	return uint32(a)
+}

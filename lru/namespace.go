@@ -134,7 +134,11 @@ func (s *Store) crawlPassAfter() {
 	s.bg.mu.Unlock()
 	for {
 		cur := s.bg.passWanted.Load()
-		if cur >= want || s.bg.passWanted.CompareAndSwap(cur, want) {
+		if cur >= want {
+			return
+		}
+		if s.bg.passWanted.CompareAndSwap(cur, want) {
+			s.wakeBackground()
 			return
 		}
 	}

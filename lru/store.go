@@ -180,6 +180,7 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 		bits++
 	}
 	s := &Store{cfg: cfg, clk: clk, slab: a, lay: lay, shards: make([]shard, 1<<bits), shardBits: bits}
+	s.bg.wake = make(chan struct{}, 1)
 	for cfg.LRUStripes>>s.stripeBits > 1 {
 		s.stripeBits++
 	}

@@ -275,15 +275,22 @@ func (c *conn) lruCrawler(r *proto.Request, args [][]byte, pipelined bool) {
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerDisabled)
 			return
 		}
-		if _, ok := parseClasses(args[1]); !ok {
+		set, ok := parseClasses(args[1])
+		switch {
+		case !ok:
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerBadClass)
-			return
-		}
-		if !s.store.CrawlPass() {
+		case set != nil && len(set) == 0:
+			c.out = proto.AppendError(c.out, proto.ErrCrawlerNotStarted)
+		case s.store.CrawlPassRunning():
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerBusy)
-			return
+		case string(args[1]) == "hash":
+			// memcached walks its hash table for dumps only.
+			c.out = proto.AppendError(c.out, proto.ErrCrawlerUnknown)
+		case !s.store.CrawlPass():
+			c.out = proto.AppendError(c.out, proto.ErrCrawlerBusy)
+		default:
+			c.out = proto.AppendOK(c.out)
 		}
-		c.out = proto.AppendOK(c.out)
 	case nt == 3 && (prefixOf(sub, "metadump") || prefixOf(sub, "mgdump")):
 		c.dump(prefixOf(sub, "mgdump") && !prefixOf(sub, "metadump"), args[1], pipelined)
 	case nt == 3 && prefixOf(sub, "tocrawl"):
@@ -326,7 +333,8 @@ func (c *conn) lruCrawler(r *proto.Request, args [][]byte, pipelined bool) {
 
 // parseClasses parses the classes of lru_crawler crawl, metadump and
 // mgdump as memcached does: "all", "hash", or a comma-separated list of
-// class ids from 1 to 63 (empty items skipped). nil means every class.
+// class ids from 1 to 63 (empty items skipped; none at all: an empty set,
+// which memcached answers NOTSTARTED). nil means every class.
 func parseClasses(arg []byte) (map[int]bool, bool) {
 	if string(arg) == "all" || string(arg) == "hash" {
 		return nil, true
@@ -386,6 +394,10 @@ func (c *conn) dump(mg bool, classes []byte, pipelined bool) {
 		set, ok := parseClasses(classes)
 		if !ok {
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerBadClass)
+			return
+		}
+		if set != nil && len(set) == 0 {
+			c.out = proto.AppendError(c.out, proto.ErrCrawlerNotStarted)
 			return
 		}
 		*ds = dumpState{active: true, classes: set}
