@@ -154,10 +154,10 @@ var (
 	ErrCrawlerDisabled   = replyErr("CLIENT_ERROR lru crawler disabled")
 	ErrCrawlerBusy       = replyErr("BUSY currently processing crawler request")
 	ErrCrawlerStart      = replyErr("ERROR failed to start lru crawler thread")
-	ErrCrawlerNotStarted = replyErr("NOTSTARTED no items to crawl")     // an empty class list
+	ErrCrawlerNotStarted = replyErr("NOTSTARTED no items to crawl")    // an empty class list
 	ErrCrawlerUnknown    = replyErr("ERROR an unknown error happened") // crawl hash: a hash walk is for dumps only
-	ErrDumpDisabled      = replyErr("ERROR metadump not allowed") // -X
-	ErrKeyDumpDisabled   = replyErr("ERROR key dump not allowed") // mgdump under -X
+	ErrDumpDisabled      = replyErr("ERROR metadump not allowed")      // -X
+	ErrKeyDumpDisabled   = replyErr("ERROR key dump not allowed")      // mgdump under -X
 	ErrPipelinedMetadump = replyErr("ERROR cannot pipeline other commands before metadump")
 	ErrPipelinedMgdump   = replyErr("ERROR cannot pipeline other commands before mgdump")
 	// watch under -W, stats detail with a bad argument.
