@@ -39,8 +39,8 @@ var (
 )
 
 // Reassign moves one page from class src to class dst (`slabs reassign src
-// dst`). src may be -1 for "any class with a page to spare but dst"; dst 0
-// sends the page to the global pool. Unlike memcached, which answers OK and
+// dst`). src may be -1 for "any class with a page to spare but dst", or 0
+// for a page of the global pool; dst 0 sends the page to the pool. Unlike memcached, which answers OK and
 // moves the page in its rebalancer thread, it runs the move to completion
 // before returning (a few milliseconds for a full page; a server may call it
 // from a goroutine of its own). Success is memcached's OK.
@@ -48,17 +48,17 @@ func (s *Store) Reassign(src, dst int) error {
 	if !s.cfg.SlabReassign {
 		return ErrReassignDisabled
 	}
-	n := s.slab.NumClasses()
-	if dst < 0 || dst > n || src < -1 || src == 0 || src > n {
-		return ErrReassignBadClass
-	}
+	// memcached's order: the same class twice before anything else, then
+	// -1 resolved to a class with a page to spare (none leaves it at -1),
+	// then both ids checked, class 0 being the global page pool.
 	if src == dst {
 		return ErrReassignSame
 	}
+	n := s.slab.NumClasses()
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
 	if src == -1 {
-		best, bestPages := 0, 1
+		best, bestPages := -1, 1
 		for c := 1; c <= n; c++ {
 			if c == dst {
 				continue
@@ -67,10 +67,18 @@ func (s *Store) Reassign(src, dst int) error {
 				best, bestPages = c, p
 			}
 		}
-		if best == 0 {
+		src = best
+	}
+	if src < 0 || src > n || dst < 0 || dst > n {
+		return ErrReassignBadClass
+	}
+	if src == 0 {
+		// A page of the global pool (pages moved there with dst 0): as in
+		// memcached, the pool must hold two.
+		if s.slab.Stats().PoolPages < 2 || !s.slab.GrantPoolPage(dst) {
 			return ErrReassignNoSpare
 		}
-		src = best
+		return nil
 	}
 	if s.slab.ClassStats(src).TotalPages < 1 {
 		return ErrReassignNoSpare

@@ -94,6 +94,54 @@ func TestReassignRescuesItems(t *testing.T) {
 	if err := s.Reassign(7, 1); !errors.Is(err, ErrReassignNoSpare) {
 		t.Fatalf("class without pages: %v", err)
 	}
+	checkInv(t, s)
+}
+
+// Class 0 of slabs reassign is the global page pool, as in memcached: a
+// page of it goes to a class while the pool holds two.
+func TestReassignFromPool(t *testing.T) {
+	cfg := testConfig()
+	cfg.MemoryLimit = 8 << 20
+	cfg.SlabAutomove = 0
+	s, _ := newTestStore(t, cfg)
+	v := bytes.Repeat([]byte("x"), 100)
+	n := 3 * s.slab.ChunksPerPage(3)
+	for i := 0; i < n; i++ {
+		s.Set([]byte(fmt.Sprintf("k%05d", i)), 0, 0, v, nil)
+	}
+	for i := 0; i < n; i++ {
+		s.Delete([]byte(fmt.Sprintf("k%05d", i)), nil)
+	}
+	if err := s.Reassign(0, 3); !errors.Is(err, ErrReassignNoSpare) {
+		t.Fatalf("from an empty pool: %v", err)
+	}
+	for range 2 {
+		if err := s.Reassign(3, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	small, moved := s.slab.ClassFor(50), s.Stats().SlabsMoved
+	if st := s.Stats(); st.SlabGlobalPagePool != 2 || s.slab.ClassStats(small).TotalPages != 0 {
+		t.Fatalf("pool %d, class %d pages %d", st.SlabGlobalPagePool, small, s.slab.ClassStats(small).TotalPages)
+	}
+	if err := s.Reassign(0, small); err != nil {
+		t.Fatalf("a pool page to class %d: %v", small, err)
+	}
+	if st := s.Stats(); st.SlabGlobalPagePool != 1 || s.slab.ClassStats(small).TotalPages != 1 || st.SlabsMoved != moved+1 {
+		t.Fatalf("after the pool page: pool %d, class %d pages %d, moved %d",
+			st.SlabGlobalPagePool, small, s.slab.ClassStats(small).TotalPages, st.SlabsMoved)
+	}
+	if err := s.Reassign(0, small); !errors.Is(err, ErrReassignNoSpare) {
+		t.Fatalf("one page left in the pool: %v", err)
+	}
+	if err := s.Reassign(-1, 3); !errors.Is(err, ErrReassignBadClass) {
+		t.Fatalf("-1 with no class of two pages: %v", err)
+	}
+	if r := s.Set([]byte("small"), 0, 0, []byte("v"), nil); r.Result != Stored || r.Class != small {
+		t.Fatalf("set into the granted page: %+v", r)
+	}
+	mustGet(t, s, "small", "v")
+	checkInv(t, s)
 }
 
 // Moving pages of the largest class rescues data chunks of large items.

@@ -147,6 +147,31 @@ func (a *Allocator) FinishDrain(p uint32, dst int) bool {
 	return true
 }
 
+// GrantPoolPage moves one page of the global pool to class dst (`slabs
+// reassign 0 <dst>`). It returns false when the pool is empty.
+func (a *Allocator) GrantPoolPage(dst int) bool {
+	d := &a.classes[dst]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	a.gmu.Lock()
+	if len(a.pool) == 0 {
+		a.gmu.Unlock()
+		return false
+	}
+	p := a.pool[len(a.pool)-1]
+	a.pool = a.pool[:len(a.pool)-1]
+	a.setPageClass(p, dst)
+	pm := &a.pages[p]
+	pm.state = pageActive
+	pm.used = 0
+	pm.hint = 0
+	a.moved++
+	a.gmu.Unlock()
+	d.pages = append(d.pages, p)
+	a.availPushLocked(d, p)
+	return true
+}
+
 // AbortDrain returns a draining page to normal service in its class.
 func (a *Allocator) AbortDrain(p uint32) {
 	c := &a.classes[a.classOfPage(p)]
