@@ -351,18 +351,19 @@ func TestEvictionPolicySetting(t *testing.T) {
 	}
 }
 
-// The extstore command changes extstore's tunables as in memcached 1.6.45
-// (built with extstore, started without ext_path): the same commands sent
-// to both leave the same stats settings, including C's spelling of
-// infinities and NaNs. Replies are compared by the text corpus
-// (extstore.conv).
-func TestExtstoreCommandMatchesMemcached(t *testing.T) {
+// Commands that change settings leave stats settings as in memcached
+// 1.6.45: the extstore command (built with extstore, started without
+// ext_path), lru tune, slabs automove and stats detail; the same commands
+// sent to both give the same settings, including C's spelling of
+// infinities and NaNs. The extstore replies are also compared by the text
+// corpus (extstore.conv).
+func TestSettingCommandsMatchMemcached(t *testing.T) {
 	cmds := "extstore item_size 100\r\nextstore item_age 9\r\nextstore l 3\r\nextstore recache_rate 7\r\n" +
 		"extstore compact_under 2\r\nextstore drop_under 1\r\nextstore max_sleep 11\r\nextstore max_frag 0x1p-2\r\n" +
 		"extstore drop_unread 5\r\nextstore item_size 5 noreply\r\nextstore item_size x\r\n" +
-		"extstore free_memchunks 1 2\r\nlru tune 10 20 -nan inf\r\nslabs automove freeratio 0.125\r\nmn\r\n"
+		"extstore free_memchunks 1 2\r\nlru tune 10 20 -nan inf\r\nslabs automove freeratio 0.125\r\nstats detail on\r\nmn\r\n"
 	want := []string{"OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n",
-		"ERROR\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "MN\r\n"}
+		"ERROR\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "MN\r\n"}
 	mcAddr := testenv.StartReference(t)
 	srv := startTestServer(t, func(s *Settings) {})
 	for _, addr := range []string{mcAddr, srv.Addr()} {
@@ -379,7 +380,7 @@ func TestExtstoreCommandMatchesMemcached(t *testing.T) {
 		got[st.Name] = st.Value
 	}
 	for name, v := range map[string]string{"ext_item_size": "5", "ext_max_frag": "0.25", "ext_drop_unread": "yes",
-		"hot_max_factor": "-nan", "warm_max_factor": "inf", "slab_automove_freeratio": "0.125"} {
+		"hot_max_factor": "-nan", "warm_max_factor": "inf", "slab_automove_freeratio": "0.125", "detail_enabled": "yes"} {
 		if got[name] != v {
 			t.Errorf("%s = %q, want %q", name, got[name], v)
 		}
