@@ -69,15 +69,25 @@ func (s *Store) crawlPassStep() bool {
 	if want == 0 {
 		return false
 	}
-	s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
-	s.bg.mu.Lock()
-	done := s.crawl.starts >= want
-	s.bg.mu.Unlock()
-	if done {
-		s.bg.passWanted.CompareAndSwap(want, 0)
+	// Up to passSteps steps back to back (each takes the background lock
+	// on its own), so that a pass over a small store ends within one
+	// wake-up, as memcached's crawler thread runs a crawl through.
+	for range passSteps {
+		s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
+		s.bg.mu.Lock()
+		done := s.crawl.starts >= want
+		s.bg.mu.Unlock()
+		if done {
+			s.bg.passWanted.CompareAndSwap(want, 0)
+			break
+		}
 	}
 	return true
 }
+
+// passSteps is how many crawler steps an asked-for pass takes per
+// background iteration.
+const passSteps = 16
 
 func f64bits(f float64) uint64 { return math.Float64bits(f) }
 func f64(u uint64) float64     { return math.Float64frombits(u) }
