@@ -44,7 +44,7 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
 	cs := &s.crawl
-	maxPages := uint32(s.slab.MaxPages())
+	maxPages := uint32(s.slab.CarvedPages()) // pages past it were never used
 	now := s.clk.Now()
 	for budget > 0 {
 		if cs.page >= maxPages {
@@ -153,7 +153,7 @@ func (c DumpCursor) Done() bool { return c.done }
 func (s *Store) Dump(cur DumpCursor, budget int, fn func(*DumpItem)) DumpCursor {
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
-	maxPages := uint32(s.slab.MaxPages())
+	maxPages := uint32(s.slab.CarvedPages()) // pages past it were never used
 	now := s.clk.Now()
 	epoch := s.clk.Epoch()
 	var buf [256]slab.Ref

@@ -363,9 +363,9 @@ func (c *conn) memlimit(r *proto.Request) {
 	case r.MemLimit > 1000000000:
 		e = proto.ErrMemlimitNotBytes
 	case c.s.store.SetMemoryLimit(int64(r.MemLimit)<<20) != nil:
-		// The store reserves address space at start for the larger of
-		// -m and 4 GiB: unlike memcached, the limit cannot be raised
-		// beyond that.
+		// The store reserves address space at start for the most its
+		// page references reach (slab.MaxMemLimit, or -m with a memory
+		// file): unlike memcached, the limit cannot be raised beyond it.
 		e = proto.ErrMemlimitAdjust
 	default:
 		c.s.setLive(func(l *Settings) { l.MaxBytes = int64(r.MemLimit) << 20 })

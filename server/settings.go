@@ -321,7 +321,8 @@ func DefaultSettings() Settings {
 	}
 }
 
-// memlimitReserve is how far cache_memlimit may raise a smaller -m.
+// memlimitReserve is how far cache_memlimit may raise a smaller -m where
+// item memory is Go heap memory (builds with the slabheap tag).
 const memlimitReserve = 4 << 30
 
 // StoreConfig maps the settings onto the store's configuration.
@@ -329,8 +330,11 @@ func (s *Settings) StoreConfig() lru.Config {
 	c := lru.DefaultConfig()
 	c.MemoryLimit = s.MaxBytes
 	// cache_memlimit may raise the limit at run time up to this much:
-	// reserved address space, resident only once used.
-	c.MemoryLimitMax = min(max(s.MaxBytes, memlimitReserve), slab.MaxMemLimit)
+	// reserved address space, opened for use only as pages are needed.
+	c.MemoryLimitMax = slab.MaxMemLimit
+	if !slab.OffHeap {
+		c.MemoryLimitMax = min(max(s.MaxBytes, memlimitReserve), slab.MaxMemLimit)
+	}
 	if s.MemoryFile != "" {
 		// The memory file is sized for -m; cache_memlimit cannot raise it.
 		c.MemoryLimitMax = s.MaxBytes

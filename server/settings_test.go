@@ -386,3 +386,29 @@ func TestSettingCommandsMatchMemcached(t *testing.T) {
 		}
 	}
 }
+
+// cache_memlimit raises the limit far above -m, as memcached allows, and
+// the memory is there to use: with -m 64, after cache_memlimit 10000 the
+// store keeps 135 MB of values without evicting.
+func TestCacheMemlimitRaisesFarAboveM(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.MaxBytes = 64 << 20 })
+	if got := sendLines(t, srv.Addr(), "cache_memlimit 10000\r\n", 1); got[0] != "OK\r\n" {
+		t.Fatalf("cache_memlimit 10000: %q", got)
+	}
+	if got := statLines(t, srv.Addr(), "stats")["limit_maxbytes"]; got != strconv.Itoa(10000<<20) {
+		t.Errorf("limit_maxbytes %s after cache_memlimit 10000", got)
+	}
+	value := strings.Repeat("v", 900_000)
+	var req strings.Builder
+	for i := range 150 {
+		fmt.Fprintf(&req, "set big:%d 0 0 %d noreply\r\n%s\r\n", i, len(value), value)
+	}
+	req.WriteString("mn\r\n")
+	if got := sendLines(t, srv.Addr(), req.String(), 1); got[0] != "MN\r\n" {
+		t.Fatalf("sets answered %q", got)
+	}
+	st := statLines(t, srv.Addr(), "stats")
+	if st["curr_items"] != "150" || st["evictions"] != "0" {
+		t.Errorf("after 135 MB of values: curr_items %s, evictions %s", st["curr_items"], st["evictions"])
+	}
+}

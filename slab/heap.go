@@ -14,8 +14,13 @@ func mapRegion(n int) ([]byte, error) {
 	return make([]byte, n), nil
 }
 
-// mapHuge is mapRegion: the Go heap has no huge page advice to give.
-func mapHuge(n int) (region, mem []byte, err error) {
+// reserveRegion is mapRegion: Go heap memory is usable at once.
+func reserveRegion(n int) ([]byte, error) { return mapRegion(n) }
+
+func commitRegion([]byte) error { return nil }
+
+// reserveHuge is mapRegion: the Go heap has no huge page advice to give.
+func reserveHuge(n int) (region, mem []byte, err error) {
 	mem, err = mapRegion(n)
 	return mem, mem, err
 }

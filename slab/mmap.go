@@ -20,17 +20,42 @@ func mapRegion(n int) ([]byte, error) {
 	return b, nil
 }
 
+// reserveRegion maps n bytes of address space that cannot be used yet:
+// commitRegion opens a part of it for reading and writing. Until then it
+// costs neither memory nor, where the kernel counts committed memory
+// strictly (vm.overcommit_memory=2), commit charge.
+func reserveRegion(n int) ([]byte, error) {
+	b, err := unix.Mmap(-1, 0, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("slab: reserve %d bytes of address space: %w", n, err)
+	}
+	return b, nil
+}
+
+// commitRegion makes b, a page-aligned part of a reserved region, readable
+// and writable. Its pages become resident only when written.
+func commitRegion(b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	if err := unix.Mprotect(b, unix.PROT_READ|unix.PROT_WRITE); err != nil {
+		return fmt.Errorf("slab: commit %d bytes: %w", len(b), err)
+	}
+	return nil
+}
+
 // hugePageSize is the size of a transparent huge page on the platforms
 // slabcache runs on (x86-64 and arm64 with 4 KiB base pages).
 const hugePageSize = 2 << 20
 
-// mapHuge is mapRegion for memory that should be backed by transparent huge
-// pages: it maps n bytes more than asked, returns in mem the n bytes that
-// start at a huge page boundary, and marks them MADV_HUGEPAGE. region is
-// the whole mapping, for unmapRegion. When the kernel refuses the advice
-// (transparent huge pages not built in), mem is ordinary memory.
-func mapHuge(n int) (region, mem []byte, err error) {
-	region, err = mapRegion(n + hugePageSize)
+// reserveHuge is reserveRegion for memory that should be backed by
+// transparent huge pages: it reserves n bytes more than asked, returns in
+// mem the n bytes that start at a huge page boundary, and marks them
+// MADV_HUGEPAGE (the mark stays on the parts commitRegion opens). region
+// is the whole mapping, for unmapRegion. When the kernel refuses the
+// advice (transparent huge pages not built in), mem is ordinary memory.
+func reserveHuge(n int) (region, mem []byte, err error) {
+	region, err = reserveRegion(n + hugePageSize)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -82,6 +82,7 @@ type Allocator struct {
 	// would otherwise sit on the heap).
 	bitmap    []uint64
 	bitmapMem []byte
+	metaMem   []byte // the mapping pages and pageClass live in
 	// class of each page (0: none), written under the class and global
 	// locks and read atomically anywhere: Pointer and PageClass need it
 	// without a lock.
@@ -93,10 +94,14 @@ type Allocator struct {
 	classes [MaxClasses + 1]class
 
 	gmu   sync.Mutex
-	limit uint32   // pages classes may hold together (cache_memlimit); at most maxPages
-	grown uint32   // pages carved from the region so far
-	pool  []uint32 // free pages returned by page moves
-	moved uint64   // pages moved between classes (slabs_moved)
+	limit uint32 // pages classes may hold together (cache_memlimit); at most maxPages
+	grown uint32 // pages carved from the region so far
+	// committed is how many pages of the region (and their bitmap words)
+	// are open for use; the rest of the reserve is address space only, so
+	// that cache_memlimit can raise the limit far above -m for free.
+	committed uint32
+	pool      []uint32 // free pages returned by page moves
+	moved     uint64   // pages moved between classes (slabs_moved)
 	// poolGen counts the times pages became free for any class (a page
 	// back in the pool, a raised limit); changed under gmu (class.fullAt).
 	poolGen atomic.Uint64
@@ -120,9 +125,9 @@ func New(cfg Config) (*Allocator, error) {
 	if cfg.MemoryFile != "" {
 		file, mem, kept, err = mapFile(cfg.MemoryFile, int(maxPages)*PageSize, cfg.Reuse)
 	} else if cfg.HugePages {
-		region, mem, err = mapHuge(int(maxPages) * PageSize)
+		region, mem, err = reserveHuge(int(maxPages) * PageSize)
 	} else {
-		mem, err = mapRegion(int(maxPages) * PageSize)
+		mem, err = reserveRegion(int(maxPages) * PageSize)
 	}
 	if err != nil {
 		return nil, err
@@ -130,7 +135,7 @@ func New(cfg Config) (*Allocator, error) {
 	if region == nil {
 		region = mem
 	}
-	bmem, err := mapRegion(int(maxPages) * wordsPerPage * 8)
+	bmem, err := reserveRegion(int(maxPages) * wordsPerPage * 8)
 	if err != nil {
 		unmapRegion(region)
 		if file != nil {
@@ -138,7 +143,21 @@ func New(cfg Config) (*Allocator, error) {
 		}
 		return nil, err
 	}
+	// Page bookkeeping for the whole reserve, off the Go heap like the
+	// bitmap: only the entries of pages in use become resident.
+	metaMem, err := mapRegion(int(maxPages) * int(unsafe.Sizeof(pageMeta{})+4))
+	if err != nil {
+		unmapRegion(bmem)
+		unmapRegion(region)
+		if file != nil {
+			file.Close()
+		}
+		return nil, err
+	}
+	pageMetas := unsafe.Slice((*pageMeta)(unsafe.Pointer(unsafe.SliceData(metaMem))), maxPages)
+	pageClasses := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(metaMem)), int(maxPages)*int(unsafe.Sizeof(pageMeta{})))), maxPages)
 	a := &Allocator{
+		metaMem:   metaMem,
 		cfg:       cfg,
 		mem:       mem,
 		region:    region,
@@ -147,10 +166,23 @@ func New(cfg Config) (*Allocator, error) {
 		base:      unsafe.Pointer(unsafe.SliceData(mem)),
 		maxPages:  maxPages,
 		limit:     limit,
-		pages:     make([]pageMeta, maxPages),
-		pageClass: make([]uint32, maxPages),
+		pages:     pageMetas,
+		pageClass: pageClasses,
 		bitmap:    unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(bmem))), int(maxPages)*wordsPerPage),
 		bitmapMem: bmem,
+	}
+	if file != nil {
+		// A file mapping is usable whole; its bitmap is opened with it.
+		if err := commitRegion(bmem); err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.committed = maxPages
+	}
+	// The pages the limit allows, and a first page for each class beyond it.
+	if err := a.commitLocked(min(maxPages, limit+MaxClasses)); err != nil {
+		a.Close()
+		return nil, err
 	}
 	sizes := ClassSizes(cfg)
 	a.nclasses = len(sizes)
@@ -174,9 +206,11 @@ func alignUp(n int) int {
 // Close unmaps the region (and closes the memory file). No Ref may be used
 // afterwards.
 func (a *Allocator) Close() error {
-	m, b := a.region, a.bitmapMem
+	m, b, pm := a.region, a.bitmapMem, a.metaMem
 	a.mem, a.region, a.bitmapMem, a.bitmap = nil, nil, nil, nil
+	a.metaMem, a.pages, a.pageClass = nil, nil, nil
 	unmapRegion(b)
+	unmapRegion(pm)
 	err := unmapRegion(m)
 	if a.file != nil {
 		if cerr := a.file.Close(); err == nil {
@@ -351,7 +385,7 @@ func (a *Allocator) addPageLocked(cls int, c *class) bool {
 	case len(a.pool) > 0:
 		p = a.pool[len(a.pool)-1]
 		a.pool = a.pool[:len(a.pool)-1]
-	case a.grown < a.maxPages:
+	case a.grown < a.maxPages && a.commitLocked(a.grown+1) == nil:
 		p = a.grown
 		a.grown++
 	default:
@@ -367,6 +401,38 @@ func (a *Allocator) addPageLocked(cls int, c *class) bool {
 	c.pages = append(c.pages, p)
 	a.availPushLocked(c, p)
 	return true
+}
+
+// commitStep is how many pages commitLocked opens at a time beyond what is
+// needed (a multiple of two, so bitmap commits start on an OS page).
+const commitStep = 64
+
+// commitLocked opens the region (and its bitmap) up to at least page n,
+// in steps of commitStep pages. a.gmu is held, or a is not shared yet.
+func (a *Allocator) commitLocked(n uint32) error {
+	if n <= a.committed {
+		return nil
+	}
+	to := min(a.maxPages, (n+commitStep-1)/commitStep*commitStep)
+	from := a.committed
+	if err := commitRegion(a.mem[int(from)*PageSize : int(to)*PageSize]); err != nil {
+		return err
+	}
+	const wordBytes = wordsPerPage * 8
+	bm := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(a.bitmap))), len(a.bitmap)*8)
+	if err := commitRegion(bm[int(from)*wordBytes : int(to)*wordBytes]); err != nil {
+		return err
+	}
+	a.committed = to
+	return nil
+}
+
+// CarvedPages returns how many pages of the region have ever been given to
+// a class: page numbers at or past it are unused (walks can stop there).
+func (a *Allocator) CarvedPages() int {
+	a.gmu.Lock()
+	defer a.gmu.Unlock()
+	return int(a.grown)
 }
 
 // Free returns chunk r to its class. Freeing a chunk twice panics.

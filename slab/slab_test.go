@@ -2,7 +2,10 @@ package slab
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -529,4 +532,69 @@ func TestRefOf(t *testing.T) {
 			}
 		}
 	}
+}
+
+// The reserve past the limit is address space only (no access, so it is
+// not counted as committed memory where the kernel counts strictly); a
+// raised limit opens pages as classes take them, and item memory there
+// works like any other.
+func TestReserveOpensAsNeeded(t *testing.T) {
+	if !OffHeap {
+		t.Skip("slab memory is Go heap memory in this build")
+	}
+	cfg := DefaultConfig()
+	cfg.MemLimit, cfg.MemReserve = 4<<20, 1<<30
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if want := uint32((4 + MaxClasses + commitStep - 1) / commitStep * commitStep); a.committed != want {
+		t.Fatalf("%d pages open at start, want %d (the limit and a first page per class, rounded)", a.committed, want)
+	}
+	tail := uintptr(a.base) + uintptr(a.committed)*PageSize
+	if perm := mapPerm(t, tail); perm != "---p" {
+		t.Errorf("the reserve past the open pages is mapped %q, want no access", perm)
+	}
+	if perm := mapPerm(t, uintptr(a.base)); perm != "rw-p" {
+		t.Errorf("the open pages are mapped %q", perm)
+	}
+	if !a.SetLimit(512 << 20) {
+		t.Fatal("SetLimit(512 MiB) refused within a 1 GiB reserve")
+	}
+	big := a.NumClasses()
+	per := a.ChunksPerPage(big)
+	for i := range 300 * per {
+		r, err := a.Alloc(big)
+		if err != nil {
+			t.Fatalf("alloc %d: %v", i, err)
+		}
+		b := a.Bytes(r)
+		b[0], b[len(b)-1] = 1, 2 // faults if the page were not open
+	}
+	if a.CarvedPages() != 300 || a.committed < 300 || a.committed%commitStep != 0 {
+		t.Fatalf("carved %d pages, open %d", a.CarvedPages(), a.committed)
+	}
+	if err := a.Check(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mapPerm returns the permissions /proc/self/maps lists for the mapping
+// holding addr.
+func mapPerm(t *testing.T, addr uintptr) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/maps")
+	if err != nil {
+		t.Skipf("no /proc/self/maps: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		var lo, hi uintptr
+		var perm string
+		if _, err := fmt.Sscanf(line, "%x-%x %s", &lo, &hi, &perm); err == nil && lo <= addr && addr < hi {
+			return perm
+		}
+	}
+	t.Fatalf("no mapping holds %#x", addr)
+	return ""
 }
