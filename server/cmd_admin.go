@@ -221,32 +221,23 @@ func (c *conn) extstore(args [][]byte) {
 	if nt >= 3 {
 		sub, v := args[0], args[1]
 		n, isU32 := proto.TokU32(v)
-		field := func(pick func(e *ExtstoreSettings) *uint32) {
-			ok, set = isU32, func(e *ExtstoreSettings) { *pick(e) = n }
-		}
 		switch {
 		case prefixOf(sub, "free_memchunks") && nt > 3:
 			_, limitOK := proto.TokU32(args[2])
 			ok = isU32 && limitOK && n <= slab.MaxClasses // memcached: < MAX_NUMBER_OF_SLAB_CLASSES
-		case prefixOf(sub, "item_size"):
-			field(func(e *ExtstoreSettings) *uint32 { return &e.ItemSize })
-		case prefixOf(sub, "item_age"):
-			field(func(e *ExtstoreSettings) *uint32 { return &e.ItemAge })
-		case prefixOf(sub, "low_ttl"):
-			field(func(e *ExtstoreSettings) *uint32 { return &e.LowTTL })
-		case prefixOf(sub, "recache_rate"):
-			field(func(e *ExtstoreSettings) *uint32 { return &e.RecacheRate })
-		case prefixOf(sub, "compact_under"):
-			field(func(e *ExtstoreSettings) *uint32 { return &e.CompactUnder })
-		case prefixOf(sub, "drop_under"):
-			field(func(e *ExtstoreSettings) *uint32 { return &e.DropUnder })
-		case prefixOf(sub, "max_sleep"):
-			field(func(e *ExtstoreSettings) *uint32 { return &e.MaxSleep })
-		case prefixOf(sub, "max_frag"):
+		case prefixOf(sub, "max_frag") && !prefixOf(sub, "max_sleep"):
 			f, good := proto.TokDouble(v)
 			ok, set = good, func(e *ExtstoreSettings) { e.MaxFrag = f }
-		case prefixOf(sub, "drop_unread"):
+		case prefixOf(sub, "drop_unread") && !prefixOf(sub, "drop_under"):
 			ok, set = isU32, func(e *ExtstoreSettings) { e.DropUnread = n != 0 }
+		default:
+			for _, t := range extstoreTunables {
+				if prefixOf(sub, t.name) {
+					field := t.field
+					ok, set = isU32, func(e *ExtstoreSettings) { *field(e) = n }
+					break
+				}
+			}
 		}
 	}
 	if !ok {
@@ -257,6 +248,22 @@ func (c *conn) extstore(args [][]byte) {
 		c.s.setLive(func(l *Settings) { set(&l.Extstore) })
 	}
 	c.out = proto.AppendOK(c.out)
+}
+
+// extstoreTunables are the 32-bit settings of the extstore command in the
+// order memcached tries them (an abbreviation takes the first it fits:
+// "d" is drop_under, "m" max_sleep).
+var extstoreTunables = []struct {
+	name  string
+	field func(e *ExtstoreSettings) *uint32
+}{
+	{"item_size", func(e *ExtstoreSettings) *uint32 { return &e.ItemSize }},
+	{"item_age", func(e *ExtstoreSettings) *uint32 { return &e.ItemAge }},
+	{"low_ttl", func(e *ExtstoreSettings) *uint32 { return &e.LowTTL }},
+	{"recache_rate", func(e *ExtstoreSettings) *uint32 { return &e.RecacheRate }},
+	{"compact_under", func(e *ExtstoreSettings) *uint32 { return &e.CompactUnder }},
+	{"drop_under", func(e *ExtstoreSettings) *uint32 { return &e.DropUnder }},
+	{"max_sleep", func(e *ExtstoreSettings) *uint32 { return &e.MaxSleep }},
 }
 
 // lruCrawler is `lru_crawler <crawl|metadump|mgdump> <classes>`,

@@ -361,9 +361,10 @@ func TestSettingCommandsMatchMemcached(t *testing.T) {
 	cmds := "extstore item_size 100\r\nextstore item_age 9\r\nextstore l 3\r\nextstore recache_rate 7\r\n" +
 		"extstore compact_under 2\r\nextstore drop_under 1\r\nextstore max_sleep 11\r\nextstore max_frag 0x1p-2\r\n" +
 		"extstore drop_unread 5\r\nextstore item_size 5 noreply\r\nextstore item_size x\r\n" +
+		"extstore d 21\r\nextstore m 22\r\nextstore max_ 23\r\nextstore drop_un 24\r\n" +
 		"extstore free_memchunks 1 2\r\nlru tune 10 20 -nan inf\r\nslabs automove freeratio 0.125\r\nstats detail on\r\nmn\r\n"
 	want := []string{"OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n",
-		"ERROR\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "MN\r\n"}
+		"ERROR\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "OK\r\n", "MN\r\n"}
 	mcAddr := testenv.StartReference(t)
 	srv := startTestServer(t, func(s *Settings) {})
 	for _, addr := range []string{mcAddr, srv.Addr()} {
@@ -380,6 +381,7 @@ func TestSettingCommandsMatchMemcached(t *testing.T) {
 		got[st.Name] = st.Value
 	}
 	for name, v := range map[string]string{"ext_item_size": "5", "ext_max_frag": "0.25", "ext_drop_unread": "yes",
+		"ext_drop_under": "24", "ext_max_sleep": "23",
 		"hot_max_factor": "-nan", "warm_max_factor": "inf", "slab_automove_freeratio": "0.125", "detail_enabled": "yes"} {
 		if got[name] != v {
 			t.Errorf("%s = %q, want %q", name, got[name], v)

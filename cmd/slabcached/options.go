@@ -349,29 +349,21 @@ var memcachedOptions = []option{
 	// command; nothing is stored on flash.
 	{kind: suboption, long: "ext_path", arg: requiredArg, missing: "missing argument to ext_path, ie: ext_path=/d/file:5G",
 		noEffect: "-o ext_path " + noExtstore},
-	{kind: suboption, long: "ext_page_size", arg: requiredArg, apply: extU32("ext_page_size", nil, 1), noEffect: "-o ext_page_size " + noExtstore},
-	{kind: suboption, long: "ext_wbuf_size", arg: requiredArg, apply: extU32("ext_wbuf_size", func(e *server.ExtstoreSettings) *uint32 { return &e.WbufSize }, 1<<20),
-		noEffect: "-o ext_wbuf_size " + noExtstore},
-	{kind: suboption, long: "ext_threads", arg: requiredArg, apply: extU32("ext_threads", nil, 1), noEffect: "-o ext_threads " + noExtstore},
-	{kind: suboption, long: "ext_io_depth", arg: requiredArg, apply: extU32("ext_io_depth", nil, 1), noEffect: "-o ext_io_depth " + noExtstore},
-	{kind: suboption, long: "ext_item_size", arg: requiredArg, apply: extU32("ext_item_size", func(e *server.ExtstoreSettings) *uint32 { return &e.ItemSize }, 1),
-		noEffect: "-o ext_item_size " + noExtstore},
-	{kind: suboption, long: "ext_item_age", arg: requiredArg, apply: extU32("ext_item_age", func(e *server.ExtstoreSettings) *uint32 { return &e.ItemAge }, 1),
-		noEffect: "-o ext_item_age " + noExtstore},
-	{kind: suboption, long: "ext_low_ttl", arg: requiredArg, apply: extU32("ext_low_ttl", func(e *server.ExtstoreSettings) *uint32 { return &e.LowTTL }, 1),
-		noEffect: "-o ext_low_ttl " + noExtstore},
+	extOption("ext_page_size", nil, 1),
+	extOption("ext_wbuf_size", func(e *server.ExtstoreSettings) *uint32 { return &e.WbufSize }, 1<<20),
+	extOption("ext_threads", nil, 1),
+	extOption("ext_io_depth", nil, 1),
+	extOption("ext_item_size", func(e *server.ExtstoreSettings) *uint32 { return &e.ItemSize }, 1),
+	extOption("ext_item_age", func(e *server.ExtstoreSettings) *uint32 { return &e.ItemAge }, 1),
+	extOption("ext_low_ttl", func(e *server.ExtstoreSettings) *uint32 { return &e.LowTTL }, 1),
 	{kind: suboption, long: "ext_drop_unread", arg: optionalArg, apply: set(func(s *server.Settings) { s.Extstore.DropUnread = true }),
 		noEffect: "-o ext_drop_unread " + noExtstore},
-	{kind: suboption, long: "ext_recache_rate", arg: requiredArg, apply: extU32("ext_recache_rate", func(e *server.ExtstoreSettings) *uint32 { return &e.RecacheRate }, 1),
-		noEffect: "-o ext_recache_rate " + noExtstore},
-	{kind: suboption, long: "ext_compact_under", arg: requiredArg, apply: extU32("ext_compact_under", func(e *server.ExtstoreSettings) *uint32 { return &e.CompactUnder }, 1),
-		noEffect: "-o ext_compact_under " + noExtstore},
-	{kind: suboption, long: "ext_drop_under", arg: requiredArg, apply: extU32("ext_drop_under", func(e *server.ExtstoreSettings) *uint32 { return &e.DropUnder }, 1),
-		noEffect: "-o ext_drop_under " + noExtstore},
+	extOption("ext_recache_rate", func(e *server.ExtstoreSettings) *uint32 { return &e.RecacheRate }, 1),
+	extOption("ext_compact_under", func(e *server.ExtstoreSettings) *uint32 { return &e.CompactUnder }, 1),
+	extOption("ext_drop_under", func(e *server.ExtstoreSettings) *uint32 { return &e.DropUnder }, 1),
 	{kind: suboption, long: "ext_max_frag", arg: requiredArg, apply: cDouble("ext_max_frag", func(s *server.Settings) *float64 { return &s.Extstore.MaxFrag }),
 		noEffect: "-o ext_max_frag " + noExtstore},
-	{kind: suboption, long: "ext_max_sleep", arg: requiredArg, apply: extU32("ext_max_sleep", func(e *server.ExtstoreSettings) *uint32 { return &e.MaxSleep }, 1),
-		noEffect: "-o ext_max_sleep " + noExtstore},
+	extOption("ext_max_sleep", func(e *server.ExtstoreSettings) *uint32 { return &e.MaxSleep }, 1),
 	{kind: suboption, long: "slab_automove_freeratio", arg: requiredArg, apply: cDouble("slab_automove_freeratio", func(s *server.Settings) *float64 { return &s.SlabAutomoveFreeRatio }),
 		noEffect: "-o slab_automove_freeratio has no effect in slabcached (it tunes memcached's extstore automover)"},
 	{kind: suboption, long: "ssl_chain_cert", arg: requiredArg, apply: setString(func(s *server.Settings) *string { return &s.SSLChainCert })},
@@ -533,6 +525,12 @@ func extU32(name string, field func(e *server.ExtstoreSettings) *uint32, mult ui
 		}
 		return nil
 	}
+}
+
+// extOption is the entry of an extstore sub-option holding a 32-bit number
+// (extU32), accepted with the extstore notice.
+func extOption(name string, field func(e *server.ExtstoreSettings) *uint32, mult uint32) option {
+	return option{kind: suboption, long: name, arg: requiredArg, apply: extU32(name, field, mult), noEffect: "-o " + name + " " + noExtstore}
 }
 
 // cDouble makes the apply function of a sub-option memcached reads with
