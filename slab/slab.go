@@ -124,10 +124,22 @@ func New(cfg Config) (*Allocator, error) {
 	)
 	if cfg.MemoryFile != "" {
 		file, mem, kept, err = mapFile(cfg.MemoryFile, int(maxPages)*PageSize, cfg.Reuse)
-	} else if cfg.HugePages {
-		region, mem, err = reserveHuge(int(maxPages) * PageSize)
 	} else {
-		mem, err = reserveRegion(int(maxPages) * PageSize)
+		// Where address space is limited (ulimit -v), settle for less
+		// reserve, halving down to the limit and a first page per class:
+		// cache_memlimit can then raise the limit less far.
+		floor := min(maxPages, limit+MaxClasses)
+		for {
+			if cfg.HugePages {
+				region, mem, err = reserveHuge(int(maxPages) * PageSize)
+			} else {
+				mem, err = reserveRegion(int(maxPages) * PageSize)
+			}
+			if err == nil || maxPages <= floor {
+				break
+			}
+			maxPages = max(floor, maxPages/2)
+		}
 	}
 	if err != nil {
 		return nil, err

@@ -251,3 +251,29 @@ func TestWarmRestartEveryItem(t *testing.T) {
 		}
 	}
 }
+
+// Under a limit on address space (ulimit -v) the store reserves what it
+// can for cache_memlimit instead of refusing to start: with 8 GiB of
+// address space, -m 64 still raises to 2000 MiB.
+func TestStartsUnderAddressSpaceLimit(t *testing.T) {
+	if _, err := exec.LookPath("sh"); err != nil {
+		t.Skip("no sh to set the limit with")
+	}
+	bin := buildBinary(t)
+	port := testenv.FreePort(t)
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	cmd := exec.Command("sh", "-c", `ulimit -v 8388608 && exec "$0" "$@"`, bin,
+		"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-m", "64", "--metrics-listen", "off")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	if err := testenv.WaitListening(addr, 10*time.Second); err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if got := talk(t, addr, "cache_memlimit 2000\r\n", "\r\n"); got != "OK\r\n" {
+		t.Errorf("cache_memlimit 2000 under ulimit -v 8 GiB: %q", got)
+	}
+}
