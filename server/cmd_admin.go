@@ -286,13 +286,13 @@ func (c *conn) lruCrawler(r *proto.Request, args [][]byte, pipelined bool) {
 		switch {
 		case !ok:
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerBadClass)
-		case set != nil && len(set) == 0:
-			c.out = proto.AppendError(c.out, proto.ErrCrawlerNotStarted)
 		case s.store.CrawlPassRunning():
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerBusy)
 		case string(args[1]) == "hash":
 			// memcached walks its hash table for dumps only.
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerUnknown)
+		case set != nil && len(set) == 0:
+			c.out = proto.AppendError(c.out, proto.ErrCrawlerNotStarted)
 		case !s.store.CrawlPass():
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerBusy)
 		default:

@@ -78,8 +78,8 @@ type Allocator struct {
 	pages []pageMeta // guarded by the owning class's mu (global mu while free)
 	// bitmap holds wordsPerPage words per page, guarded like pages. It is
 	// mapped like the pages themselves, off the Go heap, so only the words
-	// of pages in use are resident (for the 4 GiB reserve, 16 MiB of words
-	// would otherwise sit on the heap).
+	// of pages in use are resident (for the 128 GiB reserve, 256 MiB of
+	// words would otherwise sit on the heap).
 	bitmap    []uint64
 	bitmapMem []byte
 	metaMem   []byte // the mapping pages and pageClass live in
