@@ -40,9 +40,9 @@ var (
 
 // Reassign moves one page from class src to class dst (`slabs reassign src
 // dst`). src may be -1 for "any class with a page to spare but dst", or 0
-// for a page of the global pool; dst 0 sends the page to the pool. Unlike memcached, which answers OK and
-// moves the page in its rebalancer thread, it runs the move to completion
-// before returning (a few milliseconds for a full page; a server may call it
+// for a page of the global pool; dst 0 sends the page to the pool. Unlike
+// memcached, which answers OK and moves the page in its rebalancer thread,
+// it runs the move to completion before returning (a few milliseconds for a full page; a server may call it
 // from a goroutine of its own). Success is memcached's OK.
 func (s *Store) Reassign(src, dst int) error {
 	if !s.cfg.SlabReassign {
