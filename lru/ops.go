@@ -274,16 +274,14 @@ func (s *Store) Flush(delay int64) {
 	if delay > 0 {
 		newOldest = clock.Expiry(s.clk, delay)
 	}
-	if s.cfg.NoCAS {
-		s.oldestLive.Store(newOldest)
-		s.flushRecent(newOldest - 1)
-		return
-	}
+	// memcached 1.6.45 sets oldest_live to the second before, with or
+	// without CAS (older releases flushed the whole second under -C, items
+	// stored after the flush included).
 	ol := newOldest - 1
 	if ol == 0 {
 		ol = 1
 	}
-	if ol <= now {
+	if ol <= now && !s.cfg.NoCAS {
 		// Immediate: what was stored earlier in this second is removed
 		// by flushRecent; an item it skipped (its shard busy) is told from
 		// later ones by the CAS the store drew for it (casFlushed). Older
