@@ -299,11 +299,15 @@ func (s *Store) Flush(delay int64) {
 }
 
 // flushRecent is memcached's item_flush_expired: right after a flush_all,
-// items last updated at or after ol (the second before the flush, which
-// the lazy check by time cannot tell from later ones) are removed at once,
-// so curr_items drops as in memcached. A delayed flush has a future ol and
-// removes nothing here. Items whose shard is busy are left to the lazy
-// checks (memcached skips items it cannot lock too).
+// the items at the head of each LRU list last updated at or after ol (the
+// second before the flush, which the lazy check by time cannot tell from
+// later ones) are removed at once, up to the first older item, so
+// curr_items drops as in memcached. A delayed flush has a future ol and
+// removes nothing here. Items whose shard is busy, and recent items behind
+// an older one, are left to the lazy checks (memcached skips items it
+// cannot lock too); with CAS they tell items of the flush's second by
+// their CAS, without CAS (-C) such an item outlives the flush, as in
+// memcached.
 func (s *Store) flushRecent(ol uint32) {
 	for i := s.stripes(); i < len(s.classes); i++ {
 		c := &s.classes[i]
@@ -312,15 +316,20 @@ func (s *Store) flushRecent(ol uint32) {
 			for ref := c.head[g]; ref != 0; {
 				p := s.ptr(ref)
 				next := getNext(p)
-				if getAtime(p) >= ol {
-					st := loadState(p)
-					sh := s.shardOfState(st)
-					if sh.mu.TryLock() {
-						if _, st, _, ok := s.linkedItemLocked(sh, ref); ok {
-							s.removeByRefLocked(sh, ref, p, st, c)
-						}
-						sh.mu.Unlock()
+				if getAtime(p) < ol {
+					// As memcached: the run of recent items at the head
+					// ends here. What lies further is flushed by the
+					// lazy checks (by time, or by CAS in the flush's
+					// second), so the walk costs the recent items only.
+					break
+				}
+				st := loadState(p)
+				sh := s.shardOfState(st)
+				if sh.mu.TryLock() {
+					if _, st, _, ok := s.linkedItemLocked(sh, ref); ok {
+						s.removeByRefLocked(sh, ref, p, st, c)
 					}
+					sh.mu.Unlock()
 				}
 				ref = next
 			}
