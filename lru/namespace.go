@@ -111,7 +111,14 @@ func (s *Store) FlushPrefix(prefix []byte) error {
 	if len(prefix) == 0 || len(prefix) > KeyMaxLen {
 		return ErrPrefixLength
 	}
-	ok := s.flushPrefix(prefix)
+	ok, ft := s.flushPrefix(prefix)
+	if ok && s.lay.casSize == 0 {
+		// Without CAS the table covers the seconds up to ft, the one
+		// before the flush; the items of the flush's second stored
+		// before it are removed now, as flush_all does, so that those
+		// stored after it are kept.
+		s.flushRecentPrefix(ft, prefix)
+	}
 	s.crawlPassAfter()
 	if !ok {
 		return ErrPrefixTableFull
@@ -144,14 +151,14 @@ func (s *Store) crawlPassAfter() {
 	}
 }
 
-func (s *Store) flushPrefix(prefix []byte) bool {
+func (s *Store) flushPrefix(prefix []byte) (ok bool, ft uint32) {
 	ns := &s.ns
 	ns.mu.Lock()
 	defer ns.mu.Unlock()
 	old := ns.table.Load()
 	if old != nil && len(old.m) >= s.cfg.FlushPrefixMax {
 		if _, again := old.m[string(prefix)]; !again {
-			return false
+			return false, 0
 		}
 	}
 	now := s.clk.Now()
@@ -180,13 +187,19 @@ func (s *Store) flushPrefix(prefix []byte) bool {
 	} else {
 		t.m = make(map[string]nsFlush, 1)
 	}
-	t.m[string(prefix)] = nsFlush{time: now, cas: floor << casShardBits, seq: seq}
+	ft = now
+	if s.lay.casSize == 0 && now > 1 {
+		// No CAS to tell this second's items apart: the table covers the
+		// seconds before, FlushPrefix removes this second's at once.
+		ft = now - 1
+	}
+	t.m[string(prefix)] = nsFlush{time: ft, cas: floor << casShardBits, seq: seq}
 	t.index()
 	ns.table.Store(t)
 	// Published after the table: a crawler pass that starts having read
 	// seq sees the flush on every page it visits.
 	ns.seq.Store(seq)
-	return true
+	return true, ft
 }
 
 // prefixFlushedLocked reports whether item p was flushed by a prefix flush.

@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"bytes"
 	"math"
 	"strconv"
 
@@ -308,7 +309,11 @@ func (s *Store) Flush(delay int64) {
 // cannot lock too); with CAS they tell items of the flush's second by
 // their CAS, without CAS (-C) such an item outlives the flush, as in
 // memcached.
-func (s *Store) flushRecent(ol uint32) {
+func (s *Store) flushRecent(ol uint32) { s.flushRecentPrefix(ol, nil) }
+
+// flushRecentPrefix is flushRecent for the items whose key starts with
+// prefix (every item when prefix is nil).
+func (s *Store) flushRecentPrefix(ol uint32, prefix []byte) {
 	for i := s.stripes(); i < len(s.classes); i++ {
 		c := &s.classes[i]
 		c.mu.Lock()
@@ -326,8 +331,12 @@ func (s *Store) flushRecent(ol uint32) {
 				st := loadState(p)
 				sh := s.shardOfState(st)
 				if sh.mu.TryLock() {
-					if _, st, _, ok := s.linkedItemLocked(sh, ref); ok {
+					if _, st, _, ok := s.linkedItemLocked(sh, ref); ok &&
+						(prefix == nil || bytes.HasPrefix(s.lay.key(p, st), prefix)) {
 						s.removeByRefLocked(sh, ref, p, st, c)
+						if prefix != nil {
+							s.ns.reclaimed.Add(1)
+						}
 					}
 					sh.mu.Unlock()
 				}
