@@ -243,16 +243,14 @@ func TestFlush(t *testing.T) {
 // without CAS (-C: memcached 1.6.45 no longer flushes the whole second
 // there); what was stored before the flush is gone.
 func TestFlushKeepsItemsStoredAfterItInTheSameSecond(t *testing.T) {
-	for _, noCAS := range []bool{false, true} {
-		cfg := testConfig()
-		cfg.NoCAS = noCAS
+	withAndWithoutCAS(t, func(t *testing.T, cfg Config) {
 		s, _ := newTestStore(t, cfg)
 		mustSet(t, s, "before", "v")
 		s.Flush(0)
 		mustSet(t, s, "after", "v")
 		mustMiss(t, s, "before")
 		mustGet(t, s, "after", "v")
-	}
+	})
 }
 
 func TestDelta(t *testing.T) {

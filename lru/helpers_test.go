@@ -1,11 +1,24 @@
 package lru
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/internal/invariants"
 )
+
+// withAndWithoutCAS runs f as two subtests, on testConfig with CAS and
+// without (-C).
+func withAndWithoutCAS(t *testing.T, f func(t *testing.T, cfg Config)) {
+	for _, nocas := range []bool{false, true} {
+		t.Run(fmt.Sprintf("nocas=%v", nocas), func(t *testing.T) {
+			cfg := testConfig()
+			cfg.NoCAS = nocas
+			f(t, cfg)
+		})
+	}
+}
 
 func testConfig() Config {
 	cfg := DefaultConfig()

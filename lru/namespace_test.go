@@ -44,32 +44,28 @@ func TestFlushPrefixHidesEarlierItemsOfTheNamespace(t *testing.T) {
 // head of its LRU list, behind an older one, is missed then, as by
 // memcached's flush_all). Items of other namespaces stay.
 func TestFlushPrefixSameSecond(t *testing.T) {
-	for _, nocas := range []bool{false, true} {
-		t.Run(fmt.Sprintf("nocas=%v", nocas), func(t *testing.T) {
-			cfg := testConfig()
-			cfg.NoCAS = nocas
-			s, clk := newTestStore(t, cfg)
-			clk.Advance(5)
-			mustSet(t, s, "a:before", "1")
-			mustSet(t, s, "b:same-second", "x")
-			if err := s.FlushPrefix([]byte("a:")); err != nil {
-				t.Fatal(err)
-			}
-			mustSet(t, s, "a:after", "2")
-			mustMiss(t, s, "a:before")
-			mustGet(t, s, "a:after", "2")
-			mustGet(t, s, "b:same-second", "x")
-			// Flushed again in the same second: the later item goes too.
-			if err := s.FlushPrefix([]byte("a:")); err != nil {
-				t.Fatal(err)
-			}
-			mustMiss(t, s, "a:after")
-			mustGet(t, s, "b:same-second", "x")
-			if st := s.PrefixStats(); nocas && st.Reclaimed != 2 {
-				t.Errorf("prefix stats %+v, want the 2 items of the flush second reclaimed at once", st)
-			}
-		})
-	}
+	withAndWithoutCAS(t, func(t *testing.T, cfg Config) {
+		s, clk := newTestStore(t, cfg)
+		clk.Advance(5)
+		mustSet(t, s, "a:before", "1")
+		mustSet(t, s, "b:same-second", "x")
+		if err := s.FlushPrefix([]byte("a:")); err != nil {
+			t.Fatal(err)
+		}
+		mustSet(t, s, "a:after", "2")
+		mustMiss(t, s, "a:before")
+		mustGet(t, s, "a:after", "2")
+		mustGet(t, s, "b:same-second", "x")
+		// Flushed again in the same second: the later item goes too.
+		if err := s.FlushPrefix([]byte("a:")); err != nil {
+			t.Fatal(err)
+		}
+		mustMiss(t, s, "a:after")
+		mustGet(t, s, "b:same-second", "x")
+		if st := s.PrefixStats(); cfg.NoCAS && st.Reclaimed != 2 {
+			t.Errorf("prefix stats %+v, want the 2 items of the flush second reclaimed at once", st)
+		}
+	})
 }
 
 // An item whose CAS a client gave (ms E, or an item copied from another
