@@ -108,6 +108,12 @@ type conn struct {
 	// input (a line too long, an HTTP request, a bad binary header) gets
 	// only that much.
 	sentMark int
+	// mcLeft: commands memcached would still serve in its current event
+	// before writing its replies and yielding (reqs_per_event: R+1 in an
+	// event that began by reading, R in one that went on after a yield
+	// with input left in its buffer); 0 when its next event begins by
+	// reading.
+	mcLeft int
 	// parked: a write to a replicated hot key waits for its copies to be
 	// invalidated; held is its reply, parkDone says the wait is over
 	// (replicate.go).
@@ -205,6 +211,9 @@ func (c *conn) onTraffic() gnet.Action {
 	}
 	action := gnet.None
 	c.budget = c.s.net.reqsPerEvent
+	if c.budget > 0 && c.mcLeft == 0 {
+		c.budget++ // an event that begins by reading serves R+1, as memcached's
+	}
 	for !c.closeAfter && c.budget != 0 && !c.parked {
 		buffered := gc.InboundBuffered()
 		if buffered == 0 {
@@ -270,6 +279,12 @@ func (c *conn) onTraffic() gnet.Action {
 	c.loop.yieldIfDue()
 	if len(c.wlog.lines) > 0 {
 		c.publishWatch()
+	}
+	if rest := gc.InboundBuffered(); rest == 0 || rest < c.in.need {
+		// memcached's buffer holds no whole command: its next event
+		// begins by reading (even after a yield, which then finds
+		// nothing to parse and waits for input).
+		c.mcLeft = 0
 	}
 	if action == gnet.None && !c.parked && gc.InboundBuffered() > 0 && !c.up.active && gc.InboundBuffered() >= c.in.need {
 		// Stopped early on purpose (a large reply): come back for the rest.
@@ -362,6 +377,9 @@ func (c *conn) pendingOut() int {
 func (c *conn) pastBuffer(window *int, end, from int) {
 	if end > *window+mcReadBuffer {
 		c.sentMark, *window = len(c.out), from
+		// memcached's event ends where it waits for more input: the
+		// next begins by reading, with a fresh budget (spend).
+		c.mcLeft = 0
 	}
 }
 
@@ -570,7 +588,20 @@ func (c *conn) respRoom(r *proto.Request) bool {
 // connection has used up its -R budget and must yield: memcached's
 // conn_yields, and the rest of the input waits for the next turn.
 func (c *conn) spend() bool {
-	if c.budget < 0 || c.udp != nil {
+	if c.udp != nil {
+		return false
+	}
+	// memcached writes what it holds when its budget for the event runs
+	// out, whether or not slabcached yields there too (-R given).
+	if c.mcLeft == 0 {
+		c.mcLeft = c.s.set.ReqsPerEvent + 1
+	}
+	c.mcLeft--
+	if c.mcLeft == 0 {
+		c.sentMark = len(c.out)
+		c.mcLeft = c.s.set.ReqsPerEvent
+	}
+	if c.budget < 0 {
 		return false
 	}
 	c.budget--
