@@ -139,13 +139,7 @@ func (s *Store) run(stop, done chan struct{}) {
 			return
 		case <-t.C:
 		case <-s.bg.wake:
-			sleep = minSleep
-			if !t.Stop() {
-				select {
-				case <-t.C:
-				default:
-				}
-			}
+			sleep = minSleep // the Reset below replaces the pending tick
 		}
 		did := 0
 		if s.cfg.LRUMaintainer {

@@ -233,8 +233,7 @@ func (c *conn) extstore(args [][]byte) {
 		default:
 			for _, t := range extstoreTunables {
 				if prefixOf(sub, t.name) {
-					field := t.field
-					ok, set = isU32, func(e *ExtstoreSettings) { *field(e) = n }
+					ok, set = isU32, func(e *ExtstoreSettings) { *t.field(e) = n }
 					break
 				}
 			}

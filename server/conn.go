@@ -96,9 +96,9 @@ type conn struct {
 	watching   atomic.Bool   // turned into a watcher (conn_watch)
 	closeAfter bool          // close once the replies are written (quit, fatal errors)
 	closeErr   bool          // closed for an error (reason=error in connevents)
-	// budget: requests this event may still serve before yielding to the
-	// loop's other connections (-R); negative when there is no limit.
-	budget int
+	// yielded: this event used up its -R budget (spend); the rest of the
+	// input waits for the next turn.
+	yielded bool
 	// resps: replies waiting in out, counted against respLimit.
 	resps int
 	// sentMark: how much of out memcached would have written already,
@@ -210,11 +210,8 @@ func (c *conn) onTraffic() gnet.Action {
 		return gnet.None
 	}
 	action := gnet.None
-	c.budget = c.s.net.reqsPerEvent
-	if c.budget > 0 && c.mcLeft == 0 {
-		c.budget++ // an event that begins by reading serves R+1, as memcached's
-	}
-	for !c.closeAfter && c.budget != 0 && !c.parked {
+	c.yielded = false
+	for !c.closeAfter && !c.yielded && !c.parked {
 		buffered := gc.InboundBuffered()
 		if buffered == 0 {
 			break
@@ -285,8 +282,7 @@ func (c *conn) onTraffic() gnet.Action {
 		// begins by reading (even after a yield, which then finds
 		// nothing to parse and waits for input).
 		c.mcLeft = 0
-	}
-	if action == gnet.None && !c.parked && gc.InboundBuffered() > 0 && !c.up.active && gc.InboundBuffered() >= c.in.need {
+	} else if action == gnet.None && !c.parked && !c.up.active {
 		// Stopped early on purpose (a large reply): come back for the rest.
 		if gc.OutboundBuffered() > outputPause {
 			c.paused.Store(true)
@@ -584,31 +580,30 @@ func (c *conn) respRoom(r *proto.Request) bool {
 	return true
 }
 
-// spend counts one request served in this event and reports whether the
-// connection has used up its -R budget and must yield: memcached's
-// conn_yields, and the rest of the input waits for the next turn.
+// spend counts one request served and reports whether the connection
+// must yield to the loop's other connections: memcached serves R+1
+// commands (reqs_per_event, -R) in an event that begins by reading, R in
+// one that goes on after a yield, and writes what it holds when they run
+// out (sentMark). slabcached yields there too when -R was given
+// (conn_yields); without it, it goes on and only counts the point.
 func (c *conn) spend() bool {
 	if c.udp != nil {
 		return false
 	}
-	// memcached writes what it holds when its budget for the event runs
-	// out, whether or not slabcached yields there too (-R given).
 	if c.mcLeft == 0 {
 		c.mcLeft = c.s.set.ReqsPerEvent + 1
 	}
 	c.mcLeft--
-	if c.mcLeft == 0 {
-		c.sentMark = len(c.out)
-		c.mcLeft = c.s.set.ReqsPerEvent
-	}
-	if c.budget < 0 {
+	if c.mcLeft > 0 {
 		return false
 	}
-	c.budget--
-	if c.budget > 0 {
+	c.sentMark = len(c.out)
+	c.mcLeft = c.s.set.ReqsPerEvent
+	if c.s.net.reqsPerEvent < 0 {
 		return false
 	}
 	c.s.counts.connYields.Add(1)
+	c.yielded = true
 	return true
 }
 

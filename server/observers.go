@@ -634,14 +634,12 @@ func (c *conn) statsDetail(arg []byte) {
 		}
 		o.refreshLocked()
 		o.mu.Unlock()
-		c.s.setLive(func(l *Settings) { l.DetailEnabled = true }) // stats settings: detail_enabled
 		c.out = proto.AppendOK(c.out)
 	case prefixOf(arg, "off"):
 		o.mu.Lock()
 		o.detailOn = false
 		o.refreshLocked()
 		o.mu.Unlock()
-		c.s.setLive(func(l *Settings) { l.DetailEnabled = false })
 		c.out = proto.AppendOK(c.out)
 	case prefixOf(arg, "dump"):
 		o.mu.Lock()

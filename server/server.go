@@ -318,6 +318,9 @@ func (s *Server) liveSettings() *Settings {
 	set := s.live.set
 	s.live.mu.Unlock()
 	set.Verbosity = int(s.verbosity.Load())
+	s.obs.mu.Lock()
+	set.DetailEnabled = s.obs.detailOn // stats detail on|off
+	s.obs.mu.Unlock()
 	return &set
 }
 

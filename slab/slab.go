@@ -147,52 +147,17 @@ func New(cfg Config) (*Allocator, error) {
 	if region == nil {
 		region = mem
 	}
-	bmem, err := reserveRegion(int(maxPages) * wordsPerPage * 8)
-	if err != nil {
-		unmapRegion(region)
-		if file != nil {
-			file.Close()
-		}
-		return nil, err
-	}
-	// Page bookkeeping for the whole reserve, off the Go heap like the
-	// bitmap: only the entries of pages in use become resident.
-	metaMem, err := mapRegion(int(maxPages) * int(unsafe.Sizeof(pageMeta{})+4))
-	if err != nil {
-		unmapRegion(bmem)
-		unmapRegion(region)
-		if file != nil {
-			file.Close()
-		}
-		return nil, err
-	}
-	pageMetas := unsafe.Slice((*pageMeta)(unsafe.Pointer(unsafe.SliceData(metaMem))), maxPages)
-	pageClasses := unsafe.Slice((*uint32)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(metaMem)), int(maxPages)*int(unsafe.Sizeof(pageMeta{})))), maxPages)
 	a := &Allocator{
-		metaMem:   metaMem,
-		cfg:       cfg,
-		mem:       mem,
-		region:    region,
-		file:      file,
-		kept:      kept,
-		base:      unsafe.Pointer(unsafe.SliceData(mem)),
-		maxPages:  maxPages,
-		limit:     limit,
-		pages:     pageMetas,
-		pageClass: pageClasses,
-		bitmap:    unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(bmem))), int(maxPages)*wordsPerPage),
-		bitmapMem: bmem,
+		cfg:      cfg,
+		mem:      mem,
+		region:   region,
+		file:     file,
+		kept:     kept,
+		base:     unsafe.Pointer(unsafe.SliceData(mem)),
+		maxPages: maxPages,
+		limit:    limit,
 	}
-	if file != nil {
-		// A file mapping is usable whole; its bitmap is opened with it.
-		if err := commitRegion(bmem); err != nil {
-			a.Close()
-			return nil, err
-		}
-		a.committed = maxPages
-	}
-	// The pages the limit allows, and a first page for each class beyond it.
-	if err := a.commitLocked(min(maxPages, limit+MaxClasses)); err != nil {
+	if err := a.mapBookkeeping(); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -415,6 +380,34 @@ func (a *Allocator) addPageLocked(cls int, c *class) bool {
 	return true
 }
 
+// mapBookkeeping maps the page bitmaps and page records for the whole
+// reserve, off the Go heap (only the entries of pages in use become
+// resident), and opens what the limit allows, and a first page for each
+// class beyond it.
+func (a *Allocator) mapBookkeeping() error {
+	n := int(a.maxPages)
+	var err error
+	if a.bitmapMem, err = reserveRegion(n * wordsPerPage * 8); err != nil {
+		return err
+	}
+	a.bitmap = unsafe.Slice((*uint64)(unsafe.Pointer(unsafe.SliceData(a.bitmapMem))), n*wordsPerPage)
+	metaSize := int(unsafe.Sizeof(pageMeta{}))
+	if a.metaMem, err = mapRegion(n * (metaSize + 4)); err != nil {
+		return err
+	}
+	base := unsafe.Pointer(unsafe.SliceData(a.metaMem))
+	a.pages = unsafe.Slice((*pageMeta)(base), n)
+	a.pageClass = unsafe.Slice((*uint32)(unsafe.Add(base, n*metaSize)), n)
+	if a.file != nil {
+		// A file mapping is usable whole; its bitmap is opened with it.
+		if err := commitRegion(a.bitmapMem); err != nil {
+			return err
+		}
+		a.committed = a.maxPages
+	}
+	return a.commitLocked(min(a.maxPages, a.limit+MaxClasses))
+}
+
 // commitStep is how many pages commitLocked opens at a time beyond what is
 // needed (a multiple of two, so bitmap commits start on an OS page).
 const commitStep = 64
@@ -431,8 +424,7 @@ func (a *Allocator) commitLocked(n uint32) error {
 		return err
 	}
 	const wordBytes = wordsPerPage * 8
-	bm := unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(a.bitmap))), len(a.bitmap)*8)
-	if err := commitRegion(bm[int(from)*wordBytes : int(to)*wordBytes]); err != nil {
+	if err := commitRegion(a.bitmapMem[int(from)*wordBytes : int(to)*wordBytes]); err != nil {
 		return err
 	}
 	a.committed = to
