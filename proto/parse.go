@@ -42,7 +42,7 @@ func Parse(buf []byte, r *Request) (n int, err error) {
 		// buffered without a newline, unless the line is a multi-get (up to
 		// 100 leading spaces, then "get " or "gets "). Like memcached, a
 		// longer line that arrives whole is still parsed.
-		if len(buf) > MaxLineLen && !multiGetPrefix(buf) {
+		if len(buf) > MaxLineLen && !MultiGetLine(buf) {
 			return 0, ErrLineTooLong
 		}
 		r.Need = 1
@@ -70,7 +70,10 @@ func Parse(buf []byte, r *Request) (n int, err error) {
 	return p.parse(req[:cl])
 }
 
-func multiGetPrefix(b []byte) bool {
+// MultiGetLine reports whether a line memcached holds more than MaxLineLen
+// bytes of without its newline is one it keeps reading (up to 100 leading
+// spaces, then "get " or "gets ") rather than closing the connection.
+func MultiGetLine(b []byte) bool {
 	i := 0
 	for i < len(b) && b[i] == ' ' {
 		i++

@@ -379,6 +379,23 @@ func (c *conn) pastBuffer(window *int, end, from int) {
 	}
 }
 
+// lineCut follows memcached's reads of a command line that runs past its
+// read buffer (window, pastBuffer) to end: holding more than
+// proto.MaxLineLen bytes of it without the newline, or a whole buffer of it
+// after reading again from its start, memcached closes the connection
+// unless the line is a multi-get. A shorter part makes it write what it
+// holds and read again, as pastBuffer notes.
+func (c *conn) lineCut(window *int, buf []byte, off, end int) bool {
+	if c.udp != nil || proto.MultiGetLine(buf[off:end]) {
+		return false
+	}
+	if *window+mcReadBuffer-off <= proto.MaxLineLen {
+		c.pastBuffer(window, end, off)
+		return end-off > mcReadBuffer
+	}
+	return true
+}
+
 // dropUnsent forgets the replies of this batch that memcached would not
 // have written yet (those after sentMark), when it closes the connection
 // at once for bad input. UDP replies stay: each datagram is answered on
@@ -422,6 +439,12 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	window := 0 // where memcached's read buffer would start (pastBuffer)
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
+		if end := off + r.HeaderLen; end > window+mcReadBuffer && c.lineCut(&window, buf, off, end) {
+			c.s.counts.lineTooLong.Add(1)
+			c.dropUnsent()
+			c.closeAfter, c.closeErr = true, true
+			return off, false
+		}
 		if err == nil {
 			c.pastBuffer(&window, off+r.HeaderLen, off) // the line
 			if c.s.net.respLimit > 0 && !c.respRoom(r) {
@@ -512,6 +535,11 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		e, ok := err.(*proto.Error)
 		if !ok {
 			return off, true
+		}
+		if e == proto.ErrLineTooLong {
+			// memcached reads again first if it held no more than
+			// MaxLineLen bytes of the line.
+			c.pastBuffer(&window, off+proto.MaxLineLen+1, off)
 		}
 		c.pastBuffer(&window, off+n, off)
 		off += n
