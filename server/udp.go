@@ -371,17 +371,19 @@ func (c *conn) servePayload(payload []byte, binary bool) {
 	// What is left (an incomplete command) ends with the datagram.
 	c.in, c.closeAfter, c.more = input{}, false, continuation{}
 	c.udpMark(false)
-	start, lastEmpty := 0, false
+	start, sent := 0, false
 	for _, m := range u.marks {
 		switch {
 		case m.end > start:
 			c.sendReply(c.out[start:m.end])
-			lastEmpty = false
-		case m.keep && !lastEmpty:
-			// memcached sends one empty datagram for a run of keys
-			// that missed.
+			sent = true
+		case m.keep && !sent:
+			// memcached sends one datagram per reply, and after each
+			// it counts the empty replies that follow (keys that
+			// missed) as sent too: only a miss before anything was
+			// sent costs an empty datagram.
 			c.sendReply(nil)
-			lastEmpty = true
+			sent = true
 		}
 		start = m.end
 	}

@@ -50,7 +50,7 @@ var casInReply = regexp.MustCompile(`(VALUE \S+ \d+ \d+) \d+`)
 // and to slabcached over UDP and compares the reply datagrams byte for
 // byte, headers included: one run of datagrams per reply, numbered, at
 // most 1400 bytes, an empty lone header for a multi-get key that missed
-// before the last, nothing for noreply, nothing for a malformed frame.
+// before anything else was sent, nothing for noreply, nothing for a malformed frame.
 func TestUDPMatchesMemcached(t *testing.T) {
 	port := testenv.FreePort(t)
 	ref := testenv.StartReference(t, "-U", strconv.Itoa(port))
@@ -74,6 +74,9 @@ func TestUDPMatchesMemcached(t *testing.T) {
 		{"multiget", nil, "get big b nope\r\n"},
 		{"miss first", nil, "get nope b\r\n"},
 		{"only misses", nil, "get x y z\r\n"},
+		{"misses after a hit", nil, "get nope b nope b\r\n"},
+		{"miss after a reply", nil, "get nope\r\nget nope b\r\n"},
+		{"miss after a skipped reply", nil, "set n 0 0 1 noreply\r\n1\r\nget nope b\r\n"},
 		{"several commands", nil, "set u 0 0 1\r\nz\r\nget u\r\nbogus\r\nincr u 1\r\n"},
 		{"noreply", nil, "set n 0 0 1 noreply\r\n1\r\nget n\r\n"},
 		{"meta", nil, "mg b v f\r\nmg nope v\r\nmg nope v q\r\nmn\r\n"},
