@@ -495,6 +495,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			}
 			if c.udp != nil {
 				c.udpMark(false)
+				if r.Command == proto.CmdMetaNoop {
+					c.udpWritten()
+				}
 			}
 			if c.more.suspended && c.udp == nil {
 				// The reply stopped half-way to let the client read
@@ -615,9 +618,6 @@ func (c *conn) respRoom(r *proto.Request) bool {
 // out (sentMark). slabcached yields there too when -R was given
 // (conn_yields); without it, it goes on and only counts the point.
 func (c *conn) spend() bool {
-	if c.udp != nil {
-		return false
-	}
 	if c.mcLeft == 0 {
 		c.mcLeft = c.s.set.ReqsPerEvent + 1
 	}
@@ -625,8 +625,12 @@ func (c *conn) spend() bool {
 	if c.mcLeft > 0 {
 		return false
 	}
-	c.sentMark = len(c.out)
 	c.mcLeft = c.s.set.ReqsPerEvent
+	if c.udp != nil {
+		c.udpWritten() // a datagram is served whole
+		return false
+	}
+	c.sentMark = len(c.out)
 	if c.s.net.reqsPerEvent < 0 {
 		return false
 	}

@@ -71,10 +71,11 @@ type udpState struct {
 }
 
 // udpMark ends one reply in c.out; keep sends it even when empty (the
-// reply of a key that missed, in the middle of a multi-get).
+// reply of a key that missed, in the middle of a multi-get); written: the
+// replies so far are those memcached would have written by then (udpWritten).
 type udpMark struct {
-	end  int
-	keep bool
+	end           int
+	keep, written bool
 }
 
 // udpAddrs returns the UDP addresses to serve: the -U port on every -l
@@ -362,6 +363,7 @@ func (c *conn) servePayload(payload []byte, binary bool) {
 	if h := c.loop.hot; h != nil {
 		h.Begin(now)
 	}
+	c.mcLeft = 0 // each datagram is an event of its own (spend)
 	var off int
 	if binary {
 		off, _ = c.processBinary(payload)
@@ -381,9 +383,12 @@ func (c *conn) servePayload(payload []byte, binary bool) {
 			// memcached sends one datagram per reply, and after each
 			// it counts the empty replies that follow (keys that
 			// missed) as sent too: only a miss before anything was
-			// sent costs an empty datagram.
+			// sent since it last wrote costs an empty datagram.
 			c.sendReply(nil)
 			sent = true
+		}
+		if m.written {
+			sent = false
 		}
 		start = m.end
 	}
@@ -488,6 +493,13 @@ func udpSockaddr(a *net.UDPAddr) unix.Sockaddr {
 // udpMark ends the reply being built in c.out (UDP only).
 func (c *conn) udpMark(keep bool) {
 	c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), keep: keep})
+}
+
+// udpWritten notes a point where memcached writes the replies it holds
+// (after mn, when an event's budget of commands runs out): a key that
+// misses first after it costs an empty datagram again.
+func (c *conn) udpWritten() {
+	c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), written: true})
 }
 
 // udpDropReplies forgets the replies not yet sent, as memcached does before
