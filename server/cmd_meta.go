@@ -150,7 +150,7 @@ func (c *conn) metaCommit(r *proto.Request) {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Commit(&c.up.resv, &a)
-	c.countStore(r, &o, r.HasFlag('C'))
+	c.countStore(r, &o, storeCmd(r) == proto.CmdCas)
 	code := metaStatus(o.Result)
 	if code == proto.StatusHD && r.HasFlag('q') {
 		return

@@ -136,7 +136,12 @@ func storeMode(cmd proto.Command) lru.Mode {
 // storeCmd is the storage command r performs: its own, or an ms's mode.
 func storeCmd(r *proto.Request) proto.Command {
 	if r.Command == proto.CmdMetaSet {
-		return r.SetMode()
+		// memcached turns a set or replace with a CAS value into a cas.
+		m := r.SetMode()
+		if (m == proto.CmdSet || m == proto.CmdReplace) && r.HasFlag('C') {
+			return proto.CmdCas
+		}
+		return m
 	}
 	return r.Command
 }
