@@ -546,7 +546,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		}
 		c.pastBuffer(&window, off+n, off)
 		off += n
-		c.protoError(r, e)
+		if e != proto.ErrBadDataChunk || !c.allocFails(r) {
+			c.protoError(r, e)
+		}
 		if c.udp != nil {
 			c.udpMark(false)
 		}
@@ -715,6 +717,20 @@ func (c *conn) stream(buffered int) bool {
 	}
 	c.commit(r)
 	c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
+	return true
+}
+
+// allocFails makes the allocation memcached makes for a storage command
+// before it reads the value, for one whose data block turned out bad: when
+// it fails (too large, no memory) memcached answers that and skips the value
+// without looking at its end, and allocFails answers the same.
+func (c *conn) allocFails(r *proto.Request) bool {
+	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
+	if res == lru.Stored {
+		c.s.store.Abort(&c.up.resv)
+		return false
+	}
+	c.storeFailed(r, res)
 	return true
 }
 
