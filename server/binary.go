@@ -81,11 +81,11 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 	// before it (or the batch's start), one clock read per request.
 	start := ticks.Now()
 	var pf prefetcher
-	window := 0 // where memcached's read buffer would start (pastBuffer)
+	wend := c.bufferEnd() // where the input memcached holds ends (pastBuffer)
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.ParseBinary(buf[off:], r)
 		if err != proto.ErrIncomplete {
-			c.pastBuffer(&window, off+min(proto.BinHeaderLen, len(buf)-off), off) // the header
+			c.pastBuffer(&wend, off+min(proto.BinHeaderLen, len(buf)-off), off) // the header
 		}
 		if c.s.set.SASL && !c.authed && binNeedsAuth(r, err) {
 			// memcached refuses every other request of a connection that
@@ -123,7 +123,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			mark := len(c.out)
 			c.execBinary(r)
 			c.noteBinFlush(r, mark)
-			c.pastBuffer(&window, off+n, off+n) // extras, key or value read past it
+			c.pastBuffer(&wend, off+n, off+n) // extras, key or value read past it
 			end := ticks.Now()
 			c.observe(binCommand(r.Base()), end-start)
 			start, c.loop.clockAt = end, end
@@ -185,7 +185,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			k := min(len(buf)-off, r.Swallow)
 			off += k
 			c.in.swallow = r.Swallow - k
-			c.pastBuffer(&window, off, off) // swallowed straight from the socket
+			c.pastBuffer(&wend, off, off) // swallowed straight from the socket
 		}
 	}
 	return off, false

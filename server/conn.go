@@ -365,35 +365,73 @@ func (c *conn) pendingOut() int {
 }
 
 // pastBuffer follows memcached's reads of the input a batch is parsed
-// from: it reads mcReadBuffer bytes at a time into a buffer that starts at
-// window, and when it needs the input up to end beyond that buffer (a
-// command line or packet header past it, a value or swallowed bytes it
-// reads straight from the socket) it first writes the replies it holds,
-// and its buffer starts again at from.
-func (c *conn) pastBuffer(window *int, end, from int) {
-	if end > *window+mcReadBuffer {
-		c.sentMark, *window = len(c.out), from
-		// memcached's event ends where it waits for more input: the
-		// next begins by reading, with a fresh budget (spend).
-		c.mcLeft = 0
+// from: it reads mcReadBuffer bytes at a time (over TLS, at most one
+// record at a time) into a buffer that holds the input up to wend, and when
+// it needs the input up to end beyond that (a command line or packet header
+// past it, a value or swallowed bytes it reads straight from the socket)
+// it first writes the replies it holds, and its buffer starts again at
+// from.
+func (c *conn) pastBuffer(wend *int, end, from int) {
+	if end <= *wend {
+		return
+	}
+	c.refill(wend, end, from)
+	for c.tls != nil && end > *wend {
+		c.refill(wend, end, from) // the records it reads on
 	}
 }
 
-// lineCut follows memcached's reads of a command line that runs past its
-// read buffer (window, pastBuffer) to end: holding more than
-// proto.MaxLineLen bytes of it without the newline, or a whole buffer of it
-// after reading again from its start, memcached closes the connection
-// unless the line is a multi-get. A shorter part makes it write what it
-// holds and read again, as pastBuffer notes.
-func (c *conn) lineCut(window *int, buf []byte, off, end int) bool {
+// bufferEnd is where the input memcached holds at the start of a batch
+// ends (pastBuffer).
+func (c *conn) bufferEnd() int {
+	if c.tls != nil {
+		return c.tls.recordEnd(0, mcReadBuffer)
+	}
+	return mcReadBuffer
+}
+
+// refill is one read of memcached's past the input it holds (pastBuffer),
+// for the input up to end: the replies it holds are written first.
+func (c *conn) refill(wend *int, end, from int) {
+	c.sentMark = len(c.out)
+	if c.tls == nil {
+		// memcached's event ends where it waits for more input: the
+		// next begins by reading, with a fresh budget (spend).
+		c.mcLeft = 0
+		*wend = from + mcReadBuffer
+		return
+	}
+	// Over TLS memcached reads the next record in the same event, after
+	// one more step of its budget of commands (spend).
+	if c.mcLeft == 0 {
+		c.mcLeft = c.s.set.ReqsPerEvent + 1
+	}
+	if c.mcLeft--; c.mcLeft == 0 {
+		c.mcLeft = c.s.set.ReqsPerEvent
+	}
+	next := c.tls.recordEnd(*wend, from+mcReadBuffer)
+	if next <= *wend {
+		next = end // records not told apart (tlsConn.ends)
+	}
+	*wend = next
+}
+
+// lineCut follows memcached's reads of a command line that runs past the
+// input it holds (pastBuffer) to end: holding more than proto.MaxLineLen
+// bytes of it without the newline, memcached closes the connection unless
+// the line is a multi-get; holding less, it writes what it holds and reads
+// on.
+func (c *conn) lineCut(wend *int, buf []byte, off, end int) bool {
 	if c.udp != nil || proto.MultiGetLine(buf[off:end]) {
 		return false
 	}
-	if *window+mcReadBuffer-off <= proto.MaxLineLen {
-		c.pastBuffer(window, end, off)
-		return end-off > mcReadBuffer
+	for end > *wend {
+		if *wend-off > proto.MaxLineLen {
+			return true
+		}
+		c.refill(wend, end, off)
 	}
-	return true
+	return false
 }
 
 // dropUnsent forgets the replies of this batch that memcached would not
@@ -436,17 +474,17 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	// one clock read per request.
 	start := ticks.Now()
 	var pf prefetcher
-	window := 0 // where memcached's read buffer would start (pastBuffer)
+	wend := c.bufferEnd() // where the input memcached holds ends (pastBuffer)
 	for off < len(buf) && !c.closeAfter {
 		n, err := proto.Parse(buf[off:], r)
-		if end := off + r.HeaderLen; end > window+mcReadBuffer && c.lineCut(&window, buf, off, end) {
+		if end := off + r.HeaderLen; end > wend && c.lineCut(&wend, buf, off, end) {
 			c.s.counts.lineTooLong.Add(1)
 			c.dropUnsent()
 			c.closeAfter, c.closeErr = true, true
 			return off, false
 		}
 		if err == nil {
-			c.pastBuffer(&window, off+r.HeaderLen, off) // the line
+			c.pastBuffer(&wend, off+r.HeaderLen, off) // the line
 			if c.s.net.respLimit > 0 && !c.respRoom(r) {
 				// As memcached when it cannot allocate a response
 				// object for a command: the connection is closed, its
@@ -483,7 +521,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if r.Command == proto.CmdMetaNoop {
 				c.sentMark = len(c.out) // mn flushes (memcached's conn_mwrite)
 			}
-			c.pastBuffer(&window, off+n, off+n) // a value read past it, straight into the item
+			c.pastBuffer(&wend, off+n, off+n) // a value read past it, straight into the item
 			end := ticks.Now()
 			c.observe(r.Command, end-start)
 			start, c.loop.clockAt = end, end
@@ -542,9 +580,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		if e == proto.ErrLineTooLong {
 			// memcached reads again first if it held no more than
 			// MaxLineLen bytes of the line.
-			c.pastBuffer(&window, off+proto.MaxLineLen+1, off)
+			c.pastBuffer(&wend, off+proto.MaxLineLen+1, off)
 		}
-		c.pastBuffer(&window, off+n, off)
+		c.pastBuffer(&wend, off+n, off)
 		off += n
 		if e != proto.ErrBadDataChunk || !c.allocFails(r) {
 			c.protoError(r, e)
@@ -566,7 +604,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			k := min(len(buf)-off, r.Swallow)
 			off += k
 			c.in.swallow = r.Swallow - k
-			c.pastBuffer(&window, off, off) // swallowed straight from the socket
+			c.pastBuffer(&wend, off, off) // swallowed straight from the socket
 		}
 		if c.spend() {
 			return off, false

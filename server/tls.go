@@ -323,6 +323,25 @@ type tlsConn struct {
 	eof   bool   // the client closed the session
 	plain []byte // decrypted input; plain[poff:] not consumed yet
 	poff  int
+	// ends: where in plain each record's plaintext ends (at most
+	// maxRecordEnds; later records count as part of the last), for the
+	// reads memcached makes a record at a time (conn.pastBuffer).
+	ends []int
+}
+
+// maxRecordEnds bounds tlsConn.ends.
+const maxRecordEnds = 64
+
+// recordEnd returns where, relative to the unread input, the first record
+// that ends after after ends, or limit if that is sooner or no such record
+// is known.
+func (t *tlsConn) recordEnd(after, limit int) int {
+	for _, e := range t.ends {
+		if r := e - t.poff; r > after {
+			return min(r, limit)
+		}
+	}
+	return limit
 }
 
 // tlsWire is the net.Conn crypto/tls reads and writes. While the handshake
@@ -542,7 +561,14 @@ func (t *tlsConn) pump() gnet.Action {
 	}
 	if t.poff > 0 {
 		n := copy(t.plain, t.plain[t.poff:])
-		t.plain, t.poff = t.plain[:n], 0
+		k := 0
+		for _, e := range t.ends {
+			if e > t.poff {
+				t.ends[k] = e - t.poff
+				k++
+			}
+		}
+		t.plain, t.poff, t.ends = t.plain[:n], 0, t.ends[:k]
 	}
 	// crypto/tls allocates each time it reads from the wire, so it is
 	// asked to read only when a whole record is there (and given room for
@@ -552,6 +578,12 @@ func (t *tlsConn) pump() gnet.Action {
 		t.plain = slices.Grow(t.plain, maxPlaintext)
 		n, err := t.tc.Read(t.plain[len(t.plain):cap(t.plain)])
 		t.plain = t.plain[:len(t.plain)+n]
+		if n > 0 {
+			if len(t.ends) == maxRecordEnds {
+				t.ends = t.ends[:maxRecordEnds-1]
+			}
+			t.ends = append(t.ends, len(t.plain))
+		}
 		if err == nil {
 			continue
 		}
@@ -607,7 +639,7 @@ func (t *tlsConn) Discard(n int) (int, error) {
 	n = min(n, t.InboundBuffered())
 	t.poff += n
 	if t.poff == len(t.plain) {
-		t.plain, t.poff = t.plain[:0], 0
+		t.plain, t.poff, t.ends = t.plain[:0], 0, t.ends[:0]
 		if cap(t.plain) > outShrink {
 			t.plain = nil
 		}

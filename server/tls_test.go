@@ -493,3 +493,59 @@ func TestTLSSessionsEndWithCloseNotify(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSRecordsAreMemcachedsReads: over TLS memcached reads one record at
+// a time and writes the replies it holds before reading the next, so a
+// pipeline sent as several records keeps the replies of the records before
+// a key over 250 bytes (which drops the replies not yet written), and a
+// command line that arrives in several records closes the connection once
+// more than 2048 bytes of it are held without its newline. The same records go to memcached 1.6.45 and to slabcached.
+func TestTLSRecordsAreMemcachedsReads(t *testing.T) {
+	certs := testenv.WriteCerts(t)
+	ref := testenv.StartReference(t, "-Z", "-o", "ssl_chain_cert="+certs.ServerCert+",ssl_key="+certs.ServerKey)
+	srv := startTLSServer(t, certs, nil)
+	cfg := &tls.Config{InsecureSkipVerify: true}
+	long := "get " + strings.Repeat("k", 251) + "\r\n"
+	cases := []struct {
+		name    string
+		records []string // each written on its own (one record each, if short)
+	}{
+		{"error after records", []string{"get a\r\n", "get a\r\n", long, "get a\r\n"}},
+		{"error in the same record", []string{"get a\r\nget a\r\n" + long + "get a\r\n"}},
+		{"line held in two records", []string{"get a\r\n", "set " + strings.Repeat("k", 1500), strings.Repeat("k", 1500) + " 0 0 1\r\nx\r\n", "get a\r\n"}},
+		// The connection closes after the third record: nothing follows
+		// it, so that the close is not a reset for unread input.
+		{"line held in three records", []string{"get a\r\n", "set " + strings.Repeat("k", 1200), strings.Repeat("k", 1200)}},
+		{"short line across records", []string{"get a\r\nget ", "a\r\n", long}},
+	}
+	exchange := func(addr string, records []string) string {
+		nc, rb := dialTLS(t, addr, cfg)
+		fmt.Fprintf(nc, "set a 0 0 1\r\n1\r\n")
+		expectLine(t, rb, "STORED\r\n")
+		for _, r := range records {
+			if _, err := nc.Write([]byte(r)); err != nil {
+				return "write: " + err.Error()
+			}
+		}
+		if !strings.HasPrefix(records[len(records)-1], "kkk") {
+			nc.Write([]byte("mn\r\n"))
+		}
+		nc.SetReadDeadline(time.Now().Add(3 * time.Second))
+		var got bytes.Buffer
+		for !bytes.HasSuffix(got.Bytes(), []byte("MN\r\n")) {
+			line, err := rb.ReadString('\n')
+			got.WriteString(line)
+			if err != nil {
+				got.WriteString("<closed>")
+				break
+			}
+		}
+		return got.String()
+	}
+	for _, c := range cases {
+		want, got := exchange(ref, c.records), exchange(srv.Addr(), c.records)
+		if got != want {
+			t.Errorf("%s:\n memcached  %q\n slabcached %q", c.name, want, got)
+		}
+	}
+}
