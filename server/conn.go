@@ -372,9 +372,13 @@ func (c *conn) pendingOut() int {
 // it first writes the replies it holds, and its buffer starts again at
 // from.
 func (c *conn) pastBuffer(wend *int, end, from int) {
-	if end <= *wend {
-		return
+	if end > *wend { // kept small enough to inline: most requests stop here
+		c.readPast(wend, end, from)
 	}
+}
+
+// readPast is pastBuffer past the input memcached holds.
+func (c *conn) readPast(wend *int, end, from int) {
 	c.refill(wend, end, from)
 	for c.tls != nil && end > *wend {
 		c.refill(wend, end, from) // the records it reads on
@@ -658,11 +662,19 @@ func (c *conn) respRoom(r *proto.Request) bool {
 // out (sentMark). slabcached yields there too when -R was given
 // (conn_yields); without it, it goes on and only counts the point.
 func (c *conn) spend() bool {
+	if c.mcLeft > 1 { // kept small enough to inline: most requests stop here
+		c.mcLeft--
+		return false
+	}
+	return c.budgetSpent()
+}
+
+// budgetSpent is spend when the count is fresh (0) or at its last command.
+func (c *conn) budgetSpent() bool {
 	if c.mcLeft == 0 {
 		c.mcLeft = c.s.set.ReqsPerEvent + 1
 	}
-	c.mcLeft--
-	if c.mcLeft > 0 {
+	if c.mcLeft--; c.mcLeft > 0 {
 		return false
 	}
 	c.mcLeft = c.s.set.ReqsPerEvent
