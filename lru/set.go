@@ -323,7 +323,10 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) (res Outcome) {
 		)
 		casRes := casNone
 		switch {
-		case args.CAS == 0:
+		case args.CAS == 0, s.cfg.NoCAS:
+			// Without CAS the stored item has none to compare (as
+			// memcached's ITEM_get_cas reads 0 under -C): a cas store
+			// fails, an append or prepend goes ahead.
 		case args.CAS == ocas:
 			casRes = casMatch
 		case args.Invalidate && args.CAS < ocas:

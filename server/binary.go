@@ -255,7 +255,9 @@ func (c *conn) asText(r *proto.BinRequest) *proto.Request {
 	t := &c.req
 	t.Reset()
 	t.Command = binCommand(r.Base())
-	if r.CAS != 0 && (t.Command == proto.CmdSet || t.Command == proto.CmdAdd || t.Command == proto.CmdReplace) {
+	if r.CAS != 0 && c.s.set.CASEnabled && (t.Command == proto.CmdSet || t.Command == proto.CmdAdd || t.Command == proto.CmdReplace) {
+		// Under -C memcached keeps no CAS to ask for: the store stays
+		// a set, add or replace.
 		t.Command = proto.CmdCas
 	}
 	t.Key = r.Key
@@ -394,6 +396,9 @@ func (c *conn) binCommit(r *proto.BinRequest) {
 	t := c.asText(r)
 	base := r.Base()
 	a := lru.SetArgs{Mode: storeMode(t.Command), CAS: r.CAS}
+	if !c.s.set.CASEnabled {
+		a.CAS = 0 // memcached under -C sets no CAS on the new item to compare
+	}
 	switch base {
 	case proto.BinOpAppend:
 		a.Mode = lru.ModeAppend

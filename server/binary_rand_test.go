@@ -280,6 +280,23 @@ func TestBinaryRandomMatchesMemcached(t *testing.T) {
 	// whether that happens depends on the maintainer's timing.
 	ref := testenv.StartReference(t, "-I", "1m", "-o", "no_lru_maintainer")
 	srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented = false, false })
+	binaryRandom(t, ref, srv.Addr())
+}
+
+// TestBinaryRandomMatchesMemcachedWithoutCAS: the same under -C, where
+// memcached keeps no CAS on its items, so a CAS value sent with a set, add,
+// replace, append or prepend is not compared with anything.
+func TestBinaryRandomMatchesMemcachedWithoutCAS(t *testing.T) {
+	ref := testenv.StartReference(t, "-I", "1m", "-o", "no_lru_maintainer", "-C")
+	srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented, s.CASEnabled = false, false, false })
+	binaryRandom(t, ref, srv.Addr())
+}
+
+// binaryRandom runs random request plans (BINARY_RANDOM_STEPS steps each,
+// 400 by default, of seeds 1-3 or BINARY_RANDOM_SEED) on memcached at ref
+// and on slabcached at addr and compares the answers.
+func binaryRandom(t *testing.T, ref, addr string) {
+	t.Helper()
 	steps, seeds := 400, []uint64{1, 2, 3}
 	if v, err := strconv.Atoi(os.Getenv("BINARY_RANDOM_STEPS")); err == nil {
 		steps = v
@@ -290,7 +307,7 @@ func TestBinaryRandomMatchesMemcached(t *testing.T) {
 	for _, seed := range seeds {
 		plan := randomBinSteps(seed, steps)
 		want := binRandomRun(t, ref, plan)
-		got := binRandomRun(t, srv.Addr(), plan)
+		got := binRandomRun(t, addr, plan)
 		if os.Getenv("BINARY_RANDOM_V") != "" {
 			for i := range want {
 				t.Logf("%d\n M %s\n S %s", i, want[i], got[i])
