@@ -147,6 +147,14 @@ type Reservation struct {
 // Active reports whether r holds memory (between Reserve and Commit/Abort).
 func (r *Reservation) Active() bool { return r.ref != 0 }
 
+// Class returns the slab class of the reserved item (0 when inactive).
+func (r *Reservation) Class() int {
+	if r.ref == 0 {
+		return 0
+	}
+	return r.s.lruClass(r.ref, loadState(r.p))
+}
+
 // Remaining returns how many value bytes Write still expects.
 func (r *Reservation) Remaining() int { return r.vlen - r.written }
 

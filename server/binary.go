@@ -374,7 +374,7 @@ func (c *conn) binGet(r *proto.BinRequest) {
 // also removes the old item, as memcached does.
 func (c *conn) binStoreFailed(r *proto.BinRequest, res lru.Result) {
 	t := c.asText(r)
-	c.st[cCmdSet]++
+	// Not in cmd_set: memcached counts a store once its value is in.
 	if res == lru.TooLarge {
 		c.st[cStoreTooLarge]++
 		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusE2BIG, r.Opaque)

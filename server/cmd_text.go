@@ -95,9 +95,10 @@ func (c *conn) get(r *proto.Request) {
 			c.more.resume = 0
 			return
 		}
-		c.st[cCmdGet]++
 		if touch {
-			c.st[cCmdTouch]++
+			c.st[cCmdTouch]++ // memcached 1.6.45 counts gat and gats in cmd_touch only
+		} else {
+			c.st[cCmdGet]++
 		}
 		if c.s.net.prefetch {
 			c.prefetchKeys(r.Keys, i, i == c.more.resume, &hashes)
@@ -171,7 +172,7 @@ func (c *conn) storeWhole(r *proto.Request) {
 // and, for set, removes the old item as memcached does (so a failed set
 // never leaves stale data behind).
 func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
-	c.st[cCmdSet]++
+	// Not in cmd_set: memcached counts a store once its item is allocated.
 	e := proto.ErrOutOfMemory
 	if res == lru.TooLarge {
 		e = proto.ErrTooLarge
@@ -293,9 +294,11 @@ func (c *conn) delta(r *proto.Request) {
 	}
 }
 
-// countDelta counts an incr (or decr) that ended as o.
+// countDelta counts an incr (or decr) that ended as o. An ma that created
+// the item (N) is neither a hit nor a miss, as in memcached.
 func (c *conn) countDelta(o lru.Outcome, incr bool) {
 	switch {
+	case o.Created:
 	case o.Result == lru.Found && incr:
 		c.st[cIncrHits]++
 		c.classAdd(o.Class, kIncrHits)

@@ -754,6 +754,7 @@ func (c *conn) stream(buffered int) bool {
 	r := &c.req
 	proto.Parse(c.up.hdr, r)
 	if !ok {
+		c.countBadStore()
 		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
 		c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
@@ -777,11 +778,20 @@ func (c *conn) stream(buffered int) bool {
 func (c *conn) allocFails(r *proto.Request) bool {
 	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
 	if res == lru.Stored {
+		c.countBadStore()
 		c.s.store.Abort(&c.up.resv)
 		return false
 	}
 	c.storeFailed(r, res)
 	return true
+}
+
+// countBadStore counts in cmd_set a text or meta store whose data block
+// ended badly: memcached counts a store once its item is allocated, before
+// it reads the value (c.up.resv holds that item).
+func (c *conn) countBadStore() {
+	c.st[cCmdSet]++
+	c.classAdd(c.up.resv.Class(), kCmdSet)
 }
 
 // badDataChunk answers a data block without its "\r\n".
