@@ -263,10 +263,13 @@ func (c *conn) delete(r *proto.Request) {
 
 // countDelete counts a delete that ended as o.
 func (c *conn) countDelete(r *proto.Request, o lru.Outcome) {
-	if o.Result == lru.Deleted {
+	switch {
+	case o.Result == lru.Deleted && r.Command == proto.CmdMetaDelete && r.HasFlag('I'):
+		// Marked stale, not deleted: memcached counts it in neither.
+	case o.Result == lru.Deleted:
 		c.st[cDeleteHits]++
 		c.classAdd(o.Class, kDeleteHits)
-	} else {
+	default:
 		c.st[cDeleteMisses]++
 	}
 	if c.s.obs.on.Load() {
