@@ -491,6 +491,7 @@ func (c *conn) binDelta(r *proto.BinRequest) {
 // that ends the list. Groups memcached does not serve over binary answer
 // "Not found".
 func (c *conn) binStats(r *proto.BinRequest) {
+	c.flushCounters() // as for text stats: the commands before it count
 	var text []byte
 	sub := string(r.Key)
 	switch {

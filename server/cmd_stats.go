@@ -21,6 +21,9 @@ import (
 // and "extstore" over the token's length, in that order; "items", "slabs"
 // and "sizes" whole).
 func (c *conn) stats(r *proto.Request) {
+	// memcached's counters include the commands before this one in the
+	// same read (and stats reset clears them): publish ours first.
+	c.flushCounters()
 	args := r.Args()
 	if len(args) == 0 {
 		c.out = c.s.appendGeneralStats(c.out)

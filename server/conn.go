@@ -108,6 +108,8 @@ type conn struct {
 	// input (a line too long, an HTTP request, a bad binary header) gets
 	// only that much.
 	sentMark int
+	// inSeen: input bytes already counted in bytes_read (onTraffic).
+	inSeen int
 	// mcLeft: commands memcached would still serve in its current event
 	// before writing its replies and yielding (reqs_per_event: R+1 in an
 	// event that began by reading, R in one that went on after a yield
@@ -174,6 +176,15 @@ func (c *conn) release() {
 // writes all their replies at once.
 func (c *conn) onTraffic() gnet.Action {
 	gc := c.gc
+	// memcached counts bytes_read as it reads, so a stats command sees
+	// the bytes of its own read: the input that arrived since the last
+	// event is counted now, before any of it is handled.
+	if in := gc.InboundBuffered(); in != c.inSeen {
+		if in > c.inSeen {
+			c.st[cBytesRead] += uint64(in - c.inSeen)
+		}
+		c.inSeen = in
+	}
 	now := c.s.clk.Now()
 	// Atomic stores only when the value changes: each is a locked
 	// instruction, and these run on every event.
@@ -207,6 +218,7 @@ func (c *conn) onTraffic() gnet.Action {
 	if c.watching.Load() {
 		// A watcher only receives logs; what it sends is ignored.
 		gc.Discard(gc.InboundBuffered())
+		c.inSeen = 0
 		return gnet.None
 	}
 	action := gnet.None
@@ -220,7 +232,6 @@ func (c *conn) onTraffic() gnet.Action {
 			n := min(c.in.swallow, buffered)
 			gc.Discard(n)
 			c.in.swallow -= n
-			c.st[cBytesRead] += uint64(n)
 			continue
 		}
 		if c.up.active {
@@ -254,7 +265,6 @@ func (c *conn) onTraffic() gnet.Action {
 		}
 		if n > 0 {
 			gc.Discard(n)
-			c.st[cBytesRead] += uint64(n)
 		}
 		if close {
 			action, c.closeErr = gnet.Close, true
@@ -270,6 +280,7 @@ func (c *conn) onTraffic() gnet.Action {
 	if c.closeAfter {
 		action = gnet.Close
 	}
+	c.inSeen = gc.InboundBuffered() // counted already (above)
 	c.flushOut()
 	// With the replies written: a loop that always finds more events never
 	// returns to the scheduler by itself (see yieldEvery).
@@ -736,7 +747,6 @@ func (c *conn) stream(buffered int) bool {
 		buf, _ := gc.Peek(min(rem, buffered))
 		w := c.up.resv.Write(buf)
 		gc.Discard(w)
-		c.st[cBytesRead] += uint64(w)
 		if c.up.binary && c.up.resv.Remaining() == 0 {
 			c.binStreamDone() // a binary value has no terminator
 		}
@@ -748,7 +758,6 @@ func (c *conn) stream(buffered int) bool {
 	t, _ := gc.Peek(2)
 	ok := t[0] == '\r' && t[1] == '\n'
 	gc.Discard(2)
-	c.st[cBytesRead] += 2
 	c.up.active = false
 	c.reading.Store(false)
 	r := &c.req

@@ -429,3 +429,56 @@ func TestBinaryKeysInDumps(t *testing.T) {
 	expectLine(t, br, "ITEM a [1 b; 0 s]\r\n")
 	expectLine(t, br, "END\r\n")
 }
+
+// TestBytesReadCountsTheStatsRead: memcached counts bytes_read as it reads,
+// so a stats command's reply already counts the bytes of the read it came
+// in (its own line, and what came before and after it there). The same
+// writes go to memcached 1.6.45 and to slabcached, and bytes_read must
+// grow by the same amounts.
+func TestBytesReadCountsTheStatsRead(t *testing.T) {
+	ref := testenv.StartReference(t)
+	srv := startTestServer(t, nil)
+	writes := []string{
+		"stats\r\n",
+		"set a 0 0 1\r\n1\r\nget a\r\nget b\r\nstats\r\n",
+		"stats\r\nversion\r\n",
+		"stats\r\n",
+	}
+	field := regexp.MustCompile(`STAT bytes_read (\d+)\r\n`)
+	run := func(addr string) []int {
+		nc, rb := dialT(t, addr)
+		var got []int
+		for _, w := range writes {
+			if _, err := io.WriteString(nc, w); err != nil {
+				t.Fatal(err)
+			}
+			var reply strings.Builder
+			for !strings.Contains(reply.String(), "STAT ") || !strings.HasSuffix(reply.String(), "END\r\n") {
+				line, err := rb.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%s: %v after %q", addr, err, reply.String())
+				}
+				reply.WriteString(line)
+			}
+			if strings.Contains(w, "version") {
+				if line, _ := rb.ReadString('\n'); !strings.HasPrefix(line, "VERSION ") {
+					t.Fatalf("%s: %q, want the version", addr, line)
+				}
+			}
+			m := field.FindStringSubmatch(reply.String())
+			if m == nil {
+				t.Fatalf("%s: no bytes_read in %q", addr, reply.String())
+			}
+			n, _ := strconv.Atoi(m[1])
+			got = append(got, n)
+		}
+		for i := len(got) - 1; i > 0; i-- {
+			got[i] -= got[0]
+		}
+		return got[1:]
+	}
+	want, got := run(ref), run(srv.Addr())
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("bytes_read after each write, less the first: memcached %v, slabcached %v", want, got)
+	}
+}
