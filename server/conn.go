@@ -280,7 +280,6 @@ func (c *conn) onTraffic() gnet.Action {
 	if c.closeAfter {
 		action = gnet.Close
 	}
-	c.inSeen = gc.InboundBuffered() // counted already (above)
 	c.flushOut()
 	// With the replies written: a loop that always finds more events never
 	// returns to the scheduler by itself (see yieldEvery).
@@ -288,7 +287,9 @@ func (c *conn) onTraffic() gnet.Action {
 	if len(c.wlog.lines) > 0 {
 		c.publishWatch()
 	}
-	if rest := gc.InboundBuffered(); rest == 0 || rest < c.in.need {
+	rest := gc.InboundBuffered()
+	c.inSeen = rest // counted already (above)
+	if rest == 0 || rest < c.in.need {
 		// memcached's buffer holds no whole command: its next event
 		// begins by reading (even after a yield, which then finds
 		// nothing to parse and waits for input).
