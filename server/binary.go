@@ -437,7 +437,9 @@ func (c *conn) binDelete(r *proto.BinRequest) {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Delete(r.Key, &lru.DeleteArgs{CAS: r.CAS})
-	c.countDelete(t, o)
+	if o.Result != lru.Exists { // memcached counts a CAS mismatch in neither
+		c.countDelete(t, o)
+	}
 	switch o.Result {
 	case lru.Deleted:
 		c.binOK(r, 0)
@@ -460,9 +462,8 @@ func (c *conn) binDelta(r *proto.BinRequest) {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Delta(r.Key, &a)
-	if !o.Created {
-		c.countDelta(o, incr) // memcached counts no hit nor miss for a created item
-	} else if c.s.obs.on.Load() {
+	c.countDelta(o, incr)
+	if o.Created && c.s.obs.on.Load() {
 		c.observeVivify(r.Key, o)
 	}
 	switch o.Result {
@@ -478,8 +479,7 @@ func (c *conn) binDelta(r *proto.BinRequest) {
 			text = proto.BinOOMIncrCreate
 		}
 		c.out = proto.AppendBinErrorText(c.out, r.Opcode, proto.BinStatusENOMEM, r.Opaque, text)
-	case lru.Exists:
-		c.st[cCasBadval]++
+	case lru.Exists: // not in cas_badval: memcached counts a mismatch there only for a store
 		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyEEXISTS, r.Opaque)
 	default:
 		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -306,5 +307,44 @@ func TestSASL(t *testing.T) {
 	}
 	if stats["auth_cmds"] != "6" || stats["auth_errors"] != "5" {
 		t.Fatalf("auth_cmds %q auth_errors %q, want 6 and 5", stats["auth_cmds"], stats["auth_errors"])
+	}
+}
+
+// TestBinaryCASMismatchCounters: memcached counts an INCREMENT or DELETE
+// whose CAS does not match in neither cas_badval nor the command's misses
+// (a text md with a CAS that does not match is a delete miss), and an
+// INCREMENT that creates its item in neither incr_hits nor incr_misses.
+// The same requests go to memcached 1.6.45 and to slabcached.
+func TestBinaryCASMismatchCounters(t *testing.T) {
+	ref := testenv.StartReference(t)
+	srv := startTestServer(t, nil)
+	keys := []string{"cas_badval", "incr_hits", "incr_misses", "delete_hits", "delete_misses", "total_items"}
+	run := func(addr string) string {
+		tc, tr := dialT(t, addr)
+		fmt.Fprintf(tc, "set n 0 0 1\r\n5\r\nset d 0 0 1\r\n5\r\nset e 0 0 1\r\n5\r\nmd e C12345\r\n")
+		for _, want := range []string{"STORED\r\n", "STORED\r\n", "STORED\r\n", "EX\r\n"} {
+			expectLine(t, tr, want)
+		}
+		nc, br := dialT(t, addr)
+		for _, r := range []proto.BinRequest{
+			{Opcode: proto.BinOpIncrement, Key: []byte("n"), Delta: 1, Exptime: 0xffffffff, CAS: 12345},
+			{Opcode: proto.BinOpIncrement, Key: []byte("new"), Delta: 1, Initial: 10},
+			{Opcode: proto.BinOpIncrement, Key: []byte("none"), Delta: 1, Exptime: 0xffffffff},
+			{Opcode: proto.BinOpDelete, Key: []byte("d"), CAS: 12345},
+		} {
+			if _, err := binRoundTrip(t, nc, br, r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var out []string
+		for _, st := range statsReply(t, addr, "stats").Stats {
+			if slices.Contains(keys, string(st.Name)) {
+				out = append(out, string(st.Name)+"="+string(st.Value))
+			}
+		}
+		return strings.Join(out, " ")
+	}
+	if want, got := run(ref), run(srv.Addr()); got != want {
+		t.Fatalf("memcached  %s\nslabcached %s", want, got)
 	}
 }
