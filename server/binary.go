@@ -437,9 +437,7 @@ func (c *conn) binDelete(r *proto.BinRequest) {
 		c.observeLookup(r.Key)
 	}
 	o := c.s.store.Delete(r.Key, &lru.DeleteArgs{CAS: r.CAS})
-	if o.Result != lru.Exists { // memcached counts a CAS mismatch in neither
-		c.countDelete(t, o)
-	}
+	c.countDelete(t, o)
 	switch o.Result {
 	case lru.Deleted:
 		c.binOK(r, 0)

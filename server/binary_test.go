@@ -313,7 +313,8 @@ func TestSASL(t *testing.T) {
 // TestBinaryCASMismatchCounters: memcached counts an INCREMENT or DELETE
 // whose CAS does not match in neither cas_badval nor the command's misses
 // (a text md with a CAS that does not match is a delete miss), and an
-// INCREMENT that creates its item in neither incr_hits nor incr_misses.
+// INCREMENT that creates its item in neither incr_hits nor incr_misses;
+// with stats detail on, the mismatched DELETE still counts for its prefix.
 // The same requests go to memcached 1.6.45 and to slabcached.
 func TestBinaryCASMismatchCounters(t *testing.T) {
 	ref := testenv.StartReference(t)
@@ -321,8 +322,8 @@ func TestBinaryCASMismatchCounters(t *testing.T) {
 	keys := []string{"cas_badval", "incr_hits", "incr_misses", "delete_hits", "delete_misses", "total_items"}
 	run := func(addr string) string {
 		tc, tr := dialT(t, addr)
-		fmt.Fprintf(tc, "set n 0 0 1\r\n5\r\nset d 0 0 1\r\n5\r\nset e 0 0 1\r\n5\r\nmd e C12345\r\n")
-		for _, want := range []string{"STORED\r\n", "STORED\r\n", "STORED\r\n", "EX\r\n"} {
+		fmt.Fprintf(tc, "stats detail on\r\nset n 0 0 1\r\n5\r\nset p:d 0 0 1\r\n5\r\nset e 0 0 1\r\n5\r\nmd e C12345\r\n")
+		for _, want := range []string{"OK\r\n", "STORED\r\n", "STORED\r\n", "STORED\r\n", "EX\r\n"} {
 			expectLine(t, tr, want)
 		}
 		nc, br := dialT(t, addr)
@@ -330,7 +331,7 @@ func TestBinaryCASMismatchCounters(t *testing.T) {
 			{Opcode: proto.BinOpIncrement, Key: []byte("n"), Delta: 1, Exptime: 0xffffffff, CAS: 12345},
 			{Opcode: proto.BinOpIncrement, Key: []byte("new"), Delta: 1, Initial: 10},
 			{Opcode: proto.BinOpIncrement, Key: []byte("none"), Delta: 1, Exptime: 0xffffffff},
-			{Opcode: proto.BinOpDelete, Key: []byte("d"), CAS: 12345},
+			{Opcode: proto.BinOpDelete, Key: []byte("p:d"), CAS: 12345},
 		} {
 			if _, err := binRoundTrip(t, nc, br, r); err != nil {
 				t.Fatal(err)
@@ -342,6 +343,11 @@ func TestBinaryCASMismatchCounters(t *testing.T) {
 				out = append(out, string(st.Name)+"="+string(st.Value))
 			}
 		}
+		fmt.Fprintf(tc, "stats detail dump\r\nstats detail off\r\n")
+		for line, _ := tr.ReadString('\n'); line != "END\r\n"; line, _ = tr.ReadString('\n') {
+			out = append(out, strings.TrimSpace(line))
+		}
+		expectLine(t, tr, "OK\r\n")
 		return strings.Join(out, " ")
 	}
 	if want, got := run(ref), run(srv.Addr()); got != want {

@@ -266,6 +266,9 @@ func (c *conn) countDelete(r *proto.Request, o lru.Outcome) {
 	switch {
 	case o.Result == lru.Deleted && r.Command == proto.CmdMetaDelete && r.HasFlag('I'):
 		// Marked stale, not deleted: memcached counts it in neither.
+	case o.Result == lru.Exists && r.Command != proto.CmdMetaDelete:
+		// A binary DELETE whose CAS does not match: memcached counts it
+		// in neither (an md with a C that does not match is a miss).
 	case o.Result == lru.Deleted:
 		c.st[cDeleteHits]++
 		c.classAdd(o.Class, kDeleteHits)
