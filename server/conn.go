@@ -418,13 +418,9 @@ func (c *conn) refill(wend *int, end, from int) {
 		return
 	}
 	// Over TLS memcached reads the next record in the same event, after
-	// one more step of its budget of commands (spend).
-	if c.mcLeft == 0 {
-		c.mcLeft = c.s.set.ReqsPerEvent + 1
-	}
-	if c.mcLeft--; c.mcLeft == 0 {
-		c.mcLeft = c.s.set.ReqsPerEvent
-	}
+	// one more step of its budget of commands (spend); the replies were
+	// just written, whether or not the budget ran out there.
+	c.budgetStep()
 	next := c.tls.recordEnd(*wend, from+mcReadBuffer)
 	if next <= *wend {
 		next = end // records not told apart (tlsConn.ends)
@@ -535,7 +531,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			mark := len(c.out)
 			c.exec(r)
 			if r.Command == proto.CmdMetaNoop {
-				c.sentMark = len(c.out) // mn flushes (memcached's conn_mwrite)
+				c.wrote() // mn flushes (memcached's conn_mwrite)
 			}
 			c.pastBuffer(&wend, off+n, off+n) // a value read past it, straight into the item
 			end := ticks.Now()
@@ -549,9 +545,6 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			}
 			if c.udp != nil {
 				c.udpMark(false)
-				if r.Command == proto.CmdMetaNoop {
-					c.udpWritten()
-				}
 			}
 			if c.more.suspended && c.udp == nil {
 				// The reply stopped half-way to let the client read
@@ -683,6 +676,22 @@ func (c *conn) spend() bool {
 
 // budgetSpent is spend when the count is fresh (0) or at its last command.
 func (c *conn) budgetSpent() bool {
+	if !c.budgetStep() {
+		return false
+	}
+	c.wrote()
+	if c.udp != nil || c.s.net.reqsPerEvent < 0 {
+		return false // a datagram is served whole; without -R no yield
+	}
+	c.s.counts.connYields.Add(1)
+	c.yielded = true
+	return true
+}
+
+// budgetStep takes one step of memcached's budget of commands per event
+// (spend) and reports whether it ran out there; the count then starts
+// again at R, as in an event that goes on after a yield.
+func (c *conn) budgetStep() bool {
 	if c.mcLeft == 0 {
 		c.mcLeft = c.s.set.ReqsPerEvent + 1
 	}
@@ -690,17 +699,18 @@ func (c *conn) budgetSpent() bool {
 		return false
 	}
 	c.mcLeft = c.s.set.ReqsPerEvent
+	return true
+}
+
+// wrote notes a point where memcached writes the replies it holds: over
+// TCP the replies before it count as sent (sentMark); over UDP a key that
+// misses first after it costs an empty datagram again (servePayload).
+func (c *conn) wrote() {
 	if c.udp != nil {
-		c.udpWritten() // a datagram is served whole
-		return false
+		c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), written: true})
+		return
 	}
 	c.sentMark = len(c.out)
-	if c.s.net.reqsPerEvent < 0 {
-		return false
-	}
-	c.s.counts.connYields.Add(1)
-	c.yielded = true
-	return true
 }
 
 // protoError answers a request Parse refused.

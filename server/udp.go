@@ -72,7 +72,7 @@ type udpState struct {
 
 // udpMark ends one reply in c.out; keep sends it even when empty (the
 // reply of a key that missed, in the middle of a multi-get); written: the
-// replies so far are those memcached would have written by then (udpWritten).
+// replies so far are those memcached would have written by then (conn.wrote).
 type udpMark struct {
 	end           int
 	keep, written bool
@@ -493,13 +493,6 @@ func udpSockaddr(a *net.UDPAddr) unix.Sockaddr {
 // udpMark ends the reply being built in c.out (UDP only).
 func (c *conn) udpMark(keep bool) {
 	c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), keep: keep})
-}
-
-// udpWritten notes a point where memcached writes the replies it holds
-// (after mn, when an event's budget of commands runs out): a key that
-// misses first after it costs an empty datagram again.
-func (c *conn) udpWritten() {
-	c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), written: true})
 }
 
 // udpDropReplies forgets the replies not yet sent, as memcached does before
