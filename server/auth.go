@@ -115,66 +115,126 @@ func (s *Server) authCheck(user, pass []byte) bool {
 
 // processAuth handles the input of a text connection that has not
 // authenticated (memcached's try_read_command_asciiauth). It returns the
-// bytes consumed and whether to close now.
+// bytes consumed and whether to close now; memcached closes without
+// writing the replies it holds (dropUnsent).
 func (c *conn) processAuth(buf []byte) (int, bool) {
 	if c.authLen == 0 {
 		if len(buf) < 3 {
+			c.in.need = 3 // memcached waits for three bytes
 			return 0, false
 		}
 		el := bytes.IndexByte(buf, '\n')
 		if el < 0 {
 			if len(buf) > 2048 {
+				c.dropUnsent()
 				return 0, true
 			}
 			c.in.need = len(buf) + 1
 			return 0, false
 		}
+		c.in.need = 0
 		if el < authMinLine {
+			c.dropUnsent()
 			return 0, true
 		}
-		line := bytes.TrimSuffix(buf[:el], []byte("\r"))
-		tok := bytes.Fields(line)
-		var size uint32
-		ok := len(tok) >= 5 && bytes.HasPrefix(line, []byte("set"))
-		if ok {
-			size, ok = proto.TokU32(tok[4])
-		}
+		size, ok := authLine(buf[:el])
 		switch {
 		case !ok:
-			c.out = proto.AppendError(c.out, proto.ErrUnauthenticated)
+			c.authAnswer(proto.ErrUnauthenticated.Reply())
 			return el + 1, false
 		case size > authMaxToken:
-			c.out = proto.AppendError(c.out, proto.ErrAuthTokenTooLong)
+			c.authAnswer(proto.ErrAuthTokenTooLong.Reply())
 			return el + 1, false
 		}
 		c.authLen = int(size) + 2
-		c.in.need = c.authLen
-		return el + 1, false
+		return el + 1, false // the value next (the caller comes back)
+	}
+	if c.authLen > mcReadBuffer && len(buf) >= mcReadBuffer {
+		// memcached reads the value into its 16 KB buffer: one that does
+		// not fit fills it, and its next read (of nothing) closes the
+		// connection.
+		c.dropUnsent()
+		return 0, true
 	}
 	if len(buf) < c.authLen {
-		c.in.need = c.authLen
+		c.in.need = min(c.authLen, mcReadBuffer)
 		return 0, false
 	}
+	return c.authValue(buf)
+}
+
+// authValue checks the "user password" value of an authentication, all of
+// it in buf.
+func (c *conn) authValue(buf []byte) (int, bool) {
 	n := c.authLen
 	cont := buf[:n]
 	c.authLen = 0
 	c.in.need = 0
 	if !bytes.HasSuffix(cont, []byte("\r\n")) {
-		c.out = proto.AppendError(c.out, proto.ErrBadLineTermination)
+		c.authAnswer(proto.ErrBadLineTermination.Reply())
 		return n, false
 	}
 	user, pass, found := bytes.Cut(cont[:n-2], []byte(" "))
 	if !found {
-		c.out = proto.AppendError(c.out, proto.ErrBadAuthToken)
+		c.authAnswer(proto.ErrBadAuthToken.Reply())
 		return n, false
 	}
 	c.st[cAuthCmds]++
 	if !c.s.authCheck(user, pass) {
 		c.st[cAuthErrors]++
-		c.out = proto.AppendError(c.out, proto.ErrAuthFailure)
+		c.authAnswer(proto.ErrAuthFailure.Reply())
 		return n, false
 	}
+	c.authAnswer("STORED\r\n")
 	c.authed = true
-	c.out = proto.AppendStored(c.out)
 	return n, false
+}
+
+// authAnswer puts the reply to a command of a connection that has not
+// authenticated in out. memcached keeps those replies in one response
+// object, its current one until it writes (it starts one only when it has
+// none), so each replaces the one before it since the last point where it
+// wrote: a client that sends several such commands at once gets only the
+// last one's reply. Each counts against memcached's commands per event,
+// as any other (spend).
+func (c *conn) authAnswer(line string) {
+	if at := c.authAt - 1; at >= c.sentMark && at < len(c.out) {
+		c.out = c.out[:at]
+	}
+	c.authAt = len(c.out) + 1
+	c.out = append(c.out, line...)
+	c.spend()
+}
+
+// authLine reads the size of an authentication's "set <key> <flags>
+// <exptime> <size>" line (without its newline) as memcached does: the line
+// must begin with "set" and have at least five tokens separated by spaces
+// (tabs belong to tokens), the fifth all digits. memcached's tokenizer is
+// given the line without its newline and drops its last byte unless the
+// one before is a CR (then both), so a line ended by a bare newline loses
+// the size's last digit.
+func authLine(line []byte) (uint32, bool) {
+	if !bytes.HasPrefix(line, []byte("set")) {
+		return 0, false
+	}
+	if line[len(line)-2] == '\r' {
+		line = line[:len(line)-2]
+	} else {
+		line = line[:len(line)-1]
+	}
+	for i := 0; ; i++ {
+		line = bytes.TrimLeft(line, " ")
+		if len(line) == 0 {
+			return 0, false
+		}
+		tok := line
+		if j := bytes.IndexByte(line, ' '); j >= 0 {
+			tok, line = line[:j], line[j:]
+		} else {
+			line = nil
+		}
+		if i == 4 {
+			return proto.TokU32(tok)
+		}
+	}
 }

@@ -40,8 +40,9 @@ func TestASCIIAuth(t *testing.T) {
 		t.Fatal(err)
 	}
 	nc2, rb2 := dialT(t, srv.Addr())
-	nc2.Write([]byte("set x 0 0 7\r\nfoo bar\r\nset x 0 0 8\r\nnew user\r\n"))
+	nc2.Write([]byte("set x 0 0 7\r\nfoo bar\r\n"))
 	expectLine(t, rb2, "CLIENT_ERROR authentication failure\r\n")
+	nc2.Write([]byte("set x 0 0 8\r\nnew user\r\n"))
 	expectLine(t, rb2, "STORED\r\n")
 
 	os.WriteFile(f, []byte("no colon here\n"), 0o600)

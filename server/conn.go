@@ -83,6 +83,9 @@ type conn struct {
 	// value of an ASCII authentication under way.
 	authed  bool
 	authLen int
+	// authAt: 1 + where the last reply to an unauthenticated command
+	// begins in out (authAnswer).
+	authAt int
 	// protoSet: bin is decided (by -B, or the first byte under -B auto).
 	protoSet bool
 

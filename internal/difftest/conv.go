@@ -69,7 +69,9 @@ func ParseFile(path string) (*Conversation, error) {
 // Parse parses a conversation. The format is line based; blank lines and
 // lines starting with '#' are ignored. Directives:
 //
-//	flags ARGS...      server flags this conversation needs (before any step)
+//	flags ARGS...      server flags this conversation needs (before any step);
+//	                   ${testdata} stands for the corpus directory (files
+//	                   a flag names, such as an auth file)
 //	send TEXT          append TEXT and "\r\n" to the bytes to send
 //	raw TEXT           append TEXT (no line ending added)
 //	recv               send the pending bytes (one write, so several send lines
@@ -122,7 +124,9 @@ func Parse(name string, src []byte) (*Conversation, error) {
 			if steps > 0 || pending || len(c.actions) > 0 {
 				return nil, errf("flags must come before the first step")
 			}
-			c.Flags = append(c.Flags, strings.Fields(rest)...)
+			for _, f := range strings.Fields(rest) {
+				c.Flags = append(c.Flags, strings.ReplaceAll(f, "${testdata}", Dir()))
+			}
 			continue
 		case "send", "raw":
 			a.kind = actSend

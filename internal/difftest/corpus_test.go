@@ -38,7 +38,7 @@ func TestCorpusMatchesMemcached(t *testing.T) {
 				if *update {
 					flags := "no extra flags"
 					if len(conv.Flags) > 0 {
-						flags = "flags: " + strings.Join(conv.Flags, " ")
+						flags = "flags: " + strings.ReplaceAll(strings.Join(conv.Flags, " "), Dir(), "${testdata}")
 					}
 					comment := fmt.Sprintf("Replies of memcached "+testenv.ReferenceVersion+" to %s (%s).\n"+
 						"Recorded by: go test ./internal/difftest -run TestCorpusMatchesMemcached -update\n"+
