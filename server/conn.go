@@ -167,10 +167,25 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 }
 
 // release frees what the connection holds in the store.
+//
+// A text or meta store whose value had not all arrived still counts in
+// cmd_set: memcached allocates the item, and counts the store, when it
+// reads the command line (a binary store counts once its value is in).
 func (c *conn) release() {
 	if c.up.active {
+		if !c.up.binary {
+			c.countBadStore()
+		}
 		c.s.store.Abort(&c.up.resv)
 		c.up.active = false
+	} else if c.reading.Load() && c.udp == nil {
+		r := &c.req
+		_, err := proto.Parse(c.up.hdr, r)
+		if err == proto.ErrIncomplete && r.Command.IsStorage() &&
+			c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen) == lru.Stored {
+			c.countBadStore()
+			c.s.store.Abort(&c.up.resv)
+		}
 	}
 	c.flushCounters()
 }
@@ -576,6 +591,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				}
 				c.in.need = total
 				c.reading.Store(true) // conn_nread in stats conns
+				// Kept for release: memcached counted the store when
+				// it read the line.
+				c.up.hdr = append(c.up.hdr[:0], buf[off:off+r.HeaderLen]...)
 				return off, false
 			}
 			if rest > maxPendingLine {
