@@ -54,7 +54,7 @@ func (h *binHit) Hit(it *lru.Item) {
 // successes wait for the end of the batch.
 func (c *conn) noteBinFlush(r *proto.BinRequest, mark int) {
 	if r.Base() == proto.BinOpNoop {
-		c.sentMark = len(c.out)
+		c.wrote()
 		return
 	}
 	if len(c.out)-mark < proto.BinHeaderLen {
@@ -69,7 +69,7 @@ func (c *conn) noteBinFlush(r *proto.BinRequest, mark int) {
 	if (status == proto.BinStatusE2BIG || status == proto.BinStatusENOMEM) && len(r.Value) > 0 {
 		return
 	}
-	c.sentMark = len(c.out)
+	c.wrote()
 }
 
 // processBinary handles the binary requests at the start of buf, as
@@ -122,6 +122,12 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			}
 			mark := len(c.out)
 			c.execBinary(r)
+			if c.udp != nil {
+				// memcached starts a reply for every binary request; a
+				// quiet one's stays empty, and is sent as an empty
+				// datagram as a multi-get's miss is.
+				c.udpMark(true)
+			}
 			c.noteBinFlush(r, mark)
 			c.pastBuffer(&wend, off+n, off+n) // extras, key or value read past it
 			end := ticks.Now()
@@ -132,9 +138,6 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				// wait (failures are queued and retried all the same).
 				k := bytes.Clone(r.Key)
 				go c.s.inv.deleteRemote(k)
-			}
-			if c.udp != nil {
-				c.udpMark(false)
 			}
 			off += n
 			if len(c.out) > outputPause && c.udp == nil || c.spend() {
@@ -165,12 +168,12 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 		off += n
 		if !e.Silent() {
 			c.out = proto.AppendBinError(c.out, r.Opcode, e.Status, r.Opaque)
-			if r.Swallow == 0 {
-				c.sentMark = len(c.out)
-			}
 		}
 		if c.udp != nil {
 			c.udpMark(false)
+		}
+		if !e.Silent() && r.Swallow == 0 {
+			c.wrote()
 		}
 		if e.Close() {
 			if e.Silent() {
