@@ -562,7 +562,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				return off + n, false // waiting for the other members
 			}
 			if c.udp != nil {
-				c.udpMark(false)
+				// quit's reply is empty, but memcached sends it (as an
+				// empty datagram when nothing went before it).
+				c.udpMark(r.Command == proto.CmdQuit)
 			}
 			if c.more.suspended && c.udp == nil {
 				// The reply stopped half-way to let the client read

@@ -88,6 +88,12 @@ func TestUDPMatchesMemcached(t *testing.T) {
 		{"error", nil, "get b " + strings.Repeat("k", 251) + "\r\n"},
 		{"multi-packet request", []byte{0, 9, 0, 0, 0, 2, 0, 0}, "get b\r\n"},
 		{"header only", []byte{0, 9, 0, 0, 0, 1, 0, 0}, ""},
+		// quit ends the datagram with an empty reply (after the
+		// others: memcached's worker then closes after every write).
+		{"quit", nil, "quit\r\n"},
+		{"quit after a reply", nil, "get b\r\nquit\r\nget b\r\n"},
+		{"quit after a miss", nil, "get nope b\r\nquit\r\n"},
+		{"quit first", nil, "quit\r\nget b\r\n"},
 		// Last: memcached then waits for the rest of the value in the
 		// next datagram, whoever sends it (docs/compat.md).
 		{"incomplete", nil, "set i 0 0 10\r\nabc"},
