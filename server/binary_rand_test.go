@@ -195,25 +195,7 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 	out := make([]string, 0, len(steps))
 	for i := 0; i < len(steps); {
 		// A group of steps joined into one write, then a NOOP.
-		j := i
-		for j < len(steps)-1 && steps[j].joinNext {
-			j++
-		}
-		var pkt []byte
-		for k := i; k <= j; k++ {
-			s := steps[k]
-			if s.raw != nil {
-				pkt = append(pkt, s.raw...)
-				continue
-			}
-			r := s.req
-			r.Opaque = uint32(1000 + k)
-			if s.lastCAS {
-				r.CAS = lastCAS[string(r.Key)]
-			}
-			pkt = proto.AppendBinRequest(pkt, &r)
-		}
-		pkt = proto.AppendBinRequest(pkt, &proto.BinRequest{Opcode: proto.BinOpNoop, Opaque: 7})
+		j, pkt := binGroup(nil, steps, i, lastCAS)
 		nudges = 0
 		nc.SetWriteDeadline(time.Now().Add(5 * time.Second))
 		if _, err := nc.Write(pkt); err != nil {
@@ -254,19 +236,48 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 			nc.Close() // closed by the server, or about to be
 			dial()
 		}
-		var what []string
-		for k := i; k <= j; k++ {
-			s := steps[k]
-			if s.raw != nil {
-				what = append(what, fmt.Sprintf("raw %x", s.raw[:min(len(s.raw), 32)]))
-			} else {
-				what = append(what, fmt.Sprintf("%v key=%.12q cas=%v", s.req.Opcode, s.req.Key, s.lastCAS || s.req.CAS != 0))
-			}
-		}
-		out = append(out, strings.Join(what, " + ")+": "+strings.Join(got, " | "))
+		out = append(out, binGroupWhat(steps, i, j)+": "+strings.Join(got, " | "))
 		i = j + 1
 	}
 	return out
+}
+
+// binGroup appends to pkt the steps from i joined into one write, with the
+// CAS values lastCAS holds where a step asks for them, then a NOOP (opaque
+// 7), and returns the group's last step.
+func binGroup(pkt []byte, steps []binStep, i int, lastCAS map[string]uint64) (int, []byte) {
+	j := i
+	for j < len(steps)-1 && steps[j].joinNext {
+		j++
+	}
+	for k := i; k <= j; k++ {
+		s := steps[k]
+		if s.raw != nil {
+			pkt = append(pkt, s.raw...)
+			continue
+		}
+		r := s.req
+		r.Opaque = uint32(1000 + k)
+		if s.lastCAS {
+			r.CAS = lastCAS[string(r.Key)]
+		}
+		pkt = proto.AppendBinRequest(pkt, &r)
+	}
+	pkt = proto.AppendBinRequest(pkt, &proto.BinRequest{Opcode: proto.BinOpNoop, Opaque: 7})
+	return j, pkt
+}
+
+// binGroupWhat describes steps i to j.
+func binGroupWhat(steps []binStep, i, j int) string {
+	var what []string
+	for k := i; k <= j; k++ {
+		if s := steps[k]; s.raw != nil {
+			what = append(what, fmt.Sprintf("raw %x", s.raw[:min(len(s.raw), 32)]))
+		} else {
+			what = append(what, fmt.Sprintf("%v key=%.12q cas=%v", s.req.Opcode, s.req.Key, s.lastCAS || s.req.CAS != 0))
+		}
+	}
+	return strings.Join(what, " + ")
 }
 
 // TestBinaryRandomMatchesMemcached plays random binary conversations
@@ -480,26 +491,8 @@ func binRandomRunUDP(t *testing.T, addr string, steps []binStep) []string {
 	out := make([]string, 0, len(steps))
 	buf := make([]byte, 70000)
 	for i, id := 0, uint16(1); i < len(steps); id++ {
-		j := i
-		for j < len(steps)-1 && steps[j].joinNext {
-			j++
-		}
-		pkt := binary.BigEndian.AppendUint16(nil, id)
-		pkt = append(pkt, 0, 0, 0, 1, 0, 0)
-		for k := i; k <= j; k++ {
-			s := steps[k]
-			if s.raw != nil {
-				pkt = append(pkt, s.raw...)
-				continue
-			}
-			r := s.req
-			r.Opaque = uint32(1000 + k)
-			if s.lastCAS {
-				r.CAS = lastCAS[string(r.Key)]
-			}
-			pkt = proto.AppendBinRequest(pkt, &r)
-		}
-		pkt = proto.AppendBinRequest(pkt, &proto.BinRequest{Opcode: proto.BinOpNoop, Opaque: 7})
+		frame := binary.BigEndian.AppendUint16(nil, id)
+		j, pkt := binGroup(append(frame, 0, 0, 0, 1, 0, 0), steps, i, lastCAS)
 		if _, err := uc.Write(pkt); err != nil {
 			t.Fatal(err)
 		}
@@ -544,15 +537,7 @@ func binRandomRunUDP(t *testing.T, addr string, steps []binStep) []string {
 		if len(stream) > 0 {
 			got = append(got, fmt.Sprintf("%d bytes left over", len(stream)))
 		}
-		var what []string
-		for k := i; k <= j; k++ {
-			if s := steps[k]; s.raw != nil {
-				what = append(what, fmt.Sprintf("raw %x", s.raw[:min(len(s.raw), 32)]))
-			} else {
-				what = append(what, fmt.Sprintf("%v key=%.12q cas=%v", s.req.Opcode, s.req.Key, s.lastCAS || s.req.CAS != 0))
-			}
-		}
-		out = append(out, fmt.Sprintf("%s: %s [%s]", strings.Join(what, " + "), strings.Join(got, " | "), strings.Join(frames, " ")))
+		out = append(out, fmt.Sprintf("%s: %s [%s]", binGroupWhat(steps, i, j), strings.Join(got, " | "), strings.Join(frames, " ")))
 		i = j + 1
 	}
 	return out
