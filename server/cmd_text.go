@@ -222,8 +222,10 @@ func (c *conn) commit(r *proto.Request) {
 
 // countStore counts a store (with cas, a compare-and-swap) that ended as o.
 func (c *conn) countStore(r *proto.Request, o *lru.Outcome, cas bool) {
-	c.st[cCmdSet]++
-	c.classAdd(o.Class, kCmdSet)
+	if c.in.counted == 0 || !c.countedAtLine() {
+		c.st[cCmdSet]++
+		c.classAdd(o.Class, kCmdSet)
+	}
 	if c.s.obs.on.Load() {
 		c.observeStore(r, *o)
 	}

@@ -139,6 +139,11 @@ type input struct {
 	// swallow is how many more input bytes to discard (the data block of
 	// a refused storage command).
 	swallow int
+	// counted: the text or meta store whose value is awaited was counted
+	// in cmd_set when its line was read (1), as memcached counts it when
+	// it allocates the item, or its allocation would fail (-1); see
+	// countAtLine.
+	counted int8
 }
 
 // upload is a storage command whose value is copied into a store
@@ -167,25 +172,10 @@ func newConn(s *Server, gc gnet.Conn) *conn {
 }
 
 // release frees what the connection holds in the store.
-//
-// A text or meta store whose value had not all arrived still counts in
-// cmd_set: memcached allocates the item, and counts the store, when it
-// reads the command line (a binary store counts once its value is in).
 func (c *conn) release() {
 	if c.up.active {
-		if !c.up.binary {
-			c.countBadStore()
-		}
 		c.s.store.Abort(&c.up.resv)
 		c.up.active = false
-	} else if c.reading.Load() && c.udp == nil {
-		r := &c.req
-		_, err := proto.Parse(c.up.hdr, r)
-		if err == proto.ErrIncomplete && r.Command.IsStorage() &&
-			c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen) == lru.Stored {
-			c.countBadStore()
-			c.s.store.Abort(&c.up.resv)
-		}
 	}
 	c.flushCounters()
 }
@@ -498,6 +488,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	c.in.need = 0
 	if c.reading.Load() && !c.up.active {
 		c.reading.Store(false) // the value that was awaited is here
+		if c.in.counted < 0 {
+			c.in.counted = 0 // its store fails again, uncounted
+		}
 	}
 	// A request's processing time runs from the end of the one before it in
 	// this batch (or the batch's start) to its reply: parsing included, and
@@ -593,9 +586,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				}
 				c.in.need = total
 				c.reading.Store(true) // conn_nread in stats conns
-				// Kept for release: memcached counted the store when
-				// it read the line.
-				c.up.hdr = append(c.up.hdr[:0], buf[off:off+r.HeaderLen]...)
+				c.countAtLine(r)
 				return off, false
 			}
 			if rest > maxPendingLine {
@@ -767,6 +758,9 @@ func (c *conn) startStream(r *proto.Request, line []byte) {
 		c.in.swallow = r.ValueLen + 2
 		return
 	}
+	c.st[cCmdSet]++ // counted now, as memcached counts it (countAtLine)
+	c.classAdd(c.up.resv.Class(), kCmdSet)
+	c.in.counted = 1
 	c.up.active = true
 	c.reading.Store(true)
 	c.in.need = 0
@@ -833,8 +827,40 @@ func (c *conn) allocFails(r *proto.Request) bool {
 // ended badly: memcached counts a store once its item is allocated, before
 // it reads the value (c.up.resv holds that item).
 func (c *conn) countBadStore() {
+	if c.countedAtLine() {
+		return
+	}
 	c.st[cCmdSet]++
 	c.classAdd(c.up.resv.Class(), kCmdSet)
+}
+
+// countAtLine counts in cmd_set a text or meta store whose value has not
+// all arrived, once, when its line is first read: memcached allocates the
+// item and counts the store then, so a stats command on another
+// connection, or the store's connection closing before the value is in,
+// sees it counted. A store whose allocation fails is not counted.
+func (c *conn) countAtLine(r *proto.Request) {
+	if c.in.counted != 0 {
+		return
+	}
+	c.in.counted = -1
+	if c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen) == lru.Stored {
+		c.st[cCmdSet]++
+		c.classAdd(c.up.resv.Class(), kCmdSet)
+		c.s.store.Abort(&c.up.resv)
+		c.in.counted = 1
+	}
+}
+
+// countedAtLine reports whether the store being completed was counted
+// when its line was read (countAtLine, startStream), and clears the mark.
+func (c *conn) countedAtLine() bool {
+	if c.in.counted == 0 {
+		return false
+	}
+	v := c.in.counted > 0
+	c.in.counted = 0
+	return v
 }
 
 // badDataChunk answers a data block without its "\r\n".
