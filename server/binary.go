@@ -358,7 +358,7 @@ func (c *conn) binGet(r *proto.BinRequest) {
 	}
 	c.countRead(&o, touch)
 	if c.s.obs.on.Load() {
-		c.observeGet(r.Key, o)
+		c.observeGet(r.Key, o, false)
 	}
 	if c.bigv.pinned {
 		c.sendBig() // after the counting: a client that has its reply sees it in stats
@@ -386,7 +386,7 @@ func (c *conn) binStoreFailed(r *proto.BinRequest, res lru.Result) {
 		c.out = proto.AppendBinErrorText(c.out, r.Opcode, proto.BinStatusENOMEM, r.Opaque, proto.BinOOMItem)
 	}
 	if c.s.obs.on.Load() {
-		c.observeStore(t, lru.Outcome{Result: res})
+		c.observeStore(t, lru.Outcome{Result: res}, true)
 	}
 	if r.Base() == proto.BinOpSet {
 		c.s.store.Delete(r.Key, nil)

@@ -108,7 +108,7 @@ func (c *conn) metaGet(r *proto.Request) {
 	o := c.s.store.Get(r.Key, &args, h)
 	h.out, h.r, h.big = nil, nil, nil
 	if c.s.obs.on.Load() {
-		c.observeGet(r.Key, o)
+		c.observeGet(r.Key, o, true)
 	}
 	// As memcached 1.6.45: a hit with T counts as a touch, anything else
 	// (a miss with T too) as a get.

@@ -110,7 +110,7 @@ func (c *conn) get(r *proto.Request) {
 		h.out, h.key, h.big = nil, nil, nil
 		c.countRead(&o, touch)
 		if c.s.obs.on.Load() {
-			c.observeGet(key, o)
+			c.observeGet(key, o, false)
 		}
 		if c.bigv.pinned {
 			if i == len(r.Keys)-1 {
@@ -181,7 +181,7 @@ func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
 		c.st[cStoreNoMemory]++
 	}
 	if c.s.obs.on.Load() {
-		c.observeStore(r, lru.Outcome{Result: res})
+		c.observeStore(r, lru.Outcome{Result: res}, true)
 	}
 	if r.Command == proto.CmdMetaSet {
 		// The error is sent even with q.
@@ -222,12 +222,13 @@ func (c *conn) commit(r *proto.Request) {
 
 // countStore counts a store (with cas, a compare-and-swap) that ended as o.
 func (c *conn) countStore(r *proto.Request, o *lru.Outcome, cas bool) {
-	if c.in.counted == 0 || !c.countedAtLine() {
+	early := c.in.counted && c.takeCounted()
+	if !early {
 		c.st[cCmdSet]++
 		c.classAdd(o.Class, kCmdSet)
 	}
 	if c.s.obs.on.Load() {
-		c.observeStore(r, *o)
+		c.observeStore(r, *o, !early)
 	}
 	if !cas {
 		return

@@ -139,11 +139,9 @@ type input struct {
 	// swallow is how many more input bytes to discard (the data block of
 	// a refused storage command).
 	swallow int
-	// counted: the text or meta store whose value is awaited was counted
-	// in cmd_set when its line was read (1), as memcached counts it when
-	// it allocates the item, or its allocation would fail (-1); see
-	// countAtLine.
-	counted int8
+	// counted: the text or meta store whose value is awaited was
+	// counted when its line was read (storeLine).
+	counted bool
 }
 
 // upload is a storage command whose value is copied into a store
@@ -488,9 +486,6 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 	c.in.need = 0
 	if c.reading.Load() && !c.up.active {
 		c.reading.Store(false) // the value that was awaited is here
-		if c.in.counted < 0 {
-			c.in.counted = 0 // its store fails again, uncounted
-		}
 	}
 	// A request's processing time runs from the end of the one before it in
 	// this batch (or the batch's start) to its reply: parsing included, and
@@ -584,9 +579,11 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 					off += r.HeaderLen
 					return off, false
 				}
+				if c.storeLine(r) {
+					return off + r.HeaderLen, false // refused: its value is skipped
+				}
 				c.in.need = total
 				c.reading.Store(true) // conn_nread in stats conns
-				c.countAtLine(r)
 				return off, false
 			}
 			if rest > maxPendingLine {
@@ -758,9 +755,8 @@ func (c *conn) startStream(r *proto.Request, line []byte) {
 		c.in.swallow = r.ValueLen + 2
 		return
 	}
-	c.st[cCmdSet]++ // counted now, as memcached counts it (countAtLine)
-	c.classAdd(c.up.resv.Class(), kCmdSet)
-	c.in.counted = 1
+	c.countSetLine(r, c.up.resv.Class()) // now, as memcached counts it (storeLine)
+	c.in.counted = true
 	c.up.active = true
 	c.reading.Store(true)
 	c.in.need = 0
@@ -791,7 +787,7 @@ func (c *conn) stream(buffered int) bool {
 	r := &c.req
 	proto.Parse(c.up.hdr, r)
 	if !ok {
-		c.countBadStore()
+		c.countBadStore(r)
 		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
 		c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
@@ -815,7 +811,7 @@ func (c *conn) stream(buffered int) bool {
 func (c *conn) allocFails(r *proto.Request) bool {
 	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
 	if res == lru.Stored {
-		c.countBadStore()
+		c.countBadStore(r)
 		c.s.store.Abort(&c.up.resv)
 		return false
 	}
@@ -823,43 +819,53 @@ func (c *conn) allocFails(r *proto.Request) bool {
 	return true
 }
 
-// countBadStore counts in cmd_set a text or meta store whose data block
-// ended badly: memcached counts a store once its item is allocated, before
-// it reads the value (c.up.resv holds that item).
-func (c *conn) countBadStore() {
-	if c.countedAtLine() {
-		return
+// countBadStore counts a text or meta store whose data block ended badly:
+// memcached counts a store once its item is allocated, before it reads
+// the value (c.up.resv holds that item).
+func (c *conn) countBadStore(r *proto.Request) {
+	if !c.takeCounted() {
+		c.countSetLine(r, c.up.resv.Class())
 	}
+}
+
+// countSetLine counts a store in cmd_set, in its class's set_cmds and,
+// with stats detail on, in its key prefix's sets (not an ms: memcached
+// counts no meta command per prefix): what memcached counts when it
+// allocates a text or meta store's item, before the value.
+func (c *conn) countSetLine(r *proto.Request, cls int) {
 	c.st[cCmdSet]++
-	c.classAdd(c.up.resv.Class(), kCmdSet)
-}
-
-// countAtLine counts in cmd_set a text or meta store whose value has not
-// all arrived, once, when its line is first read: memcached allocates the
-// item and counts the store then, so a stats command on another
-// connection, or the store's connection closing before the value is in,
-// sees it counted. A store whose allocation fails is not counted.
-func (c *conn) countAtLine(r *proto.Request) {
-	if c.in.counted != 0 {
-		return
-	}
-	c.in.counted = -1
-	if c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen) == lru.Stored {
-		c.st[cCmdSet]++
-		c.classAdd(c.up.resv.Class(), kCmdSet)
-		c.s.store.Abort(&c.up.resv)
-		c.in.counted = 1
+	c.classAdd(cls, kCmdSet)
+	if c.s.obs.on.Load() && r.Command != proto.CmdMetaSet {
+		c.detailSet(r.Key)
 	}
 }
 
-// countedAtLine reports whether the store being completed was counted
-// when its line was read (countAtLine, startStream), and clears the mark.
-func (c *conn) countedAtLine() bool {
-	if c.in.counted == 0 {
+// storeLine does for a text or meta store whose value has not all arrived
+// what memcached does when it reads the line, once: it allocates the item,
+// so the store counts already (countSetLine; a stats command on another
+// connection, or this one closing, sees it), or it answers that it cannot
+// and skips the value (storeLine then reports true).
+func (c *conn) storeLine(r *proto.Request) bool {
+	if c.in.counted {
 		return false
 	}
-	v := c.in.counted > 0
-	c.in.counted = 0
+	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
+	if res != lru.Stored {
+		c.storeFailed(r, res)
+		c.in.swallow = r.ValueLen + 2
+		return true
+	}
+	c.countSetLine(r, c.up.resv.Class())
+	c.s.store.Abort(&c.up.resv)
+	c.in.counted = true
+	return false
+}
+
+// takeCounted reports whether the store being completed was counted when
+// its line was read (storeLine, startStream), and clears the mark.
+func (c *conn) takeCounted() bool {
+	v := c.in.counted
+	c.in.counted = false
 	return v
 }
 

@@ -280,15 +280,17 @@ func (o *observers) logPrefix(dst []byte) []byte {
 	return append(dst, ' ')
 }
 
-// observeGet records a retrieval of key that ended as o (fetchers,
-// detail). An item the retrieval created (mg with N) was not found.
-func (c *conn) observeGet(key []byte, o lru.Outcome) {
+// observeGet records a retrieval of key that ended as o (fetchers, and
+// detail unless it is a meta command's: memcached counts only text and
+// binary commands per prefix). An item the retrieval created (mg with N)
+// was not found.
+func (c *conn) observeGet(key []byte, o lru.Outcome, meta bool) {
 	obs := &c.s.obs
 	obs.mu.Lock()
 	kinds, detail := obs.kinds, obs.detailOn
 	obs.mu.Unlock()
 	hit := o.Result == lru.Found
-	if detail {
+	if detail && !meta {
 		obs.count(key, 0, hit)
 	}
 	if kinds&watchFetchers != 0 {
@@ -392,18 +394,32 @@ func storeStatus(res lru.Result) string {
 	return "unknown"
 }
 
-// observeStore records the storage command r that ended as o (mutations,
-// detail). Like memcached it logs the item the command built: when stored,
-// its length and time to live as stored (an append's are the combined
-// item's); otherwise the request's. A store that could not allocate logs
+// detailSet counts a text store for its key's prefix when stats detail is
+// on (what observeStore counts, for a store counted when its line was
+// read).
+func (c *conn) detailSet(key []byte) {
+	obs := &c.s.obs
+	obs.mu.Lock()
+	detail := obs.detailOn
+	obs.mu.Unlock()
+	if detail {
+		obs.count(key, 2, false)
+	}
+}
+
+// observeStore records the storage command r that ended as o (mutations;
+// detail, for its prefix, unless it was counted when its line was read,
+// prefix false, or it is an ms). Like memcached it logs the item the
+// command built: when stored, its length and time to live as stored (an
+// append's are the combined item's); otherwise the request's. A store that could not allocate logs
 // no size. ttl is memcached's unsigned 32-bit difference, so an item
 // already expired (a negative exptime) shows a number near 2^32.
-func (c *conn) observeStore(r *proto.Request, o lru.Outcome) {
+func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 	obs := &c.s.obs
 	obs.mu.Lock()
 	kinds, detail := obs.kinds, obs.detailOn
 	obs.mu.Unlock()
-	if detail {
+	if detail && prefix && r.Command != proto.CmdMetaSet {
 		obs.count(r.Key, 2, false)
 	}
 	if kinds&watchMutations == 0 {
@@ -452,7 +468,7 @@ func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 	o.mu.Lock()
 	kinds, detail := o.kinds, o.detailOn
 	o.mu.Unlock()
-	if detail {
+	if detail && r.Command != proto.CmdMetaDelete {
 		o.count(r.Key, 3, false)
 	}
 	meta := r.Command == proto.CmdMetaDelete
