@@ -512,13 +512,17 @@ func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 	c.wlog.kinds |= watchDeletions
 }
 
+// maxDetailPrefixes is how many prefixes stats detail counts at most
+// (memcached's MAX_PREFIX_COUNT); keys of other prefixes are not counted.
+const maxDetailPrefixes = 1 << 16
+
 // count adds one to field f (0 get, 2 set, 3 del; a get hit also counts
 // field 1) of key's prefix. Keys without the delimiter have no prefix and
 // are not counted, as in memcached.
 func (o *observers) count(key []byte, f int, hit bool) {
 	i := bytes.IndexByte(key, o.delim)
-	if i < 0 {
-		return
+	if i < 0 || bytes.IndexByte(key[:i], 0) >= 0 {
+		return // memcached reads the prefix up to a NUL: then it has none
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -527,6 +531,9 @@ func (o *observers) count(key []byte, f int, hit bool) {
 	}
 	ctr := o.detail[string(key[:i])]
 	if ctr == nil {
+		if len(o.detail) >= maxDetailPrefixes {
+			return // memcached's bound on the table
+		}
 		ctr = new([4]uint64)
 		p := string(key[:i])
 		o.detail[p] = ctr

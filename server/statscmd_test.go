@@ -482,3 +482,61 @@ func TestBytesReadCountsTheStatsRead(t *testing.T) {
 		t.Fatalf("bytes_read after each write, less the first: memcached %v, slabcached %v", want, got)
 	}
 }
+
+// TestDetailPrefixesMatchMemcached: stats detail counts at most 65,536
+// prefixes, as memcached does, and a key with a NUL byte before its
+// delimiter (a binary key) has no prefix. Compared with memcached 1.6.45.
+func TestDetailPrefixesMatchMemcached(t *testing.T) {
+	ref := testenv.StartReference(t)
+	srv := startTestServer(t, nil)
+	run := func(addr string) (lines int, first, nul string) {
+		nc, rb := dialT(t, addr)
+		nc.SetDeadline(time.Now().Add(30 * time.Second))
+		dump := func() []string {
+			fmt.Fprintf(nc, "stats detail dump\r\n")
+			var out []string
+			for {
+				line, err := rb.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%s: %v", addr, err)
+				}
+				if line == "END\r\n" {
+					return out
+				}
+				out = append(out, line)
+			}
+		}
+		fmt.Fprintf(nc, "stats detail on\r\n")
+		expectLine(t, rb, "OK\r\n")
+		bc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer bc.Close()
+		bc.SetDeadline(time.Now().Add(10 * time.Second))
+		bc.Write(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpSet, Key: []byte("n\x00x:k"), Value: []byte("v")}))
+		if _, err := io.ReadFull(bc, make([]byte, proto.BinHeaderLen)); err != nil {
+			t.Fatal(err)
+		}
+		nul = strings.Join(dump(), "")
+		var b strings.Builder
+		for i := range maxDetailPrefixes + 5 {
+			fmt.Fprintf(&b, "get p%d:k\r\n", i)
+		}
+		go io.WriteString(nc, b.String())
+		for range maxDetailPrefixes + 5 {
+			expectLine(t, rb, "END\r\n")
+		}
+		d := dump()
+		return len(d), d[0], nul
+	}
+	n, first, nul := run(ref)
+	gotN, gotFirst, gotNul := run(srv.Addr())
+	if gotN != n || n != maxDetailPrefixes || gotNul != nul || nul != "" {
+		t.Errorf("prefixes listed: slabcached %d, memcached %d (want %d); after a key with a NUL: slabcached %q, memcached %q",
+			gotN, n, maxDetailPrefixes, gotNul, nul)
+	}
+	if !strings.HasSuffix(first, " get 1 hit 0 set 0 del 0\r\n") || !strings.HasSuffix(gotFirst, " get 1 hit 0 set 0 del 0\r\n") {
+		t.Errorf("first prefix: slabcached %q, memcached %q", gotFirst, first)
+	}
+}
