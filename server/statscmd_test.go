@@ -508,12 +508,7 @@ func TestDetailPrefixesMatchMemcached(t *testing.T) {
 		}
 		fmt.Fprintf(nc, "stats detail on\r\n")
 		expectLine(t, rb, "OK\r\n")
-		bc, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer bc.Close()
-		bc.SetDeadline(time.Now().Add(10 * time.Second))
+		bc, _ := dialT(t, addr)
 		bc.Write(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpSet, Key: []byte("n\x00x:k"), Value: []byte("v")}))
 		if _, err := io.ReadFull(bc, make([]byte, proto.BinHeaderLen)); err != nil {
 			t.Fatal(err)
