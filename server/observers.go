@@ -2,7 +2,11 @@ package server
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
+	"math/bits"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -666,7 +670,7 @@ func (c *conn) statsDetail(arg []byte) {
 		c.out = proto.AppendOK(c.out)
 	case prefixOf(arg, "dump"):
 		o.mu.Lock()
-		for _, p := range o.order {
+		for _, p := range detailOrder(o.order) {
 			v := o.detail[p]
 			c.out = proto.AppendDetailPrefix(c.out, p, v[0], v[1], v[2], v[3])
 		}
@@ -675,4 +679,62 @@ func (c *conn) statsDetail(arg []byte) {
 	default:
 		c.out = proto.AppendError(c.out, proto.ErrDetailUsage)
 	}
+}
+
+// detailOrder returns the prefixes (first seen first) in the order
+// memcached's stats detail dump lists them: its prefix table has 256
+// buckets chosen by the murmur3 hash of the prefix (its default key hash),
+// walked in order, each bucket's newest prefix first.
+func detailOrder(seen []string) []string {
+	out := slices.Clone(seen)
+	bucket := make(map[string]uint32, len(seen))
+	at := make(map[string]int, len(seen))
+	for i, p := range seen {
+		bucket[p], at[p] = murmur3([]byte(p))%256, i
+	}
+	slices.SortFunc(out, func(a, b string) int {
+		if c := cmp.Compare(bucket[a], bucket[b]); c != 0 {
+			return c
+		}
+		return cmp.Compare(at[b], at[a])
+	})
+	return out
+}
+
+// murmur3 is MurmurHash3_x86_32 with seed 0, memcached's default key hash.
+func murmur3(data []byte) uint32 {
+	const c1, c2 = 0xcc9e2d51, 0x1b873593
+	var h uint32
+	n := len(data) / 4 * 4
+	for i := 0; i < n; i += 4 {
+		k := binary.LittleEndian.Uint32(data[i:])
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+		h = bits.RotateLeft32(h, 13)
+		h = h*5 + 0xe6546b64
+	}
+	var k uint32
+	switch len(data) & 3 {
+	case 3:
+		k ^= uint32(data[n+2]) << 16
+		fallthrough
+	case 2:
+		k ^= uint32(data[n+1]) << 8
+		fallthrough
+	case 1:
+		k ^= uint32(data[n])
+		k *= c1
+		k = bits.RotateLeft32(k, 15)
+		k *= c2
+		h ^= k
+	}
+	h ^= uint32(len(data))
+	h ^= h >> 16
+	h *= 0x85ebca6b
+	h ^= h >> 13
+	h *= 0xc2b2ae35
+	h ^= h >> 16
+	return h
 }
