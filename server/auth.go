@@ -195,14 +195,11 @@ func (c *conn) authValue(buf []byte) (int, bool) {
 // object, its current one until it writes (it starts one only when it has
 // none), so each replaces the one before it since the last point where it
 // wrote: a client that sends several such commands at once gets only the
-// last one's reply. Each counts against memcached's commands per event,
-// as any other (spend).
+// last one's reply. Before authentication out holds nothing else, so the
+// reply memcached has not written yet is all of out after sentMark. Each
+// counts against memcached's commands per event, as any other (spend).
 func (c *conn) authAnswer(line string) {
-	if at := c.authAt - 1; at >= c.sentMark && at < len(c.out) {
-		c.out = c.out[:at]
-	}
-	c.authAt = len(c.out) + 1
-	c.out = append(c.out, line...)
+	c.out = append(c.out[:min(c.sentMark, len(c.out))], line...)
 	c.spend()
 }
 

@@ -173,6 +173,7 @@ func (c *conn) storeWhole(r *proto.Request) {
 // never leaves stale data behind).
 func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
 	// Not in cmd_set: memcached counts a store once its item is allocated.
+	counted := c.takeCounted() // (by then for its prefix too)
 	e := proto.ErrOutOfMemory
 	if res == lru.TooLarge {
 		e = proto.ErrTooLarge
@@ -181,7 +182,7 @@ func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
 		c.st[cStoreNoMemory]++
 	}
 	if c.s.obs.on.Load() {
-		c.observeStore(r, lru.Outcome{Result: res}, true)
+		c.observeStore(r, lru.Outcome{Result: res}, !counted)
 	}
 	if r.Command == proto.CmdMetaSet {
 		// The error is sent even with q.
@@ -222,7 +223,7 @@ func (c *conn) commit(r *proto.Request) {
 
 // countStore counts a store (with cas, a compare-and-swap) that ended as o.
 func (c *conn) countStore(r *proto.Request, o *lru.Outcome, cas bool) {
-	early := c.in.counted && c.takeCounted()
+	early := c.takeCounted()
 	if !early {
 		c.st[cCmdSet]++
 		c.classAdd(o.Class, kCmdSet)

@@ -83,9 +83,6 @@ type conn struct {
 	// value of an ASCII authentication under way.
 	authed  bool
 	authLen int
-	// authAt: 1 + where the last reply to an unauthenticated command
-	// begins in out (authAnswer).
-	authAt int
 	// protoSet: bin is decided (by -B, or the first byte under -B auto).
 	protoSet bool
 
@@ -749,14 +746,10 @@ func (c *conn) startStream(r *proto.Request, line []byte) {
 	// Parse the private copy so r's slices stay valid after the input
 	// buffer moves on.
 	proto.Parse(c.up.hdr, r)
-	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
-	if res != lru.Stored {
-		c.storeFailed(r, res)
+	if !c.allocate(r) {
 		c.in.swallow = r.ValueLen + 2
 		return
 	}
-	c.countSetLine(r, c.up.resv.Class()) // now, as memcached counts it (storeLine)
-	c.in.counted = true
 	c.up.active = true
 	c.reading.Store(true)
 	c.in.need = 0
@@ -787,7 +780,7 @@ func (c *conn) stream(buffered int) bool {
 	r := &c.req
 	proto.Parse(c.up.hdr, r)
 	if !ok {
-		c.countBadStore(r)
+		c.in.counted = false // counted when its line was read (allocate)
 		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
 		c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
@@ -809,23 +802,30 @@ func (c *conn) stream(buffered int) bool {
 // it fails (too large, no memory) memcached answers that and skips the value
 // without looking at its end, and allocFails answers the same.
 func (c *conn) allocFails(r *proto.Request) bool {
-	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
-	if res == lru.Stored {
-		c.countBadStore(r)
-		c.s.store.Abort(&c.up.resv)
-		return false
+	if !c.allocate(r) {
+		return true
 	}
-	c.storeFailed(r, res)
-	return true
+	c.s.store.Abort(&c.up.resv)
+	c.in.counted = false // the store ends here
+	return false
 }
 
-// countBadStore counts a text or meta store whose data block ended badly:
-// memcached counts a store once its item is allocated, before it reads
-// the value (c.up.resv holds that item).
-func (c *conn) countBadStore(r *proto.Request) {
-	if !c.takeCounted() {
-		c.countSetLine(r, c.up.resv.Class())
+// allocate makes the allocation memcached makes for a text or meta store
+// when it reads the command line, into c.up.resv, and counts the store as
+// memcached does then (countSetLine), once: c.in.counted says it was, until
+// the store ends (takeCounted). When the allocation fails (too large, no
+// memory) it answers that (storeFailed) and reports false.
+func (c *conn) allocate(r *proto.Request) bool {
+	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
+	if res != lru.Stored {
+		c.storeFailed(r, res)
+		return false
 	}
+	if !c.in.counted {
+		c.countSetLine(r, c.up.resv.Class())
+		c.in.counted = true
+	}
+	return true
 }
 
 // countSetLine counts a store in cmd_set, in its class's set_cmds and,
@@ -835,34 +835,31 @@ func (c *conn) countBadStore(r *proto.Request) {
 func (c *conn) countSetLine(r *proto.Request, cls int) {
 	c.st[cCmdSet]++
 	c.classAdd(cls, kCmdSet)
-	if c.s.obs.on.Load() && r.Command != proto.CmdMetaSet {
+	if c.s.obs.on.Load() && !r.Command.IsMeta() {
 		c.detailSet(r.Key)
 	}
 }
 
 // storeLine does for a text or meta store whose value has not all arrived
 // what memcached does when it reads the line, once: it allocates the item,
-// so the store counts already (countSetLine; a stats command on another
-// connection, or this one closing, sees it), or it answers that it cannot
-// and skips the value (storeLine then reports true).
+// so the store counts already (a stats command on another connection, or
+// this one closing, sees it), or it answers that it cannot and skips the
+// value (storeLine then reports true). The item is made again when the
+// value is in.
 func (c *conn) storeLine(r *proto.Request) bool {
 	if c.in.counted {
 		return false
 	}
-	res := c.s.store.Reserve(&c.up.resv, r.Key, r.ClientFlags, int64(r.Exptime), r.ValueLen)
-	if res != lru.Stored {
-		c.storeFailed(r, res)
+	if !c.allocate(r) {
 		c.in.swallow = r.ValueLen + 2
 		return true
 	}
-	c.countSetLine(r, c.up.resv.Class())
 	c.s.store.Abort(&c.up.resv)
-	c.in.counted = true
 	return false
 }
 
 // takeCounted reports whether the store being completed was counted when
-// its line was read (storeLine, startStream), and clears the mark.
+// its line was read (allocate), and clears the mark.
 func (c *conn) takeCounted() bool {
 	v := c.in.counted
 	c.in.counted = false

@@ -415,15 +415,15 @@ func (c *conn) detailSet(key []byte) {
 // detail, for its prefix, unless it was counted when its line was read,
 // prefix false, or it is an ms). Like memcached it logs the item the
 // command built: when stored, its length and time to live as stored (an
-// append's are the combined item's); otherwise the request's. A store that could not allocate logs
-// no size. ttl is memcached's unsigned 32-bit difference, so an item
+// append's are the combined item's); otherwise the request's. A store
+// that could not allocate logs no size. ttl is memcached's unsigned 32-bit difference, so an item
 // already expired (a negative exptime) shows a number near 2^32.
 func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 	obs := &c.s.obs
 	obs.mu.Lock()
 	kinds, detail := obs.kinds, obs.detailOn
 	obs.mu.Unlock()
-	if detail && prefix && r.Command != proto.CmdMetaSet {
+	if detail && prefix && !r.Command.IsMeta() {
 		obs.count(r.Key, 2, false)
 	}
 	if kinds&watchMutations == 0 {
@@ -472,7 +472,7 @@ func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 	o.mu.Lock()
 	kinds, detail := o.kinds, o.detailOn
 	o.mu.Unlock()
-	if detail && r.Command != proto.CmdMetaDelete {
+	if detail && !r.Command.IsMeta() {
 		o.count(r.Key, 3, false)
 	}
 	meta := r.Command == proto.CmdMetaDelete
@@ -686,18 +686,21 @@ func (c *conn) statsDetail(arg []byte) {
 // buckets chosen by the murmur3 hash of the prefix (its default key hash),
 // walked in order, each bucket's newest prefix first.
 func detailOrder(seen []string) []string {
-	out := slices.Clone(seen)
-	bucket := make(map[string]uint32, len(seen))
-	at := make(map[string]int, len(seen))
-	for i, p := range seen {
-		bucket[p], at[p] = murmur3([]byte(p))%256, i
+	type entry struct {
+		bucket uint32
+		at     int
 	}
-	slices.SortFunc(out, func(a, b string) int {
-		if c := cmp.Compare(bucket[a], bucket[b]); c != 0 {
-			return c
-		}
-		return cmp.Compare(at[b], at[a])
+	es := make([]entry, len(seen))
+	for i, p := range seen {
+		es[i] = entry{murmur3([]byte(p)) % 256, i}
+	}
+	slices.SortFunc(es, func(a, b entry) int {
+		return cmp.Or(cmp.Compare(a.bucket, b.bucket), cmp.Compare(b.at, a.at))
 	})
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = seen[e.at]
+	}
 	return out
 }
 
