@@ -252,6 +252,9 @@ func (c *conn) delete(r *proto.Request) {
 		c.out = proto.AppendNotFound(c.out) // applied already, or not for this node
 		return
 	}
+	if relay {
+		c.s.noteRelayedDelete(r.Key) // before the delete, as noteWrite
+	}
 	if c.s.obs.on.Load() {
 		c.observeLookup(r.Key)
 	}

@@ -33,6 +33,14 @@ type warmup struct {
 	since   time.Time           // the ring change the current warm-up follows
 	active  time.Time           // the last fetch of the current warm-up (its start before one)
 
+	// Deletes relayed here from another region in the last WarmupSecs
+	// (noteRelayedDelete): key -> when, and the same in order, oldest
+	// first; past maxWarmDeleted of them, blindUntil stops every fetch
+	// and push until the oldest one dropped is WarmupSecs old.
+	deleted    map[string]time.Time
+	delOrder   []deleteNote
+	blindUntil time.Time
+
 	flight singleflight.Group
 
 	fetches, hits, misses, failures, bytes atomic.Uint64
@@ -51,6 +59,9 @@ const maxWarmWritten = 1 << 20
 // maxWarmFlushed bounds the flushes remembered (noteFlush); the oldest go
 // first.
 const maxWarmFlushed = 1024
+
+// maxWarmDeleted bounds the relayed deletes remembered (noteRelayedDelete).
+const maxWarmDeleted = 1 << 16
 
 // warmPeers is what warm-up needs from the cluster (cluster.Node).
 type warmPeers interface {
@@ -198,9 +209,56 @@ func (s *Server) noteFlush(prefix []byte) {
 	w.flushed = append(w.flushed[i:], flushNote{prefix: string(prefix), at: time.Now()})
 }
 
+// deleteNote is a delete relayed here from another region.
+type deleteNote struct {
+	key string
+	at  time.Time
+}
+
+// noteRelayedDelete records a delete of key relayed from another region
+// (md G, -o invalidation_broadcast, a catch-up). For WarmupSecs after it
+// the key is neither fetched nor taken from a push, as after a flush: the
+// relay reaches the members of this region one by one, so the node a
+// copy would come from may not have applied it yet, and the copy, stored
+// here after the delete, would outlive it. (A delete made in this region
+// acts on the key's owner only, and a write during a warm-up is noted by
+// noteWrite.)
+func (s *Server) noteRelayedDelete(key []byte) {
+	keep := time.Duration(s.set.WarmupSecs) * time.Second
+	if keep <= 0 {
+		return
+	}
+	w := &s.warm
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	now := time.Now()
+	if w.deleted == nil {
+		w.deleted = map[string]time.Time{}
+	}
+	i := 0
+	for ; i < len(w.delOrder); i++ {
+		d := w.delOrder[i]
+		old := now.Sub(d.at) > keep
+		if !old && len(w.delOrder)-i < maxWarmDeleted {
+			break
+		}
+		if !old {
+			// Too many to remember: no copies at all until this one is
+			// old enough to be forgotten.
+			w.blindUntil = d.at.Add(keep)
+		}
+		if w.deleted[d.key].Equal(d.at) {
+			delete(w.deleted, d.key)
+		}
+	}
+	w.delOrder = append(w.delOrder[i:], deleteNote{key: string(key), at: now})
+	w.deleted[string(key)] = now
+}
+
 // warmMineLocked reports whether key is this node's now (w.mu held), so
 // that no copy of it from another node may be stored: no warm-up, or key
-// written here during it, or flushed here lately.
+// written here during it, or flushed here lately, or deleted here lately
+// by a relay from another region.
 func (s *Server) warmMineLocked(key string) bool {
 	w := &s.warm
 	if w.written == nil || w.full {
@@ -210,6 +268,9 @@ func (s *Server) warmMineLocked(key string) bool {
 		return true
 	}
 	keep := time.Duration(s.set.WarmupSecs) * time.Second
+	if at, ok := w.deleted[key]; ok && time.Since(at) <= keep || time.Now().Before(w.blindUntil) {
+		return true
+	}
 	for _, f := range w.flushed {
 		if time.Since(f.at) <= keep && strings.HasPrefix(key, f.prefix) {
 			return true

@@ -114,6 +114,44 @@ func TestWarmupFillsMovedKeys(t *testing.T) {
 	}
 }
 
+// A delete relayed from another region reaches the members of this one in
+// any order: for WarmupSecs after it applied here, a warm-up takes no copy
+// of the key from a previous owner (which may not have applied it yet),
+// neither by a fetch nor from a push, even when the ring changed after the
+// delete. Past maxWarmDeleted such deletes, no copy of any key is taken.
+func TestWarmupAfterRelayedDelete(t *testing.T) {
+	old := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	roundTrip(t, old.Addr(), "set gone 0 0 1\r\nG\r\nset kept 0 0 1\r\nK\r\nset later 0 0 1\r\nL\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	roundTrip(t, srv.Addr(), "set gone 0 0 1\r\nG\r\n", "STORED\r\n")
+	if got := roundTrip(t, srv.Addr(), "delete gone relay 1-a/1/A 1\r\n", "\r\n"); got != "DELETED\r\n" {
+		t.Fatalf("relayed delete: %q", got)
+	}
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
+	srv.refreshWarm()
+	if !srv.warmOn() {
+		t.Fatal("no warm-up after a ring change")
+	}
+	if got := roundTrip(t, srv.Addr(), "get gone\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("get gone after its relayed delete: %q, want a miss (the previous owner has not applied the delete)", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "ms gone 1 T0 ME H\r\nP\r\n", "\r\n"); got != "NS\r\n" {
+		t.Fatalf("push of gone after its relayed delete: %q, want NS", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "get kept\r\n", "END\r\n"); got != "VALUE kept 0 1\r\nK\r\nEND\r\n" {
+		t.Fatalf("get kept: %q, want the previous owner's item", got)
+	}
+	for i := range maxWarmDeleted + 1 {
+		srv.noteRelayedDelete([]byte("k" + strconv.Itoa(i)))
+	}
+	if got := roundTrip(t, srv.Addr(), "get later\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("get later after %d relayed deletes: %q, want a miss", maxWarmDeleted+1, got)
+	}
+	if got := roundTrip(t, srv.Addr(), "ms other 1 T0 ME H\r\nP\r\n", "\r\n"); got != "NS\r\n" {
+		t.Fatalf("push after %d relayed deletes: %q, want NS", maxWarmDeleted+1, got)
+	}
+}
+
 // A warm-up ends early once no read has needed a fetch for warmSettle.
 func TestWarmupEndsWhenSettled(t *testing.T) {
 	old := startTestServer(t, nil)

@@ -61,7 +61,14 @@ func (tc *testCluster) start(name string, ip string, extra ...string) *testNode 
 		tc.t.Fatal(err)
 	}
 	go func() { n.done <- n.cmd.Wait() }()
-	tc.t.Cleanup(func() { n.cmd.Process.Kill(); <-n.done; n.done <- nil })
+	tc.t.Cleanup(func() {
+		n.cmd.Process.Kill()
+		<-n.done
+		n.done <- nil
+		if tc.t.Failed() {
+			tc.t.Logf("%s (%s) log:\n%s", name, ip, logTail(n.log.Bytes(), 200))
+		}
+	})
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", n.addr(), 100*time.Millisecond); err == nil {
@@ -81,6 +88,18 @@ func (tc *testCluster) start(name string, ip string, extra ...string) *testNode 
 	}
 	tc.nodes[name] = n
 	return n
+}
+
+// logTail returns the last lines of a node's log (all when fewer).
+func logTail(b []byte, lines int) []byte {
+	for i := len(b) - 2; i >= 0; i-- {
+		if b[i] == '\n' {
+			if lines--; lines == 0 {
+				return b[i+1:]
+			}
+		}
+	}
+	return b
 }
 
 // newTestCluster skips in short mode, checks that 127.0.0.(base) to
