@@ -147,7 +147,9 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	i("max_connections", int64(s.set.MaxConns))
 	i("curr_connections", s.counts.curr.Load())
 	u("total_connections", s.counts.total.Load())
-	u("rejected_connections", s.counts.rejected.Load())
+	if s.set.MaxConnsFast {
+		u("rejected_connections", s.counts.rejected.Load()) // as memcached: only then
+	}
 	i("connection_structures", s.counts.curr.Load())
 	u("response_obj_oom", s.counts.respOOM.Load())
 	// slabcached has no response objects or read-buffer pool: one reply
@@ -191,9 +193,10 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	u("bytes_read", t[cBytesRead])
 	u("bytes_written", t[cBytesWritten])
 	i("limit_maxbytes", ls.LimitMaxbytes)
-	b("accepting_conns", !s.net.stopping.Load())
-	u("listen_disabled_num", 0)
-	u("time_in_listen_disabled_us", 0)
+	accepting, offNum, offMicros := s.net.listenState()
+	b("accepting_conns", accepting)
+	u("listen_disabled_num", offNum)
+	u("time_in_listen_disabled_us", offMicros)
 	i("threads", int64(s.set.Threads))
 	u("conn_yields", s.counts.connYields.Load())
 	i("hash_power_level", int64(ls.HashPowerLevel))

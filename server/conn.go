@@ -122,6 +122,11 @@ type conn struct {
 	parked   bool
 	parkDone atomic.Bool
 	held     []byte
+	// waiting: over -c without maxconns_fast, the connection is not
+	// served (not even read) until admitted says a slot came free
+	// (transport.admitWaiting).
+	waiting  bool
+	admitted atomic.Bool
 	// warmTried: keys of the request being retried after a warm-up fetch
 	// (warmup.go).
 	warmTried map[string]bool

@@ -50,6 +50,82 @@ func TestConnectionLimit(t *testing.T) {
 	expectLine(t, ra, "VERSION "+Version+"\r\n")
 }
 
+// Without maxconns_fast a connection over -c is not refused: it waits,
+// unserved, until another closes, first come first served, as memcached
+// leaves it unaccepted; stats shows the listener off meanwhile.
+func TestConnectionLimitWaitsWithoutMaxconnsFast(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.MaxConns, s.MaxConnsFast = 2, false })
+	a, ra := dialT(t, srv.Addr())
+	b, rb := dialT(t, srv.Addr())
+	for _, c := range []struct {
+		nc net.Conn
+		br *bufio.Reader
+	}{{a, ra}, {b, rb}} {
+		c.nc.Write([]byte("version\r\n"))
+		expectLine(t, c.br, "VERSION "+Version+"\r\n")
+	}
+	waiting := func(nc net.Conn, br *bufio.Reader) {
+		t.Helper()
+		nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if got, err := br.ReadString('\n'); err == nil || got != "" {
+			t.Fatalf("a connection over the limit was served: %q (%v)", got, err)
+		}
+		nc.SetDeadline(time.Now().Add(10 * time.Second))
+	}
+	c, rc := dialT(t, srv.Addr())
+	c.Write([]byte("version\r\n"))
+	waiting(c, rc)
+	gone, _ := dialT(t, srv.Addr())
+	gone.Write([]byte("set k 0 0 1\r\nx\r\n"))
+	d, rd := dialT(t, srv.Addr())
+	d.Write([]byte("get k\r\nversion\r\n"))
+	waiting(d, rd)
+	a.Write([]byte("stats\r\n"))
+	st := readStats(t, ra)
+	if st["accepting_conns"] != "0" || st["listen_disabled_num"] != "1" || st["curr_connections"] != "2" || st["total_connections"] != "2" {
+		t.Fatalf("stats with connections waiting: accepting_conns %s listen_disabled_num %s curr_connections %s total_connections %s",
+			st["accepting_conns"], st["listen_disabled_num"], st["curr_connections"], st["total_connections"])
+	}
+	if _, ok := st["rejected_connections"]; ok {
+		t.Fatal("stats has rejected_connections without maxconns_fast")
+	}
+	// One that leaves while waiting is never served (its set is not
+	// stored); a close lets the first waiting one in.
+	gone.Close()
+	time.Sleep(100 * time.Millisecond)
+	b.Close()
+	expectLine(t, rc, "VERSION "+Version+"\r\n")
+	waiting(d, rd)
+	c.Close()
+	expectLine(t, rd, "END\r\n")
+	expectLine(t, rd, "VERSION "+Version+"\r\n")
+	a.Write([]byte("stats\r\n"))
+	st = readStats(t, ra)
+	if st["accepting_conns"] != "1" || st["total_connections"] != "4" || st["time_in_listen_disabled_us"] == "0" {
+		t.Fatalf("stats after the waiting connections got in: accepting_conns %s total_connections %s time_in_listen_disabled_us %s",
+			st["accepting_conns"], st["total_connections"], st["time_in_listen_disabled_us"])
+	}
+}
+
+// readStats reads a stats reply up to END into name -> value.
+func readStats(t *testing.T, br *bufio.Reader) map[string]string {
+	t.Helper()
+	st := map[string]string{}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stats: %v", err)
+		}
+		if line == "END\r\n" {
+			return st
+		}
+		f := strings.Fields(line)
+		if len(f) == 3 && f[0] == "STAT" {
+			st[f[1]] = f[2]
+		}
+	}
+}
+
 // idle_timeout closes a client that sends nothing, and not one that is
 // active.
 func TestIdleTimeout(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,6 +60,14 @@ type transport struct {
 	loops     map[gnet.EventLoop]*loopStats
 	all       []*loopStats // every loop's counters, in creation order (grows only)
 	conns     map[*conn]struct{}
+	// Without maxconns_fast, connections over -c wait here, unserved, in
+	// the order they came, as memcached leaves them in the listen backlog
+	// while it stops accepting; each close lets the first one in.
+	waiting   []*conn
+	listenOff bool      // connections are waiting (memcached: not accepting)
+	offSince  time.Time // when listenOff last began
+	offNum    uint64    // listen_disabled_num
+	offMicros uint64    // time_in_listen_disabled_us, of the periods that ended
 }
 
 // listener is a listening socket as `stats conns` shows it.
@@ -362,20 +371,46 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return nil, gnet.Close
 	}
 	mode := s.net.tlsMode(gc)
+	if !s.set.MaxConnsFast {
+		c := s.newClientConn(gc, mode)
+		s.net.mu.Lock()
+		if len(s.net.waiting) > 0 || s.counts.curr.Load() >= int64(s.set.MaxConns) {
+			c.waiting = true
+			s.net.waiting = append(s.net.waiting, c)
+			s.net.listenOffLocked()
+			s.net.mu.Unlock()
+			return nil, gnet.None
+		}
+		s.net.mu.Unlock()
+		s.accepted(c)
+		return nil, gnet.None
+	}
 	if n := s.counts.curr.Load(); n >= int64(s.set.MaxConns) {
 		s.counts.rejected.Add(1)
 		// In the clear on a TLS listener too, before any handshake, as
 		// memcached writes it.
 		return proto.AppendError(nil, proto.ErrTooManyConnections), gnet.Close
 	}
-	s.counts.curr.Add(1)
-	s.counts.total.Add(1)
+	s.accepted(s.newClientConn(gc, mode))
+	return nil, gnet.None
+}
+
+// newClientConn makes the connection state of a client connection.
+func (s *Server) newClientConn(gc gnet.Conn, mode string) *conn {
 	c := newConn(s, gc)
 	if mode != "" {
 		c.tls = newTLSConn(s, gc, s.tls.cfgs.Load().forMode(mode))
 		c.gc = c.tls
 	}
 	gc.SetContext(c)
+	return c
+}
+
+// accepted counts a client connection in and starts serving it: at once,
+// or, for one that waited (no maxconns_fast), when a slot came free.
+func (s *Server) accepted(c *conn) {
+	s.counts.curr.Add(1)
+	s.counts.total.Add(1)
 	if s.obs.on.Load() {
 		s.obs.connEvent(c, false, "")
 	}
@@ -383,9 +418,53 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.net.conns[c] = struct{}{}
 	s.net.mu.Unlock()
 	if s.verbosity.Load() > 1 {
-		s.log.Debug("new client connection", zap.Stringer("remote", addrStringer{gc.RemoteAddr()}))
+		s.log.Debug("new client connection", zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))
 	}
-	return nil, gnet.None
+}
+
+// listenOffLocked notes that connections wait (t.mu held): memcached's
+// listen_disabled_num counts the times it stopped accepting.
+func (t *transport) listenOffLocked() {
+	if !t.listenOff {
+		t.listenOff, t.offSince = true, time.Now()
+		t.offNum++
+	}
+}
+
+// admitWaiting lets waiting connections in while there is room (after a
+// close), first come first served, and wakes their event loops.
+func (s *Server) admitWaiting() {
+	t := &s.net
+	if t.stopping.Load() {
+		return
+	}
+	t.mu.Lock()
+	if t.listenOff {
+		t.listenOff = false
+		t.offMicros += uint64(time.Since(t.offSince) / time.Microsecond)
+	}
+	var in []*conn
+	for len(t.waiting) > 0 && s.counts.curr.Load()+int64(len(in)) < int64(s.set.MaxConns) {
+		in = append(in, t.waiting[0])
+		t.waiting = t.waiting[1:]
+	}
+	if len(t.waiting) > 0 {
+		t.listenOffLocked() // still full: memcached stops accepting again
+	}
+	t.mu.Unlock()
+	for _, c := range in {
+		s.accepted(c)
+		c.admitted.Store(true)
+		c.gc.Wake(nil)
+	}
+}
+
+// listenState returns accepting_conns, listen_disabled_num and
+// time_in_listen_disabled_us (as in memcached, of the periods that ended).
+func (t *transport) listenState() (accepting bool, num, micros uint64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return !t.listenOff && !t.stopping.Load(), t.offNum, t.offMicros
 }
 
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
@@ -394,6 +473,14 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		return gnet.None
 	}
 	s := h.s
+	if c.waiting && s.net.dropWaiting(c) {
+		if c.tls != nil {
+			c.tls.closed()
+		}
+		c.release()
+		gc.SetContext(nil)
+		return gnet.None // never accepted: nothing was counted
+	}
 	if s.obs.on.Load() {
 		reason := "normal"
 		switch {
@@ -418,7 +505,23 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	c.release()
 	gc.SetContext(nil)
+	if !s.set.MaxConnsFast {
+		s.admitWaiting()
+	}
 	return gnet.None
+}
+
+// dropWaiting removes a connection that closed while waiting; false when
+// it was admitted meanwhile (it is then counted, and closes as any other).
+func (t *transport) dropWaiting(c *conn) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	i := slices.Index(t.waiting, c)
+	if i < 0 {
+		return false
+	}
+	t.waiting = slices.Delete(t.waiting, i, i+1)
+	return true
 }
 
 func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
@@ -428,6 +531,19 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 			return h.udp.OnTraffic(gc)
 		}
 		return gnet.Close
+	}
+	if c.waiting {
+		if !c.admitted.Load() {
+			// Not accepted yet: its input stays unread (memcached's
+			// stays in the kernel, which stops the client; gnet reads
+			// on, so one that keeps sending is closed, as a client
+			// that does not read its replies is).
+			if gc.InboundBuffered() > inputCap {
+				return gnet.Close
+			}
+			return gnet.None
+		}
+		c.waiting = false
 	}
 	if t := c.tls; t != nil {
 		if action := t.pump(); action != gnet.None {

@@ -209,8 +209,7 @@ var memcachedOptions = []option{
 	{short: 'o', long: "extended", arg: requiredArg, apply: func(p *parser, v string, _ bool) error { return p.extended(v) }},
 	// The -o sub-options.
 	{kind: suboption, long: "maxconns_fast", apply: set(func(s *server.Settings) { s.MaxConnsFast = true })},
-	{kind: suboption, long: "no_maxconns_fast", apply: set(func(s *server.Settings) { s.MaxConnsFast = false }),
-		noEffect: "-o no_maxconns_fast has no effect in slabcached: a connection over -c is always answered ERROR Too many open connections and closed"},
+	{kind: suboption, long: "no_maxconns_fast", apply: set(func(s *server.Settings) { s.MaxConnsFast = false })},
 	{kind: suboption, long: "hashpower", arg: requiredArg, missing: "Missing numeric argument for hashpower", apply: func(p *parser, v string, _ bool) error {
 		n, err := atoi(v)
 		switch {
