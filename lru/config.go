@@ -36,6 +36,10 @@ type Config struct {
 	ItemSizeMax int
 	// GrowthFactor is the chunk size factor between classes (-f). Default 1.25.
 	GrowthFactor float64
+	// ClassSizes, when set, are the chunk sizes of the slab classes before
+	// the largest (memcached's -o slab_sizes), in increasing order, in place
+	// of GrowthFactor and MinChunkSpace's classes.
+	ClassSizes []int
 	// MinChunkSpace is the space for key+value+flags in the smallest chunk
 	// (-n), in bytes. Default 48. The smallest chunk is the 24-byte header
 	// plus this, at least 32.

@@ -101,13 +101,34 @@ func (cfg *Config) shape() [][2]string {
 		{"item_size_max", strconv.Itoa(cfg.ItemSizeMax)},
 		{"slab_chunk_max", strconv.Itoa(cfg.SlabChunkMax)},
 		{"use_cas", strconv.FormatBool(!cfg.NoCAS)},
+		{"slab_sizes", sizesString(cfg.ClassSizes)},
 	}
+}
+
+// sizesString writes class sizes as -o slab_sizes takes them ("" for
+// none).
+func sizesString(sizes []int) string {
+	if sizes != nil && len(sizes) == 0 {
+		return "-" // one class only
+	}
+	var b []byte
+	for i, n := range sizes {
+		if i > 0 {
+			b = append(b, '-')
+		}
+		b = strconv.AppendInt(b, int64(n), 10)
+	}
+	return string(b)
 }
 
 // Check tells why the snapshot cannot be used with cfg, or returns nil.
 func (sn *Snapshot) Check(cfg Config) error {
 	for _, kv := range cfg.shape() {
-		if got, ok := sn.kv[kv[0]]; !ok || got != kv[1] {
+		got, ok := sn.kv[kv[0]]
+		if !ok && kv[0] == "slab_sizes" {
+			ok = true // written before slab_sizes existed: none
+		}
+		if !ok || got != kv[1] {
 			return fmt.Errorf("%s was %q, is now %q", kv[0], got, kv[1])
 		}
 	}

@@ -146,6 +146,25 @@ func TestRestartTwice(t *testing.T) {
 	mustGet(t, s3, "b", "2")
 }
 
+// Classes from slab_sizes are kept across a restart with the same sizes.
+func TestRestartWithSlabSizes(t *testing.T) {
+	cfg := restartConfig(t)
+	cfg.ClassSizes = []int{64, 200, 1000, 4000}
+	s, err := New(cfg, clock.NewFake(1_700_000_000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustSet(t, s, "a", "1")
+	mustSet(t, s, "b", strings.Repeat("b", 500))
+	stopClean(t, s)
+	s2 := reopenStore(t, cfg, 1_700_000_100)
+	if rep := s2.Restored(); !rep.Restored || rep.Items != 2 {
+		t.Fatalf("Restored() = %+v, want 2 items", rep)
+	}
+	mustGet(t, s2, "a", "1")
+	mustGet(t, s2, "b", strings.Repeat("b", 500))
+}
+
 // Without a clean stop there is no metadata, and the next start is empty
 // even though the memory file still holds items.
 func TestRestartWithoutCleanStopStartsEmpty(t *testing.T) {
@@ -174,6 +193,8 @@ func TestRestartRefusesWhatItCannotTrust(t *testing.T) {
 	}{
 		{"other -m", func(_ *testing.T, cfg *Config) { cfg.MemoryLimit = 32 << 20 }, "maxbytes"},
 		{"other -f", func(_ *testing.T, cfg *Config) { cfg.GrowthFactor = 1.5 }, "growth_factor"},
+		{"slab_sizes", func(_ *testing.T, cfg *Config) { cfg.ClassSizes = []int{96, 200, 1000} }, "slab_sizes"},
+		{"slab_sizes with one class", func(_ *testing.T, cfg *Config) { cfg.ClassSizes = []int{} }, "slab_sizes"},
 		{"other -C", func(_ *testing.T, cfg *Config) { cfg.NoCAS = true }, "use_cas"},
 		{"damaged key", func(t *testing.T, cfg *Config) {
 			b, err := os.ReadFile(cfg.MemoryFile)

@@ -160,6 +160,7 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 		MemLimit:   cfg.MemoryLimit,
 		MinChunk:   minChunk,
 		Factor:     cfg.GrowthFactor,
+		Sizes:      cfg.ClassSizes,
 		ChunkMax:   cfg.SlabChunkMax,
 		MemoryFile: cfg.MemoryFile,
 		Reuse:      reuse,

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
 	"github.com/slabcache/slabcache/slab"
 )
 
@@ -167,6 +168,7 @@ type Settings struct {
 	Factor       float64 // factor (-f), stats "growth_factor": chunk size growth factor between slab classes; default 1.25
 	ChunkSize    int     // chunk_size (-n): minimum space for key, value and flags in the smallest class; default 48
 	SlabChunkMax int     // slab_chunk_size_max (-o slab_chunk_max): largest chunk in bytes; larger items are chained; default SlabPageSize/2
+	SlabSizes    string  // slab_sizes (-o slab_sizes): the class chunk sizes, dash-separated ("96-120-200"), instead of -f and -n; "" (default) = from -f and -n
 	CASEnabled   bool    // use_cas (-C disables), stats "cas_enabled"; default true
 	EvictToFree  bool    // evict_to_free (-M disables), stats "evictions" on/off; default true
 	HashPower    int     // hashpower_init (-o hashpower): log2 of the initial index size; 0 (default) = automatic
@@ -346,6 +348,9 @@ func (s *Settings) StoreConfig() lru.Config {
 	c.ItemSizeMax = s.ItemSizeMax
 	c.GrowthFactor = s.Factor
 	c.MinChunkSpace = s.ChunkSize
+	if s.SlabSizes != "" {
+		c.ClassSizes, _ = ParseSlabSizes(s.SlabSizes, s.ChunkSize, s.SlabChunkMax)
+	}
 	c.NoCAS = !s.CASEnabled
 	c.SlabChunkMax = s.SlabChunkMax
 	c.SlabReassign = s.SlabReassign
@@ -472,6 +477,8 @@ func (s *Settings) Validate() error {
 		return usagef("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", s.ItemSizeMax, s.SlabChunkMax)
 	case SlabPageSize%s.SlabChunkMax != 0:
 		return usagef("slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", s.SlabChunkMax, SlabPageSize)
+	case s.SlabSizes != "" && s.slabSizesErr() != nil:
+		return s.slabSizesErr()
 	case s.HotLRUPct+s.WarmLRUPct > 80:
 		return e("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
 	case s.TempLRU && !s.LRUMaintainer:
@@ -808,4 +815,50 @@ func (s *Settings) hotKeyCopies() int {
 		return MaxHotKeyReplicas
 	}
 	return s.HotKeyReplicas
+}
+
+// ParseSlabSizes parses -o slab_sizes as memcached does once every option
+// is read: dash-separated chunk sizes, each at least chunkSize (-n) and at
+// most chunkMax (slab_chunk_max), each more than 8 bytes over the one
+// before, at most 62 of them (63 classes with slab_chunk_max's); the
+// errors are memcached's. A size under 32 bytes, which memcached takes
+// with a small -n, is out of range here: a slab page holds at most 32,768
+// chunks.
+func ParseSlabSizes(spec string, chunkSize, chunkMax int) ([]int, error) {
+	if spec == "" {
+		return nil, usagef("slab_sizes needs a list of sizes such as 96-120-200") // memcached exits without a word
+	}
+	sizes := []int{} // "-" alone: no sizes, one class (slab_chunk_max), as in memcached
+	last := 0
+	for _, tok := range strings.Split(spec, "-") {
+		if tok == "" {
+			continue // strtok_r skips empty tokens
+		}
+		n, ok := proto.ParseUint32([]byte(tok))
+		size := int(n)
+		if !ok || size < chunkSize || size > chunkMax || size < slab.MinChunkSize {
+			if !ok {
+				size = 0
+			}
+			return nil, usagef("slab size %d is out of valid range", size)
+		}
+		if last >= size {
+			return nil, usagef("slab size %d cannot be lower than or equal to a previous class size", size)
+		}
+		if size <= last+slab.ChunkAlign {
+			return nil, usagef("slab size %d must be at least %d bytes larger than previous class", size, slab.ChunkAlign)
+		}
+		sizes = append(sizes, size)
+		last = size
+		if len(sizes) >= slab.MaxClasses { // memcached: MAX_NUMBER_OF_SLAB_CLASSES-1
+			return nil, usagef("too many slab classes specified")
+		}
+	}
+	return sizes, nil
+}
+
+// slabSizesErr is ParseSlabSizes's error for these settings.
+func (s *Settings) slabSizesErr() error {
+	_, err := ParseSlabSizes(s.SlabSizes, s.ChunkSize, s.SlabChunkMax)
+	return err
 }

@@ -67,6 +67,16 @@ func TestValidate(t *testing.T) {
 		{"-I not divisible", func(s *Settings) { s.ItemSizeMax = 1023 << 10 }, "-I (item_size_max: 1047552) must be evenly divisible by slab_chunk_max (bytes: 524288)"},
 		{"chunk max not dividing the page", func(s *Settings) { s.ItemSizeMax = 3 << 20; s.SlabChunkMax = 3 << 19 }, "slab_chunk_max (bytes: 1572864) must divide evenly into 1048576 (slab_page_size)"},
 		{"chunk max 0", func(s *Settings) { s.SlabChunkMax = 0 }, "slab_chunk_max (bytes: 0) must be greater than 0"},
+		{"slab_sizes", func(s *Settings) { s.SlabSizes = "100-200--4000 " }, ""},
+		{"slab_sizes under -n", func(s *Settings) { s.SlabSizes = "40-100" }, "slab size 40 is out of valid range"},
+		{"slab_sizes -n 8, under 32", func(s *Settings) { s.ChunkSize, s.SlabSizes = 8, "24-100" }, "slab size 24 is out of valid range"},
+		{"slab_sizes over slab_chunk_max", func(s *Settings) { s.SlabSizes = "100-600000" }, "slab size 600000 is out of valid range"},
+		{"slab_sizes not a number", func(s *Settings) { s.SlabSizes = "100-2x" }, "slab size 0 is out of valid range"},
+		{"slab_sizes decreasing", func(s *Settings) { s.SlabSizes = "200-100" }, "slab size 100 cannot be lower than or equal to a previous class size"},
+		{"slab_sizes too close", func(s *Settings) { s.SlabSizes = "100-108" }, "slab size 108 must be at least 8 bytes larger than previous class"},
+		{"slab_sizes 62", func(s *Settings) { s.SlabSizes = slabSizesList(62) }, ""},
+		{"slab_sizes 63", func(s *Settings) { s.SlabSizes = slabSizesList(63) }, "too many slab classes specified"},
+		{"slab_sizes before hot+warm", func(s *Settings) { s.SlabSizes, s.HotLRUPct, s.WarmLRUPct = "1", 41, 40 }, "slab size 1 is out of valid range"},
 		{"hot+warm over 80", func(s *Settings) { s.HotLRUPct, s.WarmLRUPct = 41, 40 }, "hot_lru_pct + warm_lru_pct cannot be more than 80% combined"},
 		{"hot+warm 80", func(s *Settings) { s.HotLRUPct, s.WarmLRUPct = 40, 40 }, ""},
 		{"temp lru without maintainer", func(s *Settings) { s.TempLRU, s.LRUMaintainer = true, false }, "temporary_ttl requires lru_maintainer to be enabled"},
@@ -413,4 +423,16 @@ func TestCacheMemlimitRaisesFarAboveM(t *testing.T) {
 	if st["curr_items"] != "150" || st["evictions"] != "0" {
 		t.Errorf("after 135 MB of values: curr_items %s, evictions %s", st["curr_items"], st["evictions"])
 	}
+}
+
+// slabSizesList returns n slab sizes from 100 up, 16 bytes apart.
+func slabSizesList(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte('-')
+		}
+		b.WriteString(strconv.Itoa(100 + 16*i))
+	}
+	return b.String()
 }

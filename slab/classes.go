@@ -39,6 +39,11 @@ type Config struct {
 	// Factor is the growth factor between classes (-f). Default 1.25;
 	// must be greater than 1.
 	Factor float64
+	// Sizes, when set, are the chunk sizes of the classes before the last
+	// (memcached's -o slab_sizes), in increasing order, instead of
+	// MinChunk and Factor; each is rounded up to ChunkAlign, at least
+	// MinChunkSize, under ChunkMax, and at most MaxClasses-1 of them.
+	Sizes []int
 	// ChunkMax is the chunk size of the largest class (slab_chunk_max), in
 	// bytes. Default PageSize/2. At most PageSize; larger items are stitched
 	// from chunks by the caller.
@@ -91,6 +96,15 @@ func (c Config) validate() error {
 		return fmt.Errorf("%w: ChunkMax %d must be between MinChunk %d and the page size %d", ErrBadConfig, c.ChunkMax, c.MinChunk, PageSize)
 	case c.ChunkMax%ChunkAlign != 0:
 		return fmt.Errorf("%w: ChunkMax %d is not a multiple of %d", ErrBadConfig, c.ChunkMax, ChunkAlign)
+	case len(c.Sizes) > MaxClasses-1:
+		return fmt.Errorf("%w: %d Sizes, at most %d", ErrBadConfig, len(c.Sizes), MaxClasses-1)
+	}
+	last := 0
+	for _, s := range c.Sizes {
+		if s < MinChunkSize || s <= last || s > c.ChunkMax {
+			return fmt.Errorf("%w: Sizes %v must increase from at least %d to at most ChunkMax %d", ErrBadConfig, c.Sizes, MinChunkSize, c.ChunkMax)
+		}
+		last = s
 	}
 	return nil
 }
@@ -98,9 +112,21 @@ func (c Config) validate() error {
 // ClassSizes returns the chunk sizes memcached's slabs_init would build for
 // cfg: index 0 is class 1. The first is MinChunk rounded up to 8, each next
 // one the previous times Factor rounded up to 8, until a size reaches
-// ChunkMax/Factor; the last class is ChunkMax.
+// ChunkMax/Factor (or Sizes, each rounded up to 8); the last class is
+// ChunkMax.
 func ClassSizes(cfg Config) []int {
 	var sizes []int
+	if cfg.Sizes != nil {
+		// As memcached's slabs_init with slab_sizes: each aligned, then
+		// the largest class.
+		for _, s := range cfg.Sizes {
+			if s%ChunkAlign != 0 {
+				s += ChunkAlign - s%ChunkAlign
+			}
+			sizes = append(sizes, s)
+		}
+		return append(sizes, cfg.ChunkMax)
+	}
 	size := float64(cfg.MinChunk)
 	for len(sizes) < MaxClasses-1 {
 		if size >= float64(cfg.ChunkMax)/cfg.Factor {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -37,6 +38,21 @@ func TestClassSizesMatchMemcached(t *testing.T) {
 	if len(got) != len(memcachedDefault) || got[0] != 96 || got[2] != 152 {
 		t.Fatalf("default classes %v", got)
 	}
+	// Sizes (slab_sizes) replace MinChunk and Factor, rounded up to 8,
+	// then ChunkMax; none at all leaves ChunkMax alone.
+	cfg := DefaultConfig()
+	cfg.Sizes = []int{100, 203, 1000}
+	if got := ClassSizes(cfg); !slices.Equal(got, []int{104, 208, 1000, PageSize / 2}) {
+		t.Fatalf("classes of Sizes %v: %v", cfg.Sizes, got)
+	}
+	a := newAlloc(t, cfg)
+	if a.NumClasses() != 4 || a.ChunkSize(2) != 208 {
+		t.Fatalf("allocator of Sizes %v: %d classes, class 2 of %d bytes", cfg.Sizes, a.NumClasses(), a.ChunkSize(2))
+	}
+	cfg.Sizes = []int{}
+	if got := ClassSizes(cfg); !slices.Equal(got, []int{PageSize / 2}) {
+		t.Fatalf("classes of no Sizes: %v", got)
+	}
 }
 
 func newAlloc(t *testing.T, cfg Config) *Allocator {
@@ -56,6 +72,10 @@ func TestConfigValidation(t *testing.T) {
 		func(c *Config) { c.Factor = 1 },
 		func(c *Config) { c.ChunkMax = PageSize + 8 },
 		func(c *Config) { c.ChunkMax = 1001 },
+		func(c *Config) { c.Sizes = []int{100, 100} },
+		func(c *Config) { c.Sizes = []int{16, 100} },
+		func(c *Config) { c.Sizes = []int{100, PageSize} },
+		func(c *Config) { c.Sizes = make([]int, MaxClasses) },
 	}
 	for i, f := range bad {
 		cfg := DefaultConfig()

@@ -401,7 +401,14 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "no_slab_automove", apply: set(func(s *server.Settings) { s.SlabAutomove = 0 })},
 	{kind: suboption, long: "slab_automove_ratio", arg: requiredArg, apply: setFloat(func(s *server.Settings) *float64 { return &s.SlabAutomoveRatio })},
 	{kind: suboption, long: "slab_automove_window", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.SlabAutomoveWindow })},
-	{kind: suboption, long: "slab_sizes", arg: requiredArg, noEffect: "-o slab_sizes has no effect in slabcached: slab classes come from -f and -n"},
+	{kind: suboption, long: "slab_sizes", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		if v == "" {
+			// memcached exits (64) without a word
+			return server.UsageError("slab_sizes needs a list of sizes such as 96-120-200")
+		}
+		p.cmd.settings.SlabSizes = v // checked once every option is read, as memcached does
+		return nil
+	}},
 	{kind: suboption, long: "inline_ascii_resp", arg: optionalArg, noEffect: "-o inline_ascii_resp has no effect (as in memcached 1.6)"},
 	{kind: suboption, long: "no_inline_ascii_resp", arg: optionalArg, noEffect: "-o no_inline_ascii_resp has no effect (as in memcached 1.6)"},
 	{kind: suboption, long: "proxy_config", refused: noProxy},

@@ -122,8 +122,10 @@ func printUsage(w io.Writer) {
    - no_modern:           defaults of memcached 1.4: no slab_reassign, no automove,
                           no maxconns_fast, no lru_crawler, no lru_maintainer,
                           slab_chunk_max = 1 MiB
+   - slab_sizes:          the slab class chunk sizes, dash-separated (96-120-200),
+                          instead of -f and -n; the last class is slab_chunk_max
    - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit,
-     slab_sizes, sock_cookie_id, slab_automove_freeratio: accepted, no effect
+     sock_cookie_id, slab_automove_freeratio: accepted, no effect
    - extstore's ext_* options: accepted, no effect (there is no extstore; stats
      settings reports them; they are not named here, so scripts that look for
      them in -h find none)
