@@ -5,9 +5,12 @@ import (
 	"bytes"
 	"io"
 	"net"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slabcache/slabcache/internal/testenv"
 )
 
 func dialT(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
@@ -123,6 +126,22 @@ func readStats(t *testing.T, br *bufio.Reader) map[string]string {
 		if len(f) == 3 && f[0] == "STAT" {
 			st[f[1]] = f[2]
 		}
+	}
+}
+
+// -b sets the listen backlog, as the kernel reports it (ss's Send-Q of a
+// listening socket).
+func TestListenBacklog(t *testing.T) {
+	ss := testenv.LookPath(t, "ss")
+	srv := startTestServer(t, func(s *Settings) { s.Backlog = 77 })
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	out, err := exec.Command(ss, "-ltnH", "sport = :"+port).Output()
+	if err != nil {
+		t.Fatalf("ss: %v", err)
+	}
+	f := strings.Fields(string(out))
+	if len(f) < 3 || f[0] != "LISTEN" || f[2] != "77" {
+		t.Fatalf("ss -ltn for port %s: %q, want a backlog (Send-Q) of 77", port, out)
 	}
 }
 

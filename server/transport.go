@@ -52,6 +52,9 @@ type transport struct {
 	respLimit int
 	// prefetch: look ahead in batches and multi-gets (Settings.Prefetch).
 	prefetch bool
+	// backlog: the listen queue length of the TCP and unix sockets (-b);
+	// the kernel caps it at net.core.somaxconn, as for memcached.
+	backlog int
 
 	mu        sync.Mutex // guards everything below
 	eng       gnet.Engine
@@ -217,6 +220,11 @@ func (t *transport) boot(eng gnet.Engine, log *zap.Logger) {
 			log.Warn("cannot find a listening socket", zap.String("addr", a), zap.Error(err))
 		} else {
 			l.fd = fd
+			// gnet listens with the kernel's largest backlog; listen()
+			// again on the same socket sets -b's, as memcached's.
+			if err := unix.Listen(fd, t.backlog); err != nil {
+				log.Warn("cannot set the listen backlog", zap.String("addr", a), zap.Int("backlog", t.backlog), zap.Error(err))
+			}
 			if !l.unix {
 				if sa, err := unix.Getsockname(fd); err == nil {
 					host, _, _ := net.SplitHostPort(address)

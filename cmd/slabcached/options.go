@@ -169,8 +169,7 @@ var memcachedOptions = []option{
 		return setInt(func(s *server.Settings) *int { return &s.ReqsPerEvent })(p, v, false)
 	}},
 	{short: 'C', long: "disable-cas", apply: set(func(s *server.Settings) { s.CASEnabled = false })},
-	{short: 'b', long: "listen-backlog", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.Backlog }),
-		noEffect: "-b has no effect in slabcached: the listen backlog is the kernel's somaxconn"},
+	{short: 'b', long: "listen-backlog", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.Backlog })},
 	{short: 'B', long: "protocol", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
 		p.protoSet = true
 		switch v {
