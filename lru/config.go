@@ -29,6 +29,11 @@ type Config struct {
 	// often their keys were read (a frequency sketch), instead of taking
 	// the tail (-o eviction=lfu; lfu.go). Default false.
 	LFU bool
+	// TrackSizes keeps memcached's item size histogram (-o track_sizes,
+	// SizeHistogram): linked items by memcached's size of them, in 32-byte
+	// steps. Default false; it costs an atomic add on every link and
+	// unlink.
+	TrackSizes bool
 	// ItemSizeMax is the largest item in bytes (-I), measured as memcached
 	// measures it (48-byte header, key + 1, value + 2, 8 for CAS, 4 for
 	// nonzero flags), so the same values fit. Default 1 MiB; 1 KiB to 1 GiB

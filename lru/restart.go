@@ -396,6 +396,9 @@ func (r *restorer) keep(cls int, seg Segment, ref slab.Ref, p itemPtr, st uint32
 	c.mu.Lock()
 	s.lruLinkLocked(c, ref, p, seg, s.itemBytes(p, st))
 	c.mu.Unlock()
+	if s.sizes != nil {
+		s.countSize(p, st, 1)
+	}
 	s.insertLocked(&sh.t, h, ref)
 	r.items++
 	return nil

@@ -146,10 +146,12 @@ func TestRestartTwice(t *testing.T) {
 	mustGet(t, s3, "b", "2")
 }
 
-// Classes from slab_sizes are kept across a restart with the same sizes.
+// Classes from slab_sizes are kept across a restart with the same sizes,
+// and the size histogram (track_sizes) counts the items restored.
 func TestRestartWithSlabSizes(t *testing.T) {
 	cfg := restartConfig(t)
 	cfg.ClassSizes = []int{64, 200, 1000, 4000}
+	cfg.TrackSizes = true
 	s, err := New(cfg, clock.NewFake(1_700_000_000))
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +165,19 @@ func TestRestartWithSlabSizes(t *testing.T) {
 	}
 	mustGet(t, s2, "a", "1")
 	mustGet(t, s2, "b", strings.Repeat("b", 500))
+	// memcached's sizes: 48 + key and NUL + value and CRLF + 8 of CAS,
+	// rounded up to a multiple of 32.
+	got := map[int]uint32{}
+	s2.SizeHistogram(func(size int, n uint32) { got[size] = n })
+	if len(got) != 2 || got[64] != 1 || got[576] != 1 {
+		t.Fatalf("size histogram after the restart: %v, want 1 at 64 (a, 61 bytes) and 1 at 576 (b, 560)", got)
+	}
+	s2.Delete([]byte("b"), nil)
+	got = map[int]uint32{}
+	s2.SizeHistogram(func(size int, n uint32) { got[size] = n })
+	if len(got) != 1 || got[64] != 1 {
+		t.Fatalf("size histogram after deleting b: %v", got)
+	}
 }
 
 // Without a clean stop there is no metadata, and the next start is empty

@@ -100,6 +100,10 @@ type Store struct {
 	// index shard's number, so the items of one shard share a stripe.
 	classes    []lruClass
 	stripeBits uint
+	// sizes is the item size histogram (Config.TrackSizes, nil without
+	// it): bucket i counts the linked items of memcached size
+	// (MemcachedItemSize) in ((i-1)*32, i*32].
+	sizes []atomic.Int32
 	// chunkClass is the largest class, whose chunks hold a large item's
 	// data; large items live in its LRU (see lruClass).
 	chunkClass int
@@ -184,6 +188,9 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 	s.bg.wake = make(chan struct{}, 1)
 	for cfg.LRUStripes>>s.stripeBits > 1 {
 		s.stripeBits++
+	}
+	if cfg.TrackSizes {
+		s.sizes = make([]atomic.Int32, cfg.ItemSizeMax/sizeStep+1)
 	}
 	s.classes = make([]lruClass, (slab.MaxClasses+1)<<s.stripeBits)
 	for i := range s.classes {
@@ -461,6 +468,38 @@ func (s *Store) linkClassLocked(c *lruClass, ref slab.Ref, p itemPtr, now uint32
 	s.lruLinkLocked(c, ref, p, g, s.itemBytes(p, st))
 	c.totalItems++
 	storeState(p, withSeg(st&^lcMask|lcLinked, g))
+	if s.sizes != nil {
+		s.countSize(p, st, 1)
+	}
+}
+
+// sizeStep is the width of a size histogram bucket, as memcached's.
+const sizeStep = 32
+
+// countSize adds d to the histogram bucket of item p, as memcached's
+// item_stats_sizes_add and _remove do on link and unlink.
+func (s *Store) countSize(p itemPtr, st uint32, d int32) {
+	n := MemcachedItemSize(len(s.lay.key(p, st)), s.lay.flags(p, st), s.valueLen(p, st), !s.cfg.NoCAS)
+	if b := (n + sizeStep - 1) / sizeStep; b < len(s.sizes) {
+		s.sizes[b].Add(d)
+	}
+}
+
+// SizeHistogram calls fn for each nonzero bucket of the item size
+// histogram, smallest first: size is the bucket's upper bound (memcached's
+// label: the item sizes rounded up to a multiple of 32), count the items
+// in it. It returns false, calling
+// nothing, when the store does not track sizes (Config.TrackSizes).
+func (s *Store) SizeHistogram(fn func(size int, count uint32)) bool {
+	if s.sizes == nil {
+		return false
+	}
+	for i := range s.sizes {
+		if n := s.sizes[i].Load(); n != 0 {
+			fn(i*sizeStep, uint32(n))
+		}
+	}
+	return true
 }
 
 // unlinkLRU takes a linked item out of its class's LRU and marks it free
@@ -474,6 +513,9 @@ func (s *Store) unlinkLRU(ref slab.Ref, p itemPtr, classLocked *lruClass) {
 	}
 	st := loadState(p)
 	s.lruUnlinkLocked(c, ref, p, segOf(st), s.itemBytes(p, st))
+	if s.sizes != nil {
+		s.countSize(p, st, -1)
+	}
 	if st&stBumpQ != 0 {
 		s.dropBumpLocked(s.shardOfState(st), ref)
 	}

@@ -530,7 +530,7 @@ func (c *conn) binStats(r *proto.BinRequest) {
 	case sub == "slabs":
 		text = c.s.appendStatsSlabs(nil)
 	case sub == "sizes":
-		text = appendStatsSizes(nil)
+		text = c.s.appendStatsSizes(nil)
 	default:
 		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusKeyENOENT, r.Opaque)
 		return

@@ -62,7 +62,7 @@ func (c *conn) stats(r *proto.Request) {
 	case string(sub) == "slabs":
 		c.out = c.s.appendStatsSlabs(c.out)
 	case string(sub) == "sizes":
-		c.out = appendStatsSizes(c.out)
+		c.out = c.s.appendStatsSizes(c.out)
 	case string(sub) == "hotkeys":
 		c.out = c.s.appendStatsHotKeys(c.out)
 	case string(sub) == "warmup":
@@ -451,10 +451,19 @@ func (c *conn) stateName(self bool) string {
 	return "conn_waiting"
 }
 
-// appendStatsSizes is `stats sizes`: the item size histogram is not
-// kept (memcached keeps it only with -o track_sizes or after
-// `stats sizes_enable`), so the answer is memcached's disabled status.
-func appendStatsSizes(dst []byte) []byte {
-	dst = proto.AppendStat(dst, "sizes_status", "disabled")
+// appendStatsSizes is `stats sizes`: with -o track_sizes, the linked
+// items by memcached's size of them (its header included, so the sizes
+// are memcached's for the same data), one line per nonempty 32-byte
+// bucket; without it memcached's disabled status.
+func (s *Server) appendStatsSizes(dst []byte) []byte {
+	if !s.store.SizeHistogram(func(size int, count uint32) {
+		dst = append(dst, "STAT "...)
+		dst = strconv.AppendInt(dst, int64(size), 10)
+		dst = append(dst, ' ')
+		dst = strconv.AppendUint(dst, uint64(count), 10)
+		dst = append(dst, "\r\n"...)
+	}) {
+		dst = proto.AppendStat(dst, "sizes_status", "disabled")
+	}
 	return proto.AppendEnd(dst)
 }

@@ -345,6 +345,7 @@ func (s *Settings) StoreConfig() lru.Config {
 	c.NoEvict = !s.EvictToFree
 	c.HugePages = s.LargePages
 	c.LFU = s.Eviction == "lfu"
+	c.TrackSizes = s.TrackSizes
 	c.ItemSizeMax = s.ItemSizeMax
 	c.GrowthFactor = s.Factor
 	c.MinChunkSpace = s.ChunkSize

@@ -181,7 +181,7 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"watcher_logbuf_size=512", func(s *server.Settings) { s.WatcherLogbufSize = 512 << 10 }, ""},
 		{"worker_logbuf_size=128", func(s *server.Settings) { s.WorkerLogbufSize = 128 << 10 }, ""},
 		{"read_buf_mem_limit=32", func(s *server.Settings) { s.ReadBufMemLimit = 32 << 20 }, ""},
-		{"track_sizes", func(s *server.Settings) { s.TrackSizes = true }, "-o track_sizes has no effect"},
+		{"track_sizes", func(s *server.Settings) { s.TrackSizes = true }, ""},
 		{"modern", func(s *server.Settings) {}, ""},
 		{"no_modern", func(s *server.Settings) {
 			s.SlabChunkMax, s.SlabReassign, s.SlabAutomove, s.MaxConnsFast = 1<<20, false, 0, false

@@ -329,8 +329,7 @@ var memcachedOptions = []option{
 	{kind: suboption, long: "watcher_logbuf_size", arg: requiredArg, apply: kib("watcher_logbuf_size", func(s *server.Settings) *int { return &s.WatcherLogbufSize })},
 	{kind: suboption, long: "worker_logbuf_size", arg: requiredArg, apply: kib("worker_logbuf_size", func(s *server.Settings) *int { return &s.WorkerLogbufSize }),
 		noEffect: "-o worker_logbuf_size has no effect in slabcached: watch lines are gathered per connection"},
-	{kind: suboption, long: "track_sizes", apply: set(func(s *server.Settings) { s.TrackSizes = true }),
-		noEffect: "-o track_sizes has no effect in slabcached: it keeps no item size histogram (stats sizes says disabled)"},
+	{kind: suboption, long: "track_sizes", apply: set(func(s *server.Settings) { s.TrackSizes = true })},
 	{kind: suboption, long: "no_hashexpand", apply: set(func(s *server.Settings) { s.HashExpand = false })},
 	{kind: suboption, long: "no_prefetch", apply: set(func(s *server.Settings) { s.Prefetch = false })},
 	{kind: suboption, long: "modern"}, // memcached: "currently: nothing"

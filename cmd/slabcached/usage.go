@@ -117,7 +117,7 @@ func printUsage(w io.Writer) {
    - read_buf_mem_limit:  megabytes for all connection buffers (default: 0, unlimited)
    - watcher_logbuf_size: kilobytes per watcher (default: %d)
    - worker_logbuf_size:  kilobytes per event loop for watch logs (default: %d)
-   - track_sizes:         accepted, no effect (no item size histogram; 'stats sizes' says disabled)
+   - track_sizes:         enable dynamic reports for 'stats sizes' command.
    - modern:              nothing (as in memcached 1.6)
    - no_modern:           defaults of memcached 1.4: no slab_reassign, no automove,
                           no maxconns_fast, no lru_crawler, no lru_maintainer,
