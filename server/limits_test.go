@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
@@ -142,6 +144,39 @@ func TestListenBacklog(t *testing.T) {
 	f := strings.Fields(string(out))
 	if len(f) < 3 || f[0] != "LISTEN" || f[2] != "77" {
 		t.Fatalf("ss -ltn for port %s: %q, want a backlog (Send-Q) of 77", port, out)
+	}
+}
+
+// -o sock_cookie_id marks the listening socket and the connections it
+// accepts (SO_MARK, for firewall rules), as memcached does.
+func TestSockCookieID(t *testing.T) {
+	ss := testenv.LookPath(t, "ss")
+	probe, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.SetsockoptInt(probe, unix.SOL_SOCKET, unix.SO_MARK, 42)
+	unix.Close(probe)
+	if err != nil {
+		t.Skipf("cannot set a socket mark here (needs CAP_NET_ADMIN): %v", err)
+	}
+	srv := startTestServer(t, func(s *Settings) { s.SockCookieID = 42 })
+	nc, br := dialT(t, srv.Addr())
+	nc.Write([]byte("version\r\n"))
+	expectLine(t, br, "VERSION "+Version+"\r\n")
+	_, port, _ := net.SplitHostPort(srv.Addr())
+	out, err := exec.Command(ss, "-tanHe", "sport = :"+port).Output()
+	if err != nil {
+		t.Fatalf("ss: %v", err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("ss -tane for port %s: %q, want the listening socket and one connection", port, out)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, "fwmark:0x2a") {
+			t.Fatalf("socket without the mark 42: %q", l)
+		}
 	}
 }
 

@@ -138,6 +138,7 @@ func New(s Settings, o Options) (*Server, error) {
 	srv.net.respLimit = respLimit(s.ReadBufMemLimit, s.Threads)
 	srv.net.reqsPerEvent = -1
 	srv.net.backlog = s.Backlog
+	srv.net.cookie, srv.net.udp.cookie, srv.net.udp.log = s.SockCookieID, s.SockCookieID, srv.log
 	srv.net.prefetch = s.Prefetch
 	if s.YieldRequests {
 		srv.net.reqsPerEvent = s.ReqsPerEvent

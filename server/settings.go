@@ -54,9 +54,10 @@ type Settings struct {
 	// each "host", "host:port", "[ipv6]:port" or "*"; default "127.0.0.1"
 	// (memcached's default is every interface). See ListenAddrs.
 	Listen       string
-	MaxConns     int  // maxconns (-c): simultaneous connections; default 1024
-	MaxConnsFast bool // maxconns_fast (-o maxconns_fast): answer "ERROR Too many open connections" and close at once; default true
-	Backlog      int  // backlog (-b), stats "tcp_backlog": listen queue length; default 1024
+	MaxConns     int    // maxconns (-c): simultaneous connections; default 1024
+	MaxConnsFast bool   // maxconns_fast (-o maxconns_fast): answer "ERROR Too many open connections" and close at once; default true
+	Backlog      int    // backlog (-b), stats "tcp_backlog": listen queue length; default 1024
+	SockCookieID uint32 // sock_cookie_id (-o sock_cookie_id): the SO_MARK of the TCP and UDP sockets, for firewall rules; 0 (default) = none
 	// Threads is num_threads (-t): event loops; default the number of CPUs
 	// (memcached's default is 4).
 	Threads      int

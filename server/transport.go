@@ -55,6 +55,9 @@ type transport struct {
 	// backlog: the listen queue length of the TCP and unix sockets (-b);
 	// the kernel caps it at net.core.somaxconn, as for memcached.
 	backlog int
+	// cookie: -o sock_cookie_id, the SO_MARK of the TCP and UDP sockets
+	// (0: none).
+	cookie uint32
 
 	mu        sync.Mutex // guards everything below
 	eng       gnet.Engine
@@ -226,6 +229,7 @@ func (t *transport) boot(eng gnet.Engine, log *zap.Logger) {
 				log.Warn("cannot set the listen backlog", zap.String("addr", a), zap.Int("backlog", t.backlog), zap.Error(err))
 			}
 			if !l.unix {
+				setCookie(fd, t.cookie, address, log)
 				if sa, err := unix.Getsockname(fd); err == nil {
 					host, _, _ := net.SplitHostPort(address)
 					switch sa := sa.(type) {
@@ -427,6 +431,20 @@ func (s *Server) accepted(c *conn) {
 	s.net.mu.Unlock()
 	if s.verbosity.Load() > 1 {
 		s.log.Debug("new client connection", zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))
+	}
+}
+
+// setCookie gives a listening socket (and the connections it accepts
+// from then on, which inherit it) memcached's -o sock_cookie_id: the
+// socket mark firewall rules and routing can match (SO_MARK; setting it
+// needs CAP_NET_ADMIN). A failure is logged, and serving goes on, as in
+// memcached.
+func setCookie(fd int, id uint32, addr string, log *zap.Logger) {
+	if id == 0 {
+		return
+	}
+	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_MARK, int(id)); err != nil && log != nil {
+		log.Warn("cannot set the socket mark (sock_cookie_id)", zap.String("addr", addr), zap.Uint32("sock_cookie_id", id), zap.Error(err))
 	}
 }
 

@@ -47,7 +47,9 @@ type udpTransport struct {
 	mu      sync.Mutex
 	eng     gnet.Engine
 	booted  bool
-	sockets []listener    // duplicates of the UDP sockets, for stats conns
+	sockets []listener // duplicates of the UDP sockets, for stats conns
+	cookie  uint32     // -o sock_cookie_id: SO_MARK of the sockets (0: none)
+	log     *zap.Logger
 	last    atomic.Uint32 // clock time of the last datagram
 	conns   sync.Map      // gnet.EventLoop -> *conn: one per loop, reused per datagram
 }
@@ -204,6 +206,7 @@ func (u *udpTransport) recordSockets(eng gnet.Engine) {
 					address = net.JoinHostPort(host, strconv.Itoa(sa.Port))
 				}
 			}
+			setCookie(fd, u.cookie, address, u.log)
 			socks = append(socks, listener{fd: fd, addr: address})
 		}
 	}

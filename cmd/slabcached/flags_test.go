@@ -142,6 +142,8 @@ func TestParseExtendedOptions(t *testing.T) {
 		{"slab_automove_window=10", func(s *server.Settings) { s.SlabAutomoveWindow = 10 }, ""},
 		{"slab_chunk_max=256", func(s *server.Settings) { s.SlabChunkMax = 256 << 10 }, ""},
 		{"slab_sizes=96-200-400", func(s *server.Settings) { s.SlabSizes = "96-200-400" }, ""},
+		{"sock_cookie_id=42", func(s *server.Settings) { s.SockCookieID = 42 }, ""},
+		{"sock_cookie_id=x", func(s *server.Settings) {}, ""}, // memcached ignores it: no mark
 		{"no_chunked_items", func(s *server.Settings) { s.SlabChunkMax = 1 << 20 }, ""},
 		{"no_lru_crawler", func(s *server.Settings) { s.LRUCrawler = false }, ""},
 		{"no_lru_crawler,lru_crawler", func(s *server.Settings) {}, ""},

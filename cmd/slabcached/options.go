@@ -340,7 +340,12 @@ var memcachedOptions = []option{
 		}
 		return p.extended("no_slab_reassign,no_slab_automove,no_maxconns_fast,no_lru_crawler,no_lru_maintainer")
 	}, noEffect: "-o no_modern: hash_algorithm=jenkins has no effect in slabcached"},
-	{kind: suboption, long: "sock_cookie_id", arg: requiredArg, noEffect: "-o sock_cookie_id has no effect in slabcached"},
+	{kind: suboption, long: "sock_cookie_id", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		// memcached ignores a value safe_strtoul refuses: 0, no mark.
+		n, _ := proto.ParseUint32([]byte(v))
+		p.cmd.settings.SockCookieID = n
+		return nil
+	}},
 	// extstore's options (memcached built with it, as 1.6.45's packages
 	// are): its tunables are kept for stats settings and the extstore
 	// command; nothing is stored on flash.

@@ -124,8 +124,9 @@ func printUsage(w io.Writer) {
                           slab_chunk_max = 1 MiB
    - slab_sizes:          the slab class chunk sizes, dash-separated (96-120-200),
                           instead of -f and -n; the last class is slab_chunk_max
+   - sock_cookie_id:      attributes an ID to a socket for ip filtering/firewalls
    - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit,
-     sock_cookie_id, slab_automove_freeratio: accepted, no effect
+     slab_automove_freeratio: accepted, no effect
    - extstore's ext_* options: accepted, no effect (there is no extstore; stats
      settings reports them; they are not named here, so scripts that look for
      them in -h find none)
