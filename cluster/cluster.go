@@ -356,6 +356,13 @@ func (n *Node) PreviousOwner(key []byte) (addr string, since time.Time, ok bool)
 	return old, p.since, true
 }
 
+// Owns reports whether key is this node's by the current ring (true
+// before there is one).
+func (n *Node) Owns(key []byte) bool {
+	p := n.rings.Load()
+	return p == nil || ownerOf(p.ring, key) == n.self
+}
+
 // MovedTo returns, for a key this node owned before the last change of
 // the ring and another node owns now, that node's memcached address
 // (hand-over of hot items after a change).

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -168,6 +169,14 @@ func TestClusterFollowsMembership(t *testing.T) {
 		rb, sb := b.Replicas([]byte(key), 3)
 		if len(ra) != 2 || !slices.Equal(ra, rb) || sa < 0 || sb < 0 || sa == sb || ra[sa] != "127.0.0.71:11211" {
 			t.Fatalf("%s: a places copies on %v (self %d), b on %v (self %d)", key, ra, sa, rb, sb)
+		}
+	}
+	// Exactly one of them owns each key: the first of its replicas.
+	for i := range 50 {
+		key := []byte(fmt.Sprintf("key:%d", i))
+		r, _ := a.Replicas(key, 1)
+		if a.Owns(key) == b.Owns(key) || a.Owns(key) != (r[0] == "127.0.0.71:11211") {
+			t.Fatalf("%s: a owns it %v, b %v, owner by the ring %v", key, a.Owns(key), b.Owns(key), r)
 		}
 	}
 

@@ -106,6 +106,8 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				if isBinWrite(r.Base()) {
 					c.s.noteWrite(r.Key)
 				}
+			} else if r.Base() == proto.BinOpDelete && c.s.rep.peers.Load() != nil {
+				c.s.noteForeignDelete(r.Key)
 			}
 			if c.s.net.prefetch && c.udp == nil {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekBinaryRequest)

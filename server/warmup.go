@@ -33,8 +33,9 @@ type warmup struct {
 	since   time.Time           // the ring change the current warm-up follows
 	active  time.Time           // the last fetch of the current warm-up (its start before one)
 
-	// Deletes relayed here from another region in the last WarmupSecs
-	// (noteRelayedDelete): key -> when, and the same in order, oldest
+	// Deletes relayed here from another region, or of keys this node did
+	// not own, in the last WarmupSecs (noteRelayedDelete,
+	// noteForeignDelete): key -> when, and the same in order, oldest
 	// first; past maxWarmDeleted of them, blindUntil stops every fetch
 	// and push until the oldest one dropped is WarmupSecs old.
 	deleted    map[string]time.Time
@@ -207,6 +208,29 @@ func (s *Server) noteFlush(prefix []byte) {
 		i++
 	}
 	w.flushed = append(w.flushed[i:], flushNote{prefix: string(prefix), at: time.Now()})
+}
+
+// ownerPeers is what noteForeignDelete needs from the cluster
+// (cluster.Node).
+type ownerPeers interface {
+	Owns(key []byte) bool
+}
+
+// noteForeignDelete runs before a client's delete outside a warm-up (a
+// delete during one is noted by noteWrite). A delete of a key this node
+// does not own by its ring is remembered as a relayed one is
+// (noteRelayedDelete): the client routed it here by a newer ring than this
+// node has seen yet, so the ring change that makes the key this node's
+// is on its way, and the warm-up that follows must not take the key back
+// from its previous owner, which was not sent the delete.
+func (s *Server) noteForeignDelete(key []byte) {
+	wp := s.warmPeers()
+	if wp == nil {
+		return
+	}
+	if op, ok := wp.(ownerPeers); ok && !op.Owns(key) {
+		s.noteRelayedDelete(key)
+	}
 }
 
 // deleteNote is a delete relayed here from another region.

@@ -152,6 +152,43 @@ func TestWarmupAfterRelayedDelete(t *testing.T) {
 	}
 }
 
+// foreignPeers is a cluster whose ring has not changed yet and gives this
+// node no key.
+type foreignPeers struct{ movedPeers }
+
+func (foreignPeers) Owns([]byte) bool { return false }
+
+// A client that saw a ring change before this node did sends it a delete
+// of a key it does not own yet: when the change arrives, the warm-up takes
+// no copy of that key from its previous owner, which was not sent the
+// delete.
+func TestWarmupAfterDeleteAheadOfTheRing(t *testing.T) {
+	old := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	roundTrip(t, old.Addr(), "set gone 0 0 1\r\nG\r\nset bgone 0 0 1\r\nB\r\nset kept 0 0 1\r\nK\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	srv.SetPeers(foreignPeers{movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr()}})
+	if got := roundTrip(t, srv.Addr(), "delete gone\r\n", "\r\n"); got != "NOT_FOUND\r\n" {
+		t.Fatalf("delete gone: %q", got)
+	}
+	nc, br := dialT(t, srv.Addr())
+	if resp, err := binRoundTrip(t, nc, br, proto.BinRequest{Opcode: proto.BinOpDelete, Key: []byte("bgone")}); err != nil || resp.Status != proto.BinStatusKeyENOENT {
+		t.Fatalf("binary DELETE: %+v %v", resp, err)
+	}
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
+	srv.refreshWarm()
+	if !srv.warmOn() {
+		t.Fatal("no warm-up after a ring change")
+	}
+	for _, k := range []string{"gone", "bgone"} {
+		if got := roundTrip(t, srv.Addr(), "get "+k+"\r\n", "END\r\n"); got != "END\r\n" {
+			t.Fatalf("get %s deleted here before the ring change: %q, want a miss", k, got)
+		}
+	}
+	if got := roundTrip(t, srv.Addr(), "get kept\r\n", "END\r\n"); got != "VALUE kept 0 1\r\nK\r\nEND\r\n" {
+		t.Fatalf("get kept: %q, want the previous owner's item", got)
+	}
+}
+
 // A warm-up ends early once no read has needed a fetch for warmSettle.
 func TestWarmupEndsWhenSettled(t *testing.T) {
 	old := startTestServer(t, nil)
