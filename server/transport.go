@@ -386,6 +386,8 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if !s.set.MaxConnsFast {
 		c := s.newClientConn(gc, mode)
 		s.net.mu.Lock()
+		// Counted under the lock, so that concurrent opens and admissions
+		// never pass -c together.
 		if len(s.net.waiting) > 0 || s.counts.curr.Load() >= int64(s.set.MaxConns) {
 			c.waiting = true
 			s.net.waiting = append(s.net.waiting, c)
@@ -393,6 +395,7 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 			s.net.mu.Unlock()
 			return nil, gnet.None
 		}
+		s.counts.curr.Add(1)
 		s.net.mu.Unlock()
 		s.accepted(c)
 		return nil, gnet.None
@@ -403,6 +406,7 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		// memcached writes it.
 		return proto.AppendError(nil, proto.ErrTooManyConnections), gnet.Close
 	}
+	s.counts.curr.Add(1)
 	s.accepted(s.newClientConn(gc, mode))
 	return nil, gnet.None
 }
@@ -418,11 +422,11 @@ func (s *Server) newClientConn(gc gnet.Conn, mode string) *conn {
 	return c
 }
 
-// accepted counts a client connection in and starts serving it: at once,
+// accepted starts serving a client connection counted in curr: at once,
 // or, for one that waited (no maxconns_fast), when a slot came free.
 func (s *Server) accepted(c *conn) {
-	s.counts.curr.Add(1)
 	s.counts.total.Add(1)
+	c.lastActive.Store(s.clk.Now()) // idle_timeout counts from here
 	if s.obs.on.Load() {
 		s.obs.connEvent(c, false, "")
 	}
@@ -470,9 +474,10 @@ func (s *Server) admitWaiting() {
 		t.offMicros += uint64(time.Since(t.offSince) / time.Microsecond)
 	}
 	var in []*conn
-	for len(t.waiting) > 0 && s.counts.curr.Load()+int64(len(in)) < int64(s.set.MaxConns) {
+	for len(t.waiting) > 0 && s.counts.curr.Load() < int64(s.set.MaxConns) {
 		in = append(in, t.waiting[0])
 		t.waiting = t.waiting[1:]
+		s.counts.curr.Add(1)
 	}
 	if len(t.waiting) > 0 {
 		t.listenOffLocked() // still full: memcached stops accepting again
