@@ -464,9 +464,9 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 }
 
 // observeDelete records a delete or md that ended as out (detail,
-// deletions). An md with I marks the item stale and logs no deletion; an md
-// with x stores an empty item in its place first, logged as memcached
-// logs it: a set of 0 bytes, with T's time to live or none.
+// deletions). An md with x stores an empty item in its place first, logged
+// as memcached logs it: a set of 0 bytes, with T's time to live or none;
+// an md with I then marks the item stale and logs no deletion.
 func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 	o := &c.s.obs
 	o.mu.Lock()
@@ -476,7 +476,7 @@ func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 		o.count(r.Key, 3, false)
 	}
 	meta := r.Command == proto.CmdMetaDelete
-	if out.Result != lru.Deleted || (meta && r.HasFlag('I')) {
+	if out.Result != lru.Deleted {
 		return
 	}
 	if meta && r.HasFlag('x') && kinds&watchMutations != 0 {
@@ -498,7 +498,7 @@ func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 		c.wlog.lines = append(b, " size=0\n"...)
 		c.wlog.kinds |= watchMutations
 	}
-	if kinds&watchDeletions == 0 {
+	if kinds&watchDeletions == 0 || meta && r.HasFlag('I') {
 		return
 	}
 	b := o.logPrefix(c.wlog.lines)

@@ -58,6 +58,8 @@ var watchScript = []string{
 	"append t 0 0 1\r\n1\r\n",
 	"prepend t2 0 0 1\r\n1\r\n",
 	"md t x\r\n",
+	"set tx 0 0 1\r\n1\r\n",
+	"md tx x I T30\r\n",
 	"md t I\r\n",
 	"md t\r\n",
 	"flush_all\r\n",
