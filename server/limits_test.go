@@ -26,6 +26,16 @@ func dialT(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
 	return nc, bufio.NewReader(nc)
 }
 
+// dialServed is dialT for a connection that must be served at once: it
+// answers a version request before it is returned.
+func dialServed(t *testing.T, addr string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	nc, br := dialT(t, addr)
+	nc.Write([]byte("version\r\n"))
+	expectLine(t, br, "VERSION "+Version+"\r\n")
+	return nc, br
+}
+
 func expectLine(t *testing.T, br *bufio.Reader, want string) {
 	t.Helper()
 	if got, err := br.ReadString('\n'); got != want {
@@ -37,15 +47,8 @@ func expectLine(t *testing.T, br *bufio.Reader, want string) {
 // working.
 func TestConnectionLimit(t *testing.T) {
 	srv := startTestServer(t, func(s *Settings) { s.MaxConns = 2 })
-	a, ra := dialT(t, srv.Addr())
-	b, rb := dialT(t, srv.Addr())
-	for _, c := range []struct {
-		nc net.Conn
-		br *bufio.Reader
-	}{{a, ra}, {b, rb}} {
-		c.nc.Write([]byte("version\r\n"))
-		expectLine(t, c.br, "VERSION "+Version+"\r\n")
-	}
+	a, ra := dialServed(t, srv.Addr())
+	dialServed(t, srv.Addr())
 	_, rc := dialT(t, srv.Addr())
 	expectLine(t, rc, "ERROR Too many open connections\r\n")
 	if _, err := rc.ReadByte(); err != io.EOF {
@@ -60,15 +63,8 @@ func TestConnectionLimit(t *testing.T) {
 // leaves it unaccepted; stats shows the listener off meanwhile.
 func TestConnectionLimitWaitsWithoutMaxconnsFast(t *testing.T) {
 	srv := startTestServer(t, func(s *Settings) { s.MaxConns, s.MaxConnsFast = 2, false })
-	a, ra := dialT(t, srv.Addr())
-	b, rb := dialT(t, srv.Addr())
-	for _, c := range []struct {
-		nc net.Conn
-		br *bufio.Reader
-	}{{a, ra}, {b, rb}} {
-		c.nc.Write([]byte("version\r\n"))
-		expectLine(t, c.br, "VERSION "+Version+"\r\n")
-	}
+	a, ra := dialServed(t, srv.Addr())
+	b, _ := dialServed(t, srv.Addr())
 	waiting := func(nc net.Conn, br *bufio.Reader) {
 		t.Helper()
 		nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
