@@ -90,6 +90,13 @@ func TestConnectionLimitWaitsWithoutMaxconnsFast(t *testing.T) {
 	if _, ok := st["rejected_connections"]; ok {
 		t.Fatal("stats has rejected_connections without maxconns_fast")
 	}
+	mfs := gather(t, srv)
+	if v, _ := metricValue(mfs, "slabcached_connections_waiting", nil); v != 3 {
+		t.Errorf("slabcached_connections_waiting = %v, want 3", v)
+	}
+	if v, _ := metricValue(mfs, "slabcached_listen_disabled_total", nil); v != 1 {
+		t.Errorf("slabcached_listen_disabled_total = %v, want 1", v)
+	}
 	// One that leaves while waiting is never served (its set is not
 	// stored); a close lets the first waiting one in.
 	gone.Close()

@@ -122,7 +122,7 @@ func (c *conn) observe(cmd proto.Command, d int64) {
 type collector struct {
 	s *Server
 
-	cmds, conns, connsTotal, rejected, closed, items, itemsTotal, bytes, limit,
+	cmds, conns, connsTotal, rejected, waiting, listenOff, closed, items, itemsTotal, bytes, limit,
 	evictions, expiredUnfetched, evictedUnfetched, evictedActive, reclaimed,
 	crawlerReclaimed, getExpired, getFlushed, movesToCold, movesToWarm, readBytes,
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
@@ -143,6 +143,8 @@ func (s *Server) Collector() prometheus.Collector {
 		conns:            d("connections", "Client connections open now (curr_connections)."),
 		connsTotal:       d("connections_total", "Client connections opened since start (total_connections)."),
 		rejected:         d("connections_rejected_total", "Connections refused over the -c limit (rejected_connections)."),
+		waiting:          d("connections_waiting", "Connections over the -c limit waiting for a slot (without maxconns_fast)."),
+		listenOff:        d("listen_disabled_total", "Times connections began to wait over the -c limit (listen_disabled_num)."),
 		closed:           d("connections_closed_total", "Connections the server closed, by reason.", "reason"),
 		items:            d("items", "Items stored now (curr_items)."),
 		itemsTotal:       d("items_total", "Items stored since start (total_items)."),
@@ -191,7 +193,7 @@ func (s *Server) Collector() prometheus.Collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.cmds, c.conns, c.connsTotal, c.rejected, c.closed, c.items,
+	for _, d := range []*prometheus.Desc{c.cmds, c.conns, c.connsTotal, c.rejected, c.waiting, c.listenOff, c.closed, c.items,
 		c.itemsTotal, c.bytes, c.limit, c.evictions, c.expiredUnfetched, c.evictedUnfetched, c.evictedActive,
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
@@ -230,6 +232,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.conns, float64(s.counts.curr.Load()))
 	counter(c.connsTotal, s.counts.total.Load())
 	counter(c.rejected, s.counts.rejected.Load())
+	_, offNum, _ := s.net.listenState()
+	gauge(c.waiting, float64(s.net.waitingCount()))
+	counter(c.listenOff, offNum)
 	counter(c.closed, s.counts.idleKicks.Load(), "idle_timeout")
 	counter(c.closed, s.counts.outputClosed.Load(), "read_buf_oom")
 	counter(c.closed, s.counts.lineTooLong.Load(), "line_too_long")

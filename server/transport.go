@@ -490,6 +490,13 @@ func (s *Server) admitWaiting() {
 	}
 }
 
+// waitingCount returns the connections waiting for a slot.
+func (t *transport) waitingCount() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.waiting)
+}
+
 // listenState returns accepting_conns, listen_disabled_num and
 // time_in_listen_disabled_us (as in memcached, of the periods that ended).
 func (t *transport) listenState() (accepting bool, num, micros uint64) {
