@@ -522,8 +522,8 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				if isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) {
 					c.s.noteWrite(r.Key) // a hand-over push notes itself once accepted (commit)
 				}
-			} else if (r.Command == proto.CmdDelete || r.Command == proto.CmdMetaDelete) && c.s.rep.peers.Load() != nil {
-				c.s.noteForeignDelete(r.Key)
+			} else if (r.Command == proto.CmdDelete && len(r.Args()) != 2 || r.Command == proto.CmdMetaDelete) && c.s.rep.peers.Load() != nil {
+				c.s.noteForeignDelete(r.Key) // a relay (two arguments) notes itself when applied
 			}
 			if c.s.net.prefetch && c.udp == nil {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekRequest)
