@@ -253,7 +253,7 @@ func (c *conn) delete(r *proto.Request) {
 		return
 	}
 	if relay {
-		c.s.noteRelayedDelete(r.Key) // before the delete, as noteWrite
+		c.s.noteRecentDelete(r.Key) // before the delete, as noteWrite
 	}
 	if c.s.obs.on.Load() {
 		c.observeLookup(r.Key)

@@ -34,8 +34,7 @@ type warmup struct {
 	active  time.Time           // the last fetch of the current warm-up (its start before one)
 
 	// Deletes relayed here from another region, or of keys this node did
-	// not own, in the last WarmupSecs (noteRelayedDelete,
-	// noteForeignDelete): key -> when, and the same in order, oldest
+	// not own, in the last WarmupSecs (noteRecentDelete): key -> when, and the same in order, oldest
 	// first; past maxWarmDeleted of them, blindUntil stops every fetch
 	// and push until the oldest one dropped is WarmupSecs old.
 	deleted    map[string]time.Time
@@ -61,7 +60,7 @@ const maxWarmWritten = 1 << 20
 // first.
 const maxWarmFlushed = 1024
 
-// maxWarmDeleted bounds the relayed deletes remembered (noteRelayedDelete).
+// maxWarmDeleted bounds the deletes remembered (noteRecentDelete).
 const maxWarmDeleted = 1 << 16
 
 // warmPeers is what warm-up needs from the cluster (cluster.Node).
@@ -219,7 +218,7 @@ type ownerPeers interface {
 // noteForeignDelete runs before a client's delete outside a warm-up (a
 // delete during one is noted by noteWrite). A delete of a key this node
 // does not own by its ring is remembered as a relayed one is
-// (noteRelayedDelete): the client routed it here by a newer ring than this
+// (noteRecentDelete): the client routed it here by a newer ring than this
 // node has seen yet, so the ring change that makes the key this node's
 // is on its way, and the warm-up that follows must not take the key back
 // from its previous owner, which was not sent the delete.
@@ -229,25 +228,26 @@ func (s *Server) noteForeignDelete(key []byte) {
 		return
 	}
 	if op, ok := wp.(ownerPeers); ok && !op.Owns(key) {
-		s.noteRelayedDelete(key)
+		s.noteRecentDelete(key)
 	}
 }
 
-// deleteNote is a delete relayed here from another region.
+// deleteNote is a delete remembered for warm-ups (noteRecentDelete).
 type deleteNote struct {
 	key string
 	at  time.Time
 }
 
-// noteRelayedDelete records a delete of key relayed from another region
-// (md G, -o invalidation_broadcast, a catch-up). For WarmupSecs after it
+// noteRecentDelete records a delete of key relayed from another region
+// (md G, -o invalidation_broadcast, a catch-up), or one of a key this node
+// does not own yet (noteForeignDelete). For WarmupSecs after it
 // the key is neither fetched nor taken from a push, as after a flush: the
 // relay reaches the members of this region one by one, so the node a
 // copy would come from may not have applied it yet, and the copy, stored
 // here after the delete, would outlive it. (A delete made in this region
 // acts on the key's owner only, and a write during a warm-up is noted by
 // noteWrite.)
-func (s *Server) noteRelayedDelete(key []byte) {
+func (s *Server) noteRecentDelete(key []byte) {
 	keep := time.Duration(s.set.WarmupSecs) * time.Second
 	if keep <= 0 {
 		return
@@ -282,7 +282,7 @@ func (s *Server) noteRelayedDelete(key []byte) {
 // warmMineLocked reports whether key is this node's now (w.mu held), so
 // that no copy of it from another node may be stored: no warm-up, or key
 // written here during it, or flushed here lately, or deleted here lately
-// by a relay from another region.
+// by a relay or ahead of this node's ring (noteRecentDelete).
 func (s *Server) warmMineLocked(key string) bool {
 	w := &s.warm
 	if w.written == nil || w.full {

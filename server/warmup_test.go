@@ -142,7 +142,7 @@ func TestWarmupAfterRelayedDelete(t *testing.T) {
 		t.Fatalf("get kept: %q, want the previous owner's item", got)
 	}
 	for i := range maxWarmDeleted + 1 {
-		srv.noteRelayedDelete([]byte("k" + strconv.Itoa(i)))
+		srv.noteRecentDelete([]byte("k" + strconv.Itoa(i)))
 	}
 	if got := roundTrip(t, srv.Addr(), "get later\r\n", "END\r\n"); got != "END\r\n" {
 		t.Fatalf("get later after %d relayed deletes: %q, want a miss", maxWarmDeleted+1, got)
