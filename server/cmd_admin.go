@@ -35,6 +35,13 @@ func (c *conn) discovery(r *proto.Request) {
 		c.out = proto.AppendEnd(c.out)
 		return
 	}
+	if a := r.Args(); r.Command == proto.CmdCluster && len(a) == 1 && string(a[0]) == "peer" && c.s.rep.peers.Load() != nil {
+		// Another member's pooled connection (peers.Pool) says so: its
+		// deletes are not forwarded again (movedOwner).
+		c.peer = true
+		c.out = proto.AppendOK(c.out)
+		return
+	}
 	if a := r.Args(); r.Command == proto.CmdCluster && len(a) == 1 && string(a[0]) == "invalidations" {
 		c.out = c.s.inv.appendLog(c.out)
 		return

@@ -127,6 +127,9 @@ type conn struct {
 	// (transport.admitWaiting).
 	waiting  bool
 	admitted atomic.Bool
+	// peer: another member's connection (`cluster peer`); its deletes of
+	// keys that moved away from here are not forwarded (movedOwner).
+	peer bool
 	// warmTried: keys of the request being retried after a warm-up fetch
 	// (warmup.go).
 	warmTried map[string]bool
@@ -529,7 +532,11 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekRequest)
 			}
 			everywhere := c.broadcastDelete(r) // its hot-key copies are updated on the way
-			if !everywhere && c.replicatedWrite(r) && !c.udpHold(r.Key) {
+			var owner string
+			if r.Command == proto.CmdDelete || r.Command == proto.CmdMetaDelete {
+				owner = c.movedOwner(r)
+			}
+			if !everywhere && owner == "" && c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.exec(r)
 				end := ticks.Now()
@@ -547,8 +554,8 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			end := ticks.Now()
 			c.observe(r.Command, end-start)
 			start, c.loop.clockAt = end, end
-			if everywhere {
-				c.deleteEverywhere(r, mark)
+			if everywhere || owner != "" {
+				c.deleteEverywhere(r, mark, everywhere, owner)
 			}
 			if c.parked {
 				return off + n, false // waiting for the other members

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slabcache/slabcache/lru"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // Hand-over after a ring change (docs/cluster.md). The new owner of a key
@@ -182,4 +183,41 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 	if n := w.pushed.Load() - pushed0; n > 0 {
 		s.log.Info("pushed the items whose keys moved to their new owners", zap.Uint64("items", n), zap.Duration("took", time.Since(start)))
 	}
+}
+
+// movedOwner returns, for a client's delete (text or meta) of a key this
+// node owned before the last ring change and another node owns since,
+// within warmup_secs of the change, that node's address; "" otherwise. A
+// client that has not polled the new membership yet still sends the key's
+// deletes here, while the new owner may already hold the key (its
+// warm-up's copy or the hand-over's), so the delete goes there too before
+// it is answered. A member's own deletes (its hot-key invalidations, and
+// deletes forwarded here) are not forwarded again: two members whose rings
+// disagree would pass them back and forth.
+func (c *conn) movedOwner(r *proto.Request) string {
+	if c.peer {
+		return ""
+	}
+	switch {
+	case r.Command == proto.CmdDelete && len(r.Args()) != 2: // not a relay
+	case r.Command == proto.CmdMetaDelete && !r.HasFlag('A'):
+	default:
+		return ""
+	}
+	if c.s.set.WarmupSecs <= 0 {
+		return ""
+	}
+	b := c.s.rep.peers.Load()
+	if b == nil {
+		return ""
+	}
+	mp, ok := b.p.(handoverPeers)
+	if !ok {
+		return ""
+	}
+	addr, ok := mp.MovedTo(r.Key)
+	if !ok || time.Since(mp.RingChanged()) > time.Duration(c.s.set.WarmupSecs)*time.Second {
+		return ""
+	}
+	return addr
 }

@@ -496,8 +496,11 @@ func (c *conn) broadcastDelete(r *proto.Request) bool {
 }
 
 // deleteEverywhere follows a delete applied here whose reply (from mark
-// on) must wait until the members of the other regions have applied it.
-func (c *conn) deleteEverywhere(r *proto.Request, mark int) {
+// on) must wait until the others it concerns have applied it: the members
+// of the other regions (remote: md G, -o invalidation_broadcast), and the
+// key's new owner when it moved away from here lately (owner, see
+// movedOwner). Those that did not acknowledge are named in the reply.
+func (c *conn) deleteEverywhere(r *proto.Request, mark int, remote bool, owner string) {
 	if line, _, _ := bytes.Cut(c.out[mark:], []byte("\r\n")); proto.LookupError(line) != nil {
 		return // an error: nothing was deleted, nothing to relay
 	}
@@ -508,7 +511,20 @@ func (c *conn) deleteEverywhere(r *proto.Request, mark int) {
 		if rep := &c.s.rep; rep.has(k) {
 			rep.push(string(k)) // its hot-key copies in this region go first
 		}
-		return c.s.inv.deleteRemote(k)
+		var missed []string
+		if owner != "" {
+			if err := c.s.rep.pool.Delete(owner, k); err != nil {
+				c.s.log.Warn("delete not forwarded to the key's new owner", zap.String("member", owner), zap.ByteString("key", k), zap.Error(err))
+				missed = append(missed, owner)
+			} else {
+				c.s.warm.forwarded.Add(1)
+			}
+		}
+		if remote {
+			missed = append(missed, c.s.inv.deleteRemote(k)...)
+		}
+		slices.Sort(missed)
+		return missed
 	})
 }
 

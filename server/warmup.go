@@ -45,6 +45,7 @@ type warmup struct {
 
 	fetches, hits, misses, failures, bytes atomic.Uint64
 	pushed, pushBytes, pushFailures        atomic.Uint64 // hand-over (handover.go)
+	forwarded                              atomic.Uint64 // deletes forwarded to a moved key's new owner (movedOwner)
 }
 
 // warmSettle: a warm-up ends early once no read has needed a fetch for
@@ -447,6 +448,7 @@ func (s *Server) appendStatsWarmup(dst []byte) []byte {
 	dst = proto.AppendStat(dst, "warmup_pushed", strconv.FormatUint(w.pushed.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_push_bytes", strconv.FormatUint(w.pushBytes.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_push_failures", strconv.FormatUint(w.pushFailures.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_deletes_forwarded", strconv.FormatUint(w.forwarded.Load(), 10))
 	return proto.AppendEnd(dst)
 }
 

@@ -189,6 +189,81 @@ func TestWarmupAfterDeleteAheadOfTheRing(t *testing.T) {
 	}
 }
 
+// leftPeers is a cluster whose last ring change, at changed, moved every
+// key from this node to next.
+type leftPeers struct {
+	fixedPeers
+	next    string
+	changed time.Time
+}
+
+func (p leftPeers) MovedTo([]byte) (string, bool)                  { return p.next, true }
+func (p leftPeers) RingChanged() time.Time                         { return p.changed }
+func (p leftPeers) PreviousOwner([]byte) (string, time.Time, bool) { return "", time.Time{}, false }
+
+// A client that has not seen a ring change yet sends a moved key's delete
+// to its previous owner: the delete is forwarded to the new owner, which
+// may hold the key already, before it is answered; relays are not, nor
+// deletes long after the change.
+func TestDeleteOfAMovedKeyReachesItsNewOwner(t *testing.T) {
+	owner := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	roundTrip(t, owner.Addr(), "set a 0 0 1\r\nA\r\nset b 0 0 1\r\nB\r\nset c 0 0 1\r\nC\r\nset d 0 0 1\r\nD\r\n",
+		"STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n")
+	srv.SetPeers(leftPeers{fixedPeers: fixedPeers{addrs: []string{owner.Addr(), srv.Addr()}, self: 1}, next: owner.Addr(), changed: time.Now()})
+	roundTrip(t, srv.Addr(), "set a 0 0 1\r\nA\r\n", "STORED\r\n")
+	if got := roundTrip(t, srv.Addr(), "delete a\r\n", "\r\n"); got != "DELETED\r\n" {
+		t.Fatalf("delete a: %q", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "md b q\r\nmn\r\n", "MN\r\n"); got != "NF\r\nMN\r\n" {
+		t.Fatalf("md b q (not here): %q", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "delete c relay 1-a/1/A 1\r\n", "\r\n"); got != "NOT_FOUND\r\n" {
+		t.Fatalf("relayed delete of c: %q", got)
+	}
+	if got := roundTrip(t, owner.Addr(), "get a b c\r\n", "END\r\n"); got != "VALUE c 0 1\r\nC\r\nEND\r\n" {
+		t.Fatalf("the new owner after deletes of a and b at the previous one: %q, want c only", got)
+	}
+	forwarded := ""
+	for _, x := range mctest.Stats(t, srv.Addr(), "warmup") {
+		if x.Name == "warmup_deletes_forwarded" {
+			forwarded = x.Value
+		}
+	}
+	if forwarded != "2" {
+		t.Fatalf("stats warmup: warmup_deletes_forwarded %q, want 2", forwarded)
+	}
+	// A member's own deletes (its connections say `cluster peer`) are
+	// not forwarded: two members whose rings disagree, each taking the
+	// other for the key's new owner, do not pass a delete back and forth.
+	roundTrip(t, owner.Addr(), "set e 0 0 1\r\nE\r\n", "STORED\r\n")
+	if got := roundTrip(t, srv.Addr(), "cluster peer\r\ndelete e\r\nmn\r\n", "MN\r\n"); got != "OK\r\nNOT_FOUND\r\nMN\r\n" {
+		t.Fatalf("a member's delete of e: %q", got)
+	}
+	if got := roundTrip(t, owner.Addr(), "get e\r\n", "END\r\n"); got != "VALUE e 0 1\r\nE\r\nEND\r\n" {
+		t.Fatalf("get e at the owner after a member's delete at the previous one: %q, want it kept", got)
+	}
+	owner.SetPeers(leftPeers{fixedPeers: fixedPeers{addrs: []string{owner.Addr(), srv.Addr()}, self: 0}, next: srv.Addr(), changed: time.Now()})
+	if got := roundTrip(t, srv.Addr(), "delete e\r\n", "\r\n"); got != "NOT_FOUND\r\n" {
+		t.Fatalf("delete e between two members that each take the other for its owner: %q", got)
+	}
+	if got := roundTrip(t, owner.Addr(), "get e\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("get e at the other member after the forwarded delete: %q", got)
+	}
+	// A new owner that does not answer is named in the reply.
+	srv.SetPeers(leftPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, next: "127.0.0.1:1", changed: time.Now()})
+	if got := roundTrip(t, srv.Addr(), "delete a\r\n", "\r\n"); got != "SERVER_ERROR delete pending on 127.0.0.1:1\r\n" {
+		t.Fatalf("delete a with its new owner down: %q", got)
+	}
+	// Long after the change, clients have the new ring: no forward.
+	srv.SetPeers(leftPeers{fixedPeers: fixedPeers{addrs: []string{owner.Addr(), srv.Addr()}, self: 1}, next: owner.Addr(),
+		changed: time.Now().Add(-time.Duration(srv.set.WarmupSecs+1) * time.Second)})
+	roundTrip(t, srv.Addr(), "delete d\r\n", "\r\n")
+	if got := roundTrip(t, owner.Addr(), "get d\r\n", "END\r\n"); got != "VALUE d 0 1\r\nD\r\nEND\r\n" {
+		t.Fatalf("get d at the owner after a delete at the previous one long after the change: %q", got)
+	}
+}
+
 // A warm-up ends early once no read has needed a fetch for warmSettle.
 func TestWarmupEndsWhenSettled(t *testing.T) {
 	old := startTestServer(t, nil)

@@ -84,7 +84,24 @@ func (p *Pool) get(addr string) (*conn, error) {
 			}
 		}
 	}
+	if err := c.hello(or(p.Timeout, 200*time.Millisecond)); err != nil {
+		nc.Close()
+		return nil, err
+	}
 	return c, nil
+}
+
+// hello tells the member that this connection is a member's (`cluster
+// peer`): its deletes are not forwarded again, as a client's are while a
+// key's ownership moves. Any answer will do (a member without it says
+// ERROR).
+func (c *conn) hello(timeout time.Duration) error {
+	c.nc.SetDeadline(time.Now().Add(timeout))
+	c.buf = append(c.buf[:0], "cluster peer\r\n"...)
+	if _, err := c.nc.Write(c.buf); err != nil {
+		return err
+	}
+	return c.pc.Reader().Read(&c.rp)
 }
 
 func (p *Pool) tlsConfig() *tls.Config {
