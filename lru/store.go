@@ -488,8 +488,8 @@ func (s *Store) countSize(p itemPtr, st uint32, d int32) {
 // SizeHistogram calls fn for each nonzero bucket of the item size
 // histogram, smallest first: size is the bucket's upper bound (memcached's
 // label: the item sizes rounded up to a multiple of 32), count the items
-// in it. It returns false, calling
-// nothing, when the store does not track sizes (Config.TrackSizes).
+// in it. It returns false, calling nothing, when the store does not track
+// sizes (Config.TrackSizes).
 func (s *Store) SizeHistogram(fn func(size int, count uint32)) bool {
 	if s.sizes == nil {
 		return false

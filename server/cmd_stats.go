@@ -457,11 +457,7 @@ func (c *conn) stateName(self bool) string {
 // bucket; without it memcached's disabled status.
 func (s *Server) appendStatsSizes(dst []byte) []byte {
 	if !s.store.SizeHistogram(func(size int, count uint32) {
-		dst = append(dst, "STAT "...)
-		dst = strconv.AppendInt(dst, int64(size), 10)
-		dst = append(dst, ' ')
-		dst = strconv.AppendUint(dst, uint64(count), 10)
-		dst = append(dst, "\r\n"...)
+		dst = proto.AppendStatUint(dst, strconv.Itoa(size), uint64(count))
 	}) {
 		dst = proto.AppendStat(dst, "sizes_status", "disabled")
 	}

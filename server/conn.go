@@ -518,6 +518,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if h := c.loop.hot; h != nil {
 				sample(h, r)
 			}
+			client := clientDelete(r)
 			if c.s.warmOn() {
 				if c.warmFetch(r) {
 					return off, false // parked; the request runs again after the fetch
@@ -525,16 +526,16 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				if isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) {
 					c.s.noteWrite(r.Key) // a hand-over push notes itself once accepted (commit)
 				}
-			} else if (r.Command == proto.CmdDelete && len(r.Args()) != 2 || r.Command == proto.CmdMetaDelete) && c.s.rep.peers.Load() != nil {
-				c.s.noteForeignDelete(r.Key) // a relay (two arguments) notes itself when applied
+			} else if client && c.s.rep.peers.Load() != nil {
+				c.s.noteForeignDelete(r.Key) // a relay notes itself when applied
 			}
 			if c.s.net.prefetch && c.udp == nil {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekRequest)
 			}
-			everywhere := c.broadcastDelete(r) // its hot-key copies are updated on the way
+			var everywhere bool // its hot-key copies are updated on the way
 			var owner string
-			if r.Command == proto.CmdDelete || r.Command == proto.CmdMetaDelete {
-				owner = c.movedOwner(r)
+			if client {
+				everywhere, owner = c.broadcastDelete(r), c.movedOwner(r)
 			}
 			if !everywhere && owner == "" && c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)

@@ -185,7 +185,7 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 	}
 }
 
-// movedOwner returns, for a client's delete (text or meta) of a key this
+// movedOwner returns, for a client's delete (clientDelete) of a key this
 // node owned before the last ring change and another node owns since,
 // within warmup_secs of the change, that node's address; "" otherwise. A
 // client that has not polled the new membership yet still sends the key's
@@ -195,16 +195,7 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 // deletes forwarded here) are not forwarded again: two members whose rings
 // disagree would pass them back and forth.
 func (c *conn) movedOwner(r *proto.Request) string {
-	if c.peer {
-		return ""
-	}
-	switch {
-	case r.Command == proto.CmdDelete && len(r.Args()) != 2: // not a relay
-	case r.Command == proto.CmdMetaDelete && !r.HasFlag('A'):
-	default:
-		return ""
-	}
-	if c.s.set.WarmupSecs <= 0 {
+	if c.peer || c.s.set.WarmupSecs <= 0 {
 		return ""
 	}
 	b := c.s.rep.peers.Load()

@@ -481,18 +481,25 @@ func (c *conn) flushPrefix(r *proto.Request) {
 	c.relayAndReply("flush_prefix", done, r.NoReply, func() []string { return c.s.inv.broadcast(p) })
 }
 
-// broadcastDelete reports whether a delete request from a client is to
-// reach every region: md with G, or any delete under
-// -o invalidation_broadcast; never a relay, and only with clustering on.
-func (c *conn) broadcastDelete(r *proto.Request) bool {
+// clientDelete reports whether r deletes a key at a client's request: a
+// delete that is not a member's relay, or an md that is not a namespace
+// flush (md A).
+func clientDelete(r *proto.Request) bool {
 	switch r.Command {
-	case proto.CmdMetaDelete:
-		return (r.HasFlag('G') || c.s.set.InvalidationBroadcast) && !r.HasFlag('A') && c.s.inv.peers() != nil
 	case proto.CmdDelete:
 		_, _, relay := relayOf(r)
-		return !relay && c.s.set.InvalidationBroadcast && c.s.inv.peers() != nil
+		return !relay
+	case proto.CmdMetaDelete:
+		return !r.HasFlag('A')
 	}
 	return false
+}
+
+// broadcastDelete reports whether a client's delete (clientDelete) is to
+// reach every region: md with G, or any delete under
+// -o invalidation_broadcast; only with clustering on.
+func (c *conn) broadcastDelete(r *proto.Request) bool {
+	return (c.s.set.InvalidationBroadcast || r.Command == proto.CmdMetaDelete && r.HasFlag('G')) && c.s.inv.peers() != nil
 }
 
 // deleteEverywhere follows a delete applied here whose reply (from mark

@@ -406,6 +406,10 @@ func usagef(format string, args ...any) error { return UsageError(fmt.Sprintf(fo
 // below): values memcached would silently misread.
 func (s *Settings) Validate() error {
 	e := func(msg string) error { return UsageError(msg) }
+	var sizesErr error // -o slab_sizes, checked in memcached's order below
+	if s.SlabSizes != "" {
+		_, sizesErr = ParseSlabSizes(s.SlabSizes, s.ChunkSize, s.SlabChunkMax)
+	}
 	switch {
 	// While parsing (memcached exits 1).
 	case s.MaxConns <= 0:
@@ -479,8 +483,8 @@ func (s *Settings) Validate() error {
 		return usagef("-I (item_size_max: %d) must be evenly divisible by slab_chunk_max (bytes: %d)", s.ItemSizeMax, s.SlabChunkMax)
 	case SlabPageSize%s.SlabChunkMax != 0:
 		return usagef("slab_chunk_max (bytes: %d) must divide evenly into %d (slab_page_size)", s.SlabChunkMax, SlabPageSize)
-	case s.SlabSizes != "" && s.slabSizesErr() != nil:
-		return s.slabSizesErr()
+	case sizesErr != nil:
+		return sizesErr
 	case s.HotLRUPct+s.WarmLRUPct > 80:
 		return e("hot_lru_pct + warm_lru_pct cannot be more than 80% combined")
 	case s.TempLRU && !s.LRUMaintainer:
@@ -857,10 +861,4 @@ func ParseSlabSizes(spec string, chunkSize, chunkMax int) ([]int, error) {
 		}
 	}
 	return sizes, nil
-}
-
-// slabSizesErr is ParseSlabSizes's error for these settings.
-func (s *Settings) slabSizesErr() error {
-	_, err := ParseSlabSizes(s.SlabSizes, s.ChunkSize, s.SlabChunkMax)
-	return err
 }
