@@ -5,6 +5,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/slabcache/slabcache/internal/clock"
 )
 
 func fill(t testing.TB, s *Store, prefix string, n, vlen int) {
@@ -287,7 +289,7 @@ func TestDump(t *testing.T) {
 	for !cur.Done() {
 		cur = s.Dump(cur, 300, func(d *DumpItem) {
 			seen[string(d.Key)]++
-			if d.Exptime != clk.Epoch()+102 || d.Class == 0 || d.Size < len(d.Key) || d.CAS == 0 {
+			if d.Exptime != clk.Epoch()+clock.Start+100 || d.Class == 0 || d.Size < len(d.Key) || d.CAS == 0 {
 				t.Errorf("dump item %+v", d)
 			}
 		})

@@ -29,12 +29,15 @@ func (h *metaHit) Hit(it *lru.Item) {
 	*h.out = h.appendReply(*h.out, it)
 }
 
-// ttl converts a relative expiry to seconds left (-1: never).
+// ttl converts a relative expiry to the seconds left that mg and ma's t
+// flag reports (-1: never). As memcached, the difference is taken in 32
+// bits: an item already expired when the request made it (N or T with a
+// negative time) reports 2^32 less what it is past its expiry.
 func ttl(exp, now uint32) int64 {
 	if exp == 0 {
 		return -1
 	}
-	return int64(exp) - int64(now)
+	return int64(exp - now)
 }
 
 func (h *metaHit) appendReply(out []byte, it *lru.Item) []byte {
@@ -52,7 +55,7 @@ func (h *metaHit) appendReply(out []byte, it *lru.Item) []byte {
 	mi.Size, mi.CAS, mi.ClientFlags = it.Len, it.CAS, it.Flags
 	mi.LastAccess, mi.Fetched, mi.KeyBinary = uint64(it.Idle()), it.Fetched, it.KeyBinary
 	mi.AlreadyWon, mi.Stale, mi.Won = it.TokenSent, it.Stale, it.Won
-	mi.TTL, mi.TouchTTL, mi.Created = ttl(it.PrevExptime, it.Now), it.TTL(), it.Created
+	mi.TTL, mi.TouchTTL, mi.Created = ttl(it.PrevExptime, it.Now), ttl(it.Exptime, it.Now), it.Created
 	mi.VivifyTTL = ttl(h.viv, it.Now)
 	// mg with C answers HD, without the value, when the CAS matches.
 	if r.HasFlag('v') && !(r.HasFlag('C') && r.CAS == it.CAS) {
@@ -227,7 +230,7 @@ func (c *conn) metaArith(r *proto.Request) {
 		if r.HasFlag('q') {
 			return
 		}
-		mi := proto.MetaItem{CAS: o.CAS, TTL: ttl(o.PrevExptime, o.Now), TouchTTL: o.TTL(),
+		mi := proto.MetaItem{CAS: o.CAS, TTL: ttl(o.PrevExptime, o.Now), TouchTTL: ttl(o.Exptime, o.Now),
 			Created: o.Created, VivifyTTL: ttl(clock.Expiry(c.s.clk, int64(r.VivifyTTL)), o.Now)}
 		if r.HasFlag('v') {
 			var num [20]byte

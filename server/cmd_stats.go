@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -137,7 +138,7 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 		}
 	}
 	i("pid", int64(os.Getpid()))
-	i("uptime", int64(s.clk.Now()))
+	i("uptime", int64(clock.Uptime(s.clk)))
 	i("time", s.clk.Epoch()+int64(s.clk.Now()))
 	dst = proto.AppendStat(dst, "version", Version)
 	dst = proto.AppendStat(dst, "libevent", "gnet-v2.10.0")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/internal/ticks"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -255,7 +256,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.readBytes, t[cBytesRead])
 	counter(c.writtenBytes, t[cBytesWritten])
 	gauge(c.pagePool, float64(st.SlabGlobalPagePool))
-	gauge(c.uptime, float64(s.clk.Now()))
+	gauge(c.uptime, float64(clock.Uptime(s.clk)))
 	gauge(c.info, 1, Version)
 	active := 0.0
 	if s.warmOn() {

@@ -69,6 +69,10 @@ func (s *Server) initTLS() error {
 	if msg := s.loadCerts(); msg != "" {
 		return UsageError(msg)
 	}
+	// memcached loads them before its clock first ticks, at its time 0,
+	// so time_since_server_cert_refresh counts from there until the first
+	// refresh_certs.
+	s.tls.refreshed.Store(0)
 	return nil
 }
 

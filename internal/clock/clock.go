@@ -18,11 +18,19 @@ import (
 // most this many seconds is relative to now; a larger one is a Unix time.
 const MaxRelativeExptime = 60 * 60 * 24 * 30
 
+// Start is the relative time at which a clock starts: memcached's
+// current_time starts there too (it counts from ITEM_UPDATE_INTERVAL + 2
+// seconds before the process started), and the differences a client can
+// see between an item's expiry and now, which memcached takes in 32 bits
+// (the ttl of an item stored already expired, in mg's t flag and in watch
+// lines), come out the same. uptime is Now() - Start + 2.
+const Start = 62
+
 // Clock gives the current time in seconds.
 // Implementations are safe for concurrent use.
 type Clock interface {
-	// Now returns seconds since Epoch. It is at least 2, so 0 and 1 stay
-	// free as "never" and "already expired" markers.
+	// Now returns seconds since Epoch. It is at least Start, so 0 and 1
+	// stay free as "never" and "already expired" markers.
 	Now() uint32
 	// Epoch returns the Unix time (seconds) of relative time 0.
 	Epoch() int64
@@ -37,10 +45,10 @@ type Real struct {
 	once  sync.Once
 }
 
-// NewReal starts a clock whose epoch is two seconds before now, so Now
-// starts at 2. Call Stop to end its goroutine.
+// NewReal starts a clock whose epoch is Start seconds before now, so Now
+// starts at Start. Call Stop to end its goroutine.
 func NewReal() *Real {
-	c := &Real{epoch: time.Now().Unix() - 2, stop: make(chan struct{})}
+	c := &Real{epoch: time.Now().Unix() - Start, stop: make(chan struct{})}
 	c.update()
 	go c.run()
 	return c
@@ -69,6 +77,10 @@ func (c *Real) Now() uint32 { return c.now.Load() }
 // Epoch implements Clock.
 func (c *Real) Epoch() int64 { return c.epoch }
 
+// Uptime returns the seconds since c started, as memcached counts them:
+// 2 at start.
+func Uptime(c Clock) uint32 { return c.Now() - Start + 2 }
+
 // Stop ends the clock's goroutine; Now keeps returning the last value.
 func (c *Real) Stop() { c.once.Do(func() { close(c.stop) }) }
 
@@ -78,14 +90,14 @@ type Fake struct {
 	now   atomic.Uint32
 }
 
-// NewFake returns a fake clock at relative time 2 with the given epoch
+// NewFake returns a fake clock at relative time Start with the given epoch
 // (Unix seconds); epoch 0 means 1,700,000,000.
 func NewFake(epoch int64) *Fake {
 	if epoch == 0 {
 		epoch = 1_700_000_000
 	}
 	f := &Fake{epoch: epoch}
-	f.now.Store(2)
+	f.now.Store(Start)
 	return f
 }
 

@@ -27,19 +27,21 @@ func TestExpiry(t *testing.T) {
 
 func TestFakeAdvances(t *testing.T) {
 	f := NewFake(0)
-	if f.Now() != 2 {
-		t.Fatalf("fake starts at %d, want 2", f.Now())
+	if f.Now() != Start {
+		t.Fatalf("fake starts at %d, want %d", f.Now(), Start)
 	}
 	f.Advance(5)
-	if f.Now() != 7 {
-		t.Fatalf("after Advance(5) Now = %d, want 7", f.Now())
+	if f.Now() != Start+5 || Uptime(f) != 7 {
+		t.Fatalf("after Advance(5) Now = %d, uptime %d, want %d and 7", f.Now(), Uptime(f), Start+5)
 	}
 }
 
-func TestRealStartsAtTwo(t *testing.T) {
+// The real clock starts where memcached's does, 62 seconds after its
+// epoch, with an uptime of 2.
+func TestRealStartsAtStart(t *testing.T) {
 	c := NewReal()
 	defer c.Stop()
-	if n := c.Now(); n < 2 || n > 3 {
-		t.Fatalf("real clock starts at %d, want 2", n)
+	if n := c.Now(); n < 62 || n > 63 || Uptime(c) > 3 {
+		t.Fatalf("real clock starts at %d (uptime %d), want 62 (2)", n, Uptime(c))
 	}
 }
