@@ -9,11 +9,14 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/slabcache/slabcache/internal/difftest"
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
@@ -292,8 +295,49 @@ func textRandomRun(t *testing.T, addr string, steps []textStep) []string {
 			got = append(got, l)
 		}
 		out = append(out, strings.Join(got, ""))
+		if (i+1)%100 == 0 || i == len(steps)-1 {
+			out[i] += textRandomStats(t, nc, br)
+		}
 	}
 	return out
+}
+
+// textRandomUncompared are the stats fields the random conversations do
+// not compare: besides difftest's volatile ones, those that move with
+// the background crawler (which may reclaim an expired or flushed item
+// before a request finds it) and the implementation's memory.
+var textRandomUncompared = append([]string{"curr_items", "get_expired", "get_flushed",
+	"expired_unfetched", "evicted_unfetched", "reclaimed", "crawler_reclaimed",
+	"crawler_items_checked", "total_malloced", "slabs_moved", "log_*", "lru_bumps_dropped"},
+	difftest.DefaultVolatileStats...)
+
+// textRandomStats asks for stats on nc and returns them as one line, less
+// the fields not compared.
+func textRandomStats(t *testing.T, nc net.Conn, br *bufio.Reader) string {
+	t.Helper()
+	nc.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(nc, "stats\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	b.WriteString("stats:")
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stats: %v", err)
+		}
+		if l == "END\r\n" {
+			return b.String()
+		}
+		f := strings.Fields(l)
+		if len(f) != 3 || f[0] != "STAT" || slices.ContainsFunc(textRandomUncompared, func(p string) bool {
+			ok, _ := path.Match(p, f[1])
+			return ok
+		}) {
+			continue
+		}
+		b.WriteString(" " + f[1] + "=" + f[2])
+	}
 }
 
 // readBlock reads a data block of the length n says and its CRLF.
