@@ -291,6 +291,14 @@ func (c *conn) onTraffic() gnet.Action {
 	if c.closeAfter {
 		action = gnet.Close
 	}
+	if len(c.out) > c.sentMark && c.s.net.reqsPerEvent >= 0 && c.tls == nil {
+		// memcached writes the replies it still holds where its input
+		// ends, and coming back from the write takes one more step of
+		// its -R budget: a yield (conn_yields) when it runs out there.
+		if c.budgetStep() {
+			c.s.counts.connYields.Add(1)
+		}
+	}
 	c.flushOut()
 	// With the replies written: a loop that always finds more events never
 	// returns to the scheduler by itself (see yieldEvery).

@@ -405,20 +405,36 @@ func TestTextRandomMatchesMemcached(t *testing.T) {
 	// second, depending on the maintainer's timing (docs/compat.md).
 	ref := testenv.StartReference(t, "-o", "no_lru_maintainer")
 	srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented = false, false })
-	textRandom(t, ref, srv.Addr())
+	textRandom(t, ref, srv.Addr(), nil)
+}
+
+// TestTextRandomMatchesMemcachedWithR: the same with -R 1 on both, where
+// memcached yields to its other connections after two commands of an
+// event that began by reading and after one of one that goes on (or after
+// one and the write of its reply), and stats conn_yields counts those
+// yields. Values over the item size limit
+// are left out: memcached reads them in as many events as the socket
+// hands it pieces, and each event can count a yield.
+func TestTextRandomMatchesMemcachedWithR(t *testing.T) {
+	ref := testenv.StartReference(t, "-o", "no_lru_maintainer", "-R", "1")
+	srv := startTestServer(t, func(s *Settings) {
+		s.LRUMaintainer, s.LRUSegmented, s.ReqsPerEvent, s.YieldRequests = false, false, 1, true
+	})
+	textRandom(t, ref, srv.Addr(), func(s textStep) bool { return len(s.line) < 1<<16 })
 }
 
 // TestTextRandomMatchesMemcachedWithoutCAS: the same under -C.
 func TestTextRandomMatchesMemcachedWithoutCAS(t *testing.T) {
 	ref := testenv.StartReference(t, "-o", "no_lru_maintainer", "-C")
 	srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented, s.CASEnabled = false, false, false })
-	textRandom(t, ref, srv.Addr())
+	textRandom(t, ref, srv.Addr(), nil)
 }
 
 // textRandom runs random conversations (TEXT_RANDOM_STEPS steps each, 400
 // by default, of seeds 1-3 or TEXT_RANDOM_SEED) on memcached at ref and
-// on slabcached at addr and compares the answers.
-func textRandom(t *testing.T, ref, addr string) {
+// on slabcached at addr and compares the answers; with keep, only the
+// steps it keeps.
+func textRandom(t *testing.T, ref, addr string, keep func(textStep) bool) {
 	t.Helper()
 	n, seeds := 400, []uint64{1, 2, 3}
 	if v, err := strconv.Atoi(os.Getenv("TEXT_RANDOM_STEPS")); err == nil {
@@ -428,9 +444,13 @@ func textRandom(t *testing.T, ref, addr string) {
 		seeds = []uint64{v}
 	}
 	for _, seed := range seeds {
-		steps := randomTextSteps(seed, n)
 		// Each conversation starts from an empty cache on both.
-		steps = append([]textStep{{line: "flush_all\r\n"}}, steps...)
+		steps := []textStep{{line: "flush_all\r\n"}}
+		for _, s := range randomTextSteps(seed, n) {
+			if keep == nil || keep(s) {
+				steps = append(steps, s)
+			}
+		}
 		want := textRandomRun(t, ref, steps)
 		got := textRandomRun(t, addr, steps)
 		for i := range want {
