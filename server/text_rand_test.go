@@ -477,10 +477,35 @@ func textRandom(t *testing.T, ref, addr string, keep func(textStep) bool) {
 // line too long), after which memcached's UDP worker keeps closing
 // (docs/compat.md), and those over a datagram's size.
 func TestTextRandomOverUDPMatchesMemcached(t *testing.T) {
+	textRandomOverUDP(t, 0)
+}
+
+// TestTextRandomOverUDPMatchesMemcachedWithR: the same with -R 1, where
+// memcached writes the replies it holds after every second command of a
+// datagram, so an error that drops the replies not yet written (a get of
+// a key over 250 bytes) leaves those before it.
+func TestTextRandomOverUDPMatchesMemcachedWithR(t *testing.T) {
+	textRandomOverUDP(t, 1)
+}
+
+// textRandomOverUDP runs the conversations over UDP, with -R r when r > 0.
+func textRandomOverUDP(t *testing.T, r int) {
 	refPort, ourPort := testenv.FreePort(t), testenv.FreePort(t)
-	testenv.StartReference(t, "-U", strconv.Itoa(refPort), "-o", "no_lru_maintainer", "-t", "1")
-	startTestServer(t, func(s *Settings) { s.UDPPort, s.LRUMaintainer, s.LRUSegmented, s.Threads = ourPort, false, false, 1 })
+	args := []string{"-U", strconv.Itoa(refPort), "-o", "no_lru_maintainer", "-t", "1"}
+	if r > 0 {
+		args = append(args, "-R", strconv.Itoa(r))
+	}
+	testenv.StartReference(t, args...)
+	startTestServer(t, func(s *Settings) {
+		s.UDPPort, s.LRUMaintainer, s.LRUSegmented, s.Threads = ourPort, false, false, 1
+		if r > 0 {
+			s.ReqsPerEvent, s.YieldRequests = r, true
+		}
+	})
 	n, seeds := 300, []uint64{11, 12}
+	if r > 0 {
+		seeds = []uint64{6, 13}
+	}
 	if v, err := strconv.Atoi(os.Getenv("TEXT_RANDOM_STEPS")); err == nil {
 		n = v
 	}

@@ -498,11 +498,21 @@ func (c *conn) udpMark(keep bool) {
 	c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), keep: keep})
 }
 
-// udpDropReplies forgets the replies not yet sent, as memcached does before
-// some errors.
+// udpDropReplies forgets the replies memcached would not have sent yet
+// (those after the datagram's last write point, conn.wrote), as it does
+// before some errors.
 func (c *conn) udpDropReplies() {
-	c.out = c.out[:0]
-	c.udp.marks = c.udp.marks[:0]
+	u := c.udp
+	keep := len(u.marks)
+	for keep > 0 && !u.marks[keep-1].written {
+		keep--
+	}
+	u.marks = u.marks[:keep]
+	if keep == 0 {
+		c.out = c.out[:0]
+	} else {
+		c.out = c.out[:u.marks[keep-1].end]
+	}
 }
 
 // sendReply sends one reply as numbered datagrams.
