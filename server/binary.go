@@ -379,12 +379,12 @@ func (c *conn) binGet(r *proto.BinRequest) {
 // also removes the old item, as memcached does.
 func (c *conn) binStoreFailed(r *proto.BinRequest, res lru.Result) {
 	t := c.asText(r)
-	// Not in cmd_set: memcached counts a store once its value is in.
+	// Not in cmd_set (memcached counts a store once its value is in), nor
+	// in store_too_large and store_no_memory, which memcached 1.6.45
+	// counts for text and meta stores only.
 	if res == lru.TooLarge {
-		c.st[cStoreTooLarge]++
 		c.out = proto.AppendBinError(c.out, r.Opcode, proto.BinStatusE2BIG, r.Opaque)
 	} else {
-		c.st[cStoreNoMemory]++
 		c.out = proto.AppendBinErrorText(c.out, r.Opcode, proto.BinStatusENOMEM, r.Opaque, proto.BinOOMItem)
 	}
 	if c.s.obs.on.Load() {

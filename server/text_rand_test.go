@@ -273,6 +273,17 @@ var textRandomUncompared = append([]string{"curr_items", "get_expired", "get_flu
 	"crawler_items_checked", "total_malloced", "slabs_moved", "log_*", "lru_bumps_dropped"},
 	difftest.DefaultVolatileStats...)
 
+// statsOver is textRandomStats on a connection of its own to addr.
+func statsOver(t *testing.T, addr string) string {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	return textRandomStats(t, nc, bufio.NewReader(nc))
+}
+
 // textRandomStats asks for stats on nc and returns them as one line, less
 // the fields not compared.
 func textRandomStats(t *testing.T, nc net.Conn, br *bufio.Reader) string {
