@@ -47,7 +47,7 @@ type textStep struct {
 func randomTextSteps(seed uint64, n int) []textStep {
 	rng := rand.New(rand.NewPCG(seed, 2))
 	one := func(s ...string) string { return s[rng.IntN(len(s))] }
-	keys := []string{"a", "b", "c", "n"}
+	keys := []string{"a", "b", "c", "n", "p:a", "q:b"}
 	pickKey := func() string {
 		switch rng.IntN(40) {
 		case 0:
@@ -300,7 +300,7 @@ func textRandomStats(t *testing.T, nc net.Conn, br *bufio.Reader) string {
 			t.Fatalf("stats: %v", err)
 		}
 		if l == "END\r\n" {
-			return b.String()
+			break
 		}
 		f := strings.Fields(l)
 		if len(f) != 3 || f[0] != "STAT" || slices.ContainsFunc(textRandomUncompared, func(p string) bool {
@@ -310,6 +310,20 @@ func textRandomStats(t *testing.T, nc net.Conn, br *bufio.Reader) string {
 			continue
 		}
 		b.WriteString(" " + f[1] + "=" + f[2])
+	}
+	// And the per-prefix counters (stats detail), when recorded.
+	if _, err := io.WriteString(nc, "stats detail dump\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("stats detail dump: %v", err)
+		}
+		if l == "END\r\n" {
+			return b.String()
+		}
+		b.WriteString(" " + strings.TrimSpace(l))
 	}
 }
 
@@ -455,8 +469,9 @@ func textRandom(t *testing.T, ref, addr string, keep func(textStep) bool) {
 		seeds = []uint64{v}
 	}
 	for _, seed := range seeds {
-		// Each conversation starts from an empty cache on both.
-		steps := []textStep{{line: "flush_all\r\n"}}
+		// Each conversation starts from an empty cache on both, with
+		// stats detail recording the keys' prefixes.
+		steps := []textStep{{line: "flush_all\r\n"}, {line: "stats detail on\r\n"}}
 		for _, s := range randomTextSteps(seed, n) {
 			if keep == nil || keep(s) {
 				steps = append(steps, s)
