@@ -309,13 +309,7 @@ func TestBinaryRandomMatchesMemcachedWithoutCAS(t *testing.T) {
 // and on slabcached at addr and compares the answers.
 func binaryRandom(t *testing.T, ref, addr string) {
 	t.Helper()
-	steps, seeds := 400, []uint64{1, 2, 3}
-	if v, err := strconv.Atoi(os.Getenv("BINARY_RANDOM_STEPS")); err == nil {
-		steps = v
-	}
-	if v, err := strconv.ParseUint(os.Getenv("BINARY_RANDOM_SEED"), 10, 64); err == nil {
-		seeds = []uint64{v}
-	}
+	steps, seeds := randomPlans("BINARY_RANDOM", 400, 1, 2, 3)
 	for _, seed := range seeds {
 		plan := randomBinSteps(seed, steps)
 		want := binRandomRun(t, ref, plan)
@@ -444,13 +438,7 @@ func TestBinaryRandomOverUDPMatchesMemcached(t *testing.T) {
 	refPort, ourPort := testenv.FreePort(t), testenv.FreePort(t)
 	testenv.StartReference(t, "-U", strconv.Itoa(refPort), "-I", "1m", "-o", "no_lru_maintainer", "-t", "1")
 	startTestServer(t, func(s *Settings) { s.UDPPort, s.LRUMaintainer, s.LRUSegmented, s.Threads = ourPort, false, false, 1 })
-	steps, seeds := 300, []uint64{11, 12}
-	if v, err := strconv.Atoi(os.Getenv("BINARY_RANDOM_STEPS")); err == nil {
-		steps = v
-	}
-	if v, err := strconv.ParseUint(os.Getenv("BINARY_RANDOM_SEED"), 10, 64); err == nil {
-		seeds = []uint64{v}
-	}
+	steps, seeds := randomPlans("BINARY_RANDOM", 300, 11, 12)
 	for _, seed := range seeds {
 		var plan []binStep
 		for _, s := range randomBinSteps(seed, steps) {
@@ -499,50 +487,26 @@ func binRandomRunUDP(t *testing.T, addr string, steps []binStep) []string {
 	defer uc.Close()
 	lastCAS := map[string]uint64{}
 	out := make([]string, 0, len(steps))
-	buf := make([]byte, 70000)
 	for i, id := 0, uint16(1); i < len(steps); id++ {
 		frame := binary.BigEndian.AppendUint16(nil, id)
 		j, pkt := binGroup(append(frame, 0, 0, 0, 1, 0, 0), steps, i, lastCAS)
-		if _, err := uc.Write(pkt); err != nil {
-			t.Fatal(err)
-		}
-		var frames []string
-		var stream []byte
+		frames, stream := udpRoundTrip(t, uc, id, pkt, binDatagramSize, binNoopSeen)
 		var got []string
-		done := false
-		for !done {
-			uc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			n, err := uc.Read(buf)
+		for {
+			var resp proto.BinResponse
+			m, err := proto.ParseBinResponse(stream, &resp)
 			if err != nil {
 				got = append(got, "no NOOP")
 				break
 			}
-			if n < 8 || binary.BigEndian.Uint16(buf) != id {
-				frames = append(frames, fmt.Sprintf("stray %x", buf[:min(n, 8)]))
-				continue
+			stream = stream[m:]
+			if resp.Opcode == proto.BinOpNoop && resp.Opaque == 7 {
+				break
 			}
-			size := fmt.Sprint(n - 8)
-			if n >= 10 && buf[8] == proto.BinResMagic && proto.BinOpcode(buf[9]) == proto.BinOpVersion {
-				size = "version" // the version strings differ
+			if k := int(resp.Opaque) - 1000; k >= i && k <= j && steps[k].raw == nil && resp.CAS != 0 {
+				lastCAS[string(steps[k].req.Key)] = resp.CAS
 			}
-			frames = append(frames, fmt.Sprintf("%d/%d:%s", binary.BigEndian.Uint16(buf[2:]), binary.BigEndian.Uint16(buf[4:]), size))
-			stream = append(stream, buf[8:n]...)
-			for len(stream) >= proto.BinHeaderLen {
-				var resp proto.BinResponse
-				m, err := proto.ParseBinResponse(stream, &resp)
-				if err != nil {
-					break // the rest of the response is in the next datagram
-				}
-				stream = stream[m:]
-				if resp.Opcode == proto.BinOpNoop && resp.Opaque == 7 {
-					done = true
-					break
-				}
-				if k := int(resp.Opaque) - 1000; k >= i && k <= j && steps[k].raw == nil && resp.CAS != 0 {
-					lastCAS[string(steps[k].req.Key)] = resp.CAS
-				}
-				got = append(got, describeBin(&resp, strings.TrimRight(string(resp.Value), " ")))
-			}
+			got = append(got, describeBin(&resp, strings.TrimRight(string(resp.Value), " ")))
 		}
 		if len(stream) > 0 {
 			got = append(got, fmt.Sprintf("%d bytes left over", len(stream)))
@@ -551,4 +515,73 @@ func binRandomRunUDP(t *testing.T, addr string, steps []binStep) []string {
 		i = j + 1
 	}
 	return out
+}
+
+// randomPlans returns the length and seeds of the random conversations a
+// test plays: PREFIX_STEPS and PREFIX_SEED from the environment, else
+// steps and seeds.
+func randomPlans(prefix string, steps int, seeds ...uint64) (int, []uint64) {
+	if v, err := strconv.Atoi(os.Getenv(prefix + "_STEPS")); err == nil {
+		steps = v
+	}
+	if v, err := strconv.ParseUint(os.Getenv(prefix+"_SEED"), 10, 64); err == nil {
+		seeds = []uint64{v}
+	}
+	return steps, seeds
+}
+
+// binDatagramSize describes a reply datagram's payload by its size (a
+// VERSION response by its name: the version strings differ).
+func binDatagramSize(d []byte) string {
+	if len(d) >= 2 && d[0] == proto.BinResMagic && proto.BinOpcode(d[1]) == proto.BinOpVersion {
+		return "version"
+	}
+	return fmt.Sprint(len(d))
+}
+
+// binNoopSeen reports whether stream holds the response to the NOOP (opaque
+// 7) that ends each request datagram.
+func binNoopSeen(stream []byte) bool {
+	for {
+		var resp proto.BinResponse
+		m, err := proto.ParseBinResponse(stream, &resp)
+		if err != nil {
+			return false
+		}
+		if resp.Opcode == proto.BinOpNoop && resp.Opaque == 7 {
+			return true
+		}
+		stream = stream[m:]
+	}
+}
+
+// udpRoundTrip sends pkt, a request datagram whose frame header carries id,
+// on uc and reads the reply datagrams of id until done says their
+// payloads, joined, hold every reply, or none comes for 200 ms (the last
+// frame then reads "timeout"). Each datagram is described by its sequence
+// number and count, and with size by what size says of its payload.
+func udpRoundTrip(t *testing.T, uc net.Conn, id uint16, pkt []byte, size func([]byte) string, done func([]byte) bool) (frames []string, stream []byte) {
+	t.Helper()
+	if _, err := uc.Write(pkt); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 70000)
+	for !done(stream) {
+		uc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, err := uc.Read(buf)
+		if err != nil {
+			return append(frames, "timeout"), stream
+		}
+		if n < 8 || binary.BigEndian.Uint16(buf) != id {
+			frames = append(frames, fmt.Sprintf("stray %x", buf[:min(n, 8)]))
+			continue
+		}
+		f := fmt.Sprintf("%d/%d", binary.BigEndian.Uint16(buf[2:]), binary.BigEndian.Uint16(buf[4:]))
+		if size != nil {
+			f += ":" + size(buf[8:n])
+		}
+		frames = append(frames, f)
+		stream = append(stream, buf[8:n]...)
+	}
+	return frames, stream
 }

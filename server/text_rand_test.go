@@ -461,13 +461,7 @@ func TestTextRandomMatchesMemcachedWithoutCAS(t *testing.T) {
 // steps it keeps.
 func textRandom(t *testing.T, ref, addr string, keep func(textStep) bool) {
 	t.Helper()
-	n, seeds := 400, []uint64{1, 2, 3}
-	if v, err := strconv.Atoi(os.Getenv("TEXT_RANDOM_STEPS")); err == nil {
-		n = v
-	}
-	if v, err := strconv.ParseUint(os.Getenv("TEXT_RANDOM_SEED"), 10, 64); err == nil {
-		seeds = []uint64{v}
-	}
+	n, seeds := randomPlans("TEXT_RANDOM", 400, 1, 2, 3)
 	for _, seed := range seeds {
 		// Each conversation starts from an empty cache on both, with
 		// stats detail recording the keys' prefixes.
@@ -542,15 +536,9 @@ func textRandomOverUDP(t *testing.T, r int) {
 			s.ReqsPerEvent, s.YieldRequests = r, true
 		}
 	})
-	n, seeds := 300, []uint64{11, 12}
-	if r > 0 {
+	n, seeds := randomPlans("TEXT_RANDOM", 300, 11, 12)
+	if r > 0 && os.Getenv("TEXT_RANDOM_SEED") == "" {
 		seeds = []uint64{6, 13}
-	}
-	if v, err := strconv.Atoi(os.Getenv("TEXT_RANDOM_STEPS")); err == nil {
-		n = v
-	}
-	if v, err := strconv.ParseUint(os.Getenv("TEXT_RANDOM_SEED"), 10, 64); err == nil {
-		seeds = []uint64{v}
 	}
 	for _, seed := range seeds {
 		steps := []textStep{{line: "flush_all\r\n"}}
@@ -585,31 +573,12 @@ func textRandomRunUDP(t *testing.T, addr string, steps []textStep) []string {
 	defer uc.Close()
 	lastCAS := map[string]uint64{}
 	out := make([]string, 0, len(steps))
-	buf := make([]byte, 70000)
 	for i, s := range steps {
 		id := uint16(i + 1)
 		pkt := binary.BigEndian.AppendUint16(nil, id)
 		pkt = append(pkt, 0, 0, 0, 1, 0, 0)
 		pkt = append(pkt, substituteCAS(s.line, lastCAS)+"mn\r\n"...)
-		if _, err := uc.Write(pkt); err != nil {
-			t.Fatal(err)
-		}
-		var frames []string
-		var stream []byte
-		for !bytes.HasSuffix(stream, []byte("MN\r\n")) {
-			uc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-			n, err := uc.Read(buf)
-			if err != nil {
-				frames = append(frames, "no MN")
-				break
-			}
-			if n < 8 || binary.BigEndian.Uint16(buf) != id {
-				frames = append(frames, fmt.Sprintf("stray %x", buf[:min(n, 8)]))
-				continue
-			}
-			frames = append(frames, fmt.Sprintf("%d/%d", binary.BigEndian.Uint16(buf[2:]), binary.BigEndian.Uint16(buf[4:])))
-			stream = append(stream, buf[8:n]...)
-		}
+		frames, stream := udpRoundTrip(t, uc, id, pkt, nil, func(b []byte) bool { return bytes.HasSuffix(b, []byte("MN\r\n")) })
 		got, err := readTextReplies(bufio.NewReader(bytes.NewReader(stream)), s.key, lastCAS)
 		if err != nil {
 			got += "(" + err.Error() + ")"
