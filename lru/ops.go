@@ -133,13 +133,34 @@ type DeltaArgs struct {
 	// generates one unless HasNewCAS (E0: CAS 0, as in memcached).
 	NewCAS    uint64
 	HasNewCAS bool
+	// Held, when set, names the items the caller still refers to: Delta
+	// does not rewrite those in place (see Delta).
+	Held Holder
+}
+
+// HeldItem names one item as a Hit saw it (Item.Held): a caller that
+// keeps it while its reply is on its way tells Delta through a Holder.
+type HeldItem struct {
+	p   itemPtr
+	cas uint64
+}
+
+// Held returns the item's name for a Holder; it stays valid after Hit
+// returns (it is only compared).
+func (it *Item) Held() HeldItem { return HeldItem{p: it.p, cas: it.CAS} }
+
+// Holder reports whether an item is still referred to.
+type Holder interface {
+	Holds(HeldItem) bool
 }
 
 // Delta is memcached's do_add_delta: the value must be a decimal number
 // (leading spaces allowed, then digits, then the end or a space); incr wraps
 // at 2^64, decr stops at 0. When the new number fits in the old length it
-// is written in place, padded with spaces as memcached does; otherwise the
-// item is replaced by one holding just the digits. Either way it gets a new
+// is written in place, padded with spaces as memcached does; otherwise, or
+// when args.Held holds the item (memcached's reference count shows another
+// holder, such as a reply that points into the item and is not written
+// yet), the item is replaced by one holding just the digits, not fetched. Either way it gets a new
 // CAS and keeps its flags and expiry. The Outcome's Result is Found (with
 // Value, CAS, Exptime, Now, Class, Created), NotFound, Exists, NonNumeric
 // or NoMemory.
@@ -193,7 +214,7 @@ func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 		}
 		out.Value = v
 		digits := strconv.AppendUint(buf[:0], v, 10)
-		if len(digits) <= vlen {
+		if len(digits) <= vlen && (args.Held == nil || !args.Held.Holds(HeldItem{p: p, cas: s.lay.cas(p)})) {
 			dst := bytesAt(p, vo, vlen)
 			n := copy(dst, digits)
 			for i := n; i < vlen; i++ {

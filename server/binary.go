@@ -27,6 +27,7 @@ type binHit struct {
 	r     *proto.BinRequest
 	value bool      // TOUCH answers without the value
 	big   *bigValue // where a large value goes (nil: copy)
+	c     *conn     // notes the item the reply holds (holdReply)
 }
 
 // Hit implements lru.Hit.
@@ -39,6 +40,7 @@ func (h *binHit) Hit(it *lru.Item) {
 	if !h.value {
 		n = 0
 	}
+	h.c.holdReply(it, len(*h.out))
 	out := proto.AppendBinGetHeader(*h.out, h.r.Opcode, h.r.Opaque, it.CAS, it.Flags, key, n)
 	if h.value && !(it.Len >= sendDirectMin && h.big.take(it, nil)) {
 		out = it.AppendValue(out)
@@ -350,7 +352,7 @@ func (c *conn) binGet(r *proto.BinRequest) {
 	if touch {
 		args.Touch, args.Exptime = true, int64(r.Exptime)
 	}
-	c.bhit = binHit{out: &c.out, r: r, value: base != proto.BinOpTouch, big: c.big()}
+	c.bhit = binHit{out: &c.out, r: r, value: base != proto.BinOpTouch, big: c.big(), c: c}
 	o := c.s.store.Get(r.Key, &args, &c.bhit)
 	c.bhit = binHit{}
 	if touch {
@@ -457,7 +459,7 @@ func (c *conn) binDelete(r *proto.BinRequest) {
 // Initial unless Exptime is 0xffffffff, answering Initial.
 func (c *conn) binDelta(r *proto.BinRequest) {
 	incr := r.Base() == proto.BinOpIncrement
-	a := lru.DeltaArgs{Incr: incr, Delta: r.Delta, CAS: r.CAS}
+	a := lru.DeltaArgs{Incr: incr, Delta: r.Delta, CAS: r.CAS, Held: c}
 	if r.Exptime != 0xffffffff {
 		a.Vivify, a.Initial, a.VivifyExptime = true, r.Initial, int64(r.Exptime)
 	}

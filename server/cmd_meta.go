@@ -22,10 +22,14 @@ type metaHit struct {
 	cas   bool      // the server keeps CAS values (for me size=)
 	viv   uint32    // the expiry N asks for (relative), when given
 	big   *bigValue // where a large value goes (nil: copy)
+	c     *conn     // notes the item the reply holds (holdReply); nil for me
 }
 
 // Hit implements lru.Hit.
 func (h *metaHit) Hit(it *lru.Item) {
+	if h.c != nil {
+		h.c.holdReply(it, len(*h.out))
+	}
 	*h.out = h.appendReply(*h.out, it)
 }
 
@@ -107,9 +111,9 @@ func (c *conn) metaGet(r *proto.Request) {
 	}
 	// Field by field, as a literal would be built aside and copied.
 	h := &c.mhit
-	h.out, h.r, h.debug, h.cas, h.viv, h.big = &c.out, r, false, false, viv, c.big()
+	h.out, h.r, h.debug, h.cas, h.viv, h.big, h.c = &c.out, r, false, false, viv, c.big(), c
 	o := c.s.store.Get(r.Key, &args, h)
-	h.out, h.r, h.big = nil, nil, nil
+	h.out, h.r, h.big, h.c = nil, nil, nil, nil
 	if c.s.obs.on.Load() {
 		c.observeGet(r.Key, o, true)
 	}
@@ -203,7 +207,7 @@ func (c *conn) metaDelete(r *proto.Request) {
 
 func (c *conn) metaArith(r *proto.Request) {
 	incr := !r.Decr()
-	a := lru.DeltaArgs{Incr: incr, Delta: r.Delta}
+	a := lru.DeltaArgs{Incr: incr, Delta: r.Delta, Held: c}
 	if r.HasFlag('C') {
 		a.CAS = r.CAS
 	}

@@ -18,11 +18,13 @@ type valueHit struct {
 	key []byte
 	cas bool
 	big *bigValue // where a large value goes instead of out (nil: copy)
+	c   *conn     // notes the item the reply holds (holdReply)
 }
 
 // Hit implements lru.Hit.
 func (h *valueHit) Hit(it *lru.Item) {
 	out := *h.out
+	h.c.holdReply(it, len(out))
 	if h.cas {
 		out = proto.AppendValueHeaderCAS(out, h.key, it.Flags, it.Len, it.CAS)
 	} else {
@@ -105,7 +107,7 @@ func (c *conn) get(r *proto.Request) {
 		}
 		// Field by field, as a literal would be built aside and copied.
 		h := &c.hit
-		h.out, h.key, h.cas, h.big = &c.out, key, withCAS, big
+		h.out, h.key, h.cas, h.big, h.c = &c.out, key, withCAS, big, c
 		o := c.s.store.Get(key, &args, h)
 		h.out, h.key, h.big = nil, nil, nil
 		c.countRead(&o, touch)
@@ -292,7 +294,7 @@ func (c *conn) delta(r *proto.Request) {
 	if c.s.obs.on.Load() {
 		c.observeLookup(r.Key)
 	}
-	o := c.s.store.Delta(r.Key, &lru.DeltaArgs{Incr: incr, Delta: r.Delta})
+	o := c.s.store.Delta(r.Key, &lru.DeltaArgs{Incr: incr, Delta: r.Delta, Held: c})
 	c.countDelta(o, incr)
 	if r.NoReply {
 		return

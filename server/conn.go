@@ -72,8 +72,11 @@ type conn struct {
 	// afresh.
 	hit  valueHit
 	mhit metaHit
-	bigv bigValue // a large value being sent (sendBig)
-	iov  [][]byte // sendBig's pieces
+	// holds: the items this event's unsent replies would hold in
+	// memcached (holds.go).
+	holds []heldReply
+	bigv  bigValue // a large value being sent (sendBig)
+	iov   [][]byte // sendBig's pieces
 
 	breq proto.BinRequest // the binary protocol's request (binary.go)
 	bhit binHit
@@ -372,7 +375,7 @@ func (c *conn) sendBig() {
 		n += len(p)
 	}
 	c.st[cBytesWritten] += uint64(n)
-	c.resps, c.sentMark = 0, 0
+	c.resps, c.sentMark, c.holds = 0, 0, c.holds[:0]
 	c.flushCounters()
 	c.gc.Writev(c.iov)
 	c.s.store.Unpin(b.pin)
@@ -472,6 +475,7 @@ func (c *conn) lineCut(wend *int, buf []byte, off, end int) bool {
 func (c *conn) dropUnsent() {
 	if c.udp == nil {
 		c.out, c.resps = c.out[:min(c.sentMark, len(c.out))], 0
+		c.dropHolds(len(c.out))
 	}
 }
 
@@ -481,7 +485,7 @@ func (c *conn) flushOut() {
 		return
 	}
 	c.st[cBytesWritten] += uint64(len(c.out))
-	c.resps, c.sentMark = 0, 0
+	c.resps, c.sentMark, c.holds = 0, 0, c.holds[:0]
 	// Counters first: a client that has its reply sees them in stats.
 	c.flushCounters()
 	c.gc.Write(c.out)

@@ -403,7 +403,7 @@ func (c *conn) servePayload(payload []byte, binary bool) {
 	if len(u.fetch) > 0 {
 		c.udpWarm(payload[off:], binary)
 	}
-	c.out = c.out[:0]
+	c.out, c.holds = c.out[:0], c.holds[:0]
 	if cap(c.out) > outShrink {
 		c.out = nil
 	}
@@ -508,11 +508,19 @@ func (c *conn) udpDropReplies() {
 		keep--
 	}
 	u.marks = u.marks[:keep]
-	if keep == 0 {
-		c.out = c.out[:0]
-	} else {
-		c.out = c.out[:u.marks[keep-1].end]
+	c.out = c.out[:u.writtenEnd()]
+	c.dropHolds(len(c.out))
+}
+
+// writtenEnd is where the replies memcached would have written by now
+// (the last written mark) end in c.out.
+func (u *udpState) writtenEnd() int {
+	for i := len(u.marks) - 1; i >= 0; i-- {
+		if u.marks[i].written {
+			return u.marks[i].end
+		}
 	}
+	return 0
 }
 
 // sendReply sends one reply as numbered datagrams.
