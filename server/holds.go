@@ -45,7 +45,8 @@ func (c *conn) Holds(x lru.HeldItem) bool {
 	return false
 }
 
-// dropHolds forgets the replies from off on (written, or dropped unsent).
+// dropHolds forgets the items of the replies from off on in out, which
+// were dropped unsent.
 func (c *conn) dropHolds(off int) {
 	n := 0
 	for _, h := range c.holds {

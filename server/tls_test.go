@@ -549,3 +549,39 @@ func TestTLSRecordsAreMemcachedsReads(t *testing.T) {
 		}
 	}
 }
+
+// time_since_server_cert_refresh counts as memcached's: from its clock's
+// origin (the uptime plus 60 s) until the first refresh_certs, from the
+// refresh after it. The same on memcached 1.6.45.
+func TestTLSCertRefreshTimeIsMemcached(t *testing.T) {
+	certs := testenv.WriteCerts(t)
+	ref := testenv.StartReference(t, "-Z", "-o", "ssl_chain_cert="+certs.ServerCert+",ssl_key="+certs.ServerKey)
+	srv := startTLSServer(t, certs, nil)
+	cfg := &tls.Config{InsecureSkipVerify: true}
+	stat := func(addr, cmd string) (since, uptime int) {
+		nc, rb := dialTLS(t, addr, cfg)
+		defer nc.Close()
+		fmt.Fprintf(nc, "%sstats\r\n", cmd)
+		if cmd != "" {
+			expectLine(t, rb, "OK\r\n")
+		}
+		since, uptime = -1, -1
+		for {
+			l, err := rb.ReadString('\n')
+			if err != nil || l == "END\r\n" {
+				return since, uptime
+			}
+			fmt.Sscanf(l, "STAT time_since_server_cert_refresh %d", &since)
+			fmt.Sscanf(l, "STAT uptime %d", &uptime)
+		}
+	}
+	for _, addr := range []string{ref, srv.Addr()} {
+		since, uptime := stat(addr, "")
+		if since < uptime+59 || since > uptime+61 {
+			t.Errorf("%s: time_since_server_cert_refresh %d at uptime %d, want uptime+60", addr, since, uptime)
+		}
+		if since, _ := stat(addr, "refresh_certs\r\n"); since < 0 || since > 1 {
+			t.Errorf("%s: time_since_server_cert_refresh %d right after refresh_certs", addr, since)
+		}
+	}
+}
