@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -583,4 +584,66 @@ func textRandomRunUDP(t *testing.T, addr string, steps []textStep) []string {
 		out = append(out, got+" ["+strings.Join(frames, " ")+"]")
 	}
 	return out
+}
+
+// TestTextRandomWatchMatchesMemcached plays the random conversations with
+// a watcher of fetchers, mutations and deletions attached and compares
+// what the watchers see, line by line (as TestWatchLinesMatchMemcached;
+// class ids are the implementation's).
+func TestTextRandomWatchMatchesMemcached(t *testing.T) {
+	ref := testenv.StartReference(t, "-o", "no_lru_maintainer")
+	srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented = false, false })
+	n, seeds := randomPlans("TEXT_RANDOM", 400, 1, 2)
+	for _, seed := range seeds {
+		var steps []textStep
+		for _, s := range randomTextSteps(seed, n) {
+			// The watched connection stays open: no quit, no line that
+			// closes it.
+			if !strings.Contains(s.line, "quit") && len(s.line) < 1000 {
+				steps = append(steps, s)
+			}
+		}
+		want := textRandomWatch(t, ref, steps)
+		got := textRandomWatch(t, srv.Addr(), steps)
+		for i := range max(len(want), len(got)) {
+			var w, g string
+			if i < len(want) {
+				w = want[i]
+			}
+			if i < len(got) {
+				g = got[i]
+			}
+			if !sameWatchLine(w, g) {
+				t.Errorf("seed %d, watch line %d:\n memcached  %s\n slabcached %s\nlines before it: %q",
+					seed, i+1, w, g, want[max(0, i-3):min(i, len(want))])
+				break
+			}
+		}
+	}
+}
+
+var watchClass = regexp.MustCompile(` clsid=\d+`)
+
+// textRandomWatch plays steps on addr with a watcher attached and returns
+// its lines without timestamps, ids, descriptors and class ids.
+func textRandomWatch(t *testing.T, addr string, steps []textStep) []string {
+	t.Helper()
+	w, rw := dialT(t, addr)
+	defer w.Close()
+	w.Write([]byte("watch fetchers mutations deletions\r\n"))
+	expectLine(t, rw, "OK\r\n")
+	textRandomRun(t, addr, append(steps, textStep{line: "get watch-end\r\n"}))
+	var lines []string
+	for {
+		line, err := rw.ReadString('\n')
+		if err != nil {
+			t.Fatalf("watcher: %v after %d lines", err, len(lines))
+		}
+		line = watchVolatile.ReplaceAllString(strings.TrimSuffix(line, "\n"), "")
+		line = watchClass.ReplaceAllString(line, " clsid=N")
+		if strings.Contains(line, "key=watch-end") {
+			return lines
+		}
+		lines = append(lines, line)
+	}
 }
