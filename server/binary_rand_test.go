@@ -469,11 +469,7 @@ func binKeyed(op proto.BinOpcode) bool {
 // ends the datagram's requests).
 func binRandomRunUDP(t *testing.T, addr string, steps []binStep) []string {
 	t.Helper()
-	uc, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
+	uc := dialUDP(t, addr)
 	lastCAS := map[string]uint64{}
 	out := make([]string, 0, len(steps))
 	for i, id := 0, uint16(1); i < len(steps); id++ {
@@ -542,6 +538,18 @@ func binNoopSeen(stream []byte) bool {
 		}
 		stream = stream[m:]
 	}
+}
+
+// dialUDP returns a UDP socket connected to addr, closed when the test
+// ends.
+func dialUDP(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	uc, err := net.Dial("udp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { uc.Close() })
+	return uc
 }
 
 // udpRoundTrip sends pkt, a request datagram whose frame header carries id,

@@ -564,11 +564,7 @@ func textRandomOverUDP(t *testing.T, r int) {
 // until one ends the MN (or a quiet 200 ms).
 func textRandomRunUDP(t *testing.T, addr string, steps []textStep) []string {
 	t.Helper()
-	uc, err := net.Dial("udp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer uc.Close()
+	uc := dialUDP(t, addr)
 	lastCAS := map[string]uint64{}
 	out := make([]string, 0, len(steps))
 	for i, s := range steps {
@@ -605,19 +601,10 @@ func TestTextRandomWatchMatchesMemcached(t *testing.T) {
 		}
 		want := textRandomWatch(t, ref, steps)
 		got := textRandomWatch(t, srv.Addr(), steps)
-		for i := range max(len(want), len(got)) {
-			var w, g string
-			if i < len(want) {
-				w = want[i]
-			}
-			if i < len(got) {
-				g = got[i]
-			}
-			if !sameWatchLine(w, g) {
-				t.Errorf("seed %d, watch line %d:\n memcached  %s\n slabcached %s\nlines before it: %q",
-					seed, i+1, w, g, want[max(0, i-3):min(i, len(want))])
-				break
-			}
+		if bad := watchMismatches(want, got); len(bad) > 0 {
+			i := bad[0]
+			t.Errorf("seed %d, watch line %d:\n memcached  %s\n slabcached %s\nlines before it: %q",
+				seed, i+1, lineAt(want, i), lineAt(got, i), want[max(0, i-3):min(i, len(want))])
 		}
 	}
 }

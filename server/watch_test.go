@@ -136,18 +136,29 @@ func TestWatchLinesMatchMemcached(t *testing.T) {
 	srv := startTestServer(t, nil)
 	want := runWatchScript(t, ref)
 	got := runWatchScript(t, srv.Addr())
-	for i := 0; i < max(len(want), len(got)); i++ {
-		var w, g string
-		if i < len(want) {
-			w = want[i]
-		}
-		if i < len(got) {
-			g = got[i]
-		}
-		if !sameWatchLine(w, g) {
-			t.Errorf("line %d:\n memcached  %s\n slabcached %s", i+1, w, g)
+	for _, i := range watchMismatches(want, got) {
+		t.Errorf("line %d:\n memcached  %s\n slabcached %s", i+1, lineAt(want, i), lineAt(got, i))
+	}
+}
+
+// watchMismatches returns the indexes of the lines of two watchers that
+// are not the same (sameWatchLine), a missing line counting as "".
+func watchMismatches(want, got []string) []int {
+	var bad []int
+	for i := range max(len(want), len(got)) {
+		if !sameWatchLine(lineAt(want, i), lineAt(got, i)) {
+			bad = append(bad, i)
 		}
 	}
+	return bad
+}
+
+// lineAt returns lines[i], or "" past the end.
+func lineAt(lines []string, i int) string {
+	if i < len(lines) {
+		return lines[i]
+	}
+	return ""
 }
 
 // `watch connevents` logs every connection opened and closed, with the
