@@ -390,9 +390,12 @@ func (c *conn) binStoreFailed(r *proto.BinRequest, res lru.Result) {
 		c.out = proto.AppendBinErrorText(c.out, r.Opcode, proto.BinStatusENOMEM, r.Opaque, proto.BinOOMItem)
 	}
 	if c.s.obs.on.Load() {
-		c.observeStore(t, lru.Outcome{Result: res}, true)
+		c.observeBinStoreFailed(r, t, res)
 	}
 	if r.Base() == proto.BinOpSet {
+		if c.s.obs.on.Load() {
+			c.observeLookup(r.Key) // memcached looks the old item up to unlink it
+		}
 		c.s.store.Delete(r.Key, nil)
 	}
 }
@@ -469,7 +472,11 @@ func (c *conn) binDelta(r *proto.BinRequest) {
 	o := c.s.store.Delta(r.Key, &a)
 	c.countDelta(o, incr)
 	if o.Created && c.s.obs.on.Load() {
-		c.observeVivify(r.Key, o)
+		var ttl uint32 // the item is made with its expiry: memcached's difference in 32 bits
+		if o.Exptime != 0 {
+			ttl = o.Exptime - o.Now
+		}
+		c.observeVivify(r.Key, o, ttl)
 	}
 	switch o.Result {
 	case lru.Found:

@@ -453,6 +453,26 @@ func TestBinaryRandomOverUDPMatchesMemcached(t *testing.T) {
 	}
 }
 
+// TestBinaryRandomWatchMatchesMemcached plays the random binary
+// conversations (less the malformed packets) with a watcher attached and
+// compares what the watchers see, as TestTextRandomWatchMatchesMemcached.
+func TestBinaryRandomWatchMatchesMemcached(t *testing.T) {
+	ref := testenv.StartReference(t, "-I", "1m", "-o", "no_lru_maintainer", "-t", "1")
+	srv := startTestServer(t, func(s *Settings) { s.LRUMaintainer, s.LRUSegmented, s.Threads = false, false, 1 })
+	n, seeds := randomPlans("BINARY_RANDOM", 400, 1, 2)
+	for _, seed := range seeds {
+		var plan []binStep
+		for _, s := range randomBinSteps(seed, n) {
+			if s.raw == nil {
+				plan = append(plan, s)
+			}
+		}
+		want := randomWatch(t, ref, func(addr string) { binRandomRun(t, addr, plan) })
+		got := randomWatch(t, srv.Addr(), func(addr string) { binRandomRun(t, addr, plan) })
+		firstWatchMismatch(t, seed, want, got)
+	}
+}
+
 // binKeyed reports whether op needs a key (an empty one is a protocol
 // error, which closes the connection).
 func binKeyed(op proto.BinOpcode) bool {

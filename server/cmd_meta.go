@@ -226,7 +226,7 @@ func (c *conn) metaArith(r *proto.Request) {
 	}
 	o := c.s.store.Delta(r.Key, &a)
 	if o.Created && c.s.obs.on.Load() {
-		c.observeVivify(r.Key, o)
+		c.observeVivify(r.Key, o, 0)
 	}
 	c.countDelta(o, incr)
 	switch o.Result {

@@ -320,10 +320,11 @@ func (c *conn) observeLookup(key []byte) lru.Outcome {
 	return o
 }
 
-// observeVivify logs what memcached logs when ma creates a missing
-// counter: a second lookup that finds nothing, then the number stored as
-// an add without expiry.
-func (c *conn) observeVivify(key []byte, o lru.Outcome) {
+// observeVivify logs what memcached logs when ma or a binary INCREMENT or
+// DECREMENT creates a missing counter: a second lookup that finds nothing,
+// then the number stored as an add with the time to live ttl (ma: none;
+// memcached sets N's after the store).
+func (c *conn) observeVivify(key []byte, o lru.Outcome, ttl uint32) {
 	obs := &c.s.obs
 	obs.mu.Lock()
 	kinds := obs.kinds
@@ -335,7 +336,9 @@ func (c *conn) observeVivify(key []byte, o lru.Outcome) {
 		b := obs.logPrefix(c.wlog.lines)
 		b = append(b, "type=item_store key="...)
 		b = proto.AppendURIKey(b, key)
-		b = append(b, " status=stored cmd=add ttl=0 clsid="...)
+		b = append(b, " status=stored cmd=add ttl="...)
+		b = strconv.AppendUint(b, uint64(ttl), 10)
+		b = append(b, " clsid="...)
 		b = strconv.AppendInt(b, int64(o.Class), 10)
 		b = append(b, " cfd="...)
 		b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
@@ -435,7 +438,8 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 	case lru.Stored:
 		exp, now, size = o.Exptime, o.Now, o.Len
 	case lru.TooLarge, lru.NoMemory:
-		size, cls = 0, 0
+		// memcached's call passes the descriptor where the class goes.
+		size, cls = 0, int(uint8(c.gc.Fd()))
 	default:
 		now = c.s.clk.Now()
 		exp = clock.Expiry(c.s.clk, int64(r.Exptime))
@@ -457,6 +461,43 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 	b = strconv.AppendInt(b, int64(cls), 10)
 	b = append(b, " cfd="...)
 	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
+	b = append(b, " size="...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	c.wlog.lines = append(b, '\n')
+	c.wlog.kinds |= watchMutations
+}
+
+// observeBinStoreFailed records a binary store that could not allocate
+// its item (res: TooLarge or NoMemory): counted by stats detail, and for
+// SET, ADD and REPLACE logged as memcached 1.6.45 logs it, whose call
+// passes its arguments one place off: cmd=null, no time to live, the
+// connection's descriptor (as a byte) for the class and the request's
+// expiration, less 2, for the size. APPEND and PREPEND log nothing.
+func (c *conn) observeBinStoreFailed(r *proto.BinRequest, t *proto.Request, res lru.Result) {
+	obs := &c.s.obs
+	obs.mu.Lock()
+	kinds, detail := obs.kinds, obs.detailOn
+	obs.mu.Unlock()
+	if detail {
+		obs.count(r.Key, 2, false)
+	}
+	if kinds&watchMutations == 0 || t.Command == proto.CmdAppend || t.Command == proto.CmdPrepend {
+		return
+	}
+	size := int32(r.Exptime) - 2 // memcached's nbytes - 2, nbytes being the expiration
+	if int32(r.Exptime) <= 0 {
+		size = 0
+	}
+	fd := c.gc.Fd()
+	b := obs.logPrefix(c.wlog.lines)
+	b = append(b, "type=item_store key="...)
+	b = proto.AppendURIKey(b, r.Key)
+	b = append(b, " status="...)
+	b = append(b, storeStatus(res)...)
+	b = append(b, " cmd=null ttl=0 clsid="...)
+	b = strconv.AppendUint(b, uint64(uint8(fd)), 10)
+	b = append(b, " cfd="...)
+	b = strconv.AppendInt(b, int64(fd), 10)
 	b = append(b, " size="...)
 	b = strconv.AppendInt(b, int64(size), 10)
 	c.wlog.lines = append(b, '\n')
@@ -498,7 +539,8 @@ func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 		c.wlog.lines = append(b, " size=0\n"...)
 		c.wlog.kinds |= watchMutations
 	}
-	if kinds&watchDeletions == 0 || meta && r.HasFlag('I') {
+	// memcached logs no deletion for a binary DELETE, nor for md with I.
+	if kinds&watchDeletions == 0 || meta && r.HasFlag('I') || c.bin {
 		return
 	}
 	b := o.logPrefix(c.wlog.lines)
