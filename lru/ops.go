@@ -161,9 +161,9 @@ type Holder interface {
 // when args.Held holds the item (memcached's reference count shows another
 // holder, such as a reply that points into the item and is not written
 // yet), the item is replaced by one holding just the digits, not fetched.
-// Either way it gets a new CAS and keeps its flags and expiry. The Outcome's Result is Found (with
-// Value, CAS, Exptime, Now, Class, Created), NotFound, Exists, NonNumeric
-// or NoMemory.
+// Either way it gets a new CAS and keeps its flags and expiry. The
+// Outcome's Result is Found (with Value, CAS, Exptime, Now, Class,
+// Created), NotFound, Exists, NonNumeric or NoMemory.
 func (s *Store) Delta(key []byte, args *DeltaArgs) Outcome {
 	hv := hashKey(key)
 	sh := s.shardFor(hv)

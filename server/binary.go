@@ -472,11 +472,7 @@ func (c *conn) binDelta(r *proto.BinRequest) {
 	o := c.s.store.Delta(r.Key, &a)
 	c.countDelta(o, incr)
 	if o.Created && c.s.obs.on.Load() {
-		var ttl uint32 // the item is made with its expiry: memcached's difference in 32 bits
-		if o.Exptime != 0 {
-			ttl = o.Exptime - o.Now
-		}
-		c.observeVivify(r.Key, o, ttl)
+		c.observeVivify(r.Key, o, watchTTL(o.Exptime, o.Now)) // made with its expiry
 	}
 	switch o.Result {
 	case lru.Found:

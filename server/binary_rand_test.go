@@ -159,16 +159,7 @@ func malformedBinPacket(rng *rand.Rand, key []byte) []byte {
 // whatever the timing. A closed connection is reopened for the next step.
 func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 	t.Helper()
-	var nc net.Conn
-	var br *bufio.Reader
-	dial := func() {
-		var err error
-		if nc, err = net.Dial("tcp", addr); err != nil {
-			t.Fatal(err)
-		}
-		br = bufio.NewReader(nc)
-	}
-	dial()
+	nc, br := dialT(t, addr)
 	defer func() { nc.Close() }()
 	// readFull reads len(b) bytes, nudging a silent server as above.
 	nudges := 0
@@ -201,7 +192,7 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 		if _, err := nc.Write(pkt); err != nil {
 			out = append(out, fmt.Sprintf("write: %v", err))
 			nc.Close()
-			dial()
+			nc, br = dialT(t, addr)
 			i = j + 1
 			continue
 		}
@@ -230,7 +221,7 @@ func binRandomRun(t *testing.T, addr string, steps []binStep) []string {
 		}
 		if nudges > 0 || (len(got) > 0 && got[len(got)-1] == "EOF") {
 			nc.Close() // closed by the server, or about to be
-			dial()
+			nc, br = dialT(t, addr)
 		}
 		out = append(out, binGroupWhat(steps, i, j)+": "+strings.Join(got, " | "))
 		i = j + 1
@@ -299,10 +290,23 @@ func TestBinaryRandomMatchesMemcachedWithoutCAS(t *testing.T) {
 	binaryRandom(t, ref, srv.Addr())
 }
 
+// TestBinaryRandomMatchesMemcachedWithR: the same with -R 1 on both. The
+// answers and the counters are compared, except conn_yields, of which
+// slabcached counts a few percent fewer over the binary protocol
+// (docs/compat.md): both servers' counts are logged.
+func TestBinaryRandomMatchesMemcachedWithR(t *testing.T) {
+	ref := testenv.StartReference(t, "-I", "1m", "-o", "no_lru_maintainer", "-R", "1")
+	srv := startTestServer(t, func(s *Settings) {
+		s.LRUMaintainer, s.LRUSegmented, s.ReqsPerEvent, s.YieldRequests = false, false, 1, true
+	})
+	binaryRandom(t, ref, srv.Addr(), "conn_yields")
+}
+
 // binaryRandom runs random request plans (BINARY_RANDOM_STEPS steps each,
 // 400 by default, of seeds 1-3 or BINARY_RANDOM_SEED) on memcached at ref
-// and on slabcached at addr and compares the answers.
-func binaryRandom(t *testing.T, ref, addr string) {
+// and on slabcached at addr and compares the answers and then the stats
+// counters, but for those named in logged, which are logged instead.
+func binaryRandom(t *testing.T, ref, addr string, logged ...string) {
 	t.Helper()
 	steps, seeds := randomPlans("BINARY_RANDOM", 400, 1, 2, 3)
 	for _, seed := range seeds {
@@ -315,8 +319,15 @@ func binaryRandom(t *testing.T, ref, addr string) {
 			}
 		}
 		// Then the counters.
-		want = append(want, statsOver(t, ref))
-		got = append(got, statsOver(t, addr))
+		ws, gs := statsOver(t, ref), statsOver(t, addr)
+		for _, name := range logged {
+			var wv, gv string
+			ws, wv = cutStat(ws, name)
+			gs, gv = cutStat(gs, name)
+			t.Logf("seed %d: %s memcached %s, slabcached %s", seed, name, wv, gv)
+		}
+		want = append(want, ws)
+		got = append(got, gs)
 		for i := range want {
 			if got[i] != want[i] {
 				w, g := strings.Split(want[i], " | "), strings.Split(got[i], " | ")
@@ -520,6 +531,17 @@ func binRandomRunUDP(t *testing.T, addr string, steps []binStep) []string {
 		i = j + 1
 	}
 	return out
+}
+
+// cutStat removes " name=value" from a textRandomStats line and returns
+// the line and the value.
+func cutStat(line, name string) (string, string) {
+	i := strings.Index(line, " "+name+"=")
+	if i < 0 {
+		return line, ""
+	}
+	end := i + 1 + strings.IndexByte(line[i+1:]+" ", ' ')
+	return line[:i] + line[end:], line[i+2+len(name) : end]
 }
 
 // randomPlans returns the length and seeds of the random conversations a

@@ -444,10 +444,7 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 		now = c.s.clk.Now()
 		exp = clock.Expiry(c.s.clk, int64(r.Exptime))
 	}
-	var ttl uint32
-	if exp != 0 {
-		ttl = exp - now
-	}
+	ttl := watchTTL(exp, now)
 	b := obs.logPrefix(c.wlog.lines)
 	b = append(b, "type=item_store key="...)
 	b = proto.AppendURIKey(b, r.Key)
@@ -465,6 +462,16 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 	b = strconv.AppendInt(b, int64(size), 10)
 	c.wlog.lines = append(b, '\n')
 	c.wlog.kinds |= watchMutations
+}
+
+// watchTTL is an item_store line's ttl for an expiry: 0 for none, else
+// the seconds left in 32 bits, as memcached takes them (an item stored
+// already expired wraps around).
+func watchTTL(exp, now uint32) uint32 {
+	if exp == 0 {
+		return 0
+	}
+	return exp - now
 }
 
 // observeBinStoreFailed records a binary store that could not allocate
@@ -523,9 +530,7 @@ func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 	if meta && r.HasFlag('x') && kinds&watchMutations != 0 {
 		var ttl uint32
 		if r.HasFlag('T') {
-			if exp := clock.Expiry(c.s.clk, int64(r.Exptime)); exp != 0 {
-				ttl = exp - c.s.clk.Now()
-			}
+			ttl = watchTTL(clock.Expiry(c.s.clk, int64(r.Exptime)), c.s.clk.Now())
 		}
 		b := o.logPrefix(c.wlog.lines)
 		b = append(b, "type=item_store key="...)

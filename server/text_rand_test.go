@@ -211,7 +211,8 @@ func randomTextSteps(seed uint64, n int) []textStep {
 }
 
 // textJoinable reports whether a step's commands may share a write with
-// another's: none closes the connection or sends a megabyte.
+// another's: none closes the connection or sends a megabyte (nor is the
+// connection closed and opened again after them).
 func textJoinable(line string) bool {
 	return len(line) <= 1000 && !strings.Contains(line, "quit")
 }
@@ -223,16 +224,7 @@ func textJoinable(line string) bool {
 // connection reads as EOF and is reopened for the next step.
 func textRandomRun(t *testing.T, addr string, steps []textStep) []string {
 	t.Helper()
-	var nc net.Conn
-	var br *bufio.Reader
-	dial := func() {
-		var err error
-		if nc, err = net.Dial("tcp", addr); err != nil {
-			t.Fatal(err)
-		}
-		br = bufio.NewReaderSize(nc, 1<<16)
-	}
-	dial()
+	nc, br := dialT(t, addr)
 	defer func() { nc.Close() }()
 	lastCAS := map[string]uint64{}
 	out := make([]string, 0, len(steps))
@@ -242,7 +234,7 @@ func textRandomRun(t *testing.T, addr string, steps []textStep) []string {
 		if _, err := io.WriteString(nc, line+"mn\r\n"); err != nil {
 			out = append(out, "write: "+err.Error())
 			nc.Close()
-			dial()
+			nc, br = dialT(t, addr)
 			continue
 		}
 		got, err := readTextReplies(br, s.key, lastCAS)
@@ -252,7 +244,7 @@ func textRandomRun(t *testing.T, addr string, steps []textStep) []string {
 			}
 			got += "EOF"
 			nc.Close()
-			dial()
+			nc, br = dialT(t, addr)
 		}
 		out = append(out, got)
 		if (i+1)%100 == 0 || i == len(steps)-1 {
@@ -274,12 +266,9 @@ var textRandomUncompared = append([]string{"curr_items", "get_expired", "get_flu
 // statsOver is textRandomStats on a connection of its own to addr.
 func statsOver(t *testing.T, addr string) string {
 	t.Helper()
-	nc, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
+	nc, br := dialT(t, addr)
 	defer nc.Close()
-	return textRandomStats(t, nc, bufio.NewReader(nc))
+	return textRandomStats(t, nc, br)
 }
 
 // textRandomStats asks for stats on nc and returns them as one line, less
@@ -598,7 +587,7 @@ func TestTextRandomWatchMatchesMemcached(t *testing.T) {
 		for _, s := range randomTextSteps(seed, n) {
 			// The watched connection stays open: no quit, no line that
 			// closes it.
-			if !strings.Contains(s.line, "quit") && len(s.line) < 1000 {
+			if textJoinable(s.line) {
 				steps = append(steps, s)
 			}
 		}

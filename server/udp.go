@@ -503,22 +503,26 @@ func (c *conn) udpMark(keep bool) {
 // before some errors.
 func (c *conn) udpDropReplies() {
 	u := c.udp
-	keep := len(u.marks)
-	for keep > 0 && !u.marks[keep-1].written {
-		keep--
-	}
-	u.marks = u.marks[:keep]
+	u.marks = u.marks[:u.lastWritten()+1]
 	c.out = c.out[:u.writtenEnd()]
 	c.dropHolds(len(c.out))
+}
+
+// lastWritten is the index of the datagram's last written mark, -1 when
+// there is none.
+func (u *udpState) lastWritten() int {
+	i := len(u.marks) - 1
+	for i >= 0 && !u.marks[i].written {
+		i--
+	}
+	return i
 }
 
 // writtenEnd is where the replies memcached would have written by now
 // (the last written mark) end in c.out.
 func (u *udpState) writtenEnd() int {
-	for i := len(u.marks) - 1; i >= 0; i-- {
-		if u.marks[i].written {
-			return u.marks[i].end
-		}
+	if i := u.lastWritten(); i >= 0 {
+		return u.marks[i].end
 	}
 	return 0
 }
