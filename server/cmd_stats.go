@@ -237,8 +237,8 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 		u("ssl_proto_errors", s.tls.protoErrors.Load())
 		u("time_since_server_cert_refresh", uint64(s.clk.Now()-s.tls.refreshed.Load()))
 	}
-	u("unexpected_napi_ids", 0)
-	u("round_robin_fallback", 0)
+	u("unexpected_napi_ids", s.napi.unexpected.Load())
+	u("round_robin_fallback", s.napi.fallback.Load())
 	u("bytes", ls.Bytes)
 	u("curr_items", ls.CurrItems)
 	u("total_items", ls.TotalItems)

@@ -63,6 +63,7 @@ type Server struct {
 
 	net    transport    // listeners, event loops, connections
 	counts connCounts   // connections opened, refused and closed
+	napi   napiCounts   // -N's NAPI-id counts (napi.go)
 	live   live         // settings changed at run time
 	obs    observers    // watchers and `stats detail`
 	auth   authTable    // users of the -Y auth file

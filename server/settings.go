@@ -232,6 +232,10 @@ type Settings struct {
 	// they configured).
 	TailRepairTime      int  // tail_repair_time (-o tail_repair_time): seconds; 0 (default) = off
 	InlineASCIIResponse bool // inline_ascii_response (-o inline_ascii_resp): always false in memcached 1.6
+	// NapiIDs is -N: with it set, each accepted connection's NAPI id is
+	// read and counted in round_robin_fallback and unexpected_napi_ids
+	// as memcached counts them; gnet still places the connection.
+	NapiIDs int
 	// Extstore holds extstore's tunables (-o ext_*, the "extstore"
 	// command): there is no extstore, but they are kept and reported as
 	// by a memcached 1.6.45 started without ext_path.
@@ -469,6 +473,8 @@ func (s *Settings) Validate() error {
 		return e("warm_max_factor must be > 0")
 
 	// After parsing (memcached exits 64, EX_USAGE).
+	case s.NapiIDs > s.Threads:
+		return usagef("Number of napi_ids(%d) cannot be greater than number of threads(%d)", s.NapiIDs, s.Threads)
 	case s.ItemSizeMax < ItemSizeMaxLowerLimit:
 		return e("Item max size cannot be less than 1024 bytes.")
 	case int64(s.ItemSizeMax) > s.MaxBytes/2:
@@ -511,6 +517,11 @@ func (s *Settings) Validate() error {
 	// slabcached's own.
 	case s.MaxBytes <= 0:
 		return usagef("-m must be a positive number of megabytes")
+	case s.MaxBytes > slab.MaxMemLimit:
+		return usagef("-m %d: at most %d megabytes (the most the store's 32-bit page references reach)",
+			s.MaxBytes>>20, int64(slab.MaxMemLimit)>>20)
+	case s.NapiIDs < 0:
+		return e("-N must not be negative")
 	case s.AuthFile != "" && s.UDPPort != 0:
 		return e("Cannot use UDP with ascii authentication enabled (-U 0 to disable)")
 	case s.SASL && s.SASLPasswords == "":
@@ -772,7 +783,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 		{"ssl_session_cache", yes(s.SSLSessionCache)},
 		{"ssl_kernel_tls", yes(s.SSLKernelTLS)},
 		{"ssl_min_version", sslVersionName(s.SSLMinVersion)},
-		{"num_napi_ids", "0"},
+		{"num_napi_ids", strconv.Itoa(s.NapiIDs)},
 		{"memory_file", nullString(s.MemoryFile)},
 		{"client_flags_size", "4"},
 		// slabcached's own, after memcached's.

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/slabcache/slabcache/internal/mctest"
 	"github.com/slabcache/slabcache/internal/testenv"
@@ -214,14 +215,14 @@ func TestStatsSettingsMatchesMemcached(t *testing.T) {
 		{
 			name: "many",
 			flags: []string{"-m", "128", "-c", "100", "-t", "3", "-f", "1.5", "-n", "64", "-C", "-M", "-A", "-F", "-X",
-				"-R", "7", "-b", "77", "-I", "2m", "-vv", "-D", "%",
+				"-R", "7", "-b", "77", "-I", "2m", "-vv", "-D", "%", "-N", "2",
 				"-o", "slab_chunk_max=256,hot_lru_pct=30,warm_lru_pct=30,hot_max_factor=0.5,warm_max_factor=3," +
 					"temporary_ttl=30,idle_timeout=9,slab_automove=2,hashpower=20,lru_crawler_tocrawl=5,lru_crawler_sleep=50," +
 					"read_buf_mem_limit=3,track_sizes,tail_repair_time=20,no_maxconns_fast,slab_automove_ratio=0.5,slab_automove_window=10"},
 			change: func(s *Settings) {
 				s.MaxBytes, s.MaxConns, s.Threads, s.Factor, s.ChunkSize = 128<<20, 100, 3, 1.5, 64
 				s.CASEnabled, s.EvictToFree, s.ShutdownCommand, s.FlushEnabled, s.DumpEnabled = false, false, true, false, false
-				s.ReqsPerEvent, s.Backlog, s.ItemSizeMax, s.Verbosity = 7, 77, 2<<20, 2
+				s.ReqsPerEvent, s.Backlog, s.ItemSizeMax, s.Verbosity, s.NapiIDs = 7, 77, 2<<20, 2, 2
 				s.DetailEnabled, s.PrefixDelimiter = true, '%'
 				s.SlabChunkMax, s.HotLRUPct, s.WarmLRUPct, s.HotMaxFactor, s.WarmMaxFactor = 256<<10, 30, 30, 0.5, 3
 				s.TempLRU, s.TemporaryTTL, s.IdleTimeout, s.SlabAutomove, s.HashPower = true, 30, 9, 2, 20
@@ -435,4 +436,49 @@ func slabSizesList(n int) string {
 		b.WriteString(strconv.Itoa(100 + 16*i))
 	}
 	return b.String()
+}
+
+// With -N, round_robin_fallback counts every socket handed to the event
+// loops that came with no NAPI id (on loopback: each UDP socket once per
+// thread, then each accepted connection), as memcached 1.6.45 counts it.
+func TestNapiIDCountsMatchMemcached(t *testing.T) {
+	refUDP := testenv.FreePort(t)
+	ref := testenv.StartReference(t, "-t", "2", "-N", "2", "-U", strconv.Itoa(refUDP))
+	ourUDP := testenv.FreePort(t)
+	srv := startTestServer(t, func(s *Settings) { s.Threads, s.NapiIDs, s.UDPPort = 2, 2, ourUDP })
+	// The reference was waited for with one connection; so is ours.
+	if err := testenv.WaitListening(srv.Addr(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{ref, srv.Addr()} {
+		for range 3 {
+			nc, _ := dialT(t, addr)
+			nc.Close()
+		}
+	}
+	// Each statValue is one more connection.
+	want, got := statValue(t, ref, "round_robin_fallback"), statValue(t, srv.Addr(), "round_robin_fallback")
+	if got != want || got != "7" {
+		t.Errorf("round_robin_fallback: memcached %s, slabcached %s; want 7: one UDP socket on 2 threads and 5 connections", want, got)
+	}
+	want, got = statValue(t, ref, "unexpected_napi_ids"), statValue(t, srv.Addr(), "unexpected_napi_ids")
+	if got != want {
+		t.Errorf("unexpected_napi_ids: memcached %s, slabcached %s", want, got)
+	}
+}
+
+func TestNapiIDTable(t *testing.T) {
+	var n napiCounts
+	for _, id := range []int{7, 7, 8, 7, 8} { // two ids, two threads
+		n.assign(id, 2)
+	}
+	if got := n.unexpected.Load(); got != 0 {
+		t.Fatalf("unexpected_napi_ids %d with as many ids as threads", got)
+	}
+	n.assign(9, 2) // a third id: the table starts over
+	n.assign(7, 2) // 9 holds thread 0, 7 takes thread 1
+	n.assign(8, 2) // and again
+	if got := n.unexpected.Load(); got != 2 {
+		t.Fatalf("unexpected_napi_ids %d, want 2", got)
+	}
 }

@@ -368,6 +368,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	s.net.boot(eng, s.log)
 	if s.net.udpOnly {
 		s.net.udp.recordSockets(eng)
+		s.napiUDP()
 	}
 	if s.set.SocketPath != "" {
 		os.Chmod(s.set.SocketPath, os.FileMode(s.set.SocketMask&0o777))
@@ -426,6 +427,7 @@ func (s *Server) newClientConn(gc gnet.Conn, mode string) *conn {
 // or, for one that waited (no maxconns_fast), when a slot came free.
 func (s *Server) accepted(c *conn) {
 	s.counts.total.Add(1)
+	s.napiDispatch(c.gc.Fd())
 	c.lastActive.Store(s.clk.Now()) // idle_timeout counts from here
 	if s.obs.on.Load() {
 		s.obs.connEvent(c, false, "")

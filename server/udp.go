@@ -167,6 +167,16 @@ func (u *udpTransport) stop() {
 	u.mu.Unlock()
 }
 
+// napiUDP counts the UDP sockets under -N as memcached does: each is
+// handed to every worker thread.
+func (s *Server) napiUDP() {
+	for _, l := range s.net.udp.boundSockets() {
+		for range max(s.set.Threads, 1) {
+			s.napiDispatch(l.fd)
+		}
+	}
+}
+
 // boundSockets returns the UDP sockets (none before boot or without -U).
 func (u *udpTransport) boundSockets() []listener {
 	u.mu.Lock()
@@ -183,6 +193,7 @@ type udpHandler struct {
 
 func (h *udpHandler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.u.recordSockets(eng)
+	h.s.napiUDP()
 	h.u.mu.Lock()
 	h.u.eng, h.u.booted = eng, true
 	h.u.mu.Unlock()

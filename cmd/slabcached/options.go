@@ -414,10 +414,16 @@ var memcachedOptions = []option{
 	}},
 	{kind: suboption, long: "inline_ascii_resp", arg: optionalArg, noEffect: "-o inline_ascii_resp has no effect (as in memcached 1.6)"},
 	{kind: suboption, long: "no_inline_ascii_resp", arg: optionalArg, noEffect: "-o no_inline_ascii_resp has no effect (as in memcached 1.6)"},
+	// memcached reads these whether or not it was built with its
+	// seccomp sandbox (the 1.6.45 build it is compared with was not, and
+	// runs unconfined with either).
+	{kind: suboption, long: "drop_privileges", noEffect: "-o drop_privileges has no effect in slabcached: there is no system-call sandbox"},
+	{kind: suboption, long: "no_drop_privileges"},
 	{kind: suboption, long: "proxy_config", refused: noProxy},
 	{kind: suboption, long: "proxy_arg", refused: noProxy},
 	// memcached lists -N after the sub-options.
-	{short: 'N', long: "napi-ids", arg: requiredArg, noEffect: "-N has no effect in slabcached: it does not map NAPI ids to event loops"},
+	{short: 'N', long: "napi-ids", arg: requiredArg, apply: setInt(func(s *server.Settings) *int { return &s.NapiIDs }),
+		noEffect: "-N does not place connections in slabcached: gnet assigns them to event loops; NAPI ids are only counted (round_robin_fallback, unexpected_napi_ids)"},
 }
 
 // badValue is what an apply function returns for an argument that does not

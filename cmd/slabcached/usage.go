@@ -126,7 +126,8 @@ func printUsage(w io.Writer) {
                           instead of -f and -n; the last class is slab_chunk_max
    - sock_cookie_id:      attributes an ID to a socket for ip filtering/firewalls
    - tail_repair_time, hash_algorithm, inline_ascii_resp, resp_obj_mem_limit,
-     slab_automove_freeratio: accepted, no effect
+     slab_automove_freeratio, drop_privileges, no_drop_privileges: accepted,
+     no effect
    - extstore's ext_* options: accepted, no effect (there is no extstore; stats
      settings reports them; they are not named here, so scripts that look for
      them in -h find none)
@@ -134,7 +135,8 @@ func printUsage(w io.Writer) {
 -i, --license             print the licence note and exit
 -e, --memory-file=<file>  keep item memory in <file> (e.g. on /dev/shm) for a warm restart
                           after SIGUSR1 (docs/operations.md)
--N, --napi-ids=<num>      accepted, no effect
+-N, --napi-ids=<num>      count connections' NAPI ids in stats (round_robin_fallback,
+                          unexpected_napi_ids); gnet places them on event loops
 Not supported (refused with a message): -o proxy_*.
 Prometheus metrics (docs/metrics.md):
 --metrics-listen=<addr>   serve /metrics on host:port, or off (default: 127.0.0.1:9151;
