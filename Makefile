@@ -8,7 +8,7 @@ ARGS      ?=
 FUZZTIME  ?= 30s
 BENCHTIME ?= 1s
 STATICCHECK_VERSION := v0.6.1
-DEBIAN_PKGS := memcached libmemcached-tools nutcracker python3-pymemcache
+DEBIAN_PKGS := memcached libmemcached-tools nutcracker python3-pymemcache libcache-memcached-perl libcache-memcached-fast-perl
 
 .PHONY: help build run test test-short bench bench-compare bench-compare-quick bench-hotkeys fuzz lint deps clean memcached-t
 

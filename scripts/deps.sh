@@ -9,7 +9,7 @@ pkgs=("$@")
 if [ ${#pkgs[@]} -eq 0 ]; then
   # libevent: the reference memcached 1.6.45 and memtier_benchmark that
   # the comparisons use when they are found beside the checkout.
-  pkgs=(memcached libmemcached-tools nutcracker python3-pymemcache libevent-2.1-7 libevent-openssl-2.1-7)
+  pkgs=(memcached libmemcached-tools nutcracker python3-pymemcache libcache-memcached-perl libcache-memcached-fast-perl libevent-2.1-7 libevent-openssl-2.1-7)
 fi
 
 missing=()
