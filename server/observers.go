@@ -442,7 +442,13 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 		size, cls = 0, int(uint8(c.gc.Fd()))
 	default:
 		now = c.s.clk.Now()
-		exp = clock.Expiry(c.s.clk, int64(r.Exptime))
+		secs := r.Exptime
+		if r.Command == proto.CmdMetaSet && r.HasFlag('N') && (r.SetMode() == proto.CmdAppend || r.SetMode() == proto.CmdPrepend) {
+			// memcached builds an append or prepend with N with N's
+			// time to live, whatever T says.
+			secs = r.VivifyTTL
+		}
+		exp = clock.Expiry(c.s.clk, int64(secs))
 	}
 	ttl := watchTTL(exp, now)
 	b := obs.logPrefix(c.wlog.lines)

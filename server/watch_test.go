@@ -46,6 +46,8 @@ var watchScript = []string{
 	"ms cz 1 C5\r\nx\r\n",
 	"ms q 1 MR C5\r\nx\r\n",
 	"ms q 1 MA C5\r\nx\r\n",
+	"ms q 1 MP C5 N500 T20\r\nx\r\n", // exists: the line has N's ttl, not T's
+	"ms q 1 MA C5 T20\r\nx\r\n",
 	"md m\r\n",
 	"md m\r\n",
 	"md b I\r\n",
