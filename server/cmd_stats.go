@@ -421,7 +421,13 @@ func (c *conn) appendStatsConns(dst []byte) []byte {
 	}
 	var rows []row
 	s.net.eachConn(func(o *conn) {
-		rows = append(rows, row{o.gc.Fd(), connAddr(o.gc.RemoteAddr()), connAddr(o.gc.LocalAddr()),
+		remote := connAddr(o.gc.RemoteAddr())
+		if _, unixConn := o.gc.RemoteAddr().(*net.UnixAddr); unixConn {
+			// memcached keeps no peer address for a unix socket's
+			// clients and prints the empty one's family.
+			remote = "?:<AF 0>"
+		}
+		rows = append(rows, row{o.gc.Fd(), remote, connAddr(o.gc.LocalAddr()),
 			o.stateName(o == c), now - min(now, o.lastActive.Load())})
 	})
 	sort.Slice(rows, func(i, j int) bool { return rows[i].fd < rows[j].fd })

@@ -77,6 +77,10 @@ type transport struct {
 }
 
 // listener is a listening socket as `stats conns` shows it.
+// unixListenNameMax is how much of a unix socket's path memcached's
+// `stats conns` shows for the listening socket.
+const unixListenNameMax = 26
+
 type listener struct {
 	fd   int    // a duplicate of gnet's listening socket, held while serving
 	addr string // host:port with the port actually bound, or the socket path
@@ -85,7 +89,9 @@ type listener struct {
 
 func (l listener) statsAddr() string {
 	if l.unix {
-		return "unix:" + l.addr
+		// memcached reads the listening socket's name into an IPv6
+		// address's 28 bytes, which hold 26 of the path.
+		return "unix:" + l.addr[:min(len(l.addr), unixListenNameMax)]
 	}
 	return "tcp:" + l.addr
 }
