@@ -402,7 +402,7 @@ func (c *conn) appendStatsConns(dst []byte) []byte {
 	for _, l := range s.net.boundListeners() {
 		line(l.fd, "addr", l.statsAddr())
 		line(l.fd, "state", "conn_listening")
-		line(l.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now), 10))
+		line(l.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now-min(now, s.net.bootAt.Load())), 10))
 	}
 	// UDP sockets, as memcached lists its per-thread UDP connections.
 	for _, l := range s.net.udp.boundSockets() {

@@ -214,6 +214,16 @@ func TestStatsConns(t *testing.T) {
 			t.Errorf("%s = %s", k, v)
 		}
 	}
+	for k, v := range st {
+		// The listening socket's idle time counts from its opening, as
+		// in memcached (not from the clock's start, 62 s before).
+		if strings.HasSuffix(k, ":state") && v == "conn_listening" {
+			secs := st[strings.TrimSuffix(k, "state")+"secs_since_last_cmd"]
+			if n, err := strconv.Atoi(secs); err != nil || n > 5 {
+				t.Errorf("listening socket idle for %q seconds just after the start", secs)
+			}
+		}
+	}
 	want := map[string]int{"conn_listening": 1, "conn_watch": 1, "conn_parse_cmd": 1, "conn_waiting": 1}
 	for s, n := range want {
 		if states[s] != n {

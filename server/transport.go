@@ -70,10 +70,11 @@ type transport struct {
 	// the order they came, as memcached leaves them in the listen backlog
 	// while it stops accepting; each close lets the first one in.
 	waiting   []*conn
-	listenOff bool      // connections are waiting (memcached: not accepting)
-	offSince  time.Time // when listenOff last began
-	offNum    uint64    // listen_disabled_num
-	offMicros uint64    // time_in_listen_disabled_us, of the periods that ended
+	listenOff bool          // connections are waiting (memcached: not accepting)
+	offSince  time.Time     // when listenOff last began
+	bootAt    atomic.Uint32 // clock time the listeners were opened (stats conns)
+	offNum    uint64        // listen_disabled_num
+	offMicros uint64        // time_in_listen_disabled_us, of the periods that ended
 }
 
 // listener is a listening socket as `stats conns` shows it.
@@ -372,8 +373,10 @@ type handler struct {
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	s := h.s
 	s.net.boot(eng, s.log)
+	s.net.bootAt.Store(s.clk.Now())
 	if s.net.udpOnly {
 		s.net.udp.recordSockets(eng)
+		s.net.udp.last.Store(s.clk.Now())
 		s.napiUDP()
 	}
 	if s.set.SocketPath != "" {

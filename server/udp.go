@@ -193,6 +193,7 @@ type udpHandler struct {
 
 func (h *udpHandler) OnBoot(eng gnet.Engine) gnet.Action {
 	h.u.recordSockets(eng)
+	h.u.last.Store(h.s.clk.Now()) // a socket's idle time counts from its opening, as memcached's
 	h.s.napiUDP()
 	h.u.mu.Lock()
 	h.u.eng, h.u.booted = eng, true
