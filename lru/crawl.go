@@ -18,6 +18,62 @@ type crawlerState struct {
 	// The latest prefix flush when the current pass started (namespace.go
 	// drops prefixes after a pass).
 	passSeq uint64
+
+	// What the current pass has seen, for the schedule of the next
+	// (autoCrawlWait): items checked, those that never expire, and those
+	// that expire in each of the coming 60 minutes.
+	seen, noExp uint64
+	histo       [60]uint64
+	// wait is memcached's next_crawl_wait: seconds between the end of a
+	// pass and the next one the background goroutine starts on its own;
+	// nextAt is the clock second after which it may (0: at once).
+	wait, nextAt uint32
+}
+
+// maxAutoCrawlWait is the longest wait between passes, memcached's
+// MAX_MAINTCRAWL_WAIT.
+const maxAutoCrawlWait = 60 * 60
+
+// autoCrawlWait is memcached's lru_maintainer_crawler_check: from what a
+// pass saw, the wait before the next. When at least 1% of the items that
+// can expire (and one more) will have expired within x minutes, the wait
+// moves a minute toward x minutes; when none expire within the hour it
+// grows by a minute; it stays under an hour.
+func autoCrawlWait(wait uint32, seen, noExp uint64, histo *[60]uint64) uint32 {
+	low := (seen-noExp)/100 + 1
+	var avail uint64
+	for x := range histo {
+		avail += histo[x]
+		if avail > low {
+			if wait < uint32(x)*60 {
+				wait += 60
+			} else if wait >= 60 {
+				wait -= 60
+			}
+			break
+		}
+	}
+	if avail == 0 {
+		wait += 60
+	}
+	return min(wait, maxAutoCrawlWait)
+}
+
+// endPass schedules the next pass the background goroutine starts on its
+// own, 5 seconds after the wait, as memcached does. bg.mu is held.
+func (cs *crawlerState) endPass(now uint32) {
+	cs.wait = autoCrawlWait(cs.wait, cs.seen, cs.noExp, &cs.histo)
+	cs.nextAt = now + cs.wait + 5
+	cs.seen, cs.noExp, cs.histo = 0, 0, [60]uint64{}
+}
+
+// autoCrawlDue reports whether the background goroutine should take a
+// crawler step: a pass is under way, or the next is due.
+func (s *Store) autoCrawlDue() bool {
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
+	cs := &s.crawl
+	return cs.page != 0 || cs.idx != 0 || s.clk.Now() > cs.nextAt
 }
 
 // linkedItemLocked reports whether ref is a linked item of shard sh, as
@@ -50,6 +106,7 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 		if cs.page >= maxPages {
 			cs.page, cs.idx = 0, 0
 			cs.starts++
+			cs.endPass(now)
 			// A pass has reclaimed every item the prefixes flushed
 			// before it started covered. (A page move cannot carry such
 			// an item to a page the pass had already seen: it reclaims
@@ -89,6 +146,12 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 				checked++
 				cls := s.lruClass(ref, st)
 				cs.perCls[cls]++
+				cs.seen++
+				if e := getExp(p); e == 0 {
+					cs.noExp++
+				} else if e > now && e-now < 3600 {
+					cs.histo[(e-now)/60]++
+				}
 				if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
 					c := s.lruOf(ref, st)
 					c.mu.Lock()

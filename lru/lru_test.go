@@ -375,3 +375,74 @@ func TestMaxAge(t *testing.T) {
 		}
 	}
 }
+
+// The wait between the passes the crawler starts on its own follows
+// memcached's rule: a minute more when nothing expires within the hour, up
+// to an hour; a minute toward the minute by which 1% of the items that can
+// expire will have.
+func TestAutoCrawlWait(t *testing.T) {
+	var none [60]uint64
+	wait := uint32(0)
+	for i := range 70 {
+		wait = autoCrawlWait(wait, 1000, 1000, &none)
+		if want := min(uint32(i+1)*60, maxAutoCrawlWait); wait != want {
+			t.Fatalf("pass %d with nothing expiring: wait %d, want %d", i+1, wait, want)
+		}
+	}
+	var soon [60]uint64
+	soon[0] = 50 // of 1000 that can expire, 50 within the minute: 1% and one more
+	if got := autoCrawlWait(600, 1000, 0, &soon); got != 540 {
+		t.Errorf("wait 600 with 5%% expiring within a minute: %d, want 540", got)
+	}
+	if got := autoCrawlWait(30, 1000, 0, &soon); got != 30 {
+		t.Errorf("wait 30 with 5%% expiring within a minute: %d, want 30 (no minute to take off)", got)
+	}
+	var later [60]uint64
+	later[20] = 50
+	if got := autoCrawlWait(0, 1000, 0, &later); got != 60 {
+		t.Errorf("wait 0 with 5%% expiring in 20 minutes: %d, want 60", got)
+	}
+	var few [60]uint64
+	few[3] = 5 // 5 of 1000: under the 1% mark, but some: the wait stays
+	if got := autoCrawlWait(120, 1000, 0, &few); got != 120 {
+		t.Errorf("wait 120 with 0.5%% expiring: %d, want 120", got)
+	}
+}
+
+// A pass over memory ends with the next one scheduled: the crawler starts
+// none on its own before the wait and 5 seconds have passed, as memcached's.
+func TestAutoCrawlSchedule(t *testing.T) {
+	s, clk := newTestStore(t, testConfig())
+	if !s.autoCrawlDue() {
+		t.Fatal("no pass due at the start")
+	}
+	s.CrawlOnce(1 << 16) // the empty store: one pass, at once
+	if st := s.Stats(); st.LRUCrawlerStarts != 1 {
+		t.Fatalf("lru_crawler_starts %d after a pass over the empty store", st.LRUCrawlerStarts)
+	}
+	fillExpiring(s, 300) // a third expire in 10 s
+	clk.Advance(65)
+	if s.autoCrawlDue() {
+		t.Fatal("a pass due 65 s after one that saw nothing expiring (memcached waits 60 + 5 and then a second)")
+	}
+	clk.Advance(1)
+	if !s.autoCrawlDue() {
+		t.Fatal("no pass due 66 s after the last")
+	}
+	for s.Stats().LRUCrawlerStarts < 2 {
+		s.CrawlOnce(100)
+		if !s.autoCrawlDue() && s.Stats().LRUCrawlerStarts < 2 {
+			t.Fatal("a pass under way is not continued")
+		}
+	}
+	// That pass saw no item expiring within the hour (the clock had passed
+	// them: they were reclaimed), so the wait grew to 120 s.
+	clk.Advance(125)
+	if s.autoCrawlDue() {
+		t.Fatal("a pass due before the 120 s wait and 5")
+	}
+	clk.Advance(1)
+	if !s.autoCrawlDue() {
+		t.Fatal("no pass due after the 120 s wait")
+	}
+}

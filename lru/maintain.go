@@ -103,6 +103,11 @@ func (s *Store) Start() {
 	}
 	s.bg.stop = make(chan struct{})
 	s.bg.done = make(chan struct{})
+	if !s.crawlerOff.Load() && s.slab.CarvedPages() == 0 {
+		// memcached's first crawl, at the start, over nothing yet: it
+		// counts a start and schedules the next a minute later.
+		s.CrawlOnce(1)
+	}
 	go s.run(s.bg.stop, s.bg.done)
 }
 
@@ -128,8 +133,11 @@ func (s *Store) run(stop, done chan struct{}) {
 	// The crawler keeps its own pace: traffic keeps the maintainer busy
 	// (every hit queues a bump), and a crawl per maintainer pass would then
 	// scan CrawlerItemsPerTick chunks every millisecond for nothing (22% of
-	// the server's CPU under a get/set load, measured). It speeds up while
-	// it finds expired items and backs off to one pass a second otherwise.
+	// the server's CPU under a get/set load, measured). Within a pass it
+	// speeds up while it finds expired items and slows to a step a second
+	// otherwise; a new pass starts on memcached's schedule (autoCrawlDue:
+	// at once at the start, then after a wait that follows how many items
+	// the last pass saw expiring within the hour, 65 seconds to an hour).
 	const minCrawl, maxCrawl = 10 * time.Millisecond, time.Second
 	crawlSleep := 100 * time.Millisecond
 	nextCrawl := time.Now()
@@ -150,7 +158,7 @@ func (s *Store) run(stop, done chan struct{}) {
 		did += s.migrateStep(64)
 		if s.crawlPassStep() {
 			did++ // keep the loop quick until the pass is done
-		} else if !s.crawlerOff.Load() && !time.Now().Before(nextCrawl) {
+		} else if !s.crawlerOff.Load() && !time.Now().Before(nextCrawl) && s.autoCrawlDue() {
 			_, r := s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
 			did += r
 			if r > 0 {

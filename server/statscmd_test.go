@@ -642,3 +642,25 @@ func TestStatsConnsOverUnixSocketMatchesMemcached(t *testing.T) {
 		t.Errorf("not both clients listed:\n%s", got)
 	}
 }
+
+// The crawler's own passes follow memcached's schedule: one at the start,
+// the next a minute and 5 seconds after it when it saw nothing expiring,
+// so items stored after the start are not crawled in the seconds after.
+func TestAutoCrawlMatchesMemcached(t *testing.T) {
+	ref := testenv.StartReference(t, "-t", "1")
+	srv := startTestServer(t, func(s *Settings) { s.Threads = 1 })
+	var b strings.Builder
+	for i := range 20 {
+		fmt.Fprintf(&b, "set k%d 0 %d 1\r\nx\r\n", i, i%2)
+	}
+	for _, addr := range []string{ref, srv.Addr()} {
+		sendLines(t, addr, b.String(), 20)
+	}
+	time.Sleep(3 * time.Second)
+	for _, name := range []string{"lru_crawler_starts", "crawler_items_checked", "crawler_reclaimed"} {
+		want, got := statValue(t, ref, name), statValue(t, srv.Addr(), name)
+		if got != want {
+			t.Errorf("%s 3 s after the start: memcached %s, slabcached %s", name, want, got)
+		}
+	}
+}
