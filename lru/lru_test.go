@@ -421,14 +421,20 @@ func TestAutoCrawlSchedule(t *testing.T) {
 		t.Fatalf("lru_crawler_starts %d after a pass over the empty store", st.LRUCrawlerStarts)
 	}
 	fillExpiring(s, 300) // a third expire in 10 s
-	clk.Advance(65)
-	if s.autoCrawlDue() {
-		t.Fatal("a pass due 65 s after one that saw nothing expiring (memcached waits 60 + 5 and then a second)")
+	// A pass is due only after the wait and 5 seconds more, memcached's
+	// current_time > next_crawls.
+	dueAfter := func(wait uint32) {
+		t.Helper()
+		clk.Advance(wait + 5)
+		if s.autoCrawlDue() {
+			t.Fatalf("a pass due %d s after the last, with a wait of %d", wait+5, wait)
+		}
+		clk.Advance(1)
+		if !s.autoCrawlDue() {
+			t.Fatalf("no pass due %d s after the last, with a wait of %d", wait+6, wait)
+		}
 	}
-	clk.Advance(1)
-	if !s.autoCrawlDue() {
-		t.Fatal("no pass due 66 s after the last")
-	}
+	dueAfter(60) // the first pass saw nothing expiring
 	for s.Stats().LRUCrawlerStarts < 2 {
 		s.CrawlOnce(100)
 		if !s.autoCrawlDue() && s.Stats().LRUCrawlerStarts < 2 {
@@ -437,12 +443,5 @@ func TestAutoCrawlSchedule(t *testing.T) {
 	}
 	// That pass saw no item expiring within the hour (the clock had passed
 	// them: they were reclaimed), so the wait grew to 120 s.
-	clk.Advance(125)
-	if s.autoCrawlDue() {
-		t.Fatal("a pass due before the 120 s wait and 5")
-	}
-	clk.Advance(1)
-	if !s.autoCrawlDue() {
-		t.Fatal("no pass due after the 120 s wait")
-	}
+	dueAfter(120)
 }
