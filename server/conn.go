@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
@@ -94,6 +95,7 @@ type conn struct {
 
 	lastActive atomic.Uint32 // clock time of the last bytes received
 	paused     atomic.Bool   // waiting for the client to read replies
+	pauseWake  atomic.Bool   // a wake-up of the paused connection is scheduled
 	kicked     atomic.Bool   // closed by idle_timeout
 	reading    atomic.Bool   // inside a storage command's value (conn_nread)
 	watching   atomic.Bool   // turned into a watcher (conn_watch)
@@ -223,7 +225,7 @@ func (c *conn) onTraffic() gnet.Action {
 			c.s.counts.outputClosed.Add(1)
 			return gnet.Close
 		}
-		c.paused.Store(true)
+		c.pause()
 		return gnet.None
 	}
 	if c.paused.Load() {
@@ -319,7 +321,7 @@ func (c *conn) onTraffic() gnet.Action {
 	} else if action == gnet.None && !c.parked && !c.up.active {
 		// Stopped early on purpose (a large reply): come back for the rest.
 		if gc.OutboundBuffered() > outputPause {
-			c.paused.Store(true)
+			c.pause()
 		} else {
 			gc.Wake(nil)
 		}
@@ -957,5 +959,23 @@ func (pf *prefetcher) ahead(st *lru.Store, buf []byte, next int, peek func([]byt
 	}
 	if e := &pf.ring[pf.head]; pf.n > 0 && e.start == next && e.key {
 		st.PrefetchItem(e.hash)
+	}
+}
+
+// pauseRetry is how soon a paused connection looks again whether its
+// client has read enough of its replies.
+const pauseRetry = 100 * time.Millisecond
+
+// pause leaves the connection's requests unread until its client has read
+// its replies: gnet does not call OnTraffic when the socket drains, so the
+// connection is woken pauseRetry later to look again (and again while it
+// stays paused).
+func (c *conn) pause() {
+	c.paused.Store(true)
+	if c.pauseWake.CompareAndSwap(false, true) {
+		time.AfterFunc(pauseRetry, func() {
+			c.pauseWake.Store(false)
+			c.gc.Wake(nil)
+		})
 	}
 }

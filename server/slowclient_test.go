@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/panjf2000/gnet/v2"
+
 	"github.com/slabcache/slabcache/internal/mctest"
 )
 
@@ -192,5 +194,60 @@ func TestBadInputDoesNotDisturbOtherConnections(t *testing.T) {
 		expectLine(t, rg, fmt.Sprintf("VALUE k%d 0 1\r\n", i))
 		expectLine(t, rg, fmt.Sprintf("%d\r\n", i%10))
 		expectLine(t, rg, "END\r\n")
+	}
+}
+
+// wakeGC counts the wake-ups a connection asks gnet for.
+type wakeGC struct {
+	fuzzGC
+	wakes chan struct{}
+}
+
+func (g *wakeGC) Wake(gnet.AsyncCallback) error {
+	g.wakes <- struct{}{}
+	return nil
+}
+
+// A connection paused for a client that does not read its replies wakes
+// itself to look again, once per pause however often it pauses in between
+// (gnet calls nothing when the socket drains, and the server's tick runs
+// only once a second when nothing else wants it).
+func TestPausedConnectionWakesItself(t *testing.T) {
+	c := newTestConn(t)
+	g := &wakeGC{wakes: make(chan struct{}, 4)}
+	c.gc = g
+	c.pause()
+	c.pause()
+	select {
+	case <-g.wakes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a paused connection was not woken")
+	}
+	select {
+	case <-g.wakes:
+		t.Fatal("two wake-ups for one pause")
+	case <-time.After(3 * pauseRetry):
+	}
+	c.pause() // paused again when woken: another wake-up
+	select {
+	case <-g.wakes:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a connection paused again was not woken again")
+	}
+}
+
+// An idle server ticks once a second; watchers want their eviction lines
+// and notices sooner.
+func TestTickIntervalFollowsWork(t *testing.T) {
+	srv := startTestServer(t, nil)
+	h := &handler{s: srv}
+	if d, _ := h.OnTick(); d != idleTickInterval {
+		t.Errorf("idle server: next tick in %v, want %v", d, idleTickInterval)
+	}
+	w, rw := dialT(t, srv.Addr())
+	w.Write([]byte("watch\r\n"))
+	expectLine(t, rw, "OK\r\n")
+	if d, _ := h.OnTick(); d != tickInterval {
+		t.Errorf("with a watcher: next tick in %v, want %v", d, tickInterval)
 	}
 }

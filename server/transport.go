@@ -618,17 +618,26 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 	return c.onTraffic()
 }
 
-// tickInterval is how often OnTick looks at idle and paused connections.
-const tickInterval = 100 * time.Millisecond
+// tickInterval is how often OnTick runs while it has work that wants it
+// soon (watchers' eviction lines and skip notices, a cluster's warm-up
+// and hand-over, paused connections); otherwise every idleTickInterval, for
+// idle_timeout (counted in whole seconds): an idle server's timers wake its
+// threads.
+const (
+	tickInterval     = 100 * time.Millisecond
+	idleTickInterval = time.Second
+)
 
 // OnTick runs on its own goroutine: it may only Close and Wake connections.
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	s := h.s
 	now := s.clk.Now()
 	idle := uint32(s.set.IdleTimeout)
+	fast := s.obs.on.Load() || s.rep.peers.Load() != nil || s.warmPeers() != nil
 	s.net.eachConn(func(c *conn) {
 		if c.paused.Load() {
-			c.gc.Wake(nil)
+			c.gc.Wake(nil) // besides its own wake-up (conn.pause)
+			fast = true
 			return
 		}
 		if idle > 0 && now-c.lastActive.Load() > idle && c.kicked.CompareAndSwap(false, true) {
@@ -646,7 +655,10 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	}
 	s.refreshWarm()
 	s.refreshHandover()
-	return tickInterval, gnet.None
+	if fast {
+		return tickInterval, gnet.None
+	}
+	return idleTickInterval, gnet.None
 }
 
 // addrStringer prints a net.Addr that may be nil.

@@ -37,7 +37,9 @@ type Config struct {
 	// every key entering or leaving the hot set.
 	OnChange func(Change)
 	// Now returns the coarse clock in seconds (the server's clock); the
-	// detector's windows follow it.
+	// detector's windows follow it. Start's goroutine expects it to turn
+	// with the wall clock's seconds, as the server's does; default: the
+	// wall clock's.
 	Now func() uint32
 	// Serving, when set, returns how many nodes serve a hot key's reads
 	// (the owner and its replicas). A key whose reads are spread over n
@@ -137,8 +139,10 @@ type view struct {
 func New(cfg Config) *Detector {
 	cfg.fill()
 	if cfg.Now == nil {
-		start := time.Now()
-		cfg.Now = func() uint32 { return uint32(time.Since(start)/time.Second) + 2 }
+		// Seconds of the wall clock, which turn when Start's goroutine
+		// expects them to.
+		start := time.Now().Unix()
+		cfg.Now = func() uint32 { return uint32(time.Now().Unix()-start) + 2 }
 	}
 	d := &Detector{cfg: cfg, hot: map[string]*hotState{}, tracked: map[string]int64{}, last: -1}
 	d.view.Store(&view{})
@@ -172,24 +176,41 @@ func (d *Detector) Start() {
 	d.stop, d.done = make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(d.done)
-		t := time.NewTicker(100 * time.Millisecond)
+		// The goroutine wakes once a second, closeDelay after the wall
+		// clock's second turns (the server's clock moves just after it):
+		// by then every busy loop has published the window the clock
+		// left, and it is merged. When the clock has not moved since the
+		// last wake-up it looks again closeDelay later. (A ticker every
+		// closeDelay did the same with ten wake-ups a second, idle or not.)
+		t := time.NewTimer(untilAfterSecond(time.Now()))
 		defer t.Stop()
-		seen := int64(-1) // the window the clock was in at the last tick
+		last := d.cfg.Now()
 		for {
 			select {
 			case <-d.stop:
 				return
 			case <-t.C:
 			}
-			w := d.windowOf(d.cfg.Now())
-			// A window is merged one tick after the clock left it, so
-			// that every busy loop has published it.
-			if w == seen {
-				d.CloseWindows(w - 1)
+			now := d.cfg.Now()
+			if now == last {
+				t.Reset(closeDelay)
+				continue
 			}
-			seen = w
+			last = now
+			d.CloseWindows(d.windowOf(now) - 1)
+			t.Reset(untilAfterSecond(time.Now()))
 		}
 	}()
+}
+
+// closeDelay is how long after a second turns the detector merges the
+// window the clock left.
+const closeDelay = 100 * time.Millisecond
+
+// untilAfterSecond is the time from now to closeDelay past the next whole
+// second of the wall clock.
+func untilAfterSecond(now time.Time) time.Duration {
+	return now.Truncate(time.Second).Add(time.Second + closeDelay).Sub(now)
 }
 
 // Stop ends the goroutine.

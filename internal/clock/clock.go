@@ -59,16 +59,25 @@ func (c *Real) update() {
 }
 
 func (c *Real) run() {
-	t := time.NewTicker(200 * time.Millisecond)
+	// One wake-up a second, just after the second turns (an idle server's
+	// timers wake its threads; memcached's clock also ticks once a second).
+	t := time.NewTimer(untilNextSecond(time.Now()))
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 			c.update()
+			t.Reset(untilNextSecond(time.Now()))
 		case <-c.stop:
 			return
 		}
 	}
+}
+
+// untilNextSecond is the time from now to just after the next whole
+// second of the wall clock.
+func untilNextSecond(now time.Time) time.Duration {
+	return now.Truncate(time.Second).Add(time.Second + time.Millisecond).Sub(now)
 }
 
 // Now implements Clock.

@@ -1,6 +1,9 @@
 package clock
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestExpiry(t *testing.T) {
 	f := NewFake(1_000_000_000)
@@ -43,5 +46,19 @@ func TestRealStartsAtStart(t *testing.T) {
 	defer c.Stop()
 	if n := c.Now(); n < 62 || n > 63 || Uptime(c) > 3 {
 		t.Fatalf("real clock starts at %d (uptime %d), want 62 (2)", n, Uptime(c))
+	}
+}
+
+// The real clock wakes once a second, just after the second turns.
+func TestUntilNextSecond(t *testing.T) {
+	base := time.Unix(1_700_000_000, 0)
+	for _, c := range []struct{ at, want time.Duration }{
+		{0, time.Second + time.Millisecond},
+		{300 * time.Millisecond, 701 * time.Millisecond},
+		{999 * time.Millisecond, 2 * time.Millisecond},
+	} {
+		if got := untilNextSecond(base.Add(c.at)); got != c.want {
+			t.Errorf("at +%v: %v, want %v", c.at, got, c.want)
+		}
 	}
 }
