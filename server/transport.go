@@ -77,11 +77,11 @@ type transport struct {
 	offMicros uint64        // time_in_listen_disabled_us, of the periods that ended
 }
 
-// listener is a listening socket as `stats conns` shows it.
 // unixListenNameMax is how much of a unix socket's path memcached's
 // `stats conns` shows for the listening socket.
 const unixListenNameMax = 26
 
+// listener is a listening socket as `stats conns` shows it.
 type listener struct {
 	fd   int    // a duplicate of gnet's listening socket, held while serving
 	addr string // host:port with the port actually bound, or the socket path
