@@ -24,6 +24,10 @@ type crawlerState struct {
 	// that expire in each of the coming 60 minutes.
 	seen, noExp uint64
 	histo       [60]uint64
+	// dumps counts the metadumps and mgdumps begun (NoteDump), which
+	// memcached counts as crawls.
+	dumps uint64
+
 	// wait is memcached's next_crawl_wait: seconds between the end of a
 	// pass and the next one the background goroutine starts on its own;
 	// nextAt is the clock second after which it may (0: at once).
@@ -65,6 +69,36 @@ func (cs *crawlerState) endPass(now uint32) {
 	cs.wait = autoCrawlWait(cs.wait, cs.seen, cs.noExp, &cs.histo)
 	cs.nextAt = now + cs.wait + 5
 	cs.seen, cs.noExp, cs.histo = 0, 0, [60]uint64{}
+}
+
+// NoteDumpStart counts a metadump or mgdump begun in lru_crawler_starts,
+// as memcached, whose dumps are crawls, counts it.
+func (s *Store) NoteDumpStart() {
+	s.bg.mu.Lock()
+	s.crawl.dumps++
+	s.bg.mu.Unlock()
+}
+
+// NoteDumpChecked adds the items a dump by LRU (not by hash table) looked
+// at, indexed by class, to crawler_items_checked, as memcached's does, and
+// zeroes perClass.
+func (s *Store) NoteDumpChecked(perClass []uint64) {
+	var all uint64
+	for cls, n := range perClass {
+		if n != 0 && cls > 0 && cls <= slab.MaxClasses {
+			c := s.lruAt(cls, 0) // ClassStats sums the stripes
+			c.mu.Lock()
+			c.crawlerChecked += n
+			c.mu.Unlock()
+			all += n
+		}
+		perClass[cls] = 0
+	}
+	if all != 0 {
+		s.bg.mu.Lock()
+		s.crawl.checked += all
+		s.bg.mu.Unlock()
+	}
 }
 
 // autoCrawlDue reports whether the background goroutine should take a

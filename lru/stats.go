@@ -190,7 +190,7 @@ func (s *Store) Stats() Stats {
 	st.SlabReassignBusyDeletes = m.busyDeletes
 	st.SlabReassignRunning = m.running
 	st.CrawlerChecked = s.crawl.checked
-	st.LRUCrawlerStarts = s.crawl.starts - s.resetBase.starts
+	st.LRUCrawlerStarts = s.crawl.starts - s.resetBase.starts + s.crawl.dumps
 	st.MaintainerJuggles = s.bg.juggles - s.resetBase.juggles
 	moved := s.resetBase.moved
 	s.bg.mu.Unlock()
@@ -236,7 +236,7 @@ func (s *Store) ResetStats() {
 	s.bg.mu.Lock()
 	m := &s.mover
 	m.rescues, m.chunkRescues, m.evictionsNomem, m.inlineReclaim, m.busyItems, m.busyDeletes = 0, 0, 0, 0, 0, 0
-	s.crawl.checked = 0
+	s.crawl.checked, s.crawl.dumps = 0, 0
 	s.resetBase = statsBase{starts: s.crawl.starts, juggles: s.bg.juggles, moved: moved}
 	s.bg.mu.Unlock()
 }

@@ -375,6 +375,7 @@ type dumpState struct {
 	cur     lru.DumpCursor
 	classes map[int]bool  // nil: every class
 	req     proto.Request // scratch for mgdump's lines
+	checked []uint64      // items looked at by class, for crawler_items_checked; nil for a dump by hash table
 }
 
 // dump is `lru_crawler metadump` (OK, then key=... exp=... la=... cas=...
@@ -414,12 +415,19 @@ func (c *conn) dump(mg bool, classes []byte, pipelined bool) {
 			return
 		}
 		*ds = dumpState{active: true, classes: set}
+		if string(classes) != "hash" {
+			ds.checked = make([]uint64, slab.MaxClasses+1)
+		}
+		c.s.store.NoteDumpStart()
 		c.out = proto.AppendOK(c.out) // memcached 1.6.45 acknowledges a dump first
 	}
 	cas := c.s.set.CASEnabled
 	fn := func(d *lru.DumpItem) {
 		if ds.classes != nil && !ds.classes[d.Class] {
 			return
+		}
+		if ds.checked != nil {
+			ds.checked[d.Class]++
 		}
 		if mg {
 			c.out = appendMgDump(c.out, &ds.req, d.Key, d.KeyBinary)
@@ -431,6 +439,9 @@ func (c *conn) dump(mg bool, classes []byte, pipelined bool) {
 	}
 	for !ds.cur.Done() {
 		ds.cur = c.s.store.Dump(ds.cur, dumpBudget, fn)
+		if ds.checked != nil {
+			c.s.store.NoteDumpChecked(ds.checked)
+		}
 		if len(c.out) > outputPause && !ds.cur.Done() {
 			c.more.suspended = true // continue once the client has read this
 			return

@@ -664,3 +664,53 @@ func TestAutoCrawlMatchesMemcached(t *testing.T) {
 		}
 	}
 }
+
+// Dumps count as crawls, as memcached counts them: each is a crawler
+// start, and a dump by LRU (not by hash table) adds the items it looked at
+// to crawler_items_checked, overall and by class; stats reset zeroes both.
+func TestCrawlerCountsMatchMemcached(t *testing.T) {
+	ref := testenv.StartReference(t, "-t", "1")
+	srv := startTestServer(t, func(s *Settings) { s.Threads = 1 })
+	counts := func(addr string) string {
+		st := statLines(t, addr, "stats")
+		it := statLines(t, addr, "stats items")
+		return fmt.Sprintf("starts=%s checked=%s class1=%s", st["lru_crawler_starts"],
+			st["crawler_items_checked"], it["items:1:crawler_items_checked"])
+	}
+	var fill strings.Builder
+	for i := range 10 {
+		fmt.Fprintf(&fill, "set k%d 0 0 1\r\nx\r\n", i)
+	}
+	for _, addr := range []string{ref, srv.Addr()} {
+		sendLines(t, addr, fill.String(), 10)
+	}
+	for _, step := range []struct{ cmd, end string }{
+		{"lru_crawler metadump all", "END\r\n"},
+		{"lru_crawler metadump hash", "END\r\n"},
+		{"lru_crawler mgdump 1", "EN\r\n"},
+		{"lru_crawler mgdump hash", "EN\r\n"},
+		{"lru_crawler metadump 2", "END\r\n"},
+		{"stats reset", "RESET\r\n"},
+		{"lru_crawler metadump all", "END\r\n"},
+	} {
+		var got [2]string
+		for i, addr := range []string{ref, srv.Addr()} {
+			nc, br := dialT(t, addr)
+			fmt.Fprintf(nc, "%s\r\n", step.cmd)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					t.Fatalf("%s on %s: %v", step.cmd, addr, err)
+				}
+				if line == step.end {
+					break
+				}
+			}
+			nc.Close()
+			got[i] = counts(addr)
+		}
+		if got[0] != got[1] {
+			t.Errorf("after %s: memcached %s, slabcached %s", step.cmd, got[0], got[1])
+		}
+	}
+}
