@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/slab"
 )
 
@@ -188,7 +189,13 @@ func (s *Store) run(stop, done chan struct{}) {
 			sleep += sleep / 2
 		}
 		sleep = min(max(sleep, minSleep), maxSleep)
-		t.Reset(sleep)
+		if sleep == maxSleep {
+			// Idle: wake with the clock, just after the second turns, so
+			// that one wake-up of the process serves both.
+			t.Reset(clock.UntilNextSecond(time.Now()))
+		} else {
+			t.Reset(sleep)
+		}
 	}
 }
 

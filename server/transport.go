@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slabcache/slabcache/cluster/hotkeys"
+	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -620,13 +621,10 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 
 // tickInterval is how often OnTick runs while it has work that wants it
 // soon (watchers' eviction lines and skip notices, a cluster's warm-up
-// and hand-over, paused connections); otherwise every idleTickInterval, for
-// idle_timeout (counted in whole seconds): an idle server's timers wake its
-// threads.
-const (
-	tickInterval     = 100 * time.Millisecond
-	idleTickInterval = time.Second
-)
+// and hand-over, paused connections); otherwise it runs once a second, as
+// the clock moves (clock.UntilNextSecond), for idle_timeout (counted in
+// whole seconds): an idle server's timers wake its threads.
+const tickInterval = 100 * time.Millisecond
 
 // OnTick runs on its own goroutine: it may only Close and Wake connections.
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
@@ -658,7 +656,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	if fast {
 		return tickInterval, gnet.None
 	}
-	return idleTickInterval, gnet.None
+	return clock.UntilNextSecond(time.Now()), gnet.None // with the clock's wake-up
 }
 
 // addrStringer prints a net.Addr that may be nil.

@@ -61,22 +61,24 @@ func (c *Real) update() {
 func (c *Real) run() {
 	// One wake-up a second, just after the second turns (an idle server's
 	// timers wake its threads; memcached's clock also ticks once a second).
-	t := time.NewTimer(untilNextSecond(time.Now()))
+	t := time.NewTimer(UntilNextSecond(time.Now()))
 	defer t.Stop()
 	for {
 		select {
 		case <-t.C:
 			c.update()
-			t.Reset(untilNextSecond(time.Now()))
+			t.Reset(UntilNextSecond(time.Now()))
 		case <-c.stop:
 			return
 		}
 	}
 }
 
-// untilNextSecond is the time from now to just after the next whole
-// second of the wall clock.
-func untilNextSecond(now time.Time) time.Duration {
+// UntilNextSecond is the time from now to just after the next whole
+// second of the wall clock, when the real clock moves: timers of
+// background work that runs once a second use it too, so that one
+// wake-up of an idle process serves them all.
+func UntilNextSecond(now time.Time) time.Duration {
 	return now.Truncate(time.Second).Add(time.Second + time.Millisecond).Sub(now)
 }
 

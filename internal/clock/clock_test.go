@@ -57,7 +57,7 @@ func TestUntilNextSecond(t *testing.T) {
 		{300 * time.Millisecond, 701 * time.Millisecond},
 		{999 * time.Millisecond, 2 * time.Millisecond},
 	} {
-		if got := untilNextSecond(base.Add(c.at)); got != c.want {
+		if got := UntilNextSecond(base.Add(c.at)); got != c.want {
 			t.Errorf("at +%v: %v, want %v", c.at, got, c.want)
 		}
 	}
