@@ -629,6 +629,9 @@ const tickInterval = 100 * time.Millisecond
 // OnTick runs on its own goroutine: it may only Close and Wake connections.
 func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	s := h.s
+	if r, ok := s.clk.(interface{ Refresh() }); ok {
+		r.Refresh() // this tick may wake before the clock's as the second turns
+	}
 	now := s.clk.Now()
 	idle := uint32(s.set.IdleTimeout)
 	fast := s.obs.on.Load() || s.rep.peers.Load() != nil || s.warmPeers() != nil

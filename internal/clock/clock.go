@@ -54,8 +54,23 @@ func NewReal() *Real {
 	return c
 }
 
+// Refresh reads the wall clock now rather than at the next tick: work
+// that wakes as the second turns, at the same moment as the clock's own
+// goroutine, calls it so as not to read the second before.
+func (c *Real) Refresh() { c.update() }
+
+// update moves the clock to the wall clock's second, never back: two
+// goroutines may read the wall clock on either side of a second's turn and
+// store in the other order (and memcached's clock, monotonic, never goes
+// back either).
 func (c *Real) update() {
-	c.now.Store(uint32(time.Now().Unix() - c.epoch))
+	now := uint32(time.Now().Unix() - c.epoch)
+	for {
+		old := c.now.Load()
+		if now <= old || c.now.CompareAndSwap(old, now) {
+			return
+		}
+	}
 }
 
 func (c *Real) run() {

@@ -62,3 +62,19 @@ func TestUntilNextSecond(t *testing.T) {
 		}
 	}
 }
+
+// The real clock never goes back, even when a late update reads an
+// earlier second than one already stored.
+func TestRealNeverGoesBack(t *testing.T) {
+	c := &Real{epoch: time.Now().Unix() - 100}
+	c.now.Store(500)
+	c.Refresh()
+	if got := c.Now(); got != 500 {
+		t.Fatalf("clock at %d after a refresh that read about 100, want 500", got)
+	}
+	c.now.Store(50)
+	c.Refresh()
+	if got := c.Now(); got < 100 || got > 102 {
+		t.Fatalf("clock at %d after a refresh, want about 100", got)
+	}
+}
