@@ -24,7 +24,7 @@ type crawlerState struct {
 	// that expire in each of the coming 60 minutes.
 	seen, noExp uint64
 	histo       [60]uint64
-	// dumps counts the metadumps and mgdumps begun (NoteDump), which
+	// dumps counts the metadumps and mgdumps begun (NoteDumpStart), which
 	// memcached counts as crawls.
 	dumps uint64
 
@@ -42,7 +42,7 @@ const maxAutoCrawlWait = 60 * 60
 // pass saw, the wait before the next. When at least 1% of the items that
 // can expire (and one more) will have expired within x minutes, the wait
 // moves a minute toward x minutes; when none expire within the hour it
-// grows by a minute; it stays under an hour.
+// grows by a minute; it is at most an hour.
 func autoCrawlWait(wait uint32, seen, noExp uint64, histo *[60]uint64) uint32 {
 	low := (seen-noExp)/100 + 1
 	var avail uint64
