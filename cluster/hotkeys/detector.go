@@ -110,6 +110,11 @@ type Detector struct {
 	changes  [2]atomic.Uint64       // leave, enter
 	view     atomic.Pointer[view]
 
+	// sleeping is set while Start's goroutine waits for traffic (quiet);
+	// a sampler beginning a window then wakes it through wake.
+	sleeping atomic.Bool
+	wake     chan struct{}
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -144,7 +149,7 @@ func New(cfg Config) *Detector {
 		start := time.Now().Unix()
 		cfg.Now = func() uint32 { return uint32(time.Now().Unix()-start) + 2 }
 	}
-	d := &Detector{cfg: cfg, hot: map[string]*hotState{}, tracked: map[string]int64{}, last: -1}
+	d := &Detector{cfg: cfg, hot: map[string]*hotState{}, tracked: map[string]int64{}, last: -1, wake: make(chan struct{}, 1)}
 	d.view.Store(&view{})
 	d.pins.Store(&pinSet{})
 	return d
@@ -198,9 +203,47 @@ func (d *Detector) Start() {
 			}
 			last = now
 			d.CloseWindows(d.windowOf(now) - 1)
+			if d.quiet() {
+				// Nothing read or written for a while and no hot key:
+				// sleep until a sampler begins a window (Sampler.Begin).
+				// The windows in between were empty: none is merged.
+				d.sleeping.Store(true)
+				select {
+				case <-d.stop:
+					return
+				case <-d.wake:
+				}
+				d.sleeping.Store(false)
+				last = d.cfg.Now()
+				d.skipTo(d.windowOf(last))
+			}
 			t.Reset(untilAfterSecond(time.Now()))
 		}
 	}()
+}
+
+// quiet reports whether the detector may sleep: its windows held no read
+// and no write and no key is hot.
+func (d *Detector) quiet() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.hot) != 0 || len(d.history) < d.cfg.Windows {
+		return false
+	}
+	for _, w := range d.history {
+		if w.reads != 0 || w.writes != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// skipTo marks the windows before w's previous one merged, after a sleep
+// during which they were empty.
+func (d *Detector) skipTo(w int64) {
+	d.mu.Lock()
+	d.last = max(d.last, w-2)
+	d.mu.Unlock()
 }
 
 // closeDelay is how long after a second turns the detector merges the
@@ -561,6 +604,12 @@ func (s *Sampler) Begin(now uint32) {
 		}
 	}
 	s.win = w
+	if s.d.sleeping.Load() {
+		select {
+		case s.d.wake <- struct{}{}:
+		default:
+		}
+	}
 	s.reads.Reset()
 	s.writes.Reset()
 	s.nreads, s.nwrites = 0, 0

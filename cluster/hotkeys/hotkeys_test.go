@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // zipfKeys returns n draws of keys "k0".."k<m-1>" under Zipf s.
@@ -319,5 +320,38 @@ func TestDetectorReadsPerSecTracksKeys(t *testing.T) {
 	r.d.mu.Unlock()
 	if still {
 		t.Fatal("c still tracked after nobody asked for it")
+	}
+}
+
+// With nothing read or written for its windows and no hot key, the
+// detector's goroutine sleeps (an idle server's timers wake its threads);
+// a loop beginning a window wakes it, and keys turn hot as before.
+func TestDetectorSleepsWhileIdle(t *testing.T) {
+	d := New(Config{SampleRate: 1, MinRate: 1, MinSamples: 1, Threshold: 0.5})
+	s := d.Sampler()
+	d.Start()
+	defer d.Stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for !d.sleeping.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the detector did not sleep with no traffic")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for len(d.Hot()) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no key hot after traffic resumed (sleeping %v)", d.sleeping.Load())
+		}
+		s.Begin(d.cfg.Now())
+		for range 100 {
+			s.Read([]byte("k"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := d.Hot()[0].Key; got != "k" {
+		t.Fatalf("hot key %q, want k", got)
+	}
+	if d.sleeping.Load() {
+		t.Fatal("asleep with a hot key")
 	}
 }
