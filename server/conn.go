@@ -219,7 +219,7 @@ func (c *conn) onTraffic() gnet.Action {
 	}
 	if gc.OutboundBuffered() > outputPause {
 		// The client is not reading its replies: leave its requests
-		// unread until it does (OnTick wakes paused connections), and
+		// unread until it does (pause wakes it to look again), and
 		// close it when it keeps sending.
 		if gc.InboundBuffered() > inputCap {
 			c.s.counts.outputClosed.Add(1)

@@ -9,7 +9,7 @@
 //   - settings.go: Settings, memcached's configuration with memcached's names,
 //     its validation and `stats settings`; StoreConfig maps it onto the store.
 //   - transport.go: the gnet handler, the listening sockets, the registry of
-//     open connections, the tick that wakes paused and closes idle ones.
+//     open connections, the tick that closes idle ones.
 //   - conn.go: one connection's state and its input loop: parse every complete
 //     request of an event (proto.Parse), stream large values into a store
 //     reservation, write all replies in one write, pause a client that does

@@ -333,20 +333,30 @@ func (c *conn) observeVivify(key []byte, o lru.Outcome, ttl uint32) {
 		c.logFetch(key, false, lru.Absent, 0, 0)
 	}
 	if kinds&watchMutations != 0 {
-		b := obs.logPrefix(c.wlog.lines)
-		b = append(b, "type=item_store key="...)
-		b = proto.AppendURIKey(b, key)
-		b = append(b, " status=stored cmd=add ttl="...)
-		b = strconv.AppendUint(b, uint64(ttl), 10)
-		b = append(b, " clsid="...)
-		b = strconv.AppendInt(b, int64(o.Class), 10)
-		b = append(b, " cfd="...)
-		b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
-		b = append(b, " size="...)
-		b = strconv.AppendInt(b, int64(len(strconv.AppendUint(nil, o.Value, 10))), 10)
-		c.wlog.lines = append(b, '\n')
-		c.wlog.kinds |= watchMutations
+		c.logStore(key, "stored", "add", ttl, o.Class, len(strconv.AppendUint(nil, o.Value, 10)))
 	}
+}
+
+// logStore appends one item_store line (watch mutations) as memcached
+// prints it.
+func (c *conn) logStore(key []byte, status, cmd string, ttl uint32, cls, size int) {
+	b := c.s.obs.logPrefix(c.wlog.lines)
+	b = append(b, "type=item_store key="...)
+	b = proto.AppendURIKey(b, key)
+	b = append(b, " status="...)
+	b = append(b, status...)
+	b = append(b, " cmd="...)
+	b = append(b, cmd...)
+	b = append(b, " ttl="...)
+	b = strconv.AppendUint(b, uint64(ttl), 10)
+	b = append(b, " clsid="...)
+	b = strconv.AppendInt(b, int64(cls), 10)
+	b = append(b, " cfd="...)
+	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
+	b = append(b, " size="...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	c.wlog.lines = append(b, '\n')
+	c.wlog.kinds |= watchMutations
 }
 
 // noHit is a Hit that reads nothing.
@@ -450,24 +460,7 @@ func (c *conn) observeStore(r *proto.Request, o lru.Outcome, prefix bool) {
 		}
 		exp = clock.Expiry(c.s.clk, int64(secs))
 	}
-	ttl := watchTTL(exp, now)
-	b := obs.logPrefix(c.wlog.lines)
-	b = append(b, "type=item_store key="...)
-	b = proto.AppendURIKey(b, r.Key)
-	b = append(b, " status="...)
-	b = append(b, storeStatus(o.Result)...)
-	b = append(b, " cmd="...)
-	b = append(b, storeCmd(r).String()...)
-	b = append(b, " ttl="...)
-	b = strconv.AppendUint(b, uint64(ttl), 10)
-	b = append(b, " clsid="...)
-	b = strconv.AppendInt(b, int64(cls), 10)
-	b = append(b, " cfd="...)
-	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
-	b = append(b, " size="...)
-	b = strconv.AppendInt(b, int64(size), 10)
-	c.wlog.lines = append(b, '\n')
-	c.wlog.kinds |= watchMutations
+	c.logStore(r.Key, storeStatus(o.Result), storeCmd(r).String(), watchTTL(exp, now), cls, size)
 }
 
 // watchTTL is an item_store line's ttl for an expiry: 0 for none, else
@@ -501,20 +494,7 @@ func (c *conn) observeBinStoreFailed(r *proto.BinRequest, t *proto.Request, res 
 	if int32(r.Exptime) <= 0 {
 		size = 0
 	}
-	fd := c.gc.Fd()
-	b := obs.logPrefix(c.wlog.lines)
-	b = append(b, "type=item_store key="...)
-	b = proto.AppendURIKey(b, r.Key)
-	b = append(b, " status="...)
-	b = append(b, storeStatus(res)...)
-	b = append(b, " cmd=null ttl=0 clsid="...)
-	b = strconv.AppendUint(b, uint64(uint8(fd)), 10)
-	b = append(b, " cfd="...)
-	b = strconv.AppendInt(b, int64(fd), 10)
-	b = append(b, " size="...)
-	b = strconv.AppendInt(b, int64(size), 10)
-	c.wlog.lines = append(b, '\n')
-	c.wlog.kinds |= watchMutations
+	c.logStore(r.Key, storeStatus(res), "null", 0, int(uint8(c.gc.Fd())), int(size))
 }
 
 // observeDelete records a delete or md that ended as out (detail,
@@ -538,17 +518,7 @@ func (c *conn) observeDelete(r *proto.Request, out lru.Outcome) {
 		if r.HasFlag('T') {
 			ttl = watchTTL(clock.Expiry(c.s.clk, int64(r.Exptime)), c.s.clk.Now())
 		}
-		b := o.logPrefix(c.wlog.lines)
-		b = append(b, "type=item_store key="...)
-		b = proto.AppendURIKey(b, r.Key)
-		b = append(b, " status=stored cmd=set ttl="...)
-		b = strconv.AppendUint(b, uint64(ttl), 10)
-		b = append(b, " clsid="...)
-		b = strconv.AppendInt(b, int64(out.Class), 10)
-		b = append(b, " cfd="...)
-		b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
-		c.wlog.lines = append(b, " size=0\n"...)
-		c.wlog.kinds |= watchMutations
+		c.logStore(r.Key, "stored", "set", ttl, out.Class, 0)
 	}
 	// memcached logs no deletion for a binary DELETE, nor for md with I.
 	if kinds&watchDeletions == 0 || meta && r.HasFlag('I') || c.bin {

@@ -24,8 +24,7 @@ import (
 )
 
 // The transport: gnet's event loops, the listening sockets, the set of open
-// connections and the periodic tick that wakes paused and closes idle
-// ones. A connection's own input handling is in conn.go.
+// connections and the periodic tick that closes idle ones. A connection's own input handling is in conn.go.
 
 // transport is the network side of a Server.
 type transport struct {
@@ -621,7 +620,7 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 
 // tickInterval is how often OnTick runs while it has work that wants it
 // soon (watchers' eviction lines and skip notices, a cluster's warm-up
-// and hand-over, paused connections); otherwise it runs once a second, as
+// and hand-over); otherwise it runs once a second, as
 // the clock moves (clock.UntilNextSecond), for idle_timeout (counted in
 // whole seconds): an idle server's timers wake its threads.
 const tickInterval = 100 * time.Millisecond
@@ -637,9 +636,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	fast := s.obs.on.Load() || s.rep.peers.Load() != nil || s.warmPeers() != nil
 	s.net.eachConn(func(c *conn) {
 		if c.paused.Load() {
-			c.gc.Wake(nil) // besides its own wake-up (conn.pause)
-			fast = true
-			return
+			return // not idle: it wakes itself to send its replies (conn.pause)
 		}
 		if idle > 0 && now-c.lastActive.Load() > idle && c.kicked.CompareAndSwap(false, true) {
 			s.counts.idleKicks.Add(1)

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/slabcache/slabcache/internal/clock"
 )
 
 // Config sets how keys are sampled and when a key is hot.
@@ -246,14 +248,14 @@ func (d *Detector) skipTo(w int64) {
 	d.mu.Unlock()
 }
 
-// closeDelay is how long after a second turns the detector merges the
+// closeDelay is how long after the clock moves the detector merges the
 // window the clock left.
 const closeDelay = 100 * time.Millisecond
 
-// untilAfterSecond is the time from now to closeDelay past the next whole
-// second of the wall clock.
+// untilAfterSecond is the time from now to closeDelay after the server's
+// clock next moves.
 func untilAfterSecond(now time.Time) time.Duration {
-	return now.Truncate(time.Second).Add(time.Second + closeDelay).Sub(now)
+	return clock.UntilNextSecond(now) + closeDelay
 }
 
 // Stop ends the goroutine.
