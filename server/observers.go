@@ -349,6 +349,12 @@ func (c *conn) logStore(key []byte, status, cmd string, ttl uint32, cls, size in
 	b = append(b, cmd...)
 	b = append(b, " ttl="...)
 	b = strconv.AppendUint(b, uint64(ttl), 10)
+	c.endLogLine(b, cls, size, watchMutations)
+}
+
+// endLogLine ends an item line of kind with the fields memcached ends it
+// with (clsid, cfd, size) and adds it to this event's watch log.
+func (c *conn) endLogLine(b []byte, cls, size, kind int) {
 	b = append(b, " clsid="...)
 	b = strconv.AppendInt(b, int64(cls), 10)
 	b = append(b, " cfd="...)
@@ -356,7 +362,7 @@ func (c *conn) logStore(key []byte, status, cmd string, ttl uint32, cls, size in
 	b = append(b, " size="...)
 	b = strconv.AppendInt(b, int64(size), 10)
 	c.wlog.lines = append(b, '\n')
-	c.wlog.kinds |= watchMutations
+	c.wlog.kinds |= kind
 }
 
 // noHit is a Hit that reads nothing.
@@ -372,24 +378,18 @@ func (c *conn) logFetch(key []byte, found bool, gone lru.Gone, cls, size int) {
 	b = proto.AppendURIKey(b, key)
 	switch {
 	case found:
-		b = append(b, " status=found clsid="...)
+		b = append(b, " status=found"...)
 	case gone == lru.Expired:
-		b = append(b, " status=expired clsid="...)
+		b = append(b, " status=expired"...)
 	case gone == lru.Flushed:
-		b = append(b, " status=flushed clsid="...)
+		b = append(b, " status=flushed"...)
 	default:
-		b = append(b, " status=not_found clsid="...)
+		b = append(b, " status=not_found"...)
 	}
 	if !found {
 		cls, size = 0, 0
 	}
-	b = strconv.AppendInt(b, int64(cls), 10)
-	b = append(b, " cfd="...)
-	b = strconv.AppendInt(b, int64(c.gc.Fd()), 10)
-	b = append(b, " size="...)
-	b = strconv.AppendInt(b, int64(size), 10)
-	c.wlog.lines = append(b, '\n')
-	c.wlog.kinds |= watchFetchers
+	c.endLogLine(b, cls, size, watchFetchers)
 }
 
 // storeStatus is the logger's name for a store result.
