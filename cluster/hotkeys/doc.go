@@ -14,5 +14,6 @@
 //   - a hot key is then counted exactly in every sampler (pinned), and
 //     leaves after LeaveWindows windows in a row under half the threshold.
 //
-// The package imports only the standard library.
+// The package imports only the standard library and internal/clock (whose
+// second turns close the windows).
 package hotkeys

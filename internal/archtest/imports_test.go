@@ -61,8 +61,10 @@ var packageRules = map[string]struct {
 	"cluster/discovery":  {ours: []string{"cluster/ring", "proto"}, thirdParty: []string{}},
 	"cluster/membership": {ours: []string{"cluster/discovery"}, thirdParty: []string{"github.com/hashicorp/serf", "github.com/hashicorp/memberlist", "go.uber.org/zap"}},
 	"cluster/client":     {ours: []string{"cluster/ring", "cluster/discovery", "proto"}, thirdParty: []string{}},
-	// hot-key detection runs on the request path: the standard library only.
-	"cluster/hotkeys": {ours: []string{}, thirdParty: []string{}},
+	// hot-key detection runs on the request path: the standard library
+	// only, and the server's clock (itself the standard library only), whose
+	// second the detector's windows follow.
+	"cluster/hotkeys": {ours: []string{"internal/clock"}, thirdParty: []string{}},
 	"cluster/peers":   {ours: []string{"proto"}, thirdParty: []string{}},
 	"cluster/aside": {ours: []string{"cluster/client"}, thirdParty: []string{"github.com/klauspost/compress",
 		"github.com/maypok86/otter/v2", "github.com/sony/gobreaker/v2", "golang.org/x/sync", "github.com/prometheus/client_golang"}},
