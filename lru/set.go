@@ -88,7 +88,8 @@ type Outcome struct {
 	// stored), the found, deleted, touched or changed one; 0 for none.
 	Class int
 	// CAS is the item's CAS after the operation (Set, Commit: Stored only;
-	// Delta).
+	// Delta); for a CAS store refused with Exists, the item's CAS that the
+	// given one did not match.
 	CAS uint64
 	// Value is the new number (Delta).
 	Value uint64
@@ -356,6 +357,7 @@ func (s *Store) Commit(r *Reservation, args *SetArgs) (res Outcome) {
 				store = true
 			default:
 				res.Result = Exists
+				res.CAS = ocas // the item's, which the given one did not match
 			}
 		case ModeAppend, ModePrepend:
 			if casRes != casNone && casRes != casMatch {

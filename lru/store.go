@@ -252,6 +252,12 @@ func (s *Store) Close() error {
 // NumClasses returns the number of slab classes (class ids run from 1).
 func (s *Store) NumClasses() int { return s.slab.NumClasses() }
 
+// ClassGeometry returns the chunk size of class cls and how many chunks a
+// page of it holds.
+func (s *Store) ClassGeometry(cls int) (size, perPage int) {
+	return s.slab.ChunkSize(cls), s.slab.ChunksPerPage(cls)
+}
+
 func (s *Store) ptr(r slab.Ref) itemPtr { return itemPtr(s.slab.Pointer(r)) }
 
 func (s *Store) shardFor(h uint64) *shard { return &s.shards[h>>(64-s.shardBits)] }

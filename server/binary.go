@@ -98,6 +98,9 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			return len(buf), false
 		}
 		if err == nil {
+			if c.vv {
+				c.vBinRequest(buf[off:off+proto.BinHeaderLen], r, true)
+			}
 			if h := c.loop.hot; h != nil {
 				sampleBinary(h, r)
 			}
@@ -117,6 +120,9 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			if c.replicatedBinWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)
 				c.execBinary(r)
+				if c.vv {
+					c.vBinReplies(mark)
+				}
 				c.noteBinFlush(r, mark)
 				end := ticks.Now()
 				c.observe(binCommand(r.Base()), end-start)
@@ -126,6 +132,9 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			}
 			mark := len(c.out)
 			c.execBinary(r)
+			if c.vv {
+				c.vBinReplies(mark)
+			}
 			if c.udp != nil {
 				// memcached starts a reply for every binary request; a
 				// quiet one's stays empty, and is sent as an empty
@@ -155,6 +164,9 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				// reservation made now (a value too large is refused at
 				// once, as memcached does).
 				if total := r.HeaderLen + r.ValueLen; total > streamThreshold && c.udp == nil {
+					if c.vv {
+						c.vBinRequest(buf[off:off+proto.BinHeaderLen], r, true)
+					}
 					c.startBinStream(r, buf[off:off+r.HeaderLen])
 					return off + r.HeaderLen, false
 				} else {
@@ -169,9 +181,24 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 		if !ok {
 			return off, true
 		}
+		if c.vv && len(buf)-off >= proto.BinHeaderLen {
+			c.vBinRequest(buf[off:off+proto.BinHeaderLen], r, false)
+		}
 		off += n
 		if !e.Silent() {
+			mark := len(c.out)
 			c.out = proto.AppendBinError(c.out, r.Opcode, e.Status, r.Opaque)
+			if c.vv {
+				c.vBinReplies(mark)
+			}
+		}
+		if c.s.verbosity.Load() > 0 {
+			switch {
+			case e == proto.ErrBinBadMagic && len(buf)-(off-n) >= proto.BinHeaderLen:
+				c.s.vprintf("Invalid magic:  %x\n", buf[off-n])
+			case e.Close() && e.Status == proto.BinStatusEINVAL:
+				c.s.vprintf("Protocol error (opcode %02x), close connection %d\n", byte(r.Opcode), c.fd())
+			}
 		}
 		if c.udp != nil {
 			c.udpMark(false)

@@ -164,7 +164,7 @@ func (c *conn) metaCommit(r *proto.Request) {
 	}
 	mi := proto.MetaItem{CAS: o.CAS, Size: o.Len}
 	if o.Result != lru.Stored {
-		mi.Size = r.ValueLen
+		mi.CAS, mi.Size = 0, r.ValueLen
 	}
 	c.out = proto.AppendMetaReply(c.out, code, 0, r, &mi)
 }

@@ -25,6 +25,9 @@ type valueHit struct {
 func (h *valueHit) Hit(it *lru.Item) {
 	out := *h.out
 	h.c.holdReply(it, len(out))
+	if h.c.vv {
+		h.c.vline('>', []byte("sending key "), h.key)
+	}
 	if h.cas {
 		out = proto.AppendValueHeaderCAS(out, h.key, it.Flags, it.Len, it.CAS)
 	} else {
@@ -53,6 +56,9 @@ func (c *conn) get(r *proto.Request) {
 		if c.resps+len(r.Keys) > lim {
 			c.s.counts.respOOM.Add(1)
 			c.out = proto.AppendError(c.out, proto.ErrGetNoMemory)
+			if c.vv {
+				c.vReply([]byte(proto.ErrGetNoMemory.Reply()), false)
+			}
 			return
 		}
 		c.resps += len(r.Keys)
@@ -94,6 +100,12 @@ func (c *conn) get(r *proto.Request) {
 			if !r.NoReply {
 				c.out = proto.AppendError(c.out, proto.ErrGetKeyTooLong)
 			}
+			if c.vv {
+				// memcached prints the line as it sends it, the empty
+				// line after it included.
+				e := proto.ErrGetKeyTooLong.Reply()
+				c.s.vprintf(">%d %s\n", c.fd(), e[:len(e)-2])
+			}
 			c.more.resume = 0
 			return
 		}
@@ -118,6 +130,9 @@ func (c *conn) get(r *proto.Request) {
 			if i == len(r.Keys)-1 {
 				// The value's CRLF and END go in the same writev.
 				c.bigv.tail = crlfEnd
+				if c.vv {
+					c.vline('>', []byte("END"))
+				}
 				c.sendBig()
 				c.more.resume = 0
 				return
@@ -127,6 +142,9 @@ func (c *conn) get(r *proto.Request) {
 	}
 	c.more.resume = 0
 	c.out = proto.AppendEnd(c.out)
+	if c.vv {
+		c.vline('>', []byte("END"))
+	}
 }
 
 // prefetchKeys is a multi-get's look-ahead: while key i is looked up, the
@@ -192,6 +210,9 @@ func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
 	} else if !r.NoReply {
 		c.out = proto.AppendError(c.out, e)
 	}
+	if c.vv {
+		c.vReply([]byte(e.Reply()), r.NoReply && r.Command != proto.CmdMetaSet)
+	}
 	// memcached removes the old item so that a failed store never leaves
 	// stale data: for set, and for ms in every mode.
 	if r.Command == proto.CmdSet || r.Command == proto.CmdMetaSet {
@@ -220,6 +241,12 @@ func (c *conn) commit(r *proto.Request) {
 	c.countStore(r, &o, r.Command == proto.CmdCas)
 	if !r.NoReply {
 		c.out = appendResult(c.out, o.Result)
+	}
+	if c.vv {
+		if o.Result == lru.Exists && r.Command == proto.CmdCas {
+			c.vCASFailure(o.CAS, r.CAS)
+		}
+		c.vReply(appendResult(nil, o.Result), r.NoReply)
 	}
 }
 
@@ -350,12 +377,14 @@ func (c *conn) flushAll(r *proto.Request) {
 		if !r.NoReply {
 			c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
 		}
+		c.vNoReply(r, proto.ErrFlushDisabled.Reply())
 		return
 	}
 	c.s.flushAll(int64(r.Exptime))
 	if !r.NoReply {
 		c.out = proto.AppendOK(c.out)
 	}
+	c.vNoReply(r, "OK")
 }
 
 // flushAll is flush_all with delay (0: now), noted for `stats settings`.
@@ -370,6 +399,15 @@ func (c *conn) verbosity(r *proto.Request) {
 	c.s.applyVerbosity()
 	if !r.NoReply {
 		c.out = proto.AppendOK(c.out)
+	}
+	// memcached prints the reply at the new level: the next lines follow it.
+	was := c.vv
+	c.vv = c.s.verbose()
+	switch {
+	case c.vv && !was:
+		c.vReply([]byte("OK"), r.NoReply) // exec did not plan to print it
+	case c.vv:
+		c.vNoReply(r, "OK")
 	}
 }
 
@@ -387,6 +425,9 @@ func (c *conn) memlimit(r *proto.Request) {
 		e = proto.ErrMemlimitAdjust
 	default:
 		c.s.setLive(func(l *Settings) { l.MaxBytes = int64(r.MemLimit) << 20 })
+		if c.s.verbosity.Load() > 0 {
+			c.s.vprintf("maxbytes adjusted to %dm\n", r.MemLimit)
+		}
 	}
 	switch {
 	case r.NoReply:

@@ -89,6 +89,9 @@ type conn struct {
 	authLen int
 	// protoSet: bin is decided (by -B, or the first byte under -B auto).
 	protoSet bool
+	// vv: memcached's -vv diagnostic lines are printed (verbose.go); read
+	// once per event.
+	vv bool
 
 	wlog watchLog  // watch log lines gathered during an event (observers.go)
 	udp  *udpState // serving UDP datagrams (udp.go); nil for a connection
@@ -239,6 +242,7 @@ func (c *conn) onTraffic() gnet.Action {
 	}
 	action := gnet.None
 	c.yielded = false
+	c.vv = c.s.verbose()
 	for !c.closeAfter && !c.yielded && !c.parked {
 		buffered := gc.InboundBuffered()
 		if buffered == 0 {
@@ -267,6 +271,13 @@ func (c *conn) onTraffic() gnet.Action {
 				c.bin = true
 			case ProtocolAuto:
 				c.bin = buf[0] == proto.BinReqMagic
+				if c.s.verbose() {
+					name := "ascii"
+					if c.bin {
+						name = "binary"
+					}
+					c.s.vprintf("%d: Client using the %s protocol\n", c.fd(), name)
+				}
 			}
 		}
 		var n int
@@ -342,9 +353,10 @@ type bigValue struct {
 }
 
 // big returns where a Hit may put a large value for sendBig: nil over UDP,
-// where every reply is copied into its datagrams.
+// where every reply is copied into its datagrams, and while -vv's lines
+// are printed (they are read from the replies in out).
 func (c *conn) big() *bigValue {
-	if c.udp != nil {
+	if c.udp != nil || c.vv {
 		return nil
 	}
 	return &c.bigv
@@ -522,6 +534,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		}
 		if err == nil {
 			c.pastBuffer(&wend, off+r.HeaderLen, off) // the line
+			if c.vv && !c.in.counted {
+				c.vCommand(buf[off : off+r.HeaderLen]) // (a store's, when its value came later)
+			}
 			if c.s.net.respLimit > 0 && !c.respRoom(r) {
 				// As memcached when it cannot allocate a response
 				// object for a command: the connection is closed, its
@@ -601,9 +616,15 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 					if h := c.loop.hot; h != nil {
 						h.Write(r.Key)
 					}
+					if c.vv {
+						c.vCommand(buf[off : off+r.HeaderLen])
+					}
 					c.startStream(r, buf[off:off+r.HeaderLen])
 					off += r.HeaderLen
 					return off, false
+				}
+				if c.vv && !c.in.counted {
+					c.vCommand(buf[off : off+r.HeaderLen]) // once, as the line is read
 				}
 				if c.storeLine(r) {
 					return off + r.HeaderLen, false // refused: its value is skipped
@@ -622,6 +643,9 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		e, ok := err.(*proto.Error)
 		if !ok {
 			return off, true
+		}
+		if c.vv && r.HeaderLen > 0 && off+r.HeaderLen <= len(buf) && !c.in.counted {
+			c.vCommand(buf[off : off+r.HeaderLen])
 		}
 		if e == proto.ErrLineTooLong {
 			// memcached reads again first if it held no more than
@@ -757,15 +781,27 @@ func (c *conn) protoError(r *proto.Request, e *proto.Error) {
 	}
 	if r.Command == proto.CmdFlushAll && !c.s.set.FlushEnabled {
 		// memcached checks -F before the arguments.
-		if !r.NoReply {
-			c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
+		mark := len(c.out)
+		c.out = proto.AppendError(c.out, proto.ErrFlushDisabled)
+		if c.vv {
+			c.vReply(c.out[mark:], r.NoReply)
+		}
+		if r.NoReply {
+			c.out = c.out[:mark]
 		}
 		return
 	}
 	if r.NoReply {
+		if c.vv && printsError(r.Command, e) {
+			c.vReply([]byte(e.Reply()), true)
+		}
 		return
 	}
+	mark := len(c.out)
 	c.out = proto.AppendError(c.out, e)
+	if c.vv && printsError(r.Command, e) {
+		c.vReply(c.out[mark:], false)
+	}
 }
 
 // startStream begins a storage command whose value will arrive over several

@@ -14,6 +14,9 @@ func (c *conn) exec(r *proto.Request) {
 		mark := len(c.out)
 		defer func() { c.out = c.out[:mark] }()
 	}
+	if c.vv {
+		defer c.vExecReply(r, len(c.out)) // (before noreply's cut above)
+	}
 	switch r.Command {
 	case proto.CmdGet, proto.CmdGets, proto.CmdGat, proto.CmdGats:
 		c.get(r)

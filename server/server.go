@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -48,6 +49,9 @@ type Options struct {
 	// LogLevel, when set, is the level of Logger: the `verbosity` command
 	// changes it as -v does.
 	LogLevel *zap.AtomicLevel
+	// VerboseOut receives the diagnostic lines memcached prints on
+	// standard error at -vv (verbose.go). nil means standard error.
+	VerboseOut io.Writer
 }
 
 // Server is a slabcached server: the store, the event loops serving the
@@ -71,6 +75,7 @@ type Server struct {
 	disc   atomic.Value // discoveryBox
 
 	verbosity atomic.Int32
+	vout      verboseOut // where -vv's lines go (verbose.go)
 	flushedAt atomic.Uint32     // relative time of the last flush_all (stats settings "oldest")
 	graceful  atomic.Bool       // the stop under way keeps the memory file (StopGracefully)
 	hot       *hotkeys.Detector // hot-key detection (hotkeys.go); nil when off
@@ -115,6 +120,7 @@ func New(s Settings, o Options) (*Server, error) {
 		srv.clk = srv.own
 	}
 	srv.verbosity.Store(int32(s.Verbosity))
+	srv.vout.w = o.VerboseOut
 	srv.live.set = s
 	srv.obs.init(s)
 	srv.disc.Store(discoveryBox{o.Discovery})
@@ -217,6 +223,9 @@ func (s *Server) Done() <-chan struct{} { return s.net.done }
 // Start starts the store's background work and the event loops, and returns
 // once the listeners are open (or failed to open).
 func (s *Server) Start() error {
+	if s.verbose() {
+		s.printSlabClasses()
+	}
 	s.store.Start()
 	s.inv.start()
 	if s.hot != nil {

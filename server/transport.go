@@ -373,6 +373,13 @@ type handler struct {
 func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 	s := h.s
 	s.net.boot(eng, s.log)
+	if s.verbose() {
+		for _, l := range s.net.boundListeners() {
+			if l.fd >= 0 {
+				s.printListening(l.fd)
+			}
+		}
+	}
 	s.net.bootAt.Store(s.clk.Now())
 	if s.net.udpOnly {
 		s.net.udp.recordSockets(eng)
@@ -444,8 +451,8 @@ func (s *Server) accepted(c *conn) {
 	s.net.mu.Lock()
 	s.net.conns[c] = struct{}{}
 	s.net.mu.Unlock()
-	if s.verbosity.Load() > 1 {
-		s.log.Debug("new client connection", zap.Stringer("remote", addrStringer{c.gc.RemoteAddr()}))
+	if s.verbose() {
+		s.printNewConn(c.fd())
 	}
 }
 
@@ -541,6 +548,9 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 			reason = "error"
 		}
 		s.obs.connEvent(c, true, reason)
+	}
+	if s.verbose() {
+		s.vprintf("<%d connection closed.\n", c.fd())
 	}
 	s.counts.curr.Add(-1)
 	s.net.mu.Lock()

@@ -222,6 +222,7 @@ wait:
 		}
 	}
 	shutdown(srv, log)
+	srv.PrintExit()
 	log.Info("slabcached stopped")
 	return exitOK
 }
