@@ -75,7 +75,7 @@ type Server struct {
 	disc   atomic.Value // discoveryBox
 
 	verbosity atomic.Int32
-	vout      verboseOut // where -vv's lines go (verbose.go)
+	vout      verboseOut        // where -vv's lines go (verbose.go)
 	flushedAt atomic.Uint32     // relative time of the last flush_all (stats settings "oldest")
 	graceful  atomic.Bool       // the stop under way keeps the memory file (StopGracefully)
 	hot       *hotkeys.Detector // hot-key detection (hotkeys.go); nil when off
