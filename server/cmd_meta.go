@@ -158,6 +158,9 @@ func (c *conn) metaCommit(r *proto.Request) {
 	}
 	o := c.s.store.Commit(&c.up.resv, &a)
 	c.countStore(r, &o, storeCmd(r) == proto.CmdCas)
+	if c.vv && o.Result == lru.Exists && a.Mode == lru.ModeCAS {
+		c.vCASFailure(o.CAS, a.CAS)
+	}
 	code := metaStatus(o.Result)
 	if code == proto.StatusHD && r.HasFlag('q') {
 		return

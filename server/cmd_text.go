@@ -210,9 +210,6 @@ func (c *conn) storeFailed(r *proto.Request, res lru.Result) {
 	} else if !r.NoReply {
 		c.out = proto.AppendError(c.out, e)
 	}
-	if c.vv {
-		c.vReply([]byte(e.Reply()), r.NoReply && r.Command != proto.CmdMetaSet)
-	}
 	// memcached removes the old item so that a failed store never leaves
 	// stale data: for set, and for ms in every mode.
 	if r.Command == proto.CmdSet || r.Command == proto.CmdMetaSet {

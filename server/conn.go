@@ -655,7 +655,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		c.pastBuffer(&wend, off+n, off)
 		off += n
 		if e != proto.ErrBadDataChunk || !c.allocFails(r) {
-			c.protoError(r, e)
+			c.protoError(r, e, buf[off-n:off-n+min(r.HeaderLen, n)])
 		}
 		if c.udp != nil {
 			c.udpMark(false)
@@ -775,7 +775,7 @@ func (c *conn) wrote() {
 }
 
 // protoError answers a request Parse refused.
-func (c *conn) protoError(r *proto.Request, e *proto.Error) {
+func (c *conn) protoError(r *proto.Request, e *proto.Error, line []byte) {
 	if r.Command == proto.CmdFlushAll {
 		c.st[cCmdFlush]++ // counted before anything is checked
 	}
@@ -792,14 +792,14 @@ func (c *conn) protoError(r *proto.Request, e *proto.Error) {
 		return
 	}
 	if r.NoReply {
-		if c.vv && printsError(r.Command, e) {
+		if c.vv && printsError(r.Command, e, line) {
 			c.vReply([]byte(e.Reply()), true)
 		}
 		return
 	}
 	mark := len(c.out)
 	c.out = proto.AppendError(c.out, e)
-	if c.vv && printsError(r.Command, e) {
+	if c.vv && printsError(r.Command, e, line) {
 		c.vReply(c.out[mark:], false)
 	}
 }

@@ -386,6 +386,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 		s.net.udp.last.Store(s.clk.Now())
 		s.napiUDP()
 	}
+	s.prepareUDPSockets()
 	if s.set.SocketPath != "" {
 		os.Chmod(s.set.SocketPath, os.FileMode(s.set.SocketMask&0o777))
 	}
@@ -650,6 +651,9 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		}
 		if idle > 0 && now-c.lastActive.Load() > idle && c.kicked.CompareAndSwap(false, true) {
 			s.counts.idleKicks.Add(1)
+			if s.verbose() {
+				s.vprintf("Closing idle fd %d\n", c.fd())
+			}
 			if c.tls != nil && c.tls.isReady() {
 				c.gc.Wake(nil) // its event loop says goodbye (close_notify) and closes
 			} else {

@@ -177,6 +177,46 @@ func (s *Server) napiUDP() {
 	}
 }
 
+// prepareUDPSockets gives each UDP socket the largest send buffer the
+// system allows, found as memcached finds it (maximize_sndbuf: a binary
+// search of SO_SNDBUF up to 256 MiB), and prints what -vv prints of the
+// sockets: the buffer sizes, and the socket once per thread serving it.
+func (s *Server) prepareUDPSockets() {
+	for _, l := range s.net.udp.boundSockets() {
+		old, now, ok := maximizeSendBuffer(l.fd)
+		if !s.verbose() {
+			continue
+		}
+		if ok {
+			s.vprintf("<%d send buffer was %d, now %d\n", l.fd, old, now)
+		}
+		for range max(s.set.Threads, 1) {
+			s.vprintf("<%d server listening (udp)\n", l.fd)
+		}
+	}
+}
+
+// maxSendBuffer is the largest send buffer maximizeSendBuffer tries.
+const maxSendBuffer = 256 << 20
+
+// maximizeSendBuffer is memcached's maximize_sndbuf.
+func maximizeSendBuffer(fd int) (old, now int, ok bool) {
+	old, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	if err != nil {
+		return 0, 0, false
+	}
+	lo, hi := old, maxSendBuffer
+	for lo <= hi {
+		avg := int(uint(lo+hi) / 2)
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, avg) == nil {
+			now, lo = avg, avg+1
+		} else {
+			hi = avg - 1
+		}
+	}
+	return old, now, true
+}
+
 // boundSockets returns the UDP sockets (none before boot or without -U).
 func (u *udpTransport) boundSockets() []listener {
 	u.mu.Lock()
@@ -379,6 +419,7 @@ func (c *conn) servePayload(payload []byte, binary bool) {
 		h.Begin(now)
 	}
 	c.mcLeft = 0 // each datagram is an event of its own (spend)
+	c.vv = c.s.verbose()
 	var off int
 	if binary {
 		off, _ = c.processBinary(payload)

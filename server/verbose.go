@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -156,12 +157,48 @@ func printsReply(cmd proto.Command) bool {
 	return true
 }
 
-// printsError reports whether memcached prints error e for cmd: always
-// for the commands whose replies it prints, and for the others only what
-// its request parser refuses before the command runs.
-func printsError(cmd proto.Command, e *proto.Error) bool {
-	return printsReply(cmd) || e == proto.ErrBadFormat || e == proto.ErrUnknownCommand ||
-		e == proto.ErrBadDataChunk || e == proto.ErrGetKeyTooLong
+// printsError reports whether memcached prints error e for the command
+// line: always for the commands whose replies it prints and for a bad
+// data block, and for the others only when its request parser refuses the
+// line before the command runs (parserRefuses).
+func printsError(cmd proto.Command, e *proto.Error, line []byte) bool {
+	return printsReply(cmd) || e == proto.ErrBadDataChunk || parserRefuses(cmd, line)
+}
+
+// parserRefuses reports whether memcached 1.6.45's request parser
+// (process_request) refuses a command line of cmd, which it answers
+// through out_string: too short a line, too few tokens, a storage
+// command's length that is not a number from 0 up. What the command
+// itself finds wrong later (a bad flag, key or number) it writes
+// unprinted.
+func parserRefuses(cmd proto.Command, line []byte) bool {
+	line = bytes.TrimSuffix(line, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if len(line) < 2 {
+		return true
+	}
+	var toks [][]byte
+	for _, t := range bytes.Split(line, []byte(" ")) {
+		if len(t) > 0 {
+			toks = append(toks, t)
+		}
+	}
+	length := func(i int) bool { // a storage length memcached accepts
+		n, ok := proto.Tok32(toks[i])
+		return ok && n >= 0 && n <= math.MaxInt32-2
+	}
+	switch cmd {
+	case proto.CmdMetaGet, proto.CmdMetaDelete, proto.CmdMetaArithmetic, proto.CmdMetaDebug,
+		proto.CmdGet, proto.CmdGets, proto.CmdDelete:
+		return len(toks) < 2
+	case proto.CmdMetaSet:
+		return len(toks) < 3 || !length(2)
+	case proto.CmdGat, proto.CmdGats, proto.CmdIncr, proto.CmdDecr, proto.CmdTouch:
+		return len(toks) < 3
+	case proto.CmdSet, proto.CmdAdd, proto.CmdReplace, proto.CmdAppend, proto.CmdPrepend, proto.CmdCas:
+		return len(toks) < 5 || !length(4)
+	}
+	return true
 }
 
 // vExecReply prints what memcached prints of the reply exec appended from
@@ -174,6 +211,9 @@ func (c *conn) vExecReply(r *proto.Request, mark int) {
 	out := c.out[mark:]
 	if i := bytes.Index(out, []byte("\r\n")); i < 0 || i+2 != len(out) || string(out) == "END\r\n" {
 		return
+	}
+	if r.Command == proto.CmdMetaDebug && string(out) != "EN\r\n" {
+		return // an item's ME line is written unprinted, a miss's EN printed
 	}
 	c.vReply(out, r.NoReply && r.Command.IsAdmin())
 }
