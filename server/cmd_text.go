@@ -130,9 +130,6 @@ func (c *conn) get(r *proto.Request) {
 			if i == len(r.Keys)-1 {
 				// The value's CRLF and END go in the same writev.
 				c.bigv.tail = crlfEnd
-				if c.vv {
-					c.vline('>', []byte("END"))
-				}
 				c.sendBig()
 				c.more.resume = 0
 				return
