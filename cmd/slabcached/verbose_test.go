@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/binary"
 	"net"
 	"os"
@@ -9,7 +8,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -115,7 +113,7 @@ func verboseRun(t *testing.T, bin string, args []string, conversations [][][]byt
 	t.Helper()
 	port := testenv.FreePort(t)
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var stderr lockedBuffer
+	var stderr testenv.Buffer
 	cmd := exec.Command(bin, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, args...)...)
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -163,7 +161,7 @@ func verboseRun(t *testing.T, bin string, args []string, conversations [][][]byt
 
 // waitFor waits until the process's standard error holds n lines that end
 // in suffix.
-func waitFor(t *testing.T, stderr *lockedBuffer, cmd *exec.Cmd, suffix string, n int) {
+func waitFor(t *testing.T, stderr *testenv.Buffer, cmd *exec.Cmd, suffix string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
@@ -173,25 +171,6 @@ func waitFor(t *testing.T, stderr *lockedBuffer, cmd *exec.Cmd, suffix string, n
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%s: no %d lines ending in %q:\n%s", cmd.Path, n, suffix, stderr.String())
-}
-
-// lockedBuffer is a buffer a process's output is copied into while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 var (

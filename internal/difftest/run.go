@@ -1,7 +1,6 @@
 package difftest
 
 import (
-	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -47,7 +46,7 @@ func Binary(path string, extra ...string) Starter {
 		args := append([]string{"-l", "127.0.0.1", "-p", port, "-U", "0"}, extra...)
 		args = append(args, flags...)
 		cmd := exec.Command(path, args...)
-		var out syncBuffer
+		var out testenv.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
 		if err := cmd.Start(); err != nil {
 			t.Fatalf("starting %s: %v", path, err)
@@ -81,30 +80,6 @@ func Binary(path string, extra ...string) Starter {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the process's output goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Len()
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Dir returns the absolute path of this package's testdata directory, so
