@@ -192,7 +192,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				c.vBinReplies(mark)
 			}
 		}
-		if c.s.verbosity.Load() > 0 {
+		if c.s.verboseErrors() {
 			switch {
 			case e == proto.ErrBinBadMagic && len(buf)-(off-n) >= proto.BinHeaderLen:
 				c.s.vprintf("Invalid magic:  %x\n", buf[off-n])

@@ -419,7 +419,7 @@ func (c *conn) memlimit(r *proto.Request) {
 		e = proto.ErrMemlimitAdjust
 	default:
 		c.s.setLive(func(l *Settings) { l.MaxBytes = int64(r.MemLimit) << 20 })
-		if c.s.verbosity.Load() > 0 {
+		if c.s.verboseErrors() {
 			c.s.vprintf("maxbytes adjusted to %dm\n", r.MemLimit)
 		}
 	}

@@ -271,7 +271,7 @@ func (c *conn) onTraffic() gnet.Action {
 				c.bin = true
 			case ProtocolAuto:
 				c.bin = buf[0] == proto.BinReqMagic
-				if c.s.verbose() {
+				if c.vv {
 					name := "ascii"
 					if c.bin {
 						name = "binary"

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"io"
 	"math"
@@ -44,6 +43,9 @@ func (v *verboseOut) write(b []byte) {
 // verbose reports whether memcached would print its -vv lines now.
 func (s *Server) verbose() bool { return s.verbosity.Load() > 1 }
 
+// verboseErrors reports whether memcached would print its -v lines now.
+func (s *Server) verboseErrors() bool { return s.verbosity.Load() > 0 }
+
 // vprintf prints one line of memcached's diagnostic output.
 func (s *Server) vprintf(format string, a ...any) {
 	s.vout.write(fmt.Appendf(nil, format, a...))
@@ -65,7 +67,7 @@ func (s *Server) PrintExit() {
 	switch {
 	case s.graceful.Load():
 		s.vprintf("Gracefully stopping\n")
-	case s.verbosity.Load() > 0:
+	case s.verboseErrors():
 		s.vprintf("Exiting normally\n")
 	}
 }
@@ -295,23 +297,24 @@ func (c *conn) vBinReplies(mark int) {
 		return
 	}
 	out := c.out[mark:]
-	for len(out) >= proto.BinHeaderLen {
-		op := proto.BinOpcode(out[1])
-		keyLen := binary.BigEndian.Uint16(out[2:])
-		status := proto.BinStatus(binary.BigEndian.Uint16(out[6:]))
-		n := proto.BinHeaderLen + int(binary.BigEndian.Uint32(out[8:]))
-		if op != proto.BinOpStat || status != proto.BinStatusSuccess {
-			if status != proto.BinStatusSuccess && keyLen == 0 {
-				c.vline('>', []byte("Writing an error: "), out[proto.BinHeaderLen:min(n, len(out))])
+	var resp proto.BinResponse
+	for {
+		n, err := proto.ParseBinResponse(out, &resp)
+		if err != nil {
+			return
+		}
+		if resp.Opcode != proto.BinOpStat || resp.Status != proto.BinStatusSuccess {
+			if resp.Status != proto.BinStatusSuccess && resp.KeyLen == 0 {
+				c.vline('>', []byte("Writing an error: "), resp.Value)
 			}
 			var h [proto.BinHeaderLen]byte
 			copy(h[:], out)
-			switch op.Base() {
+			switch resp.Opcode.Base() {
 			case proto.BinOpGet, proto.BinOpGetK, proto.BinOpGAT, proto.BinOpGATK, proto.BinOpTouch:
-				clear(h[16:])
+				clear(h[16:]) // the CAS
 			}
 			c.vBinDump('>', " Writing bin response:", h[:])
 		}
-		out = out[min(n, len(out)):]
+		out = out[n:]
 	}
 }

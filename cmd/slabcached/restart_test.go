@@ -17,20 +17,27 @@ import (
 	"github.com/slabcache/slabcache/internal/testenv"
 )
 
-// restartProc is a slabcached process a test started.
+// restartProc is a server process a test started.
 type restartProc struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr bytes.Buffer
+	stderr testenv.Buffer // read while the process writes it
 	done   chan error
 }
 
 // startPlain starts a slabcached on a free loopback port.
 func startPlain(t *testing.T, bin string, extra ...string) *restartProc {
 	t.Helper()
+	return startProc(t, bin, append([]string{"--metrics-listen", "off"}, extra...)...)
+}
+
+// startProc starts bin (slabcached, or memcached given its flags) on a
+// free loopback port, without UDP, with the extra arguments.
+func startProc(t *testing.T, bin string, extra ...string) *restartProc {
+	t.Helper()
 	port := testenv.FreePort(t)
 	p := &restartProc{addr: "127.0.0.1:" + strconv.Itoa(port), done: make(chan error, 1)}
-	p.cmd = exec.Command(bin, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "--metrics-listen", "off"}, extra...)...)
+	p.cmd = exec.Command(bin, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, extra...)...)
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -2,18 +2,14 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/slabcache/slabcache/internal/testenv"
 )
 
 // TestStopDuringWork stops slabcached with SIGTERM, SIGINT and the
@@ -68,36 +64,24 @@ func TestStopDuringWork(t *testing.T) {
 
 func stopDuring(t *testing.T, bin string, items int, work func(*testing.T, string) net.Conn, stop string) {
 	t.Helper()
-	port := testenv.FreePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var stderr bytes.Buffer
-	cmd := exec.Command(bin, "-l", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "128", "-A", "--metrics-listen", "off")
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	if err := testenv.WaitListening(addr, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	p := startPlain(t, bin, "-m", "128", "-A")
+	addr := p.addr
 	load(t, addr, items)
 	nc := work(t, addr)
 	defer nc.Close()
 	time.Sleep(20 * time.Millisecond)
 	switch stop {
 	case "SIGTERM":
-		cmd.Process.Signal(syscall.SIGTERM)
+		p.cmd.Process.Signal(syscall.SIGTERM)
 	case "SIGINT":
-		cmd.Process.Signal(syscall.SIGINT)
+		p.cmd.Process.Signal(syscall.SIGINT)
 	default:
 		sendNoRead(t, addr, "shutdown\r\n").Close()
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
+	case err := <-p.done:
 		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, stderr.String())
+			t.Fatalf("exit: %v\n%s", err, p.stderr.String())
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatalf("still running 15 s after %s", stop)

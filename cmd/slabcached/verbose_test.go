@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"net"
 	"os"
-	"os/exec"
 	"regexp"
 	"strconv"
 	"strings"
@@ -111,23 +110,12 @@ func verboseConversations() [][][]byte {
 // normalised (see TestVerboseOutputMatchesMemcached).
 func verboseRun(t *testing.T, bin string, args []string, conversations [][][]byte) string {
 	t.Helper()
-	port := testenv.FreePort(t)
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var stderr testenv.Buffer
-	cmd := exec.Command(bin, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, args...)...)
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	if err := testenv.WaitListening(addr, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
+	p := startProc(t, bin, args...)
 	// WaitListening's probe connection opened and closed: wait for its
 	// lines before the conversations' own.
-	waitFor(t, &stderr, cmd, "connection closed.", 1)
+	waitFor(t, p, "connection closed.", 1)
 	for i, conv := range conversations {
-		nc, err := net.Dial("tcp", addr)
+		nc, err := net.Dial("tcp", p.addr)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -146,31 +134,25 @@ func verboseRun(t *testing.T, bin string, args []string, conversations [][][]byt
 			}
 		}
 		nc.Close()
-		waitFor(t, &stderr, cmd, "connection closed.", i+2)
+		waitFor(t, p, "connection closed.", i+2)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(15 * time.Second):
-		t.Fatalf("%s did not stop", bin)
-	}
-	return normaliseVerbose(stderr.String())
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+	return normaliseVerbose(p.stderr.String())
 }
 
 // waitFor waits until the process's standard error holds n lines that end
 // in suffix.
-func waitFor(t *testing.T, stderr *testenv.Buffer, cmd *exec.Cmd, suffix string, n int) {
+func waitFor(t *testing.T, p *restartProc, suffix string, n int) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if strings.Count(stderr.String(), suffix+"\n") >= n {
+		if strings.Count(p.stderr.String(), suffix+"\n") >= n {
 			return
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("%s: no %d lines ending in %q:\n%s", cmd.Path, n, suffix, stderr.String())
+	t.Fatalf("%s: no %d lines ending in %q:\n%s", p.cmd.Path, n, suffix, p.stderr.String())
 }
 
 var (
