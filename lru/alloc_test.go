@@ -159,7 +159,7 @@ func (c *checkHit) Hit(it *Item) {
 // and pages are moved between classes underneath them.
 func TestConcurrentValuesIntactDuringPageMoves(t *testing.T) {
 	cfg := testConfig()
-	cfg.MemoryLimit = 8 << 20
+	cfg.MemoryLimit = 32 << 20
 	cfg.SlabAutomove = 0
 	s, _ := newTestStore(t, cfg)
 	const nkeys = 400
@@ -180,6 +180,12 @@ func TestConcurrentValuesIntactDuringPageMoves(t *testing.T) {
 				key := []byte(fmt.Sprintf("key%d", k))
 				if i%3 == 0 {
 					n := 50 + (i*31+w)%(k*40+1)
+					if k%4 != 0 {
+						// Most keys in four classes of 20-40 KB
+						// values, which then span several pages each
+						// (slabs reassign moves no class's only page).
+						n = 20000 + (i*31+w)%20000
+					}
 					if k%50 == 0 {
 						n = 600000 + i%1000
 					}

@@ -1,6 +1,7 @@
 package lru
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 
@@ -102,4 +103,27 @@ func mustSet(t testing.TB, s *Store, key, value string) Outcome {
 		t.Fatalf("Set(%q) = %v", key, r.Result)
 	}
 	return r
+}
+
+// fillPage stores one full page of items with vlen-byte values under keys
+// prefix0000.. and returns their class. Called before a test's own items,
+// it gives the class a second page, full, so that slabs reassign (which, as
+// memcached's, moves no class's only page) may move the test's page: the
+// mover takes the page with the fewest items.
+func fillPage(t testing.TB, s *Store, prefix string, vlen int) int {
+	t.Helper()
+	v := bytes.Repeat([]byte("f"), vlen)
+	r := s.Set(fmt.Appendf(nil, "%s%04d", prefix, 0), 0, 0, v, nil)
+	if r.Result != Stored {
+		t.Fatalf("filler set: %v", r.Result)
+	}
+	if got := s.slab.ClassStats(r.Class).UsedChunks; got != 1 {
+		t.Fatalf("class %d already has %d chunks in use: fillPage must come first", r.Class, got)
+	}
+	for i := 1; i < s.slab.ChunksPerPage(r.Class); i++ {
+		if o := s.Set(fmt.Appendf(nil, "%s%04d", prefix, i), 0, 0, v, nil); o.Result != Stored || o.Class != r.Class {
+			t.Fatalf("filler set %d: %+v", i, o)
+		}
+	}
+	return r.Class
 }

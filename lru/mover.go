@@ -80,7 +80,8 @@ func (s *Store) Reassign(src, dst int) error {
 		}
 		return nil
 	}
-	if s.slab.ClassStats(src).TotalPages < 1 {
+	// As memcached's, a class keeps its last page.
+	if s.slab.ClassStats(src).TotalPages < 2 {
 		return ErrReassignNoSpare
 	}
 	return s.movePageLocked(src, dst)

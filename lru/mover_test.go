@@ -12,12 +12,16 @@ import (
 // room), and every remaining item still reads back intact.
 func TestReassignRescuesItems(t *testing.T) {
 	cfg := testConfig()
-	cfg.MemoryLimit = 4 << 20
+	cfg.MemoryLimit = 5 << 20
 	cfg.SlabAutomove = 0
 	s, clk := newTestStore(t, cfg)
 	v := bytes.Repeat([]byte("x"), 100)
-	// two pages' worth of the 152-byte class (3), then delete every other item so
-	// the class has room to rescue into.
+	// A full page of the 152-byte class (3), then two pages' worth more,
+	// of which every other item is deleted so the class has room to
+	// rescue into.
+	if c := fillPage(t, s, "f", 100); c != 3 {
+		t.Fatalf("filler in class %d", c)
+	}
 	n := 2 * s.slab.ChunksPerPage(3)
 	for i := 0; i < n; i++ {
 		if r := s.Set([]byte(fmt.Sprintf("k%05d", i)), uint32(i), 0, v, nil); r.Result != Stored || r.Class != 3 {
@@ -44,8 +48,9 @@ func TestReassignRescuesItems(t *testing.T) {
 			t.Fatalf("flags of k%05d: %d", i, r.it.Flags)
 		}
 	}
-	// The class is full but memory is not: as memcached's rebalancer, the
-	// mover takes a new page to rescue into, and nothing is lost.
+	// The class's two pages are full but memory is not: as memcached's
+	// rebalancer, the mover takes a new page to rescue into, and nothing
+	// is lost.
 	if err := s.Reassign(3, 0); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +78,13 @@ func TestReassignRescuesItems(t *testing.T) {
 		newest = append(newest, k)
 	}
 	newest = newest[len(newest)-s.slab.ChunksPerPage(3)/2:]
+	// The page to move: the mover takes the one with the fewest items, here
+	// the first page of the n keys, from which the oldest hundred are
+	// deleted. The oldest items, the filler's, are evicted to rescue the
+	// rest.
+	for i := 0; i <= 100; i++ {
+		s.Delete([]byte(fmt.Sprintf("n%05d", i)), nil)
+	}
 	before := s.Stats()
 	if err := s.Reassign(3, 0); err != nil {
 		t.Fatal(err)
@@ -93,6 +105,14 @@ func TestReassignRescuesItems(t *testing.T) {
 	}
 	if err := s.Reassign(7, 1); !errors.Is(err, ErrReassignNoSpare) {
 		t.Fatalf("class without pages: %v", err)
+	}
+	// As in memcached, a class keeps its last page: a class with one page
+	// has none to spare.
+	if got := s.slab.ClassStats(big).TotalPages; got != 1 {
+		t.Fatalf("class %d has %d pages", big, got)
+	}
+	if err := s.Reassign(big, 3); !errors.Is(err, ErrReassignNoSpare) {
+		t.Fatalf("a class's only page: %v", err)
 	}
 	checkInv(t, s)
 }
@@ -184,6 +204,7 @@ func TestReassignBusyReservation(t *testing.T) {
 	cfg := testConfig()
 	cfg.MemoryLimit = 4 << 20
 	s, _ := newTestStore(t, cfg)
+	fillPage(t, s, "f", 100)
 	var r Reservation
 	if s.Reserve(&r, []byte("pending"), 0, 0, 100) != Stored {
 		t.Fatal("reserve")

@@ -188,15 +188,12 @@ func TestFlushPrefixCrawlerReclaims(t *testing.T) {
 func TestFlushPrefixPageMoveReclaims(t *testing.T) {
 	s, clk := newTestStore(t, testConfig())
 	clk.Advance(2)
+	from := fillPage(t, s, "f", 1) // the page to move holds fewer items
 	for i := range 100 {
-		mustSet(t, s, fmt.Sprintf("p:%d", i), "x")
-		mustSet(t, s, fmt.Sprintf("q:%d", i), "x")
-	}
-	var from int // the one class holding the items
-	for _, cs := range s.ClassStats(nil) {
-		if cs.Number > 0 {
-			from = cs.Class
+		if r := mustSet(t, s, fmt.Sprintf("p:%d", i), "x"); r.Class != from {
+			t.Fatalf("p:%d in class %d, the filler in %d", i, r.Class, from)
 		}
+		mustSet(t, s, fmt.Sprintf("q:%d", i), "x")
 	}
 	clk.Advance(1)
 	if err := s.FlushPrefix([]byte("p:")); err != nil {

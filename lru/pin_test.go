@@ -88,8 +88,10 @@ func TestPinnedItemOnMovedPage(t *testing.T) {
 	cfg.SlabAutomove = 0
 	s, _ := newTestStore(t, cfg)
 	v := bytes.Repeat([]byte("m"), 100<<10)
-	s.Set([]byte("a"), 0, 0, v, nil)
-	cls := s.ClassStats(nil)[0].Class
+	cls := fillPage(t, s, "f", len(v)) // the page to move holds fewer items
+	if r := s.Set([]byte("a"), 0, 0, v, nil); r.Class != cls {
+		t.Fatalf("item in class %d, the filler in %d", r.Class, cls)
+	}
 	h := pinned(t, s, "a")
 	if err := s.Reassign(cls, 0); err == nil {
 		t.Fatal("the page moved while a chunk in it was pinned")

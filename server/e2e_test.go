@@ -57,7 +57,7 @@ func startBinary(t *testing.T, args ...string) string {
 }
 
 // Every text conversation of the corpus gets the same replies from
-// slabcached as from Debian's memcached, byte for byte.
+// slabcached as from memcached 1.6.45, byte for byte.
 func TestTextCorpusMatchesMemcached(t *testing.T) {
 	difftest.Run(t, difftest.Memcached, difftest.Binary(slabcachedBinary(t)), &difftest.Options{Parallel: true},
 		difftest.Files(t, "text")...)
