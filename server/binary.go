@@ -616,7 +616,7 @@ func (c *conn) binStreamDone() {
 		return
 	}
 	c.binCommit(r)
-	c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
+	c.sentMark, c.stacked = len(c.out), false // read straight from the socket (pastBuffer)
 }
 
 // binSASL serves the SASL opcodes (-S). The one mechanism is PLAIN: the

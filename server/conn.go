@@ -116,6 +116,10 @@ type conn struct {
 	// input (a line too long, an HTTP request, a bad binary header) gets
 	// only that much.
 	sentMark int
+	// stacked: memcached holds the reply of an earlier command of this
+	// batch, unwritten (resp_has_stack: every command line gets a response
+	// object, a noreply one too, until the next point where it writes).
+	stacked bool
 	// inSeen: input bytes already counted in bytes_read (onTraffic).
 	inSeen int
 	// mcLeft: commands memcached would still serve in its current event
@@ -389,7 +393,7 @@ func (c *conn) sendBig() {
 		n += len(p)
 	}
 	c.st[cBytesWritten] += uint64(n)
-	c.resps, c.sentMark, c.holds = 0, 0, c.holds[:0]
+	c.resps, c.sentMark, c.stacked, c.holds = 0, 0, false, c.holds[:0]
 	c.flushCounters()
 	c.gc.Writev(c.iov)
 	c.s.store.Unpin(b.pin)
@@ -445,7 +449,7 @@ func (c *conn) bufferEnd() int {
 // refill is one read of memcached's past the input it holds (pastBuffer),
 // for the input up to end: the replies it holds are written first.
 func (c *conn) refill(wend *int, end, from int) {
-	c.sentMark = len(c.out)
+	c.sentMark, c.stacked = len(c.out), false
 	if c.tls == nil {
 		// memcached's event ends where it waits for more input: the
 		// next begins by reading, with a fresh budget (spend).
@@ -499,7 +503,7 @@ func (c *conn) flushOut() {
 		return
 	}
 	c.st[cBytesWritten] += uint64(len(c.out))
-	c.resps, c.sentMark, c.holds = 0, 0, c.holds[:0]
+	c.resps, c.sentMark, c.stacked, c.holds = 0, 0, false, c.holds[:0]
 	// Counters first: a client that has its reply sees them in stats.
 	c.flushCounters()
 	c.gc.Write(c.out)
@@ -577,8 +581,17 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			}
 			mark := len(c.out)
 			c.exec(r)
-			if r.Command == proto.CmdMetaNoop {
+			c.stacked = true
+			switch r.Command {
+			case proto.CmdMetaNoop:
 				c.wrote() // mn flushes (memcached's conn_mwrite)
+			case proto.CmdWatch:
+				if c.watching.Load() {
+					// The connection is the logger's now: memcached
+					// reads nothing more from it, and the rest of this
+					// input goes unanswered.
+					return len(buf), false
+				}
 			}
 			c.pastBuffer(&wend, off+n, off+n) // a value read past it, straight into the item
 			end := ticks.Now()
@@ -657,6 +670,7 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 		if e != proto.ErrBadDataChunk || !c.allocFails(r) {
 			c.protoError(r, e, buf[off-n:off-n+min(r.HeaderLen, n)])
 		}
+		c.stacked = true
 		if c.udp != nil {
 			c.udpMark(false)
 		}
@@ -771,7 +785,7 @@ func (c *conn) wrote() {
 		c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), written: true})
 		return
 	}
-	c.sentMark = len(c.out)
+	c.sentMark, c.stacked = len(c.out), false
 }
 
 // protoError answers a request Parse refused.
@@ -848,7 +862,7 @@ func (c *conn) stream(buffered int) bool {
 		c.in.counted = false // counted when its line was read (allocate)
 		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
-		c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
+		c.sentMark, c.stacked = len(c.out), false // read straight from the socket (pastBuffer)
 		return true
 	}
 	if c.replicatedWrite(r) {
@@ -858,7 +872,7 @@ func (c *conn) stream(buffered int) bool {
 		return false // the loop stops here: the connection is parked
 	}
 	c.commit(r)
-	c.sentMark = len(c.out) // read straight from the socket (pastBuffer)
+	c.sentMark, c.stacked = len(c.out), false // read straight from the socket (pastBuffer)
 	return true
 }
 
@@ -938,10 +952,11 @@ func (c *conn) badDataChunk(r *proto.Request) {
 	}
 }
 
-// pipelined reports whether replies of earlier requests of this read are
-// still waiting to be written (memcached's resp_has_stack): watch,
-// metadump and mgdump refuse to start behind them.
-func (c *conn) pipelined() bool { return len(c.out) > 0 }
+// pipelined reports whether memcached would still hold the replies of
+// earlier commands of this batch (resp_has_stack): watch, metadump and
+// mgdump refuse to start behind them, noreply ones included, but not
+// behind an mn, where memcached writes.
+func (c *conn) pipelined() bool { return c.stacked }
 
 // prefetchDepth is how many requests ahead of the one executing the
 // prefetcher starts loading index entries.
