@@ -146,12 +146,18 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 	dst = proto.AppendStatMicros(dst, "rusage_user", uint64(ru.Utime.Sec)*1e6+uint64(ru.Utime.Usec))
 	dst = proto.AppendStatMicros(dst, "rusage_system", uint64(ru.Stime.Sec)*1e6+uint64(ru.Stime.Usec))
 	i("max_connections", int64(s.set.MaxConns))
-	i("curr_connections", s.counts.curr.Load())
-	u("total_connections", s.counts.total.Load())
+	// memcached counts its listening sockets as connections, and prints
+	// one fewer than it counts.
+	i("curr_connections", s.counts.curr.Load()+max(s.counts.listening.Load()-1, 0))
+	total := s.counts.total.Load()
+	if s.counts.listenInTotal.Load() {
+		total += uint64(s.counts.listening.Load())
+	}
+	u("total_connections", total)
 	if s.set.MaxConnsFast {
 		u("rejected_connections", s.counts.rejected.Load()) // as memcached: only then
 	}
-	i("connection_structures", s.counts.curr.Load())
+	i("connection_structures", s.counts.listening.Load()+int64(s.counts.fds.count()))
 	u("response_obj_oom", s.counts.respOOM.Load())
 	// slabcached has no response objects or read-buffer pool: one reply
 	// buffer and gnet's input buffer per connection.

@@ -199,6 +199,7 @@ func (s *Server) classTotals() (t [slab.MaxClasses + 1][numClassCounters]uint64)
 func (s *Server) resetCounters() {
 	s.store.ResetStats()
 	s.counts.total.Store(0)
+	s.counts.listenInTotal.Store(false)
 	s.counts.rejected.Store(0)
 	s.counts.connYields.Store(0)
 	s.counts.respOOM.Store(0)

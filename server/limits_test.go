@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestConnectionLimitWaitsWithoutMaxconnsFast(t *testing.T) {
 	waiting(d, rd)
 	a.Write([]byte("stats\r\n"))
 	st := readStats(t, ra)
-	if st["accepting_conns"] != "0" || st["listen_disabled_num"] != "1" || st["curr_connections"] != "2" || st["total_connections"] != "2" {
+	if st["accepting_conns"] != "0" || st["listen_disabled_num"] != "1" || st["curr_connections"] != "2" || st["total_connections"] != "3" {
 		t.Fatalf("stats with connections waiting: accepting_conns %s listen_disabled_num %s curr_connections %s total_connections %s",
 			st["accepting_conns"], st["listen_disabled_num"], st["curr_connections"], st["total_connections"])
 	}
@@ -109,7 +110,7 @@ func TestConnectionLimitWaitsWithoutMaxconnsFast(t *testing.T) {
 	expectLine(t, rd, "VERSION "+Version+"\r\n")
 	a.Write([]byte("stats\r\n"))
 	st = readStats(t, ra)
-	if st["accepting_conns"] != "1" || st["total_connections"] != "4" || st["time_in_listen_disabled_us"] == "0" {
+	if st["accepting_conns"] != "1" || st["total_connections"] != "5" || st["time_in_listen_disabled_us"] == "0" {
 		t.Fatalf("stats after the waiting connections got in: accepting_conns %s total_connections %s time_in_listen_disabled_us %s",
 			st["accepting_conns"], st["total_connections"], st["time_in_listen_disabled_us"])
 	}
@@ -300,4 +301,72 @@ func TestReadBufMemLimit(t *testing.T) {
 	}
 	nc.Write([]byte("version\r\n"))
 	expectLine(t, br, "VERSION "+Version+"\r\n")
+}
+
+// memcached counts its listening sockets among its connections (one per
+// TCP socket, one per serving thread per UDP socket): in total_connections
+// until stats reset, in connection_structures, and in curr_connections
+// less one. The same steps against memcached 1.6.45 and slabcached, each
+// with two TCP listeners and UDP on two threads, give the same numbers
+// (total_connections compared by its changes, as the harnesses dial
+// their servers a different number of times while they start).
+func TestConnectionStatsCountListenersAsMemcached(t *testing.T) {
+	second := "127.0.0.2"
+	if ln, err := net.Listen("tcp", second+":0"); err != nil {
+		t.Skipf("no %s to listen on: %v", second, err)
+	} else {
+		ln.Close()
+	}
+	ref := testenv.StartReference(t, "-t", "2", "-l", second, "-U", strconv.Itoa(testenv.FreePort(t)))
+	srv := startTestServer(t, func(s *Settings) {
+		s.Threads, s.UDPPort = 2, testenv.FreePort(t)
+		s.Listen = "127.0.0.1," + second
+	})
+	type snap struct{ curr, total, structs int }
+	steps := func(addr string) []snap {
+		var out []snap
+		stats := func(br *bufio.Reader, nc net.Conn) {
+			nc.Write([]byte("stats\r\n"))
+			st := readStats(t, br)
+			n := func(k string) int {
+				v, err := strconv.Atoi(st[k])
+				if err != nil {
+					t.Fatalf("%s: %q", k, st[k])
+				}
+				return v
+			}
+			out = append(out, snap{n("curr_connections"), n("total_connections"), n("connection_structures")})
+		}
+		a, ra := dialT(t, addr)
+		stats(ra, a)
+		b, rb := dialT(t, addr)
+		stats(rb, b)
+		b.Write([]byte("stats reset\r\n"))
+		expectLine(t, rb, "RESET\r\n")
+		stats(rb, b)
+		c, rc := dialT(t, addr)
+		stats(rc, c)
+		return out
+	}
+	want, got := steps(ref), steps(srv.Addr())
+	t.Logf("memcached %v, slabcached %v", want, got)
+	for i := range want {
+		w, g := want[i], got[i]
+		if i > 0 && i != 2 {
+			w.total -= want[i-1].total
+			g.total -= got[i-1].total
+		}
+		if i == 0 {
+			w.total, g.total = 0, 0 // the start-up dials differ
+		}
+		if w.curr != g.curr || w.total != g.total {
+			t.Errorf("step %d: curr_connections %d, total_connections (change) %d; memcached %d, %d", i, g.curr, g.total, w.curr, w.total)
+		}
+	}
+	// Three connections open on three descriptors, and four listening:
+	// two TCP sockets and two UDP ones (one thread each where -l lists
+	// several interfaces).
+	if last := got[len(got)-1]; last.structs != 4+3 {
+		t.Errorf("connection_structures %d, want 7 (memcached %d)", last.structs, want[len(want)-1].structs)
+	}
 }

@@ -88,8 +88,18 @@ type Server struct {
 
 // connCounts counts connections as `stats` and the metrics report them.
 type connCounts struct {
-	curr         atomic.Int64
-	total        atomic.Uint64
+	curr  atomic.Int64  // client connections
+	total atomic.Uint64 // client connections since start or stats reset
+	// listening: what memcached also counts as connections, its listening
+	// sockets (one per TCP or unix socket, one per worker thread per UDP
+	// socket), set at start: in connection_structures, in curr_connections
+	// less one, and in total_connections until stats reset (listenInTotal).
+	listening     atomic.Int64
+	listenInTotal atomic.Bool
+	// fds: the descriptors that have held a client connection
+	// (connection_structures: memcached keeps one structure per descriptor
+	// number it has used).
+	fds          fdSet
 	rejected     atomic.Uint64
 	outputClosed atomic.Uint64 // closed for not reading their replies
 	idleKicks    atomic.Uint64 // closed by idle_timeout

@@ -704,10 +704,7 @@ func (s *Settings) StatsSettings(oldest uint32) []Stat {
 	if !s.EvictToFree {
 		evictions = "off"
 	}
-	perUDP := s.Threads
-	if strings.ContainsAny(s.Listen, ",;") {
-		perUDP = 1 // memcached: one thread per UDP port with several interfaces
-	}
+	perUDP := s.threadsPerUDP()
 	return []Stat{
 		{"maxbytes", strconv.FormatInt(s.MaxBytes, 10)},
 		{"maxconns", d(s.MaxConns)},
@@ -872,4 +869,14 @@ func ParseSlabSizes(spec string, chunkSize, chunkMax int) ([]int, error) {
 		}
 	}
 	return sizes, nil
+}
+
+// threadsPerUDP is memcached's num_threads_per_udp: the worker threads that
+// serve each UDP socket, each through a connection of its own (one when -l
+// lists several interfaces, as a ',' in memcached's list tells).
+func (s *Settings) threadsPerUDP() int {
+	if strings.Contains(s.Listen, ",") {
+		return 1
+	}
+	return max(s.Threads, 1)
 }

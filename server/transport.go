@@ -387,6 +387,7 @@ func (h *handler) OnBoot(eng gnet.Engine) gnet.Action {
 		s.napiUDP()
 	}
 	s.prepareUDPSockets()
+	s.countListening()
 	if s.set.SocketPath != "" {
 		os.Chmod(s.set.SocketPath, os.FileMode(s.set.SocketMask&0o777))
 	}
@@ -444,6 +445,7 @@ func (s *Server) newClientConn(gc gnet.Conn, mode string) *conn {
 // or, for one that waited (no maxconns_fast), when a slot came free.
 func (s *Server) accepted(c *conn) {
 	s.counts.total.Add(1)
+	s.counts.fds.add(c.gc.Fd())
 	s.napiDispatch(c.gc.Fd())
 	c.lastActive.Store(s.clk.Now()) // idle_timeout counts from here
 	if s.obs.on.Load() {
@@ -691,3 +693,46 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Infof(f, a...) }
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warnf(f, a...) }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Errorf(f, a...) }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Fatalf(f, a...) }
+
+// countListening counts the listening sockets as memcached counts them
+// among its connections (connCounts.listening), once they are open.
+func (s *Server) countListening() {
+	n := 0
+	for _, l := range s.net.boundListeners() {
+		if l.fd >= 0 {
+			n++
+		}
+	}
+	n += len(s.net.udp.boundSockets()) * s.set.threadsPerUDP()
+	s.counts.listening.Store(int64(n))
+	s.counts.listenInTotal.Store(true)
+}
+
+// fdSet is a set of descriptor numbers that only grows.
+type fdSet struct {
+	mu   sync.Mutex
+	bits []uint64
+	n    int
+}
+
+func (f *fdSet) add(fd int) {
+	if fd < 0 {
+		return
+	}
+	f.mu.Lock()
+	w := fd / 64
+	if w >= len(f.bits) {
+		f.bits = append(f.bits, make([]uint64, w+1-len(f.bits))...)
+	}
+	if b := uint64(1) << (fd % 64); f.bits[w]&b == 0 {
+		f.bits[w] |= b
+		f.n++
+	}
+	f.mu.Unlock()
+}
+
+func (f *fdSet) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}

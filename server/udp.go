@@ -190,7 +190,7 @@ func (s *Server) prepareUDPSockets() {
 		if ok {
 			s.vprintf("<%d send buffer was %d, now %d\n", l.fd, old, now)
 		}
-		for range max(s.set.Threads, 1) {
+		for range s.set.threadsPerUDP() {
 			s.vprintf("<%d server listening (udp)\n", l.fd)
 		}
 	}
