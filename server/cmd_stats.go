@@ -404,28 +404,26 @@ func connAddr(a net.Addr) string {
 func (c *conn) appendStatsConns(dst []byte) []byte {
 	s := c.s
 	now := s.clk.Now()
-	line := func(fd int, name, v string) { dst = proto.AppendStatID(dst, fd, name, v) }
+	secs := func(since uint32) string { return strconv.FormatUint(uint64(now-min(now, since)), 10) }
+	// All in the order of their descriptors, as memcached walks its table
+	// of connections.
+	type row struct {
+		fd     int
+		fields [][2]string
+	}
+	var rows []row
 	for _, l := range s.net.boundListeners() {
-		line(l.fd, "addr", l.statsAddr())
-		line(l.fd, "state", "conn_listening")
-		line(l.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now-min(now, s.net.bootAt.Load())), 10))
+		rows = append(rows, row{l.fd, [][2]string{
+			{"addr", l.statsAddr()}, {"state", "conn_listening"}, {"secs_since_last_cmd", secs(s.net.bootAt.Load())}}})
 	}
 	// UDP sockets, as memcached lists its per-thread UDP connections.
 	for _, l := range s.net.udp.boundSockets() {
-		line(l.fd, "UDP", "UDP")
-		line(l.fd, "addr", "udp:"+l.addr)
-		line(l.fd, "state", "conn_read")
-		line(l.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(now-min(now, s.net.udp.last.Load())), 10))
+		rows = append(rows, row{l.fd, [][2]string{
+			{"UDP", "UDP"}, {"addr", "udp:" + l.addr}, {"state", "conn_read"}, {"secs_since_last_cmd", secs(s.net.udp.last.Load())}}})
 	}
 	// Read each connection's fields while it is registered: gnet clears
 	// a connection's addresses after OnClose, which unregisters it under
 	// the same lock.
-	type row struct {
-		fd                  int
-		remote, local, stat string
-		idle                uint32
-	}
-	var rows []row
 	s.net.eachConn(func(o *conn) {
 		remote := connAddr(o.gc.RemoteAddr())
 		if _, unixConn := o.gc.RemoteAddr().(*net.UnixAddr); unixConn {
@@ -433,17 +431,18 @@ func (c *conn) appendStatsConns(dst []byte) []byte {
 			// clients and prints the empty one's family.
 			remote = "?:<AF 0>"
 		}
-		rows = append(rows, row{o.gc.Fd(), remote, connAddr(o.gc.LocalAddr()),
-			o.stateName(o == c), now - min(now, o.lastActive.Load())})
-	})
-	sort.Slice(rows, func(i, j int) bool { return rows[i].fd < rows[j].fd })
-	for _, r := range rows {
-		line(r.fd, "addr", r.remote)
-		if r.local != "" {
-			line(r.fd, "listen_addr", r.local)
+		f := [][2]string{{"addr", remote}}
+		if local := connAddr(o.gc.LocalAddr()); local != "" {
+			f = append(f, [2]string{"listen_addr", local})
 		}
-		line(r.fd, "state", r.stat)
-		line(r.fd, "secs_since_last_cmd", strconv.FormatUint(uint64(r.idle), 10))
+		f = append(f, [2]string{"state", o.stateName(o == c)}, [2]string{"secs_since_last_cmd", secs(o.lastActive.Load())})
+		rows = append(rows, row{o.gc.Fd(), f})
+	})
+	sort.SliceStable(rows, func(i, j int) bool { return rows[i].fd < rows[j].fd })
+	for _, r := range rows {
+		for _, f := range r.fields {
+			dst = proto.AppendStatID(dst, r.fd, f[0], f[1])
+		}
 	}
 	return proto.AppendEnd(dst)
 }

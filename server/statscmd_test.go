@@ -714,3 +714,29 @@ func TestCrawlerCountsMatchMemcached(t *testing.T) {
 		}
 	}
 }
+
+// `stats conns` lists everything in the order of its descriptors, as
+// memcached walks its table of connections: a UDP socket opened before
+// the TCP listener comes first.
+func TestStatsConnsInDescriptorOrder(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) { s.UDPPort = testenv.FreePort(t) })
+	rp := statsReply(t, srv.Addr(), "stats conns")
+	last, kinds := -1, map[string]bool{}
+	for _, st := range rp.Stats {
+		id, field, _ := strings.Cut(string(st.Name), ":")
+		fd, err := strconv.Atoi(id)
+		if err != nil {
+			t.Fatalf("STAT %s: not <fd>:<field>", st.Name)
+		}
+		if fd < last {
+			t.Fatalf("descriptor %d listed after %d: %v", fd, last, rp.Stats)
+		}
+		last = fd
+		if field == "state" {
+			kinds[string(st.Value)] = true
+		}
+	}
+	if !kinds["conn_read"] || !kinds["conn_listening"] || !kinds["conn_parse_cmd"] {
+		t.Fatalf("states listed %v, want the UDP socket, the listener and this client", kinds)
+	}
+}
