@@ -311,15 +311,22 @@ func (c *conn) onTraffic() gnet.Action {
 	if c.closeAfter {
 		action = gnet.Close
 	}
-	if len(c.out) > c.sentMark && c.s.net.reqsPerEvent >= 0 && c.tls == nil {
-		// memcached writes the replies it still holds where its input
-		// ends, and coming back from the write takes one more step of
-		// its -R budget: a yield (conn_yields) when it runs out there.
-		if c.budgetStep() {
-			c.s.counts.connYields.Add(1)
+	if c.holdsReplies(action) {
+		// memcached writes nothing while it reads a request's value or
+		// skips one (conn_nread, conn_swallow): what it holds goes out
+		// with the reply of that request, or after the value skipped.
+	} else {
+		if len(c.out) > c.sentMark && c.s.net.reqsPerEvent >= 0 && c.tls == nil {
+			// memcached writes the replies it still holds where its
+			// input ends, and coming back from the write takes one more
+			// step of its -R budget: a yield (conn_yields) when it runs
+			// out there.
+			if c.budgetStep() {
+				c.s.counts.connYields.Add(1)
+			}
 		}
+		c.flushOut()
 	}
-	c.flushOut()
 	// With the replies written: a loop that always finds more events never
 	// returns to the scheduler by itself (see yieldEvery).
 	c.loop.yieldIfDue()
@@ -512,6 +519,16 @@ func (c *conn) flushOut() {
 	} else {
 		c.out = c.out[:0]
 	}
+}
+
+// holdsReplies reports whether the replies in out stay unwritten at the end
+// of an event: a text connection waits for the rest of a value (to store
+// or to skip) and is not closing, and they are not so many that the
+// client must read them first. (memcached's binary protocol writes what
+// it holds before it waits for a request's body.)
+func (c *conn) holdsReplies(action gnet.Action) bool {
+	return (c.in.swallow > 0 || c.reading.Load()) && !c.bin && action == gnet.None &&
+		c.udp == nil && len(c.out) <= outputPause
 }
 
 // process handles the requests at the start of buf and returns the bytes
