@@ -315,6 +315,8 @@ func (c *conn) onTraffic() gnet.Action {
 		// memcached writes nothing while it reads a request's value or
 		// skips one (conn_nread, conn_swallow): what it holds goes out
 		// with the reply of that request, or after the value skipped.
+		// What it wrote before (at an mn) is written.
+		c.flushWritten()
 	} else {
 		if len(c.out) > c.sentMark && c.s.net.reqsPerEvent >= 0 && c.tls == nil {
 			// memcached writes the replies it still holds where its
@@ -529,6 +531,29 @@ func (c *conn) flushOut() {
 func (c *conn) holdsReplies(action gnet.Action) bool {
 	return (c.in.swallow > 0 || c.reading.Load()) && !c.bin && action == gnet.None &&
 		c.udp == nil && len(c.out) <= outputPause
+}
+
+// flushWritten writes the replies memcached would have written already
+// (out up to sentMark) and keeps the rest in out.
+func (c *conn) flushWritten() {
+	n := min(c.sentMark, len(c.out))
+	if n == 0 {
+		return
+	}
+	c.st[cBytesWritten] += uint64(n)
+	c.flushCounters()
+	c.gc.Write(c.out[:n])
+	c.out = append(c.out[:0], c.out[n:]...)
+	c.sentMark = 0
+	k := 0
+	for _, h := range c.holds {
+		if h.off >= n {
+			h.off -= n
+			c.holds[k] = h
+			k++
+		}
+	}
+	c.holds = c.holds[:k]
 }
 
 // process handles the requests at the start of buf and returns the bytes
