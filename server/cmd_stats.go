@@ -460,7 +460,13 @@ func (c *conn) stateName(self bool) string {
 	case c.reading.Load():
 		return "conn_nread"
 	}
-	return "conn_waiting"
+	switch c.between.Load() {
+	case waitFirst:
+		return "conn_new_cmd"
+	case waitSwallow:
+		return "conn_swallow"
+	}
+	return "conn_read"
 }
 
 // appendStatsSizes is `stats sizes`: with -o track_sizes, the linked

@@ -101,6 +101,11 @@ type conn struct {
 	pauseWake  atomic.Bool   // a wake-up of the paused connection is scheduled
 	kicked     atomic.Bool   // closed by idle_timeout
 	reading    atomic.Bool   // inside a storage command's value (conn_nread)
+	// between: what the connection waits for between events, when not a
+	// value (stateName): input, as memcached's conn_read after its first
+	// command, or the rest of a value being skipped (conn_swallow); 0
+	// before the first event (conn_new_cmd).
+	between atomic.Uint32
 	watching   atomic.Bool   // turned into a watcher (conn_watch)
 	closeAfter bool          // close once the replies are written (quit, fatal errors)
 	closeErr   bool          // closed for an error (reason=error in connevents)
@@ -337,6 +342,13 @@ func (c *conn) onTraffic() gnet.Action {
 	}
 	rest := gc.InboundBuffered()
 	c.inSeen = rest // counted already (above)
+	wait := uint32(waitRead)
+	if c.in.swallow > 0 {
+		wait = waitSwallow
+	}
+	if c.between.Load() != wait {
+		c.between.Store(wait)
+	}
 	if rest == 0 || rest < c.in.need {
 		// memcached's buffer holds no whole command: its next event
 		// begins by reading (even after a yield, which then finds
@@ -532,6 +544,13 @@ func (c *conn) holdsReplies(action gnet.Action) bool {
 	return (c.in.swallow > 0 || c.reading.Load()) && !c.bin && action == gnet.None &&
 		c.udp == nil && len(c.out) <= outputPause
 }
+
+// What a connection waits for between events (conn.between).
+const (
+	waitFirst = iota
+	waitRead
+	waitSwallow
+)
 
 // flushWritten writes the replies memcached would have written already
 // (out up to sentMark) and keeps the rest in out.

@@ -224,7 +224,7 @@ func TestStatsConns(t *testing.T) {
 			}
 		}
 	}
-	want := map[string]int{"conn_listening": 1, "conn_watch": 1, "conn_parse_cmd": 1, "conn_waiting": 1}
+	want := map[string]int{"conn_listening": 1, "conn_watch": 1, "conn_parse_cmd": 1, "conn_new_cmd": 1}
 	for s, n := range want {
 		if states[s] != n {
 			t.Errorf("stats conns: %d connections in %s, want %d (all: %v)", states[s], s, n, st)
@@ -738,5 +738,49 @@ func TestStatsConnsInDescriptorOrder(t *testing.T) {
 	}
 	if !kinds["conn_read"] || !kinds["conn_listening"] || !kinds["conn_parse_cmd"] {
 		t.Fatalf("states listed %v, want the UDP socket, the listener and this client", kinds)
+	}
+}
+
+// A connection between events is listed in the state memcached shows for
+// what it waits for: the rest of a value (conn_nread), of a value too
+// large that it skips (conn_swallow), more input after a partial command
+// line or a served one (conn_read), or its first command (conn_new_cmd).
+// Compared with memcached 1.6.45.
+func TestStatsConnsWaitingStatesMatchMemcached(t *testing.T) {
+	ref := testenv.StartReference(t)
+	srv := startTestServer(t, nil)
+	states := func(addr string) []string {
+		var conns []net.Conn
+		for _, part := range []string{"get a", "set s 0 0 20\r\nabc", "set big 0 0 2000000\r\n", "version\r\n", ""} {
+			nc, br := dialT(t, addr)
+			conns = append(conns, nc)
+			if part != "" {
+				nc.Write([]byte(part))
+			}
+			if part == "version\r\n" {
+				if _, err := br.ReadString('\n'); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+		rp := statsReply(t, addr, "stats conns")
+		var out []string // in descriptor order, as both list them
+		for _, st := range rp.Stats {
+			if strings.HasSuffix(string(st.Name), ":state") {
+				out = append(out, string(st.Value))
+			}
+		}
+		for _, nc := range conns {
+			nc.Close()
+		}
+		return out
+	}
+	want, got := states(ref), states(srv.Addr())
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("states %v, memcached %v", got, want)
+	}
+	if strings.Join(got, " ") != "conn_listening conn_read conn_nread conn_swallow conn_read conn_new_cmd conn_parse_cmd" {
+		t.Fatalf("states %v", got)
 	}
 }
