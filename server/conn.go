@@ -105,10 +105,10 @@ type conn struct {
 	// value (stateName): input, as memcached's conn_read after its first
 	// command, or the rest of a value being skipped (conn_swallow); 0
 	// before the first event (conn_new_cmd).
-	between atomic.Uint32
-	watching   atomic.Bool   // turned into a watcher (conn_watch)
-	closeAfter bool          // close once the replies are written (quit, fatal errors)
-	closeErr   bool          // closed for an error (reason=error in connevents)
+	between    atomic.Uint32
+	watching   atomic.Bool // turned into a watcher (conn_watch)
+	closeAfter bool        // close once the replies are written (quit, fatal errors)
+	closeErr   bool        // closed for an error (reason=error in connevents)
 	// yielded: this event used up its -R budget (spend); the rest of the
 	// input waits for the next turn.
 	yielded bool
