@@ -553,6 +553,10 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		s.obs.connEvent(c, true, reason)
 	}
 	if s.verbose() {
+		if c.watching.Load() {
+			// memcached's logger thread hands a watcher back to be closed
+			s.vprintf("<%d connection closing from side thread.\n", c.fd())
+		}
 		s.vprintf("<%d connection closed.\n", c.fd())
 	}
 	s.counts.curr.Add(-1)

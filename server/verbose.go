@@ -217,6 +217,9 @@ func (c *conn) vExecReply(r *proto.Request, mark int) {
 	if r.Command == proto.CmdMetaDebug && string(out) != "EN\r\n" {
 		return // an item's ME line is written unprinted, a miss's EN printed
 	}
+	if r.Command == proto.CmdWatch && c.watching.Load() {
+		return // the logger writes a watcher's OK, unprinted
+	}
 	c.vReply(out, r.NoReply && r.Command.IsAdmin())
 }
 

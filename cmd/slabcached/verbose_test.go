@@ -29,7 +29,7 @@ func TestVerboseOutputMatchesMemcached(t *testing.T) {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
 			conversations := verboseConversations()
 			if args[len(args)-1] == "ascii" {
-				conversations = conversations[:1] // no binary
+				conversations = [][][]byte{conversations[0], conversations[2]} // no binary
 			}
 			refArgs := args
 			if os.Geteuid() == 0 {
@@ -102,7 +102,10 @@ func verboseConversations() [][][]byte {
 		bin(0x11, "bk", u32(0, 0), "v"), bin(0x09, "bk", "", ""), bin(0x10, "settings", "", ""),
 		bin(0x7f, "", "", ""), bin(0x07, "", "", ""),
 	}
-	return [][][]byte{ascii, binaryConv}
+	// A watcher: refused behind an unwritten reply, started after an mn
+	// (its OK written unprinted), then closed by the client.
+	watch := text("set a 0 0 1 noreply\r\n1\r\nwatch\r\n", "mn\r\nwatch\r\nget a\r\n")
+	return [][][]byte{ascii, binaryConv, watch}
 }
 
 // verboseRun starts bin with args, plays the conversations on a
