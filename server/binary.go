@@ -598,7 +598,11 @@ func (c *conn) startBinStream(r *proto.BinRequest, head []byte) {
 	proto.ParseBinary(c.up.hdr, r) // r's slices now point into the copy
 	res := c.s.store.Reserve(&c.up.resv, r.Key, c.binFlags(r), c.binExptime(r), r.ValueLen)
 	if res != lru.Stored {
+		mark := len(c.out)
 		c.binStoreFailed(r, res)
+		if c.vv {
+			c.vBinReplies(mark)
+		}
 		c.in.swallow = r.ValueLen
 		return
 	}

@@ -100,6 +100,7 @@ func verboseConversations() [][][]byte {
 		bin(0x0a, "", "", ""), bin(0x02, "bk", u32(0, 0), "v"), // (not VERSION: its length differs)
 		bin(0x1c, "bn", u32(10), ""), bin(0x1d, "bn", u32(10), ""), bin(0x0e, "bn", "", "x"),
 		bin(0x11, "bk", u32(0, 0), "v"), bin(0x09, "bk", "", ""), bin(0x10, "settings", "", ""),
+		bin(0x01, "big", u32(0, 0), strings.Repeat("x", 2<<20)), // too large: streamed, refused
 		bin(0x7f, "", "", ""), bin(0x07, "", "", ""),
 	}
 	// A watcher: refused behind an unwritten reply, started after an mn
