@@ -162,9 +162,12 @@ func printsReply(cmd proto.Command) bool {
 // printsError reports whether memcached prints error e for the command
 // line: always for the commands whose replies it prints and for a bad
 // data block, and for the others only when its request parser refuses the
-// line before the command runs (parserRefuses).
+// line before the command runs (parserRefuses), or, for ms, when it finds
+// the opaque token too long after taking the item (process_mset_command's
+// out_errstring).
 func printsError(cmd proto.Command, e *proto.Error, line []byte) bool {
-	return printsReply(cmd) || e == proto.ErrBadDataChunk || parserRefuses(cmd, line)
+	return printsReply(cmd) || e == proto.ErrBadDataChunk || parserRefuses(cmd, line) ||
+		cmd == proto.CmdMetaSet && e == proto.ErrOpaqueTooLong
 }
 
 // parserRefuses reports whether memcached 1.6.45's request parser

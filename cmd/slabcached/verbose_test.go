@@ -93,6 +93,7 @@ func verboseConversations() [][][]byte {
 		"flush_all x\r\n", "GET a\r\n", "cas n 0 0 1 x\r\n", "incr n 1 noreply\r\n", "delete n x\r\n",
 		"set \x00k 0 0 1\r\nx\r\n", "set k abc 0 1\r\nx\r\n", "set k 0 0 -1\r\n", "add k 0 0 1 noreply\r\nx\r\n",
 		"add k 0 0 1 noreply\r\nx\r\n", "mg "+strings.Repeat("k", 251)+" v\r\n",
+		"ms k 2 O"+strings.Repeat("o", 40)+"\r\nhi\r\n", "mg k v O"+strings.Repeat("o", 40)+"\r\n",
 	)
 	binaryConv := [][]byte{
 		bin(0x01, "bk", u32(5, 0), "val"), bin(0x00, "bk", "", ""), bin(0x00, "nope", "", ""),
