@@ -160,6 +160,11 @@ func (c *conn) lru(args [][]byte) {
 	var sub []byte
 	if nt > 1 {
 		sub = args[0]
+	} else if c.vv {
+		// memcached answers a bare lru twice, as it goes on after the
+		// first ERROR (process_lru_command): the client gets the second,
+		// -vv prints both.
+		c.vReply([]byte("ERROR"), false)
 	}
 	maint := s.set.LRUMaintainer
 	switch {

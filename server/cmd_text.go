@@ -423,13 +423,14 @@ func (c *conn) memlimit(r *proto.Request) {
 			c.s.vprintf("maxbytes adjusted to %dm\n", r.MemLimit)
 		}
 	}
-	switch {
-	case r.NoReply:
-	case e != nil:
-		c.out = proto.AppendError(c.out, e)
-	default:
-		c.out = proto.AppendOK(c.out)
+	reply := "OK\r\n"
+	if e != nil {
+		reply = e.Reply()
 	}
+	if !r.NoReply {
+		c.out = append(c.out, reply...)
+	}
+	c.vNoReply(r, reply)
 }
 
 func (c *conn) shutdown(r *proto.Request) {

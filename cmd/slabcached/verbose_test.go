@@ -94,6 +94,7 @@ func verboseConversations() [][][]byte {
 		"set \x00k 0 0 1\r\nx\r\n", "set k abc 0 1\r\nx\r\n", "set k 0 0 -1\r\n", "add k 0 0 1 noreply\r\nx\r\n",
 		"add k 0 0 1 noreply\r\nx\r\n", "mg "+strings.Repeat("k", 251)+" v\r\n",
 		"ms k 2 O"+strings.Repeat("o", 40)+"\r\nhi\r\n", "mg k v O"+strings.Repeat("o", 40)+"\r\n",
+		"lru\r\n", "cache_memlimit 64 noreply\r\n", "cache_memlimit 1 noreply\r\n",
 	)
 	binaryConv := [][]byte{
 		bin(0x01, "bk", u32(5, 0), "val"), bin(0x00, "bk", "", ""), bin(0x00, "nope", "", ""),
