@@ -624,7 +624,7 @@ func (c *conn) binStreamDone() {
 		return
 	}
 	c.binCommit(r)
-	c.sentMark, c.stacked = len(c.out), false // read straight from the socket (pastBuffer)
+	c.markSent() // read straight from the socket (pastBuffer)
 }
 
 // binSASL serves the SASL opcodes (-S). The one mechanism is PLAIN: the

@@ -414,7 +414,7 @@ func (c *conn) sendBig() {
 		n += len(p)
 	}
 	c.st[cBytesWritten] += uint64(n)
-	c.resps, c.sentMark, c.stacked, c.holds = 0, 0, false, c.holds[:0]
+	c.allSent()
 	c.flushCounters()
 	c.gc.Writev(c.iov)
 	c.s.store.Unpin(b.pin)
@@ -470,7 +470,7 @@ func (c *conn) bufferEnd() int {
 // refill is one read of memcached's past the input it holds (pastBuffer),
 // for the input up to end: the replies it holds are written first.
 func (c *conn) refill(wend *int, end, from int) {
-	c.sentMark, c.stacked = len(c.out), false
+	c.markSent()
 	if c.tls == nil {
 		// memcached's event ends where it waits for more input: the
 		// next begins by reading, with a fresh budget (spend).
@@ -524,7 +524,7 @@ func (c *conn) flushOut() {
 		return
 	}
 	c.st[cBytesWritten] += uint64(len(c.out))
-	c.resps, c.sentMark, c.stacked, c.holds = 0, 0, false, c.holds[:0]
+	c.allSent()
 	// Counters first: a client that has its reply sees them in stats.
 	c.flushCounters()
 	c.gc.Write(c.out)
@@ -846,8 +846,16 @@ func (c *conn) wrote() {
 		c.udp.marks = append(c.udp.marks, udpMark{end: len(c.out), written: true})
 		return
 	}
-	c.sentMark, c.stacked = len(c.out), false
+	c.markSent()
 }
+
+// markSent notes, over TCP, a point where memcached writes what it holds:
+// the replies so far count as sent (sentMark) and it holds none (stacked).
+func (c *conn) markSent() { c.sentMark, c.stacked = len(c.out), false }
+
+// allSent forgets what out held once it is written: its replies (resps),
+// the marks into it and the items its replies held.
+func (c *conn) allSent() { c.resps, c.sentMark, c.stacked, c.holds = 0, 0, false, c.holds[:0] }
 
 // protoError answers a request Parse refused.
 func (c *conn) protoError(r *proto.Request, e *proto.Error, line []byte) {
@@ -923,7 +931,7 @@ func (c *conn) stream(buffered int) bool {
 		c.in.counted = false // counted when its line was read (allocate)
 		c.s.store.Abort(&c.up.resv)
 		c.badDataChunk(r)
-		c.sentMark, c.stacked = len(c.out), false // read straight from the socket (pastBuffer)
+		c.markSent() // read straight from the socket (pastBuffer)
 		return true
 	}
 	if c.replicatedWrite(r) {
@@ -933,7 +941,7 @@ func (c *conn) stream(buffered int) bool {
 		return false // the loop stops here: the connection is parked
 	}
 	c.commit(r)
-	c.sentMark, c.stacked = len(c.out), false // read straight from the socket (pastBuffer)
+	c.markSent() // read straight from the socket (pastBuffer)
 	return true
 }
 

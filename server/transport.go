@@ -24,7 +24,8 @@ import (
 )
 
 // The transport: gnet's event loops, the listening sockets, the set of open
-// connections and the periodic tick that closes idle ones. A connection's own input handling is in conn.go.
+// connections and the periodic tick that closes idle ones. A connection's
+// own input handling is in conn.go.
 
 // transport is the network side of a Server.
 type transport struct {
