@@ -7,6 +7,10 @@
 //
 //	scripts/ab-bench.sh -C bin/gnetnull bin/slabcached '../shared/memcached-1.6.45/memcached -u root'
 //
+// With -poller epoll it serves from one loop over epoll of its own instead
+// of gnet, and with -raw that loop's non-blocking system calls are raw
+// ones ("Without gnet" in the same section).
+//
 // It takes slabcached's -l, -p and -t; the other flags ab-bench passes
 // (-U, -m) are accepted and ignored. It is a benchmark tool, not a cache.
 package main
@@ -124,7 +128,16 @@ func main() {
 	threads := fs.Int("t", 1, "event loops")
 	fs.Int("U", 0, "ignored")
 	fs.Int("m", 64, "ignored")
+	poller := fs.String("poller", "gnet", "gnet, or epoll: one loop over epoll written here (-t 1 only)")
+	raw := fs.Bool("raw", false, "with -poller epoll: non-blocking system calls made raw")
 	fs.Parse(os.Args[1:])
+	if *poller == "epoll" {
+		if err := runEpoll(*addr, *port, *raw); err != nil {
+			fmt.Fprintln(os.Stderr, "gnetnull:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	err := gnet.Run(&handler{}, fmt.Sprintf("tcp://%s:%d", *addr, *port),
 		gnet.WithMulticore(*threads > 1),
 		gnet.WithNumEventLoop(*threads),
