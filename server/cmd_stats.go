@@ -239,7 +239,11 @@ func (s *Server) appendGeneralStats(dst []byte) []byte {
 		if s.set.SSLSessionCache {
 			u("ssl_new_sessions", s.tls.newSessions.Load())
 		}
-		u("ssl_handshake_errors", s.tls.handshakeErrors.Load())
+		// memcached counts here only a handshake that failed in bytes
+		// already waiting when it accepted the connection, a race with
+		// the client's first write; slabcached counts every TLS failure
+		// as ssl_proto_errors, as memcached does otherwise (tlsConn.fail).
+		u("ssl_handshake_errors", 0)
 		u("ssl_proto_errors", s.tls.protoErrors.Load())
 		u("time_since_server_cert_refresh", uint64(s.clk.Now()-s.tls.refreshed.Load()))
 	}

@@ -183,6 +183,27 @@ func (o *observers) connEvent(c *conn, closing bool, reason string) {
 	}
 }
 
+// tlsError logs a TLS failure on connection fd for connevents watchers, in
+// memcached's format (type=conntlserr).
+func (o *observers) tlsError(fd int, msg string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.kinds&watchConnEvents == 0 {
+		return
+	}
+	b := o.logPrefix(nil)
+	b = append(b, "type=conntlserr fd="...)
+	b = strconv.AppendInt(b, int64(fd), 10)
+	b = append(b, " msg="...)
+	b = append(b, msg...)
+	b = append(b, '\n')
+	for _, w := range o.watchers {
+		if w.kinds&watchConnEvents != 0 {
+			w.send(b, o.evictCap)
+		}
+	}
+}
+
 // init sets the observers up from the settings: the eviction log bound and
 // -D (prefix statistics on from the start).
 func (o *observers) init(s Settings) {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
@@ -35,9 +37,8 @@ type tlsState struct {
 	refreshed atomic.Uint32 // clock time of the last certificate load
 	mu        sync.Mutex    // serialises loads
 
-	handshakeErrors atomic.Uint64 // ssl_handshake_errors
-	protoErrors     atomic.Uint64 // ssl_proto_errors
-	newSessions     atomic.Uint64 // ssl_new_sessions
+	protoErrors atomic.Uint64 // ssl_proto_errors
+	newSessions atomic.Uint64 // ssl_new_sessions
 }
 
 // tlsConfigs are the configurations built from one load of the
@@ -321,12 +322,14 @@ const maxPlaintext = 16<<10 + 256
 // Methods it does not override reach the socket's gnet.Conn.
 type tlsConn struct {
 	gnet.Conn
-	s     *Server
-	tc    *tls.Conn
-	w     *tlsWire
-	eof   bool   // the client closed the session
-	plain []byte // decrypted input; plain[poff:] not consumed yet
-	poff  int
+	s   *Server
+	tc  *tls.Conn
+	w   *tlsWire
+	eof bool // the client closed the session
+	// failed: a TLS error ended the session and was reported (tlsError).
+	failed bool
+	plain  []byte // decrypted input; plain[poff:] not consumed yet
+	poff   int
 	// ends: where in plain each record's plaintext ends (at most
 	// maxRecordEnds; later records count as part of the last), for the
 	// reads memcached makes a record at a time (conn.pastBuffer).
@@ -369,9 +372,17 @@ type tlsWire struct {
 	// crypto/tls never holds input beyond the record it is reading.
 	hdr      [recordHeader]byte
 	hn, body int
+	// alert: the description byte of the last two-byte alert record read,
+	// which is one sent in the clear (alert is 0 before any): OpenSSL
+	// reads a client's alert in the clear where crypto/tls, expecting
+	// encryption, sees a bad record (opensslMessage).
+	alert, alerts int
 }
 
-const recordHeader = 5 // type, version, length
+const (
+	recordHeader    = 5 // type, version, length
+	recordTypeAlert = 21
+)
 
 // errWouldBlock tells crypto/tls that no more input is buffered: a
 // temporary error, which it does not keep.
@@ -399,6 +410,9 @@ func (w *tlsWire) frame(b []byte) {
 			continue
 		}
 		k := min(w.body, len(b))
+		if w.hdr[0] == recordTypeAlert && w.hdr[3] == 0 && w.hdr[4] == 2 && w.body-k < 1 && w.body >= 1 {
+			w.alert, w.alerts = int(b[w.body-1]), w.alerts+1 // the second byte
+		}
 		w.body -= k
 		b = b[k:]
 		if w.body == 0 {
@@ -494,6 +508,20 @@ func (w *tlsWire) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// finish closes the input of a handshake under way and waits for it to
+// end, which it then does at once (its reads are the only place it
+// waits), and returns its error.
+func (w *tlsWire) finish() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.closed = true
+	w.cond.Broadcast()
+	for !w.done {
+		w.cond.Wait()
+	}
+	return w.err
+}
+
 func (w *tlsWire) Close() error {
 	w.mu.Lock()
 	w.closed = true
@@ -511,6 +539,7 @@ func (w *tlsWire) handshake(tc *tls.Conn, wake func()) {
 	err := tc.Handshake()
 	w.mu.Lock()
 	w.done, w.err = true, err
+	w.cond.Broadcast() // finish
 	w.mu.Unlock()
 	wake()
 }
@@ -553,7 +582,7 @@ func (t *tlsConn) pump() gnet.Action {
 			return gnet.None
 		}
 		if err != nil {
-			t.s.tls.handshakeErrors.Add(1)
+			t.fail(err)
 			if t.s.verbosity.Load() > 0 {
 				t.s.log.Info("TLS handshake failed", zap.Stringer("remote", addrStringer{t.Conn.RemoteAddr()}), zap.Error(err))
 			}
@@ -597,7 +626,7 @@ func (t *tlsConn) pump() gnet.Action {
 		if err == io.EOF {
 			t.eof = true // handle what came before the close_notify
 		} else {
-			t.s.tls.protoErrors.Add(1)
+			t.fail(err)
 			action = gnet.Close
 		}
 		break
@@ -698,3 +727,127 @@ func (t *tlsConn) isReady() bool {
 
 // closed ends a handshake still waiting for input (OnClose).
 func (t *tlsConn) closed() { t.w.Close() }
+
+// fail reports a TLS error that ends the session as memcached does when
+// OpenSSL's SSL_read fails (ssl_read in its tls.c): ssl_proto_errors
+// counts it, and connevents watchers see a conntlserr line with OpenSSL's
+// message. memcached reads a new connection's handshake that way unless
+// its first bytes were there when it accepted it; then it counts an error
+// in them as ssl_handshake_errors, logs no conn_new or conn_close, and
+// shows the listening socket's descriptor: a race on its side
+// (docs/compat.md). A client's reset is logged but not counted (OpenSSL's
+// SSL_ERROR_SYSCALL).
+func (t *tlsConn) fail(err error) {
+	if t.failed {
+		return
+	}
+	t.failed = true
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.s.tls.protoErrors.Add(1)
+	}
+	if t.s.obs.on.Load() {
+		t.s.obs.tlsError(t.Conn.Fd(), opensslMessage(err, t.w))
+	}
+}
+
+// lost is called as the connection closes with the error that closed it:
+// a client that goes away in the middle of a handshake, or resets the
+// connection at any time, is a TLS error to memcached (OpenSSL's
+// "unexpected eof while reading", or the reset's errno). It reports
+// whether it was one.
+func (t *tlsConn) lost(err error) bool {
+	if t.failed {
+		return true
+	}
+	reset := errors.Is(err, syscall.ECONNRESET)
+	if err == nil || !reset && (t.w.ready || !errors.Is(err, io.EOF)) {
+		return false
+	}
+	if !t.w.ready {
+		// What the handshake has not read yet may hold the reason (a
+		// client's alert just before it went away): OpenSSL would have
+		// read it first.
+		herr := t.w.finish()
+		if herr != nil && !errors.Is(herr, io.EOF) && !errors.Is(herr, io.ErrUnexpectedEOF) {
+			err = herr
+		}
+	}
+	t.fail(err)
+	return true
+}
+
+// alertNames: OpenSSL's names of the alerts a client may send, by number
+// (its message code is 1000 plus the number), and crypto/tls's names for
+// the same alerts.
+var (
+	alertNames = map[int]string{
+		40: "sslv3 alert handshake failure", 42: "sslv3 alert bad certificate",
+		43: "sslv3 alert unsupported certificate", 44: "sslv3 alert certificate revoked",
+		45: "sslv3 alert certificate expired", 46: "sslv3 alert certificate unknown",
+		47: "sslv3 alert illegal parameter", 48: "tlsv1 alert unknown ca",
+		49: "tlsv1 alert access denied", 50: "tlsv1 alert decode error",
+		51: "tlsv1 alert decrypt error", 70: "tlsv1 alert protocol version",
+		80: "tlsv1 alert internal error", 116: "tlsv13 alert certificate required",
+	}
+	goAlerts = map[string]int{
+		"handshake failure": 40, "bad certificate": 42, "unsupported certificate": 43,
+		"revoked certificate": 44, "expired certificate": 45, "unknown certificate": 46,
+		"illegal parameter": 47, "unknown certificate authority": 48, "access denied": 49,
+		"error decoding message": 50, "error decrypting message": 51,
+		"protocol version not supported": 70, "internal error": 80, "certificate required": 116,
+	}
+)
+
+// opensslMessage names a TLS failure as OpenSSL does in memcached's
+// conntlserr lines ("error:0A000102:SSL routines::unsupported protocol"),
+// for the failures crypto/tls and OpenSSL both tell apart; others keep
+// crypto/tls's own text.
+func opensslMessage(err error, w *tlsWire) string {
+	reason := func(code int, text string) string {
+		return fmt.Sprintf("error:0A%06X:SSL routines::%s", code, text)
+	}
+	var rhe tls.RecordHeaderError
+	msg := err.Error()
+	switch {
+	case errors.Is(err, syscall.ECONNRESET):
+		return "Connection reset by peer"
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return reason(0x126, "unexpected eof while reading")
+	case errors.As(err, &rhe):
+		h := rhe.RecordHeader[:]
+		switch {
+		case strings.HasPrefix(rhe.Msg, "oversized record"):
+			return reason(0xC6, "packet length too long")
+		case rhe.Msg != "first record does not look like a TLS handshake":
+			return reason(0x10B, "wrong version number")
+		case bytes.HasPrefix(h, []byte("GET ")), bytes.HasPrefix(h, []byte("POST ")),
+			bytes.HasPrefix(h, []byte("HEAD ")), bytes.HasPrefix(h, []byte("PUT ")):
+			return reason(0x9C, "http request")
+		case bytes.HasPrefix(h, []byte("CONNE")):
+			return reason(0x9B, "https proxy request")
+		case h[0] >= 0x14 && h[0] <= 0x17 && h[1] == 3:
+			return reason(0xF4, "unexpected message")
+		}
+		return reason(0x10B, "wrong version number")
+	case strings.HasPrefix(msg, "remote error: tls: "):
+		// An alert from the client: OpenSSL names it by the alert's number.
+		if a, ok := goAlerts[strings.TrimPrefix(msg, "remote error: tls: ")]; ok {
+			return reason(1000+a, alertNames[a])
+		}
+	case strings.Contains(msg, "client didn't provide a certificate"):
+		return reason(0xC7, "peer did not return a certificate")
+	case strings.Contains(msg, "failed to verify certificate"):
+		return reason(0x86, "certificate verify failed")
+	case strings.Contains(msg, "client offered only unsupported versions"),
+		strings.Contains(msg, "protocol version not supported"):
+		return reason(0x102, "unsupported protocol")
+	case strings.Contains(msg, "unexpected message"):
+		return reason(0xF4, "unexpected message")
+	case strings.Contains(msg, "bad record MAC"):
+		if name, ok := alertNames[w.alert]; ok && w.alerts > 0 {
+			return reason(1000+w.alert, name)
+		}
+		return reason(0x119, "decryption failed or bad record mac")
+	}
+	return msg
+}

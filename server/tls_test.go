@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -135,7 +136,7 @@ func TestTLSPortGivesNothingToAPlainClient(t *testing.T) {
 		t.Fatal("the server kept the connection open")
 	}
 	st := tlsStats(t, srv.Addr(), certs.ClientConfig(t, false))
-	if st["ssl_handshake_errors"] != "1" || st["ssl_proto_errors"] != "0" {
+	if st["ssl_handshake_errors"] != "0" || st["ssl_proto_errors"] != "1" {
 		t.Fatalf("ssl_handshake_errors %q ssl_proto_errors %q", st["ssl_handshake_errors"], st["ssl_proto_errors"])
 	}
 	if _, ok := st["ssl_new_sessions"]; ok {
@@ -189,8 +190,8 @@ func TestTLSRequiresClientCertificates(t *testing.T) {
 			t.Errorf("stats settings %s = %q, want %q", k, st[k], v)
 		}
 	}
-	if n := tlsStats(t, srv.Addr(), certs.ClientConfig(t, true))["ssl_handshake_errors"]; n != "3" {
-		t.Errorf("ssl_handshake_errors %s, want 3", n)
+	if n := tlsStats(t, srv.Addr(), certs.ClientConfig(t, true))["ssl_proto_errors"]; n != "3" {
+		t.Errorf("ssl_proto_errors %s, want 3", n)
 	}
 }
 
@@ -584,4 +585,166 @@ func TestTLSCertRefreshTimeIsMemcached(t *testing.T) {
 			t.Errorf("%s: time_since_server_cert_refresh %d right after refresh_certs", addr, since)
 		}
 	}
+}
+
+// A TLS connection that fails ends as memcached ends it: ssl_proto_errors
+// counts it (a reset is not counted), connevents watchers get a conntlserr
+// line with OpenSSL's message before its conn_close, whose reason is
+// error. With memcached 1.6.45 at hand the same conversation runs there
+// too. Each client sends only once the server has surely accepted it:
+// memcached reads the first bytes of a connection it finds them on as it
+// accepts it, and counts a failure in those as ssl_handshake_errors, with
+// no conn_new or conn_close (docs/compat.md).
+func TestTLSErrorsAsMemcached(t *testing.T) {
+	certs := testenv.WriteCerts(t)
+	srv := startTLSServer(t, certs, nil)
+	var want []string
+	for _, msg := range tlsFailures {
+		want = append(want, msg, "close error")
+	}
+	want = append(want, "close normal") // a session that ends without close_notify is not an error
+	check := func(name, addr string) {
+		got, proto, hs := tlsErrorConversation(t, addr, certs)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s: watch connevents saw\n%s\nwant\n%s", name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		if proto != len(tlsFailures)-1 || hs != 0 {
+			t.Errorf("%s: ssl_proto_errors +%d, ssl_handshake_errors +%d; want +%d, +0", name, proto, hs, len(tlsFailures)-1)
+		}
+	}
+	check("slabcached", srv.Addr())
+	if testenv.FindReference() != "" {
+		check("memcached", testenv.StartReference(t, "-Z", "-o",
+			"ssl_chain_cert="+certs.ServerCert+",ssl_key="+certs.ServerKey))
+	}
+}
+
+// tlsFailures are the conntlserr messages of tlsErrorConversation's
+// connections, in order; all but the reset are counted.
+var tlsFailures = []string{
+	"error:0A00010B:SSL routines::wrong version number",
+	"error:0A00009C:SSL routines::http request",
+	"error:0A00009B:SSL routines::https proxy request",
+	"error:0A0000F4:SSL routines::unexpected message",
+	"error:0A0000C6:SSL routines::packet length too long",
+	"error:0A000418:SSL routines::tlsv1 alert unknown ca",
+	"error:0A000126:SSL routines::unexpected eof while reading",
+	"Connection reset by peer",
+	"error:0A000412:SSL routines::sslv3 alert bad certificate",
+}
+
+// clientHello returns the first record of a TLS 1.3 handshake from
+// crypto/tls's client.
+func clientHello(t *testing.T) []byte {
+	t.Helper()
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	go tls.Client(a, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13}).Handshake()
+	b.SetReadDeadline(time.Now().Add(5 * time.Second))
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(b, hdr); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+	if _, err := io.ReadFull(b, body); err != nil {
+		t.Fatal(err)
+	}
+	return append(hdr, body...)
+}
+
+// tlsErrorConversation opens failing connections to a TLS port and returns
+// what a connevents watcher saw of them (conntlserr messages, and the
+// reasons of closes other than the stats connections'), and the changes
+// of ssl_proto_errors and ssl_handshake_errors.
+func tlsErrorConversation(t *testing.T, addr string, certs testenv.Certs) (seen []string, proto, hs int) {
+	t.Helper()
+	cfg := certs.ClientConfig(t, false)
+	counts := func() (int, int) {
+		st := tlsStats(t, addr, cfg)
+		p, _ := strconv.Atoi(st["ssl_proto_errors"])
+		h, _ := strconv.Atoi(st["ssl_handshake_errors"])
+		return p, h
+	}
+	p0, h0 := counts()
+	w, wr := dialTLS(t, addr, cfg)
+	io.WriteString(w, "watch connevents\r\n")
+	if line, err := wr.ReadString('\n'); line != "OK\r\n" {
+		t.Fatalf("watch connevents: %q %v", line, err)
+	}
+	accepted := func() *net.TCPConn {
+		nc, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // accepted (see the test's comment)
+		return nc.(*net.TCPConn)
+	}
+	drain := func(nc net.Conn) {
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		io.Copy(io.Discard, nc)
+		nc.Close()
+	}
+	for _, plain := range []string{
+		"version\r\n", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "CONNECT x:1 HTTP/1.1\r\n\r\n",
+		"\x17\x03\x01\x00\x05hello", // application data before a handshake
+		"\x16\x03\x01\xff\xffabc",   // a record longer than TLS allows
+	} {
+		nc := accepted()
+		io.WriteString(nc, plain)
+		drain(nc)
+	}
+	// A client's alert in the clear after the server's first flight, as
+	// OpenSSL's clients send one when they refuse the server's
+	// certificate.
+	nc := accepted()
+	nc.Write(clientHello(t))
+	nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var hdr [5]byte
+	if _, err := io.ReadFull(nc, hdr[:]); err != nil || hdr[0] != 0x16 {
+		t.Fatalf("no ServerHello: % x %v", hdr, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	nc.Write([]byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 48}) // fatal, unknown_ca
+	drain(nc)
+	nc = accepted()
+	nc.Close() // in the middle of the handshake
+	time.Sleep(100 * time.Millisecond)
+	nc = accepted()
+	nc.SetLinger(0)
+	nc.Close() // reset
+	time.Sleep(100 * time.Millisecond)
+	// A client that does not trust the server's certificate tells it so.
+	nc = accepted()
+	strict := &tls.Config{ServerName: "localhost", RootCAs: x509.NewCertPool(), MinVersion: tls.VersionTLS13}
+	if err := tls.Client(nc, strict).Handshake(); err == nil {
+		t.Fatal("a client that trusts no certificate completed a handshake")
+	}
+	drain(nc)
+	// A session that ends without close_notify.
+	nc = accepted()
+	tc := tls.Client(nc, cfg)
+	io.WriteString(tc, "version\r\n")
+	if line, err := bufio.NewReader(tc).ReadString('\n'); !strings.HasPrefix(line, "VERSION ") {
+		t.Fatalf("version over TLS: %q %v", line, err)
+	}
+	nc.Close()
+
+	w.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for len(seen) < 2*len(tlsFailures)+1 {
+		line, err := wr.ReadString('\n')
+		if err != nil {
+			t.Fatalf("watcher: %v after %q", err, seen)
+		}
+		switch {
+		case strings.Contains(line, " type=conntlserr "):
+			seen = append(seen, strings.TrimSpace(line[strings.Index(line, " msg=")+5:]))
+		case strings.Contains(line, " type=conn_close ") && len(seen) > 0 && !strings.HasPrefix(seen[len(seen)-1], "close"):
+			seen = append(seen, "close "+strings.Fields(line[strings.Index(line, " reason="):])[0][len("reason="):])
+		case strings.Contains(line, " type=conn_close ") && len(seen) == 2*len(tlsFailures):
+			seen = append(seen, "close "+strings.Fields(line[strings.Index(line, " reason="):])[0][len("reason="):])
+		}
+	}
+	p1, h1 := counts()
+	return seen, p1 - p0, h1 - h0
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"slices"
@@ -540,6 +541,11 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		c.release()
 		gc.SetContext(nil)
 		return gnet.None // never accepted: nothing was counted
+	}
+	if c.tls != nil && c.tls.lost(err) || err != nil && !errors.Is(err, io.EOF) {
+		// memcached closes for an error when a read or write fails (a
+		// reset), or when TLS does.
+		c.closeErr = true
 	}
 	if s.obs.on.Load() {
 		reason := "normal"

@@ -172,9 +172,22 @@ func TestWatchConnEvents(t *testing.T) {
 	expectLine(t, rw, "OK\r\n")
 	newRE := regexp.MustCompile(`^ts=\d+\.\d+ gid=\d+ type=conn_new rip=127\.0\.0\.1 rport=\d+ transport=tcp cfd=\d+\n$`)
 	closeRE := regexp.MustCompile(`^ts=\d+\.\d+ gid=\d+ type=conn_close rip=127\.0\.0\.1 rport=\d+ transport=tcp reason=(\w+) cfd=\d+\n$`)
-	for _, c := range []struct{ send, reason string }{{"quit\r\n", "normal"}, {"GET / HTTP/1.1\r\n", "error"}} {
-		nc, _ := dialT(t, srv.Addr())
+	for _, c := range []struct {
+		send, reason string
+		reset        bool // the client resets the connection after its reply
+	}{
+		{"quit\r\n", "normal", false}, {"GET / HTTP/1.1\r\n", "error", false},
+		{"version\r\n", "error", true},
+	} {
+		nc, rc := dialT(t, srv.Addr())
 		nc.Write([]byte(c.send))
+		if c.reset {
+			if _, err := rc.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			nc.(*net.TCPConn).SetLinger(0)
+			nc.Close()
+		}
 		if line, err := rw.ReadString('\n'); err != nil || !newRE.MatchString(line) {
 			t.Fatalf("%q: %q %v, want conn_new", c.send, line, err)
 		}
