@@ -14,6 +14,11 @@ type Config struct {
 	// (`watch evictions`), with the shard lock held: it must be quick,
 	// must not call the store, and must not keep the DumpItem or its Key.
 	OnEvict func(*DumpItem)
+	// OnAutomove, when set, is called for each page the automover
+	// (slab_automove) moves from class src to class dst (0: the global
+	// pool), or tried to move when ok is false (`watch sysevents`). The
+	// mover's lock is held: it must be quick and must not call the store.
+	OnAutomove func(src, dst int, ok bool)
 	// MemoryLimit is the most memory for items, in bytes (-m is in MiB).
 	// Rounded down to whole 1 MiB pages. Default 64 MiB. The hash index is
 	// not counted, as in memcached.
@@ -62,10 +67,15 @@ type Config struct {
 	SlabReassign bool
 	// SlabAutomove picks the page mover's policy (slab_automove): 0 off (only
 	// explicit Reassign), 1 move pages from classes with spare free chunks to
-	// the global pool and from the class with the oldest items to a class
-	// under eviction pressure, checked once a second; 2 the same, every
-	// maintainer pass. Default 1. Needs SlabReassign.
+	// the global pool (once all the memory is in use) and from the class
+	// with the oldest items to a class under eviction pressure, checked
+	// once a second; 2 the same, every maintainer pass. Default 1. Needs
+	// SlabReassign.
 	SlabAutomove int
+	// SlabAutomoveWindow is how many of the automover's looks a class must
+	// go without evictions or new pages before its spare pages go back to
+	// the global pool (slab_automove_window). Default 10.
+	SlabAutomoveWindow int
 	// LRUCrawler runs the background crawler that reclaims expired items
 	// (lru_crawler). Default true.
 	LRUCrawler bool
@@ -135,6 +145,7 @@ func DefaultConfig() Config {
 		SlabChunkMax:        sd.ChunkMax,
 		SlabReassign:        true,
 		SlabAutomove:        1,
+		SlabAutomoveWindow:  10,
 		LRUCrawler:          true,
 		LRUMaintainer:       true,
 		HotLRUPct:           20,
@@ -189,6 +200,8 @@ func (c *Config) validate() error {
 		return bad("SlabChunkMax %d cannot be larger than ItemSizeMax %d", c.SlabChunkMax, c.ItemSizeMax)
 	case c.SlabAutomove < 0 || c.SlabAutomove > 2:
 		return bad("SlabAutomove %d must be 0, 1 or 2", c.SlabAutomove)
+	case c.SlabAutomoveWindow < 0:
+		return bad("SlabAutomoveWindow %d is negative", c.SlabAutomoveWindow)
 	case c.HotLRUPct < 1 || c.HotLRUPct > 80 || c.WarmLRUPct < 1 || c.WarmLRUPct > 80 || c.HotLRUPct+c.WarmLRUPct > 80:
 		return bad("HotLRUPct %d and WarmLRUPct %d must be 1..80 and add up to at most 80", c.HotLRUPct, c.WarmLRUPct)
 	case c.HotMaxFactor < 0 || c.WarmMaxFactor < 0:

@@ -26,7 +26,11 @@ type moverState struct {
 	running        bool
 	// automove window
 	windows [slab.MaxClasses + 1]uint8 // consecutive windows with evictions
-	refs    []slab.Ref
+	// clean: looks since the class last evicted or got a page (at most
+	// 65535); pages: its pages at the last look.
+	clean [slab.MaxClasses + 1]uint16
+	pages [slab.MaxClasses + 1]int
+	refs  []slab.Ref
 }
 
 // Reassign errors, with memcached's replies to `slabs reassign`.
@@ -86,6 +90,14 @@ func (s *Store) Reassign(src, dst int) error {
 	}
 	return s.movePageLocked(src, dst)
 }
+
+// SetAutomoveWindow sets slab_automove_window at run time (`slabs
+// automove window N`).
+func (s *Store) SetAutomoveWindow(n int) {
+	s.amWindow.Store(int32(n))
+}
+
+func (s *Store) automoveWindow() int { return int(s.amWindow.Load()) }
 
 // SetAutomove sets slab_automove at run time (`slabs automove 0|1|2`).
 func (s *Store) SetAutomove(mode int) error {
@@ -274,8 +286,10 @@ func (s *Store) rescueChunk(cls, k int) (slab.Ref, error) {
 
 // AutomoveOnce is one look of the page mover (slab_automove 1 runs it once
 // a second, 2 on every maintainer pass). In order:
-//   - a class holding more than 2.5 pages of free chunks gives its emptiest
-//     page to the global pool, where any class that needs a page takes it;
+//   - once all the memory is in use (Allocator.LimitReached), a class
+//     holding more than 2.5 pages of free chunks that has neither evicted
+//     nor grown for SlabAutomoveWindow looks gives its emptiest page to
+//     the global pool, where any class that needs a page takes it;
 //   - otherwise, the class with the most evictions or failed allocations
 //     since the last look (and in each of the last 3 looks under mode 1)
 //     takes a page from the class whose COLD tail is oldest, when that age
@@ -332,10 +346,20 @@ func (s *Store) AutomoveOnce() bool {
 		} else {
 			m.windows[c] = 0
 		}
+		if ev > 0 || cs.TotalPages > m.pages[c] {
+			m.clean[c] = 0
+		} else if m.clean[c] < 65535 {
+			m.clean[c]++
+		}
+		m.pages[c] = cs.TotalPages
 	}
+	// As memcached's: spare pages go back to the pool only once all the
+	// memory is in use, from a class that has neither evicted nor grown
+	// for a window of looks.
+	full := s.slab.LimitReached()
 	for c := 1; c <= n; c++ {
-		if cl[c].pages > 1 && float64(cl[c].free) > 2.5*float64(cl[c].per) {
-			if s.movePageLocked(c, 0) != nil {
+		if full && int(m.clean[c]) >= s.automoveWindow() && cl[c].pages > 1 && float64(cl[c].free) > 2.5*float64(cl[c].per) {
+			if !s.automoved(c, 0, s.movePageLocked(c, 0)) {
 				return false
 			}
 			// As memcached: moves back to the global pool are not rate
@@ -379,5 +403,14 @@ func (s *Store) AutomoveOnce() bool {
 	if float64(cl[src].age) <= 1.25*float64(dstAge) {
 		return false
 	}
-	return s.movePageLocked(src, dst) == nil
+	return s.automoved(src, dst, s.movePageLocked(src, dst))
+}
+
+// automoved reports a move of the automover to Config.OnAutomove and
+// whether it succeeded.
+func (s *Store) automoved(src, dst int, err error) bool {
+	if f := s.cfg.OnAutomove; f != nil {
+		f(src, dst, err == nil)
+	}
+	return err == nil
 }

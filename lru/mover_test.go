@@ -222,3 +222,64 @@ func TestReassignBusyReservation(t *testing.T) {
 	}
 	checkInv(t, s)
 }
+
+// The automover gives a class's spare pages back to the global pool only
+// once all the memory is in use (a class was refused a page), and only
+// from a class that has neither evicted nor grown for SlabAutomoveWindow
+// looks; each move is reported to OnAutomove.
+func TestAutomoveReturnsSparePagesOnlyWhenFull(t *testing.T) {
+	cfg := testConfig() // 8 MiB
+	cfg.SlabAutomoveWindow = 3
+	type move struct {
+		src, dst int
+		ok       bool
+	}
+	var moves []move
+	cfg.OnAutomove = func(src, dst int, ok bool) { moves = append(moves, move{src, dst, ok}) }
+	s, clk := newTestStore(t, cfg)
+	v := bytes.Repeat([]byte("v"), 1000)
+	key := func(i int) []byte { return fmt.Appendf(nil, "k%05d", i) }
+	look := func(n int) {
+		for range n {
+			clk.Advance(1)
+			s.AutomoveOnce()
+		}
+	}
+	storeAll := func(n int) int {
+		cls := 0
+		for i := range n {
+			cls = s.Set(key(i), 0, 0, v, nil).Class
+		}
+		for i := range n {
+			s.Delete(key(i), nil)
+		}
+		return cls
+	}
+	cls := storeAll(4000) // 5 of the 8 pages
+	pages := s.slab.ClassStats(cls).TotalPages
+	look(10)
+	if got := s.slab.ClassStats(cls).TotalPages; got != pages || len(moves) != 0 {
+		t.Fatalf("not full: %d pages of %d left, moves %v", got, pages, moves)
+	}
+	storeAll(12000) // past the limit: evictions
+	if !s.slab.LimitReached() {
+		t.Fatal("LimitReached false after evictions for want of a page")
+	}
+	look(1) // the evictions make the class dirty
+	look(2)
+	if len(moves) != 0 {
+		t.Fatalf("moved within the window after evictions: %v", moves)
+	}
+	look(12)
+	if len(moves) == 0 {
+		t.Fatal("no page given back once the window was clean")
+	}
+	for _, m := range moves {
+		if m != (move{cls, 0, true}) {
+			t.Fatalf("move %+v, want {%d 0 true}", m, cls)
+		}
+	}
+	if st := s.slab.ClassStats(cls); float64(st.FreeChunks) > 2.5*float64(st.ChunksPerPage) {
+		t.Fatalf("class %d kept %d free chunks (%d per page)", cls, st.FreeChunks, st.ChunksPerPage)
+	}
+}

@@ -118,6 +118,7 @@ type Store struct {
 	flat            atomic.Bool // lru mode flat: one LRU (COLD) per class
 	resetBase       statsBase   // counts at the last ResetStats (guarded by bg.mu)
 	automove        atomic.Int32
+	amWindow        atomic.Int32 // slab_automove_window
 	crawlerOff      atomic.Bool  // lru_crawler disable (or -o no_lru_crawler)
 	migrations      atomic.Int32 // shards whose index is growing (index.go)
 	rehashes        atomic.Uint64
@@ -226,6 +227,7 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 	if cfg.SlabReassign {
 		s.automove.Store(int32(cfg.SlabAutomove))
 	}
+	s.amWindow.Store(int32(cfg.SlabAutomoveWindow))
 	s.crawlerOff.Store(!cfg.LRUCrawler)
 	return s, nil
 }

@@ -115,6 +115,7 @@ func (c *conn) slabsAutomove(args [][]byte) {
 			return
 		}
 		c.s.setLive(func(l *Settings) { l.SlabAutomoveWindow = int(w) })
+		c.s.store.SetAutomoveWindow(int(w))
 	default:
 		level, ok := proto.TokU32(sub)
 		if !ok {

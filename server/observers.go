@@ -29,6 +29,7 @@ const (
 	watchEvictions
 	watchDeletions
 	watchConnEvents
+	watchSysEvents
 	watchHotkeys // slabcached's: hot-key enter and leave events (hotkeys.go)
 )
 
@@ -199,7 +200,34 @@ func (o *observers) tlsError(fd int, msg string) {
 	b = append(b, '\n')
 	for _, w := range o.watchers {
 		if w.kinds&watchConnEvents != 0 {
-			w.send(b, o.evictCap)
+			w.send(bytes.Clone(b), o.evictCap)
+		}
+	}
+}
+
+// slabMoved is the store's OnAutomove hook: a page the automover moved
+// from class src to class dst (0: the global pool), or failed to, logged
+// for sysevents watchers as memcached's slab_move line.
+func (o *observers) slabMoved(src, dst int, ok bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.kinds&watchSysEvents == 0 {
+		return
+	}
+	b := o.logPrefix(nil)
+	b = append(b, "type=slab_move src="...)
+	b = strconv.AppendInt(b, int64(src), 10)
+	b = append(b, " dst="...)
+	b = strconv.AppendInt(b, int64(dst), 10)
+	b = append(b, " state="...)
+	if ok {
+		b = append(b, "ok\n"...)
+	} else {
+		b = append(b, "fail\n"...)
+	}
+	for _, w := range o.watchers {
+		if w.kinds&watchSysEvents != 0 {
+			w.send(bytes.Clone(b), o.evictCap)
 		}
 	}
 }
@@ -233,9 +261,11 @@ func (o *observers) refreshLocked() {
 }
 
 // startWatch turns c into a watcher (`watch [fetchers] [mutations]
-// [evictions] [deletions] ...`; no argument means fetchers, as in
-// memcached, and names may be abbreviated). memcached's other streams
-// (rawcmds, sysevents, connevents, proxy*) are accepted and stay silent.
+// [evictions] [deletions] [connevents] [sysevents] ...`; no argument
+// means fetchers, as in memcached, and names may be abbreviated).
+// memcached's other streams (rawcmds, which it never writes to, and the
+// proxy's) are accepted and stay silent; of sysevents, the automover's
+// slab_move lines are written, not the crawler's schedule (docs/compat.md).
 func (c *conn) startWatch(r *proto.Request) {
 	if !c.s.set.WatchEnabled {
 		c.out = proto.AppendError(c.out, proto.ErrWatchDisabled)
@@ -257,7 +287,9 @@ func (c *conn) startWatch(r *proto.Request) {
 			kinds |= watchMutations
 		case prefixOf(a, "connevents"):
 			kinds |= watchConnEvents
-		case prefixOf(a, "sysevents"), prefixOf(a, "proxyreqs"),
+		case prefixOf(a, "sysevents"):
+			kinds |= watchSysEvents
+		case prefixOf(a, "proxyreqs"),
 			prefixOf(a, "proxyevents"), prefixOf(a, "proxyuser"):
 		case prefixOf(a, "deletions"):
 			kinds |= watchDeletions

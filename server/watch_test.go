@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"fmt"
 	"net"
 	"regexp"
 	"strconv"
@@ -270,4 +271,95 @@ func floodWatcher(t *testing.T) (w net.Conn, rw *bufio.Reader, nc net.Conn, rb *
 		expectLine(t, rb, "END\r\n")
 	}
 	return w, rw, nc, rb
+}
+
+// `watch sysevents` shows the automover's page moves as memcached's
+// slab_move lines. As memcached's, the automover gives a class's spare
+// pages back to the global pool only once all the memory is in use and
+// the class has neither evicted nor grown for slab_automove_window looks:
+// free chunks after deletes in a cache that is not full stay where they
+// are. With memcached 1.6.45 at hand the same steps run there too, and
+// the moves and the pages left must be the same.
+func TestWatchSysEventsSlabMoves(t *testing.T) {
+	srv := startTestServer(t, func(s *Settings) {
+		s.MaxBytes = 8 << 20
+		s.SlabAutomoveWindow = 3
+	})
+	want := slabMoveSteps(t, srv.Addr())
+	if len(want.moves) == 0 {
+		t.Fatalf("no slab_move after deleting everything in a full cache; %s", want.pages)
+	}
+	for _, m := range want.moves {
+		if m != "type=slab_move src=12 dst=0 state=ok" {
+			t.Fatalf("slab_move line %q", m)
+		}
+	}
+	if want.pagesBefore != "6" {
+		t.Errorf("a cache that is not full gave pages back: class 12 has %s pages after its deletes, want 6", want.pagesBefore)
+	}
+	if testenv.FindReference() != "" {
+		mc := slabMoveSteps(t, testenv.StartReference(t, "-m", "8", "-o", "slab_automove_window=3"))
+		if fmt.Sprint(mc) != fmt.Sprint(want) {
+			t.Errorf("memcached: %+v\nslabcached: %+v", mc, want)
+		}
+	}
+}
+
+type slabMoves struct {
+	pagesBefore string   // class 12's pages after deletes in a cache not yet full
+	moves       []string // slab_move lines after deletes in a full one
+	pages       string   // class 12's pages then
+}
+
+// slabMoveSteps stores 1000-byte values (class 12) in an 8 MiB cache and
+// deletes them, first before the cache is full and then after, and
+// returns what a sysevents watcher saw and the pages class 12 kept.
+func slabMoveSteps(t *testing.T, addr string) slabMoves {
+	t.Helper()
+	w, wr := dialT(t, addr)
+	w.Write([]byte("watch sysevents\r\n"))
+	expectLine(t, wr, "OK\r\n")
+	nc, rc := dialT(t, addr)
+	nc.SetDeadline(time.Now().Add(60 * time.Second))
+	value := strings.Repeat("x", 1000)
+	store := func(from, to int, verb string) {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			if verb == "set" {
+				fmt.Fprintf(&b, "set k%d 0 0 1000 noreply\r\n%s\r\n", i, value)
+			} else {
+				fmt.Fprintf(&b, "delete k%d noreply\r\n", i)
+			}
+		}
+		b.WriteString("mn\r\n")
+		nc.Write([]byte(b.String()))
+		expectLine(t, rc, "MN\r\n")
+	}
+	pages := func() string {
+		nc.Write([]byte("stats slabs\r\n"))
+		return readStats(t, rc)["12:total_pages"]
+	}
+	var got slabMoves
+	store(0, 5000, "set") // 6 of the 8 pages
+	store(0, 5000, "delete")
+	time.Sleep(4500 * time.Millisecond) // more than the window of looks
+	got.pagesBefore = pages()
+	store(0, 12000, "set") // full: evictions
+	store(0, 12000, "delete")
+	// The moves come once the window is clean, a second apart at most.
+	w.SetReadDeadline(time.Now().Add(15 * time.Second))
+	for {
+		if len(got.moves) > 0 {
+			w.SetReadDeadline(time.Now().Add(3 * time.Second))
+		}
+		line, err := wr.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if i := strings.Index(line, " type=slab_move "); i >= 0 {
+			got.moves = append(got.moves, strings.TrimSpace(line[i+1:]))
+		}
+	}
+	got.pages = pages()
+	return got
 }
