@@ -263,7 +263,7 @@ func TestAutomoveReturnsSparePagesOnlyWhenFull(t *testing.T) {
 	}
 	storeAll(12000) // past the limit: evictions
 	if !s.slab.LimitReached() {
-		t.Fatal("LimitReached false after evictions for want of a page")
+		t.Fatal("LimitReached false with every page carved")
 	}
 	look(1) // the evictions make the class dirty
 	look(2)
@@ -281,5 +281,26 @@ func TestAutomoveReturnsSparePagesOnlyWhenFull(t *testing.T) {
 	}
 	if st := s.slab.ClassStats(cls); float64(st.FreeChunks) > 2.5*float64(st.ChunksPerPage) {
 		t.Fatalf("class %d kept %d free chunks (%d per page)", cls, st.FreeChunks, st.ChunksPerPage)
+	}
+
+	// A limit lowered below the pages carved (cache_memlimit) counts as
+	// all the memory in use, as memcached's mem_malloced >= mem_limit.
+	if err := s.SetMemoryLimit(16 << 20); err != nil {
+		t.Fatal(err)
+	}
+	storeAll(12000) // 10 MiB of 16: the limit is not reached
+	if s.slab.LimitReached() {
+		t.Fatal("LimitReached with 16 MiB and 10 in pages")
+	}
+	if err := s.SetMemoryLimit(8 << 20); err != nil {
+		t.Fatal(err)
+	}
+	if !s.slab.LimitReached() {
+		t.Fatal("LimitReached false with the limit lowered under the pages carved")
+	}
+	moves = nil
+	look(15)
+	if len(moves) == 0 || s.Stats().TotalMalloced >= 10<<20 {
+		t.Fatalf("after a lowered limit: moves %v, total_malloced %d", moves, s.Stats().TotalMalloced)
 	}
 }

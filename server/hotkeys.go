@@ -45,27 +45,16 @@ func (s *Server) hotKeyChanged(ch hotkeys.Change) {
 	s.log.Info("hot key "+event,
 		zap.String("key", ch.Key.Key), zap.Float64("reads_per_sec", ch.ReadsPerSec),
 		zap.Float64("share", ch.Share), zap.Float64("writes_per_sec", ch.WritesPerSec))
-	o := &s.obs
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.kinds&watchHotkeys == 0 {
-		return
-	}
-	line := o.logPrefix(nil)
-	line = append(line, "type=hotkey event="...)
-	line = append(line, event...)
-	line = append(line, " key="...)
-	line = proto.AppendURIKey(line, []byte(ch.Key.Key))
-	line = append(line, " reads_per_sec="...)
-	line = strconv.AppendFloat(line, ch.ReadsPerSec, 'f', 0, 64)
-	line = append(line, " share="...)
-	line = strconv.AppendFloat(line, ch.Share, 'f', 4, 64)
-	line = append(line, '\n')
-	for _, w := range o.watchers {
-		if w.kinds&watchHotkeys != 0 {
-			w.send(line, o.evictCap)
-		}
-	}
+	s.obs.logLine(watchHotkeys, func(line []byte) []byte {
+		line = append(line, "type=hotkey event="...)
+		line = append(line, event...)
+		line = append(line, " key="...)
+		line = proto.AppendURIKey(line, []byte(ch.Key.Key))
+		line = append(line, " reads_per_sec="...)
+		line = strconv.AppendFloat(line, ch.ReadsPerSec, 'f', 0, 64)
+		line = append(line, " share="...)
+		return strconv.AppendFloat(line, ch.Share, 'f', 4, 64)
+	})
 }
 
 // sample counts request r in the event loop's sampler (h not nil).

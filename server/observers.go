@@ -187,46 +187,42 @@ func (o *observers) connEvent(c *conn, closing bool, reason string) {
 // tlsError logs a TLS failure on connection fd for connevents watchers, in
 // memcached's format (type=conntlserr).
 func (o *observers) tlsError(fd int, msg string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.kinds&watchConnEvents == 0 {
-		return
-	}
-	b := o.logPrefix(nil)
-	b = append(b, "type=conntlserr fd="...)
-	b = strconv.AppendInt(b, int64(fd), 10)
-	b = append(b, " msg="...)
-	b = append(b, msg...)
-	b = append(b, '\n')
-	for _, w := range o.watchers {
-		if w.kinds&watchConnEvents != 0 {
-			w.send(bytes.Clone(b), o.evictCap)
-		}
-	}
+	o.logLine(watchConnEvents, func(b []byte) []byte {
+		b = append(b, "type=conntlserr fd="...)
+		b = strconv.AppendInt(b, int64(fd), 10)
+		b = append(b, " msg="...)
+		return append(b, msg...)
+	})
 }
 
 // slabMoved is the store's OnAutomove hook: a page the automover moved
 // from class src to class dst (0: the global pool), or failed to, logged
 // for sysevents watchers as memcached's slab_move line.
 func (o *observers) slabMoved(src, dst int, ok bool) {
+	o.logLine(watchSysEvents, func(b []byte) []byte {
+		b = append(b, "type=slab_move src="...)
+		b = strconv.AppendInt(b, int64(src), 10)
+		b = append(b, " dst="...)
+		b = strconv.AppendInt(b, int64(dst), 10)
+		if ok {
+			return append(b, " state=ok"...)
+		}
+		return append(b, " state=fail"...)
+	})
+}
+
+// logLine sends the watchers of kind one log line: the time and log
+// number, what appendTo adds, a newline. appendTo runs only when such a
+// watcher exists.
+func (o *observers) logLine(kind int, appendTo func([]byte) []byte) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.kinds&watchSysEvents == 0 {
+	if o.kinds&kind == 0 {
 		return
 	}
-	b := o.logPrefix(nil)
-	b = append(b, "type=slab_move src="...)
-	b = strconv.AppendInt(b, int64(src), 10)
-	b = append(b, " dst="...)
-	b = strconv.AppendInt(b, int64(dst), 10)
-	b = append(b, " state="...)
-	if ok {
-		b = append(b, "ok\n"...)
-	} else {
-		b = append(b, "fail\n"...)
-	}
+	b := append(appendTo(o.logPrefix(nil)), '\n')
 	for _, w := range o.watchers {
-		if w.kinds&watchSysEvents != 0 {
+		if w.kinds&kind != 0 {
 			w.send(bytes.Clone(b), o.evictCap)
 		}
 	}

@@ -102,9 +102,6 @@ type Allocator struct {
 	committed uint32
 	pool      []uint32 // free pages returned by page moves
 	moved     uint64   // pages moved between classes (slabs_moved)
-	// limitHit: a class that holds pages needed another and the limit
-	// said no (memcached's mem_limit_reached); cleared by SetLimit.
-	limitHit bool
 	// poolGen counts the times pages became free for any class (a page
 	// back in the pool, a raised limit); changed under gmu (class.fullAt).
 	poolGen atomic.Uint64
@@ -217,20 +214,18 @@ func (a *Allocator) SetLimit(n int64) bool {
 	}
 	a.gmu.Lock()
 	a.limit = uint32(pages)
-	a.limitHit = false
 	a.poolGen.Add(1) // a raised limit gives full classes pages again
 	a.gmu.Unlock()
 	return true
 }
 
-// LimitReached reports whether a class that holds pages has needed
-// another since the limit was last set, and the limit said no: all the
-// memory is in use by classes (memcached's mem_limit_reached, which its
-// automover needs before it gives free pages back to the global pool).
+// LimitReached reports whether the pages carved so far reach the limit,
+// counting the global pool's (memcached's mem_malloced >= mem_limit,
+// which its automover needs before it gives free pages back to the pool).
 func (a *Allocator) LimitReached() bool {
 	a.gmu.Lock()
 	defer a.gmu.Unlock()
-	return a.limitHit
+	return a.grown >= a.limit
 }
 
 // MaxPages returns MemLimit in pages.
@@ -371,7 +366,6 @@ func (a *Allocator) addPageLocked(cls int, c *class) bool {
 		// pages. As in memcached, a class that holds no page still gets
 		// its first one, from the pool or beyond the limit, so a store
 		// into a class never used before can succeed by evicting later.
-		a.limitHit = true
 		a.gmu.Unlock()
 		return false
 	case len(a.pool) > 0:
