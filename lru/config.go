@@ -69,13 +69,17 @@ type Config struct {
 	// explicit Reassign), 1 move pages from classes with spare free chunks to
 	// the global pool (once all the memory is in use) and from the class
 	// with the oldest items to a class under eviction pressure, checked
-	// once a second; 2 the same, every maintainer pass. Default 1. Needs
-	// SlabReassign.
+	// once a second (AutomoveOnce); 2 the same, as in memcached 1.6.45.
+	// Default 1. Needs SlabReassign.
 	SlabAutomove int
 	// SlabAutomoveWindow is how many of the automover's looks a class must
 	// go without evictions or new pages before its spare pages go back to
 	// the global pool (slab_automove_window). Default 10.
 	SlabAutomoveWindow int
+	// SlabAutomoveRatio: a page moves to a class under eviction pressure
+	// only when that class's items are younger than this share of the
+	// oldest class's (slab_automove_ratio). Default 0.8.
+	SlabAutomoveRatio float64
 	// LRUCrawler runs the background crawler that reclaims expired items
 	// (lru_crawler). Default true.
 	LRUCrawler bool
@@ -146,6 +150,7 @@ func DefaultConfig() Config {
 		SlabReassign:        true,
 		SlabAutomove:        1,
 		SlabAutomoveWindow:  10,
+		SlabAutomoveRatio:   0.8,
 		LRUCrawler:          true,
 		LRUMaintainer:       true,
 		HotLRUPct:           20,
@@ -202,6 +207,8 @@ func (c *Config) validate() error {
 		return bad("SlabAutomove %d must be 0, 1 or 2", c.SlabAutomove)
 	case c.SlabAutomoveWindow < 0:
 		return bad("SlabAutomoveWindow %d is negative", c.SlabAutomoveWindow)
+	case c.SlabAutomoveRatio < 0 || c.SlabAutomoveRatio > 1:
+		return bad("SlabAutomoveRatio %g must be between 0 and 1", c.SlabAutomoveRatio)
 	case c.HotLRUPct < 1 || c.HotLRUPct > 80 || c.WarmLRUPct < 1 || c.WarmLRUPct > 80 || c.HotLRUPct+c.WarmLRUPct > 80:
 		return bad("HotLRUPct %d and WarmLRUPct %d must be 1..80 and add up to at most 80", c.HotLRUPct, c.WarmLRUPct)
 	case c.HotMaxFactor < 0 || c.WarmMaxFactor < 0:

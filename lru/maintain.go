@@ -176,7 +176,7 @@ func (s *Store) run(stop, done chan struct{}) {
 		}
 		if s.automove.Load() != 0 {
 			now := s.clk.Now()
-			if s.automove.Load() == 2 || now != s.bg.lastAM {
+			if now != s.bg.lastAM {
 				s.bg.lastAM = now
 				if s.AutomoveOnce() {
 					did++

@@ -2,6 +2,7 @@ package lru
 
 import (
 	"errors"
+	"math"
 	"time"
 	"unsafe"
 
@@ -24,13 +25,8 @@ type moverState struct {
 	busyItems      uint64
 	busyDeletes    uint64
 	running        bool
-	// automove window
-	windows [slab.MaxClasses + 1]uint8 // consecutive windows with evictions
-	// clean: looks since the class last evicted or got a page (at most
-	// 65535); pages: its pages at the last look.
-	clean [slab.MaxClasses + 1]uint16
-	pages [slab.MaxClasses + 1]int
-	refs  []slab.Ref
+	am             automover
+	refs           []slab.Ref
 }
 
 // Reassign errors, with memcached's replies to `slabs reassign`.
@@ -97,7 +93,13 @@ func (s *Store) SetAutomoveWindow(n int) {
 	s.amWindow.Store(int32(n))
 }
 
-func (s *Store) automoveWindow() int { return int(s.amWindow.Load()) }
+func (s *Store) automoveWindow() int { return max(int(s.amWindow.Load()), 1) }
+
+// SetAutomoveRatio sets slab_automove_ratio at run time (`slabs automove
+// ratio F`).
+func (s *Store) SetAutomoveRatio(r float64) { s.amRatio.Store(math.Float64bits(r)) }
+
+func (s *Store) automoveRatio() float64 { return math.Float64frombits(s.amRatio.Load()) }
 
 // SetAutomove sets slab_automove at run time (`slabs automove 0|1|2`).
 func (s *Store) SetAutomove(mode int) error {
@@ -284,16 +286,22 @@ func (s *Store) rescueChunk(cls, k int) (slab.Ref, error) {
 	return 0, err
 }
 
-// AutomoveOnce is one look of the page mover (slab_automove 1 runs it once
-// a second, 2 on every maintainer pass). In order:
-//   - once all the memory is in use (Allocator.LimitReached), a class
-//     holding more than 2.5 pages of free chunks that has neither evicted
-//     nor grown for SlabAutomoveWindow looks gives its emptiest page to
-//     the global pool, where any class that needs a page takes it;
-//   - otherwise, the class with the most evictions or failed allocations
-//     since the last look (and in each of the last 3 looks under mode 1)
-//     takes a page from the class whose COLD tail is oldest, when that age
-//     is over 1.25x its own (a class with no items counts as age 0).
+// AutomoveOnce is one look of the page mover (slab_automove 1 or 2: once
+// a second), memcached's slab_automove_run. Each look adds to a window of
+// the last SlabAutomoveWindow looks, per class: the age of the COLD tail,
+// whether the class evicted and its share of all evictions, and whether
+// it was dirty (evicted, failed an allocation or got a page). Then, in
+// class order:
+//   - a class with more than 2.5 pages of free chunks, clean for the whole
+//     window, gives a page to the global pool once all the memory is in
+//     use (Allocator.LimitReached), where any class that needs one takes
+//     it;
+//   - otherwise, once the window has filled, the youngest class (by its
+//     average age over the window) that evicted in more than half of the
+//     window or took more than a quarter of its evictions, and evicted in
+//     this look, takes a page from the oldest class with more than two
+//     pages, when the youngest's age is under slab_automove_ratio times the
+//     oldest's.
 //
 // It does nothing when slab_automove is 0. It returns true if it moved a
 // page.
@@ -304,106 +312,138 @@ func (s *Store) AutomoveOnce() bool {
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
 	m := &s.mover
-	n := s.slab.NumClasses()
-	now := s.clk.Now()
-	type info struct {
-		pages, free, per int
-		age              uint32
-		items            uint64
-		ev               uint64
+	am := &m.am
+	size, ratio := s.automoveWindow(), s.automoveRatio()
+	if am.size != size || am.ratio != ratio || am.data == nil {
+		// As memcached, a changed setting starts a new window, its
+		// counts from now on.
+		*am = automover{size: size, ratio: ratio, data: make([]amLook, (slab.MaxClasses+1)*size)}
+		s.automoveFill(&am.before)
 	}
-	var cl [slab.MaxClasses + 1]info
+	var after [slab.MaxClasses + 1]amCounts
+	s.automoveFill(&after)
+	var evictedTotal uint64
+	for c := 1; c <= slab.MaxClasses; c++ {
+		evictedTotal += delta(after[c].evicted, am.before[c].evicted)
+	}
+	am.cur++
+	full := s.slab.LimitReached()
+	src, dst := -1, -1
+	oldest, youngest := -1, -1
+	var oldestAge, youngestAge uint64 = 0, ^uint64(0)
+	youngestEvicting := false
+	for c := 1; c <= slab.MaxClasses; c++ {
+		win := am.data[c*size : (c+1)*size]
+		wd := &win[am.cur%uint64(size)]
+		*wd = amLook{age: after[c].age}
+		if d := delta(after[c].evicted, am.before[c].evicted); d > 0 {
+			wd.ratio = float64(d) / float64(evictedTotal)
+			wd.seen, wd.dirty = true, true
+		}
+		if delta(after[c].oom, am.before[c].oom) > 0 || after[c].pages > am.before[c].pages {
+			wd.dirty = true
+		}
+		var sumAge uint64
+		var sumRatio float64
+		seen, dirty := 0, false
+		for _, w := range win {
+			sumAge += w.age
+			sumRatio += w.ratio
+			if w.seen {
+				seen++
+			}
+			dirty = dirty || w.dirty
+		}
+		age := sumAge / uint64(size)
+		if float64(after[c].free) > float64(after[c].per)*2.5 && full && !dirty {
+			src, dst = c, 0
+			youngest, oldest = -1, -1
+			break
+		}
+		if age > oldestAge && after[c].pages > 2 {
+			oldest, oldestAge = c, age
+		}
+		if age < youngestAge && (seen > size/2 || sumRatio/float64(size) > 0.25) {
+			youngest, youngestAge = c, age
+			youngestEvicting = wd.seen
+		}
+	}
+	am.before = after
+	if youngest != -1 && oldest != -1 && am.cur > uint64(size) &&
+		float64(youngestAge) < float64(oldestAge)*ratio && youngestEvicting {
+		src, dst = oldest, youngest
+	}
+	if src == -1 {
+		return false
+	}
+	if src == dst {
+		return s.automoved(src, dst, ErrReassignSame)
+	}
+	if !s.automoved(src, dst, s.movePageLocked(src, dst)) {
+		return false
+	}
+	if dst == 0 {
+		// As memcached: moves back to the global pool are not rate
+		// limited; the next pass may move another page at once.
+		s.bg.lastAM--
+	}
+	return true
+}
+
+// delta is after - before for a counter that stats reset may have zeroed.
+func delta(after, before uint64) uint64 {
+	if after < before {
+		return after
+	}
+	return after - before
+}
+
+// amCounts is what the automover reads of a class at each look:
+// memcached's item_stats_automove and slab_stats_automove.
+type amCounts struct {
+	evicted, oom uint64 // cumulative
+	age          uint64 // seconds since the COLD tail's last access (0: COLD empty)
+	pages        int
+	free, per    int
+}
+
+// amLook is one class's entry of one look in the automover's window
+// (memcached's window_data).
+type amLook struct {
+	age         uint64
+	ratio       float64 // the class's share of the look's evictions
+	seen, dirty bool
+}
+
+// automover is the automover's window (memcached's slab_automove).
+type automover struct {
+	size   int
+	ratio  float64
+	cur    uint64
+	data   []amLook // class c's window at [c*size, (c+1)*size)
+	before [slab.MaxClasses + 1]amCounts
+}
+
+// automoveFill reads every class's counts for the automover. bg.mu is held.
+func (s *Store) automoveFill(out *[slab.MaxClasses + 1]amCounts) {
 	spares := s.spareCounts()
+	now := s.clk.Now()
+	n := s.slab.NumClasses()
 	for c := 1; c <= n; c++ {
 		cs := s.slabStats(c, &spares)
-		var ev, items uint64
-		var age uint32
+		a := amCounts{pages: cs.TotalPages, free: cs.FreeChunks, per: cs.ChunksPerPage}
 		for k := range s.stripes() {
 			lc := s.lruAt(c, k)
 			lc.mu.Lock()
-			ev += lc.evictionsInWindow
-			lc.evictionsInWindow = 0
-			items += lc.count[Hot] + lc.count[Warm] + lc.count[Cold] + lc.count[Temp]
-			var t slab.Ref
-			switch {
-			case lc.tail[Cold] != 0:
-				t = lc.tail[Cold]
-			case lc.tail[Warm] != 0:
-				t = lc.tail[Warm]
-			default:
-				t = lc.tail[Hot]
-			}
-			if t != 0 {
-				age = max(age, now-getAtime(s.ptr(t)))
+			a.evicted += lc.evicted
+			a.oom += lc.outOfMemory
+			if t := lc.tail[Cold]; t != 0 {
+				a.age = max(a.age, uint64(now-getAtime(s.ptr(t))))
 			}
 			lc.mu.Unlock()
 		}
-		cl[c] = info{pages: cs.TotalPages, free: cs.FreeChunks, per: cs.ChunksPerPage, age: age, items: items, ev: ev}
-		if ev > 0 {
-			if m.windows[c] < 255 {
-				m.windows[c]++
-			}
-		} else {
-			m.windows[c] = 0
-		}
-		if ev > 0 || cs.TotalPages > m.pages[c] {
-			m.clean[c] = 0
-		} else if m.clean[c] < 65535 {
-			m.clean[c]++
-		}
-		m.pages[c] = cs.TotalPages
+		out[c] = a
 	}
-	// As memcached's: spare pages go back to the pool only once all the
-	// memory is in use, from a class that has neither evicted nor grown
-	// for a window of looks.
-	full := s.slab.LimitReached()
-	for c := 1; c <= n; c++ {
-		if full && int(m.clean[c]) >= s.automoveWindow() && cl[c].pages > 1 && float64(cl[c].free) > 2.5*float64(cl[c].per) {
-			if !s.automoved(c, 0, s.movePageLocked(c, 0)) {
-				return false
-			}
-			// As memcached: moves back to the global pool are not rate
-			// limited; the next pass may move another page at once.
-			s.bg.lastAM--
-			return true
-		}
-	}
-	if s.slab.FreePagesLeft() > 0 {
-		return false // allocations take free pages themselves
-	}
-	need := uint8(3)
-	if s.automove.Load() == 2 {
-		need = 1
-	}
-	dst := 0
-	for c := 1; c <= n; c++ {
-		if cl[c].ev > 0 && m.windows[c] >= need && (dst == 0 || cl[c].ev > cl[dst].ev) {
-			dst = c
-		}
-	}
-	if dst == 0 {
-		return false
-	}
-	src := 0
-	for c := 1; c <= n; c++ {
-		if c == dst || cl[c].pages < 2 {
-			continue
-		}
-		if src == 0 || cl[c].age > cl[src].age {
-			src = c
-		}
-	}
-	if src == 0 {
-		return false
-	}
-	dstAge := cl[dst].age
-	if cl[dst].items == 0 {
-		dstAge = 0
-	}
-	if float64(cl[src].age) <= 1.25*float64(dstAge) {
-		return false
-	}
-	return s.automoved(src, dst, s.movePageLocked(src, dst))
 }
 
 // automoved reports a move of the automover to Config.OnAutomove and

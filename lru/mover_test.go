@@ -304,3 +304,51 @@ func TestAutomoveReturnsSparePagesOnlyWhenFull(t *testing.T) {
 		t.Fatalf("after a lowered limit: moves %v, total_malloced %d", moves, s.Stats().TotalMalloced)
 	}
 }
+
+// A class that evicts in most looks takes a page from the class whose
+// COLD tail is oldest, once the automover's window has filled, when its
+// own items are younger than SlabAutomoveRatio of the old class's (as
+// memcached's slab_automove_run).
+func TestAutomoveFeedsTheEvictingClass(t *testing.T) {
+	cfg := testConfig() // 8 MiB
+	cfg.SlabAutomoveWindow = 3
+	type move struct{ src, dst int }
+	var moves []move
+	cfg.OnAutomove = func(src, dst int, ok bool) {
+		if ok {
+			moves = append(moves, move{src, dst})
+		}
+	}
+	s, clk := newTestStore(t, cfg)
+	old := bytes.Repeat([]byte("o"), 1000)
+	oldCls := 0
+	for i := 0; s.slab.FreePagesLeft() > 0; i++ {
+		oldCls = s.Set(fmt.Appendf(nil, "old%05d", i), 0, 0, old, nil).Class
+	}
+	for range 100 {
+		s.MaintainOnce() // HOT and WARM down to their shares: the rest is COLD
+	}
+	clk.Advance(100)
+	young := bytes.Repeat([]byte("y"), 50)
+	youngCls, n := 0, 0
+	for look := 1; look <= 6; look++ {
+		for range 8000 { // more than its page holds: it evicts
+			youngCls = s.Set(fmt.Appendf(nil, "young%06d", n), 0, 0, young, nil).Class
+			n++
+		}
+		s.MaintainOnce()
+		clk.Advance(1)
+		s.AutomoveOnce()
+		if look <= 3 && len(moves) > 0 {
+			t.Fatalf("look %d: moved before the window filled: %v", look, moves)
+		}
+	}
+	if len(moves) == 0 {
+		t.Fatal("no page moved to the evicting class")
+	}
+	for _, m := range moves {
+		if m != (move{oldCls, youngCls}) {
+			t.Fatalf("move %+v, want {%d %d}", m, oldCls, youngCls)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package lru
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 
@@ -118,9 +119,10 @@ type Store struct {
 	flat            atomic.Bool // lru mode flat: one LRU (COLD) per class
 	resetBase       statsBase   // counts at the last ResetStats (guarded by bg.mu)
 	automove        atomic.Int32
-	amWindow        atomic.Int32 // slab_automove_window
-	crawlerOff      atomic.Bool  // lru_crawler disable (or -o no_lru_crawler)
-	migrations      atomic.Int32 // shards whose index is growing (index.go)
+	amWindow        atomic.Int32  // slab_automove_window
+	amRatio         atomic.Uint64 // slab_automove_ratio, float64 bits
+	crawlerOff      atomic.Bool   // lru_crawler disable (or -o no_lru_crawler)
+	migrations      atomic.Int32  // shards whose index is growing (index.go)
 	rehashes        atomic.Uint64
 
 	mover moverState
@@ -228,6 +230,7 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 		s.automove.Store(int32(cfg.SlabAutomove))
 	}
 	s.amWindow.Store(int32(cfg.SlabAutomoveWindow))
+	s.amRatio.Store(math.Float64bits(cfg.SlabAutomoveRatio))
 	s.crawlerOff.Store(!cfg.LRUCrawler)
 	return s, nil
 }

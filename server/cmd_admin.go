@@ -97,6 +97,7 @@ func (c *conn) slabsAutomove(args [][]byte) {
 		}
 		if prefixOf(sub, "ratio") {
 			c.s.setLive(func(l *Settings) { l.SlabAutomoveRatio = ratio })
+			c.s.store.SetAutomoveRatio(ratio)
 		} else {
 			c.s.setLive(func(l *Settings) { l.SlabAutomoveFreeRatio = ratio })
 		}
