@@ -144,7 +144,6 @@ func (s *Store) evictKeepLocked(c *lruClass, sh *shard, ref slab.Ref, p itemPtr,
 // does, and reports it to Config.OnEvict.
 func (s *Store) countEvictionLocked(c *lruClass, p itemPtr, st uint32, cls int, now uint32) {
 	c.evicted++
-	c.evictionsInWindow++
 	c.evictedTime = now - getAtime(p)
 	c.evictedAt = now
 	if getExp(p) != 0 {

@@ -64,25 +64,24 @@ type lruClass struct {
 	count [numSegs]uint64
 	bytes [numSegs]uint64
 
-	totalItems        uint64
-	evicted           uint64
-	evictedNonzero    uint64
-	evictedTime       uint32
-	evictedAt         uint32 // when the last eviction was (for ClassStats with stripes)
-	evictedUnfetched  uint64
-	evictedActive     uint64
-	outOfMemory       uint64
-	reclaimed         uint64
-	expiredUnfetched  uint64
-	crawlerReclaimed  uint64
-	crawlerChecked    uint64
-	lrutailReflocked  uint64
-	movesToCold       uint64
-	movesToWarm       uint64
-	movesWithinLRU    uint64
-	directReclaims    uint64
-	evictionsInWindow uint64 // for automove: evictions + OOM since the last look
-	_                 [64]byte
+	totalItems       uint64
+	evicted          uint64
+	evictedNonzero   uint64
+	evictedTime      uint32
+	evictedAt        uint32 // when the last eviction was (for ClassStats with stripes)
+	evictedUnfetched uint64
+	evictedActive    uint64
+	outOfMemory      uint64
+	reclaimed        uint64
+	expiredUnfetched uint64
+	crawlerReclaimed uint64
+	crawlerChecked   uint64
+	lrutailReflocked uint64
+	movesToCold      uint64
+	movesToWarm      uint64
+	movesWithinLRU   uint64
+	directReclaims   uint64
+	_                [64]byte
 }
 
 // Store is the item store. Create it with New; call Start to run the
@@ -605,7 +604,6 @@ func (s *Store) allocChunk(cls, k int) (slab.Ref, Result) {
 	}
 	c.mu.Lock()
 	c.outOfMemory++
-	c.evictionsInWindow++
 	c.mu.Unlock()
 	return 0, NoMemory
 }
