@@ -372,8 +372,8 @@ type tlsWire struct {
 	// crypto/tls never holds input beyond the record it is reading.
 	hdr      [recordHeader]byte
 	hn, body int
-	// alert: the description byte of the last two-byte alert record read,
-	// which is one sent in the clear (alert is 0 before any): OpenSSL
+	// alert: the description byte of the last two-byte alert record read
+	// (alerts counts them), which is one sent in the clear: OpenSSL
 	// reads a client's alert in the clear where crypto/tls, expecting
 	// encryption, sees a bad record (opensslMessage).
 	alert, alerts int
@@ -410,8 +410,8 @@ func (w *tlsWire) frame(b []byte) {
 			continue
 		}
 		k := min(w.body, len(b))
-		if w.hdr[0] == recordTypeAlert && w.hdr[3] == 0 && w.hdr[4] == 2 && w.body-k < 1 && w.body >= 1 {
-			w.alert, w.alerts = int(b[w.body-1]), w.alerts+1 // the second byte
+		if w.hdr[0] == recordTypeAlert && w.hdr[3] == 0 && w.hdr[4] == 2 && k == w.body {
+			w.alert, w.alerts = int(b[k-1]), w.alerts+1 // the record's second byte
 		}
 		w.body -= k
 		b = b[k:]
