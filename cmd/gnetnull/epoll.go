@@ -81,18 +81,19 @@ func (l *epollLoop) read(fd int, p []byte) (int, error) {
 	if !l.raw {
 		return unix.Read(fd, p)
 	}
-	r, _, e := syscall.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
-	if e != 0 {
-		return -1, e
-	}
-	return int(r), nil
+	return rawIO(unix.SYS_READ, fd, p)
 }
 
 func (l *epollLoop) write(fd int, p []byte) (int, error) {
 	if !l.raw {
 		return unix.Write(fd, p)
 	}
-	r, _, e := syscall.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return rawIO(unix.SYS_WRITE, fd, p)
+}
+
+// rawIO is read(2) or write(2) as a raw system call.
+func rawIO(trap uintptr, fd int, p []byte) (int, error) {
+	r, _, e := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
 	if e != 0 {
 		return -1, e
 	}
