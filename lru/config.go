@@ -19,6 +19,10 @@ type Config struct {
 	// pool), or tried to move when ok is false (`watch sysevents`). The
 	// mover's lock is held: it must be quick and must not call the store.
 	OnAutomove func(src, dst int, ok bool)
+	// OnCrawlerStatus, when set, is called as the crawler schedules an
+	// LRU's next autocrawl after a run (`watch sysevents`), with the
+	// crawler's lock held: it must be quick and must not call the store.
+	OnCrawlerStatus func(CrawlerStatus)
 	// MemoryLimit is the most memory for items, in bytes (-m is in MiB).
 	// Rounded down to whole 1 MiB pages. Default 64 MiB. The hash index is
 	// not counted, as in memcached.

@@ -19,19 +19,57 @@ type crawlerState struct {
 	// drops prefixes after a pass).
 	passSeq uint64
 
-	// What the current pass has seen, for the schedule of the next
-	// (autoCrawlWait): items checked, those that never expire, and those
-	// that expire in each of the coming 60 minutes.
-	seen, noExp uint64
-	histo       [60]uint64
 	// dumps counts the metadumps and mgdumps begun (NoteDumpStart), which
 	// memcached counts as crawls.
 	dumps uint64
 
-	// wait is memcached's next_crawl_wait: seconds between the end of a
-	// pass and the next one the background goroutine starts on its own;
-	// nextAt is the clock second after which it may (0: at once).
-	wait, nextAt uint32
+	// active: a pass is under way; auto: it is one of the background
+	// goroutine's (crawlerCheck), which crawls the LRUs in ids[].todo only
+	// and keeps their figures; passStart is when it began.
+	active, auto bool
+	passStart    uint32
+	// ids: memcached's autocrawl schedule, one per class and LRU
+	// (crawlID).
+	ids [numCrawlIDs]crawlSchedule
+	// checkedAt is the clock second of the last crawlerCheck.
+	checkedAt uint32
+}
+
+// numCrawlIDs: memcached's crawler ids, a class number with its LRU in
+// the two high bits (HOT 0, WARM 64, COLD 128, TEMP 192).
+const numCrawlIDs = 256
+
+// crawlID is the id of class cls's LRU seg.
+func crawlID(cls int, seg Segment) int {
+	return cls | int(seg)<<6
+}
+
+// crawlSchedule is one LRU's autocrawl figures and schedule (memcached's
+// crawlerstats_t and next_crawls, next_crawl_wait).
+type crawlSchedule struct {
+	// What its last run saw: items, those that never expire, those that
+	// expire in each of the coming 60 minutes, and those reclaimed.
+	seen, noExp, reclaimed uint64
+	histo                  [60]uint64
+	start, end             uint32 // of its last run
+	wait                   uint32 // next_crawl_wait
+	next                   uint32 // it may run once the clock is past this
+	scheduled              bool   // next was set (memcached's starts at 0)
+	todo, complete         bool   // in the pass under way; run ended, not yet scheduled
+}
+
+// CrawlerStatus is what memcached logs for `watch sysevents` (type=lru_crawler)
+// when it schedules an LRU's next autocrawl after a run.
+type CrawlerStatus struct {
+	Class     int
+	LRU       Segment
+	LowMark   uint64 // 1% of the items that can expire, plus one
+	Reclaims  uint64 // those found expiring within the hour, up to the mark
+	SinceRun  uint32 // seconds since the run ended
+	NextRun   uint32 // seconds to the next
+	Elapsed   uint32 // the run's length in seconds
+	Examined  uint64
+	Reclaimed uint64
 }
 
 // maxAutoCrawlWait is the longest wait between passes, memcached's
@@ -39,13 +77,13 @@ type crawlerState struct {
 const maxAutoCrawlWait = 60 * 60
 
 // autoCrawlWait is memcached's lru_maintainer_crawler_check: from what a
-// pass saw, the wait before the next. When at least 1% of the items that
+// run saw, the wait before the next. When at least 1% of the items that
 // can expire (and one more) will have expired within x minutes, the wait
 // moves a minute toward x minutes; when none expire within the hour it
-// grows by a minute; it is at most an hour.
-func autoCrawlWait(wait uint32, seen, noExp uint64, histo *[60]uint64) uint32 {
-	low := (seen-noExp)/100 + 1
-	var avail uint64
+// grows by a minute; it is at most an hour. It also returns the mark and
+// the expiring items counted up to it.
+func autoCrawlWait(wait uint32, seen, noExp uint64, histo *[60]uint64) (next uint32, low, avail uint64) {
+	low = (seen-noExp)/100 + 1
 	for x := range histo {
 		avail += histo[x]
 		if avail > low {
@@ -60,15 +98,74 @@ func autoCrawlWait(wait uint32, seen, noExp uint64, histo *[60]uint64) uint32 {
 	if avail == 0 {
 		wait += 60
 	}
-	return min(wait, maxAutoCrawlWait)
+	return min(wait, maxAutoCrawlWait), low, avail
 }
 
-// endPass schedules the next pass the background goroutine starts on its
-// own, 5 seconds after the wait, as memcached does. bg.mu is held.
+// crawlerCheck is memcached's lru_maintainer_crawler_check, once a
+// second: each LRU whose run ended gets its next run scheduled (and
+// reported to Config.OnCrawlerStatus), and the LRUs that are due are
+// crawled together in a new pass, unless a pass is under way (they are
+// then due again 5 seconds later, as memcached's when its crawler is
+// busy).
+func (s *Store) crawlerCheck() {
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
+	cs := &s.crawl
+	now := s.clk.Now()
+	cs.checkedAt = now
+	var todo [numCrawlIDs]bool
+	due := false
+	for i := 1; i < numCrawlIDs; i++ {
+		d := &cs.ids[i]
+		if d.complete {
+			var low, avail uint64
+			d.wait, low, avail = autoCrawlWait(d.wait, d.seen, d.noExp, &d.histo)
+			d.next, d.scheduled = now+d.wait+5, true
+			d.complete = false
+			if f := s.cfg.OnCrawlerStatus; f != nil {
+				f(CrawlerStatus{Class: i & 63, LRU: Segment(i >> 6), LowMark: low, Reclaims: avail,
+					SinceRun: now - d.end, NextRun: d.next - now, Elapsed: d.end - d.start,
+					Examined: d.seen, Reclaimed: d.reclaimed})
+			}
+		}
+		if !d.scheduled || now > d.next {
+			todo[i], due = true, true
+			d.next, d.scheduled = now+5, true // memcached's minimum retry
+		}
+	}
+	if !due || cs.active {
+		return
+	}
+	cs.active, cs.auto, cs.passStart = true, true, now
+	for i := range cs.ids {
+		if d := &cs.ids[i]; todo[i] {
+			d.todo = true
+			d.seen, d.noExp, d.reclaimed, d.histo = 0, 0, 0, [60]uint64{}
+			d.start = now
+		}
+	}
+}
+
+// makeFull turns the pass under way into one over every LRU (an asked-for
+// crawl, a prefix reclaim). bg.mu is held.
+func (cs *crawlerState) makeFull() {
+	cs.auto = false
+	for i := range cs.ids {
+		cs.ids[i].todo = false
+	}
+}
+
+// endPass ends the pass under way; the LRUs an autocrawl covered have
+// completed a run.
 func (cs *crawlerState) endPass(now uint32) {
-	cs.wait = autoCrawlWait(cs.wait, cs.seen, cs.noExp, &cs.histo)
-	cs.nextAt = now + cs.wait + 5
-	cs.seen, cs.noExp, cs.histo = 0, 0, [60]uint64{}
+	if cs.auto {
+		for i := range cs.ids {
+			if d := &cs.ids[i]; d.todo {
+				d.todo, d.complete, d.end = false, true, now
+			}
+		}
+	}
+	cs.active, cs.auto = false, false
 }
 
 // NoteDumpStart counts a metadump or mgdump begun in lru_crawler_starts,
@@ -102,12 +199,11 @@ func (s *Store) NoteDumpChecked(perClass []uint64) {
 }
 
 // autoCrawlDue reports whether the background goroutine should take a
-// crawler step: a pass is under way, or the next is due.
+// step of an autocrawl under way.
 func (s *Store) autoCrawlDue() bool {
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
-	cs := &s.crawl
-	return cs.page != 0 || cs.idx != 0 || s.clk.Now() > cs.nextAt
+	return s.crawl.active && s.crawl.auto
 }
 
 // linkedItemLocked reports whether ref is a linked item of shard sh, as
@@ -136,6 +232,10 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 	cs := &s.crawl
 	maxPages := uint32(s.slab.CarvedPages()) // pages past it were never used
 	now := s.clk.Now()
+	if !cs.active {
+		cs.active, cs.passStart = true, now // a pass over everything
+		cs.makeFull()
+	}
 	for budget > 0 {
 		if cs.page >= maxPages {
 			cs.page, cs.idx = 0, 0
@@ -176,17 +276,31 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 			sh := s.shardOfState(st)
 			sh.mu.Lock()
 			p, st, i, ok := s.linkedItemLocked(sh, ref)
+			cls := 0
+			if ok {
+				cls = s.lruClass(ref, st)
+			}
+			var d *crawlSchedule
+			if ok && cs.auto {
+				if d = &cs.ids[crawlID(cls, segOf(st))]; !d.todo {
+					ok = false // not this LRU's turn
+				}
+			}
 			if ok {
 				checked++
-				cls := s.lruClass(ref, st)
 				cs.perCls[cls]++
-				cs.seen++
-				if e := getExp(p); e == 0 {
-					cs.noExp++
-				} else if e > now && e-now < 3600 {
-					cs.histo[(e-now)/60]++
+				if d != nil {
+					d.seen++
+					if e := getExp(p); e == 0 {
+						d.noExp++
+					} else if e > now && e-now < 3600 {
+						d.histo[(e-now)/60]++
+					}
 				}
 				if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
+					if d != nil {
+						d.reclaimed++
+					}
 					c := s.lruOf(ref, st)
 					c.mu.Lock()
 					c.reclaimed++

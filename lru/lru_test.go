@@ -384,64 +384,92 @@ func TestAutoCrawlWait(t *testing.T) {
 	var none [60]uint64
 	wait := uint32(0)
 	for i := range 70 {
-		wait = autoCrawlWait(wait, 1000, 1000, &none)
+		wait, _, _ = autoCrawlWait(wait, 1000, 1000, &none)
 		if want := min(uint32(i+1)*60, maxAutoCrawlWait); wait != want {
 			t.Fatalf("pass %d with nothing expiring: wait %d, want %d", i+1, wait, want)
 		}
 	}
 	var soon [60]uint64
 	soon[0] = 50 // of 1000 that can expire, 50 within the minute: 1% and one more
-	if got := autoCrawlWait(600, 1000, 0, &soon); got != 540 {
+	if got, _, _ := autoCrawlWait(600, 1000, 0, &soon); got != 540 {
 		t.Errorf("wait 600 with 5%% expiring within a minute: %d, want 540", got)
 	}
-	if got := autoCrawlWait(30, 1000, 0, &soon); got != 30 {
+	if got, _, _ := autoCrawlWait(30, 1000, 0, &soon); got != 30 {
 		t.Errorf("wait 30 with 5%% expiring within a minute: %d, want 30 (no minute to take off)", got)
 	}
 	var later [60]uint64
 	later[20] = 50
-	if got := autoCrawlWait(0, 1000, 0, &later); got != 60 {
+	if got, _, _ := autoCrawlWait(0, 1000, 0, &later); got != 60 {
 		t.Errorf("wait 0 with 5%% expiring in 20 minutes: %d, want 60", got)
 	}
 	var few [60]uint64
 	few[3] = 5 // 5 of 1000: under the 1% mark, but some: the wait stays
-	if got := autoCrawlWait(120, 1000, 0, &few); got != 120 {
+	if got, _, _ := autoCrawlWait(120, 1000, 0, &few); got != 120 {
 		t.Errorf("wait 120 with 0.5%% expiring: %d, want 120", got)
 	}
 }
 
-// A pass over memory ends with the next one scheduled: the crawler starts
-// none on its own before the wait and 5 seconds have passed, as memcached's.
+// The crawler keeps memcached's schedule per class and LRU: a check once
+// a second schedules each LRU whose run ended (the wait, and 5 seconds
+// more, memcached's current_time > next_crawls) and starts one pass over
+// the LRUs that are due, crawling only their items; each scheduling is
+// reported to OnCrawlerStatus.
 func TestAutoCrawlSchedule(t *testing.T) {
-	s, clk := newTestStore(t, testConfig())
+	cfg := testConfig()
+	var status []CrawlerStatus
+	cfg.OnCrawlerStatus = func(st CrawlerStatus) { status = append(status, st) }
+	s, clk := newTestStore(t, cfg)
+	s.crawlerCheck() // every LRU is due at the start
 	if !s.autoCrawlDue() {
-		t.Fatal("no pass due at the start")
+		t.Fatal("no autocrawl at the start")
 	}
-	s.CrawlOnce(1 << 16) // the empty store: one pass, at once
-	if st := s.Stats(); st.LRUCrawlerStarts != 1 {
-		t.Fatalf("lru_crawler_starts %d after a pass over the empty store", st.LRUCrawlerStarts)
+	s.CrawlOnce(1 << 16) // the empty store: the pass ends at once
+	if st := s.Stats(); st.LRUCrawlerStarts != 1 || s.autoCrawlDue() {
+		t.Fatalf("lru_crawler_starts %d after a pass over the empty store (due %v)", st.LRUCrawlerStarts, s.autoCrawlDue())
 	}
-	fillExpiring(s, 300) // a third expire in 10 s
-	// A pass is due only after the wait and 5 seconds more, memcached's
-	// current_time > next_crawls.
-	dueAfter := func(wait uint32) {
-		t.Helper()
-		clk.Advance(wait + 5)
-		if s.autoCrawlDue() {
-			t.Fatalf("a pass due %d s after the last, with a wait of %d", wait+5, wait)
-		}
+	clk.Advance(1)
+	s.crawlerCheck()
+	if len(status) != numCrawlIDs-1 {
+		t.Fatalf("%d LRUs scheduled after the first run, want %d", len(status), numCrawlIDs-1)
+	}
+	if st := status[0]; st != (CrawlerStatus{Class: 1, LRU: Hot, LowMark: 1, SinceRun: 1, NextRun: 65}) {
+		t.Fatalf("first status %+v", st)
+	}
+	fillExpiring(s, 300) // a third expire in 10 s, all in one class's HOT
+	cls := s.Set([]byte("probe"), 0, 0, make([]byte, 50), nil).Class
+	status = status[:0]
+	// Nothing is due before the wait and 5 seconds have passed.
+	for range 65 { // the run ended at 0, was scheduled at 1 for 1+65
 		clk.Advance(1)
-		if !s.autoCrawlDue() {
-			t.Fatalf("no pass due %d s after the last, with a wait of %d", wait+6, wait)
+		s.crawlerCheck()
+		if s.autoCrawlDue() {
+			t.Fatalf("an autocrawl at %d s, with the next run due after 66", clk.Now())
 		}
 	}
-	dueAfter(60) // the first pass saw nothing expiring
-	for s.Stats().LRUCrawlerStarts < 2 {
+	clk.Advance(1)
+	s.crawlerCheck()
+	if !s.autoCrawlDue() {
+		t.Fatal("no autocrawl at 67 s")
+	}
+	clk.Advance(11) // the expiring third expires
+	for s.autoCrawlDue() {
 		s.CrawlOnce(100)
-		if !s.autoCrawlDue() && s.Stats().LRUCrawlerStarts < 2 {
-			t.Fatal("a pass under way is not continued")
+	}
+	if st := s.Stats(); st.CrawlerReclaimed != 100 {
+		t.Fatalf("crawler_reclaimed %d, want 100", st.CrawlerReclaimed)
+	}
+	clk.Advance(1)
+	s.crawlerCheck()
+	var hot CrawlerStatus
+	for _, st := range status {
+		if st.Class == cls && st.LRU == Hot {
+			hot = st
 		}
 	}
-	// That pass saw no item expiring within the hour (the clock had passed
-	// them: they were reclaimed), so the wait grew to 120 s.
-	dueAfter(120)
+	// It saw 301 items (all in HOT: no maintainer ran), 201 that never
+	// expire, and reclaimed 100 in a run of 11 s; none of the rest expire,
+	// so its wait grew to 120 s.
+	if hot != (CrawlerStatus{Class: cls, LRU: Hot, LowMark: 2, SinceRun: 1, NextRun: 125, Elapsed: 11, Examined: 301, Reclaimed: 100}) {
+		t.Fatalf("class %d HOT after its second run: %+v", cls, hot)
+	}
 }

@@ -20,13 +20,16 @@ import (
 // clock and never sleep.
 
 type bgState struct {
-	mu      sync.Mutex // serializes background steps (bgMu)
-	runMu   sync.Mutex // guards stop/done
-	stop    chan struct{}
-	done    chan struct{}
-	lastAM  uint32 // clock second of the last automove check
-	lastHP  uint32 // clock second of the last hash_power_level update
-	juggles uint64
+	mu     sync.Mutex // serializes background steps (bgMu)
+	runMu  sync.Mutex // guards stop/done
+	stop   chan struct{}
+	done   chan struct{}
+	lastAM uint32 // clock second of the last automove check
+	lastHP uint32 // clock second of the last hash_power_level update
+	lastCC uint32 // clock second of the last crawlerCheck
+	// ccNotBefore: no crawlerCheck before this (the one after Start's).
+	ccNotBefore time.Time
+	juggles     uint64
 	// passWanted, when not 0, is the crawler pass count (crawlerState.starts)
 	// to reach before an asked-for full pass is done (CrawlPass).
 	passWanted atomic.Uint64
@@ -70,6 +73,10 @@ func (s *Store) crawlPassStep() bool {
 	if want == 0 {
 		return false
 	}
+	// An autocrawl under way goes on over every LRU.
+	s.bg.mu.Lock()
+	s.crawl.makeFull()
+	s.bg.mu.Unlock()
 	// Up to passSteps steps back to back (each takes the background lock
 	// on its own), so that a pass over a small store ends within one
 	// wake-up, as memcached's crawler thread runs a crawl through.
@@ -104,10 +111,19 @@ func (s *Store) Start() {
 	}
 	s.bg.stop = make(chan struct{})
 	s.bg.done = make(chan struct{})
-	if !s.crawlerOff.Load() && s.slab.CarvedPages() == 0 {
-		// memcached's first crawl, at the start, over nothing yet: it
-		// counts a start and schedules the next a minute later.
-		s.CrawlOnce(1)
+	if !s.crawlerOff.Load() {
+		// memcached's first autocrawl, at the start, of every LRU; over
+		// nothing yet it ends at once, counts a start, and the next check
+		// schedules the next runs a minute later.
+		s.crawlerCheck()
+		s.bg.lastCC = s.clk.Now()
+		// memcached's clock turns a second after its start, not on the
+		// second: its next check, which schedules these runs, comes no
+		// sooner.
+		s.bg.ccNotBefore = time.Now().Add(time.Second)
+		if s.slab.CarvedPages() == 0 {
+			s.CrawlOnce(1)
+		}
 	}
 	go s.run(s.bg.stop, s.bg.done)
 }
@@ -136,9 +152,10 @@ func (s *Store) run(stop, done chan struct{}) {
 	// scan CrawlerItemsPerTick chunks every millisecond for nothing (22% of
 	// the server's CPU under a get/set load, measured). Within a pass it
 	// speeds up while it finds expired items and slows to a step a second
-	// otherwise; a new pass starts on memcached's schedule (autoCrawlDue:
-	// at once at the start, then after a wait that follows how many items
-	// the last pass saw expiring within the hour, 65 seconds to an hour).
+	// otherwise; a new pass starts on memcached's schedule (crawlerCheck,
+	// once a second: every class and LRU at once at the start, then each
+	// after a wait that follows how many of its items its last run saw
+	// expiring within the hour, 65 seconds to an hour).
 	const minCrawl, maxCrawl = 10 * time.Millisecond, time.Second
 	crawlSleep := 100 * time.Millisecond
 	nextCrawl := time.Now()
@@ -157,6 +174,10 @@ func (s *Store) run(stop, done chan struct{}) {
 		// Finish index migrations that inserts left half done (64 groups
 		// of each growing shard per pass, a few µs under its lock).
 		did += s.migrateStep(64)
+		if now := s.clk.Now(); now != s.bg.lastCC && !s.crawlerOff.Load() && !time.Now().Before(s.bg.ccNotBefore) {
+			s.bg.lastCC = now
+			s.crawlerCheck()
+		}
 		if s.crawlPassStep() {
 			did++ // keep the loop quick until the pass is done
 		} else if !s.crawlerOff.Load() && !time.Now().Before(nextCrawl) && s.autoCrawlDue() {

@@ -236,6 +236,7 @@ func (s *Store) reclaimPrefixes() {
 	}
 	s.bg.mu.Lock()
 	s.crawl.page, s.crawl.idx = 0, 0
+	s.crawl.makeFull()
 	start := s.crawl.starts
 	s.bg.mu.Unlock()
 	for {

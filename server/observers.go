@@ -211,6 +211,32 @@ func (o *observers) slabMoved(src, dst int, ok bool) {
 	})
 }
 
+// crawlerStatus is the store's OnCrawlerStatus hook: an LRU's next
+// autocrawl scheduled after a run, logged for sysevents watchers as
+// memcached's lru_crawler line.
+func (o *observers) crawlerStatus(st lru.CrawlerStatus) {
+	o.logLine(watchSysEvents, func(b []byte) []byte {
+		b = append(b, "type=lru_crawler crawler="...)
+		b = strconv.AppendInt(b, int64(st.Class), 10)
+		b = append(b, " lru="...)
+		b = append(b, [...]string{"hot", "warm", "cold", "temp"}[st.LRU&3]...)
+		b = append(b, " low_mark="...)
+		b = strconv.AppendUint(b, st.LowMark, 10)
+		b = append(b, " next_reclaims="...)
+		b = strconv.AppendUint(b, st.Reclaims, 10)
+		b = append(b, " since_run="...)
+		b = strconv.AppendUint(b, uint64(st.SinceRun), 10)
+		b = append(b, " next_run="...)
+		b = strconv.AppendUint(b, uint64(st.NextRun), 10)
+		b = append(b, " elapsed="...)
+		b = strconv.AppendUint(b, uint64(st.Elapsed), 10)
+		b = append(b, " examined="...)
+		b = strconv.AppendUint(b, st.Examined, 10)
+		b = append(b, " reclaimed="...)
+		return strconv.AppendUint(b, st.Reclaimed, 10)
+	})
+}
+
 // logLine sends the watchers of kind one log line: the time and log
 // number, what appendTo adds, a newline. appendTo runs only when such a
 // watcher exists.
@@ -260,8 +286,7 @@ func (o *observers) refreshLocked() {
 // [evictions] [deletions] [connevents] [sysevents] ...`; no argument
 // means fetchers, as in memcached, and names may be abbreviated).
 // memcached's other streams (rawcmds, which it never writes to, and the
-// proxy's) are accepted and stay silent; of sysevents, the automover's
-// slab_move lines are written, not the crawler's schedule (docs/compat.md).
+// proxy's) are accepted and stay silent.
 func (c *conn) startWatch(r *proto.Request) {
 	if !c.s.set.WatchEnabled {
 		c.out = proto.AppendError(c.out, proto.ErrWatchDisabled)

@@ -163,6 +163,7 @@ func New(s Settings, o Options) (*Server, error) {
 	cfg := s.StoreConfig()
 	cfg.OnEvict = srv.obs.evicted
 	cfg.OnAutomove = srv.obs.slabMoved
+	cfg.OnCrawlerStatus = srv.obs.crawlerStatus
 	if s.MemoryFile != "" {
 		// A clean stop left this metadata; it is read once and removed,
 		// so a crash later leaves none and the next start is empty.

@@ -363,3 +363,44 @@ func slabMoveSteps(t *testing.T, addr string) slabMoves {
 	got.pages = pages()
 	return got
 }
+
+// `watch sysevents` shows the crawler's schedule as memcached's
+// lru_crawler lines: after the first autocrawl, at the start, every class
+// and LRU (255 of them) is scheduled a minute and 5 seconds later, having
+// seen nothing. With memcached 1.6.45 at hand its lines must be the same
+// (since_run is 1 there; here 1, or 2 when the server started late in a
+// second).
+func TestWatchSysEventsCrawlerSchedule(t *testing.T) {
+	lines := func(addr string) []string {
+		w, wr := dialT(t, addr)
+		w.Write([]byte("watch sysevents\r\n"))
+		expectLine(t, wr, "OK\r\n")
+		var got []string
+		w.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for len(got) < 255 {
+			line, err := wr.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %d lru_crawler lines: %v", len(got), err)
+			}
+			if i := strings.Index(line, " type=lru_crawler "); i >= 0 {
+				got = append(got, strings.Replace(strings.TrimSpace(line[i+1:]), " since_run=2 ", " since_run=1 ", 1))
+			}
+		}
+		return got
+	}
+	got := lines(startTestServer(t, nil).Addr())
+	for i, l := range got {
+		id := i + 1
+		want := fmt.Sprintf("type=lru_crawler crawler=%d lru=%s low_mark=1 next_reclaims=0 since_run=1 next_run=65 elapsed=0 examined=0 reclaimed=0",
+			id&63, [...]string{"hot", "warm", "cold", "temp"}[id>>6])
+		if l != want {
+			t.Fatalf("line %d:\n got  %s\n want %s", i+1, l, want)
+		}
+	}
+	if testenv.FindReference() != "" {
+		mc := lines(testenv.StartReference(t))
+		if strings.Join(mc, "\n") != strings.Join(got, "\n") {
+			t.Errorf("memcached's lines differ:\n%s", strings.Join(mc[:3], "\n"))
+		}
+	}
+}
