@@ -216,25 +216,22 @@ func (o *observers) slabMoved(src, dst int, ok bool) {
 // memcached's lru_crawler line.
 func (o *observers) crawlerStatus(st lru.CrawlerStatus) {
 	o.logLine(watchSysEvents, func(b []byte) []byte {
-		b = append(b, "type=lru_crawler crawler="...)
-		b = strconv.AppendInt(b, int64(st.Class), 10)
+		b = appendField(b, "type=lru_crawler crawler=", uint64(st.Class))
 		b = append(b, " lru="...)
 		b = append(b, [...]string{"hot", "warm", "cold", "temp"}[st.LRU&3]...)
-		b = append(b, " low_mark="...)
-		b = strconv.AppendUint(b, st.LowMark, 10)
-		b = append(b, " next_reclaims="...)
-		b = strconv.AppendUint(b, st.Reclaims, 10)
-		b = append(b, " since_run="...)
-		b = strconv.AppendUint(b, uint64(st.SinceRun), 10)
-		b = append(b, " next_run="...)
-		b = strconv.AppendUint(b, uint64(st.NextRun), 10)
-		b = append(b, " elapsed="...)
-		b = strconv.AppendUint(b, uint64(st.Elapsed), 10)
-		b = append(b, " examined="...)
-		b = strconv.AppendUint(b, st.Examined, 10)
-		b = append(b, " reclaimed="...)
-		return strconv.AppendUint(b, st.Reclaimed, 10)
+		b = appendField(b, " low_mark=", st.LowMark)
+		b = appendField(b, " next_reclaims=", st.Reclaims)
+		b = appendField(b, " since_run=", uint64(st.SinceRun))
+		b = appendField(b, " next_run=", uint64(st.NextRun))
+		b = appendField(b, " elapsed=", uint64(st.Elapsed))
+		b = appendField(b, " examined=", st.Examined)
+		return appendField(b, " reclaimed=", st.Reclaimed)
 	})
+}
+
+// appendField appends name and v in decimal.
+func appendField(b []byte, name string, v uint64) []byte {
+	return strconv.AppendUint(append(b, name...), v, 10)
 }
 
 // logLine sends the watchers of kind one log line: the time and log
