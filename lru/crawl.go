@@ -31,15 +31,14 @@ type crawlerState struct {
 	// ids: memcached's autocrawl schedule, one per class and LRU
 	// (crawlID).
 	ids [numCrawlIDs]crawlSchedule
-	// checkedAt is the clock second of the last crawlerCheck.
-	checkedAt uint32
 }
 
 // numCrawlIDs: memcached's crawler ids, a class number with its LRU in
 // the two high bits (HOT 0, WARM 64, COLD 128, TEMP 192).
 const numCrawlIDs = 256
 
-// crawlID is the id of class cls's LRU seg.
+// crawlID is the id of class cls's LRU seg (classes are at most
+// slab.MaxClasses, 63).
 func crawlID(cls int, seg Segment) int {
 	return cls | int(seg)<<6
 }
@@ -112,7 +111,6 @@ func (s *Store) crawlerCheck() {
 	defer s.bg.mu.Unlock()
 	cs := &s.crawl
 	now := s.clk.Now()
-	cs.checkedAt = now
 	var todo [numCrawlIDs]bool
 	due := false
 	for i := 1; i < numCrawlIDs; i++ {
