@@ -79,9 +79,6 @@ func (c *conn) noteBinFlush(r *proto.BinRequest, mark int) {
 func (c *conn) processBinary(buf []byte) (off int, close bool) {
 	r := &c.breq
 	c.in.need = 0
-	if c.reading.Load() && !c.up.active {
-		c.reading.Store(false) // the value that was awaited is here
-	}
 	// Timed as process times a text request: from the end of the one
 	// before it (or the batch's start), one clock read per request.
 	start := ticks.Now()

@@ -289,6 +289,9 @@ func (c *conn) onTraffic() gnet.Action {
 				}
 			}
 		}
+		if c.reading.Load() {
+			c.reading.Store(false) // the value that was awaited is here
+		}
 		var n int
 		var close bool
 		switch {
@@ -580,9 +583,6 @@ func (c *conn) flushWritten() {
 func (c *conn) process(buf []byte) (off int, close bool) {
 	r := &c.req
 	c.in.need = 0
-	if c.reading.Load() && !c.up.active {
-		c.reading.Store(false) // the value that was awaited is here
-	}
 	// A request's processing time runs from the end of the one before it in
 	// this batch (or the batch's start) to its reply: parsing included, and
 	// one clock read per request.

@@ -180,7 +180,7 @@ type Settings struct {
 
 	// Slab rebalancing.
 	SlabReassign       bool    // slab_reassign (-o slab_reassign / no_slab_reassign): pages may move between classes; default true
-	SlabAutomove       int     // slab_automove (-o slab_automove[=0|1|2]): 0 off, 1 background (default), 2 aggressive
+	SlabAutomove       int     // slab_automove (-o slab_automove[=0|1|2]): 0 off, 1 background (default), 2 the same as 1 (as memcached 1.6.45)
 	SlabAutomoveRatio  float64 // slab_automove_ratio (-o slab_automove_ratio): age ratio between the classes a page moves between; default 0.8
 	SlabAutomoveWindow int     // slab_automove_window (-o slab_automove_window): seconds of history; default 10
 	// SlabAutomoveFreeRatio is slab_automove_freeratio (-o
