@@ -70,9 +70,10 @@ func printUsage(w io.Writer) {
    - no_hashexpand:       do not grow the index
    - no_prefetch:         do not load the next requests' index entries and items ahead
    - slab_reassign:       allow pages to move between slab classes (default: enabled)
-   - slab_automove:       0 off, 1 background (default), 2 aggressive
-   - slab_automove_ratio: free-memory ratio that triggers a move (default: 0.80)
-   - slab_automove_window: seconds of history for slab_automove (default: 30)
+   - slab_automove:       0 off, 1 background (default), 2 the same as 1
+   - slab_automove_ratio: a page goes to an evicting class whose tail age is under
+                          this share of the oldest class's (default: 0.80)
+   - slab_automove_window: seconds of history for slab_automove (default: 10)
    - slab_chunk_max:      largest slab chunk in kilobytes; larger items are chained (default: %d)
    - no_chunked_items:    slab_chunk_max = one page (1 MiB)
    - lru_crawler:         background expiry crawler (default: enabled)
