@@ -41,6 +41,10 @@ type Config struct {
 	// Files says where to write the mcrouter and twemproxy configs on
 	// every membership change. Default: no files.
 	Files discovery.ProxyFiles
+	// Placement is how keys are placed on the members: the ring the node
+	// uses for ownership (warm-up, hot-key copies) and advertises to
+	// clients with `config get placement`. Default ring.KindKetama.
+	Placement ring.Kind
 }
 
 // DefaultConfig returns membership.DefaultConfig and no files.
@@ -52,11 +56,13 @@ func DefaultConfig() Config {
 // concurrent use; the Append methods never block and do not allocate when
 // dst has room.
 type Node struct {
-	mem   *membership.Membership
-	table *discovery.Table // set once Start has the first member list
-	ready atomic.Bool      // table is set
-	files discovery.ProxyFiles
-	log   *zap.Logger
+	mem       *membership.Membership
+	table     *discovery.Table // set once Start has the first member list
+	ready     atomic.Bool      // table is set
+	files     discovery.ProxyFiles
+	log       *zap.Logger
+	kind      ring.Kind // Config.Placement
+	kindReply []byte    // the reply to `config get placement`
 
 	onRing atomic.Pointer[func()]             // called after each change of the ring (OnRingChange)
 	self   string                             // this node's memcached address
@@ -81,13 +87,18 @@ type Node struct {
 // at start-up). Later writes happen in the background on each change;
 // their errors are logged.
 func Start(cfg Config) (*Node, error) {
+	if _, err := ring.New(cfg.Placement, nil); err != nil {
+		return nil, err
+	}
 	n := &Node{
-		self:   cfg.Membership.MemcachedAddr,
-		region: cfg.Membership.Region,
-		files:  cfg.Files,
-		log:    cfg.Membership.Logger,
-		write:  make(chan struct{}, 1),
-		stop:   make(chan struct{}),
+		kind:      cfg.Placement,
+		kindReply: discovery.AppendConfigPlacement(nil, cfg.Placement.String()),
+		self:      cfg.Membership.MemcachedAddr,
+		region:    cfg.Membership.Region,
+		files:     cfg.Files,
+		log:       cfg.Membership.Logger,
+		write:     make(chan struct{}, 1),
+		stop:      make(chan struct{}),
 	}
 	if n.log == nil {
 		n.log = zap.NewNop()
@@ -164,14 +175,22 @@ func (n *Node) AppendConfigCluster(dst []byte) []byte { return n.table.AppendCon
 // every region (`config get cluster` lists this node's region only).
 func (n *Node) AppendMembers(dst []byte) []byte { return n.every.AppendMembers(dst) }
 
+// AppendConfigPlacement appends the reply to `config get placement`.
+func (n *Node) AppendConfigPlacement(dst []byte) []byte { return append(dst, n.kindReply...) }
+
+// Placement returns the node's key placement (Config.Placement).
+func (n *Node) Placement() ring.Kind { return n.kind }
+
 // AppendReply answers the admin commands this package serves, as proto
-// parsed them: `config get cluster` (CmdConfig) and `cluster members`
-// (CmdCluster). It appends the reply and returns true, or returns dst and
+// parsed them: `config get cluster` and `config get placement` (CmdConfig)
+// and `cluster members` (CmdCluster). It appends the reply and returns true, or returns dst and
 // false for other arguments, which the server answers as memcached would.
 func (n *Node) AppendReply(dst []byte, cmd proto.Command, args [][]byte) ([]byte, bool) {
 	switch {
 	case cmd == proto.CmdConfig && len(args) == 2 && string(args[0]) == "get" && string(args[1]) == "cluster":
 		return n.AppendConfigCluster(dst), true
+	case cmd == proto.CmdConfig && len(args) == 2 && string(args[0]) == "get" && string(args[1]) == "placement":
+		return n.AppendConfigPlacement(dst), true
 	case cmd == proto.CmdCluster && len(args) == 1 && string(args[0]) == "members":
 		return n.AppendMembers(dst), true
 	}
@@ -308,7 +327,7 @@ func (n *Node) placeRingLocked() bool {
 	if old != nil && slices.Equal(old.ring.Nodes(), nodes) {
 		return false
 	}
-	r, err := ring.New(ring.KindKetama, nodes)
+	r, err := ring.New(n.kind, nodes)
 	if err != nil {
 		return false
 	}
@@ -404,7 +423,7 @@ func (n *Node) ringWithout(nodes []ring.Node) ring.Ring {
 	if len(others) == 0 || len(others) == len(nodes) {
 		return nil
 	}
-	r, err := ring.New(ring.KindKetama, others)
+	r, err := ring.New(n.kind, others)
 	if err != nil {
 		return nil
 	}

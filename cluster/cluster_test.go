@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/slabcache/slabcache/cluster/discovery"
+	"github.com/slabcache/slabcache/cluster/ring"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -111,15 +113,44 @@ func TestAppendReply(t *testing.T) {
 			t.Errorf("%q: %q", line, got)
 		}
 	}
-	for _, line := range []string{"config get", "config get cluster extra", "config get foo", "cluster", "cluster members x", "get cluster", "", "a b c d e f"} {
+	if got, ok := answer(nil, "config get placement", &req); !ok || string(got) != "CONFIG placement 0 7\r\nketama\n\r\nEND\r\n" {
+		t.Errorf("config get placement: %q, %v", got, ok)
+	}
+	for _, line := range []string{"config get", "config get cluster extra", "config get placement x", "config get foo", "cluster", "cluster members x", "get cluster", "", "a b c d e f"} {
 		if got, ok := answer([]byte("p"), line, &req); ok || string(got) != "p" {
 			t.Errorf("%q answered: %q", line, got)
 		}
 	}
 	buf := make([]byte, 0, 1024)
-	proto.Parse([]byte("config get cluster\r\n"), &req)
-	if a := testing.AllocsPerRun(100, func() { buf, _ = n.AppendReply(buf[:0], req.Command, req.Args()) }); a != 0 {
-		t.Errorf("AppendReply allocates %v times", a)
+	for _, line := range []string{"config get cluster\r\n", "config get placement\r\n"} {
+		proto.Parse([]byte(line), &req)
+		if a := testing.AllocsPerRun(100, func() { buf, _ = n.AppendReply(buf[:0], req.Command, req.Args()) }); a != 0 {
+			t.Errorf("AppendReply(%q) allocates %v times", line, a)
+		}
+	}
+}
+
+// TestPlacementConfig: the node advertises the placement it is started
+// with, refuses one it does not know, and places keys by it.
+func TestPlacementConfig(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Membership.NodeName = "solo"
+	cfg.Membership.MemcachedAddr = "127.0.0.1:11300"
+	cfg.Placement = ring.Kind(200)
+	if _, err := Start(cfg); !errors.Is(err, ring.ErrUnknownKind) {
+		t.Fatalf("unknown placement: %v", err)
+	}
+	cfg.Placement = ring.KindKetamaMD5
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if got := string(n.AppendConfigPlacement(nil)); got != "CONFIG placement 0 11\r\nketama-md5\n\r\nEND\r\n" || n.Placement() != ring.KindKetamaMD5 {
+		t.Fatalf("advertises %q, Placement %s", got, n.Placement())
+	}
+	if r := n.rings.Load(); r == nil || r.ring.Kind() != ring.KindKetamaMD5 {
+		t.Fatal("the node's ring is not ketama-md5")
 	}
 }
 

@@ -83,9 +83,15 @@ type Config struct {
 	// answer `config get cluster` (stock memcached): no discovery, no hot
 	// keys; nodes that stop answering are still marked down and probed.
 	Servers []string
-	// Placement is the ring placement. Default ring.KindKetama, which
-	// agrees with the twemproxy pool slabcached writes.
+	// Placement is the ring placement. The zero value, ring.KindKetama,
+	// follows the placement the cluster advertises (`config get
+	// placement`, slabcached's --cluster-placement) and is ketama where
+	// the cluster says nothing (Servers, stock memcached, ElastiCache);
+	// any other value is used as given.
 	Placement ring.Kind
+	// FixedPlacement uses Placement as given even when it is the zero
+	// value and the cluster advertises another placement.
+	FixedPlacement bool
 	// PollInterval is how often the membership is polled and nodes marked
 	// down are probed. Default 1s; 0 means the default; negative turns
 	// polling off (the membership read by New is kept).
@@ -302,15 +308,16 @@ func (c *Client) apply(from string, v discovery.View) {
 	c.lastFrom = from
 	old := c.state.Load()
 	nodes := discovery.RingNodes(v.Members)
-	if old != nil && slices.Equal(old.ring.Nodes(), nodes) {
+	kind := c.placement(v.Placement)
+	if old != nil && old.ring.Kind() == kind && slices.Equal(old.ring.Nodes(), nodes) {
 		if old.view.Version != v.Version {
 			c.state.Store(&state{view: v, ring: old.ring, nodes: old.nodes})
 		}
 		return
 	}
-	r, err := ring.New(c.cfg.Placement, nodes)
+	r, err := ring.New(kind, nodes)
 	if err != nil {
-		return // withDefaults checked the placement
+		return // withDefaults checked the placement, placement the advertised one
 	}
 	st := &state{view: v, ring: r, nodes: make([]*node, len(nodes))}
 	reuse := map[string]*node{}
@@ -331,6 +338,29 @@ func (c *Client) apply(from string, v discovery.View) {
 	for _, n := range reuse { // dropped by membership
 		n.closeIdle()
 	}
+}
+
+// placement returns the ring placement for a view whose cluster advertises
+// the placement named advertised ("" for none): Config.Placement, or the
+// advertised one when Config.Placement is the zero value and not fixed.
+func (c *Client) placement(advertised string) ring.Kind {
+	if c.cfg.Placement != ring.KindKetama || c.cfg.FixedPlacement || advertised == "" {
+		return c.cfg.Placement
+	}
+	k, err := ring.ParseKind(advertised)
+	if err != nil {
+		return c.cfg.Placement // a placement this client does not know
+	}
+	return k
+}
+
+// Placement returns the ring placement the client routes by: Config.Placement
+// or the one the cluster advertises (see Config.Placement).
+func (c *Client) Placement() ring.Kind {
+	if st := c.state.Load(); st != nil {
+		return st.ring.Kind()
+	}
+	return c.cfg.Placement
 }
 
 // probeDown dials nodes marked down and marks up those that answer.

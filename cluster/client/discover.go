@@ -11,7 +11,8 @@ import (
 )
 
 // Discover asks the node at addr for the cluster membership. It sends
-// `config get cluster` and then, on the same connection, `cluster members`.
+// `config get cluster` and then, on the same connection, `cluster members`
+// and, when the node knows that, `config get placement` (view.Placement).
 //
 // view holds the alive members in the node's order, with the weights
 // `cluster members` gives (weight 1 when the node does not know that
@@ -52,6 +53,13 @@ func discover(addr string, d dialer, timeout time.Duration) (discovery.View, []d
 	}
 	if err != nil {
 		return discovery.View{}, nil, fmt.Errorf("client: %s: cluster members: %w", addr, err)
+	}
+	if err := pc.Send(discovery.PlacementRequest()); err != nil {
+		return discovery.View{}, nil, err
+	}
+	view.Placement, err = discovery.ReadConfigPlacement(pc.Reader())
+	if err != nil && !errors.Is(err, discovery.ErrUnsupported) {
+		return discovery.View{}, nil, fmt.Errorf("client: %s: config get placement: %w", addr, err)
 	}
 	// Fill in what `config get cluster` does not carry.
 	byAddr := make(map[string]discovery.Member, len(all))

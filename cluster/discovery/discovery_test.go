@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,6 +104,25 @@ func TestReadConfigClusterErrors(t *testing.T) {
 	v, err = ReadConfigCluster(proto.NewReader(strings.NewReader(string(AppendConfigCluster(nil, 7, nil)))))
 	if err != nil || v.Version != 7 || len(v.Members) != 0 {
 		t.Errorf("empty cluster: %+v, %v", v, err)
+	}
+}
+
+func TestPlacementFormatRoundTrip(t *testing.T) {
+	got := string(AppendConfigPlacement(nil, "ketama-md5"))
+	if want := "CONFIG placement 0 11\r\nketama-md5\n\r\nEND\r\n"; got != want {
+		t.Fatalf("config get placement reply\n got %q\nwant %q", got, want)
+	}
+	name, err := ReadConfigPlacement(proto.NewReader(strings.NewReader(got)))
+	if err != nil || name != "ketama-md5" {
+		t.Fatalf("read back %q, %v", name, err)
+	}
+	if _, err := ReadConfigPlacement(proto.NewReader(strings.NewReader("ERROR\r\n"))); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("ERROR gave %v", err)
+	}
+	for _, bad := range []string{"CONFIG cluster 0 2\r\n1\n\r\nEND\r\n", "CONFIG placement 0 1\r\n\n\r\nEND\r\n", "CONFIG placement 0 4\r\na b\n\r\nEND\r\n", "SERVER_ERROR x\r\n"} {
+		if _, err := ReadConfigPlacement(proto.NewReader(strings.NewReader(bad))); err == nil || errors.Is(err, ErrUnsupported) {
+			t.Errorf("%q gave %v", bad, err)
+		}
 	}
 }
 
@@ -300,38 +320,58 @@ func TestMcrouterConfig(t *testing.T) {
 }
 
 func TestTwemproxyConfigSyntax(t *testing.T) {
-	data, err := TwemproxyConfig(Sorted(three), "", "")
-	if err != nil {
-		t.Fatal(err)
+	var files [][]byte
+	for _, hash := range []string{"", "fnv1a_64", "md5"} {
+		data, err := TwemproxyConfig(Sorted(three), "", "", hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "# Written by slabcache on each membership change; do not edit.\n" +
+			"slabcache:\n  listen: 127.0.0.1:22121\n  hash: " + cmp.Or(hash, "fnv1a_64") + "\n  distribution: ketama\n  auto_eject_hosts: false\n  servers:\n" +
+			"   - 10.0.0.1:11211:2\n   - cache-b.example:11211:1\n"
+		if string(data) != want {
+			t.Fatalf("twemproxy config with hash %q\n got %q\nwant %q", hash, data, want)
+		}
+		files = append(files, data)
 	}
-	want := "# Written by slabcache on each membership change; do not edit.\n" +
-		"slabcache:\n  listen: 127.0.0.1:22121\n  hash: fnv1a_64\n  distribution: ketama\n  auto_eject_hosts: false\n  servers:\n" +
-		"   - 10.0.0.1:11211:2\n   - cache-b.example:11211:1\n"
-	if string(data) != want {
-		t.Fatalf("twemproxy config\n got %q\nwant %q", data, want)
-	}
-	if _, err := TwemproxyConfig(three, "bad pool", ""); err == nil {
+	if _, err := TwemproxyConfig(three, "bad pool", "", ""); err == nil {
 		t.Error("pool name with a space accepted")
 	}
-	if _, err := TwemproxyConfig(three, "", "nowhere"); err == nil {
+	if _, err := TwemproxyConfig(three, "", "nowhere", ""); err == nil {
 		t.Error("listen address without port accepted")
 	}
-	// nutcracker itself accepts the file.
-	nc := testenv.LookPath(t, "nutcracker")
-	path := filepath.Join(t.TempDir(), "pool.yml")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
+	if _, err := TwemproxyConfig(three, "", "", "crc32"); err == nil {
+		t.Error("hash other than fnv1a_64 and md5 accepted")
 	}
-	out, err := exec.Command(nc, "-t", "-c", path).CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "syntax is ok") {
-		t.Fatalf("nutcracker -t: %v\n%s", err, out)
+	// nutcracker itself accepts the files.
+	nc := testenv.LookPath(t, "nutcracker")
+	for _, data := range files {
+		path := filepath.Join(t.TempDir(), "pool.yml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(nc, "-t", "-c", path).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "syntax is ok") {
+			t.Fatalf("nutcracker -t: %v\n%s", err, out)
+		}
+	}
+}
+
+func TestTwemproxyHashFollowsPlacement(t *testing.T) {
+	for k, want := range map[ring.Kind]string{ring.KindKetama: "fnv1a_64", ring.KindKetamaMD5: "md5", ring.KindCh3: "", ring.KindJump: ""} {
+		if h, ok := TwemproxyHash(k); h != want || ok != (want != "") {
+			t.Errorf("TwemproxyHash(%s) = %q, %v; want %q", k, h, ok, want)
+		}
+		if McrouterRoutes(k) != (k == ring.KindCh3) {
+			t.Errorf("McrouterRoutes(%s) = %v", k, McrouterRoutes(k))
+		}
 	}
 }
 
 // TestTwemproxyConfigRoutesLikeRing runs nutcracker with a generated pool
 // in front of real memcached servers and checks that every key lands on
 // the node cluster/ring picks from RingNodes: the generated file and our
-// client agree.
+// client agree, for both placements twemproxy has.
 func TestTwemproxyConfigRoutesLikeRing(t *testing.T) {
 	nc := testenv.LookPath(t, "nutcracker")
 	var members []Member
@@ -340,9 +380,16 @@ func TestTwemproxyConfigRoutesLikeRing(t *testing.T) {
 		members = append(members, Member{Name: fmt.Sprintf("n%d", i), Addr: addr, Status: StatusAlive, Weight: w})
 	}
 	members = Sorted(members)
+	for _, kind := range []ring.Kind{ring.KindKetama, ring.KindKetamaMD5} {
+		t.Run(kind.String(), func(t *testing.T) { twemproxyRoutesLikeRing(t, nc, members, kind) })
+	}
+}
+
+func twemproxyRoutesLikeRing(t *testing.T, nc string, members []Member, kind ring.Kind) {
+	hash, _ := TwemproxyHash(kind)
 	dir := t.TempDir()
 	listen := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
-	files := ProxyFiles{TwemproxyPath: filepath.Join(dir, "pool.yml"), TwemproxyListen: listen}
+	files := ProxyFiles{TwemproxyPath: filepath.Join(dir, "pool.yml"), TwemproxyListen: listen, TwemproxyHash: hash}
 	if err := files.Write(members); err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +404,7 @@ func TestTwemproxyConfigRoutesLikeRing(t *testing.T) {
 	}
 	proxy := memcache.New(listen)
 	proxy.Timeout = 3 * time.Second
-	r, err := ring.New(ring.KindKetama, RingNodes(members))
+	r, err := ring.New(kind, RingNodes(members))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +414,7 @@ func TestTwemproxyConfigRoutesLikeRing(t *testing.T) {
 		direct[i].Timeout = 3 * time.Second
 	}
 	for i := 0; i < 300; i++ {
-		k := "gen:" + strconv.Itoa(i)
+		k := kind.String() + ":" + strconv.Itoa(i)
 		if err := proxy.Set(&memcache.Item{Key: k, Value: []byte("v")}); err != nil {
 			t.Fatal(err)
 		}

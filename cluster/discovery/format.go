@@ -17,6 +17,10 @@ type View struct {
 	// Members, sorted by name. A View parsed from `config get cluster`
 	// holds the alive members only, with empty names, in the server's order.
 	Members []Member
+	// Placement is the key placement the cluster advertises (`config get
+	// placement`: "ketama", "ketama-md5", "ch3" or "jump"), filled in by
+	// clients that ask for it; empty when the server does not say.
+	Placement string
 }
 
 // Errors of the parsers.
@@ -119,6 +123,47 @@ func MembersRequest() *proto.Request {
 	r := &proto.Request{Command: proto.CmdCluster}
 	r.AddArg([]byte("members"))
 	return r
+}
+
+// PlacementRequest returns the request `config get placement`, which a
+// slabcached node answers with the key placement its ring uses.
+func PlacementRequest() *proto.Request {
+	r := &proto.Request{Command: proto.CmdConfig}
+	r.AddArg([]byte("get"))
+	r.AddArg([]byte("placement"))
+	return r
+}
+
+// AppendConfigPlacement appends the reply to `config get placement`, in
+// the frame of `config get cluster`: the placement's name on one line.
+//
+//	CONFIG placement 0 <bytes>\r\n<name>\n\r\nEND\r\n
+func AppendConfigPlacement(dst []byte, name string) []byte {
+	return proto.AppendConfig(dst, "placement", append([]byte(name), '\n'))
+}
+
+// ReadConfigPlacement reads a reply to `config get placement` from rd and
+// returns the placement's name (ErrUnsupported when the server answers
+// ERROR: memcached, or a slabcached without placements).
+func ReadConfigPlacement(rd *proto.Reader) (string, error) {
+	var rp proto.Reply
+	if err := rd.Read(&rp); err != nil {
+		if errors.Is(err, proto.ErrBadReply) {
+			err = fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		return "", err
+	}
+	switch {
+	case rp.Kind == proto.ReplyError:
+		return "", replyError(&rp)
+	case rp.Kind != proto.ReplyConfig || string(rp.Key) != "placement":
+		return "", fmt.Errorf("%w: %q", ErrMalformed, rp.Line)
+	}
+	name := strings.TrimRight(string(rp.Value), "\r\n")
+	if name == "" || !isToken(name) {
+		return "", fmt.Errorf("%w: placement %q", ErrMalformed, rp.Value)
+	}
+	return name, nil
 }
 
 // replyError maps an error reply to an error: ErrUnsupported for a plain

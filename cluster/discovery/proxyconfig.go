@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/slabcache/slabcache/cluster/ring"
 )
 
 // DefaultPool is the pool name the generated proxy configs use.
@@ -84,16 +86,24 @@ func McrouterConfig(members []Member, pool string) ([]byte, error) {
 }
 
 // TwemproxyConfig returns a twemproxy (nutcracker) YAML pool of the alive
-// members with distribution ketama and hash fnv1a_64, each server as
-// "host:port:weight" without a name, so twemproxy hashes exactly what
-// RingNodes gives cluster/ring's KindKetama. Empty pool and listen mean
-// DefaultPool and DefaultTwemproxyListen.
-func TwemproxyConfig(members []Member, pool, listen string) ([]byte, error) {
+// members with distribution ketama and the key hash hash ("fnv1a_64", the
+// default when empty, or "md5"), each server as "host:port:weight" without
+// a name, so twemproxy hashes exactly what RingNodes gives cluster/ring's
+// KindKetama (fnv1a_64) or KindKetamaMD5 (md5). Empty pool and listen
+// mean DefaultPool and DefaultTwemproxyListen.
+func TwemproxyConfig(members []Member, pool, listen, hash string) ([]byte, error) {
 	if pool == "" {
 		pool = DefaultPool
 	}
 	if listen == "" {
 		listen = DefaultTwemproxyListen
+	}
+	switch hash {
+	case "":
+		hash = "fnv1a_64"
+	case "fnv1a_64", "md5":
+	default:
+		return nil, fmt.Errorf("discovery: twemproxy hash %q: want fnv1a_64 or md5", hash)
 	}
 	if !isToken(pool) || strings.ContainsAny(pool, ":#\"'") {
 		return nil, fmt.Errorf("discovery: bad twemproxy pool name %q", pool)
@@ -103,7 +113,7 @@ func TwemproxyConfig(members []Member, pool, listen string) ([]byte, error) {
 	}
 	var b strings.Builder
 	b.WriteString("# Written by slabcache on each membership change; do not edit.\n")
-	fmt.Fprintf(&b, "%s:\n  listen: %s\n  hash: fnv1a_64\n  distribution: ketama\n  auto_eject_hosts: false\n  servers:\n", pool, listen)
+	fmt.Fprintf(&b, "%s:\n  listen: %s\n  hash: %s\n  distribution: ketama\n  auto_eject_hosts: false\n  servers:\n", pool, listen, hash)
 	for _, m := range Alive(members) {
 		b.WriteString("   - ")
 		b.WriteString(m.Addr)
@@ -113,6 +123,24 @@ func TwemproxyConfig(members []Member, pool, listen string) ([]byte, error) {
 	}
 	return []byte(b.String()), nil
 }
+
+// TwemproxyHash returns the key hash of the twemproxy ketama pool that
+// routes keys as placement k: "fnv1a_64" for ring.KindKetama, "md5" for
+// ring.KindKetamaMD5, and false for the placements twemproxy does not have
+// (Ch3, jump).
+func TwemproxyHash(k ring.Kind) (string, bool) {
+	switch k {
+	case ring.KindKetama:
+		return "fnv1a_64", true
+	case ring.KindKetamaMD5:
+		return "md5", true
+	}
+	return "", false
+}
+
+// McrouterRoutes reports whether the mcrouter config (McrouterConfig,
+// hashed with Ch3) routes keys as placement k.
+func McrouterRoutes(k ring.Kind) bool { return k == ring.KindCh3 }
 
 // WriteFileAtomic writes data to path so that readers see either the old
 // or the new content, never a mix: it writes a temporary file in the same
@@ -164,6 +192,9 @@ type ProxyFiles struct {
 	// TwemproxyListen is the listen address written in the twemproxy pool;
 	// empty means DefaultTwemproxyListen.
 	TwemproxyListen string
+	// TwemproxyHash is the key hash written in the twemproxy pool:
+	// "fnv1a_64" (empty means it) or "md5".
+	TwemproxyHash string
 	// Pool is the pool name in both files; empty means DefaultPool.
 	Pool string
 }
@@ -180,7 +211,7 @@ func (p ProxyFiles) Write(members []Member) error {
 		}
 	}
 	if p.TwemproxyPath != "" {
-		data, err := TwemproxyConfig(members, p.Pool, p.TwemproxyListen)
+		data, err := TwemproxyConfig(members, p.Pool, p.TwemproxyListen, p.TwemproxyHash)
 		if err != nil {
 			return err
 		}

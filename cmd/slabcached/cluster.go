@@ -11,7 +11,9 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slabcache/slabcache/cluster"
+	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/membership"
+	"github.com/slabcache/slabcache/cluster/ring"
 )
 
 // clusterOptions are slabcached's long options for clustering
@@ -95,6 +97,14 @@ var clusterOptions = []option{
 		p.cmd.cluster.Membership.KeyringFile = v
 		return nil
 	}},
+	{long: "cluster-placement", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
+		k, err := ring.ParseKind(v)
+		if err != nil {
+			return fmt.Errorf("--cluster-placement: %q: want ketama, ketama-md5, ch3 or jump", v)
+		}
+		p.cmd.cluster.Placement, p.cmd.placementSet = k, true
+		return nil
+	}},
 	{long: "cluster-mcrouter-config", arg: requiredArg, apply: func(p *parser, v string, _ bool) error {
 		p.cmd.cluster.Files.McrouterPath = v
 		return nil
@@ -146,6 +156,7 @@ func startCluster(cmd *command, memcachedAddr string, log *zap.Logger) (*cluster
 	if m.Enabled {
 		m.Logger = log.Named("cluster")
 	}
+	choosePlacement(&cfg, cmd.placementSet, log)
 	node, err := cluster.Start(cfg)
 	if err != nil {
 		return nil, err
@@ -153,7 +164,34 @@ func startCluster(cmd *command, memcachedAddr string, log *zap.Logger) (*cluster
 	if m.Enabled {
 		ms := node.Membership()
 		log.Info("cluster started", zap.String("node", ms.Local().Name), zap.String("gossip", ms.GossipAddr()),
-			zap.String("advertise", m.MemcachedAddr), zap.Int("members", len(node.View().Members)))
+			zap.String("advertise", m.MemcachedAddr), zap.Int("members", len(node.View().Members)),
+			zap.String("placement", cfg.Placement.String()))
 	}
 	return node, nil
+}
+
+// choosePlacement settles the key placement and the twemproxy file's hash:
+// without --cluster-placement, Ch3 when the only proxy file is mcrouter's
+// (mcrouter routes by Ch3) and ketama otherwise; the twemproxy pool hashes
+// as the placement. A proxy file that routes keys differently from the
+// node's ring is written all the same, with a warning: its routing works,
+// but warm-up and hot-key copies follow the ring, not the proxy.
+func choosePlacement(cfg *cluster.Config, set bool, log *zap.Logger) {
+	f := &cfg.Files
+	if !set && f.McrouterPath != "" && f.TwemproxyPath == "" {
+		cfg.Placement = ring.KindCh3
+	}
+	k := cfg.Placement
+	if f.McrouterPath != "" && !discovery.McrouterRoutes(k) {
+		log.Warn("the mcrouter config routes keys by ch3, not by this node's placement: warm-up and hot-key copies will not follow mcrouter's routing (--cluster-placement=ch3 makes them agree)",
+			zap.String("placement", k.String()))
+	}
+	if f.TwemproxyPath != "" {
+		if h, ok := discovery.TwemproxyHash(k); ok {
+			f.TwemproxyHash = h
+		} else {
+			log.Warn("twemproxy has no "+k.String()+" placement: the twemproxy config routes keys by ketama with fnv1a_64, not as this node's ring (warm-up and hot-key copies will not follow twemproxy's routing)",
+				zap.String("placement", k.String()))
+		}
+	}
 }

@@ -27,6 +27,9 @@ type command struct {
 	metricsListen string
 	// cluster is what the --cluster* options ask for (cluster.go).
 	cluster cluster.Config
+	// placementSet: --cluster-placement was given (else startCluster
+	// picks the placement the proxy files route by).
+	placementSet bool
 }
 
 // usageError marks an option memcached's option loop cannot read (getopt's

@@ -391,6 +391,7 @@ func TestParseErrors(t *testing.T) {
 		{[]string{"--cluster-bind=7946"}, `--cluster-bind: "7946": want host:port`, false},
 		{[]string{"--cluster-advertise=10.0.0.1:0"}, `--cluster-advertise: "10.0.0.1:0": bad port`, false},
 		{[]string{"--cluster-weight=0"}, `--cluster-weight: "0": want a whole number from 1 to 1000000`, false},
+		{[]string{"--cluster-placement=modula"}, `--cluster-placement: "modula": want ketama, ketama-md5, ch3 or jump`, false},
 		{[]string{"--cluster-retry-join=soon"}, `--cluster-retry-join: "soon" is not a duration`, false},
 		{[]string{"--cluster-keyring=/nonexistent/keyring"}, "--cluster-keyring: ", false},
 		{[]string{"--cluster", "-s", "/tmp/mc.sock"}, "--cluster needs a network address: -s /tmp/mc.sock disables network support", false},

@@ -154,6 +154,9 @@ Clustering (docs/cluster.md):
 --cluster-retry-join=<duration>   retry period while no seed answers (default: 1s; 0: fail)
 --cluster-weight=<n>      relative capacity on a ketama ring (default: 1)
 --cluster-region=<name>   region: clients and the ring see its members only
+--cluster-placement=<name>  key placement: ketama, ketama-md5, ch3 or jump; advertised to
+                          clients (config get placement); warm-up and hot-key copies follow it
+                          (default: ch3 when the only proxy file is mcrouter's, else ketama)
 --cluster-keyring=<file>  serf keyring: encrypted gossip; nodes without a key cannot join
 --cluster-mcrouter-config=<file>   mcrouter config rewritten on every membership change
 --cluster-twemproxy-config=<file>  twemproxy pool rewritten on every membership change

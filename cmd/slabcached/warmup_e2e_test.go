@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
@@ -17,19 +18,23 @@ import (
 // A fourth node joins three that hold 2,000 keys: with warm-up the keys
 // that moved to it are filled from their previous owners on first read
 // (no miss through the client); keys deleted on the new owner stay
-// deleted; with warmup_secs=0 the moved keys miss.
+// deleted; with warmup_secs=0 the moved keys miss. With
+// --cluster-placement=ketama-md5 the client follows the placement the
+// nodes advertise, and the nodes warm up the keys that moved on that ring.
 func TestWarmupOnJoin(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts eight slabcached processes")
+		t.Skip("starts twelve slabcached processes")
 	}
 	for _, tc := range []struct {
-		name   string
-		base   int
-		warmup string
-		misses func(moved, got int) bool
+		name      string
+		base      int
+		warmup    string
+		placement string
+		misses    func(moved, got int) bool
 	}{
-		{"warm-up", 71, "60", func(moved, got int) bool { return got == 0 }},
-		{"off", 75, "0", func(moved, got int) bool { return got == moved }},
+		{"warm-up", 71, "60", "", func(moved, got int) bool { return got == 0 }},
+		{"off", 75, "0", "", func(moved, got int) bool { return got == moved }},
+		{"ketama-md5", 86, "60", "ketama-md5", func(moved, got int) bool { return got == 0 }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := 0; i < 4; i++ {
@@ -42,6 +47,9 @@ func TestWarmupOnJoin(t *testing.T) {
 			tc2 := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
 			ip := func(i int) string { return fmt.Sprintf("127.0.0.%d", tc.base+i) }
 			opts := []string{"-o", "warmup_secs=" + tc.warmup}
+			if tc.placement != "" {
+				opts = append(opts, "--cluster-placement", tc.placement)
+			}
 			tc2.start("w1", ip(0), opts...)
 			tc2.start("w2", ip(1), append(opts, "--cluster-join", ip(0)+":7946")...)
 			tc2.start("w3", ip(2), append(opts, "--cluster-join", ip(0)+":7946")...)
@@ -54,6 +62,9 @@ func TestWarmupOnJoin(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer cl.Close()
+			if want := cmp.Or(tc.placement, "ketama"); cl.Placement().String() != want {
+				t.Fatalf("the client routes by %s, want %s", cl.Placement(), want)
+			}
 			const n = 2000
 			for i := range n {
 				if err := cl.Set(&client.Item{Key: fmt.Sprintf("user:%d", i), Value: []byte(fmt.Sprintf("v%d", i))}); err != nil {
@@ -104,7 +115,7 @@ func TestWarmupOnJoin(t *testing.T) {
 					t.Fatalf("%s, deleted on the new owner, reads %v", k, err)
 				}
 			}
-			if tc.warmup == "0" {
+			if tc.warmup == "0" || tc.placement != "" {
 				return
 			}
 			// A graceful leave: w2 leaves, serves on while the others

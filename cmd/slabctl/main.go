@@ -1,6 +1,6 @@
 // Command slabctl inspects a slabcache cluster through any of its nodes.
 //
-//	slabctl [-addr host:port] [-placement ketama] [-timeout 2s] command
+//	slabctl [-addr host:port] [-placement ketama|ketama-md5|ch3|jump] [-timeout 2s] command
 //
 // Commands:
 //
@@ -40,6 +40,7 @@ func main() {
 }
 
 const usage = `usage: slabctl [-addr host:port] [-placement ketama|ketama-md5|ch3|jump] [-timeout d] command
+  (-placement: default the cluster's, as its nodes advertise it; ketama when they do not)
 
 commands:
   members                         list every member with its status, weight and region
@@ -80,15 +81,20 @@ func runErr(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("slabctl", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	addr := fs.String("addr", "127.0.0.1:11211", "memcached address of any cluster node")
-	placement := fs.String("placement", "ketama", "ring placement: ketama, ketama-md5, ch3 or jump")
+	placement := fs.String("placement", "", "ring placement: ketama, ketama-md5, ch3 or jump (default: the cluster's, ketama when it names none)")
 	timeout := fs.Duration("timeout", 2*time.Second, "connect and read timeout")
 	if err := fs.Parse(args); err != nil {
 		return usageErr("%v", err)
 	}
-	kind, err := ring.ParseKind(*placement)
-	if err != nil {
-		return usageErr("-placement: %v", err)
+	kind := ring.KindKetama
+	if *placement != "" {
+		k, err := ring.ParseKind(*placement)
+		if err != nil {
+			return usageErr("-placement: %v", err)
+		}
+		kind = k
 	}
+	given := *placement != ""
 	rest := fs.Args()
 	if len(rest) == 0 {
 		return usageErr("no command")
@@ -104,14 +110,14 @@ func runErr(args []string, stdout, stderr io.Writer) error {
 		if len(cargs) != 0 {
 			return usageErr("ring takes no arguments")
 		}
-		return showRing(*addr, *timeout, kind, stdout)
+		return showRing(*addr, *timeout, kind, given, stdout)
 	case "whereis":
 		if len(cargs) == 0 {
 			return usageErr("whereis needs at least one key")
 		}
-		return whereis(*addr, *timeout, kind, cargs, stdout)
+		return whereis(*addr, *timeout, kind, given, cargs, stdout)
 	case "gen-config":
-		return genConfig(*addr, *timeout, cargs, stdout)
+		return genConfig(*addr, *timeout, cargs, stdout, stderr)
 	case "hotkeys":
 		if len(cargs) != 0 {
 			return usageErr("hotkeys takes no arguments")
@@ -184,21 +190,29 @@ func members(addr string, timeout time.Duration, stdout, stderr io.Writer) error
 	return tw.Flush()
 }
 
-func buildRing(addr string, timeout time.Duration, kind ring.Kind) (discovery.View, ring.Ring, error) {
+// buildRing reads the membership from addr and builds its ring: with
+// placement kind when given, else with the placement the cluster
+// advertises (ketama when it names none), as the Go client does.
+func buildRing(addr string, timeout time.Duration, kind ring.Kind, given bool) (discovery.View, ring.Ring, error) {
 	view, _, err := client.Discover(addr, timeout)
 	if err != nil {
 		return view, nil, err
+	}
+	if !given && view.Placement != "" {
+		if kind, err = ring.ParseKind(view.Placement); err != nil {
+			return view, nil, fmt.Errorf("%s advertises placement %q: %w", addr, view.Placement, err)
+		}
 	}
 	r, err := ring.New(kind, discovery.RingNodes(view.Members))
 	return view, r, err
 }
 
-func showRing(addr string, timeout time.Duration, kind ring.Kind, stdout io.Writer) error {
-	view, r, err := buildRing(addr, timeout, kind)
+func showRing(addr string, timeout time.Duration, kind ring.Kind, given bool, stdout io.Writer) error {
+	view, r, err := buildRing(addr, timeout, kind, given)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "placement %s, discovery version %d, %d nodes\n", kind, view.Version, len(r.Nodes()))
+	fmt.Fprintf(stdout, "placement %s, discovery version %d, %d nodes\n", r.Kind(), view.Version, len(r.Nodes()))
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tNAME\tWEIGHT\tPOINTS\tSHARE")
 	names := map[string]string{}
@@ -216,8 +230,8 @@ func showRing(addr string, timeout time.Duration, kind ring.Kind, stdout io.Writ
 	return tw.Flush()
 }
 
-func whereis(addr string, timeout time.Duration, kind ring.Kind, keys []string, stdout io.Writer) error {
-	view, r, err := buildRing(addr, timeout, kind)
+func whereis(addr string, timeout time.Duration, kind ring.Kind, given bool, keys []string, stdout io.Writer) error {
+	view, r, err := buildRing(addr, timeout, kind, given)
 	if err != nil {
 		return err
 	}
@@ -236,7 +250,7 @@ func whereis(addr string, timeout time.Duration, kind ring.Kind, keys []string, 
 	return nil
 }
 
-func genConfig(addr string, timeout time.Duration, args []string, stdout io.Writer) error {
+func genConfig(addr string, timeout time.Duration, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return usageErr("gen-config needs mcrouter or twemproxy")
 	}
@@ -259,11 +273,24 @@ func genConfig(addr string, timeout time.Duration, args []string, stdout io.Writ
 	if err != nil {
 		return err
 	}
+	placement := ring.KindKetama
+	if view.Placement != "" {
+		if placement, err = ring.ParseKind(view.Placement); err != nil {
+			return fmt.Errorf("%s advertises placement %q: %w", addr, view.Placement, err)
+		}
+	}
 	var data []byte
 	if kind == "mcrouter" {
+		if !discovery.McrouterRoutes(placement) {
+			fmt.Fprintf(stderr, "slabctl: warning: the cluster places keys by %s; mcrouter routes by ch3, so warm-up and hot-key copies will not follow its routing\n", placement)
+		}
 		data, err = discovery.McrouterConfig(view.Members, *pool)
 	} else {
-		data, err = discovery.TwemproxyConfig(view.Members, *pool, *listen)
+		hash, ok := discovery.TwemproxyHash(placement)
+		if !ok {
+			fmt.Fprintf(stderr, "slabctl: warning: the cluster places keys by %s, which twemproxy does not have; the pool routes by ketama with fnv1a_64\n", placement)
+		}
+		data, err = discovery.TwemproxyConfig(view.Members, *pool, *listen, hash)
 	}
 	if err != nil {
 		return err

@@ -190,7 +190,7 @@ func TestGenConfig(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	want, _ := discovery.TwemproxyConfig(discovery.Sorted(cluster3), "mine", "127.0.0.1:22999")
+	want, _ := discovery.TwemproxyConfig(discovery.Sorted(cluster3), "mine", "127.0.0.1:22999", "")
 	if out != string(want) {
 		t.Fatalf("twemproxy config\n%s\nwant\n%s", out, want)
 	}
@@ -223,6 +223,82 @@ func TestGenConfig(t *testing.T) {
 	}
 	if out, err := exec.Command(nc, "-t", "-c", yml).CombinedOutput(); err != nil || !strings.Contains(string(out), "syntax is ok") {
 		t.Fatalf("nutcracker -t: %v %s", err, out)
+	}
+}
+
+// TestFollowsClusterPlacement: against a node that advertises its
+// placement (`config get placement`), slabctl and the Go client both use
+// it unless told otherwise, and the proxy configs slabctl writes say
+// whether they route keys the same way.
+func TestFollowsClusterPlacement(t *testing.T) {
+	var ms []discovery.Member
+	for i := 0; i < 3; i++ {
+		ms = append(ms, discovery.Member{Name: "n" + strconv.Itoa(i), Addr: "10.0.0." + strconv.Itoa(i+1) + ":11211", Status: discovery.StatusAlive, Weight: 1})
+	}
+	keys := make([]string, 200)
+	for i := range keys {
+		keys[i] = "k:" + strconv.Itoa(i)
+	}
+	owners := func(args ...string) []string {
+		t.Helper()
+		code, out, errOut := slabctl(t, append(args, append([]string{"whereis"}, keys...)...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		return strings.Split(strings.TrimSpace(out), "\n")
+	}
+	plain := fakeNode(t, ms, false) // does not know `config get placement`
+	for _, kind := range []string{"ketama-md5", "ch3", "jump"} {
+		addr := mctest.ServeDiscoveryPlacement(t, discovery.NewTable(ms), kind)
+		got := owners("-addr", addr)
+		want := owners("-addr", plain, "-placement", kind)
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Fatalf("%s: slabctl did not follow the advertised placement", kind)
+		}
+		if strings.Join(got, "\n") == strings.Join(owners("-addr", plain), "\n") {
+			t.Fatalf("%s: 200 keys placed as with ketama", kind)
+		}
+		if got := owners("-addr", addr, "-placement", "ketama"); strings.Join(got, "\n") != strings.Join(owners("-addr", plain), "\n") {
+			t.Fatalf("%s: -placement ketama not used as given", kind)
+		}
+		if _, out, _ := slabctl(t, "-addr", addr, "ring"); !strings.HasPrefix(out, "placement "+kind+",") {
+			t.Fatalf("%s: ring says %q", kind, out)
+		}
+		c, err := client.New(client.Config{Endpoints: []string{addr}, PollInterval: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fixed, err := client.New(client.Config{Endpoints: []string{addr}, PollInterval: -1, FixedPlacement: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Placement().String() != kind || fixed.Placement() != ring.KindKetama {
+			t.Fatalf("%s: client routes by %s, with FixedPlacement by %s", kind, c.Placement(), fixed.Placement())
+		}
+		for i, k := range keys {
+			if f := strings.Split(got[i], "\t"); f[1] != c.Owner(k) {
+				t.Fatalf("%s: slabctl says %q, client says %s", kind, got[i], c.Owner(k))
+			}
+		}
+		c.Close()
+		fixed.Close()
+
+		// The twemproxy pool hashes as the placement where twemproxy can.
+		code, out, errOut := slabctl(t, "-addr", addr, "gen-config", "twemproxy")
+		if code != 0 {
+			t.Fatalf("%s: gen-config twemproxy: exit %d: %s", kind, code, errOut)
+		}
+		wantHash, ok := map[string]string{"ketama-md5": "hash: md5"}[kind]
+		if !ok {
+			wantHash = "hash: fnv1a_64"
+		}
+		if !strings.Contains(out, wantHash) || (errOut != "") == ok {
+			t.Fatalf("%s: twemproxy pool %q, stderr %q", kind, out, errOut)
+		}
+		_, _, errOut = slabctl(t, "-addr", addr, "gen-config", "mcrouter")
+		if (errOut == "") != (kind == "ch3") {
+			t.Fatalf("%s: gen-config mcrouter stderr %q", kind, errOut)
+		}
 	}
 }
 

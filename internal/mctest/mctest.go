@@ -45,6 +45,19 @@ func Stats(t testing.TB, addr, args string) []Stat {
 // the test, or earlier when stop is called.
 func ServeDiscovery(t testing.TB, table *discovery.Table, elastiCacheOnly bool, queries func()) (addr string, stop func()) {
 	t.Helper()
+	return serveDiscovery(t, table, elastiCacheOnly, "", queries)
+}
+
+// ServeDiscoveryPlacement is ServeDiscovery for a node that also answers
+// `config get placement` with placement, as slabcached does.
+func ServeDiscoveryPlacement(t testing.TB, table *discovery.Table, placement string) (addr string) {
+	t.Helper()
+	addr, _ = serveDiscovery(t, table, false, placement, nil)
+	return addr
+}
+
+func serveDiscovery(t testing.TB, table *discovery.Table, elastiCacheOnly bool, placement string, queries func()) (addr string, stop func()) {
+	t.Helper()
 	return Serve(t, func(req *proto.Request, dst []byte) []byte {
 		a := req.Args()
 		switch {
@@ -53,6 +66,8 @@ func ServeDiscovery(t testing.TB, table *discovery.Table, elastiCacheOnly bool, 
 				queries()
 			}
 			return table.AppendConfigCluster(dst)
+		case req.Command == proto.CmdConfig && len(a) == 2 && string(a[0]) == "get" && string(a[1]) == "placement" && placement != "":
+			return discovery.AppendConfigPlacement(dst, placement)
 		case req.Command == proto.CmdCluster && len(a) == 1 && string(a[0]) == "members" && !elastiCacheOnly:
 			return table.AppendMembers(dst)
 		}
