@@ -17,6 +17,7 @@
 package cluster
 
 import (
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -72,6 +73,7 @@ type Node struct {
 
 	retMu   sync.Mutex
 	status  map[string]discovery.Status // by address, as last seen
+	left    map[string]time.Time        // by address: when a member was first seen leaving or left (AwayOwner)
 	returns map[string]uint64           // by address: times the member came back (Returns)
 	rings   atomic.Pointer[placement]   // the ring of the current view (Replicas, PreviousOwner)
 	ringMu  sync.Mutex                  // serializes placeRing
@@ -257,8 +259,19 @@ func (n *Node) noteReturns(ms []discovery.Member) {
 		if prev, ok := n.status[m.Addr]; ok && prev != discovery.StatusAlive && m.Status == discovery.StatusAlive {
 			n.returns[m.Addr]++
 		}
+		if leaves(m.Status) && !leaves(n.status[m.Addr]) {
+			if n.left == nil {
+				n.left = map[string]time.Time{}
+			}
+			n.left[m.Addr] = time.Now()
+		}
 		n.status[m.Addr] = m.Status
 	}
+}
+
+// leaves reports whether st is a graceful leave's (leaving, then left).
+func leaves(st discovery.Status) bool {
+	return st == discovery.StatusLeaving || st == discovery.StatusLeft
 }
 
 // Returns reports, for each member that ever came back (alive again after
@@ -305,6 +318,14 @@ type placement struct {
 	ring    ring.Ring
 	prev    ring.Ring
 	since   time.Time
+	// away is the ring of the alive members and those away (failed, or
+	// left within AwayLeftFor) when there are some (nil otherwise), and
+	// down those away: a key whose owner there is down is written
+	// elsewhere while it is away (AwayOwner). awayEnds is when the first
+	// member that left drops out of it (zero for none).
+	away     ring.Ring
+	down     map[string]bool
+	awayEnds time.Time
 }
 
 // placeRing builds the ring of the current view when its alive members
@@ -325,6 +346,11 @@ func (n *Node) placeRingLocked() bool {
 	nodes := discovery.RingNodes(v.Members)
 	old := n.rings.Load()
 	if old != nil && slices.Equal(old.ring.Nodes(), nodes) {
+		if away, down, ends := n.awayRing(v.Members); !maps.Equal(down, old.down) {
+			p := *old
+			p.away, p.down, p.awayEnds = away, down, ends
+			n.rings.Store(&p) // who is away changed, not the ring
+		}
 		return false
 	}
 	r, err := ring.New(n.kind, nodes)
@@ -332,6 +358,7 @@ func (n *Node) placeRingLocked() bool {
 		return false
 	}
 	p := &placement{version: v.Version, ring: r, since: time.Now()}
+	p.away, p.down, p.awayEnds = n.awayRing(v.Members)
 	switch {
 	case old == nil || len(old.ring.Nodes()) == 1 && old.ring.Nodes()[0].Addr == n.self:
 		// This node is joining: before it, the others held its keys.
@@ -341,6 +368,87 @@ func (n *Node) placeRingLocked() bool {
 	}
 	n.rings.Store(p)
 	return true
+}
+
+// AwayLeftFor is how long after a member starts to leave the keys it would
+// own are still noted (AwayOwner): a node restarted warm from its memory file
+// (docs/operations.md) comes back within it.
+const AwayLeftFor = 10 * time.Minute
+
+// awayRing returns the ring of the members alive or away (failed, or left
+// within AwayLeftFor), those away, and when the first of those that left
+// drops out; nil, nil and zero when none is away.
+func (n *Node) awayRing(ms []discovery.Member) (ring.Ring, map[string]bool, time.Time) {
+	n.retMu.Lock()
+	defer n.retMu.Unlock()
+	var down map[string]bool
+	var nodes []ring.Node
+	var ends time.Time
+	for _, m := range ms {
+		switch m.Status {
+		case discovery.StatusLeaving, discovery.StatusLeft:
+			at, ok := n.left[m.Addr]
+			if !ok || time.Since(at) >= AwayLeftFor {
+				continue
+			}
+			if e := at.Add(AwayLeftFor); ends.IsZero() || e.Before(ends) {
+				ends = e
+			}
+			fallthrough
+		case discovery.StatusFailed:
+			if down == nil {
+				down = map[string]bool{}
+			}
+			down[m.Addr] = true
+			m.Status = discovery.StatusAlive
+			nodes = append(nodes, discovery.RingNodes([]discovery.Member{m})...)
+		case discovery.StatusAlive:
+			nodes = append(nodes, discovery.RingNodes([]discovery.Member{m})...)
+		}
+	}
+	if down == nil {
+		return nil, nil, time.Time{}
+	}
+	r, err := ring.New(n.kind, nodes)
+	if err != nil {
+		return nil, nil, time.Time{}
+	}
+	return r, down, ends
+}
+
+// Away reports whether some member of this node's region is away (failed,
+// or left within AwayLeftFor): it may come back with the items it held,
+// and AwayOwner names the keys it would own. The server asks every tick;
+// a member that left drops out here AwayLeftFor after it left.
+func (n *Node) Away() bool {
+	p := n.rings.Load()
+	if p != nil && !p.awayEnds.IsZero() && time.Now().After(p.awayEnds) {
+		n.ringMu.Lock()
+		if p = n.rings.Load(); !p.awayEnds.IsZero() && time.Now().After(p.awayEnds) {
+			q := *p
+			q.away, q.down, q.awayEnds = n.awayRing(n.table.View().Members)
+			n.rings.Store(&q)
+			p = &q
+		}
+		n.ringMu.Unlock()
+	}
+	return p != nil && p.away != nil
+}
+
+// AwayOwner returns, for a key whose owner would be a member that is away
+// (Away) were it alive, that member's memcached address. While the member
+// is away its keys are read and written on the others; when it comes back
+// (a partition heals, a paused process resumes, a node restarts warm) its
+// copies of the keys written or deleted meanwhile are stale.
+func (n *Node) AwayOwner(key []byte) (string, bool) {
+	p := n.rings.Load()
+	if p == nil || p.away == nil {
+		return "", false
+	}
+	if o := ownerOf(p.away, key); p.down[o] {
+		return o, true
+	}
+	return "", false
 }
 
 // OnRingChange sets fn to be called after each change of the ring, on the

@@ -114,6 +114,9 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			} else if r.Base() == proto.BinOpDelete && c.s.rep.peers.Load() != nil {
 				c.s.noteForeignDelete(r.Key)
 			}
+			if c.s.away.on.Load() && isBinWrite(r.Base()) {
+				c.s.noteAway(r.Key)
+			}
 			if c.s.net.prefetch && c.udp == nil {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekBinaryRequest)
 			}

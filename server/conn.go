@@ -617,11 +617,17 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				if c.warmFetch(r) {
 					return off, false // parked; the request runs again after the fetch
 				}
-				if isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) {
-					c.s.noteWrite(r.Key) // a hand-over push notes itself once accepted (commit)
+				// A hand-over push notes itself once accepted (commit); a
+				// member's md removes a copy it knows is stale (away.go),
+				// which the push of the key's value may then replace.
+				if isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) && !(c.peer && r.Command == proto.CmdMetaDelete) {
+					c.s.noteWrite(r.Key)
 				}
 			} else if client && c.s.rep.peers.Load() != nil {
 				c.s.noteForeignDelete(r.Key) // a relay notes itself when applied
+			}
+			if c.s.away.on.Load() && isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) {
+				c.s.noteAway(r.Key) // not a hand-over push: it brings the member's own item
 			}
 			if c.s.net.prefetch && c.udp == nil {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekRequest)

@@ -258,6 +258,7 @@ func (iv *invalidator) retry() {
 		return
 	}
 	alive, down := p.Others()
+	iv.s.deliverAway(alive, down)
 	iv.catchUp(alive, p.Returns())
 	iv.mu.Lock()
 	var todo []string

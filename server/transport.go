@@ -678,6 +678,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 		s.obs.flushEvictions()
 		s.obs.announceSkipped()
 	}
+	s.refreshAway()
 	s.refreshWarm()
 	s.refreshHandover()
 	if fast {

@@ -87,7 +87,11 @@ func (s *Server) warmPeers() warmPeers {
 // RingChanged starts the warm-up of a ring change at once (cmd calls it
 // from the cluster's ring change; the transport's tick would see it up to
 // a tick later, and a write in between would not be known to the warm-up).
-func (s *Server) RingChanged() { s.refreshWarm() }
+func (s *Server) RingChanged() {
+	s.refreshAway()
+	s.refreshWarm()
+	go s.kickAway()
+}
 
 // refreshWarm sets warmUntil (clock seconds) from the last ring change; the
 // transport's tick calls it, so requests test one number to know whether a
@@ -449,7 +453,7 @@ func (s *Server) appendStatsWarmup(dst []byte) []byte {
 	dst = proto.AppendStat(dst, "warmup_push_bytes", strconv.FormatUint(w.pushBytes.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_push_failures", strconv.FormatUint(w.pushFailures.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_deletes_forwarded", strconv.FormatUint(w.forwarded.Load(), 10))
-	return proto.AppendEnd(dst)
+	return proto.AppendEnd(s.appendStatsAway(dst))
 }
 
 // Drain serves on after this node has left the cluster, so that the nodes

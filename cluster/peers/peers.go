@@ -10,6 +10,7 @@ package peers
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -208,6 +209,38 @@ func (p *Pool) Delete(addr string, key []byte) error {
 		c.req.Key = key
 		return proto.AppendRequest(c.buf[:0], &c.req)
 	}, deletedReply)
+}
+
+// DeleteMany removes keys on the member at addr, pipelined: one `md
+// <base64 key> b q` per key (any key, binary-protocol ones included; quiet:
+// only failures answer) and an `mn` after them, in one write, and reads to
+// the MN. A key the member does not hold is deleted all the same.
+func (p *Pool) DeleteMany(addr string, keys []string) error {
+	c, err := p.get(addr)
+	if err != nil {
+		return err
+	}
+	c.nc.SetDeadline(time.Now().Add(or(p.Timeout, 200*time.Millisecond)))
+	b := c.buf[:0]
+	for _, k := range keys {
+		b = append(b, "md "...)
+		b = base64.StdEncoding.AppendEncode(b, []byte(k))
+		b = append(b, " b q\r\n"...)
+	}
+	c.buf = append(b, "mn\r\n"...)
+	if _, err = c.nc.Write(c.buf); err == nil {
+		// Quiet deletes answer only when they fail: the first reply is the
+		// MN, or a failure.
+		if err = c.pc.Reader().Read(&c.rp); err == nil && !(c.rp.Kind == proto.ReplyMeta && c.rp.Status == proto.StatusMN) {
+			err = fmt.Errorf("%w: %q", ErrReply, c.rp.Line)
+		}
+	}
+	if err != nil {
+		c.nc.Close()
+		return fmt.Errorf("peer %s: %w", addr, err)
+	}
+	p.put(addr, c)
+	return nil
 }
 
 func deletedReply(rp *proto.Reply) error {

@@ -44,6 +44,7 @@ type testCluster struct {
 	twem     string
 	twemAddr string
 	nodes    map[string]*testNode
+	prefix   []string // a command the next start runs the node under (startIn)
 }
 
 func (tc *testCluster) start(name string, ip string, extra ...string) *testNode {
@@ -56,6 +57,9 @@ func (tc *testCluster) start(name string, ip string, extra ...string) *testNode 
 	}
 	args = append(args, extra...)
 	n.cmd = exec.Command(tc.bin, args...)
+	if len(tc.prefix) > 0 {
+		n.cmd = exec.Command(tc.prefix[0], append(append(tc.prefix[1:len(tc.prefix):len(tc.prefix)], tc.bin), args...)...)
+	}
 	n.cmd.Stderr = n.log
 	if err := n.cmd.Start(); err != nil {
 		tc.t.Fatal(err)

@@ -243,12 +243,18 @@ func TestHotKeysOnRealCluster(t *testing.T) {
 // statInt reads one number of `stats` from addr.
 func statInt(t *testing.T, addr, name string) int {
 	t.Helper()
-	for _, st := range mctest.Stats(t, addr, "") {
+	return groupStatInt(t, addr, "", name)
+}
+
+// groupStatInt reads one number of `stats <group>` from addr.
+func groupStatInt(t *testing.T, addr, group, name string) int {
+	t.Helper()
+	for _, st := range mctest.Stats(t, addr, group) {
 		if st.Name == name {
 			n, _ := strconv.Atoi(st.Value)
 			return n
 		}
 	}
-	t.Fatalf("stats of %s has no %s", addr, name)
+	t.Fatalf("stats %s of %s has no %s", group, addr, name)
 	return 0
 }
