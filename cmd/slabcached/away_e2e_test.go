@@ -76,6 +76,119 @@ func (n *netns) run(args ...string) {
 func (n *netns) cut()  { n.run("ip", "link", "set", n.hostEnd, "down") }
 func (n *netns) heal() { n.run("ip", "link", "set", n.hostEnd, "up") }
 
+// awayKeys is a comeback test's data: n keys stored through the client
+// as "old", and those of the node that goes away.
+type awayKeys struct {
+	t    *testing.T
+	cl   *client.Client
+	addr string // the node that goes away
+	mine []int  // its keys
+}
+
+func awayKey(i int) string { return fmt.Sprintf("user:%d", i) }
+
+// storeAwayKeys stores 600 keys through a client of the cluster at
+// endpoint (which must see all three nodes) and picks those of addr.
+func storeAwayKeys(t *testing.T, endpoint, addr string) *awayKeys {
+	t.Helper()
+	cl, err := client.New(client.Config{Endpoints: []string{endpoint}, PollInterval: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	const n = 600
+	k := &awayKeys{t: t, cl: cl, addr: addr}
+	for i := range n {
+		if err := cl.Set(&client.Item{Key: awayKey(i), Value: []byte("old")}); err != nil {
+			t.Fatal(err)
+		}
+		if cl.Owner(awayKey(i)) == addr {
+			k.mine = append(k.mine, i)
+		}
+	}
+	if len(k.mine) < n/8 {
+		t.Fatalf("%s owns %d of %d keys; the client sees %v", addr, len(k.mine), n, cl.View().Members)
+	}
+	return k
+}
+
+// waitMembers waits until the client sees n members.
+func (k *awayKeys) waitMembers(n int, within time.Duration) {
+	k.t.Helper()
+	deadline := time.Now().Add(within)
+	for len(k.cl.View().Members) != n {
+		if time.Now().After(deadline) {
+			k.t.Fatalf("the client sees %d members after %v, want %d", len(k.cl.View().Members), within, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// rewrite, while the node is away (its keys are served by the others),
+// deletes every fifth of its keys and gives the others a new value.
+func (k *awayKeys) rewrite() {
+	k.t.Helper()
+	for _, i := range k.mine {
+		if i%5 == 0 {
+			if err := k.cl.Delete(awayKey(i)); err != nil && !errors.Is(err, client.ErrCacheMiss) {
+				k.t.Fatal(err)
+			}
+		} else if err := k.cl.Set(&client.Item{Key: awayKey(i), Value: []byte("new")}); err != nil {
+			k.t.Fatal(err)
+		}
+	}
+}
+
+// waitClean reads the node's keys from it directly (any client that
+// reaches it does so) until it serves none of its old values, and returns
+// how long that took from since; it fails the test after 10 s.
+func (k *awayKeys) waitClean(since time.Time, what string) time.Duration {
+	k.t.Helper()
+	for {
+		old, resurrected := 0, 0
+		for _, i := range k.mine {
+			if rawGet(k.t, k.addr, awayKey(i)) == "old" {
+				if i%5 == 0 {
+					resurrected++
+				} else {
+					old++
+				}
+			}
+		}
+		if old+resurrected == 0 {
+			return time.Since(since)
+		}
+		if time.Since(since) > 10*time.Second {
+			k.t.Fatalf("10 s after %s the node serves %d old values and %d deleted keys", what, old, resurrected)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// readBack reads the node's keys through the client: each must miss or
+// read its new value; it returns how many did each.
+func (k *awayKeys) readBack() (fresh, missed int) {
+	k.t.Helper()
+	for _, i := range k.mine {
+		it, err := k.cl.Get(awayKey(i))
+		switch {
+		case errors.Is(err, client.ErrCacheMiss):
+			missed++
+		case err != nil:
+			k.t.Fatal(err)
+		case i%5 == 0 || string(it.Value) != "new":
+			k.t.Fatalf("%s reads %q after the node came back (deleted: %v)", awayKey(i), it.Value, i%5 == 0)
+		default:
+			fresh++
+		}
+	}
+	return fresh, missed
+}
+
+// md5 places the tests' short sequential keys evenly, where ketama's
+// fnv1a_64 would not (the client follows the nodes).
+var md5 = []string{"--cluster-placement", "ketama-md5"}
+
 // A partition cuts one node of three off while clients, on the other side,
 // go on writing and deleting its keys on the other two. When it heals, the
 // node that was cut off must serve none of the values it held from before
@@ -90,114 +203,32 @@ func TestPartitionHealsWithoutStaleValues(t *testing.T) {
 	ns := newNetns(t, 2)
 	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
 	a, b := ns.hostIPs[0], ns.hostIPs[1]
-	// ketama-md5: the keys below are short and sequential, which ketama's
-	// fnv1a_64 would place unevenly (the client follows the nodes).
-	md5 := []string{"--cluster-placement", "ketama-md5"}
 	tc.start("pa", a, md5...)
 	tc.start("pb", b, append(md5, "--cluster-join", a+":7946")...)
-	tc.startIn(ns.name, "pc", ns.nsIP, append(md5, "--cluster-join", a+":7946")...)
+	pc := tc.startIn(ns.name, "pc", ns.nsIP, append(md5, "--cluster-join", a+":7946")...)
 	all := []string{"pa", "pb", "pc"}
 	for _, n := range all {
 		tc.waitStatus(all, n, "alive", joinWithin)
 	}
-	cl, err := client.New(client.Config{Endpoints: []string{a + ":11211"}, PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	const n = 600
-	key := func(i int) string { return fmt.Sprintf("user:%d", i) }
-	for i := range n {
-		if err := cl.Set(&client.Item{Key: key(i), Value: []byte("old")}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cAddr := ns.nsIP + ":11211"
-	var cKeys []int
-	for i := range n {
-		if cl.Owner(key(i)) == cAddr {
-			cKeys = append(cKeys, i)
-		}
-	}
-	if len(cKeys) < n/8 {
-		t.Fatalf("the cut-off node owns %d of %d keys; the client sees %v", len(cKeys), n, cl.View().Members)
-	}
+	k := storeAwayKeys(t, a+":11211", pc.addr())
 
 	ns.cut()
-	deadline := time.Now().Add(10 * time.Second)
-	for len(cl.View().Members) != 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the client still sees %d members 10 s into the partition", len(cl.View().Members))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	// Its keys are served by the other two now: every fifth is deleted,
-	// the others get a new value.
-	for _, i := range cKeys {
-		if i%5 == 0 {
-			if err := cl.Delete(key(i)); err != nil && !errors.Is(err, client.ErrCacheMiss) {
-				t.Fatal(err)
-			}
-		} else if err := cl.Set(&client.Item{Key: key(i), Value: []byte("new")}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k.waitMembers(2, 10*time.Second)
+	k.rewrite()
 	noted := groupStatInt(t, a+":11211", "warmup", "away_keys") + groupStatInt(t, b+":11211", "warmup", "away_keys")
-	if noted != len(cKeys) {
-		t.Fatalf("%d keys of the cut-off node noted, %d written", noted, len(cKeys))
+	if noted != len(k.mine) {
+		t.Fatalf("%d keys of the cut-off node noted, %d written", noted, len(k.mine))
 	}
 
 	ns.heal()
 	healed := time.Now()
-	// The node that was cut off, read directly (any client that reaches
-	// it does so), holds none of its old values once the others reach it.
-	stale := func() (old, resurrected int) {
-		for _, i := range cKeys {
-			switch v := rawGet(t, cAddr, key(i)); {
-			case v == "old" && i%5 == 0:
-				resurrected++
-			case v == "old":
-				old++
-			}
-		}
-		return old, resurrected
-	}
-	for {
-		old, res := stale()
-		if old == 0 && res == 0 {
-			break
-		}
-		if time.Since(healed) > 10*time.Second {
-			t.Fatalf("10 s after the partition healed the node that was cut off serves %d old values and %d deleted keys", old, res)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	cleared := time.Since(healed)
+	cleared := k.waitClean(healed, "the partition healed")
 	tc.waitStatus(all, "pc", "alive", joinWithin)
 	back := time.Since(healed)
-	deadline = time.Now().Add(5 * time.Second)
-	for len(cl.View().Members) != 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("the client does not see the third member again")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	var missed, fresh int
-	for _, i := range cKeys {
-		it, err := cl.Get(key(i))
-		switch {
-		case errors.Is(err, client.ErrCacheMiss):
-			missed++
-		case err != nil:
-			t.Fatal(err)
-		case i%5 == 0 || string(it.Value) != "new":
-			t.Fatalf("%s reads %q after the partition (deleted: %v)", key(i), it.Value, i%5 == 0)
-		default:
-			fresh++
-		}
-	}
+	k.waitMembers(3, 5*time.Second)
+	fresh, missed := k.readBack()
 	t.Logf("%d keys of the cut-off node written while it was away; its old copies gone %v after the link came back, gossip saw it alive after %v; then %d read the new value, %d missed",
-		len(cKeys), cleared.Round(time.Millisecond), back.Round(time.Millisecond), fresh, missed)
+		len(k.mine), cleared.Round(time.Millisecond), back.Round(time.Millisecond), fresh, missed)
 }
 
 // A node restarted warm (SIGUSR1, -e) serves none of the values that
@@ -205,35 +236,17 @@ func TestPartitionHealsWithoutStaleValues(t *testing.T) {
 // keys there as soon as it answers.
 func TestWarmRestartInClusterServesNoStaleValues(t *testing.T) {
 	tc, ip := newTestCluster(t, 121, 3)
-	md5 := []string{"--cluster-placement", "ketama-md5"}
 	memFile := filepath.Join(tc.dir, "w3.mem")
 	w3args := append(md5, "--cluster-join", ip(0)+":7946", "-e", memFile, "-o", "drain_secs=0")
 	tc.start("w1", ip(0), md5...)
 	tc.start("w2", ip(1), append(md5, "--cluster-join", ip(0)+":7946")...)
-	tc.start("w3", ip(2), w3args...)
+	w3 := tc.start("w3", ip(2), w3args...)
 	all := []string{"w1", "w2", "w3"}
 	for _, n := range all {
 		tc.waitStatus(all, n, "alive", joinWithin)
 	}
-	cl, err := client.New(client.Config{Endpoints: []string{ip(0) + ":11211"}, PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	const n = 600
-	key := func(i int) string { return fmt.Sprintf("user:%d", i) }
-	for i := range n {
-		if err := cl.Set(&client.Item{Key: key(i), Value: []byte("old")}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	w3 := tc.nodes["w3"]
-	var wKeys []int
-	for i := range n {
-		if cl.Owner(key(i)) == w3.addr() {
-			wKeys = append(wKeys, i)
-		}
-	}
+	k := storeAwayKeys(t, ip(0)+":11211", w3.addr())
+
 	w3.cmd.Process.Signal(syscall.SIGUSR1)
 	select {
 	case err := <-w3.done:
@@ -242,54 +255,19 @@ func TestWarmRestartInClusterServesNoStaleValues(t *testing.T) {
 		t.Fatal("w3 did not stop on SIGUSR1")
 	}
 	tc.waitStatus([]string{"w1", "w2"}, "w3", "left", 15*time.Second)
-	for len(cl.View().Members) != 2 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	for _, i := range wKeys {
-		if i%5 == 0 {
-			if err := cl.Delete(key(i)); err != nil && !errors.Is(err, client.ErrCacheMiss) {
-				t.Fatal(err)
-			}
-		} else if err := cl.Set(&client.Item{Key: key(i), Value: []byte("new")}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	k.waitMembers(2, 10*time.Second)
+	k.rewrite()
+
 	w3 = tc.start("w3", ip(2), w3args...)
 	started := time.Now()
-	if got := statValue(t, w3.addr(), "curr_items"); got < int64(len(wKeys)) {
+	if got := statValue(t, w3.addr(), "curr_items"); got < int64(len(k.mine)) {
 		t.Fatalf("w3 restarted warm with %d items", got)
 	}
-	for {
-		old, resurrected := 0, 0
-		for _, i := range wKeys {
-			if rawGet(t, w3.addr(), key(i)) == "old" {
-				if i%5 == 0 {
-					resurrected++
-				} else {
-					old++
-				}
-			}
-		}
-		if old+resurrected == 0 {
-			break
-		}
-		if time.Since(started) > 10*time.Second {
-			t.Fatalf("10 s after its warm restart w3 serves %d old values and %d deleted keys", old, resurrected)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Logf("%d keys of w3 written while it was down; its old copies gone %v after it started", len(wKeys), time.Since(started).Round(time.Millisecond))
-	for len(cl.View().Members) != 3 {
-		time.Sleep(20 * time.Millisecond)
-	}
-	for _, i := range wKeys {
-		it, err := cl.Get(key(i))
-		if err == nil && (i%5 == 0 || string(it.Value) != "new") {
-			t.Fatalf("%s reads %q after w3 came back (deleted: %v)", key(i), it.Value, i%5 == 0)
-		} else if err != nil && !errors.Is(err, client.ErrCacheMiss) {
-			t.Fatal(err)
-		}
-	}
+	cleared := k.waitClean(started, "its warm restart")
+	k.waitMembers(3, joinWithin)
+	fresh, missed := k.readBack()
+	t.Logf("%d keys of w3 written while it was down; its old copies gone %v after it started; then %d read the new value, %d missed",
+		len(k.mine), cleared.Round(time.Millisecond), fresh, missed)
 }
 
 // startIn starts a node inside network namespace ns.
