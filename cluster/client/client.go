@@ -384,11 +384,24 @@ func (c *Client) probeDown() {
 				_, err = versionResult(&cn.rp)
 			}
 		}
+		if err == nil {
+			// Before the node serves again: its copies of the keys
+			// written on stand-ins meanwhile go; then once more for
+			// the writes that chose a stand-in while this ran.
+			err = c.clearStandIns(n, cn)
+		}
 		if err != nil {
 			cn.nc.Close()
 			continue
 		}
+		n.standMu.Lock()
 		n.down.Store(false)
+		n.standMu.Unlock()
+		if err := c.clearStandIns(n, cn); err != nil {
+			cn.nc.Close()
+			n.down.Store(true)
+			continue
+		}
 		n.put(cn)
 	}
 }
@@ -433,7 +446,14 @@ func validKey(k string) bool {
 // nodeFor returns the node owning key, or its stand-in while the owner is
 // down (see standIn).
 func (c *Client) nodeFor(key string) (*node, error) {
-	n, _, err := c.nodeOrStandIn(key)
+	n, _, err := c.nodeOrStandIn(key, false)
+	return n, err
+}
+
+// nodeForWrite is nodeFor for a request that changes key: when it goes to
+// a stand-in, the owner notes the key (standins.go).
+func (c *Client) nodeForWrite(key string) (*node, error) {
+	n, _, err := c.nodeOrStandIn(key, true)
 	return n, err
 }
 
@@ -452,8 +472,9 @@ func (c *Client) standIn(st *state, key string) *node {
 }
 
 // nodeOrStandIn returns the node to send key's requests to, and whether it
-// is a stand-in for a down owner.
-func (c *Client) nodeOrStandIn(key string) (*node, bool, error) {
+// is a stand-in for a down owner; for a write (write true) to a stand-in,
+// the owner notes the key first.
+func (c *Client) nodeOrStandIn(key string, write bool) (*node, bool, error) {
 	if c.closed.Load() {
 		return nil, false, ErrClosed
 	}
@@ -467,7 +488,17 @@ func (c *Client) nodeOrStandIn(key string) (*node, bool, error) {
 	}
 	n := st.nodes[i]
 	if n.down.Load() {
+		if write {
+			n.standMu.RLock()
+			defer n.standMu.RUnlock()
+			if !n.down.Load() {
+				return n, false, nil // marked up meanwhile
+			}
+		}
 		if s := c.standIn(st, key); s != nil {
+			if write {
+				n.noteStandIn(key)
+			}
 			return s, true, nil
 		}
 		return nil, false, fmt.Errorf("%w: %s", ErrNodeDown, n.addr)
@@ -653,7 +684,7 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 }
 
 func (c *Client) store(cmd proto.Command, it *Item) error {
-	n, gutter, err := c.nodeOrStandIn(it.Key)
+	n, gutter, err := c.nodeOrStandIn(it.Key, true)
 	if err != nil {
 		return err
 	}
@@ -690,7 +721,7 @@ func (c *Client) CompareAndSwap(it *Item) error { return c.store(proto.CmdCas, i
 
 // Delete removes key; ErrCacheMiss if it was absent.
 func (c *Client) Delete(key string) error {
-	n, err := c.nodeFor(key)
+	n, err := c.nodeForWrite(key)
 	if err != nil {
 		return err
 	}
@@ -726,7 +757,7 @@ func (c *Client) FlushPrefix(prefix string) error {
 // same); a *ServerError names the nodes that have not applied it yet (they
 // will when they answer again). Without regions it is Delete.
 func (c *Client) DeleteEverywhere(key string) error {
-	n, err := c.nodeFor(key)
+	n, err := c.nodeForWrite(key)
 	if err != nil {
 		return err
 	}
@@ -748,7 +779,7 @@ func (c *Client) DeleteEverywhere(key string) error {
 
 // Touch sets key's expiration; ErrCacheMiss if absent.
 func (c *Client) Touch(key string, exp int32) error {
-	n, err := c.nodeFor(key)
+	n, err := c.nodeForWrite(key)
 	if err != nil {
 		return err
 	}
@@ -756,7 +787,7 @@ func (c *Client) Touch(key string, exp int32) error {
 }
 
 func (c *Client) arith(cmd proto.Command, key string, delta uint64) (uint64, error) {
-	n, err := c.nodeFor(key)
+	n, err := c.nodeForWrite(key)
 	if err != nil {
 		return 0, err
 	}
@@ -789,6 +820,18 @@ type node struct {
 	// sent counts the keys this client asked of the node lately (halved
 	// at every poll): the load hot-key reads are balanced by.
 	sent atomic.Int64
+	// standMu is held shared by a write that goes to a stand-in from the
+	// choice to the note of its key, and exclusively to mark the node up,
+	// so that every such write is noted before the node serves again.
+	standMu sync.RWMutex
+	// written holds the keys written on stand-ins while the node was down
+	// (key -> the number of its note), deleted on it before it serves
+	// again (standins.go); full: more than maxStandInKeys, a flush_all
+	// instead.
+	notesMu sync.Mutex
+	written map[string]uint64
+	full    bool
+	noteSeq uint64
 }
 
 func newNode(addr string, maxIdle int) *node {

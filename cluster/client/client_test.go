@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -612,6 +613,74 @@ func TestClientGutter(t *testing.T) {
 	}
 	if standIn == "" {
 		t.Fatal("the value is on no stand-in")
+	}
+}
+
+// While a node is down the keys written on stand-ins are noted, and
+// before the node is marked up again its copies of them are deleted: a
+// node that was only unreachable (here: stopped) serves neither the value
+// a key had before it was set meanwhile nor a key deleted meanwhile.
+func TestGutterWritesLeaveNoStaleCopies(t *testing.T) {
+	procs := []*memcachedProc{startMemcachedProc(t), startMemcachedProc(t), startMemcachedProc(t)}
+	addrs := []string{procs[0].addr(), procs[1].addr(), procs[2].addr()}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: 100 * time.Millisecond,
+		DialTimeout: 200 * time.Millisecond, Timeout: 300 * time.Millisecond, GutterTTL: 5 * time.Second})
+	var keys []string // set, deleted, left alone, incremented
+	for i := 0; len(keys) < 4; i++ {
+		if k := "s:" + strconv.Itoa(i); c.Owner(k) == addrs[2] {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if err := c.Set(&Item{Key: k, Value: []byte("1")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stopped := procs[2].cmd.Process
+	stopped.Signal(syscall.SIGSTOP)
+	defer stopped.Signal(syscall.SIGCONT)
+	for state := ""; state != "T"; { // the signal has taken effect
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", stopped.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 {
+			state = f[0]
+		}
+	}
+	if _, err := c.Get(keys[0]); err == nil || !c.Down(addrs[2]) {
+		t.Fatalf("get from the stopped node: %v, down %v", err, c.Down(addrs[2]))
+	}
+	if err := c.Set(&Item{Key: keys[0], Value: []byte("2")}); err != nil {
+		t.Fatalf("set through the gutter: %v", err)
+	}
+	if err := c.Delete(keys[1]); err != nil && !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("delete through the gutter: %v", err)
+	}
+	if _, err := c.Increment(keys[3], 1); err != nil && !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("incr through the gutter: %v", err)
+	}
+	stopped.Signal(syscall.SIGCONT)
+	deadline := time.Now().Add(5 * time.Second)
+	for c.Down(addrs[2]) {
+		if time.Now().After(deadline) {
+			t.Fatal("the node answers again but is still marked down")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i, want := range []string{"", "", "HD t-1", ""} {
+		if got := rawMG(t, addrs[2], keys[i]); got != want {
+			t.Errorf("%s on the node back: %q, want %q", keys[i], got, want)
+		}
+	}
+	if it, err := c.Get(keys[2]); err != nil || string(it.Value) != "1" {
+		t.Fatalf("the key nobody wrote: %v %v", it, err)
+	}
+	for _, k := range []string{keys[0], keys[1], keys[3]} {
+		if it, err := c.Get(k); !errors.Is(err, ErrCacheMiss) {
+			t.Fatalf("%s after the node came back: %v %v, want a miss", k, it, err)
+		}
 	}
 }
 

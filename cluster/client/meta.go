@@ -99,7 +99,7 @@ type SetOptions struct {
 
 // SetMeta stores it with ms, under the conditions of o.
 func (c *Client) SetMeta(it *Item, o SetOptions) error {
-	n, err := c.nodeFor(it.Key)
+	n, err := c.nodeForWrite(it.Key)
 	if err != nil {
 		return err
 	}
@@ -129,7 +129,7 @@ func (c *Client) SetMeta(it *Item, o SetOptions) error {
 // Stale set and one of them wins the recache; it lives ttl seconds more
 // at most (0 keeps its TTL). ErrCacheMiss when absent.
 func (c *Client) MarkStale(key string, ttl int32) error {
-	n, err := c.nodeFor(key)
+	n, err := c.nodeForWrite(key)
 	if err != nil {
 		return err
 	}
