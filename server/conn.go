@@ -635,7 +635,10 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			var everywhere bool // its hot-key copies are updated on the way
 			var owner string
 			if client {
-				everywhere, owner = c.broadcastDelete(r), c.movedOwner(r)
+				everywhere = c.broadcastDelete(r)
+			}
+			if client || isWrite(r.Command) && r.Command != proto.CmdDelete && r.Command != proto.CmdMetaDelete {
+				owner = c.movedOwner(r) // a relayed delete is not a client's
 			}
 			if !everywhere && owner == "" && c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)

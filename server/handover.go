@@ -185,18 +185,19 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 	}
 }
 
-// movedOwner returns, for a client's delete (clientDelete) of a key this
-// node owned before the last ring change and another node owns since,
-// within warmup_secs of the change, that node's address; "" otherwise. A
-// client that has not polled the new membership yet still sends the key's
-// deletes here, while the new owner may already hold the key (its
-// warm-up's copy or the hand-over's), so the delete goes there too before
-// it is answered. A member's own deletes (its hot-key invalidations, and
-// deletes forwarded here) are not forwarded again: two members whose rings
-// disagree would pass them back and forth.
+// movedOwner returns, for a client's write (a delete, a store, arithmetic,
+// a touch) of a key this node owned before the last ring change and
+// another node owns since, within warmup_secs of the change, that node's
+// address; "" otherwise. A client that has not polled the new membership
+// yet still sends the key's writes here, while the new owner may already
+// hold the key (its warm-up's copy or the hand-over's), so a delete of the
+// key goes there before the write is answered: the new owner's copy,
+// older than this write, goes. A member's own writes (its hot-key copies
+// and invalidations, pushes, deletes forwarded here) are not forwarded:
+// two members whose rings disagree would pass them back and forth.
 func (c *conn) movedOwner(r *proto.Request) string {
-	if c.peer || c.s.set.WarmupSecs <= 0 {
-		return ""
+	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u || c.peer {
+		return "" // (one load for the writes outside the window)
 	}
 	b := c.s.rep.peers.Load()
 	if b == nil {
@@ -206,8 +207,11 @@ func (c *conn) movedOwner(r *proto.Request) string {
 	if !ok {
 		return ""
 	}
+	if time.Since(mp.RingChanged()) > time.Duration(c.s.set.WarmupSecs)*time.Second {
+		return ""
+	}
 	addr, ok := mp.MovedTo(r.Key)
-	if !ok || time.Since(mp.RingChanged()) > time.Duration(c.s.set.WarmupSecs)*time.Second {
+	if !ok {
 		return ""
 	}
 	return addr

@@ -507,7 +507,8 @@ func (c *conn) broadcastDelete(r *proto.Request) bool {
 // on) must wait until the others it concerns have applied it: the members
 // of the other regions (remote: md G, -o invalidation_broadcast), and the
 // key's new owner when it moved away from here lately (owner, see
-// movedOwner). Those that did not acknowledge are named in the reply.
+// movedOwner; there any other write is a delete too). Those that did not
+// acknowledge are named in the reply.
 func (c *conn) deleteEverywhere(r *proto.Request, mark int, remote bool, owner string) {
 	if line, _, _ := bytes.Cut(c.out[mark:], []byte("\r\n")); proto.LookupError(line) != nil {
 		return // an error: nothing was deleted, nothing to relay
@@ -515,7 +516,11 @@ func (c *conn) deleteEverywhere(r *proto.Request, mark int, remote bool, owner s
 	done := bytes.Clone(c.out[mark:])
 	c.out = c.out[:mark]
 	k := bytes.Clone(r.Key)
-	c.relayAndReply("delete", done, r.NoReply, func() []string {
+	what := "delete"
+	if r.Command != proto.CmdDelete && r.Command != proto.CmdMetaDelete {
+		what = "write" // a store, arithmetic or touch: the new owner's older copy goes
+	}
+	c.relayAndReply(what, done, r.NoReply, func() []string {
 		if rep := &c.s.rep; rep.has(k) {
 			rep.push(string(k)) // its hot-key copies in this region go first
 		}

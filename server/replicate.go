@@ -122,6 +122,8 @@ func (r *replicator) init(s *Server) {
 // it with the cluster node once clustering runs.
 func (s *Server) SetPeers(p Peers) {
 	s.rep.peers.Store(&peersBox{p})
+	s.refreshAway()
+	s.refreshWarm()
 }
 
 func (r *replicator) start() {

@@ -74,17 +74,18 @@ type Server struct {
 	tls    tlsState     // certificates and counters of -Z (tls.go)
 	disc   atomic.Value // discoveryBox
 
-	verbosity atomic.Int32
-	vout      verboseOut        // where -vv's lines go (verbose.go)
-	flushedAt atomic.Uint32     // relative time of the last flush_all (stats settings "oldest")
-	graceful  atomic.Bool       // the stop under way keeps the memory file (StopGracefully)
-	hot       *hotkeys.Detector // hot-key detection (hotkeys.go); nil when off
-	rep       replicator        // hot-key copies on other nodes (replicate.go)
-	warm      warmup            // filling moved keys after a ring change (warmup.go)
-	inv       invalidator       // flush_prefix relays to the other members (invalidate.go)
-	hand      handover          // pushing moved items to their new owners (handover.go)
-	away      awayLog           // keys written here for members that are away (away.go)
-	warmUntil atomic.Uint32     // clock time a warm-up ends; 0: none (warmup.go)
+	verbosity  atomic.Int32
+	vout       verboseOut        // where -vv's lines go (verbose.go)
+	flushedAt  atomic.Uint32     // relative time of the last flush_all (stats settings "oldest")
+	graceful   atomic.Bool       // the stop under way keeps the memory file (StopGracefully)
+	hot        *hotkeys.Detector // hot-key detection (hotkeys.go); nil when off
+	rep        replicator        // hot-key copies on other nodes (replicate.go)
+	warm       warmup            // filling moved keys after a ring change (warmup.go)
+	inv        invalidator       // flush_prefix relays to the other members (invalidate.go)
+	hand       handover          // pushing moved items to their new owners (handover.go)
+	away       awayLog           // keys written here for members that are away (away.go)
+	warmUntil  atomic.Uint32     // clock time a warm-up ends; 0: none (warmup.go)
+	movedUntil atomic.Uint32     // clock time writes of moved keys stop being forwarded (movedOwner); 0: none
 }
 
 // connCounts counts connections as `stats` and the metrics report them.

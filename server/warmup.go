@@ -106,6 +106,11 @@ func (s *Server) refreshWarm() {
 		return
 	}
 	left := time.Duration(s.set.WarmupSecs)*time.Second - time.Since(since)
+	if left > 0 {
+		s.movedUntil.Store(s.clk.Now() + uint32(left/time.Second) + 1)
+	} else {
+		s.movedUntil.Store(0)
+	}
 	w := &s.warm
 	w.mu.Lock()
 	if !since.Equal(w.since) {

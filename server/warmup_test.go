@@ -201,10 +201,10 @@ func (p leftPeers) MovedTo([]byte) (string, bool)                  { return p.ne
 func (p leftPeers) RingChanged() time.Time                         { return p.changed }
 func (p leftPeers) PreviousOwner([]byte) (string, time.Time, bool) { return "", time.Time{}, false }
 
-// A client that has not seen a ring change yet sends a moved key's delete
-// to its previous owner: the delete is forwarded to the new owner, which
-// may hold the key already, before it is answered; relays are not, nor
-// deletes long after the change.
+// A client that has not seen a ring change yet sends a moved key's writes
+// to its previous owner: a delete of the key is forwarded to the new
+// owner, which may hold an older copy already, before the write is
+// answered; relays are not, nor writes long after the change.
 func TestDeleteOfAMovedKeyReachesItsNewOwner(t *testing.T) {
 	owner := startTestServer(t, nil)
 	srv := startTestServer(t, nil)
@@ -230,8 +230,26 @@ func TestDeleteOfAMovedKeyReachesItsNewOwner(t *testing.T) {
 			forwarded = x.Value
 		}
 	}
-	if forwarded != "2" {
-		t.Fatalf("stats warmup: warmup_deletes_forwarded %q, want 2", forwarded)
+	if forwarded != "3" {
+		t.Fatalf("stats warmup: warmup_deletes_forwarded %q, want 3 (set a, delete a, md b)", forwarded)
+	}
+	// Other writes of a moved key delete it at the new owner too: its
+	// copy is older than the write.
+	roundTrip(t, owner.Addr(), "set f 0 0 1\r\nF\r\nset g 0 0 1\r\n5\r\nset h 0 0 1\r\nH\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	roundTrip(t, srv.Addr(), "set g 0 0 1\r\n5\r\nset h 0 0 1\r\nH\r\n", "STORED\r\nSTORED\r\n")
+	for _, step := range [][2]string{
+		{"set f 0 0 1\r\nG\r\n", "STORED\r\n"},
+		{"incr g 1\r\n", "6\r\n"},
+		{"touch h 100\r\n", "TOUCHED\r\n"},
+		{"ms i 1 T0\r\nI\r\n", "HD\r\n"},
+		{"add f 0 0 1\r\nX\r\n", "NOT_STORED\r\n"},
+	} {
+		if got := roundTrip(t, srv.Addr(), step[0], "\r\n"); got != step[1] {
+			t.Fatalf("%q at the previous owner: %q, want %q", step[0], got, step[1])
+		}
+	}
+	if got := roundTrip(t, owner.Addr(), "get f g h i\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("the new owner after writes of f, g, h, i at the previous one: %q, want none", got)
 	}
 	// A member's own deletes (its connections say `cluster peer`) are
 	// not forwarded: two members whose rings disagree, each taking the
@@ -254,6 +272,9 @@ func TestDeleteOfAMovedKeyReachesItsNewOwner(t *testing.T) {
 	srv.SetPeers(leftPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, next: "127.0.0.1:1", changed: time.Now()})
 	if got := roundTrip(t, srv.Addr(), "delete a\r\n", "\r\n"); got != "SERVER_ERROR delete pending on 127.0.0.1:1\r\n" {
 		t.Fatalf("delete a with its new owner down: %q", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "set a 0 0 1\r\nA\r\n", "\r\n"); got != "SERVER_ERROR write pending on 127.0.0.1:1\r\n" {
+		t.Fatalf("set a with its new owner down: %q", got)
 	}
 	// Long after the change, clients have the new ring: no forward.
 	srv.SetPeers(leftPeers{fixedPeers: fixedPeers{addrs: []string{owner.Addr(), srv.Addr()}, self: 1}, next: owner.Addr(),
