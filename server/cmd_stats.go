@@ -420,10 +420,14 @@ func (c *conn) appendStatsConns(dst []byte) []byte {
 		rows = append(rows, row{l.fd, [][2]string{
 			{"addr", l.statsAddr()}, {"state", "conn_listening"}, {"secs_since_last_cmd", secs(s.net.bootAt.Load())}}})
 	}
-	// UDP sockets, as memcached lists its per-thread UDP connections.
-	for _, l := range s.net.udp.boundSockets() {
-		rows = append(rows, row{l.fd, [][2]string{
-			{"UDP", "UDP"}, {"addr", "udp:" + l.addr}, {"state", "conn_read"}, {"secs_since_last_cmd", secs(s.net.udp.last.Load())}}})
+	// UDP sockets, once per thread serving each, as memcached lists its
+	// per-thread UDP connections.
+	fds := s.net.udp.boundThreadFDs()
+	for i, l := range s.net.udp.boundSockets() {
+		for _, fd := range fds[i] {
+			rows = append(rows, row{fd, [][2]string{
+				{"UDP", "UDP"}, {"addr", "udp:" + l.addr}, {"state", "conn_read"}, {"secs_since_last_cmd", secs(s.net.udp.last.Load())}}})
+		}
 	}
 	// Read each connection's fields while it is registered: gnet clears
 	// a connection's addresses after OnClose, which unregisters it under

@@ -422,6 +422,32 @@ func TestPortZeroListensOnChosenPorts(t *testing.T) {
 	}
 }
 
+// With UDP, `stats conns` lists each UDP socket once per thread serving
+// it, each under a descriptor of its own, as memcached lists its worker
+// threads' UDP connections (and curr_connections counts them).
+func TestUDPListedOncePerThread(t *testing.T) {
+	port := testenv.FreePort(t)
+	srv := startTestServer(t, func(s *Settings) { s.UDPPort, s.Threads = port, 3 })
+	st := statLines(t, srv.Addr(), "stats conns")
+	var fds []string
+	for k, v := range st {
+		if fd, ok := strings.CutSuffix(k, ":UDP"); ok && v == "UDP" {
+			fds = append(fds, fd)
+			if st[fd+":addr"] != "udp:127.0.0.1:"+strconv.Itoa(port) || st[fd+":state"] != "conn_read" {
+				t.Errorf("UDP entry %s: addr %q state %q", fd, st[fd+":addr"], st[fd+":state"])
+			}
+		}
+	}
+	if len(fds) != 3 {
+		t.Fatalf("stats conns lists the UDP socket %d times (%v), want once per thread (3)", len(fds), fds)
+	}
+	// memcached counts the listening socket, the 3 UDP connections and
+	// this client, less one.
+	if n := statLines(t, srv.Addr(), "stats")["curr_connections"]; n != "4" {
+		t.Errorf("curr_connections %s, want 4", n)
+	}
+}
+
 // An item stored with a base64 key (ms with b) is listed by mgdump in
 // base64 with b, and left out of stats cachedump, as memcached 1.6.45 does
 // with ITEM_KEY_BINARY items; a plain item is listed plainly by both.

@@ -48,10 +48,16 @@ type udpTransport struct {
 	eng     gnet.Engine
 	booted  bool
 	sockets []listener // duplicates of the UDP sockets, for stats conns
-	cookie  uint32     // -o sock_cookie_id: SO_MARK of the sockets (0: none)
-	log     *zap.Logger
-	last    atomic.Uint32 // clock time of the last datagram
-	conns   sync.Map      // gnet.EventLoop -> *conn: one per loop, reused per datagram
+	// threadFDs holds, for each of sockets, one descriptor per thread
+	// serving it (the first is the socket's, the others duplicates), as
+	// memcached gives each worker thread its own: stats conns lists
+	// them, -vv names them.
+	threadFDs [][]int
+	perThread int    // threads serving each socket (Settings.threadsPerUDP)
+	cookie    uint32 // -o sock_cookie_id: SO_MARK of the sockets (0: none)
+	log       *zap.Logger
+	last      atomic.Uint32 // clock time of the last datagram
+	conns     sync.Map      // gnet.EventLoop -> *conn: one per loop, reused per datagram
 }
 
 // udpState is what a conn serving datagrams keeps for the datagram at hand.
@@ -108,6 +114,7 @@ func (u *udpTransport) start(s *Server) error {
 		return err
 	}
 	u.addrs = addrs
+	u.perThread = s.set.threadsPerUDP()
 	u.boot = make(chan error, 1)
 	u.done = make(chan struct{})
 	loops := max(s.set.Threads, 1)
@@ -160,19 +167,21 @@ func (u *udpTransport) stop() {
 		<-u.done
 	}
 	u.mu.Lock()
-	for _, l := range u.sockets {
-		unix.Close(l.fd)
+	for _, fds := range u.threadFDs {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
 	}
-	u.sockets = nil
+	u.sockets, u.threadFDs = nil, nil
 	u.mu.Unlock()
 }
 
 // napiUDP counts the UDP sockets under -N as memcached does: each is
 // handed to every worker thread.
 func (s *Server) napiUDP() {
-	for _, l := range s.net.udp.boundSockets() {
-		for range max(s.set.Threads, 1) {
-			s.napiDispatch(l.fd)
+	for _, fds := range s.net.udp.boundThreadFDs() {
+		for _, fd := range fds {
+			s.napiDispatch(fd)
 		}
 	}
 }
@@ -182,7 +191,7 @@ func (s *Server) napiUDP() {
 // search of SO_SNDBUF up to 256 MiB), and prints what -vv prints of the
 // sockets: the buffer sizes, and the socket once per thread serving it.
 func (s *Server) prepareUDPSockets() {
-	for _, l := range s.net.udp.boundSockets() {
+	for i, l := range s.net.udp.boundSockets() {
 		old, now, ok := maximizeSendBuffer(l.fd)
 		if !s.verbose() {
 			continue
@@ -190,8 +199,8 @@ func (s *Server) prepareUDPSockets() {
 		if ok {
 			s.vprintf("<%d send buffer was %d, now %d\n", l.fd, old, now)
 		}
-		for range s.set.threadsPerUDP() {
-			s.vprintf("<%d server listening (udp)\n", l.fd)
+		for _, fd := range s.net.udp.boundThreadFDs()[i] {
+			s.vprintf("<%d server listening (udp)\n", fd)
 		}
 	}
 }
@@ -224,6 +233,14 @@ func (u *udpTransport) boundSockets() []listener {
 	return u.sockets
 }
 
+// boundThreadFDs returns, for each of boundSockets, its descriptor per
+// thread serving it.
+func (u *udpTransport) boundThreadFDs() [][]int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.threadFDs
+}
+
 // udpHandler is the gnet handler of the UDP sockets.
 type udpHandler struct {
 	gnet.BuiltinEventEngine
@@ -246,6 +263,7 @@ func (h *udpHandler) OnBoot(eng gnet.Engine) gnet.Action {
 // their bound addresses, for stats conns and the port file.
 func (u *udpTransport) recordSockets(eng gnet.Engine) {
 	var socks []listener
+	var threadFDs [][]int
 	for _, a := range u.addrs {
 		_, address, _ := strings.Cut(a, "://")
 		if fd, err := eng.DupListener("udp", address); err == nil {
@@ -260,10 +278,19 @@ func (u *udpTransport) recordSockets(eng gnet.Engine) {
 			}
 			setCookie(fd, u.cookie, address, u.log)
 			socks = append(socks, listener{fd: fd, addr: address})
+			fds := []int{fd}
+			for len(fds) < u.perThread {
+				d, err := unix.Dup(fd)
+				if err != nil {
+					break
+				}
+				fds = append(fds, d)
+			}
+			threadFDs = append(threadFDs, fds)
 		}
 	}
 	u.mu.Lock()
-	u.sockets = socks
+	u.sockets, u.threadFDs = socks, threadFDs
 	u.mu.Unlock()
 }
 
