@@ -132,6 +132,10 @@ type Config struct {
 	// Restore is the snapshot ReadSnapshot found beside MemoryFile, or nil
 	// to start empty.
 	Restore *Snapshot
+	// CrawlerToCrawl is memcached's lru_crawler_tocrawl: at most this many
+	// items of each LRU (class and segment) are checked by a crawl run,
+	// asked for or automatic; 0 means all. SetCrawlerToCrawl changes it.
+	CrawlerToCrawl uint32
 	// CrawlerItemsPerTick bounds the crawler's work: chunks examined per
 	// background pass. Default 4096.
 	CrawlerItemsPerTick int

@@ -25,9 +25,14 @@ type crawlerState struct {
 
 	// active: a pass is under way; auto: it is one of the background
 	// goroutine's (crawlerCheck), which crawls the LRUs in ids[].todo only
-	// and keeps their figures; passStart is when it began.
-	active, auto bool
-	passStart    uint32
+	// and keeps their figures; sel: an asked-for crawl of the LRUs in
+	// ids[].todo only (CrawlClasses); full: the pass has looked at every
+	// item since its first step (the prefixes flushed before it may go at
+	// its end); limit: at most this many items of each LRU are checked
+	// (0: all); passStart is when it began.
+	active, auto, sel, full bool
+	limit                   uint32
+	passStart               uint32
 	// ids: memcached's autocrawl schedule, one per class and LRU
 	// (crawlID).
 	ids [numCrawlIDs]crawlSchedule
@@ -55,6 +60,7 @@ type crawlSchedule struct {
 	next                   uint32 // it may run once the clock is past this
 	scheduled              bool   // next was set (memcached's starts at 0)
 	todo, complete         bool   // in the pass under way; run ended, not yet scheduled
+	checked                uint32 // items checked in the pass under way (crawlerState.limit)
 }
 
 // CrawlerStatus is what memcached logs for `watch sysevents` (type=lru_crawler)
@@ -134,7 +140,8 @@ func (s *Store) crawlerCheck() {
 	if !due || cs.active {
 		return
 	}
-	cs.active, cs.auto, cs.passStart = true, true, now
+	cs.startPass(now, s.toCrawl.Load(), false)
+	cs.auto = true
 	for i := range cs.ids {
 		if d := &cs.ids[i]; todo[i] {
 			d.todo = true
@@ -144,10 +151,25 @@ func (s *Store) crawlerCheck() {
 	}
 }
 
-// makeFull turns the pass under way into one over every LRU (an asked-for
-// crawl, a prefix reclaim). bg.mu is held.
+// startPass begins a pass at the first page: over every item (full), or
+// over the LRUs the caller marks in ids[].todo, limit items of each at
+// most. bg.mu is held.
+func (cs *crawlerState) startPass(now, limit uint32, full bool) {
+	cs.active, cs.passStart = true, now
+	cs.auto, cs.sel, cs.full, cs.limit = false, !full, full, limit
+	for i := range cs.ids {
+		cs.ids[i].todo, cs.ids[i].checked = false, 0
+	}
+}
+
+// makeFull turns the pass under way into one over every item (a prefix
+// reclaim). It has looked at every item from its start only if it had
+// not begun. bg.mu is held.
 func (cs *crawlerState) makeFull() {
-	cs.auto = false
+	if cs.auto || cs.sel || cs.limit != 0 {
+		cs.full = cs.page == 0 && cs.idx == 0
+	}
+	cs.auto, cs.sel, cs.limit = false, false, 0
 	for i := range cs.ids {
 		cs.ids[i].todo = false
 	}
@@ -163,7 +185,7 @@ func (cs *crawlerState) endPass(now uint32) {
 			}
 		}
 	}
-	cs.active, cs.auto = false, false
+	cs.active, cs.auto, cs.sel = false, false, false
 }
 
 // NoteDumpStart counts a metadump or mgdump begun in lru_crawler_starts,
@@ -231,19 +253,19 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 	maxPages := uint32(s.slab.CarvedPages()) // pages past it were never used
 	now := s.clk.Now()
 	if !cs.active {
-		cs.active, cs.passStart = true, now // a pass over everything
-		cs.makeFull()
+		cs.startPass(now, 0, true) // a pass over everything
 	}
 	for budget > 0 {
 		if cs.page >= maxPages {
 			cs.page, cs.idx = 0, 0
 			cs.starts++
+			full := cs.full
 			cs.endPass(now)
-			// A pass has reclaimed every item the prefixes flushed
-			// before it started covered. (A page move cannot carry such
-			// an item to a page the pass had already seen: it reclaims
-			// flushed items instead of moving them.)
-			if cs.passSeq != 0 {
+			// A pass over every item has reclaimed every item the
+			// prefixes flushed before it started covered. (A page move
+			// cannot carry such an item to a page the pass had already
+			// seen: it reclaims flushed items instead of moving them.)
+			if full && cs.passSeq != 0 {
 				s.nsDropUpTo(cs.passSeq)
 			}
 			cs.passSeq = s.ns.seq.Load()
@@ -279,9 +301,17 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 				cls = s.lruClass(ref, st)
 			}
 			var d *crawlSchedule
-			if ok && cs.auto {
-				if d = &cs.ids[crawlID(cls, segOf(st))]; !d.todo {
+			if ok && (cs.auto || cs.sel) {
+				switch d = &cs.ids[crawlID(cls, segOf(st))]; {
+				case !d.todo:
 					ok = false // not this LRU's turn
+				case cs.limit != 0 && d.checked >= cs.limit:
+					ok = false // lru_crawler_tocrawl items of it checked
+				default:
+					d.checked++
+				}
+				if !cs.auto {
+					d = nil // an asked-for crawl: no autocrawl figures
 				}
 			}
 			if ok {

@@ -3,6 +3,7 @@ package lru
 import (
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -238,6 +239,64 @@ func TestCrawlPass(t *testing.T) {
 	if err := s2.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// CrawlClasses crawls the LRUs of the classes asked for only, at most
+// lru_crawler_tocrawl items of each (SetCrawlerToCrawl); with none given
+// and no limit, every item.
+func TestCrawlClasses(t *testing.T) {
+	cfg := testConfig()
+	cfg.LRUCrawler = false    // only the asked-for crawls
+	cfg.LRUMaintainer = false // and nothing else reclaims; one LRU per class
+	cfg.CrawlerItemsPerTick = 64
+	s, clk := newTestStore(t, cfg)
+	small := set(t, s, "s0", "x", 0, 10, nil).Class
+	big := set(t, s, "b0", strings.Repeat("y", 300), 0, 10, nil).Class
+	for i := 1; i < 200; i++ {
+		set(t, s, fmt.Sprintf("s%d", i), "x", 0, 10, nil)
+		set(t, s, fmt.Sprintf("b%d", i), strings.Repeat("y", 300), 0, 10, nil)
+	}
+	clk.Advance(11)
+	s.Start()
+	defer s.Stop()
+	crawl := func(classes []int) {
+		t.Helper()
+		if !s.CrawlClasses(classes) {
+			t.Fatal("CrawlClasses refused on an idle store")
+		}
+		for deadline := time.Now().Add(10 * time.Second); s.CrawlPassRunning(); {
+			if time.Now().After(deadline) {
+				t.Fatal("the crawl does not end")
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	checked := func() (sm, bg uint64) {
+		for _, cs := range s.ClassStats(nil) {
+			switch cs.Class {
+			case small:
+				sm = cs.CrawlerChecked
+			case big:
+				bg = cs.CrawlerChecked
+			}
+		}
+		return sm, bg
+	}
+	s.SetCrawlerToCrawl(30)
+	crawl([]int{small})
+	if sm, bg := checked(); sm != 30 || bg != 0 || s.Stats().CrawlerReclaimed != 30 {
+		t.Fatalf("crawl of class %d, 30 items at most: checked %d and %d (class %d), reclaimed %d", small, sm, bg, big, s.Stats().CrawlerReclaimed)
+	}
+	crawl(nil) // every class, 30 items of each
+	if sm, bg := checked(); sm != 60 || bg != 30 || s.Stats().CrawlerReclaimed != 90 {
+		t.Fatalf("crawl of every class, 30 items at most: checked %d and %d, reclaimed %d", sm, bg, s.Stats().CrawlerReclaimed)
+	}
+	s.SetCrawlerToCrawl(0)
+	crawl([]int{big, small})
+	if st := s.Stats(); st.CrawlerReclaimed != 400 || st.CurrItems != 0 {
+		t.Fatalf("crawl of both without a limit: reclaimed %d, %d items left", st.CrawlerReclaimed, st.CurrItems)
+	}
+	checkInv(t, s)
 }
 
 // A pass asked of an idle store starts at once: the background goroutine,

@@ -2,6 +2,7 @@ package lru
 
 import (
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +32,11 @@ type bgState struct {
 	ccNotBefore time.Time
 	juggles     uint64
 	// passWanted, when not 0, is the crawler pass count (crawlerState.starts)
-	// to reach before an asked-for full pass is done (CrawlPass).
+	// to reach before an asked-for pass is done (CrawlPass, CrawlClasses).
 	passWanted atomic.Uint64
+	// sel is the crawl CrawlClasses asked for, a pass of its own once the
+	// pass under way has ended (mu); nil for a pass over everything.
+	sel *crawlSel
 	// wake cuts the background goroutine's sleep short when work is asked
 	// for (a crawl pass): idle, it sleeps up to a second.
 	wake chan struct{}
@@ -47,10 +51,9 @@ func (s *Store) wakeBackground() {
 }
 
 // CrawlPass asks the background goroutine for one full crawler pass over
-// memory now (`lru_crawler crawl`), at full speed rather than the
-// crawler's own pace. It returns false when a pass asked for earlier is
-// still running. The pass ends with Stop or Close like all background
-// work.
+// memory now, at full speed rather than the crawler's own pace. It returns
+// false when a pass asked for earlier is still running. The pass ends with
+// Stop or Close like all background work.
 func (s *Store) CrawlPass() bool {
 	s.bg.mu.Lock()
 	want := s.crawl.starts + 1
@@ -61,6 +64,62 @@ func (s *Store) CrawlPass() bool {
 	s.wakeBackground()
 	return true
 }
+
+// crawlSel is a crawl of some LRUs (CrawlClasses).
+type crawlSel struct {
+	want  uint64            // its pass is the one that ends with this count
+	ids   [numCrawlIDs]bool // the LRUs it crawls
+	limit uint32            // items of each at most (0: all)
+}
+
+// CrawlClasses asks for a crawl now (`lru_crawler crawl <classes|all>`)
+// of every LRU of the classes given (nil: of every class), at most
+// lru_crawler_tocrawl items of each as it is now (SetCrawlerToCrawl),
+// at full speed, as memcached's crawler runs one: a pass of its own once
+// the pass under way (if any) ends, which goes on meanwhile at full speed.
+// It returns false when a crawl asked for earlier is still running.
+func (s *Store) CrawlClasses(classes []int) bool {
+	limit := s.toCrawl.Load()
+	s.bg.mu.Lock()
+	defer s.bg.mu.Unlock()
+	if classes == nil && limit == 0 {
+		// Everything: the pass under way, made full, does if it has not
+		// begun; else the next.
+		want := s.crawl.starts + 1
+		if s.crawl.active && (s.crawl.page != 0 || s.crawl.idx != 0) {
+			want++
+		}
+		if !s.bg.passWanted.CompareAndSwap(0, want) {
+			return false
+		}
+		s.bg.sel = nil
+		s.wakeBackground()
+		return true
+	}
+	want := s.crawl.starts + 1
+	if s.crawl.active {
+		want++
+	}
+	if !s.bg.passWanted.CompareAndSwap(0, want) {
+		return false
+	}
+	sel := &crawlSel{want: want, limit: limit}
+	for cls := 1; cls <= slab.MaxClasses; cls++ {
+		if classes == nil || slices.Contains(classes, cls) {
+			for _, seg := range []Segment{Hot, Warm, Cold, Temp} {
+				sel.ids[crawlID(cls, seg)] = true
+			}
+		}
+	}
+	s.bg.sel = sel
+	s.wakeBackground()
+	return true
+}
+
+// SetCrawlerToCrawl sets lru_crawler_tocrawl at run time (`lru_crawler
+// tocrawl <n>`): the crawls that start from then on check at most n items
+// of each LRU (0: all).
+func (s *Store) SetCrawlerToCrawl(n uint32) { s.toCrawl.Store(n) }
 
 // CrawlPassRunning reports whether a pass asked for by CrawlPass is running
 // (stats lru_crawler_running).
@@ -73,9 +132,23 @@ func (s *Store) crawlPassStep() bool {
 	if want == 0 {
 		return false
 	}
-	// An autocrawl under way goes on over every LRU.
 	s.bg.mu.Lock()
-	s.crawl.makeFull()
+	cs := &s.crawl
+	if sel := s.bg.sel; sel != nil && sel.want == want {
+		// A crawl of some LRUs: a pass of its own once the one under
+		// way (which goes on at full speed) has ended.
+		if !cs.active && cs.starts+1 == want {
+			cs.startPass(s.clk.Now(), sel.limit, false)
+			for i, on := range sel.ids {
+				cs.ids[i].todo = on
+			}
+		}
+	} else {
+		// A pass over everything: the one under way (an autocrawl's)
+		// goes on over every LRU.
+		s.bg.sel = nil
+		cs.makeFull()
+	}
 	s.bg.mu.Unlock()
 	// Up to passSteps steps back to back (each takes the background lock
 	// on its own), so that a pass over a small store ends within one

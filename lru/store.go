@@ -120,6 +120,7 @@ type Store struct {
 	automove        atomic.Int32
 	amWindow        atomic.Int32  // slab_automove_window
 	amRatio         atomic.Uint64 // slab_automove_ratio, float64 bits
+	toCrawl         atomic.Uint32 // lru_crawler_tocrawl (Config.CrawlerToCrawl)
 	crawlerOff      atomic.Bool   // lru_crawler disable (or -o no_lru_crawler)
 	migrations      atomic.Int32  // shards whose index is growing (index.go)
 	rehashes        atomic.Uint64
@@ -230,6 +231,7 @@ func build(cfg Config, clk clock.Clock, reuse bool, groups uint32) (*Store, erro
 	}
 	s.amWindow.Store(int32(cfg.SlabAutomoveWindow))
 	s.amRatio.Store(math.Float64bits(cfg.SlabAutomoveRatio))
+	s.toCrawl.Store(cfg.CrawlerToCrawl)
 	s.crawlerOff.Store(!cfg.LRUCrawler)
 	return s, nil
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"errors"
+	"slices"
 	"strconv"
 
 	"github.com/slabcache/slabcache/lru"
@@ -306,7 +307,7 @@ func (c *conn) lruCrawler(r *proto.Request, args [][]byte, pipelined bool) {
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerUnknown)
 		case set != nil && len(set) == 0:
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerNotStarted)
-		case !s.store.CrawlPass():
+		case !s.store.CrawlClasses(classList(set)):
 			c.out = proto.AppendError(c.out, proto.ErrCrawlerBusy)
 		default:
 			c.out = proto.AppendOK(c.out)
@@ -320,6 +321,7 @@ func (c *conn) lruCrawler(r *proto.Request, args [][]byte, pipelined bool) {
 			return
 		}
 		s.setLive(func(l *Settings) { l.LRUCrawlerToCrawl = n })
+		s.store.SetCrawlerToCrawl(n)
 		c.out = proto.AppendOK(c.out)
 	case nt == 3 && prefixOf(sub, "sleep"):
 		n, ok := proto.TokU32(args[1])
@@ -371,6 +373,19 @@ func parseClasses(arg []byte) (map[int]bool, bool) {
 		set[int(id)] = true
 	}
 	return set, true
+}
+
+// classList returns the classes of set in order (nil for nil: all).
+func classList(set map[int]bool) []int {
+	if set == nil {
+		return nil
+	}
+	out := make([]int, 0, len(set))
+	for cls := range set {
+		out = append(out, cls)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // dumpBudget is how many chunks one step of a dump examines.

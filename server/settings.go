@@ -367,6 +367,7 @@ func (s *Settings) StoreConfig() lru.Config {
 		c.SlabAutomove = 0
 	}
 	c.LRUCrawler = s.LRUCrawler
+	c.CrawlerToCrawl = s.LRUCrawlerToCrawl
 	c.LRUMaintainer = s.LRUMaintainer
 	c.HotLRUPct = s.HotLRUPct
 	c.WarmLRUPct = s.WarmLRUPct

@@ -718,6 +718,14 @@ func TestCrawlerCountsMatchMemcached(t *testing.T) {
 		{"lru_crawler metadump 2", "END\r\n"},
 		{"stats reset", "RESET\r\n"},
 		{"lru_crawler metadump all", "END\r\n"},
+		// Crawls of class 2 (empty) and of class 1, 3 items of each of
+		// its LRUs at most, then all of it.
+		{"lru_crawler crawl 2", "OK\r\n"},
+		{"lru_crawler tocrawl 3", "OK\r\n"},
+		{"lru_crawler crawl 1", "OK\r\n"},
+		{"lru_crawler crawl all", "OK\r\n"},
+		{"lru_crawler tocrawl 0", "OK\r\n"},
+		{"lru_crawler crawl 1,2", "OK\r\n"},
 	} {
 		var got [2]string
 		for i, addr := range []string{ref, srv.Addr()} {
@@ -733,6 +741,12 @@ func TestCrawlerCountsMatchMemcached(t *testing.T) {
 				}
 			}
 			nc.Close()
+			for deadline := time.Now().Add(5 * time.Second); statLines(t, addr, "stats")["lru_crawler_running"] != "0"; {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s on %s: the crawler still runs after 5 s", step.cmd, addr)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
 			got[i] = counts(addr)
 		}
 		if got[0] != got[1] {
