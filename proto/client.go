@@ -1,6 +1,9 @@
 package proto
 
-import "strconv"
+import (
+	"encoding/base64"
+	"strconv"
+)
 
 // Client side: request encoders. AppendRequest writes any Request the way
 // Parse reads it back, so a client builds a Request (Command, Key or Keys,
@@ -208,4 +211,30 @@ func ValidKey(key []byte) bool {
 		}
 	}
 	return true
+}
+
+// AppendQuietDeletes appends, for each key, `md <key> q` (with b and the
+// key in base64 when the text protocol cannot carry it as it is) and then
+// `mn`: deletes of many keys in one write, answered only where one fails,
+// then MN. Every key must be QuietDeletable.
+func AppendQuietDeletes(dst []byte, keys []string) []byte {
+	for _, k := range keys {
+		dst = append(dst, "md "...)
+		if ValidKey([]byte(k)) {
+			dst = append(dst, k...)
+			dst = append(dst, " q\r\n"...)
+			continue
+		}
+		dst = base64.StdEncoding.AppendEncode(dst, []byte(k))
+		dst = append(dst, " b q\r\n"...)
+	}
+	return append(dst, "mn\r\n"...)
+}
+
+// QuietDeletable reports whether AppendQuietDeletes can write a delete of
+// key: any key the text protocol takes as it is, and any other of at most
+// MaxBinaryKeyLen bytes (a longer key with a space or a control byte comes
+// only from the binary protocol and has no text form).
+func QuietDeletable(key string) bool {
+	return ValidKey([]byte(key)) || len(key) > 0 && len(key) <= MaxBinaryKeyLen
 }

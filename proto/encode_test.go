@@ -243,3 +243,29 @@ func TestValidKey(t *testing.T) {
 		}
 	}
 }
+
+// AppendQuietDeletes writes requests Parse reads back as quiet meta deletes
+// of the same keys, binary ones included, then an mn.
+func TestAppendQuietDeletes(t *testing.T) {
+	keys := []string{"a", "user:42", "with space\r\n\x00", strings.Repeat("k", 250), strings.Repeat(" ", MaxBinaryKeyLen)}
+	for _, k := range keys {
+		if !QuietDeletable(k) {
+			t.Fatalf("%q: not deletable", k)
+		}
+	}
+	if QuietDeletable(strings.Repeat(" ", MaxBinaryKeyLen+1)) || QuietDeletable("") {
+		t.Fatal("a key with no text form is deletable")
+	}
+	buf := AppendQuietDeletes(nil, keys)
+	var r Request
+	for i, want := range keys {
+		n, err := Parse(buf, &r)
+		if err != nil || r.Command != CmdMetaDelete || string(r.Key) != want || !r.HasFlag('q') || r.HasFlag('b') == ValidKey([]byte(want)) {
+			t.Fatalf("request %d: %v %v key %q flags q %v b %v", i, err, r.Command, r.Key, r.HasFlag('q'), r.HasFlag('b'))
+		}
+		buf = buf[n:]
+	}
+	if n, err := Parse(buf, &r); err != nil || r.Command != CmdMetaNoop || n != len(buf) {
+		t.Fatalf("the end: %v %v, %d of %d bytes", err, r.Command, n, len(buf))
+	}
+}

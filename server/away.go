@@ -110,11 +110,12 @@ func (s *Server) noteAway(key []byte) {
 	if m.full {
 		return
 	}
-	if len(m.keys) >= maxAwayKeys {
+	if len(m.keys) >= maxAwayKeys || !proto.QuietDeletable(string(key)) {
+		// Too many, or a binary key with no text form: a flush_all.
 		m.full, m.keys = true, nil
 		a.publishFullLocked()
-		s.log.Warn("too many keys written for a member that is away: it will be sent a flush_all when it comes back",
-			zap.String("member", addr), zap.Int("keys", maxAwayKeys))
+		s.log.Warn("too many keys written for a member that is away, or one a delete cannot name: it will be sent a flush_all when it comes back",
+			zap.String("member", addr), zap.Int("max_keys", maxAwayKeys))
 		return
 	}
 	a.seq++

@@ -1,7 +1,6 @@
 package client
 
 import (
-	"encoding/base64"
 	"time"
 
 	"github.com/slabcache/slabcache/proto"
@@ -28,7 +27,8 @@ func (n *node) noteStandIn(key string) {
 	if n.full {
 		return
 	}
-	if len(n.written) >= maxStandInKeys {
+	if len(n.written) >= maxStandInKeys || !proto.QuietDeletable(key) {
+		// Too many, or a key a delete cannot name: a flush_all.
 		n.full, n.written = true, nil
 		return
 	}
@@ -90,17 +90,12 @@ func (cn *conn) exchange() error {
 	return cn.rd.Read(&cn.rp)
 }
 
-// deleteQuietly deletes keys in one round trip: `md <base64 key> b q` for
-// each (any key; only failures answer) and an mn, read to the MN.
+// deleteQuietly deletes keys in one round trip: a quiet meta delete for
+// each (proto.AppendQuietDeletes: only failures answer) and an mn, read
+// to the MN.
 func (cn *conn) deleteQuietly(keys []string, timeout time.Duration) error {
 	cn.setDeadline(timeout)
-	b := cn.buf[:0]
-	for _, k := range keys {
-		b = append(b, "md "...)
-		b = base64.StdEncoding.AppendEncode(b, []byte(k))
-		b = append(b, " b q\r\n"...)
-	}
-	cn.buf = append(b, "mn\r\n"...)
+	cn.buf = proto.AppendQuietDeletes(cn.buf[:0], keys)
 	if _, err := cn.nc.Write(cn.buf); err != nil {
 		return err
 	}

@@ -10,7 +10,6 @@ package peers
 
 import (
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -211,23 +210,17 @@ func (p *Pool) Delete(addr string, key []byte) error {
 	}, deletedReply)
 }
 
-// DeleteMany removes keys on the member at addr, pipelined: one `md
-// <base64 key> b q` per key (any key, binary-protocol ones included; quiet:
-// only failures answer) and an `mn` after them, in one write, and reads to
-// the MN. A key the member does not hold is deleted all the same.
+// DeleteMany removes keys on the member at addr, pipelined: a quiet meta
+// delete per key (proto.AppendQuietDeletes: only failures answer; each key
+// must be proto.QuietDeletable) and an `mn` after them, in one write, and
+// reads to the MN. A key the member does not hold is deleted all the same.
 func (p *Pool) DeleteMany(addr string, keys []string) error {
 	c, err := p.get(addr)
 	if err != nil {
 		return err
 	}
 	c.nc.SetDeadline(time.Now().Add(or(p.Timeout, 200*time.Millisecond)))
-	b := c.buf[:0]
-	for _, k := range keys {
-		b = append(b, "md "...)
-		b = base64.StdEncoding.AppendEncode(b, []byte(k))
-		b = append(b, " b q\r\n"...)
-	}
-	c.buf = append(b, "mn\r\n"...)
+	c.buf = proto.AppendQuietDeletes(c.buf[:0], keys)
 	if _, err = c.nc.Write(c.buf); err == nil {
 		// Quiet deletes answer only when they fail: the first reply is the
 		// MN, or a failure.
