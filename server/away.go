@@ -229,15 +229,20 @@ func (s *Server) sendAway(addr string, m *awaySet, down bool) {
 		zap.String("member", addr), zap.Int("keys", len(keys)), zap.Bool("flush_all", full))
 }
 
-// appendStatsAway appends the away log's lines of `stats warmup`.
-func (s *Server) appendStatsAway(dst []byte) []byte {
-	a := &s.away
+// counts returns the members with keys noted and the keys.
+func (a *awayLog) counts() (members, keys int) {
 	a.mu.Lock()
-	members, keys := len(a.members), 0
+	defer a.mu.Unlock()
 	for _, m := range a.members {
 		keys += len(m.keys)
 	}
-	a.mu.Unlock()
+	return len(a.members), keys
+}
+
+// appendStatsAway appends the away log's lines of `stats warmup`.
+func (s *Server) appendStatsAway(dst []byte) []byte {
+	a := &s.away
+	members, keys := a.counts()
 	dst = proto.AppendStat(dst, "away_members", strconv.Itoa(members)) // members away (or back, not yet sent) with keys written here
 	dst = proto.AppendStat(dst, "away_keys", strconv.Itoa(keys))       // their keys waiting
 	dst = proto.AppendStat(dst, "away_writes", strconv.FormatUint(a.noted.Load(), 10))

@@ -131,6 +131,8 @@ type collector struct {
 	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes, repReportFailures,
 	warmActive, warmFetches, warmBytes, warmPushed, warmPushBytes, prefixPending, prefixReclaimed, invRelays,
 	invBacklog *prometheus.Desc
+	// the away log (away.go)
+	awayKeys, awayWrites, awayDeleted, awayFlushes, awayFailures *prometheus.Desc
 }
 
 // Collector returns a prometheus.Collector of the server's metrics, to
@@ -190,6 +192,11 @@ func (s *Server) Collector() prometheus.Collector {
 		prefixReclaimed: d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
 		invRelays:       d("invalidation_relays_total", "Namespace flushes and deletes relayed between members, by outcome.", "outcome"),
 		invBacklog:      d("invalidation_backlog", "Relays waiting for members that did not acknowledge them."),
+		awayKeys:        d("away_keys", "Keys written here for members that are away, to delete on them when they answer again."),
+		awayWrites:      d("away_writes_total", "Writes here of keys whose owner was away."),
+		awayDeleted:     d("away_deleted_total", "Keys deleted on members that came back."),
+		awayFlushes:     d("away_flushes_total", "Members that came back sent a flush_all instead (too many keys)."),
+		awayFailures:    d("away_failures_total", "Deliveries to members that came back that failed (tried again)."),
 	}
 }
 
@@ -200,7 +207,8 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
 		c.repPushes, c.repFailures, c.repBytes, c.repReportFailures, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes,
-		c.prefixPending, c.prefixReclaimed, c.invRelays, c.invBacklog} {
+		c.prefixPending, c.prefixReclaimed, c.invRelays, c.invBacklog,
+		c.awayKeys, c.awayWrites, c.awayDeleted, c.awayFlushes, c.awayFailures} {
 		ch <- d
 	}
 }
@@ -279,6 +287,13 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.invRelays, s.inv.failures.Load(), "failed")
 	_, backlog := s.inv.backlog()
 	gauge(c.invBacklog, float64(backlog))
+	a := &s.away
+	_, awayKeys := a.counts()
+	gauge(c.awayKeys, float64(awayKeys))
+	counter(c.awayWrites, a.noted.Load())
+	counter(c.awayDeleted, a.deleted.Load())
+	counter(c.awayFlushes, a.flushed.Load())
+	counter(c.awayFailures, a.failures.Load())
 	if h := s.hot; h != nil {
 		gauge(c.hotKeys, float64(len(h.Hot())))
 		counter(c.hotSampled, h.Sampled())
