@@ -149,6 +149,11 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			end := ticks.Now()
 			c.observe(binCommand(r.Base()), end-start)
 			start, c.loop.clockAt = end, end
+			if isBinWrite(r.Base()) {
+				if owner := c.movedOwnerOf(r.Key); owner != "" {
+					go c.s.forwardMovedDelete(owner, bytes.Clone(r.Key))
+				}
+			}
 			if r.Base() == proto.BinOpDelete && c.s.set.InvalidationBroadcast && c.s.inv.peers() != nil {
 				// Relayed in the background: the binary reply does not
 				// wait (failures are queued and retried all the same).

@@ -195,7 +195,10 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 // older than this write, goes. A member's own writes (its hot-key copies
 // and invalidations, pushes, deletes forwarded here) are not forwarded:
 // two members whose rings disagree would pass them back and forth.
-func (c *conn) movedOwner(r *proto.Request) string {
+func (c *conn) movedOwner(r *proto.Request) string { return c.movedOwnerOf(r.Key) }
+
+// movedOwnerOf is movedOwner for a key.
+func (c *conn) movedOwnerOf(key []byte) string {
 	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u || c.peer {
 		return "" // (one load for the writes outside the window)
 	}
@@ -210,9 +213,22 @@ func (c *conn) movedOwner(r *proto.Request) string {
 	if time.Since(mp.RingChanged()) > time.Duration(c.s.set.WarmupSecs)*time.Second {
 		return ""
 	}
-	addr, ok := mp.MovedTo(r.Key)
+	addr, ok := mp.MovedTo(key)
 	if !ok {
 		return ""
 	}
 	return addr
+}
+
+// forwardMovedDelete deletes key at owner, its new owner, for a binary
+// write of it here (movedOwner), in the background: the binary reply does
+// not wait, as for the deletes relayed to other regions. A failure is
+// logged and counted (warmup_forward_failures).
+func (s *Server) forwardMovedDelete(owner string, key []byte) {
+	if err := s.rep.pool.Delete(owner, key); err != nil {
+		s.warm.forwardFailures.Add(1)
+		s.log.Warn("delete not forwarded to the key's new owner", zap.String("member", owner), zap.ByteString("key", key), zap.Error(err))
+		return
+	}
+	s.warm.forwarded.Add(1)
 }

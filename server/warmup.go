@@ -46,6 +46,7 @@ type warmup struct {
 	fetches, hits, misses, failures, bytes atomic.Uint64
 	pushed, pushBytes, pushFailures        atomic.Uint64 // hand-over (handover.go)
 	forwarded                              atomic.Uint64 // deletes forwarded to a moved key's new owner (movedOwner)
+	forwardFailures                        atomic.Uint64 // binary writes' forwards that failed (forwardMovedDelete)
 }
 
 // warmSettle: a warm-up ends early once no read has needed a fetch for
@@ -458,6 +459,7 @@ func (s *Server) appendStatsWarmup(dst []byte) []byte {
 	dst = proto.AppendStat(dst, "warmup_push_bytes", strconv.FormatUint(w.pushBytes.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_push_failures", strconv.FormatUint(w.pushFailures.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_deletes_forwarded", strconv.FormatUint(w.forwarded.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_forward_failures", strconv.FormatUint(w.forwardFailures.Load(), 10))
 	return proto.AppendEnd(s.appendStatsAway(dst))
 }
 

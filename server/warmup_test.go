@@ -251,6 +251,22 @@ func TestDeleteOfAMovedKeyReachesItsNewOwner(t *testing.T) {
 	if got := roundTrip(t, owner.Addr(), "get f g h i\r\n", "END\r\n"); got != "END\r\n" {
 		t.Fatalf("the new owner after writes of f, g, h, i at the previous one: %q, want none", got)
 	}
+	// Binary writes too, in the background (the binary reply does not
+	// wait).
+	roundTrip(t, owner.Addr(), "set j 0 0 1\r\nJ\r\nset k 0 0 1\r\nK\r\n", "STORED\r\nSTORED\r\n")
+	nc, br := dialT(t, srv.Addr())
+	for _, r := range []proto.BinRequest{{Opcode: proto.BinOpSet, Key: []byte("j"), Value: []byte("2")}, {Opcode: proto.BinOpDelete, Key: []byte("k")}} {
+		if _, err := binRoundTrip(t, nc, br, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nc.Close()
+	for deadline := time.Now().Add(5 * time.Second); roundTrip(t, owner.Addr(), "get j k\r\n", "END\r\n") != "END\r\n"; {
+		if time.Now().After(deadline) {
+			t.Fatal("binary writes of j and k at the previous owner left the new owner's copies")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	// A member's own deletes (its connections say `cluster peer`) are
 	// not forwarded: two members whose rings disagree, each taking the
 	// other for the key's new owner, do not pass a delete back and forth.
