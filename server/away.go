@@ -133,12 +133,16 @@ func (a *awayLog) publishFullLocked() {
 	a.full.Store(&f)
 }
 
-// kickAway delivers at once (a ring change: a member may have come back,
-// and clients will route its keys to it from their next poll).
-func (s *Server) kickAway() {
-	if b := s.rep.peers.Load(); b != nil {
-		alive, down := b.p.Others()
+// catchUpNow sends the members that came back what they missed at once,
+// rather than at the next tick: the keys written here while they were
+// away, and the recent invalidations (invlog.go). A ring change calls it:
+// a member may have come back, and clients route its keys to it from
+// their next poll.
+func (s *Server) catchUpNow() {
+	if p := s.inv.peers(); p != nil {
+		alive, down := p.Others()
 		s.deliverAway(alive, down)
+		s.inv.catchUp(alive, p.Returns())
 	}
 }
 

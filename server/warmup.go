@@ -91,7 +91,7 @@ func (s *Server) warmPeers() warmPeers {
 func (s *Server) RingChanged() {
 	s.refreshAway()
 	s.refreshWarm()
-	go s.kickAway()
+	go s.catchUpNow()
 }
 
 // refreshWarm sets warmUntil (clock seconds) from the last ring change; the
