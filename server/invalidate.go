@@ -70,6 +70,8 @@ type invalidator struct {
 	logged  map[string]struct{} // the stamps in log
 	returns map[string]uint64   // Peers.Returns at the last tick (catch-up of members that came back)
 	behind  map[string]bool     // members that came back and are not caught up yet
+	// tryingDown: members down here whose backlog is being tried (retry)
+	tryingDown map[string]bool
 
 	relayed   atomic.Uint64 // relays received from other members
 	dups      atomic.Uint64 // relays received again (acknowledged, not applied)
@@ -100,6 +102,7 @@ func (iv *invalidator) init(s *Server) {
 	iv.seen = map[string]uint64{}
 	iv.logged = map[string]struct{}{}
 	iv.behind = map[string]bool{}
+	iv.tryingDown = map[string]bool{}
 	iv.pool = peers.Pool{Timeout: relayTimeout, DialTimeout: relayTimeout / 2, Auth: s.peerCredentials, TLS: s.MemberTLS}
 }
 
@@ -264,11 +267,26 @@ func (iv *invalidator) retry() {
 	var todo []string
 	for a := range iv.queued {
 		switch {
+		case iv.tryingDown[a]:
+			// Being tried on the side (below): one drain at a time, so
+			// that the member gets the relays in order.
 		case slices.Contains(alive, a):
 			todo = append(todo, a)
 		case !slices.Contains(down, a):
 			delete(iv.queued, a)
 			iv.s.log.Info("invalidation backlog dropped: the member left", zap.String("member", a))
+		default:
+			// Down here, but it may answer already: after a partition
+			// heals, gossip can take many seconds to see it alive while
+			// it serves the clients that reach it. Tried on the side, so
+			// that a member that does not answer holds up nothing.
+			iv.tryingDown[a] = true
+			go func() {
+				iv.drain(a)
+				iv.mu.Lock()
+				delete(iv.tryingDown, a)
+				iv.mu.Unlock()
+			}()
 		}
 	}
 	iv.mu.Unlock()

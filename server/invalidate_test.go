@@ -76,6 +76,26 @@ func TestFlushPrefixDisabled(t *testing.T) {
 	}
 }
 
+// A member this node takes for down gets its backlog all the same as soon
+// as it answers: after a partition heals, gossip may take many seconds to
+// see it alive while it serves the clients that reach it.
+func TestFlushPrefixBacklogReachesMemberStillDown(t *testing.T) {
+	a := startTestServer(t, nil)
+	b := startTestServer(t, nil)
+	roundTrip(t, b.Addr(), "set ns:1 0 0 1\r\nx\r\nset other 0 0 1\r\ny\r\n", "STORED\r\nSTORED\r\n")
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr()}, down: []string{b.Addr()}})
+	if got := roundTrip(t, a.Addr(), "flush_prefix ns:\r\n", "\r\n"); got != "SERVER_ERROR flush_prefix pending on "+b.Addr()+"\r\n" {
+		t.Fatalf("flush_prefix with a member down: %q", got)
+	}
+	waitFor(t, 5*time.Second, func() bool { return getValue(t, b.Addr(), "ns:1") == "" })
+	if got := getValue(t, b.Addr(), "other"); got != "y" {
+		t.Fatalf("b after the backlog: other = %q", got)
+	}
+	if st := statLines(t, a.Addr(), "stats"); st["invalidation_backlog"] != "0" {
+		t.Fatalf("backlog left: %s", st["invalidation_backlog"])
+	}
+}
+
 // With clustering on, the node relays the flush to the other members and
 // answers OK once all have applied it; a member that does not answer is
 // named in a SERVER_ERROR, and gets the flush when it is reachable again.
