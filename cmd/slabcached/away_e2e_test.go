@@ -212,9 +212,15 @@ func TestPartitionHealsWithoutStaleValues(t *testing.T) {
 	}
 	k := storeAwayKeys(t, a+":11211", pc.addr())
 
+	// A namespace on every node, flushed while the third is cut off.
+	fillNamespace(t, pc.addr(), "ns:", 50)
 	ns.cut()
 	k.waitMembers(2, 10*time.Second)
 	k.rewrite()
+	var se *client.ServerError
+	if err := k.cl.FlushPrefix("ns:"); !errors.As(err, &se) || !strings.Contains(se.Line, pc.addr()) {
+		t.Fatalf("flush_prefix with a node cut off: %v, want it named pending", err)
+	}
 	noted := groupStatInt(t, a+":11211", "warmup", "away_keys") + groupStatInt(t, b+":11211", "warmup", "away_keys")
 	if noted != len(k.mine) {
 		t.Fatalf("%d keys of the cut-off node noted, %d written", noted, len(k.mine))
@@ -223,12 +229,19 @@ func TestPartitionHealsWithoutStaleValues(t *testing.T) {
 	ns.heal()
 	healed := time.Now()
 	cleared := k.waitClean(healed, "the partition healed")
+	for countNamespace(t, pc.addr(), "ns:", 50) != 0 {
+		if time.Since(healed) > 10*time.Second {
+			t.Fatal("10 s after the partition healed the node serves a namespace flushed meanwhile")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	flushed := time.Since(healed)
 	tc.waitStatus(all, "pc", "alive", joinWithin)
 	back := time.Since(healed)
 	k.waitMembers(3, 5*time.Second)
 	fresh, missed := k.readBack()
-	t.Logf("%d keys of the cut-off node written while it was away; its old copies gone %v after the link came back, gossip saw it alive after %v; then %d read the new value, %d missed",
-		len(k.mine), cleared.Round(time.Millisecond), back.Round(time.Millisecond), fresh, missed)
+	t.Logf("%d keys of the cut-off node written while it was away; its old copies gone %v after the link came back, the namespace flushed meanwhile %v, gossip saw it alive after %v; then %d read the new value, %d missed",
+		len(k.mine), cleared.Round(time.Millisecond), flushed.Round(time.Millisecond), back.Round(time.Millisecond), fresh, missed)
 }
 
 // A node restarted warm (SIGUSR1, -e) serves none of the values that
