@@ -347,6 +347,13 @@ func (iv *invalidator) receive(st string, seq uint64) (apply, gap bool) {
 	defer iv.mu.Unlock()
 	if _, ok := iv.logged[st]; ok {
 		iv.dups.Add(1) // applied already (a retry, or a catch-up)
+		if seq != 0 {
+			// Still its place in the origin's sequence: a relay a
+			// catch-up delivered first must not make the next one look
+			// like a gap.
+			origin := stampOrigin(st)
+			iv.seen[origin] = max(iv.seen[origin], seq)
+		}
 		return false, false
 	}
 	if seq == 0 {

@@ -231,6 +231,18 @@ func TestFlushPrefixRelayDuplicatesAndGaps(t *testing.T) {
 	if got := do("get a:1\r\n"); got != "END\r\n" {
 		t.Fatalf("a catch-up of a missed flush was not applied: %q", got)
 	}
+	// A relay a catch-up delivered first keeps its place in its origin's
+	// sequence: the next one is no gap.
+	do("set e:1 0 0 1\r\nx\r\n")
+	for _, req := range []string{"flush_prefix f: relay n4/1/- 1\r\n", "flush_prefix g: relay n4/2/- 0\r\n",
+		"flush_prefix g: relay n4/2/- 2\r\n", "flush_prefix h: relay n4/3/- 3\r\n"} {
+		if got := do(req); got != "OK\r\n" {
+			t.Fatalf("%q: %q", req, got)
+		}
+	}
+	if got := do("get e:1\r\n"); got != "VALUE e:1 0 1\r\nx\r\nEND\r\n" {
+		t.Fatalf("after a relay caught up first and the next in sequence, e:1 %q; want it kept (no gap)", got)
+	}
 	// The log lists the stamps applied here.
 	log := roundTrip(t, s.Addr(), "cluster invalidations\r\n", "END\r\n")
 	for _, st := range []string{"n1/1/- p ", "n2/7/- p ", "n1/3/- p ", "n3/9/- p "} {
@@ -239,9 +251,9 @@ func TestFlushPrefixRelayDuplicatesAndGaps(t *testing.T) {
 		}
 	}
 	st := statLines(t, s.Addr(), "stats")
-	if st["invalidation_relays_received"] != "6" || st["invalidation_relay_duplicates"] != "2" || st["invalidation_relay_gaps"] != "1" ||
-		st["invalidation_caught_up"] != "1" {
-		t.Fatalf("relayed %s, duplicates %s, gaps %s, caught up %s; want 6, 2, 1, 1", st["invalidation_relays_received"],
+	if st["invalidation_relays_received"] != "10" || st["invalidation_relay_duplicates"] != "3" || st["invalidation_relay_gaps"] != "1" ||
+		st["invalidation_caught_up"] != "2" {
+		t.Fatalf("relayed %s, duplicates %s, gaps %s, caught up %s; want 10, 3, 1, 2", st["invalidation_relays_received"],
 			st["invalidation_relay_duplicates"], st["invalidation_relay_gaps"], st["invalidation_caught_up"])
 	}
 }
