@@ -2,6 +2,7 @@ package proto
 
 import (
 	"encoding/base64"
+	"fmt"
 	"strconv"
 )
 
@@ -215,8 +216,9 @@ func ValidKey(key []byte) bool {
 
 // AppendQuietDeletes appends, for each key, `md <key> q` (with b and the
 // key in base64 when the text protocol cannot carry it as it is) and then
-// `mn`: deletes of many keys in one write, answered only where one fails,
-// then MN. Every key must be QuietDeletable.
+// `mn`: deletes of many keys in one write, answered (QuietDeleteReply)
+// only with NF for a key that was not there and where one fails, then MN.
+// Every key must be QuietDeletable.
 func AppendQuietDeletes(dst []byte, keys []string) []byte {
 	for _, k := range keys {
 		dst = append(dst, "md "...)
@@ -229,6 +231,20 @@ func AppendQuietDeletes(dst []byte, keys []string) []byte {
 		dst = append(dst, " b q\r\n"...)
 	}
 	return append(dst, "mn\r\n"...)
+}
+
+// QuietDeleteReply reports whether rp, read after AppendQuietDeletes
+// requests, is the MN that ends them (done), one of the statuses a quiet
+// delete still sends (NF for a key that was not there: done false, nil
+// error), or a failure.
+func QuietDeleteReply(rp *Reply) (done bool, err error) {
+	switch {
+	case rp.Kind == ReplyMeta && rp.Status == StatusMN:
+		return true, nil
+	case rp.Kind == ReplyMeta && (rp.Status == StatusNF || rp.Status == StatusHD):
+		return false, nil
+	}
+	return false, fmt.Errorf("proto: a quiet delete answered %q", rp.Line)
 }
 
 // QuietDeletable reports whether AppendQuietDeletes can write a delete of

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/slabcache/slabcache/internal/keynotes"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -43,7 +44,6 @@ type awayLog struct {
 	// read without the lock: a member that stays away long gets there,
 	// and its writes then take no lock.
 	full atomic.Pointer[map[string]bool]
-	seq  uint64 // notes so far (a.mu)
 
 	deleted  atomic.Uint64 // keys deleted on members that came back
 	flushed  atomic.Uint64 // members sent a flush_all instead (too many keys)
@@ -52,10 +52,9 @@ type awayLog struct {
 }
 
 type awaySet struct {
-	keys    map[string]uint64 // key -> the number of its last note (a.seq)
-	full    bool              // more than maxAwayKeys: a flush_all instead
-	sending bool              // a delivery is under way
-	last    time.Time         // the last key noted
+	keys    *keynotes.Set // more than maxAwayKeys: full, a flush_all instead
+	sending bool          // a delivery is under way
+	last    time.Time     // the last key noted
 }
 
 // awayKeep is how long the keys of a member that is neither alive nor
@@ -103,30 +102,23 @@ func (s *Server) noteAway(key []byte) {
 	}
 	m := a.members[addr]
 	if m == nil {
-		m = &awaySet{keys: map[string]uint64{}}
+		m = &awaySet{keys: keynotes.New(maxAwayKeys)}
 		a.members[addr] = m
 	}
 	m.last = time.Now()
-	if m.full {
-		return
-	}
-	if len(m.keys) >= maxAwayKeys || !proto.QuietDeletable(string(key)) {
+	if m.keys.Note(string(key), proto.QuietDeletable(string(key))) {
 		// Too many, or a binary key with no text form: a flush_all.
-		m.full, m.keys = true, nil
 		a.publishFullLocked()
 		s.log.Warn("too many keys written for a member that is away, or one a delete cannot name: it will be sent a flush_all when it comes back",
 			zap.String("member", addr), zap.Int("max_keys", maxAwayKeys))
-		return
 	}
-	a.seq++
-	m.keys[string(key)] = a.seq
 }
 
 // publishFullLocked publishes the members that are full (a.mu held).
 func (a *awayLog) publishFullLocked() {
 	f := map[string]bool{}
 	for addr, m := range a.members {
-		if m.full {
+		if m.keys.Full() {
 			f[addr] = true
 		}
 	}
@@ -177,22 +169,9 @@ func (s *Server) deliverAway(alive, down []string) {
 func (s *Server) sendAway(addr string, m *awaySet, down bool) {
 	a := &s.away
 	a.mu.Lock()
-	full := m.full
-	keys := make([]string, 0, len(m.keys))
-	seqs := make([]uint64, 0, len(m.keys))
-	for k, n := range m.keys {
-		keys, seqs = append(keys, k), append(seqs, n)
-	}
+	b := m.keys.Take()
 	a.mu.Unlock()
-	// forget drops the keys delivered, unless written here again since
-	// (then they go the next time).
-	forget := func(n int) {
-		for i, k := range keys[:n] {
-			if m.keys[k] == seqs[i] {
-				delete(m.keys, k)
-			}
-		}
-	}
+	full, keys := b.Full, b.Keys
 	var err error
 	sent := 0
 	if full {
@@ -212,21 +191,21 @@ func (s *Server) sendAway(addr string, m *awaySet, down bool) {
 	defer a.mu.Unlock()
 	m.sending = false
 	if err != nil {
-		forget(sent)
+		m.keys.Done(b, sent, false)
 		if down && sent == 0 {
 			return
 		}
 		a.failures.Add(1)
 		s.log.Warn("a member that came back was not sent all the keys written meanwhile; trying again",
-			zap.String("member", addr), zap.Int("sent", sent), zap.Int("left", len(m.keys)), zap.Error(err))
+			zap.String("member", addr), zap.Int("sent", sent), zap.Int("left", m.keys.Len()), zap.Error(err))
 		return
 	}
-	forget(len(keys))
+	// Keys noted again while this ran stay for the next delivery.
+	m.keys.Done(b, len(keys), full)
 	if full {
-		m.full = false
 		a.publishFullLocked()
 	}
-	if len(m.keys) == 0 && !m.full {
+	if m.keys.Empty() {
 		delete(a.members, addr)
 	}
 	s.log.Info("deleted, on a member that came back, the keys written here while it was away",
@@ -238,7 +217,7 @@ func (a *awayLog) counts() (members, keys int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, m := range a.members {
-		keys += len(m.keys)
+		keys += m.keys.Len()
 	}
 	return len(a.members), keys
 }

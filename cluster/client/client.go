@@ -27,6 +27,7 @@ import (
 
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/ring"
+	"github.com/slabcache/slabcache/internal/keynotes"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -824,14 +825,11 @@ type node struct {
 	// choice to the note of its key, and exclusively to mark the node up,
 	// so that every such write is noted before the node serves again.
 	standMu sync.RWMutex
-	// written holds the keys written on stand-ins while the node was down
-	// (key -> the number of its note), deleted on it before it serves
-	// again (standins.go); full: more than maxStandInKeys, a flush_all
-	// instead.
+	// written holds the keys written on stand-ins while the node was down,
+	// deleted on it before it serves again (standins.go); full past
+	// maxStandInKeys: a flush_all instead. Nil until the first.
 	notesMu sync.Mutex
-	written map[string]uint64
-	full    bool
-	noteSeq uint64
+	written *keynotes.Set
 }
 
 func newNode(addr string, maxIdle int) *node {

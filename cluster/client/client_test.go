@@ -626,13 +626,13 @@ func TestGutterWritesLeaveNoStaleCopies(t *testing.T) {
 	disco := startFakeDisco(t, members(addrs), false)
 	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: 100 * time.Millisecond,
 		DialTimeout: 200 * time.Millisecond, Timeout: 300 * time.Millisecond, GutterTTL: 5 * time.Second})
-	var keys []string // set, deleted, left alone, incremented
-	for i := 0; len(keys) < 4; i++ {
+	var keys []string // set, deleted, left alone, incremented, set though never there
+	for i := 0; len(keys) < 5; i++ {
 		if k := "s:" + strconv.Itoa(i); c.Owner(k) == addrs[2] {
 			keys = append(keys, k)
 		}
 	}
-	for _, k := range keys {
+	for _, k := range keys[:4] {
 		if err := c.Set(&Item{Key: k, Value: []byte("1")}); err != nil {
 			t.Fatal(err)
 		}
@@ -661,6 +661,10 @@ func TestGutterWritesLeaveNoStaleCopies(t *testing.T) {
 	if _, err := c.Increment(keys[3], 1); err != nil && !errors.Is(err, ErrCacheMiss) {
 		t.Fatalf("incr through the gutter: %v", err)
 	}
+	// Its delete on the node answers NF: no failure.
+	if err := c.Set(&Item{Key: keys[4], Value: []byte("2")}); err != nil {
+		t.Fatalf("set through the gutter: %v", err)
+	}
 	stopped.Signal(syscall.SIGCONT)
 	deadline := time.Now().Add(5 * time.Second)
 	for c.Down(addrs[2]) {
@@ -669,7 +673,7 @@ func TestGutterWritesLeaveNoStaleCopies(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for i, want := range []string{"", "", "HD t-1", ""} {
+	for i, want := range []string{"", "", "HD t-1", "", ""} {
 		if got := rawMG(t, addrs[2], keys[i]); got != want {
 			t.Errorf("%s on the node back: %q, want %q", keys[i], got, want)
 		}

@@ -3,6 +3,7 @@ package client
 import (
 	"time"
 
+	"github.com/slabcache/slabcache/internal/keynotes"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -24,33 +25,23 @@ const standInBatch = 512
 func (n *node) noteStandIn(key string) {
 	n.notesMu.Lock()
 	defer n.notesMu.Unlock()
-	if n.full {
-		return
-	}
-	if len(n.written) >= maxStandInKeys || !proto.QuietDeletable(key) {
-		// Too many, or a key a delete cannot name: a flush_all.
-		n.full, n.written = true, nil
-		return
-	}
 	if n.written == nil {
-		n.written = map[string]uint64{}
+		n.written = keynotes.New(maxStandInKeys)
 	}
-	n.noteSeq++
-	n.written[key] = n.noteSeq
+	n.written.Note(key, proto.QuietDeletable(key)) // else (or too many) a flush_all
 }
 
 // clearStandIns deletes on n, over cn, the keys noted for it (or sends a
 // flush_all when there were too many) and forgets those it deleted.
 func (c *Client) clearStandIns(n *node, cn *conn) error {
 	n.notesMu.Lock()
-	full := n.full
-	keys := make([]string, 0, len(n.written))
-	seqs := make([]uint64, 0, len(n.written))
-	for k, s := range n.written {
-		keys, seqs = append(keys, k), append(seqs, s)
+	if n.written == nil || n.written.Empty() {
+		n.notesMu.Unlock()
+		return nil
 	}
+	b := n.written.Take()
 	n.notesMu.Unlock()
-	if full {
+	if b.Full {
 		cn.setDeadline(c.cfg.Timeout)
 		cn.req.Reset()
 		cn.req.Command = proto.CmdFlushAll
@@ -61,23 +52,22 @@ func (c *Client) clearStandIns(n *node, cn *conn) error {
 			return unexpected(&cn.rp)
 		}
 		n.notesMu.Lock()
-		n.full = false
+		n.written.Done(b, 0, true)
 		n.notesMu.Unlock()
 	}
-	for sent := 0; sent < len(keys); {
-		batch := keys[sent:min(sent+standInBatch, len(keys))]
+	for sent := 0; sent < len(b.Keys); {
+		batch := b.Keys[sent:min(sent+standInBatch, len(b.Keys))]
 		if err := cn.deleteQuietly(batch, c.cfg.Timeout); err != nil {
+			n.notesMu.Lock()
+			n.written.Done(b, sent, false)
+			n.notesMu.Unlock()
 			return err
 		}
-		n.notesMu.Lock()
-		for i, k := range batch {
-			if n.written[k] == seqs[sent+i] { // else written on a stand-in again since
-				delete(n.written, k)
-			}
-		}
-		n.notesMu.Unlock()
 		sent += len(batch)
 	}
+	n.notesMu.Lock()
+	n.written.Done(b, len(b.Keys), false) // keys written on a stand-in again since stay
+	n.notesMu.Unlock()
 	return nil
 }
 
@@ -91,19 +81,20 @@ func (cn *conn) exchange() error {
 }
 
 // deleteQuietly deletes keys in one round trip: a quiet meta delete for
-// each (proto.AppendQuietDeletes: only failures answer) and an mn, read
-// to the MN.
+// each (proto.AppendQuietDeletes: only NF for a key that was not there,
+// and failures, answer) and an mn, read to the MN.
 func (cn *conn) deleteQuietly(keys []string, timeout time.Duration) error {
 	cn.setDeadline(timeout)
 	cn.buf = proto.AppendQuietDeletes(cn.buf[:0], keys)
 	if _, err := cn.nc.Write(cn.buf); err != nil {
 		return err
 	}
-	if err := cn.rd.Read(&cn.rp); err != nil {
-		return err
+	for {
+		if err := cn.rd.Read(&cn.rp); err != nil {
+			return err
+		}
+		if done, err := proto.QuietDeleteReply(&cn.rp); done || err != nil {
+			return err
+		}
 	}
-	if cn.rp.Kind != proto.ReplyMeta || cn.rp.Status != proto.StatusMN {
-		return unexpected(&cn.rp)
-	}
-	return nil
 }

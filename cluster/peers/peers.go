@@ -211,7 +211,7 @@ func (p *Pool) Delete(addr string, key []byte) error {
 }
 
 // DeleteMany removes keys on the member at addr, pipelined: a quiet meta
-// delete per key (proto.AppendQuietDeletes: only failures answer; each key
+// delete per key (proto.AppendQuietDeletes: only NF and failures answer; each key
 // must be proto.QuietDeletable) and an `mn` after them, in one write, and
 // reads to the MN. A key the member does not hold is deleted all the same.
 func (p *Pool) DeleteMany(addr string, keys []string) error {
@@ -222,10 +222,10 @@ func (p *Pool) DeleteMany(addr string, keys []string) error {
 	c.nc.SetDeadline(time.Now().Add(or(p.Timeout, 200*time.Millisecond)))
 	c.buf = proto.AppendQuietDeletes(c.buf[:0], keys)
 	if _, err = c.nc.Write(c.buf); err == nil {
-		// Quiet deletes answer only when they fail: the first reply is the
-		// MN, or a failure.
-		if err = c.pc.Reader().Read(&c.rp); err == nil && !(c.rp.Kind == proto.ReplyMeta && c.rp.Status == proto.StatusMN) {
-			err = fmt.Errorf("%w: %q", ErrReply, c.rp.Line)
+		for done := false; !done && err == nil; {
+			if err = c.pc.Reader().Read(&c.rp); err == nil {
+				done, err = proto.QuietDeleteReply(&c.rp)
+			}
 		}
 	}
 	if err != nil {
