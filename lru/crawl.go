@@ -137,8 +137,8 @@ func (s *Store) crawlerCheck() {
 			d.next, d.scheduled = now+5, true // memcached's minimum retry
 		}
 	}
-	if !due || cs.active {
-		return
+	if !due || cs.active || s.bg.passWanted.Load() != 0 {
+		return // busy: an asked-for pass goes first (the due LRUs retry in 5 s, as memcached's)
 	}
 	cs.startPass(now, s.toCrawl.Load(), false)
 	cs.auto = true

@@ -132,28 +132,28 @@ func (s *Store) crawlPassStep() bool {
 	if want == 0 {
 		return false
 	}
-	s.bg.mu.Lock()
-	cs := &s.crawl
-	if sel := s.bg.sel; sel != nil && sel.want == want {
-		// A crawl of some LRUs: a pass of its own once the one under
-		// way (which goes on at full speed) has ended.
-		if !cs.active && cs.starts+1 == want {
-			cs.startPass(s.clk.Now(), sel.limit, false)
-			for i, on := range sel.ids {
-				cs.ids[i].todo = on
-			}
-		}
-	} else {
-		// A pass over everything: the one under way (an autocrawl's)
-		// goes on over every LRU.
-		s.bg.sel = nil
-		cs.makeFull()
-	}
-	s.bg.mu.Unlock()
 	// Up to passSteps steps back to back (each takes the background lock
 	// on its own), so that a pass over a small store ends within one
 	// wake-up, as memcached's crawler thread runs a crawl through.
 	for range passSteps {
+		s.bg.mu.Lock()
+		cs := &s.crawl
+		if sel := s.bg.sel; sel != nil && sel.want == want {
+			// A crawl of some LRUs: a pass of its own once the one
+			// under way (which goes on at full speed) has ended.
+			if !cs.active && cs.starts+1 == want {
+				cs.startPass(s.clk.Now(), sel.limit, false)
+				for i, on := range sel.ids {
+					cs.ids[i].todo = on
+				}
+			}
+		} else {
+			// A pass over everything: the one under way (an
+			// autocrawl's) goes on over every LRU.
+			s.bg.sel = nil
+			cs.makeFull()
+		}
+		s.bg.mu.Unlock()
 		s.CrawlOnce(s.cfg.CrawlerItemsPerTick)
 		s.bg.mu.Lock()
 		done := s.crawl.starts >= want

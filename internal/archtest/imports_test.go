@@ -60,7 +60,7 @@ var packageRules = map[string]struct {
 	"cluster/ring":       {ours: nil, thirdParty: []string{"github.com/cespare/xxhash/v2"}},
 	"cluster/discovery":  {ours: []string{"cluster/ring", "proto"}, thirdParty: []string{}},
 	"cluster/membership": {ours: []string{"cluster/discovery"}, thirdParty: []string{"github.com/hashicorp/serf", "github.com/hashicorp/memberlist", "go.uber.org/zap"}},
-	"cluster/client":     {ours: []string{"cluster/ring", "cluster/discovery", "proto"}, thirdParty: []string{}},
+	"cluster/client":     {ours: []string{"cluster/ring", "cluster/discovery", "proto", "internal/keynotes"}, thirdParty: []string{}},
 	// hot-key detection runs on the request path: the standard library
 	// only, and the server's clock (itself the standard library only), whose
 	// second the detector's windows follow.
@@ -74,6 +74,7 @@ var packageRules = map[string]struct {
 	"internal/mctest":     {ours: []string{"proto", "cluster/discovery"}},
 	"internal/clock":      {ours: []string{}},
 	"internal/invariants": {ours: []string{}},
+	"internal/keynotes":   {ours: []string{}, thirdParty: []string{}},
 }
 
 // checkPackage returns the edges of pkg that break its packageRules entry.
