@@ -72,7 +72,7 @@ func (s *Server) awayPeers() awayPeers {
 	return ap
 }
 
-// refreshAway turns the noting of writes on while some member is failed
+// refreshAway turns the noting of writes on while some member is away
 // (the tick and ring changes call it).
 func (s *Server) refreshAway() {
 	ap := s.awayPeers()
