@@ -90,6 +90,13 @@ func (s *Server) noteAway(key []byte) {
 	if !ok {
 		return
 	}
+	s.noteAwayFor(addr, key)
+}
+
+// noteAwayFor notes key for member addr: also a delete forwarded to a
+// key's new owner that did not answer (movedOwner), which it gets as soon
+// as it does.
+func (s *Server) noteAwayFor(addr string, key []byte) {
 	a := &s.away
 	a.noted.Add(1)
 	if f := a.full.Load(); f != nil && (*f)[addr] {

@@ -227,6 +227,7 @@ func (c *conn) movedOwnerOf(key []byte) string {
 func (s *Server) forwardMovedDelete(owner string, key []byte) {
 	if err := s.rep.pool.Delete(owner, key); err != nil {
 		s.warm.forwardFailures.Add(1)
+		s.noteAwayFor(owner, key) // it gets the delete when it answers
 		s.log.Warn("delete not forwarded to the key's new owner", zap.String("member", owner), zap.ByteString("key", key), zap.Error(err))
 		return
 	}
