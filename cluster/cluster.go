@@ -180,9 +180,6 @@ func (n *Node) AppendMembers(dst []byte) []byte { return n.every.AppendMembers(d
 // AppendConfigPlacement appends the reply to `config get placement`.
 func (n *Node) AppendConfigPlacement(dst []byte) []byte { return append(dst, n.kindReply...) }
 
-// Placement returns the node's key placement (Config.Placement).
-func (n *Node) Placement() ring.Kind { return n.kind }
-
 // AppendReply answers the admin commands this package serves, as proto
 // parsed them: `config get cluster` and `config get placement` (CmdConfig)
 // and `cluster members` (CmdCluster). It appends the reply and returns true, or returns dst and
@@ -382,7 +379,7 @@ func (n *Node) awayRing(ms []discovery.Member) (ring.Ring, map[string]bool, time
 	n.retMu.Lock()
 	defer n.retMu.Unlock()
 	var down map[string]bool
-	var nodes []ring.Node
+	var in []discovery.Member // on the ring: alive, or away counted as alive
 	var ends time.Time
 	for _, m := range ms {
 		switch m.Status {
@@ -401,15 +398,15 @@ func (n *Node) awayRing(ms []discovery.Member) (ring.Ring, map[string]bool, time
 			}
 			down[m.Addr] = true
 			m.Status = discovery.StatusAlive
-			nodes = append(nodes, discovery.RingNodes([]discovery.Member{m})...)
+			in = append(in, m)
 		case discovery.StatusAlive:
-			nodes = append(nodes, discovery.RingNodes([]discovery.Member{m})...)
+			in = append(in, m)
 		}
 	}
 	if down == nil {
 		return nil, nil, time.Time{}
 	}
-	r, err := ring.New(n.kind, nodes)
+	r, err := ring.New(n.kind, discovery.RingNodes(in))
 	if err != nil {
 		return nil, nil, time.Time{}
 	}

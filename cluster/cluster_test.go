@@ -146,8 +146,8 @@ func TestPlacementConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer n.Close()
-	if got := string(n.AppendConfigPlacement(nil)); got != "CONFIG placement 0 11\r\nketama-md5\n\r\nEND\r\n" || n.Placement() != ring.KindKetamaMD5 {
-		t.Fatalf("advertises %q, Placement %s", got, n.Placement())
+	if got := string(n.AppendConfigPlacement(nil)); got != "CONFIG placement 0 11\r\nketama-md5\n\r\nEND\r\n" || n.kind != ring.KindKetamaMD5 {
+		t.Fatalf("advertises %q, placement %s", got, n.kind)
 	}
 	if r := n.rings.Load(); r == nil || r.ring.Kind() != ring.KindKetamaMD5 {
 		t.Fatal("the node's ring is not ketama-md5")

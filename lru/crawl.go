@@ -271,12 +271,7 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 			if !full && s.ns.table.Load() != nil {
 				// Flushed prefixes wait for a pass over every item:
 				// the next pass is one (crawlPassStep).
-				for want := cs.starts + 1; ; {
-					cur := s.bg.passWanted.Load()
-					if cur >= want || s.bg.passWanted.CompareAndSwap(cur, want) {
-						break
-					}
-				}
+				s.raisePassWanted(cs.starts + 1)
 			}
 			cs.passSeq = s.ns.seq.Load()
 			break

@@ -56,11 +56,16 @@ func (s *Store) wakeBackground() {
 // Stop or Close like all background work.
 func (s *Store) CrawlPass() bool {
 	s.bg.mu.Lock()
-	want := s.crawl.starts + 1
-	s.bg.mu.Unlock()
-	if !s.bg.passWanted.CompareAndSwap(0, want) {
+	defer s.bg.mu.Unlock()
+	return s.crawlPassLocked()
+}
+
+// crawlPassLocked is CrawlPass with bg.mu held.
+func (s *Store) crawlPassLocked() bool {
+	if !s.bg.passWanted.CompareAndSwap(0, s.crawl.fullPassWant()) {
 		return false
 	}
+	s.bg.sel = nil
 	s.wakeBackground()
 	return true
 }
@@ -83,18 +88,7 @@ func (s *Store) CrawlClasses(classes []int) bool {
 	s.bg.mu.Lock()
 	defer s.bg.mu.Unlock()
 	if classes == nil && limit == 0 {
-		// Everything: the pass under way, made full, does if it has not
-		// begun; else the next.
-		want := s.crawl.starts + 1
-		if s.crawl.active && (s.crawl.page != 0 || s.crawl.idx != 0) {
-			want++
-		}
-		if !s.bg.passWanted.CompareAndSwap(0, want) {
-			return false
-		}
-		s.bg.sel = nil
-		s.wakeBackground()
-		return true
+		return s.crawlPassLocked() // everything, no limit: a pass over every item
 	}
 	want := s.crawl.starts + 1
 	if s.crawl.active {
@@ -114,6 +108,30 @@ func (s *Store) CrawlClasses(classes []int) bool {
 	s.bg.sel = sel
 	s.wakeBackground()
 	return true
+}
+
+// fullPassWant is the pass count at which a pass over every item asked
+// for now has ended: the pass under way, made full, if it has not begun,
+// else the next. bg.mu is held.
+func (cs *crawlerState) fullPassWant() uint64 {
+	if cs.page != 0 || cs.idx != 0 {
+		return cs.starts + 2 // the pass under way began before the request
+	}
+	return cs.starts + 1
+}
+
+// raisePassWanted makes an asked-for pass run until the pass count
+// reaches want at least, and reports whether it raised it.
+func (s *Store) raisePassWanted(want uint64) bool {
+	for {
+		cur := s.bg.passWanted.Load()
+		if cur >= want {
+			return false
+		}
+		if s.bg.passWanted.CompareAndSwap(cur, want) {
+			return true
+		}
+	}
 }
 
 // SetCrawlerToCrawl sets lru_crawler_tocrawl at run time (`lru_crawler

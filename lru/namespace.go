@@ -134,20 +134,10 @@ func (s *Store) crawlPassAfter() {
 		return // lru_crawler disable: reclaimed only as found
 	}
 	s.bg.mu.Lock()
-	want := s.crawl.starts + 1
-	if s.crawl.page != 0 || s.crawl.idx != 0 {
-		want++ // the pass under way started before the flush
-	}
+	want := s.crawl.fullPassWant()
 	s.bg.mu.Unlock()
-	for {
-		cur := s.bg.passWanted.Load()
-		if cur >= want {
-			return
-		}
-		if s.bg.passWanted.CompareAndSwap(cur, want) {
-			s.wakeBackground()
-			return
-		}
+	if s.raisePassWanted(want) {
+		s.wakeBackground()
 	}
 }
 

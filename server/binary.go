@@ -104,17 +104,18 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			if h := c.loop.hot; h != nil {
 				sampleBinary(h, r)
 			}
+			write := isBinWrite(r.Base())
 			if c.s.warmOn() {
 				if c.warmFetchBinary(r) {
 					return off, false // parked; the request runs again after the fetch
 				}
-				if isBinWrite(r.Base()) {
+				if write {
 					c.s.noteWrite(r.Key)
 				}
 			} else if r.Base() == proto.BinOpDelete && c.s.rep.peers.Load() != nil {
 				c.s.noteForeignDelete(r.Key)
 			}
-			if c.s.away.on.Load() && isBinWrite(r.Base()) {
+			if write && c.s.away.on.Load() {
 				c.s.noteAway(r.Key)
 			}
 			if c.s.net.prefetch && c.udp == nil {
@@ -149,8 +150,10 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			end := ticks.Now()
 			c.observe(binCommand(r.Base()), end-start)
 			start, c.loop.clockAt = end, end
-			if isBinWrite(r.Base()) {
-				if owner := c.movedOwnerOf(r.Key); owner != "" {
+			if write {
+				if owner := c.movedOwner(r.Key); owner != "" {
+					// In the background: the binary reply does not wait,
+					// as for the deletes relayed to other regions.
 					go c.s.forwardMovedDelete(owner, bytes.Clone(r.Key))
 				}
 			}

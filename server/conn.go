@@ -613,6 +613,8 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				sample(h, r)
 			}
 			client := clientDelete(r)
+			write := isWrite(r.Command)
+			push := r.Command == proto.CmdMetaSet && r.HasFlag('H') // a hand-over push (handover.go)
 			if c.s.warmOn() {
 				if c.warmFetch(r) {
 					return off, false // parked; the request runs again after the fetch
@@ -620,13 +622,13 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				// A hand-over push notes itself once accepted (commit); a
 				// member's md removes a copy it knows is stale (away.go),
 				// which the push of the key's value may then replace.
-				if isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) && !(c.peer && r.Command == proto.CmdMetaDelete) {
+				if write && !push && !(c.peer && r.Command == proto.CmdMetaDelete) {
 					c.s.noteWrite(r.Key)
 				}
 			} else if client && c.s.rep.peers.Load() != nil {
 				c.s.noteForeignDelete(r.Key) // a relay notes itself when applied
 			}
-			if c.s.away.on.Load() && isWrite(r.Command) && !(r.Command == proto.CmdMetaSet && r.HasFlag('H')) {
+			if write && !push && c.s.away.on.Load() {
 				c.s.noteAway(r.Key) // not a hand-over push: it brings the member's own item
 			}
 			if c.s.net.prefetch && c.udp == nil {
@@ -637,8 +639,8 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if client {
 				everywhere = c.broadcastDelete(r)
 			}
-			if client || isWrite(r.Command) && r.Command != proto.CmdDelete && r.Command != proto.CmdMetaDelete {
-				owner = c.movedOwner(r) // a relayed delete is not a client's
+			if client || write && r.Command != proto.CmdDelete && r.Command != proto.CmdMetaDelete {
+				owner = c.movedOwner(r.Key) // a relayed delete is not a client's
 			}
 			if !everywhere && owner == "" && c.replicatedWrite(r) && !c.udpHold(r.Key) {
 				mark := len(c.out)

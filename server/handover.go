@@ -9,7 +9,6 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/slabcache/slabcache/lru"
-	"github.com/slabcache/slabcache/proto"
 )
 
 // Hand-over after a ring change (docs/cluster.md). The new owner of a key
@@ -195,10 +194,7 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 // older than this write, goes. A member's own writes (its hot-key copies
 // and invalidations, pushes, deletes forwarded here) are not forwarded:
 // two members whose rings disagree would pass them back and forth.
-func (c *conn) movedOwner(r *proto.Request) string { return c.movedOwnerOf(r.Key) }
-
-// movedOwnerOf is movedOwner for a key.
-func (c *conn) movedOwnerOf(key []byte) string {
+func (c *conn) movedOwner(key []byte) string {
 	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u || c.peer {
 		return "" // (one load for the writes outside the window)
 	}
@@ -220,16 +216,17 @@ func (c *conn) movedOwnerOf(key []byte) string {
 	return addr
 }
 
-// forwardMovedDelete deletes key at owner, its new owner, for a binary
-// write of it here (movedOwner), in the background: the binary reply does
-// not wait, as for the deletes relayed to other regions. A failure is
-// logged and counted (warmup_forward_failures).
-func (s *Server) forwardMovedDelete(owner string, key []byte) {
+// forwardMovedDelete deletes key at owner, its new owner, for a write of
+// it here (movedOwner). A failure is logged and counted
+// (warmup_forward_failures), and the owner gets the delete as soon as it
+// answers (away.go).
+func (s *Server) forwardMovedDelete(owner string, key []byte) error {
 	if err := s.rep.pool.Delete(owner, key); err != nil {
 		s.warm.forwardFailures.Add(1)
-		s.noteAwayFor(owner, key) // it gets the delete when it answers
+		s.noteAwayFor(owner, key)
 		s.log.Warn("delete not forwarded to the key's new owner", zap.String("member", owner), zap.ByteString("key", key), zap.Error(err))
-		return
+		return err
 	}
 	s.warm.forwarded.Add(1)
+	return nil
 }

@@ -550,15 +550,8 @@ func (c *conn) deleteEverywhere(r *proto.Request, mark int, remote bool, owner s
 			rep.push(string(k)) // its hot-key copies in this region go first
 		}
 		var missed []string
-		if owner != "" {
-			if err := c.s.rep.pool.Delete(owner, k); err != nil {
-				c.s.log.Warn("delete not forwarded to the key's new owner", zap.String("member", owner), zap.ByteString("key", k), zap.Error(err))
-				c.s.warm.forwardFailures.Add(1)
-				c.s.noteAwayFor(owner, k) // it gets the delete when it answers
-				missed = append(missed, owner)
-			} else {
-				c.s.warm.forwarded.Add(1)
-			}
+		if owner != "" && c.s.forwardMovedDelete(owner, k) != nil {
+			missed = append(missed, owner)
 		}
 		if remote {
 			missed = append(missed, c.s.inv.deleteRemote(k)...)
