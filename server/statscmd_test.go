@@ -700,15 +700,38 @@ func TestCrawlerCountsMatchMemcached(t *testing.T) {
 	counts := func(addr string) string {
 		st := statLines(t, addr, "stats")
 		it := statLines(t, addr, "stats items")
-		return fmt.Sprintf("starts=%s checked=%s class1=%s", st["lru_crawler_starts"],
-			st["crawler_items_checked"], it["items:1:crawler_items_checked"])
+		return fmt.Sprintf("starts=%s checked=%s class1=%s hot=%s cold=%s", st["lru_crawler_starts"],
+			st["crawler_items_checked"], it["items:1:crawler_items_checked"], it["items:1:number_hot"], it["items:1:number_cold"])
 	}
 	var fill strings.Builder
 	for i := range 10 {
 		fmt.Fprintf(&fill, "set k%d 0 0 1\r\nx\r\n", i)
 	}
+	// Both crawl every LRU once at the start; memcached's thread may come
+	// to it late and would then count the items set here.
 	for _, addr := range []string{ref, srv.Addr()} {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			st := statLines(t, addr, "stats")
+			if st["lru_crawler_starts"] != "0" && st["lru_crawler_running"] == "0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no first crawl ended after 10 s: %v", addr, st)
+			}
+		}
 		sendLines(t, addr, fill.String(), 10)
+	}
+	// A crawl limited per LRU checks as many items as the LRUs hold, which
+	// the maintainers change as each server's clock turns (HOT drains to
+	// COLD once its items are older than a fifth of COLD's tail): wait
+	// until both have moved every item to COLD, where they stay.
+	for _, addr := range []string{ref, srv.Addr()} {
+		for deadline := time.Now().Add(10 * time.Second); statLines(t, addr, "stats items")["items:1:number_cold"] != "10"; {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: the items are not all in COLD after 10 s: %v", addr, statLines(t, addr, "stats items"))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
 	}
 	for _, step := range []struct{ cmd, end string }{
 		{"lru_crawler metadump all", "END\r\n"},
