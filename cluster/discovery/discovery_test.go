@@ -362,8 +362,11 @@ func TestTwemproxyHashFollowsPlacement(t *testing.T) {
 		if h, ok := TwemproxyHash(k); h != want || ok != (want != "") {
 			t.Errorf("TwemproxyHash(%s) = %q, %v; want %q", k, h, ok, want)
 		}
-		if McrouterRoutes(k) != (k == ring.KindCh3) {
-			t.Errorf("McrouterRoutes(%s) = %v", k, McrouterRoutes(k))
+		if m := RoutingMismatch("mcrouter", k); (m == "") != (k == ring.KindCh3) {
+			t.Errorf("RoutingMismatch(mcrouter, %s) = %q", k, m)
+		}
+		if m := RoutingMismatch("twemproxy", k); (m == "") != (want != "") {
+			t.Errorf("RoutingMismatch(twemproxy, %s) = %q", k, m)
 		}
 	}
 }

@@ -138,9 +138,23 @@ func TwemproxyHash(k ring.Kind) (string, bool) {
 	return "", false
 }
 
-// McrouterRoutes reports whether the mcrouter config (McrouterConfig,
-// hashed with Ch3) routes keys as placement k.
-func McrouterRoutes(k ring.Kind) bool { return k == ring.KindCh3 }
+// RoutingMismatch says how the config generated for proxy ("mcrouter",
+// hashed with Ch3, or "twemproxy", TwemproxyHash) routes keys when it
+// cannot route them as placement k does, and what that costs; it returns
+// "" when the proxy routes as k.
+func RoutingMismatch(proxy string, k ring.Kind) string {
+	switch proxy {
+	case "mcrouter":
+		if k != ring.KindCh3 {
+			return fmt.Sprintf("mcrouter routes keys by ch3, not by the cluster's placement %s: warm-up and hot-key copies will not follow its routing", k)
+		}
+	case "twemproxy":
+		if _, ok := TwemproxyHash(k); !ok {
+			return fmt.Sprintf("twemproxy has no %s placement: the pool routes keys by ketama with fnv1a_64, and warm-up and hot-key copies will not follow its routing", k)
+		}
+	}
+	return ""
+}
 
 // WriteFileAtomic writes data to path so that readers see either the old
 // or the new content, never a mix: it writes a temporary file in the same

@@ -182,16 +182,16 @@ func choosePlacement(cfg *cluster.Config, set bool, log *zap.Logger) {
 		cfg.Placement = ring.KindCh3
 	}
 	k := cfg.Placement
-	if f.McrouterPath != "" && !discovery.McrouterRoutes(k) {
-		log.Warn("the mcrouter config routes keys by ch3, not by this node's placement: warm-up and hot-key copies will not follow mcrouter's routing (--cluster-placement=ch3 makes them agree)",
-			zap.String("placement", k.String()))
+	if f.McrouterPath != "" {
+		if m := discovery.RoutingMismatch("mcrouter", k); m != "" {
+			log.Warn(m+" (--cluster-placement=ch3 makes them agree)", zap.String("placement", k.String()))
+		}
 	}
 	if f.TwemproxyPath != "" {
-		if h, ok := discovery.TwemproxyHash(k); ok {
-			f.TwemproxyHash = h
+		if m := discovery.RoutingMismatch("twemproxy", k); m != "" {
+			log.Warn(m, zap.String("placement", k.String()))
 		} else {
-			log.Warn("twemproxy has no "+k.String()+" placement: the twemproxy config routes keys by ketama with fnv1a_64, not as this node's ring (warm-up and hot-key copies will not follow twemproxy's routing)",
-				zap.String("placement", k.String()))
+			f.TwemproxyHash, _ = discovery.TwemproxyHash(k)
 		}
 	}
 }

@@ -198,13 +198,26 @@ func buildRing(addr string, timeout time.Duration, kind ring.Kind, given bool) (
 	if err != nil {
 		return view, nil, err
 	}
-	if !given && view.Placement != "" {
-		if kind, err = ring.ParseKind(view.Placement); err != nil {
-			return view, nil, fmt.Errorf("%s advertises placement %q: %w", addr, view.Placement, err)
+	if !given {
+		if kind, err = advertisedPlacement(addr, view); err != nil {
+			return view, nil, err
 		}
 	}
 	r, err := ring.New(kind, discovery.RingNodes(view.Members))
 	return view, r, err
+}
+
+// advertisedPlacement is the placement the cluster at addr advertises,
+// ketama when it names none (an older node), as the Go client takes it.
+func advertisedPlacement(addr string, view discovery.View) (ring.Kind, error) {
+	if view.Placement == "" {
+		return ring.KindKetama, nil
+	}
+	k, err := ring.ParseKind(view.Placement)
+	if err != nil {
+		return k, fmt.Errorf("%s advertises placement %q: %w", addr, view.Placement, err)
+	}
+	return k, nil
 }
 
 func showRing(addr string, timeout time.Duration, kind ring.Kind, given bool, stdout io.Writer) error {
@@ -273,23 +286,18 @@ func genConfig(addr string, timeout time.Duration, args []string, stdout, stderr
 	if err != nil {
 		return err
 	}
-	placement := ring.KindKetama
-	if view.Placement != "" {
-		if placement, err = ring.ParseKind(view.Placement); err != nil {
-			return fmt.Errorf("%s advertises placement %q: %w", addr, view.Placement, err)
-		}
+	placement, err := advertisedPlacement(addr, view)
+	if err != nil {
+		return err
+	}
+	if m := discovery.RoutingMismatch(kind, placement); m != "" {
+		fmt.Fprintf(stderr, "slabctl: warning: %s\n", m)
 	}
 	var data []byte
 	if kind == "mcrouter" {
-		if !discovery.McrouterRoutes(placement) {
-			fmt.Fprintf(stderr, "slabctl: warning: the cluster places keys by %s; mcrouter routes by ch3, so warm-up and hot-key copies will not follow its routing\n", placement)
-		}
 		data, err = discovery.McrouterConfig(view.Members, *pool)
 	} else {
-		hash, ok := discovery.TwemproxyHash(placement)
-		if !ok {
-			fmt.Fprintf(stderr, "slabctl: warning: the cluster places keys by %s, which twemproxy does not have; the pool routes by ketama with fnv1a_64\n", placement)
-		}
+		hash, _ := discovery.TwemproxyHash(placement) // "" (fnv1a_64) when it has none
 		data, err = discovery.TwemproxyConfig(view.Members, *pool, *listen, hash)
 	}
 	if err != nil {
