@@ -422,11 +422,10 @@ func (c *conn) appendStatsConns(dst []byte) []byte {
 	}
 	// UDP sockets, once per thread serving each, as memcached lists its
 	// per-thread UDP connections.
-	fds := s.net.udp.boundThreadFDs()
-	for i, l := range s.net.udp.boundSockets() {
-		for _, fd := range fds[i] {
+	for _, sock := range s.net.udp.boundSockets() {
+		for _, fd := range sock.threadFDs {
 			rows = append(rows, row{fd, [][2]string{
-				{"UDP", "UDP"}, {"addr", "udp:" + l.addr}, {"state", "conn_read"}, {"secs_since_last_cmd", secs(s.net.udp.last.Load())}}})
+				{"UDP", "UDP"}, {"addr", "udp:" + sock.addr}, {"state", "conn_read"}, {"secs_since_last_cmd", secs(s.net.udp.last.Load())}}})
 		}
 	}
 	// Read each connection's fields while it is registered: gnet clears

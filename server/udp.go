@@ -41,23 +41,28 @@ const (
 
 // udpTransport is the UDP side of a Server.
 type udpTransport struct {
-	addrs   []string // udp://host:port
-	boot    chan error
-	done    chan struct{}
-	mu      sync.Mutex
-	eng     gnet.Engine
-	booted  bool
-	sockets []listener // duplicates of the UDP sockets, for stats conns
-	// threadFDs holds, for each of sockets, one descriptor per thread
-	// serving it (the first is the socket's, the others duplicates), as
-	// memcached gives each worker thread its own: stats conns lists
-	// them, -vv names them.
-	threadFDs [][]int
-	perThread int    // threads serving each socket (Settings.threadsPerUDP)
-	cookie    uint32 // -o sock_cookie_id: SO_MARK of the sockets (0: none)
+	addrs     []string // udp://host:port
+	boot      chan error
+	done      chan struct{}
+	mu        sync.Mutex
+	eng       gnet.Engine
+	booted    bool
+	sockets   []udpSocket // duplicates of the UDP sockets, for stats conns
+	perThread int         // threads serving each socket (Settings.threadsPerUDP)
+	cookie    uint32      // -o sock_cookie_id: SO_MARK of the sockets (0: none)
 	log       *zap.Logger
 	last      atomic.Uint32 // clock time of the last datagram
 	conns     sync.Map      // gnet.EventLoop -> *conn: one per loop, reused per datagram
+}
+
+// udpSocket is one UDP socket gnet listens on, as stats conns, -vv and
+// the port file show it.
+type udpSocket struct {
+	listener
+	// threadFDs: one descriptor per thread serving the socket (the first
+	// is fd, the others duplicates), as memcached gives each worker
+	// thread its own: stats conns lists them, -vv names them.
+	threadFDs []int
 }
 
 // udpState is what a conn serving datagrams keeps for the datagram at hand.
@@ -167,20 +172,20 @@ func (u *udpTransport) stop() {
 		<-u.done
 	}
 	u.mu.Lock()
-	for _, fds := range u.threadFDs {
-		for _, fd := range fds {
+	for _, sock := range u.sockets {
+		for _, fd := range sock.threadFDs {
 			unix.Close(fd)
 		}
 	}
-	u.sockets, u.threadFDs = nil, nil
+	u.sockets = nil
 	u.mu.Unlock()
 }
 
 // napiUDP counts the UDP sockets under -N as memcached does: each is
 // handed to every worker thread.
 func (s *Server) napiUDP() {
-	for _, fds := range s.net.udp.boundThreadFDs() {
-		for _, fd := range fds {
+	for _, sock := range s.net.udp.boundSockets() {
+		for _, fd := range sock.threadFDs {
 			s.napiDispatch(fd)
 		}
 	}
@@ -191,15 +196,15 @@ func (s *Server) napiUDP() {
 // search of SO_SNDBUF up to 256 MiB), and prints what -vv prints of the
 // sockets: the buffer sizes, and the socket once per thread serving it.
 func (s *Server) prepareUDPSockets() {
-	for i, l := range s.net.udp.boundSockets() {
-		old, now, ok := maximizeSendBuffer(l.fd)
+	for _, sock := range s.net.udp.boundSockets() {
+		old, now, ok := maximizeSendBuffer(sock.fd)
 		if !s.verbose() {
 			continue
 		}
 		if ok {
-			s.vprintf("<%d send buffer was %d, now %d\n", l.fd, old, now)
+			s.vprintf("<%d send buffer was %d, now %d\n", sock.fd, old, now)
 		}
-		for _, fd := range s.net.udp.boundThreadFDs()[i] {
+		for _, fd := range sock.threadFDs {
 			s.vprintf("<%d server listening (udp)\n", fd)
 		}
 	}
@@ -227,18 +232,10 @@ func maximizeSendBuffer(fd int) (old, now int, ok bool) {
 }
 
 // boundSockets returns the UDP sockets (none before boot or without -U).
-func (u *udpTransport) boundSockets() []listener {
+func (u *udpTransport) boundSockets() []udpSocket {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.sockets
-}
-
-// boundThreadFDs returns, for each of boundSockets, its descriptor per
-// thread serving it.
-func (u *udpTransport) boundThreadFDs() [][]int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return u.threadFDs
 }
 
 // udpHandler is the gnet handler of the UDP sockets.
@@ -262,8 +259,7 @@ func (h *udpHandler) OnBoot(eng gnet.Engine) gnet.Action {
 // recordSockets keeps duplicates of the UDP sockets eng listens on, with
 // their bound addresses, for stats conns and the port file.
 func (u *udpTransport) recordSockets(eng gnet.Engine) {
-	var socks []listener
-	var threadFDs [][]int
+	var socks []udpSocket
 	for _, a := range u.addrs {
 		_, address, _ := strings.Cut(a, "://")
 		if fd, err := eng.DupListener("udp", address); err == nil {
@@ -277,7 +273,6 @@ func (u *udpTransport) recordSockets(eng gnet.Engine) {
 				}
 			}
 			setCookie(fd, u.cookie, address, u.log)
-			socks = append(socks, listener{fd: fd, addr: address})
 			fds := []int{fd}
 			for len(fds) < u.perThread {
 				d, err := unix.Dup(fd)
@@ -286,11 +281,11 @@ func (u *udpTransport) recordSockets(eng gnet.Engine) {
 				}
 				fds = append(fds, d)
 			}
-			threadFDs = append(threadFDs, fds)
+			socks = append(socks, udpSocket{listener{fd: fd, addr: address}, fds})
 		}
 	}
 	u.mu.Lock()
-	u.sockets, u.threadFDs = socks, threadFDs
+	u.sockets = socks
 	u.mu.Unlock()
 }
 
