@@ -154,8 +154,9 @@ func (p *parser) metaFlags(start int) *Error {
 				return ErrInvalidFlag
 			}
 		case 'H':
-			// slabcache's ms H: a previous owner's hand-over push.
-			if r.Command != CmdMetaSet {
+			// slabcache's ms H: a previous owner's hand-over push,
+			// taken by a cluster member (AcceptPush).
+			if r.Command != CmdMetaSet || !r.AcceptPush {
 				return ErrInvalidFlag
 			}
 		case 'F':

@@ -23,6 +23,8 @@ type parseCase struct {
 	need int
 	// n, when not 0, is the expected n (else len(in)-rest-swallow).
 	n int
+	// push: the caller accepts ms H (Request.AcceptPush).
+	push bool
 	// noDiff excludes the case from the comparison with a real memcached
 	// (commands with side effects on the server, incomplete input).
 	noDiff bool
@@ -285,7 +287,10 @@ var parseCases = func() []parseCase {
 		{name: "flush_prefix two prefixes", in: "flush_prefix a: b:\r\n", want: "flush_prefix", err: ErrBadFormat, noDiff: true},
 		{name: "flush_prefix 251", in: "flush_prefix " + k251 + "\r\n", want: "flush_prefix", err: ErrBadFormat, noDiff: true},
 		{name: "delete relay", in: "delete k relay n/1 9\r\n", want: `delete key="k" args=["n/1" "9"]`, noDiff: true},
-		{name: "ms H", in: "ms k 1 H ME\r\nx\r\n", want: `ms key="k" flags="HM" M=E len=1 value="x"`, noDiff: true},
+		{name: "ms H", in: "ms k 1 H ME\r\nx\r\n", want: `ms key="k" flags="HM" M=E len=1 value="x"`, push: true, noDiff: true},
+		{name: "ms H outside a cluster", in: "ms k 1 H ME\r\nx\r\n", want: "ms", err: ErrInvalidFlag, swallow: 3},
+		{name: "ms H outside a cluster, base64 key", in: "ms foo 1 H b\r\nx\r\n", want: "ms", err: ErrInvalidFlag, swallow: 3},
+		{name: "ms H outside a cluster, bad chunk", in: "ms foo 1 H\r\nxyz\r\n", want: "ms", err: ErrInvalidFlag, swallow: 3, rest: 2},
 		{name: "mg H is invalid", in: "mg k H\r\n", want: "mg", err: ErrInvalidFlag},
 		{name: "md G", in: "md k G\r\n", want: `md key="k" flags="G"`, noDiff: true},
 		{name: "mg G is invalid", in: "mg k G\r\n", want: "mg", err: ErrInvalidFlag},
@@ -368,6 +373,7 @@ func TestParseTable(t *testing.T) {
 	for _, c := range parseCases {
 		t.Run(c.name, func(t *testing.T) {
 			buf := []byte(c.in)
+			r.AcceptPush = c.push
 			n, err := Parse(buf, &r)
 			if err != c.err {
 				t.Fatalf("Parse(%.80q) error = %v, want %v", c.in, err, c.err)

@@ -104,6 +104,11 @@ type Request struct {
 	// discarded, as memcached does for ms errors found after the data length.
 	Swallow int
 
+	// AcceptPush is set by the caller and kept by Reset: ms takes the H
+	// flag, a cluster member's hand-over push. Otherwise H is an invalid
+	// flag, as in memcached.
+	AcceptPush bool
+
 	args  [MaxArgs][]byte
 	nargs uint8
 

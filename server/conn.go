@@ -582,6 +582,7 @@ func (c *conn) flushWritten() {
 // consumed and whether to close the connection now.
 func (c *conn) process(buf []byte) (off int, close bool) {
 	r := &c.req
+	r.AcceptPush = c.s.rep.peers.Load() != nil // ms H: only a cluster member takes pushes
 	c.in.need = 0
 	// A request's processing time runs from the end of the one before it in
 	// this batch (or the batch's start) to its reply: parsing included, and

@@ -395,3 +395,13 @@ func TestWarmupUDP(t *testing.T) {
 		t.Fatalf("binary GETK of a moved key over UDP: %+v %v", resp, err)
 	}
 }
+
+// Only a cluster member takes a hand-over push: a node in no cluster
+// refuses ms H as memcached refuses any flag it does not know, value
+// skipped, and stores nothing.
+func TestPushRefusedOutsideACluster(t *testing.T) {
+	srv := startTestServer(t, nil)
+	if got := roundTrip(t, srv.Addr(), "ms k 1 T0 ME H\r\nP\r\nmg k v\r\n", "EN\r\n"); got != "CLIENT_ERROR invalid flag\r\nEN\r\n" {
+		t.Fatalf("ms H on a node in no cluster, then mg: %q, want CLIENT_ERROR invalid flag and a miss", got)
+	}
+}
