@@ -74,6 +74,9 @@ type replicator struct {
 	mu    sync.Mutex
 	keys  atomic.Pointer[map[string]*repKey]
 	epoch atomic.Uint64 // bumps when keys or a replica set changes (config get hotkeys)
+	// ring counts the ring's changes (ringChanged): a key's replica set
+	// is placed again at its first push after one.
+	ring atomic.Uint64
 
 	pushes, failures, bytes atomic.Uint64
 	held                    atomic.Int64 // bytes of the current copies of all keys (each copy counted once)
@@ -101,6 +104,11 @@ type repKey struct {
 	size     int64    // bytes of its current copy (key and value), in held
 	owner    string   // this node's address, as the ring names it
 	replicas []string // the other nodes holding a copy (mu)
+	ring     uint64   // replicator.ring when replicas were placed (mu)
+	// retiring: the key is no longer to be copied, its copies are being
+	// deleted (retire); closed: they are, and no push runs for it (mu).
+	retiring atomic.Bool
+	closed   bool
 	buf      []byte
 	// shown: a copy of replicas for readers on event loops, which must
 	// not wait for mu (held across network calls).
@@ -216,24 +224,27 @@ func (r *replicator) hot(key string, hot bool) {
 		return
 	}
 	if !hot {
-		if rk := r.remove(key); rk != nil {
-			rk.mu.Lock()
-			r.release(rk)
-			rk.mu.Unlock()
+		if rk := r.lookup(key); rk != nil && !rk.retiring.Swap(true) {
+			go func() {
+				rk.mu.Lock()
+				defer rk.mu.Unlock()
+				r.retire(key, rk, "")
+			}()
 		}
 		return
 	}
+	ring := r.ring.Load()
 	addrs, self := b.p.Replicas([]byte(key), r.s.set.hotKeyCopies())
 	if self != 0 || len(addrs) < 2 {
 		return // not the owner, or nobody to copy to
 	}
-	rk := &repKey{owner: addrs[0], replicas: append([]string(nil), addrs[1:]...)}
+	rk := &repKey{owner: addrs[0], replicas: append([]string(nil), addrs[1:]...), ring: ring}
 	rk.publish()
 	r.update(func(keys map[string]*repKey) bool {
-		if _, ok := keys[key]; ok || len(keys) >= maxReplicated {
+		if old, ok := keys[key]; ok && !old.retiring.Load() || !ok && len(keys) >= maxReplicated {
 			return false
 		}
-		keys[key] = rk
+		keys[key] = rk // (replacing one being retired)
 		return true
 	})
 	// Not on the detector's goroutine: a slow replica must not hold up
@@ -253,15 +264,79 @@ func (r *replicator) update(change func(keys map[string]*repKey) bool) {
 	}
 }
 
-// remove stops copying key and returns its state (nil when it was not
-// copied); its copies run out with their lease. The caller releases it.
-func (r *replicator) remove(key string) (rk *repKey) {
+// retire stops copying key (rk): its copies are deleted first, while
+// writes to it still wait for its pushes, which then find it closed; so no
+// client that has its reply to a write can read an older copy, even
+// through a list of hot keys read before. A node that does not answer the
+// delete keeps its copy until the lease runs out (a failed member serves
+// nothing). The copy of keep (the key's new owner, or "") stays: it is
+// the key's value there now. rk.mu held.
+func (r *replicator) retire(key string, rk *repKey, keep string) {
+	if rk.closed {
+		return
+	}
+	rk.retiring.Store(true)
+	r.deleteCopies(key, slices.DeleteFunc(slices.Clone(rk.replicas), func(a string) bool { return a == keep }))
+	rk.closed = true
 	r.update(func(keys map[string]*repKey) bool {
-		rk = keys[key]
+		if keys[key] != rk {
+			return false // replaced: the key turned hot again meanwhile
+		}
 		delete(keys, key)
-		return rk != nil
+		return true
 	})
-	return rk
+	r.release(rk)
+}
+
+// ringChanged places the replica sets again for the ring that changed:
+// each key's next push, started now, deletes the copies of the nodes no
+// longer among its replicas, and all of them when this node no longer
+// owns it (place).
+func (r *replicator) ringChanged() {
+	r.ring.Add(1)
+	for k := range *r.keys.Load() {
+		go r.push(k)
+	}
+}
+
+// place brings rk's replica set in line with the ring when the ring has
+// changed since it was placed, and reports whether this node still
+// copies key. A node that is no longer among the replicas has its copy
+// deleted; when this node no longer owns the key, every copy is deleted
+// and the key is no longer copied here (its new owner copies it if it
+// stays hot). Until then a client writing to the new owner could read
+// the older value from a copy this node made. rk.mu held.
+func (r *replicator) place(key string, rk *repKey) bool {
+	ring := r.ring.Load()
+	b := r.peers.Load()
+	if rk.ring == ring || b == nil || b.p == nil {
+		return true
+	}
+	rk.ring = ring
+	addrs, self := b.p.Replicas([]byte(key), r.s.set.hotKeyCopies())
+	if self != 0 || len(addrs) < 2 {
+		keep := "" // the new owner
+		if len(addrs) > 0 {
+			keep = addrs[0]
+		}
+		r.retire(key, rk, keep)
+		return false
+	}
+	want := addrs[1:]
+	if slices.Equal(want, rk.replicas) {
+		return true
+	}
+	var gone []string
+	for _, a := range rk.replicas {
+		if !slices.Contains(want, a) {
+			gone = append(gone, a)
+		}
+	}
+	r.deleteCopies(key, gone)
+	rk.replicas = append([]string(nil), want...)
+	rk.publish()
+	r.epoch.Add(1)
+	return true
 }
 
 // release stops counting rk's copy in held (rk.mu held).
@@ -338,6 +413,9 @@ func (r *replicator) push(key string) {
 	}
 	rk.mu.Lock()
 	defer rk.mu.Unlock()
+	if rk.closed || !r.place(key, rk) {
+		return
+	}
 	h := copyHit{buf: rk.buf}
 	o := r.s.store.Get([]byte(key), &lru.GetArgs{NoBump: true}, &h)
 	rk.buf = h.buf
@@ -348,9 +426,7 @@ func (r *replicator) push(key string) {
 	if grow := size - rk.size; grow > 0 && r.held.Load()+grow > r.s.set.MaxBytes/copyShare {
 		// The copies would pass their share of memory: this key is
 		// served by its owner alone.
-		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
-		r.remove(key)
-		r.release(rk)
+		r.retire(key, rk, "")
 		r.s.log.Info("hot key not copied: its copies would pass their memory share",
 			zap.String("key", key), zap.Int64("bytes", size), zap.Int64("share", r.s.set.MaxBytes/copyShare))
 		return
@@ -376,6 +452,21 @@ func (r *replicator) push(key string) {
 		}
 		return err
 	})
+}
+
+// deleteCopies deletes key on the nodes at addrs, which no longer hold
+// a copy of it for this node, in parallel. One that does not answer is
+// gone (a failed member) or cut off, where its copy ends with its lease.
+func (r *replicator) deleteCopies(key string, addrs []string) {
+	var wg sync.WaitGroup
+	for _, addr := range addrs {
+		wg.Go(func() {
+			if err := r.pool.Delete(addr, []byte(key)); err != nil {
+				r.s.log.Debug("hot key copy not deleted", zap.String("key", key), zap.String("node", addr), zap.Error(err))
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // forEach runs op against every replica of rk in parallel (rk.mu held) and

@@ -335,3 +335,63 @@ func TestHotKeyOwnerLearnsReadsOfCopies(t *testing.T) {
 		t.Fatalf("slabcached_hotkey_read_report_failures_total = %v after a replica answered ERROR", v)
 	}
 }
+
+// A key that is no longer copied has its copies deleted before writes to
+// it stop waiting for them: when it turns cold, a write acknowledged
+// right after reads the new value or misses on every node, never the
+// older copy, whatever list of hot keys a client read before. When the
+// ring changes and another node owns the key, the old owner deletes the
+// copies too, except the new owner's, which is the key's value there now.
+func TestHotKeyCopiesDeletedWhenNoLongerCopied(t *testing.T) {
+	a := startTestServer(t, nil)
+	b := startTestServer(t, nil)
+	c := startTestServer(t, nil)
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 0})
+	for round := range 20 {
+		v := fmt.Sprintf("v%d", round)
+		roundTrip(t, a.Addr(), fmt.Sprintf("set hot 0 0 %d\r\n%s\r\n", len(v), v), "STORED\r\n")
+		makeHot(a, "hot")
+		if got := getValue(t, b.Addr(), "hot"); got != v {
+			t.Fatalf("round %d: replica before the key turns cold: %q, want %q", round, got, v)
+		}
+		a.hotKeyChanged(hotkeys.Change{Key: hotkeys.Key{Key: "hot"}, Hot: false})
+		roundTrip(t, a.Addr(), "set hot 0 0 3\r\nnew\r\n", "STORED\r\n")
+		for _, r := range []*Server{b, c} {
+			if got := getValue(t, r.Addr(), "hot"); got != "" && got != "new" {
+				t.Fatalf("round %d: replica %s returned %q after the key turned cold and was written", round, r.Addr(), got)
+			}
+		}
+		for deadline := time.Now().Add(5 * time.Second); a.rep.lookup("hot") != nil; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the cold key is still copied after 5 s")
+			}
+		}
+	}
+
+	// The ring changes: b owns the key now.
+	roundTrip(t, a.Addr(), "set hot 0 0 3\r\nold\r\n", "STORED\r\n")
+	makeHot(a, "hot")
+	for _, r := range []*Server{b, c} {
+		if got := getValue(t, r.Addr(), "hot"); got != "old" {
+			t.Fatalf("replica %s: %q before the ring changes", r.Addr(), got)
+		}
+	}
+	a.SetPeers(fixedPeers{addrs: []string{b.Addr(), a.Addr(), c.Addr()}, self: 1})
+	a.RingChanged()
+	for deadline := time.Now().Add(5 * time.Second); getValue(t, c.Addr(), "hot") != ""; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the old owner's copy on c is still there 5 s after the ring changed")
+		}
+	}
+	if got := getValue(t, b.Addr(), "hot"); got != "old" {
+		t.Fatalf("the new owner's copy: %q, want it kept", got)
+	}
+	for deadline := time.Now().Add(5 * time.Second); a.rep.lookup("hot") != nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the old owner still copies the key 5 s after the ring changed")
+		}
+	}
+	if got := roundTrip(t, a.Addr(), "config get hotkeys\r\n", "END\r\n"); strings.Contains(got, "hot ") {
+		t.Fatalf("the old owner still lists the key: %q", got)
+	}
+}

@@ -91,6 +91,7 @@ func (s *Server) warmPeers() warmPeers {
 func (s *Server) RingChanged() {
 	s.refreshAway()
 	s.refreshWarm()
+	s.rep.ringChanged()
 	go s.catchUpNow()
 }
 

@@ -92,7 +92,11 @@ func (c *Client) readNode(key string, owner *node) *node {
 		return owner
 	}
 	addrs, ok := (*p)[key]
-	if !ok || len(addrs) < 2 {
+	if !ok || len(addrs) < 2 || addrs[0] != owner.addr {
+		// Not hot, or listed by a node that is not its owner on this
+		// client's ring (the ring changed since, or the owner is down
+		// and n stands in for it): the writes this client sends to n
+		// do not reach that node's copies.
 		return owner
 	}
 	var addr string

@@ -118,3 +118,22 @@ func TestHotKeyReadsAtRandom(t *testing.T) {
 		}
 	}
 }
+
+// A hot key listed by a node that is not its owner on the client's ring
+// (the ring changed since the list was read) is read from the owner only:
+// the client writes it there, and that node's copies do not follow.
+func TestHotKeyOfAnotherOwnerReadFromTheOwner(t *testing.T) {
+	c, owner, reads := hotCluster(t, Config{HotKeyRandom: true})
+	hs := *c.hot.Load()
+	addrs := hs["hot"]
+	addrs[0], addrs[1] = addrs[1], addrs[0] // listed by a node the ring no longer gives it to
+	c.hot.Store(&hotSet{"hot": addrs})
+	for i := 0; i < 300; i++ {
+		if _, err := c.Get("hot"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := reads(); got[owner] != 300 {
+		t.Fatalf("300 reads of a hot key its ring owner (%s) did not list: %v", owner, got)
+	}
+}
