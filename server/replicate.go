@@ -290,22 +290,33 @@ func (r *replicator) retire(key string, rk *repKey, keep string) {
 
 // ringChanged places the replica sets again for the ring that changed:
 // each key's next push, started now, deletes the copies of the nodes no
-// longer among its replicas, and all of them when this node no longer
-// owns it (place).
+// longer among its replicas, or all but the new owner's when this node
+// no longer owns it (place); and the keys hot here that this node owns
+// now and does not copy yet are copied.
 func (r *replicator) ringChanged() {
 	r.ring.Add(1)
-	for k := range *r.keys.Load() {
+	keys := *r.keys.Load()
+	for k := range keys {
 		go r.push(k)
+	}
+	if r.s.hot == nil {
+		return
+	}
+	for _, k := range r.s.hot.Hot() {
+		if _, ok := keys[k.Key]; !ok {
+			r.hot(k.Key, true)
+		}
 	}
 }
 
 // place brings rk's replica set in line with the ring when the ring has
 // changed since it was placed, and reports whether this node still
 // copies key. A node that is no longer among the replicas has its copy
-// deleted; when this node no longer owns the key, every copy is deleted
-// and the key is no longer copied here (its new owner copies it if it
-// stays hot). Until then a client writing to the new owner could read
-// the older value from a copy this node made. rk.mu held.
+// deleted; when this node no longer owns the key, every copy but the new
+// owner's is deleted and the key is no longer copied here (its new owner
+// copies it if it stays hot there). Until then a client writing to the
+// new owner could read the older value from a copy this node made.
+// rk.mu held.
 func (r *replicator) place(key string, rk *repKey) bool {
 	ring := r.ring.Load()
 	b := r.peers.Load()

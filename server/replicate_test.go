@@ -395,3 +395,56 @@ func TestHotKeyCopiesDeletedWhenNoLongerCopied(t *testing.T) {
 		t.Fatalf("the old owner still lists the key: %q", got)
 	}
 }
+
+// A key that stays hot here through ring changes is copied again when the
+// ring gives it back to this node, though the detector reports no change.
+func TestHotKeyCopiedAgainWhenOwnedAgain(t *testing.T) {
+	a := startTestServer(t, func(s *Settings) { s.HotKeySampleRate, s.HotKeyMinRate = 1, 10 })
+	b, c := startTestServer(t, nil), startTestServer(t, nil)
+	owned := fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 0}
+	a.SetPeers(owned)
+	roundTrip(t, a.Addr(), "set hot 0 0 1\r\nv\r\n", "STORED\r\n")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	nc, br := dialT(t, a.Addr())
+	go func() { // reads that keep the key hot on a
+		defer close(done)
+		batch := []byte(strings.Repeat("get hot\r\n", 99) + "mn\r\n")
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := nc.Write(batch); err != nil {
+				return
+			}
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				if line == "MN\r\n" {
+					break
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not after 10 s", what)
+			}
+		}
+	}
+	wait("the key turns hot and is copied", func() bool { return a.rep.lookup("hot") != nil && getValue(t, c.Addr(), "hot") == "v" })
+	a.SetPeers(fixedPeers{addrs: []string{b.Addr(), a.Addr(), c.Addr()}, self: 1})
+	a.RingChanged()
+	wait("the copies are deleted once b owns the key", func() bool { return a.rep.lookup("hot") == nil && getValue(t, c.Addr(), "hot") == "" })
+	a.SetPeers(owned)
+	a.RingChanged()
+	wait("the key is copied again once a owns it", func() bool { return a.rep.lookup("hot") != nil && getValue(t, c.Addr(), "hot") == "v" })
+}
