@@ -121,7 +121,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 			if c.s.net.prefetch && c.udp == nil {
 				pf.ahead(c.s.store, buf, off+n, proto.PeekBinaryRequest)
 			}
-			if c.replicatedBinWrite(r) && !c.udpHold(r.Key) {
+			if c.replicatedBinWrite(r) && !c.udpHold([][]byte{r.Key}) {
 				mark := len(c.out)
 				c.execBinary(r)
 				if c.vv {
@@ -131,7 +131,7 @@ func (c *conn) processBinary(buf []byte) (off int, close bool) {
 				end := ticks.Now()
 				c.observe(binCommand(r.Base()), end-start)
 				c.loop.clockAt = end
-				c.park(r.Key, mark)
+				c.park([][]byte{r.Key}, mark)
 				return off + n, false
 			}
 			mark := len(c.out)
@@ -628,7 +628,7 @@ func (c *conn) binStreamDone() {
 	if c.replicatedBinWrite(r) {
 		mark := len(c.out)
 		c.binCommit(r)
-		c.park(r.Key, mark)
+		c.park([][]byte{r.Key}, mark)
 		return
 	}
 	c.binCommit(r)

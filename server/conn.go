@@ -643,13 +643,13 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 			if client || write && r.Command != proto.CmdDelete && r.Command != proto.CmdMetaDelete {
 				owner = c.movedOwner(r.Key) // a relayed delete is not a client's
 			}
-			if !everywhere && owner == "" && c.replicatedWrite(r) && !c.udpHold(r.Key) {
+			if keys := c.copiedKeys(r); keys != nil && !everywhere && owner == "" && !c.udpHold(keys) {
 				mark := len(c.out)
 				c.exec(r)
 				end := ticks.Now()
 				c.observe(r.Command, end-start)
 				c.loop.clockAt = end
-				c.park(r.Key, mark)
+				c.park(keys, mark)
 				return off + n, false
 			}
 			mark := len(c.out)
@@ -949,7 +949,7 @@ func (c *conn) stream(buffered int) bool {
 	if c.replicatedWrite(r) {
 		mark := len(c.out)
 		c.commit(r)
-		c.park(r.Key, mark)
+		c.park(c.copiedKeys(r), mark)
 		return false // the loop stops here: the connection is parked
 	}
 	c.commit(r)

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/slabcache/slabcache/cluster/peers"
+	"github.com/slabcache/slabcache/internal/clock"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -452,7 +453,8 @@ func (r *replicator) push(key string) {
 	if h.ttl >= 0 && h.ttl < ttl {
 		ttl = h.ttl
 	}
-	if ttl <= 0 {
+	if ttl <= 0 { // expires within the second: no copy outlives it
+		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
 		return
 	}
 	r.forEach(key, rk, func(addr string) error {
@@ -509,15 +511,63 @@ func (r *replicator) forEach(key string, rk *repKey, op func(addr string) error)
 	}
 }
 
-// replicatedWrite reports whether request r writes a key that has copies:
-// its reply must wait for their invalidation.
+// replicatedWrite reports whether request r changes a key that has
+// copies so that they must follow before it is answered: a write, or a
+// touch (gat, gats, mg T) that leaves the item less time than a copy's
+// lease (the copies would outlive it; with more time they run out
+// first).
 func (c *conn) replicatedWrite(r *proto.Request) bool {
-	return isWrite(r.Command) && c.s.rep.has(r.Key)
+	switch {
+	case isWrite(r.Command):
+		return c.s.rep.has(r.Key)
+	case r.Command == proto.CmdGat || r.Command == proto.CmdGats:
+		for _, k := range r.Keys {
+			if c.s.rep.has(k) {
+				return c.s.shortensCopies(int64(r.Exptime))
+			}
+		}
+	case r.Command == proto.CmdMetaGet && r.HasFlag('T'):
+		return c.s.rep.has(r.Key) && c.s.shortensCopies(int64(r.Exptime))
+	}
+	return false
 }
 
-// replicatedBinWrite is replicatedWrite for the binary protocol.
+// copiedKeys returns the keys whose copies must follow request r before
+// it is answered (replicatedWrite), nil for none: one atomic load for a
+// request that is not such a change.
+func (c *conn) copiedKeys(r *proto.Request) [][]byte {
+	if !c.replicatedWrite(r) {
+		return nil
+	}
+	if r.Command != proto.CmdGat && r.Command != proto.CmdGats {
+		return [][]byte{r.Key}
+	}
+	var keys [][]byte
+	for _, k := range r.Keys {
+		if c.s.rep.has(k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
+}
+
+// replicatedBinWrite is replicatedWrite for the binary protocol (a
+// touch: GAT, GATK).
 func (c *conn) replicatedBinWrite(r *proto.BinRequest) bool {
-	return isBinWrite(r.Base()) && c.s.rep.has(r.Key)
+	switch base := r.Base(); {
+	case isBinWrite(base):
+		return c.s.rep.has(r.Key)
+	case base == proto.BinOpGAT || base == proto.BinOpGATK:
+		return c.s.rep.has(r.Key) && c.s.shortensCopies(int64(r.Exptime))
+	}
+	return false
+}
+
+// shortensCopies reports whether a touch to the protocol expiry exptime
+// leaves an item less time than a copy's lease.
+func (s *Server) shortensCopies(exptime int64) bool {
+	d := clock.Expiry(s.clk, exptime)
+	return d != 0 && d < s.clk.Now()+uint32(replicaLease/time.Second)
 }
 
 // sendAfterPush updates the copies of keys, then sends the reply
@@ -537,25 +587,34 @@ func (r *replicator) sendAfterPush(fd int, to unix.Sockaddr, keys []string, data
 	}()
 }
 
-// udpHold, for a datagram, notes key for a push before the datagram's
+// udpHold, for a datagram, notes keys for a push before the datagram's
 // replies are sent (serveDatagram) and returns true; for a connection it
 // returns false (the connection parks instead).
-func (c *conn) udpHold(key []byte) bool {
+func (c *conn) udpHold(keys [][]byte) bool {
 	if c.udp == nil {
 		return false
 	}
-	c.udp.push = append(c.udp.push, string(key))
+	for _, k := range keys {
+		c.udp.push = append(c.udp.push, string(k))
+	}
 	return true
 }
 
 // park holds the replies from mark on (a write to a replicated key) and
-// stops the connection until every copy of key has the new state; then the
-// loop is woken, writes them and goes on with the input (onTraffic).
-func (c *conn) park(key []byte, mark int) {
+// stops the connection until every copy of keys has the new state; then
+// the loop is woken, writes them and goes on with the input (onTraffic).
+func (c *conn) park(keys [][]byte, mark int) {
 	c.held = append(c.held[:0], c.out[mark:]...)
 	c.out = c.out[:mark]
-	k, r := string(key), &c.s.rep
-	c.parkWith(func() { r.push(k) })
+	ks, r := make([]string, len(keys)), &c.s.rep
+	for i, k := range keys {
+		ks[i] = string(k)
+	}
+	c.parkWith(func() {
+		for _, k := range ks {
+			r.push(k)
+		}
+	})
 }
 
 // parkWith stops the connection while fn runs on a goroutine; then the

@@ -448,3 +448,51 @@ func TestHotKeyCopiedAgainWhenOwnedAgain(t *testing.T) {
 	a.RingChanged()
 	wait("the key is copied again once a owns it", func() bool { return a.rep.lookup("hot") != nil && getValue(t, c.Addr(), "hot") == "v" })
 }
+
+// A touch that leaves a copied key less time than a copy's lease (gat,
+// gats, mg T, binary GAT) updates the copies before it is answered: they
+// never outlive the item. One that leaves it more time does not wait.
+func TestHotKeyTouchShorterThanLease(t *testing.T) {
+	a := startTestServer(t, nil)
+	b := startTestServer(t, nil)
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr()}, self: 0})
+	binGAT := string(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpGAT, Key: []byte("hot"), Exptime: 2}))
+	for _, tc := range []struct{ name, req, end string }{
+		{"gat", "gat 2 other hot\r\n", "END\r\n"},
+		{"gats", "gats 2 hot\r\n", "END\r\n"},
+		{"mg T", "mg hot T2 v\r\n", "\r\nv\r\n"},
+		{"gat, expired", "gat -1 hot\r\n", "END\r\n"},
+		{"mg T, expired", "mg hot T-1\r\n", "\r\n"},
+		{"binary GAT", binGAT, ""},
+	} {
+		roundTrip(t, a.Addr(), "set hot 0 0 1\r\nv\r\n", "STORED\r\n")
+		makeHot(a, "hot")
+		if got := roundTrip(t, b.Addr(), "mg hot t\r\n", "\r\n"); got != "HD t10\r\n" && got != "HD t9\r\n" {
+			t.Fatalf("%s: the copy before: %q", tc.name, got)
+		}
+		if tc.end == "" { // binary: a response header and its body
+			nc, br := dialT(t, a.Addr())
+			nc.Write([]byte(tc.req))
+			resp := make([]byte, proto.BinHeaderLen)
+			if _, err := io.ReadFull(br, resp); err != nil || resp[7] != 0 {
+				t.Fatalf("%s: %x %v", tc.name, resp, err)
+			}
+			io.ReadFull(br, make([]byte, binary.BigEndian.Uint32(resp[8:12])))
+			nc.Close()
+		} else {
+			roundTrip(t, a.Addr(), tc.req, tc.end)
+		}
+		got := roundTrip(t, b.Addr(), "mg hot t\r\n", "\r\n")
+		if got != "EN\r\n" && got != "HD t2\r\n" && got != "HD t1\r\n" {
+			t.Fatalf("%s: the copy after the touch: %q, want it gone or with the item's TTL", tc.name, got)
+		}
+	}
+	// A longer TTL (or none): the copies run out first, the touch is not
+	// held for them.
+	now := time.Now().Unix()
+	for exptime, want := range map[int64]bool{0: false, 100: false, 9: true, 2: true, -1: true, now + 100: false, now + 3: true, now - 5: true} {
+		if got := a.shortensCopies(exptime); got != want {
+			t.Errorf("a touch to %d shortens the copies: %v, want %v", exptime, got, want)
+		}
+	}
+}
