@@ -220,6 +220,9 @@ func (n *Node) Others() (alive, down []string) { return n.others(false) }
 // Region returns this node's region ("" for none).
 func (n *Node) Region() string { return n.region }
 
+// Self returns this node's memcached address, as the ring names it.
+func (n *Node) Self() string { return n.self }
+
 // Remote is Others restricted to the members of other regions (none when
 // this node has no region).
 func (n *Node) Remote() (alive, down []string) {

@@ -36,10 +36,14 @@ func (c *conn) discovery(r *proto.Request) {
 		c.out = proto.AppendEnd(c.out)
 		return
 	}
-	if a := r.Args(); r.Command == proto.CmdCluster && len(a) == 1 && string(a[0]) == "peer" && c.s.rep.peers.Load() != nil {
+	if a := r.Args(); r.Command == proto.CmdCluster && (len(a) == 1 || len(a) == 2) && string(a[0]) == "peer" && c.s.rep.peers.Load() != nil {
 		// Another member's pooled connection (peers.Pool) says so: its
-		// deletes are not forwarded again (movedOwner).
+		// deletes are not forwarded again (movedOwner), and its copies
+		// of hot keys are taken only when it owns the key here (commit).
 		c.peer = true
+		if len(a) == 2 {
+			c.peerAddr = string(a[1])
+		}
 		c.out = proto.AppendOK(c.out)
 		return
 	}

@@ -221,6 +221,11 @@ func (c *conn) commit(r *proto.Request) {
 			c.handoverCommit(r)
 			return
 		}
+		if c.peerAddr != "" && c.copyRefused(r.Key) {
+			c.s.store.Abort(&c.up.resv)
+			c.out = append(c.out, "NS\r\n"...)
+			return
+		}
 		c.metaCommit(r)
 		return
 	}

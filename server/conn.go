@@ -146,7 +146,10 @@ type conn struct {
 	admitted atomic.Bool
 	// peer: another member's connection (`cluster peer`); its deletes of
 	// keys that moved away from here are not forwarded (movedOwner).
-	peer bool
+	// peerAddr: the member's address when it gave it (its hot-key copies
+	// are checked against the ring, copyRefused).
+	peer     bool
+	peerAddr string
 	// warmTried: keys of the request being retried after a warm-up fetch
 	// (warmup.go).
 	warmTried map[string]bool

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"maps"
 	"slices"
 	"strconv"
@@ -46,6 +47,8 @@ type Peers interface {
 	Remote() (alive, down []string)
 	// Region returns this node's region ("" for none).
 	Region() string
+	// Self returns this node's memcached address, as Replicas names it.
+	Self() string
 	// Returns counts, by member address, the times each member came back
 	// after this node saw it fail or leave: such a member is sent the
 	// recent invalidations it may have missed.
@@ -124,7 +127,13 @@ func (rk *repKey) publish() {
 func (r *replicator) init(s *Server) {
 	r.s = s
 	r.keys.Store(&map[string]*repKey{})
-	r.pool = peers.Pool{Timeout: 250 * time.Millisecond, DialTimeout: 250 * time.Millisecond, Auth: s.peerCredentials, TLS: s.MemberTLS}
+	r.pool = peers.Pool{Timeout: 250 * time.Millisecond, DialTimeout: 250 * time.Millisecond, Auth: s.peerCredentials, TLS: s.MemberTLS,
+		Self: func() string {
+			if b := r.peers.Load(); b != nil && b.p != nil {
+				return b.p.Self()
+			}
+			return ""
+		}}
 }
 
 // SetPeers turns replication of hot keys on (nil turns it off). cmd calls
@@ -459,12 +468,39 @@ func (r *replicator) push(key string) {
 	}
 	r.forEach(key, rk, func(addr string) error {
 		err := r.pool.Set(addr, []byte(key), h.flags, int32(ttl), h.cas, h.buf)
+		if errors.Is(err, peers.ErrRefused) {
+			return nil // it does not see this node as the owner yet: it holds no copy, reads there miss
+		}
 		if err == nil {
 			r.pushes.Add(1)
 			r.bytes.Add(uint64(len(h.buf)))
 		}
 		return err
 	})
+}
+
+// copyRefused reports whether a copy of a hot key that the member at
+// c.peerAddr sends must be refused: on this node's ring another node owns
+// the key. The member's ring and this one differ while a change spreads,
+// or right after a partition heals, when a member cut off still takes
+// itself for the owner of keys written on the others meanwhile; its copy
+// would overwrite the owner's newer value, or be served from here to
+// clients that follow the owner's list of hot keys. A copy this node holds
+// of the key is deleted with the refusal (unless it owns the key): a read
+// here misses rather than return an older copy.
+func (c *conn) copyRefused(key []byte) bool {
+	b := c.s.rep.peers.Load()
+	if b == nil || b.p == nil {
+		return false
+	}
+	addrs, self := b.p.Replicas(key, 1)
+	if len(addrs) == 0 || addrs[0] == c.peerAddr {
+		return false
+	}
+	if self != 0 {
+		c.s.store.Delete(key, nil)
+	}
+	return true
 }
 
 // deleteCopies deletes key on the nodes at addrs, which no longer hold

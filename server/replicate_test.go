@@ -44,6 +44,8 @@ func (p fixedPeers) Region() string { return p.region }
 
 func (p fixedPeers) Returns() map[string]uint64 { return nil }
 
+func (p fixedPeers) Self() string { return p.addrs[p.self] }
+
 func (p fixedPeers) Others() (alive, down []string) {
 	for i, a := range p.addrs {
 		if i != p.self {
@@ -493,6 +495,40 @@ func TestHotKeyTouchShorterThanLease(t *testing.T) {
 	for exptime, want := range map[int64]bool{0: false, 100: false, 9: true, 2: true, -1: true, now + 100: false, now + 3: true, now - 5: true} {
 		if got := a.shortensCopies(exptime); got != want {
 			t.Errorf("a touch to %d shortens the copies: %v, want %v", exptime, got, want)
+		}
+	}
+}
+
+// A member takes a copy of a hot key only from the node its own ring
+// gives the key to: a node that takes itself for the owner (cut off while
+// the others moved the key, its partition just healed) neither overwrites
+// the owner's newer value nor leaves its older one on a replica, where a
+// read misses instead; the copies it sends are refused (NS), not failures.
+func TestHotKeyCopyOnlyFromTheOwner(t *testing.T) {
+	a, b, c := startTestServer(t, nil), startTestServer(t, nil), startTestServer(t, nil)
+	b.SetPeers(fixedPeers{addrs: []string{b.Addr(), c.Addr(), a.Addr()}, self: 0})
+	c.SetPeers(fixedPeers{addrs: []string{b.Addr(), c.Addr(), a.Addr()}, self: 1})
+	roundTrip(t, b.Addr(), "set hot 0 0 3\r\nnew\r\n", "STORED\r\n")
+	roundTrip(t, c.Addr(), "set hot 0 0 3\r\nnew\r\n", "STORED\r\n") // b's copy, as c holds it
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 0})
+	roundTrip(t, a.Addr(), "set hot 0 0 3\r\nold\r\n", "STORED\r\n")
+	makeHot(a, "hot")
+	if got := getValue(t, b.Addr(), "hot"); got != "new" {
+		t.Fatalf("the owner's value after a copy from a node that is not the owner: %q", got)
+	}
+	if got := getValue(t, c.Addr(), "hot"); got != "" {
+		t.Fatalf("a replica after a copy from a node that is not the owner: %q, want a miss", got)
+	}
+	if n := a.rep.failures.Load(); n != 0 || a.hotReplicas("hot") != 3 {
+		t.Fatalf("refused copies: %d failures, %d nodes serving the key; want none dropped", n, a.hotReplicas("hot"))
+	}
+	// Once the rings agree, the copies are taken.
+	b.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 1})
+	c.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 2})
+	a.rep.push("hot")
+	for _, r := range []*Server{b, c} {
+		if got := getValue(t, r.Addr(), "hot"); got != "old" {
+			t.Fatalf("replica %s once the rings agree: %q", r.Addr(), got)
 		}
 	}
 }

@@ -32,6 +32,10 @@ type Pool struct {
 	// TLS, when set, returns the configuration new connections speak TLS
 	// with (members started with -Z); nil means in the clear.
 	TLS func() *tls.Config
+	// Self, when set, returns this member's address, which new
+	// connections name in their `cluster peer` (a member takes copies of
+	// a hot key only from the node it sees as the key's owner).
+	Self func() string
 
 	mu   sync.Mutex
 	idle map[string][]*conn
@@ -84,7 +88,11 @@ func (p *Pool) get(addr string) (*conn, error) {
 			}
 		}
 	}
-	if err := c.hello(or(p.Timeout, 200*time.Millisecond)); err != nil {
+	self := ""
+	if p.Self != nil {
+		self = p.Self()
+	}
+	if err := c.hello(or(p.Timeout, 200*time.Millisecond), self); err != nil {
 		nc.Close()
 		return nil, err
 	}
@@ -92,12 +100,17 @@ func (p *Pool) get(addr string) (*conn, error) {
 }
 
 // hello tells the member that this connection is a member's (`cluster
-// peer`): its deletes are not forwarded again, as a client's are while a
-// key's ownership moves. Any answer will do (a member without it says
-// ERROR).
-func (c *conn) hello(timeout time.Duration) error {
+// peer [<self>]`): its deletes are not forwarded again, as a client's are
+// while a key's ownership moves, and its copies of hot keys are taken only
+// when self owns the key there. Any answer will do (a member without it
+// says ERROR).
+func (c *conn) hello(timeout time.Duration, self string) error {
 	c.nc.SetDeadline(time.Now().Add(timeout))
-	c.buf = append(c.buf[:0], "cluster peer\r\n"...)
+	c.buf = append(c.buf[:0], "cluster peer"...)
+	if self != "" {
+		c.buf = append(append(c.buf, ' '), self...)
+	}
+	c.buf = append(c.buf, "\r\n"...)
 	if _, err := c.nc.Write(c.buf); err != nil {
 		return err
 	}
@@ -133,6 +146,10 @@ func or(d, def time.Duration) time.Duration {
 
 // ErrReply is a reply other than the one expected.
 var ErrReply = errors.New("peers: unexpected reply")
+
+// ErrRefused is a member's NS to a copy of a hot key (Set): it does not
+// see this node as the key's owner (yet), and holds no copy of it.
+var ErrRefused = errors.New("peers: copy refused")
 
 // do runs one request written by write on a pooled connection to addr and
 // checks its reply with check.
@@ -192,8 +209,11 @@ func (p *Pool) set(addr string, key []byte, flags uint32, exptime int32, cas uin
 		b = append(b, value...)
 		return append(b, "\r\n"...)
 	}, func(rp *proto.Reply) error {
-		if rp.Kind == proto.ReplyMeta && (rp.Status == proto.StatusHD || add && rp.Status == proto.StatusNS) {
+		switch {
+		case rp.Kind == proto.ReplyMeta && (rp.Status == proto.StatusHD || add && rp.Status == proto.StatusNS):
 			return nil
+		case rp.Kind == proto.ReplyMeta && rp.Status == proto.StatusNS:
+			return ErrRefused
 		}
 		return fmt.Errorf("%w: %q", ErrReply, rp.Line)
 	})

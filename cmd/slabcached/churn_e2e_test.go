@@ -31,10 +31,7 @@ import (
 // (default 3).
 func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	tc, ip := newTestCluster(t, 141, 4)
-	step := 3 * time.Second
-	if v, err := strconv.Atoi(os.Getenv("SLABCACHED_CHURN_SECONDS")); err == nil && v > 0 {
-		step = time.Duration(v) * time.Second
-	}
+	step := churnStep()
 	join := "--cluster-join=" + ip(0) + ":7946"
 	tc.start("c1", ip(0))
 	tc.start("c2", ip(1), join)
@@ -43,107 +40,16 @@ func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	for _, n := range three {
 		tc.waitStatus(three, n, "alive", joinWithin)
 	}
-	cl, err := client.New(client.Config{Endpoints: []string{ip(0) + ":11211"}, PollInterval: 100 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	// Half of the clients learn of each change seconds late, and meanwhile
-	// write to a key's previous owner.
-	late, err := client.New(client.Config{Endpoints: []string{ip(0) + ":11211"}, PollInterval: 2 * step / 3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer late.Close()
-
-	var (
-		stop                      atomic.Bool
-		hits, misses, errs, stale atomic.Int64
-		wg                        sync.WaitGroup
-		mu                        sync.Mutex
-		report                    []string
-	)
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl := cl
-			if w%2 == 1 {
-				cl = late
-			}
-			r := rand.New(rand.NewPCG(uint64(w), 3))
-			// last: the version each key holds (-1 deleted); a key
-			// whose write or delete failed is unknown until the next
-			// one succeeds.
-			last := map[string]int{}
-			for ver := 1; !stop.Load(); ver++ {
-				i := r.IntN(400)
-				if r.IntN(3) == 0 {
-					i = r.IntN(4) // hot: copied to other nodes, which serve reads of it
-				}
-				k := fmt.Sprintf("churn:%d:%d", w, i)
-				switch x := r.IntN(10); {
-				case x < 4:
-					err := cl.Set(&client.Item{Key: k, Value: []byte(k + "=" + strconv.Itoa(ver))})
-					if err != nil {
-						errs.Add(1)
-						delete(last, k)
-						continue
-					}
-					last[k] = ver
-				case x < 5:
-					err := cl.Delete(k)
-					if err != nil && !errors.Is(err, client.ErrCacheMiss) {
-						errs.Add(1)
-						delete(last, k)
-						continue
-					}
-					last[k] = -1
-				default:
-					it, err := cl.Get(k)
-					switch {
-					case errors.Is(err, client.ErrCacheMiss):
-						misses.Add(1)
-						continue
-					case err != nil:
-						errs.Add(1)
-						continue
-					}
-					hits.Add(1)
-					got, ok := strings.CutPrefix(string(it.Value), k+"=")
-					v, err := strconv.Atoi(got)
-					want, known := last[k]
-					if !ok || err != nil || known && v != want {
-						stale.Add(1)
-						mu.Lock()
-						if len(report) < 10 {
-							report = append(report, fmt.Sprintf("%s: read %q, last stored %d (-1: deleted) at %s; ring owner %s, listed hot on %v; on each node:%s",
-								k, it.Value, want, time.Now().Format("15:04:05.000"), cl.Owner(k), cl.HotKeys()[k], keyOnNodes(k, ip)))
-						}
-						mu.Unlock()
-					}
-				}
-			}
-		}()
-	}
+	ld := startChurn(t, ip(0)+":11211", step, []string{ip(0), ip(1), ip(2), ip(3)})
 	all := []string{"c1", "c2", "c3", "c4"}
-	members := func(n int, what string) {
-		t.Helper()
-		for deadline := time.Now().Add(joinWithin); len(cl.View().Members) != n; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: the client sees %d members, want %d", what, len(cl.View().Members), n)
-			}
-		}
-		t.Logf("%s at %s", what, time.Now().Format("15:04:05.000"))
-	}
 	time.Sleep(step)
 	tc.start("c4", ip(3), join)
 	tc.waitStatus(all, "c4", "alive", joinWithin)
-	members(4, "c4 joined")
+	ld.members(4, "c4 joined")
 	time.Sleep(step)
 	c2 := tc.nodes["c2"]
 	c2.cmd.Process.Signal(syscall.SIGTERM)
-	members(3, "c2 leaves")
+	ld.members(3, "c2 leaves")
 	if err := <-c2.done; err != nil {
 		t.Fatalf("c2 exit: %v", err)
 	}
@@ -153,24 +59,189 @@ func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	c3.cmd.Process.Kill()
 	<-c3.done
 	c3.done <- nil
-	members(2, "c3 crashed")
+	ld.members(2, "c3 crashed")
 	time.Sleep(step)
 	tc.start("c3", ip(2), join)
-	members(3, "c3 is back")
+	ld.members(3, "c3 is back")
 	time.Sleep(step)
-	hot := hotKeys(t, tc)
-	stop.Store(true)
-	wg.Wait()
-	t.Logf("%d hits, %d misses, %d errors; %d keys hot at the end", hits.Load(), misses.Load(), errs.Load(), hot)
-	for _, r := range report {
+	ld.finish(hotKeys(t, tc))
+}
+
+// The same clients through a partition that cuts one node of three off
+// (a network namespace) and heals: while it is away the other two take
+// its keys, and when it comes back it serves none of its older values.
+func TestNoStaleReadsThroughAPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three slabcached processes")
+	}
+	ns := newNetns(t, 2)
+	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	a, b := ns.hostIPs[0], ns.hostIPs[1]
+	step := churnStep()
+	tc.start("pa", a)
+	tc.start("pb", b, "--cluster-join", a+":7946")
+	tc.startIn(ns.name, "pc", ns.nsIP, "--cluster-join", a+":7946")
+	all := []string{"pa", "pb", "pc"}
+	for _, n := range all {
+		tc.waitStatus(all, n, "alive", joinWithin)
+	}
+	ld := startChurn(t, a+":11211", step, []string{a, b, ns.nsIP})
+	time.Sleep(step)
+	ns.cut()
+	ld.members(2, "pc cut off")
+	time.Sleep(step)
+	ns.heal()
+	tc.waitStatus(all, "pc", "alive", joinWithin)
+	ld.members(3, "pc is back")
+	time.Sleep(step)
+	ld.finish(hotKeys(t, tc))
+}
+
+// churnStep is the pause between the membership changes of a churn test:
+// SLABCACHED_CHURN_SECONDS, 3 s by default.
+func churnStep() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("SLABCACHED_CHURN_SECONDS")); err == nil && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return 3 * time.Second
+}
+
+// churnLoad is four goroutines writing, deleting and reading keys of
+// their own through two Go clients of the cluster, one polling every
+// 100 ms and one every two thirds of step (late to each change); a third
+// of the requests go to four keys each.
+type churnLoad struct {
+	t                         *testing.T
+	cl, late                  *client.Client
+	ips                       []string // the nodes' hosts, port 11211
+	stop                      atomic.Bool
+	wg                        sync.WaitGroup
+	hits, misses, errs, stale atomic.Int64
+	mu                        sync.Mutex
+	report                    []string
+}
+
+func startChurn(t *testing.T, endpoint string, step time.Duration, ips []string) *churnLoad {
+	t.Helper()
+	ld := &churnLoad{t: t, ips: ips}
+	var err error
+	if ld.cl, err = client.New(client.Config{Endpoints: []string{endpoint}, PollInterval: 100 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ld.cl.Close() })
+	if ld.late, err = client.New(client.Config{Endpoints: []string{endpoint}, PollInterval: 2 * step / 3}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ld.late.Close() })
+	for w := range 4 {
+		cl := ld.cl
+		if w%2 == 1 {
+			cl = ld.late
+		}
+		ld.wg.Go(func() { ld.run(w, cl) })
+	}
+	return ld
+}
+
+// run is one goroutine of the load, on keys churn:<w>:<i>.
+func (ld *churnLoad) run(w int, cl *client.Client) {
+	r := rand.New(rand.NewPCG(uint64(w), 3))
+	// last: the version each key holds (-1 deleted); a key whose write or
+	// delete failed is unknown until the next one succeeds.
+	last := map[string]int{}
+	for ver := 1; !ld.stop.Load(); ver++ {
+		i := r.IntN(400)
+		if r.IntN(3) == 0 {
+			i = r.IntN(4) // hot: copied to other nodes, which serve reads of it
+		}
+		k := fmt.Sprintf("churn:%d:%d", w, i)
+		switch x := r.IntN(10); {
+		case x < 4:
+			if err := cl.Set(&client.Item{Key: k, Value: []byte(k + "=" + strconv.Itoa(ver))}); err != nil {
+				ld.errs.Add(1)
+				delete(last, k)
+				continue
+			}
+			last[k] = ver
+		case x < 5:
+			if err := cl.Delete(k); err != nil && !errors.Is(err, client.ErrCacheMiss) {
+				ld.errs.Add(1)
+				delete(last, k)
+				continue
+			}
+			last[k] = -1
+		default:
+			it, err := cl.Get(k)
+			switch {
+			case errors.Is(err, client.ErrCacheMiss):
+				ld.misses.Add(1)
+				continue
+			case err != nil:
+				ld.errs.Add(1)
+				continue
+			}
+			ld.hits.Add(1)
+			got, ok := strings.CutPrefix(string(it.Value), k+"=")
+			v, err := strconv.Atoi(got)
+			if want, known := last[k]; !ok || err != nil || known && v != want {
+				ld.stale.Add(1)
+				ld.mu.Lock()
+				if len(ld.report) < 10 {
+					ld.report = append(ld.report, fmt.Sprintf("%s: read %q, last stored %d (-1: deleted) at %s; ring owner %s, listed hot on %v; on each node:%s",
+						k, it.Value, want, time.Now().Format("15:04:05.000"), cl.Owner(k), cl.HotKeys()[k], ld.keyOnNodes(k)))
+				}
+				ld.mu.Unlock()
+			}
+		}
+	}
+}
+
+// members waits until the prompt client sees n members, and logs when.
+func (ld *churnLoad) members(n int, what string) {
+	ld.t.Helper()
+	for deadline := time.Now().Add(joinWithin); len(ld.cl.View().Members) != n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			ld.t.Fatalf("%s: the client sees %d members, want %d", what, len(ld.cl.View().Members), n)
+		}
+	}
+	ld.t.Logf("%s at %s", what, time.Now().Format("15:04:05.000"))
+}
+
+// finish stops the load and fails the test on any stale read.
+func (ld *churnLoad) finish(hot int) {
+	t := ld.t
+	t.Helper()
+	ld.stop.Store(true)
+	ld.wg.Wait()
+	t.Logf("%d hits, %d misses, %d errors; %d keys hot at the end", ld.hits.Load(), ld.misses.Load(), ld.errs.Load(), hot)
+	for _, r := range ld.report {
 		t.Error(r)
 	}
-	if stale.Load() != 0 {
-		t.Fatalf("%d reads of a value older than the last write or delete", stale.Load())
+	if ld.stale.Load() != 0 {
+		t.Fatalf("%d reads of a value older than the last write or delete", ld.stale.Load())
 	}
-	if hits.Load() == 0 {
+	if ld.hits.Load() == 0 {
 		t.Fatal("no read hit")
 	}
+}
+
+// keyOnNodes describes what each node holds for key.
+func (ld *churnLoad) keyOnNodes(key string) string {
+	var b strings.Builder
+	for _, ip := range ld.ips {
+		nc, err := net.DialTimeout("tcp", ip+":11211", 100*time.Millisecond)
+		if err != nil {
+			fmt.Fprintf(&b, " %s down;", ip)
+			continue
+		}
+		nc.SetDeadline(time.Now().Add(200 * time.Millisecond))
+		fmt.Fprintf(nc, "mg %s v t\r\n", key)
+		buf := make([]byte, 256)
+		n, _ := nc.Read(buf)
+		nc.Close()
+		fmt.Fprintf(&b, " %s %q;", ip, buf[:n])
+	}
+	return b.String()
 }
 
 // hotKeys counts the keys the running nodes list as hot.
@@ -187,23 +258,4 @@ func hotKeys(t *testing.T, tc *testCluster) int {
 		}
 	}
 	return n
-}
-
-// keyOnNodes describes what each node of the test cluster holds for key.
-func keyOnNodes(key string, ip func(int) string) string {
-	var b strings.Builder
-	for i := range 4 {
-		nc, err := net.DialTimeout("tcp", ip(i)+":11211", 100*time.Millisecond)
-		if err != nil {
-			fmt.Fprintf(&b, " %s down;", ip(i))
-			continue
-		}
-		nc.SetDeadline(time.Now().Add(200 * time.Millisecond))
-		fmt.Fprintf(nc, "mg %s v t\r\n", key)
-		buf := make([]byte, 256)
-		n, _ := nc.Read(buf)
-		nc.Close()
-		fmt.Fprintf(&b, " %s %q;", ip(i), buf[:n])
-	}
-	return b.String()
 }
