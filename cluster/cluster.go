@@ -220,6 +220,26 @@ func (n *Node) Others() (alive, down []string) { return n.others(false) }
 // Region returns this node's region ("" for none).
 func (n *Node) Region() string { return n.region }
 
+// DepartedFor is how long after a member left (gracefully) it counts as
+// departed (Departed): long enough for its drain (drain_secs, 10 s by
+// default), while it serves clients whose view is behind.
+const DepartedFor = time.Minute
+
+// Departed returns the memcached addresses of the members of every
+// region that left within DepartedFor: they may still serve while they
+// drain, so a namespace flush is sent to them too, where they answer.
+func (n *Node) Departed() []string {
+	n.retMu.Lock()
+	defer n.retMu.Unlock()
+	var out []string
+	for _, m := range *n.all.Load() {
+		if at, ok := n.left[m.Addr]; ok && m.Status == discovery.StatusLeft && m.Addr != n.self && time.Since(at) < DepartedFor {
+			out = append(out, m.Addr)
+		}
+	}
+	return out
+}
+
 // Self returns this node's memcached address, as the ring names it.
 func (n *Node) Self() string { return n.self }
 

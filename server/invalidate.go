@@ -174,7 +174,7 @@ func (iv *invalidator) peers() Peers {
 // relay sends an invalidation applied here (kind, key) to the members
 // alive and down, and returns those that have not acknowledged it (queued
 // for retry), sorted.
-func (iv *invalidator) relay(kind byte, key []byte, alive, down []string) []string {
+func (iv *invalidator) relay(kind byte, key []byte, alive, down, departed []string) []string {
 	iv.sendMu.Lock()
 	defer iv.sendMu.Unlock()
 	iv.mu.Lock()
@@ -187,6 +187,12 @@ func (iv *invalidator) relay(kind byte, key []byte, alive, down []string) []stri
 	}
 	var missed, try []string
 	var tries []relayEntry
+	for _, a := range departed {
+		// Best effort: one that does not answer has stopped (and is
+		// caught up if it comes back, catchUp), so it is not missed.
+		try = append(try, a)
+		tries = append(tries, entry(a))
+	}
 	for _, a := range alive {
 		if iv.queued[a] != nil {
 			// Behind its backlog, to keep the order.
@@ -218,6 +224,9 @@ func (iv *invalidator) relay(kind byte, key []byte, alive, down []string) []stri
 			iv.forwarded.Add(1)
 			continue
 		}
+		if i < len(departed) {
+			continue
+		}
 		iv.failures.Add(1)
 		iv.queueLocked(a, tries[i])
 		missed = append(missed, a)
@@ -236,7 +245,7 @@ func (iv *invalidator) broadcast(prefix []byte) []string {
 		return nil
 	}
 	alive, down := p.Others()
-	return iv.relay(relayPrefix, prefix, alive, down)
+	return iv.relay(relayPrefix, prefix, alive, down, p.Departed())
 }
 
 // deleteRemote relays a delete to the members of the other regions.
@@ -249,7 +258,7 @@ func (iv *invalidator) deleteRemote(key []byte) []string {
 	if len(alive)+len(down) == 0 {
 		return nil
 	}
-	return iv.relay(relayDelete, key, alive, down)
+	return iv.relay(relayDelete, key, alive, down, nil)
 }
 
 // retry sends each backlog in order, member by member, stopping at a

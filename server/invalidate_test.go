@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/slabcache/slabcache/internal/testenv"
 )
 
 // flush_prefix and md A on one node: the namespace's earlier items are
@@ -316,5 +318,21 @@ func TestDeleteInEveryRegion(t *testing.T) {
 	st := statLines(t, remote2.Addr(), "stats")
 	if st["invalidation_relays_received"] != "3" {
 		t.Fatalf("remote2 received %s relays, want 3", st["invalidation_relays_received"])
+	}
+}
+
+// A member that left lately may still serve while it drains, to clients
+// whose view is behind: a namespace flush reaches it where it answers,
+// and one that does not answer (stopped) is not reported pending.
+func TestFlushPrefixReachesDepartedMembers(t *testing.T) {
+	a, b := startTestServer(t, nil), startTestServer(t, nil)
+	stopped := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
+	a.SetPeers(fixedPeers{addrs: []string{a.Addr()}, self: 0, departed: []string{b.Addr(), stopped}})
+	roundTrip(t, b.Addr(), "set ns:1 0 0 1\r\nx\r\n", "STORED\r\n")
+	if got := roundTrip(t, a.Addr(), "flush_prefix ns:\r\n", "\r\n"); got != "OK\r\n" {
+		t.Fatalf("flush_prefix with a departed member stopped: %q, want OK", got)
+	}
+	if got := getValue(t, b.Addr(), "ns:1"); got != "" {
+		t.Fatalf("a departed member still serving serves %q after the flush", got)
 	}
 }

@@ -45,6 +45,10 @@ type Peers interface {
 	// Remote is Others for the members of other regions only: deletes
 	// that must reach every region are relayed to them.
 	Remote() (alive, down []string)
+	// Departed returns the members that left lately and may still serve
+	// while they drain: namespace flushes are sent to them where they
+	// answer.
+	Departed() []string
 	// Region returns this node's region ("" for none).
 	Region() string
 	// Self returns this node's memcached address, as Replicas names it.

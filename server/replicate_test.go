@@ -34,6 +34,7 @@ type fixedPeers struct {
 	// members of other regions, and this node's
 	remote, remoteDown []string
 	region             string
+	departed           []string // members that left lately
 }
 
 func (p fixedPeers) Replicas([]byte, int) ([]string, int) { return p.addrs, p.self }
@@ -45,6 +46,8 @@ func (p fixedPeers) Region() string { return p.region }
 func (p fixedPeers) Returns() map[string]uint64 { return nil }
 
 func (p fixedPeers) Self() string { return p.addrs[p.self] }
+
+func (p fixedPeers) Departed() []string { return p.departed }
 
 func (p fixedPeers) Others() (alive, down []string) {
 	for i, a := range p.addrs {

@@ -109,7 +109,9 @@ func churnStep() time.Duration {
 // churnLoad is four goroutines writing, deleting and reading keys of
 // their own through two Go clients of the cluster, one polling every
 // 100 ms and one every two thirds of step (late to each change); a third
-// of the requests go to four keys each.
+// of the requests go to four keys each, and one in 2,000 flushes the
+// goroutine's namespace (flush_prefix), after which none of its keys may
+// read a value from before.
 type churnLoad struct {
 	t                         *testing.T
 	cl, late                  *client.Client
@@ -117,6 +119,7 @@ type churnLoad struct {
 	stop                      atomic.Bool
 	wg                        sync.WaitGroup
 	hits, misses, errs, stale atomic.Int64
+	flushes                   atomic.Int64
 	mu                        sync.Mutex
 	report                    []string
 }
@@ -155,6 +158,24 @@ func (ld *churnLoad) run(w int, cl *client.Client) {
 			i = r.IntN(4) // hot: copied to other nodes, which serve reads of it
 		}
 		k := fmt.Sprintf("churn:%d:%d", w, i)
+		if r.IntN(2000) == 0 {
+			// The namespace of all the goroutine's keys, flushed on
+			// every node before the reply.
+			err := cl.FlushPrefix(fmt.Sprintf("churn:%d:", w))
+			for j := range 400 {
+				if k := fmt.Sprintf("churn:%d:%d", w, j); err != nil {
+					delete(last, k)
+				} else {
+					last[k] = -1
+				}
+			}
+			if err != nil {
+				ld.errs.Add(1)
+			} else {
+				ld.flushes.Add(1)
+			}
+			continue
+		}
 		switch x := r.IntN(10); {
 		case x < 4:
 			if err := cl.Set(&client.Item{Key: k, Value: []byte(k + "=" + strconv.Itoa(ver))}); err != nil {
@@ -213,7 +234,7 @@ func (ld *churnLoad) finish(hot int) {
 	t.Helper()
 	ld.stop.Store(true)
 	ld.wg.Wait()
-	t.Logf("%d hits, %d misses, %d errors; %d keys hot at the end", ld.hits.Load(), ld.misses.Load(), ld.errs.Load(), hot)
+	t.Logf("%d hits, %d misses, %d namespace flushes, %d errors; %d keys hot at the end", ld.hits.Load(), ld.misses.Load(), ld.flushes.Load(), ld.errs.Load(), hot)
 	for _, r := range ld.report {
 		t.Error(r)
 	}
