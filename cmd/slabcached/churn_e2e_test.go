@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,8 +19,8 @@ import (
 	"github.com/slabcache/slabcache/internal/mctest"
 )
 
-// Through a join, a graceful leave, a crash and the crashed node's
-// return, clients that write, read and delete keys without pause never
+// Through a join, a graceful leave, a crash, the crashed node's return
+// and a warm restart (the node comes back with its items), clients that write, read and delete keys without pause never
 // read a value older than the one they last stored or one they deleted:
 // a miss is the most a membership change may cost, also to a client that
 // learns of each change seconds late. A third of the requests go to a few
@@ -43,7 +44,8 @@ func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	ld := startChurn(t, ip(0)+":11211", step, []string{ip(0), ip(1), ip(2), ip(3)})
 	all := []string{"c1", "c2", "c3", "c4"}
 	time.Sleep(step)
-	tc.start("c4", ip(3), join)
+	c4args := []string{join, "-e", filepath.Join(tc.dir, "c4.mem"), "-o", "drain_secs=0"}
+	tc.start("c4", ip(3), c4args...)
 	tc.waitStatus(all, "c4", "alive", joinWithin)
 	ld.members(4, "c4 joined")
 	time.Sleep(step)
@@ -63,6 +65,20 @@ func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	time.Sleep(step)
 	tc.start("c3", ip(2), join)
 	ld.members(3, "c3 is back")
+	time.Sleep(step)
+	c4 := tc.nodes["c4"]
+	c4.cmd.Process.Signal(syscall.SIGUSR1)
+	if err := <-c4.done; err != nil {
+		t.Fatalf("c4 exit on SIGUSR1: %v", err)
+	}
+	c4.done <- nil
+	ld.members(2, "c4 stopped to restart warm")
+	time.Sleep(step)
+	c4 = tc.start("c4", ip(3), c4args...)
+	if n := statInt(t, c4.addr(), "curr_items"); n == 0 {
+		t.Fatal("c4 restarted warm with no items")
+	}
+	ld.members(3, "c4 is back with its items")
 	time.Sleep(step)
 	ld.finish(hotKeys(t, tc))
 }
