@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -207,19 +208,9 @@ var md5 = []string{"--cluster-placement", "ketama-md5"}
 // alive again, and clients that come back to it miss them (they are
 // loaded again) instead of reading stale values or deleted keys.
 func TestPartitionHealsWithoutStaleValues(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three slabcached processes")
-	}
-	ns := newNetns(t, 2)
-	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	tc, ns, pc := partitionCluster(t, md5...)
 	a, b := ns.hostIPs[0], ns.hostIPs[1]
-	tc.start("pa", a, md5...)
-	tc.start("pb", b, append(md5, "--cluster-join", a+":7946")...)
-	pc := tc.startIn(ns.name, "pc", ns.nsIP, append(md5, "--cluster-join", a+":7946")...)
 	all := []string{"pa", "pb", "pc"}
-	for _, n := range all {
-		tc.waitStatus(all, n, "alive", joinWithin)
-	}
 	k := storeAwayKeys(t, a+":11211", pc.addr())
 
 	// A namespace on every node, flushed while the third is cut off.
@@ -291,6 +282,29 @@ func TestWarmRestartInClusterServesNoStaleValues(t *testing.T) {
 	fresh, missed := k.readBack()
 	t.Logf("%d keys of w3 written while it was down; its old copies gone %v after it started; then %d read the new value, %d missed",
 		len(k.mine), cleared.Round(time.Millisecond), fresh, missed)
+}
+
+// partitionCluster starts three nodes with the extra flags, pa and pb on
+// the host and pc in a network namespace the test can cut off (ns.cut),
+// and waits until each sees the others alive. It skips in short mode and
+// where no namespace can be made (newNetns).
+func partitionCluster(t *testing.T, extra ...string) (*testCluster, *netns, *testNode) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts three slabcached processes")
+	}
+	ns := newNetns(t, 2)
+	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	a, b := ns.hostIPs[0], ns.hostIPs[1]
+	join := append(slices.Clip(extra), "--cluster-join", a+":7946")
+	tc.start("pa", a, extra...)
+	tc.start("pb", b, join...)
+	pc := tc.startIn(ns.name, "pc", ns.nsIP, join...)
+	all := []string{"pa", "pb", "pc"}
+	for _, n := range all {
+		tc.waitStatus(all, n, "alive", joinWithin)
+	}
+	return tc, ns, pc
 }
 
 // startIn starts a node inside network namespace ns.

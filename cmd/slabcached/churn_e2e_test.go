@@ -87,20 +87,10 @@ func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 // (a network namespace) and heals: while it is away the other two take
 // its keys, and when it comes back it serves none of its older values.
 func TestNoStaleReadsThroughAPartition(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts three slabcached processes")
-	}
-	ns := newNetns(t, 2)
-	tc := &testCluster{t: t, bin: buildBinary(t), dir: t.TempDir(), nodes: map[string]*testNode{}}
+	tc, ns, _ := partitionCluster(t)
 	a, b := ns.hostIPs[0], ns.hostIPs[1]
 	step := churnStep()
-	tc.start("pa", a)
-	tc.start("pb", b, "--cluster-join", a+":7946")
-	tc.startIn(ns.name, "pc", ns.nsIP, "--cluster-join", a+":7946")
 	all := []string{"pa", "pb", "pc"}
-	for _, n := range all {
-		tc.waitStatus(all, n, "alive", joinWithin)
-	}
 	ld := startChurn(t, a+":11211", step, []string{a, b, ns.nsIP})
 	time.Sleep(step)
 	ns.cut()
