@@ -128,7 +128,7 @@ type collector struct {
 	crawlerReclaimed, getExpired, getFlushed, movesToCold, movesToWarm, readBytes,
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
-	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repBytes, repReportFailures,
+	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repRefused, repBytes, repReportFailures,
 	warmActive, warmFetches, warmBytes, warmPushed, warmPushBytes, prefixPending, prefixReclaimed, invRelays,
 	invBacklog *prometheus.Desc
 	// the away log (away.go)
@@ -180,6 +180,7 @@ func (s *Server) Collector() prometheus.Collector {
 		hotChanges:       d("hotkey_changes_total", "Keys entering or leaving the hot set.", "event"),
 		repPushes:        d("hotkey_replication_pushes_total", "Copies of hot keys stored on replicas."),
 		repFailures:      d("hotkey_replication_failures_total", "Copies or invalidations a replica did not answer (the replica is dropped)."),
+		repRefused:       d("hotkey_copies_refused_total", "Copies of hot keys refused here: sent by a node this one does not see as the key's owner."),
 		repBytes:         d("hotkey_replication_bytes_total", "Value bytes copied to replicas."),
 		repReportFailures: d("hotkey_read_report_failures_total",
 			"Asks of a replica for the reads of its copies that failed (the owner then scales its own reads)."),
@@ -206,7 +207,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
-		c.repPushes, c.repFailures, c.repBytes, c.repReportFailures, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes,
+		c.repPushes, c.repFailures, c.repRefused, c.repBytes, c.repReportFailures, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes,
 		c.prefixPending, c.prefixReclaimed, c.invRelays, c.invBacklog,
 		c.awayKeys, c.awayWrites, c.awayDeleted, c.awayFlushes, c.awayFailures} {
 		ch <- d
@@ -302,6 +303,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.hotChanges, leave, "leave")
 		counter(c.repPushes, s.rep.pushes.Load())
 		counter(c.repFailures, s.rep.failures.Load())
+		counter(c.repRefused, s.rep.refused.Load())
 		counter(c.repBytes, s.rep.bytes.Load())
 		counter(c.repReportFailures, s.rep.reportFailures.Load())
 	}

@@ -87,7 +87,8 @@ type replicator struct {
 	ring atomic.Uint64
 
 	pushes, failures, bytes atomic.Uint64
-	held                    atomic.Int64 // bytes of the current copies of all keys (each copy counted once)
+	refused                 atomic.Uint64 // copies refused here (copyRefused)
+	held                    atomic.Int64  // bytes of the current copies of all keys (each copy counted once)
 
 	// remote: reads per second of each replicated key on its replicas, as
 	// they last reported them (pollRemote), for keys every replica of
@@ -504,6 +505,7 @@ func (c *conn) copyRefused(key []byte) bool {
 	if self != 0 {
 		c.s.store.Delete(key, nil)
 	}
+	c.s.rep.refused.Add(1)
 	return true
 }
 

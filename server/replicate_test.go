@@ -522,6 +522,11 @@ func TestHotKeyCopyOnlyFromTheOwner(t *testing.T) {
 	if got := getValue(t, c.Addr(), "hot"); got != "" {
 		t.Fatalf("a replica after a copy from a node that is not the owner: %q, want a miss", got)
 	}
+	for _, r := range []*Server{b, c} {
+		if v, _ := metricValue(gather(t, r), "slabcached_hotkey_copies_refused_total", nil); v < 1 {
+			t.Fatalf("%s: slabcached_hotkey_copies_refused_total = %v, want the refusals counted", r.Addr(), v)
+		}
+	}
 	if n := a.rep.failures.Load(); n != 0 || a.hotReplicas("hot") != 3 {
 		t.Fatalf("refused copies: %d failures, %d nodes serving the key; want none dropped", n, a.hotReplicas("hot"))
 	}
