@@ -575,8 +575,8 @@ func (c *conn) replicatedWrite(r *proto.Request) bool {
 }
 
 // copiedKeys returns the keys whose copies must follow request r before
-// it is answered (replicatedWrite), nil for none: one atomic load for a
-// request that is not such a change.
+// it is answered (replicatedWrite), nil for none: for a read a test of
+// its command, for a write to a key not copied one atomic load.
 func (c *conn) copiedKeys(r *proto.Request) [][]byte {
 	if !c.replicatedWrite(r) {
 		return nil
