@@ -287,3 +287,108 @@ func hotKeys(t *testing.T, tc *testCluster) int {
 	}
 	return n
 }
+
+// Two regions, each caching the same keys, through a crash and return
+// and a join in the second: after DeleteEverywhere on the first region
+// has answered, no read in the second returns a value from before it
+// (the application then reloads the key into both).
+func TestNoStaleReadsAcrossRegions(t *testing.T) {
+	tc, ip := newTestCluster(t, 151, 5)
+	step := churnStep()
+	join := "--cluster-join=" + ip(0) + ":7946"
+	region := func(r string) []string { return []string{"--cluster-region", r} }
+	tc.start("ra1", ip(0), region("A")...)
+	tc.start("ra2", ip(1), append(region("A"), join)...)
+	tc.start("rb1", ip(2), append(region("B"), join)...)
+	tc.start("rb2", ip(3), append(region("B"), join)...)
+	four := []string{"ra1", "ra2", "rb1", "rb2"}
+	for _, n := range four {
+		tc.waitStatus(four, n, "alive", joinWithin)
+	}
+	newClient := func(endpoint string) *client.Client {
+		cl, err := client.New(client.Config{Endpoints: []string{endpoint}, PollInterval: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cl.Close() })
+		return cl
+	}
+	clA, clB := newClient(ip(0)+":11211"), newClient(ip(2)+":11211")
+	var stop atomic.Bool
+	var hits, misses, deletes, errs, stale atomic.Int64
+	var mu sync.Mutex
+	var report []string
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(w), 5))
+			// floor: a value of the key older than this version was
+			// deleted everywhere; unknown while a delete is pending.
+			floor := map[string]int{}
+			for ver := 1; !stop.Load(); ver++ {
+				k := fmt.Sprintf("region:%d:%d", w, r.IntN(200))
+				v := []byte(k + "=" + strconv.Itoa(ver))
+				switch x := r.IntN(10); {
+				case x < 3: // the database changed: both regions cache the new value
+					if clA.Set(&client.Item{Key: k, Value: v}) != nil || clB.Set(&client.Item{Key: k, Value: v}) != nil {
+						errs.Add(1)
+					}
+				case x < 4:
+					if err := clA.DeleteEverywhere(k); err != nil && !errors.Is(err, client.ErrCacheMiss) {
+						errs.Add(1)
+						delete(floor, k)
+						continue
+					}
+					deletes.Add(1)
+					floor[k] = ver
+				default:
+					it, err := clB.Get(k)
+					switch {
+					case errors.Is(err, client.ErrCacheMiss):
+						misses.Add(1)
+						continue
+					case err != nil:
+						errs.Add(1)
+						continue
+					}
+					hits.Add(1)
+					got, _ := strings.CutPrefix(string(it.Value), k+"=")
+					n, err := strconv.Atoi(got)
+					if f, known := floor[k]; err != nil || known && n < f {
+						stale.Add(1)
+						mu.Lock()
+						if len(report) < 10 {
+							report = append(report, fmt.Sprintf("%s: region B read %q after it was deleted everywhere at version %d (%s)", k, it.Value, f, time.Now().Format("15:04:05.000")))
+						}
+						mu.Unlock()
+					}
+				}
+			}
+		})
+	}
+	time.Sleep(step)
+	rb2 := tc.nodes["rb2"]
+	rb2.cmd.Process.Kill()
+	<-rb2.done
+	rb2.done <- nil
+	tc.waitStatus([]string{"ra1", "rb1"}, "rb2", "failed", joinWithin)
+	time.Sleep(step)
+	tc.start("rb2", ip(3), append(region("B"), join)...)
+	tc.waitStatus(four, "rb2", "alive", joinWithin)
+	time.Sleep(step)
+	tc.start("rb3", ip(4), append(region("B"), join)...)
+	tc.waitStatus(append(four, "rb3"), "rb3", "alive", joinWithin)
+	time.Sleep(step)
+	stop.Store(true)
+	wg.Wait()
+	t.Logf("region B: %d hits, %d misses; %d deletes everywhere, %d failed requests", hits.Load(), misses.Load(), deletes.Load(), errs.Load())
+	for _, r := range report {
+		t.Error(r)
+	}
+	if stale.Load() != 0 {
+		t.Fatalf("%d reads in region B of a value deleted everywhere", stale.Load())
+	}
+	if hits.Load() == 0 || deletes.Load() == 0 {
+		t.Fatal("the load did nothing")
+	}
+}
