@@ -29,14 +29,15 @@ import (
 // each must hold.
 //
 // SLABCACHED_CHURN_SECONDS=N waits N seconds between the changes
-// (default 3).
+// (default 3); SLABCACHED_CHURN_PLACEMENT sets the nodes' placement.
 func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	tc, ip := newTestCluster(t, 141, 4)
 	step := churnStep()
-	join := "--cluster-join=" + ip(0) + ":7946"
-	tc.start("c1", ip(0))
-	tc.start("c2", ip(1), join)
-	tc.start("c3", ip(2), join)
+	pl := churnPlacement()
+	join := append([]string{"--cluster-join=" + ip(0) + ":7946"}, pl...)
+	tc.start("c1", ip(0), pl...)
+	tc.start("c2", ip(1), join...)
+	tc.start("c3", ip(2), join...)
 	three := []string{"c1", "c2", "c3"}
 	for _, n := range three {
 		tc.waitStatus(three, n, "alive", joinWithin)
@@ -44,7 +45,7 @@ func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	ld := startChurn(t, ip(0)+":11211", step, []string{ip(0), ip(1), ip(2), ip(3)})
 	all := []string{"c1", "c2", "c3", "c4"}
 	time.Sleep(step)
-	c4args := []string{join, "-e", filepath.Join(tc.dir, "c4.mem"), "-o", "drain_secs=0"}
+	c4args := append([]string{"-e", filepath.Join(tc.dir, "c4.mem"), "-o", "drain_secs=0"}, join...)
 	tc.start("c4", ip(3), c4args...)
 	tc.waitStatus(all, "c4", "alive", joinWithin)
 	ld.members(4, "c4 joined")
@@ -63,7 +64,7 @@ func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	c3.done <- nil
 	ld.members(2, "c3 crashed")
 	time.Sleep(step)
-	tc.start("c3", ip(2), join)
+	tc.start("c3", ip(2), join...)
 	ld.members(3, "c3 is back")
 	time.Sleep(step)
 	c4 := tc.nodes["c4"]
@@ -87,7 +88,7 @@ func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 // (a network namespace) and heals: while it is away the other two take
 // its keys, and when it comes back it serves none of its older values.
 func TestNoStaleReadsThroughAPartition(t *testing.T) {
-	tc, ns, _ := partitionCluster(t)
+	tc, ns, _ := partitionCluster(t, churnPlacement()...)
 	a, b := ns.hostIPs[0], ns.hostIPs[1]
 	step := churnStep()
 	all := []string{"pa", "pb", "pc"}
@@ -110,6 +111,15 @@ func churnStep() time.Duration {
 		return time.Duration(v) * time.Second
 	}
 	return 3 * time.Second
+}
+
+// churnPlacement is the nodes' --cluster-placement for the churn tests:
+// SLABCACHED_CHURN_PLACEMENT, the default (ketama) when it is not set.
+func churnPlacement() []string {
+	if p := os.Getenv("SLABCACHED_CHURN_PLACEMENT"); p != "" {
+		return []string{"--cluster-placement", p}
+	}
+	return nil
 }
 
 // churnLoad is four goroutines writing, deleting and reading keys of
