@@ -123,6 +123,9 @@ func (s *Server) refreshWarm() {
 	// for warmSettle: the warm-up ends early.
 	settled := w.written != nil && time.Since(w.active) > warmSettle && time.Since(since) > warmSettle
 	if (left <= 0 || settled) && w.written != nil {
+		if !w.full {
+			go s.dropUnsettled(wp, since, w.written)
+		}
 		w.written = nil
 		s.log.Info("warm-up ended", zap.Bool("settled_early", settled), zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
 	}
@@ -134,6 +137,37 @@ func (s *Server) refreshWarm() {
 		s.warmUntil.Store(s.clk.Now() + uint32(left/time.Second) + 1)
 	} else {
 		s.warmUntil.Store(0)
+	}
+}
+
+// dropUnsettled deletes, once the warm-up of the ring change at since has
+// ended, the items whose keys moved here in that change and were neither
+// written, fetched nor pushed during it (settled): such an item is a copy
+// from an earlier time this node owned the key (it left and came back,
+// a node that took it over left), older than what its previous owner
+// held, and nothing read it during the warm-up to replace it.
+func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string]struct{}) {
+	var cur lru.DumpCursor
+	var batch [][]byte
+	dropped := 0
+	for !cur.Done() {
+		batch = batch[:0]
+		cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
+			if _, ok := settled[string(d.Key)]; ok {
+				return
+			}
+			if _, at, ok := wp.PreviousOwner(d.Key); ok && at.Equal(since) {
+				batch = append(batch, append([]byte(nil), d.Key...))
+			}
+		})
+		for _, k := range batch {
+			if s.store.Delete(k, nil).Result == lru.Deleted {
+				dropped++
+			}
+		}
+	}
+	if dropped > 0 {
+		s.log.Info("warm-up dropped the older copies of keys that moved here unread", zap.Int("items", dropped))
 	}
 }
 
@@ -180,6 +214,10 @@ func (c *conn) handoverCommit(r *proto.Request) {
 	}
 	w.written[string(r.Key)] = struct{}{} // here now: never fetched
 	w.active = time.Now()                 // pushes keep the warm-up from ending early
+	// A set, not the push's add: a copy here not written, fetched or
+	// pushed in this warm-up is from before the change (this node owned
+	// the key once before), older than the pushed value.
+	r.Mode = 'S'
 	c.metaCommit(r)
 }
 
@@ -350,11 +388,12 @@ func (c *conn) warmFetchKeys(keys [][]byte) bool {
 		if c.warmTried[string(k)] {
 			continue
 		}
+		// Present or not: a key that moved here and was not written,
+		// fetched or pushed in this warm-up may be a copy from an
+		// earlier time this node owned it, older than its previous
+		// owner's (warming is false once it is settled).
 		addr, ok := c.s.warming(k)
 		if !ok {
-			continue
-		}
-		if c.s.store.Peek(k, noHit{}).Result == lru.Found {
 			continue
 		}
 		todo = append(todo, string(k))
@@ -395,31 +434,23 @@ func (s *Server) fetchAll(keys, from []string) {
 }
 
 // fetchFrom copies key from addr, the node that owned it before, unless a
-// write here supersedes it.
+// write here supersedes it. The key is settled here then (warmMineLocked):
+// what this node held of it before, a copy from an earlier time it owned
+// the key, is replaced, or deleted when the previous owner has none or
+// does not answer.
 func (s *Server) fetchFrom(addr, key string) {
 	w := &s.warm
-	if s.store.Peek([]byte(key), noHit{}).Result == lru.Found {
-		return // an earlier fetch (or a write) filled it meanwhile
+	w.mu.Lock()
+	mine := s.warmMineLocked(key)
+	if !mine {
+		w.active = time.Now()
+	}
+	w.mu.Unlock()
+	if mine {
+		return // written, pushed or fetched here meanwhile, or the warm-up ended
 	}
 	w.fetches.Add(1)
-	w.mu.Lock()
-	w.active = time.Now()
-	w.mu.Unlock()
 	it, ok, err := s.rep.pool.Get(addr, []byte(key))
-	switch {
-	case err != nil:
-		w.failures.Add(1)
-		return
-	case !ok:
-		w.misses.Add(1)
-		return
-	}
-	exptime := int64(0)
-	if it.TTL > 0 {
-		exptime = it.TTL
-	} else if it.TTL == 0 {
-		return // about to expire
-	}
 	// Writes note themselves before they run (noteWrite), and the check
 	// and the store happen under the same lock: a write either comes
 	// after this store (and overrides it) or is seen here.
@@ -428,10 +459,33 @@ func (s *Server) fetchFrom(addr, key string) {
 	if s.warmMineLocked(key) {
 		return // written here meanwhile, or the warm-up ended: that write wins
 	}
-	if o := s.store.Set([]byte(key), it.Flags, exptime, it.Value, &lru.SetArgs{Mode: lru.ModeAdd, NewCAS: it.CAS}); o.Result == lru.Stored {
+	s.settleLocked(key)
+	switch {
+	case err != nil:
+		w.failures.Add(1)
+	case !ok:
+		w.misses.Add(1)
+	}
+	if err != nil || !ok || it.TTL == 0 { // (0: about to expire)
+		s.store.Delete([]byte(key), nil)
+		return
+	}
+	exptime := max(it.TTL, 0)
+	if o := s.store.Set([]byte(key), it.Flags, exptime, it.Value, &lru.SetArgs{Mode: lru.ModeSet, NewCAS: it.CAS}); o.Result == lru.Stored {
 		w.hits.Add(1)
 		w.bytes.Add(uint64(len(it.Value)))
 	}
+}
+
+// settleLocked marks key as this node's for the rest of the warm-up
+// (w.mu held, a warm-up on): fetched, no copy is taken again.
+func (s *Server) settleLocked(key string) {
+	w := &s.warm
+	if len(w.written) >= maxWarmWritten {
+		w.full = true
+		return
+	}
+	w.written[key] = struct{}{}
 }
 
 // appendStatsWarmup is `stats warmup`.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 
 	"github.com/slabcache/slabcache/internal/mctest"
@@ -403,5 +404,48 @@ func TestPushRefusedOutsideACluster(t *testing.T) {
 	srv := startTestServer(t, nil)
 	if got := roundTrip(t, srv.Addr(), "ms k 1 T0 ME H\r\nP\r\nmg k v\r\n", "EN\r\n"); got != "CLIENT_ERROR invalid flag\r\nEN\r\n" {
 		t.Fatalf("ms H on a node in no cluster, then mg: %q, want CLIENT_ERROR invalid flag and a miss", got)
+	}
+}
+
+// A key that comes back to a node that owned it before is not served from
+// the copy the node kept from then: during the warm-up a read fetches the
+// previous owner's value even though the key is here, a hand-over push
+// replaces it, and a copy nothing read or pushed is dropped when the
+// warm-up ends.
+func TestWarmupReplacesACopyFromBefore(t *testing.T) {
+	old := startTestServer(t, nil)
+	srv := startTestServer(t, func(s *Settings) { s.WarmupSecs = 2 })
+	roundTrip(t, old.Addr(), "set read 0 0 3\r\nnew\r\nset gone 0 0 3\r\nnew\r\n", "STORED\r\nSTORED\r\n")
+	roundTrip(t, srv.Addr(), "set read 0 0 3\r\nold\r\nset pushed 0 0 3\r\nold\r\nset unread 0 0 3\r\nold\r\nset missing 0 0 3\r\nold\r\n",
+		"STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n")
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
+	for deadline := time.Now().Add(3 * time.Second); !srv.warmOn(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no warm-up after a ring change")
+		}
+	}
+	if got := getValue(t, srv.Addr(), "read"); got != "new" {
+		t.Fatalf("a read of a key held from before: %q, want the previous owner's value", got)
+	}
+	if got := getValue(t, srv.Addr(), "missing"); got != "" {
+		t.Fatalf("a key the previous owner does not hold: %q, want a miss", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "ms pushed 3 T0 ME H\r\nnew\r\n", "\r\n"); got != "HD\r\n" {
+		t.Fatalf("a push of a key held from before: %q, want HD", got)
+	}
+	if got := getValue(t, srv.Addr(), "pushed"); got != "new" {
+		t.Fatalf("a key pushed over a copy from before: %q", got)
+	}
+	// (Looked at in the store: a read would fetch it.)
+	for deadline := time.Now().Add(5 * time.Second); srv.store.Peek([]byte("unread"), noHit{}).Result == lru.Found; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a copy from before that nothing read is still held 5 s after the ring change")
+		}
+	}
+	if srv.warmOn() {
+		t.Fatal("the copy was dropped before the warm-up ended")
+	}
+	if got := getValue(t, srv.Addr(), "read"); got != "new" {
+		t.Fatalf("a key fetched in the warm-up, after it: %q", got)
 	}
 }
