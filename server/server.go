@@ -296,6 +296,7 @@ func (s *Server) finish() {
 			s.hot.Stop()
 			s.rep.close()
 		}
+		s.stopSweeps()
 		if s.graceful.Load() && s.set.MemoryFile != "" {
 			s.store.Stop()
 			if err := s.store.SaveSnapshot(); err != nil {

@@ -47,6 +47,11 @@ type warmup struct {
 	pushed, pushBytes, pushFailures        atomic.Uint64 // hand-over (handover.go)
 	forwarded                              atomic.Uint64 // deletes forwarded to a moved key's new owner (movedOwner)
 	forwardFailures                        atomic.Uint64 // binary writes' forwards that failed (forwardMovedDelete)
+	// sweeps: the sweeps of ended warm-ups under way (dropUnsettled);
+	// none starts once sweepsStopped (mu), and stopping ends them.
+	sweeps        sync.WaitGroup
+	sweepsStopped bool
+	stopping      atomic.Bool
 }
 
 // warmSettle: a warm-up ends early once no read has needed a fetch for
@@ -123,8 +128,12 @@ func (s *Server) refreshWarm() {
 	// for warmSettle: the warm-up ends early.
 	settled := w.written != nil && time.Since(w.active) > warmSettle && time.Since(since) > warmSettle
 	if (left <= 0 || settled) && w.written != nil {
-		if !w.full {
-			go s.dropUnsettled(wp, since, w.written)
+		if !w.full && !w.sweepsStopped {
+			w.sweeps.Add(1)
+			go func(settled map[string]struct{}) {
+				defer w.sweeps.Done()
+				s.dropUnsettled(wp, since, settled)
+			}(w.written)
 		}
 		w.written = nil
 		s.log.Info("warm-up ended", zap.Bool("settled_early", settled), zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
@@ -150,7 +159,7 @@ func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string
 	var cur lru.DumpCursor
 	var batch [][]byte
 	dropped := 0
-	for !cur.Done() {
+	for !cur.Done() && !s.warm.stopping.Load() {
 		batch = batch[:0]
 		cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
 			if _, ok := settled[string(d.Key)]; ok {
@@ -169,6 +178,17 @@ func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string
 	if dropped > 0 {
 		s.log.Info("warm-up dropped the older copies of keys that moved here unread", zap.Int("items", dropped))
 	}
+}
+
+// stopSweeps stops the sweeps of ended warm-ups (dropUnsettled) and waits
+// for them: the store is about to close.
+func (s *Server) stopSweeps() {
+	w := &s.warm
+	w.mu.Lock()
+	w.sweepsStopped = true
+	w.mu.Unlock()
+	w.stopping.Store(true)
+	w.sweeps.Wait()
 }
 
 // warmOn reports whether a warm-up is on (one atomic load).
