@@ -949,10 +949,10 @@ func (c *conn) stream(buffered int) bool {
 		c.markSent() // read straight from the socket (pastBuffer)
 		return true
 	}
-	if c.replicatedWrite(r) {
+	if keys := c.copiedKeys(r); keys != nil {
 		mark := len(c.out)
 		c.commit(r)
-		c.park(c.copiedKeys(r), mark)
+		c.park(keys, mark)
 		return false // the loop stops here: the connection is parked
 	}
 	c.commit(r)

@@ -459,15 +459,11 @@ func (r *replicator) push(key string) {
 	}
 	r.held.Add(size - rk.size)
 	rk.size = size
-	if o.Result != lru.Found {
-		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
-		return
-	}
 	ttl := int64(replicaLease / time.Second)
 	if h.ttl >= 0 && h.ttl < ttl {
 		ttl = h.ttl
 	}
-	if ttl <= 0 { // expires within the second: no copy outlives it
+	if o.Result != lru.Found || ttl <= 0 { // gone, or expiring within the second: no copy outlives it
 		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
 		return
 	}

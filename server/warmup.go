@@ -48,10 +48,9 @@ type warmup struct {
 	forwarded                              atomic.Uint64 // deletes forwarded to a moved key's new owner (movedOwner)
 	forwardFailures                        atomic.Uint64 // binary writes' forwards that failed (forwardMovedDelete)
 	// sweeps: the sweeps of ended warm-ups under way (dropUnsettled);
-	// none starts once sweepsStopped (mu), and stopping ends them.
-	sweeps        sync.WaitGroup
-	sweepsStopped bool
-	stopping      atomic.Bool
+	// stopping (set under mu) ends them, and none starts after it.
+	sweeps   sync.WaitGroup
+	stopping atomic.Bool
 }
 
 // warmSettle: a warm-up ends early once no read has needed a fetch for
@@ -128,7 +127,7 @@ func (s *Server) refreshWarm() {
 	// for warmSettle: the warm-up ends early.
 	settled := w.written != nil && time.Since(w.active) > warmSettle && time.Since(since) > warmSettle
 	if (left <= 0 || settled) && w.written != nil {
-		if !w.full && !w.sweepsStopped {
+		if !w.full && !w.stopping.Load() {
 			w.sweeps.Add(1)
 			go func(settled map[string]struct{}) {
 				defer w.sweeps.Done()
@@ -185,9 +184,8 @@ func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string
 func (s *Server) stopSweeps() {
 	w := &s.warm
 	w.mu.Lock()
-	w.sweepsStopped = true
-	w.mu.Unlock()
 	w.stopping.Store(true)
+	w.mu.Unlock()
 	w.sweeps.Wait()
 }
 

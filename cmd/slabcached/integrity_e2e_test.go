@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/slabcache/slabcache/internal/testenv"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // Values stay whole and current while the server evicts, moves pages
@@ -176,21 +177,21 @@ func soakValue(key string, ver uint64, n int) []byte {
 }
 
 // check verifies a hit on key and returns the version it holds.
-func (l *soakLoad) check(proto, key string, v []byte, flags uint32) uint64 {
+func (l *soakLoad) check(wire, key string, v []byte, flags uint32) uint64 {
 	l.hits.Add(1)
 	parts := bytes.SplitN(v, []byte("|"), 4)
 	if len(parts) != 4 || string(parts[0]) != key {
-		l.fail("%s: %s holds %q...", proto, key, v[:min(len(v), 60)])
+		l.fail("%s: %s holds %q...", wire, key, v[:min(len(v), 60)])
 		return 0
 	}
 	ver, _ := strconv.ParseUint(string(parts[1]), 10, 64)
 	n, _ := strconv.Atoi(string(parts[2]))
 	if n != len(v) || !bytes.Equal(v, soakValue(key, ver, n)) {
-		l.fail("%s: %s version %d: %d bytes, not the %d written", proto, key, ver, len(v), n)
+		l.fail("%s: %s version %d: %d bytes, not the %d written", wire, key, ver, len(v), n)
 		return ver
 	}
 	if want := crc32.ChecksumIEEE(v); flags != want {
-		l.fail("%s: %s version %d: flags %d, written %d", proto, key, ver, flags, want)
+		l.fail("%s: %s version %d: flags %d, written %d", wire, key, ver, flags, want)
 	}
 	return ver
 }
@@ -205,7 +206,7 @@ type soakOp struct {
 func (l *soakLoad) worker(w int, stop time.Time) {
 	r := rand.New(rand.NewPCG(uint64(w), 1))
 	protos := []string{"text", "meta", "binary"}
-	proto := protos[w%3]
+	wire := protos[w%3]
 	// last: the version this worker stored last of each of its own keys
 	// (0: none, or the store failed and the key must miss).
 	last := map[string]uint64{}
@@ -219,12 +220,12 @@ func (l *soakLoad) worker(w int, stop time.Time) {
 		for i := 0; i < 500 && time.Now().Before(stop); i++ {
 			ops := l.batch(r, w)
 			nc.SetDeadline(time.Now().Add(20 * time.Second))
-			err := l.send(proto, bw, ops)
+			err := l.send(wire, bw, ops)
 			if err == nil {
-				err = l.receive(proto, br, ops, last)
+				err = l.receive(wire, br, ops, last)
 			}
 			if err != nil {
-				l.fail("%s: %v", proto, err)
+				l.fail("%s: %v", wire, err)
 				nc.Close()
 				return
 			}
@@ -276,7 +277,7 @@ func (l *soakLoad) valueLen(r *rand.Rand) int {
 	}
 }
 
-func (l *soakLoad) send(proto string, bw *bufio.Writer, ops []soakOp) error {
+func (l *soakLoad) send(wire string, bw *bufio.Writer, ops []soakOp) error {
 	r := rand.New(rand.NewPCG(ops[0].ver, uint64(len(ops))))
 	for i, op := range ops {
 		switch {
@@ -284,44 +285,30 @@ func (l *soakLoad) send(proto string, bw *bufio.Writer, ops []soakOp) error {
 			k := op.keys[0]
 			v := soakValue(k, op.ver, l.valueLen(r))
 			flags := crc32.ChecksumIEEE(v)
-			switch proto {
+			switch wire {
 			case "text":
 				fmt.Fprintf(bw, "set %s %d 0 %d\r\n%s\r\n", k, flags, len(v), v)
 			case "meta":
 				fmt.Fprintf(bw, "ms %s %d F%d O%d\r\n%s\r\n", k, len(v), flags, i, v)
 			case "binary":
-				var extras [8]byte
-				binary.BigEndian.PutUint32(extras[:], flags)
-				writeBinary(bw, 0x01, uint32(i), extras[:], k, v)
+				bw.Write(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpSet, Opaque: uint32(i), Flags: flags, Key: []byte(k), Value: v}))
 			}
-		case proto == "text":
+		case wire == "text":
 			fmt.Fprintf(bw, "get %s\r\n", strings.Join(op.keys, " "))
-		case proto == "meta":
+		case wire == "meta":
 			for _, k := range op.keys {
 				fmt.Fprintf(bw, "mg %s v f k s O%d\r\n", k, i)
 			}
 		default:
 			for _, k := range op.keys {
-				writeBinary(bw, 0x0c, uint32(i), nil, k, nil) // getk
+				bw.Write(proto.AppendBinRequest(nil, &proto.BinRequest{Opcode: proto.BinOpGetK, Opaque: uint32(i), Key: []byte(k)}))
 			}
 		}
 	}
-	if proto == "meta" {
+	if wire == "meta" {
 		bw.WriteString("mn\r\n")
 	}
 	return bw.Flush()
-}
-
-func writeBinary(bw *bufio.Writer, opcode byte, opaque uint32, extras []byte, key string, value []byte) {
-	var h [24]byte
-	h[0], h[1], h[4] = 0x80, opcode, byte(len(extras))
-	binary.BigEndian.PutUint16(h[2:], uint16(len(key)))
-	binary.BigEndian.PutUint32(h[8:], uint32(len(extras)+len(key)+len(value)))
-	binary.BigEndian.PutUint32(h[12:], opaque)
-	bw.Write(h[:])
-	bw.Write(extras)
-	bw.WriteString(key)
-	bw.Write(value)
 }
 
 // stored notes a store's outcome for the worker's own keys.
@@ -341,17 +328,17 @@ func (l *soakLoad) stored(op soakOp, ok bool, last map[string]uint64) {
 }
 
 // hit checks a hit's version on the worker's own keys.
-func (l *soakLoad) hit(proto, k string, ver uint64, last map[string]uint64) {
+func (l *soakLoad) hit(wire, k string, ver uint64, last map[string]uint64) {
 	if want, ok := last[k]; ok && strings.HasPrefix(k, "own:") && ver != want {
 		if want == 0 {
-			l.fail("%s: %s holds version %d after a store of it failed", proto, k, ver)
+			l.fail("%s: %s holds version %d after a store of it failed", wire, k, ver)
 		} else {
-			l.fail("%s: %s holds version %d, stored last %d", proto, k, ver, want)
+			l.fail("%s: %s holds version %d, stored last %d", wire, k, ver, want)
 		}
 	}
 }
 
-func (l *soakLoad) receive(proto string, br *bufio.Reader, ops []soakOp, last map[string]uint64) error {
+func (l *soakLoad) receive(wire string, br *bufio.Reader, ops []soakOp, last map[string]uint64) error {
 	line := func() (string, error) {
 		s, err := br.ReadString('\n')
 		if err != nil {
@@ -374,7 +361,7 @@ func (l *soakLoad) receive(proto string, br *bufio.Reader, ops []soakOp, last ma
 	}
 	const noMemory = "SERVER_ERROR out of memory storing object"
 	for i, op := range ops {
-		switch proto {
+		switch wire {
 		case "text":
 			if op.set {
 				s, err := line()
@@ -413,7 +400,7 @@ func (l *soakLoad) receive(proto string, br *bufio.Reader, ops []soakOp, last ma
 				if err != nil {
 					return err
 				}
-				l.hit(proto, k, l.check(proto, k, v, flags), last)
+				l.hit(wire, k, l.check(wire, k, v, flags), last)
 			}
 		case "meta":
 			for _, k := range op.keys {
@@ -447,41 +434,40 @@ func (l *soakLoad) receive(proto string, br *bufio.Reader, ops []soakOp, last ma
 				if err != nil {
 					return err
 				}
-				l.hit(proto, k, l.check(proto, k, v, uint32(flags)), last)
+				l.hit(wire, k, l.check(wire, k, v, uint32(flags)), last)
 			}
 		case "binary":
 			for _, k := range op.keys {
-				var h [24]byte
-				if _, err := io.ReadFull(br, h[:]); err != nil {
+				pkt := make([]byte, proto.BinHeaderLen)
+				if _, err := io.ReadFull(br, pkt); err != nil {
 					return err
 				}
-				body := make([]byte, binary.BigEndian.Uint32(h[8:]))
-				if _, err := io.ReadFull(br, body); err != nil {
+				pkt = append(pkt, make([]byte, binary.BigEndian.Uint32(pkt[8:]))...)
+				if _, err := io.ReadFull(br, pkt[proto.BinHeaderLen:]); err != nil {
 					return err
 				}
-				status := binary.BigEndian.Uint16(h[6:])
-				if h[0] != 0x81 || binary.BigEndian.Uint32(h[12:]) != uint32(i) {
-					return fmt.Errorf("request %d (%s): reply header % x", i, k, h)
+				var rp proto.BinResponse
+				if _, err := proto.ParseBinResponse(pkt, &rp); err != nil || rp.Opaque != uint32(i) {
+					return fmt.Errorf("request %d (%s): reply % x: %v", i, k, pkt[:proto.BinHeaderLen], err)
 				}
 				if op.set {
-					if status != 0 && status != 0x82 {
-						return fmt.Errorf("set %s: status %#x %q", k, status, body)
+					if rp.Status != proto.BinStatusSuccess && rp.Status != proto.BinStatusENOMEM {
+						return fmt.Errorf("set %s: status %#x %q", k, rp.Status, rp.Value)
 					}
-					l.stored(op, status == 0, last)
+					l.stored(op, rp.Status == proto.BinStatusSuccess, last)
 					continue
 				}
-				if status == 1 {
-					continue // not found
+				if rp.Status == proto.BinStatusKeyENOENT {
+					continue
 				}
-				ext, klen := int(h[4]), int(binary.BigEndian.Uint16(h[2:]))
-				if status != 0 || ext != 4 || len(body) < ext+klen || string(body[ext:ext+klen]) != k {
-					return fmt.Errorf("getk %s: status %#x, extras %d, body %q", k, status, ext, body[:min(len(body), 60)])
+				if rp.Status != proto.BinStatusSuccess || len(rp.Extras) != 4 || string(rp.Key) != k {
+					return fmt.Errorf("getk %s: status %#x, extras %d, key %q", k, rp.Status, len(rp.Extras), rp.Key)
 				}
-				l.hit(proto, k, l.check(proto, k, body[ext+klen:], binary.BigEndian.Uint32(body)), last)
+				l.hit(wire, k, l.check(wire, k, rp.Value, rp.Flags), last)
 			}
 		}
 	}
-	if proto == "meta" {
+	if wire == "meta" {
 		if s, err := line(); err != nil || s != "MN" {
 			return fmt.Errorf("mn: %q %v", s, err)
 		}
