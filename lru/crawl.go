@@ -18,6 +18,8 @@ type crawlerState struct {
 	// The latest prefix flush when the current pass started (namespace.go
 	// drops prefixes after a pass).
 	passSeq uint64
+	// The marks of disowned keys the current pass reclaims (disown.go).
+	disPass []*disownMark
 
 	// dumps counts the metadumps and mgdumps begun (NoteDumpStart), which
 	// memcached counts as crawls.
@@ -254,6 +256,9 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 	now := s.clk.Now()
 	if !cs.active {
 		cs.startPass(now, 0, true) // a pass over everything
+		if cs.page == 0 && cs.idx == 0 {
+			s.disownPassStarts(cs)
+		}
 	}
 	for budget > 0 {
 		if cs.page >= maxPages {
@@ -268,12 +273,14 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 			if full && cs.passSeq != 0 {
 				s.nsDropUpTo(cs.passSeq)
 			}
-			if !full && s.ns.table.Load() != nil {
+			s.disownPassEnds(cs, full)
+			if !full && (s.ns.table.Load() != nil || s.disownWaits()) {
 				// Flushed prefixes wait for a pass over every item:
 				// the next pass is one (crawlPassStep).
 				s.raisePassWanted(cs.starts + 1)
 			}
 			cs.passSeq = s.ns.seq.Load()
+			s.disownPassStarts(cs)
 			break
 		}
 		if s.slab.PageClass(cs.page) == 0 {
@@ -330,7 +337,7 @@ func (s *Store) CrawlOnce(budget int) (checked, reclaimed int) {
 						d.histo[(e-now)/60]++
 					}
 				}
-				if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
+				if expired(p, now) || s.flushedGoneLocked(sh, p, now) || s.disownedGoneLocked(p, true) {
 					if d != nil {
 						d.reclaimed++
 					}

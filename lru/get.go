@@ -111,6 +111,11 @@ type GetArgs struct {
 	// memcached).
 	NewCAS    uint64
 	HasNewCAS bool
+	// Disowned finds items of keys given up to another member (Disown)
+	// too, and leaves such an item as it was, as NoBump does: a
+	// member's read of what this node held (a warm-up fetch, a
+	// hand-over). Every other read misses them and removes them.
+	Disowned bool
 }
 
 // Get looks key up and, when found (or created by Vivify), calls h.Hit
@@ -131,7 +136,11 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) (out Outcome) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock() // also if h.Hit panics
 	s.countRead(sh, hv)
-	ref, p, gone := s.lookupGoneLocked(sh, hv, key, now)
+	ref, p, gone := s.lookupGoneLocked(sh, hv, key, now, args.Disowned)
+	noBump := args.NoBump
+	if args.Disowned && ref != 0 && s.disownedLocked(p, false) {
+		noBump = true // its access time stays before the mark
+	}
 	created := false
 	if ref == 0 {
 		if !args.Vivify {
@@ -199,7 +208,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) (out Outcome) {
 	// Into the result itself: a literal would be copied to it on return.
 	out.Result, out.Class, out.Segment, out.Len, out.Created, out.Gone = Found, v.Class, v.Segment, v.Len, created, gone
 	v.p, v.key = nil, nil
-	if !args.NoBump {
+	if !noBump {
 		st = s.bumpLocked(sh, ref, p, st, now)
 	}
 	if st != st0 {
@@ -211,12 +220,14 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) (out Outcome) {
 // lookupLocked finds a live item: an expired or flushed one is removed and
 // counted, and reads as a miss.
 func (s *Store) lookupLocked(sh *shard, hv uint64, key []byte, now uint32) (slab.Ref, itemPtr) {
-	ref, p, _ := s.lookupGoneLocked(sh, hv, key, now)
+	ref, p, _ := s.lookupGoneLocked(sh, hv, key, now, false)
 	return ref, p
 }
 
-// lookupGoneLocked is lookupLocked that also says why it missed.
-func (s *Store) lookupGoneLocked(sh *shard, hv uint64, key []byte, now uint32) (slab.Ref, itemPtr, Gone) {
+// lookupGoneLocked is lookupLocked that also says why it missed. A
+// disowned item (disown.go) is removed and misses as if absent, unless
+// keepDisowned.
+func (s *Store) lookupGoneLocked(sh *shard, hv uint64, key []byte, now uint32, keepDisowned bool) (slab.Ref, itemPtr, Gone) {
 	i, ref := s.findLocked(&sh.t, hv, key)
 	if ref == 0 {
 		return 0, nil, Absent
@@ -236,6 +247,10 @@ func (s *Store) lookupGoneLocked(sh *shard, hv uint64, key []byte, now uint32) (
 		sh.getExpired++
 		s.removeLocked(sh, i, ref, nil)
 		return 0, nil, Expired
+	}
+	if !keepDisowned && s.disownedGoneLocked(p, false) {
+		s.removeLocked(sh, i, ref, nil)
+		return 0, nil, Absent
 	}
 	return ref, p, Absent
 }

@@ -221,7 +221,9 @@ func (s *Store) lfuSpare(c *lruClass, ref slab.Ref, now uint32) int {
 	}
 	c.movesToWarm++
 	st = s.unqueueBumpLocked(sh, ref, st) &^ stActive
-	setAtime(p, now)
+	if !s.flushedLocked(sh, p, now) && !s.disownedLocked(p, false) {
+		setAtime(p, now) // (else it must stay before the flush or the mark)
+	}
 	storeState(p, st)
 	s.moveSegLocked(c, ref, p, st, Warm)
 	sh.mu.Unlock()

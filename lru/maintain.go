@@ -397,8 +397,9 @@ func (s *Store) applyBumps() int {
 			if lifecycle(st) != lcLinked || st&stBumpQ == 0 {
 				continue
 			}
-			if s.flushedLocked(sh, p, now) {
-				// Not bumped: its access time must stay before the flush.
+			if s.flushedLocked(sh, p, now) || s.disownedLocked(p, false) {
+				// Not bumped: its access time must stay before the flush
+				// or the mark.
 				storeState(p, st&^stBumpQ)
 				continue
 			}

@@ -162,7 +162,7 @@ func (s *Store) evacuate(cls int, ref slab.Ref) bool {
 			return false // not linked any more, or pinned: wait
 		}
 		now := s.clk.Now()
-		if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
+		if expired(p, now) || s.flushedGoneLocked(sh, p, now) || s.disownedGoneLocked(p, true) {
 			s.mover.inlineReclaim++
 			s.removeLocked(sh, i, ref, nil)
 			return true

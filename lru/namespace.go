@@ -152,23 +152,9 @@ func (s *Store) flushPrefix(prefix []byte) (ok bool, ft uint32) {
 		}
 	}
 	now := s.clk.Now()
-	// Raise every shard's next CAS to one floor above all CAS values given
-	// so far.
 	var floor uint64
 	if s.lay.casSize != 0 {
-		for i := range s.shards {
-			sh := &s.shards[i]
-			sh.mu.Lock()
-			floor = max(floor, sh.casNext)
-			sh.mu.Unlock()
-		}
-		floor++
-		for i := range s.shards {
-			sh := &s.shards[i]
-			sh.mu.Lock()
-			sh.casNext = max(sh.casNext, floor)
-			sh.mu.Unlock()
-		}
+		floor = s.raiseCASFloor()
 	}
 	seq := ns.seq.Load() + 1
 	t := &nsTable{}
@@ -190,6 +176,28 @@ func (s *Store) flushPrefix(prefix []byte) (ok bool, ft uint32) {
 	// seq sees the flush on every page it visits.
 	ns.seq.Store(seq)
 	return true, ft
+}
+
+// raiseCASFloor raises every shard's next CAS counter to one floor above
+// all the counters drawn so far, and returns it: items stored from now on
+// have a CAS at or above floor<<casShardBits, those stored before one
+// below.
+func (s *Store) raiseCASFloor() uint64 {
+	var floor uint64
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		floor = max(floor, sh.casNext)
+		sh.mu.Unlock()
+	}
+	floor++
+	for i := range s.shards {
+		sh := &s.shards[i]
+		sh.mu.Lock()
+		sh.casNext = max(sh.casNext, floor)
+		sh.mu.Unlock()
+	}
+	return floor
 }
 
 // prefixFlushedLocked reports whether item p was flushed by a prefix flush.

@@ -46,7 +46,7 @@ func (s *Store) pullTailKeep(c *lruClass, seg Segment, flags int, totalBytes uin
 			ref = prev
 			continue
 		}
-		if expired(p, now) || s.flushedGoneLocked(sh, p, now) {
+		if expired(p, now) || s.flushedGoneLocked(sh, p, now) || s.disownedGoneLocked(p, flags&pullEvict == 0) {
 			c.reclaimed++
 			if st&stFetched == 0 {
 				c.expiredUnfetched++
@@ -105,7 +105,9 @@ func (s *Store) pullTailKeep(c *lruClass, seg Segment, flags int, totalBytes uin
 			case st&stActive != 0:
 				c.movesToWarm++
 				st = s.unqueueBumpLocked(sh, ref, st) &^ stActive
-				setAtime(p, now)
+				if !s.disownedLocked(p, false) {
+					setAtime(p, now) // (else it must stay before the mark)
+				}
 				storeState(p, st)
 				s.moveSegLocked(c, ref, p, st, Warm)
 				removed++

@@ -110,6 +110,7 @@ type Store struct {
 
 	oldestLive atomic.Uint32 // flush_all: items last accessed at or before this are invalid
 	ns         nsState       // flush_prefix (namespace.go)
+	dis        disownState   // keys given up to other members (disown.go)
 
 	// runtime-tunable settings (lru tune, slabs automove, lru temp_ttl)
 	hotPct, warmPct atomic.Int32
