@@ -510,6 +510,19 @@ func (n *Node) Owns(key []byte) bool {
 	return p == nil || ownerOf(p.ring, key) == n.self
 }
 
+// GaveUp returns a test of the keys this node owned before the last change
+// of the ring and another node owns when the test runs (the ring may have
+// changed again since): the items it holds of them are older than what
+// their owner may hold by then. nil before any change.
+func (n *Node) GaveUp() func(key []byte) bool {
+	p := n.rings.Load()
+	if p == nil || p.prev == nil {
+		return nil
+	}
+	prev := p.prev
+	return func(key []byte) bool { return ownerOf(prev, key) == n.self && !n.Owns(key) }
+}
+
 // MovedTo returns, for a key this node owned before the last change of
 // the ring and another node owns now, that node's memcached address
 // (hand-over of hot items after a change).

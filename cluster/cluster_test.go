@@ -210,6 +210,37 @@ func TestClusterFollowsMembership(t *testing.T) {
 			t.Fatalf("%s: a owns it %v, b %v, owner by the ring %v", key, a.Owns(key), b.Owns(key), r)
 		}
 	}
+	// A third node joins: a gave it the keys a owned and c owns now; c,
+	// joining, gave nothing up.
+	ownedBefore := map[string]bool{}
+	for i := range 200 {
+		key := fmt.Sprintf("key:%d", i)
+		ownedBefore[key] = a.Owns([]byte(key))
+	}
+	c := start("127.0.0.73", "c", []string{a.Membership().GossipAddr()})
+	waitFor(t, "a lists three nodes", func() bool { return len(readConfig(t, a).Members) == 3 })
+	waitFor(t, "c lists three nodes", func() bool { return len(readConfig(t, c).Members) == 3 })
+	gaveA, gaveC := a.GaveUp(), c.GaveUp()
+	moved := 0
+	for key, owned := range ownedBefore {
+		k := []byte(key)
+		if want := owned && !a.Owns(k); gaveA(k) != want || gaveC(k) {
+			t.Fatalf("%s: a gave it up %v (want %v), c %v", key, gaveA(k), want, gaveC(k))
+		}
+		if gaveA(k) {
+			moved++
+			if !c.Owns(k) {
+				t.Fatalf("%s: given up by a, not owned by c", key)
+			}
+		}
+	}
+	if moved == 0 {
+		t.Fatal("a gave up no key to c")
+	}
+	if err := c.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a drops c", func() bool { return len(readConfig(t, a).Members) == 2 })
 
 	v1 := a.Version()
 	if err := b.Leave(); err != nil {
@@ -220,9 +251,16 @@ func TestClusterFollowsMembership(t *testing.T) {
 	if a.Version() <= v1 {
 		t.Fatalf("version %d after a leave, was %d", a.Version(), v1)
 	}
-	// cluster members still lists b, as left.
+	// Taking b's keys, a gave nothing up; the test made before follows
+	// the ring: a owns every key again.
+	for key := range ownedBefore {
+		if k := []byte(key); a.GaveUp()(k) || gaveA(k) {
+			t.Fatalf("%s: given up by a after b left", key)
+		}
+	}
+	// cluster members still lists b (and c), as left.
 	ms, err := discovery.ReadMembers(proto.NewReader(strings.NewReader(string(a.AppendMembers(nil)))))
-	if err != nil || len(ms) != 2 || ms[1].Name != "b" || ms[1].Status != discovery.StatusLeft {
+	if err != nil || len(ms) != 3 || ms[1].Name != "b" || ms[1].Status != discovery.StatusLeft {
 		t.Fatalf("members after leave: %+v, %v", ms, err)
 	}
 }

@@ -88,7 +88,7 @@ func (c *conn) metaDebug(r *proto.Request) {
 }
 
 func (c *conn) metaGet(r *proto.Request) {
-	args := lru.GetArgs{NoBump: r.HasFlag('u'), StaleWins: true}
+	args := lru.GetArgs{NoBump: r.HasFlag('u'), StaleWins: true, Disowned: c.peer}
 	if r.HasFlag('T') {
 		args.Touch, args.Exptime = true, int64(r.Exptime)
 	}

@@ -153,7 +153,7 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 					return
 				}
 				k, addr := m.key, m.addr
-				if s.store.Get(k, &lru.GetArgs{NoBump: true}, &h).Result != lru.Found || h.ttl == 0 {
+				if s.store.Get(k, &lru.GetArgs{NoBump: true, Disowned: true}, &h).Result != lru.Found || h.ttl == 0 {
 					continue
 				}
 				ttl := int32(0)

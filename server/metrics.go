@@ -129,7 +129,7 @@ type collector struct {
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
 	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repRefused, repBytes, repReportFailures,
-	warmActive, warmFetches, warmBytes, warmPushed, warmPushBytes, prefixPending, prefixReclaimed, invRelays,
+	warmActive, warmFetches, warmBytes, warmPushed, warmPushBytes, warmDisowned, prefixPending, prefixReclaimed, invRelays,
 	invBacklog *prometheus.Desc
 	// the away log (away.go)
 	awayKeys, awayWrites, awayDeleted, awayFlushes, awayFailures *prometheus.Desc
@@ -189,6 +189,7 @@ func (s *Server) Collector() prometheus.Collector {
 		warmBytes:       d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
 		warmPushed:      d("warmup_pushed_total", "Items this node pushed to the new owners of their keys after ring changes and on leaving, by outcome.", "outcome"),
 		warmPushBytes:   d("warmup_push_bytes_total", "Value bytes this node pushed to the new owners of their keys."),
+		warmDisowned:    d("warmup_disowned_removed_total", "Items of keys that moved to another node in a ring change, removed here instead of being served to a client, or once the warm-up ended."),
 		prefixPending:   d("flush_prefix_pending", "Flushed prefixes whose items the crawler has not yet finished reclaiming."),
 		prefixReclaimed: d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
 		invRelays:       d("invalidation_relays_total", "Namespace flushes and deletes relayed between members, by outcome.", "outcome"),
@@ -207,7 +208,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
-		c.repPushes, c.repFailures, c.repRefused, c.repBytes, c.repReportFailures, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes,
+		c.repPushes, c.repFailures, c.repRefused, c.repBytes, c.repReportFailures, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes, c.warmDisowned,
 		c.prefixPending, c.prefixReclaimed, c.invRelays, c.invBacklog,
 		c.awayKeys, c.awayWrites, c.awayDeleted, c.awayFlushes, c.awayFailures} {
 		ch <- d
@@ -280,6 +281,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.warmPushed, w.pushed.Load(), "answered")
 	counter(c.warmPushed, w.pushFailures.Load(), "failed")
 	counter(c.warmPushBytes, w.pushBytes.Load())
+	counter(c.warmDisowned, s.store.DisownedRemoved())
 	ps := s.store.PrefixStats()
 	gauge(c.prefixPending, float64(ps.Pending))
 	counter(c.prefixReclaimed, ps.Reclaimed)

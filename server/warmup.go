@@ -93,10 +93,46 @@ func (s *Server) warmPeers() warmPeers {
 // from the cluster's ring change; the transport's tick would see it up to
 // a tick later, and a write in between would not be known to the warm-up).
 func (s *Server) RingChanged() {
+	s.disownMoved()
 	s.refreshAway()
 	s.refreshWarm()
 	s.rep.ringChanged()
 	go s.catchUpNow()
+}
+
+// gaveUpPeers is what disownMoved needs from the cluster (cluster.Node).
+type gaveUpPeers interface {
+	GaveUp() func(key []byte) bool
+}
+
+// disownMoved runs on a ring change: from now on the items stored here
+// before it of the keys this node gave up in it (owned before, another
+// member's now) read as absent to clients (lru.Store.Disown). Such an
+// item is older than what the key's owner may hold by now: its writes go
+// there. A client whose ring is behind, or that reads here because the
+// owner is down (the Go client's stand-in, a proxy's failover), would
+// otherwise be served it. Members still read them (the new owner's
+// warm-up fetches, this node's hand-over pushes) until the warm-up is over
+// (refreshWarm), when the crawler removes them. Items of keys this node
+// did not own are left alone (a stand-in's, or a client's that does not
+// route by the cluster's ring).
+func (s *Server) disownMoved() {
+	b := s.rep.peers.Load()
+	if b == nil {
+		return
+	}
+	gp, ok := b.p.(gaveUpPeers)
+	if !ok {
+		return
+	}
+	gaveUp := gp.GaveUp()
+	if gaveUp == nil {
+		return
+	}
+	s.store.Disown(gaveUp)
+	if s.set.WarmupSecs <= 0 {
+		s.store.ReclaimDisowned() // nobody fetches them
+	}
 }
 
 // refreshWarm sets warmUntil (clock seconds) from the last ring change; the
@@ -116,6 +152,7 @@ func (s *Server) refreshWarm() {
 		s.movedUntil.Store(s.clk.Now() + uint32(left/time.Second) + 1)
 	} else {
 		s.movedUntil.Store(0)
+		s.store.ReclaimDisowned() // the new owners' warm-ups are over
 	}
 	w := &s.warm
 	w.mu.Lock()

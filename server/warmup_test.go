@@ -449,3 +449,70 @@ func TestWarmupReplacesACopyFromBefore(t *testing.T) {
 		t.Fatalf("a key fetched in the warm-up, after it: %q", got)
 	}
 }
+
+// givenUpPeers is a cluster whose last ring change, at changed, gave the
+// keys starting with "their:", which this node owned, to another node.
+type givenUpPeers struct {
+	fixedPeers
+	changed time.Time
+}
+
+func (p givenUpPeers) GaveUp() func([]byte) bool {
+	return func(k []byte) bool { return strings.HasPrefix(string(k), "their:") }
+}
+func (p givenUpPeers) RingChanged() time.Time                         { return p.changed }
+func (p givenUpPeers) PreviousOwner([]byte) (string, time.Time, bool) { return "", time.Time{}, false }
+
+// Keys a ring change gave to another node are misses here for clients
+// from then on (a client whose ring is behind, or one standing in here for
+// their failed owner): the new owner takes their writes. A member still
+// reads them (the new owner's warm-up fetch) until the warm-up is over,
+// when the crawler removes them; a value a client stores here after the
+// change is served.
+func TestKeysGivenUpAreNotServedToClients(t *testing.T) {
+	srv := startTestServer(t, nil)
+	roundTrip(t, srv.Addr(), "set their:a 0 0 1\r\nA\r\nset their:b 0 0 1\r\nB\r\nset their:c 0 0 1\r\nC\r\nset mine 0 0 1\r\nM\r\n",
+		"STORED\r\nSTORED\r\nSTORED\r\nSTORED\r\n")
+	peers := givenUpPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr(), "127.0.0.1:1"}, self: 0}, changed: time.Now()}
+	srv.SetPeers(peers)
+	srv.RingChanged()
+	member, br := dialT(t, srv.Addr())
+	defer member.Close()
+	exchange(t, member, br, "cluster peer 127.0.0.1:1\r\n", "OK\r\n")
+	if got := exchange(t, member, br, "mg their:a v\r\n", "\r\n"); got != "VA 1\r\n" {
+		t.Fatalf("a member's read of a key given up: %q, want the item", got)
+	}
+	exchange(t, member, br, "", "A\r\n")
+	if got := roundTrip(t, srv.Addr(), "get their:a\r\n", "END\r\n"); got != "END\r\n" {
+		t.Fatalf("a client's get of a key given up: %q, want a miss", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "mg their:b v\r\n", "\r\n"); got != "EN\r\n" {
+		t.Fatalf("a client's mg of a key given up: %q, want a miss", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "get mine\r\n", "END\r\n"); got != "VALUE mine 0 1\r\nM\r\nEND\r\n" {
+		t.Fatalf("get of a key still owned: %q", got)
+	}
+	roundTrip(t, srv.Addr(), "set their:a 0 0 1\r\nN\r\n", "STORED\r\n")
+	if got := roundTrip(t, srv.Addr(), "get their:a\r\n", "END\r\n"); got != "VALUE their:a 0 1\r\nN\r\nEND\r\n" {
+		t.Fatalf("get of a value stored after the change: %q", got)
+	}
+	if v, _ := metricValue(gather(t, srv), "slabcached_warmup_disowned_removed_total", nil); v != 2 {
+		t.Fatalf("slabcached_warmup_disowned_removed_total = %v, want 2", v)
+	}
+	// The warm-up is over: the crawler removes the rest, members miss them.
+	peers.changed = time.Now().Add(-2 * time.Duration(srv.set.WarmupSecs) * time.Second)
+	srv.SetPeers(peers)
+	srv.refreshWarm()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if got := exchange(t, member, br, "mg their:c v\r\n", "\r\n"); got == "EN\r\n" {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("a member's read of a key given up, after the warm-up: %q, want it reclaimed", got)
+		} else {
+			exchange(t, member, br, "", "C\r\n")
+		}
+	}
+	if got := roundTrip(t, srv.Addr(), "get their:a mine\r\n", "END\r\n"); got != "VALUE their:a 0 1\r\nN\r\nVALUE mine 0 1\r\nM\r\nEND\r\n" {
+		t.Fatalf("after the reclaim: %q", got)
+	}
+}
