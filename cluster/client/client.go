@@ -550,11 +550,15 @@ func (c *Client) doWithin(n *node, timeout time.Duration, fill func(req *proto.R
 }
 
 // Get returns the item stored under key, with its CAS token. A hot key is
-// read from one of the nodes serving it, falling back to its owner.
+// read from one of the nodes serving it, falling back to its owner. While
+// the owner is down the key is read from its stand-in (getStandIn).
 func (c *Client) Get(key string) (*Item, error) {
-	n, err := c.nodeFor(key)
+	n, stand, err := c.nodeOrStandIn(key, false)
 	if err != nil {
 		return nil, err
+	}
+	if stand {
+		return c.getStandIn(n, key)
 	}
 	if r := c.readNode(key, n); r != n {
 		if it, err := c.getFrom(r, key); err == nil {
@@ -562,6 +566,73 @@ func (c *Client) Get(key string) (*Item, error) {
 		}
 	}
 	return c.getFrom(n, key)
+}
+
+// getStandIn reads key from n, which stands in for its down owner. Only
+// a value that lives at most GutterTTL there counts: one stored there as a
+// stand-in's (store caps them), or a hot key's copy (its lease is shorter).
+// An item that never expires or lives longer is n's own: from a time n
+// owned the key, or written by a client whose ring was behind; the owner
+// took the key's writes since, so it is older than what the owner held.
+// It is deleted there, and the read misses.
+func (c *Client) getStandIn(n *node, key string) (*Item, error) {
+	var got *Item
+	own := false
+	err := c.do(n, func(req *proto.Request) {
+		keyRequest(req, proto.CmdMetaGet, key, 0, 0)
+		for _, f := range []byte("vfct") {
+			req.AddFlag(f)
+		}
+	}, func(rp *proto.Reply) error {
+		if rp.Kind == proto.ReplyError {
+			return rp.Err()
+		}
+		if rp.Kind != proto.ReplyMeta {
+			return unexpected(rp)
+		}
+		switch rp.Status {
+		case proto.StatusEN:
+			return nil
+		case proto.StatusVA:
+		default:
+			return unexpected(rp)
+		}
+		if ttl, ok := rp.FlagInt('t'); !ok || !c.gutterTTL(ttl) {
+			own = true
+			return nil
+		}
+		f, _ := rp.FlagUint('f')
+		cas, _ := rp.FlagUint('c')
+		got = &Item{Key: key, Value: append([]byte(nil), rp.Value...), Flags: uint32(f), CAS: cas}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if own {
+		if err := c.deleteOn(n, key); err != nil {
+			return nil, err
+		}
+	}
+	if got == nil {
+		return nil, ErrCacheMiss
+	}
+	return got, nil
+}
+
+// deleteOn deletes key on n; a miss is success.
+func (c *Client) deleteOn(n *node, key string) error {
+	err := c.do(n, func(req *proto.Request) { keyRequest(req, proto.CmdDelete, key, 0, 0) }, statusResult)
+	if errors.Is(err, ErrCacheMiss) {
+		return nil
+	}
+	return err
+}
+
+// gutterTTL reports whether an item with ttl seconds left (-1: none) can
+// be a stand-in's value (getStandIn).
+func (c *Client) gutterTTL(ttl int64) bool {
+	return ttl >= 0 && ttl <= int64(c.cfg.GutterTTL/time.Second)
 }
 
 // getFrom reads key from node n.
@@ -594,7 +665,8 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 	}
 	st := c.state.Load()
 	groups := map[*node][]string{}
-	owners := map[string]*node{} // hot keys read from a node other than their owner
+	owners := map[string]*node{}   // hot keys read from a node other than their owner
+	standIns := map[string]*node{} // keys of down owners, read from stand-ins (getStandIn)
 	for _, k := range keys {
 		if !validKey(k) {
 			return nil, ErrMalformedKey
@@ -606,7 +678,8 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		n := st.nodes[i]
 		if n.down.Load() {
 			if s := c.standIn(st, k); s != nil {
-				n = s
+				standIns[k] = s
+				continue
 			}
 		}
 		if r := c.readNode(k, n); r != n {
@@ -669,7 +742,22 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		}
 		wg.Wait()
 	}
+	var wg sync.WaitGroup
+	for k, n := range standIns {
+		wg.Go(func() {
+			it, err := c.getStandIn(n, k)
+			switch {
+			case err == nil:
+				mu.Lock()
+				out[k] = it
+				mu.Unlock()
+			case !errors.Is(err, ErrCacheMiss):
+				fail(err)
+			}
+		})
+	}
 	fetch(groups, owners)
+	wg.Wait()
 	// Hot keys a replica did not have (or could not serve) come from
 	// their owners.
 	again := map[*node][]string{}

@@ -707,3 +707,74 @@ func rawMG(t *testing.T, addr, key string) string {
 	}
 	return strings.TrimSpace(line)
 }
+
+// A stand-in may hold its own item of a down node's key: from a time it
+// owned the key, or written by a client whose ring was behind. The owner
+// took the key's writes since, so that item is older than what the owner
+// held: reads through the stand-in (Get, GetMulti, LeaseGet) do not return
+// it and delete it there; a value stored as a stand-in's (within
+// GutterTTL) is read.
+func TestStandInServesOnlyGutterValues(t *testing.T) {
+	procs := []*memcachedProc{startMemcachedProc(t), startMemcachedProc(t), startMemcachedProc(t)}
+	addrs := []string{procs[0].addr(), procs[1].addr(), procs[2].addr()}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: 200 * time.Millisecond, GutterTTL: 5 * time.Second})
+	var keys []string
+	for i := 0; len(keys) < 4; i++ {
+		if k := "s:" + strconv.Itoa(i); c.Owner(k) == addrs[2] {
+			keys = append(keys, k)
+		}
+	}
+	// Older items of the keys on every other node, which never expire.
+	for _, a := range addrs[:2] {
+		nc, err := net.Dial("tcp", a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(nc)
+		for _, k := range keys {
+			fmt.Fprintf(nc, "set %s 0 0 3\r\nold\r\n", k)
+			if line, err := br.ReadString('\n'); err != nil || line != "STORED\r\n" {
+				t.Fatalf("set %s on %s: %q %v", k, a, line, err)
+			}
+		}
+		nc.Close()
+	}
+	procs[2].kill()
+	if _, err := c.Get(keys[0]); err == nil || errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("first get after the kill: %v, want a network error", err)
+	}
+	if it, err := c.Get(keys[0]); !errors.Is(err, ErrCacheMiss) {
+		t.Fatalf("get through the stand-in: %v %v, want a miss, not its own older item", it, err)
+	}
+	if items, err := c.GetMulti(keys[1:3]); err != nil || len(items) != 0 {
+		t.Fatalf("GetMulti through the stand-in: %v %v, want no item", items, err)
+	}
+	l, err := c.LeaseGet(keys[3], 30, 0)
+	if err != nil || !l.Won || len(l.Value) != 0 {
+		t.Fatalf("LeaseGet through the stand-in: %+v %v, want the lease on a miss", l, err)
+	}
+	// The older items are gone from the stand-in; the other node keeps
+	// its own.
+	for _, k := range keys {
+		n := 0
+		for _, a := range addrs[:2] {
+			if got := rawMG(t, a, k); got == "HD t-1" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Fatalf("%s: %d nodes still hold an item that never expires, want 1 (the one not standing in)", k, n)
+		}
+	}
+	// A value stored through the stand-in is read through it.
+	if err := c.Set(&Item{Key: keys[0], Value: []byte("g")}); err != nil {
+		t.Fatal(err)
+	}
+	if it, err := c.Get(keys[0]); err != nil || string(it.Value) != "g" {
+		t.Fatalf("get after a set through the stand-in: %v %v", it, err)
+	}
+	if items, err := c.GetMulti(keys[:1]); err != nil || items[keys[0]] == nil || string(items[keys[0]].Value) != "g" {
+		t.Fatalf("GetMulti after a set through the stand-in: %v %v", items, err)
+	}
+}

@@ -35,12 +35,28 @@ type Lease struct {
 // seconds wins once too. Every other caller sees AlreadyWon until the
 // winner stores. vivify or recache 0 leaves that flag out (vivify 0: a
 // plain read, a miss is not Hit).
+//
+// While the key's owner is down the read goes to its stand-in, where an
+// item found that is not a stand-in's value (see Get) is deleted and the
+// read made again.
 func (c *Client) LeaseGet(key string, vivify, recache int32) (*Lease, error) {
-	n, err := c.nodeFor(key)
+	n, stand, err := c.nodeOrStandIn(key, false)
 	if err != nil {
 		return nil, err
 	}
+	l, err := c.leaseGet(n, key, vivify, recache)
+	if err != nil || !stand || !l.Hit || l.Won || l.AlreadyWon || c.gutterTTL(l.TTL) {
+		return l, err
+	}
+	if err := c.deleteOn(n, key); err != nil {
+		return nil, err
+	}
+	return c.leaseGet(n, key, vivify, recache)
+}
+
+func (c *Client) leaseGet(n *node, key string, vivify, recache int32) (*Lease, error) {
 	var l *Lease
+	var err error
 	err = c.do(n, func(req *proto.Request) {
 		keyRequest(req, proto.CmdMetaGet, key, 0, 0)
 		for _, f := range []byte("vfct") {
