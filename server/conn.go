@@ -625,8 +625,12 @@ func (c *conn) process(buf []byte) (off int, close bool) {
 				}
 				// A hand-over push notes itself once accepted (commit); a
 				// member's md removes a copy it knows is stale (away.go),
-				// which the push of the key's value may then replace.
-				if write && !push && !(c.peer && r.Command == proto.CmdMetaDelete) {
+				// which the push of the key's value may then replace; a
+				// member's copy of a hot key (ms) is not this node's
+				// write: refused (copyRefused) when the key is this
+				// node's, it must not settle the key either, which its
+				// previous owner may hold newer.
+				if write && !push && !(c.peer && (r.Command == proto.CmdMetaDelete || r.Command == proto.CmdMetaSet)) {
 					c.s.noteWrite(r.Key)
 				}
 			} else if client && c.s.rep.peers.Load() != nil {

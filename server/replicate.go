@@ -113,7 +113,12 @@ type repKey struct {
 	size     int64    // bytes of its current copy (key and value), in held
 	owner    string   // this node's address, as the ring names it
 	replicas []string // the other nodes holding a copy (mu)
-	ring     uint64   // replicator.ring when replicas were placed (mu)
+	// refused: the replicas that refused the last copy (their ring gives
+	// the key to another node, copyRefused): still sent the next one,
+	// but not named to clients, who would read there whatever that
+	// other node copies (mu).
+	refused []string
+	ring    uint64 // replicator.ring when replicas were placed (mu)
 	// retiring: the key is no longer to be copied, its copies are being
 	// deleted (retire); closed: they are, and no push runs for it (mu).
 	retiring atomic.Bool
@@ -125,9 +130,13 @@ type repKey struct {
 }
 
 func (rk *repKey) publish() {
-	s := append([]string(nil), rk.replicas...)
+	s := slices.DeleteFunc(slices.Clone(rk.replicas), func(a string) bool { return slices.Contains(rk.refused, a) })
 	rk.shown.Store(&s)
 }
+
+// errCopyRefused: a replica refused a copy (copyRefused); forEach keeps it
+// among the replicas but does not name it to clients.
+var errCopyRefused = errors.New("copy refused")
 
 func (r *replicator) init(s *Server) {
 	r.s = s
@@ -360,6 +369,7 @@ func (r *replicator) place(key string, rk *repKey) bool {
 	}
 	r.deleteCopies(key, gone)
 	rk.replicas = append([]string(nil), want...)
+	rk.refused = slices.DeleteFunc(rk.refused, func(a string) bool { return !slices.Contains(want, a) })
 	rk.publish()
 	r.epoch.Add(1)
 	return true
@@ -464,13 +474,13 @@ func (r *replicator) push(key string) {
 		ttl = h.ttl
 	}
 	if o.Result != lru.Found || ttl <= 0 { // gone, or expiring within the second: no copy outlives it
-		r.forEach(key, rk, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
+		r.forEach(key, rk, false, func(addr string) error { return r.pool.Delete(addr, []byte(key)) })
 		return
 	}
-	r.forEach(key, rk, func(addr string) error {
+	r.forEach(key, rk, true, func(addr string) error {
 		err := r.pool.Set(addr, []byte(key), h.flags, int32(ttl), h.cas, h.buf)
 		if errors.Is(err, peers.ErrRefused) {
-			return nil // it does not see this node as the owner yet: it holds no copy, reads there miss
+			return errCopyRefused // it does not see this node as the owner yet
 		}
 		if err == nil {
 			r.pushes.Add(1)
@@ -486,21 +496,26 @@ func (r *replicator) push(key string) {
 // or right after a partition heals, when a member cut off still takes
 // itself for the owner of keys written on the others meanwhile; its copy
 // would overwrite the owner's newer value, or be served from here to
-// clients that follow the owner's list of hot keys. A copy this node holds
-// of the key is deleted with the refusal (unless it owns the key): a read
-// here misses rather than return an older copy.
+// clients that follow the owner's list of hot keys. What this node holds
+// of the key is deleted with the refusal, even when it owns the key: which
+// of the two rings is behind cannot be told here. When this node's is,
+// its item (a client's write from when it owned the key, or a copy) is
+// older than what the sender, the owner by now, holds; when the sender's
+// is (a partition just healed, or the change has not reached it), the
+// sender took writes of the key lately from clients whose ring is behind
+// too, and this node's item may be the older. A read here misses (or,
+// the key having just moved here, fetches it from its previous owner)
+// rather than return an older value.
 func (c *conn) copyRefused(key []byte) bool {
 	b := c.s.rep.peers.Load()
 	if b == nil || b.p == nil {
 		return false
 	}
-	addrs, self := b.p.Replicas(key, 1)
+	addrs, _ := b.p.Replicas(key, 1)
 	if len(addrs) == 0 || addrs[0] == c.peerAddr {
 		return false
 	}
-	if self != 0 {
-		c.s.store.Delete(key, nil)
-	}
+	c.s.store.Delete(key, nil)
 	c.s.rep.refused.Add(1)
 	return true
 }
@@ -521,8 +536,9 @@ func (r *replicator) deleteCopies(key string, addrs []string) {
 }
 
 // forEach runs op against every replica of rk in parallel (rk.mu held) and
-// drops those that fail.
-func (r *replicator) forEach(key string, rk *repKey, op func(addr string) error) {
+// drops those that fail; with copying (op stores a copy), it notes which
+// refused it and which took it (rk.refused).
+func (r *replicator) forEach(key string, rk *repKey, copying bool, op func(addr string) error) {
 	errs := make([]error, len(rk.replicas))
 	var wg sync.WaitGroup
 	for i, addr := range rk.replicas {
@@ -534,17 +550,28 @@ func (r *replicator) forEach(key string, rk *repKey, op func(addr string) error)
 	}
 	wg.Wait()
 	kept := rk.replicas[:0]
+	var refused []string
 	for i, addr := range rk.replicas {
-		if errs[i] == nil {
+		switch {
+		case errs[i] == nil:
 			kept = append(kept, addr)
-			continue
+			if !copying && slices.Contains(rk.refused, addr) {
+				refused = append(refused, addr) // a delete does not say it takes copies now
+			}
+		case errors.Is(errs[i], errCopyRefused):
+			kept = append(kept, addr)
+			refused = append(refused, addr)
+		default:
+			r.failures.Add(1)
+			r.epoch.Add(1)
+			r.s.log.Warn("hot key replica dropped", zap.String("key", key), zap.String("replica", addr), zap.Error(errs[i]))
 		}
-		r.failures.Add(1)
-		r.epoch.Add(1)
-		r.s.log.Warn("hot key replica dropped", zap.String("key", key), zap.String("replica", addr), zap.Error(errs[i]))
 	}
-	if len(kept) != len(rk.replicas) {
-		rk.replicas = kept
+	if len(kept) != len(rk.replicas) || !slices.Equal(refused, rk.refused) {
+		if !slices.Equal(refused, rk.refused) {
+			r.epoch.Add(1)
+		}
+		rk.replicas, rk.refused = kept, refused
 		rk.publish()
 	}
 }

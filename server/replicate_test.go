@@ -502,11 +502,39 @@ func TestHotKeyTouchShorterThanLease(t *testing.T) {
 	}
 }
 
+// A node the ring has just made a hot key's owner, holding a copy of it
+// from the previous owner, refuses that node's next copies (its ring is
+// behind) and drops its own copy with the first refusal: the previous
+// owner took writes since, so the copy is older than what it holds.
+func TestHotKeyNewOwnerDropsItsCopyOnRefusal(t *testing.T) {
+	a, b, c := startTestServer(t, nil), startTestServer(t, nil), startTestServer(t, nil)
+	ring := []string{a.Addr(), b.Addr(), c.Addr()}
+	for i, r := range []*Server{a, b, c} {
+		r.SetPeers(fixedPeers{addrs: ring, self: i})
+	}
+	roundTrip(t, a.Addr(), "set hot 0 0 2\r\nv1\r\n", "STORED\r\n")
+	makeHot(a, "hot")
+	if got := getValue(t, b.Addr(), "hot"); got != "v1" {
+		t.Fatalf("b's copy: %q", got)
+	}
+	// The key moves to b; a has not seen the change and takes a write.
+	b.SetPeers(fixedPeers{addrs: []string{b.Addr(), a.Addr(), c.Addr()}, self: 0})
+	roundTrip(t, a.Addr(), "set hot 0 0 2\r\nv2\r\n", "STORED\r\n")
+	if got := getValue(t, b.Addr(), "hot"); got != "" {
+		t.Fatalf("the new owner after refusing the previous owner's copy serves %q, want a miss (its copy is older than v2)", got)
+	}
+	if got := getValue(t, c.Addr(), "hot"); got != "v2" {
+		t.Fatalf("a replica both agree on: %q", got)
+	}
+}
+
 // A member takes a copy of a hot key only from the node its own ring
 // gives the key to: a node that takes itself for the owner (cut off while
-// the others moved the key, its partition just healed) neither overwrites
-// the owner's newer value nor leaves its older one on a replica, where a
-// read misses instead; the copies it sends are refused (NS), not failures.
+// the others moved the key, its partition just healed) overwrites neither
+// the owner's value nor a replica's; the copies it sends are refused (NS),
+// not failures, and both drop what they held of the key (which ring is
+// behind cannot be told there), so reads miss rather than return an older
+// value.
 func TestHotKeyCopyOnlyFromTheOwner(t *testing.T) {
 	a, b, c := startTestServer(t, nil), startTestServer(t, nil), startTestServer(t, nil)
 	b.SetPeers(fixedPeers{addrs: []string{b.Addr(), c.Addr(), a.Addr()}, self: 0})
@@ -516,8 +544,8 @@ func TestHotKeyCopyOnlyFromTheOwner(t *testing.T) {
 	a.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 0})
 	roundTrip(t, a.Addr(), "set hot 0 0 3\r\nold\r\n", "STORED\r\n")
 	makeHot(a, "hot")
-	if got := getValue(t, b.Addr(), "hot"); got != "new" {
-		t.Fatalf("the owner's value after a copy from a node that is not the owner: %q", got)
+	if got := getValue(t, b.Addr(), "hot"); got != "" {
+		t.Fatalf("the owner after a copy from a node that is not the owner: %q, want a miss", got)
 	}
 	if got := getValue(t, c.Addr(), "hot"); got != "" {
 		t.Fatalf("a replica after a copy from a node that is not the owner: %q, want a miss", got)
@@ -527,8 +555,14 @@ func TestHotKeyCopyOnlyFromTheOwner(t *testing.T) {
 			t.Fatalf("%s: slabcached_hotkey_copies_refused_total = %v, want the refusals counted", r.Addr(), v)
 		}
 	}
-	if n := a.rep.failures.Load(); n != 0 || a.hotReplicas("hot") != 3 {
-		t.Fatalf("refused copies: %d failures, %d nodes serving the key; want none dropped", n, a.hotReplicas("hot"))
+	// Refusals are not failures: the replicas stay, and take the next
+	// copy once their ring agrees, but are not named to clients
+	// meanwhile (they would read there what another node copies).
+	if n := a.rep.failures.Load(); n != 0 || len(a.rep.lookup("hot").replicas) != 2 || a.hotReplicas("hot") != 1 {
+		t.Fatalf("refused copies: %d failures, %d replicas, %d nodes named serving the key; want none dropped, none named", n, len(a.rep.lookup("hot").replicas), a.hotReplicas("hot"))
+	}
+	if cfg := roundTrip(t, a.Addr(), "config get hotkeys\r\n", "END\r\n"); strings.Contains(cfg, b.Addr()) || strings.Contains(cfg, c.Addr()) {
+		t.Fatalf("config get hotkeys names the replicas that refused the copy: %q", cfg)
 	}
 	// Once the rings agree, the copies are taken.
 	b.SetPeers(fixedPeers{addrs: []string{a.Addr(), b.Addr(), c.Addr()}, self: 1})
@@ -538,5 +572,8 @@ func TestHotKeyCopyOnlyFromTheOwner(t *testing.T) {
 		if got := getValue(t, r.Addr(), "hot"); got != "old" {
 			t.Fatalf("replica %s once the rings agree: %q", r.Addr(), got)
 		}
+	}
+	if a.hotReplicas("hot") != 3 {
+		t.Fatalf("%d nodes named serving the key once the replicas took the copy, want 3", a.hotReplicas("hot"))
 	}
 }
