@@ -567,10 +567,11 @@ func (r *replicator) forEach(key string, rk *repKey, copying bool, op func(addr 
 			r.s.log.Warn("hot key replica dropped", zap.String("key", key), zap.String("replica", addr), zap.Error(errs[i]))
 		}
 	}
-	if len(kept) != len(rk.replicas) || !slices.Equal(refused, rk.refused) {
-		if !slices.Equal(refused, rk.refused) {
-			r.epoch.Add(1)
-		}
+	shown := !slices.Equal(refused, rk.refused) // named to clients or no longer
+	if shown {
+		r.epoch.Add(1)
+	}
+	if shown || len(kept) != len(rk.replicas) {
 		rk.replicas, rk.refused = kept, refused
 		rk.publish()
 	}

@@ -291,11 +291,28 @@ func (ld *churnLoad) keyOnNodes(key string) string {
 			continue
 		}
 		nc.SetDeadline(time.Now().Add(200 * time.Millisecond))
-		fmt.Fprintf(nc, "mg %s v t\r\n", key)
-		buf := make([]byte, 256)
-		n, _ := nc.Read(buf)
+		// The item (with its CAS) and the node's list of the hot key's
+		// copies, if it owns it; a read through mg removes nothing a
+		// client could read.
+		fmt.Fprintf(nc, "mg %s v t c\r\nconfig get hotkeys\r\n", key)
+		buf := make([]byte, 4096)
+		n := 0
+		for n < len(buf) && !strings.HasSuffix(string(buf[:n]), "END\r\n") {
+			m, err := nc.Read(buf[n:])
+			n += m
+			if err != nil {
+				break
+			}
+		}
 		nc.Close()
-		fmt.Fprintf(&b, " %s %q;", ip, buf[:n])
+		item, cfg, _ := strings.Cut(string(buf[:n]), "CONFIG")
+		var hot string
+		for _, l := range strings.Split(cfg, "\n") {
+			if strings.HasPrefix(l, key+" ") {
+				hot = " hot " + strings.TrimSpace(l)
+			}
+		}
+		fmt.Fprintf(&b, " %s %q%s;", ip, item, hot)
 	}
 	return b.String()
 }
