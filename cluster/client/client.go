@@ -561,7 +561,7 @@ func (c *Client) Get(key string) (*Item, error) {
 		return c.getStandIn(n, key)
 	}
 	if r := c.readNode(key, n); r != n {
-		if it, err := c.getFrom(r, key); err == nil {
+		if it, err := c.getCopy(r, key); err == nil {
 			return it, nil
 		}
 	}
@@ -576,9 +576,46 @@ func (c *Client) Get(key string) (*Item, error) {
 // took the key's writes since, so it is older than what the owner held.
 // It is deleted there, and the read misses.
 func (c *Client) getStandIn(n *node, key string) (*Item, error) {
-	var got *Item
-	own := false
-	err := c.do(n, func(req *proto.Request) {
+	got, other, err := c.getWithin(n, key, c.cfg.GutterTTL)
+	if err == nil && other {
+		err = c.deleteOn(n, key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if got == nil {
+		return nil, ErrCacheMiss
+	}
+	return got, nil
+}
+
+// copyLease is the longest a hot key's copy lives on a replica (the
+// servers' lease): its owner refreshes it before then.
+const copyLease = 10 * time.Second
+
+// getCopy reads a hot key's copy from n, a node its owner lists. Only an
+// item that lives at most copyLease there is its owner's copy: an item that
+// lives longer is n's own, from a time n owned the key or written by a
+// client whose ring was behind, and the owner's writes do not reach it
+// (while the owner's list a client holds is older than a change of the
+// ring, n may take the key for its own). The read misses then, and the
+// caller reads the owner.
+func (c *Client) getCopy(n *node, key string) (*Item, error) {
+	got, _, err := c.getWithin(n, key, copyLease)
+	if err != nil {
+		return nil, err
+	}
+	if got == nil {
+		return nil, ErrCacheMiss
+	}
+	return got, nil
+}
+
+// getWithin reads key from n with its TTL (mg v f t c): the item when it
+// lives at most max there; other reports one that lives longer or never
+// expires (got is nil then).
+func (c *Client) getWithin(n *node, key string, max time.Duration) (got *Item, other bool, err error) {
+	err = c.do(n, func(req *proto.Request) {
 		keyRequest(req, proto.CmdMetaGet, key, 0, 0)
 		for _, f := range []byte("vfct") {
 			req.AddFlag(f)
@@ -597,8 +634,8 @@ func (c *Client) getStandIn(n *node, key string) (*Item, error) {
 		default:
 			return unexpected(rp)
 		}
-		if ttl, ok := rp.FlagInt('t'); !ok || !c.gutterTTL(ttl) {
-			own = true
+		if ttl, ok := rp.FlagInt('t'); !ok || !within(ttl, max) {
+			other = true
 			return nil
 		}
 		f, _ := rp.FlagUint('f')
@@ -606,18 +643,13 @@ func (c *Client) getStandIn(n *node, key string) (*Item, error) {
 		got = &Item{Key: key, Value: append([]byte(nil), rp.Value...), Flags: uint32(f), CAS: cas}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	if own {
-		if err := c.deleteOn(n, key); err != nil {
-			return nil, err
-		}
-	}
-	if got == nil {
-		return nil, ErrCacheMiss
-	}
-	return got, nil
+	return got, other, err
+}
+
+// within reports whether an item with ttl seconds left (-1: none) lives
+// at most max.
+func within(ttl int64, max time.Duration) bool {
+	return ttl >= 0 && ttl <= int64(max/time.Second)
 }
 
 // deleteOn deletes key on n; a miss is success.
@@ -627,12 +659,6 @@ func (c *Client) deleteOn(n *node, key string) error {
 		return nil
 	}
 	return err
-}
-
-// gutterTTL reports whether an item with ttl seconds left (-1: none) can
-// be a stand-in's value (getStandIn).
-func (c *Client) gutterTTL(ttl int64) bool {
-	return ttl >= 0 && ttl <= int64(c.cfg.GutterTTL/time.Second)
 }
 
 // getFrom reads key from node n.
@@ -665,8 +691,8 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 	}
 	st := c.state.Load()
 	groups := map[*node][]string{}
-	owners := map[string]*node{}   // hot keys read from a node other than their owner
-	standIns := map[string]*node{} // keys of down owners, read from stand-ins (getStandIn)
+	copies := map[string][2]*node{} // hot keys: the node to read a copy from, and the owner
+	standIns := map[string]*node{}  // keys of down owners, read from stand-ins (getStandIn)
 	for _, k := range keys {
 		if !validKey(k) {
 			return nil, ErrMalformedKey
@@ -683,8 +709,8 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 			}
 		}
 		if r := c.readNode(k, n); r != n {
-			owners[k] = n
-			n = r
+			copies[k] = [2]*node{r, n}
+			continue
 		}
 		groups[n] = append(groups[n], k)
 	}
@@ -700,74 +726,67 @@ func (c *Client) GetMulti(keys []string) (map[string]*Item, error) {
 		}
 		mu.Unlock()
 	}
-	// fetch reads every group, one request per node, all in parallel. A
-	// failure fails the call unless every key of the group has an owner
-	// to fall back to (retry).
-	fetch := func(groups map[*node][]string, retry map[string]*node) {
-		var wg sync.WaitGroup
-		for n, ks := range groups {
-			fallback := true
-			for _, k := range ks {
-				if retry[k] == nil {
-					fallback = false
-				}
-			}
-			if n.down.Load() {
-				if !fallback {
-					fail(fmt.Errorf("%w: %s", ErrNodeDown, n.addr))
-				}
-				continue
-			}
-			n.sent.Add(int64(len(ks) - 1)) // do counts one
-			wg.Add(1)
-			go func(n *node, ks []string) {
-				defer wg.Done()
-				var items []*Item
-				err := c.do(n, func(req *proto.Request) { getsRequest(req, ks...) },
-					func(rp *proto.Reply) error {
-						return valuesResult(rp, func(it *Item) { items = append(items, it) })
-					})
-				if err != nil {
-					if !fallback {
-						fail(err)
-					}
-					return
-				}
-				mu.Lock()
-				for _, it := range items {
-					out[it.Key] = it
-				}
-				mu.Unlock()
-			}(n, ks)
-		}
-		wg.Wait()
+	found := func(k string, it *Item) {
+		mu.Lock()
+		out[k] = it
+		mu.Unlock()
 	}
+	// Stand-ins' and copies' keys one by one (getStandIn, getCopy: they
+	// check each item's TTL); a copy that misses comes from its owner.
+	rest := map[*node][]string{} // under mu
 	var wg sync.WaitGroup
 	for k, n := range standIns {
 		wg.Go(func() {
 			it, err := c.getStandIn(n, k)
 			switch {
 			case err == nil:
-				mu.Lock()
-				out[k] = it
-				mu.Unlock()
+				found(k, it)
 			case !errors.Is(err, ErrCacheMiss):
 				fail(err)
 			}
 		})
 	}
-	fetch(groups, owners)
-	wg.Wait()
-	// Hot keys a replica did not have (or could not serve) come from
-	// their owners.
-	again := map[*node][]string{}
-	for k, n := range owners {
-		if out[k] == nil {
-			again[n] = append(again[n], k)
-		}
+	for k, rn := range copies {
+		wg.Go(func() {
+			if it, err := c.getCopy(rn[0], k); err == nil {
+				found(k, it)
+				return
+			}
+			mu.Lock()
+			rest[rn[1]] = append(rest[rn[1]], k)
+			mu.Unlock()
+		})
 	}
-	if len(again) > 0 {
-		fetch(again, nil)
+	// The owners' keys: one request per node, all in parallel.
+	fetch := func(groups map[*node][]string) {
+		var wg sync.WaitGroup
+		for n, ks := range groups {
+			if n.down.Load() {
+				fail(fmt.Errorf("%w: %s", ErrNodeDown, n.addr))
+				continue
+			}
+			n.sent.Add(int64(len(ks) - 1)) // do counts one
+			wg.Go(func() {
+				var items []*Item
+				err := c.do(n, func(req *proto.Request) { getsRequest(req, ks...) },
+					func(rp *proto.Reply) error {
+						return valuesResult(rp, func(it *Item) { items = append(items, it) })
+					})
+				if err != nil {
+					fail(err)
+					return
+				}
+				for _, it := range items {
+					found(it.Key, it)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	fetch(groups)
+	wg.Wait()
+	if len(rest) > 0 {
+		fetch(rest)
 	}
 	return out, firstErr
 }

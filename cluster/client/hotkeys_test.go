@@ -3,6 +3,7 @@ package client
 import (
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,8 +12,9 @@ import (
 )
 
 // hotCluster starts three fake nodes that count the keys read from each
-// and answer every get with a hit, and a client that sees one hot key,
-// "hot", served by all three (its owner first).
+// and answer every get with a hit (an mg, as a copy read is, with a copy's
+// TTL), and a client that sees one hot key, "hot", served by all three
+// (its owner first).
 func hotCluster(t *testing.T, cfg Config) (c *Client, owner string, reads func() map[string]int) {
 	t.Helper()
 	var mu sync.Mutex
@@ -21,6 +23,12 @@ func hotCluster(t *testing.T, cfg Config) (c *Client, owner string, reads func()
 	for i := 0; i < 3; i++ {
 		var self string
 		self = startFakeNode(t, func(req *proto.Request, dst []byte) []byte {
+			if req.Command == proto.CmdMetaGet {
+				mu.Lock()
+				counts[self]++
+				mu.Unlock()
+				return append(dst, "VA 1 f0 t9 c1\r\nx\r\n"...)
+			}
 			if req.Command != proto.CmdGets {
 				return proto.AppendError(dst, proto.ErrUnknownCommand)
 			}
@@ -135,5 +143,56 @@ func TestHotKeyOfAnotherOwnerReadFromTheOwner(t *testing.T) {
 	}
 	if got := reads(); got[owner] != 300 {
 		t.Fatalf("300 reads of a hot key its ring owner (%s) did not list: %v", owner, got)
+	}
+}
+
+// A node a hot key's owner lists may hold an item of the key of its own
+// (from a time it owned the key, or written by a client whose ring was
+// behind), which the owner's writes do not reach: only an item that lives
+// at most a copy's lease is read there; any other read of the key, by Get
+// or GetMulti, goes to the owner.
+func TestHotKeyReadsOnlyCopies(t *testing.T) {
+	var owner atomic.Value // the owner's address, once known
+	owner.Store("")
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		var self string
+		self = startFakeNode(t, func(req *proto.Request, dst []byte) []byte {
+			value, ttl := "own", "-1" // a node's own item, which never expires
+			if self == owner.Load().(string) {
+				value = "owner"
+			}
+			switch req.Command {
+			case proto.CmdMetaGet:
+				return append(dst, "VA "+strconv.Itoa(len(value))+" f0 t"+ttl+" c7\r\n"+value+"\r\n"...)
+			case proto.CmdGets:
+				for _, k := range req.Keys {
+					dst = proto.AppendValueHeaderCAS(dst, k, 0, len(value), 9)
+					dst = proto.AppendValue(dst, []byte(value))
+				}
+				return proto.AppendEnd(dst)
+			}
+			return proto.AppendError(dst, proto.ErrUnknownCommand)
+		})
+		addrs = append(addrs, self)
+	}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, Timeout: 5 * time.Second, HotKeyRandom: true})
+	owner.Store(c.Owner("hot"))
+	hs := hotSet{"hot": {c.Owner("hot")}}
+	for _, a := range addrs {
+		if a != c.Owner("hot") {
+			hs["hot"] = append(hs["hot"], a)
+		}
+	}
+	c.hot.Store(&hs)
+	for range 50 {
+		if it, err := c.Get("hot"); err != nil || string(it.Value) != "owner" {
+			t.Fatalf("Get of a hot key whose replicas hold items of their own: %v %v", it, err)
+		}
+		items, err := c.GetMulti([]string{"hot"})
+		if err != nil || items["hot"] == nil || string(items["hot"].Value) != "owner" {
+			t.Fatalf("GetMulti of a hot key whose replicas hold items of their own: %v %v", items, err)
+		}
 	}
 }

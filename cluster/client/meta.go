@@ -45,7 +45,7 @@ func (c *Client) LeaseGet(key string, vivify, recache int32) (*Lease, error) {
 		return nil, err
 	}
 	l, err := c.leaseGet(n, key, vivify, recache)
-	if err != nil || !stand || !l.Hit || l.Won || l.AlreadyWon || c.gutterTTL(l.TTL) {
+	if err != nil || !stand || !l.Hit || l.Won || l.AlreadyWon || within(l.TTL, c.cfg.GutterTTL) {
 		return l, err
 	}
 	if err := c.deleteOn(n, key); err != nil {
