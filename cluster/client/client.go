@@ -176,6 +176,7 @@ type Client struct {
 	mu       sync.Mutex             // serializes applying views
 	lastFrom string                 // endpoint of the last applied view
 	hot      atomic.Pointer[hotSet] // hot keys and their serving nodes (hotkeys.go)
+	wrote    sync.Map               // hot key -> time.Time: written by this client lately (noteHotWrite)
 	pick     uint64                 // this client's seed for HotKeyPerClient
 
 	stop   chan struct{}
@@ -481,6 +482,9 @@ func (c *Client) nodeOrStandIn(key string, write bool) (*node, bool, error) {
 	}
 	if !validKey(key) {
 		return nil, false, ErrMalformedKey
+	}
+	if write {
+		c.noteHotWrite(key)
 	}
 	st := c.state.Load()
 	i := st.ring.OwnerString(key)

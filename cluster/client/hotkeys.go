@@ -65,6 +65,7 @@ func (c *Client) refreshHot() {
 		}
 	}
 	c.hot.Store(&all)
+	c.forgetOldWrites()
 }
 
 // HotKeys returns the hot keys the client spreads, with the nodes that
@@ -98,6 +99,9 @@ func (c *Client) readNode(key string, owner *node) *node {
 		// and n stands in for it): the writes this client sends to n
 		// do not reach that node's copies.
 		return owner
+	}
+	if c.wroteLately(key) {
+		return owner // (noteHotWrite)
 	}
 	var addr string
 	switch {
@@ -135,6 +139,43 @@ func (c *Client) readNode(key string, owner *node) *node {
 		return n
 	}
 	return owner
+}
+
+// noteHotWrite notes a write of key when it is hot: for a copy's lease
+// this client reads it from its owner (wroteLately). The owner updates
+// the copies before it answers a write, but a replica that did not answer
+// in time is dropped from the key's copies without it, and keeps its
+// older copy until the lease runs out; a client whose list of copies
+// predates the drop would read it there. So a client reads its own writes
+// at least; other clients' reads of that replica are bounded by the
+// lease (docs/hotkeys.md).
+func (c *Client) noteHotWrite(key string) {
+	p := c.hot.Load()
+	if p == nil {
+		return
+	}
+	if _, ok := (*p)[key]; !ok {
+		return
+	}
+	c.wrote.Store(key, time.Now())
+}
+
+// wroteLately reports whether this client wrote the hot key key within a
+// copy's lease.
+func (c *Client) wroteLately(key string) bool {
+	at, ok := c.wrote.Load(key)
+	return ok && time.Since(at.(time.Time)) <= copyLease
+}
+
+// forgetOldWrites drops the writes noted more than a copy's lease ago (each
+// poll).
+func (c *Client) forgetOldWrites() {
+	c.wrote.Range(func(k, at any) bool {
+		if time.Since(at.(time.Time)) > copyLease {
+			c.wrote.CompareAndDelete(k, at)
+		}
+		return true
+	})
 }
 
 func nodeByAddr(nodes []*node, addr string) *node {

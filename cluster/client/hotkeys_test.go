@@ -196,3 +196,64 @@ func TestHotKeyReadsOnlyCopies(t *testing.T) {
 		}
 	}
 }
+
+// A replica that did not answer the owner in time is dropped from a hot
+// key's copies and keeps its older copy until the lease runs out, listed
+// still in the list a client polled before the drop: a client that wrote
+// the key reads it from its owner for a lease after, so it reads its own
+// writes; before its write its reads spread over the replicas.
+func TestHotKeyOwnWritesReadFromTheOwner(t *testing.T) {
+	var owner atomic.Value
+	owner.Store("")
+	var addrs []string
+	for i := 0; i < 3; i++ {
+		var self string
+		self = startFakeNode(t, func(req *proto.Request, dst []byte) []byte {
+			switch req.Command {
+			case proto.CmdSet:
+				return proto.AppendStatus(dst, proto.StatusStored)
+			case proto.CmdMetaGet: // a replica's copy, from before the write
+				return append(dst, "VA 3 f0 t9 c7\r\nold\r\n"...)
+			case proto.CmdGets:
+				value := "old"
+				if self == owner.Load().(string) {
+					value = "new"
+				}
+				for _, k := range req.Keys {
+					dst = proto.AppendValueHeaderCAS(dst, k, 0, len(value), 9)
+					dst = proto.AppendValue(dst, []byte(value))
+				}
+				return proto.AppendEnd(dst)
+			}
+			return proto.AppendError(dst, proto.ErrUnknownCommand)
+		})
+		addrs = append(addrs, self)
+	}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, Timeout: 5 * time.Second, HotKeyRandom: true})
+	owner.Store(c.Owner("hot"))
+	hs := hotSet{"hot": {c.Owner("hot")}}
+	for _, a := range addrs {
+		if a != c.Owner("hot") {
+			hs["hot"] = append(hs["hot"], a)
+		}
+	}
+	c.hot.Store(&hs)
+	copies := 0
+	for range 50 {
+		if it, err := c.Get("hot"); err == nil && string(it.Value) == "old" {
+			copies++
+		}
+	}
+	if copies == 0 {
+		t.Fatal("no read of the hot key went to a replica before the client wrote it")
+	}
+	if err := c.Set(&Item{Key: "hot", Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		if it, err := c.Get("hot"); err != nil || string(it.Value) != "new" {
+			t.Fatalf("a read after this client's write of the hot key: %v %v, want the owner's value", it, err)
+		}
+	}
+}

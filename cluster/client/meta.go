@@ -56,8 +56,7 @@ func (c *Client) LeaseGet(key string, vivify, recache int32) (*Lease, error) {
 
 func (c *Client) leaseGet(n *node, key string, vivify, recache int32) (*Lease, error) {
 	var l *Lease
-	var err error
-	err = c.do(n, func(req *proto.Request) {
+	err := c.do(n, func(req *proto.Request) {
 		keyRequest(req, proto.CmdMetaGet, key, 0, 0)
 		for _, f := range []byte("vfct") {
 			req.AddFlag(f)
