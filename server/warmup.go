@@ -245,9 +245,17 @@ func (s *Server) warming(key []byte) (string, bool) {
 	}
 	w := &s.warm
 	w.mu.Lock()
+	if since.After(w.since) {
+		// The ring has changed and its warm-up has not started yet
+		// (RingChanged runs just after the new ring is in place): start
+		// it now, or this read would be served the copy from before.
+		w.mu.Unlock()
+		s.refreshWarm()
+		w.mu.Lock()
+	}
 	defer w.mu.Unlock()
 	if !since.Equal(w.since) || s.warmMineLocked(string(key)) {
-		return "", false // the tick has not seen this change yet, the warm-up is over, or a write here wins
+		return "", false // the warm-up is over, or a write here wins
 	}
 	return addr, true
 }
