@@ -154,30 +154,50 @@ func StartMemcached(t testing.TB, args ...string) string {
 
 func startMemcached(t testing.TB, bin string, args []string) string {
 	t.Helper()
-	port := FreePort(t)
-	all := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, args...)
-	if os.Geteuid() == 0 {
-		all = append(all, "-u", "root")
-	}
-	cmd := exec.Command(bin, all...)
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		s := bufio.NewScanner(stderr)
-		for s.Scan() {
+	// FreePort's port may be taken by another test's server before
+	// memcached binds it: memcached then exits at once, while that other
+	// server answers the dial. So a start counts once the process is still
+	// running a moment after its port answers; otherwise it is tried again
+	// on another port.
+	for attempt := 1; ; attempt++ {
+		port := FreePort(t)
+		all := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, args...)
+		if os.Geteuid() == 0 {
+			all = append(all, "-u", "root")
 		}
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := WaitListening(addr, 5*time.Second); err != nil {
-		t.Fatal(err)
+		cmd := exec.Command(bin, all...)
+		stderr, _ := cmd.StderrPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			s := bufio.NewScanner(stderr)
+			for s.Scan() {
+			}
+		}()
+		exited := make(chan struct{})
+		go func() {
+			_ = cmd.Wait()
+			close(exited)
+		}()
+		t.Cleanup(func() {
+			_ = cmd.Process.Kill()
+			<-exited
+		})
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		if err := WaitListening(addr, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-exited:
+			if attempt == 3 {
+				t.Fatalf("%s exited on start three times (its port taken each time?)", bin)
+			}
+			continue
+		case <-time.After(50 * time.Millisecond):
+			return addr
+		}
 	}
-	return addr
 }
 
 var (
