@@ -30,9 +30,9 @@ import (
 //
 // SLABCACHED_CHURN_SECONDS=N waits N seconds between the changes
 // (default 3); SLABCACHED_CHURN_PLACEMENT sets the nodes' placement (the
-// default, ketama, unless given: with jump or ch3, whose rings move keys
+// default, ketama, unless given; with jump or ch3, whose rings move keys
 // between the remaining nodes when a node in the middle leaves or fails,
-// it still fails about one run in ten; docs/cluster.md).
+// it failed now and then until lately, docs/cluster.md).
 func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	tc, ip := newTestCluster(t, 141, 4)
 	step := churnStep()
