@@ -248,7 +248,7 @@ func (s *Store) lookupGoneLocked(sh *shard, hv uint64, key []byte, now uint32, k
 		s.removeLocked(sh, i, ref, nil)
 		return 0, nil, Expired
 	}
-	if !keepDisowned && s.disownedGoneLocked(p, false) {
+	if !keepDisowned && s.dis.marks.Load() != nil && s.disownedGoneLocked(p, false) {
 		s.removeLocked(sh, i, ref, nil)
 		return 0, nil, Absent
 	}
