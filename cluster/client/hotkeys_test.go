@@ -146,33 +146,18 @@ func TestHotKeyOfAnotherOwnerReadFromTheOwner(t *testing.T) {
 	}
 }
 
-// A node a hot key's owner lists may hold an item of the key of its own
-// (from a time it owned the key, or written by a client whose ring was
-// behind), which the owner's writes do not reach: only an item that lives
-// at most a copy's lease is read there; any other read of the key, by Get
-// or GetMulti, goes to the owner.
-func TestHotKeyReadsOnlyCopies(t *testing.T) {
+// hotPair starts three fake nodes answering with handle (owner: the node
+// is the hot key's owner) and a client, drawing the node of each hot read
+// at random, that sees one hot key, "hot", served by all three.
+func hotPair(t *testing.T, handle func(owner bool, req *proto.Request, dst []byte) []byte) *Client {
+	t.Helper()
 	var owner atomic.Value // the owner's address, once known
 	owner.Store("")
 	var addrs []string
 	for i := 0; i < 3; i++ {
 		var self string
 		self = startFakeNode(t, func(req *proto.Request, dst []byte) []byte {
-			value, ttl := "own", "-1" // a node's own item, which never expires
-			if self == owner.Load().(string) {
-				value = "owner"
-			}
-			switch req.Command {
-			case proto.CmdMetaGet:
-				return append(dst, "VA "+strconv.Itoa(len(value))+" f0 t"+ttl+" c7\r\n"+value+"\r\n"...)
-			case proto.CmdGets:
-				for _, k := range req.Keys {
-					dst = proto.AppendValueHeaderCAS(dst, k, 0, len(value), 9)
-					dst = proto.AppendValue(dst, []byte(value))
-				}
-				return proto.AppendEnd(dst)
-			}
-			return proto.AppendError(dst, proto.ErrUnknownCommand)
+			return handle(self == owner.Load().(string), req, dst)
 		})
 		addrs = append(addrs, self)
 	}
@@ -186,6 +171,37 @@ func TestHotKeyReadsOnlyCopies(t *testing.T) {
 		}
 	}
 	c.hot.Store(&hs)
+	return c
+}
+
+// appendValues answers a gets of keys with value.
+func appendValues(dst []byte, keys [][]byte, value string) []byte {
+	for _, k := range keys {
+		dst = proto.AppendValueHeaderCAS(dst, k, 0, len(value), 9)
+		dst = proto.AppendValue(dst, []byte(value))
+	}
+	return proto.AppendEnd(dst)
+}
+
+// A node a hot key's owner lists may hold an item of the key of its own
+// (from a time it owned the key, or written by a client whose ring was
+// behind), which the owner's writes do not reach: only an item that lives
+// at most a copy's lease is read there; any other read of the key, by Get
+// or GetMulti, goes to the owner.
+func TestHotKeyReadsOnlyCopies(t *testing.T) {
+	c := hotPair(t, func(owner bool, req *proto.Request, dst []byte) []byte {
+		value := "own" // a node's own item, which never expires
+		if owner {
+			value = "owner"
+		}
+		switch req.Command {
+		case proto.CmdMetaGet:
+			return append(dst, "VA "+strconv.Itoa(len(value))+" f0 t-1 c7\r\n"+value+"\r\n"...)
+		case proto.CmdGets:
+			return appendValues(dst, req.Keys, value)
+		}
+		return proto.AppendError(dst, proto.ErrUnknownCommand)
+	})
 	for range 50 {
 		if it, err := c.Get("hot"); err != nil || string(it.Value) != "owner" {
 			t.Fatalf("Get of a hot key whose replicas hold items of their own: %v %v", it, err)
@@ -203,42 +219,20 @@ func TestHotKeyReadsOnlyCopies(t *testing.T) {
 // the key reads it from its owner for a lease after, so it reads its own
 // writes; before its write its reads spread over the replicas.
 func TestHotKeyOwnWritesReadFromTheOwner(t *testing.T) {
-	var owner atomic.Value
-	owner.Store("")
-	var addrs []string
-	for i := 0; i < 3; i++ {
-		var self string
-		self = startFakeNode(t, func(req *proto.Request, dst []byte) []byte {
-			switch req.Command {
-			case proto.CmdSet:
-				return proto.AppendStatus(dst, proto.StatusStored)
-			case proto.CmdMetaGet: // a replica's copy, from before the write
-				return append(dst, "VA 3 f0 t9 c7\r\nold\r\n"...)
-			case proto.CmdGets:
-				value := "old"
-				if self == owner.Load().(string) {
-					value = "new"
-				}
-				for _, k := range req.Keys {
-					dst = proto.AppendValueHeaderCAS(dst, k, 0, len(value), 9)
-					dst = proto.AppendValue(dst, []byte(value))
-				}
-				return proto.AppendEnd(dst)
+	c := hotPair(t, func(owner bool, req *proto.Request, dst []byte) []byte {
+		switch req.Command {
+		case proto.CmdSet:
+			return proto.AppendStatus(dst, proto.StatusStored)
+		case proto.CmdMetaGet: // a replica's copy, from before the write
+			return append(dst, "VA 3 f0 t9 c7\r\nold\r\n"...)
+		case proto.CmdGets:
+			if owner {
+				return appendValues(dst, req.Keys, "new")
 			}
-			return proto.AppendError(dst, proto.ErrUnknownCommand)
-		})
-		addrs = append(addrs, self)
-	}
-	disco := startFakeDisco(t, members(addrs), false)
-	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, Timeout: 5 * time.Second, HotKeyRandom: true})
-	owner.Store(c.Owner("hot"))
-	hs := hotSet{"hot": {c.Owner("hot")}}
-	for _, a := range addrs {
-		if a != c.Owner("hot") {
-			hs["hot"] = append(hs["hot"], a)
+			return appendValues(dst, req.Keys, "old")
 		}
-	}
-	c.hot.Store(&hs)
+		return proto.AppendError(dst, proto.ErrUnknownCommand)
+	})
 	copies := 0
 	for range 50 {
 		if it, err := c.Get("hot"); err == nil && string(it.Value) == "old" {
