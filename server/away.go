@@ -64,11 +64,7 @@ const awayKeep = 10 * time.Minute
 
 // awayPeers returns the cluster as the away log sees it, or nil.
 func (s *Server) awayPeers() awayPeers {
-	b := s.rep.peers.Load()
-	if b == nil {
-		return nil
-	}
-	ap, _ := b.p.(awayPeers)
+	ap, _ := peersAs[awayPeers](s)
 	return ap
 }
 

@@ -43,17 +43,10 @@ func slabcachedBinary(t *testing.T) string {
 // startBinary starts the built slabcached with args on a free port.
 func startBinary(t *testing.T, args ...string) string {
 	t.Helper()
-	port := testenv.FreePort(t)
-	cmd := exec.Command(slabcachedBinary(t), append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	if err := testenv.WaitListening(addr, 10*time.Second); err != nil {
-		t.Fatal(err)
-	}
-	return addr
+	bin := slabcachedBinary(t)
+	return testenv.StartServer(t, func(port int) *exec.Cmd {
+		return exec.Command(bin, append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...)
+	})
 }
 
 // Every text conversation of the corpus gets the same replies from

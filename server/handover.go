@@ -51,11 +51,7 @@ func (s *Server) refreshHandover() {
 	if !s.pushOn() {
 		return
 	}
-	b := s.rep.peers.Load()
-	if b == nil {
-		return
-	}
-	mp, ok := b.p.(handoverPeers)
+	mp, ok := peersAs[handoverPeers](s)
 	if !ok {
 		return
 	}
@@ -88,11 +84,9 @@ func (s *Server) Leaving() {
 	if !s.pushOn() {
 		return
 	}
-	if b := s.rep.peers.Load(); b != nil {
-		if lp, ok := b.p.(leavePeers); ok {
-			to := lp.Handoff()
-			s.hand.leaveTo.Store(&to)
-		}
+	if lp, ok := peersAs[leavePeers](s); ok {
+		to := lp.Handoff()
+		s.hand.leaveTo.Store(&to)
 	}
 }
 
@@ -198,11 +192,7 @@ func (c *conn) movedOwner(key []byte) string {
 	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u || c.peer {
 		return "" // (one load for the writes outside the window)
 	}
-	b := c.s.rep.peers.Load()
-	if b == nil {
-		return ""
-	}
-	mp, ok := b.p.(handoverPeers)
+	mp, ok := peersAs[handoverPeers](c.s)
 	if !ok {
 		return ""
 	}

@@ -106,6 +106,18 @@ type replicator struct {
 
 type peersBox struct{ p Peers }
 
+// peersAs returns the cluster as T, what one part of the server needs
+// from it (cluster.Node has it all): false with no cluster, or one without
+// T.
+func peersAs[T any](s *Server) (T, bool) {
+	if b := s.rep.peers.Load(); b != nil {
+		t, ok := b.p.(T)
+		return t, ok
+	}
+	var none T
+	return none, false
+}
+
 // repKey is one replicated key. mu orders its copies and invalidations: a
 // refresh that read the old value finishes before an invalidation starts.
 type repKey struct {

@@ -81,11 +81,7 @@ func (s *Server) warmPeers() warmPeers {
 	if s.set.WarmupSecs <= 0 {
 		return nil
 	}
-	b := s.rep.peers.Load()
-	if b == nil {
-		return nil
-	}
-	wp, _ := b.p.(warmPeers)
+	wp, _ := peersAs[warmPeers](s)
 	return wp
 }
 
@@ -117,11 +113,7 @@ type gaveUpPeers interface {
 // did not own are left alone (a stand-in's, or a client's that does not
 // route by the cluster's ring).
 func (s *Server) disownMoved() {
-	b := s.rep.peers.Load()
-	if b == nil {
-		return
-	}
-	gp, ok := b.p.(gaveUpPeers)
+	gp, ok := peersAs[gaveUpPeers](s)
 	if !ok {
 		return
 	}
@@ -275,8 +267,8 @@ func (c *conn) handoverCommit(r *proto.Request) {
 		c.out = append(c.out, "NS\r\n"...)
 		return
 	}
-	w.written[string(r.Key)] = struct{}{} // here now: never fetched
-	w.active = time.Now()                 // pushes keep the warm-up from ending early
+	c.s.settleLocked(string(r.Key)) // here now: never fetched
+	w.active = time.Now()           // pushes keep the warm-up from ending early
 	// A set, not the push's add: a copy here not written, fetched or
 	// pushed in this warm-up is from before the change (this node owned
 	// the key once before), older than the pushed value.
@@ -289,11 +281,7 @@ func (s *Server) noteWrite(key []byte) {
 	w := &s.warm
 	w.mu.Lock()
 	if w.written != nil && !w.full {
-		if len(w.written) >= maxWarmWritten {
-			w.full = true
-		} else {
-			w.written[string(key)] = struct{}{}
-		}
+		s.settleLocked(string(key))
 	}
 	w.mu.Unlock()
 }
@@ -541,7 +529,9 @@ func (s *Server) fetchFrom(addr, key string) {
 }
 
 // settleLocked marks key as this node's for the rest of the warm-up
-// (w.mu held, a warm-up on): fetched, no copy is taken again.
+// (w.mu held, a warm-up on and not full): written, pushed or fetched
+// here, no copy of it is taken again; past maxWarmWritten keys, none is
+// (full).
 func (s *Server) settleLocked(key string) {
 	w := &s.warm
 	if len(w.written) >= maxWarmWritten {

@@ -20,8 +20,9 @@ import (
 )
 
 // Through a join, a graceful leave, a crash, the crashed node's return
-// and a warm restart (the node comes back with its items), clients that write, read and delete keys without pause never
-// read a value older than the one they last stored or one they deleted:
+// and a warm restart (the node comes back with its items), clients that
+// write, read and delete keys without pause never read a value older than
+// the one they last stored or one they deleted:
 // a miss is the most a membership change may cost, also to a client that
 // learns of each change seconds late. A third of the requests go to a few
 // keys, which turn hot: other nodes hold copies of them and serve their
@@ -30,9 +31,9 @@ import (
 //
 // SLABCACHED_CHURN_SECONDS=N waits N seconds between the changes
 // (default 3); SLABCACHED_CHURN_PLACEMENT sets the nodes' placement (the
-// default, ketama, unless given; with jump or ch3, whose rings move keys
-// between the remaining nodes when a node in the middle leaves or fails,
-// it failed now and then until lately, docs/cluster.md).
+// default, ketama, unless given; docs/cluster.md gives its runs with jump
+// and ch3, whose rings move keys between the remaining nodes when a node
+// in the middle leaves or fails).
 func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
 	tc, ip := newTestCluster(t, 141, 4)
 	step := churnStep()

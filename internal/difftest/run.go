@@ -2,7 +2,6 @@ package difftest
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/slabcache/slabcache/internal/testenv"
 )
@@ -37,48 +35,15 @@ func Memcached(t testing.TB, flags []string) string {
 //	path -l 127.0.0.1 -p PORT -U 0 [extra...] [conversation flags...]
 //
 // on a free port, waits until it accepts connections, and kills it when the
-// test ends. What the program wrote to stdout and stderr is logged if the
-// test failed.
+// test ends; what the program wrote to stdout and stderr is logged if the
+// test failed (testenv.StartServer).
 func Binary(path string, extra ...string) Starter {
 	return func(t testing.TB, flags []string) string {
 		t.Helper()
-		port := strconv.Itoa(testenv.FreePort(t))
-		args := append([]string{"-l", "127.0.0.1", "-p", port, "-U", "0"}, extra...)
-		args = append(args, flags...)
-		cmd := exec.Command(path, args...)
-		var out testenv.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting %s: %v", path, err)
-		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
-			<-exited
-			if t.Failed() && out.Len() > 0 {
-				t.Logf("output of %s %s:\n%s", filepath.Base(path), strings.Join(args, " "), out.String())
-			}
+		return testenv.StartServer(t, func(port int) *exec.Cmd {
+			args := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, extra...)
+			return exec.Command(path, append(args, flags...)...)
 		})
-		addr := "127.0.0.1:" + port
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-			if err == nil {
-				c.Close()
-				return addr
-			}
-			select {
-			case err := <-exited:
-				exited <- err
-				t.Fatalf("%s %s exited before listening (%v):\n%s", path, strings.Join(args, " "), err, out.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s is not listening on %s after 5s:\n%s", path, addr, out.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
 	}
 }
 

@@ -7,7 +7,6 @@
 package testenv
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"net"
@@ -154,49 +153,82 @@ func StartMemcached(t testing.TB, args ...string) string {
 
 func startMemcached(t testing.TB, bin string, args []string) string {
 	t.Helper()
-	// FreePort's port may be taken by another test's server before
-	// memcached binds it: memcached then exits at once, while that other
-	// server answers the dial. So a start counts once the process is still
-	// running a moment after its port answers; otherwise it is tried again
-	// on another port.
-	for attempt := 1; ; attempt++ {
-		port := FreePort(t)
+	return StartServer(t, func(port int) *exec.Cmd {
 		all := append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0"}, args...)
 		if os.Geteuid() == 0 {
 			all = append(all, "-u", "root")
 		}
-		cmd := exec.Command(bin, all...)
-		stderr, _ := cmd.StderrPipe()
-		if err := cmd.Start(); err != nil {
+		return exec.Command(bin, all...)
+	})
+}
+
+// StartServer starts the server cmd returns for a port (one that listens
+// on 127.0.0.1:port) on a free port, and returns its address once it
+// answers there; it is killed when t ends, and what it wrote to stdout and
+// stderr is logged if the test failed. FreePort's port may be taken by
+// another test's server before the process binds it: the process then
+// exits at once, while that other server may answer the dial. So a start
+// counts once the process still runs a moment after its port answers;
+// otherwise it is started again on another port, three times at most.
+func StartServer(t testing.TB, cmd func(port int) *exec.Cmd) string {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		port := FreePort(t)
+		c := cmd(port)
+		out := &Buffer{}
+		c.Stdout, c.Stderr = out, out
+		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
-		go func() {
-			s := bufio.NewScanner(stderr)
-			for s.Scan() {
-			}
-		}()
+		var exitErr error
 		exited := make(chan struct{})
 		go func() {
-			_ = cmd.Wait()
+			exitErr = c.Wait()
 			close(exited)
 		}()
 		t.Cleanup(func() {
-			_ = cmd.Process.Kill()
+			_ = c.Process.Kill()
 			<-exited
+			if t.Failed() && out.Len() > 0 {
+				t.Logf("output of %s %s:\n%s", filepath.Base(c.Path), strings.Join(c.Args[1:], " "), out.String())
+			}
 		})
 		addr := "127.0.0.1:" + strconv.Itoa(port)
-		if err := WaitListening(addr, 5*time.Second); err != nil {
-			t.Fatal(err)
+		if answers(t, addr, exited) {
+			return addr
+		}
+		if attempt == 3 {
+			t.Fatalf("%s %s exited before listening (%v), three times; its output:\n%s",
+				c.Path, strings.Join(c.Args[1:], " "), exitErr, out.String())
+		}
+	}
+}
+
+// answers waits until addr accepts connections and reports whether the
+// server started for it still runs 50 ms later; false when it exited.
+func answers(t testing.TB, addr string, exited <-chan struct{}) bool {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+			c.Close()
+			break
 		}
 		select {
 		case <-exited:
-			if attempt == 3 {
-				t.Fatalf("%s exited on start three times (its port taken each time?)", bin)
-			}
-			continue
-		case <-time.After(50 * time.Millisecond):
-			return addr
+			return false
+		default:
 		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is not listening after 10s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case <-exited:
+		return false
+	case <-time.After(50 * time.Millisecond):
+		return true
 	}
 }
 
