@@ -147,7 +147,7 @@ func (s *Server) catchUpNow() {
 // change; each delivery runs on its own). A member not alive here is tried
 // too: when a partition heals, gossip may take many seconds to mark it
 // alive here, while it already serves clients that reach it, and a node
-// restarted warm serves before it has joined.
+// restarted warm whose seeds did not answer serves alone until it joins.
 func (s *Server) deliverAway(alive, down []string) {
 	a := &s.away
 	a.mu.Lock()

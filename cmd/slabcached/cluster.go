@@ -14,6 +14,7 @@ import (
 	"github.com/slabcache/slabcache/cluster/discovery"
 	"github.com/slabcache/slabcache/cluster/membership"
 	"github.com/slabcache/slabcache/cluster/ring"
+	"github.com/slabcache/slabcache/server"
 )
 
 // clusterOptions are slabcached's long options for clustering
@@ -167,6 +168,26 @@ func startCluster(cmd *command, memcachedAddr string, log *zap.Logger) (*cluster
 			zap.String("advertise", m.MemcachedAddr), zap.Int("members", len(node.View().Members)),
 			zap.String("placement", cfg.Placement.String()))
 	}
+	return node, nil
+}
+
+// startMember starts a cluster member for srv before it listens: it joins
+// (its address is the one srv will listen on, or --cluster-advertise),
+// answers discovery, and gives srv the ring, so that the warm-up of the
+// join is on (Server.SetPeers) before the first client request.
+func startMember(cmd *command, srv *server.Server, log *zap.Logger) (*cluster.Node, error) {
+	addr := srv.Addr()
+	if _, port, err := net.SplitHostPort(addr); cmd.cluster.Membership.MemcachedAddr == "" && (err != nil || port == "0") {
+		return nil, fmt.Errorf("--cluster needs a TCP port to announce (-p), or --cluster-advertise=HOST:PORT; listening on %q", addr)
+	}
+	node, err := startCluster(cmd, addr, log)
+	if err != nil {
+		return nil, err
+	}
+	srv.SetDiscovery(node)
+	// The owner of a hot key copies it to the next nodes of the ring
+	// (docs/hotkeys.md); the warm-up and the rest follow the ring too.
+	srv.SetPeers(node)
 	return node, nil
 }
 

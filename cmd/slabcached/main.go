@@ -137,10 +137,6 @@ func serve(cmd *command, stderr io.Writer) int {
 		log.Error("cannot start", zap.Error(err))
 		return exitFail
 	}
-	if err := srv.Start(); err != nil {
-		log.Error("cannot listen", zap.Error(err))
-		return exitFail
-	}
 	// Signals are caught from here on: a SIGTERM that comes while the
 	// server finishes starting (or right after -d returned) still stops
 	// it cleanly, removing the pid file and the Unix socket, instead of
@@ -151,7 +147,33 @@ func serve(cmd *command, stderr io.Writer) int {
 	// A server on a Unix socket (-s) has no network address to announce:
 	// no discovery, as memcached (`config get cluster` answers ERROR).
 	var node *cluster.Node
-	if set.SocketPath == "" {
+	member := set.SocketPath == "" && cmd.cluster.Membership.Enabled
+	if member {
+		// A member joins before it listens: the others list it to
+		// their clients from its join on, and its first answer must
+		// already follow the ring, with the warm-up on (a node
+		// restarted warm holds values older than those written on the
+		// others while it was down; the warm-up fetches them from
+		// there instead of serving its own).
+		if node, err = startMember(cmd, srv, log); err != nil {
+			log.Error("cannot start clustering", zap.Error(err))
+			shutdown(srv, log)
+			return exitFail
+		}
+	}
+	if err := srv.Start(); err != nil {
+		log.Error("cannot listen", zap.Error(err))
+		if node != nil {
+			node.Leave() // it joined: the others drop it at once
+		}
+		return exitFail
+	}
+	if member {
+		// Warm-up starts with each ring change, not at the next tick:
+		// a write in between must be known to it.
+		node.OnRingChange(srv.RingChanged)
+		srv.RingChanged()
+	} else if set.SocketPath == "" {
 		node, err = startCluster(cmd, srv.Addr(), log)
 		if err != nil {
 			log.Error("cannot start clustering", zap.Error(err))
@@ -159,15 +181,6 @@ func serve(cmd *command, stderr io.Writer) int {
 			return exitFail
 		}
 		srv.SetDiscovery(node)
-		if cmd.cluster.Membership.Enabled {
-			// The owner of a hot key copies it to the next nodes of
-			// the ring (docs/hotkeys.md).
-			srv.SetPeers(node)
-			// Warm-up starts with the ring change, not at the next
-			// tick: a write in between must be known to it.
-			node.OnRingChange(srv.RingChanged)
-			srv.RingChanged()
-		}
 	}
 	if stop := startMetrics(cmd.metricsListen, srv, log); stop != nil {
 		defer stop()
