@@ -78,12 +78,10 @@ type leavePeers interface {
 }
 
 // Leaving notes where this node's keys go once it has left; cmd calls it
-// just before leaving the cluster (the ring still has this node), and
-// Drain pushes the items there.
+// just before leaving the cluster (the ring still has this node). From
+// then on a client's write of such a key deletes it at its new owner
+// before it is answered (movedOwner), and Drain pushes the items there.
 func (s *Server) Leaving() {
-	if !s.pushOn() {
-		return
-	}
 	if lp, ok := peersAs[leavePeers](s); ok {
 		to := lp.Handoff()
 		s.hand.leaveTo.Store(&to)
@@ -95,7 +93,7 @@ func (s *Server) Leaving() {
 // deadline (Drain). It returns nil when there is nothing to push.
 func (s *Server) handoffOnLeave(deadline time.Time) (done <-chan struct{}) {
 	p := s.hand.leaveTo.Load()
-	if p == nil {
+	if p == nil || !s.pushOn() {
 		return nil
 	}
 	to := *p
@@ -180,17 +178,28 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 
 // movedOwner returns, for a client's write (a delete, a store, arithmetic,
 // a touch) of a key this node owned before the last ring change and
-// another node owns since, within warmup_secs of the change, that node's
+// another node owns since, within warmup_secs of the change, or of a key
+// this node owns while it leaves the cluster (Leaving), that node's
 // address; "" otherwise. A client that has not polled the new membership
 // yet still sends the key's writes here, while the new owner may already
-// hold the key (its warm-up's copy or the hand-over's), so a delete of the
-// key goes there before the write is answered: the new owner's copy,
-// older than this write, goes. A member's own writes (its hot-key copies
-// and invalidations, pushes, deletes forwarded here) are not forwarded:
-// two members whose rings disagree would pass them back and forth.
+// hold the key (its warm-up's copy, fetched from here, or the
+// hand-over's), so a delete of the key goes there before the write is
+// answered: the new owner's copy, older than this write, goes, and the
+// new owner takes no older copy of it for a while (noteRecentDelete). A
+// member's own writes (its hot-key copies and invalidations, pushes,
+// deletes forwarded here) are not forwarded: two members whose rings
+// disagree would pass them back and forth.
 func (c *conn) movedOwner(key []byte) string {
-	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u || c.peer {
-		return "" // (one load for the writes outside the window)
+	if c.peer {
+		return ""
+	}
+	if to := c.s.hand.leaveTo.Load(); to != nil {
+		if addr, ok := (*to)(key); ok {
+			return addr
+		}
+	}
+	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u {
+		return "" // (two loads for the writes outside the window)
 	}
 	mp, ok := peersAs[handoverPeers](c.s)
 	if !ok {

@@ -202,6 +202,45 @@ func (p leftPeers) MovedTo([]byte) (string, bool)                  { return p.ne
 func (p leftPeers) RingChanged() time.Time                         { return p.changed }
 func (p leftPeers) PreviousOwner([]byte) (string, time.Time, bool) { return "", time.Time{}, false }
 
+// leavingPeers is a member about to leave: its ring has not changed yet,
+// and every key goes to next once it has left (Handoff).
+type leavingPeers struct {
+	fixedPeers
+	next string
+}
+
+func (p leavingPeers) Handoff() func([]byte) (string, bool) {
+	return func([]byte) (string, bool) { return p.next, true }
+}
+
+// A node that leaves keeps serving while the others take its keys over,
+// and clients that have not polled the change yet write them there. From
+// the moment it starts to leave (Leaving, before the others hear of it),
+// each such write deletes the key at the node that takes it over before
+// it is answered: that node may have fetched the key from here already,
+// before this write, and would keep the older value (it takes no push of
+// a key it holds from its warm-up), while this node's own ring may change
+// only after the others'.
+func TestWritesWhileLeavingReachTheNewOwner(t *testing.T) {
+	owner := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	roundTrip(t, owner.Addr(), "set a 0 0 1\r\nA\r\nset b 0 0 1\r\nB\r\nset c 0 0 1\r\nC\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	srv.SetPeers(leavingPeers{fixedPeers: fixedPeers{addrs: []string{owner.Addr(), srv.Addr()}, self: 1}, next: owner.Addr()})
+	roundTrip(t, srv.Addr(), "set c 0 0 1\r\nc\r\n", "STORED\r\n")
+	if got := roundTrip(t, owner.Addr(), "get c\r\n", "END\r\n"); got != "VALUE c 0 1\r\nC\r\nEND\r\n" {
+		t.Fatalf("a write before the node started to leave reached the other: %q", got)
+	}
+	srv.Leaving()
+	roundTrip(t, srv.Addr(), "set a 0 0 1\r\na\r\n", "STORED\r\n")
+	roundTrip(t, srv.Addr(), "delete b\r\n", "NOT_FOUND\r\n")
+	if got := roundTrip(t, owner.Addr(), "get a b c\r\n", "END\r\n"); got != "VALUE c 0 1\r\nC\r\nEND\r\n" {
+		t.Fatalf("the new owner after writes of a and b at the leaving node: %q, want c only", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "get a\r\n", "END\r\n"); got != "VALUE a 0 1\r\na\r\nEND\r\n" {
+		t.Fatalf("the leaving node's own item after the write: %q", got)
+	}
+}
+
 // A client that has not seen a ring change yet sends a moved key's writes
 // to its previous owner: a delete of the key is forwarded to the new
 // owner, which may hold an older copy already, before the write is
