@@ -29,15 +29,29 @@ import (
 // reads. Each client writes keys of its own, so it knows which version
 // each must hold.
 //
-// SLABCACHED_CHURN_SECONDS=N waits N seconds between the changes
-// (default 3); SLABCACHED_CHURN_PLACEMENT sets the nodes' placement (the
-// default, ketama, unless given; docs/cluster.md gives its runs with jump
-// and ch3, whose rings move keys between the remaining nodes when a node
-// in the middle leaves or fails).
+// It runs with the default placement (ketama) and with ch3 (the default
+// when mcrouter is the only proxy), whose ring moves keys between the
+// remaining nodes when a node in the middle leaves or fails, so keys come
+// back to nodes that held them before. SLABCACHED_CHURN_SECONDS=N waits N
+// seconds between the changes (default 3); SLABCACHED_CHURN_PLACEMENT
+// runs one placement only (docs/cluster.md gives runs with jump and ch3).
 func TestNoStaleReadsThroughMembershipChanges(t *testing.T) {
+	placements := [][]string{nil, {"--cluster-placement", "ch3"}}
+	if pl := churnPlacement(); pl != nil {
+		placements = [][]string{pl}
+	}
+	for _, pl := range placements {
+		name := "ketama"
+		if pl != nil {
+			name = pl[1]
+		}
+		t.Run(name, func(t *testing.T) { churnThroughChanges(t, pl) })
+	}
+}
+
+func churnThroughChanges(t *testing.T, pl []string) {
 	tc, ip := newTestCluster(t, 141, 4)
 	step := churnStep()
-	pl := churnPlacement()
 	join := append([]string{"--cluster-join=" + ip(0) + ":7946"}, pl...)
 	tc.start("c1", ip(0), pl...)
 	tc.start("c2", ip(1), join...)
