@@ -181,14 +181,7 @@ func (k *awayKeys) waitClean(since time.Time, what string) time.Duration {
 // rawSet stores key=value on the node at addr, whoever owns the key.
 func rawSet(t *testing.T, addr, key, value string) {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	nc.SetDeadline(time.Now().Add(2 * time.Second))
-	var rp proto.Reply
-	if err := proto.NewConn(nc).Do(&proto.Request{Command: proto.CmdSet, Key: []byte(key), Value: []byte(value)}, &rp); err != nil || string(rp.Line) != "STORED" {
+	if rp, err := rawDo(t, addr, &proto.Request{Command: proto.CmdSet, Key: []byte(key), Value: []byte(value)}); err != nil || string(rp.Line) != "STORED" {
 		t.Fatalf("set %s on %s: %q, %v", key, addr, rp.Line, err)
 	}
 }

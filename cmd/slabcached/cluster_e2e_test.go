@@ -182,6 +182,20 @@ func (tc *testCluster) waitStatus(at []string, name, want string, within time.Du
 // rawGet reads key straight from one node ("" when absent).
 func rawGet(t *testing.T, addr, key string) string {
 	t.Helper()
+	rp, err := rawDo(t, addr, &proto.Request{Command: proto.CmdGet, Keys: [][]byte{[]byte(key)}})
+	if err != nil || rp.Kind != proto.ReplyValues || len(rp.Values) > 1 {
+		t.Fatalf("get %s from %s: %q, %v", key, addr, rp.Line, err)
+	}
+	if len(rp.Values) == 0 {
+		return ""
+	}
+	return string(rp.Values[0].Data)
+}
+
+// rawDo sends one request to the node at addr on a connection of its own
+// and reads the reply.
+func rawDo(t *testing.T, addr string, req *proto.Request) (proto.Reply, error) {
+	t.Helper()
 	nc, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -189,13 +203,8 @@ func rawGet(t *testing.T, addr, key string) string {
 	defer nc.Close()
 	nc.SetDeadline(time.Now().Add(2 * time.Second))
 	var rp proto.Reply
-	if err := proto.NewConn(nc).Do(&proto.Request{Command: proto.CmdGet, Keys: [][]byte{[]byte(key)}}, &rp); err != nil || rp.Kind != proto.ReplyValues || len(rp.Values) > 1 {
-		t.Fatalf("get %s from %s: %q, %v", key, addr, rp.Line, err)
-	}
-	if len(rp.Values) == 0 {
-		return ""
-	}
-	return string(rp.Values[0].Data)
+	err = proto.NewConn(nc).Do(req, &rp)
+	return rp, err
 }
 
 func ringOf(t *testing.T, addrs []string) ring.Ring {
