@@ -185,7 +185,9 @@ func (s *Server) pushMoved(ctx context.Context, movedTo func(key []byte) (string
 // hold the key (its warm-up's copy, fetched from here, or the
 // hand-over's), so a delete of the key goes there before the write is
 // answered: the new owner's copy, older than this write, goes, and the
-// new owner takes no older copy of it for a while (noteRecentDelete). A
+// new owner takes no copy of it from elsewhere for a while (the delete
+// settles the key there: noteWrite, or noteForeignDelete before its ring
+// has changed). A
 // member's own writes (its hot-key copies and invalidations, pushes,
 // deletes forwarded here) are not forwarded: two members whose rings
 // disagree would pass them back and forth.
