@@ -88,6 +88,9 @@ func (c *conn) metaDebug(r *proto.Request) {
 }
 
 func (c *conn) metaGet(r *proto.Request) {
+	if c.peer {
+		c.noteFetch(r.Key) // before the read: a later write here is forwarded
+	}
 	args := lru.GetArgs{NoBump: r.HasFlag('u'), StaleWins: true, Disowned: c.peer}
 	if r.HasFlag('T') {
 		args.Touch, args.Exptime = true, int64(r.Exptime)

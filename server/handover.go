@@ -200,6 +200,9 @@ func (c *conn) movedOwner(key []byte) string {
 			return addr
 		}
 	}
+	if addr := c.s.fetched.fetchedBy(key, time.Duration(c.s.set.WarmupSecs)*time.Second); addr != "" {
+		return addr // a member took it over ahead of this node's ring (fetched.go)
+	}
 	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u {
 		return "" // (two loads for the writes outside the window)
 	}

@@ -89,6 +89,7 @@ func (s *Server) warmPeers() warmPeers {
 // from the cluster's ring change; the transport's tick would see it up to
 // a tick later, and a write in between would not be known to the warm-up).
 func (s *Server) RingChanged() {
+	s.fetched.expire(0) // the ring says where keys went now
 	s.disownMoved()
 	s.refreshAway()
 	s.refreshWarm()

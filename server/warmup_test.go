@@ -241,6 +241,48 @@ func TestWritesWhileLeavingReachTheNewOwner(t *testing.T) {
 	}
 }
 
+// owningPeers is a member whose ring has not changed yet: it owns every
+// key.
+type owningPeers struct{ fixedPeers }
+
+func (owningPeers) Owns([]byte) bool { return true }
+
+// A member that took keys over fetches them from here in its warm-up
+// before this node has learnt of the change (gossip reaches members one by
+// one). A client write of a fetched key here, from a client whose ring is
+// behind, deletes it at the member before it is answered, as if this
+// node's ring had changed: the member took the older value and takes no
+// push of it. Keys nobody fetched, and fetches by members that did not
+// name themselves, are not forwarded.
+func TestWritesOfKeysFetchedAheadReachTheFetcher(t *testing.T) {
+	fetcher := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	srv.SetPeers(owningPeers{fixedPeers{addrs: []string{srv.Addr(), fetcher.Addr()}, self: 0}})
+	roundTrip(t, srv.Addr(), "set a 0 0 1\r\nA\r\nset b 0 0 1\r\nB\r\nset c 0 0 1\r\nC\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	// The fetcher's warm-up reads a and c here (as peers.Pool.Get does)
+	// and stores what it got.
+	if got := roundTrip(t, srv.Addr(), "cluster peer "+fetcher.Addr()+"\r\nmg a v\r\nmn\r\n", "MN\r\n"); got != "OK\r\nVA 1\r\nA\r\nMN\r\n" {
+		t.Fatalf("a member's fetch of a: %q", got)
+	}
+	roundTrip(t, srv.Addr(), "cluster peer\r\nmg c v\r\nmn\r\n", "MN\r\n")
+	roundTrip(t, fetcher.Addr(), "set a 0 0 1\r\nA\r\nset b 0 0 1\r\nB\r\nset c 0 0 1\r\nC\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	for _, w := range []string{"set a 0 0 1\r\na\r\n", "set b 0 0 1\r\nb\r\n", "set c 0 0 1\r\nc\r\n"} {
+		if got := roundTrip(t, srv.Addr(), w, "\r\n"); got != "STORED\r\n" {
+			t.Fatalf("%q: %q", w, got)
+		}
+	}
+	if got := roundTrip(t, fetcher.Addr(), "get a b c\r\n", "END\r\n"); got != "VALUE b 0 1\r\nB\r\nVALUE c 0 1\r\nC\r\nEND\r\n" {
+		t.Fatalf("the fetcher after writes here of a (it fetched), b and c (a fetch that did not name its member): %q, want b and c", got)
+	}
+	// Once this node's ring has changed, it goes by the ring alone.
+	roundTrip(t, srv.Addr(), "cluster peer "+fetcher.Addr()+"\r\nmg b v\r\nmn\r\n", "MN\r\n")
+	srv.RingChanged()
+	roundTrip(t, srv.Addr(), "set b 0 0 1\r\n2\r\n", "STORED\r\n")
+	if got := roundTrip(t, fetcher.Addr(), "get b\r\n", "END\r\n"); got != "VALUE b 0 1\r\nB\r\nEND\r\n" {
+		t.Fatalf("the fetcher after a write of b here once this node's ring changed: %q, want b kept", got)
+	}
+}
+
 // A client that has not seen a ring change yet sends a moved key's writes
 // to its previous owner: a delete of the key is forwarded to the new
 // owner, which may hold an older copy already, before the write is
