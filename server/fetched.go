@@ -24,10 +24,18 @@ import (
 // fetchedLog is the keys members fetched from here ahead of this node's
 // ring.
 type fetchedLog struct {
-	n  atomic.Int64 // keys remembered; 0: a write looks no further
+	on *atomic.Uint32 // Server.forward: fwdFetched while a key is remembered
 	mu sync.RWMutex
 	m  map[string]fetchNote
 }
+
+// Server.forward's bits: why a client's write may be forwarded besides a
+// ring change of this node's (movedUntil); both 0 outside the short
+// windows they cover, so a write loads one word beside movedUntil.
+const (
+	fwdLeaving = 1 << iota // this node is leaving (Leaving)
+	fwdFetched             // members fetched keys from here ahead of this node's ring
+)
 
 // fetchNote is who fetched a key, and when.
 type fetchNote struct {
@@ -59,15 +67,12 @@ func (c *conn) noteFetch(key []byte) {
 		return
 	}
 	f.m[string(key)] = fetchNote{addr: c.peerAddr, at: time.Now()}
-	f.n.Store(int64(len(f.m)))
+	f.on.Or(fwdFetched)
 }
 
 // fetchedBy returns the member that fetched key from here within keep, or
-// "" (one load when no fetch is remembered).
+// "" (the caller checks fwdFetched first).
 func (f *fetchedLog) fetchedBy(key []byte, keep time.Duration) string {
-	if f.n.Load() == 0 {
-		return ""
-	}
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	if e, ok := f.m[string(key)]; ok && time.Since(e.at) <= keep {
@@ -79,7 +84,7 @@ func (f *fetchedLog) fetchedBy(key []byte, keep time.Duration) string {
 // expire forgets the fetches older than keep (the transport's tick), or
 // all of them (keep 0: this node's ring changed).
 func (f *fetchedLog) expire(keep time.Duration) {
-	if f.n.Load() == 0 {
+	if f.on.Load()&fwdFetched == 0 {
 		return
 	}
 	f.mu.Lock()
@@ -89,5 +94,7 @@ func (f *fetchedLog) expire(keep time.Duration) {
 			delete(f.m, k)
 		}
 	}
-	f.n.Store(int64(len(f.m)))
+	if len(f.m) == 0 {
+		f.on.And(^uint32(fwdFetched))
+	}
 }

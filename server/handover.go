@@ -85,6 +85,7 @@ func (s *Server) Leaving() {
 	if lp, ok := peersAs[leavePeers](s); ok {
 		to := lp.Handoff()
 		s.hand.leaveTo.Store(&to)
+		s.forward.Or(fwdLeaving)
 	}
 }
 
@@ -195,16 +196,20 @@ func (c *conn) movedOwner(key []byte) string {
 	if c.peer {
 		return ""
 	}
-	if to := c.s.hand.leaveTo.Load(); to != nil {
-		if addr, ok := (*to)(key); ok {
-			return addr
+	if f := c.s.forward.Load(); f != 0 {
+		if to := c.s.hand.leaveTo.Load(); f&fwdLeaving != 0 && to != nil {
+			if addr, ok := (*to)(key); ok {
+				return addr
+			}
+		}
+		if f&fwdFetched != 0 {
+			if addr := c.s.fetched.fetchedBy(key, time.Duration(c.s.set.WarmupSecs)*time.Second); addr != "" {
+				return addr // a member took it over ahead of this node's ring (fetched.go)
+			}
 		}
 	}
-	if addr := c.s.fetched.fetchedBy(key, time.Duration(c.s.set.WarmupSecs)*time.Second); addr != "" {
-		return addr // a member took it over ahead of this node's ring (fetched.go)
-	}
 	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u {
-		return "" // (two loads for the writes outside the window)
+		return "" // (two loads of one line for the writes outside the windows)
 	}
 	mp, ok := peersAs[handoverPeers](c.s)
 	if !ok {

@@ -87,6 +87,7 @@ type Server struct {
 	away       awayLog           // keys written here for members that are away (away.go)
 	warmUntil  atomic.Uint32     // clock time a warm-up ends; 0: none (warmup.go)
 	movedUntil atomic.Uint32     // clock time writes of moved keys stop being forwarded (movedOwner); 0: none
+	forward    atomic.Uint32     // fwdLeaving | fwdFetched: other reasons a client's write may be forwarded (movedOwner)
 }
 
 // connCounts counts connections as `stats` and the metrics report them.
@@ -125,6 +126,7 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{set: s, opts: o, log: o.Logger, clk: o.Clock}
+	srv.fetched.on = &srv.forward
 	if srv.log == nil {
 		srv.log = zap.NewNop()
 	}
