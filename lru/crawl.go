@@ -382,6 +382,7 @@ type DumpItem struct {
 	Flags      uint32 // client flags
 	Segment    Segment
 	KeyBinary  bool // stored with a key sent in base64 (SetArgs.KeyBinary)
+	GivenCAS   bool // CAS given (SetArgs.NewCAS), not drawn by this store
 }
 
 // DumpCursor is where a metadump walk stands; the zero value starts at the
@@ -455,6 +456,7 @@ func (s *Store) dumpOne(sh *shard, ref slab.Ref, now uint32, epoch int64, d *Dum
 			Flags:      s.lay.flags(p, st),
 			Segment:    segOf(st),
 			KeyBinary:  st&stKeyBinary != 0,
+			GivenCAS:   st&stGivenCAS != 0,
 		}
 		if e := getExp(p); e != 0 {
 			d.Exptime = epoch + int64(e)

@@ -35,6 +35,7 @@ type Item struct {
 	Won         bool    // this request won the right to recache (mg W)
 	TokenSent   bool    // another request already won (mg Z)
 	KeyBinary   bool    // stored with a key sent in base64 (SetArgs.KeyBinary)
+	GivenCAS    bool    // CAS was given (SetArgs.NewCAS: a client's E, a member's copy), not drawn by this store
 	Class       int     // slab class of the item's head chunk
 	Segment     Segment // LRU segment the item is in
 	Size        int     // item size in bytes (header, key, value)
@@ -197,6 +198,7 @@ func (s *Store) Get(key []byte, args *GetArgs, h Hit) (out Outcome) {
 	v.Won = won
 	v.TokenSent = st0&stTokenSent != 0
 	v.KeyBinary = st&stKeyBinary != 0
+	v.GivenCAS = st&stGivenCAS != 0
 	v.Class = s.lruClass(ref, st)
 	v.Segment = segOf(st)
 	v.Size = s.itemBytes(p, st)

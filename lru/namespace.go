@@ -182,6 +182,16 @@ func (s *Store) flushPrefix(prefix []byte) (ok bool, ft uint32) {
 // all the counters drawn so far, and returns it: items stored from now on
 // have a CAS at or above floor<<casShardBits, those stored before one
 // below.
+// CASFloor returns a CAS value that every CAS this store draws from now on
+// is at least (0 with NoCAS). It raises the shards' counters to their
+// highest, so it locks each shard once.
+func (s *Store) CASFloor() uint64 {
+	if s.lay.casSize == 0 {
+		return 0
+	}
+	return s.raiseCASFloor() << casShardBits
+}
+
 func (s *Store) raiseCASFloor() uint64 {
 	var floor uint64
 	for i := range s.shards {

@@ -84,6 +84,7 @@ type Server struct {
 	inv        invalidator       // flush_prefix relays to the other members (invalidate.go)
 	hand       handover          // pushing moved items to their new owners (handover.go)
 	fetched    fetchedLog        // keys members fetched from here ahead of this node's ring (fetched.go)
+	ahead      aheadLog          // CAS floors of the last seconds, for writes ahead of the ring (ahead.go)
 	away       awayLog           // keys written here for members that are away (away.go)
 	warmUntil  atomic.Uint32     // clock time a warm-up ends; 0: none (warmup.go)
 	movedUntil atomic.Uint32     // clock time writes of moved keys stop being forwarded (movedOwner); 0: none

@@ -682,6 +682,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	s.refreshWarm()
 	s.refreshHandover()
 	s.fetched.expire(time.Duration(s.set.WarmupSecs) * time.Second)
+	s.sampleCASFloor()
 	if fast {
 		return tickInterval, gnet.None
 	}

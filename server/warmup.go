@@ -31,6 +31,7 @@ type warmup struct {
 	flushed []flushNote         // flushes here in the last WarmupSecs, oldest first
 	full    bool                // written reached maxWarmWritten: no more fetches this warm-up
 	since   time.Time           // the ring change the current warm-up follows
+	ahead   uint64              // CAS floor aheadWindow before since: items drawn above it were written ahead of the ring (ahead.go)
 	active  time.Time           // the last fetch of the current warm-up (its start before one)
 
 	// Deletes relayed here from another region, or of keys this node did
@@ -151,6 +152,7 @@ func (s *Server) refreshWarm() {
 	w.mu.Lock()
 	if !since.Equal(w.since) {
 		w.since, w.written, w.full, w.active = since, map[string]struct{}{}, false, time.Now()
+		w.ahead = s.aheadFloor(since)
 		s.log.Info("warm-up started", zap.Time("ring_changed", since), zap.Int("warmup_secs", s.set.WarmupSecs))
 	}
 	// The misses on moved keys have settled when no read needed a fetch
@@ -159,10 +161,10 @@ func (s *Server) refreshWarm() {
 	if (left <= 0 || settled) && w.written != nil {
 		if !w.full && !w.stopping.Load() {
 			w.sweeps.Add(1)
-			go func(settled map[string]struct{}) {
+			go func(settled map[string]struct{}, ahead uint64) {
 				defer w.sweeps.Done()
-				s.dropUnsettled(wp, since, settled)
-			}(w.written)
+				s.dropUnsettled(wp, since, settled, ahead)
+			}(w.written, w.ahead)
 		}
 		w.written = nil
 		s.log.Info("warm-up ended", zap.Bool("settled_early", settled), zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
@@ -184,15 +186,15 @@ func (s *Server) refreshWarm() {
 // from an earlier time this node owned the key (it left and came back,
 // a node that took it over left), older than what its previous owner
 // held, and nothing read it during the warm-up to replace it.
-func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string]struct{}) {
+func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string]struct{}, ahead uint64) {
 	var cur lru.DumpCursor
 	var batch [][]byte
 	dropped := 0
 	for !cur.Done() && !s.warm.stopping.Load() {
 		batch = batch[:0]
 		cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
-			if _, ok := settled[string(d.Key)]; ok {
-				return
+			if _, ok := settled[string(d.Key)]; ok || !d.GivenCAS && d.CAS >= ahead {
+				return // written, fetched or pushed in it, or written ahead of it
 			}
 			if _, at, ok := wp.PreviousOwner(d.Key); ok && at.Equal(since) {
 				batch = append(batch, append([]byte(nil), d.Key...))
@@ -263,7 +265,7 @@ func (c *conn) handoverCommit(r *proto.Request) {
 	w := &c.s.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c.s.warmMineLocked(string(r.Key)) {
+	if c.s.warmMineLocked(string(r.Key)) || c.s.writtenAheadLocked(r.Key) {
 		c.s.store.Abort(&c.up.resv)
 		c.out = append(c.out, "NS\r\n"...)
 		return
@@ -494,6 +496,10 @@ func (s *Server) fetchFrom(addr, key string) {
 	w := &s.warm
 	w.mu.Lock()
 	mine := s.warmMineLocked(key)
+	if !mine && s.writtenAheadLocked([]byte(key)) {
+		s.settleLocked(key) // a client's write ahead of the ring: newer than the copy there
+		mine = true
+	}
 	if !mine {
 		w.active = time.Now()
 	}

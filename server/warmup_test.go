@@ -202,6 +202,39 @@ func (p leftPeers) MovedTo([]byte) (string, bool)                  { return p.ne
 func (p leftPeers) RingChanged() time.Time                         { return p.changed }
 func (p leftPeers) PreviousOwner([]byte) (string, time.Time, bool) { return "", time.Time{}, false }
 
+// A client that follows a ring change before this node has seen it writes
+// here a key that is about to move here. When the change arrives, the
+// warm-up takes that write as this node's: a read does not fetch the
+// previous owner's older copy over it, and its push does not replace it.
+// A copy from well before the change (this node held the key once before)
+// is still fetched over.
+func TestWritesAheadOfTheRingStayWhenTheKeyMovesHere(t *testing.T) {
+	old := startTestServer(t, nil)
+	srv := startTestServer(t, nil)
+	roundTrip(t, old.Addr(), "set k 0 0 3\r\nold\r\nset j 0 0 3\r\nold\r\nset p 0 0 3\r\nold\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
+	// Before the change: j is a copy from long ago, k and p are written
+	// by clients already on the new ring, less than a second before it.
+	roundTrip(t, srv.Addr(), "set j 0 0 4\r\nlong\r\n", "STORED\r\n")
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr()})
+	srv.sampleCASFloor()
+	time.Sleep(300 * time.Millisecond)
+	roundTrip(t, srv.Addr(), "set k 0 0 3\r\nnew\r\nset p 0 0 3\r\nnew\r\n", "STORED\r\nSTORED\r\n")
+	time.Sleep(aheadWindow)
+	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
+	if !srv.warmOn() {
+		t.Fatal("no warm-up after the ring change")
+	}
+	if got := roundTrip(t, srv.Addr(), "get k j\r\n", "END\r\n"); got != "VALUE k 0 3\r\nnew\r\nVALUE j 0 3\r\nold\r\nEND\r\n" {
+		t.Fatalf("get k j in the warm-up: %q, want k as written here ahead of the change and j from the previous owner", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "ms p 3 T0 ME H\r\nold\r\n", "\r\n"); got != "NS\r\n" {
+		t.Fatalf("the previous owner's push of p, written here ahead: %q, want NS", got)
+	}
+	if got := roundTrip(t, srv.Addr(), "get p\r\n", "END\r\n"); got != "VALUE p 0 3\r\nnew\r\nEND\r\n" {
+		t.Fatalf("get p after the push: %q", got)
+	}
+}
+
 // leavingPeers is a member about to leave: its ring has not changed yet,
 // and every key goes to next once it has left (Handoff).
 type leavingPeers struct {

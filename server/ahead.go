@@ -1,0 +1,108 @@
+package server
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"github.com/slabcache/slabcache/lru"
+)
+
+// Writes ahead of this node's ring. Clients learn of a membership change
+// from the members that saw it first, and this node may see it some time
+// after them: meanwhile a client that follows the new ring writes here a
+// key this node does not own yet. When the change reaches this node the
+// key has moved here, and its warm-up would take the previous owner's
+// older copy over that write (a read fetches over a copy not written in
+// the warm-up, a hand-over push replaces it, and the warm-up's end drops
+// it). So the store's CAS floor is sampled a few times a second while a
+// warm-up can happen, and a warm-up takes an item whose CAS this store
+// drew at most aheadWindow before the change as written here (settled):
+// it is neither fetched over, nor replaced by a push, nor dropped. With -C
+// there is no CAS to tell it by, and the warm-up goes as before.
+
+// aheadWindow is how long before this node's ring change a write of a key
+// that moves here counts as a client's ahead of the ring. Longer would take
+// more writes of clients behind the ring, which a key that left this node
+// and came back within the window may have had, for this node's own.
+const aheadWindow = time.Second
+
+// casSampleEvery is how often the CAS floor is sampled (each sample locks
+// every index shard once).
+const casSampleEvery = 250 * time.Millisecond
+
+// maxCASSamples is how many samples are kept: a few seconds' worth.
+const maxCASSamples = 16
+
+// casSample is the store's CAS floor at a moment: every CAS drawn after it
+// is at least floor.
+type casSample struct {
+	at    time.Time
+	floor uint64
+}
+
+// aheadLog is the recent samples, oldest first.
+type aheadLog struct {
+	mu      sync.Mutex
+	samples []casSample
+}
+
+// sampleCASFloor records the CAS floor (the transport's tick), while this
+// node is a cluster member with warm-up on.
+func (s *Server) sampleCASFloor() {
+	if s.warmPeers() == nil {
+		return
+	}
+	a := &s.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := time.Now()
+	if n := len(a.samples); n > 0 && now.Sub(a.samples[n-1].at) < casSampleEvery {
+		return
+	}
+	f := s.store.CASFloor()
+	if f == 0 {
+		return // -C
+	}
+	if len(a.samples) >= maxCASSamples {
+		a.samples = append(a.samples[:0], a.samples[1:]...)
+	}
+	a.samples = append(a.samples, casSample{at: now, floor: f})
+}
+
+// aheadFloor returns the CAS floor aheadWindow (or a little more) before
+// since: an item whose CAS this store drew is at least that was written
+// at most that long before the change. MaxUint64 when no sample is that
+// old (the node has just started: nothing was written ahead).
+func (s *Server) aheadFloor(since time.Time) uint64 {
+	a := &s.ahead
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	floor := uint64(math.MaxUint64)
+	for _, c := range a.samples {
+		if c.at.After(since.Add(-aheadWindow)) {
+			break
+		}
+		floor = c.floor
+	}
+	return floor
+}
+
+// casHit reads an item's CAS for writtenAheadLocked.
+type casHit struct {
+	cas   uint64
+	given bool
+}
+
+func (h *casHit) Hit(it *lru.Item) { h.cas, h.given = it.CAS, it.GivenCAS }
+
+// writtenAheadLocked reports whether this node's item of key was written
+// here by a client ahead of the ring change of the current warm-up (w.mu
+// held).
+func (s *Server) writtenAheadLocked(key []byte) bool {
+	var h casHit
+	if s.store.Peek(key, &h).Result != lru.Found {
+		return false
+	}
+	return !h.given && h.cas >= s.warm.ahead
+}
