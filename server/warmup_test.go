@@ -210,15 +210,16 @@ func (p leftPeers) PreviousOwner([]byte) (string, time.Time, bool) { return "", 
 // is still fetched over.
 func TestWritesAheadOfTheRingStayWhenTheKeyMovesHere(t *testing.T) {
 	old := startTestServer(t, nil)
-	srv := startTestServer(t, nil)
+	srv := startTestServer(t, func(s *Settings) { s.WarmupSecs = 2 })
 	roundTrip(t, old.Addr(), "set k 0 0 3\r\nold\r\nset j 0 0 3\r\nold\r\nset p 0 0 3\r\nold\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
-	// Before the change: j is a copy from long ago, k and p are written
-	// by clients already on the new ring, less than a second before it.
-	roundTrip(t, srv.Addr(), "set j 0 0 4\r\nlong\r\n", "STORED\r\n")
+	// Before the change: j and u are copies from long ago, k, p and q are
+	// written by clients already on the new ring, less than a second
+	// before it.
+	roundTrip(t, srv.Addr(), "set j 0 0 4\r\nlong\r\nset u 0 0 4\r\nlong\r\n", "STORED\r\nSTORED\r\n")
 	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr()})
 	srv.sampleCASFloor()
 	time.Sleep(300 * time.Millisecond)
-	roundTrip(t, srv.Addr(), "set k 0 0 3\r\nnew\r\nset p 0 0 3\r\nnew\r\n", "STORED\r\nSTORED\r\n")
+	roundTrip(t, srv.Addr(), "set k 0 0 3\r\nnew\r\nset p 0 0 3\r\nnew\r\nset q 0 0 3\r\nnew\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
 	time.Sleep(aheadWindow)
 	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
 	if !srv.warmOn() {
@@ -232,6 +233,17 @@ func TestWritesAheadOfTheRingStayWhenTheKeyMovesHere(t *testing.T) {
 	}
 	if got := roundTrip(t, srv.Addr(), "get p\r\n", "END\r\n"); got != "VALUE p 0 3\r\nnew\r\nEND\r\n" {
 		t.Fatalf("get p after the push: %q", got)
+	}
+	// When the warm-up ends, the copy from before that nothing read goes,
+	// the write ahead of the change stays (looked at in the store: a read
+	// would fetch them).
+	for deadline := time.Now().Add(5 * time.Second); srv.store.Peek([]byte("u"), noHit{}).Result == lru.Found; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a copy from before that nothing read is still held 5 s after the ring change")
+		}
+	}
+	if srv.store.Peek([]byte("q"), noHit{}).Result != lru.Found {
+		t.Fatal("the warm-up's end dropped q, written here ahead of the change")
 	}
 }
 
