@@ -216,11 +216,12 @@ func TestWritesAheadOfTheRingStayWhenTheKeyMovesHere(t *testing.T) {
 	// written by clients already on the new ring, less than a second
 	// before it.
 	roundTrip(t, srv.Addr(), "set j 0 0 4\r\nlong\r\nset u 0 0 4\r\nlong\r\n", "STORED\r\nSTORED\r\n")
-	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr()})
-	srv.sampleCASFloor()
-	time.Sleep(300 * time.Millisecond)
+	// The CAS floor as sampled a little more than aheadWindow before the
+	// change (set here rather than waited for: the tick samples too).
+	srv.ahead.mu.Lock()
+	srv.ahead.samples = []casSample{{at: time.Now().Add(-aheadWindow - 100*time.Millisecond), floor: srv.store.CASFloor()}}
+	srv.ahead.mu.Unlock()
 	roundTrip(t, srv.Addr(), "set k 0 0 3\r\nnew\r\nset p 0 0 3\r\nnew\r\nset q 0 0 3\r\nnew\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
-	time.Sleep(aheadWindow)
 	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
 	if !srv.warmOn() {
 		t.Fatal("no warm-up after the ring change")
