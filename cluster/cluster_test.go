@@ -220,6 +220,11 @@ func TestClusterFollowsMembership(t *testing.T) {
 	c := start("127.0.0.73", "c", []string{a.Membership().GossipAddr()})
 	waitFor(t, "a lists three nodes", func() bool { return len(readConfig(t, a).Members) == 3 })
 	waitFor(t, "c lists three nodes", func() bool { return len(readConfig(t, c).Members) == 3 })
+	// The ring follows the list a moment later (the same membership
+	// event, after the list is published).
+	for _, n := range []*Node{a, c} {
+		waitFor(t, "the ring has three nodes", func() bool { r, _ := n.Replicas([]byte("k1"), 3); return len(r) == 3 })
+	}
 	gaveA, gaveC := a.GaveUp(), c.GaveUp()
 	moved := 0
 	for key, owned := range ownedBefore {
