@@ -101,8 +101,9 @@ func (h *casHit) Hit(it *lru.Item) { h.cas, h.given = it.CAS, it.GivenCAS }
 // held).
 func (s *Server) writtenAheadLocked(key []byte) bool {
 	var h casHit
-	if s.store.Peek(key, &h).Result != lru.Found {
-		return false
-	}
-	return !h.given && h.cas >= s.warm.ahead
+	return s.store.Peek(key, &h).Result == lru.Found && drawnSince(h.cas, h.given, s.warm.ahead)
 }
+
+// drawnSince reports whether an item's CAS was drawn by this store (not
+// given) at or after floor.
+func drawnSince(cas uint64, given bool, floor uint64) bool { return !given && cas >= floor }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -24,9 +23,8 @@ import (
 // fetchedLog is the keys members fetched from here ahead of this node's
 // ring.
 type fetchedLog struct {
-	on *atomic.Uint32 // Server.forward: fwdFetched while a key is remembered
 	mu sync.RWMutex
-	m  map[string]fetchNote
+	m  map[string]fetchNote // Server.forward has fwdFetched while it holds a key
 }
 
 // Server.forward's bits: why a client's write may be forwarded besides a
@@ -67,7 +65,7 @@ func (c *conn) noteFetch(key []byte) {
 		return
 	}
 	f.m[string(key)] = fetchNote{addr: c.peerAddr, at: time.Now()}
-	f.on.Or(fwdFetched)
+	c.s.forward.Or(fwdFetched)
 }
 
 // fetchedBy returns the member that fetched key from here within keep, or
@@ -81,12 +79,13 @@ func (f *fetchedLog) fetchedBy(key []byte, keep time.Duration) string {
 	return ""
 }
 
-// expire forgets the fetches older than keep (the transport's tick), or
-// all of them (keep 0: this node's ring changed).
-func (f *fetchedLog) expire(keep time.Duration) {
-	if f.on.Load()&fwdFetched == 0 {
+// expireFetched forgets the fetches older than keep (the transport's
+// tick), or all of them (keep 0: this node's ring changed).
+func (s *Server) expireFetched(keep time.Duration) {
+	if s.forward.Load()&fwdFetched == 0 {
 		return
 	}
+	f := &s.fetched
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for k, e := range f.m {
@@ -95,6 +94,6 @@ func (f *fetchedLog) expire(keep time.Duration) {
 		}
 	}
 	if len(f.m) == 0 {
-		f.on.And(^uint32(fwdFetched))
+		s.forward.And(^uint32(fwdFetched))
 	}
 }

@@ -127,7 +127,6 @@ func New(s Settings, o Options) (*Server, error) {
 		return nil, err
 	}
 	srv := &Server{set: s, opts: o, log: o.Logger, clk: o.Clock}
-	srv.fetched.on = &srv.forward
 	if srv.log == nil {
 		srv.log = zap.NewNop()
 	}

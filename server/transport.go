@@ -681,7 +681,7 @@ func (h *handler) OnTick() (time.Duration, gnet.Action) {
 	s.refreshAway()
 	s.refreshWarm()
 	s.refreshHandover()
-	s.fetched.expire(time.Duration(s.set.WarmupSecs) * time.Second)
+	s.expireFetched(time.Duration(s.set.WarmupSecs) * time.Second)
 	s.sampleCASFloor()
 	if fast {
 		return tickInterval, gnet.None

@@ -2,7 +2,6 @@ package server
 
 import (
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -90,7 +89,7 @@ func (s *Server) warmPeers() warmPeers {
 // from the cluster's ring change; the transport's tick would see it up to
 // a tick later, and a write in between would not be known to the warm-up).
 func (s *Server) RingChanged() {
-	s.fetched.expire(0) // the ring says where keys went now
+	s.expireFetched(0) // the ring says where keys went now
 	s.disownMoved()
 	s.refreshAway()
 	s.refreshWarm()
@@ -193,7 +192,7 @@ func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string
 	for !cur.Done() && !s.warm.stopping.Load() {
 		batch = batch[:0]
 		cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
-			if _, ok := settled[string(d.Key)]; ok || !d.GivenCAS && d.CAS >= ahead {
+			if _, ok := settled[string(d.Key)]; ok || drawnSince(d.CAS, d.GivenCAS, ahead) {
 				return // written, fetched or pushed in it, or written ahead of it
 			}
 			if _, at, ok := wp.PreviousOwner(d.Key); ok && at.Equal(since) {
@@ -249,7 +248,7 @@ func (s *Server) warming(key []byte) (string, bool) {
 		w.mu.Lock()
 	}
 	defer w.mu.Unlock()
-	if !since.Equal(w.since) || s.warmMineLocked(string(key)) {
+	if !since.Equal(w.since) || s.warmMineLocked(key) {
 		return "", false // the warm-up is over, or a write here wins
 	}
 	return addr, true
@@ -265,7 +264,7 @@ func (c *conn) handoverCommit(r *proto.Request) {
 	w := &c.s.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if c.s.warmMineLocked(string(r.Key)) || c.s.writtenAheadLocked(r.Key) {
+	if c.s.warmMineLocked(r.Key) {
 		c.s.store.Abort(&c.up.resv)
 		c.out = append(c.out, "NS\r\n"...)
 		return
@@ -386,25 +385,26 @@ func (s *Server) noteRecentDelete(key []byte) {
 // warmMineLocked reports whether key is this node's now (w.mu held), so
 // that no copy of it from another node may be stored: no warm-up, or key
 // written here during it, or flushed here lately, or deleted here lately
-// by a relay or ahead of this node's ring (noteRecentDelete).
-func (s *Server) warmMineLocked(key string) bool {
+// by a relay or ahead of this node's ring (noteRecentDelete), or written
+// here by a client ahead of the change (writtenAheadLocked).
+func (s *Server) warmMineLocked(key []byte) bool {
 	w := &s.warm
 	if w.written == nil || w.full {
 		return true
 	}
-	if _, ok := w.written[key]; ok {
+	if _, ok := w.written[string(key)]; ok {
 		return true
 	}
 	keep := time.Duration(s.set.WarmupSecs) * time.Second
-	if at, ok := w.deleted[key]; ok && time.Since(at) <= keep || time.Now().Before(w.blindUntil) {
+	if at, ok := w.deleted[string(key)]; ok && time.Since(at) <= keep || time.Now().Before(w.blindUntil) {
 		return true
 	}
 	for _, f := range w.flushed {
-		if time.Since(f.at) <= keep && strings.HasPrefix(key, f.prefix) {
+		if time.Since(f.at) <= keep && len(key) >= len(f.prefix) && string(key[:len(f.prefix)]) == f.prefix {
 			return true
 		}
 	}
-	return false
+	return s.writtenAheadLocked(key)
 }
 
 // warmFetch runs before a read: when keys it reads moved here and are not
@@ -494,27 +494,24 @@ func (s *Server) fetchAll(keys, from []string) {
 // does not answer.
 func (s *Server) fetchFrom(addr, key string) {
 	w := &s.warm
+	k := []byte(key)
 	w.mu.Lock()
-	mine := s.warmMineLocked(key)
-	if !mine && s.writtenAheadLocked([]byte(key)) {
-		s.settleLocked(key) // a client's write ahead of the ring: newer than the copy there
-		mine = true
-	}
+	mine := s.warmMineLocked(k)
 	if !mine {
 		w.active = time.Now()
 	}
 	w.mu.Unlock()
 	if mine {
-		return // written, pushed or fetched here meanwhile, or the warm-up ended
+		return // written (here or ahead of the change), pushed or fetched here meanwhile, or the warm-up ended
 	}
 	w.fetches.Add(1)
-	it, ok, err := s.rep.pool.Get(addr, []byte(key))
+	it, ok, err := s.rep.pool.Get(addr, k)
 	// Writes note themselves before they run (noteWrite), and the check
 	// and the store happen under the same lock: a write either comes
 	// after this store (and overrides it) or is seen here.
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if s.warmMineLocked(key) {
+	if s.warmMineLocked(k) {
 		return // written here meanwhile, or the warm-up ended: that write wins
 	}
 	s.settleLocked(key)
@@ -525,11 +522,11 @@ func (s *Server) fetchFrom(addr, key string) {
 		w.misses.Add(1)
 	}
 	if err != nil || !ok || it.TTL == 0 { // (0: about to expire)
-		s.store.Delete([]byte(key), nil)
+		s.store.Delete(k, nil)
 		return
 	}
 	exptime := max(it.TTL, 0)
-	if o := s.store.Set([]byte(key), it.Flags, exptime, it.Value, &lru.SetArgs{Mode: lru.ModeSet, NewCAS: it.CAS}); o.Result == lru.Stored {
+	if o := s.store.Set(k, it.Flags, exptime, it.Value, &lru.SetArgs{Mode: lru.ModeSet, NewCAS: it.CAS}); o.Result == lru.Stored {
 		w.hits.Add(1)
 		w.bytes.Add(uint64(len(it.Value)))
 	}
