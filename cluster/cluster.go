@@ -65,11 +65,12 @@ type Node struct {
 	kind      ring.Kind // Config.Placement
 	kindReply []byte    // the reply to `config get placement`
 
-	onRing atomic.Pointer[func()]             // called after each change of the ring (OnRingChange)
-	self   string                             // this node's memcached address
-	region string                             // this node's region: the table and ring hold its members only
-	all    atomic.Pointer[[]discovery.Member] // every member, all regions (Others)
-	every  *discovery.Table                   // every member, all regions (`cluster members`)
+	onRing   atomic.Pointer[func()]             // called after each change of the ring (OnRingChange)
+	changing atomic.Pointer[func()]             // called just before (OnRingChanging)
+	self     string                             // this node's memcached address
+	region   string                             // this node's region: the table and ring hold its members only
+	all      atomic.Pointer[[]discovery.Member] // every member, all regions (Others)
+	every    *discovery.Table                   // every member, all regions (`cluster members`)
 
 	retMu   sync.Mutex
 	status  map[string]discovery.Status // by address, as last seen
@@ -77,6 +78,7 @@ type Node struct {
 	returns map[string]uint64           // by address: times the member came back (Returns)
 	rings   atomic.Pointer[placement]   // the ring of the current view (Replicas, PreviousOwner)
 	ringMu  sync.Mutex                  // serializes placeRing
+	absent  map[string]*absence         // by address: the last time each member was away (Absence; ringMu)
 
 	write chan struct{} // capacity 1: files are stale
 	stop  chan struct{}
@@ -369,6 +371,7 @@ func (n *Node) placeRingLocked() bool {
 		if away, down, ends := n.awayRing(v.Members); !maps.Equal(down, old.down) {
 			p := *old
 			p.away, p.down, p.awayEnds = away, down, ends
+			n.noteAbsencesLocked(old, &p)
 			n.rings.Store(&p) // who is away changed, not the ring
 		}
 		return false
@@ -385,6 +388,12 @@ func (n *Node) placeRingLocked() bool {
 		p.prev = n.ringWithout(nodes)
 	default:
 		p.prev = old.ring
+	}
+	if old != nil {
+		n.noteAbsencesLocked(old, p)
+	}
+	if fn := n.changing.Load(); fn != nil {
+		(*fn)()
 	}
 	n.rings.Store(p)
 	return true
@@ -474,6 +483,12 @@ func (n *Node) AwayOwner(key []byte) (string, bool) {
 // OnRingChange sets fn to be called after each change of the ring, on the
 // goroutine that made it (it must not block).
 func (n *Node) OnRingChange(fn func()) { n.onRing.Store(&fn) }
+
+// OnRingChanging sets fn to be called just before each change of the ring
+// takes effect (it must not block, and must not call the Node): a server
+// turns on there the checks its writes make while keys move, so that no
+// write falls between the new ring and OnRingChange's call.
+func (n *Node) OnRingChanging(fn func()) { n.changing.Store(&fn) }
 
 // RingChanged returns when the ring last changed (zero before any change
 // that moved keys to or from this node's view).

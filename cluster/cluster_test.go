@@ -269,3 +269,79 @@ func TestClusterFollowsMembership(t *testing.T) {
 		t.Fatalf("members after leave: %+v, %v", ms, err)
 	}
 }
+
+// A member that leaves and comes back is reported clean by the others when
+// nothing else changed on the ring meanwhile, and changed when something
+// did; a node that did not see it leave does not know.
+func TestAbsenceOfAMemberThatComesBack(t *testing.T) {
+	start := func(ip, name string, join ...string) *Node {
+		cfg := DefaultConfig()
+		cfg.Membership.Enabled = true
+		cfg.Membership.NodeName = name
+		cfg.Membership.MemcachedAddr = ip + ":11211"
+		cfg.Membership.BindAddr = ip
+		cfg.Membership.Join = join
+		n, err := Start(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		return n
+	}
+	onRing := func(n *Node, count int) {
+		waitFor(t, fmt.Sprintf("%s's ring has %d nodes", n.Self(), count), func() bool {
+			r, _ := n.Replicas([]byte("k"), 5)
+			return len(r) == count
+		})
+	}
+	state := func(n *Node, addr string) AbsenceState { return n.Absence(addr).State }
+	const cAddr, dAddr = "127.0.0.76:11211", "127.0.0.77:11211"
+	a := start("127.0.0.74", "a")
+	seed := a.Membership().GossipAddr()
+	b := start("127.0.0.75", "b", seed)
+	c := start("127.0.0.76", "c", seed)
+	onRing(a, 3)
+	onRing(b, 3)
+	if s := state(a, cAddr); s != AbsenceUnknown {
+		t.Fatalf("c never left: a reports %v", s)
+	}
+	if err := c.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	onRing(a, 2)
+	if s := state(a, cAddr); s != AbsenceAway {
+		t.Fatalf("c left: a reports %v", s)
+	}
+	c = start("127.0.0.76", "c", seed)
+	onRing(a, 3)
+	onRing(b, 3)
+	for _, n := range []*Node{a, b} {
+		if s := state(n, cAddr); s != AbsenceClean {
+			t.Fatalf("c is back and nothing else changed: %s reports %v", n.Self(), s)
+		}
+	}
+	if s := state(c, cAddr); s != AbsenceUnknown {
+		t.Fatalf("c about itself: %v", s)
+	}
+
+	// c goes again; while it is away d joins: the keys that move to d
+	// were noted for c on the others, not on d.
+	if err := c.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	onRing(a, 2)
+	d := start("127.0.0.77", "d", seed)
+	onRing(a, 3)
+	start("127.0.0.76", "c", seed)
+	onRing(a, 4)
+	onRing(d, 4)
+	if s := state(a, cAddr); s != AbsenceChanged {
+		t.Fatalf("d joined while c was away: a reports %v", s)
+	}
+	if s := state(d, cAddr); s != AbsenceUnknown && s != AbsenceChanged {
+		t.Fatalf("d joined after c left: d reports %v", s)
+	}
+	if s := state(a, dAddr); s != AbsenceUnknown {
+		t.Fatalf("d never left: a reports %v", s)
+	}
+}

@@ -96,12 +96,13 @@ type casHit struct {
 
 func (h *casHit) Hit(it *lru.Item) { h.cas, h.given = it.CAS, it.GivenCAS }
 
-// writtenAheadLocked reports whether this node's item of key was written
-// here by a client ahead of the ring change of the current warm-up (w.mu
-// held).
-func (s *Server) writtenAheadLocked(key []byte) bool {
+// keptLocked reports whether this node's item of key stays this node's in
+// the current warm-up (w.mu held): written here by a client ahead of the
+// ring change, or an item of a warm restart's memory file that the other
+// members confirmed current (restore.go).
+func (s *Server) keptLocked(key []byte) bool {
 	var h casHit
-	return s.store.Peek(key, &h).Result == lru.Found && drawnSince(h.cas, h.given, s.warm.ahead)
+	return s.store.Peek(key, &h).Result == lru.Found && (s.trustedLocked() || drawnSince(h.cas, h.given, s.warm.ahead))
 }
 
 // drawnSince reports whether an item's CAS was drawn by this store (not

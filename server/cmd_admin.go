@@ -47,6 +47,12 @@ func (c *conn) discovery(r *proto.Request) {
 		c.out = proto.AppendOK(c.out)
 		return
 	}
+	if a := r.Args(); r.Command == proto.CmdCluster && len(a) == 2 && string(a[0]) == "away" && c.s.rep.peers.Load() != nil {
+		// A member restarted warm asks what was written here of its
+		// keys while it was away (restore.go).
+		c.out = c.s.appendAwayReport(c.out, string(a[1]))
+		return
+	}
 	if a := r.Args(); r.Command == proto.CmdCluster && len(a) == 1 && string(a[0]) == "invalidations" {
 		c.out = c.s.inv.appendLog(c.out)
 		return

@@ -33,6 +33,7 @@ type fetchedLog struct {
 const (
 	fwdLeaving = 1 << iota // this node is leaving (Leaving)
 	fwdFetched             // members fetched keys from here ahead of this node's ring
+	fwdRing                // the ring is changing: movedUntil may not follow it yet (RingChanging)
 )
 
 // fetchNote is who fetched a key, and when.

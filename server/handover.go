@@ -196,7 +196,9 @@ func (c *conn) movedOwner(key []byte) string {
 	if c.peer {
 		return ""
 	}
+	changing := false
 	if f := c.s.forward.Load(); f != 0 {
+		changing = f&fwdRing != 0
 		if to := c.s.hand.leaveTo.Load(); f&fwdLeaving != 0 && to != nil {
 			if addr, ok := (*to)(key); ok {
 				return addr
@@ -208,7 +210,7 @@ func (c *conn) movedOwner(key []byte) string {
 			}
 		}
 	}
-	if u := c.s.movedUntil.Load(); u == 0 || c.s.clk.Now() >= u {
+	if u := c.s.movedUntil.Load(); !changing && (u == 0 || c.s.clk.Now() >= u) {
 		return "" // (two loads of one line for the writes outside the windows)
 	}
 	mp, ok := peersAs[handoverPeers](c.s)

@@ -129,7 +129,7 @@ type collector struct {
 	writtenBytes, pages, chunkSize, usedChunks, freeChunks, classItems,
 	classEvictions, pagePool, uptime, latency, info,
 	hotKeys, hotSampled, hotChanges, repPushes, repFailures, repRefused, repBytes, repReportFailures,
-	warmActive, warmFetches, warmBytes, warmPushed, warmPushBytes, warmDisowned, prefixPending, prefixReclaimed, invRelays,
+	warmActive, warmFetches, warmBytes, warmPushed, warmPushBytes, warmDisowned, warmRestore, warmRestoreDeleted, prefixPending, prefixReclaimed, invRelays,
 	invBacklog *prometheus.Desc
 	// the away log (away.go)
 	awayKeys, awayWrites, awayDeleted, awayFlushes, awayFailures *prometheus.Desc
@@ -184,21 +184,23 @@ func (s *Server) Collector() prometheus.Collector {
 		repBytes:         d("hotkey_replication_bytes_total", "Value bytes copied to replicas."),
 		repReportFailures: d("hotkey_read_report_failures_total",
 			"Asks of a replica for the reads of its copies that failed (the owner then scales its own reads)."),
-		warmActive:      d("warmup_active", "1 while a warm-up after a ring change is on."),
-		warmFetches:     d("warmup_fetches_total", "Keys fetched from their previous owner during warm-ups, by outcome.", "outcome"),
-		warmBytes:       d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
-		warmPushed:      d("warmup_pushed_total", "Items this node pushed to the new owners of their keys after ring changes and on leaving, by outcome.", "outcome"),
-		warmPushBytes:   d("warmup_push_bytes_total", "Value bytes this node pushed to the new owners of their keys."),
-		warmDisowned:    d("warmup_disowned_removed_total", "Items of keys that moved to another node in a ring change, removed here instead of being served to a client, or once the warm-up ended."),
-		prefixPending:   d("flush_prefix_pending", "Flushed prefixes whose items the crawler has not yet finished reclaiming."),
-		prefixReclaimed: d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
-		invRelays:       d("invalidation_relays_total", "Namespace flushes and deletes relayed between members, by outcome.", "outcome"),
-		invBacklog:      d("invalidation_backlog", "Relays waiting for members that did not acknowledge them."),
-		awayKeys:        d("away_keys", "Keys written here for members that are away, to delete on them when they answer again."),
-		awayWrites:      d("away_writes_total", "Writes here of keys whose owner was away."),
-		awayDeleted:     d("away_deleted_total", "Keys deleted on members that came back."),
-		awayFlushes:     d("away_flushes_total", "Members that came back sent a flush_all instead (too many keys)."),
-		awayFailures:    d("away_failures_total", "Deliveries to members that came back that failed (tried again)."),
+		warmActive:         d("warmup_active", "1 while a warm-up after a ring change is on."),
+		warmFetches:        d("warmup_fetches_total", "Keys fetched from their previous owner during warm-ups, by outcome.", "outcome"),
+		warmBytes:          d("warmup_bytes_total", "Value bytes filled from previous owners during warm-ups."),
+		warmPushed:         d("warmup_pushed_total", "Items this node pushed to the new owners of their keys after ring changes and on leaving, by outcome.", "outcome"),
+		warmPushBytes:      d("warmup_push_bytes_total", "Value bytes this node pushed to the new owners of their keys."),
+		warmDisowned:       d("warmup_disowned_removed_total", "Items of keys that moved to another node in a ring change, removed here instead of being served to a client, or once the warm-up ended."),
+		warmRestore:        d("warmup_restore_confirmed", "1 when this node, restarted warm in a cluster, kept its memory file's items: every member vouched for its absence."),
+		warmRestoreDeleted: d("warmup_restore_deleted_total", "Keys of the memory file deleted after a warm restart in a cluster: written on the others while this node was away."),
+		prefixPending:      d("flush_prefix_pending", "Flushed prefixes whose items the crawler has not yet finished reclaiming."),
+		prefixReclaimed:    d("flush_prefix_reclaimed_total", "Items removed because a flush_prefix covered them."),
+		invRelays:          d("invalidation_relays_total", "Namespace flushes and deletes relayed between members, by outcome.", "outcome"),
+		invBacklog:         d("invalidation_backlog", "Relays waiting for members that did not acknowledge them."),
+		awayKeys:           d("away_keys", "Keys written here for members that are away, to delete on them when they answer again."),
+		awayWrites:         d("away_writes_total", "Writes here of keys whose owner was away."),
+		awayDeleted:        d("away_deleted_total", "Keys deleted on members that came back."),
+		awayFlushes:        d("away_flushes_total", "Members that came back sent a flush_all instead (too many keys)."),
+		awayFailures:       d("away_failures_total", "Deliveries to members that came back that failed (tried again)."),
 	}
 }
 
@@ -208,7 +210,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.reclaimed, c.crawlerReclaimed, c.getExpired, c.getFlushed, c.movesToCold, c.movesToWarm,
 		c.readBytes, c.writtenBytes, c.pages, c.chunkSize, c.usedChunks, c.freeChunks, c.classItems,
 		c.classEvictions, c.pagePool, c.uptime, c.latency, c.info, c.hotKeys, c.hotSampled, c.hotChanges,
-		c.repPushes, c.repFailures, c.repRefused, c.repBytes, c.repReportFailures, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes, c.warmDisowned,
+		c.repPushes, c.repFailures, c.repRefused, c.repBytes, c.repReportFailures, c.warmActive, c.warmFetches, c.warmBytes, c.warmPushed, c.warmPushBytes, c.warmDisowned, c.warmRestore, c.warmRestoreDeleted,
 		c.prefixPending, c.prefixReclaimed, c.invRelays, c.invBacklog,
 		c.awayKeys, c.awayWrites, c.awayDeleted, c.awayFlushes, c.awayFailures} {
 		ch <- d
@@ -282,6 +284,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.warmPushed, w.pushFailures.Load(), "failed")
 	counter(c.warmPushBytes, w.pushBytes.Load())
 	counter(c.warmDisowned, s.store.DisownedRemoved())
+	confirmed := 0.0
+	if w.restoreState.Load() == restoreConfirmed {
+		confirmed = 1
+	}
+	gauge(c.warmRestore, confirmed)
+	counter(c.warmRestoreDeleted, w.restoreDropped.Load())
 	ps := s.store.PrefixStats()
 	gauge(c.prefixPending, float64(ps.Pending))
 	counter(c.prefixReclaimed, ps.Reclaimed)

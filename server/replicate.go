@@ -168,6 +168,7 @@ func (s *Server) SetPeers(p Peers) {
 	s.rep.peers.Store(&peersBox{p})
 	s.refreshAway()
 	s.refreshWarm()
+	s.startRestoreCheck()
 }
 
 func (r *replicator) start() {

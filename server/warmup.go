@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/singleflight"
 
+	"github.com/slabcache/slabcache/cluster"
 	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
@@ -32,6 +33,17 @@ type warmup struct {
 	since   time.Time           // the ring change the current warm-up follows
 	ahead   uint64              // CAS floor aheadWindow before since: items drawn above it were written ahead of the ring (ahead.go)
 	active  time.Time           // the last fetch of the current warm-up (its start before one)
+	trusted time.Time           // the ring change whose warm-up keeps the items here: a warm restart's, confirmed (restore.go)
+
+	// The flushes here (flush_all: prefix "") of the last
+	// cluster.AwayLeftFor, oldest first, for `cluster away`, and when the
+	// newest one dropped for room was made.
+	flushLog     []flushNote
+	flushLogLost time.Time
+
+	restoring      atomic.Pointer[chan struct{}] // closed when the check of a warm restart's items is over (restore.go)
+	restoreState   atomic.Int32                  // restoreNone, restoreChecking, restoreConfirmed or restoreUnconfirmed
+	restoreDropped atomic.Uint64                 // keys of the memory file deleted: written on the others meanwhile
 
 	// Deletes relayed here from another region, or of keys this node did
 	// not own, in the last WarmupSecs (noteRecentDelete): key -> when, and the same in order, oldest
@@ -66,6 +78,10 @@ const maxWarmWritten = 1 << 20
 // first.
 const maxWarmFlushed = 1024
 
+// maxFlushLog bounds the flushes remembered for `cluster away`: past it a
+// member that comes back is not vouched for.
+const maxFlushLog = 4096
+
 // maxWarmDeleted bounds the deletes remembered (noteRecentDelete).
 const maxWarmDeleted = 1 << 16
 
@@ -93,9 +109,18 @@ func (s *Server) RingChanged() {
 	s.disownMoved()
 	s.refreshAway()
 	s.refreshWarm()
+	s.forward.And(^uint32(fwdRing)) // movedUntil follows the new ring
 	s.rep.ringChanged()
 	go s.catchUpNow()
 }
+
+// RingChanging runs just before a change of the ring takes effect (cmd
+// calls it from the cluster's OnRingChanging): until RingChanged has run,
+// a client's write checks whether its key moved (movedOwner) whatever
+// movedUntil says, so a write of a key that moves in this change is
+// either noted for its owner while it is away (the ring before) or
+// forwarded to it (the ring after).
+func (s *Server) RingChanging() { s.forward.Or(fwdRing) }
 
 // gaveUpPeers is what disownMoved needs from the cluster (cluster.Node).
 type gaveUpPeers interface {
@@ -158,7 +183,7 @@ func (s *Server) refreshWarm() {
 	// for warmSettle: the warm-up ends early.
 	settled := w.written != nil && time.Since(w.active) > warmSettle && time.Since(since) > warmSettle
 	if (left <= 0 || settled) && w.written != nil {
-		if !w.full && !w.stopping.Load() {
+		if !w.full && !w.stopping.Load() && !s.trustedLocked() {
 			w.sweeps.Add(1)
 			go func(settled map[string]struct{}, ahead uint64) {
 				defer w.sweeps.Done()
@@ -309,7 +334,17 @@ func (s *Server) noteFlush(prefix []byte) {
 	for i < len(w.flushed) && (time.Since(w.flushed[i].at) > keep || len(w.flushed)-i >= maxWarmFlushed) {
 		i++
 	}
-	w.flushed = append(w.flushed[i:], flushNote{prefix: string(prefix), at: time.Now()})
+	note := flushNote{prefix: string(prefix), at: time.Now()}
+	w.flushed = append(w.flushed[i:], note)
+	i = 0
+	for i < len(w.flushLog) && time.Since(w.flushLog[i].at) > cluster.AwayLeftFor {
+		i++
+	}
+	if len(w.flushLog)-i >= maxFlushLog {
+		w.flushLogLost = w.flushLog[i].at
+		i++
+	}
+	w.flushLog = append(w.flushLog[i:], note)
 }
 
 // ownerPeers is what noteForeignDelete needs from the cluster
@@ -385,8 +420,9 @@ func (s *Server) noteRecentDelete(key []byte) {
 // warmMineLocked reports whether key is this node's now (w.mu held), so
 // that no copy of it from another node may be stored: no warm-up, or key
 // written here during it, or flushed here lately, or deleted here lately
-// by a relay or ahead of this node's ring (noteRecentDelete), or written
-// here by a client ahead of the change (writtenAheadLocked).
+// by a relay or ahead of this node's ring (noteRecentDelete), or its item
+// here was written by a client ahead of the change or is a warm restart's
+// confirmed current (keptLocked).
 func (s *Server) warmMineLocked(key []byte) bool {
 	w := &s.warm
 	if w.written == nil || w.full {
@@ -404,7 +440,7 @@ func (s *Server) warmMineLocked(key []byte) bool {
 			return true
 		}
 	}
-	return s.writtenAheadLocked(key)
+	return s.keptLocked(key)
 }
 
 // warmFetch runs before a read: when keys it reads moved here and are not
@@ -493,6 +529,7 @@ func (s *Server) fetchAll(keys, from []string) {
 // the key, is replaced, or deleted when the previous owner has none or
 // does not answer.
 func (s *Server) fetchFrom(addr, key string) {
+	s.waitRestoreCheck()
 	w := &s.warm
 	k := []byte(key)
 	w.mu.Lock()
@@ -572,6 +609,8 @@ func (s *Server) appendStatsWarmup(dst []byte) []byte {
 	dst = proto.AppendStat(dst, "warmup_push_failures", strconv.FormatUint(w.pushFailures.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_deletes_forwarded", strconv.FormatUint(w.forwarded.Load(), 10))
 	dst = proto.AppendStat(dst, "warmup_forward_failures", strconv.FormatUint(w.forwardFailures.Load(), 10))
+	dst = proto.AppendStat(dst, "warmup_restore", restoreStates[w.restoreState.Load()])                    // the check of a warm restart's items (restore.go)
+	dst = proto.AppendStat(dst, "warmup_restore_deleted", strconv.FormatUint(w.restoreDropped.Load(), 10)) // of them, keys written on the others meanwhile
 	return proto.AppendEnd(s.appendStatsAway(dst))
 }
 

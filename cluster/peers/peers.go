@@ -341,6 +341,37 @@ func (p *Pool) HotReads(addr string, keys []string) (map[string]float64, error) 
 	return out, nil
 }
 
+// AwayNotes asks the member at addr what it noted for member about while
+// about was away (`cluster away <about>`): the state of about's absence
+// as addr saw it (unknown, away, changed or clean) and, when clean, the
+// keys written there that about would own and the namespaces flushed
+// there. The reply may be long (up to 65,536 keys): it is read within a
+// second.
+func (p *Pool) AwayNotes(addr, about string) (proto.AwayNotes, error) {
+	c, err := p.get(addr)
+	if err != nil {
+		return proto.AwayNotes{}, err
+	}
+	c.nc.SetDeadline(time.Now().Add(max(or(p.Timeout, 200*time.Millisecond), time.Second)))
+	c.req.Reset()
+	c.req.Command = proto.CmdCluster
+	c.req.AddArg([]byte("away"))
+	c.req.AddArg([]byte(about))
+	c.buf = proto.AppendRequest(c.buf[:0], &c.req)
+	var n proto.AwayNotes
+	if _, err = c.nc.Write(c.buf); err == nil {
+		if err = c.pc.Reader().ReadList(&c.rp); err == nil {
+			n, err = proto.ParseAwayNotes(&c.rp, about)
+		}
+	}
+	if err != nil {
+		c.nc.Close()
+		return proto.AwayNotes{}, fmt.Errorf("peer %s: %w", addr, err)
+	}
+	p.put(addr, c)
+	return n, nil
+}
+
 // FlushAll sends flush_all to the member at addr and waits for OK.
 func (p *Pool) FlushAll(addr string) error {
 	return p.do(addr, func(c *conn) []byte {

@@ -349,6 +349,122 @@ func TestWarmRestartInClusterServesNoStaleValues(t *testing.T) {
 		len(k.mine), cleared.Round(time.Millisecond), fresh, missed)
 }
 
+// A node restarted warm in a cluster keeps the items of its memory file
+// that nobody wrote while it was down, once the others vouch that they
+// noted every write of its keys meanwhile and nothing else changed on the
+// ring: none of the others holds those keys (nothing read them while it
+// was away), so a warm-up that fetched them would lose them all. A flush
+// it missed takes that away: it then keeps none of them.
+func TestWarmRestartInClusterKeepsItsUnwrittenItems(t *testing.T) {
+	tc, ip := newTestCluster(t, 161, 3)
+	memFile := filepath.Join(tc.dir, "r3.mem")
+	opts := append(slices.Clip(md5), "-o", "warmup_secs=2")
+	r3args := append(slices.Clip(opts), "--cluster-join", ip(0)+":7946", "-e", memFile, "-o", "drain_secs=0")
+	tc.start("r1", ip(0), opts...)
+	tc.start("r2", ip(1), append(slices.Clip(opts), "--cluster-join", ip(0)+":7946")...)
+	r3 := tc.start("r3", ip(2), r3args...)
+	all := []string{"r1", "r2", "r3"}
+	for _, n := range all {
+		tc.waitStatus(all, n, "alive", joinWithin)
+	}
+	k := storeAwayKeys(t, ip(0)+":11211", r3.addr())
+	// A node that goes away during the warm-up of a change may hold
+	// copies of keys that had just moved to it, not confirmed yet: the
+	// others do not vouch for such an absence. r3 goes after its join's.
+	time.Sleep(2 * time.Second)
+	restart := func(between func()) {
+		t.Helper()
+		r3.cmd.Process.Signal(syscall.SIGUSR1)
+		select {
+		case err := <-r3.done:
+			r3.done <- err
+		case <-time.After(20 * time.Second):
+			t.Fatal("r3 did not stop on SIGUSR1")
+		}
+		tc.waitStatus([]string{"r1", "r2"}, "r3", "left", 15*time.Second)
+		k.waitMembers(2, 10*time.Second)
+		between()
+		r3 = tc.start("r3", ip(2), r3args...)
+	}
+	// confirmed waits for the end of r3's check of its memory file and
+	// returns whether it kept the items.
+	confirmed := func() bool {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			switch st := warmWord(t, r3.addr(), "warmup_restore"); st {
+			case "confirmed":
+				return true
+			case "unconfirmed":
+				return false
+			case "checking":
+			default:
+				t.Fatalf("stats warmup: warmup_restore %q after a warm restart", st)
+			}
+		}
+		t.Fatal("r3's check of its memory file did not end within 10 s")
+		return false
+	}
+
+	// While r3 is down, a quarter of its keys are deleted and a quarter
+	// set again; the other half is neither written nor read.
+	written := 0
+	restart(func() {
+		for _, i := range k.mine {
+			var err error
+			switch i % 4 {
+			case 0:
+				err = k.cl.Delete(awayKey(i))
+			case 1:
+				err = k.cl.Set(&client.Item{Key: awayKey(i), Value: []byte("new")})
+			default:
+				continue
+			}
+			if err != nil && !errors.Is(err, client.ErrCacheMiss) { // (the others do not hold its keys)
+				t.Fatal(err)
+			}
+			written++
+		}
+	})
+	if !confirmed() {
+		t.Fatalf("r3 restarted warm did not keep its items: stats warmup %q", talk(t, r3.addr(), "stats warmup\r\n", "END\r\n"))
+	}
+	kept, fresh, gone := 0, 0, 0
+	for _, i := range k.mine {
+		got := rawGet(t, r3.addr(), awayKey(i))
+		switch {
+		case i%4 == 0 && got == "":
+			gone++
+		case i%4 == 1 && got == "new":
+			fresh++
+		case i%4 > 1 && got == "old":
+			kept++
+		default:
+			t.Errorf("%s on r3 after its warm restart: %q", awayKey(i), got)
+		}
+	}
+	t.Logf("r3 owns %d keys; %d written while it was down (%d deleted on it by the check); after its warm restart %d unwritten ones kept, %d read their new value, %d deleted ones missed",
+		len(k.mine), written, warmStat(t, r3.addr(), "warmup_restore_deleted"), kept, fresh, gone)
+
+	// r3 goes again, and a client flushes the other two meanwhile: r3
+	// missed the flush, and keeps none of its values.
+	time.Sleep(2 * time.Second) // the warm-up of its return is over
+	restart(func() {
+		for _, a := range []string{ip(0), ip(1)} {
+			if rp, err := rawDo(t, a+":11211", &proto.Request{Command: proto.CmdFlushAll}); err != nil || string(rp.Line) != "OK" {
+				t.Fatalf("flush_all on %s: %q, %v", a, rp.Line, err)
+			}
+		}
+	})
+	if confirmed() {
+		t.Fatal("r3 kept its items after missing a flush_all")
+	}
+	for _, i := range k.mine {
+		if got := rawGet(t, r3.addr(), awayKey(i)); got != "" {
+			t.Errorf("%s on r3 after a flush_all it missed: %q", awayKey(i), got)
+		}
+	}
+}
+
 // partitionCluster starts three nodes with the extra flags, pa and pb on
 // the host and pc in a network namespace the test can cut off (ns.cut),
 // and waits until each sees the others alive. It skips in short mode and

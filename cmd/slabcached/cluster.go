@@ -185,6 +185,7 @@ func startMember(cmd *command, srv *server.Server, log *zap.Logger) (*cluster.No
 		return nil, err
 	}
 	srv.SetDiscovery(node)
+	node.OnRingChanging(srv.RingChanging)
 	// The owner of a hot key copies it to the next nodes of the ring
 	// (docs/hotkeys.md); the warm-up and the rest follow the ring too.
 	srv.SetPeers(node)

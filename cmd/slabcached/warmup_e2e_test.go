@@ -265,14 +265,23 @@ func TestHandoverPushOnJoin(t *testing.T) {
 	t.Logf("h2 left: its %d keys were on their new owners %v after, unread", len(its), time.Since(start).Round(time.Millisecond))
 }
 
-// warmStat reads one field of `stats warmup`.
+// warmStat reads one number of `stats warmup`.
 func warmStat(t *testing.T, addr, name string) int64 {
+	t.Helper()
+	n, err := strconv.ParseInt(warmWord(t, addr, name), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// warmWord reads one field of `stats warmup` ("" when absent).
+func warmWord(t *testing.T, addr, name string) string {
 	t.Helper()
 	for _, line := range strings.Split(talk(t, addr, "stats warmup\r\n", "END\r\n"), "\r\n") {
 		if v, ok := strings.CutPrefix(line, "STAT "+name+" "); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
+			return v
 		}
 	}
-	return -1
+	return ""
 }
