@@ -178,6 +178,10 @@ type Client struct {
 	hot      atomic.Pointer[hotSet] // hot keys and their serving nodes (hotkeys.go)
 	wrote    sync.Map               // hot key -> time.Time: written by this client lately (noteHotWrite)
 	pick     uint64                 // this client's seed for HotKeyPerClient
+	// gone holds the nodes membership dropped while keys written on
+	// stand-ins for them were still to be deleted on them (standins.go),
+	// by address, with when they were dropped (mu held).
+	gone map[string]goneNode
 
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -332,6 +336,12 @@ func (c *Client) apply(from string, v discovery.View) {
 		if n, ok := reuse[rn.Addr]; ok {
 			st.nodes[i] = n
 			delete(reuse, rn.Addr)
+		} else if g, ok := c.gone[rn.Addr]; ok {
+			// Back with keys written on stand-ins while it was away:
+			// down until the probe has deleted them there.
+			g.n.markDown()
+			st.nodes[i] = g.n
+			delete(c.gone, rn.Addr)
 		} else {
 			st.nodes[i] = newNode(rn.Addr, c.cfg.MaxIdleConnsPerNode)
 		}
@@ -339,6 +349,7 @@ func (c *Client) apply(from string, v discovery.View) {
 	c.state.Store(st)
 	for _, n := range reuse { // dropped by membership
 		n.closeIdle()
+		c.dropped(n, st)
 	}
 }
 
@@ -370,6 +381,7 @@ func (c *Client) probeDown() {
 	st := c.state.Load()
 	for _, n := range st.nodes {
 		if !n.down.Load() {
+			c.clearOnStandIns(n) // what a stand-in did not take the last time
 			continue
 		}
 		cn, err := n.dial(c.cfg.dialer())
@@ -405,6 +417,7 @@ func (c *Client) probeDown() {
 			continue
 		}
 		n.put(cn)
+		c.clearOnStandIns(n)
 	}
 }
 
@@ -502,7 +515,7 @@ func (c *Client) nodeOrStandIn(key string, write bool) (*node, bool, error) {
 		}
 		if s := c.standIn(st, key); s != nil {
 			if write {
-				n.noteStandIn(key)
+				n.noteStandIn(key, s)
 			}
 			return s, true, nil
 		}
@@ -941,6 +954,10 @@ type node struct {
 	// maxStandInKeys: a flush_all instead. Nil until the first.
 	notesMu sync.Mutex
 	written *keynotes.Set
+	// onStandIns holds the same keys by the stand-in they were written
+	// on: once the node serves again they are deleted there too
+	// (standins.go).
+	onStandIns map[*node]*keynotes.Set
 }
 
 func newNode(addr string, maxIdle int) *node {

@@ -778,3 +778,112 @@ func TestStandInServesOnlyGutterValues(t *testing.T) {
 		t.Fatalf("GetMulti after a set through the stand-in: %v %v", items, err)
 	}
 }
+
+// A value a client stored on a stand-in while a node was down does not
+// outlive the node's return there: when membership drops the node, the
+// stand-in's copy is deleted where the key now belongs to another node,
+// so if the node comes back and goes down again, the stand-in does not
+// serve that older value (placements where the stand-in is not the key's
+// next owner: jump, Ch3).
+func TestStandInCopyDoesNotOutliveItsOwnersReturn(t *testing.T) {
+	procs := []*memcachedProc{startMemcachedProc(t), startMemcachedProc(t), startMemcachedProc(t)}
+	addrs := []string{procs[0].addr(), procs[1].addr(), procs[2].addr()}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: 200 * time.Millisecond,
+		Placement: ring.KindJump, FixedPlacement: true})
+	nodes := func(as []string) []ring.Node {
+		var ns []ring.Node
+		for _, a := range as {
+			ns = append(ns, ring.Node{Addr: a, Weight: 1})
+		}
+		return ns
+	}
+	r3, _ := ring.New(ring.KindJump, nodes(addrs))
+	r2, _ := ring.New(ring.KindJump, nodes(addrs[:2]))
+	key, standIn := "", ""
+	for i := 0; key == ""; i++ {
+		k := "g:" + strconv.Itoa(i)
+		if c.Owner(k) != addrs[2] {
+			continue
+		}
+		s := addrs[ring.Replicas(r3, []byte(k), 3)[1]]
+		if o := r2.Nodes()[r2.Owner([]byte(k))].Addr; o != s {
+			key, standIn = k, s
+		}
+	}
+	procs[2].kill()
+	c.Set(&Item{Key: key, Value: []byte("old")}) // marks the owner down
+	if err := c.Set(&Item{Key: key, Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := rawMG(t, standIn, key); got == "" {
+		t.Fatalf("the stand-in %s does not hold %s", standIn, key)
+	}
+	// Membership drops the node; the key's writes go to its new owner.
+	disco.table.Update(members(addrs[:2]))
+	if err := c.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Set(&Item{Key: key, Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	// The node comes back, and goes down again before the stand-in's
+	// copy would have expired.
+	procs[2].start()
+	disco.table.Update(members(addrs))
+	if err := c.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	c.probeDown()
+	if err := c.Set(&Item{Key: key, Value: []byte("newer")}); err != nil {
+		t.Fatal(err)
+	}
+	procs[2].kill()
+	c.Get(key) // marks it down
+	if it, err := c.Get(key); err == nil {
+		t.Fatalf("read through the stand-in after the owner went down again: %q, want a miss", it.Value)
+	} else if !errors.Is(err, ErrCacheMiss) {
+		t.Fatal(err)
+	}
+}
+
+// The keys a client wrote on stand-ins while a node was down are deleted
+// on the node before the client uses it again, also when membership
+// dropped the node meanwhile and lists it again later (a node paused or
+// cut off that comes back with its items).
+func TestStandInNotesSurviveAMembershipDrop(t *testing.T) {
+	procs := []*memcachedProc{startMemcachedProc(t), startMemcachedProc(t), startMemcachedProc(t)}
+	addrs := []string{procs[0].addr(), procs[1].addr(), procs[2].addr()}
+	disco := startFakeDisco(t, members(addrs), false)
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: 200 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := "p:" + strconv.Itoa(i); c.Owner(k) == addrs[2] {
+			key = k
+		}
+	}
+	if err := c.Set(&Item{Key: key, Value: []byte("old")}); err != nil {
+		t.Fatal(err)
+	}
+	procs[2].cmd.Process.Signal(syscall.SIGSTOP)
+	defer procs[2].cmd.Process.Signal(syscall.SIGCONT)
+	c.Set(&Item{Key: key, Value: []byte("new")}) // times out: marks the owner down
+	if err := c.Set(&Item{Key: key, Value: []byte("new")}); err != nil {
+		t.Fatal(err)
+	}
+	disco.table.Update(members(addrs[:2]))
+	if err := c.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	procs[2].cmd.Process.Signal(syscall.SIGCONT)
+	disco.table.Update(members(addrs))
+	if err := c.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	c.probeDown()
+	if it, err := c.Get(key); err == nil {
+		t.Fatalf("%s read from its owner back from a pause: %q, want a miss (written on a stand-in meanwhile)", key, it.Value)
+	} else if !errors.Is(err, ErrCacheMiss) {
+		t.Fatal(err)
+	}
+}

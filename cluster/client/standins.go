@@ -1,6 +1,7 @@
 package client
 
 import (
+	"slices"
 	"time"
 
 	"github.com/slabcache/slabcache/internal/keynotes"
@@ -13,7 +14,13 @@ import (
 // a key deleted meanwhile the item. So a write that goes to a stand-in is
 // noted on the owner's node first, and before the node is marked up again
 // its copies of those keys are deleted (past maxStandInKeys, everything:
-// flush_all).
+// flush_all). Once it is up, the stand-ins' copies are deleted too: the
+// owner takes the key's writes again, and if it went down again before
+// they expire, a read from the stand-in (getStandIn) would find a value
+// from the earlier time, older than the owner's (past maxStandInKeys on
+// one stand-in, its copies are left to expire within GutterTTL). The same
+// holds when membership drops the node: the notes wait for its return
+// (dropped), and the stand-ins' copies go at once.
 
 // maxStandInKeys bounds the keys noted for one node.
 const maxStandInKeys = 1 << 16
@@ -21,14 +28,126 @@ const maxStandInKeys = 1 << 16
 // standInBatch is how many deletes go to the node in one round trip.
 const standInBatch = 512
 
-// noteStandIn notes that key is written on a stand-in while n is down.
-func (n *node) noteStandIn(key string) {
+// noteStandIn notes that key is written on stand-in s while n is down.
+func (n *node) noteStandIn(key string, s *node) {
 	n.notesMu.Lock()
 	defer n.notesMu.Unlock()
 	if n.written == nil {
 		n.written = keynotes.New(maxStandInKeys)
 	}
 	n.written.Note(key, proto.QuietDeletable(key)) // else (or too many) a flush_all
+	if n.onStandIns == nil {
+		n.onStandIns = map[*node]*keynotes.Set{}
+	}
+	on := n.onStandIns[s]
+	if on == nil {
+		on = keynotes.New(maxStandInKeys)
+		n.onStandIns[s] = on
+	}
+	on.Note(key, proto.QuietDeletable(key))
+}
+
+// goneTTL is how long a dropped node's keys written on stand-ins are kept
+// for its return (the cluster's members keep theirs as long).
+const goneTTL = 10 * time.Minute
+
+// goneNode is a node membership dropped, with keys to delete on it.
+type goneNode struct {
+	n  *node
+	at time.Time
+}
+
+// dropped runs when membership drops node n (c.mu held; st is the new
+// state). The keys written on stand-ins while it was down stay noted for
+// its return (c.gone). Their stand-ins' copies go at once where the
+// stand-in is not the key's owner now: its writes go to that owner from
+// now on, and if n came back and went down again, a read from the
+// stand-in would find the older copy.
+func (c *Client) dropped(n *node, st *state) {
+	for a, g := range c.gone {
+		if time.Since(g.at) > goneTTL {
+			delete(c.gone, a)
+		}
+	}
+	n.notesMu.Lock()
+	on := n.onStandIns
+	n.onStandIns = nil
+	if n.written != nil && !n.written.Empty() {
+		if c.gone == nil {
+			c.gone = map[string]goneNode{}
+		}
+		c.gone[n.addr] = goneNode{n: n, at: time.Now()}
+	}
+	n.notesMu.Unlock()
+	for s, set := range on {
+		if set.Full() || !slices.Contains(st.nodes, s) {
+			continue // past the bound, or dropped too: they expire within GutterTTL
+		}
+		var keys []string
+		for _, k := range set.Take().Keys {
+			if i := st.ring.OwnerString(k); i < 0 || st.nodes[i] != s {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			go c.deleteMany(s, keys)
+		}
+	}
+}
+
+// deleteMany deletes keys on n, in batches, and returns how many it
+// deleted before an error (best effort: a stand-in's copy expires within
+// GutterTTL).
+func (c *Client) deleteMany(n *node, keys []string) int {
+	cn, err := n.get(c.cfg.dialer())
+	if err != nil {
+		return 0
+	}
+	sent := 0
+	for sent < len(keys) {
+		batch := keys[sent:min(sent+standInBatch, len(keys))]
+		if err := cn.deleteQuietly(batch, c.cfg.Timeout); err != nil {
+			cn.nc.Close()
+			return sent
+		}
+		sent += len(batch)
+	}
+	n.put(cn)
+	return sent
+}
+
+// clearOnStandIns deletes, on the stand-ins, the keys written there while
+// n was down (n serves again). A stand-in that does not answer keeps its
+// keys for the next time; one past maxStandInKeys (full) is forgotten:
+// its copies expire within GutterTTL.
+func (c *Client) clearOnStandIns(n *node) {
+	n.notesMu.Lock()
+	type todo struct {
+		s *node
+		b keynotes.Batch
+	}
+	var all []todo
+	for s, on := range n.onStandIns {
+		if on.Full() {
+			delete(n.onStandIns, s)
+			continue
+		}
+		if !on.Empty() {
+			all = append(all, todo{s, on.Take()})
+		}
+	}
+	n.notesMu.Unlock()
+	for _, t := range all {
+		sent := c.deleteMany(t.s, t.b.Keys)
+		n.notesMu.Lock()
+		if on := n.onStandIns[t.s]; on != nil {
+			on.Done(t.b, sent, false)
+			if on.Empty() {
+				delete(n.onStandIns, t.s)
+			}
+		}
+		n.notesMu.Unlock()
+	}
 }
 
 // clearStandIns deletes on n, over cn, the keys noted for it (or sends a
