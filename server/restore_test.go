@@ -3,6 +3,7 @@ package server
 import (
 	"net"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,17 +12,31 @@ import (
 )
 
 // absentPeers is a member's view of another that was away: every key
-// would be the away one's, nothing moved here, and Absence says what
-// *absence holds.
+// would be the away one's, nothing moved here, and Absence says what the
+// test set (setAbsence).
 type absentPeers struct {
 	awayPeersOf
 	changed time.Time
-	absence *cluster.Absence
+	absence *atomic.Pointer[cluster.Absence]
 }
 
 func (p absentPeers) PreviousOwner([]byte) (string, time.Time, bool) { return "", time.Time{}, false }
 func (p absentPeers) RingChanged() time.Time                         { return p.changed }
-func (p absentPeers) Absence(string) cluster.Absence                 { return *p.absence }
+func (p absentPeers) Absence(string) cluster.Absence                 { return *p.absence.Load() }
+
+// newAbsence returns what absentPeers reports, set to ab.
+func newAbsence(ab cluster.Absence) *atomic.Pointer[cluster.Absence] {
+	var p atomic.Pointer[cluster.Absence]
+	p.Store(&ab)
+	return &p
+}
+
+// edit changes what absentPeers reports.
+func edit(p *atomic.Pointer[cluster.Absence], change func(*cluster.Absence)) {
+	ab := *p.Load()
+	change(&ab)
+	p.Store(&ab)
+}
 
 // deadAddr returns an address nothing listens on.
 func deadAddr(t *testing.T) string {
@@ -41,7 +56,8 @@ func deadAddr(t *testing.T) string {
 func TestClusterAwayVouchesOnlyForACleanAbsence(t *testing.T) {
 	a := startTestServer(t, nil)
 	gone := deadAddr(t)
-	ab := &cluster.Absence{State: cluster.AbsenceAway, Since: time.Now().Add(-time.Minute)}
+	since := time.Now().Add(-time.Minute)
+	ab := newAbsence(cluster.Absence{State: cluster.AbsenceAway, Since: since})
 	a.SetPeers(absentPeers{awayPeersOf{fixedPeers{addrs: []string{a.Addr()}, down: []string{gone}}, gone}, time.Now().Add(-time.Hour), ab})
 	a.refreshAway()
 	roundTrip(t, a.Addr(), "set k1 0 0 3\r\nnew\r\ndelete k2\r\nset k1 0 0 3\r\nnew\r\n", "STORED\r\nNOT_FOUND\r\nSTORED\r\n")
@@ -68,13 +84,13 @@ func TestClusterAwayVouchesOnlyForACleanAbsence(t *testing.T) {
 	if keys := ask("away"); len(keys) != 0 {
 		t.Fatalf("keys listed while the member is away: %q", keys)
 	}
-	ab.State = cluster.AbsenceClean
+	edit(ab, func(a *cluster.Absence) { a.State = cluster.AbsenceClean })
 	if keys := ask("clean"); !slices.Equal(keys, []string{"k1", "k2"}) {
 		t.Fatalf("keys written for the member: %q, want k1 and k2", keys)
 	}
-	ab.State = cluster.AbsenceChanged
+	edit(ab, func(a *cluster.Absence) { a.State = cluster.AbsenceChanged })
 	ask("changed")
-	ab.State = cluster.AbsenceClean
+	edit(ab, func(a *cluster.Absence) { a.State = cluster.AbsenceClean })
 
 	// Its return is not in place here yet.
 	a.RingChanging()
@@ -84,9 +100,9 @@ func TestClusterAwayVouchesOnlyForACleanAbsence(t *testing.T) {
 	// It went 10 s after another change, during that change's warm-up
 	// (warmup_secs 60): it may hold copies of keys that had just moved
 	// to it.
-	ab.Before = ab.Since.Add(-10 * time.Second)
+	edit(ab, func(a *cluster.Absence) { a.Before = since.Add(-10 * time.Second) })
 	ask("changed")
-	ab.Before = ab.Since.Add(-2 * time.Minute)
+	edit(ab, func(a *cluster.Absence) { a.Before = since.Add(-2 * time.Minute) })
 	ask("clean")
 
 	// Namespaces flushed here it missed are listed with the keys; a
@@ -125,7 +141,7 @@ func TestRestartedNodeKeepsWhatNobodyWrote(t *testing.T) {
 	// and k2 deleted, and it flushed the namespace ns:.
 	m := startTestServer(t, nil)
 	self := deadAddr(t)
-	ab := &cluster.Absence{State: cluster.AbsenceClean, Since: time.Now().Add(-time.Minute)}
+	ab := newAbsence(cluster.Absence{State: cluster.AbsenceClean, Since: time.Now().Add(-time.Minute)})
 	m.SetPeers(absentPeers{awayPeersOf{fixedPeers{addrs: []string{m.Addr()}, down: []string{self}}, self}, time.Now().Add(-time.Hour), ab})
 	m.refreshAway()
 	roundTrip(t, m.Addr(), "set k1 0 0 3\r\nnew\r\ndelete k2\r\n", "STORED\r\nNOT_FOUND\r\n")
@@ -151,7 +167,7 @@ func TestRestartedNodeKeepsWhatNobodyWrote(t *testing.T) {
 	// as after any change (k4, read, is fetched: the neighbour has none).
 	srv2 := startTestServer(t, nil)
 	roundTrip(t, srv2.Addr(), "set k4 0 0 3\r\nold\r\n", "STORED\r\n")
-	ab.State = cluster.AbsenceChanged
+	edit(ab, func(a *cluster.Absence) { a.State = cluster.AbsenceChanged })
 	srv2.SetPeers(rp)
 	if srv2.confirmRestore(rp) {
 		t.Fatal("kept the items when the neighbour said the ring changed")
