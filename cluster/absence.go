@@ -150,18 +150,8 @@ func (n *Node) Absence(addr string) Absence {
 }
 
 // Neighbours returns the memcached addresses of the other members of this
-// node's region: alive (alive or leaving) and failed.
+// node's region (of all, when it has none): alive (alive or leaving) and
+// failed.
 func (n *Node) Neighbours() (alive, failed []string) {
-	for _, m := range n.table.View().Members {
-		if m.Addr == n.self {
-			continue
-		}
-		switch m.Status {
-		case discovery.StatusAlive, discovery.StatusLeaving:
-			alive = append(alive, m.Addr)
-		case discovery.StatusFailed:
-			failed = append(failed, m.Addr)
-		}
-	}
-	return alive, failed
+	return n.others(func(m discovery.Member) bool { return n.region == "" || m.Region == n.region })
 }

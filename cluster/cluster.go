@@ -217,7 +217,9 @@ func (n *Node) inRegion(ms []discovery.Member) []discovery.Member {
 // Others returns the memcached addresses of the other members of every
 // region: alive (alive or leaving) and down (failed; they may come back).
 // Members that left are in neither.
-func (n *Node) Others() (alive, down []string) { return n.others(false) }
+func (n *Node) Others() (alive, down []string) {
+	return n.others(func(discovery.Member) bool { return true })
+}
 
 // Region returns this node's region ("" for none).
 func (n *Node) Region() string { return n.region }
@@ -251,12 +253,14 @@ func (n *Node) Remote() (alive, down []string) {
 	if n.region == "" {
 		return nil, nil
 	}
-	return n.others(true)
+	return n.others(func(m discovery.Member) bool { return m.Region != n.region })
 }
 
-func (n *Node) others(remote bool) (alive, down []string) {
+// others returns the memcached addresses of the other members keep
+// accepts: alive (alive or leaving) and down (failed).
+func (n *Node) others(keep func(discovery.Member) bool) (alive, down []string) {
 	for _, m := range *n.all.Load() {
-		if m.Addr == n.self || remote && m.Region == n.region {
+		if m.Addr == n.self || !keep(m) {
 			continue
 		}
 		switch m.Status {

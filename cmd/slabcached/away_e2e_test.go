@@ -319,14 +319,7 @@ func TestWarmRestartInClusterServesNoStaleValues(t *testing.T) {
 	}
 	rawSet(t, w3.addr(), kept, "kept")
 
-	w3.cmd.Process.Signal(syscall.SIGUSR1)
-	select {
-	case err := <-w3.done:
-		w3.done <- err
-	case <-time.After(20 * time.Second):
-		t.Fatal("w3 did not stop on SIGUSR1")
-	}
-	tc.waitStatus([]string{"w1", "w2"}, "w3", "left", 15*time.Second)
+	tc.stopWarm("w3", "w1", "w2")
 	k.waitMembers(2, 10*time.Second)
 	k.rewrite()
 
@@ -374,14 +367,7 @@ func TestWarmRestartInClusterKeepsItsUnwrittenItems(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	restart := func(between func()) {
 		t.Helper()
-		r3.cmd.Process.Signal(syscall.SIGUSR1)
-		select {
-		case err := <-r3.done:
-			r3.done <- err
-		case <-time.After(20 * time.Second):
-			t.Fatal("r3 did not stop on SIGUSR1")
-		}
-		tc.waitStatus([]string{"r1", "r2"}, "r3", "left", 15*time.Second)
+		tc.stopWarm("r3", "r1", "r2")
 		k.waitMembers(2, 10*time.Second)
 		between()
 		r3 = tc.start("r3", ip(2), r3args...)
@@ -463,6 +449,21 @@ func TestWarmRestartInClusterKeepsItsUnwrittenItems(t *testing.T) {
 			t.Errorf("%s on r3 after a flush_all it missed: %q", awayKey(i), got)
 		}
 	}
+}
+
+// stopWarm stops node name with SIGUSR1 (a graceful stop that keeps its
+// memory file) and waits until the others see it left.
+func (tc *testCluster) stopWarm(name string, others ...string) {
+	tc.t.Helper()
+	n := tc.nodes[name]
+	n.cmd.Process.Signal(syscall.SIGUSR1)
+	select {
+	case err := <-n.done:
+		n.done <- err
+	case <-time.After(20 * time.Second):
+		tc.t.Fatalf("%s did not stop on SIGUSR1", name)
+	}
+	tc.waitStatus(others, name, "left", 15*time.Second)
 }
 
 // partitionCluster starts three nodes with the extra flags, pa and pb on
