@@ -263,8 +263,10 @@ func floodWatcher(t *testing.T) (w net.Conn, rw *bufio.Reader, nc net.Conn, rb *
 	expectLine(t, rw, "OK\r\n")
 	nc, rb = dialT(t, srv.Addr())
 	// The 40,000 round trips take about 6 s here, more when the machine
-	// is busy: more than dialT's 10 s allow.
+	// is busy: with the watcher's reads after them, more than dialT's
+	// 10 s allow.
 	nc.SetDeadline(time.Now().Add(time.Minute))
+	w.SetDeadline(time.Now().Add(time.Minute))
 	key := strings.Repeat("k", 200)
 	for i := 0; i < 40000; i++ {
 		nc.Write([]byte("get " + key + strconv.Itoa(i) + "\r\n"))
