@@ -18,12 +18,14 @@ if [ -z "${bindir:-}" ]; then
 	go build -o "$bindir/" ./cmd/slabcached ./cmd/slabbench
 fi
 
-# start_node PREFIX INDEX OPTIONS: a clustered slabcached on
+# start_node PREFIX INDEX OPTIONS [ARGS]: a clustered slabcached on
 # PREFIX INDEX:11211 (127.0.0.6 and 2 make 127.0.0.62), gossip on port 7946
-# of that address, joining PREFIX 1 unless it is that node, with -o OPTIONS;
-# its log goes to $work/nINDEX.log.
+# of that address, joining PREFIX 1 unless it is that node, with -o OPTIONS
+# and any further ARGS (one word each); its log goes to $work/nINDEX.log
+# (appended to).
 start_node() {
-	local ip=$1$2 join=()
+	local ip=$1$2 join=() extra=()
+	[ $# -gt 3 ] && extra=("${@:4}")
 	if (exec 3<>"/dev/tcp/$ip/11211") 2>/dev/null; then
 		echo "$ip:11211 is in use" >&2
 		exit 1
@@ -31,6 +33,6 @@ start_node() {
 	[ "$2" -gt 1 ] && join=(--cluster-join "${1}1:7946")
 	"$bindir/slabcached" -l "$ip" -p 11211 -U 0 -m 256 -t 1 --metrics-listen off \
 		--cluster --cluster-name "n$2" --cluster-bind "$ip:7946" "${join[@]}" \
-		-o "$3" 2>"$work/n$2.log" &
+		-o "$3" "${extra[@]}" 2>>"$work/n$2.log" &
 	pids+=($!)
 }

@@ -8,18 +8,22 @@
 #          on miss and the previous owners' push), with the push off
 #          (-o warmup_rate=0) and with warm-up off (-o warmup_secs=0);
 #   leave  four nodes, the fourth gets SIGTERM (graceful leave, hand-off);
-#   kill   four nodes, the fourth gets SIGKILL.
+#   kill   four nodes, the fourth gets SIGKILL;
+#   restart four nodes, the fourth (with -e, a memory file) stops with
+#          SIGUSR1 and starts again warm AWAY seconds later (default 3),
+#          with warm-up 30 s (it must stop that long after its join for
+#          the others to vouch for its absence).
 # Prints, per run: the hit ratio the second before the change and its
 # lowest in the 10 s after (the dip), the per-second p99 (median before,
 # highest in the 10 s after), client errors after the change and the
 # seconds they span, the slowest request, and when the hit ratio is back
 # within 5 and within 0.5 points.
 #
-# Usage: scripts/warmup-bench.sh [-s join|leave|kill] [-d DURATION] [-j AT] [-b BINDIR]
+# Usage: scripts/warmup-bench.sh [-s join|leave|kill|restart] [-d DURATION] [-j AT] [-b BINDIR]
 #   -s  scenario (default join); -d  measured phase (default 40s); -j
 #   seconds into it the change happens (default 15); -b  directory with
 #   slabcached and slabbench (default: built from this checkout).
-# Environment: KEYS (200000), ZIPF (0.99), CONNS (32), RATIO (1:10); PLOT, a
+# Environment: KEYS (200000), ZIPF (0.99), CONNS (32), RATIO (1:10), AWAY (3); PLOT, a
 # path prefix: each run's per-second hit ratio and throughput are plotted
 # to PLOT-<scenario>-<options>-hitratio.png and -throughput.png.
 set -eu
@@ -30,21 +34,29 @@ while getopts "s:d:j:b:" o; do
 	d) dur=$OPTARG ;;
 	j) join=$OPTARG ;;
 	b) bindir=$OPTARG ;;
-	*) sed -n '2,23p' "$0"; exit 2 ;;
+	*) sed -n '2,27p' "$0"; exit 2 ;;
 	esac
 done
-case $scenario in join | leave | kill) ;; *) sed -n '2,23p' "$0"; exit 2 ;; esac
+case $scenario in join | leave | kill | restart) ;; *) sed -n '2,27p' "$0"; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 . scripts/cluster-lib.sh
 load=(-discover 127.0.0.81:11211 -conns "${CONNS:-32}" -keys "${KEYS:-200000}" -dist zipf
 	-dist-param "${ZIPF:-0.99}" -ratio "${RATIO:-1:10}" -value-size 100)
 configs=(warmup_secs=60)
 [ "$scenario" = join ] && configs=(warmup_secs=60 warmup_secs=60,warmup_rate=0 warmup_secs=0)
+[ "$scenario" = restart ] && configs=(warmup_secs=30)
+warm=(-e "$work/n4.mem" -o drain_secs=0)
 for opts in "${configs[@]}"; do
 	echo "== $scenario, -o $opts"
 	first=3
 	[ "$scenario" != join ] && first=4
-	for i in $(seq 1 $first); do start_node 127.0.0.8 "$i" "$opts"; done
+	for i in $(seq 1 $first); do
+		if [ "$scenario" = restart ] && [ "$i" = 4 ]; then
+			start_node 127.0.0.8 4 "$opts" "${warm[@]}"
+		else
+			start_node 127.0.0.8 "$i" "$opts"
+		fi
+	done
 	sleep 3
 	"$bindir/slabbench" run "${load[@]}" -quiet -duration "$dur" -seed 1 | tail -1
 	"$bindir/slabbench" run "${load[@]}" -duration "$dur" -seed 2 -json "$work/run.json" ${PLOT:+-plot "$PLOT-$scenario-${opts//[=,]/-}"} >"$work/run" 2>&1 &
@@ -54,6 +66,12 @@ for opts in "${configs[@]}"; do
 	join) start_node 127.0.0.8 4 "$opts" ;;
 	leave) kill -TERM "${pids[3]}" ;;
 	kill) kill -KILL "${pids[3]}" ;;
+	restart)
+		kill -USR1 "${pids[3]}"
+		wait "${pids[3]}" || true
+		sleep "${AWAY:-3}"
+		start_node 127.0.0.8 4 "$opts" "${warm[@]}"
+		;;
 	esac
 	echo "   (the change ${join}s into the run)"
 	wait $bench || echo "   (slabbench exited with $?: see the errors below)"
@@ -84,7 +102,12 @@ print("   hit ratio %.3f the second before, lowest %.3f after (dip %.1f points);
 print("   p99 %.0f us before (median of seconds), highest %.0f us in the 10 s after (%.2fx)" % (p99, hi, hi / p99))
 print("   client errors after the change: %d, over %d s; slowest request in the 10 s after: %.0f ms"
       % (sum(p["errors"] for p in errs), span, max(p["max_us"] for p in after) / 1000))
+last = [p for p in tl if p["t"] > tl[-1]["t"] - 10]
+hits, gets = sum(p["hits"] for p in last), sum(p["hits"] + p["misses"] for p in last)
+print("   hit ratio over the run's last 10 s: %.3f (%.1f points under the second before the change)"
+      % (hits / gets, (steady - hits / gets) * 100))
 PY
+	[ "$scenario" = restart ] && grep -h -o '"msg":"warm restart: [^"]*"' "$work/n4.log" | sed 's/^/   n4: /'
 	stop_nodes
 	sleep 2
 done
