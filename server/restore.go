@@ -20,7 +20,8 @@ import (
 // meanwhile, and the copies nothing read are dropped when the warm-up
 // ends). The others noted exactly which of its keys they wrote meanwhile
 // (away.go). So once it has joined, the node asks each of them (`cluster
-// away <self>`) for those notes, deletes the keys they name, and, when
+// away <self>`) for those notes and the namespaces flushed there since it
+// went, deletes the keys and flushes the namespaces, and, when
 // every member vouches that it noted over the whole absence and that
 // nothing else changed on the ring (cluster.Absence), keeps the rest of
 // its items as current for the warm-up of its join: they are served
