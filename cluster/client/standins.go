@@ -118,9 +118,10 @@ func (c *Client) deleteMany(n *node, keys []string) int {
 
 // clearOnStandIns deletes, on the stand-ins, the keys written there while
 // n was down (n serves again). A stand-in that does not answer keeps its
-// keys for the next time; one past maxStandInKeys (full) is forgotten:
-// its copies expire within GutterTTL.
+// keys for the next time; one past maxStandInKeys (full), or no longer a
+// member, is forgotten: its copies expire within GutterTTL.
 func (c *Client) clearOnStandIns(n *node) {
+	st := c.state.Load()
 	n.notesMu.Lock()
 	type todo struct {
 		s *node
@@ -128,8 +129,8 @@ func (c *Client) clearOnStandIns(n *node) {
 	}
 	var all []todo
 	for s, on := range n.onStandIns {
-		if on.Full() {
-			delete(n.onStandIns, s)
+		if on.Full() || !slices.Contains(st.nodes, s) {
+			delete(n.onStandIns, s) // its copies expire within GutterTTL
 			continue
 		}
 		if !on.Empty() {
