@@ -344,6 +344,10 @@ type placement struct {
 	ring    ring.Ring
 	prev    ring.Ring
 	since   time.Time
+	// prev2 is the ring before prev, and prevSince when prev replaced it
+	// (nil and zero when there was none): GaveUpBefore.
+	prev2     ring.Ring
+	prevSince time.Time
 	// away is the ring of the alive members and those away (failed, or
 	// left within AwayLeftFor) when there are some (nil otherwise), and
 	// down those away: a key whose owner there is down is written
@@ -392,6 +396,9 @@ func (n *Node) placeRingLocked() bool {
 		p.prev = n.ringWithout(nodes)
 	default:
 		p.prev = old.ring
+		if old.prev != nil {
+			p.prev2, p.prevSince = old.prev, old.since
+		}
 	}
 	if old != nil {
 		n.noteAbsencesLocked(old, p)
@@ -540,6 +547,16 @@ func (n *Node) GaveUp() func(key []byte) bool {
 	}
 	prev := p.prev
 	return func(key []byte) bool { return ownerOf(prev, key) == n.self && !n.Owns(key) }
+}
+
+// GaveUpBefore reports whether key moved away from this node in the ring
+// change before the last one, and when that change was.
+func (n *Node) GaveUpBefore(key []byte) (time.Time, bool) {
+	p := n.rings.Load()
+	if p == nil || p.prev2 == nil {
+		return time.Time{}, false
+	}
+	return p.prevSince, ownerOf(p.prev2, key) == n.self && ownerOf(p.prev, key) != n.self
 }
 
 // MovedTo returns, for a key this node owned before the last change of

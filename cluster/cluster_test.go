@@ -227,6 +227,7 @@ func TestClusterFollowsMembership(t *testing.T) {
 	}
 	gaveA, gaveC := a.GaveUp(), c.GaveUp()
 	moved := 0
+	gaveToC := map[string]bool{}
 	for key, owned := range ownedBefore {
 		k := []byte(key)
 		if want := owned && !a.Owns(k); gaveA(k) != want || gaveC(k) {
@@ -234,6 +235,7 @@ func TestClusterFollowsMembership(t *testing.T) {
 		}
 		if gaveA(k) {
 			moved++
+			gaveToC[key] = true
 			if !c.Owns(k) {
 				t.Fatalf("%s: given up by a, not owned by c", key)
 			}
@@ -246,6 +248,13 @@ func TestClusterFollowsMembership(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "a drops c", func() bool { return len(readConfig(t, a).Members) == 2 })
+	// The keys a gave c at c's join left a at the change before the last.
+	waitFor(t, "a's ring drops c", func() bool { r, _ := a.Replicas([]byte("k1"), 3); return len(r) == 2 })
+	for key := range ownedBefore {
+		if _, gave := a.GaveUpBefore([]byte(key)); gave != gaveToC[key] {
+			t.Fatalf("%s: a gave it up at the change before the last: %v, want %v", key, gave, gaveToC[key])
+		}
+	}
 
 	v1 := a.Version()
 	if err := b.Leave(); err != nil {

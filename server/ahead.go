@@ -102,7 +102,33 @@ func (h *casHit) Hit(it *lru.Item) { h.cas, h.given = it.CAS, it.GivenCAS }
 // members confirmed current (restore.go).
 func (s *Server) keptLocked(key []byte) bool {
 	var h casHit
-	return s.store.Peek(key, &h).Result == lru.Found && (s.trustedLocked() || drawnSince(h.cas, h.given, s.warm.ahead))
+	if s.store.Peek(key, &h).Result != lru.Found {
+		return false
+	}
+	return s.trustedLocked() || drawnSince(h.cas, h.given, s.warm.ahead) && !s.leftJustBefore(key, s.warm.since)
+}
+
+// gaveUpBeforePeers is what leftJustBefore needs from the cluster
+// (cluster.Node).
+type gaveUpBeforePeers interface {
+	GaveUpBefore(key []byte) (time.Time, bool)
+}
+
+// leftJustBefore reports whether key moved away from this node in the ring
+// change before the one at since, within warmup_secs of it. A client's
+// write of it here since then was forwarded to its owner as a delete
+// (movedOwner), whether the client was behind that change or ahead of the
+// one at since: the window cannot tell them apart, and the owner has
+// either nothing of the key from before the write or a newer value. So
+// such a key is fetched from the owner as any other (a miss at worst),
+// not taken as written ahead.
+func (s *Server) leftJustBefore(key []byte, since time.Time) bool {
+	gp, ok := peersAs[gaveUpBeforePeers](s)
+	if !ok {
+		return false
+	}
+	at, gave := gp.GaveUpBefore(key)
+	return gave && since.Sub(at) <= time.Duration(s.set.WarmupSecs)*time.Second
 }
 
 // drawnSince reports whether an item's CAS was drawn by this store (not

@@ -217,7 +217,7 @@ func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string
 	for !cur.Done() && !s.warm.stopping.Load() {
 		batch = batch[:0]
 		cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
-			if _, ok := settled[string(d.Key)]; ok || drawnSince(d.CAS, d.GivenCAS, ahead) {
+			if _, ok := settled[string(d.Key)]; ok || drawnSince(d.CAS, d.GivenCAS, ahead) && !s.leftJustBefore(d.Key, since) {
 				return // written, fetched or pushed in it, or written ahead of it
 			}
 			if _, at, ok := wp.PreviousOwner(d.Key); ok && at.Equal(since) {
