@@ -652,7 +652,9 @@ type cameBackPeers struct {
 	leftAt time.Time
 }
 
-func (p cameBackPeers) GaveUpBefore(key []byte) (time.Time, bool) { return p.leftAt, p.left[string(key)] }
+func (p cameBackPeers) GaveUpBefore(key []byte) (time.Time, bool) {
+	return p.leftAt, p.left[string(key)]
+}
 
 // A key that left this node at one ring change and comes back at the next
 // (Ch3 and jump move keys between the remaining nodes, and back): a client
