@@ -49,6 +49,7 @@ type awayLog struct {
 	flushed  atomic.Uint64 // members sent a flush_all instead (too many keys)
 	failures atomic.Uint64 // deliveries that failed (tried again the next second)
 	noted    atomic.Uint64 // writes noted
+	sweeping atomic.Int32  // sweeps for writes just before a member went (noteAheadForAway)
 }
 
 type awaySet struct {

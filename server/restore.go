@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.uber.org/zap"
@@ -222,12 +224,14 @@ func (s *Server) appendAwayReport(dst []byte, addr string) []byte {
 	}
 	ab := ap.Absence(addr)
 	state := ab.State
-	prefixes, flushedAll := s.flushedSince(ab.Since)
+	prefixes, flushedAll := s.flushedSince(ab.Since.Add(-aheadWindow)) // (a client may run ahead of this node's ring)
 	keep := time.Duration(s.set.WarmupSecs) * time.Second
 	switch {
 	case state != cluster.AbsenceClean:
-	case s.forward.Load()&fwdRing != 0:
-		state = cluster.AbsenceAway // its return is not in place here yet
+	case s.forward.Load()&fwdRing != 0 || s.away.sweeping.Load() > 0:
+		// Its return is not in place here yet, or the writes just
+		// before it went are still being looked for (noteAheadForAway).
+		state = cluster.AbsenceAway
 	case flushedAll, !ab.Before.IsZero() && ab.Since.Sub(ab.Before) < keep:
 		// A flush_all here it missed (or flushes past maxFlushLog); or
 		// it went away during the warm-up of a change, with copies of
@@ -273,6 +277,56 @@ func (s *Server) flushedSince(t time.Time) (prefixes []string, all bool) {
 		}
 	}
 	return prefixes, false
+}
+
+// noteAheadForAway runs on a ring change at since while a member is away:
+// it notes for the away members the keys of theirs written here less than
+// aheadWindow before this node saw the change (ahead.go). A client that
+// learned of a member's going from another member first wrote them here
+// while this node still saw the member alive, and noted nothing; were the
+// member to come back with its memory file and be vouched for (`cluster
+// away`), it would keep its older copies of them. The store is swept in
+// the background; `cluster away` answers away until it is done.
+func (s *Server) noteAheadForAway(since time.Time) {
+	ap := s.awayPeers()
+	if ap == nil || !ap.Away() {
+		return
+	}
+	floor := s.aheadFloor(since)
+	if floor == math.MaxUint64 {
+		return // no sample that old (or -C): nothing to tell by
+	}
+	w := &s.warm
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopping.Load() {
+		return
+	}
+	w.sweeps.Add(1)
+	s.away.sweeping.Add(1)
+	go func() {
+		defer w.sweeps.Done()
+		defer s.away.sweeping.Add(-1)
+		type hit struct {
+			addr string
+			key  []byte
+		}
+		var cur lru.DumpCursor
+		for !cur.Done() && !w.stopping.Load() {
+			var hits []hit
+			cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
+				if !drawnSince(d.CAS, d.GivenCAS, floor) {
+					return
+				}
+				if addr, ok := ap.AwayOwner(d.Key); ok {
+					hits = append(hits, hit{addr, bytes.Clone(d.Key)})
+				}
+			})
+			for _, h := range hits {
+				s.noteAwayFor(h.addr, h.key)
+			}
+		}
+	}()
 }
 
 // notesFor returns the keys noted for member addr, and whether its notes

@@ -9,6 +9,7 @@ import (
 
 	"github.com/slabcache/slabcache/cluster"
 	"github.com/slabcache/slabcache/cluster/peers"
+	"github.com/slabcache/slabcache/proto"
 )
 
 // absentPeers is a member's view of another that was away: every key
@@ -200,5 +201,35 @@ func TestWriteAsTheRingChangesReachesTheNewOwner(t *testing.T) {
 	roundTrip(t, srv.Addr(), "set a 0 0 1\r\nB\r\n", "STORED\r\n")
 	if got := getValue(t, owner.Addr(), "a"); got != "" {
 		t.Fatalf("the new owner after a write of a at the previous one as the ring changed: %q, want none", got)
+	}
+}
+
+// A client that learned of a member's going from another member first
+// writes the member's keys here while this node still sees it alive:
+// nothing notes those writes then. When this node sees it go, it finds
+// them (written less than aheadWindow before) and notes them for the
+// member, so that `cluster away` names them when it comes back.
+func TestWritesJustBeforeAMemberWentAreNoted(t *testing.T) {
+	a := startTestServer(t, nil)
+	gone := deadAddr(t)
+	roundTrip(t, a.Addr(), "set old 0 0 1\r\no\r\n", "STORED\r\n")
+	a.ahead.mu.Lock()
+	a.ahead.samples = []casSample{{at: time.Now().Add(-aheadWindow - 100*time.Millisecond), floor: a.store.CASFloor()}}
+	a.ahead.mu.Unlock()
+	roundTrip(t, a.Addr(), "set k 0 0 1\r\nk\r\n", "STORED\r\n") // ahead of this node's ring
+	ab := newAbsence(cluster.Absence{State: cluster.AbsenceClean, Since: time.Now()})
+	a.SetPeers(absentPeers{awayPeersOf{fixedPeers{addrs: []string{a.Addr()}, down: []string{gone}}, gone}, time.Now(), ab})
+	a.RingChanged()
+	pool := &peers.Pool{}
+	defer pool.Close()
+	var n proto.AwayNotes
+	for deadline := time.Now().Add(5 * time.Second); n.State != "clean"; time.Sleep(10 * time.Millisecond) {
+		var err error
+		if n, err = pool.AwayNotes(a.Addr(), gone); err != nil || time.Now().After(deadline) {
+			t.Fatalf("cluster away %s: %+v, %v", gone, n, err)
+		}
+	}
+	if len(n.Keys) != 1 || string(n.Keys[0]) != "k" {
+		t.Fatalf("keys noted for the member that went: %q, want k (written just before; not old, from long before)", n.Keys)
 	}
 }

@@ -110,6 +110,9 @@ func (s *Server) RingChanged() {
 	s.refreshAway()
 	s.refreshWarm()
 	s.forward.And(^uint32(fwdRing)) // movedUntil follows the new ring
+	if wp := s.warmPeers(); wp != nil {
+		s.noteAheadForAway(wp.RingChanged())
+	}
 	s.rep.ringChanged()
 	go s.catchUpNow()
 }
