@@ -296,6 +296,11 @@ func (s *Server) noteAheadForAway(since time.Time) {
 	if floor == math.MaxUint64 {
 		return // no sample that old (or -C): nothing to tell by
 	}
+	// Items stored from now on are not looked at: writes after the change
+	// note themselves, and a hand-over push or a warm-up's fetch is not a
+	// write the member missed (its deletes would reach a member that
+	// leaves while it still hands its items over).
+	upper := s.store.CASFloor()
 	w := &s.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -315,7 +320,7 @@ func (s *Server) noteAheadForAway(since time.Time) {
 		for !cur.Done() && !w.stopping.Load() {
 			var hits []hit
 			cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
-				if !drawnSince(d.CAS, d.GivenCAS, floor) {
+				if !drawnSince(d.CAS, d.GivenCAS, floor) || d.CAS >= upper {
 					return
 				}
 				if addr, ok := ap.AwayOwner(d.Key); ok {

@@ -638,17 +638,8 @@ func TestGutterWritesLeaveNoStaleCopies(t *testing.T) {
 		}
 	}
 	stopped := procs[2].cmd.Process
-	stopped.Signal(syscall.SIGSTOP)
+	pause(t, stopped)
 	defer stopped.Signal(syscall.SIGCONT)
-	for state := ""; state != "T"; { // the signal has taken effect
-		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", stopped.Pid))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 {
-			state = f[0]
-		}
-	}
 	if _, err := c.Get(keys[0]); err == nil || !c.Down(addrs[2]) {
 		t.Fatalf("get from the stopped node: %v, down %v", err, c.Down(addrs[2]))
 	}
@@ -855,7 +846,7 @@ func TestStandInNotesSurviveAMembershipDrop(t *testing.T) {
 	procs := []*memcachedProc{startMemcachedProc(t), startMemcachedProc(t), startMemcachedProc(t)}
 	addrs := []string{procs[0].addr(), procs[1].addr(), procs[2].addr()}
 	disco := startFakeDisco(t, members(addrs), false)
-	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: 200 * time.Millisecond, Timeout: 200 * time.Millisecond})
+	c := newClient(t, Config{Endpoints: []string{disco.addr()}, PollInterval: -1, DialTimeout: time.Second, Timeout: time.Second})
 	key := ""
 	for i := 0; key == ""; i++ {
 		if k := "p:" + strconv.Itoa(i); c.Owner(k) == addrs[2] {
@@ -865,7 +856,7 @@ func TestStandInNotesSurviveAMembershipDrop(t *testing.T) {
 	if err := c.Set(&Item{Key: key, Value: []byte("old")}); err != nil {
 		t.Fatal(err)
 	}
-	procs[2].cmd.Process.Signal(syscall.SIGSTOP)
+	pause(t, procs[2].cmd.Process)
 	defer procs[2].cmd.Process.Signal(syscall.SIGCONT)
 	c.Set(&Item{Key: key, Value: []byte("new")}) // times out: marks the owner down
 	if err := c.Set(&Item{Key: key, Value: []byte("new")}); err != nil {
@@ -880,10 +871,33 @@ func TestStandInNotesSurviveAMembershipDrop(t *testing.T) {
 	if err := c.Refresh(); err != nil {
 		t.Fatal(err)
 	}
-	c.probeDown()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c.probeDown()
+		if st := c.state.Load(); !st.nodes[st.ring.OwnerString(key)].down.Load() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the owner is still down 5 s after it resumed")
+		}
+	}
 	if it, err := c.Get(key); err == nil {
 		t.Fatalf("%s read from its owner back from a pause: %q, want a miss (written on a stand-in meanwhile)", key, it.Value)
 	} else if !errors.Is(err, ErrCacheMiss) {
 		t.Fatal(err)
+	}
+}
+
+// pause stops p with SIGSTOP and waits until the signal has taken effect.
+func pause(t *testing.T, p *os.Process) {
+	t.Helper()
+	p.Signal(syscall.SIGSTOP)
+	for state := ""; state != "T"; {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:])); len(f) > 0 {
+			state = f[0]
+		}
 	}
 }
