@@ -425,6 +425,12 @@ func (n *Node) awayRing(ms []discovery.Member) (ring.Ring, map[string]bool, time
 	var in []discovery.Member // on the ring: alive, or away counted as alive
 	var ends time.Time
 	for _, m := range ms {
+		if m.Addr == n.self {
+			// Leaving, this node is away for the others, not for itself:
+			// it notes nothing for itself (nor deletes its keys on
+			// itself before its hand-over push).
+			m.Status = discovery.StatusAlive
+		}
 		switch m.Status {
 		case discovery.StatusLeaving, discovery.StatusLeft:
 			at, ok := n.left[m.Addr]

@@ -354,3 +354,38 @@ func TestAbsenceOfAMemberThatComesBack(t *testing.T) {
 		t.Fatalf("d never left: a reports %v", s)
 	}
 }
+
+// A node that leaves is away for the others, not for itself: none of its
+// own keys has it as an away owner (its writes of them are not noted for
+// it, nor deleted on it before its hand-over push), while a member that
+// left is away.
+func TestLeavingNodeIsNotAwayForItself(t *testing.T) {
+	now := time.Now()
+	n := &Node{self: "10.0.0.1:11211", kind: ring.KindKetama, left: map[string]time.Time{"10.0.0.1:11211": now, "10.0.0.2:11211": now}}
+	ms := []discovery.Member{
+		{Name: "a", Addr: "10.0.0.1:11211", Status: discovery.StatusLeaving},
+		{Name: "b", Addr: "10.0.0.2:11211", Status: discovery.StatusLeft},
+		{Name: "c", Addr: "10.0.0.3:11211", Status: discovery.StatusAlive},
+	}
+	r, down, _ := n.awayRing(ms)
+	if down[n.self] || !down["10.0.0.2:11211"] || len(down) != 1 {
+		t.Fatalf("away: %v, want the member that left only", down)
+	}
+	n.rings.Store(&placement{away: r, down: down})
+	own, theirs := 0, 0
+	for i := range 300 {
+		key := []byte(fmt.Sprintf("key:%d", i))
+		addr, away := n.AwayOwner(key)
+		switch o := ownerOf(r, key); {
+		case o == n.self && away:
+			t.Fatalf("%s: its own key has it (%s) as an away owner", key, addr)
+		case o == n.self:
+			own++
+		case away && addr == "10.0.0.2:11211":
+			theirs++
+		}
+	}
+	if own == 0 || theirs == 0 {
+		t.Fatalf("%d of its own keys, %d of the member that left: want some of each", own, theirs)
+	}
+}

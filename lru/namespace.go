@@ -178,10 +178,6 @@ func (s *Store) flushPrefix(prefix []byte) (ok bool, ft uint32) {
 	return true, ft
 }
 
-// raiseCASFloor raises every shard's next CAS counter to one floor above
-// all the counters drawn so far, and returns it: items stored from now on
-// have a CAS at or above floor<<casShardBits, those stored before one
-// below.
 // CASFloor returns a CAS value that every CAS this store draws from now on
 // is at least (0 with NoCAS). It raises the shards' counters to their
 // highest, so it locks each shard once.
@@ -192,6 +188,10 @@ func (s *Store) CASFloor() uint64 {
 	return s.raiseCASFloor() << casShardBits
 }
 
+// raiseCASFloor raises every shard's next CAS counter to one floor above
+// all the counters drawn so far, and returns it: items stored from now on
+// have a CAS at or above floor<<casShardBits, those stored before one
+// below.
 func (s *Store) raiseCASFloor() uint64 {
 	var floor uint64
 	for i := range s.shards {

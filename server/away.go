@@ -94,9 +94,6 @@ func (s *Server) noteAway(key []byte) {
 // key's new owner that did not answer (movedOwner), which it gets as soon
 // as it does.
 func (s *Server) noteAwayFor(addr string, key []byte) {
-	if p, ok := peersAs[interface{ Self() string }](s); ok && addr == p.Self() {
-		return // this node, leaving: it is away for the others, not for itself
-	}
 	a := &s.away
 	a.noted.Add(1)
 	if f := a.full.Load(); f != nil && (*f)[addr] {

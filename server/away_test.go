@@ -93,21 +93,3 @@ func waitFor(t *testing.T, within time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// A node that leaves is away for the others, not for itself: writes of its
-// own keys are not noted for it, nor deleted on it (its hand-over push
-// still needs them).
-func TestLeavingNodeNotesNothingForItself(t *testing.T) {
-	a := startTestServer(t, nil)
-	a.SetPeers(awayPeersOf{fixedPeers{addrs: []string{a.Addr()}}, a.Addr()})
-	a.refreshAway()
-	roundTrip(t, a.Addr(), "set k 0 0 1\r\nv\r\n", "STORED\r\n")
-	if st := statLines(t, a.Addr(), "stats warmup"); st["away_members"] != "0" || st["away_writes"] != "0" {
-		t.Fatalf("noted for itself: members %s writes %s", st["away_members"], st["away_writes"])
-	}
-	a.deliverAway(nil, nil)
-	time.Sleep(100 * time.Millisecond)
-	if got := getValue(t, a.Addr(), "k"); got != "v" {
-		t.Fatalf("k = %q after the away deliveries, want v", got)
-	}
-}

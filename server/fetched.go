@@ -28,7 +28,7 @@ type fetchedLog struct {
 }
 
 // Server.forward's bits: why a client's write may be forwarded besides a
-// ring change of this node's (movedUntil); both 0 outside the short
+// ring change of this node's (movedUntil); all 0 outside the short
 // windows they cover, so a write loads one word beside movedUntil.
 const (
 	fwdLeaving = 1 << iota // this node is leaving (Leaving)

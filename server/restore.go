@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -136,25 +135,18 @@ func (s *Server) confirmRestore(rp restorePeers) bool {
 			return fail("a member is failed", zap.Strings("failed", failed))
 		}
 		for _, addr := range alive {
-			for {
-				notes, err := s.rep.pool.AwayNotes(addr, self)
-				switch {
-				case err == nil && notes.State == cluster.AbsenceClean.String():
-					n, err := s.dropWrittenAway(since, notes)
-					if err != nil {
-						return fail(err.Error())
-					}
-					dropped += n
-				case err == nil && notes.State != cluster.AbsenceAway.String():
-					return fail("a member cannot vouch for the absence", zap.String("member", addr), zap.String("state", notes.State))
-				case time.Now().After(deadline):
-					return fail("a member did not answer in time", zap.String("member", addr), zap.String("state", notes.State), zap.Error(err))
-				default:
-					time.Sleep(20 * time.Millisecond) // it has not seen this node back yet
-					continue
-				}
-				break
+			notes, err := s.awayNotesOnceBack(addr, self, deadline)
+			switch {
+			case err != nil || notes.State == cluster.AbsenceAway.String():
+				return fail("a member did not answer in time", zap.String("member", addr), zap.String("state", notes.State), zap.Error(err))
+			case notes.State != cluster.AbsenceClean.String():
+				return fail("a member cannot vouch for the absence", zap.String("member", addr), zap.String("state", notes.State))
 			}
+			n, err := s.dropWrittenAway(since, notes)
+			if err != nil {
+				return fail(err.Error())
+			}
+			dropped += n
 		}
 	}
 	if len(alive) == 0 {
@@ -173,6 +165,19 @@ func (s *Server) confirmRestore(rp restorePeers) bool {
 	s.log.Info("warm restart: every member vouched for this node's absence; the memory file's items are kept, but for the keys written on the others meanwhile",
 		zap.Int("members", len(alive)), zap.Int("deleted", dropped))
 	return true
+}
+
+// awayNotesOnceBack asks member addr `cluster away <self>` until it
+// answers anything but away (it has not seen this node back yet), or
+// deadline passes: the last answer, or the last error.
+func (s *Server) awayNotesOnceBack(addr, self string, deadline time.Time) (proto.AwayNotes, error) {
+	for {
+		notes, err := s.rep.pool.AwayNotes(addr, self)
+		if err == nil && notes.State != cluster.AbsenceAway.String() || time.Now().After(deadline) {
+			return notes, err
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // dropWrittenAway deletes here the keys a member wrote while this node was
@@ -233,7 +238,7 @@ func (s *Server) appendAwayReport(dst []byte, addr string) []byte {
 		// before it went are still being looked for (noteAheadForAway).
 		state = cluster.AbsenceAway
 	case flushedAll, !ab.Before.IsZero() && ab.Since.Sub(ab.Before) < keep:
-		// A flush_all here it missed (or flushes past maxFlushLog); or
+		// A flush_all here it missed (or flushes past maxFlushed); or
 		// it went away during the warm-up of a change, with copies of
 		// keys that had just moved to it and were not confirmed yet.
 		state = cluster.AbsenceChanged
@@ -259,15 +264,15 @@ func (s *Server) appendAwayReport(dst []byte, addr string) []byte {
 }
 
 // flushedSince returns the namespaces flushed here since t, and whether
-// everything was (a flush_all, or more flushes than flushLog kept).
+// everything was (a flush_all, or more flushes than maxFlushed).
 func (s *Server) flushedSince(t time.Time) (prefixes []string, all bool) {
 	w := &s.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if !w.flushLogLost.IsZero() && !w.flushLogLost.Before(t) {
+	if !w.flushedLost.IsZero() && !w.flushedLost.Before(t) {
 		return nil, true
 	}
-	for _, f := range w.flushLog {
+	for _, f := range w.flushed {
 		switch {
 		case f.at.Before(t):
 		case f.prefix == "":
@@ -304,34 +309,24 @@ func (s *Server) noteAheadForAway(since time.Time) {
 	w := &s.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.stopping.Load() {
-		return
-	}
-	w.sweeps.Add(1)
 	s.away.sweeping.Add(1)
-	go func() {
-		defer w.sweeps.Done()
+	started := s.sweepLocked(func() {
 		defer s.away.sweeping.Add(-1)
-		type hit struct {
-			addr string
-			key  []byte
-		}
-		var cur lru.DumpCursor
-		for !cur.Done() && !w.stopping.Load() {
-			var hits []hit
-			cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
-				if !drawnSince(d.CAS, d.GivenCAS, floor) || d.CAS >= upper {
-					return
-				}
-				if addr, ok := ap.AwayOwner(d.Key); ok {
-					hits = append(hits, hit{addr, bytes.Clone(d.Key)})
-				}
-			})
-			for _, h := range hits {
-				s.noteAwayFor(h.addr, h.key)
+		s.sweepStore(func(d *lru.DumpItem) bool {
+			if !drawnSince(d.CAS, d.GivenCAS, floor) || d.CAS >= upper {
+				return false
 			}
-		}
-	}()
+			_, ok := ap.AwayOwner(d.Key)
+			return ok
+		}, func(key []byte) {
+			if addr, ok := ap.AwayOwner(key); ok {
+				s.noteAwayFor(addr, key)
+			}
+		})
+	})
+	if !started {
+		s.away.sweeping.Add(-1)
+	}
 }
 
 // notesFor returns the keys noted for member addr, and whether its notes

@@ -213,9 +213,7 @@ func TestWritesJustBeforeAMemberWentAreNoted(t *testing.T) {
 	a := startTestServer(t, nil)
 	gone := deadAddr(t)
 	roundTrip(t, a.Addr(), "set old 0 0 1\r\no\r\n", "STORED\r\n")
-	a.ahead.mu.Lock()
-	a.ahead.samples = []casSample{{at: time.Now().Add(-aheadWindow - 100*time.Millisecond), floor: a.store.CASFloor()}}
-	a.ahead.mu.Unlock()
+	sampleFloorBefore(a)
 	roundTrip(t, a.Addr(), "set k 0 0 1\r\nk\r\n", "STORED\r\n") // ahead of this node's ring
 	ab := newAbsence(cluster.Absence{State: cluster.AbsenceClean, Since: time.Now()})
 	a.SetPeers(absentPeers{awayPeersOf{fixedPeers{addrs: []string{a.Addr()}, down: []string{gone}}, gone}, time.Now(), ab})

@@ -88,7 +88,7 @@ type Server struct {
 	away       awayLog           // keys written here for members that are away (away.go)
 	warmUntil  atomic.Uint32     // clock time a warm-up ends; 0: none (warmup.go)
 	movedUntil atomic.Uint32     // clock time writes of moved keys stop being forwarded (movedOwner); 0: none
-	forward    atomic.Uint32     // fwdLeaving | fwdFetched: other reasons a client's write may be forwarded (movedOwner)
+	forward    atomic.Uint32     // fwdLeaving | fwdFetched | fwdRing: other reasons a client's write may be forwarded (movedOwner; fetched.go)
 }
 
 // connCounts counts connections as `stats` and the metrics report them.

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,18 +29,18 @@ import (
 type warmup struct {
 	mu      sync.Mutex
 	written map[string]struct{} // keys written here during the warm-up; nil outside one
-	flushed []flushNote         // flushes here in the last WarmupSecs, oldest first
-	full    bool                // written reached maxWarmWritten: no more fetches this warm-up
-	since   time.Time           // the ring change the current warm-up follows
-	ahead   uint64              // CAS floor aheadWindow before since: items drawn above it were written ahead of the ring (ahead.go)
-	active  time.Time           // the last fetch of the current warm-up (its start before one)
-	trusted time.Time           // the ring change whose warm-up keeps the items here: a warm restart's, confirmed (restore.go)
-
-	// The flushes here (flush_all: prefix "") of the last
-	// cluster.AwayLeftFor, oldest first, for `cluster away`, and when the
-	// newest one dropped for room was made.
-	flushLog     []flushNote
-	flushLogLost time.Time
+	// flushed is the flushes here (flush_all: prefix ""), oldest first,
+	// kept for WarmupSecs (no copy of a key they cover is taken:
+	// warmMineLocked) and cluster.AwayLeftFor (a member that comes back is
+	// told of them: `cluster away`); flushedLost is when the newest one
+	// dropped for room was made.
+	flushed     []flushNote
+	flushedLost time.Time
+	full        bool      // written reached maxWarmWritten: no more fetches this warm-up
+	since       time.Time // the ring change the current warm-up follows
+	ahead       uint64    // CAS floor aheadWindow before since: items drawn above it were written ahead of the ring (ahead.go)
+	active      time.Time // the last fetch of the current warm-up (its start before one)
+	trusted     time.Time // the ring change whose warm-up keeps the items here: a warm restart's, confirmed (restore.go)
 
 	restoring      atomic.Pointer[chan struct{}] // closed when the check of a warm restart's items is over (restore.go)
 	restoreState   atomic.Int32                  // restoreNone, restoreChecking, restoreConfirmed or restoreUnconfirmed
@@ -74,13 +75,9 @@ const warmSettle = 10 * time.Second
 // write could have superseded).
 const maxWarmWritten = 1 << 20
 
-// maxWarmFlushed bounds the flushes remembered (noteFlush); the oldest go
-// first.
-const maxWarmFlushed = 1024
-
-// maxFlushLog bounds the flushes remembered for `cluster away`: past it a
-// member that comes back is not vouched for.
-const maxFlushLog = 4096
+// maxFlushed bounds the flushes remembered (noteFlush); the oldest go
+// first, and past it a member that comes back is not vouched for.
+const maxFlushed = 4096
 
 // maxWarmDeleted bounds the deletes remembered (noteRecentDelete).
 const maxWarmDeleted = 1 << 16
@@ -186,12 +183,9 @@ func (s *Server) refreshWarm() {
 	// for warmSettle: the warm-up ends early.
 	settled := w.written != nil && time.Since(w.active) > warmSettle && time.Since(since) > warmSettle
 	if (left <= 0 || settled) && w.written != nil {
-		if !w.full && !w.stopping.Load() && !s.trustedLocked() {
-			w.sweeps.Add(1)
-			go func(settled map[string]struct{}, ahead uint64) {
-				defer w.sweeps.Done()
-				s.dropUnsettled(wp, since, settled, ahead)
-			}(w.written, w.ahead)
+		if !w.full && !s.trustedLocked() {
+			settled, ahead := w.written, w.ahead
+			s.sweepLocked(func() { s.dropUnsettled(wp, since, settled, ahead) })
 		}
 		w.written = nil
 		s.log.Info("warm-up ended", zap.Bool("settled_early", settled), zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
@@ -214,32 +208,60 @@ func (s *Server) refreshWarm() {
 // a node that took it over left), older than what its previous owner
 // held, and nothing read it during the warm-up to replace it.
 func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string]struct{}, ahead uint64) {
-	var cur lru.DumpCursor
-	var batch [][]byte
 	dropped := 0
-	for !cur.Done() && !s.warm.stopping.Load() {
-		batch = batch[:0]
-		cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
-			if _, ok := settled[string(d.Key)]; ok || drawnSince(d.CAS, d.GivenCAS, ahead) && !s.leftJustBefore(d.Key, since) {
-				return // written, fetched or pushed in it, or written ahead of it
-			}
-			if _, at, ok := wp.PreviousOwner(d.Key); ok && at.Equal(since) {
-				batch = append(batch, append([]byte(nil), d.Key...))
-			}
-		})
-		for _, k := range batch {
-			if s.store.Delete(k, nil).Result == lru.Deleted {
-				dropped++
-			}
+	s.sweepStore(func(d *lru.DumpItem) bool {
+		if _, ok := settled[string(d.Key)]; ok || drawnSince(d.CAS, d.GivenCAS, ahead) && !s.leftJustBefore(d.Key, since) {
+			return false // written, fetched or pushed in it, or written ahead of it
 		}
-	}
+		_, at, ok := wp.PreviousOwner(d.Key)
+		return ok && at.Equal(since)
+	}, func(key []byte) {
+		if s.store.Delete(key, nil).Result == lru.Deleted {
+			dropped++
+		}
+	})
 	if dropped > 0 {
 		s.log.Info("warm-up dropped the older copies of keys that moved here unread", zap.Int("items", dropped))
 	}
 }
 
-// stopSweeps stops the sweeps of ended warm-ups (dropUnsettled) and waits
-// for them: the store is about to close.
+// sweepLocked runs fn in the background as one of the sweeps stopSweeps
+// waits for (w.mu held), and reports whether it did: none starts once the
+// store is closing.
+func (s *Server) sweepLocked(fn func()) bool {
+	w := &s.warm
+	if w.stopping.Load() {
+		return false
+	}
+	w.sweeps.Add(1)
+	go func() {
+		defer w.sweeps.Done()
+		fn()
+	}()
+	return true
+}
+
+// sweepStore walks every item and calls act, outside the store's locks,
+// with the key of each one pick selects, until the walk ends or the store
+// is closing (stopSweeps).
+func (s *Server) sweepStore(pick func(*lru.DumpItem) bool, act func(key []byte)) {
+	var cur lru.DumpCursor
+	var batch [][]byte
+	for !cur.Done() && !s.warm.stopping.Load() {
+		batch = batch[:0]
+		cur = s.store.Dump(cur, 4096, func(d *lru.DumpItem) {
+			if pick(d) {
+				batch = append(batch, bytes.Clone(d.Key))
+			}
+		})
+		for _, k := range batch {
+			act(k)
+		}
+	}
+}
+
+// stopSweeps stops the sweeps of the store (dropUnsettled,
+// noteAheadForAway) and waits for them: the store is about to close.
 func (s *Server) stopSweeps() {
 	w := &s.warm
 	w.mu.Lock()
@@ -332,22 +354,16 @@ func (s *Server) noteFlush(prefix []byte) {
 	w := &s.warm
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	keep := time.Duration(s.set.WarmupSecs) * time.Second
+	keep := max(time.Duration(s.set.WarmupSecs)*time.Second, cluster.AwayLeftFor)
 	i := 0
-	for i < len(w.flushed) && (time.Since(w.flushed[i].at) > keep || len(w.flushed)-i >= maxWarmFlushed) {
+	for i < len(w.flushed) && time.Since(w.flushed[i].at) > keep {
 		i++
 	}
-	note := flushNote{prefix: string(prefix), at: time.Now()}
-	w.flushed = append(w.flushed[i:], note)
-	i = 0
-	for i < len(w.flushLog) && time.Since(w.flushLog[i].at) > cluster.AwayLeftFor {
+	if len(w.flushed)-i >= maxFlushed {
+		w.flushedLost = w.flushed[i].at
 		i++
 	}
-	if len(w.flushLog)-i >= maxFlushLog {
-		w.flushLogLost = w.flushLog[i].at
-		i++
-	}
-	w.flushLog = append(w.flushLog[i:], note)
+	w.flushed = append(w.flushed[i:], flushNote{prefix: string(prefix), at: time.Now()})
 }
 
 // ownerPeers is what noteForeignDelete needs from the cluster
@@ -438,8 +454,8 @@ func (s *Server) warmMineLocked(key []byte) bool {
 	if at, ok := w.deleted[string(key)]; ok && time.Since(at) <= keep || time.Now().Before(w.blindUntil) {
 		return true
 	}
-	for _, f := range w.flushed {
-		if time.Since(f.at) <= keep && len(key) >= len(f.prefix) && string(key[:len(f.prefix)]) == f.prefix {
+	for i := len(w.flushed) - 1; i >= 0 && time.Since(w.flushed[i].at) <= keep; i-- {
+		if f := &w.flushed[i]; len(key) >= len(f.prefix) && string(key[:len(f.prefix)]) == f.prefix {
 			return true
 		}
 	}

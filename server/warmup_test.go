@@ -216,11 +216,7 @@ func TestWritesAheadOfTheRingStayWhenTheKeyMovesHere(t *testing.T) {
 	// written by clients already on the new ring, less than a second
 	// before it.
 	roundTrip(t, srv.Addr(), "set j 0 0 4\r\nlong\r\nset u 0 0 4\r\nlong\r\n", "STORED\r\nSTORED\r\n")
-	// The CAS floor as sampled a little more than aheadWindow before the
-	// change (set here rather than waited for: the tick samples too).
-	srv.ahead.mu.Lock()
-	srv.ahead.samples = []casSample{{at: time.Now().Add(-aheadWindow - 100*time.Millisecond), floor: srv.store.CASFloor()}}
-	srv.ahead.mu.Unlock()
+	sampleFloorBefore(srv)
 	roundTrip(t, srv.Addr(), "set k 0 0 3\r\nnew\r\nset p 0 0 3\r\nnew\r\nset q 0 0 3\r\nnew\r\n", "STORED\r\nSTORED\r\nSTORED\r\n")
 	srv.SetPeers(movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: old.Addr(), changed: time.Now()})
 	if !srv.warmOn() {
@@ -667,13 +663,21 @@ func TestWriteBehindAKeyThatLeftIsNotTakenAsAhead(t *testing.T) {
 	owner := startTestServer(t, nil)
 	srv := startTestServer(t, nil)
 	roundTrip(t, owner.Addr(), "set k 0 0 5\r\nnewer\r\nset j 0 0 3\r\nold\r\n", "STORED\r\nSTORED\r\n")
-	srv.ahead.mu.Lock()
-	srv.ahead.samples = []casSample{{at: time.Now().Add(-aheadWindow - 100*time.Millisecond), floor: srv.store.CASFloor()}}
-	srv.ahead.mu.Unlock()
+	sampleFloorBefore(srv)
 	roundTrip(t, srv.Addr(), "set k 0 0 6\r\nbehind\r\nset j 0 0 5\r\nahead\r\n", "STORED\r\nSTORED\r\n")
 	srv.SetPeers(cameBackPeers{movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: owner.Addr(), changed: time.Now()},
 		map[string]bool{"k": true}, time.Now().Add(-2 * time.Second)})
 	if got := roundTrip(t, srv.Addr(), "get k j\r\n", "END\r\n"); got != "VALUE k 0 5\r\nnewer\r\nVALUE j 0 5\r\nahead\r\nEND\r\n" {
 		t.Fatalf("get k j in the warm-up: %q, want k from its owner and j as written here", got)
 	}
+}
+
+// sampleFloorBefore sets srv's CAS floor as sampled a little more than
+// aheadWindow ago (set here rather than waited for: the tick samples too):
+// what srv stores from now on counts as written in the second before a
+// ring change made now.
+func sampleFloorBefore(srv *Server) {
+	srv.ahead.mu.Lock()
+	defer srv.ahead.mu.Unlock()
+	srv.ahead.samples = []casSample{{at: time.Now().Add(-aheadWindow - 100*time.Millisecond), floor: srv.store.CASFloor()}}
 }
