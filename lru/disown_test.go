@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"testing"
+
+	"github.com/slabcache/slabcache/internal/clock"
 )
 
 // theirs is the test's ownership: keys starting with "their:" belong to
@@ -185,4 +187,47 @@ func TestDisownedReclaimedAtTheTail(t *testing.T) {
 		t.Fatalf("no disowned item reclaimed while the class evicted (evictions %d)", s.Stats().Evictions)
 	}
 	checkInv(t, s)
+}
+
+// A warm restart does not carry the disown marks, so a clean stop removes
+// the items they cover before it saves: started again, the store must not
+// serve an item of a key given up before the stop (to a client whose ring
+// is behind, or a stand-in's reader). Items of its own keys, and of given
+// up keys stored again after the mark, are kept.
+func TestDisownedItemsDoNotSurviveARestart(t *testing.T) {
+	for _, reclaimed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reclaim=%v", reclaimed), func(t *testing.T) {
+			cfg := restartConfig(t)
+			cfg.LRUCrawler = false // only the stop's pass removes them
+			s, err := New(cfg, clock.NewFake(1_700_000_000))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 200 {
+				mustSet(t, s, fmt.Sprintf("their:%d", i), "old")
+				mustSet(t, s, fmt.Sprintf("mine:%d", i), "mine")
+			}
+			s.Disown(theirs)
+			mustSet(t, s, "their:7", "new")
+			if reclaimed {
+				s.ReclaimDisowned()
+			}
+			stopClean(t, s)
+			s2 := reopenStore(t, cfg, 1_700_000_010)
+			if got := s2.Stats().CurrItems; got != 201 {
+				t.Errorf("curr_items %d after the restart, want 201 (200 own keys and the one stored after the mark)", got)
+			}
+			for i := range 200 {
+				k := fmt.Sprintf("their:%d", i)
+				if i == 7 {
+					mustGet(t, s2, k, "new")
+					continue
+				}
+				if _, ok := get(t, s2, k, &GetArgs{Disowned: true}); ok {
+					t.Fatalf("%s, given up before the stop, is back after the restart", k)
+				}
+				mustGet(t, s2, fmt.Sprintf("mine:%d", i), "mine")
+			}
+		})
+	}
 }

@@ -234,14 +234,22 @@ func (s *Store) flushedGoneLocked(sh *shard, p itemPtr, now uint32) bool {
 	return false
 }
 
-// reclaimPrefixes runs one whole crawler pass now when prefixes are
-// flushed, so that no item they cover outlives the process (a warm restart
-// does not carry the table). bg.mu must not be held; background work is
-// stopped.
-func (s *Store) reclaimPrefixes() {
-	if s.ns.table.Load() == nil {
+// reclaimForSave runs one whole crawler pass now when prefixes are
+// flushed or keys disowned, so that no item they cover outlives the
+// process: a warm restart carries neither the table nor the disown marks,
+// and would serve those items again. The members' reads a disowned item
+// was kept for end with the process. bg.mu must not be held; background
+// work is stopped.
+func (s *Store) reclaimForSave() {
+	if s.ns.table.Load() == nil && s.dis.marks.Load() == nil {
 		return
 	}
+	s.dis.mu.Lock()
+	if old := s.dis.marks.Load(); old != nil {
+		marks := reclaimAll(*old)
+		s.dis.marks.Store(&marks)
+	}
+	s.dis.mu.Unlock()
 	s.bg.mu.Lock()
 	s.crawl.page, s.crawl.idx = 0, 0
 	s.crawl.makeFull()

@@ -412,7 +412,7 @@ func (s *Store) SaveSnapshot() error {
 	if s.cfg.MemoryFile == "" {
 		return nil
 	}
-	s.reclaimPrefixes()
+	s.reclaimForSave()
 	if err := s.slab.Sync(); err != nil {
 		return fmt.Errorf("lru: syncing the memory file: %w", err)
 	}
