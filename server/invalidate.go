@@ -387,8 +387,14 @@ func (iv *invalidator) receive(st string, seq uint64) (apply, gap bool) {
 func (iv *invalidator) applied(st string, seq uint64, kind byte, key []byte) {
 	iv.mu.Lock()
 	defer iv.mu.Unlock()
-	origin := stampOrigin(st)
-	iv.seen[origin] = max(iv.seen[origin], seq)
+	if seq != 0 {
+		// A catch-up (seq 0) says nothing of where the origin's
+		// sequence to this node stands: were it to count as 0, the
+		// origin's next relay would look like a gap, and flush
+		// everything (a node restarted warm is caught up first).
+		origin := stampOrigin(st)
+		iv.seen[origin] = max(iv.seen[origin], seq)
+	}
 	iv.recordLocked(st, kind, key)
 }
 

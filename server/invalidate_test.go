@@ -233,6 +233,17 @@ func TestFlushPrefixRelayDuplicatesAndGaps(t *testing.T) {
 	if got := do("get a:1\r\n"); got != "END\r\n" {
 		t.Fatalf("a catch-up of a missed flush was not applied: %q", got)
 	}
+	// The first relay in sequence from an origin known here only by a
+	// catch-up (a node restarted warm is caught up with what it missed,
+	// then gets the live relays) is no gap: where that origin's sequence
+	// to this node stood is not known.
+	do("set k:1 0 0 1\r\nx\r\n")
+	if got := do("flush_prefix j: relay n3/10/- 12\r\n"); got != "OK\r\n" {
+		t.Fatalf("relay after a catch-up: %q", got)
+	}
+	if got := do("get k:1\r\n"); got != "VALUE k:1 0 1\r\nx\r\nEND\r\n" {
+		t.Fatalf("the first relay after a catch-up flushed everything: k:1 %q", got)
+	}
 	// A relay a catch-up delivered first keeps its place in its origin's
 	// sequence: the next one is no gap.
 	do("set e:1 0 0 1\r\nx\r\n")
@@ -253,9 +264,9 @@ func TestFlushPrefixRelayDuplicatesAndGaps(t *testing.T) {
 		}
 	}
 	st := statLines(t, s.Addr(), "stats")
-	if st["invalidation_relays_received"] != "10" || st["invalidation_relay_duplicates"] != "3" || st["invalidation_relay_gaps"] != "1" ||
+	if st["invalidation_relays_received"] != "11" || st["invalidation_relay_duplicates"] != "3" || st["invalidation_relay_gaps"] != "1" ||
 		st["invalidation_caught_up"] != "2" {
-		t.Fatalf("relayed %s, duplicates %s, gaps %s, caught up %s; want 10, 3, 1, 2", st["invalidation_relays_received"],
+		t.Fatalf("relayed %s, duplicates %s, gaps %s, caught up %s; want 11, 3, 1, 2", st["invalidation_relays_received"],
 			st["invalidation_relay_duplicates"], st["invalidation_relay_gaps"], st["invalidation_caught_up"])
 	}
 }
