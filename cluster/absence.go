@@ -34,17 +34,23 @@ const (
 	// AbsenceClean: the member is back, and the ring changed only by its
 	// going and its return.
 	AbsenceClean
+	// AbsenceWarming: clean, but the member went soon after keys moved to
+	// it (Absence.Before), when they may not have settled there: the
+	// member itself knows whether they had (the server reports it; the
+	// cluster does not).
+	AbsenceWarming
 )
 
-var absenceNames = [...]string{"unknown", "away", "changed", "clean"}
+var absenceNames = [...]string{"unknown", "away", "changed", "clean", "warming"}
 
-// String returns the state's name: unknown, away, changed or clean.
+// String returns the state's name: unknown, away, changed, clean or
+// warming.
 func (s AbsenceState) String() string { return absenceNames[s] }
 
 // absence is one member's last absence.
 type absence struct {
 	since   time.Time // when this node saw it go away
-	before  time.Time // the ring change before that (zero for none)
+	before  time.Time // when keys it owned then last moved to it (gainedLocked)
 	back    time.Time // when its return reached this node's ring (zero while away)
 	changes int       // other ring changes since it went away
 }
@@ -88,15 +94,71 @@ func (n *Node) noteAbsencesLocked(old, p *placement) {
 		if old.down[addr] {
 			continue
 		}
-		a := &absence{since: now}
-		if old.prev != nil {
-			a.before = old.since
-		}
+		a := &absence{since: now, before: n.gainedLocked(addr)}
 		if len(added) > 0 || len(removed) > 1 || len(removed) == 1 && removed[0] != addr {
 			a.changes++ // it went away in a change that also moved other members
 		}
 		n.absent[addr] = a
 	}
+}
+
+// ringEra is a ring and when it took effect here.
+type ringEra struct {
+	ring  ring.Ring
+	since time.Time
+}
+
+// maxEras bounds the rings kept for gainedLocked: past it the oldest are
+// dropped, and a member's gains are judged from those kept.
+const maxEras = 32
+
+// addEraLocked records that r took effect at since, and drops the rings
+// replaced more than AwayLeftFor ago (n.ringMu held).
+func (n *Node) addEraLocked(r ring.Ring, since time.Time) {
+	n.eras = append(n.eras, ringEra{ring: r, since: since})
+	drop := max(len(n.eras)-maxEras, 0)
+	for drop < len(n.eras)-1 && since.Sub(n.eras[drop+1].since) > AwayLeftFor {
+		drop++
+	}
+	n.eras = slices.Delete(n.eras, 0, drop)
+}
+
+// gainedLocked returns when member addr last took keys that it owns on
+// the current ring, as far as the rings kept tell: the start of the
+// latest ring whose predecessor did not give addr all of them
+// (ring.Covers), or of the oldest kept when every one did; zero when
+// none is kept (n.ringMu held).
+func (n *Node) gainedLocked(addr string) time.Time { return gained(n.eras, addr) }
+
+// gained is gainedLocked over eras, the last of them current.
+func gained(eras []ringEra, addr string) time.Time {
+	if len(eras) == 0 {
+		return time.Time{}
+	}
+	cur := eras[len(eras)-1].ring
+	for i := len(eras) - 1; i > 0; i-- {
+		if !ring.Covers(cur, eras[i-1].ring, addr) {
+			return eras[i].since
+		}
+	}
+	return eras[0].since
+}
+
+// LastGained returns when this node last took keys that it owned on the
+// last ring it was on, as far as the rings kept tell (its join, when they
+// go back to it: before that it owned none); zero when it was on none.
+func (n *Node) LastGained() time.Time {
+	n.ringMu.Lock()
+	defer n.ringMu.Unlock()
+	on := func(r ring.Ring) bool {
+		return slices.ContainsFunc(r.Nodes(), func(x ring.Node) bool { return x.Addr == n.self })
+	}
+	for i := len(n.eras) - 1; i >= 0; i-- {
+		if on(n.eras[i].ring) {
+			return gained(n.eras[:i+1], n.self)
+		}
+	}
+	return time.Time{}
 }
 
 // ringDiff returns the members on b and not on a, and those on a and not
@@ -121,9 +183,13 @@ func ringDiff(a, b ring.Ring) (added, removed []string) {
 // Absence is how this node saw a member's last absence.
 type Absence struct {
 	State AbsenceState
-	// Since is when the member went away, and Before when the ring
-	// changed before that (zero for none): keys that moved in that
-	// change were still settling on the member when it went.
+	// Since is when the member went away, and Before when keys it owned
+	// then had last moved to it, as far as this node's rings of the last
+	// AwayLeftFor tell (the start of the oldest of them when none of them
+	// gave it keys; zero for none): such keys were still settling on the
+	// member when it went, if that was soon after. The return of another
+	// member that had gone (a rolling restart, on a ketama ring) gives it
+	// none.
 	Since, Before time.Time
 }
 

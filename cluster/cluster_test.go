@@ -355,6 +355,72 @@ func TestAbsenceOfAMemberThatComesBack(t *testing.T) {
 	}
 }
 
+// When a member goes, the others judge whether keys it owned were still
+// settling on it by when they last moved to it. Another member's restart
+// (it leaves, it comes back) gives a ketama ring's other members nothing
+// to keep (they gave back what they took), so a member that goes just
+// after it is judged by the change before; the member that came back
+// took keys when it came back. With jump, where keys can move between
+// the remaining nodes, any change counts. Rings replaced longer than
+// AwayLeftFor ago, and past maxEras, are forgotten.
+func TestGainedKeysThroughAnotherMembersRestart(t *testing.T) {
+	const a, b, c = "10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"
+	t0 := time.Now().Add(-time.Minute)
+	for _, kind := range []ring.Kind{ring.KindKetamaMD5, ring.KindJump} {
+		mk := func(addrs ...string) ring.Ring {
+			var ns []ring.Node
+			for _, x := range addrs {
+				ns = append(ns, ring.Node{Addr: x})
+			}
+			r, err := ring.New(kind, ns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return r
+		}
+		n := &Node{}
+		n.addEraLocked(mk(a, b), t0)
+		n.addEraLocked(mk(a, b, c), t0.Add(10*time.Second)) // c joins
+		n.addEraLocked(mk(a, b), t0.Add(20*time.Second))    // c leaves
+		n.addEraLocked(mk(a, b, c), t0.Add(30*time.Second)) // c is back
+		wantB := t0
+		if kind == ring.KindJump {
+			wantB = t0.Add(30 * time.Second)
+		}
+		if got := n.gainedLocked(b); !got.Equal(wantB) {
+			t.Errorf("%v: b last took keys it owns at %v, want %v", kind, got.Sub(t0), wantB.Sub(t0))
+		}
+		if got := n.gainedLocked(c); !got.Equal(t0.Add(30 * time.Second)) {
+			t.Errorf("%v: c last took keys at %v, want its return (30s)", kind, got.Sub(t0))
+		}
+	}
+
+	n := &Node{}
+	r := func(addrs ...string) ring.Ring {
+		var ns []ring.Node
+		for _, x := range addrs {
+			ns = append(ns, ring.Node{Addr: x})
+		}
+		k, _ := ring.New(ring.KindKetamaMD5, ns)
+		return k
+	}
+	n.addEraLocked(r(a, b), t0.Add(-time.Hour))
+	n.addEraLocked(r(a, b, c), t0.Add(-AwayLeftFor-time.Minute))
+	n.addEraLocked(r(a, b, c), t0) // the first ring was replaced 11 minutes before: it goes
+	if len(n.eras) != 2 {
+		t.Fatalf("%d rings kept, want 2 (the first was replaced more than AwayLeftFor before the last change)", len(n.eras))
+	}
+	if got := n.gainedLocked(b); !got.Equal(t0.Add(-AwayLeftFor - time.Minute)) {
+		t.Errorf("b: %v, want the start of the oldest ring kept", got.Sub(t0))
+	}
+	for i := range 2 * maxEras {
+		n.addEraLocked(r(a, b, c), t0.Add(time.Duration(i+1)*time.Second))
+	}
+	if len(n.eras) != maxEras {
+		t.Errorf("%d rings kept, want at most %d", len(n.eras), maxEras)
+	}
+}
+
 // A node that leaves is away for the others, not for itself: none of its
 // own keys has it as an away owner (its writes of them are not noted for
 // it, nor deleted on it before its hand-over push), while a member that

@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,6 +51,25 @@ var ErrSnapshot = errors.New("lru: corrupt restart metadata file")
 // Snapshot is the metadata a clean stop saved beside a memory file.
 type Snapshot struct {
 	kv map[string]string
+}
+
+// Note returns what SetRestartNote recorded as name before the save that
+// wrote this snapshot ("" for nothing).
+func (sn *Snapshot) Note(name string) string { return sn.kv["note."+name] }
+
+// SetRestartNote records value as name in the metadata the next
+// SaveSnapshot writes, for the process that starts from it
+// (Snapshot.Note). Neither may hold a space or a line break.
+func (s *Store) SetRestartNote(name, value string) {
+	if strings.ContainsAny(name, " \r\n") || strings.ContainsAny(value, "\r\n") {
+		panic("lru: SetRestartNote: a space or line break in " + strconv.Quote(name))
+	}
+	s.notesMu.Lock()
+	defer s.notesMu.Unlock()
+	if s.notes == nil {
+		s.notes = map[string]string{}
+	}
+	s.notes[name] = value
 }
 
 // MetaPath is the metadata file of memory file path.
@@ -458,6 +479,11 @@ func (s *Store) SaveSnapshot() error {
 		c.mu.Unlock()
 	}
 	kv("lru", strings.Join(lists, ","))
+	s.notesMu.Lock()
+	for _, k := range slices.Sorted(maps.Keys(s.notes)) {
+		kv("note."+k, s.notes[k])
+	}
+	s.notesMu.Unlock()
 	mp := MetaPath(s.cfg.MemoryFile)
 	tmp := mp + ".tmp"
 	if err := os.WriteFile(tmp, b.Bytes(), 0o600); err != nil {

@@ -132,6 +132,9 @@ type Store struct {
 
 	restored  RestoreReport // what New did with Config.Restore (restart.go)
 	hashPower atomic.Int32  // hash_power_level (Stats.HashPowerLevel)
+	notesMu   sync.Mutex
+	notes     map[string]string // SetRestartNote
+
 }
 
 // New builds a store from cfg (see Config) using clk for time. With

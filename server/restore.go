@@ -139,7 +139,9 @@ func (s *Server) confirmRestore(rp restorePeers) bool {
 			switch {
 			case err != nil || notes.State == cluster.AbsenceAway.String():
 				return fail("a member did not answer in time", zap.String("member", addr), zap.String("state", notes.State), zap.Error(err))
-			case notes.State != cluster.AbsenceClean.String():
+			case notes.State == cluster.AbsenceWarming.String() && !s.warm.settledAtStop:
+				return fail("a member saw this node go soon after keys moved to it, and its stop did not find them settled", zap.String("member", addr))
+			case notes.State != cluster.AbsenceClean.String() && notes.State != cluster.AbsenceWarming.String():
 				return fail("a member cannot vouch for the absence", zap.String("member", addr), zap.String("state", notes.State))
 			}
 			n, err := s.dropWrittenAway(since, notes)
@@ -216,6 +218,30 @@ func (s *Server) trustedLocked() bool {
 	return !w.trusted.IsZero() && w.trusted.Equal(w.since)
 }
 
+// noteSettled names the restart note settledForRestart writes.
+const noteSettled = "warmup_settled"
+
+// settledForRestart records, for the warm restart after this graceful
+// stop, whether this node holds no copy of a key that moved to it and was
+// not confirmed: it last took keys (gained, by its own rings, which go back
+// to its join) at least warmup_secs ago, so the warm-up of that change is
+// over, and no sweep of an ended warm-up's unconfirmed copies was cut
+// short. A member that saw it go soon after a change answers `warming`
+// (it may not know what the change gave this node); the restarted node
+// then keeps its items only with this note.
+func (s *Server) settledForRestart(gained time.Time) {
+	w := &s.warm
+	w.mu.Lock()
+	cut := w.dropCut
+	w.mu.Unlock()
+	settled := !cut && s.set.WarmupSecs > 0 && time.Since(gained) >= time.Duration(s.set.WarmupSecs)*time.Second
+	v := "no"
+	if settled {
+		v = "yes"
+	}
+	s.store.SetRestartNote(noteSettled, v)
+}
+
 // appendAwayReport is the reply to `cluster away <addr>`: how this node saw
 // member addr's absence, and when clean (it is back, the ring changed in
 // no other way, and it may keep what it held) the keys written here that
@@ -237,14 +263,18 @@ func (s *Server) appendAwayReport(dst []byte, addr string) []byte {
 		// Its return is not in place here yet, or the writes just
 		// before it went are still being looked for (noteAheadForAway).
 		state = cluster.AbsenceAway
-	case flushedAll, !ab.Before.IsZero() && ab.Since.Sub(ab.Before) < keep:
-		// A flush_all here it missed (or flushes past maxFlushed); or
-		// it went away during the warm-up of a change, with copies of
-		// keys that had just moved to it and were not confirmed yet.
+	case flushedAll:
+		// A flush_all here it missed (or flushes past maxFlushed).
 		state = cluster.AbsenceChanged
+	case !ab.Before.IsZero() && ab.Since.Sub(ab.Before) < keep:
+		// It went away soon after keys moved to it, maybe with copies
+		// of them not confirmed yet: it knows whether it had any
+		// (settledForRestart).
+		state = cluster.AbsenceWarming
 	}
+	clean := state == cluster.AbsenceClean || state == cluster.AbsenceWarming
 	var keys []string
-	if state == cluster.AbsenceClean {
+	if clean {
 		var full bool
 		keys, full = s.away.notesFor(addr)
 		if full {
@@ -252,7 +282,7 @@ func (s *Server) appendAwayReport(dst []byte, addr string) []byte {
 		}
 	}
 	dst = proto.AppendAwayHead(dst, addr, state.String())
-	if state == cluster.AbsenceClean {
+	if state == cluster.AbsenceClean || state == cluster.AbsenceWarming {
 		for _, k := range keys {
 			dst = proto.AppendAwayKey(dst, k)
 		}

@@ -1,7 +1,9 @@
 package server
 
 import (
+	"context"
 	"net"
+	"path/filepath"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -9,6 +11,7 @@ import (
 
 	"github.com/slabcache/slabcache/cluster"
 	"github.com/slabcache/slabcache/cluster/peers"
+	"github.com/slabcache/slabcache/lru"
 	"github.com/slabcache/slabcache/proto"
 )
 
@@ -52,8 +55,9 @@ func deadAddr(t *testing.T) string {
 }
 
 // `cluster away <member>` lists the keys written here for a member that
-// was away only when it is back, nothing else changed on the ring, no flush
-// happened here since it went, and it did not go during a warm-up.
+// was away only when it is back, nothing else changed on the ring and no
+// flush happened here since it went; one that went soon after keys moved
+// to it is `warming` (it knows whether they had settled).
 func TestClusterAwayVouchesOnlyForACleanAbsence(t *testing.T) {
 	a := startTestServer(t, nil)
 	gone := deadAddr(t)
@@ -98,11 +102,13 @@ func TestClusterAwayVouchesOnlyForACleanAbsence(t *testing.T) {
 	ask("away")
 	a.forward.And(^uint32(fwdRing))
 
-	// It went 10 s after another change, during that change's warm-up
-	// (warmup_secs 60): it may hold copies of keys that had just moved
-	// to it.
+	// It went 10 s after keys last moved to it, during that change's
+	// warm-up (warmup_secs 60): it may hold copies of them not confirmed
+	// yet, which it knows and this node does not. The keys are listed.
 	edit(ab, func(a *cluster.Absence) { a.Before = since.Add(-10 * time.Second) })
-	ask("changed")
+	if keys := ask("warming"); !slices.Equal(keys, []string{"k1", "k2"}) {
+		t.Fatalf("keys written for a member that went during a warm-up: %q, want k1 and k2", keys)
+	}
 	edit(ab, func(a *cluster.Absence) { a.Before = since.Add(-2 * time.Minute) })
 	ask("clean")
 
@@ -176,6 +182,26 @@ func TestRestartedNodeKeepsWhatNobodyWrote(t *testing.T) {
 	if got := getValue(t, srv2.Addr(), "k4"); got != "" {
 		t.Errorf("k4 = %q, want a miss (fetched from the neighbour, which has none)", got)
 	}
+
+	// A neighbour that saw this node go soon after keys moved to it
+	// (warming): the items are kept only when the stop that saved them
+	// found every moved key settled (its restart note).
+	edit(ab, func(a *cluster.Absence) {
+		a.State, a.Before = cluster.AbsenceClean, a.Since.Add(-10*time.Second)
+	})
+	for _, settled := range []bool{false, true} {
+		srv3 := startTestServer(t, nil)
+		srv3.warm.settledAtStop = settled
+		roundTrip(t, srv3.Addr(), "set k4 0 0 3\r\nold\r\n", "STORED\r\n")
+		srv3.SetPeers(rp)
+		if got := srv3.confirmRestore(rp); got != settled {
+			t.Fatalf("a warming absence, settled at the stop %v: kept the items %v", settled, got)
+		}
+		want := map[bool]string{false: "", true: "old"}[settled]
+		if got := getValue(t, srv3.Addr(), "k4"); got != want {
+			t.Errorf("k4 = %q with settled %v, want %q", got, settled, want)
+		}
+	}
 }
 
 // changingPeers is leftPeers whose ring change the test makes happen.
@@ -229,5 +255,34 @@ func TestWritesJustBeforeAMemberWentAreNoted(t *testing.T) {
 	}
 	if len(n.Keys) != 1 || string(n.Keys[0]) != "k" {
 		t.Fatalf("keys noted for the member that went: %q, want k (written just before; not old, from long before)", n.Keys)
+	}
+}
+
+// A graceful stop that keeps the memory file notes, for the restart,
+// whether the node had taken keys within warmup_secs (their copies may
+// not have settled): the restarted node keeps its items after a `warming`
+// answer only when it had not.
+func TestGracefulStopNotesWhetherMovedKeysHadSettled(t *testing.T) {
+	for _, tc := range []struct {
+		gained time.Time
+		want   string
+	}{
+		{time.Now().Add(-10 * time.Second), "no"},
+		{time.Now().Add(-2 * time.Minute), "yes"},
+	} {
+		file := filepath.Join(t.TempDir(), "memory")
+		srv := startTestServer(t, func(s *Settings) { s.MemoryFile, s.MaxBytes = file, 16<<20 })
+		srv.settledForRestart(tc.gained)
+		srv.StopGracefully()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		srv.Shutdown(ctx)
+		cancel()
+		sn, err := lru.ReadSnapshot(file)
+		if err != nil || sn == nil {
+			t.Fatalf("no metadata after a graceful stop: %v", err)
+		}
+		if got := sn.Note(noteSettled); got != tc.want {
+			t.Errorf("last took keys %v ago: note %q, want %q", time.Since(tc.gained).Round(time.Second), got, tc.want)
+		}
 	}
 }

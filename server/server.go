@@ -182,6 +182,7 @@ func New(s Settings, o Options) (*Server, error) {
 				zap.String("memory_file", s.MemoryFile))
 		}
 		cfg.Restore = sn
+		srv.warm.settledAtStop = sn != nil && sn.Note(noteSettled) == "yes"
 	}
 	st, err := lru.New(cfg, srv.clk)
 	if err != nil {
@@ -301,6 +302,13 @@ func (s *Server) finish() {
 		}
 		s.stopSweeps()
 		if s.graceful.Load() && s.set.MemoryFile != "" {
+			if rp, ok := peersAs[returnPeers](s); ok {
+				// The save drops the items of keys given up to others
+				// (lru.Store.SaveSnapshot), not those of this node's own
+				// keys, given up by its going.
+				rp.JudgeGaveUpOnReturn()
+				s.settledForRestart(rp.LastGained())
+			}
 			s.store.Stop()
 			if err := s.store.SaveSnapshot(); err != nil {
 				s.log.Error("warm restart: saving the metadata failed; the next start will be empty", zap.Error(err))
@@ -311,6 +319,12 @@ func (s *Server) finish() {
 		s.store.Close()
 		s.stopClock()
 	})
+}
+
+// returnPeers is what a graceful stop needs from the cluster (cluster.Node).
+type returnPeers interface {
+	JudgeGaveUpOnReturn()
+	LastGained() time.Time
 }
 
 // StopGracefully marks the coming stop as graceful (memcached's SIGUSR1 and

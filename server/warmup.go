@@ -64,6 +64,15 @@ type warmup struct {
 	// stopping (set under mu) ends them, and none starts after it.
 	sweeps   sync.WaitGroup
 	stopping atomic.Bool
+	// dropping counts the dropUnsettled sweeps under way (mu), and
+	// dropCut says stopSweeps ended one before it was done: copies of
+	// keys that moved here unconfirmed may be left (settledForRestart).
+	dropping int
+	dropCut  bool
+	// settledAtStop: the stop that saved the memory file this node
+	// restarted from found no copy of a moved key here unconfirmed
+	// (settledForRestart; set before the node serves).
+	settledAtStop bool
 }
 
 // warmSettle: a warm-up ends early once no read has needed a fetch for
@@ -185,7 +194,14 @@ func (s *Server) refreshWarm() {
 	if (left <= 0 || settled) && w.written != nil {
 		if !w.full && !s.trustedLocked() {
 			settled, ahead := w.written, w.ahead
-			s.sweepLocked(func() { s.dropUnsettled(wp, since, settled, ahead) })
+			if s.sweepLocked(func() {
+				s.dropUnsettled(wp, since, settled, ahead)
+				w.mu.Lock()
+				w.dropping--
+				w.mu.Unlock()
+			}) {
+				w.dropping++
+			}
 		}
 		w.written = nil
 		s.log.Info("warm-up ended", zap.Bool("settled_early", settled), zap.Uint64("fetches", w.fetches.Load()), zap.Uint64("filled", w.hits.Load()))
@@ -266,6 +282,7 @@ func (s *Server) stopSweeps() {
 	w := &s.warm
 	w.mu.Lock()
 	w.stopping.Store(true)
+	w.dropCut = w.dropping > 0
 	w.mu.Unlock()
 	w.sweeps.Wait()
 }
