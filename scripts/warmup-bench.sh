@@ -12,14 +12,16 @@
 #   restart four nodes, the fourth (with -e, a memory file) stops with
 #          SIGUSR1 and starts again warm AWAY seconds later (default 3),
 #          with warm-up 30 s (it must stop that long after its join for
-#          the others to vouch for its absence).
+#          the others to vouch for its absence);
+#   rolling the same for the fourth and then the third, which stops one
+#          second after the fourth answers again (a rolling restart).
 # Prints, per run: the hit ratio the second before the change and its
 # lowest in the 10 s after (the dip), the per-second p99 (median before,
 # highest in the 10 s after), client errors after the change and the
 # seconds they span, the slowest request, and when the hit ratio is back
 # within 5 and within 0.5 points.
 #
-# Usage: scripts/warmup-bench.sh [-s join|leave|kill|restart] [-d DURATION] [-j AT] [-b BINDIR]
+# Usage: scripts/warmup-bench.sh [-s join|leave|kill|restart|rolling] [-d DURATION] [-j AT] [-b BINDIR]
 #   -s  scenario (default join); -d  measured phase (default 40s); -j
 #   seconds into it the change happens (default 15); -b  directory with
 #   slabcached and slabbench (default: built from this checkout).
@@ -34,28 +36,28 @@ while getopts "s:d:j:b:" o; do
 	d) dur=$OPTARG ;;
 	j) join=$OPTARG ;;
 	b) bindir=$OPTARG ;;
-	*) sed -n '2,27p' "$0"; exit 2 ;;
+	*) sed -n '2,29p' "$0"; exit 2 ;;
 	esac
 done
-case $scenario in join | leave | kill | restart) ;; *) sed -n '2,27p' "$0"; exit 2 ;; esac
+case $scenario in join | leave | kill | restart | rolling) ;; *) sed -n '2,29p' "$0"; exit 2 ;; esac
 cd "$(dirname "$0")/.."
 . scripts/cluster-lib.sh
 load=(-discover 127.0.0.81:11211 -conns "${CONNS:-32}" -keys "${KEYS:-200000}" -dist zipf
 	-dist-param "${ZIPF:-0.99}" -ratio "${RATIO:-1:10}" -value-size 100)
 configs=(warmup_secs=60)
 [ "$scenario" = join ] && configs=(warmup_secs=60 warmup_secs=60,warmup_rate=0 warmup_secs=0)
-[ "$scenario" = restart ] && configs=(warmup_secs=30)
-warm=(-e "$work/n4.mem" -o drain_secs=0)
+case $scenario in restart | rolling) configs=(warmup_secs=30) ;; esac
+# warm I: the arguments of node I when it restarts warm in the scenario.
+warm() {
+	case $scenario:$1 in restart:4 | rolling:[34]) echo "-e $work/n$1.mem -o drain_secs=0" ;; esac
+}
 for opts in "${configs[@]}"; do
 	echo "== $scenario, -o $opts"
 	first=3
 	[ "$scenario" != join ] && first=4
 	for i in $(seq 1 $first); do
-		if [ "$scenario" = restart ] && [ "$i" = 4 ]; then
-			start_node 127.0.0.8 4 "$opts" "${warm[@]}"
-		else
-			start_node 127.0.0.8 "$i" "$opts"
-		fi
+		# shellcheck disable=SC2046 # one word each
+		start_node 127.0.0.8 "$i" "$opts" $(warm "$i")
 	done
 	sleep 3
 	"$bindir/slabbench" run "${load[@]}" -quiet -duration "$dur" -seed 1 | tail -1
@@ -66,11 +68,19 @@ for opts in "${configs[@]}"; do
 	join) start_node 127.0.0.8 4 "$opts" ;;
 	leave) kill -TERM "${pids[3]}" ;;
 	kill) kill -KILL "${pids[3]}" ;;
-	restart)
-		kill -USR1 "${pids[3]}"
-		wait "${pids[3]}" || true
-		sleep "${AWAY:-3}"
-		start_node 127.0.0.8 4 "$opts" "${warm[@]}"
+	restart | rolling)
+		nodes=(4)
+		[ "$scenario" = rolling ] && nodes=(4 3)
+		for n in "${nodes[@]}"; do
+			p=${pids[$((n - 1))]}
+			kill -USR1 "$p"
+			wait "$p" || true
+			sleep "${AWAY:-3}"
+			# shellcheck disable=SC2046
+			start_node 127.0.0.8 "$n" "$opts" $(warm "$n")
+			until (exec 3<>"/dev/tcp/127.0.0.8$n/11211") 2>/dev/null; do sleep 0.1; done
+			sleep 1
+		done
 		;;
 	esac
 	echo "   (the change ${join}s into the run)"
@@ -107,7 +117,11 @@ hits, gets = sum(p["hits"] for p in last), sum(p["hits"] + p["misses"] for p in 
 print("   hit ratio over the run's last 10 s: %.3f (%.1f points under the second before the change)"
       % (hits / gets, (steady - hits / gets) * 100))
 PY
-	[ "$scenario" = restart ] && grep -h -o '"msg":"warm restart: [^"]*"' "$work/n4.log" | sed 's/^/   n4: /'
+	for n in 3 4; do
+		if [ -n "$(warm "$n")" ]; then
+			grep -h -o '"msg":"warm restart: [^"]*"' "$work/n$n.log" | sed "s/^/   n$n: /"
+		fi
+	done
 	stop_nodes
 	sleep 2
 done
