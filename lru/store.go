@@ -134,7 +134,6 @@ type Store struct {
 	hashPower atomic.Int32  // hash_power_level (Stats.HashPowerLevel)
 	notesMu   sync.Mutex
 	notes     map[string]string // SetRestartNote
-
 }
 
 // New builds a store from cfg (see Config) using clk for time. With

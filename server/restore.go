@@ -244,8 +244,9 @@ func (s *Server) settledForRestart(gained time.Time) {
 
 // appendAwayReport is the reply to `cluster away <addr>`: how this node saw
 // member addr's absence, and when clean (it is back, the ring changed in
-// no other way, and it may keep what it held) the keys written here that
-// it owns.
+// no other way, and it may keep what it held) or warming (the same, if
+// it knows the keys that moved to it before it went had settled) the
+// keys written here that it owns and the namespaces flushed.
 func (s *Server) appendAwayReport(dst []byte, addr string) []byte {
 	ap, ok := peersAs[absencePeers](s)
 	if !ok || s.warmPeers() == nil {
@@ -272,9 +273,8 @@ func (s *Server) appendAwayReport(dst []byte, addr string) []byte {
 		// (settledForRestart).
 		state = cluster.AbsenceWarming
 	}
-	clean := state == cluster.AbsenceClean || state == cluster.AbsenceWarming
 	var keys []string
-	if clean {
+	if state == cluster.AbsenceClean || state == cluster.AbsenceWarming {
 		var full bool
 		keys, full = s.away.notesFor(addr)
 		if full {
