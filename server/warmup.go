@@ -315,10 +315,34 @@ func (s *Server) warming(key []byte) (string, bool) {
 		w.mu.Lock()
 	}
 	defer w.mu.Unlock()
-	if !since.Equal(w.since) || s.warmMineLocked(key) {
-		return "", false // the warm-up is over, or a write here wins
+	if !since.Equal(w.since) {
+		return "", false // the warm-up is over
+	}
+	if s.warmMineLocked(key) {
+		s.dropBouncedLocked(key, since)
+		return "", false // a write here wins
 	}
 	return addr, true
+}
+
+// dropBouncedLocked deletes this node's copy of a key that left it at the
+// change before the one at since and came back, when a namespace flush of
+// the warm-up makes the key this node's (w.mu held): the copy is from the
+// earlier time the node owned it (the marks of keys it gave up no longer
+// hide it, the node owns it again), older than what its owner took since,
+// and the fetch that would replace it could bring a value from before the
+// flush. A miss is what is left. Writes note themselves before they run
+// (noteWrite): one noted here is kept.
+func (s *Server) dropBouncedLocked(key []byte, since time.Time) {
+	w := &s.warm
+	if w.written == nil || w.full {
+		return
+	}
+	if _, ok := w.written[string(key)]; ok || !s.flushedRecentlyLocked(key) || !s.leftJustBefore(key, since) {
+		return
+	}
+	s.settleLocked(string(key))
+	s.store.Delete(key, nil)
 }
 
 // handoverCommit stores a previous owner's push (ms H, handover.go): only
@@ -471,12 +495,20 @@ func (s *Server) warmMineLocked(key []byte) bool {
 	if at, ok := w.deleted[string(key)]; ok && time.Since(at) <= keep || time.Now().Before(w.blindUntil) {
 		return true
 	}
+	return s.flushedRecentlyLocked(key) || s.keptLocked(key)
+}
+
+// flushedRecentlyLocked reports whether a flush here within warmup_secs
+// covers key (w.mu held).
+func (s *Server) flushedRecentlyLocked(key []byte) bool {
+	w := &s.warm
+	keep := time.Duration(s.set.WarmupSecs) * time.Second
 	for i := len(w.flushed) - 1; i >= 0 && time.Since(w.flushed[i].at) <= keep; i-- {
 		if f := &w.flushed[i]; len(key) >= len(f.prefix) && string(key[:len(f.prefix)]) == f.prefix {
 			return true
 		}
 	}
-	return s.keptLocked(key)
+	return false
 }
 
 // warmFetch runs before a read: when keys it reads moved here and are not

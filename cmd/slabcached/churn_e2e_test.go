@@ -229,6 +229,15 @@ func (ld *churnLoad) run(w int, cl *client.Client) {
 	// last: the version each key holds (-1 deleted); a key whose write or
 	// delete failed is unknown until the next one succeeds.
 	last := map[string]int{}
+	// how: how the last write or delete of each key went (for a report).
+	how := map[string]string{}
+	who := "prompt"
+	if cl == ld.late {
+		who = "late"
+	}
+	wrote := func(k, what string) {
+		how[k] = fmt.Sprintf("%s by the %s client at %s to %s", what, who, time.Now().Format("15:04:05.000"), cl.Owner(k))
+	}
 	for ver := 1; !ld.stop.Load(); ver++ {
 		i := r.IntN(400)
 		if r.IntN(3) == 0 {
@@ -261,6 +270,7 @@ func (ld *churnLoad) run(w int, cl *client.Client) {
 				continue
 			}
 			last[k] = ver
+			wrote(k, "set "+strconv.Itoa(ver))
 		case x < 5:
 			if err := cl.Delete(k); err != nil && !errors.Is(err, client.ErrCacheMiss) {
 				ld.errs.Add(1)
@@ -268,6 +278,7 @@ func (ld *churnLoad) run(w int, cl *client.Client) {
 				continue
 			}
 			last[k] = -1
+			wrote(k, "deleted")
 		default:
 			it, err := cl.Get(k)
 			switch {
@@ -285,8 +296,8 @@ func (ld *churnLoad) run(w int, cl *client.Client) {
 				ld.stale.Add(1)
 				ld.mu.Lock()
 				if len(ld.report) < 10 {
-					ld.report = append(ld.report, fmt.Sprintf("%s: read %q, last stored %d (-1: deleted) at %s; ring owner %s, listed hot on %v; on each node:%s",
-						k, it.Value, want, time.Now().Format("15:04:05.000"), cl.Owner(k), cl.HotKeys()[k], ld.keyOnNodes(k)))
+					ld.report = append(ld.report, fmt.Sprintf("%s: read %q by the %s client at %s, last %s (-1: deleted); ring owner %s, listed hot on %v; on each node:%s",
+						k, it.Value, who, time.Now().Format("15:04:05.000"), how[k], cl.Owner(k), cl.HotKeys()[k], ld.keyOnNodes(k)))
 				}
 				ld.mu.Unlock()
 			}
