@@ -366,18 +366,19 @@ func TestAbsenceOfAMemberThatComesBack(t *testing.T) {
 func TestGainedKeysThroughAnotherMembersRestart(t *testing.T) {
 	const a, b, c = "10.0.0.1:11211", "10.0.0.2:11211", "10.0.0.3:11211"
 	t0 := time.Now().Add(-time.Minute)
-	for _, kind := range []ring.Kind{ring.KindKetamaMD5, ring.KindJump} {
-		mk := func(addrs ...string) ring.Ring {
-			var ns []ring.Node
-			for _, x := range addrs {
-				ns = append(ns, ring.Node{Addr: x})
-			}
-			r, err := ring.New(kind, ns)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return r
+	ringOf := func(kind ring.Kind, addrs ...string) ring.Ring {
+		var ns []ring.Node
+		for _, x := range addrs {
+			ns = append(ns, ring.Node{Addr: x})
 		}
+		r, err := ring.New(kind, ns)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, kind := range []ring.Kind{ring.KindKetamaMD5, ring.KindJump} {
+		mk := func(addrs ...string) ring.Ring { return ringOf(kind, addrs...) }
 		n := &Node{}
 		n.addEraLocked(mk(a, b), t0)
 		n.addEraLocked(mk(a, b, c), t0.Add(10*time.Second)) // c joins
@@ -396,14 +397,7 @@ func TestGainedKeysThroughAnotherMembersRestart(t *testing.T) {
 	}
 
 	n := &Node{}
-	r := func(addrs ...string) ring.Ring {
-		var ns []ring.Node
-		for _, x := range addrs {
-			ns = append(ns, ring.Node{Addr: x})
-		}
-		k, _ := ring.New(ring.KindKetamaMD5, ns)
-		return k
-	}
+	r := func(addrs ...string) ring.Ring { return ringOf(ring.KindKetamaMD5, addrs...) }
 	n.addEraLocked(r(a, b), t0.Add(-time.Hour))
 	n.addEraLocked(r(a, b, c), t0.Add(-AwayLeftFor-time.Minute))
 	n.addEraLocked(r(a, b, c), t0) // the first ring was replaced 11 minutes before: it goes

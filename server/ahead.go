@@ -105,7 +105,15 @@ func (s *Server) keptLocked(key []byte) bool {
 	if s.store.Peek(key, &h).Result != lru.Found {
 		return false
 	}
-	return s.trustedLocked() || drawnSince(h.cas, h.given, s.warm.ahead) && !s.leftJustBefore(key, s.warm.since)
+	return s.trustedLocked() || s.writtenAhead(key, h.cas, h.given, s.warm.ahead, s.warm.since)
+}
+
+// writtenAhead reports whether an item of key (its CAS, and whether it was
+// given) was written here ahead of the ring change at since, whose floor
+// is ahead: its CAS drawn here since, and the key not one that left this
+// node just before (leftJustBefore).
+func (s *Server) writtenAhead(key []byte, cas uint64, given bool, ahead uint64, since time.Time) bool {
+	return drawnSince(cas, given, ahead) && !s.leftJustBefore(key, since)
 }
 
 // gaveUpBeforePeers is what leftJustBefore needs from the cluster

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"go.uber.org/zap"
@@ -235,11 +236,7 @@ func (s *Server) settledForRestart(gained time.Time) {
 	cut := w.dropCut
 	w.mu.Unlock()
 	settled := !cut && s.set.WarmupSecs > 0 && time.Since(gained) >= time.Duration(s.set.WarmupSecs)*time.Second
-	v := "no"
-	if settled {
-		v = "yes"
-	}
-	s.store.SetRestartNote(noteSettled, v)
+	s.store.SetRestartNote(noteSettled, strconv.FormatBool(settled))
 }
 
 // appendAwayReport is the reply to `cluster away <addr>`: how this node saw

@@ -267,8 +267,8 @@ func TestGracefulStopNotesWhetherMovedKeysHadSettled(t *testing.T) {
 		gained time.Time
 		want   string
 	}{
-		{time.Now().Add(-10 * time.Second), "no"},
-		{time.Now().Add(-2 * time.Minute), "yes"},
+		{time.Now().Add(-10 * time.Second), "false"},
+		{time.Now().Add(-2 * time.Minute), "true"},
 	} {
 		file := filepath.Join(t.TempDir(), "memory")
 		srv := startTestServer(t, func(s *Settings) { s.MemoryFile, s.MaxBytes = file, 16<<20 })

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -182,7 +183,9 @@ func New(s Settings, o Options) (*Server, error) {
 				zap.String("memory_file", s.MemoryFile))
 		}
 		cfg.Restore = sn
-		srv.warm.settledAtStop = sn != nil && sn.Note(noteSettled) == "yes"
+		if sn != nil {
+			srv.warm.settledAtStop, _ = strconv.ParseBool(sn.Note(noteSettled))
+		}
 	}
 	st, err := lru.New(cfg, srv.clk)
 	if err != nil {

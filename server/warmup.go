@@ -64,11 +64,10 @@ type warmup struct {
 	// stopping (set under mu) ends them, and none starts after it.
 	sweeps   sync.WaitGroup
 	stopping atomic.Bool
-	// dropping counts the dropUnsettled sweeps under way (mu), and
-	// dropCut says stopSweeps ended one before it was done: copies of
-	// keys that moved here unconfirmed may be left (settledForRestart).
-	dropping int
-	dropCut  bool
+	// dropCut (mu): stopSweeps ended a dropUnsettled sweep before it was
+	// done: copies of keys that moved here unconfirmed may be left
+	// (settledForRestart).
+	dropCut bool
 	// settledAtStop: the stop that saved the memory file this node
 	// restarted from found no copy of a moved key here unconfirmed
 	// (settledForRestart; set before the node serves).
@@ -194,13 +193,8 @@ func (s *Server) refreshWarm() {
 	if (left <= 0 || settled) && w.written != nil {
 		if !w.full && !s.trustedLocked() {
 			settled, ahead := w.written, w.ahead
-			if s.sweepLocked(func() {
-				s.dropUnsettled(wp, since, settled, ahead)
-				w.mu.Lock()
-				w.dropping--
-				w.mu.Unlock()
-			}) {
-				w.dropping++
+			if !s.sweepLocked(func() { s.dropUnsettled(wp, since, settled, ahead) }) {
+				w.dropCut = true // the store is closing: not dropped
 			}
 		}
 		w.written = nil
@@ -225,8 +219,8 @@ func (s *Server) refreshWarm() {
 // held, and nothing read it during the warm-up to replace it.
 func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string]struct{}, ahead uint64) {
 	dropped := 0
-	s.sweepStore(func(d *lru.DumpItem) bool {
-		if _, ok := settled[string(d.Key)]; ok || drawnSince(d.CAS, d.GivenCAS, ahead) && !s.leftJustBefore(d.Key, since) {
+	done := s.sweepStore(func(d *lru.DumpItem) bool {
+		if _, ok := settled[string(d.Key)]; ok || s.writtenAhead(d.Key, d.CAS, d.GivenCAS, ahead, since) {
 			return false // written, fetched or pushed in it, or written ahead of it
 		}
 		_, at, ok := wp.PreviousOwner(d.Key)
@@ -236,6 +230,11 @@ func (s *Server) dropUnsettled(wp warmPeers, since time.Time, settled map[string
 			dropped++
 		}
 	})
+	if !done {
+		s.warm.mu.Lock()
+		s.warm.dropCut = true
+		s.warm.mu.Unlock()
+	}
 	if dropped > 0 {
 		s.log.Info("warm-up dropped the older copies of keys that moved here unread", zap.Int("items", dropped))
 	}
@@ -259,8 +258,8 @@ func (s *Server) sweepLocked(fn func()) bool {
 
 // sweepStore walks every item and calls act, outside the store's locks,
 // with the key of each one pick selects, until the walk ends or the store
-// is closing (stopSweeps).
-func (s *Server) sweepStore(pick func(*lru.DumpItem) bool, act func(key []byte)) {
+// is closing (stopSweeps); it reports whether it walked them all.
+func (s *Server) sweepStore(pick func(*lru.DumpItem) bool, act func(key []byte)) bool {
 	var cur lru.DumpCursor
 	var batch [][]byte
 	for !cur.Done() && !s.warm.stopping.Load() {
@@ -274,6 +273,7 @@ func (s *Server) sweepStore(pick func(*lru.DumpItem) bool, act func(key []byte))
 			act(k)
 		}
 	}
+	return cur.Done()
 }
 
 // stopSweeps stops the sweeps of the store (dropUnsettled,
@@ -282,7 +282,6 @@ func (s *Server) stopSweeps() {
 	w := &s.warm
 	w.mu.Lock()
 	w.stopping.Store(true)
-	w.dropCut = w.dropping > 0
 	w.mu.Unlock()
 	w.sweeps.Wait()
 }
@@ -338,7 +337,7 @@ func (s *Server) dropBouncedLocked(key []byte, since time.Time) {
 	if w.written == nil || w.full {
 		return
 	}
-	if _, ok := w.written[string(key)]; ok || !s.flushedRecentlyLocked(key) || !s.leftJustBefore(key, since) {
+	if _, ok := w.written[string(key)]; ok || !s.leftJustBefore(key, since) || !s.flushedRecentlyLocked(key) {
 		return
 	}
 	s.settleLocked(string(key))

@@ -652,6 +652,17 @@ func (p cameBackPeers) GaveUpBefore(key []byte) (time.Time, bool) {
 	return p.leftAt, p.left[string(key)]
 }
 
+// cameBack is srv's view of a ring change now that moved every key to it
+// from owner, the keys named having left it at the change 2 s before.
+func cameBack(srv, owner *Server, keys ...string) cameBackPeers {
+	left := map[string]bool{}
+	for _, k := range keys {
+		left[k] = true
+	}
+	return cameBackPeers{movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: owner.Addr(), changed: time.Now()},
+		left, time.Now().Add(-2 * time.Second)}
+}
+
 // A key that left this node at one ring change and comes back at the next
 // (Ch3 and jump move keys between the remaining nodes, and back): a client
 // behind the first change wrote it here less than a second before the
@@ -665,8 +676,7 @@ func TestWriteBehindAKeyThatLeftIsNotTakenAsAhead(t *testing.T) {
 	roundTrip(t, owner.Addr(), "set k 0 0 5\r\nnewer\r\nset j 0 0 3\r\nold\r\n", "STORED\r\nSTORED\r\n")
 	sampleFloorBefore(srv)
 	roundTrip(t, srv.Addr(), "set k 0 0 6\r\nbehind\r\nset j 0 0 5\r\nahead\r\n", "STORED\r\nSTORED\r\n")
-	srv.SetPeers(cameBackPeers{movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: owner.Addr(), changed: time.Now()},
-		map[string]bool{"k": true}, time.Now().Add(-2 * time.Second)})
+	srv.SetPeers(cameBack(srv, owner, "k"))
 	if got := roundTrip(t, srv.Addr(), "get k j\r\n", "END\r\n"); got != "VALUE k 0 5\r\nnewer\r\nVALUE j 0 5\r\nahead\r\nEND\r\n" {
 		t.Fatalf("get k j in the warm-up: %q, want k from its owner and j as written here", got)
 	}
@@ -686,8 +696,7 @@ func TestCopyOfAKeyThatCameBackInAFlushedNamespaceIsDropped(t *testing.T) {
 	roundTrip(t, owner.Addr(), "set ns:k 0 0 5\r\nnewer\r\n", "STORED\r\n")
 	roundTrip(t, srv.Addr(), "flush_prefix ns:\r\n", "\r\n")
 	roundTrip(t, srv.Addr(), "set ns:k 0 0 5\r\nolder\r\nset ns:j 0 0 4\r\nmine\r\n", "STORED\r\nSTORED\r\n")
-	srv.SetPeers(cameBackPeers{movedPeers{fixedPeers: fixedPeers{addrs: []string{srv.Addr()}, self: 0}, prev: owner.Addr(), changed: time.Now()},
-		map[string]bool{"ns:k": true, "ns:w": true}, time.Now().Add(-2 * time.Second)})
+	srv.SetPeers(cameBack(srv, owner, "ns:k", "ns:w"))
 	roundTrip(t, srv.Addr(), "set ns:w 0 0 7\r\nwritten\r\n", "STORED\r\n")
 	if got := roundTrip(t, srv.Addr(), "get ns:k ns:j ns:w\r\n", "END\r\n"); got != "VALUE ns:j 0 4\r\nmine\r\nVALUE ns:w 0 7\r\nwritten\r\nEND\r\n" {
 		t.Fatalf("get in the warm-up: %q, want ns:k missing (its copy from before it left), ns:j and ns:w as here", got)
